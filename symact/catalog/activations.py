@@ -1,0 +1,240 @@
+"""Activations: the classic elementwise and vector functions, each defined once as plain maths."""
+
+from __future__ import annotations
+
+from sympy import KroneckerDelta, Piecewise, Rational, Sum, Symbol, exp, log, tanh
+
+from .entry import Aux, Entry, Kind, Named, Param, Variant
+from .symbols import a, i, j, k, n, o, p, x, y
+
+GOODFELLOW = "Goodfellow, Bengio and Courville, Deep Learning, MIT Press, 2016, sections 6.2-6.3"
+
+alpha = Symbol("alpha", positive=True)
+beta = Symbol("beta", positive=True)
+slope = Symbol("slope", positive=True)
+lower = Symbol("lower", positive=True)
+upper = Symbol("upper", positive=True)
+keep_prob = Symbol("keep_prob", positive=True)
+mask = Symbol("m", nonnegative=True)
+r = Symbol("r", positive=True)
+
+
+def _elementwise(name, summary, definition, **kw) -> Entry:
+    return Entry(
+        name=name,
+        kind=Kind.ELEMENTWISE,
+        summary=summary,
+        definition=definition,
+        variable=x,
+        wrt=(x,),
+        output=y,
+        **kw,
+    )
+
+
+def _relu_like(negative_slope):
+    """x for x > 0, else negative_slope * x: the condition x > 0 gives f'(0) = negative_slope."""
+    return Piecewise((x, x > 0), (negative_slope * x, True))
+
+
+ACTIVATIONS = (
+    _elementwise(
+        "step",
+        "Heaviside step: 1 for x >= 0, else 0; its gradient is taken as 0 everywhere.",
+        Piecewise((0, x < 0), (1, True)),
+        kinks=(0,),
+        subgradients=((0, 0),),
+        aliases=("heaviside", "torch.heaviside", "jax.numpy.heaviside", "numpy.heaviside"),
+        references=("McCulloch and Pitts, A logical calculus of the ideas immanent in nervous activity, 1943",),
+        notes="The step is flat on both sides of 0; at 0 the subgradient 0 is chosen (the Dirac delta is not used).",
+    ),
+    _elementwise(
+        "sigmoid",
+        "Logistic sigmoid 1 / (1 + exp(-x)).",
+        1 / (1 + exp(-x)),
+        aliases=(
+            "logistic",
+            "torch.sigmoid",
+            "torch.nn.functional.sigmoid",
+            "tf.nn.sigmoid",
+            "tf.math.sigmoid",
+            "jax.nn.sigmoid",
+        ),
+        references=(GOODFELLOW,),
+    ),
+    _elementwise(
+        "tanh",
+        "Hyperbolic tangent (exp(x) - exp(-x)) / (exp(x) + exp(-x)).",
+        tanh(x),
+        aliases=("torch.tanh", "torch.nn.functional.tanh", "tf.nn.tanh", "tf.math.tanh", "jax.numpy.tanh"),
+        references=(GOODFELLOW,),
+    ),
+    _elementwise(
+        "relu",
+        "Rectified linear unit max(0, x).",
+        _relu_like(0),
+        kinks=(0,),
+        subgradients=((0, 0),),
+        aliases=("torch.relu", "torch.nn.functional.relu", "tf.nn.relu", "jax.nn.relu"),
+        references=(
+            "Nair and Hinton, Rectified linear units improve restricted Boltzmann machines, ICML 2010",
+            "Glorot, Bordes and Bengio, Deep sparse rectifier neural networks, AISTATS 2011",
+        ),
+        notes="relu'(0) = 0, as PyTorch and JAX choose (SymPy's Heaviside(0) = 1/2 is not used).",
+    ),
+    _elementwise(
+        "leaky_relu",
+        "Leaky ReLU: x for x > 0, else slope * x.",
+        _relu_like(slope),
+        params=(Param(slope, Rational(1, 100), "slope for x <= 0 (PyTorch's negative_slope)"),),
+        kinks=(0,),
+        subgradients=((0, slope),),
+        aliases=("torch.nn.functional.leaky_relu", "tf.nn.leaky_relu", "jax.nn.leaky_relu"),
+        references=(
+            "Maas, Hannun and Ng, Rectifier nonlinearities improve neural network acoustic models, ICML 2013",
+        ),
+        notes="TensorFlow's tf.nn.leaky_relu defaults to alpha = 0.2; PyTorch and JAX default to 0.01.",
+    ),
+    _elementwise(
+        "prelu",
+        "Parametric ReLU: x for x > 0, else alpha * x, with alpha learned.",
+        _relu_like(alpha),
+        params=(Param(alpha, Rational(1, 4), "learnable slope for x <= 0 (initialised to 0.25)", learnable=True),),
+        kinks=(0,),
+        subgradients=((0, alpha),),
+        aliases=("torch.nn.PReLU", "torch.nn.functional.prelu", "tf.keras.layers.PReLU"),
+        references=(
+            "He, Zhang, Ren and Sun, Delving deep into rectifiers, ICCV 2015, arXiv:1502.01852",
+        ),
+    ),
+    _elementwise(
+        "rrelu",
+        "Randomized leaky ReLU; in evaluation the slope for x <= 0 is (lower + upper) / 2.",
+        _relu_like((lower + upper) / 2),
+        params=(
+            Param(lower, Rational(1, 8), "lower bound of the sampled slope"),
+            Param(upper, Rational(1, 3), "upper bound of the sampled slope"),
+        ),
+        aux=(Aux(r, "in training, a slope sampled from U(lower, upper) for each element", "unit"),),
+        variants=(
+            Variant(
+                "train",
+                _relu_like(r),
+                "training mode: r ~ U(lower, upper) is sampled per element and kept for the backward pass",
+            ),
+        ),
+        kinks=(0,),
+        subgradients=((0, (lower + upper) / 2),),
+        aliases=("torch.nn.functional.rrelu", "torch.nn.RReLU"),
+        references=(
+            "Xu, Wang, Chen and Li, Empirical evaluation of rectified activations in convolutional network, "
+            "2015, arXiv:1505.00853",
+        ),
+    ),
+    _elementwise(
+        "elu",
+        "Exponential linear unit: x for x > 0, else alpha * (exp(x) - 1).",
+        Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
+        params=(Param(alpha, 1, "the value -alpha that f approaches as x -> -inf"),),
+        kinks=(0,),
+        subgradients=((0, alpha),),
+        aliases=("torch.nn.functional.elu", "tf.nn.elu", "jax.nn.elu"),
+        references=(
+            "Clevert, Unterthiner and Hochreiter, Fast and accurate deep network learning by exponential "
+            "linear units (ELUs), ICLR 2016, arXiv:1511.07289",
+        ),
+        notes="f'(0) = alpha as in PyTorch; for alpha = 1 the derivative is continuous there.",
+    ),
+    _elementwise(
+        "softplus",
+        "Softplus log(1 + exp(x)), a smooth ReLU.",
+        log(1 + exp(x)),
+        aliases=("torch.nn.functional.softplus", "tf.nn.softplus", "tf.math.softplus", "jax.nn.softplus"),
+        references=(
+            "Dugas, Bengio, Belisle, Nadeau and Garcia, Incorporating second-order functional knowledge "
+            "for better option pricing, NIPS 2000",
+            GOODFELLOW,
+        ),
+    ),
+    _elementwise(
+        "dropout",
+        "Inverted dropout m * x / keep_prob with a Bernoulli(keep_prob) mask m.",
+        mask * x / keep_prob,
+        params=(Param(keep_prob, Rational(1, 2), "probability of keeping an element"),),
+        aux=(Aux(mask, "the mask: 1 where the element is kept (probability keep_prob), else 0", "binary"),),
+        aliases=("torch.nn.functional.dropout", "tf.nn.dropout", "flax.linen.Dropout"),
+        references=(
+            "Srivastava, Hinton, Krizhevsky, Sutskever and Salakhutdinov, Dropout: a simple way to prevent "
+            "neural networks from overfitting, JMLR 15, 2014",
+        ),
+        notes="Given the mask, the gradient is m / keep_prob; PyTorch's p and TensorFlow 2's rate are 1 - keep_prob.",
+    ),
+    _elementwise(
+        "mish",
+        "Mish x * tanh(softplus(x)).",
+        x * tanh(log(1 + exp(x))),
+        aliases=("torch.nn.functional.mish", "tfa.activations.mish"),
+        references=("Misra, Mish: a self regularized non-monotonic activation function, 2019, arXiv:1908.08681",),
+    ),
+    _elementwise(
+        "swish",
+        "Swish x * sigmoid(beta * x).",
+        x / (1 + exp(-beta * x)),
+        params=(Param(beta, 1, "the sharpness of the gate; beta = 1 gives SiLU", learnable=True),),
+        aliases=("tf.nn.silu(beta=...)", "tf.keras.activations.swish", "jax.nn.swish"),
+        references=("Ramachandran, Zoph and Le, Searching for activation functions, 2017, arXiv:1710.05941",),
+    ),
+    _elementwise(
+        "silu",
+        "Sigmoid linear unit x * sigmoid(x).",
+        x / (1 + exp(-x)),
+        aliases=("torch.nn.functional.silu", "tf.nn.silu", "jax.nn.silu"),
+        references=(
+            "Elfwing, Uchibe and Doya, Sigmoid-weighted linear units for neural network function "
+            "approximation in reinforcement learning, 2017, arXiv:1702.03118",
+            "Hendrycks and Gimpel, Gaussian error linear units (GELUs), 2016, arXiv:1606.08415",
+        ),
+    ),
+)
+
+_SUM_EXP = Sum(exp(a[k]), (k, 0, n - 1))
+_SOFTMAX_P = Named(p, i, exp(a[i]) / _SUM_EXP, "the softmax probabilities")
+_VECTOR = dict(kind=Kind.VECTOR, variable=a, wrt=(a[j],), index_ranges=((i, n), (j, n), (k, n)))
+
+VECTOR_ACTIVATIONS = (
+    Entry(
+        name="softmax",
+        summary="Softmax p_i = exp(a_i) / sum_k exp(a_k).",
+        definition=exp(a[i]) / _SUM_EXP,
+        output=p,
+        named=(_SOFTMAX_P,),
+        aliases=("torch.softmax", "torch.nn.functional.softmax", "tf.nn.softmax", "jax.nn.softmax"),
+        references=(
+            "Bridle, Probabilistic interpretation of feedforward classification network outputs, 1990",
+            GOODFELLOW,
+        ),
+        **_VECTOR,
+    ),
+    Entry(
+        name="log_softmax",
+        summary="Log-softmax o_i = a_i - log sum_k exp(a_k).",
+        definition=a[i] - log(_SUM_EXP),
+        output=o,
+        named=(_SOFTMAX_P,),
+        aliases=("torch.nn.functional.log_softmax", "tf.nn.log_softmax", "jax.nn.log_softmax"),
+        references=(GOODFELLOW,),
+        **_VECTOR,
+    ),
+    Entry(
+        name="hardmax",
+        summary="Hardmax: the one-hot vector of argmax_k a_k; its gradient is zero almost everywhere.",
+        definition=KroneckerDelta(i, Symbol("argmax", integer=True, nonnegative=True)),
+        output=p,
+        aliases=("tfa.seq2seq.hardmax", "onnx.Hardmax"),
+        references=("ONNX operator Hardmax",),
+        notes="argmax(a) is piecewise constant in a, so every partial derivative is 0 where the maximum is unique.",
+        **_VECTOR,
+    ),
+)
+
+__all__ = ["ACTIVATIONS", "VECTOR_ACTIVATIONS"]

@@ -1,0 +1,470 @@
+"""Proofs that two expressions are equal: symbolically where SymPy can, by sampling where it cannot.
+
+Every form symact displays, every rewrite it applies and every claim it verifies goes through
+:func:`prove_equal`.  It tries, each under a time budget: structural identity after rewriting the
+named functions to exp/log; ``expand``, ``cancel`` and ``simplify`` of the difference (branch by
+branch for Piecewise; after the sifting rule for sums over KroneckerDelta); and otherwise
+evaluation of both sides with mpmath at 50 significant digits, the working precision raised
+adaptively (SymPy's ``evalf`` with a large ``maxn``) so that cancellation in either side cannot
+fake agreement.  Sample points cover both sides of every kink, small and large magnitudes up to
+|x| = 1000, and the parameters at their defaults and at other positive values.  Indexed
+expressions are instantiated at small sizes (n = 1..4) with every assignment of their free indices.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import dataclass, field
+
+import sympy
+from sympy import (
+    Abs,
+    Add,
+    Float,
+    Heaviside,
+    Indexed,
+    IndexedBase,
+    KroneckerDelta,
+    Max,
+    Min,
+    Piecewise,
+    Rational,
+    Sum,
+    Symbol,
+    sign,
+)
+
+from .budget import BudgetExceeded, run_limited
+from .functions import expand_named
+
+__all__ = [
+    "Proof",
+    "Counterexample",
+    "Outcome",
+    "Space",
+    "ProofError",
+    "prove_equal",
+    "sift",
+    "find_kinks",
+    "evaluate",
+]
+
+DIGITS = 50  #: significant digits of every numeric evaluation
+AGREE = 35  #: digits two values must share to count as equal at a point
+MAXN = 4000  #: the most bits evalf may use to resolve cancellation
+SCALAR_VALUES = (
+    Rational(1, 1000), Rational(1, 10), Rational(1, 2), 1, Rational(3, 2), Rational(5, 2),
+    5, 10, 30, 100, 1000,
+)  # fmt: skip
+PARAM_VALUES = (Rational(37, 100), Rational(19, 10), Rational(7, 2))
+
+
+class ProofError(ArithmeticError):
+    """A displayed form or a rewrite turned out not to equal what it claims to equal."""
+
+
+@dataclass(frozen=True)
+class Proof:
+    """How an equality was established."""
+
+    method: str  #: "symbolic" or "numeric"
+    detail: str
+    points: int = 0
+    digits: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.method}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """A point where two expressions differ, with both values at high precision."""
+
+    point: dict[str, str]
+    lhs: str
+    rhs: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer of :func:`prove_equal`: equal (with a proof), not equal (with a counterexample),
+    or undecided (``equal is None``) when neither could be established within the budget."""
+
+    equal: bool | None
+    proof: Proof | None = None
+    counterexample: Counterexample | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Space:
+    """Where to sample: which symbols are real variables, which are positive parameters, and so on.
+
+    Symbols that are not listed are classified by their assumptions (positive symbols are
+    parameters, others are real variables).  ``domains`` gives an auxiliary symbol or IndexedBase
+    a sampling domain (``real``, ``unit``, ``binary``, ``simplex``, ``index``); ``index_ranges``
+    says which size symbol bounds each index; ``assumptions`` are substitutions applied before
+    comparing (sum_k y_k -> 1).
+    """
+
+    kinks: dict[sympy.Symbol, tuple[sympy.Expr, ...]] = field(default_factory=dict)
+    params: dict[sympy.Symbol, tuple[sympy.Expr, ...]] = field(default_factory=dict)
+    domains: dict[sympy.Basic, str] = field(default_factory=dict)
+    index_ranges: dict[sympy.Symbol, sympy.Symbol] = field(default_factory=dict)
+    assumptions: tuple[tuple[sympy.Expr, sympy.Expr], ...] = ()
+    sizes: tuple[int, ...] = (1, 2, 3, 4)
+    seed: int = 20261125
+
+
+# --------------------------------------------------------------------------------------------
+# symbolic helpers
+
+
+def sift(expr: sympy.Expr) -> sympy.Expr:
+    """Apply the sifting rule sum_k f(k) delta_kj = f(j) to every sum (j assumed in the range).
+
+    >>> from sympy import IndexedBase, Symbol, Sum, KroneckerDelta, exp
+    >>> a, k, j, n = IndexedBase("a"), Symbol("k", integer=True), Symbol("j", integer=True), Symbol("n")
+    >>> sift(Sum(exp(a[k]) * KroneckerDelta(j, k), (k, 0, n - 1)))
+    exp(a[j])
+    """
+
+    def rule(s):
+        (var, lo, hi), *rest = s.limits
+        if rest:
+            return s
+        kept, sifted = [], []
+        for term in Add.make_args(sympy.expand(s.function, deep=False, mul=True, multinomial=False)):
+            delta = next(
+                (f for f in sympy.Mul.make_args(term) if isinstance(f, KroneckerDelta) and var in f.free_symbols),
+                None,
+            )
+            if delta is None:
+                kept.append(term)
+                continue
+            other = delta.args[1] if delta.args[0] == var else delta.args[0]
+            if var in other.free_symbols:
+                kept.append(term)
+                continue
+            sifted.append((term / delta).subs(var, other))
+        if not sifted:
+            return s
+        rest_sum = Sum(Add(*kept), (var, lo, hi)) if kept else 0
+        return Add(*sifted) + rest_sum
+
+    previous = None
+    while previous != expr:
+        previous = expr
+        expr = expr.replace(lambda e: isinstance(e, Sum), rule)
+    return expr
+
+
+def find_kinks(expr: sympy.Expr, var: sympy.Symbol) -> tuple[sympy.Expr, ...]:
+    """Points where ``expr`` may fail to be smooth in ``var``: the roots of the linear arguments
+    of Piecewise conditions, Abs, sign, Heaviside, Max and Min."""
+    places = []
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, Piecewise):
+            for _, cond in node.args:
+                for rel in cond.atoms(sympy.core.relational.Relational):
+                    places.append(rel.lhs - rel.rhs)
+        elif isinstance(node, (Abs, sign, Heaviside)):
+            places.append(node.args[0])
+        elif isinstance(node, (Max, Min)):
+            places.extend(u - v for u, v in itertools.combinations(node.args, 2))
+    roots = set()
+    for place in places:
+        if var not in place.free_symbols:
+            continue
+        poly = sympy.Poly(place, var) if place.is_polynomial(var) else None
+        if poly is not None and poly.degree() == 1:
+            c1, c0 = poly.all_coeffs()
+            root = -c0 / c1
+            if not (root.free_symbols - {s for s in root.free_symbols if s.is_positive}):
+                roots.add(root)
+    return tuple(sorted(roots, key=sympy.default_sort_key))
+
+
+def _symbolic_zero(diff: sympy.Expr) -> str | None:
+    """The name of the first cheap transformation that takes ``diff`` to 0, else None."""
+    if diff == 0:
+        return "identical after rewriting named functions to exp/log"
+    diff = sift(diff)
+    if diff == 0:
+        return "identical after the sifting rule for KroneckerDelta"
+    diff = sympy.piecewise_fold(diff)
+    if isinstance(diff, Piecewise):
+        reasons = [_symbolic_zero_smooth(branch) for branch, _ in diff.args]
+        if all(reasons):
+            return "zero on every branch of the Piecewise (" + "; ".join(dict.fromkeys(reasons)) + ")"
+        return None
+    return _symbolic_zero_smooth(diff)
+
+
+_STEPS = (
+    ("expand", lambda e: sympy.expand(e)),
+    ("cancel", lambda e: sympy.cancel(sympy.together(e))),
+    ("expand in exp", lambda e: sympy.cancel(sympy.expand(e.rewrite(sympy.exp)))),
+    ("simplify", lambda e: sympy.simplify(e)),
+    ("simplify in exp", lambda e: sympy.simplify(e.rewrite(sympy.exp))),
+)
+
+
+def _symbolic_zero_smooth(diff):
+    if diff == 0:
+        return "identical"
+    for name, step in _STEPS:
+        try:
+            if step(diff) == 0:
+                return f"{name}(lhs - rhs) = 0"
+        except BudgetExceeded:
+            raise
+        except Exception:  # SymPy raises StopIteration, RecursionError, ... on hard inputs
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# numeric evaluation
+
+
+def evaluate(expr: sympy.Expr, subs: dict, digits: int = DIGITS) -> sympy.Expr:
+    """``expr`` at ``subs`` to ``digits`` significant digits, cancellation resolved by ``evalf``."""
+    return expr.evalf(digits, subs=subs, maxn=MAXN, chop=False)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (Float, sympy.Integer, sympy.Rational)) or (v.is_number and v.is_real and v.is_finite)
+
+
+def _agree(va, vb) -> bool:
+    """Equal to AGREE digits; an imprecise zero from evalf (0.e-N) counts as zero."""
+    if not (_is_number(va) and _is_number(vb)):
+        return False
+    za, zb = (v == 0 or (isinstance(v, Float) and v._prec < 10 and abs(v) < 1e-300) for v in (va, vb))
+    if za or zb:
+        return za and zb
+    return bool(Abs(va - vb) <= max(Abs(va), Abs(vb)) * Rational(1, 10**AGREE))
+
+
+def _scalar_values(var, kinks, rng: random.Random) -> list[sympy.Expr]:
+    values = [s * v for v in SCALAR_VALUES for s in (1, -1)]
+    for c in kinks:
+        for eps in (Rational(1, 10**9), Rational(1, 1000), Rational(3, 10), 2):
+            values += [c - eps, c + eps]
+    values += [Rational(rng.randint(-20000, 20000), 1000) for _ in range(8)]
+    return values
+
+
+def _sample_domain(domain: str, rng: random.Random, size: int = 1):
+    if domain == "unit":
+        return [Rational(rng.randint(1, 999), 1000) for _ in range(size)]
+    if domain == "binary":
+        return [rng.randint(0, 1) for _ in range(size)]
+    if domain == "simplex":
+        raw = [rng.randint(1, 100) for _ in range(size)]
+        return [Rational(v, sum(raw)) for v in raw]
+    if domain == "positive":
+        return [Rational(rng.randint(100, 5000), 1000) for _ in range(size)]
+    return [Rational(rng.randint(-8000, 8000), 1000) for _ in range(size)]
+
+
+def _classify(exprs, space: Space):
+    """Split the free symbols into real variables, parameters and auxiliary symbols."""
+    reals, params, aux = [], [], []
+    symbols = set()
+    for e in exprs:
+        symbols |= {s for s in e.free_symbols if isinstance(s, Symbol)}
+    bases = set()
+    for e in exprs:
+        bases |= {ix.base for ix in e.atoms(Indexed)}
+    base_labels = {b.label for b in bases}
+    for s in sorted(symbols, key=sympy.default_sort_key):
+        if s in base_labels or s in space.index_ranges or s in set(space.index_ranges.values()):
+            continue
+        if s in space.domains:
+            aux.append(s)
+        elif s in space.params or s.is_positive:
+            params.append(s)
+        else:
+            reals.append(s)
+    return reals, params, aux, sorted(bases, key=sympy.default_sort_key)
+
+
+def _points(lhs, rhs, space: Space, limit: int):
+    """Yield (description, lhs instance, rhs instance, substitutions) for each sample point."""
+    rng = random.Random(space.seed)
+    reals, params, aux, bases = _classify((lhs, rhs), space)
+    if bases or space.index_ranges:
+        yield from _indexed_points(lhs, rhs, space, rng, reals, params, aux, bases, limit)
+        return
+    columns = {v: _scalar_values(v, space.kinks.get(v, ()), rng) for v in reals}
+    count = max([len(c) for c in columns.values()] + [6])
+    for v in columns:
+        rng.shuffle(columns[v]) if len(reals) > 1 else None
+    for n in range(min(count, limit)):
+        subs = {v: columns[v][n % len(columns[v])] for v in reals}
+        for prm in params:
+            choices = space.params.get(prm, ()) + PARAM_VALUES
+            subs[prm] = choices[n % len(choices)]
+        for s in aux:
+            subs[s] = _sample_domain(space.domains[s], rng)[0]
+        yield subs, lhs, rhs
+
+
+def _indexed_points(lhs, rhs, space, rng, reals, params, aux, bases, limit):
+    size_symbols = sorted(set(space.index_ranges.values()), key=sympy.default_sort_key)
+    free_indices = [
+        s for s in sorted(lhs.free_symbols | rhs.free_symbols, key=sympy.default_sort_key) if s in space.index_ranges
+    ]
+    produced = 0
+    for size in space.sizes:
+        sizes = {s: size for s in size_symbols}
+        # a second size symbol (features next to samples) gets a different size, to catch mixed-up axes
+        for offset, s in enumerate(size_symbols[1:], start=1):
+            sizes[s] = max(1, size + offset) if size < 4 else size - offset
+        try:
+            left, right = (sympy.expand_func(e.subs(sizes)).doit() for e in (lhs, rhs))
+        except Exception:
+            continue
+        ranges = [range(int(space.index_ranges[ix].subs(sizes))) for ix in free_indices]
+        for assignment in itertools.product(*ranges):
+            subs_ix = dict(zip(free_indices, assignment))
+            li, ri = left.subs(subs_ix), right.subs(subs_ix)
+            for _ in range(2):
+                subs = {}
+                for v in reals:
+                    subs[v] = Rational(rng.randint(-8000, 8000), 1000)
+                for prm in params:
+                    subs[prm] = rng.choice(space.params.get(prm, ()) + PARAM_VALUES)
+                for s in aux:
+                    dom = space.domains[s]
+                    if dom == "index":
+                        continue
+                    subs[s] = _sample_domain(dom, rng)[0]
+                for base in bases:
+                    dom = space.domains.get(base, "real")
+                    shape = _shape_of(base, li.atoms(Indexed) | ri.atoms(Indexed))
+                    if dom == "simplex" and len(shape) == 1:
+                        vals = _sample_domain("simplex", rng, shape[0])
+                        subs.update({base[q]: vals[q] for q in range(shape[0])})
+                        continue
+                    for ix in li.atoms(Indexed) | ri.atoms(Indexed):
+                        if ix.base == base:
+                            subs[ix] = _sample_domain(dom, rng)[0]
+                yield subs, li, ri
+                produced += 1
+                if produced >= limit:
+                    return
+
+
+def _shape_of(base, indexed_atoms):
+    idx = [ix.indices for ix in indexed_atoms if ix.base == base]
+    if not idx:
+        return ()
+    return tuple(int(max(ix[axis] for ix in idx)) + 1 for axis in range(len(idx[0])))
+
+
+def _apply_assumptions(expr, space: Space):
+    for lhs, rhs in space.assumptions:
+        expr = _replace_sum(expr, lhs, rhs)
+    return expr
+
+
+def _replace_sum(expr, pattern, value):
+    """Replace every sum equal to ``pattern`` up to the name of its dummy index."""
+    if not isinstance(pattern, Sum):
+        return expr.subs(pattern, value)
+    (pv, plo, phi) = pattern.limits[0]
+
+    def matches(e):
+        if not isinstance(e, Sum) or len(e.limits) != 1:
+            return False
+        v, lo, hi = e.limits[0]
+        return lo == plo and hi == phi and e.function.subs(v, pv) == pattern.function
+
+    return expr.replace(matches, lambda e: value)
+
+
+def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
+    checked = skipped = 0
+    for subs, li, ri in _points(lhs, rhs, space, points):
+        if time.monotonic() > deadline:
+            break
+        try:
+            va, vb = evaluate(li, subs), evaluate(ri, subs)
+        except BudgetExceeded:
+            raise
+        except Exception:
+            skipped += 1
+            continue
+        finite = [_is_number(v) for v in (va, vb)]
+        if not all(finite):
+            if any(finite) and not any(v.has(sympy.nan) for v in (va, vb)):
+                pass  # one side finite, the other not: a genuine difference
+            else:
+                skipped += 1
+                continue
+        if not _agree(va, vb):
+            point = {str(k): _show(v) for k, v in subs.items()}
+            return checked, skipped, Counterexample(point, _show(va), _show(vb))
+        checked += 1
+    return checked, skipped, None
+
+
+def _show(v) -> str:
+    if isinstance(v, (int, sympy.Integer)):
+        return str(v)
+    if isinstance(v, sympy.Rational):
+        return str(sympy.Float(v, 20)) if v.q != 1 else str(v)
+    try:
+        return sympy.sstr(sympy.N(v, 30)) if v.is_number else str(v)
+    except Exception:
+        return str(v)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def prove_equal(
+    lhs: sympy.Expr,
+    rhs: sympy.Expr,
+    space: Space | None = None,
+    *,
+    budget: float = 10.0,
+    symbolic_budget: float = 3.0,
+    points: int = 48,
+    symbolic: bool = True,
+) -> Outcome:
+    """Decide whether ``lhs`` equals ``rhs`` wherever both are defined (up to sets of measure zero).
+
+    Returns an :class:`Outcome`: equal with a :class:`Proof`, not equal with a
+    :class:`Counterexample`, or undecided when the budget ran out first.
+    """
+    space = space or Space()
+    start = time.monotonic()
+    lhs, rhs = (_apply_assumptions(sympy.sympify(e), space) for e in (lhs, rhs))
+    plain_l, plain_r = expand_named(lhs), expand_named(rhs)
+    if symbolic:
+        try:
+            reason = run_limited(_symbolic_zero, min(symbolic_budget, budget), plain_l - plain_r)
+        except BudgetExceeded:
+            reason = None
+        if reason:
+            return Outcome(True, Proof("symbolic", reason))
+    remaining = budget - (time.monotonic() - start)
+    try:
+        checked, skipped, counter = run_limited(
+            _numeric, max(remaining, 0.5), plain_l, plain_r, space, points, start + budget
+        )
+    except BudgetExceeded:
+        return Outcome(None, note=f"no proof and no counterexample within {budget:g} s")
+    if counter is not None:
+        return Outcome(False, counterexample=counter)
+    if checked == 0:
+        return Outcome(None, note="no sample point could be evaluated")
+    note = f"{skipped} sample points could not be evaluated and were skipped" if skipped else ""
+    detail = f"agree to {AGREE} digits at {checked} points ({DIGITS}-digit mpmath evaluation)"
+    return Outcome(True, Proof("numeric", detail, checked, AGREE), note=note)
