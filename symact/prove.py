@@ -49,6 +49,7 @@ __all__ = [
     "sift",
     "find_kinks",
     "evaluate",
+    "replace_sum",
 ]
 
 DIGITS = 50  #: significant digits of every numeric evaluation
@@ -369,11 +370,11 @@ def _shape_of(base, indexed_atoms):
 
 def _apply_assumptions(expr, space: Space):
     for lhs, rhs in space.assumptions:
-        expr = _replace_sum(expr, lhs, rhs)
+        expr = replace_sum(expr, lhs, rhs)
     return expr
 
 
-def _replace_sum(expr, pattern, value):
+def replace_sum(expr, pattern, value):
     """Replace every sum equal to ``pattern`` up to the name of its dummy index."""
     if not isinstance(pattern, Sum):
         return expr.subs(pattern, value)
