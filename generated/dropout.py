@@ -53,9 +53,9 @@ def _forward_scalar(x, m, keep_prob):
     if x != x:
         return x
     if x == math.inf:
-        return math.inf*(0.0 if m == 0 else math.copysign(1, m))
+        return (0.0 if m == 0 else math.copysign(1, m))*math.inf
     if x == -math.inf:
-        return -math.inf*(0.0 if m == 0 else math.copysign(1, m))
+        return (0.0 if m == 0 else math.copysign(1, m))*float('-inf')
     return m*x/keep_prob
 
 
@@ -71,22 +71,22 @@ def _from_output_scalar(y, m, keep_prob):
 
 @numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _forward_ufunc(x, m, keep_prob):
-    return _forward_scalar(float(x), float(m), keep_prob)
+    return _forward_scalar(np.float64(x), np.float64(m), keep_prob)
 
 
 @numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _derivative_ufunc(x, m, keep_prob):
-    return _derivative_scalar(float(x), float(m), keep_prob)
+    return _derivative_scalar(np.float64(x), np.float64(m), keep_prob)
 
 
 @numba.vectorize(['float32(float32, float32, float32, float64)', 'float64(float64, float64, float64, float64)'], cache=True)
 def _vjp_ufunc(x, g, m, keep_prob):
-    return float(g) * _derivative_scalar(float(x), float(m), keep_prob)
+    return np.float64(g) * _derivative_scalar(np.float64(x), np.float64(m), keep_prob)
 
 
 @numba.vectorize(['float32(float32, float32, float32, float64)', 'float64(float64, float64, float64, float64)'], cache=True)
 def _vjp_from_output_ufunc(y, g, m, keep_prob):
-    return float(g) * _from_output_scalar(float(y), float(m), keep_prob)
+    return np.float64(g) * _from_output_scalar(np.float64(y), np.float64(m), keep_prob)
 
 
 def forward(x, m, *, keep_prob=0.5, out=None):

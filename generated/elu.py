@@ -71,22 +71,22 @@ def _from_output_scalar(y, alpha):
 
 @numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
 def _forward_ufunc(x, alpha):
-    return _forward_scalar(float(x), alpha)
+    return _forward_scalar(np.float64(x), alpha)
 
 
 @numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
 def _derivative_ufunc(x, alpha):
-    return _derivative_scalar(float(x), alpha)
+    return _derivative_scalar(np.float64(x), alpha)
 
 
 @numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _vjp_ufunc(x, g, alpha):
-    return float(g) * _derivative_scalar(float(x), alpha)
+    return np.float64(g) * _derivative_scalar(np.float64(x), alpha)
 
 
 @numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _vjp_from_output_ufunc(y, g, alpha):
-    return float(g) * _from_output_scalar(float(y), alpha)
+    return np.float64(g) * _from_output_scalar(np.float64(y), alpha)
 
 
 def forward(x, *, alpha=1.0, out=None):

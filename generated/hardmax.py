@@ -55,8 +55,12 @@ def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
         bb = d - v
         err = (v - (d - bb)) + (-m - bb)
         t = math.exp(d)
@@ -82,7 +86,7 @@ def _neumaier(values, skip):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
@@ -91,7 +95,7 @@ def _row_special(a):
     m = -math.inf
     bad = False
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         if v != v:
             bad = True
         elif v > m:
@@ -122,7 +126,7 @@ def _forward_rows(a, out):
         for k in range(n):
             if bad:
                 out[r, k] = math.nan
-            elif not hit and float(a[r, k]) == m:
+            elif not hit and np.float64(a[r, k]) == m:
                 out[r, k] = 1.0
                 hit = True
             else:
@@ -143,7 +147,8 @@ def vjp(a, g, axis=-1, *, out=None):
     garray = _floats(g, "g")
     if garray.shape != array.shape:
         raise ValueError(f"g must have the shape of a, {array.shape}, not {garray.shape}")
-    result = np.where(np.isnan(array) | np.isnan(garray), np.nan, 0.0).astype(array.dtype)
+    bad = np.isnan(array).any(axis=axis, keepdims=True) | np.isnan(garray)
+    result = np.where(bad, np.nan, 0.0).astype(array.dtype)
     if out is None:
         return result
     if not isinstance(out, np.ndarray) or out.shape != result.shape:

@@ -71,22 +71,22 @@ def _from_output_scalar(y, slope):
 
 @numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
 def _forward_ufunc(x, slope):
-    return _forward_scalar(float(x), slope)
+    return _forward_scalar(np.float64(x), slope)
 
 
 @numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
 def _derivative_ufunc(x, slope):
-    return _derivative_scalar(float(x), slope)
+    return _derivative_scalar(np.float64(x), slope)
 
 
 @numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _vjp_ufunc(x, g, slope):
-    return float(g) * _derivative_scalar(float(x), slope)
+    return np.float64(g) * _derivative_scalar(np.float64(x), slope)
 
 
 @numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _vjp_from_output_ufunc(y, g, slope):
-    return float(g) * _from_output_scalar(float(y), slope)
+    return np.float64(g) * _from_output_scalar(np.float64(y), slope)
 
 
 def forward(x, *, slope=0.01, out=None):

@@ -60,8 +60,12 @@ def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
         bb = d - v
         err = (v - (d - bb)) + (-m - bb)
         t = math.exp(d)
@@ -87,7 +91,7 @@ def _neumaier(values, skip):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
@@ -96,7 +100,7 @@ def _row_special(a):
     m = -math.inf
     bad = False
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         if v != v:
             bad = True
         elif v > m:
@@ -131,10 +135,10 @@ def _forward_rows(a, out, log):
         if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
             count = 0
             for k in range(n):
-                if float(a[r, k]) == m:
+                if np.float64(a[r, k]) == m:
                     count += 1
             for k in range(n):
-                hit = float(a[r, k]) == m
+                hit = np.float64(a[r, k]) == m
                 if log:
                     out[r, k] = -math.log(count) if hit else -math.inf
                 else:
@@ -145,8 +149,8 @@ def _forward_rows(a, out, log):
         if log:
             big = math.log1p(rest)
             for k in range(n):
-                d = float(a[r, k]) - m
-                out[r, k] = (d - big) + lo[k]
+                d = np.float64(a[r, k]) - m
+                out[r, k] = (d - big) + lo[k] if d != -math.inf else -math.inf
         else:
             total = 1.0 + rest
             for k in range(n):
@@ -162,10 +166,10 @@ def _probabilities(row, p, e, lo):
     if bad or m == math.inf or m == -math.inf:
         count = 0
         for k in range(n):
-            if float(row[k]) == m:
+            if np.float64(row[k]) == m:
                 count += 1
         for k in range(n):
-            p[k] = math.nan if bad else (1.0 / count if float(row[k]) == m else 0.0)
+            p[k] = math.nan if bad else (1.0 / count if np.float64(row[k]) == m else 0.0)
             e[k] = p[k]
         return 1.0
     kmax = _shifted(row, m, e, lo)
@@ -186,16 +190,22 @@ def _vjp_rows(a, g, out, log):
         _probabilities(a[r], p, e, lo)
         if log:  # g_j - p_j sum_i g_i
             for k in range(n):
-                terms[k] = float(g[r, k])
+                terms[k] = np.float64(g[r, k])
             s = _neumaier(terms, -1)
             for k in range(n):
-                out[r, k] = float(g[r, k]) - p[k] * s
-        else:  # p_j (g_j - sum_i g_i p_i)
+                out[r, k] = np.float64(g[r, k]) - p[k] * s
+        else:  # p_j (g_j - sum_i g_i p_i), with g_j - sum_i p_i g_i = (g_j - g_top) + D and
+            # D = g_top - sum_i p_i g_i = sum_i p_i (g_top - g_i): no cancellation when p_top is near 1
+            top = 0
             for k in range(n):
-                terms[k] = float(g[r, k]) * p[k]
-            s = _neumaier(terms, -1)
+                if p[k] > p[top]:
+                    top = k
+            gt = np.float64(g[r, top])
             for k in range(n):
-                out[r, k] = p[k] * (float(g[r, k]) - s)
+                terms[k] = p[k] * (gt - np.float64(g[r, k]))
+            dev = _neumaier(terms, top)
+            for k in range(n):
+                out[r, k] = p[k] * ((np.float64(g[r, k]) - gt) + dev)
     return out
 
 

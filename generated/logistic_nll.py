@@ -60,8 +60,12 @@ def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
         bb = d - v
         err = (v - (d - bb)) + (-m - bb)
         t = math.exp(d)
@@ -87,7 +91,7 @@ def _neumaier(values, skip):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
@@ -96,7 +100,7 @@ def _row_special(a):
     m = -math.inf
     bad = False
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         if v != v:
             bad = True
         elif v > m:
@@ -170,7 +174,7 @@ def _fsum(values):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
@@ -201,10 +205,10 @@ def _two_product(a, b):
 @numba.njit(cache=True)
 def _dot2(row, w, b):
     """row . w + b in twice the working precision (Ogita, Rump and Oishi's Dot2): (hi, lo)."""
-    s = float(b)
+    s = np.float64(b)
     c = 0.0
     for k in range(row.shape[0]):
-        p, q = _two_product(float(row[k]), float(w[k]))
+        p, q = _two_product(np.float64(row[k]), np.float64(w[k]))
         t = s + p
         bb = t - s
         c += ((s - (t - bb)) + (p - bb)) + q
@@ -227,7 +231,7 @@ def _losses(X, w, b, y, out):
     _theta(X, w, b, hi, lo)
     for i in range(m):
         t = hi[i]
-        label = float(y[i])
+        label = np.float64(y[i])
         pos = _softplus(-t) - _sigmoid(-t) * lo[i]  # softplus(-theta), theta = t + lo
         neg = _softplus(t) + _sigmoid(t) * lo[i]  # softplus(theta)
         out[i] = (label * pos if label != 0.0 else 0.0) + ((1.0 - label) * neg if label != 1.0 else 0.0)
@@ -245,7 +249,7 @@ def _residuals(X, w, b, y, out):
         sp = _sigmoid(hi[i])
         sn = _sigmoid(-hi[i])
         slope = sp * sn * lo[i]
-        label = float(y[i])
+        label = np.float64(y[i])
         out[i] = (1.0 - label) * (sp + slope) - label * (sn - slope)
     return out
 
@@ -256,7 +260,7 @@ def _weight_grad(X, r, out):
         s = 0.0
         c = 0.0
         for i in range(X.shape[0]):
-            p, q = _two_product(r[i], float(X[i, j]))
+            p, q = _two_product(r[i], np.float64(X[i, j]))
             t = s + p
             bb = t - s
             c += ((s - (t - bb)) + (p - bb)) + q
@@ -280,7 +284,7 @@ def _inputs(w, b, X, y):
         raise ValueError(f"y must have shape ({X.shape[0]},) for X of shape {X.shape}, not {y.shape}")
     if np.any((y < 0) | (y > 1)):
         raise ValueError("labels y must lie in [0, 1]")
-    return w, float(b), np.ascontiguousarray(X), y
+    return w, np.float64(b), np.ascontiguousarray(X), y
 
 
 def forward(w, b, X, y):

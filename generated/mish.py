@@ -80,22 +80,22 @@ def _derivative_scalar(x):
     d = (x - -1.1924312145154952) - -4.8484829848031044e-17
     if abs(d) < 0.5:
         return d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104360987 + d*(-0.020271822716684245 + d*(-0.01582112656173338 + d*(-0.0033606849270232685 + d*(0.0010924055409445854 + d*(0.0009898181021289196 + d*(0.00025412936386191073 + d*(-4.1961496031696126e-05 + d*(-5.582891567360688e-05 + d*(-1.72992708103044e-05 + d*(9.427361327376651e-07 + d*(2.9088199364912223e-06 + d*(1.071676702702074e-06 + d*(2.6879417855557728e-08 + d*(-1.4117255919499382e-07 + d*(-6.174424363104907e-08 + d*(-5.460186173028381e-09 + d*(6.3895954615089855e-09 + d*(3.3604012383661332e-09 + d*(4.817646300218697e-10 + d*(-2.6751871594311224e-10 + d*(-1.7442209713382678e-10 + d*(-3.3904729895707114e-11)))))))))))))))))))))))))
-    return 4.0*x*_sigmoid(x)*_sigmoid(-2.0*_softplus(x))*_sigmoid(2.0*_softplus(x)) + math.tanh(_softplus(x))
+    return (x*_sigmoid(x)*_sigmoid(_softplus(x)*-2.0)*_sigmoid(_softplus(x)*2.0))*4.0 + math.tanh(_softplus(x))
 
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
 def _forward_ufunc(x):
-    return _forward_scalar(float(x))
+    return _forward_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
 def _derivative_ufunc(x):
-    return _derivative_scalar(float(x))
+    return _derivative_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32, float32)', 'float64(float64, float64)'], cache=True)
 def _vjp_ufunc(x, g):
-    return float(g) * _derivative_scalar(float(x))
+    return np.float64(g) * _derivative_scalar(np.float64(x))
 
 
 def forward(x, *, out=None):

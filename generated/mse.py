@@ -58,8 +58,12 @@ def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
         bb = d - v
         err = (v - (d - bb)) + (-m - bb)
         t = math.exp(d)
@@ -85,7 +89,7 @@ def _neumaier(values, skip):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
@@ -94,7 +98,7 @@ def _row_special(a):
     m = -math.inf
     bad = False
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         if v != v:
             bad = True
         elif v > m:
@@ -168,14 +172,14 @@ def _fsum(values):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
 def _squares(yhat, y, out):
     for k in range(yhat.shape[0]):
-        a = float(yhat[k])
-        b = float(y[k])
+        a = np.float64(yhat[k])
+        b = np.float64(y[k])
         d = a - b
         bb = d - a
         err = (a - (d - bb)) + (-b - bb)

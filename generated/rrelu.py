@@ -52,41 +52,41 @@ PARAMS = {'lower': 0.125, 'upper': 0.3333333333333333}
 def _forward_scalar(x, lower, upper):
     if x != x:
         return x
-    return (x if (x > 0.0) else x*((0.5)*lower + (0.5)*upper))
+    return (x if (x > 0.0) else x*(lower*0.5 + upper*0.5))
 
 
 @numba.njit(cache=True)
 def _derivative_scalar(x, lower, upper):
     if x != x:
         return x
-    return (1.0 if (x > 0.0) else (0.5)*lower + (0.5)*upper)
+    return (1.0 if (x > 0.0) else lower*0.5 + upper*0.5)
 
 
 @numba.njit(cache=True)
 def _from_output_scalar(y, lower, upper):
     if y != y:
         return y
-    return (1.0 if (y > 0.0) else (0.5)*(lower + upper))
+    return (1.0 if (y > 0.0) else (lower + upper)*0.5)
 
 
 @numba.vectorize(['float32(float32, float64, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _forward_ufunc(x, lower, upper):
-    return _forward_scalar(float(x), lower, upper)
+    return _forward_scalar(np.float64(x), lower, upper)
 
 
 @numba.vectorize(['float32(float32, float64, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _derivative_ufunc(x, lower, upper):
-    return _derivative_scalar(float(x), lower, upper)
+    return _derivative_scalar(np.float64(x), lower, upper)
 
 
 @numba.vectorize(['float32(float32, float32, float64, float64)', 'float64(float64, float64, float64, float64)'], cache=True)
 def _vjp_ufunc(x, g, lower, upper):
-    return float(g) * _derivative_scalar(float(x), lower, upper)
+    return np.float64(g) * _derivative_scalar(np.float64(x), lower, upper)
 
 
 @numba.vectorize(['float32(float32, float32, float64, float64)', 'float64(float64, float64, float64, float64)'], cache=True)
 def _vjp_from_output_ufunc(y, g, lower, upper):
-    return float(g) * _from_output_scalar(float(y), lower, upper)
+    return np.float64(g) * _from_output_scalar(np.float64(y), lower, upper)
 
 
 def forward(x, *, lower=0.125, upper=0.3333333333333333, out=None):

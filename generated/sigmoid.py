@@ -83,22 +83,22 @@ def _from_output_scalar(y):
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
 def _forward_ufunc(x):
-    return _forward_scalar(float(x))
+    return _forward_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
 def _derivative_ufunc(x):
-    return _derivative_scalar(float(x))
+    return _derivative_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32, float32)', 'float64(float64, float64)'], cache=True)
 def _vjp_ufunc(x, g):
-    return float(g) * _derivative_scalar(float(x))
+    return np.float64(g) * _derivative_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32, float32)', 'float64(float64, float64)'], cache=True)
 def _vjp_from_output_ufunc(y, g):
-    return float(g) * _from_output_scalar(float(y))
+    return np.float64(g) * _from_output_scalar(np.float64(y))
 
 
 def forward(x, *, out=None):

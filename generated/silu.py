@@ -79,17 +79,17 @@ def _derivative_scalar(x):
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
 def _forward_ufunc(x):
-    return _forward_scalar(float(x))
+    return _forward_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
 def _derivative_ufunc(x):
-    return _derivative_scalar(float(x))
+    return _derivative_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32, float32)', 'float64(float64, float64)'], cache=True)
 def _vjp_ufunc(x, g):
-    return float(g) * _derivative_scalar(float(x))
+    return np.float64(g) * _derivative_scalar(np.float64(x))
 
 
 def forward(x, *, out=None):

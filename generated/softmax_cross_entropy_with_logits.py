@@ -59,8 +59,12 @@ def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
         bb = d - v
         err = (v - (d - bb)) + (-m - bb)
         t = math.exp(d)
@@ -86,7 +90,7 @@ def _neumaier(values, skip):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
@@ -95,7 +99,7 @@ def _row_special(a):
     m = -math.inf
     bad = False
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         if v != v:
             bad = True
         elif v > m:
@@ -130,10 +134,10 @@ def _forward_rows(a, out, log):
         if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
             count = 0
             for k in range(n):
-                if float(a[r, k]) == m:
+                if np.float64(a[r, k]) == m:
                     count += 1
             for k in range(n):
-                hit = float(a[r, k]) == m
+                hit = np.float64(a[r, k]) == m
                 if log:
                     out[r, k] = -math.log(count) if hit else -math.inf
                 else:
@@ -144,8 +148,8 @@ def _forward_rows(a, out, log):
         if log:
             big = math.log1p(rest)
             for k in range(n):
-                d = float(a[r, k]) - m
-                out[r, k] = (d - big) + lo[k]
+                d = np.float64(a[r, k]) - m
+                out[r, k] = (d - big) + lo[k] if d != -math.inf else -math.inf
         else:
             total = 1.0 + rest
             for k in range(n):
@@ -161,10 +165,10 @@ def _probabilities(row, p, e, lo):
     if bad or m == math.inf or m == -math.inf:
         count = 0
         for k in range(n):
-            if float(row[k]) == m:
+            if np.float64(row[k]) == m:
                 count += 1
         for k in range(n):
-            p[k] = math.nan if bad else (1.0 / count if float(row[k]) == m else 0.0)
+            p[k] = math.nan if bad else (1.0 / count if np.float64(row[k]) == m else 0.0)
             e[k] = p[k]
         return 1.0
     kmax = _shifted(row, m, e, lo)
@@ -185,16 +189,22 @@ def _vjp_rows(a, g, out, log):
         _probabilities(a[r], p, e, lo)
         if log:  # g_j - p_j sum_i g_i
             for k in range(n):
-                terms[k] = float(g[r, k])
+                terms[k] = np.float64(g[r, k])
             s = _neumaier(terms, -1)
             for k in range(n):
-                out[r, k] = float(g[r, k]) - p[k] * s
-        else:  # p_j (g_j - sum_i g_i p_i)
+                out[r, k] = np.float64(g[r, k]) - p[k] * s
+        else:  # p_j (g_j - sum_i g_i p_i), with g_j - sum_i p_i g_i = (g_j - g_top) + D and
+            # D = g_top - sum_i p_i g_i = sum_i p_i (g_top - g_i): no cancellation when p_top is near 1
+            top = 0
             for k in range(n):
-                terms[k] = float(g[r, k]) * p[k]
-            s = _neumaier(terms, -1)
+                if p[k] > p[top]:
+                    top = k
+            gt = np.float64(g[r, top])
             for k in range(n):
-                out[r, k] = p[k] * (float(g[r, k]) - s)
+                terms[k] = p[k] * (gt - np.float64(g[r, k]))
+            dev = _neumaier(terms, top)
+            for k in range(n):
+                out[r, k] = p[k] * ((np.float64(g[r, k]) - gt) + dev)
     return out
 
 
@@ -269,7 +279,7 @@ def _fsum(values):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
@@ -287,11 +297,11 @@ def _loss_rows(z, y, out, sparse, labels):
         big = math.log1p(_neumaier(e, kmax))
         if sparse:  # -log p_t = log1p(rest) - (z_t - max)
             t = labels[r]
-            out[r] = big - ((float(z[r, t]) - m) + lo[t])
+            out[r] = big - ((np.float64(z[r, t]) - m) + lo[t])
         else:  # -sum_k y_k log p_k, every term >= 0
             for k in range(n):
-                w = float(y[r, k])
-                terms[k] = w * (big - ((float(z[r, k]) - m) + lo[k])) if w != 0.0 else 0.0
+                w = np.float64(y[r, k])
+                terms[k] = w * (big - ((np.float64(z[r, k]) - m) + lo[k])) if w != 0.0 else 0.0
             out[r] = _neumaier(terms, -1)
     return out
 
@@ -302,12 +312,12 @@ def _loss_limit(row, yrow, m, sparse, t):
     n = row.shape[0]
     count = 0
     for k in range(n):
-        if float(row[k]) == m:
+        if np.float64(row[k]) == m:
             count += 1
     total = 0.0
     for k in range(n):
-        hit = float(row[k]) == m
-        w = (1.0 if k == t else 0.0) if sparse else float(yrow[k])
+        hit = np.float64(row[k]) == m
+        w = (1.0 if k == t else 0.0) if sparse else np.float64(yrow[k])
         if w == 0.0:
             continue
         total += w * (math.log(count) if hit else math.inf)
@@ -329,7 +339,7 @@ def _grad_rows(z, y, out, sparse, labels, scale):
             if sparse:
                 yrow[k] = 1.0 if k == labels[r] else 0.0
             else:
-                yrow[k] = float(y[r, k])
+                yrow[k] = np.float64(y[r, k])
         # p_j sum(y) - y_j = (e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / total: no cancellation
         # between p_j and y_j when both are near 1
         _excluded(e, other_e)

@@ -77,17 +77,17 @@ def _derivative_scalar(x, beta):
 
 @numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
 def _forward_ufunc(x, beta):
-    return _forward_scalar(float(x), beta)
+    return _forward_scalar(np.float64(x), beta)
 
 
 @numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
 def _derivative_ufunc(x, beta):
-    return _derivative_scalar(float(x), beta)
+    return _derivative_scalar(np.float64(x), beta)
 
 
 @numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
 def _vjp_ufunc(x, g, beta):
-    return float(g) * _derivative_scalar(float(x), beta)
+    return np.float64(g) * _derivative_scalar(np.float64(x), beta)
 
 
 def forward(x, *, beta=1.0, out=None):

@@ -8,7 +8,7 @@ definition: tanh(x)
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: tanh(x)
     derivative: 4*sigmoid(-2*x)*sigmoid(2*x)
-    from output y: 1 - y**2
+    from output y: (1 - y)*(y + 1)
 """
 
 
@@ -71,34 +71,34 @@ def _derivative_scalar(x):
         return 0.0
     if x == -math.inf:
         return 0.0
-    return 4.0*_sigmoid(-2.0*x)*_sigmoid(2.0*x)
+    return (_sigmoid(x*-2.0)*_sigmoid(x*2.0))*4.0
 
 
 @numba.njit(cache=True)
 def _from_output_scalar(y):
     if y != y:
         return y
-    return 1.0 - (y*y)
+    return (1.0 - y)*(y + 1.0)
 
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
 def _forward_ufunc(x):
-    return _forward_scalar(float(x))
+    return _forward_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
 def _derivative_ufunc(x):
-    return _derivative_scalar(float(x))
+    return _derivative_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32, float32)', 'float64(float64, float64)'], cache=True)
 def _vjp_ufunc(x, g):
-    return float(g) * _derivative_scalar(float(x))
+    return np.float64(g) * _derivative_scalar(np.float64(x))
 
 
 @numba.vectorize(['float32(float32, float32)', 'float64(float64, float64)'], cache=True)
 def _vjp_from_output_ufunc(y, g):
-    return float(g) * _from_output_scalar(float(y))
+    return np.float64(g) * _from_output_scalar(np.float64(y))
 
 
 def forward(x, *, out=None):
@@ -117,5 +117,5 @@ def vjp(x, g, *, out=None):
 
 
 def vjp_from_output(y, g, *, out=None):
-    """g * f'(x) computed from the output y = f(x): 1 - y**2."""
+    """g * f'(x) computed from the output y = f(x): (1 - y)*(y + 1)."""
     return _call(_vjp_from_output_ufunc, (_floats(y, 'y'), _floats(g, 'g'),), (), out)

@@ -35,7 +35,7 @@ from .reference import Scalar, instance, mp_value
 
 __all__ = ["KernelResult", "check_entry", "check", "table", "load_module", "BOUNDS", "grid", "ulp_error"]
 
-#: the accuracy bound of each kind of kernel, in ULPs
+#: the accuracy bound of each kind of kernel, in ULPs: 2 for elementwise forwards, else 4
 BOUNDS = {"forward": 2.0}
 DEFAULT_BOUND = 4.0
 DTYPES = (np.float32, np.float64)
@@ -53,6 +53,7 @@ class KernelResult:
     errors: list = field(default_factory=list)  #: (ulps, input class, input description)
     nonfinite: int = 0
     special_wrong: int = 0
+    unresolved: int = 0  #: points where the reference could not be resolved (skipped)
     examples: list = field(default_factory=list)  #: descriptions of failures, a few
 
     @property
@@ -81,6 +82,9 @@ class KernelResult:
         """Record the error of ``value`` (a float of this dtype) against the mpmath ``exact``."""
         dtype = np.dtype(self.dtype).type
         value = float(value)
+        if exact is None:
+            self.unresolved += 1
+            return
         if mpmath.isnan(exact):
             if not math.isnan(value):
                 self._special(f"{where}: got {value!r}, expected nan")
@@ -272,7 +276,7 @@ def _check_elementwise(entry: Entry, module, dtype, size: str) -> list[KernelRes
             exact_d = d_ref(xv, *av)
             results["derivative"].add(der[q], exact_d, cls, where)
             with mpmath.workdps(60):
-                exact_v = exact_d * mp_value(gs[q]) if not mpmath.isnan(exact_d) else mpmath.nan
+                exact_v = exact_d * mp_value(gs[q]) if exact_d is not None and not mpmath.isnan(exact_d) else exact_d
             results["vjp"].add(vjp[q], exact_v, cls, f"{where}, g = {float(gs[q])!r}")
         if o_ref is not None:
             ys = np.where(np.isfinite(fwd), fwd, dtype(0)).astype(dtype)
@@ -281,7 +285,7 @@ def _check_elementwise(entry: Entry, module, dtype, size: str) -> list[KernelRes
                 av = [v[q] for v in aux_values]
                 with mpmath.workdps(60):
                     exact = o_ref(yv_, *av)
-                    exact = exact * mp_value(gs[q]) if not mpmath.isnan(exact) else exact
+                    exact = exact * mp_value(gs[q]) if exact is not None and not mpmath.isnan(exact) else exact
                 results["vjp_from_output"].add(vo[q], exact, cls, f"y = {float(yv_)!r}, g = {float(gs[q])!r}")
     return list(results.values())
 
@@ -328,7 +332,7 @@ def _check_vector(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
 
     rng = np.random.default_rng(7)
     name = np.dtype(dtype).name
-    res = {k_: KernelResult(entry.name, k_, name, BOUNDS.get(k_, DEFAULT_BOUND)) for k_ in ("forward", "vjp", "jacobian")}
+    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "vjp", "jacobian")}
     derivation = derive(entry)
     jac_raw = derivation.gradient("jacobian").raw
     vjp_raw = derivation.gradient("vjp").raw
@@ -426,7 +430,8 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
             zs = zs[:16]
             ys = np.linspace(0, 1, len(zs)).astype(dtype)
             with mpmath.workdps(60):
-                exact = mpmath.fsum(f_ref(zz, yy) for zz, yy in zip(zs, ys)) / len(zs)
+                parts = [f_ref(zz, yy) for zz, yy in zip(zs, ys)]
+                exact = None if None in parts else mpmath.fsum(parts) / len(zs)
             res["forward mean"].add(module.forward(zs, ys, reduction="mean", **kw), exact, cls, "16 logits")
     return list(res.values())
 
@@ -518,13 +523,14 @@ def check(entries: Iterable[Entry], directory: str | Path = "generated", size: s
 def table(results: Sequence[KernelResult]) -> str:
     """A Markdown table: one row per kernel and dtype."""
     lines = [
-        "| entry | kernel | dtype | max ulp | p99.9 ulp | bound | non-finite | special wrong | points | status | worst input |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| entry | kernel | dtype | max ulp | p99.9 ulp | bound | non-finite | special wrong | unresolved | points "
+        "| status | worst input |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         status = "ok" if r.passed else "FAIL"
         lines.append(
             f"| {r.entry} | {r.kernel} | {r.dtype} | {r.max_ulp:.2f} | {r.p999:.2f} | {r.bound:g} | {r.nonfinite} "
-            f"| {r.special_wrong} | {len(r.errors)} | {status} | {r.worst[:90]} |"
+            f"| {r.special_wrong} | {r.unresolved} | {len(r.errors)} | {status} | {r.worst[:90]} |"
         )
     return "\n".join(lines)

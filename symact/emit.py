@@ -157,7 +157,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     code.append(_scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches))
     if forms.output is not None:
         code.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
-    fl = lambda names: ", ".join(f"float({n})" for n in names)  # noqa: E731
+    fl = lambda names: ", ".join(f"np.float64({n})" for n in names)  # noqa: E731
     pass_p = ", ".join(pnames)
     tail = f", {pass_p}" if pnames else ""
     code.append(
@@ -173,13 +173,13 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     code.append(
         f"@numba.vectorize({sigs(ftypes_in + 1)}, cache=True)\n"
         f"def _vjp_ufunc({', '.join(['x', 'g', *aux, *pnames])}):\n"
-        f"    return float(g) * _derivative_scalar({fl(['x', *aux])}{tail})\n"
+        f"    return np.float64(g) * _derivative_scalar({fl(['x', *aux])}{tail})\n"
     )
     if forms.output is not None:
         code.append(
             f"@numba.vectorize({sigs(ftypes_in + 1)}, cache=True)\n"
             f"def _vjp_from_output_ufunc({', '.join(['y', 'g', *aux, *pnames])}):\n"
-            f"    return float(g) * _from_output_scalar({fl(['y', *aux])}{tail})\n"
+            f"    return np.float64(g) * _from_output_scalar({fl(['y', *aux])}{tail})\n"
         )
     kw = "".join(f", {p}={d!r}" for p, d in forms.params)
     aux_sig = "".join(f", {a}" for a in aux)

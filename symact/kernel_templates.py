@@ -117,8 +117,12 @@ def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
         bb = d - v
         err = (v - (d - bb)) + (-m - bb)
         t = math.exp(d)
@@ -144,7 +148,7 @@ def _neumaier(values, skip):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True)
@@ -153,7 +157,7 @@ def _row_special(a):
     m = -math.inf
     bad = False
     for k in range(a.shape[0]):
-        v = float(a[k])
+        v = np.float64(a[k])
         if v != v:
             bad = True
         elif v > m:
@@ -190,10 +194,10 @@ def _forward_rows(a, out, log):
         if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
             count = 0
             for k in range(n):
-                if float(a[r, k]) == m:
+                if np.float64(a[r, k]) == m:
                     count += 1
             for k in range(n):
-                hit = float(a[r, k]) == m
+                hit = np.float64(a[r, k]) == m
                 if log:
                     out[r, k] = -math.log(count) if hit else -math.inf
                 else:
@@ -204,8 +208,8 @@ def _forward_rows(a, out, log):
         if log:
             big = math.log1p(rest)
             for k in range(n):
-                d = float(a[r, k]) - m
-                out[r, k] = (d - big) + lo[k]
+                d = np.float64(a[r, k]) - m
+                out[r, k] = (d - big) + lo[k] if d != -math.inf else -math.inf
         else:
             total = 1.0 + rest
             for k in range(n):
@@ -221,10 +225,10 @@ def _probabilities(row, p, e, lo):
     if bad or m == math.inf or m == -math.inf:
         count = 0
         for k in range(n):
-            if float(row[k]) == m:
+            if np.float64(row[k]) == m:
                 count += 1
         for k in range(n):
-            p[k] = math.nan if bad else (1.0 / count if float(row[k]) == m else 0.0)
+            p[k] = math.nan if bad else (1.0 / count if np.float64(row[k]) == m else 0.0)
             e[k] = p[k]
         return 1.0
     kmax = _shifted(row, m, e, lo)
@@ -245,16 +249,22 @@ def _vjp_rows(a, g, out, log):
         _probabilities(a[r], p, e, lo)
         if log:  # g_j - p_j sum_i g_i
             for k in range(n):
-                terms[k] = float(g[r, k])
+                terms[k] = np.float64(g[r, k])
             s = _neumaier(terms, -1)
             for k in range(n):
-                out[r, k] = float(g[r, k]) - p[k] * s
-        else:  # p_j (g_j - sum_i g_i p_i)
+                out[r, k] = np.float64(g[r, k]) - p[k] * s
+        else:  # p_j (g_j - sum_i g_i p_i), with g_j - sum_i p_i g_i = (g_j - g_top) + D and
+            # D = g_top - sum_i p_i g_i = sum_i p_i (g_top - g_i): no cancellation when p_top is near 1
+            top = 0
             for k in range(n):
-                terms[k] = float(g[r, k]) * p[k]
-            s = _neumaier(terms, -1)
+                if p[k] > p[top]:
+                    top = k
+            gt = np.float64(g[r, top])
             for k in range(n):
-                out[r, k] = p[k] * (float(g[r, k]) - s)
+                terms[k] = p[k] * (gt - np.float64(g[r, k]))
+            dev = _neumaier(terms, top)
+            for k in range(n):
+                out[r, k] = p[k] * ((np.float64(g[r, k]) - gt) + dev)
     return out
 
 
@@ -322,7 +332,7 @@ def _forward_rows(a, out):
         for k in range(n):
             if bad:
                 out[r, k] = math.nan
-            elif not hit and float(a[r, k]) == m:
+            elif not hit and np.float64(a[r, k]) == m:
                 out[r, k] = 1.0
                 hit = True
             else:
@@ -343,7 +353,8 @@ def vjp(a, g, axis=-1, *, out=None):
     garray = _floats(g, "g")
     if garray.shape != array.shape:
         raise ValueError(f"g must have the shape of a, {array.shape}, not {garray.shape}")
-    result = np.where(np.isnan(array) | np.isnan(garray), np.nan, 0.0).astype(array.dtype)
+    bad = np.isnan(array).any(axis=axis, keepdims=True) | np.isnan(garray)
+    result = np.where(bad, np.nan, 0.0).astype(array.dtype)
     if out is None:
         return result
     if not isinstance(out, np.ndarray) or out.shape != result.shape:
@@ -420,7 +431,7 @@ def _fsum(values):
         else:
             c += (v - t) + s
         s = t
-    return s + c
+    return s + c if math.isfinite(s) else s
 '''
 
 _ELEMENTWISE_LOSS = '''
@@ -477,8 +488,8 @@ _MSE = '''
 @numba.njit(cache=True)
 def _squares(yhat, y, out):
     for k in range(yhat.shape[0]):
-        a = float(yhat[k])
-        b = float(y[k])
+        a = np.float64(yhat[k])
+        b = np.float64(y[k])
         d = a - b
         bb = d - a
         err = (a - (d - bb)) + (-b - bb)
@@ -528,11 +539,11 @@ def _loss_rows(z, y, out, sparse, labels):
         big = math.log1p(_neumaier(e, kmax))
         if sparse:  # -log p_t = log1p(rest) - (z_t - max)
             t = labels[r]
-            out[r] = big - ((float(z[r, t]) - m) + lo[t])
+            out[r] = big - ((np.float64(z[r, t]) - m) + lo[t])
         else:  # -sum_k y_k log p_k, every term >= 0
             for k in range(n):
-                w = float(y[r, k])
-                terms[k] = w * (big - ((float(z[r, k]) - m) + lo[k])) if w != 0.0 else 0.0
+                w = np.float64(y[r, k])
+                terms[k] = w * (big - ((np.float64(z[r, k]) - m) + lo[k])) if w != 0.0 else 0.0
             out[r] = _neumaier(terms, -1)
     return out
 
@@ -543,12 +554,12 @@ def _loss_limit(row, yrow, m, sparse, t):
     n = row.shape[0]
     count = 0
     for k in range(n):
-        if float(row[k]) == m:
+        if np.float64(row[k]) == m:
             count += 1
     total = 0.0
     for k in range(n):
-        hit = float(row[k]) == m
-        w = (1.0 if k == t else 0.0) if sparse else float(yrow[k])
+        hit = np.float64(row[k]) == m
+        w = (1.0 if k == t else 0.0) if sparse else np.float64(yrow[k])
         if w == 0.0:
             continue
         total += w * (math.log(count) if hit else math.inf)
@@ -570,7 +581,7 @@ def _grad_rows(z, y, out, sparse, labels, scale):
             if sparse:
                 yrow[k] = 1.0 if k == labels[r] else 0.0
             else:
-                yrow[k] = float(y[r, k])
+                yrow[k] = np.float64(y[r, k])
         # p_j sum(y) - y_j = (e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / total: no cancellation
         # between p_j and y_j when both are near 1
         _excluded(e, other_e)
@@ -655,10 +666,10 @@ def _two_product(a, b):
 @numba.njit(cache=True)
 def _dot2(row, w, b):
     """row . w + b in twice the working precision (Ogita, Rump and Oishi's Dot2): (hi, lo)."""
-    s = float(b)
+    s = np.float64(b)
     c = 0.0
     for k in range(row.shape[0]):
-        p, q = _two_product(float(row[k]), float(w[k]))
+        p, q = _two_product(np.float64(row[k]), np.float64(w[k]))
         t = s + p
         bb = t - s
         c += ((s - (t - bb)) + (p - bb)) + q
@@ -681,7 +692,7 @@ def _losses(X, w, b, y, out):
     _theta(X, w, b, hi, lo)
     for i in range(m):
         t = hi[i]
-        label = float(y[i])
+        label = np.float64(y[i])
         pos = _softplus(-t) - _sigmoid(-t) * lo[i]  # softplus(-theta), theta = t + lo
         neg = _softplus(t) + _sigmoid(t) * lo[i]  # softplus(theta)
         out[i] = (label * pos if label != 0.0 else 0.0) + ((1.0 - label) * neg if label != 1.0 else 0.0)
@@ -699,7 +710,7 @@ def _residuals(X, w, b, y, out):
         sp = _sigmoid(hi[i])
         sn = _sigmoid(-hi[i])
         slope = sp * sn * lo[i]
-        label = float(y[i])
+        label = np.float64(y[i])
         out[i] = (1.0 - label) * (sp + slope) - label * (sn - slope)
     return out
 
@@ -710,7 +721,7 @@ def _weight_grad(X, r, out):
         s = 0.0
         c = 0.0
         for i in range(X.shape[0]):
-            p, q = _two_product(r[i], float(X[i, j]))
+            p, q = _two_product(r[i], np.float64(X[i, j]))
             t = s + p
             bb = t - s
             c += ((s - (t - bb)) + (p - bb)) + q
@@ -734,7 +745,7 @@ def _inputs(w, b, X, y):
         raise ValueError(f"y must have shape ({X.shape[0]},) for X of shape {X.shape}, not {y.shape}")
     if np.any((y < 0) | (y > 1)):
         raise ValueError("labels y must lie in [0, 1]")
-    return w, float(b), np.ascontiguousarray(X), y
+    return w, np.float64(b), np.ascontiguousarray(X), y
 
 
 def forward(w, b, X, y):

@@ -83,6 +83,15 @@ class KernelPrinter(PythonCodePrinter):
             return f"1.0/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Pow'])}"
         return super()._print_Pow(expr, rational=rational)
 
+    def _print_Mul(self, expr):
+        # the numeric coefficient last: 4*x*sigma(x)*sigma(-2x) overflows at x = 1e308 where
+        # x*sigma(x)*sigma(-2x)*4 does not
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Number and coeff not in (1, -1) and rest != 1 and rest.is_Mul is not None:
+            body = self.parenthesize(rest, sympy.printing.precedence.PRECEDENCE["Mul"])
+            return f"{body}*{self._print(coeff)}"
+        return super()._print_Mul(expr)
+
     def _print_Function(self, expr):
         if isinstance(expr, NamedFunction):
             args = ", ".join(self._print(a) for a in expr.args)

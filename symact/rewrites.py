@@ -68,6 +68,17 @@ A = Wild("a", real=True)
 B = Wild("b", real=True)
 
 
+def _square_of(expr):
+    """u for an expression that is exactly 1 - u**2 (u not a named function's square), else None."""
+    if not expr.is_Add or len(expr.args) != 2 or sympy.S.One not in expr.args:
+        return None
+    other = expr.args[0] if expr.args[1] == 1 else expr.args[1]
+    coeff, rest = other.as_coeff_Mul()
+    if coeff != -1 or not (rest.is_Pow and rest.exp == 2):
+        return None
+    return rest.base
+
+
 def _split_sigmoid(expr):
     """For ``a sigma(w) - b`` (a sum with one sigmoid term; b a label: free of sigmoids and of w's symbols):
     ``(a - b) sigma(w) - b sigma(-w)``; else None."""
@@ -118,6 +129,14 @@ RULES: tuple[Rewrite, ...] = (
         "a sigma(w) - b cancels when sigma(w) is near b/a (a = b = 1: sigma(40) - 1 is 0, not -4e-18); "
         "with sigma(w) = 1 - sigma(-w) the two terms are small where the result is",
         optim=ReplaceOptim(lambda e: _split_sigmoid(e) is not None, lambda e: _split_sigmoid(e)),
+    ),
+    Rewrite(
+        "difference_of_squares",
+        1 - W**2,
+        (1 - W) * (1 + W),
+        "1 - y^2 loses y's last digits when |y| is near 1 (tanh' from its output); (1 - y)(1 + y) is exact "
+        "to a rounding",
+        optim=ReplaceOptim(lambda e: _square_of(e) is not None, lambda e: (1 - _square_of(e)) * (1 + _square_of(e))),
     ),
     Rewrite(
         "softplus",
