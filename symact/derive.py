@@ -33,7 +33,7 @@ from .forms import absorb_sign, name_intermediates, normalise_sums, output_form,
 from .functions import expand_named, recognise
 from .prove import Proof, ProofError, Space, find_kinks, prove_equal, replace_sum, sift
 
-__all__ = ["Form", "Gradient", "Derivation", "derive", "user_entry", "space_for", "PROOF_BUDGET"]
+__all__ = ["Form", "Gradient", "Derivation", "derive", "user_entry", "space_for", "expand_intermediates", "PROOF_BUDGET"]
 
 PROOF_BUDGET = 20.0  #: seconds each form's proof may take
 g = IndexedBase("g", real=True)  #: the upstream gradient in a vector-Jacobian product
@@ -219,7 +219,7 @@ def _output_in_vector(entry: Entry, shown: sympy.Expr, plain: sympy.Expr) -> sym
     return result
 
 
-def _plain_named(entry: Entry, expr: sympy.Expr) -> sympy.Expr:
+def expand_intermediates(entry: Entry, expr: sympy.Expr) -> sympy.Expr:
     """Substitute the named intermediates' definitions back (p_k -> exp(a_k) / sum exp(a))."""
     w = sympy.Wild("w")
     for item in entry.named:
@@ -235,7 +235,7 @@ def _indexed(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient]:
         raw = sympy.diff(plain, target)
         shown, used = _indexed_textbook(entry, sympy.diff(recognised, target), assumptions)
         check_space = Space(**{**space.__dict__, "assumptions": used})
-        form = _accept(f"d/d{target}", entry, _plain_named(entry, shown), raw, check_space)
+        form = _accept(f"d/d{target}", entry, expand_intermediates(entry, shown), raw, check_space)
         form = Form(shown, form.proof)
         output = None
         if entry.kind is Kind.VECTOR:
@@ -255,7 +255,7 @@ def _vjp(entry: Entry, target, raw, jacobian, space) -> Gradient:
     shown = Sum(g[i] * jacobian, (i, 0, n - 1))
     shown, _ = _indexed_textbook(entry, shown, ())
     shown = tidy(sympy.factor_terms(shown))
-    form = _accept("vjp", entry, _plain_named(entry, shown), raw_vjp, space)
+    form = _accept("vjp", entry, expand_intermediates(entry, shown), raw_vjp, space)
     form = Form(shown, form.proof)
     plain = entry.definition
     candidate = _output_in_vector(entry, shown, plain)
