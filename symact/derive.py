@@ -33,7 +33,16 @@ from .forms import absorb_sign, name_intermediates, normalise_sums, output_form,
 from .functions import expand_named, recognise
 from .prove import Proof, ProofError, Space, find_kinks, prove_equal, replace_sum, sift
 
-__all__ = ["Form", "Gradient", "Derivation", "derive", "user_entry", "space_for", "expand_intermediates", "PROOF_BUDGET"]
+__all__ = [
+    "Form",
+    "Gradient",
+    "Derivation",
+    "derive",
+    "user_entry",
+    "space_for",
+    "expand_intermediates",
+    "PROOF_BUDGET",
+]
 
 PROOF_BUDGET = 20.0  #: seconds each form's proof may take
 g = IndexedBase("g", real=True)  #: the upstream gradient in a vector-Jacobian product
@@ -145,7 +154,9 @@ def _elementwise(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient
     if entry.kind is Kind.ELEMENTWISE:
         raw2 = sympy.diff(raw, var)
         second_tb = tidy(sympy.diff(first_tb, var))
-        grads.append(Gradient("second", _label(entry, var, 2), var, raw2, _accept("second", entry, second_tb, raw2, space)))
+        grads.append(
+            Gradient("second", _label(entry, var, 2), var, raw2, _accept("second", entry, second_tb, raw2, space))
+        )
     for param in entry.params:
         if param.symbol not in plain.free_symbols:
             continue
@@ -165,7 +176,13 @@ def _elementwise(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient
         raw_v = sympy.diff(v_plain, var)
         tb_v = tidy(sympy.diff(recognise(v_plain), var))
         grads.append(
-            Gradient(f"variant:{variant.name}", _label(entry, var), var, raw_v, _accept(variant.name, entry, tb_v, raw_v, space))
+            Gradient(
+                f"variant:{variant.name}",
+                _label(entry, var),
+                var,
+                raw_v,
+                _accept(variant.name, entry, tb_v, raw_v, space),
+            )
         )
     return grads
 

@@ -23,7 +23,15 @@ from .budget import BudgetExceeded, run_limited
 from .functions import NamedFunction, expand_named, recognise
 from .prove import evaluate
 
-__all__ = ["tidy", "display_cost", "normalise_sums", "merge_sums", "name_intermediates", "output_form", "monotonic_direction"]
+__all__ = [
+    "tidy",
+    "display_cost",
+    "normalise_sums",
+    "merge_sums",
+    "name_intermediates",
+    "output_form",
+    "monotonic_direction",
+]
 
 
 def display_cost(expr: sympy.Expr) -> tuple[int, int]:
@@ -145,7 +153,9 @@ def normalise_sums(expr: sympy.Expr) -> sympy.Expr:
             outside, inside = [], []
             for factor in Mul.make_args(term):
                 (inside if var in factor.free_symbols else outside).append(factor)
-            total.append(Mul(*outside) * (Sum(Mul(*inside), *s.limits) if inside else (s.limits[0][2] - s.limits[0][1] + 1)))
+            total.append(
+                Mul(*outside) * (Sum(Mul(*inside), *s.limits) if inside else (s.limits[0][2] - s.limits[0][1] + 1))
+            )
         return Add(*total)
 
     return expr.replace(lambda e: isinstance(e, Sum), rule)
@@ -162,7 +172,7 @@ def name_intermediates(expr: sympy.Expr, named) -> sympy.Expr:
         w = Wild("w")
         pattern = numerator.xreplace({item.index: w})
         expr = expr.xreplace({denominator: hold})
-        expr = expr.replace(pattern, lambda w, item=item: item.base[w] * hold)
+        expr = expr.replace(pattern, lambda w, item=item, hold=hold: item.base[w] * hold)
         expr = expr.xreplace({hold: denominator})
     return expr
 
@@ -174,7 +184,9 @@ def name_intermediates(expr: sympy.Expr, named) -> sympy.Expr:
 def monotonic_direction(derivative: sympy.Expr, x: sympy.Symbol, extra: dict | None = None) -> int:
     """+1 if ``derivative`` is >= 0 at every sample point (and somewhere > 0), -1 if <= 0, else 0."""
     rng = random.Random(7)
-    points = [sympy.Rational(v, 8) for v in range(-160, 161, 5)] + [sympy.Rational(rng.randint(-9999, 9999), 97) for _ in range(20)]
+    points = [sympy.Rational(v, 8) for v in range(-160, 161, 5)] + [
+        sympy.Rational(rng.randint(-9999, 9999), 97) for _ in range(20)
+    ]
     signs = set()
     for point in points:
         subs = {x: point, **(extra or {})}

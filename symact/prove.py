@@ -25,7 +25,6 @@ from sympy import (
     Float,
     Heaviside,
     Indexed,
-    IndexedBase,
     KroneckerDelta,
     Max,
     Min,

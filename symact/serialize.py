@@ -82,7 +82,9 @@ def derivation_json(d: Derivation) -> dict[str, Any]:
         "name": entry.name,
         "kind": entry.kind.value,
         "summary": entry.summary,
-        "variable": sympy_string(entry.variable) if not isinstance(entry.variable, sympy.IndexedBase) else str(entry.variable),
+        "variable": sympy_string(entry.variable)
+        if not isinstance(entry.variable, sympy.IndexedBase)
+        else str(entry.variable),
         "params": {p.name: sympy_string(p.default) for p in entry.params},
         "fixed_params": {str(s): sympy_string(v) for s, v in d.params},
         "definition": expr_json(d.definition),
@@ -153,7 +155,11 @@ def derivation_text(d: Derivation) -> str:
 def derivation_latex(d: Derivation) -> str:
     """LaTeX equations (amsmath ``align*`` lines) for each result."""
     entry = d.entry
-    top = "f(x)" if entry.kind is Kind.ELEMENTWISE else ("L" if entry.kind is Kind.LOSS else sympy.latex(entry.output[sympy.Symbol("i")]))
+    top = (
+        "f(x)"
+        if entry.kind is Kind.ELEMENTWISE
+        else ("L" if entry.kind is Kind.LOSS else sympy.latex(entry.output[sympy.Symbol("i")]))
+    )
     lines = [rf"% {entry.name}: {entry.summary}", r"\begin{align*}", rf"{top} &= {sympy.latex(d.recognised)} \\"]
     for gr in d.gradients:
         lines.append(rf"{gr.label} &= {sympy.latex(gr.textbook.expr)} \\")

@@ -48,7 +48,9 @@ def _aux_values(entry, rng):
     return out
 
 
-@pytest.mark.parametrize("name", ELEMENTWISE + ["sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits"])
+@pytest.mark.parametrize(
+    "name", ELEMENTWISE + ["sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits"]
+)
 def test_finite_differences_agree_with_every_derivative(derivations, name):
     d = derivations[name]
     entry = d.entry
@@ -186,7 +188,10 @@ def test_cross_entropy_gradients_match_explicit_case(derivations, n, label):
     soft_loss = -sum(s * log(pr) for s, pr in zip(soft, probs))
     sparse_loss = -log(probs[label])
     point = {v: Rational(rng.randint(-3000, 3000), 1000) for v in zs}
-    for name, loss in [("softmax_cross_entropy_with_logits", soft_loss), ("sparse_softmax_cross_entropy_with_logits", sparse_loss)]:
+    for name, loss in [
+        ("softmax_cross_entropy_with_logits", soft_loss),
+        ("sparse_softmax_cross_entropy_with_logits", sparse_loss),
+    ]:
         entry = catalog.get(name)
         general = expand_intermediates(entry, derivations[name].main.textbook.expr)
         general = general.subs(sympy.Symbol("n", integer=True, positive=True), n).doit()
@@ -208,7 +213,6 @@ def test_logistic_gradient_matches_explicit_3_samples_2_features(derivations):
         theta = sum(wk * xk for wk, xk in zip(ws, row)) + bias
         loss += -(lab * log(1 / (1 + exp(-theta))) + (1 - lab) * log(1 - 1 / (1 + exp(-theta))))
     point = {ws[0]: Rational(3, 10), ws[1]: Rational(-7, 10), bias: Rational(1, 5)}
-    entry = catalog.get("logistic_nll")
     sizes = {sympy.Symbol("m", integer=True, positive=True): m, sympy.Symbol("d", integer=True, positive=True): dim}
 
     def instantiate(expr):

@@ -41,7 +41,12 @@ def test_cancellation_in_the_tails_does_not_fake_agreement():
 
 
 def test_sift_and_kinks():
-    a, k, j, n = sympy.IndexedBase("a"), sympy.Symbol("k", integer=True), sympy.Symbol("j", integer=True), sympy.Symbol("n")
+    a, k, j, n = (
+        sympy.IndexedBase("a"),
+        sympy.Symbol("k", integer=True),
+        sympy.Symbol("j", integer=True),
+        sympy.Symbol("n"),
+    )
     assert sift(sympy.Sum(exp(a[k]) * sympy.KroneckerDelta(j, k), (k, 0, n - 1))) == exp(a[j])
     assert find_kinks(sympy.Max(0, x - 2) + abs(x + 1), x) == (-1, 2)
 
