@@ -103,3 +103,29 @@ def test_console_entry_point_runs_as_a_module():
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "unknown function" in result.stderr
+
+
+def test_user_expression_is_derived(capsys):
+    code, out, _ = run(capsys, "derive", "--expr", "x*tanh(log(1+exp(x)))", "--name", "my_mish", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["name"] == "my_mish"
+    assert (
+        data["textbook_form"]["sympy"]
+        == json.loads(run(capsys, "derive", "mish", "--format", "json")[1])["textbook_form"]["sympy"]
+    )
+    assert data["output_form"] is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--expr", "x*tanh(log(1+exp(x))", "--name", "m"], "never closed"),
+        (["--expr", "__import__('os').system('ls')", "--name", "m"], "column"),
+        (["--expr", "x**2"], "--expr needs --name"),
+        (["--expr", "y**2", "--name", "m"], "does not depend on x"),
+        (["--expr", "x**2", "--name", "not an identifier"], "identifier"),
+    ],
+)
+def test_bad_user_expressions(capsys, args, message):
+    code, _, err = run(capsys, "derive", *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         if entry.kind is Kind.LOSS:
             output = "n/a"
         else:
-            main = derive(entry).main
+            main = derive(entry, first_only=True).main
             output = "yes" if main.output is not None else "no"
         rows.append(
             {
