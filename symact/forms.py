@@ -57,6 +57,9 @@ def absorb_sign(expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
+CANDIDATE_BUDGET = 2.0  #: seconds each rewriting in tidy() may take before it is skipped
+
+
 def _candidates(expr):
     for candidate in _raw_candidates(expr):
         yield candidate
@@ -65,19 +68,29 @@ def _candidates(expr):
             yield absorbed
 
 
+def _rewritings(expr):
+    """The rewritings tidy() compares, as (function, argument) pairs run under a budget."""
+    atoms = sorted(expr.atoms(NamedFunction, sympy.tanh, sympy.exp, sympy.KroneckerDelta), key=sympy.default_sort_key)
+    yield sympy.expand, expr
+    for atom in atoms:
+        yield (lambda e, atom=atom: sympy.collect(sympy.expand(e), atom)), expr
+    if atoms:
+        yield (lambda e: sympy.collect(sympy.expand(e), atoms)), expr
+    yield sympy.factor_terms, expr
+    yield sympy.factor, expr
+    yield (lambda e: -sympy.factor(-e)), expr
+    yield sympy.cancel, expr
+
+
 def _raw_candidates(expr):
     yield expr
-    yield sympy.expand(expr)
-    atoms = sorted(expr.atoms(NamedFunction, sympy.tanh, sympy.exp, sympy.KroneckerDelta), key=sympy.default_sort_key)
-    expanded = sympy.expand(expr)
-    for atom in atoms:
-        yield sympy.collect(expanded, atom)
-    if atoms:
-        yield sympy.collect(expanded, atoms)
-    yield sympy.factor_terms(expr)
-    yield sympy.factor(expr)
-    yield -sympy.factor(-expr)
-    yield sympy.cancel(expr)
+    for rewrite, argument in _rewritings(expr):
+        try:
+            yield run_limited(rewrite, CANDIDATE_BUDGET, argument)
+        except BudgetExceeded:
+            continue
+        except Exception:  # a rewriting SymPy cannot do on this input is skipped
+            continue
 
 
 def tidy(expr: sympy.Expr) -> sympy.Expr:
@@ -190,7 +203,10 @@ def monotonic_direction(derivative: sympy.Expr, x: sympy.Symbol, extra: dict | N
     signs = set()
     for point in points:
         subs = {x: point, **(extra or {})}
-        value = evaluate(derivative, subs, 20)
+        try:
+            value = run_limited(evaluate, 0.5, derivative, subs, 20)
+        except BudgetExceeded:
+            return 0
         if not value.is_number or not value.is_real:
             return 0
         if value > 1e-30:

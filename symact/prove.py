@@ -54,6 +54,7 @@ __all__ = [
 DIGITS = 50  #: significant digits of every numeric evaluation
 AGREE = 35  #: digits two values must share to count as equal at a point
 MAXN = 4000  #: the most bits evalf may use to resolve cancellation
+POINT_BUDGET = 1.0  #: seconds one side may take at one point before the point is skipped
 SCALAR_VALUES = (
     Rational(1, 1000), Rational(1, 10), Rational(1, 2), 1, Rational(3, 2), Rational(5, 2),
     5, 10, 30, 100, 1000,
@@ -394,9 +395,13 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
         if time.monotonic() > deadline:
             break
         try:
-            va, vb = evaluate(li, subs), evaluate(ri, subs)
+            va = run_limited(evaluate, POINT_BUDGET, li, subs)
+            vb = run_limited(evaluate, POINT_BUDGET, ri, subs)
         except BudgetExceeded:
-            raise
+            if time.monotonic() > deadline:
+                raise
+            skipped += 1  # a point too expensive to evaluate (exp(exp(exp(x))) at x = 1000)
+            continue
         except Exception:
             skipped += 1
             continue
