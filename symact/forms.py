@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import random
 
+import mpmath
 import sympy
 from sympy import Add, Mul, Piecewise, Sum, Wild
 
 from .budget import BudgetExceeded, run_limited
 from .functions import NamedFunction, expand_named, recognise
-from .prove import evaluate
 
 __all__ = [
     "tidy",
@@ -197,17 +197,22 @@ def name_intermediates(expr: sympy.Expr, named) -> sympy.Expr:
 def monotonic_direction(derivative: sympy.Expr, x: sympy.Symbol, extra: dict | None = None) -> int:
     """+1 if ``derivative`` is >= 0 at every sample point (and somewhere > 0), -1 if <= 0, else 0."""
     rng = random.Random(7)
-    points = [sympy.Rational(v, 8) for v in range(-160, 161, 5)] + [
-        sympy.Rational(rng.randint(-9999, 9999), 97) for _ in range(20)
-    ]
+    points = [v / 8 for v in range(-160, 161, 5)] + [rng.randint(-9999, 9999) / 97 for _ in range(20)]
+    expr = expand_named(derivative.subs(extra or {}))
+    if expr.free_symbols - {x}:
+        return 0
+    # SymPy generates this code from the expression (no user text): mpmath at 30 digits, no overflow
+    fn = sympy.lambdify(x, expr, modules="mpmath")
     signs = set()
     for point in points:
-        subs = {x: point, **(extra or {})}
         try:
-            value = run_limited(evaluate, 0.5, derivative, subs, 20)
+            with mpmath.workdps(30):
+                value = run_limited(fn, 0.5, mpmath.mpf(point))
         except BudgetExceeded:
             return 0
-        if not value.is_number or not value.is_real:
+        except (ArithmeticError, ValueError, TypeError):
+            return 0
+        if not isinstance(value, mpmath.mpf) and not isinstance(value, (int, float)):
             return 0
         if value > 1e-30:
             signs.add(1)
