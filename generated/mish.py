@@ -8,7 +8,7 @@ definition: x*tanh(log(exp(x) + 1))
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: x*tanh(softplus(x))
     derivative: 4*x*sigmoid(x)*sigmoid(-2*softplus(x))*sigmoid(2*softplus(x)) + tanh(softplus(x))
-    near a zero of f': Taylor polynomial of degree 25 in d = x - x0, x0 = -1.1924312145154952121, for |d| < 0.5
+    near a zero of f': Taylor polynomial of degree 25 in d = x - x0, x0 = -1.1924312145154951637, for |d| < 0.5
 """
 
 

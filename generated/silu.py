@@ -8,7 +8,7 @@ definition: x/(1 + exp(-x))
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: x*sigmoid(x)
     derivative: (x*sigmoid(-x) + 1)*sigmoid(x)
-    near a zero of f': Taylor polynomial of degree 23 in d = x - x0, x0 = -1.2784645427610737951, for |d| < 0.5
+    near a zero of f': Taylor polynomial of degree 23 in d = x - x0, x0 = -1.2784645427610736856, for |d| < 0.5
 """
 
 

@@ -113,7 +113,7 @@ def _helpers_for(*exprs: sympy.Expr) -> str:
 
 def _scalar_function(name: str, expr: sympy.Expr, args: Sequence[str], var: sympy.Symbol, guards: bool, patches=()):
     """An njit scalar function: nan and +-inf guards, then root patches, then the compute form."""
-    lines = [f"@numba.njit(cache=True)", f"def {name}({', '.join(args)}):"]
+    lines = ["@numba.njit(cache=True)", f"def {name}({', '.join(args)}):"]
     if var in expr.free_symbols or patches:
         lines += [f"    if {var} != {var}:", f"        return {var}"]
         if guards:
@@ -144,9 +144,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     ftypes_in = 1 + len(aux)
 
     def sigs(n_arrays: int) -> str:
-        return repr(
-            [f"{t}({', '.join([t] * n_arrays + ['float64'] * len(pnames))})" for t in ("float32", "float64")]
-        )
+        return repr([f"{t}({', '.join([t] * n_arrays + ['float64'] * len(pnames))})" for t in ("float32", "float64")])
 
     code = [T.header(entry, command, _forms_doc(forms)), T.ELEMENTWISE_PRELUDE]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
@@ -260,8 +258,9 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def emit(files: dict[str, str], directory: str | os.PathLike = DEFAULT_DIR, *, check: bool = False,
-         complete: bool = True) -> EmitReport:
+def emit(
+    files: dict[str, str], directory: str | os.PathLike = DEFAULT_DIR, *, check: bool = False, complete: bool = True
+) -> EmitReport:
     """Write ``files`` (name -> text) into ``directory``, or with ``check`` compare them with it.
 
     ``complete`` says that ``files`` is every module that belongs in the directory, so that any

@@ -235,4 +235,3 @@ def prove_compute_form(
 ) -> Outcome:
     """Prove a stabilised compute form equal to the expression it came from."""
     return prove_equal(to_plain(compute), truth, space, budget=budget)
-

@@ -48,7 +48,8 @@ class RootPatch:
 
     def describe(self) -> str:
         return (
-            f"Taylor polynomial of degree {len(self.coefficients)} in d = x - x0, x0 = {self.root[:22]}, "
+            f"Taylor polynomial of degree {len(self.coefficients)} in d = x - x0, "
+            f"x0 = {mpmath.nstr(mpmath.mpf(self.root), 20)}, "
             f"for |d| < {self.radius}"
         )
 
@@ -86,6 +87,20 @@ def _coefficients(f, root, radius: float):
     return None
 
 
+def _bisect(f, left, right, f_left):
+    """A zero of f in [left, right] (where f changes sign) to the working precision, by bisection."""
+    for _ in range(200):
+        middle = (left + right) / 2
+        fm = f(middle)
+        if fm == 0 or middle in (left, right):
+            return middle
+        if (fm > 0) == (f_left > 0):
+            left, f_left = middle, fm
+        else:
+            right = middle
+    return (left + right) / 2
+
+
 def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, ...]:
     """Patches around every simple zero of f' in :data:`SEARCH`, for smooth entries without parameters."""
     var = entry.variable
@@ -102,7 +117,7 @@ def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, .
         for left, right, fl, fr in zip(grid, grid[1:], values, values[1:]):
             if fl == 0 or fl * fr >= 0:
                 continue
-            root = mpmath.findroot(f, (left, right), solver="anderson")
+            root = _bisect(f, left, right, fl)
             radius = RADIUS
             coefficients = None
             while coefficients is None and radius > 1e-3:
