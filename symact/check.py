@@ -157,8 +157,8 @@ def grid(dtype, size: str = "full", kinks: Sequence[float] = (), roots: Sequence
     small = size == "small"
     rng = np.random.default_rng(20261125)
     fi = np.finfo(dtype)
-    count = 24 if small else 600
-    logs = 10 if small else 200
+    count = 20 if small else 300
+    logs = 7 if small else 80
     lo_exp = math.log10(float(fi.tiny))
     sub_exp = math.log10(float(np.nextafter(dtype(0), dtype(1))))
     hi_exp = math.log10(float(fi.max))
@@ -419,9 +419,11 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
     kw = {keyword(p): float(p.default) for p in entry.params}
     for cls, values in grid(dtype, size):
         zs = np.array(values, dtype=dtype)
+        if size != "small":  # every third point: the plain loss at huge |z| needs thousands of digits
+            zs = zs[::3] if cls != "special" else zs
         if cls == "special":
             zs = zs[~np.isinf(zs)]  # limits at infinite logits depend on the label (0 * inf)
-        for lab in (0.0, 1.0, 0.25, 0.75):
+        for lab in (0.0, 1.0, 0.75) if size == "small" else (0.0, 1.0, 0.25, 0.75):
             ys = np.full(zs.shape, lab, dtype=dtype)
             loss = module.forward(zs, ys, reduction="none", **kw)
             grad = module.grad(zs, ys, reduction="sum", **kw)

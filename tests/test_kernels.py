@@ -14,8 +14,6 @@ from .conftest import ALL, ELEMENTWISE
 #: (entry, kernel, dtype) that may miss their bound on the small grid, and why (symact check reports
 #: them on the full grid; see the kernels note).  Every other kernel must pass.
 KNOWN_MISSES = {
-    ("swish", "derivative", "float64"): "near the zero of swish' (beta a parameter: no root-centred form)",
-    ("swish", "vjp", "float64"): "the same, times g",
     ("dropout", "forward", "float32"): "x = +-inf with mask 0 gives nan (0 * inf), the limit is 0",
     ("dropout", "forward", "float64"): "the same",
     ("softmax", "vjp", "float64"): "g_j - sum_k p_k g_k cancels; p_k is only accurate to ~1.5 ulp",
