@@ -123,20 +123,40 @@ def _helpers_for(*exprs: sympy.Expr) -> str:
     return "\n\n".join(parts)
 
 
-def _scalar_function(name: str, expr: sympy.Expr, args: Sequence[str], var: sympy.Symbol, guards: bool, patches=()):
-    """An njit scalar function: nan and +-inf guards, then root patches, then the compute form."""
+def _scalar_function(
+    name: str, expr: sympy.Expr, args: Sequence[str], var: sympy.Symbol, guards: bool, patches=(), binary=()
+):
+    """An njit scalar function: nan and +-inf guards, then root patches, then the compute form.
+
+    ``binary`` are 0/1 auxiliary inputs (dropout's mask): where the limit depends on one, it is taken
+    for each value (m x / keep_prob at x = inf is inf where m = 1 and 0 where m = 0, not 0 * inf).
+    """
     lines = ["@numba.njit(cache=True)", f"def {name}({', '.join(args)}):"]
     if var in expr.free_symbols or patches:
         lines += [f"    if {var} != {var}:", f"        return {var}"]
         if guards:
             for direction, test in ((sympy.oo, f"{var} == math.inf"), (-sympy.oo, f"{var} == -math.inf")):
                 value = _limit(expr, var, direction)
+                if binary and (value is None or value.free_symbols & set(binary)):
+                    value = _limit_by_flag(expr, var, direction, binary[0])
+                    code = value
+                elif value is not None:
+                    code = _value_code(value)
                 if value is not None:
-                    lines += [f"    if {test}:", f"        return {_value_code(value)}"]
+                    lines += [f"    if {test}:", f"        return {code}"]
     for patch in patches:
         lines += patch.code(var.name)
     lines.append(f"    return {kernel_code(expr)}")
     return "\n".join(lines) + "\n"
+
+
+def _limit_by_flag(expr, var, direction, flag) -> str | None:
+    """Code for the limit of ``expr`` taken separately for ``flag`` = 0 and 1, or None."""
+    zero = _limit(expr.subs(flag, 0), var, direction)
+    one = _limit(expr.subs(flag, 1), var, direction)
+    if zero is None or one is None:
+        return None
+    return f"({_value_code(one)} if {flag} != 0.0 else {_value_code(zero)})"
 
 
 def _value_code(value: sympy.Expr) -> str:
@@ -163,8 +183,11 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     helpers = _helpers_for(forms.forward, forms.derivative, forms.output)
     if helpers:
         code.append(helpers)
-    code.append(_scalar_function("_forward_scalar", forms.forward, scalar_args, x, True))
-    code.append(_scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches))
+    binary = [a.symbol for a in entry.aux if a.domain == "binary" and a.symbol in forms.aux]
+    code.append(_scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary))
+    code.append(
+        _scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary)
+    )
     if forms.output is not None:
         code.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
     fl = lambda names: ", ".join(f"np.float64({n})" for n in names)  # noqa: E731
