@@ -11,7 +11,7 @@ generated module defines.  It is strict: a node it cannot print raises
 >>> from symact.catalog.symbols import x
 >>> from symact.functions import sigmoid
 >>> print(kernel_code(Piecewise((x, x > 0), (Rational(1, 100) * x, True))))
-(x if (x > 0.0) else (0.01)*x)
+(x if (x > 0.0) else x*0.01)
 >>> print(kernel_code(x * sigmoid(-x)))
 x*_sigmoid(-x)
 """

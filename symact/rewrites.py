@@ -13,7 +13,7 @@ max(x, 0) + log1p(exp(-|x|)), which neither overflows nor cancels).
 >>> from symact.catalog.symbols import x
 >>> from symact.functions import sigmoid
 >>> stabilise(sigmoid(x) * (1 - sigmoid(x)))
-exp(-Abs(x))/(exp(-Abs(x)) + 1)**2
+exp(-Abs(x))/(1 + exp(-Abs(x)))**2
 >>> stabilise(sympy.log(1 + sympy.exp(x)))
 softplus(x)
 """
