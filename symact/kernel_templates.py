@@ -40,6 +40,10 @@ def header(entry: Entry, command: str, forms: list[tuple[str, str]]) -> str:
         f"    {command}",
         "",
         f"definition: {sympy.sstr(entry.definition)}",
+        "",
+        "Import it under one module name (its folder on sys.path, or importlib with the module put in",
+        "sys.modules): Numba's cache next to this file records the name, and a load under another name",
+        "or an unregistered one fails with ModuleNotFoundError on the cached code.",
     ]
     if forms:
         lines += ["", "compute forms (stabilising rewrites of the definition and its derivative, each proved equal):"]
