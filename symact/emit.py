@@ -185,9 +185,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         code.append(helpers)
     binary = [a.symbol for a in entry.aux if a.domain == "binary" and a.symbol in forms.aux]
     code.append(_scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary))
-    code.append(
-        _scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary)
-    )
+    code.append(_scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary))
     if forms.output is not None:
         code.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
     fl = lambda names: ", ".join(f"np.float64({n})" for n in names)  # noqa: E731
