@@ -123,7 +123,7 @@ class Properties:
             ("zero-centred", ("yes" if self.zero_centred else "no") + rf" ($f(0) = {_num(self.f_at_zero)}$"
              + (", $f$ odd)" if self.zero_centred else ", $f$ not odd)")),
             ("saturating", _saturation(self)),
-            (r"max $|f'|$", f"${_num(self.max_slope.value)}$ at {slope_where}"),
+            (r"max $\lvert f' \rvert$", f"${_num(self.max_slope.value)}$ at {slope_where}"),
             ("smoothness", f"${self.smoothness_latex()}$"),
             ("sparse", f"yes: $f = 0$ for {_where(self.sparse)}" if self.sparse else "no"),
         ]  # fmt: skip

@@ -168,7 +168,7 @@ def _apply_rule(d: Derivative) -> tuple[sympy.Expr, str]:
     if isinstance(u, Piecewise):
         return Piecewise(*[(_d(e, var), c) for e, c in u.args]), "Piecewise: differentiate region by region"
     if isinstance(u, Abs):
-        return sign(u.args[0]) * _d(u.args[0], var), r"chain rule with $|u|' = \operatorname{sign}(u)$ ($u \ne 0$)"
+        return sign(u.args[0]) * _d(u.args[0], var), r"chain rule with $\lvert u \rvert' = \operatorname{sign}(u)$ ($u \ne 0$)"
     if isinstance(u, (Heaviside, sign)):
         return sympy.S.Zero, f"{type(u).__name__} is constant on each side of its jump (derivative 0 almost everywhere)"
     if isinstance(u, (Max, Min)):
