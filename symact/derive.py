@@ -33,7 +33,16 @@ from .forms import absorb_sign, name_intermediates, normalise_sums, output_form,
 from .functions import expand_named, recognise
 from .prove import Proof, ProofError, Space, find_kinks, prove_equal, replace_sum, sift
 
-__all__ = ["Form", "Gradient", "Derivation", "derive", "user_entry", "space_for", "PROOF_BUDGET"]
+__all__ = [
+    "Form",
+    "Gradient",
+    "Derivation",
+    "derive",
+    "user_entry",
+    "space_for",
+    "expand_intermediates",
+    "PROOF_BUDGET",
+]
 
 PROOF_BUDGET = 20.0  #: seconds each form's proof may take
 g = IndexedBase("g", real=True)  #: the upstream gradient in a vector-Jacobian product
@@ -127,7 +136,7 @@ def _label(entry: Entry, wrt: sympy.Expr, order: int = 1) -> str:
     return rf"\frac{{\partial^{order} {top}}}{{\partial {bottom}^{order}}}"
 
 
-def _elementwise(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient]:
+def _elementwise(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool) -> list[Gradient]:
     var = entry.variable
     recognised = recognise(plain)
     raw = sympy.diff(plain, var)
@@ -142,10 +151,14 @@ def _elementwise(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient
                 output = Form(candidate, outcome.proof)
     role = "first" if entry.kind is Kind.ELEMENTWISE else f"wrt:{var}"
     grads = [Gradient(role, _label(entry, var), var, raw, first, output)]
+    if first_only:
+        return grads
     if entry.kind is Kind.ELEMENTWISE:
         raw2 = sympy.diff(raw, var)
         second_tb = tidy(sympy.diff(first_tb, var))
-        grads.append(Gradient("second", _label(entry, var, 2), var, raw2, _accept("second", entry, second_tb, raw2, space)))
+        grads.append(
+            Gradient("second", _label(entry, var, 2), var, raw2, _accept("second", entry, second_tb, raw2, space))
+        )
     for param in entry.params:
         if param.symbol not in plain.free_symbols:
             continue
@@ -165,7 +178,13 @@ def _elementwise(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient
         raw_v = sympy.diff(v_plain, var)
         tb_v = tidy(sympy.diff(recognise(v_plain), var))
         grads.append(
-            Gradient(f"variant:{variant.name}", _label(entry, var), var, raw_v, _accept(variant.name, entry, tb_v, raw_v, space))
+            Gradient(
+                f"variant:{variant.name}",
+                _label(entry, var),
+                var,
+                raw_v,
+                _accept(variant.name, entry, tb_v, raw_v, space),
+            )
         )
     return grads
 
@@ -219,7 +238,7 @@ def _output_in_vector(entry: Entry, shown: sympy.Expr, plain: sympy.Expr) -> sym
     return result
 
 
-def _plain_named(entry: Entry, expr: sympy.Expr) -> sympy.Expr:
+def expand_intermediates(entry: Entry, expr: sympy.Expr) -> sympy.Expr:
     """Substitute the named intermediates' definitions back (p_k -> exp(a_k) / sum exp(a))."""
     w = sympy.Wild("w")
     for item in entry.named:
@@ -227,7 +246,7 @@ def _plain_named(entry: Entry, expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
-def _indexed(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient]:
+def _indexed(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool) -> list[Gradient]:
     assumptions = _assumptions(entry)
     recognised = recognise(plain)
     grads = []
@@ -235,7 +254,7 @@ def _indexed(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient]:
         raw = sympy.diff(plain, target)
         shown, used = _indexed_textbook(entry, sympy.diff(recognised, target), assumptions)
         check_space = Space(**{**space.__dict__, "assumptions": used})
-        form = _accept(f"d/d{target}", entry, _plain_named(entry, shown), raw, check_space)
+        form = _accept(f"d/d{target}", entry, expand_intermediates(entry, shown), raw, check_space)
         form = Form(shown, form.proof)
         output = None
         if entry.kind is Kind.VECTOR:
@@ -244,6 +263,8 @@ def _indexed(entry: Entry, plain: sympy.Expr, space: Space) -> list[Gradient]:
                 output = Form(candidate, form.proof)
         role = "jacobian" if entry.kind is Kind.VECTOR else f"wrt:{target}"
         grads.append(Gradient(role, _label(entry, target), target, raw, form, output, used))
+        if first_only:
+            break
         if entry.kind is Kind.VECTOR:
             grads.append(_vjp(entry, target, raw, shown, space))
     return grads
@@ -255,7 +276,7 @@ def _vjp(entry: Entry, target, raw, jacobian, space) -> Gradient:
     shown = Sum(g[i] * jacobian, (i, 0, n - 1))
     shown, _ = _indexed_textbook(entry, shown, ())
     shown = tidy(sympy.factor_terms(shown))
-    form = _accept("vjp", entry, _plain_named(entry, shown), raw_vjp, space)
+    form = _accept("vjp", entry, expand_intermediates(entry, shown), raw_vjp, space)
     form = Form(shown, form.proof)
     plain = entry.definition
     candidate = _output_in_vector(entry, shown, plain)
@@ -278,21 +299,25 @@ def _param_values(entry: Entry, params: Mapping[str, object] | None) -> dict[sym
     return values
 
 
-def derive(entry: Entry, params: Mapping[str, object] | None = None) -> Derivation:
-    """Derive every gradient of ``entry``; ``params`` fixes parameters to numbers (``{"alpha": 0.2}``)."""
+def derive(entry: Entry, params: Mapping[str, object] | None = None, *, first_only: bool = False) -> Derivation:
+    """Derive every gradient of ``entry``; ``params`` fixes parameters to numbers (``{"alpha": 0.2}``).
+
+    ``first_only`` stops after the first gradient (f', the Jacobian, the first loss gradient) and
+    its output form, for quick listings.
+    """
     values = _param_values(entry, params)
-    return _derive(entry, tuple(sorted(values.items(), key=lambda kv: kv[0].name)))
+    return _derive(entry, tuple(sorted(values.items(), key=lambda kv: kv[0].name)), first_only)
 
 
 @functools.lru_cache(maxsize=256)
-def _derive(entry: Entry, values: tuple) -> Derivation:
+def _derive(entry: Entry, values: tuple, first_only: bool) -> Derivation:
     mapping = dict(values)
     plain = entry.definition.subs(mapping) if mapping else entry.definition
     space = space_for(entry, mapping)
     if entry.is_indexed:
-        grads = _indexed(entry, plain, space)
+        grads = _indexed(entry, plain, space, first_only)
     else:
-        grads = _elementwise(entry, plain, space)
+        grads = _elementwise(entry, plain, space, first_only)
     _check_subgradients(entry, grads, mapping)
     return Derivation(entry, plain, recognise(plain), values, tuple(grads))
 
@@ -309,11 +334,24 @@ def _check_subgradients(entry: Entry, grads, mapping) -> None:
             raise ProofError(f"{entry.name}: f'({point}) is {got} by the definition, but the catalog chooses {want}")
 
 
+def _as_piecewise(expr: sympy.Expr) -> sympy.Expr:
+    """Max, Min, Abs, sign and Heaviside as Piecewise, so that the conditions choose the value of
+    f' at a kink as the catalog does (Max(0, x)' at 0 is 0, not Heaviside(0) = 1/2) and second
+    derivatives are 0 almost everywhere rather than DiracDelta."""
+    kinds = (sympy.Max, sympy.Min, sympy.Abs, sympy.sign)
+    expr = expr.replace(lambda e: isinstance(e, kinds), lambda e: e.rewrite(sympy.Piecewise))
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.Heaviside), lambda e: sympy.Piecewise((0, e.args[0] < 0), (1, True))
+    )
+    return sympy.piecewise_fold(expr) if expr.has(sympy.Piecewise) else expr
+
+
 def user_entry(name: str, expr: sympy.Expr, variable: sympy.Symbol = x) -> Entry:
     """An elementwise Entry for a user's own expression in ``variable``.
 
     Other free symbols become parameters (default 1): positive symbols as they are, any other
-    symbol replaced by a positive one of the same name.
+    symbol replaced by a positive one of the same name.  Max, Min, Abs, sign and Heaviside are
+    written as Piecewise (Heaviside(0) = 1, as the catalog's step).
     """
     if not name.isidentifier():
         raise InputError(f"--name must be a Python identifier, not {name!r}")
@@ -328,7 +366,7 @@ def user_entry(name: str, expr: sympy.Expr, variable: sympy.Symbol = x) -> Entry
         positive = s if s.is_positive else sympy.Symbol(s.name, positive=True)
         renames[s] = positive
         params.append(Param(positive, sympy.Integer(1), f"parameter {s.name} of the user expression"))
-    definition = expand_named(expr).xreplace(renames)
+    definition = _as_piecewise(expand_named(expr).xreplace(renames))
     return Entry(
         name=name,
         kind=Kind.ELEMENTWISE,
