@@ -40,6 +40,7 @@ from sympy import (
     Piecewise,
     Pow,
     Sum,
+    UnevaluatedExpr,
     exp,
     log,
     sign,
@@ -168,7 +169,9 @@ def _apply_rule(d: Derivative) -> tuple[sympy.Expr, str]:
     if isinstance(u, Piecewise):
         return Piecewise(*[(_d(e, var), c) for e, c in u.args]), "Piecewise: differentiate region by region"
     if isinstance(u, Abs):
-        return sign(u.args[0]) * _d(u.args[0], var), r"chain rule with $\lvert u \rvert' = \operatorname{sign}(u)$ ($u \ne 0$)"
+        return sign(u.args[0]) * _d(
+            u.args[0], var
+        ), r"chain rule with $\lvert u \rvert' = \operatorname{sign}(u)$ ($u \ne 0$)"
     if isinstance(u, (Heaviside, sign)):
         return sympy.S.Zero, f"{type(u).__name__} is constant on each side of its jump (derivative 0 almost everywhere)"
     if isinstance(u, (Max, Min)):
@@ -310,15 +313,16 @@ def _sigmoid_moves(expr: sympy.Expr, var) -> list[tuple[sympy.Expr, str]]:
     numerator = sympy.cancel(expr * denominator**2)
     if sympy.expand(denominator - 1 - numerator) != 0:
         return []
-    split = Mul(1 / denominator, numerator / denominator, evaluate=False)
-    one_minus = Mul(1 / denominator, Add(1, -1 / denominator, evaluate=False), evaluate=False)
+    # UnevaluatedExpr keeps each factor a fraction of its own when printed
+    split = Mul(UnevaluatedExpr(1 / denominator), UnevaluatedExpr(numerator / denominator), evaluate=False)
+    one_minus = Mul(UnevaluatedExpr(1 / denominator), UnevaluatedExpr(1 - 1 / denominator), evaluate=False)
     named = recognise(1 / denominator)
     if not isinstance(named, NamedFunction):
         return []
     return [
         (split, "split the fraction"),
         (one_minus, r"$\frac{e^{-x}}{1 + e^{-x}} = \frac{(1 + e^{-x}) - 1}{1 + e^{-x}} = 1 - \frac{1}{1 + e^{-x}}$"),
-        (named * (1 - named), r"$\sigma(x) = \frac{1}{1 + e^{-x}}$"),
+        (Mul(named, UnevaluatedExpr(1 - named), evaluate=False), r"$\sigma(x) = \frac{1}{1 + e^{-x}}$"),
     ]
 
 
@@ -346,7 +350,7 @@ def _finish(lines, textbook, entry: Entry | None, named_items=()) -> list:
     if recognised != current and not named_items and not recognised.has(exp):
         lines.append((recognised, "recognise the named functions"))
         current = recognised
-    if textbook is not None and textbook != current:
+    if textbook is not None and textbook not in (current, current.doit()):
         lines.append((textbook, "simplify"))
     return lines
 
