@@ -17,7 +17,7 @@ p_i written out); a step that is shown to differ raises :class:`symact.prove.Pro
 >>> [s.rule for s in chain.steps][2:4]
 ['sum rule; constant rule', "chain rule with $\\exp' = \\exp$; constant multiple rule"]
 >>> chain.steps[-2].expr
-(1 - sigmoid(x))*sigmoid(x)
+sigmoid(x)*(1 - sigmoid(x))
 """
 
 from __future__ import annotations
