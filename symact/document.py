@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 FORMATS = ("md", "tex", "pdf")
-REGENERATE = "PYTHONPATH=. python3 -m symact doc --out docs"
+REGENERATE = "PYTHONPATH=. python3 -m symact doc --out docs --format md,tex,pdf"
 SOURCE_MARK = "symact-source-sha256:"
 
 

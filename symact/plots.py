@@ -75,12 +75,12 @@ def plottable(entry: Entry) -> bool:
 
 
 def _curve(expr: sympy.Expr, x: sympy.Symbol, xs: np.ndarray) -> np.ndarray:
-    fn = sympy.lambdify(x, expr, modules="numpy")
-    with np.errstate(all="ignore"):
-        ys = np.asarray(fn(xs), dtype=float)
-    if ys.shape != xs.shape:  # a constant
-        ys = np.full_like(xs, float(ys))
-    return ys
+    """expr at each of xs, evaluated with mpmath (any SymPy function, Piecewise included)."""
+    import mpmath
+
+    fn = sympy.lambdify(x, expr, modules="mpmath")
+    with mpmath.workdps(20):
+        return np.array([float(fn(mpmath.mpf(float(v)))) for v in xs])
 
 
 def _render(fig) -> tuple[bytes, bytes]:

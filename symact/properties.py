@@ -161,6 +161,8 @@ def _num(value: sympy.Expr) -> str:
         return r"\infty"
     if value == -oo:
         return r"-\infty"
+    if isinstance(value, sympy.AccumBounds):
+        return rf"\text{{none (oscillates in }} [{_num(value.min)}, {_num(value.max)}])"
     if isinstance(value, sympy.Float):
         return f"{float(value):#.4g}" if value else "0"
     return sympy.latex(value)
@@ -260,7 +262,11 @@ def _max_slope(f1, f2, x, slope_minus, slope_plus, kinks) -> Extremum:
     values = [abs(num(v)) for v in GRID]
     n = max(range(len(values)), key=values.__getitem__)
     best = values[n]
-    tails = [(abs(sympy.Float(s, DIGITS)), s, w) for s, w in ((slope_minus, "x -> -oo"), (slope_plus, "x -> +oo"))]
+    ends = [(s, w) for v, w in ((slope_minus, "x -> -oo"), (slope_plus, "x -> +oo")) for s in _ends(v)]
+    tails = [(abs(sympy.Float(s, DIGITS)), s, w) for s, w in ends]
+    for _mag, s, w in tails:
+        if s.is_infinite:
+            return Extremum(oo, w, True)
     tails = [(mag, s, w) for mag, s, w in tails if s.is_finite]
     plateau = _describe_plateau(GRID, values, best, kinks)
     if plateau is not None:
@@ -271,10 +277,9 @@ def _max_slope(f1, f2, x, slope_minus, slope_plus, kinks) -> Extremum:
     # an interior maximum of |f'|: a root of f'' near the best grid point
     lo, hi = GRID[max(n - 1, 0)], GRID[min(n + 1, len(GRID) - 1)]
     second = _numeric(f2, x)
-    try:
-        with mpmath.workdps(DIGITS):
-            root = mpmath.findroot(second, (mpmath.mpf(lo), mpmath.mpf(hi)), solver="anderson")
-    except (ValueError, ZeroDivisionError):
+    if (second(lo) < 0) != (second(hi) < 0):
+        root = _sign_change(second, lo, hi)
+    else:
         root = mpmath.mpf(GRID[n])
     exact = _closed_form(x, root, f2)
     if exact is not None:
@@ -283,17 +288,37 @@ def _max_slope(f1, f2, x, slope_minus, slope_plus, kinks) -> Extremum:
     return Extremum(value, f"x = {sympy.Float(root, 4)}", False)
 
 
+def _sign_change(fn, lo, hi, steps: int = 100) -> mpmath.mpf:
+    """Bisection to where ``fn`` changes sign in [lo, hi]: a root, or a jump of f' at a kink."""
+    with mpmath.workdps(DIGITS):
+        lo, hi = mpmath.mpf(lo), mpmath.mpf(hi)
+        left = fn(lo) < 0
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            if (fn(mid) < 0) == left:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+
 def _critical(f1, x):
     """Sign changes of f' on the grid, refined: [(x*, kind)] with kind 'min' or 'max'."""
     num = _numeric(f1, x)
     values = [num(v) for v in GRID]
     found = []
-    for n in range(len(GRID) - 1):
-        a, b = values[n], values[n + 1]
-        if a < 0 < b or a > 0 > b:
-            with mpmath.workdps(DIGITS):
-                root = mpmath.findroot(num, (mpmath.mpf(GRID[n]), mpmath.mpf(GRID[n + 1])), solver="anderson")
-            found.append((root, "min" if a < 0 else "max"))
+    last = None  # the last grid index where f' is not zero
+    for n, value in enumerate(values):
+        if value == 0:
+            continue
+        if last is not None and (values[last] < 0) != (value < 0):
+            kind = "min" if values[last] < 0 else "max"
+            zeros = [GRID[m] for m in range(last + 1, n) if values[m] == 0]
+            if zeros:  # f' = 0 exactly on grid points between: the middle one
+                found.append((mpmath.mpf(zeros[len(zeros) // 2]), kind))
+            else:
+                found.append((_sign_change(num, GRID[last], GRID[n]), kind))
+        last = n
     return found, values
 
 
@@ -304,7 +329,8 @@ def _monotonic(f1_values, jumps) -> str:
         return "not monotonic"
     if not pos and not neg:
         return "constant"
-    zero = any(v == 0 for v in f1_values)
+    # f' = 0 on an interval (two neighbouring grid points), not at an isolated point as x^3 at 0
+    zero = any(u == 0 and v == 0 for u, v in zip(f1_values, f1_values[1:], strict=False))
     if pos:
         return "non-decreasing" if zero else "increasing"
     return "non-increasing" if zero else "decreasing"
@@ -350,18 +376,12 @@ def _properties(entry: Entry, values: tuple) -> Properties:
     monotonic = _monotonic(f1_values, jumps)
     fnum = _numeric(f, x)
     samples = [fnum(v) for v in GRID]
-    lows = [(sympy.Float(fnum(r), DIGITS), r) for r, kind in critical if kind == "min"]
-    highs = [(sympy.Float(fnum(r), DIGITS), r) for r, kind in critical if kind == "max"]
-    minimum = None
-    if lows:
-        value, where = min(lows, key=lambda t: t[0])
-        exact = _closed_form(x, where, f1)
-        if exact is not None:
-            minimum = Extremum(sympy.simplify(f.subs(x, exact)), f"x = {exact}", True)
-        else:
-            minimum = Extremum(value, f"x = {sympy.Float(where, 4)}", False)
-    infimum = _bound(min, lim_minus, lim_plus, samples, [v for v, _ in lows], minimum)
-    supremum = _bound(max, lim_minus, lim_plus, samples, [v for v, _ in highs], None)
+    lows = [r for r, kind in critical if kind == "min"]
+    highs = [r for r, kind in critical if kind == "max"]
+    minimum = _extremum(min, f, f1, x, lows, kinks)
+    maximum = _extremum(max, f, f1, x, highs, kinks)
+    infimum = _bound(min, lim_minus, lim_plus, samples, minimum)
+    supremum = _bound(max, lim_minus, lim_plus, samples, maximum)
     odd = _is_odd(f, x)
     return Properties(
         name=entry.name,
@@ -382,24 +402,50 @@ def _properties(entry: Entry, values: tuple) -> Properties:
     )
 
 
-def _bound(pick, lim_minus, lim_plus, samples, extrema, minimum) -> Bound:
-    """The infimum (pick=min) or supremum (pick=max) and whether a finite x attains it."""
-    tails = [v for v in (lim_minus, lim_plus)]
-    if pick is min and any(v == -oo for v in tails):
-        return Bound(-oo, False)
-    if pick is max and any(v == oo for v in tails):
-        return Bound(oo, False)
+def _extremum(pick, f, f1, x, places, kinks) -> Extremum | None:
+    """The lowest (pick=min) or highest (pick=max) of f's local extrema at ``places``, exact where
+    the place is a kink or a simple closed form where f' vanishes exactly."""
+    if not places:
+        return None
+    fnum = _numeric(f, x)
+    where = pick(places, key=fnum)
+    at_kink = [c for c in kinks if abs(where - mpmath.mpf(c)) < mpmath.mpf(10) ** (10 - DIGITS)]
+    exact = at_kink[0] if at_kink else _closed_form(x, where, f1)
+    if exact is not None:
+        return Extremum(sympy.simplify(f.subs(x, exact)), f"x = {exact}", True)
+    return Extremum(sympy.Float(fnum(where), DIGITS), f"x = {sympy.Float(where, 4)}", False)
+
+
+def _ends(value: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr]:
+    """(lowest, highest) of a limit: an AccumBounds (no limit: f oscillates) gives its two ends."""
+    if isinstance(value, sympy.AccumBounds):
+        return value.min, value.max
+    return value, value
+
+
+def _bound(pick, lim_minus, lim_plus, samples, extremum: Extremum | None) -> Bound:
+    """The infimum (pick=min) or supremum (pick=max) and whether a finite x attains it.
+
+    The candidates are the limits at +-oo, the values on the grid and the refined extremum; the
+    bound is attained when it is not a limit, or when f equals the limit exactly somewhere.
+    """
+    tails = [end for v in (lim_minus, lim_plus) for end in _ends(v)]
+    infinite = -oo if pick is min else oo
+    if any(v == infinite for v in tails):
+        return Bound(infinite, False)
     tail = pick(tails, key=lambda v: sympy.Float(v, DIGITS))
-    finite = pick([sympy.Float(s, DIGITS) for s in samples] + list(extrema))
+    edge = sympy.Float(tail, DIGITS)
+    values = [sympy.Float(v, DIGITS) for v in samples]
+    if extremum is not None:
+        values.append(sympy.Float(extremum.value, DIGITS))
+    finite = pick(values)
     tol = mpmath.mpf(10) ** (5 - DIGITS)
-    if (pick is min and finite < sympy.Float(tail, DIGITS) - tol) or (
-        pick is max and finite > sympy.Float(tail, DIGITS) + tol
-    ):
-        if minimum is not None and pick is min:
-            return Bound(minimum.value, True)
+    beyond = finite < edge - tol if pick is min else finite > edge + tol
+    if beyond:
+        if extremum is not None and abs(sympy.Float(extremum.value, DIGITS) - finite) <= tol:
+            return Bound(extremum.value, True)
         return Bound(finite, True)
-    attained = abs(finite - sympy.Float(tail, DIGITS)) <= tol
-    return Bound(tail, bool(attained))
+    return Bound(tail, any((v - edge).is_zero for v in values))
 
 
 def _is_odd(f, x) -> bool:

@@ -82,6 +82,11 @@ def _render_user(entries, formats):
         raise InputError(f"gave up on {entries[0].name} after {USER_BUDGET:g} s; try a simpler expression") from None
     except (ProofError, StepError) as exc:
         raise InputError(f"could not derive {entries[0].name} step by step: {exc}") from None
+    except InputError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:
+        # SymPy and mpmath fail in many ways on an arbitrary expression: one line, not a traceback
+        raise InputError(f"could not write the document of {entries[0].name}: {type(exc).__name__}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
