@@ -7,6 +7,7 @@ Figures are returned as bytes, so that the freshness check of docs/ can compare 
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,6 +113,17 @@ def _axes(title: str):
 
 def function_figure(entry: Entry, params=None) -> Figure:
     """f and f' side by side, at the default parameters (or ``params``)."""
+    if not params:
+        return _default_figure(entry)
+    return _function_figure(entry, params)
+
+
+@functools.lru_cache(maxsize=64)
+def _default_figure(entry: Entry) -> Figure:
+    return _function_figure(entry, None)
+
+
+def _function_figure(entry: Entry, params) -> Figure:
     import matplotlib
 
     with matplotlib.rc_context(_STYLE):
@@ -127,6 +139,11 @@ def function_figure(entry: Entry, params=None) -> Figure:
 
 def family_figure(key: str, entries: Iterable[Entry]) -> Figure:
     """The members of a family on the same axes: f on the left, f' on the right."""
+    return _family_figure(key, tuple(entries))
+
+
+@functools.lru_cache(maxsize=16)
+def _family_figure(key: str, entries: tuple[Entry, ...]) -> Figure:
     import matplotlib
 
     title = FAMILIES[key][0] if key in FAMILIES else key
