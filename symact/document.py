@@ -125,7 +125,9 @@ def _proof_summary(chain) -> str:
     unproved = sum(1 for s in chain.steps[1:] if s.proof is None)
     counts = {m: methods.count(m) for m in ("symbolic", "numeric") if methods.count(m)}
     parts = [f"{n} {m}ally" for m, n in counts.items()]
-    text = "Each step was checked equal to the one before: " + (", ".join(parts) if parts else "no steps") + "."
+    if len(chain.steps) == 1:
+        return ""
+    text = "Each step was checked equal to the one before: " + ", ".join(parts) + "."
     if "numeric" in counts:
         text = text.replace("numerically", "numerically (50-digit evaluation at sample points)")
     if unproved:
@@ -181,7 +183,8 @@ def entry_markdown(entry: Entry, figure_dir: str = "figures", heading: str = "#"
     out += [f"{heading}# Step by step", ""]
     for chain in derive_steps(entry).chains:
         out += [f"**{md_text(chain.title[0].upper() + chain.title[1:])}.**", ""]
-        out += [_md_math_block(_chain_lines(chain, chain.label)), "", _proof_summary(chain), ""]
+        summary = _proof_summary(chain)
+        out += [_md_math_block(_chain_lines(chain, chain.label)), ""] + ([summary, ""] if summary else [])
     out += [f"{heading}# Gradients", ""]
     rows = []
     for grad in derivation.gradients:

@@ -416,11 +416,15 @@ def _vector_chains(entry, derivation, space) -> list[Chain]:
             factored = sympy.factor_terms(case)
             if factored != case:
                 case_lines.append((factored, "factor"))
-            chains.append(_checked(title, grad.label, case_lines, space, named))
+            var = grad.wrt
+            label = grad.label
+            if value == 1:
+                label = label.replace(sympy.latex(var), sympy.latex(var.base[i]))
+            chains.append(_checked(title, label, case_lines, space, named))
         combined = [
             (
                 Piecewise(
-                    (shown.subs(KroneckerDelta(i, j), 1), sympy.Eq(i, j)),
+                    (shown.subs(KroneckerDelta(i, j), 1).subs(j, i), sympy.Eq(i, j)),
                     (shown.subs(KroneckerDelta(i, j), 0), True),
                 ),
                 "the two cases",
