@@ -483,7 +483,8 @@ def _logistic_chain(entry, grad, space) -> Chain:
     theta_def = next(s.args[0] for s in recognise(entry.definition).atoms(sigmoid))
     theta = IndexedBase("theta", real=True)
     named = ((theta, i, theta_def),)
-    labels_ = [ix for ix in term.atoms(Indexed) if ix.indices == (i,) and ix.base.label.name == "y"][0]
+    # the labels: the auxiliary vector with one entry per sample
+    labels_ = next(aux.symbol[i] for aux in entry.aux if isinstance(aux.symbol, IndexedBase) and len(aux.sizes) == 1)
     s = sigmoid(theta[i])
     (ii, lo, hi) = term.limits[0]
     wrt = grad.wrt
@@ -523,11 +524,8 @@ def _loss_chains(entry, derivation, space) -> list[Chain]:
         if entry.named and grad.role.startswith("wrt:"):
             chains.append(_through_softmax(entry, grad, space))
             continue
-        if entry.name == "logistic_nll" or (
-            entry.is_indexed
-            and any(isinstance(a, Sum) for a in recognise(entry.definition).atoms(Sum))
-            and recognise(entry.definition).has(sigmoid)
-        ):
+        recognised = recognise(entry.definition)
+        if entry.is_indexed and recognised.has(Sum) and recognised.has(sigmoid):  # sigmoid of a linear model
             chains.append(_logistic_chain(entry, grad, space))
             continue
         lines = differentiate(recognise(derivation.definition), grad.wrt)
