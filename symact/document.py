@@ -200,6 +200,8 @@ def entry_markdown(entry: Entry, figure_dir: str = "figures", heading: str = "#"
     if props is not None:
         out += [f"{heading}# Properties", "", _params_note(props)]
         out += [_md_table(("property", "value"), [(md_text(k), md_text(v)) for k, v in props.rows()]), ""]
+    elif _no_properties_reason(entry):
+        out += [f"{heading}# Properties", "", md_text(_no_properties_reason(entry)), ""]
     if _has_figure(entry):
         out += [f"{heading}# Figure", "", f"![{entry.name} and its derivative]({figure_dir}/{entry.name}.svg)", ""]
     out += _md_tail(entry, heading)
@@ -229,6 +231,19 @@ def _properties_or_none(entry: Entry):
         return properties(entry)
     except NotApplicable:
         return None
+
+
+def _no_properties_reason(entry: Entry) -> str:
+    """Why an elementwise entry has no properties table ('' when it has one, or is not elementwise)."""
+    from .properties import NotApplicable, properties
+
+    if entry.kind is not Kind.ELEMENTWISE:
+        return ""
+    try:
+        properties(entry)
+    except NotApplicable as exc:
+        return f"Properties are not derived: {exc}."
+    return ""
 
 
 def _has_figure(entry: Entry) -> bool:
@@ -375,6 +390,8 @@ def entry_tex_body(entry: Entry, figure_dir: str = "figures", level: str = "sect
             rows.append(rf" &= {latex(grad.output.expr)} && \text{{(output form)}}")
     out += [" \\\\\n".join(rows), r"\end{align*}"]
     props = _properties_or_none(entry)
+    if props is None and _no_properties_reason(entry):
+        out += [rf"\{sub}*{{Properties}}", tex_escape(_no_properties_reason(entry))]
     if props is not None:
         note = _params_note(props).strip()
         out += [rf"\{sub}*{{Properties}}", tex_text(note) if note else ""]

@@ -80,8 +80,15 @@ def _curve(expr: sympy.Expr, x: sympy.Symbol, xs: np.ndarray) -> np.ndarray:
     import mpmath
 
     fn = sympy.lambdify(x, expr, modules="mpmath")
+
+    def value(v):
+        try:
+            return float(fn(mpmath.mpf(float(v))))
+        except (ZeroDivisionError, TypeError, ValueError, OverflowError):
+            return np.nan  # a pole or a complex value: a gap in the curve
+
     with mpmath.workdps(20):
-        return np.array([float(fn(mpmath.mpf(float(v)))) for v in xs])
+        return np.array([value(v) for v in xs])
 
 
 def _render(fig) -> tuple[bytes, bytes]:

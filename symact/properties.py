@@ -198,7 +198,11 @@ def _numeric(expr: sympy.Expr, x: sympy.Symbol):
 
     def call(v):
         with mpmath.workdps(DIGITS):
-            return mpmath.mpf(fn(mpmath.mpf(v)))
+            try:
+                return mpmath.mpf(fn(mpmath.mpf(v)))
+            except (ZeroDivisionError, TypeError, ValueError, OverflowError):
+                # a pole, a complex value (x**x for x < 0), a domain error (log of a negative number)
+                raise NotApplicable(f"{expr} is not a finite real number at x = {v}") from None
 
     return call
 
