@@ -154,3 +154,10 @@ def test_check_fails_on_a_stale_directory(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "out of date: sigmoid.md" in captured.out
     assert "symact doc" in captured.err
+
+
+def test_a_pole_leaves_out_the_properties_with_a_reason(tmp_path):
+    assert cli.main(["doc", "--expr", "1/x", "--name", "reciprocal", "--out", str(tmp_path), "--format", "md"]) == 0
+    text = (tmp_path / "reciprocal.md").read_text()
+    assert "Properties are not derived" in text and "x = 0" in text
+    assert (tmp_path / "figures" / "reciprocal.svg").exists()
