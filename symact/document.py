@@ -149,13 +149,19 @@ def _chain_lines(chain, lhs: str) -> list[str]:
 
 
 def _md_math_block(rows: Sequence[tuple[str, str, str]]) -> str:
-    body = " \\\\\n".join(rf"{head} &= {expr} && \text{{{_md_rule(rule)}}}" for head, expr, rule in rows)
+    body = " \\\\\n".join(rf"{head} &= {expr} && {_md_rule(rule)}" for head, expr, rule in rows)
     return "$$\n\\begin{aligned}\n" + body + "\n\\end{aligned}\n$$"
 
 
 def _md_rule(rule: str) -> str:
-    # \text{...} in MathJax takes $...$ for math inside
-    return rule
+    r"""A rule as math without nested dollars (safer on GitHub): text parts in \text{...}.
+
+    >>> print(_md_rule("chain rule with $\\exp' = \\exp$"))
+    \text{chain rule with } \exp' = \exp
+    """
+    parts = rule.split("$")
+    out = [(p if n % 2 else rf"\text{{{p}}}") for n, p in enumerate(parts) if p]
+    return " ".join(out)
 
 
 def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
