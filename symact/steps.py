@@ -432,7 +432,28 @@ def _vector_chains(entry, derivation, space) -> list[Chain]:
             (shown, r"with the Kronecker delta $\delta_{ij}$"),
         ]
         chains.append(_checked("both cases in one formula", grad.label, combined, space, named))
+    vjp = derivation.gradient("vjp")
+    if vjp is not None and shown != 0:
+        chains.append(_vjp_chain(entry, grad, vjp, space, named))
     return chains
+
+
+def _vjp_chain(entry, jacobian, vjp, space, named) -> Chain:
+    """The backward pass: sum_i g_i dp_i/da_j with the Jacobian, expanded and sifted."""
+    from .derive import g
+    from .sums import normalise_sums
+
+    size = dict(entry.index_ranges)[i]
+    lines = [(Sum(g[i] * jacobian.textbook.expr, (i, 0, size - 1)), "the Jacobian above")]
+    expanded = normalise_sums(sympy.expand(lines[0][0]))
+    if expanded != lines[0][0]:
+        lines.append((expanded, "expand; factors without $i$ move out of the sum"))
+    sifted = sift(expanded)
+    if sifted != expanded:
+        lines.append((sifted, r"sifting rule: $\sum_i g_i \delta_{ij} f(i) = g_j f(j)$"))
+    if vjp.textbook.expr not in (sifted, sifted.doit()):
+        lines.append((vjp.textbook.expr, "factor"))
+    return _checked("vector-Jacobian product (the backward pass)", vjp.label, lines, space, named)
 
 
 def _through_softmax(entry, grad, space) -> Chain:
