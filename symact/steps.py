@@ -384,7 +384,7 @@ def _elementwise_chains(entry, derivation, space) -> list[Chain]:
             title = f"derivative in {name} mode"
         elif grad.role.startswith("param:"):
             start = recognise(derivation.definition)
-            title = f"derivative with respect to the parameter {grad.wrt}"
+            title = f"derivative with respect to the parameter ${sympy.latex(grad.wrt)}$"
         else:
             start = _start(entry, derivation.definition)
             title = "first derivative"
