@@ -140,3 +140,38 @@ def test_an_unknown_function_is_refused():
     f = sympy.Function("f")
     with pytest.raises(StepError):
         differentiate(f(x), x)
+
+
+def _expressions():
+    """Random expressions in x from the functions the rules cover."""
+    from hypothesis import strategies as st
+
+    leaves = st.sampled_from([x, 2 * x, x + 1, sympy.Integer(3), sympy.Rational(1, 2) * x])
+    unary = [exp, tanh, sigmoid, erf, Abs, lambda u: log(1 + u**2), lambda u: u**3, lambda u: 1 / (2 + u**2)]
+
+    def extend(children):
+        one = st.tuples(st.sampled_from(unary), children).map(lambda t: t[0](t[1]))
+        two = st.tuples(st.sampled_from([sympy.Add, sympy.Mul, Max]), children, children).map(
+            lambda t: t[0](t[1], t[2])
+        )
+        quotient = st.tuples(children, children).map(lambda t: t[0] / (3 + t[1] ** 2))
+        return one | two | quotient
+
+    return st.recursive(leaves, extend, max_leaves=6)
+
+
+def test_random_expressions_differentiate_to_sympys_derivative():
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(_expressions())
+    def check(expr):
+        lines = differentiate(expr, x)
+        result = lines[-1][0]
+        assert not result.has(Derivative)
+        expected = sympy.diff(expr, x)
+        for value in (-1.7, -0.45, 0.35, 1.3):  # away from the kinks of Abs and Max at small integers
+            got, want = (complex(sympy.N(e.subs(x, value), 30)) for e in (result, expected))
+            assert abs(got - want) <= 1e-9 * max(1.0, abs(want)), (expr, value)
+
+    check()
