@@ -377,8 +377,11 @@ def _elementwise_chains(entry, derivation, space) -> list[Chain]:
     chains = []
     for grad in derivation.gradients:
         if grad.role == "second":
-            continue
-        if grad.role.startswith("variant:"):
+            start = derivation.gradient("first").textbook.expr
+            if start.is_number:  # f' constant: nothing to show
+                continue
+            title = "second derivative, from $f'$ above"
+        elif grad.role.startswith("variant:"):
             name = grad.role.split(":", 1)[1]
             start = recognise(next(v.definition for v in entry.variants if v.name == name))
             title = f"derivative in {name} mode"
@@ -392,7 +395,7 @@ def _elementwise_chains(entry, derivation, space) -> list[Chain]:
         lines = _finish(lines, grad.textbook.expr, entry)
         if grad.output is not None and grad.output.expr != lines[-1][0]:
             lines.append((grad.output.expr, "in terms of the output $y = f(x)$", ((y, derivation.definition),)))
-        label = rf"\frac{{\partial f}}{{\partial {sympy.latex(grad.wrt)}}}" if grad.role != "first" else "f'(x)"
+        label = {"first": "f'(x)", "second": "f''(x)"}.get(grad.role, grad.label)
         chains.append(_checked(title, label, lines, space))
     return chains
 
