@@ -423,10 +423,18 @@ def entry_tex_body(entry: Entry, figure_dir: str = "figures", level: str = "sect
 
 def _article(title: str, body: str) -> str:
     head = _PREAMBLE % {"title": tex_escape(title), "mark": SOURCE_MARK + "%(sha)s"}
-    closing = "\n\\section*{How to reproduce}\n" + tex_text(_reproduce_text().replace("`", "")) + "\n\\end{document}\n"
+    closing = "\n\\section*{How to reproduce}\n" + _tex_with_code(_reproduce_text()) + "\n\\end{document}\n"
     text = head + body + closing
     sha = hashlib.sha256(text.encode()).hexdigest()
     return text.replace(SOURCE_MARK + "%(sha)s", SOURCE_MARK + sha)
+
+
+def _tex_with_code(text: str) -> str:
+    """Text with `code` spans, as LaTeX: the spans in typewriter, '--' kept as two hyphens."""
+    parts = text.split("`")
+    return "".join(
+        (r"\texttt{" + tex_escape(p).replace("-", "-{}") + "}") if n % 2 else tex_text(p) for n, p in enumerate(parts)
+    )
 
 
 def entry_tex(entry: Entry, figure_dir: str = "figures") -> str:
