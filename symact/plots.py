@@ -1,7 +1,8 @@
 """Figures: each function beside its derivative, and comparison figures of families.
 
-Matplotlib's Agg backend, fixed fonts and sizes, no dates or version strings in the files, and a
-fixed SVG hash salt, so that the same catalog gives the same bytes (with the same matplotlib).
+Matplotlib's Agg canvas (without pyplot, so a user's backend is left alone), fixed fonts and
+sizes, no dates or version strings in the files, and a fixed SVG hash salt, so that the same
+catalog gives the same bytes (with the same matplotlib).
 Figures are returned as bytes, so that the freshness check of docs/ can compare in memory.
 """
 
@@ -92,22 +93,20 @@ def _curve(expr: sympy.Expr, x: sympy.Symbol, xs: np.ndarray) -> np.ndarray:
 
 
 def _render(fig) -> tuple[bytes, bytes]:
-    import matplotlib.pyplot as plt
-
     svg, png = io.BytesIO(), io.BytesIO()
     fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     fig.savefig(png, format="png", metadata={"Software": None})
-    plt.close(fig)
     return svg.getvalue(), png.getvalue()
 
 
 def _axes(title: str):
-    import matplotlib
+    # a Figure on an Agg canvas, without pyplot: no global state, no switch of the user's backend
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
+    fig = MplFigure(figsize=(8, 3.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
     fig.suptitle(title)
     for ax, label in ((left, "f(x)"), (right, "f'(x)")):
         ax.set_xlabel("x")
