@@ -351,10 +351,42 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 """
 
 
+LINE_CHARS = 95  #: about how many characters of displayed maths fit on a line of the PDF
+
+
+def math_width(tex: str) -> int:
+    r"""A rough count of the characters a LaTeX formula shows: sizing and spacing commands count
+    nothing, a \frac counts its wider part, other commands count as their names.
+
+    >>> math_width(r"\frac{1}{1 + e^{- x}}")
+    5
+    """
+    tex = re.sub(r"\\(left|right|big|Big|,|;|quad|qquad|operatorname|mathrm|text)", "", tex)
+    previous = None
+    while previous != tex:  # innermost first: plain groups, then fractions (as wide as their wider part)
+        previous = tex
+        tex = re.sub(r"(?<!\\frac)(?<!\})\{([^{}]*)\}(?!\{)", r"\1", tex)
+        found = re.search(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", tex)
+        if found:
+            wider = max(found.group(1), found.group(2), key=math_width)
+            tex = tex[: found.start()] + wider + tex[found.end() :]
+    tex = re.sub(r"\\([a-zA-Z]+)", lambda m: "x" if len(m.group(1)) < 4 else m.group(1), tex)
+    return len(re.sub(r"[{}^_\s\\]", "", tex))
+
+
+def _fit(expr: str) -> str:
+    """``expr``, scaled down when it is wider than a line."""
+    width = math_width(expr)
+    if width <= LINE_CHARS:
+        return expr
+    scale = max(LINE_CHARS / width, 0.4)
+    return rf"\scalebox{{{scale:.2f}}}{{$\displaystyle {expr}$}}"
+
+
 def _tex_chain(chain) -> str:
     rows = []
     for head, expr, rule in _chain_lines(chain, chain.label):
-        rows.append(rf"{head} &= {expr} \\ & \qquad \text{{\small {tex_text(rule)}}}")
+        rows.append(rf"{head} &= {_fit(expr)} \\ & \qquad \text{{\small {tex_text(rule)}}}")
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
