@@ -1,0 +1,452 @@
+r"""Reading a formula written in LaTeX, the way ML papers write it.
+
+SymPy's LaTeX parser (the lark backend: its grammar and its transformer) does the parsing, with
+three additions:
+
+* **Refusal before parsing.**  Every control sequence must be on an allowlist (Greek letters,
+  ``\frac``, ``\cdot``, ``\left``/``\right``, the functions below, ...).  ``\input``, ``\def``,
+  ``\newcommand``, ``\include``, ``\write`` and friends are refused by name, any other unknown
+  command as unknown, each with its column.
+* **ML meanings.**  ``e^{x}`` is the exponential; ``\sigma(x)`` is the sigmoid;
+  ``\operatorname{ReLU}(x)``, ``\mathrm{softplus}(x)``, ``\text{ELU}(x, \alpha)`` call the catalog
+  functions (any case, underscores optional); ``\tanh^2(x)`` is ``tanh(x)**2``; ``a_{i}`` is the
+  indexed symbol ``a[i]``, ``a_{0}`` the scalar ``a0``; ``\delta_{ij}`` is ``KroneckerDelta(i, j)``;
+  ``\begin{cases} ... \end{cases}`` is a Piecewise; decimals are exact rationals.  The grammar
+  gains rules for these (a few lines appended to SymPy's, with ``%extend``).
+* **The same allowlist as SymPy syntax.**  The result goes through
+  :func:`symact.parse.check_allowed`, and symbols get the same assumptions as in
+  :func:`symact.parse.parse_sympy` (real variables, the catalog's positive parameters, integer
+  indices and sizes).
+
+>>> parse_latex(r"\sigma(x)\left(1 - \sigma(x)\right)")
+(1 - sigmoid(x))*sigmoid(x)
+>>> parse_latex(r"\frac{1 - e^{-x}}{1 + e^{-x}}")
+(1 - exp(-x))/(1 + exp(-x))
+>>> parse_latex(r"\input{/etc/passwd}")
+Traceback (most recent call last):
+...
+symact.errors.ParseError: \input is refused: only mathematics is read, no TeX programming (at column 1)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import sympy
+
+from .errors import ParseError
+from .parse import _default_namespace, _factorial, _index_symbol, _power, _Refused, _size_symbol, check_allowed
+
+__all__ = ["MAX_LATEX_LENGTH", "parse_latex"]
+
+MAX_LATEX_LENGTH = 1000  #: characters of LaTeX input (the Earley parser is slow on long input)
+LATEX_SECONDS = 5.0  #: the longest the grammar may take to parse one formula
+
+#: commands that would make TeX do something other than typeset mathematics
+_DANGEROUS = frozenset(
+    "input include includeonly def edef gdef xdef let newcommand renewcommand providecommand "
+    "DeclareMathOperator DeclareRobustCommand newenvironment renewenvironment write immediate openout "
+    "openin read readline closeout closein catcode csname endcsname expandafter usepackage "
+    "documentclass special jobname loop repeat makeatletter makeatother shipout output everypar "
+    "newread newwrite directlua luaexec ShellEscape write18 errmessage message typeout".split()
+)
+
+#: commands that the grammar reads as they are
+_NATIVE = frozenset(
+    "frac dfrac tfrac cdot times div left right exp log ln lg max min sqrt infty le leq ge geq ne neq "
+    "leqslant geqslant quad qquad displaystyle limits nolimits sum mathit lt gt "
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta kappa lambda mu nu xi rho varrho "
+    "tau upsilon phi varphi chi psi omega".split()
+)
+#: spacing commands, dropped
+_SPACES = frozenset(", : ; ! thinspace medspace thickspace negthinspace negmedspace negthickspace".split())
+#: font commands that wrap a name: \operatorname{ReLU}, \mathrm{softplus}, \text{ELU}
+_WRAPPERS = frozenset("operatorname mathrm text textrm textnormal mathsf mathbf rm".split())
+#: hyperbolic functions, read through the named-function rule (SymPy's grammar reads \tanh as \tan h too)
+_NAMED_COMMANDS = frozenset("tanh sinh cosh erf erfc sigma".split())
+
+_COMMAND = re.compile(r"\\([A-Za-z]+\*?|.)")
+
+_GRAMMAR_EXTENSION = r"""
+NAMED_FUNC: /\\operatorname\{[A-Za-z_]+\}/
+CASES_BEGIN: "\\begin{cases}"
+CASES_END: "\\end{cases}"
+OTHERWISE: "\\otherwise"
+
+named_function: NAMED_FUNC L_PAREN list_of_expressions R_PAREN
+named_function_power: NAMED_FUNC CARET _expression_core L_PAREN list_of_expressions R_PAREN
+cases: CASES_BEGIN case_row (MATRIX_ROW_DELIM case_row)* MATRIX_ROW_DELIM? CASES_END
+case_row: _expression MATRIX_COL_DELIM (_relation | OTHERWISE)
+
+%extend _function: named_function | named_function_power
+%extend _expression_func: cases
+%extend adjacent_expressions: (named_function | named_function_power | superscript) _expression_mul
+%extend adjacent_expressions: (cases | multi_letter_symbol) _expression_mul
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# the parser: SymPy's grammar and transformer, extended
+
+
+@functools.lru_cache(maxsize=1)
+def _parser():
+    import lark
+    import sympy.parsing.latex.lark as sympy_lark
+
+    grammar_dir = os.path.join(os.path.dirname(sympy_lark.__file__), "grammar")
+    grammar = Path(grammar_dir, "latex.lark").read_text(encoding="utf-8") + _GRAMMAR_EXTENSION
+    return lark.Lark(
+        grammar,
+        source_path=grammar_dir + os.sep,
+        parser="earley",
+        start="latex_string",
+        lexer="auto",
+        ambiguity="resolve",
+        propagate_positions=False,
+        maybe_placeholders=False,
+        keep_all_tokens=True,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _transformer_class():
+    from lark import Token
+    from sympy.parsing.latex.lark.transformer import TransformToSymPyExpr
+
+    class Transformer(TransformToSymPyExpr):
+        """SymPy's transformer, with exact decimals, the named functions and cases."""
+
+        def __init__(self, functions: Mapping[str, object]):
+            super().__init__()
+            self.functions = functions
+
+        def number(self, tokens):
+            text = str(tokens[0])
+            if tokens[0].type == "CMD_IMAGINARY_UNIT":
+                raise _Refused("complex numbers are not allowed")
+            return sympy.Rational(text) if "." in text else sympy.Integer(text)
+
+        def _call(self, token, args):
+            name = str(token)[len("\\operatorname{") : -1]
+            function = self.functions[name]
+            return function(*args)
+
+        def named_function(self, tokens):
+            return self._call(tokens[0], tokens[2])
+
+        def named_function_power(self, tokens):
+            return self._call(tokens[0], tokens[4]) ** tokens[2]
+
+        def superscript(self, tokens):
+            base, sup = tokens[0], tokens[-1]
+            if isinstance(base, sympy.Expr) and isinstance(sup, sympy.Expr):
+                return _power(base, sup)
+            return super().superscript(tokens)
+
+        def factorial(self, tokens):
+            return _factorial(tokens[0])
+
+        def list_of_expressions(self, tokens):
+            return [t for t in tokens if not isinstance(t, Token)]
+
+        def case_row(self, tokens):
+            value, cond = tokens[0], tokens[2]
+            if isinstance(cond, Token):  # \otherwise
+                cond = sympy.true
+            return sympy.Tuple(value, cond)
+
+        def cases(self, tokens):
+            rows = [t for t in tokens if isinstance(t, sympy.Tuple)]
+            return sympy.Piecewise(*((value, cond) for value, cond in rows))
+
+    return Transformer
+
+
+# --------------------------------------------------------------------------------------------
+# preprocessing
+
+
+def _function_names(namespace: Mapping[str, object]) -> dict[str, str]:
+    """Lower-case names without underscores -> namespace names, for \\operatorname{LeakyReLU} and friends."""
+    names = {}
+    for name, value in namespace.items():
+        if callable(value) and not isinstance(value, sympy.Basic) and name not in {"Piecewise", "Sum", "diff"}:
+            names.setdefault(name.lower().replace("_", ""), name)
+            names.setdefault(name.lower(), name)
+    return names
+
+
+def _braced(text: str, start: int) -> tuple[str, int] | None:
+    """The contents of the {...} group starting at ``start`` (after spaces) and the index after it."""
+    at = start
+    while at < len(text) and text[at] == " ":
+        at += 1
+    if at >= len(text) or text[at] != "{":
+        return None
+    depth = 0
+    for end in range(at, len(text)):
+        if text[end] == "{":
+            depth += 1
+        elif text[end] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[at + 1 : end], end + 1
+    return None
+
+
+def _next_char(text: str, at: int) -> str:
+    rest = text[at:].lstrip(" ")
+    if rest.startswith("\\left"):
+        rest = rest[len("\\left") :].lstrip(" ")
+    return rest[:1]
+
+
+def _preprocess(text: str, namespace: Mapping[str, object]) -> tuple[str, list[int]]:
+    """Check every command against the allowlist and rewrite the ML notations into grammar rules."""
+    functions = _function_names(namespace)
+    out: list[str] = []
+    origins: list[int] = []  # the column in ``text`` of each character of the output
+    at = 0
+
+    def emit(chunk: str) -> None:
+        out.append(chunk)
+        origins.extend([at + 1] * len(chunk))
+
+    while at < len(text):
+        char = text[at]
+        if char == "%":
+            raise ParseError("'%' starts a TeX comment: remove it", at + 1)
+        if char in "#$~":
+            if char == "~":
+                emit(" ")
+                at += 1
+                continue
+            raise ParseError(f"{char!r} is not allowed in a formula", at + 1)
+        if char == "," and text[at + 1 :].lstrip(" ").startswith("&"):  # "x, & x > 0" in cases
+            at += 1
+            continue
+        if char != "\\":
+            emit(char)
+            at += 1
+            continue
+        match = _COMMAND.match(text, at)
+        name = match.group(1)
+        end = match.end()
+        column = at + 1
+        if name in _DANGEROUS or name.rstrip("*") in _DANGEROUS:
+            raise ParseError(f"\\{name} is refused: only mathematics is read, no TeX programming", column)
+        if name in ("left", "right"):  # dropped here: the grammar could read \left as \le ft
+            if text[end : end + 1] in (".", "(", ")", "[", "]", "|"):
+                end += 1 if text[end] == "." else 0
+            emit(" ")
+        elif name in _SPACES or name == " ":
+            emit(" ")
+        elif name == "\\":
+            emit("\\\\")
+        elif name in "{}|":
+            emit({"{": "(", "}": ")", "|": "|"}[name])
+        elif name in ("begin", "end"):
+            group = _braced(text, end)
+            if group is None or group[0] != "cases":
+                env = group[0] if group else "?"
+                raise ParseError(f"the environment {env!r} is not supported (only cases)", column)
+            emit(f"\\{name}{{cases}}")
+            end = group[1]
+        elif name.rstrip("*") in _WRAPPERS:
+            group = _braced(text, end)
+            if group is None:
+                raise ParseError(f"\\{name} needs a braced argument", column)
+            word = group[0].strip()
+            end = group[1]
+            emit(_wrapped_word(word, name, functions, column))
+        elif name in _NAMED_COMMANDS:
+            if name == "sigma" and _next_char(text, end) not in ("(", "^"):
+                emit("\\mathit{sigma}")  # a plain sigma (not the sigmoid)
+            elif _next_char(text, end) not in ("(", "^"):
+                raise ParseError(f"write \\{name} with its argument in parentheses: \\{name}(x)", column)
+            else:
+                emit(f"\\operatorname{{{functions['sigmoid' if name == 'sigma' else name]}}}")
+        elif name == "pi":
+            emit("\\mathit{pi}")
+        elif name == "cdotp":
+            emit("\\cdot")
+        elif name in _NATIVE:
+            emit(match.group(0))
+            if name == "delta":  # \delta_{i,j} -> \delta_{ij}
+                rest = re.match(r"_\{\s*([A-Za-z])\s*,\s*([A-Za-z])\s*\}", text[end:])
+                if rest:
+                    emit(f"_{{{rest.group(1)}{rest.group(2)}}}")
+                    end += rest.end()
+        else:
+            raise ParseError(f"unknown LaTeX command \\{name}", column)
+        at = end
+    return "".join(out), origins
+
+
+def _wrapped_word(word: str, command: str, functions: Mapping[str, str], column: int) -> str:
+    key = word.replace("\\_", "_").replace(" ", "")
+    if key in ("d",):
+        return "d"
+    if key.lower() in ("otherwise", "else", "elsewhere", "sonst"):
+        return "\\otherwise"
+    if key.lower() in ("if", "for", "when", "where", "and", ""):
+        return " "
+    if key.lower() in ("e", "exp"):
+        return "e" if key.lower() == "e" else "\\exp"
+    found = functions.get(key.lower()) or functions.get(key.lower().replace("_", ""))
+    if found is None:
+        raise ParseError(f"unknown function \\{command}{{{word}}}", column)
+    return f"\\operatorname{{{found}}}"
+
+
+_OUTER = re.compile(r"^\s*(\$\$|\$|\\\[|\\\()(?P<body>.*?)(\$\$|\$|\\\]|\\\))\s*$", re.S)
+
+
+def _strip_math_delimiters(text: str) -> str:
+    match = _OUTER.match(text)
+    return match.group("body") if match else text
+
+
+# --------------------------------------------------------------------------------------------
+# postprocessing: symbols by role, ML meanings
+
+
+_SUBSCRIPTED = re.compile(r"^(?P<base>[A-Za-z]+)_\{(?P<sub>[^{}]+)\}$")
+
+
+def _roles(expr) -> tuple[set[str], set[str]]:
+    indices, sizes = set(), set()
+    for s in expr.atoms(sympy.Sum):
+        for var, lo, hi in s.limits:
+            indices.add(var.name)
+            sizes |= {sym.name for sym in (lo.free_symbols | hi.free_symbols)}
+    for sym in expr.free_symbols:
+        m = _SUBSCRIPTED.match(sym.name)
+        if m and m.group("sub").isalpha() and len(m.group("sub")) <= 3 and m.group("sub").islower():
+            indices |= set(m.group("sub"))
+    return indices, sizes - indices
+
+
+def _symbol_map(expr, namespace: Mapping[str, object]) -> dict:
+    indices, sizes = _roles(expr)
+    mapping: dict = {}
+    bases: dict[str, sympy.IndexedBase] = {}
+    for sym in expr.atoms(sympy.Symbol):
+        name = sym.name
+        m = _SUBSCRIPTED.match(name)
+        if m:
+            base, sub = m.group("base"), m.group("sub")
+            if sub.isdigit():
+                mapping[sym] = sympy.Symbol(f"{base}{sub}", real=True)
+            elif sub.isalpha() and sub.islower() and len(sub) <= 3:
+                if base == "delta" and len(sub) == 2:
+                    mapping[sym] = sympy.KroneckerDelta(_index_symbol(sub[0]), _index_symbol(sub[1]))
+                else:
+                    indexed = bases.setdefault(base, sympy.IndexedBase(base, real=True))
+                    mapping[sym] = indexed[tuple(_index_symbol(c) for c in sub)]
+            else:
+                mapping[sym] = sympy.Symbol(f"{base}_{sub}", real=True)
+            continue
+        if "'" in name:
+            raise _Refused(f"primes ({name}) are not understood: write the derivative with \\frac{{d}}{{dx}}")
+        if name == "e":
+            mapping[sym] = sympy.E
+        elif name == "pi":
+            mapping[sym] = sympy.pi
+        elif name in indices:
+            mapping[sym] = _index_symbol(name)
+        elif name in sizes:
+            mapping[sym] = _size_symbol(name)
+        elif isinstance(namespace.get(name), sympy.Basic):
+            mapping[sym] = namespace[name]
+        else:
+            mapping[sym] = sympy.Symbol(name, real=True)
+    return mapping
+
+
+def _postprocess(expr, namespace: Mapping[str, object]):
+    if isinstance(expr, (tuple, list)):
+        raise _Refused("the formula is incomplete (a derivative operator without its function?)")
+    if not isinstance(expr, sympy.Basic):
+        raise _Refused(f"the formula did not read as an expression ({type(expr).__name__})")
+    # function applications of unknown one-letter names, as in x(1 - x): implicit multiplication
+    for applied in sorted(expr.atoms(sympy.core.function.AppliedUndef), key=sympy.count_ops, reverse=True):
+        name = type(applied).__name__
+        if len(applied.args) != 1:
+            raise _Refused(f"unknown function {name}")
+        expr = expr.xreplace({applied: sympy.Symbol(name) * applied.args[0]})
+    expr = expr.xreplace(_symbol_map(expr, namespace))
+    if expr.has(sympy.Derivative):
+        expr = (
+            expr.doit(deep=True)
+            if not expr.has(sympy.Sum)
+            else expr.replace(lambda e: isinstance(e, sympy.Derivative), lambda e: e.doit())
+        )
+    return expr
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def parse_latex(text: str, namespace: Mapping[str, object] | None = None, *, max_length: int = MAX_LATEX_LENGTH):
+    r"""Parse a LaTeX formula into a SymPy expression (see the module docstring for what it reads).
+
+    Raises :class:`~symact.errors.ParseError` for anything else, with a column where one is known.
+    """
+    from .budget import BudgetExceeded, run_limited
+
+    if not isinstance(text, str):
+        raise ParseError(f"expected a string, got {type(text).__name__}")
+    if len(text) > max_length:
+        raise ParseError(f"the formula is too long ({len(text)} characters; the limit is {max_length})", max_length)
+    if "\x00" in text:
+        raise ParseError("the formula contains a NUL character", text.index("\x00") + 1)
+    ns = _default_namespace() if namespace is None else {**_default_namespace(), **namespace}
+    body = re.sub(r"[\r\n\t\f\v]", " ", _strip_math_delimiters(text))
+    if not body.strip():
+        raise ParseError("the formula is empty")
+    prepared, origins = _preprocess(body, ns)
+    try:
+        expr = run_limited(_parse_prepared, LATEX_SECONDS, prepared, origins, ns)
+    except BudgetExceeded:
+        raise ParseError(f"the LaTeX parser gave up after {LATEX_SECONDS:g} s") from None
+    return check_allowed(expr)
+
+
+def _parse_prepared(prepared: str, origins: list[int], ns: Mapping[str, object]):
+    import lark
+    from sympy.parsing.latex.errors import LaTeXParsingError
+
+    try:
+        tree = _parser().parse(prepared)
+    except lark.exceptions.UnexpectedInput as exc:
+        column = getattr(exc, "column", None)
+        where = None
+        if isinstance(column, int) and column > 0:
+            where = origins[column - 1] if column <= len(origins) else (origins[-1] + 1 if origins else None)
+        what = "the formula ended too early" if isinstance(exc, lark.exceptions.UnexpectedEOF) else "unexpected input"
+        raise ParseError(f"could not read the LaTeX: {what}", where) from None
+    except lark.exceptions.LarkError as exc:
+        raise ParseError(f"could not read the LaTeX: {str(exc).splitlines()[0]}") from None
+    try:
+        expr = _transformer_class()(ns).transform(tree)
+        return _postprocess(expr, ns)
+    except lark.exceptions.VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, (ParseError, _Refused)):
+            raise ParseError(str(inner)) from None
+        raise ParseError(f"could not read the LaTeX: {_first_line(inner)}") from None
+    except _Refused as exc:
+        raise ParseError(str(exc)) from None
+    except (LaTeXParsingError, TypeError, ValueError, ArithmeticError, AttributeError, RecursionError) as exc:
+        raise ParseError(f"could not read the LaTeX: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]
