@@ -255,7 +255,21 @@ def _scalar_values(var, kinks, rng: random.Random) -> list[sympy.Expr]:
         for eps in (Rational(1, 10**9), Rational(1, 1000), Rational(3, 10), 2):
             values += [c - eps, c + eps]
     values += [Rational(rng.randint(-20000, 20000), 1000) for _ in range(8)]
-    return values
+    return _respecting(var, values)
+
+
+def _respecting(var, values: list) -> list:
+    """The values that the variable's assumptions allow (x >= 0, x < 0, ...); all of them otherwise."""
+    checks = (
+        (var.is_nonnegative, lambda v: v >= 0),
+        (var.is_nonpositive, lambda v: v <= 0),
+        (var.is_negative, lambda v: v < 0),
+        (var.is_positive, lambda v: v > 0),
+    )
+    for holds, keep in checks:
+        if holds:
+            values = [v for v in values if not v.free_symbols and keep(v)]
+    return values or [Rational(0)]
 
 
 def _sample_domain(domain: str, rng: random.Random, size: int = 1):
@@ -415,10 +429,25 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
 
 
 def _show(v) -> str:
+    """A value for a person: exact decimals for sample points (0.001, not 0.0010000000000000000000),
+    p/q for other rationals, 30 significant digits for computed values."""
     if isinstance(v, (int, sympy.Integer)):
         return str(v)
     if isinstance(v, sympy.Rational):
-        return str(sympy.Float(v, 20)) if v.q != 1 else str(v)
+        q = int(v.q)
+        twos = fives = 0
+        while q % 2 == 0:
+            q //= 2
+            twos += 1
+        while q % 5 == 0:
+            q //= 5
+            fives += 1
+        if q == 1 and max(twos, fives) <= 40:  # a terminating decimal: print it exactly
+            places = max(twos, fives)
+            digits = str(abs(int(v.p)) * 10**places // int(v.q)).rjust(places + 1, "0")
+            text = f"{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".") if places else digits
+            return ("-" if v < 0 else "") + text
+        return str(v)
     try:
         return sympy.sstr(sympy.N(v, 30)) if v.is_number else str(v)
     except Exception:

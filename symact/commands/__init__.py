@@ -1,0 +1,1 @@
+"""The subcommands of the ``symact`` command line, one module each (see symact/cli.py)."""
