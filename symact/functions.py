@@ -16,7 +16,7 @@ sigma(x)(1 - sigma(x)).  The classes here carry the textbook rules: each knows i
 from __future__ import annotations
 
 import sympy
-from sympy import S, Function, exp, log, tanh
+from sympy import Function, S, exp, log, tanh
 
 __all__ = ["NamedFunction", "sigmoid", "softplus", "NAMED_FUNCTIONS", "expand_named", "recognise"]
 
@@ -46,9 +46,9 @@ class NamedFunction(Function):
 
     def _latex(self, printer, exp=None):
         arg = printer._print(self.args[0])
-        body = r"%s\left(%s\right)" % (self.latex_name, arg)
+        body = rf"{self.latex_name}\left({arg}\right)"
         if exp is not None:
-            return r"%s^{%s}" % (body, exp)
+            return rf"{body}^{{{exp}}}"
         return body
 
 

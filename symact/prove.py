@@ -25,7 +25,6 @@ from sympy import (
     Float,
     Heaviside,
     Indexed,
-    IndexedBase,
     KroneckerDelta,
     Max,
     Min,
@@ -49,11 +48,13 @@ __all__ = [
     "sift",
     "find_kinks",
     "evaluate",
+    "replace_sum",
 ]
 
 DIGITS = 50  #: significant digits of every numeric evaluation
 AGREE = 35  #: digits two values must share to count as equal at a point
 MAXN = 4000  #: the most bits evalf may use to resolve cancellation
+POINT_BUDGET = 1.0  #: seconds one side may take at one point before the point is skipped
 SCALAR_VALUES = (
     Rational(1, 1000), Rational(1, 10), Rational(1, 2), 1, Rational(3, 2), Rational(5, 2),
     5, 10, 30, 100, 1000,
@@ -383,11 +384,11 @@ def _shape_of(base, indexed_atoms):
 
 def _apply_assumptions(expr, space: Space):
     for lhs, rhs in space.assumptions:
-        expr = _replace_sum(expr, lhs, rhs)
+        expr = replace_sum(expr, lhs, rhs)
     return expr
 
 
-def _replace_sum(expr, pattern, value):
+def replace_sum(expr, pattern, value):
     """Replace every sum equal to ``pattern`` up to the name of its dummy index."""
     if not isinstance(pattern, Sum):
         return expr.subs(pattern, value)
@@ -408,9 +409,13 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
         if time.monotonic() > deadline:
             break
         try:
-            va, vb = evaluate(li, subs), evaluate(ri, subs)
+            va = run_limited(evaluate, POINT_BUDGET, li, subs)
+            vb = run_limited(evaluate, POINT_BUDGET, ri, subs)
         except BudgetExceeded:
-            raise
+            if time.monotonic() > deadline:
+                raise
+            skipped += 1  # a point too expensive to evaluate (exp(exp(exp(x))) at x = 1000)
+            continue
         except Exception:
             skipped += 1
             continue

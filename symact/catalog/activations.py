@@ -90,9 +90,7 @@ ACTIVATIONS = (
         kinks=(0,),
         subgradients=((0, slope),),
         aliases=("torch.nn.functional.leaky_relu", "tf.nn.leaky_relu", "jax.nn.leaky_relu"),
-        references=(
-            "Maas, Hannun and Ng, Rectifier nonlinearities improve neural network acoustic models, ICML 2013",
-        ),
+        references=("Maas, Hannun and Ng, Rectifier nonlinearities improve neural network acoustic models, ICML 2013",),
         notes="TensorFlow's tf.nn.leaky_relu defaults to alpha = 0.2; PyTorch and JAX default to 0.01.",
     ),
     _elementwise(
@@ -103,9 +101,7 @@ ACTIVATIONS = (
         kinks=(0,),
         subgradients=((0, alpha),),
         aliases=("torch.nn.PReLU", "torch.nn.functional.prelu", "tf.keras.layers.PReLU"),
-        references=(
-            "He, Zhang, Ren and Sun, Delving deep into rectifiers, ICCV 2015, arXiv:1502.01852",
-        ),
+        references=("He, Zhang, Ren and Sun, Delving deep into rectifiers, ICCV 2015, arXiv:1502.01852",),
     ),
     _elementwise(
         "rrelu",

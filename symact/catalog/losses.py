@@ -48,7 +48,7 @@ LOSSES = (
     Entry(
         name="weighted_cross_entropy_with_logits",
         kind=Kind.LOSS,
-        summary="Sigmoid cross-entropy with the positive term weighted by q: -q y log sigma(z) - (1 - y) log(1 - sigma(z)).",
+        summary="Sigmoid cross-entropy, positives weighted by q: -q y log sigma(z) - (1 - y) log(1 - sigma(z)).",
         definition=-pos_weight * y * log(_SIG_Z) - (1 - y) * log(1 - _SIG_Z),
         variable=z,
         wrt=(z,),

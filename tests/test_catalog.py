@@ -1,0 +1,59 @@
+import pytest
+import sympy
+
+from symact import catalog
+from symact.catalog import Kind, Registry, UnknownEntryError
+
+from .conftest import ALL
+
+REQUIRED = (
+    "step sigmoid tanh relu leaky_relu prelu rrelu elu softplus softmax log_softmax hardmax dropout mish swish silu "
+    "mse sigmoid_cross_entropy_with_logits weighted_cross_entropy_with_logits softmax_cross_entropy_with_logits "
+    "sparse_softmax_cross_entropy_with_logits logistic_nll"
+).split()
+
+
+def test_every_required_entry_is_in_the_catalog():
+    assert set(REQUIRED) <= set(catalog.names())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_entry_is_well_formed(name):
+    entry = catalog.get(name)
+    assert entry.summary and entry.references
+    assert all(isinstance(p.symbol, sympy.Symbol) and p.symbol.is_positive for p in entry.params)
+    # defined with SymPy's built-in functions only: the named functions are recognised later
+    from symact.functions import NamedFunction
+
+    assert not entry.definition.atoms(NamedFunction)
+    for target in entry.wrt:
+        assert sympy.diff(entry.definition, target) is not None
+
+
+def test_parameter_defaults_match_the_references():
+    assert catalog.get("leaky_relu").param("slope").default == sympy.Rational(1, 100)
+    assert catalog.get("prelu").param("alpha").default == sympy.Rational(1, 4)
+    assert catalog.get("rrelu").param("lower").default == sympy.Rational(1, 8)
+    assert catalog.get("rrelu").param("upper").default == sympy.Rational(1, 3)
+    assert catalog.get("elu").param("alpha").default == 1
+    assert catalog.get("swish").param("beta").default == 1
+
+
+def test_aliases_resolve_and_unknown_names_get_suggestions():
+    assert catalog.get("torch.nn.functional.relu").name == "relu"
+    assert catalog.get("jax.nn.softmax").name == "softmax"
+    with pytest.raises(UnknownEntryError) as info:
+        catalog.get("sigmod")
+    assert "sigmoid" in str(info.value)
+
+
+def test_registry_refuses_duplicate_names():
+    entry = catalog.get("relu")
+    with pytest.raises(ValueError, match="already names"):
+        Registry([entry, entry])
+
+
+def test_kinds():
+    assert catalog.get("softmax").kind is Kind.VECTOR
+    assert catalog.get("mse").kind is Kind.LOSS
+    assert catalog.get("mish").kind is Kind.ELEMENTWISE

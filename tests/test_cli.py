@@ -1,0 +1,131 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import sympy
+
+from symact import catalog
+from symact.cli import main
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_every_entry(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    for name in catalog.names():
+        assert name in out
+    sigmoid_row = next(line for line in out.splitlines() if line.startswith("sigmoid "))
+    assert sigmoid_row.rstrip().endswith("yes")
+    mish_row = next(line for line in out.splitlines() if line.startswith("mish "))
+    assert mish_row.rstrip().endswith("no")
+
+
+def test_derive_sigmoid_json_gives_the_output_form(capsys):
+    code, out, _ = run(capsys, "derive", "sigmoid", "--format", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["output_form"]["sympy"] == "y*(1 - y)"
+    assert sympy.sympify(data["output_form"]["sympy"]) == sympy.sympify("y*(1 - y)")
+    assert data["textbook_form"]["latex"] == r"\left(1 - \sigma\left(x\right)\right) \sigma\left(x\right)"
+    x = sympy.Symbol("x")
+    expanded = sympy.sympify(data["textbook_form"]["expanded"])
+    raw = sympy.sympify(data["derivative"]["sympy"])
+    assert sympy.simplify(expanded - raw) == 0
+    assert not expanded.has(sympy.Function("sigmoid")) and expanded.has(sympy.exp(-x))
+
+
+def test_derive_softmax_json_gives_the_kronecker_jacobian(capsys):
+    code, out, _ = run(capsys, "derive", "softmax", "--format", "json")
+    data = json.loads(out)
+    jac = sympy.sympify(data["jacobian"]["sympy"])
+    p = sympy.IndexedBase("p")
+    i, j = sympy.symbols("i j")
+    assert sympy.expand(jac - p[i] * (sympy.KroneckerDelta(i, j) - p[j])) == 0
+    assert "delta" in data["jacobian"]["latex"]
+    vjp = sympy.sympify(data["vjp"]["sympy"])
+    assert vjp.has(sympy.Sum)
+
+
+def test_derive_logistic_json_gives_the_sum_form(capsys):
+    code, out, _ = run(capsys, "derive", "logistic_nll", "--format", "json")
+    data = json.loads(out)
+    dw = sympy.sympify(data["gradients_by_target"]["Indexed('w', j)"]["sympy"])
+    assert isinstance(-dw, sympy.Sum)
+    summand = (-dw).function
+    X, y = sympy.IndexedBase("X"), sympy.IndexedBase("y")
+    i, j = sympy.symbols("i j")
+    assert summand.has(X[i, j]) and summand.has(y[i]) and summand.has(sympy.Function("sigmoid"))
+
+
+@pytest.mark.parametrize("fmt", ["text", "latex"])
+def test_other_formats(capsys, fmt):
+    code, out, _ = run(capsys, "derive", "tanh", "elu", "--format", fmt)
+    assert code == 0 and "tanh" in out and "elu" in out
+
+
+def test_param_is_applied(capsys):
+    code, out, _ = run(capsys, "derive", "elu", "--param", "alpha=0.2", "--format", "json")
+    data = json.loads(out)
+    assert data["fixed_params"] == {"alpha": "1/5"}
+    form = sympy.sympify(data["textbook_form"]["sympy"])
+    assert form.subs(sympy.Symbol("x"), -1) == sympy.exp(-1) / 5
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["derive", "sigmod"], "did you mean sigmoid"),
+        (["derive", "elu", "--param", "beta=1"], "no parameter"),
+        (["derive", "elu", "--param", "alpha=abc"], "needs a number"),
+        (["derive", "elu", "--param", "alpha"], "NAME=VALUE"),
+        (["derive"], "name an entry"),
+        (["derive", "relu", "--format", "xml"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_console_entry_point_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "symact", "derive", "nosuch"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unknown function" in result.stderr
+
+
+def test_user_expression_is_derived(capsys):
+    code, out, _ = run(capsys, "derive", "--expr", "x*tanh(log(1+exp(x)))", "--name", "my_mish", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["name"] == "my_mish"
+    assert (
+        data["textbook_form"]["sympy"]
+        == json.loads(run(capsys, "derive", "mish", "--format", "json")[1])["textbook_form"]["sympy"]
+    )
+    assert data["output_form"] is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--expr", "x*tanh(log(1+exp(x))", "--name", "m"], "never closed"),
+        (["--expr", "__import__('os').system('ls')", "--name", "m"], "column"),
+        (["--expr", "x**2"], "--expr needs --name"),
+        (["--expr", "y**2", "--name", "m"], "does not depend on x"),
+        (["--expr", "x**2", "--name", "not an identifier"], "identifier"),
+    ],
+)
+def test_bad_user_expressions(capsys, args, message):
+    code, _, err = run(capsys, "derive", *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,63 @@
+import pytest
+import sympy
+from sympy import Piecewise, exp, log, tanh
+
+from symact.budget import BudgetExceeded, run_limited
+from symact.functions import sigmoid, softplus
+from symact.prove import Space, find_kinks, prove_equal, sift
+
+x = sympy.Symbol("x", real=True)
+alpha = sympy.Symbol("alpha", positive=True)
+
+
+def test_true_identities_are_proved():
+    assert prove_equal(log(sigmoid(x)), -softplus(-x)).equal
+    assert prove_equal(tanh(x), 2 * sigmoid(2 * x) - 1).equal
+
+
+def test_wrong_identity_gets_a_counterexample_with_both_values():
+    out = prove_equal(tanh(x), (1 - exp(-x)) / (1 + exp(-x)))
+    assert out.equal is False
+    assert set(out.counterexample.point) == {"x"}
+    assert out.counterexample.lhs != out.counterexample.rhs
+
+
+def test_near_miss_is_not_equal():
+    near = (1 + tanh(sympy.Rational(4999999, 10000000) * x)) / 2
+    assert prove_equal(near, sigmoid(x), symbolic=False).equal is False
+
+
+def test_numeric_evidence_covers_both_sides_of_a_kink():
+    f = Piecewise((x, x > 0), (alpha * (exp(x) - 1), True))
+    wrong = Piecewise((1, x > 0), (f + 2 * alpha, True))
+    out = prove_equal(wrong, sympy.diff(f, x), Space(kinks={x: (0,)}), symbolic=False)
+    assert out.equal is False
+
+
+def test_cancellation_in_the_tails_does_not_fake_agreement():
+    # 1 - tanh(x)^2 cancels to 0 in floats at large x; the prover evaluates it exactly enough
+    out = prove_equal(1 - tanh(x) ** 2, 4 * exp(-2 * x) / (1 + exp(-2 * x)) ** 2 * 1.0000001, symbolic=False)
+    assert out.equal is False
+
+
+def test_sift_and_kinks():
+    a, k, j, n = (
+        sympy.IndexedBase("a"),
+        sympy.Symbol("k", integer=True),
+        sympy.Symbol("j", integer=True),
+        sympy.Symbol("n"),
+    )
+    assert sift(sympy.Sum(exp(a[k]) * sympy.KroneckerDelta(j, k), (k, 0, n - 1))) == exp(a[j])
+    assert find_kinks(sympy.Max(0, x - 2) + abs(x + 1), x) == (-1, 2)
+
+
+def test_budget_stops_a_long_computation():
+    def spin():
+        while True:
+            pass
+
+    with pytest.raises(BudgetExceeded):
+        run_limited(spin, 0.2)
+    with pytest.raises(BudgetExceeded):
+        run_limited(spin, 0.5, isolate=True)
+    assert run_limited(sum, 1, [1, 2], isolate=True) == 3
