@@ -44,7 +44,7 @@ from .parse import _default_namespace, _factorial, _index_symbol, _power, _Refus
 __all__ = ["MAX_LATEX_LENGTH", "parse_latex"]
 
 MAX_LATEX_LENGTH = 1000  #: characters of LaTeX input (the Earley parser is slow on long input)
-LATEX_SECONDS = 5.0  #: the longest the grammar may take to parse one formula
+LATEX_SECONDS = 3.0  #: the longest the grammar may take to parse one formula
 
 #: commands that would make TeX do something other than typeset mathematics
 _DANGEROUS = frozenset(

@@ -256,6 +256,9 @@ def _scalar_values(var, kinks, rng: random.Random) -> list[sympy.Expr]:
         for eps in (Rational(1, 10**9), Rational(1, 1000), Rational(3, 10), 2):
             values += [c - eps, c + eps]
     values += [Rational(rng.randint(-20000, 20000), 1000) for _ in range(8)]
+    # a kink itself is a set of measure zero: the sides may differ there (f'(0) of relu) and still be equal
+    at_kinks = {c for c in kinks if getattr(c, "is_number", True)}
+    values = [v for v in values if v not in at_kinks]
     return _respecting(var, values)
 
 
@@ -349,7 +352,8 @@ def _indexed_points(lhs, rhs, space, rng, reals, params, aux, bases, limit):
             subs_ix = dict(zip(free_indices, assignment))
             li, ri = left.subs(subs_ix), right.subs(subs_ix)
             for _ in range(2):
-                subs = {}
+                # the sizes and the free indices are already substituted; they stay in the point's description
+                subs = {**sizes, **subs_ix}
                 for v in reals:
                     subs[v] = Rational(rng.randint(-8000, 8000), 1000)
                 for prm in params:
@@ -454,9 +458,12 @@ def _show(v) -> str:
             return ("-" if v < 0 else "") + text
         return str(v)
     try:
-        return sympy.sstr(sympy.N(v, 30)) if v.is_number else str(v)
+        text = sympy.sstr(sympy.N(v, 30)) if v.is_number else str(v)
     except Exception:
         return str(v)
+    if "." in text and not any(c in text for c in "eEIi*"):  # 0.500000 -> 0.5, keeping every digit computed
+        text = text.rstrip("0").rstrip(".")
+    return text
 
 
 # --------------------------------------------------------------------------------------------
