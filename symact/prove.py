@@ -17,6 +17,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import sympy
 from sympy import (
@@ -469,6 +470,19 @@ def _show(v) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _as_expr(value) -> sympy.Basic:
+    """A SymPy object for an expression or a Python number; strings are refused (read them with symact.parse)."""
+    if isinstance(value, sympy.Basic):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
+        raise TypeError(f"prove_equal compares SymPy expressions or numbers, not {type(value).__name__}")
+    if isinstance(value, int):
+        return sympy.Integer(value)
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    return sympy.Float(value)
+
+
 def prove_equal(
     lhs: sympy.Expr,
     rhs: sympy.Expr,
@@ -486,7 +500,7 @@ def prove_equal(
     """
     space = space or Space()
     start = time.monotonic()
-    lhs, rhs = (_apply_assumptions(sympy.sympify(e), space) for e in (lhs, rhs))
+    lhs, rhs = (_apply_assumptions(_as_expr(e), space) for e in (lhs, rhs))
     plain_l, plain_r = expand_named(lhs), expand_named(rhs)
     if symbolic:
         try:

@@ -151,6 +151,24 @@ def _read(text: str, latex: bool, namespace: Mapping[str, object]):
     return parse_sympy(text, namespace)
 
 
+def _unify(lhs, rhs):
+    """One symbol per name across both sides: each side is read alone, so ``n`` bounding a Sum on the
+    left (a positive integer) and ``n`` on the right (a plain real) must become the same symbol."""
+    by_name: dict[str, set] = {}
+    for e in (lhs, rhs):
+        for s in e.free_symbols:
+            if isinstance(s, sympy.Symbol):
+                by_name.setdefault(s.name, set()).add(s)
+    mapping = {}
+    for name, symbols in by_name.items():
+        if len(symbols) > 1:
+            plain = sympy.Symbol(name, real=True)
+            special = sorted((s for s in symbols if s != plain), key=sympy.default_sort_key)
+            if len(special) == 1:  # a role (index, size) or an assumption on one side only: use it on both
+                mapping[plain] = special[0]
+    return (lhs.xreplace(mapping), rhs.xreplace(mapping)) if mapping else (lhs, rhs)
+
+
 def _index_space(exprs):
     """Index ranges for indexed claims: each free or summed index gets the size symbol that bounds it."""
     from .parse import _size_symbol
@@ -170,7 +188,10 @@ def _index_space(exprs):
                 if index in bound:
                     axis_size.setdefault((ix.base, axis), bound[index])
     indices = {
-        s for e in exprs for s in e.free_symbols if isinstance(s, sympy.Symbol) and s.is_integer and s.is_nonnegative
+        s
+        for e in exprs
+        for s in e.free_symbols
+        if isinstance(s, sympy.Symbol) and s.is_integer and s.is_nonnegative and not s.is_positive
     }
     sizes = {s for e in exprs for s in e.free_symbols if isinstance(s, sympy.Symbol) and s.is_integer and s.is_positive}
     default = sorted(sizes, key=sympy.default_sort_key)[0] if sizes else _size_symbol("n")
@@ -243,7 +264,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
                 values[name] = value
             else:
                 namespace[name] = sympy.Symbol(name, **_ASSUMPTION_SYMBOLS[kind])
-        lhs, rhs = (_read(t, latex, namespace) for t in (lhs_text, rhs_text))
+        lhs, rhs = _unify(*(_read(t, latex, namespace) for t in (lhs_text, rhs_text)))
         if values:
             subs = {s: values[s.name] for e in (lhs, rhs) for s in e.free_symbols if s.name in values}
             lhs, rhs = lhs.subs(subs), rhs.subs(subs)

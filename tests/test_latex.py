@@ -14,6 +14,8 @@ from symact.errors import ParseError
 from symact.functions import sigmoid, softplus
 from symact.latex import parse_latex
 
+from .test_parse import _tripwires
+
 x = Symbol("x", real=True)
 alpha = Symbol("alpha", positive=True)
 beta = Symbol("beta", positive=True)
@@ -105,7 +107,7 @@ _PIECES = st.sampled_from(
         "x", "e", "^", "{", "}", "(", ")", "+", "-", "\\frac", "\\sigma", "\\tanh", "\\left(", "\\right)",
         "\\begin{cases}", "\\end{cases}", "&", "\\\\", "_", "i", "0.5", "99999", "!", "|",
         "\\operatorname{ReLU}", "\\ln", "\\sum_{k=0}^{n}", "\\alpha", " ", "\\input",
-        "\\cdot", "\\delta_{ij}",
+        "\\cdot", "\\delta_{ij}", "\\write18{touch /tmp/symact-pwned}", "\\immediate",
     ]
 )  # fmt: skip
 
@@ -114,10 +116,12 @@ _PIECES = st.sampled_from(
 @given(st.lists(_PIECES, max_size=14).map("".join))
 def test_hostile_latex_raises_only_parse_error_quickly(text):
     start = time.monotonic()
-    try:
-        result = parse_latex(text)
-    except ParseError as exc:
-        assert str(exc)
-    else:
-        assert isinstance(result, sympy.Expr)
+    with _tripwires() as calls:
+        try:
+            result = parse_latex(text)
+        except ParseError as exc:
+            assert str(exc)
+        else:
+            assert isinstance(result, sympy.Expr)
+    assert calls == []
     assert time.monotonic() - start < 6.0

@@ -4,6 +4,7 @@ parameters, LaTeX, the command line, and hostile input that must end in a verdic
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -151,6 +152,21 @@ def test_explicit_small_dimensions():
     assert verify(lhs, "-" + rhs).equal is False
 
 
+def test_indexed_counterexample_names_the_size_and_the_indices():
+    v = verify(f"diff({S_I}, a[j])", f"-{S_I}*{S_J}")
+    point = v.counterexample["point"]
+    assert {"n", "i", "j"} <= set(point)
+    assert int(point["n"]) >= 1 and int(point["i"]) < int(point["n"]) and int(point["j"]) < int(point["n"])
+
+
+def test_a_name_means_one_symbol_on_both_sides():
+    """n bounds a Sum on the left (a positive integer) and is a bare factor on the right."""
+    assert verify("Sum(k, (k, 0, n - 1))", "n*(n - 1)/2").equal is True
+    v = verify("Sum(k, (k, 0, n - 1))", "n*(n + 1)/2")
+    assert v.equal is False and v.counterexample["point"]["n"] == "1"
+    assert verify("Sum(a[k], (k, 0, n - 1))", "n*a[0]").equal is False
+
+
 @pytest.mark.parametrize(
     "text, kind, value",
     [
@@ -211,6 +227,7 @@ def test_hostile_input_ends_in_time(lhs, rhs):
         assert str(exc)
     else:
         assert v.equal in (True, False)
+    assert not os.path.exists("/tmp/symact-pwned")
     assert time.monotonic() - start < 10
 
 
@@ -230,8 +247,8 @@ def test_an_expensive_formula_gets_exit_2_not_a_hang():
 _TOKENS = st.sampled_from(
     [
         "x", "alpha", "1", "0.5", "99999", "10", "(", ")", "+", "-", "*", "/", "**", ",", "exp(", "log(",
-        "sigmoid(", "elu(", "diff(", "factorial(", "Sum(", "a[i]", "(k, 0, n)", "__import__(", ".system",
-        "'x'", "lambda", ":", "[", "]",
+        "sigmoid(", "elu(", "diff(", "factorial(", "Sum(", "a[i]", "(k, 0, n)", "__import__('os')",
+        ".system('touch /tmp/symact-pwned')", "'x'", "lambda", ":", "[", "]",
     ]
 )  # fmt: skip
 
@@ -246,6 +263,7 @@ def test_random_claims_give_a_verdict_or_the_documented_error(text):
         assert str(exc)
     else:
         assert v.equal in (True, False)
+    assert not os.path.exists("/tmp/symact-pwned")
     assert time.monotonic() - start < 6
 
 
