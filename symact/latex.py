@@ -57,7 +57,7 @@ _DANGEROUS = frozenset(
 
 #: commands that the grammar reads as they are
 _NATIVE = frozenset(
-    "frac dfrac tfrac cdot times div left right exp log ln lg max min sqrt infty le leq ge geq ne neq "
+    "frac dfrac tfrac cdot times div left right max min sqrt infty le leq ge geq ne neq "
     "leqslant geqslant quad qquad displaystyle limits nolimits sum mathit lt gt "
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta kappa lambda mu nu xi rho varrho "
     "tau upsilon phi varphi chi psi omega".split()
@@ -67,7 +67,21 @@ _SPACES = frozenset(", : ; ! thinspace medspace thickspace negthinspace negmedsp
 #: font commands that wrap a name: \operatorname{ReLU}, \mathrm{softplus}, \text{ELU}
 _WRAPPERS = frozenset("operatorname mathrm text textrm textnormal mathsf mathbf rm".split())
 #: hyperbolic functions, read through the named-function rule (SymPy's grammar reads \tanh as \tan h too)
-_NAMED_COMMANDS = frozenset("tanh sinh cosh erf erfc sigma".split())
+_NAMED_COMMANDS = {
+    "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "erf": "erf", "erfc": "erfc", "sigma": "sigmoid",
+    "exp": "exp", "ln": "log", "log": "log",
+}  # fmt: skip
+_GREEK = (
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta kappa lambda mu nu xi rho varrho tau "
+    "upsilon phi varphi chi psi omega".split()
+)
+#: a bare argument after a function command: one letter, a number, a Greek letter, or a call f(...)
+_BARE_TOKEN = re.compile(
+    r"[A-Za-z](?![A-Za-z0-9])|[0-9]+(?:\.[0-9]+)?(?![0-9.])|\\(?:" + "|".join(_GREEK) + r")(?![A-Za-z])"
+)
+_BARE_CALL = re.compile(
+    r"\\(?:" + "|".join(_NAMED_COMMANDS) + r")(?![A-Za-z])|\\(?:operatorname|mathrm|text|textrm)\{[^{}]*\}"
+)
 
 _COMMAND = re.compile(r"\\([A-Za-z]+\*?|.)")
 
@@ -79,12 +93,17 @@ OTHERWISE: "\\otherwise"
 
 named_function: NAMED_FUNC L_PAREN list_of_expressions R_PAREN
 named_function_power: NAMED_FUNC CARET _expression_core L_PAREN list_of_expressions R_PAREN
+named_function_base: NAMED_FUNC UNDERSCORE group_curly_parentheses L_PAREN list_of_expressions R_PAREN
 cases: CASES_BEGIN case_row (MATRIX_ROW_DELIM case_row)* MATRIX_ROW_DELIM? CASES_END
 case_row: _expression MATRIX_COL_DELIM (_relation | OTHERWISE)
 
-%extend _function: named_function | named_function_power
+// a sum takes a product, not a sum: \sum_k a_k + 1 is (sum_k a_k) + 1, as ML papers mean it
+%override summation: FUNC_SUM group_curly_parentheses_special _expression_mul
+
+%extend _function: named_function | named_function_power | named_function_base
 %extend _expression_func: cases
-%extend adjacent_expressions: (named_function | named_function_power | superscript) _expression_mul
+%extend adjacent_expressions: (named_function | named_function_power | named_function_base) _expression_mul
+%extend adjacent_expressions: (superscript | group_round_parentheses) _expression_mul
 %extend adjacent_expressions: (cases | multi_letter_symbol) _expression_mul
 """
 
@@ -106,7 +125,7 @@ def _parser():
         parser="earley",
         start="latex_string",
         lexer="auto",
-        ambiguity="resolve",
+        ambiguity="explicit",  # every reading is kept; the transformer refuses readings that differ
         propagate_positions=False,
         maybe_placeholders=False,
         keep_all_tokens=True,
@@ -125,6 +144,24 @@ def _transformer_class():
             super().__init__()
             self.functions = functions
 
+        def _ambig(self, readings):
+            """Two parses of the same text: fine when they mean the same, refused when they do not."""
+            first = readings[0]
+            for other in readings[1:]:
+                if not _same_reading(first, other):
+                    raise _Refused(
+                        f"the formula is ambiguous: it reads as {_shown(first)} or as {_shown(other)}; "
+                        "add parentheses or \\cdot"
+                    )
+            return first
+
+        def function_applied(self, tokens):
+            """f(x) for an unknown one-letter f: implicit multiplication, as in x(1 - x)."""
+            symbol, args = tokens[0], tokens[2]
+            if len(args) != 1:
+                raise _Refused(f"unknown function {symbol}")
+            return symbol * args[0]
+
         def number(self, tokens):
             text = str(tokens[0])
             if tokens[0].type == "CMD_IMAGINARY_UNIT":
@@ -138,6 +175,12 @@ def _transformer_class():
 
         def named_function(self, tokens):
             return self._call(tokens[0], tokens[2])
+
+        def named_function_base(self, tokens):
+            name = str(tokens[0])[len("\\operatorname{") : -1]
+            if name != "log":
+                raise _Refused(f"\\{name} takes no subscript")
+            return self._call(tokens[0], [*tokens[4], tokens[2]])
 
         def named_function_power(self, tokens):
             return self._call(tokens[0], tokens[4]) ** tokens[2]
@@ -165,6 +208,21 @@ def _transformer_class():
             return sympy.Piecewise(*((value, cond) for value, cond in rows))
 
     return Transformer
+
+
+def _same_reading(a, b) -> bool:
+    if a == b:
+        return True
+    if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
+        try:
+            return sympy.expand(a - b) == 0
+        except Exception:
+            return False
+    return False
+
+
+def _shown(reading) -> str:
+    return sympy.sstr(reading) if isinstance(reading, sympy.Basic) else str(reading)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,6 +275,11 @@ def _preprocess(text: str, namespace: Mapping[str, object]) -> tuple[str, list[i
         out.append(chunk)
         origins.extend([at + 1] * len(chunk))
 
+    def emit_nested(start: int, stop: int) -> None:
+        inner, inner_origins = _preprocess(text[start:stop], namespace)
+        out.append(inner)
+        origins.extend(o + start for o in inner_origins)
+
     while at < len(text):
         char = text[at]
         if char == "%":
@@ -263,14 +326,23 @@ def _preprocess(text: str, namespace: Mapping[str, object]) -> tuple[str, list[i
                 raise ParseError(f"\\{name} needs a braced argument", column)
             word = group[0].strip()
             end = group[1]
-            emit(_wrapped_word(word, name, functions, column))
+            wrapped = _wrapped_word(word, name, functions, column)
+            if wrapped.startswith("\\operatorname{"):
+                end = _function_call(
+                    text, end, wrapped[len("\\operatorname{") : -1], word, column, namespace, emit, emit_nested
+                )
+            else:
+                emit(wrapped)
         elif name in _NAMED_COMMANDS:
+            target = functions[_NAMED_COMMANDS[name]]
             if name == "sigma" and _next_char(text, end) not in ("(", "^"):
                 emit("\\mathit{sigma}")  # a plain sigma (not the sigmoid)
-            elif _next_char(text, end) not in ("(", "^"):
-                raise ParseError(f"write \\{name} with its argument in parentheses: \\{name}(x)", column)
             else:
-                emit(f"\\operatorname{{{functions['sigmoid' if name == 'sigma' else name]}}}")
+                end = _function_call(text, end, target, name, column, namespace, emit, emit_nested)
+        elif name == "partial":  # \frac{\partial}{\partial x}: the grammar's derivative reads d and dx
+            emit("d")
+        elif name in ("lvert", "rvert", "vert"):
+            emit("|")
         elif name == "pi":
             emit("\\mathit{pi}")
         elif name == "cdotp":
@@ -286,6 +358,83 @@ def _preprocess(text: str, namespace: Mapping[str, object]) -> tuple[str, list[i
             raise ParseError(f"unknown LaTeX command \\{name}", column)
         at = end
     return "".join(out), origins
+
+
+def _function_call(text, end, target, shown, column, namespace, emit, emit_nested) -> int:
+    """Emit a call of the named function ``target`` whose command ends at ``end``; return where to go on.
+
+    SymPy's grammar lets \\ln and \\exp take everything up to the next closing bracket (``\\ln(x) + 1``
+    reads as ln(x + 1)), so each function is read by the named-function rule instead: an argument in
+    parentheses, a power ``^{2}(x)``, a log base ``_{10}(x)``, or one bare token (``\\ln x``,
+    ``\\ln 2``, ``\\ln\\sigma(z)``), which is put in parentheses here.  Anything else is refused."""
+    at = end
+    while at < len(text) and text[at] == " ":
+        at += 1
+    head = f"\\operatorname{{{target}}}"
+    if text[at : at + 1] == "_":
+        base = re.match(r"_\s*(\{[^{}]*\}|[0-9]|[A-Za-z])", text[at:])
+        if base is None:
+            raise ParseError(f"cannot read the subscript of \\{shown}", column)
+        inner = base.group(1).strip("{}")
+        emit(f"{head}_{{")
+        emit_nested(
+            at + base.start(1) + (1 if base.group(1).startswith("{") else 0),
+            at + base.start(1) + (1 if base.group(1).startswith("{") else 0) + len(inner),
+        )
+        emit("}")
+        at += base.end()
+        while at < len(text) and text[at] == " ":
+            at += 1
+        head = ""
+    nxt = _next_char(text, at)
+    if nxt == "(" or (nxt == "^" and not head == ""):
+        emit(head)
+        return at
+    bare = _BARE_TOKEN.match(text, at)
+    call = _BARE_CALL.match(text, at)
+    if bare is not None:
+        emit(f"{head}(")
+        emit_nested(at, bare.end())
+        emit(")")
+        return bare.end()
+    fraction = re.match(r"\\[dt]?frac(?![A-Za-z])", text[at:])
+    if fraction is not None:  # \ln \frac{a}{b}
+        numerator = _braced(text, at + fraction.end())
+        denominator = _braced(text, numerator[1]) if numerator else None
+        if denominator is not None:
+            emit(f"{head}(")
+            emit_nested(at, denominator[1])
+            emit(")")
+            return denominator[1]
+    if call is not None:
+        stop = _after_call(text, call.end())
+        if stop is not None:
+            emit(f"{head}(")
+            emit_nested(at, stop)
+            emit(")")
+            return stop
+    raise ParseError(f"write \\{shown} with its argument in parentheses, as in \\{shown}(x)", column)
+
+
+def _after_call(text: str, at: int) -> int | None:
+    """The index after a parenthesised argument list starting at ``at`` (after \\left and spaces)."""
+    while at < len(text) and text[at] == " ":
+        at += 1
+    if text.startswith("\\left", at):
+        at += len("\\left")
+        while at < len(text) and text[at] == " ":
+            at += 1
+    if text[at : at + 1] != "(":
+        return None
+    depth = 0
+    for stop in range(at, len(text)):
+        if text[stop] == "(":
+            depth += 1
+        elif text[stop] == ")":
+            depth -= 1
+            if depth == 0:
+                return stop + 1
+    return None
 
 
 def _wrapped_word(word: str, command: str, functions: Mapping[str, str], column: int) -> str:
@@ -374,12 +523,6 @@ def _postprocess(expr, namespace: Mapping[str, object]):
         raise _Refused("the formula is incomplete (a derivative operator without its function?)")
     if not isinstance(expr, sympy.Basic):
         raise _Refused(f"the formula did not read as an expression ({type(expr).__name__})")
-    # function applications of unknown one-letter names, as in x(1 - x): implicit multiplication
-    for applied in sorted(expr.atoms(sympy.core.function.AppliedUndef), key=sympy.count_ops, reverse=True):
-        name = type(applied).__name__
-        if len(applied.args) != 1:
-            raise _Refused(f"unknown function {name}")
-        expr = expr.xreplace({applied: sympy.Symbol(name) * applied.args[0]})
     expr = expr.xreplace(_symbol_map(expr, namespace))
     if expr.has(sympy.Derivative):
         expr = (

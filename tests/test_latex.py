@@ -25,6 +25,8 @@ k = Symbol("k", integer=True, nonnegative=True)
 n = Symbol("n", integer=True, positive=True)
 a = IndexedBase("a", real=True)
 p = IndexedBase("p", real=True)
+Y = Symbol("y", real=True)
+Z = Symbol("z", real=True)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,14 @@ p = IndexedBase("p", real=True)
         (r"\pi x", sympy.pi * x),
         (r"$x^2$", x**2),
         (r"x(1 - x)", x * (1 - x)),
+        (r"\tanh x", tanh(x)),
+        (r"\ln(x) + 1", log(x) + 1),
+        (r"\exp(x)(1 + x)", exp(x) * (1 + x)),
+        (r"\ln x + \ln 2", log(x) + log(2)),
+        (r"\log_2 x", log(x) / log(2)),
+        (r"-y\ln\sigma(z) - (1 - y)\ln(1 - \sigma(z))", -Y * log(sigmoid(Z)) - (1 - Y) * log(1 - sigmoid(Z))),
+        (r"\sum_{k=0}^{n-1} a_k + 1", Sum(a[k], (k, 0, n - 1)) + 1),
+        (r"\ln \frac{1}{x}", log(1 / x)),
         (
             r"\begin{cases} x, & \text{if } x > 0 \\ \alpha(e^x - 1), & x \le 0 \end{cases}",
             Piecewise((x, x > 0), (alpha * (exp(x) - 1), x <= 0)),
@@ -87,7 +97,7 @@ def test_e_is_eulers_number():
         (r"\operatorname{bogus}(x)", "unknown function", 1),
         (r"\begin{matrix} 1 \end{matrix}", "only cases", 1),
         (r"x % comment", "comment", 3),
-        (r"\tanh x", "parentheses", 1),
+        (r"\ln \sqrt{x}", "parentheses", 1),
         (r"x +", "ended too early", None),
         (r"\frac{1}{0}", "undefined", None),
         (r"10^{10^{10}}", "too large", None),
@@ -125,3 +135,15 @@ def test_hostile_latex_raises_only_parse_error_quickly(text):
             assert isinstance(result, sympy.Expr)
     assert calls == []
     assert time.monotonic() - start < 6.0
+
+
+def test_readings_that_differ_are_refused_and_equal_ones_accepted():
+    """The grammar keeps every parse of an ambiguous text (ambiguity="explicit"); the transformer
+    accepts several readings only when they mean the same."""
+    from symact.latex import _transformer_class
+    from symact.parse import _Refused, default_namespace
+
+    transformer = _transformer_class()(default_namespace())
+    assert transformer._ambig([x * (1 - x), x - x**2]) == x * (1 - x)
+    with pytest.raises(_Refused, match="ambiguous"):
+        transformer._ambig([log(x + 1), log(x) + 1])
