@@ -16,7 +16,8 @@ of ``KroneckerDelta``, the variable of a ``Sum``) is a non-negative integer, and
 bounds of a ``Sum`` is a positive integer size.  The default namespace offers the usual functions,
 the named functions, every catalog parameter as the catalog's own (positive) symbol, and every
 elementwise catalog entry as a function of its variable and then its parameters in order:
-``elu(x, alpha)``, ``leaky_relu(x, 0.2)``; parameters left out stay symbolic.
+``elu(x, alpha)``, ``leaky_relu(x, 0.2)``; parameters left out stay symbolic.  ``e`` and ``E`` are
+Euler's number, as in ML writing (``e**x`` is ``exp(x)``).
 
 >>> parse_sympy("diff(sigmoid(x), x)")
 (1 - sigmoid(x))*sigmoid(x)

@@ -324,3 +324,11 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, capsys):
     assert not out
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_symact_verify_is_callable_from_the_package():
+    import symact
+    import symact.verify as module
+
+    assert symact.verify("tanh(x)", "2*sigmoid(2*x) - 1").equal is True
+    assert module("x", "2*x").equal is False  # the module itself, once imported, calls verify
