@@ -330,6 +330,11 @@ def _points(lhs, rhs, space: Space, limit: int):
             subs[prm] = choices[n % len(choices)]
         for s in aux:
             subs[s] = _sample_domain(space.domains[s], rng)[0]
+        # a kink that depends on a parameter (x = alpha +- eps) takes this point's parameter values
+        fixed = {prm: subs[prm] for prm in params}
+        for v in reals:
+            if getattr(subs[v], "free_symbols", None):
+                subs[v] = subs[v].subs(fixed)
         yield subs, lhs, rhs
 
 

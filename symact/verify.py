@@ -226,21 +226,27 @@ def _kinks(exprs, variables):
 
 def _at_kinks(lhs, rhs, kinks, params) -> list[str]:
     """Where the sides differ exactly at a kink (a set of measure zero): 'x = 0 (lhs 0, rhs 1/2)'."""
+    from .budget import run_limited
     from .functions import expand_named
-    from .prove import _agree, _show, evaluate
+    from .prove import _agree, _is_number, _show, evaluate
 
     found = []
     defaults = {p: (vals[0] if vals else sympy.Rational(37, 100)) for p, vals in params.items()}
     for var, points in kinks.items():
         for point in points:
-            subs = {var: point, **{p: v for p, v in defaults.items() if p != var}}
+            subs = {**{p: v for p, v in defaults.items() if p != var}, var: point.subs(defaults)}
             try:
-                left = evaluate(expand_named(lhs).subs(subs), {})
-                right = evaluate(expand_named(rhs).subs(subs), {})
-            except Exception:
+                left = run_limited(evaluate, 1.0, expand_named(lhs).subs(subs), {})
+                right = run_limited(evaluate, 1.0, expand_named(rhs).subs(subs), {})
+            except Exception:  # too slow, or undefined there: nothing to say about this point
                 continue
+            if not (_is_number(left) and _is_number(right)):
+                continue  # other variables left: the kink is a line, not a point, and was sampled around
             if not _agree(left, right):
-                where = f"{var} = {point.subs(defaults) if hasattr(point, 'subs') else point}"
+                where = f"{var} = {_show(subs[var])}"
+                if getattr(point, "free_symbols", None):  # x = alpha, shown at the parameters' defaults
+                    fixed = ", ".join(f"{p} = {_show(defaults[p])}" for p in sorted(point.free_symbols, key=str))
+                    where = f"{var} = {point} ({fixed})"
                 found.append(f"{where} (lhs {_show(left)}, rhs {_show(right)})")
     return found
 

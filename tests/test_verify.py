@@ -125,6 +125,13 @@ def test_kink_at_a_parameter_dependent_point():
     assert "x = 1" in v.note
 
 
+def test_kink_that_moves_with_a_parameter():
+    v = verify("diff(relu(x - alpha), x)", "Heaviside(x - alpha)")
+    assert v.equal is True and "x = alpha" in v.note
+    assert "skipped" not in v.note  # the points around x = alpha take each point's value of alpha
+    assert verify("diff(relu(x - alpha), x)", "Heaviside(x - 1)").equal is False
+
+
 def test_claim_true_only_for_some_parameter_values_is_not_equal():
     claim = ("diff(elu(x), x)", "Piecewise((1, x > 0), (elu(x) + 1, True))")  # right only for alpha = 1
     v = verify(*claim)
