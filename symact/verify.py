@@ -329,7 +329,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
         "rhs": counter.rhs,
     }
     where = ", ".join(f"{k} = {v}" for k, v in counter.point.items())
-    note = f"the sides differ at {where}: lhs = {counter.lhs}, rhs = {counter.rhs}"
+    note = f"the sides differ{' at ' + where if where else ''}: lhs = {counter.lhs}, rhs = {counter.rhs}"
     if example["parameters"]:
         note += " (the claim fails for these parameter values)"
     return Verdict(False, "counterexample", *shown, note, example, 0, 0, seconds)

@@ -10,11 +10,15 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Exit codes: 0 equal, 1 not equal, 2 unusable input or no verdict in time. "
+        'Use -- before a formula that begins with a minus sign: symact verify -- "-softplus(-x)" "log(sigmoid(x))".'
+    )
     parser.add_argument("lhs", metavar="LHS", help='the left side, e.g. "diff(sigmoid(x), x)"')
     parser.add_argument("rhs", metavar="RHS", help='the right side, e.g. "sigmoid(x)*(1 - sigmoid(x))"')
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     parser.add_argument("--latex", action="store_true", help="read both sides as LaTeX")
-    parser.add_argument("--var", help="the variable (the others are parameters or auxiliary symbols)")
+    parser.add_argument("--var", help="the variable whose kinks are sampled on both sides (default: every real symbol)")
     parser.add_argument(
         "--assume",
         action="append",
