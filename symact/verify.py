@@ -143,7 +143,9 @@ _ASSUMPTION_SYMBOLS = {
 # the work (run in a forked process)
 
 
-def _read(text: str, latex: bool, namespace: Mapping[str, object]):
+def _read(text, latex: bool, namespace: Mapping[str, object]):
+    if isinstance(text, sympy.Expr):  # from Python: already an expression
+        return text
     if latex:
         from .latex import parse_latex
 
@@ -339,15 +341,19 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
 
 
 def verify(
-    lhs: str,
-    rhs: str,
+    lhs: str | sympy.Expr,
+    rhs: str | sympy.Expr,
     *,
     latex: bool = False,
     var: str | None = None,
     assume: Iterable[str] = (),
     limit: float = LIMIT,
 ) -> Verdict:
-    """Decide whether the formulas ``lhs`` and ``rhs`` (strings) are equal.
+    """Decide whether the formulas ``lhs`` and ``rhs`` are equal.
+
+    Each side is a string (SymPy syntax, or LaTeX with ``latex=True``) or a SymPy expression.
+    ``var`` names the variable whose kinks are sampled (default: every real symbol); ``assume``
+    holds assumptions such as ``"alpha>0"``, ``"x>=0"``, ``"0<y<1"`` or ``"alpha=1"``.
 
     Returns a :class:`Verdict`.  Raises :class:`~symact.errors.ParseError` or
     :class:`~symact.errors.InputError` for unusable input and :class:`Undecided` when the limit
@@ -357,8 +363,8 @@ def verify(
     from .budget import BudgetExceeded, run_limited
 
     for side in (lhs, rhs):
-        if not isinstance(side, str):
-            raise InputError(f"a formula must be a string, not {type(side).__name__}")
+        if not isinstance(side, (str, sympy.Expr)):
+            raise InputError(f"a formula must be a string or a SymPy expression, not {type(side).__name__}")
     assume = tuple(assume)
     start = time.monotonic()
     if latex:  # build the grammar here, once, so that each forked worker inherits it

@@ -208,6 +208,16 @@ def test_bad_input_raises_the_documented_errors():
         verify("x", 1)
 
 
+def test_sympy_expressions_from_python():
+    import sympy
+
+    from symact.functions import sigmoid
+
+    x = sympy.Symbol("x", real=True)
+    assert verify(sympy.diff(sigmoid(x), x), "sigmoid(x)*(1 - sigmoid(x))").equal is True
+    assert verify(sympy.tanh(x), (1 - sympy.exp(-x)) / (1 + sympy.exp(-x))).equal is False
+
+
 # --------------------------------------------------------------------------------------------
 # hostile input: a verdict or a SymactError (exit 2), within the limit
 
