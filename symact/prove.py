@@ -393,6 +393,10 @@ def _shape_of(base, indexed_atoms):
 
 
 def _apply_assumptions(expr, space: Space):
+    if space.assumptions:
+        from .sums import normalise_sums
+
+        expr = normalise_sums(sift(expr))
     for lhs, rhs in space.assumptions:
         expr = replace_sum(expr, lhs, rhs)
     return expr
@@ -513,6 +517,9 @@ def prove_equal(
         except BudgetExceeded:
             reason = None
         if reason:
+            if space.assumptions:
+                used = ", ".join(f"{sympy.sstr(lhs)} = {sympy.sstr(rhs)}" for lhs, rhs in space.assumptions)
+                reason = f"{reason}, after the sifting rule and {used}"
             return Outcome(True, Proof("symbolic", reason))
     remaining = budget - (time.monotonic() - start)
     try:
