@@ -77,10 +77,12 @@ class Verdict:
 
 
 def parse_assumption(text: str, namespace: Mapping[str, object] | None = None):
-    """Read ``--assume``: ``alpha>0``, ``x>=0``, ``x<0``, ``0<y<1`` or ``alpha=1``.
+    """Read ``--assume``: ``alpha>0``, ``x>=0``, ``x<0``, ``0<y<1``, ``alpha=1``, or a sum identity
+    ``Sum(y[k], (k, 0, n - 1)) = 1``.
 
     Returns ``(name, kind, value)`` with kind one of ``positive``, ``nonnegative``, ``negative``,
-    ``nonpositive``, ``unit`` or ``value`` (value is the number for ``value``, else None).
+    ``nonpositive``, ``unit``, ``value`` (value is the number) or ``sum`` (value is the pair of
+    expressions); value is None for the others.
 
     >>> parse_assumption("alpha > 0")
     ('alpha', 'positive', None)
@@ -100,6 +102,13 @@ def parse_assumption(text: str, namespace: Mapping[str, object] | None = None):
         raise InputError(f"cannot read the assumption {text!r}: write alpha>0, x>=0, 0<y<1 or alpha=1") from None
     if not isinstance(tree, ast.Compare):
         raise InputError(f"the assumption {text!r} is not a comparison: write alpha>0, x>=0, 0<y<1 or alpha=1")
+    if len(tree.ops) == 1 and isinstance(tree.ops[0], ast.Eq) and isinstance(tree.left, ast.Call):
+        # a sum identity: Sum(y[k], (k, 0, n - 1)) = 1 (soft labels)
+        left = parse_sympy(ast.unparse(tree.left), namespace)
+        right = parse_sympy(ast.unparse(tree.comparators[0]), namespace)
+        if not isinstance(left, sympy.Sum):
+            raise InputError("an identity assumption must have a Sum on its left, as in Sum(y[k], (k, 0, n - 1)) = 1")
+        return sympy.sstr(left), "sum", (left, right)
     terms = [tree.left, *tree.comparators]
     ops = [type(op) for op in tree.ops]
     names = [t.id for t in terms if isinstance(t, ast.Name)]
@@ -272,7 +281,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
         for name, kind, value in rules:
             if kind == "value":
                 values[name] = value
-            else:
+            elif kind != "sum":
                 namespace[name] = sympy.Symbol(name, **_ASSUMPTION_SYMBOLS[kind])
         lhs, rhs = _unify(*(_read(t, latex, namespace) for t in (lhs_text, rhs_text)))
         if values:
@@ -291,6 +300,10 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
         for s in symbols
         if s.name == name and kind in ("unit", "positive") and not any(p.name == name for p in _catalog_params())
     }
+    identities = tuple(value for _, kind, value in rules if kind == "sum")
+    for total, value in identities:  # sum_k y_k = 1 over a vector: sample y on the simplex
+        if value == 1 and isinstance(total.function, sympy.Indexed):
+            domains[total.function.base] = "simplex"
     catalog_params = _catalog_params()
     params = {s: catalog_params.get(s, ()) for s in symbols if s.is_positive and not s.is_integer and s not in domains}
     reals = [s for s in symbols if not s.is_positive and not s.is_integer]
@@ -303,6 +316,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
         params=params,
         domains=domains,
         index_ranges=_index_space((lhs, rhs)) if indexed else {},
+        assumptions=identities,
     )
     left = budget - (time.monotonic() - start)
     left = round(max(left, 0.5), 1)

@@ -141,6 +141,15 @@ def test_claim_true_only_for_some_parameter_values_is_not_equal():
     assert verify(*claim, assume=["alpha=1"]).equal is True
 
 
+def test_soft_label_cross_entropy_gradient_needs_the_labels_to_sum_to_one():
+    loss = "-Sum(y[k]*log(exp(z[k])/Sum(exp(z[l]), (l, 0, n - 1))), (k, 0, n - 1))"
+    claim = (f"diff({loss}, z[j])", "exp(z[j])/Sum(exp(z[l]), (l, 0, n - 1)) - y[j]")
+    without = verify(*claim)
+    assert without.equal is False and "n" in without.counterexample["point"]
+    with_labels = verify(*claim, assume=["Sum(y[i], (i, 0, n - 1)) = 1"])
+    assert with_labels.equal is True and "Sum(y[i], (i, 0, n - 1)) = 1" in with_labels.note
+
+
 def test_numbers_given_for_parameters():
     assert verify("leaky_relu(x, 0.2)", "Max(x, x/5)").equal is True
     assert verify("leaky_relu(x, 0.2)", "Max(x, x/4)").equal is False
@@ -190,7 +199,7 @@ def test_parse_assumption(text, kind, value):
     assert got_kind == kind and got_value == value
 
 
-@pytest.mark.parametrize("text", ["import os", "x", "x > y", "x > 2", "1 < x < 3", "x = y"])
+@pytest.mark.parametrize("text", ["import os", "x", "x > y", "x > 2", "1 < x < 3", "x = y", "exp(y) = 1"])
 def test_bad_assumptions_are_input_errors(text):
     with pytest.raises(InputError):
         parse_assumption(text)

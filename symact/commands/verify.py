@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="COND",
-        help='an assumption: "alpha>0", "x>=0", "0<y<1" or "alpha=1" (repeatable)',
+        help='an assumption: "alpha>0", "x>=0", "0<y<1", "alpha=1" or "Sum(y[k], (k, 0, n - 1)) = 1" (repeatable)',
     )
 
 
