@@ -447,9 +447,9 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
     return checked, skipped, None
 
 
-def _show(v) -> str:
+def _show(v, digits: int = 30) -> str:
     """A value for a person: exact decimals for sample points (0.001, not 0.0010000000000000000000),
-    p/q for other rationals, 30 significant digits for computed values."""
+    p/q for other rationals, ``digits`` significant digits for computed values."""
     if isinstance(v, (int, sympy.Integer)):
         return str(v)
     if isinstance(v, sympy.Rational):
@@ -468,12 +468,51 @@ def _show(v) -> str:
             return ("-" if v < 0 else "") + text
         return str(v)
     try:
-        text = sympy.sstr(sympy.N(v, 30)) if v.is_number else str(v)
+        text = sympy.sstr(sympy.N(v, digits)) if v.is_number else str(v)
     except Exception:
         return str(v)
     if "." in text and not any(c in text for c in "eEIi*"):  # 0.500000 -> 0.5, keeping every digit computed
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def _certain_difference(lhs, rhs, space: Space) -> Outcome | None:
+    """Not equal, for certain, when lhs - rhs is a nonzero rational function (x + 1e-60 against x) or
+    lhs / rhs a constant other than 1 (exp(x)*(1 + 1e-50) against exp(x)): differences far below the
+    35 digits that sampling compares.  The counterexample shows both values with enough digits."""
+    if any(e.has(Indexed, Sum, Piecewise) for e in (lhs, rhs)):
+        return None
+    d = sympy.cancel(sympy.expand(lhs - rhs))
+    how = None
+    if d != 0 and d.is_rational_function():
+        how = f"lhs - rhs = {sympy.sstr(d)}, a nonzero rational function"
+    elif rhs != 0:
+        q = sympy.cancel(sympy.expand(sympy.powsimp(lhs / rhs)))
+        if q.is_number and q != 1:
+            d, how = q - 1, f"lhs / rhs = {sympy.sstr(q)}"
+    if how is None:
+        return None
+    for subs, li, ri in _points(lhs, rhs, space, 64):
+        gap = evaluate(d, subs)
+        if not _is_number(gap) or gap == 0:
+            continue
+        va = evaluate(li, subs)
+        if not _is_number(va):
+            continue
+        # digits enough to show where the two values part: 50 beyond the size of the gap
+        extra = 0 if va == 0 else max(0, int(sympy.log(Abs(va) / Abs(gap), 10).evalf(15)) + 1)
+        digits = min(DIGITS + extra, 4000)
+        va, vb = evaluate(li, subs, digits), evaluate(ri, subs, digits)
+        if _agree_exactly(va, vb):
+            continue
+        point = {str(k): _show(v) for k, v in subs.items()}
+        example = Counterexample(point, _show(va, digits), _show(vb, digits))
+        return Outcome(False, counterexample=example, note=f"{how}: the sides differ below {AGREE} digits")
+    return None
+
+
+def _agree_exactly(va, vb) -> bool:
+    return _is_number(va) and _is_number(vb) and va == vb
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,6 +560,13 @@ def prove_equal(
                 used = ", ".join(f"{sympy.sstr(lhs)} = {sympy.sstr(rhs)}" for lhs, rhs in space.assumptions)
                 reason = f"{reason}, after the sifting rule and {used}"
             return Outcome(True, Proof("symbolic", reason))
+        remaining = budget - (time.monotonic() - start)
+        try:
+            certain = run_limited(_certain_difference, min(0.5, max(remaining / 4, 0.1)), plain_l, plain_r, space)
+        except BudgetExceeded:
+            certain = None
+        if certain is not None:
+            return certain
     remaining = budget - (time.monotonic() - start)
     try:
         checked, skipped, counter = run_limited(

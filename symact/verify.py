@@ -348,6 +348,8 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
     note = f"the sides differ{' at ' + where if where else ''}: lhs = {counter.lhs}, rhs = {counter.rhs}"
     if example["parameters"]:
         note += " (the claim fails for these parameter values)"
+    if outcome.note:
+        note += f"; {outcome.note}"
     return Verdict(False, "counterexample", *shown, note, example, 0, 0, seconds)
 
 
