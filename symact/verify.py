@@ -35,6 +35,7 @@ from .errors import InputError, ParseError, SymactError
 
 __all__ = ["LIMIT", "Verdict", "Undecided", "verify", "parse_assumption"]
 
+MIN_POINTS = 6  #: the fewest agreeing sample points that count as numeric evidence of equality
 LIMIT = 8.5  #: seconds for the whole verification, parsing included (the issue allows 10, start-up included)
 
 
@@ -325,6 +326,8 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
     seconds = time.monotonic() - start
     if outcome.equal is None:
         return ("error", "Undecided", outcome.note or "neither a proof nor a counterexample was found", None)
+    if outcome.equal and outcome.proof.method == "numeric" and outcome.proof.points < MIN_POINTS:
+        return ("error", "Undecided", f"only {outcome.proof.points} sample points could be evaluated: too few", None)
     if outcome.equal:
         proof = outcome.proof
         notes = [proof.detail]
