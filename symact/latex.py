@@ -445,12 +445,14 @@ def _wrapped_word(word: str, command: str, functions: Mapping[str, str], column:
         return "\\otherwise"
     if key.lower() in ("if", "for", "when", "where", "and", ""):
         return " "
-    if key.lower() in ("e", "exp"):
-        return "e" if key.lower() == "e" else "\\exp"
+    if key == "e":
+        return "e"
     found = functions.get(key.lower()) or functions.get(key.lower().replace("_", ""))
-    if found is None:
-        raise ParseError(f"unknown function \\{command}{{{word}}}", column)
-    return f"\\operatorname{{{found}}}"
+    if found is not None:
+        return f"\\operatorname{{{found}}}"
+    if command.rstrip("*") != "operatorname" and re.fullmatch(r"[A-Za-z]+", key):  # \mathbf{x}: a symbol
+        return key if len(key) == 1 else f"\\mathit{{{key}}}"
+    raise ParseError(f"unknown function \\{command}{{{word}}}", column)
 
 
 _OUTER = re.compile(r"^\s*(\$\$|\$|\\\[|\\\()(?P<body>.*?)(\$\$|\$|\\\]|\\\))\s*$", re.S)
