@@ -9,7 +9,11 @@ several values of every parameter.  The semantics:
   note names the points and both values there;
 * a claim that holds only for some parameter values (only for alpha = 1) is not equal, and the
   counterexample names the parameter values;
-* near misses are caught, because two values count as equal only when they share 35 digits;
+* near misses are caught: two values count as equal only when they share 35 digits, and a
+  difference that is a nonzero rational function (``x + 1e-60`` against ``x``) or a constant ratio
+  (``exp(x)*(1 + 1e-50)`` against ``exp(x)``) is found symbolically, below those digits;
+* numeric evidence needs at least :data:`MIN_POINTS` agreeing points;
+* ``assume`` restricts the claim: ``x>=0``, ``0<y<1``, ``alpha=1``, ``Sum(y[k], (k, 0, n - 1)) = 1``;
 * everything (parsing included) runs in a forked process that is killed at the time limit, so a
   hostile formula gets a verdict or :class:`Undecided` (exit 2) within :data:`LIMIT` seconds.
 
