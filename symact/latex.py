@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -525,6 +526,12 @@ def _postprocess(expr, namespace: Mapping[str, object]):
         raise _Refused("the formula is incomplete (a derivative operator without its function?)")
     if not isinstance(expr, sympy.Basic):
         raise _Refused(f"the formula did not read as an expression ({type(expr).__name__})")
+    for node in sympy.preorder_traversal(expr):
+        parts = node.args[:1] if isinstance(node, sympy.Derivative) else node.args
+        if not isinstance(node, (sympy.Sum, sympy.Tuple, sympy.Piecewise)) and any(
+            isinstance(a, (sympy.Tuple, tuple)) for a in parts
+        ):
+            raise _Refused("the formula is incomplete (a derivative operator without its function?)")
     expr = expr.xreplace(_symbol_map(expr, namespace))
     if expr.has(sympy.Derivative):
         expr = (
@@ -579,8 +586,10 @@ def _parse_prepared(prepared: str, origins: list[int], ns: Mapping[str, object])
     except lark.exceptions.LarkError as exc:
         raise ParseError(f"could not read the LaTeX: {str(exc).splitlines()[0]}") from None
     try:
-        expr = _transformer_class()(ns).transform(tree)
-        return _postprocess(expr, ns)
+        with warnings.catch_warnings():  # SymPy's transformer warns on odd products: the checks below decide
+            warnings.simplefilter("ignore")
+            expr = _transformer_class()(ns).transform(tree)
+            return _postprocess(expr, ns)
     except lark.exceptions.VisitError as exc:
         inner = exc.orig_exc
         if isinstance(inner, (ParseError, _Refused)):

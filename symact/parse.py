@@ -652,17 +652,21 @@ def check_allowed(expr: sympy.Basic, *, max_size: int = 20 * MAX_NODES) -> sympy
     if not isinstance(expr, sympy.Expr):
         raise ParseError(f"expected an expression, got {type(expr).__name__} {expr}")
     count = 0
-    for node in sympy.preorder_traversal(expr):
+    stack = [(expr, None)]
+    while stack:
+        node, parent = stack.pop()
         count += 1
         if count > max_size:
             raise ParseError(f"the formula is too large (more than {max_size} nodes)")
         if node is sympy.nan or node is sympy.zoo:
             raise ParseError(f"the formula is undefined (it contains {node})")
-        if isinstance(node, NamedFunction) or isinstance(node, _ALLOWED_TYPES):
-            if isinstance(node, sympy.Float) and not math.isfinite(float(node)):
-                raise ParseError("the formula contains a non-finite number")
-            continue
-        raise ParseError(f"{type(node).__name__} is not allowed in a formula")
+        if not (isinstance(node, NamedFunction) or isinstance(node, _ALLOWED_TYPES)):
+            raise ParseError(f"{type(node).__name__} is not allowed in a formula")
+        if isinstance(node, sympy.Tuple) and not isinstance(parent, (Sum, Derivative, Piecewise)):
+            raise ParseError("a tuple is allowed only in the limits of a Sum")
+        if isinstance(node, sympy.Float) and not math.isfinite(float(node)):
+            raise ParseError("the formula contains a non-finite number")
+        stack.extend((arg, node) for arg in node.args)
     return expr
 
 

@@ -102,6 +102,7 @@ def test_e_is_eulers_number():
         (r"\frac{1}{0}", "undefined", None),
         (r"10^{10^{10}}", "too large", None),
         (r"f(x, y)", "unknown function f", None),
+        (r"\frac{d}{dx}\frac{d}{dx}", "incomplete", None),
         ("x" * 1001, "too long", 1000),
     ],
 )

@@ -165,6 +165,8 @@ def test_check_allowed_refuses_foreign_nodes():
         check_allowed(sympy.Integral(x, x))
     with pytest.raises(ParseError, match="expected an expression"):
         check_allowed(Matrix([x]))
+    with pytest.raises(ParseError, match="tuple"):
+        check_allowed(sympy.exp(sympy.Tuple(x, 1), evaluate=False))
     assert check_allowed(sigmoid(x) + KroneckerDelta(i, j)) == sigmoid(x) + KroneckerDelta(i, j)
 
 
