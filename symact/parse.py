@@ -619,6 +619,7 @@ _ALLOWED_TYPES: tuple[type, ...] = (
     Max,
     Min,
     Heaviside,
+    sympy.DiracDelta,
     Piecewise,
     sympy.functions.elementary.piecewise.ExprCondPair,
     KroneckerDelta,
