@@ -165,14 +165,14 @@ def sift(expr: sympy.Expr) -> sympy.Expr:
 
 def find_kinks(expr: sympy.Expr, var: sympy.Symbol) -> tuple[sympy.Expr, ...]:
     """Points where ``expr`` may fail to be smooth in ``var``: the roots of the linear arguments
-    of Piecewise conditions, Abs, sign, Heaviside, Max and Min."""
+    of Piecewise conditions, Abs, sign, Heaviside, DiracDelta, Max and Min."""
     places = []
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, Piecewise):
             for _, cond in node.args:
                 for rel in cond.atoms(sympy.core.relational.Relational):
                     places.append(rel.lhs - rel.rhs)
-        elif isinstance(node, (Abs, sign, Heaviside)):
+        elif isinstance(node, (Abs, sign, Heaviside, sympy.DiracDelta)):
             places.append(node.args[0])
         elif isinstance(node, (Max, Min)):
             places.extend(u - v for u, v in itertools.combinations(node.args, 2))

@@ -122,6 +122,11 @@ def test_measure_zero_difference_is_equal_with_a_note_naming_the_point():
     assert "measure zero" in v.note and "x = 0" in v.note
 
 
+def test_second_derivative_at_a_kink_is_zero_almost_everywhere():
+    v = verify("diff(Max(x, 1), x, 2)", "0")
+    assert v.equal is True and "x = 1" in v.note
+
+
 def test_kink_at_a_parameter_dependent_point():
     v = verify("diff(Abs(x - 1), x)", "Piecewise((1, x > 1), (-1, True))")
     assert v.equal is True
