@@ -84,6 +84,7 @@ _BARE_CALL = re.compile(
     r"\\(?:" + "|".join(_NAMED_COMMANDS) + r")(?![A-Za-z])|\\(?:operatorname|mathrm|text|textrm)\{[^{}]*\}"
 )
 
+_PARAMETER_WORD = re.compile(r"([A-Za-z]+)(?:_\{([A-Za-z]+)\})?(?![A-Za-z])")
 _COMMAND = re.compile(r"\\([A-Za-z]+\*?|.)")
 
 _GRAMMAR_EXTENSION = r"""
@@ -104,6 +105,7 @@ case_row: _expression MATRIX_COL_DELIM (_relation | OTHERWISE)
 %extend _function: named_function | named_function_power | named_function_base
 %extend _expression_func: cases
 %extend adjacent_expressions: (named_function | named_function_power | named_function_base) _expression_mul
+%extend adjacent_expressions: (square_root | abs | max | min) _expression_mul
 %extend adjacent_expressions: (superscript | group_round_parentheses) _expression_mul
 %extend adjacent_expressions: (cases | multi_letter_symbol) _expression_mul
 """
@@ -240,6 +242,12 @@ def _function_names(namespace: Mapping[str, object]) -> dict[str, str]:
     return names
 
 
+def _after_command(text: str, at: int) -> bool:
+    """True when the letter at ``at`` continues a command (an odd run of backslashes before it)."""
+    run = len(text[:at]) - len(text[:at].rstrip("\\"))
+    return run % 2 == 1
+
+
 def _braced(text: str, start: int) -> tuple[str, int] | None:
     """The contents of the {...} group starting at ``start`` (after spaces) and the index after it."""
     at = start
@@ -294,6 +302,13 @@ def _preprocess(text: str, namespace: Mapping[str, object]) -> tuple[str, list[i
         if char == "," and text[at + 1 :].lstrip(" ").startswith("&"):  # "x, & x > 0" in cases
             at += 1
             continue
+        if char.isalpha() and (at == 0 or not text[at - 1].isalpha()) and not _after_command(text, at):
+            word = _PARAMETER_WORD.match(text, at)
+            name = word and (word.group(1) + (f"_{word.group(2)}" if word.group(2) else ""))
+            if name and len(name) > 1 and isinstance(namespace.get(name), sympy.Symbol):
+                emit(f"\\mathit{{{name.replace('_', '')}}}")  # slope, keep_{prob}: a parameter, not s*l*o*p*e
+                at = word.end()
+                continue
         if char != "\\":
             emit(char)
             at += 1
@@ -387,10 +402,37 @@ def _function_call(text, end, target, shown, column, namespace, emit, emit_neste
         while at < len(text) and text[at] == " ":
             at += 1
         head = ""
+    if text[at : at + 1] == "^" and head:  # \tanh^{2}(x), \tanh^2 x
+        group = _braced(text, at + 1)
+        single = re.match(r"\s*([0-9A-Za-z])", text[at + 1 :])
+        if group is not None:
+            inner, after = group[0], group[1]
+            start = after - 1 - len(inner)
+        elif single is not None:
+            inner, start = single.group(1), at + 1 + single.start(1)
+            after = start + 1
+        else:
+            raise ParseError(f"cannot read the power of \\{shown}", column)
+        if inner.strip().startswith("-"):
+            raise ParseError(f"\\{shown}^{{{inner}}} is ambiguous (inverse or reciprocal): write it out", column)
+        emit(f"{head}^{{")
+        emit_nested(start, start + len(inner))
+        emit("}")
+        at = after
+        while at < len(text) and text[at] == " ":
+            at += 1
+        head = ""
     nxt = _next_char(text, at)
-    if nxt == "(" or (nxt == "^" and not head == ""):
+    if nxt == "(":
         emit(head)
         return at
+    if text[at : at + 1] == "{":  # \log{\left(x \right)}, as SymPy prints it
+        group = _braced(text, at)
+        if group is not None:
+            emit(f"{head}(")
+            emit_nested(at + 1, group[1] - 1)
+            emit(")")
+            return group[1]
     bare = _BARE_TOKEN.match(text, at)
     call = _BARE_CALL.match(text, at)
     if bare is not None:
@@ -486,6 +528,11 @@ def _roles(expr) -> tuple[set[str], set[str]]:
 
 def _symbol_map(expr, namespace: Mapping[str, object]) -> dict:
     indices, sizes = _roles(expr)
+    squashed = {
+        key.replace("_", ""): value
+        for key, value in namespace.items()
+        if "_" in key and isinstance(value, sympy.Symbol)
+    }
     mapping: dict = {}
     bases: dict[str, sympy.IndexedBase] = {}
     for sym in expr.atoms(sympy.Symbol):
@@ -516,6 +563,8 @@ def _symbol_map(expr, namespace: Mapping[str, object]) -> dict:
             mapping[sym] = _size_symbol(name)
         elif isinstance(namespace.get(name), sympy.Basic):
             mapping[sym] = namespace[name]
+        elif name in squashed:  # keep_prob, written keep_{prob} and read as \mathit{keepprob}
+            mapping[sym] = squashed[name]
         else:
             mapping[sym] = sympy.Symbol(name, real=True)
     return mapping

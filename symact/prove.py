@@ -273,7 +273,7 @@ def _respecting(var, values: list) -> list:
     )
     for holds, keep in checks:
         if holds:
-            values = [v for v in values if not v.free_symbols and keep(v)]
+            values = [v for v in values if not getattr(v, "free_symbols", ()) and keep(v)]
     return values or [Rational(0)]
 
 

@@ -10,9 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sympy import Abs, E, IndexedBase, KroneckerDelta, Max, Piecewise, Rational, Sum, Symbol, exp, log, tanh
 
+from symact import catalog
 from symact.errors import ParseError
 from symact.functions import sigmoid, softplus
 from symact.latex import parse_latex
+from symact.parse import parse_sympy
+from symact.prove import prove_equal
 
 from .test_parse import _tripwires
 
@@ -148,3 +151,39 @@ def test_readings_that_differ_are_refused_and_equal_ones_accepted():
     assert transformer._ambig([x * (1 - x), x - x**2]) == x * (1 - x)
     with pytest.raises(_Refused, match="ambiguous"):
         transformer._ambig([log(x + 1), log(x) + 1])
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in catalog.entries() if e.kind is catalog.Kind.ELEMENTWISE], ids=lambda e: e.name
+)
+def test_sympys_own_latex_of_every_entry_reads_back(entry):
+    """What SymPy prints (\\log{\\left(x \\right)}, \\tanh^{2}{...}, cases) reads back as the same function."""
+    derivative = sympy.diff(entry.definition, entry.variable)
+    back = parse_latex(sympy.latex(derivative))
+    # LaTeX carries no assumptions: the dropout mask m reads as a real m, the catalog's is non-negative
+    back = back.xreplace({s: t for s in back.free_symbols for t in derivative.free_symbols if s.name == t.name})
+    assert prove_equal(derivative, back, budget=5).equal is True
+
+
+_LEAF = st.sampled_from(["x", "alpha", "1", "2", "3", "y"])
+_TREE = st.recursive(
+    _LEAF,
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["exp", "log", "sigmoid", "softplus", "tanh", "sqrt", "abs", "silu"]), inner).map(
+            lambda t: f"{t[0]}({t[1]})"
+        ),
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**"]), inner).map(lambda t: f"({t[0]}){t[1]}({t[2]})"),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TREE)
+def test_round_trip_through_sympys_latex_printer(text):
+    try:
+        expr = parse_sympy(text)
+    except ParseError:
+        return
+    back = parse_latex(sympy.latex(expr))
+    assert prove_equal(expr, back, budget=5).equal is not False
