@@ -507,7 +507,7 @@ def _certain_difference(lhs, rhs, space: Space) -> Outcome | None:
             continue
         point = {str(k): _show(v) for k, v in subs.items()}
         example = Counterexample(point, _show(va, digits), _show(vb, digits))
-        return Outcome(False, counterexample=example, note=f"{how}: the sides differ below {AGREE} digits")
+        return Outcome(False, counterexample=example, note=how)
     return None
 
 

@@ -169,6 +169,12 @@ def test_assumption_restricts_the_variable():
     assert verify("Abs(y)", "y", assume=["0<y<1"]).equal is True
 
 
+def test_sign_assumption_restricts_the_samples():
+    assert verify("relu(x)", "x", assume=["x>=0"]).equal is True
+    assert verify("relu(x)", "x").equal is False
+    assert verify("relu(x)", "0", assume=["x<=0"]).equal is True
+
+
 def test_explicit_small_dimensions():
     lhs = "diff(exp(a1)/(exp(a0) + exp(a1) + exp(a2)), a0)"
     rhs = "-exp(a1)*exp(a0)/(exp(a0) + exp(a1) + exp(a2))**2"
