@@ -267,6 +267,27 @@ def _at_kinks(lhs, rhs, kinks, params) -> list[str]:
     return found
 
 
+MEMORY = 3 << 30  #: bytes the worker may allocate beyond what it holds when it starts
+
+
+def _cap_memory() -> None:
+    """Limit the forked worker's address space, so that a formula that explodes in size
+    ((x + 2)**10**5 expanded) fails with MemoryError instead of taking the machine's memory."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * resource.getpagesize()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = size + MEMORY
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        if soft == resource.RLIM_INFINITY or soft > cap:
+            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ImportError, OSError, ValueError):  # not Linux: the time limit still holds
+        pass
+
+
 def _catalog_params() -> dict:
     from .catalog import entries
 
@@ -279,6 +300,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
     from .prove import Space, prove_equal
 
     start = time.monotonic()
+    _cap_memory()
     try:
         namespace = dict(_default_namespace())
         rules = [parse_assumption(a, namespace) for a in assume]
@@ -402,6 +424,8 @@ def verify(
         raise ParseError("the formula is nested too deeply") from None
     except SymactError:
         raise
+    except MemoryError:
+        raise Undecided(f"the formula needs more than {MEMORY >> 30} GiB of memory to verify") from None
     except Exception as exc:  # a failure inside SymPy on a strange input: say so, in one line
         raise Undecided(f"the verifier could not handle this input ({type(exc).__name__}: {exc})") from None
     if isinstance(result, tuple):
