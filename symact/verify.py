@@ -40,7 +40,7 @@ from .errors import InputError, ParseError, SymactError
 __all__ = ["LIMIT", "Verdict", "Undecided", "verify", "parse_assumption"]
 
 MIN_POINTS = 6  #: the fewest agreeing sample points that count as numeric evidence of equality
-LIMIT = 8.5  #: seconds for the whole verification, parsing included (the issue allows 10, start-up included)
+LIMIT = 8.0  #: seconds for the whole verification, parsing included (the issue allows 10, start-up included)
 
 
 class Undecided(SymactError):
