@@ -1,7 +1,7 @@
 r"""Reading a formula written in LaTeX, the way ML papers write it.
 
 SymPy's LaTeX parser (the lark backend: its grammar and its transformer) does the parsing, with
-three additions:
+these additions:
 
 * **Refusal before parsing.**  Every control sequence must be on an allowlist (Greek letters,
   ``\frac``, ``\cdot``, ``\left``/``\right``, the functions below, ...).  ``\input``, ``\def``,
@@ -12,7 +12,13 @@ three additions:
   functions (any case, underscores optional); ``\tanh^2(x)`` is ``tanh(x)**2``; ``a_{i}`` is the
   indexed symbol ``a[i]``, ``a_{0}`` the scalar ``a0``; ``\delta_{ij}`` is ``KroneckerDelta(i, j)``;
   ``\begin{cases} ... \end{cases}`` is a Piecewise; decimals are exact rationals.  The grammar
-  gains rules for these (a few lines appended to SymPy's, with ``%extend``).
+  gains rules for these (a few lines appended to SymPy's, with ``%extend``).  Functions
+  (``\ln``, ``\exp``, ``\log_{10}``, ``\tanh``, ``\sigma``, ``\operatorname{...}``) take an
+  argument in parentheses or braces, or one bare token (``\ln x``, ``\ln\sigma(z)``), never
+  "everything up to the next bracket" as SymPy's grammar would (``\ln(x) + 1`` is ln(x) + 1).
+  A sum takes a product: ``\sum_k a_k + 1`` is (sum_k a_k) + 1.
+* **No silent guess.**  The Earley parser keeps every reading of an ambiguous text; readings that
+  mean different things are refused with both shown.
 * **The same allowlist as SymPy syntax.**  The result goes through
   :func:`symact.parse.check_allowed`, and symbols get the same assumptions as in
   :func:`symact.parse.parse_sympy` (real variables, the catalog's positive parameters, integer
@@ -67,7 +73,8 @@ _NATIVE = frozenset(
 _SPACES = frozenset(", : ; ! thinspace medspace thickspace negthinspace negmedspace negthickspace".split())
 #: font commands that wrap a name: \operatorname{ReLU}, \mathrm{softplus}, \text{ELU}
 _WRAPPERS = frozenset("operatorname mathrm text textrm textnormal mathsf mathbf rm".split())
-#: hyperbolic functions, read through the named-function rule (SymPy's grammar reads \tanh as \tan h too)
+#: functions read through the named-function rule: SymPy's grammar reads \tanh as \tan h too, and lets
+#: \ln and \exp take everything up to the next bracket (\ln(x) + 1 as ln(x + 1))
 _NAMED_COMMANDS = {
     "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "erf": "erf", "erfc": "erfc", "sigma": "sigmoid",
     "exp": "exp", "ln": "log", "log": "log",
