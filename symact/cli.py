@@ -16,6 +16,7 @@ COMMANDS = {
     "list": ("list_", "list the catalog: name, kind, parameters, aliases, output form"),
     "derive": ("derive", "derive gradients in textbook form (and output form) for entries or an expression"),
     "doc": ("doc", "write derivation documents (Markdown, .tex, PDF) with steps, properties and plots"),
+    "verify": ("verify", "verify a hand-derived formula: a proof, or a counterexample"),
 }
 
 
