@@ -27,14 +27,13 @@ several values of every parameter.  The semantics:
 
 from __future__ import annotations
 
-import sys
 import time
-import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import sympy
 
+from ._callable import make_callable
 from .errors import InputError, ParseError, SymactError
 
 __all__ = ["LIMIT", "Verdict", "Undecided", "verify", "parse_assumption"]
@@ -446,12 +445,4 @@ def _replace_seconds(verdict: Verdict, seconds: float) -> Verdict:
     return replace(verdict, seconds=seconds)
 
 
-class _CallableModule(types.ModuleType):
-    """``symact.verify`` names this module once it is imported; calling it calls :func:`verify`, so
-    that ``symact.verify(lhs, rhs)`` works however the name was reached."""
-
-    def __call__(self, lhs: str, rhs: str, **options) -> Verdict:
-        return verify(lhs, rhs, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, verify)
