@@ -46,7 +46,16 @@ from pathlib import Path
 import sympy
 
 from .errors import ParseError
-from .parse import _default_namespace, _factorial, _index_symbol, _power, _Refused, _size_symbol, check_allowed
+from .parse import (
+    _default_namespace,
+    _factorial,
+    _index_symbol,
+    _power,
+    _Refused,
+    _size_symbol,
+    check_allowed,
+    check_text,
+)
 
 __all__ = ["MAX_LATEX_LENGTH", "parse_latex"]
 
@@ -608,12 +617,7 @@ def parse_latex(text: str, namespace: Mapping[str, object] | None = None, *, max
     """
     from .budget import BudgetExceeded, run_limited
 
-    if not isinstance(text, str):
-        raise ParseError(f"expected a string, got {type(text).__name__}")
-    if len(text) > max_length:
-        raise ParseError(f"the formula is too long ({len(text)} characters; the limit is {max_length})", max_length)
-    if "\x00" in text:
-        raise ParseError("the formula contains a NUL character", text.index("\x00") + 1)
+    check_text(text, max_length)
     ns = _default_namespace() if namespace is None else {**_default_namespace(), **namespace}
     body = re.sub(r"[\r\n\t\f\v]", " ", _strip_math_delimiters(text))
     if not body.strip():

@@ -675,6 +675,16 @@ def check_allowed(expr: sympy.Basic, *, max_size: int = 20 * MAX_NODES) -> sympy
 # --------------------------------------------------------------------------------------------
 
 
+def check_text(text: object, max_length: int) -> None:
+    """Refuse what is not a formula's text before any parsing: a non-string, too long, a NUL."""
+    if not isinstance(text, str):
+        raise ParseError(f"expected a string, got {type(text).__name__}")
+    if len(text) > max_length:
+        raise ParseError(f"the formula is too long ({len(text)} characters; the limit is {max_length})", max_length)
+    if "\x00" in text:
+        raise ParseError("the formula contains a NUL character", text.index("\x00") + 1)
+
+
 def parse_sympy(
     text: str,
     namespace: Mapping[str, object] | None = None,
@@ -689,12 +699,7 @@ def parse_sympy(
     is added to (and overrides) :func:`default_namespace`.  Raises :class:`~symact.errors.ParseError`
     with the column of the problem for anything that is not a formula.
     """
-    if not isinstance(text, str):
-        raise ParseError(f"expected a string, got {type(text).__name__}")
-    if len(text) > max_length:
-        raise ParseError(f"the formula is too long ({len(text)} characters; the limit is {max_length})", max_length)
-    if "\x00" in text:
-        raise ParseError("the formula contains a NUL character", text.index("\x00") + 1)
+    check_text(text, max_length)
     flat = re.sub(r"[\r\n\t\f\v]", " ", text)
     body = flat.lstrip()
     if not body.strip():
