@@ -29,6 +29,10 @@ _LAZY = {
     "softplus": ("symact.functions", "softplus"),
     "SymactError": ("symact.errors", "SymactError"),
     "ParseError": ("symact.errors", "ParseError"),
+    "verify": ("symact.verify", "verify"),
+    "Verdict": ("symact.verify", "Verdict"),
+    "parse_sympy": ("symact.parse", "parse_sympy"),
+    "parse_latex": ("symact.latex", "parse_latex"),
 }
 
 __all__ = sorted(_LAZY)

@@ -16,7 +16,8 @@ of ``KroneckerDelta``, the variable of a ``Sum``) is a non-negative integer, and
 bounds of a ``Sum`` is a positive integer size.  The default namespace offers the usual functions,
 the named functions, every catalog parameter as the catalog's own (positive) symbol, and every
 elementwise catalog entry as a function of its variable and then its parameters in order:
-``elu(x, alpha)``, ``leaky_relu(x, 0.2)``; parameters left out stay symbolic.
+``elu(x, alpha)``, ``leaky_relu(x, 0.2)``; parameters left out stay symbolic.  ``e`` and ``E`` are
+Euler's number, as in ML writing (``e**x`` is ``exp(x)``).
 
 >>> parse_sympy("diff(sigmoid(x), x)")
 (1 - sigmoid(x))*sigmoid(x)
@@ -63,6 +64,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_BITS",
     "parse_sympy",
+    "parse_latex",
     "default_namespace",
     "check_allowed",
 ]
@@ -618,6 +620,7 @@ _ALLOWED_TYPES: tuple[type, ...] = (
     Max,
     Min,
     Heaviside,
+    sympy.DiracDelta,
     Piecewise,
     sympy.functions.elementary.piecewise.ExprCondPair,
     KroneckerDelta,
@@ -651,21 +654,35 @@ def check_allowed(expr: sympy.Basic, *, max_size: int = 20 * MAX_NODES) -> sympy
     if not isinstance(expr, sympy.Expr):
         raise ParseError(f"expected an expression, got {type(expr).__name__} {expr}")
     count = 0
-    for node in sympy.preorder_traversal(expr):
+    stack = [(expr, None)]
+    while stack:
+        node, parent = stack.pop()
         count += 1
         if count > max_size:
             raise ParseError(f"the formula is too large (more than {max_size} nodes)")
         if node is sympy.nan or node is sympy.zoo:
             raise ParseError(f"the formula is undefined (it contains {node})")
-        if isinstance(node, NamedFunction) or isinstance(node, _ALLOWED_TYPES):
-            if isinstance(node, sympy.Float) and not math.isfinite(float(node)):
-                raise ParseError("the formula contains a non-finite number")
-            continue
-        raise ParseError(f"{type(node).__name__} is not allowed in a formula")
+        if not (isinstance(node, NamedFunction) or isinstance(node, _ALLOWED_TYPES)):
+            raise ParseError(f"{type(node).__name__} is not allowed in a formula")
+        if isinstance(node, sympy.Tuple) and not isinstance(parent, (Sum, Derivative, Piecewise)):
+            raise ParseError("a tuple is allowed only in the limits of a Sum")
+        if isinstance(node, sympy.Float) and not math.isfinite(float(node)):
+            raise ParseError("the formula contains a non-finite number")
+        stack.extend((arg, node) for arg in node.args)
     return expr
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def check_text(text: object, max_length: int) -> None:
+    """Refuse what is not a formula's text before any parsing: a non-string, too long, a NUL."""
+    if not isinstance(text, str):
+        raise ParseError(f"expected a string, got {type(text).__name__}")
+    if len(text) > max_length:
+        raise ParseError(f"the formula is too long ({len(text)} characters; the limit is {max_length})", max_length)
+    if "\x00" in text:
+        raise ParseError("the formula contains a NUL character", text.index("\x00") + 1)
 
 
 def parse_sympy(
@@ -682,12 +699,7 @@ def parse_sympy(
     is added to (and overrides) :func:`default_namespace`.  Raises :class:`~symact.errors.ParseError`
     with the column of the problem for anything that is not a formula.
     """
-    if not isinstance(text, str):
-        raise ParseError(f"expected a string, got {type(text).__name__}")
-    if len(text) > max_length:
-        raise ParseError(f"the formula is too long ({len(text)} characters; the limit is {max_length})", max_length)
-    if "\x00" in text:
-        raise ParseError("the formula contains a NUL character", text.index("\x00") + 1)
+    check_text(text, max_length)
     flat = re.sub(r"[\r\n\t\f\v]", " ", text)
     body = flat.lstrip()
     if not body.strip():
@@ -712,3 +724,10 @@ def parse_sympy(
     if not isinstance(result, sympy.Expr):
         raise ParseError("expected an expression, got a condition (a comparison belongs inside Piecewise)", 1)
     return check_allowed(result)
+
+
+def parse_latex(text: str, namespace: Mapping[str, object] | None = None, **limits) -> sympy.Expr:
+    """Parse a LaTeX formula: see :func:`symact.latex.parse_latex` (kept there, with its grammar)."""
+    from .latex import parse_latex as read
+
+    return read(text, namespace, **limits)

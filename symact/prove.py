@@ -17,6 +17,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import sympy
 from sympy import (
@@ -164,14 +165,14 @@ def sift(expr: sympy.Expr) -> sympy.Expr:
 
 def find_kinks(expr: sympy.Expr, var: sympy.Symbol) -> tuple[sympy.Expr, ...]:
     """Points where ``expr`` may fail to be smooth in ``var``: the roots of the linear arguments
-    of Piecewise conditions, Abs, sign, Heaviside, Max and Min."""
+    of Piecewise conditions, Abs, sign, Heaviside, DiracDelta, Max and Min."""
     places = []
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, Piecewise):
             for _, cond in node.args:
                 for rel in cond.atoms(sympy.core.relational.Relational):
                     places.append(rel.lhs - rel.rhs)
-        elif isinstance(node, (Abs, sign, Heaviside)):
+        elif isinstance(node, (Abs, sign, Heaviside, sympy.DiracDelta)):
             places.append(node.args[0])
         elif isinstance(node, (Max, Min)):
             places.extend(u - v for u, v in itertools.combinations(node.args, 2))
@@ -256,7 +257,24 @@ def _scalar_values(var, kinks, rng: random.Random) -> list[sympy.Expr]:
         for eps in (Rational(1, 10**9), Rational(1, 1000), Rational(3, 10), 2):
             values += [c - eps, c + eps]
     values += [Rational(rng.randint(-20000, 20000), 1000) for _ in range(8)]
-    return values
+    # a kink itself is a set of measure zero: the sides may differ there (f'(0) of relu) and still be equal
+    at_kinks = {c for c in kinks if getattr(c, "is_number", True)}
+    values = [v for v in values if v not in at_kinks]
+    return _respecting(var, values)
+
+
+def _respecting(var, values: list) -> list:
+    """The values that the variable's assumptions allow (x >= 0, x < 0, ...); all of them otherwise."""
+    checks = (
+        (var.is_nonnegative, lambda v: v >= 0),
+        (var.is_nonpositive, lambda v: v <= 0),
+        (var.is_negative, lambda v: v < 0),
+        (var.is_positive, lambda v: v > 0),
+    )
+    for holds, keep in checks:
+        if holds:
+            values = [v for v in values if not getattr(v, "free_symbols", ()) and keep(v)]
+    return values or [Rational(0)]
 
 
 def _sample_domain(domain: str, rng: random.Random, size: int = 1):
@@ -312,6 +330,11 @@ def _points(lhs, rhs, space: Space, limit: int):
             subs[prm] = choices[n % len(choices)]
         for s in aux:
             subs[s] = _sample_domain(space.domains[s], rng)[0]
+        # a kink that depends on a parameter (x = alpha +- eps) takes this point's parameter values
+        fixed = {prm: subs[prm] for prm in params}
+        for v in reals:
+            if getattr(subs[v], "free_symbols", None):
+                subs[v] = subs[v].subs(fixed)
         yield subs, lhs, rhs
 
 
@@ -335,7 +358,8 @@ def _indexed_points(lhs, rhs, space, rng, reals, params, aux, bases, limit):
             subs_ix = dict(zip(free_indices, assignment))
             li, ri = left.subs(subs_ix), right.subs(subs_ix)
             for _ in range(2):
-                subs = {}
+                # the sizes and the free indices are already substituted; they stay in the point's description
+                subs = {**sizes, **subs_ix}
                 for v in reals:
                     subs[v] = Rational(rng.randint(-8000, 8000), 1000)
                 for prm in params:
@@ -423,18 +447,88 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
     return checked, skipped, None
 
 
-def _show(v) -> str:
+def _show(v, digits: int = 30) -> str:
+    """A value for a person: exact decimals for sample points (0.001, not 0.0010000000000000000000),
+    p/q for other rationals, ``digits`` significant digits for computed values."""
     if isinstance(v, (int, sympy.Integer)):
         return str(v)
     if isinstance(v, sympy.Rational):
-        return str(sympy.Float(v, 20)) if v.q != 1 else str(v)
+        q = int(v.q)
+        twos = fives = 0
+        while q % 2 == 0:
+            q //= 2
+            twos += 1
+        while q % 5 == 0:
+            q //= 5
+            fives += 1
+        if q == 1 and max(twos, fives) <= 40:  # a terminating decimal: print it exactly
+            places = max(twos, fives)
+            digits = str(abs(int(v.p)) * 10**places // int(v.q)).rjust(places + 1, "0")
+            text = f"{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".") if places else digits
+            return ("-" if v < 0 else "") + text
+        return str(v)
     try:
-        return sympy.sstr(sympy.N(v, 30)) if v.is_number else str(v)
+        text = sympy.sstr(sympy.N(v, digits)) if v.is_number else str(v)
     except Exception:
         return str(v)
+    if "." in text and not any(c in text for c in "eEIi*"):  # 0.500000 -> 0.5, keeping every digit computed
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _certain_difference(lhs, rhs, space: Space) -> Outcome | None:
+    """Not equal, for certain, when lhs - rhs is a nonzero rational function (x + 1e-60 against x) or
+    lhs / rhs a constant other than 1 (exp(x)*(1 + 1e-50) against exp(x)): differences far below the
+    35 digits that sampling compares.  The counterexample shows both values with enough digits."""
+    if any(e.has(Indexed, Sum, Piecewise) for e in (lhs, rhs)):
+        return None
+    d = sympy.cancel(sympy.expand(lhs - rhs))
+    how = None
+    if d != 0 and d.is_rational_function():
+        how = f"lhs - rhs = {sympy.sstr(d)}, a nonzero rational function"
+    elif rhs != 0:
+        q = sympy.cancel(sympy.expand(sympy.powsimp(lhs / rhs)))
+        if q.is_number and q != 1:
+            d, how = q - 1, f"lhs / rhs = {sympy.sstr(q)}"
+    if how is None:
+        return None
+    for subs, li, ri in _points(lhs, rhs, space, 64):
+        gap = evaluate(d, subs)
+        if not _is_number(gap) or gap == 0:
+            continue
+        va = evaluate(li, subs)
+        if not _is_number(va):
+            continue
+        # digits enough to show where the two values part: 50 beyond the size of the gap
+        extra = 0 if va == 0 else max(0, int(sympy.log(Abs(va) / Abs(gap), 10).evalf(15)) + 1)
+        digits = min(DIGITS + extra, 4000)
+        va, vb = evaluate(li, subs, digits), evaluate(ri, subs, digits)
+        if _agree_exactly(va, vb):
+            continue
+        point = {str(k): _show(v) for k, v in subs.items()}
+        example = Counterexample(point, _show(va, digits), _show(vb, digits))
+        return Outcome(False, counterexample=example, note=how)
+    return None
+
+
+def _agree_exactly(va, vb) -> bool:
+    return _is_number(va) and _is_number(vb) and va == vb
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _as_expr(value) -> sympy.Basic:
+    """A SymPy object for an expression or a Python number; strings are refused (read them with symact.parse)."""
+    if isinstance(value, sympy.Basic):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
+        raise TypeError(f"prove_equal compares SymPy expressions or numbers, not {type(value).__name__}")
+    if isinstance(value, int):
+        return sympy.Integer(value)
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    return sympy.Float(value)
 
 
 def prove_equal(
@@ -454,7 +548,7 @@ def prove_equal(
     """
     space = space or Space()
     start = time.monotonic()
-    lhs, rhs = (_apply_assumptions(sympy.sympify(e), space) for e in (lhs, rhs))
+    lhs, rhs = (_apply_assumptions(_as_expr(e), space) for e in (lhs, rhs))
     plain_l, plain_r = expand_named(lhs), expand_named(rhs)
     if symbolic:
         try:
@@ -466,6 +560,13 @@ def prove_equal(
                 used = ", ".join(f"{sympy.sstr(lhs)} = {sympy.sstr(rhs)}" for lhs, rhs in space.assumptions)
                 reason = f"{reason}, after the sifting rule and {used}"
             return Outcome(True, Proof("symbolic", reason))
+        remaining = budget - (time.monotonic() - start)
+        try:
+            certain = run_limited(_certain_difference, min(0.5, max(remaining / 4, 0.1)), plain_l, plain_r, space)
+        except BudgetExceeded:
+            certain = None
+        if certain is not None:
+            return certain
     remaining = budget - (time.monotonic() - start)
     try:
         checked, skipped, counter = run_limited(

@@ -1,0 +1,163 @@
+"""Documents: Markdown, LaTeX that compiles, the PDF path, the figures, and docs/ kept fresh."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from symact import catalog, cli, document
+from symact.document import catalog_markdown, entry_markdown, render, stale, tex_escape, tex_text
+from symact.plots import function_figure
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+HAS_TEX = document.pdf_available() is not None
+needs_tex = pytest.mark.skipif(not HAS_TEX, reason="pdflatex/latexmk (TeX Live) is not installed")
+
+
+@pytest.fixture(scope="session")
+def rendered_catalog():
+    """The whole catalog's documents in memory, rendered once per test session."""
+    return render(catalog.entries(), document.FORMATS, catalog=True, separate_tex=False)
+
+
+@pytest.fixture(scope="session")
+def compiled_catalog(rendered_catalog, tmp_path_factory):
+    """catalog.tex (every entry's section) compiled once per test session."""
+    if not HAS_TEX:
+        pytest.skip("pdflatex/latexmk (TeX Live) is not installed")
+    out = tmp_path_factory.mktemp("catalog")
+    document.write(rendered_catalog, out, ("tex", "pdf"))
+    return out
+
+
+def test_docs_are_fresh(rendered_catalog):
+    problems = stale(rendered_catalog, DOCS, ("catalog.pdf",))
+    assert not problems, f"docs/ is stale ({problems[:5]}); run `{document.REGENERATE}`"
+
+
+def test_stale_reports_changed_missing_and_extra_files(rendered_catalog, tmp_path):
+    files = dict(list(rendered_catalog.files.items())[:3])
+    small = document.Rendered(files, ())
+    document.write(small, tmp_path, ("md", "tex"))
+    assert stale(small, tmp_path) == []
+    first = sorted(files)[0]
+    (tmp_path / first).write_bytes(b"edited")
+    (tmp_path / "stray.md").write_text("x")
+    problems = stale(small, tmp_path, ("catalog.pdf",))
+    assert f"out of date: {first}" in problems
+    assert "not generated: stray.md" in problems
+    assert "missing: catalog.pdf" in problems
+
+
+def test_catalog_markdown_links_every_entry(rendered_catalog):
+    text = rendered_catalog.files["catalog.md"].decode()
+    for name in catalog.names():
+        assert f"({name}.md)" in text
+        assert f"{name}.md" in rendered_catalog.files
+    assert "## Comparison of the elementwise activations" in text
+    assert "figures/family_classic.svg" in text
+
+
+def test_sigmoid_markdown_shows_the_chain_the_properties_and_the_figure():
+    text = entry_markdown(catalog.get("sigmoid"))
+    assert r"\left(1 - \sigma\left(x\right)\right)" in text
+    assert r"y \left(1 - y\right)" in text
+    assert r"&= \frac{e^{- x}}{\left(1 + e^{- x}\right)^{2}}" in text
+    assert r"| max $\lvert f' \rvert$ | $\frac{1}{4}$ at $x = 0$ |" in text
+    assert "![sigmoid and its derivative](figures/sigmoid.svg)" in text
+
+
+def test_markdown_tables_have_no_stray_pipes():
+    text = catalog_markdown(catalog.entries())
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    widths = {line.count("|") - line.count(r"\|") for line in table}
+    assert len(widths) == 1
+
+
+def test_tex_escaping():
+    assert tex_escape("a_b & 50% #1 {x} ~ ^") == r"a\_b \& 50\% \#1 \{x\} \textasciitilde{} \textasciicircum{}"
+    assert tex_text("leaky_relu: $x_i^2$") == r"leaky\_relu: $x_i^2$"
+
+
+def test_figures_are_deterministic():
+    one, two = function_figure(catalog.get("mish")), function_figure(catalog.get("mish"))
+    assert one.svg == two.svg and one.png == two.png
+    assert b"<dc:date>" not in one.svg
+    assert one.png.startswith(b"\x89PNG")
+
+
+@needs_tex
+def test_every_entry_compiles_in_the_catalog_pdf(compiled_catalog):
+    pdf = (compiled_catalog / "catalog.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF")
+    tex = (compiled_catalog / "catalog.tex").read_bytes()
+    assert document.pdf_source_hash(pdf) == document.tex_hash(tex)
+    for name in catalog.names():
+        assert f"\\section{{{tex_escape(name)}}}".encode() in tex
+
+
+@needs_tex
+def test_pdf_bytes_are_reproducible(compiled_catalog, rendered_catalog, tmp_path):
+    document.write(rendered_catalog, tmp_path, ("pdf",))
+    assert (tmp_path / "catalog.pdf").read_bytes() == (compiled_catalog / "catalog.pdf").read_bytes()
+
+
+@needs_tex
+def test_a_standalone_entry_compiles(tmp_path):
+    assert cli.main(["doc", "elu", "--out", str(tmp_path), "--format", "tex,pdf"]) == 0
+    assert (tmp_path / "elu.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "figures" / "elu.png").exists()
+
+
+def test_without_tex_pdf_fails_in_one_line_and_md_tex_still_work(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(document.shutil, "which", lambda tool: None)
+    assert cli.main(["doc", "relu", "--out", str(tmp_path), "--format", "md,tex,pdf"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pdflatex" in err
+    assert cli.main(["doc", "relu", "--out", str(tmp_path), "--format", "md,tex"]) == 0
+    assert (tmp_path / "relu.md").exists() and (tmp_path / "relu.tex").exists()
+
+
+def test_user_expression(tmp_path):
+    code = cli.main(["doc", "--expr", "x*tanh(log(1 + exp(x)))", "--name", "my_mish", "--out", str(tmp_path)])
+    assert code == 0
+    text = (tmp_path / "my_mish.md").read_text()
+    assert "## Step by step" in text and "not monotonic" in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["doc", "--format", "docx"],
+        ["doc", "no_such_function"],
+        ["doc", "--name", "lonely"],
+        ["doc", "--expr", "x**2"],
+        ["doc", "--expr", "__import__('os')", "--name", "bad"],
+        ["doc", "--expr", "x", "--name", "bad name"],
+        ["doc", "sigmoid", "--check"],
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, capsys, tmp_path):
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("symact")
+
+
+def test_check_fails_on_a_stale_directory(tmp_path, capsys):
+    if DOCS.exists():
+        shutil.copytree(DOCS, tmp_path / "docs")
+    (tmp_path / "docs" / "sigmoid.md").write_text("stale\n")
+    assert cli.main(["doc", "--check", "--out", str(tmp_path / "docs")]) == 1
+    captured = capsys.readouterr()
+    assert "out of date: sigmoid.md" in captured.out
+    assert "symact doc" in captured.err
+
+
+def test_a_pole_leaves_out_the_properties_with_a_reason(tmp_path):
+    assert cli.main(["doc", "--expr", "1/x", "--name", "reciprocal", "--out", str(tmp_path), "--format", "md"]) == 0
+    text = (tmp_path / "reciprocal.md").read_text()
+    assert "Properties are not derived" in text and "x = 0" in text
+    assert (tmp_path / "figures" / "reciprocal.svg").exists()

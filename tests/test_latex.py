@@ -1,0 +1,189 @@
+"""LaTeX as ML papers write it: what it reads, what it refuses, and that hostile text stays harmless."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sympy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sympy import Abs, E, IndexedBase, KroneckerDelta, Max, Piecewise, Rational, Sum, Symbol, exp, log, tanh
+
+from symact import catalog
+from symact.errors import ParseError
+from symact.functions import sigmoid, softplus
+from symact.latex import parse_latex
+from symact.parse import parse_sympy
+from symact.prove import prove_equal
+
+from .test_parse import _tripwires
+
+x = Symbol("x", real=True)
+alpha = Symbol("alpha", positive=True)
+beta = Symbol("beta", positive=True)
+i = Symbol("i", integer=True, nonnegative=True)
+j = Symbol("j", integer=True, nonnegative=True)
+k = Symbol("k", integer=True, nonnegative=True)
+n = Symbol("n", integer=True, positive=True)
+a = IndexedBase("a", real=True)
+p = IndexedBase("p", real=True)
+Y = Symbol("y", real=True)
+Z = Symbol("z", real=True)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (r"e^{x}", exp(x)),
+        (r"\exp(-x)", exp(-x)),
+        (r"\sigma(x)\left(1 - \sigma(x)\right)", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\sigma(x)(1-\sigma(x))", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\frac{1}{1 + e^{-x}}", 1 / (1 + exp(-x))),
+        (r"1 - \tanh^2(x)", 1 - tanh(x) ** 2),
+        (r"1 - \tanh^{2}(x)", 1 - tanh(x) ** 2),
+        (r"2\sigma(2x) - 1", 2 * sigmoid(2 * x) - 1),
+        (r"\ln(1 + e^{x})", log(1 + exp(x))),
+        (r"\log_{10}(x)", log(x) / log(10)),
+        (r"-\operatorname{softplus}(-x)", -softplus(-x)),
+        (r"\mathrm{softplus}(x)", softplus(x)),
+        (r"\operatorname{ReLU}(x)", Piecewise((x, x > 0), (0, True))),
+        (r"\text{ELU}(x, \alpha)", Piecewise((x, x > 0), (alpha * (exp(x) - 1), True))),
+        (r"\operatorname{LeakyReLU}(x, 0.2)", Piecewise((x, x > 0), (x / 5, True))),
+        (r"\beta x \sigma(\beta x)", beta * x * sigmoid(beta * x)),
+        (r"0.5(1 + \tanh(0.4999999 x))", (1 + tanh(Rational(4999999, 10**7) * x)) / 2),
+        (r"\frac{d}{dx}\sigma(x)", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\frac{d}{dx}\left(x^3\right)", 3 * x**2),
+        (r"\max(0, x)", Max(0, x)),
+        (r"|x|", Abs(x)),
+        (r"\pi x", sympy.pi * x),
+        (r"$x^2$", x**2),
+        (r"x(1 - x)", x * (1 - x)),
+        (r"\tanh x", tanh(x)),
+        (r"\ln(x) + 1", log(x) + 1),
+        (r"\exp(x)(1 + x)", exp(x) * (1 + x)),
+        (r"\ln x + \ln 2", log(x) + log(2)),
+        (r"\log_2 x", log(x) / log(2)),
+        (r"-y\ln\sigma(z) - (1 - y)\ln(1 - \sigma(z))", -Y * log(sigmoid(Z)) - (1 - Y) * log(1 - sigmoid(Z))),
+        (r"\sum_{k=0}^{n-1} a_k + 1", Sum(a[k], (k, 0, n - 1)) + 1),
+        (r"\ln \frac{1}{x}", log(1 / x)),
+        (
+            r"\begin{cases} x, & \text{if } x > 0 \\ \alpha(e^x - 1), & x \le 0 \end{cases}",
+            Piecewise((x, x > 0), (alpha * (exp(x) - 1), x <= 0)),
+        ),
+        (r"\begin{cases} 1 & x > 0 \\ 0 & \text{otherwise} \end{cases}", Piecewise((1, x > 0), (0, True))),
+        (r"p_i(\delta_{ij} - p_j)", p[i] * (KroneckerDelta(i, j) - p[j])),
+        (r"\delta_{i,j}", KroneckerDelta(i, j)),
+        (r"\frac{e^{a_i}}{\sum_{k=0}^{n-1} e^{a_k}}", exp(a[i]) / Sum(exp(a[k]), (k, 0, n - 1))),
+        (r"a_0 + a_1", Symbol("a0", real=True) + Symbol("a1", real=True)),
+    ],
+)
+def test_reads(text, expected):
+    assert parse_latex(text) == expected
+
+
+def test_e_is_eulers_number():
+    assert parse_latex("e").equals(E)
+
+
+@pytest.mark.parametrize(
+    "text, message, column",
+    [
+        (r"\input{/etc/passwd}", r"\\input is refused", 1),
+        (r"x + \include{a}", r"\\include is refused", 5),
+        (r"\def\x{1} x", r"\\def is refused", 1),
+        (r"\newcommand{\f}{x}", r"\\newcommand is refused", 1),
+        (r"\immediate\write18{rm -rf /}", r"\\immediate is refused", 1),
+        (r"x \catcode", r"\\catcode is refused", 3),
+        (r"\foo(x)", r"unknown LaTeX command \\foo", 1),
+        (r"\int x dx", r"unknown LaTeX command \\int", 1),
+        (r"\operatorname{bogus}(x)", "unknown function", 1),
+        (r"\begin{matrix} 1 \end{matrix}", "only cases", 1),
+        (r"x % comment", "comment", 3),
+        (r"\ln \sqrt{x}", "parentheses", 1),
+        (r"x +", "ended too early", None),
+        (r"\frac{1}{0}", "undefined", None),
+        (r"10^{10^{10}}", "too large", None),
+        (r"f(x, y)", "unknown function f", None),
+        (r"\frac{d}{dx}\frac{d}{dx}", "incomplete", None),
+        ("x" * 1001, "too long", 1000),
+    ],
+)
+def test_refuses(text, message, column):
+    with pytest.raises(ParseError, match=message) as info:
+        parse_latex(text)
+    if column is not None:
+        assert info.value.position == column
+
+
+_PIECES = st.sampled_from(
+    [
+        "x", "e", "^", "{", "}", "(", ")", "+", "-", "\\frac", "\\sigma", "\\tanh", "\\left(", "\\right)",
+        "\\begin{cases}", "\\end{cases}", "&", "\\\\", "_", "i", "0.5", "99999", "!", "|",
+        "\\operatorname{ReLU}", "\\ln", "\\sum_{k=0}^{n}", "\\alpha", " ", "\\input",
+        "\\cdot", "\\delta_{ij}", "\\write18{touch /tmp/symact-pwned}", "\\immediate",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PIECES, max_size=14).map("".join))
+def test_hostile_latex_raises_only_parse_error_quickly(text):
+    start = time.monotonic()
+    with _tripwires() as calls:
+        try:
+            result = parse_latex(text)
+        except ParseError as exc:
+            assert str(exc)
+        else:
+            assert isinstance(result, sympy.Expr)
+    assert calls == []
+    assert time.monotonic() - start < 6.0
+
+
+def test_readings_that_differ_are_refused_and_equal_ones_accepted():
+    """The grammar keeps every parse of an ambiguous text (ambiguity="explicit"); the transformer
+    accepts several readings only when they mean the same."""
+    from symact.latex import _transformer_class
+    from symact.parse import _Refused, default_namespace
+
+    transformer = _transformer_class()(default_namespace())
+    assert transformer._ambig([x * (1 - x), x - x**2]) == x * (1 - x)
+    with pytest.raises(_Refused, match="ambiguous"):
+        transformer._ambig([log(x + 1), log(x) + 1])
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in catalog.entries() if e.kind is catalog.Kind.ELEMENTWISE], ids=lambda e: e.name
+)
+def test_sympys_own_latex_of_every_entry_reads_back(entry):
+    """What SymPy prints (\\log{\\left(x \\right)}, \\tanh^{2}{...}, cases) reads back as the same function."""
+    derivative = sympy.diff(entry.definition, entry.variable)
+    back = parse_latex(sympy.latex(derivative))
+    # LaTeX carries no assumptions: the dropout mask m reads as a real m, the catalog's is non-negative
+    back = back.xreplace({s: t for s in back.free_symbols for t in derivative.free_symbols if s.name == t.name})
+    assert prove_equal(derivative, back, budget=5).equal is True
+
+
+_LEAF = st.sampled_from(["x", "alpha", "1", "2", "3", "y"])
+_TREE = st.recursive(
+    _LEAF,
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["exp", "log", "sigmoid", "softplus", "tanh", "sqrt", "abs", "silu"]), inner).map(
+            lambda t: f"{t[0]}({t[1]})"
+        ),
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**"]), inner).map(lambda t: f"({t[0]}){t[1]}({t[2]})"),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TREE)
+def test_round_trip_through_sympys_latex_printer(text):
+    try:
+        expr = parse_sympy(text)
+    except ParseError:
+        return
+    back = parse_latex(sympy.latex(expr))
+    assert prove_equal(expr, back, budget=5).equal is not False
