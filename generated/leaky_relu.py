@@ -56,6 +56,10 @@ PARAMS = {'slope': 0.01}
 def _forward_scalar(x, slope):
     if x != x:
         return x
+    if x == math.inf:
+        return math.inf
+    if x == -math.inf:
+        return -math.inf
     return (x if (x > 0.0) else slope*x)
 
 
@@ -63,6 +67,10 @@ def _forward_scalar(x, slope):
 def _derivative_scalar(x, slope):
     if x != x:
         return x
+    if x == math.inf:
+        return 1.0
+    if x == -math.inf:
+        return slope
     return (1.0 if (x > 0.0) else slope)
 
 

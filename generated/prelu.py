@@ -56,6 +56,10 @@ PARAMS = {'alpha': 0.25}
 def _forward_scalar(x, alpha):
     if x != x:
         return x
+    if x == math.inf:
+        return math.inf
+    if x == -math.inf:
+        return -math.inf
     return (x if (x > 0.0) else alpha*x)
 
 
@@ -63,6 +67,10 @@ def _forward_scalar(x, alpha):
 def _derivative_scalar(x, alpha):
     if x != x:
         return x
+    if x == math.inf:
+        return 1.0
+    if x == -math.inf:
+        return alpha
     return (1.0 if (x > 0.0) else alpha)
 
 

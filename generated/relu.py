@@ -54,6 +54,10 @@ PARAMS = {}
 def _forward_scalar(x):
     if x != x:
         return x
+    if x == math.inf:
+        return math.inf
+    if x == -math.inf:
+        return 0.0
     return (x if (x > 0.0) else 0.0)
 
 
@@ -61,6 +65,10 @@ def _forward_scalar(x):
 def _derivative_scalar(x):
     if x != x:
         return x
+    if x == math.inf:
+        return 1.0
+    if x == -math.inf:
+        return 0.0
     return (1.0 if (x > 0.0) else 0.0)
 
 

@@ -56,6 +56,10 @@ PARAMS = {'lower': 0.125, 'upper': 0.3333333333333333}
 def _forward_scalar(x, lower, upper):
     if x != x:
         return x
+    if x == math.inf:
+        return math.inf
+    if x == -math.inf:
+        return -math.inf
     return (x if (x > 0.0) else x*(lower*0.5 + upper*0.5))
 
 
@@ -63,6 +67,10 @@ def _forward_scalar(x, lower, upper):
 def _derivative_scalar(x, lower, upper):
     if x != x:
         return x
+    if x == math.inf:
+        return 1.0
+    if x == -math.inf:
+        return lower*0.5 + upper*0.5
     return (1.0 if (x > 0.0) else lower*0.5 + upper*0.5)
 
 

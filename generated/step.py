@@ -54,6 +54,10 @@ PARAMS = {}
 def _forward_scalar(x):
     if x != x:
         return x
+    if x == math.inf:
+        return 1.0
+    if x == -math.inf:
+        return 0.0
     return (0.0 if (x < 0.0) else 1.0)
 
 

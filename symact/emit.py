@@ -29,7 +29,7 @@ from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .functions import NamedFunction, recognise
 from .printer import helper_name, kernel_code
-from .rewrites import PRIMITIVES, W, stabilise
+from .rewrites import PRIMITIVES, W, combine_by_sign, stabilise
 from .roots import RootPatch, root_patches
 
 __all__ = ["Forms", "elementwise_forms", "render", "render_all", "emit", "EmitReport", "DEFAULT_DIR"]
@@ -59,7 +59,7 @@ def elementwise_forms(entry: Entry) -> Forms:
     derivation = derive(entry)
     first = derivation.gradient("first")
     forward = stabilise(entry.definition)
-    derivative = stabilise(sympy.diff(recognise(entry.definition), entry.variable))
+    derivative = combine_by_sign(stabilise(sympy.diff(recognise(entry.definition), entry.variable)), entry.variable)
     output = stabilise(first.output.expr) if first.output is not None else None
     aux = tuple(a.symbol for a in entry.aux if a.symbol in entry.definition.free_symbols)
     params = tuple((T.keyword(p), float(p.default)) for p in entry.params)
@@ -72,7 +72,18 @@ def elementwise_forms(entry: Entry) -> Forms:
 
 
 def _limit(expr: sympy.Expr, var: sympy.Symbol, direction) -> sympy.Expr | None:
-    """lim expr as var -> direction (+-oo), or None when SymPy cannot find a finite or infinite value."""
+    """lim expr as var -> direction (+-oo), or None when SymPy cannot find a finite or infinite value.
+
+    A Piecewise is followed into the branch whose condition holds for |var| large."""
+    if isinstance(expr, sympy.Piecewise):
+        far = sympy.Integer(10**9) * (1 if direction is sympy.oo else -1)
+        for value, condition in expr.args:
+            holds = condition.subs(var, far)
+            if holds is sympy.true:
+                return _limit(value, var, direction)
+            if holds is not sympy.false:
+                return None
+        return None
     try:
         value = run_limited(sympy.limit, LIMIT_BUDGET, expand_for_limit(expr), var, direction)
     except (BudgetExceeded, Exception):

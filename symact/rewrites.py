@@ -31,7 +31,17 @@ from sympy.codegen.rewriting import ReplaceOptim, optimize
 from .functions import expand_named, recognise, sigmoid, softplus
 from .prove import Outcome, Space, prove_equal
 
-__all__ = ["Rewrite", "RULES", "PRIMITIVES", "stabilise", "prove_rule", "to_plain", "prove_compute_form", "W"]
+__all__ = [
+    "Rewrite",
+    "RULES",
+    "PRIMITIVES",
+    "stabilise",
+    "prove_rule",
+    "to_plain",
+    "prove_compute_form",
+    "combine_by_sign",
+    "W",
+]
 
 #: the placeholder every pattern is written with: any real subexpression
 W = Wild("w", real=True)
@@ -272,3 +282,42 @@ def prove_compute_form(
 ) -> Outcome:
     """Prove a stabilised compute form equal to the expression it came from."""
     return prove_equal(to_plain(compute), truth, space, budget=budget)
+
+
+def combine_by_sign(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
+    """A sum of terms in ``var``, sigma(+-w) and exp(-|w|) (w = k var, k > 0) as one fraction per sign.
+
+    silu' = x e/(1 + e)^2 + sigma(x), e = exp(-|x|), has two terms of opposite sign for x < -1 that
+    partly cancel; as (x e + 1 + e)/(1 + e)^2 for x >= 0 and e (x + 1 + e)/(1 + e)^2 for x < 0 it is
+    one rounding chain each (the zero of x + 1 + e is covered by the root-centred form).  Each branch
+    is written with e = exp(-|w|) <= 1, so nothing overflows.  Returns ``expr`` unchanged when it is
+    not such a sum.
+
+    >>> from symact.catalog.symbols import x
+    >>> combine_by_sign(x * exp(-Abs(x)) / (1 + exp(-Abs(x))) ** 2 + sigmoid(x), x)
+    Piecewise(((x*exp(-x) + 1 + exp(-x))/(1 + exp(-x))**2, x >= 0), ((x + exp(x) + 1)*exp(x)/(exp(x) + 1)**2, True))
+    """
+    if not expr.is_Add or not expr.has(sigmoid):
+        return expr
+    args = {f.args[0] for f in expr.atoms(sigmoid)}
+    w = next(iter(args))
+    w = -w if (w / var).could_extract_minus_sign() else w
+    k = sympy.simplify(w / var)
+    if var in k.free_symbols or not k.is_positive or not args <= {w, -w}:
+        return expr
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Function) and not isinstance(node, (sigmoid, exp, Abs)):
+            return expr
+    e = sympy.Dummy("e", positive=True)
+    branches = []
+    for sign, condition in ((1, var >= 0), (-1, sympy.true)):
+        small = exp(-sign * w)  # exp(-|w|) on this branch
+        branch = expr.subs(Abs(var), sign * var)
+        branch = branch.xreplace(
+            {sigmoid(w): (1 if sign > 0 else e) / (1 + e), sigmoid(-w): (e if sign > 0 else 1) / (1 + e)}
+        )
+        branch = branch.subs(small, e)
+        if branch.has(exp):
+            return expr
+        branches.append((sympy.together(branch).subs(e, small), condition))
+    return Piecewise(*branches)
