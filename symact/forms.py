@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import random
 
+import mpmath
 import sympy
 from sympy import Add, Mul, Piecewise, Sum, Wild
 
 from .budget import BudgetExceeded, run_limited
 from .functions import NamedFunction, expand_named, recognise
-from .prove import evaluate
+from .sums import merge_sums, normalise_sums
 
 __all__ = [
     "tidy",
@@ -57,6 +58,9 @@ def absorb_sign(expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
+CANDIDATE_BUDGET = 2.0  #: seconds each rewriting in tidy() may take before it is skipped
+
+
 def _candidates(expr):
     for candidate in _raw_candidates(expr):
         yield candidate
@@ -65,19 +69,29 @@ def _candidates(expr):
             yield absorbed
 
 
+def _rewritings(expr):
+    """The rewritings tidy() compares, as (function, argument) pairs run under a budget."""
+    atoms = sorted(expr.atoms(NamedFunction, sympy.tanh, sympy.exp, sympy.KroneckerDelta), key=sympy.default_sort_key)
+    yield sympy.expand, expr
+    for atom in atoms:
+        yield (lambda e, atom=atom: sympy.collect(sympy.expand(e), atom)), expr
+    if atoms:
+        yield (lambda e: sympy.collect(sympy.expand(e), atoms)), expr
+    yield sympy.factor_terms, expr
+    yield sympy.factor, expr
+    yield (lambda e: -sympy.factor(-e)), expr
+    yield sympy.cancel, expr
+
+
 def _raw_candidates(expr):
     yield expr
-    yield sympy.expand(expr)
-    atoms = sorted(expr.atoms(NamedFunction, sympy.tanh, sympy.exp, sympy.KroneckerDelta), key=sympy.default_sort_key)
-    expanded = sympy.expand(expr)
-    for atom in atoms:
-        yield sympy.collect(expanded, atom)
-    if atoms:
-        yield sympy.collect(expanded, atoms)
-    yield sympy.factor_terms(expr)
-    yield sympy.factor(expr)
-    yield -sympy.factor(-expr)
-    yield sympy.cancel(expr)
+    for rewrite, argument in _rewritings(expr):
+        try:
+            yield run_limited(rewrite, CANDIDATE_BUDGET, argument)
+        except BudgetExceeded:
+            continue
+        except Exception:  # a rewriting SymPy cannot do on this input is skipped
+            continue
 
 
 def tidy(expr: sympy.Expr) -> sympy.Expr:
@@ -118,49 +132,6 @@ def _tidy_sums(expr):
     return expr.replace(lambda e: isinstance(e, Sum), lambda e: Sum(tidy(e.function), *e.limits))
 
 
-def merge_sums(expr: sympy.Expr) -> sympy.Expr:
-    """Combine the terms of a sum that are sums over the same range into one sum (inverse of
-    :func:`normalise_sums`), keeping a common sign outside."""
-    if not isinstance(expr, Add):
-        return expr
-    groups: dict = {}
-    rest = []
-    for term in expr.args:
-        coeff, body = term.as_coeff_Mul()
-        if isinstance(body, Sum) and len(body.limits) == 1:
-            groups.setdefault(body.limits, []).append(coeff * body.function)
-        else:
-            rest.append(term)
-    merged = [Sum(Add(*parts), *limits) for limits, parts in groups.items()]
-    return Add(*rest, *merged)
-
-
-def normalise_sums(expr: sympy.Expr) -> sympy.Expr:
-    """Split sums over their terms and move factors that do not depend on the index outside.
-
-    >>> from sympy import IndexedBase, Symbol, Sum
-    >>> y, k, n, c = IndexedBase("y"), Symbol("k"), Symbol("n"), Symbol("c")
-    >>> normalise_sums(Sum(c * y[k] + y[k] ** 2, (k, 0, n - 1)))
-    c*Sum(y[k], (k, 0, n - 1)) + Sum(y[k]**2, (k, 0, n - 1))
-    """
-
-    def rule(s):
-        if len(s.limits) != 1:
-            return s
-        var = s.limits[0][0]
-        total = []
-        for term in Add.make_args(sympy.expand(s.function)):
-            outside, inside = [], []
-            for factor in Mul.make_args(term):
-                (inside if var in factor.free_symbols else outside).append(factor)
-            total.append(
-                Mul(*outside) * (Sum(Mul(*inside), *s.limits) if inside else (s.limits[0][2] - s.limits[0][1] + 1))
-            )
-        return Add(*total)
-
-    return expr.replace(lambda e: isinstance(e, Sum), rule)
-
-
 def name_intermediates(expr: sympy.Expr, named) -> sympy.Expr:
     """Write ``expr`` with the named intermediates: with p_i = N_i / D, every N_k becomes p_k D.
 
@@ -184,14 +155,22 @@ def name_intermediates(expr: sympy.Expr, named) -> sympy.Expr:
 def monotonic_direction(derivative: sympy.Expr, x: sympy.Symbol, extra: dict | None = None) -> int:
     """+1 if ``derivative`` is >= 0 at every sample point (and somewhere > 0), -1 if <= 0, else 0."""
     rng = random.Random(7)
-    points = [sympy.Rational(v, 8) for v in range(-160, 161, 5)] + [
-        sympy.Rational(rng.randint(-9999, 9999), 97) for _ in range(20)
-    ]
+    points = [v / 8 for v in range(-160, 161, 5)] + [rng.randint(-9999, 9999) / 97 for _ in range(20)]
+    expr = expand_named(derivative.subs(extra or {}))
+    if expr.free_symbols - {x}:
+        return 0
+    # SymPy generates this code from the expression (no user text): mpmath at 30 digits, no overflow
+    fn = sympy.lambdify(x, expr, modules="mpmath")
     signs = set()
     for point in points:
-        subs = {x: point, **(extra or {})}
-        value = evaluate(derivative, subs, 20)
-        if not value.is_number or not value.is_real:
+        try:
+            with mpmath.workdps(30):
+                value = run_limited(fn, 0.5, mpmath.mpf(point))
+        except BudgetExceeded:
+            return 0
+        except (ArithmeticError, ValueError, TypeError):
+            return 0
+        if not isinstance(value, mpmath.mpf) and not isinstance(value, (int, float)):
             return 0
         if value > 1e-30:
             signs.add(1)

@@ -54,6 +54,7 @@ __all__ = [
 DIGITS = 50  #: significant digits of every numeric evaluation
 AGREE = 35  #: digits two values must share to count as equal at a point
 MAXN = 4000  #: the most bits evalf may use to resolve cancellation
+POINT_BUDGET = 1.0  #: seconds one side may take at one point before the point is skipped
 SCALAR_VALUES = (
     Rational(1, 1000), Rational(1, 10), Rational(1, 2), 1, Rational(3, 2), Rational(5, 2),
     5, 10, 30, 100, 1000,
@@ -368,6 +369,10 @@ def _shape_of(base, indexed_atoms):
 
 
 def _apply_assumptions(expr, space: Space):
+    if space.assumptions:
+        from .sums import normalise_sums
+
+        expr = normalise_sums(sift(expr))
     for lhs, rhs in space.assumptions:
         expr = replace_sum(expr, lhs, rhs)
     return expr
@@ -394,9 +399,13 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
         if time.monotonic() > deadline:
             break
         try:
-            va, vb = evaluate(li, subs), evaluate(ri, subs)
+            va = run_limited(evaluate, POINT_BUDGET, li, subs)
+            vb = run_limited(evaluate, POINT_BUDGET, ri, subs)
         except BudgetExceeded:
-            raise
+            if time.monotonic() > deadline:
+                raise
+            skipped += 1  # a point too expensive to evaluate (exp(exp(exp(x))) at x = 1000)
+            continue
         except Exception:
             skipped += 1
             continue
@@ -453,6 +462,9 @@ def prove_equal(
         except BudgetExceeded:
             reason = None
         if reason:
+            if space.assumptions:
+                used = ", ".join(f"{sympy.sstr(lhs)} = {sympy.sstr(rhs)}" for lhs, rhs in space.assumptions)
+                reason = f"{reason}, after the sifting rule and {used}"
             return Outcome(True, Proof("symbolic", reason))
     remaining = budget - (time.monotonic() - start)
     try:

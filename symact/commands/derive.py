@@ -73,17 +73,33 @@ def _entries(args):
     return [catalog.get(name) for name in args.names]
 
 
+USER_BUDGET = 60.0  #: seconds a user expression's whole derivation may take
+
+
+def _derive_user(entry, params):
+    from ..budget import BudgetExceeded, run_limited
+    from ..derive import derive
+    from ..errors import InputError
+    from ..prove import ProofError
+
+    try:
+        return run_limited(derive, USER_BUDGET, entry, params)
+    except BudgetExceeded:
+        raise InputError(f"gave up deriving {entry.name} after {USER_BUDGET:g} s; try a simpler expression") from None
+    except ProofError as exc:
+        raise InputError(f"could not prove a form of {entry.name}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..derive import derive
+    from ..errors import InputError
     from ..serialize import derivation_json, derivation_latex, derivation_text, dumps
 
     entries = _entries(args)
     params = _params(args.param)
     if params and len(entries) != 1:
-        from ..errors import InputError
-
         raise InputError("--param needs exactly one entry")
-    derivations = [derive(entry, params) for entry in entries]
+    derivations = [derive(entry, params) if entry.builtin else _derive_user(entry, params) for entry in entries]
     if args.format == "json":
         data = [derivation_json(d) for d in derivations]
         print(dumps(data[0] if len(data) == 1 else data))

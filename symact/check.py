@@ -1,0 +1,536 @@
+"""The kernel oracle: every generated kernel against the mpmath reference, in ULPs.
+
+:func:`check_entry` loads ``generated/<name>.py`` by file path, evaluates each of its kernels in
+float32 and float64 over a grid of inputs, and compares with :mod:`symact.reference` (the plain
+definition and SymPy's raw derivative at 50+ digits).  The grid covers ordinary values, both sides
+of each kink, the neighbourhood of each zero of f', tiny and subnormal magnitudes, huge magnitudes
+up to the largest finite number, +-0, +-inf and nan; ``size="small"`` is the same grid, thinner,
+for the tests.  Each result records the largest error in ULPs of the dtype, the 99.9th
+percentile, outputs that are not finite where the reference is, and special values (nan, +-inf,
+overflow) handled wrongly; :func:`table` prints them.
+
+The error of a value v against the exact r is |v - r| / ulp(r), where ulp(r) is the spacing of the
+dtype's numbers at |r| (the smallest subnormal below the normal range).  A reference beyond the
+largest finite number must give an infinity of the same sign.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import sympy
+
+from .catalog import Entry, Kind
+from .catalog.symbols import X, a, b, d, i, j, k, m, n, t, w, x, y, yhat, yv, z, zv
+from .catalog.symbols import label as y_label
+from .reference import Scalar, instance, mp_value
+
+__all__ = ["KernelResult", "check_entry", "check", "table", "load_module", "BOUNDS", "grid", "ulp_error"]
+
+#: the accuracy bound of each kind of kernel, in ULPs: 2 for elementwise forwards, else 4
+BOUNDS = {"forward": 2.0}
+DEFAULT_BOUND = 4.0
+DTYPES = (np.float32, np.float64)
+PRECISION = {np.float32: 24, np.float64: 53}
+
+
+@dataclass
+class KernelResult:
+    """The errors of one kernel in one dtype over the grid."""
+
+    entry: str
+    kernel: str
+    dtype: str
+    bound: float
+    errors: list = field(default_factory=list)  #: (ulps, input class, input description)
+    nonfinite: int = 0
+    special_wrong: int = 0
+    unresolved: int = 0  #: points where the reference could not be resolved (skipped)
+    examples: list = field(default_factory=list)  #: descriptions of failures, a few
+
+    @property
+    def max_ulp(self) -> float:
+        finite = [e for e, _, _ in self.errors if math.isfinite(e)]
+        return max(finite, default=0.0)
+
+    @property
+    def p999(self) -> float:
+        finite = [e for e, _, _ in self.errors if math.isfinite(e)]
+        return float(np.percentile(finite, 99.9)) if finite else 0.0
+
+    @property
+    def worst(self) -> str:
+        finite = [(e, c, s) for e, c, s in self.errors if math.isfinite(e)]
+        if not finite:
+            return ""
+        e, c, s = max(finite, key=lambda r: r[0])
+        return f"{c}: {s}"
+
+    @property
+    def passed(self) -> bool:
+        return self.max_ulp <= self.bound and not self.nonfinite and not self.special_wrong
+
+    def add(self, value, exact, cls: str, where: str) -> None:
+        """Record the error of ``value`` (a float of this dtype) against the mpmath ``exact``."""
+        dtype = np.dtype(self.dtype).type
+        value = float(value)
+        if exact is None:
+            self.unresolved += 1
+            return
+        if mpmath.isnan(exact):
+            if not math.isnan(value):
+                self._special(f"{where}: got {value!r}, expected nan")
+            return
+        biggest = float(np.finfo(dtype).max)
+        if abs(exact) > biggest * (1 + 2.0 ** -PRECISION[dtype]):  # overflows in this dtype
+            if not (math.isinf(value) and (value > 0) == (exact > 0)):
+                self._special(f"{where}: got {value!r}, expected {'+' if exact > 0 else '-'}inf")
+            return
+        if not math.isfinite(value):
+            self.nonfinite += 1
+            self.errors.append((math.inf, cls, where))
+            if len(self.examples) < 5:
+                self.examples.append(f"{where}: got {value!r}, expected {mpmath.nstr(exact, 17)}")
+            return
+        error = ulp_error(value, exact, dtype)
+        self.errors.append((error, cls, where))
+        if error > self.bound and len(self.examples) < 5:
+            self.examples.append(f"{where}: {error:.1f} ulp (got {value!r}, exact {mpmath.nstr(exact, 17)})")
+
+    def _special(self, text: str) -> None:
+        self.special_wrong += 1
+        if len(self.examples) < 5:
+            self.examples.append(text)
+
+
+def ulp_error(value: float, exact, dtype) -> float:
+    """|value - exact| in units of the dtype's spacing at |exact|."""
+    p = PRECISION[dtype]
+    tiny = float(np.finfo(dtype).tiny)
+    with mpmath.workdps(60):
+        r = abs(mpmath.mpf(exact))
+        if r < tiny:
+            unit = mpmath.mpf(tiny) * mpmath.mpf(2) ** (1 - p)
+        else:
+            unit = mpmath.mpf(2) ** (mpmath.floor(mpmath.log(r, 2)) - (p - 1))
+            if unit * 2 ** (p - 1) > r:  # log2 rounded up at a power of two
+                unit /= 2
+        return float(abs(mpmath.mpf(value) - exact) / unit)
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def load_module(name: str, directory: str | Path = "generated"):
+    """Import ``directory/name.py`` by its path (generated modules are not a package)."""
+    path = Path(directory) / f"{name}.py"
+    return _load(str(path.resolve()))
+
+
+@functools.lru_cache(maxsize=64)
+def _load(path: str):
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} does not exist: run 'symact generate'")
+    module_name = f"symact_generated_{Path(path).stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------------------------
+# grids
+
+
+def grid(dtype, size: str = "full", kinks: Sequence[float] = (), roots: Sequence[float] = ()) -> list[tuple[str, list]]:
+    """(input class, values) for an elementwise kernel, in the dtype, deterministic."""
+    small = size == "small"
+    rng = np.random.default_rng(20261125)
+    fi = np.finfo(dtype)
+    count = 24 if small else 600
+    logs = 10 if small else 200
+    lo_exp = math.log10(float(fi.tiny))
+    sub_exp = math.log10(float(np.nextafter(dtype(0), dtype(1))))
+    hi_exp = math.log10(float(fi.max))
+
+    def both(v):
+        v = np.asarray(v, dtype=np.float64)
+        return list(np.concatenate([v, -v]).astype(dtype))
+
+    ordinary = list(np.linspace(-30, 30, count).astype(dtype)) + list(rng.uniform(-8, 8, count).astype(dtype))
+    classes = [
+        ("ordinary", ordinary),
+        ("tiny", both(np.logspace(lo_exp, -1, logs))),
+        ("subnormal", both(np.logspace(sub_exp, lo_exp - 0.01, logs))),
+        ("huge", both(np.concatenate([np.logspace(1, hi_exp - 0.001, logs), [float(fi.max)]]))),
+        ("special", [dtype(0.0), dtype(-0.0), dtype(np.inf), dtype(-np.inf), dtype(np.nan)]),
+    ]
+    kink_values = []
+    for c in kinks:
+        c = dtype(c)
+        for offset in np.logspace(-300 if dtype is np.float64 else -40, 0, logs):
+            kink_values += [dtype(c + dtype(offset)), dtype(c - dtype(offset))]
+        nxt = c
+        for _ in range(3):
+            nxt = np.nextafter(nxt, dtype(np.inf))
+            kink_values.append(nxt)
+        nxt = c
+        for _ in range(3):
+            nxt = np.nextafter(nxt, dtype(-np.inf))
+            kink_values.append(nxt)
+    if kink_values:
+        classes.append(("kink", kink_values))
+    root_values = []
+    for r0 in roots:
+        c = dtype(r0)
+        eps = float(fi.eps)
+        for offset in np.logspace(math.log10(eps), 0, logs):
+            root_values += [dtype(c * (1 + offset)), dtype(c * (1 - offset))]
+        nxt_up = nxt_down = c
+        root_values.append(c)
+        for _ in range(4 if small else 40):
+            nxt_up = np.nextafter(nxt_up, dtype(np.inf))
+            nxt_down = np.nextafter(nxt_down, dtype(-np.inf))
+            root_values += [nxt_up, nxt_down]
+    if root_values:
+        classes.append(("near f'=0", root_values))
+    return [(name, [dtype(v) for v in values]) for name, values in classes]
+
+
+def _numeric_kinks(entry: Entry) -> list[float]:
+    values = []
+    for c in entry.kinks:
+        c = sympy.sympify(c).subs(entry.defaults)
+        if c.is_number:
+            values.append(float(c))
+    return values
+
+
+def _zeros(expr, var) -> list[float]:
+    """Zeros of ``expr`` in [-30, 30] with parameters at their defaults (sign changes, refined)."""
+    if expr.free_symbols != {var} or expr.has(sympy.Piecewise):
+        return []
+    f = Scalar(expr, (var,))
+    xs = np.arange(-30.0, 30.0, 0.05)
+    vals = [f(v) for v in xs]
+    roots = []
+    for x0, x1, f0, f1 in zip(xs, xs[1:], vals, vals[1:]):
+        if f0 != 0 and f0 * f1 < 0:
+            with mpmath.workdps(50):
+                fn = sympy.lambdify(var, expr, "mpmath")
+                roots.append(float(mpmath.findroot(fn, (x0, x1), solver="anderson")))
+    return roots
+
+
+# --------------------------------------------------------------------------------------------
+# elementwise entries
+
+_G_VALUES = (1.0, -2.5, 0.3, 3.0e-5, 1.0e5)
+
+
+def _check_elementwise(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    from .derive import derive
+
+    derivation = derive(entry)
+    first = derivation.gradient("first")
+    defaults = {p.symbol: mp_value(float(p.default)) for p in entry.params}
+    raw = first.raw.subs({s: sympy.Float(v, 60) for s, v in defaults.items()})
+    definition = entry.definition.subs({s: sympy.Float(v, 60) for s, v in defaults.items()})
+    aux = [a.symbol for a in entry.aux if a.symbol in entry.definition.free_symbols]
+    f_ref = Scalar(definition, (x, *aux))
+    d_ref = Scalar(raw, (x, *aux))
+    o_ref = None
+    if first.output is not None and hasattr(module, "vjp_from_output"):
+        o_ref = Scalar(first.output.expr.subs({s: sympy.Float(v, 60) for s, v in defaults.items()}), (y, *aux))
+    roots = _zeros(raw, x) if not aux else []
+    name = np.dtype(dtype).name
+    results = {
+        kernel: KernelResult(entry.name, kernel, name, BOUNDS.get(kernel, DEFAULT_BOUND))
+        for kernel in ("forward", "derivative", "vjp", *(["vjp_from_output"] if o_ref is not None else []))
+    }
+    for cls, values in grid(dtype, size, _numeric_kinks(entry), roots):
+        xs = np.array(values, dtype=dtype)
+        aux_values = [np.array([dtype(q % 2) for q in range(len(xs))]) for _ in aux]  # dropout's mask 0/1
+        gs = np.array([_G_VALUES[q % len(_G_VALUES)] for q in range(len(xs))], dtype=dtype)
+        fwd = module.forward(xs, *aux_values)
+        der = module.derivative(xs, *aux_values)
+        vjp = module.vjp(xs, gs, *aux_values)
+        out = np.empty_like(xs)
+        module.forward(xs, *aux_values, out=out)
+        if not np.array_equal(out, fwd, equal_nan=True):
+            results["forward"]._special(f"{cls}: out= differs from the returned array")
+        for q, xv in enumerate(xs):
+            av = [v[q] for v in aux_values]
+            where = f"x = {float(xv)!r}" + "".join(f", {s} = {float(v)!r}" for s, v in zip(aux, av))
+            results["forward"].add(fwd[q], f_ref(xv, *av), cls, where)
+            exact_d = d_ref(xv, *av)
+            results["derivative"].add(der[q], exact_d, cls, where)
+            with mpmath.workdps(60):
+                exact_v = exact_d * mp_value(gs[q]) if exact_d is not None and not mpmath.isnan(exact_d) else exact_d
+            results["vjp"].add(vjp[q], exact_v, cls, f"{where}, g = {float(gs[q])!r}")
+        if o_ref is not None:
+            ys = np.where(np.isfinite(fwd), fwd, dtype(0)).astype(dtype)
+            vo = module.vjp_from_output(ys, gs, *aux_values)
+            for q, yv_ in enumerate(ys):
+                av = [v[q] for v in aux_values]
+                with mpmath.workdps(60):
+                    exact = o_ref(yv_, *av)
+                    exact = exact * mp_value(gs[q]) if exact is not None and not mpmath.isnan(exact) else exact
+                results["vjp_from_output"].add(vo[q], exact, cls, f"y = {float(yv_)!r}, g = {float(gs[q])!r}")
+    return list(results.values())
+
+
+# --------------------------------------------------------------------------------------------
+# vector entries and losses
+
+
+def _rows(dtype, size: str, rng) -> list[tuple[str, np.ndarray]]:
+    """Rows of scores: ordinary, wide-ranging, confident, and special ones."""
+    small = size == "small"
+    rows = []
+    per = 2 if small else 12
+    for n_ in (1, 2, 3, 5) if small else (1, 2, 3, 5, 8):
+        for scale in (1.0, 30.0, 300.0):
+            for _ in range(per):
+                rows.append(("ordinary" if scale == 1.0 else "wide", rng.normal(0, scale, n_)))
+    big = float(np.finfo(dtype).max)
+    rows += [
+        ("confident", np.array([60.0, 0.0, -1.0])),
+        ("confident", np.array([-5.0, 45.0, 1.0, 2.0])),
+        ("huge", np.array([big, -big, 0.0])),
+        ("huge", np.array([big / 2, big / 2])),
+        ("tiny", np.array([1e-40, -1e-40, 0.0])),
+        ("special", np.array([np.inf, 0.0, 1.0])),
+        ("special", np.array([-np.inf, 0.0, 1.0])),
+        ("special", np.array([np.nan, 0.0])),
+        ("special", np.array([-np.inf, -np.inf])),
+    ]
+    return [(c, r.astype(dtype)) for c, r in rows]
+
+
+def _label_row(rng, n_, one_hot: bool):
+    if one_hot:
+        v = np.zeros(n_)
+        v[rng.integers(n_)] = 1.0
+        return v
+    v = rng.dirichlet(np.ones(n_))
+    return v
+
+
+def _check_vector(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    from .derive import derive, g
+
+    rng = np.random.default_rng(7)
+    name = np.dtype(dtype).name
+    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "vjp", "jacobian")}
+    derivation = derive(entry)
+    jac_raw = derivation.gradient("jacobian").raw
+    vjp_raw = derivation.gradient("vjp").raw
+    hard = entry.name == "hardmax"
+    for cls, row in _rows(dtype, size, rng):
+        n_ = len(row)
+        gvec = rng.normal(0, 1, n_).astype(dtype)
+        fwd = module.forward(row[None, :])[0]
+        vj = module.vjp(row[None, :], gvec[None, :])[0]
+        jac = module.jacobian(row)
+        for i_ in range(n_):
+            where = f"a = {row.tolist()}, i = {i_}"
+            if hard:
+                finite = row[~np.isnan(row)]
+                if np.isnan(row).any():
+                    exact = mpmath.nan
+                else:
+                    exact = mpmath.mpf(1 if i_ == int(np.argmax(finite)) else 0)
+            else:
+                exact = instance(entry.definition, ((n, n_), (i, i_)), (a,))([row])
+            res["forward"].add(fwd[i_], exact, cls, where)
+            ex_v = instance(vjp_raw, ((n, n_), (j, i_)), (a, g))([row, gvec]) if not hard else _zero_or_nan(row)
+            res["vjp"].add(vj[i_], ex_v, cls, f"{where}, g = {gvec.tolist()}")
+            for j_ in range(n_):
+                ex_j = (
+                    instance(jac_raw, ((n, n_), (i, i_), (j, j_)), (a,))([row]) if not hard else mpmath.mpf(0)
+                )
+                res["jacobian"].add(jac[i_, j_], ex_j, cls, f"{where}, j = {j_}")
+    return list(res.values())
+
+
+def _zero_or_nan(row):
+    return mpmath.nan if np.isnan(row).any() else mpmath.mpf(0)
+
+
+def _check_softmax_loss(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    from .derive import derive
+
+    sparse = entry.name.startswith("sparse")
+    rng = np.random.default_rng(11)
+    name = np.dtype(dtype).name
+    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "grad")}
+    grad_raw = derive(entry).gradient(f"wrt:{zv[j]}").raw
+    for cls, row in _rows(dtype, size, rng):
+        if np.isnan(row).any() or np.isinf(row).any():
+            continue  # the limits of a loss at infinite logits depend on the labels; checked in the tests
+        n_ = len(row)
+        for one_hot in (True, False) if not sparse else (True,):
+            labels = _label_row(rng, n_, one_hot).astype(dtype)
+            if cls == "confident":
+                labels = np.zeros(n_, dtype=dtype)
+                labels[int(np.argmax(row))] = 1
+            tval = int(np.argmax(labels))
+            lab_arg = np.array([tval]) if sparse else labels[None, :]
+            loss = module.forward(row[None, :], lab_arg, reduction="sum")
+            grad = module.grad(row[None, :], lab_arg, reduction="sum")[0]
+            where = f"z = {row.tolist()}, labels = {tval if sparse else labels.tolist()}"
+            if sparse:
+                ex = instance(entry.definition, ((n, n_), (t, tval)), (zv,))([row])
+            else:
+                ex = instance(entry.definition, ((n, n_),), (zv, yv))([row, labels])
+            res["forward"].add(loss, ex, cls, where)
+            for j_ in range(n_):
+                if sparse:
+                    eg = instance(grad_raw, ((n, n_), (t, tval), (j, j_)), (zv,))([row])
+                else:
+                    eg = instance(grad_raw, ((n, n_), (j, j_)), (zv, yv))([row, labels])
+                res["grad"].add(grad[j_], eg, cls, f"{where}, j = {j_}")
+    return list(res.values())
+
+
+def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    from .derive import derive
+    from .kernel_templates import keyword
+
+    name = np.dtype(dtype).name
+    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "grad", "forward mean")}
+    defaults = {p.symbol: sympy.Float(float(p.default), 60) for p in entry.params}
+    f_ref = Scalar(entry.definition.subs(defaults), (z, y_label))
+    g_ref = Scalar(derive(entry).gradient(f"wrt:{z}").raw.subs(defaults), (z, y_label))
+    kw = {keyword(p): float(p.default) for p in entry.params}
+    for cls, values in grid(dtype, size):
+        zs = np.array(values, dtype=dtype)
+        if cls == "special":
+            zs = zs[~np.isinf(zs)]  # limits at infinite logits depend on the label (0 * inf)
+        for lab in (0.0, 1.0, 0.25, 0.75):
+            ys = np.full(zs.shape, lab, dtype=dtype)
+            loss = module.forward(zs, ys, reduction="none", **kw)
+            grad = module.grad(zs, ys, reduction="sum", **kw)
+            for q, zv_ in enumerate(zs):
+                where = f"z = {float(zv_)!r}, y = {lab}"
+                res["forward"].add(loss[q], f_ref(zv_, lab), cls, where)
+                res["grad"].add(grad[q], g_ref(zv_, lab), cls, where)
+        if cls == "ordinary":  # the mean of a batch: a reduction, checked against the exact mean
+            zs = zs[:16]
+            ys = np.linspace(0, 1, len(zs)).astype(dtype)
+            with mpmath.workdps(60):
+                parts = [f_ref(zz, yy) for zz, yy in zip(zs, ys)]
+                exact = None if None in parts else mpmath.fsum(parts) / len(zs)
+            res["forward mean"].add(module.forward(zs, ys, reduction="mean", **kw), exact, cls, "16 logits")
+    return list(res.values())
+
+
+def _check_mse(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    rng = np.random.default_rng(5)
+    name = np.dtype(dtype).name
+    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "grad")}
+    from .derive import derive
+
+    grad_raw = derive(entry).gradient(f"wrt:{yhat[j]}").raw
+    for count in (1, 2, 5, 9) if size == "small" else (1, 2, 3, 5, 9, 17):
+        for scale in (1.0, 1e-3, 1e20):
+            for _ in range(3 if size == "small" else 10):
+                p_ = (rng.normal(0, scale, count)).astype(dtype)
+                q_ = (p_ + rng.normal(0, scale * 1e-6, count)).astype(dtype) if rng.random() < 0.5 else rng.normal(0, scale, count).astype(dtype)
+                where = f"yhat = {p_.tolist()}, y = {q_.tolist()}"
+                ex = instance(entry.definition, ((n, count),), (yhat, yv))([p_, q_])
+                res["forward"].add(module.forward(p_, q_, reduction="mean"), ex, "ordinary", where)
+                gr = module.grad(p_, q_, reduction="mean")
+                for j_ in range(count):
+                    eg = instance(grad_raw, ((n, count), (j, j_)), (yhat, yv))([p_, q_])
+                    res["grad"].add(gr[j_], eg, "ordinary", f"{where}, j = {j_}")
+    return list(res.values())
+
+
+def _check_logistic(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    from .derive import derive
+
+    rng = np.random.default_rng(3)
+    name = np.dtype(dtype).name
+    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "dw", "db")}
+    derivation = derive(entry)
+    raw_w = derivation.gradient(f"wrt:{w[j]}").raw
+    raw_b = derivation.gradient(f"wrt:{b}").raw
+    for m_, d_ in ((1, 1), (3, 2), (6, 3)) if size == "small" else ((1, 1), (3, 2), (6, 3), (10, 4)):
+        for scale in (0.5, 5.0, 50.0):
+            for _ in range(2 if size == "small" else 8):
+                X_ = rng.normal(0, 1, (m_, d_)).astype(dtype)
+                w_ = rng.normal(0, scale, d_).astype(dtype)
+                b_ = float(dtype(rng.normal()))
+                y_ = rng.integers(0, 2, m_).astype(dtype)
+                where = f"scale {scale}, m = {m_}, d = {d_}"
+                sizes = ((m, m_), (d, d_))
+                ex = instance(entry.definition, sizes, (w, X, yv), (b,))([w_, X_, y_], b_)
+                res["forward"].add(module.forward(w_, b_, X_, y_), ex, "ordinary", where)
+                dw, db = module.grad(w_, b_, X_, y_)
+                for j_ in range(d_):
+                    eg = instance(raw_w, (*sizes, (j, j_)), (w, X, yv), (b,))([w_, X_, y_], b_)
+                    res["dw"].add(dw[j_], eg, "ordinary", f"{where}, j = {j_}")
+                eb = instance(raw_b, sizes, (w, X, yv), (b,))([w_, X_, y_], b_)
+                res["db"].add(db, eb, "ordinary", where)
+    return list(res.values())
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def check_entry(entry: Entry, directory: str | Path = "generated", size: str = "full",
+                dtypes: Iterable = DTYPES) -> list[KernelResult]:
+    """Check every kernel of ``entry``'s generated module, in each dtype."""
+    module = load_module(entry.name, directory)
+    results = []
+    for dtype in dtypes:
+        with np.errstate(all="ignore"):
+            if entry.kind is Kind.ELEMENTWISE:
+                results += _check_elementwise(entry, module, dtype, size)
+            elif entry.kind is Kind.VECTOR:
+                results += _check_vector(entry, module, dtype, size)
+            elif entry.name == "mse":
+                results += _check_mse(entry, module, dtype, size)
+            elif entry.name == "logistic_nll":
+                results += _check_logistic(entry, module, dtype, size)
+            elif entry.variable == z:
+                results += _check_binary_loss(entry, module, dtype, size)
+            else:
+                results += _check_softmax_loss(entry, module, dtype, size)
+    return results
+
+
+def check(entries: Iterable[Entry], directory: str | Path = "generated", size: str = "full") -> list[KernelResult]:
+    """Check many entries; see :func:`check_entry`."""
+    results = []
+    for entry in entries:
+        results += check_entry(entry, directory, size)
+    return results
+
+
+def table(results: Sequence[KernelResult]) -> str:
+    """A Markdown table: one row per kernel and dtype."""
+    lines = [
+        "| entry | kernel | dtype | max ulp | p99.9 ulp | bound | non-finite | special wrong | unresolved | points "
+        "| status | worst input |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in results:
+        status = "ok" if r.passed else "FAIL"
+        lines.append(
+            f"| {r.entry} | {r.kernel} | {r.dtype} | {r.max_ulp:.2f} | {r.p999:.2f} | {r.bound:g} | {r.nonfinite} "
+            f"| {r.special_wrong} | {r.unresolved} | {len(r.errors)} | {status} | {r.worst[:90]} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""Print a compute form as one scalar Python expression that Numba compiles.
+
+:class:`KernelPrinter` is SymPy's ``PythonCodePrinter`` with three changes: ``Piecewise`` becomes a
+chain of conditional expressions (Numba compiles them; ``numpy.select`` it does not, and it would
+evaluate every branch), numbers become float literals (so that a float32 input is computed in
+float64), and the named primitives (sigma, softplus) become calls of helper functions that the
+generated module defines.  It is strict: a node it cannot print raises
+:class:`sympy.printing.codeprinter.PrintMethodNotImplementedError` rather than producing wrong code.
+
+>>> from sympy import Piecewise, exp, Rational
+>>> from symact.catalog.symbols import x
+>>> from symact.functions import sigmoid
+>>> print(kernel_code(Piecewise((x, x > 0), (Rational(1, 100) * x, True))))
+(x if (x > 0.0) else (0.01)*x)
+>>> print(kernel_code(x * sigmoid(-x)))
+x*_sigmoid(-x)
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from .functions import NamedFunction
+
+__all__ = ["KernelPrinter", "kernel_code", "helper_name"]
+
+
+def helper_name(function: type) -> str:
+    """The name of the helper a generated module defines for a named primitive."""
+    return f"_{function.__name__}"
+
+
+class KernelPrinter(PythonCodePrinter):
+    """Scalar ``math.*`` code for Numba kernels; strict about what it can print."""
+
+    def __init__(self, settings=None):
+        super().__init__({"strict": True, "fully_qualified_modules": True, **(settings or {})})
+
+    def _print_Piecewise(self, expr):
+        *branches, (last, cond) = expr.args
+        if cond is not sympy.true:
+            raise ValueError(f"a Piecewise without an otherwise branch cannot be compiled: {expr}")
+        code = self._print(last)
+        for value, condition in reversed(branches):
+            code = f"{self._print(value)} if {self._print(condition)} else {code}"
+        return f"({code})"
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Integer(self, expr):
+        return repr(float(expr))
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Half(self, expr):
+        return "0.5"
+
+    def _print_Max(self, expr):  # a ternary keeps the loop free of Python's max() dispatch
+        a, *rest = expr.args
+        code = self._print(a)
+        for b in rest:
+            pb = self._print(b)
+            code = f"({code} if {code} >= {pb} else {pb})"
+        return code
+
+    def _print_Min(self, expr):
+        a, *rest = expr.args
+        code = self._print(a)
+        for b in rest:
+            pb = self._print(b)
+            code = f"({code} if {code} <= {pb} else {pb})"
+        return code
+
+    def _print_Pow(self, expr, rational=False):
+        base, exponent = expr.args
+        if exponent.is_Integer and 2 <= int(exponent) <= 4:
+            b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
+            return "(" + "*".join([b] * int(exponent)) + ")"
+        if exponent == -1:
+            return f"1.0/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Pow'])}"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Mul(self, expr):
+        # the numeric coefficient last: 4*x*sigma(x)*sigma(-2x) overflows at x = 1e308 where
+        # x*sigma(x)*sigma(-2x)*4 does not
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Number and coeff not in (1, -1) and rest != 1 and rest.is_Mul is not None:
+            body = self.parenthesize(rest, sympy.printing.precedence.PRECEDENCE["Mul"])
+            return f"{body}*{self._print(coeff)}"
+        return super()._print_Mul(expr)
+
+    def _print_Function(self, expr):
+        if isinstance(expr, NamedFunction):
+            args = ", ".join(self._print(a) for a in expr.args)
+            return f"{helper_name(type(expr))}({args})"
+        return super()._print_Function(expr)
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+
+def kernel_code(expr: sympy.Expr, names: dict | None = None) -> str:
+    """``expr`` as one line of scalar Python for a Numba kernel; ``names`` renames symbols."""
+    if names:
+        expr = expr.xreplace(names)
+    return KernelPrinter().doprint(expr)

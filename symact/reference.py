@@ -1,0 +1,132 @@
+"""The ground truth for kernel checks: the UNstabilised expression, evaluated with mpmath.
+
+A kernel computes a stabilised form; the reference evaluates the catalog's plain definition (or
+SymPy's raw derivative of it) instead, so that a wrong rewrite cannot hide behind itself.  Each value
+is computed at 50 digits and again at twice the precision, doubling until the two agree to 30 digits,
+so that cancellation in the plain formula (1 - tanh(x)^2 at x = 300) cannot fake a result; where
+they still disagree at 1600 digits (1 - sigma(z) at z = 1e35 needs 10^35 digits) the value is
+None, "unresolved", and the check counts it rather than trusting it.  An
+infinite input is evaluated as +-10^1000, which gives the limit for the functions of the catalog.
+
+>>> from symact.catalog.symbols import x
+>>> from sympy import tanh
+>>> f = Scalar(1 - tanh(x) ** 2, (x,))
+>>> print("%.6e" % f(300.0))  # 4 exp(-600): the plain formula at 50 digits would give 0
+1.060159e-260
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import mpmath
+import sympy
+
+__all__ = ["Scalar", "Instance", "mp_value", "DIGITS", "MAX_DIGITS", "INFINITY"]
+
+DIGITS = 50  #: the first working precision
+MAX_DIGITS = 1600  #: precision is doubled up to this while two evaluations disagree
+AGREE = mpmath.mpf(10) ** -30
+INFINITY = mpmath.mpf("1e1000")  #: stands for an infinite input
+
+
+def mp_value(v) -> mpmath.mpf:
+    """A float (or int) as an exact mpmath number; +-inf as +-10^1000; nan stays nan."""
+    if isinstance(v, (int,)) and not isinstance(v, bool):
+        return mpmath.mpf(v)
+    f = float(v)
+    if math.isnan(f):
+        return mpmath.nan
+    if math.isinf(f):
+        return INFINITY if f > 0 else -INFINITY
+    return mpmath.mpf(f)
+
+
+def _adaptive(fn, args):
+    """fn(*args) at increasing precision until two evaluations agree; None if they never do.
+
+    With finite arguments an infinite or nan value can only come from lost precision (log of a
+    difference that cancelled to 0), so it is not accepted; an exact 0 is accepted only at the
+    highest precisions (the true value may be 1e-400, below every float).
+    """
+    finite_args = all(mpmath.isfinite(a) and abs(a) < INFINITY for a in args)
+    previous = None
+    digits = DIGITS
+    while digits <= MAX_DIGITS:
+        with mpmath.workdps(digits):
+            try:
+                value = fn(*[+a for a in args])
+            except (ZeroDivisionError, ValueError, OverflowError):
+                value = mpmath.nan
+            value = mpmath.mpf(value) if not isinstance(value, mpmath.mpf) else +value
+        if previous is not None:
+            special = mpmath.isnan(value) or mpmath.isinf(value)
+            if special:
+                same = (mpmath.isnan(value) and mpmath.isnan(previous)) or value == previous
+                if same and not finite_args:
+                    return value
+            elif value == 0 and previous == 0:
+                if digits >= MAX_DIGITS // 2:
+                    return value
+            elif abs(value - previous) <= abs(value) * AGREE:
+                return value
+        previous = value
+        digits *= 2
+    return None  # unresolved: the plain formula needs more than MAX_DIGITS digits here
+
+
+class Scalar:
+    """A scalar expression of ``variables`` (symbols) as an adaptive-precision mpmath function."""
+
+    def __init__(self, expr: sympy.Expr, variables: Sequence[sympy.Symbol]):
+        from .rewrites import to_plain
+
+        self.expr = to_plain(expr)
+        self.variables = tuple(variables)
+        self._fn = sympy.lambdify(self.variables, self.expr, "mpmath")
+
+    def __call__(self, *values) -> mpmath.mpf:
+        args = [mp_value(v) for v in values]
+        if any(mpmath.isnan(a) for a in args):
+            used = self.expr.free_symbols
+            if any(mpmath.isnan(a) and s in used for a, s in zip(args, self.variables)):
+                return mpmath.nan
+        return _adaptive(self._fn, args)
+
+
+class Instance:
+    """An indexed expression at concrete sizes and index values, as a function of its Indexed atoms.
+
+    ``order`` lists the IndexedBase objects whose elements are the arguments, flattened in C order
+    of their shapes; ``call(arrays)`` takes one NumPy array (or scalar) per base.
+    """
+
+    def __init__(self, expr: sympy.Expr, subs: dict, bases: Sequence[sympy.IndexedBase], scalars=()):
+        concrete = sympy.expand_func(expr.subs(subs)).doit()
+        concrete = concrete.replace(lambda e: isinstance(e, sympy.Sum), lambda e: e.doit())
+        self.bases = tuple(bases)
+        atoms = concrete.atoms(sympy.Indexed)
+        self.slots = {}
+        symbols = []
+        for ix in sorted(atoms, key=sympy.default_sort_key):
+            if ix.base not in self.bases:
+                raise ValueError(f"unexpected indexed atom {ix}")
+            s = sympy.Symbol(f"_{ix.base.label}_{'_'.join(str(i) for i in ix.indices)}", real=True)
+            self.slots[s] = (self.bases.index(ix.base), tuple(int(i) for i in ix.indices))
+            symbols.append(s)
+        concrete = concrete.xreplace({ix: s for s, (b, idx) in self.slots.items() for ix in [self.bases[b][idx]]})
+        self.scalars = tuple(scalars)
+        self.symbols = tuple(symbols)
+        self.scalar = Scalar(concrete, (*self.symbols, *self.scalars))
+
+    def __call__(self, arrays, *scalars) -> mpmath.mpf:
+        values = [arrays[b][idx] for (b, idx) in (self.slots[s] for s in self.symbols)]
+        return self.scalar(*values, *scalars)
+
+
+@functools.lru_cache(maxsize=512)
+def instance(expr: sympy.Expr, subs: tuple, bases: tuple, scalars: tuple = ()) -> Instance:
+    """A cached :class:`Instance`."""
+    return Instance(expr, dict(subs), bases, scalars)

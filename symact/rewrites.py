@@ -1,0 +1,238 @@
+"""Stabilising rewrites: how a definition becomes a form that is safe to compute in floating point.
+
+A textbook writes sigma'(x) = sigma(x)(1 - sigma(x)); at x = 40 that cancels to 0 in floating point
+while the true value is 4e-18.  Each :class:`Rewrite` here is a named identity ``pattern ->
+replacement`` (SymPy ``Wild`` symbols stand for any subexpression) with the reason it is more
+accurate; :func:`stabilise` applies them until nothing changes.  Every rule is an identity, and
+:func:`prove_rule` proves it with :func:`symact.prove.prove_equal` (the tests prove them all).
+
+The named functions sigma and softplus are kept as calls in compute forms: the kernels define them
+once, as helpers whose bodies are the :data:`PRIMITIVES` below (sigma by the sign of x; softplus as
+max(x, 0) + log1p(exp(-|x|)), which neither overflows nor cancels).
+
+>>> from symact.catalog.symbols import x
+>>> from symact.functions import sigmoid
+>>> stabilise(sigmoid(x) * (1 - sigmoid(x)))
+sigmoid(-x)*sigmoid(x)
+>>> stabilise(sympy.log(1 + sympy.exp(x)))
+softplus(x)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sympy
+from sympy import Abs, Max, Piecewise, Wild, erf, erfc, exp, log, tanh
+from sympy.codegen.cfunctions import expm1, log1p
+from sympy.codegen.rewriting import ReplaceOptim, expm1_opt, optimize
+
+from .functions import expand_named, recognise, sigmoid, softplus
+from .prove import Outcome, Space, prove_equal
+
+__all__ = ["Rewrite", "RULES", "PRIMITIVES", "stabilise", "prove_rule", "to_plain", "prove_compute_form", "W"]
+
+#: the placeholder every pattern is written with: any real subexpression
+W = Wild("w", real=True)
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One stabilising identity: ``pattern`` becomes ``replacement`` wherever it matches.
+
+    ``apply`` defaults to SymPy's ``replace`` with the Wild ``W``; a rule reused from
+    ``sympy.codegen.rewriting`` brings its own ``optim`` instead.
+    """
+
+    name: str
+    pattern: sympy.Expr
+    replacement: sympy.Expr
+    reason: str
+    optim: object = None
+
+    def apply(self, expr: sympy.Expr) -> sympy.Expr:
+        if self.optim is not None:
+            return optimize(expr, [self.optim])
+        return expr.replace(self.pattern, self.replacement)
+
+
+def to_plain(expr: sympy.Expr) -> sympy.Expr:
+    """The expression in plain maths: named functions, log1p, expm1 and erfc (as 1 - erf) expanded."""
+    expr = expand_named(expr)
+    expr = expr.replace(lambda e: isinstance(e, erfc), lambda e: 1 - erf(e.args[0]))
+    return expr.replace(lambda e: isinstance(e, (log1p, expm1)), lambda e: sympy.expand_func(e))
+
+
+A = Wild("a", real=True)
+B = Wild("b", real=True)
+
+
+def _square_of(expr):
+    """u for an expression that is exactly 1 - u**2 (u not a named function's square), else None."""
+    if not expr.is_Add or len(expr.args) != 2 or sympy.S.One not in expr.args:
+        return None
+    other = expr.args[0] if expr.args[1] == 1 else expr.args[1]
+    coeff, rest = other.as_coeff_Mul()
+    if coeff != -1 or not (rest.is_Pow and rest.exp == 2):
+        return None
+    return rest.base
+
+
+def _split_sigmoid(expr):
+    """For ``a sigma(w) - b`` (a sum with one sigmoid term; b a label: free of sigmoids and of w's symbols):
+    ``(a - b) sigma(w) - b sigma(-w)``; else None."""
+    if not expr.is_Add:
+        return None
+    with_sigmoid = [t for t in expr.args if t.has(sigmoid)]
+    rest = sympy.Add(*[t for t in expr.args if not t.has(sigmoid)])
+    if len(with_sigmoid) != 1 or rest == 0:
+        return None
+    factors = sympy.Mul.make_args(with_sigmoid[0])
+    sigmas = [f for f in factors if isinstance(f, sigmoid)]
+    if len(sigmas) != 1:
+        return None
+    a = sympy.Mul(*[f for f in factors if f is not sigmas[0]])
+    if a.has(sigmoid):
+        return None
+    w, b = sigmas[0].args[0], -rest
+    if not b.free_symbols or b.free_symbols & w.free_symbols:  # a label, not part of the formula in w
+        return None
+    return (a - b) * sigmoid(w) - b * sigmoid(-w)
+
+
+#: the rules, applied in order and repeatedly by :func:`stabilise`
+RULES: tuple[Rewrite, ...] = (
+    Rewrite(
+        "one_minus_sigmoid",
+        1 - sigmoid(W),
+        sigmoid(-W),
+        "1 - sigma(w) cancels to 0 for w > 37 (double); sigma(-w) keeps every digit",
+    ),
+    Rewrite(
+        "sigmoid_minus_one",
+        sigmoid(W) - 1,
+        -sigmoid(-W),
+        "the same cancellation with the opposite sign",
+    ),
+    Rewrite(
+        "sech_squared",
+        1 - tanh(W) ** 2,
+        4 * sigmoid(2 * W) * sigmoid(-2 * W),
+        "1 - tanh(w)^2 cancels to 0 for |w| > 19; sech^2 w = 4 sigma(2w) sigma(-2w) has no cancellation "
+        "and no overflow",
+    ),
+    Rewrite(
+        "sigmoid_minus_label",
+        A * sigmoid(W) - B,
+        (A - B) * sigmoid(W) - B * sigmoid(-W),
+        "a sigma(w) - b cancels when sigma(w) is near b/a (a = b = 1: sigma(40) - 1 is 0, not -4e-18); "
+        "with sigma(w) = 1 - sigma(-w) the two terms are small where the result is",
+        optim=ReplaceOptim(lambda e: _split_sigmoid(e) is not None, lambda e: _split_sigmoid(e)),
+    ),
+    Rewrite(
+        "difference_of_squares",
+        1 - W**2,
+        (1 - W) * (1 + W),
+        "1 - y^2 loses y's last digits when |y| is near 1 (tanh' from its output); (1 - y)(1 + y) is exact "
+        "to a rounding",
+        optim=ReplaceOptim(lambda e: _square_of(e) is not None, lambda e: (1 - _square_of(e)) * (1 + _square_of(e))),
+    ),
+    Rewrite(
+        "softplus",
+        log(1 + exp(W)),
+        softplus(W),
+        "log(1 + exp(w)) overflows for w > 709 (SymPy's log1p(exp(w)) too); the softplus primitive does not",
+    ),
+    Rewrite(
+        "log_sigmoid",
+        log(sigmoid(W)),
+        -softplus(-W),
+        "log(sigma(w)) is log(0) = -inf once sigma(w) underflows; -softplus(-w) stays finite and exact",
+    ),
+    Rewrite(
+        "one_minus_exp",
+        1 - exp(-W),
+        -expm1(-W),
+        "1 - exp(-w) cancels for small w; expm1 is exact there",
+    ),
+    Rewrite(
+        "expm1",
+        exp(W) - 1,
+        expm1(W),
+        "exp(w) - 1 cancels for small w (sympy.codegen.rewriting.expm1_opt)",
+        optim=expm1_opt,
+    ),
+    Rewrite(
+        "log1p",
+        log(1 + W),
+        log1p(W),
+        "log(1 + w) loses w's digits for small w.  Only a literal 1 + w matches: a Wild would also match "
+        "log(S) as log1p(S - 1), which adds a cancellation (and SymPy's log1p_opt rewrites "
+        "log(1 + exp(-|x|)) into -|x| + log1p(exp(|x|)), which overflows)",
+        optim=ReplaceOptim(
+            lambda e: isinstance(e, log) and e.args[0].is_Add and sympy.S.One in e.args[0].args,
+            lambda e: log1p(e.args[0] - 1),
+        ),
+    ),
+    Rewrite(
+        "erfc",
+        1 + erf(W),
+        erfc(-W),
+        "1 + erf(w) cancels for w < -1; erfc(-w) keeps the tail",
+    ),
+    Rewrite(
+        "erfc_minus",
+        1 - erf(W),
+        erfc(W),
+        "1 - erf(w) cancels for w > 1; erfc(w) keeps the tail",
+    ),
+)
+
+#: compute forms of the named primitives: the body of the helper each kernel module defines
+PRIMITIVES: dict[type, Rewrite] = {
+    sigmoid: Rewrite(
+        "sigmoid_by_sign",
+        sigmoid(W),
+        Piecewise((1 / (1 + exp(-W)), W >= 0), (exp(W) / (1 + exp(W)), True)),
+        "exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only",
+    ),
+    softplus: Rewrite(
+        "softplus_stable",
+        softplus(W),
+        Max(W, 0) + log1p(exp(-Abs(W))),
+        "log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) "
+        "neither overflows nor cancels",
+    ),
+}
+
+
+def stabilise(expr: sympy.Expr, rules: Iterable[Rewrite] = RULES) -> sympy.Expr:
+    """Recognise the named functions in ``expr`` and apply ``rules`` until a fixed point."""
+    rules = tuple(rules)
+    expr = recognise(expr)
+    for _ in range(20):
+        previous = expr
+        for rule in rules:
+            expr = rule.apply(expr)
+        if expr == previous:
+            return expr
+    raise RuntimeError(f"stabilising rewrites did not reach a fixed point on {expr}")
+
+
+def prove_rule(rule: Rewrite, budget: float = 10.0) -> Outcome:
+    """Prove ``rule.pattern == rule.replacement`` with the Wild replaced by a real variable."""
+    v = sympy.Symbol("v", real=True)
+    lhs = to_plain(rule.pattern.xreplace({W: v}))
+    rhs = to_plain(rule.replacement.xreplace({W: v}))
+    if rule.optim is not None:  # a SymPy optimisation: prove what it does to the pattern
+        rhs = to_plain(rule.apply(rule.pattern.xreplace({W: v})))
+    return prove_equal(lhs, rhs, Space(kinks={v: (0,)}), budget=budget)
+
+
+def prove_compute_form(
+    compute: sympy.Expr, truth: sympy.Expr, space: Space | None = None, budget: float = 20.0
+) -> Outcome:
+    """Prove a stabilised compute form equal to the expression it came from."""
+    return prove_equal(to_plain(compute), truth, space, budget=budget)
+
