@@ -588,11 +588,12 @@ def softplus_f32(x):
 
 
 def _pick(x, f32, f64):
-    """The Numba implementation for the argument type x: f32 for float32, f64 for other real numbers."""
+    """The Numba implementation for the argument type x: f32's Python function for float32, f64's for
+    float64 (returned as plain functions, not closures, so that Numba inlines them cleanly)."""
     if x == types.float32:
-        return lambda x: f32(x)
-    if isinstance(x, (types.Float, types.Integer, types.Boolean)):
-        return lambda x: f64(np.float64(x))
+        return f32.py_func
+    if x == types.float64:
+        return f64.py_func
     return None
 
 
@@ -642,47 +643,47 @@ def vsoftplus(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@overload(vexp)
+@overload(vexp, inline="always")
 def _vexp_numba(x):
     return _pick(x, exp_f32, exp_f64)
 
 
-@overload(vexpm1)
+@overload(vexpm1, inline="always")
 def _vexpm1_numba(x):
     return _pick(x, expm1_f32, expm1_f64)
 
 
-@overload(vlog)
+@overload(vlog, inline="always")
 def _vlog_numba(x):
     return _pick(x, log_f32, log_f64)
 
 
-@overload(vlog1p)
+@overload(vlog1p, inline="always")
 def _vlog1p_numba(x):
     return _pick(x, log1p_f32, log1p_f64)
 
 
-@overload(vtanh)
+@overload(vtanh, inline="always")
 def _vtanh_numba(x):
     return _pick(x, tanh_f32, tanh_f64)
 
 
-@overload(verf)
+@overload(verf, inline="always")
 def _verf_numba(x):
     return _pick(x, erf_f32, erf_f64)
 
 
-@overload(verfc)
+@overload(verfc, inline="always")
 def _verfc_numba(x):
     return _pick(x, erfc_f32, erfc_f64)
 
 
-@overload(vsigmoid)
+@overload(vsigmoid, inline="always")
 def _vsigmoid_numba(x):
     return _pick(x, sigmoid_f32, sigmoid_f64)
 
 
-@overload(vsoftplus)
+@overload(vsoftplus, inline="always")
 def _vsoftplus_numba(x):
     return _pick(x, softplus_f32, softplus_f64)
 

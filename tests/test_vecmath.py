@@ -117,7 +117,7 @@ def test_a_loop_vectorises_and_stays_accurate_with_fma(name):
 def test_generic_functions_dispatch_on_dtype_and_fall_back_to_math_in_python():
     @njit(error_model="numpy")
     def both(a, b):
-        return vm.vexp(a), vm.vexp(b), vm.verf(b), vm.vlog1p(3)
+        return vm.vexp(a), vm.vexp(b), vm.verf(b), vm.vlog1p(3.0)
 
     r32, r64, e64, l3 = both(np.float32(1.0), 1.0)
 
