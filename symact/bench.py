@@ -80,6 +80,7 @@ def load_generated(name: str, directory: str | Path = "generated"):
     path = Path(directory) / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"symact_generated_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # Numba's cache looks the module up by name
     spec.loader.exec_module(module)
     return module
 
