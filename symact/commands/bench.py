@@ -27,6 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", default="bench.md", help="where to write the table (default: bench.md)")
     parser.add_argument("--json", default="bench.json", help="where to write the JSON (default: bench.json)")
     parser.add_argument("--startup", action="store_true", help="also time import, first call and cold compile")
+    parser.add_argument("--startup-only", action="store_true", help="only the start-up tables (no kernel timings)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -39,19 +40,23 @@ def run(args: argparse.Namespace) -> int:
     kernels = args.kernels or sorted(p.stem for p in Path(args.dir).glob("*.py") if not p.stem.startswith("_"))
     threads = args.threads or sorted({1, os.cpu_count() or 1})
     progress = None if args.quiet else (lambda line: print(line, flush=True))
-    results, notes = bench.run_cases(
-        kernels,
-        args.sizes,
-        args.dtypes.split(","),
-        threads,
-        args.modes.split(","),
-        args.ops.split(","),
-        directory=args.dir,
-        rounds=args.rounds,
-        progress=progress,
-    )
+    results, notes = [], []
+    if args.startup_only:
+        args.startup = True
+    else:
+        results, notes = bench.run_cases(
+            kernels,
+            args.sizes,
+            args.dtypes.split(","),
+            threads,
+            args.modes.split(","),
+            args.ops.split(","),
+            directory=args.dir,
+            rounds=args.rounds,
+            progress=progress,
+        )
     extra = {}
-    text = bench.markdown(results, notes)
+    text = bench.markdown(results, notes) if results else ""
     if args.startup:
         extra["startup"] = bench.startup(kernels, args.dir)
         extra["startup_forms"] = bench.startup_forms()
