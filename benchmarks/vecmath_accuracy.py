@@ -6,6 +6,7 @@ PYTHONPATH=. python3 benchmarks/vecmath_accuracy.py [--n 20000] [--fastmath]
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import mpmath
@@ -67,13 +68,15 @@ def main() -> None:
     parser.add_argument("--fastmath", action="store_true", help="compile the loops with fastmath={'contract'}")
     parser.add_argument("names", nargs="*", default=list(CASES))
     args = parser.parse_args()
-    print(f"| function | float64 max ulp | p99.9 | worst x | float32 max ulp | p99.9 | worst x |  (n={args.n})")
+    print(f"{args.n} points per function and dtype")
+    print("| function | float64 max ulp | p99.9 | worst x | float32 max ulp | p99.9 | worst x |")
     print("|---|---|---|---|---|---|---|")
     for name in args.names:
         t0 = time.perf_counter()
         row = [measure(name, dt, args.n, args.fastmath) for dt in (np.float64, np.float32)]
         cells = " | ".join(f"{r['max']:.3g} | {r['p999']:.3g} | {r['at']:.6g}" for r in row)
-        print(f"| {name[1:]} | {cells} |  ({time.perf_counter() - t0:.1f} s)", flush=True)
+        print(f"| {name[1:]} | {cells} |", flush=True)
+        print(f"  ({name}: {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
 
 
 if __name__ == "__main__":
