@@ -121,6 +121,12 @@ _MANT_MASK = 0x000FFFFFFFFFFFFF
 _HIGH32_MASK = -4294967296  # 0xFFFFFFFF00000000 as int64: clears the low 32 bits
 _MIN_NORMAL = 2.2250738585072014e-308
 _TWO54 = 1.8014398509481984e16
+_LOW27_CLEAR = -134217728  # ~(2**27 - 1) as int64
+_ERF_C0 = 1.0830752376761712  # the constant terms of the erf / erfc fits
+_ERFCX_MID_C0 = 0.3215854164543175
+_ERFCX_TAIL_C0 = 0.5437500712042601
+_ERFCX_TAIL_V0 = 0.08066115702479339  # the tail fit's variable: t = (1 / a**2 - V0) / VH
+_ERFCX_TAIL_VH = 0.07933884297520662
 
 # float32 constants (a Python float would turn a float32 computation into float64)
 _F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2**23
@@ -259,220 +265,123 @@ def tanh_f64(x):
 
 
 @njit(inline="always")
+def _erf_small_poly_f64(t):
+    """erf(x) / x - _ERF_C0 with t = 8 x**2 - 1, |x| <= 0.5 (degree 9)."""
+    p = -1.0893429375776461e-15
+    p = p * t + 8.777607481006789e-14
+    p = p * t + -6.374417573691971e-12
+    p = p * t + 4.127025151938976e-10
+    p = p * t + -2.3472291635294847e-08
+    p = p * t + 1.1516037795233198e-06
+    p = p * t + -4.76233693446849e-05
+    p = p * t + 0.0016130716680617073
+    p = p * t + -0.04364205888669792
+    return p * t
+
+
+@njit(inline="always")
+def _erfcx_mid_poly_f64(t):
+    """erfcx(a) - _ERFCX_MID_C0 with t = a - 1.5, 0.5 <= a <= 2.5 (degree 22)."""
+    p = 4.089897411779722e-12
+    p = p * t + -1.734053928766956e-11
+    p = p * t + 4.8778006804111125e-11
+    p = p * t + -1.9648646045553093e-10
+    p = p * t + 8.348299788481909e-10
+    p = p * t + -3.251584211636436e-09
+    p = p * t + 1.2320891414760783e-08
+    p = p * t + -4.595084529057363e-08
+    p = p * t + 1.675518801711717e-07
+    p = p * t + -5.960923218763459e-07
+    p = p * t + 2.066969922878226e-06
+    p = p * t + -6.974987783040836e-06
+    p = p * t + 2.2864312427826564e-05
+    p = p * t + -7.265892314129167e-05
+    p = p * t + 0.00022330994432059154
+    p = p * t + -0.0006619300662692695
+    p = p * t + 0.0018861348770324421
+    p = p * t + -0.00514595754799691
+    p = p * t + 0.013377340953066615
+    p = p * t + -0.032930905299562184
+    p = p * t + 0.0761510398554774
+    p = p * t + -0.16362291773256007
+    return p * t
+
+
+@njit(inline="always")
+def _erfcx_tail_poly_f64(t):
+    """a erfcx(a) - _ERFCX_TAIL_C0, t = (1 / a**2 - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH, 2.5 <= a <= 27.5 (degree 22)."""
+    p = 1.0855011333169192e-12
+    p = p * t + -2.2447187709977e-12
+    p = p * t + -1.5231853438142057e-12
+    p = p * t + 2.812939636609869e-12
+    p = p * t + 1.048095835022153e-11
+    p = p * t + -2.3204710257382908e-11
+    p = p * t + 3.0509507234819166e-11
+    p = p * t + -7.743055381045506e-11
+    p = p * t + 2.2135685721815347e-10
+    p = p * t + -5.803609150176659e-10
+    p = p * t + 1.5653759102551364e-09
+    p = p * t + -4.435410371315874e-09
+    p = p * t + 1.314395727998299e-08
+    p = p * t + -4.096360393423999e-08
+    p = p * t + 1.353997574006867e-07
+    p = p * t + -4.795831289060577e-07
+    p = p * t + 1.845384093832919e-06
+    p = p * t + -7.86206674624392e-06
+    p = p * t + 3.812842332756712e-05
+    p = p * t + -0.00021983957988292544
+    p = p * t + 0.001626411232201209
+    p = p * t + -0.018172469152823653
+    return p * t
+
+
+@njit(inline="always")
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(inline="always")
+def _split26(v):
+    """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
+    return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
+
+
+@njit(inline="always")
 def _erfc_tail_f64(a):
-    """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0)."""
+    """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0; a < 0.5 gives a finite unused value).
+
+    ``exp(-a**2) erfcx(a)``: ``a**2 = z**2 + (z - a)(z + a)`` with ``z`` a to 21 bits (``z**2`` exact), and the
+    rounding errors of the polynomial's last addition and of the division by ``a`` carried into the
+    exponent as a relative correction, so that only exp's own rounding remains."""
     a = 27.5 if a > 27.5 else a
-    z = _bits_f64(_f64_bits(a) & _HIGH32_MASK)  # a to 21 bits: z * z is exact
-    t = a - 1.5
-    mid = (
-        (
-            (
-                (
-                    (
-                        (
-                            (
-                                (
-                                    (
-                                        (
-                                            (
-                                                (
-                                                    (
-                                                        (
-                                                            (
-                                                                (
-                                                                    (
-                                                                        (
-                                                                            (
-                                                                                (
-                                                                                    (
-                                                                                        (4.089897411779722e-12) * t
-                                                                                        + -1.734053928766956e-11
-                                                                                    )
-                                                                                    * t
-                                                                                    + 4.8778006804111125e-11
-                                                                                )
-                                                                                * t
-                                                                                + -1.9648646045553093e-10
-                                                                            )
-                                                                            * t
-                                                                            + 8.348299788481909e-10
-                                                                        )
-                                                                        * t
-                                                                        + -3.251584211636436e-09
-                                                                    )
-                                                                    * t
-                                                                    + 1.2320891414760783e-08
-                                                                )
-                                                                * t
-                                                                + -4.595084529057363e-08
-                                                            )
-                                                            * t
-                                                            + 1.675518801711717e-07
-                                                        )
-                                                        * t
-                                                        + -5.960923218763459e-07
-                                                    )
-                                                    * t
-                                                    + 2.066969922878226e-06
-                                                )
-                                                * t
-                                                + -6.974987783040836e-06
-                                            )
-                                            * t
-                                            + 2.2864312427826564e-05
-                                        )
-                                        * t
-                                        + -7.265892314129167e-05
-                                    )
-                                    * t
-                                    + 0.00022330994432059154
-                                )
-                                * t
-                                + -0.0006619300662692695
-                            )
-                            * t
-                            + 0.0018861348770324421
-                        )
-                        * t
-                        + -0.00514595754799691
-                    )
-                    * t
-                    + 0.013377340953066615
-                )
-                * t
-                + -0.032930905299562184
-            )
-            * t
-            + 0.0761510398554774
-        )
-        * t
-        + -0.16362291773256007
-    ) * t + 0.3215854164543175
-    t = (1.0 / (a * a) - 0.08066115702479339) / 0.07933884297520662
-    tail = (
-        (
-            (
-                (
-                    (
-                        (
-                            (
-                                (
-                                    (
-                                        (
-                                            (
-                                                (
-                                                    (
-                                                        (
-                                                            (
-                                                                (
-                                                                    (
-                                                                        (
-                                                                            (
-                                                                                (
-                                                                                    (
-                                                                                        (
-                                                                                            (1.0855011333169192e-12) * t
-                                                                                            + -2.2447187709977e-12
-                                                                                        )
-                                                                                        * t
-                                                                                        + -1.5231853438142057e-12
-                                                                                    )
-                                                                                    * t
-                                                                                    + 2.812939636609869e-12
-                                                                                )
-                                                                                * t
-                                                                                + 1.048095835022153e-11
-                                                                            )
-                                                                            * t
-                                                                            + -2.3204710257382908e-11
-                                                                        )
-                                                                        * t
-                                                                        + 3.0509507234819166e-11
-                                                                    )
-                                                                    * t
-                                                                    + -7.743055381045506e-11
-                                                                )
-                                                                * t
-                                                                + 2.2135685721815347e-10
-                                                            )
-                                                            * t
-                                                            + -5.803609150176659e-10
-                                                        )
-                                                        * t
-                                                        + 1.5653759102551364e-09
-                                                    )
-                                                    * t
-                                                    + -4.435410371315874e-09
-                                                )
-                                                * t
-                                                + 1.314395727998299e-08
-                                            )
-                                            * t
-                                            + -4.096360393423999e-08
-                                        )
-                                        * t
-                                        + 1.353997574006867e-07
-                                    )
-                                    * t
-                                    + -4.795831289060577e-07
-                                )
-                                * t
-                                + 1.845384093832919e-06
-                            )
-                            * t
-                            + -7.86206674624392e-06
-                        )
-                        * t
-                        + 3.812842332756712e-05
-                    )
-                    * t
-                    + -0.00021983957988292544
-                )
-                * t
-                + 0.001626411232201209
-            )
-            * t
-            + -0.018172469152823653
-        )
-        * t
-        + 0.5437500712042601
-    ) / a
-    return _exp_hilo_f64(-(z * z), (z - a) * (z + a), mid if a < 2.5 else tail)
+    a = 0.5 if a < 0.5 else a
+    z = _bits_f64(_f64_bits(a) & _HIGH32_MASK)
+    mid = a < 2.5
+    t_mid = a - 1.5
+    t_tail = (1.0 / (a * a) - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH
+    w = _erfcx_mid_poly_f64(t_mid) if mid else _erfcx_tail_poly_f64(t_tail)
+    s, e = _two_sum(_ERFCX_MID_C0 if mid else _ERFCX_TAIL_C0, w)
+    d = 1.0 if mid else a
+    q = s / d
+    qh = _split26(q)
+    dh = _split26(d)
+    ql = q - qh
+    dl = d - dh
+    ph = q * d
+    pl = ((qh * dh - ph) + qh * dl + ql * dh) + ql * dl  # q * d = ph + pl (Dekker)
+    rel = (e + ((s - ph) - pl)) / s  # (true numerator - q d) / (q d)
+    return _exp_hilo_f64(-(z * z), (z - a) * (z + a) + rel, q)
 
 
 @njit(inline="always")
 def _erf_small_f64(x):
-    """erf(x) for |x| <= 0.5."""
+    """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
     t = 8.0 * (x * x) - 1.0
-    return x * (
-        (
-            (
-                (
-                    (
-                        (
-                            (
-                                (((-1.0893429375776461e-15) * t + 8.777607481006789e-14) * t + -6.374417573691971e-12)
-                                * t
-                                + 4.127025151938976e-10
-                            )
-                            * t
-                            + -2.3472291635294847e-08
-                        )
-                        * t
-                        + 1.1516037795233198e-06
-                    )
-                    * t
-                    + -4.76233693446849e-05
-                )
-                * t
-                + 0.0016130716680617073
-            )
-            * t
-            + -0.04364205888669792
-        )
-        * t
-        + 1.0830752376761712
-    )
+    s, e = _two_sum(_ERF_C0, _erf_small_poly_f64(t))
+    return x * s + x * e
 
 
 @njit(inline="always")
