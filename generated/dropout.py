@@ -53,9 +53,9 @@ def _forward_scalar(x, m, keep_prob):
     if x != x:
         return x
     if x == math.inf:
-        return (0.0 if m == 0 else math.copysign(1, m))*math.inf
+        return (math.inf if m != 0.0 else 0.0)
     if x == -math.inf:
-        return (0.0 if m == 0 else math.copysign(1, m))*float('-inf')
+        return (-math.inf if m != 0.0 else 0.0)
     return m*x/keep_prob
 
 

@@ -8,7 +8,7 @@ definition: -Sum((1 - y[i])*log(1 - 1/(exp(-b - Sum(X[i, k]*w[k], (k, 0, d - 1))
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     theta_i: X_i . w + b in double-double (Dot2)
     loss: sum_i y_i softplus(-theta_i) + (1 - y_i) softplus(theta_i)
-    residual: (1 - y_i) sigma(theta_i) - y_i sigma(-theta_i)
+    residual: -y_i + sigma(theta_i) for theta_i < 0, else (1 - y_i) - sigma(-theta_i), kept as hi + lo
 """
 import math
 
@@ -239,32 +239,45 @@ def _losses(X, w, b, y, out):
 
 
 @numba.njit(cache=True)
-def _residuals(X, w, b, y, out):
-    """sigma(theta_i) - y_i as (1 - y_i) sigma(theta_i) - y_i sigma(-theta_i)."""
+def _residuals(X, w, b, y, hi_out, lo_out):
+    """sigma(theta_i) - y_i as an unevaluated sum hi + lo: -y + sigma(theta) for theta < 0 and
+    (1 - y) - sigma(-theta) otherwise, so that -1 + 1e-46 keeps its 1e-46 for the sums."""
     m = X.shape[0]
     hi = np.empty(m)
     lo = np.empty(m)
     _theta(X, w, b, hi, lo)
     for i in range(m):
-        sp = _sigmoid(hi[i])
-        sn = _sigmoid(-hi[i])
-        slope = sp * sn * lo[i]
+        t = hi[i]
+        sp = _sigmoid(t)
+        sn = _sigmoid(-t)
+        slope = sp * sn * lo[i]  # theta = t + lo: sigma(theta) = sigma(t) + sigma'(t) lo
         label = np.float64(y[i])
-        out[i] = (1.0 - label) * (sp + slope) - label * (sn - slope)
-    return out
+        if t < 0.0:
+            hi_out[i] = -label
+            lo_out[i] = sp + slope
+        else:
+            one = 1.0 - label  # exact to a rounding error e, kept in lo
+            bb = one - 1.0
+            e = (1.0 - (one - bb)) + (-label - bb)
+            hi_out[i] = one
+            lo_out[i] = (e - sn) + slope
+    return hi_out, lo_out
 
 
 @numba.njit(cache=True)
-def _weight_grad(X, r, out):
+def _weight_grad(X, rhi, rlo, out):
+    """out[j] = sum_i (rhi[i] + rlo[i]) X[i, j], compensated (Dot2 on both parts)."""
     for j in range(X.shape[1]):
         s = 0.0
         c = 0.0
         for i in range(X.shape[0]):
-            p, q = _two_product(r[i], np.float64(X[i, j]))
-            t = s + p
-            bb = t - s
-            c += ((s - (t - bb)) + (p - bb)) + q
-            s = t
+            xij = np.float64(X[i, j])
+            for r in (rhi[i], rlo[i]):
+                p, q = _two_product(r, xij)
+                t = s + p
+                bb = t - s
+                c += ((s - (t - bb)) + (p - bb)) + q
+                s = t
         out[j] = s + c
     return out
 
@@ -297,8 +310,8 @@ def forward(w, b, X, y):
 def grad(w, b, X, y, *, out=None):
     """(dw, db): the gradient with respect to the weights and the bias."""
     w, b, X, y = _inputs(w, b, X, y)
-    r = _residuals(X, w, b, y, np.empty(X.shape[0]))
-    dw = _weight_grad(X, r, np.empty(X.shape[1]))
+    rhi, rlo = _residuals(X, w, b, y, np.empty(X.shape[0]), np.empty(X.shape[0]))
+    dw = _weight_grad(X, rhi, rlo, np.empty(X.shape[1]))
     dtype = np.result_type(w, X)
-    db = dtype.type(_fsum(r))
+    db = dtype.type(_fsum(np.concatenate((rhi, rlo))))
     return _grad_out(dw, dtype, out), db

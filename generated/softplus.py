@@ -49,7 +49,11 @@ PARAMS = {}
 @numba.njit(cache=True)
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    return (1.0/(1.0 + math.exp(-x)) if (x >= 0.0) else math.exp(x)/(math.exp(x) + 1.0))
+    t = math.exp(-abs(x))
+    s = 1.0 + t
+    err = (1.0 - s) + t  # 1 + t = s + err exactly
+    q = (1.0 if x >= 0.0 else t) / s
+    return q - q * (err / s)
 
 
 @numba.njit(cache=True)

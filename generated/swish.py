@@ -7,7 +7,8 @@ definition: x/(1 + exp(-beta*x))
 
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: x*sigmoid(beta*x)
-    derivative: (beta*x*sigmoid(-beta*x) + 1)*sigmoid(beta*x)
+    derivative: beta*x*exp(-beta*Abs(x))/(1 + exp(-beta*Abs(x)))**2 + sigmoid(beta*x)
+    near a zero of f': Taylor polynomial of degree 36 in d = beta*x - u0, u0 = -1.2784645427610736856, for |d| < 1.0
 
 parameters: beta = 1 (the sharpness of the gate; beta = 1 gives SiLU)
 """
@@ -50,7 +51,11 @@ PARAMS = {'beta': 1.0}
 @numba.njit(cache=True)
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    return (1.0/(1.0 + math.exp(-x)) if (x >= 0.0) else math.exp(x)/(math.exp(x) + 1.0))
+    t = math.exp(-abs(x))
+    s = 1.0 + t
+    err = (1.0 - s) + t  # 1 + t = s + err exactly
+    q = (1.0 if x >= 0.0 else t) / s
+    return q - q * (err / s)
 
 
 @numba.njit(cache=True)
@@ -72,7 +77,10 @@ def _derivative_scalar(x, beta):
         return 1.0
     if x == -math.inf:
         return 0.0
-    return (beta*x*_sigmoid(-beta*x) + 1.0)*_sigmoid(beta*x)
+    d = (beta*x - -1.2784645427610737) - -1.0946994183093437e-16
+    if abs(d) < 1.0:
+        return d*(0.2178117057198001 + d*(0.1466487969969469 + d*(0.018874814223782312 + d*(-0.015222655223188032 + d*(-0.006606589138356696 + d*(0.000126627410081122 + d*(0.0007985218818397998 + d*(0.00018570724361186496 + d*(-4.090534237428612e-05 + d*(-2.9733542213263917e-05 + d*(-2.942631888842464e-06 + d*(2.346029682463866e-06 + d*(8.599695028268575e-07 + d*(-3.051244750055421e-08 + d*(-9.266646309267441e-08 + d*(-1.8877622907727957e-08 + d*(4.619379769031606e-09 + d*(2.9177603026903803e-09 + d*(2.3648315053103244e-10 + d*(-2.251366201881081e-10 + d*(-7.50344609385287e-11 + d*(3.998547874723996e-12 + d*(8.04274075537398e-12 + d*(1.4842855116792256e-12 + d*(-4.1428341124873365e-13 + d*(-2.3496573817834053e-13 + d*(-1.5376365106809265e-14 + d*(1.8397842645887054e-14 + d*(5.662235988802348e-15 + d*(-4.0908332256286805e-16 + d*(-6.188638949724368e-16 + d*(-1.0399488154756224e-16 + d*(3.334275149650013e-17 + d*(1.721651999171468e-17 + d*(8.67091436667646e-19 + d*(-1.3840002418608729e-18))))))))))))))))))))))))))))))))))))
+    return beta*x*math.exp(-beta*abs(x))/((1.0 + math.exp(-beta*abs(x)))*(1.0 + math.exp(-beta*abs(x)))) + _sigmoid(beta*x)
 
 
 @numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)

@@ -7,7 +7,7 @@ definition: tanh(x)
 
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: tanh(x)
-    derivative: 4*sigmoid(-2*x)*sigmoid(2*x)
+    derivative: 4*exp(-2*Abs(x))/(1 + exp(-2*Abs(x)))**2
     from output y: (1 - y)*(y + 1)
 """
 
@@ -47,12 +47,6 @@ PARAMS = {}
 
 
 @numba.njit(cache=True)
-def _sigmoid(x):
-    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    return (1.0/(1.0 + math.exp(-x)) if (x >= 0.0) else math.exp(x)/(math.exp(x) + 1.0))
-
-
-@numba.njit(cache=True)
 def _forward_scalar(x):
     if x != x:
         return x
@@ -71,7 +65,7 @@ def _derivative_scalar(x):
         return 0.0
     if x == -math.inf:
         return 0.0
-    return (_sigmoid(x*-2.0)*_sigmoid(x*2.0))*4.0
+    return (math.exp(abs(x)*-2.0)/((1.0 + math.exp(abs(x)*-2.0))*(1.0 + math.exp(abs(x)*-2.0))))*4.0
 
 
 @numba.njit(cache=True)

@@ -29,7 +29,7 @@ import numpy as np
 import sympy
 
 from .catalog import Entry, Kind
-from .catalog.symbols import X, a, b, d, i, j, k, m, n, t, w, x, y, yhat, yv, z, zv
+from .catalog.symbols import X, a, b, d, i, j, m, n, t, w, x, y, yhat, yv, z, zv
 from .catalog.symbols import label as y_label
 from .reference import Scalar, instance, mp_value
 
@@ -157,8 +157,8 @@ def grid(dtype, size: str = "full", kinks: Sequence[float] = (), roots: Sequence
     small = size == "small"
     rng = np.random.default_rng(20261125)
     fi = np.finfo(dtype)
-    count = 24 if small else 600
-    logs = 10 if small else 200
+    count = 20 if small else 300
+    logs = 7 if small else 80
     lo_exp = math.log10(float(fi.tiny))
     sub_exp = math.log10(float(np.nextafter(dtype(0), dtype(1))))
     hi_exp = math.log10(float(fi.max))
@@ -223,12 +223,14 @@ def _zeros(expr, var) -> list[float]:
     f = Scalar(expr, (var,))
     xs = np.arange(-30.0, 30.0, 0.05)
     vals = [f(v) for v in xs]
+    from .roots import _bisect
+
     roots = []
+    fn = sympy.lambdify(var, expr, "mpmath")
     for x0, x1, f0, f1 in zip(xs, xs[1:], vals, vals[1:]):
-        if f0 != 0 and f0 * f1 < 0:
+        if f0 is not None and f1 is not None and f0 != 0 and f0 * f1 < 0:
             with mpmath.workdps(50):
-                fn = sympy.lambdify(var, expr, "mpmath")
-                roots.append(float(mpmath.findroot(fn, (x0, x1), solver="anderson")))
+                roots.append(float(_bisect(fn, mpmath.mpf(x0), mpmath.mpf(x1), f0)))
     return roots
 
 
@@ -298,8 +300,8 @@ def _rows(dtype, size: str, rng) -> list[tuple[str, np.ndarray]]:
     """Rows of scores: ordinary, wide-ranging, confident, and special ones."""
     small = size == "small"
     rows = []
-    per = 2 if small else 12
-    for n_ in (1, 2, 3, 5) if small else (1, 2, 3, 5, 8):
+    per = 1 if small else 12
+    for n_ in (1, 2, 3) if small else (1, 2, 3, 5, 8):
         for scale in (1.0, 30.0, 300.0):
             for _ in range(per):
                 rows.append(("ordinary" if scale == 1.0 else "wide", rng.normal(0, scale, n_)))
@@ -307,14 +309,17 @@ def _rows(dtype, size: str, rng) -> list[tuple[str, np.ndarray]]:
     rows += [
         ("confident", np.array([60.0, 0.0, -1.0])),
         ("confident", np.array([-5.0, 45.0, 1.0, 2.0])),
-        ("huge", np.array([big, -big, 0.0])),
-        ("huge", np.array([big / 2, big / 2])),
         ("tiny", np.array([1e-40, -1e-40, 0.0])),
-        ("special", np.array([np.inf, 0.0, 1.0])),
-        ("special", np.array([-np.inf, 0.0, 1.0])),
         ("special", np.array([np.nan, 0.0])),
-        ("special", np.array([-np.inf, -np.inf])),
     ]
+    if not small:  # mpmath's exp of 1e308 (or of 1e1000 for an infinity) takes a second per value
+        rows += [
+            ("huge", np.array([big, -big, 0.0])),
+            ("huge", np.array([big / 2, big / 2])),
+            ("special", np.array([np.inf, 0.0, 1.0])),
+            ("special", np.array([-np.inf, 0.0, 1.0])),
+            ("special", np.array([-np.inf, -np.inf])),
+        ]
     return [(c, r.astype(dtype)) for c, r in rows]
 
 
@@ -357,9 +362,7 @@ def _check_vector(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
             ex_v = instance(vjp_raw, ((n, n_), (j, i_)), (a, g))([row, gvec]) if not hard else _zero_or_nan(row)
             res["vjp"].add(vj[i_], ex_v, cls, f"{where}, g = {gvec.tolist()}")
             for j_ in range(n_):
-                ex_j = (
-                    instance(jac_raw, ((n, n_), (i, i_), (j, j_)), (a,))([row]) if not hard else mpmath.mpf(0)
-                )
+                ex_j = instance(jac_raw, ((n, n_), (i, i_), (j, j_)), (a,))([row]) if not hard else mpmath.mpf(0)
                 res["jacobian"].add(jac[i_, j_], ex_j, cls, f"{where}, j = {j_}")
     return list(res.values())
 
@@ -416,9 +419,11 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
     kw = {keyword(p): float(p.default) for p in entry.params}
     for cls, values in grid(dtype, size):
         zs = np.array(values, dtype=dtype)
+        if size != "small":  # every third point: the plain loss at huge |z| needs thousands of digits
+            zs = zs[::3] if cls != "special" else zs
         if cls == "special":
             zs = zs[~np.isinf(zs)]  # limits at infinite logits depend on the label (0 * inf)
-        for lab in (0.0, 1.0, 0.25, 0.75):
+        for lab in (0.0, 1.0, 0.75) if size == "small" else (0.0, 1.0, 0.25, 0.75):
             ys = np.full(zs.shape, lab, dtype=dtype)
             loss = module.forward(zs, ys, reduction="none", **kw)
             grad = module.grad(zs, ys, reduction="sum", **kw)
@@ -447,7 +452,11 @@ def _check_mse(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
         for scale in (1.0, 1e-3, 1e20):
             for _ in range(3 if size == "small" else 10):
                 p_ = (rng.normal(0, scale, count)).astype(dtype)
-                q_ = (p_ + rng.normal(0, scale * 1e-6, count)).astype(dtype) if rng.random() < 0.5 else rng.normal(0, scale, count).astype(dtype)
+                q_ = (
+                    (p_ + rng.normal(0, scale * 1e-6, count)).astype(dtype)
+                    if rng.random() < 0.5
+                    else rng.normal(0, scale, count).astype(dtype)
+                )
                 where = f"yhat = {p_.tolist()}, y = {q_.tolist()}"
                 ex = instance(entry.definition, ((n, count),), (yhat, yv))([p_, q_])
                 res["forward"].add(module.forward(p_, q_, reduction="mean"), ex, "ordinary", where)
@@ -490,8 +499,9 @@ def _check_logistic(entry: Entry, module, dtype, size: str) -> list[KernelResult
 # --------------------------------------------------------------------------------------------
 
 
-def check_entry(entry: Entry, directory: str | Path = "generated", size: str = "full",
-                dtypes: Iterable = DTYPES) -> list[KernelResult]:
+def check_entry(
+    entry: Entry, directory: str | Path = "generated", size: str = "full", dtypes: Iterable = DTYPES
+) -> list[KernelResult]:
     """Check every kernel of ``entry``'s generated module, in each dtype."""
     module = load_module(entry.name, directory)
     results = []

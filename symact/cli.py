@@ -15,6 +15,8 @@ import sys
 COMMANDS = {
     "list": ("list_", "list the catalog: name, kind, parameters, aliases, output form"),
     "derive": ("derive", "derive gradients in textbook form (and output form) for entries or an expression"),
+    "generate": ("generate", "write the Numba kernel modules of generated/ (or --check that they are up to date)"),
+    "check": ("check", "check every generated kernel against the mpmath reference: a table of ULP errors"),
 }
 
 

@@ -53,7 +53,10 @@ def _adaptive(fn, args):
     """
     finite_args = all(mpmath.isfinite(a) and abs(a) < INFINITY for a in args)
     previous = None
-    digits = DIGITS
+    # exp(-350) next to 1 is lost below 152 digits at both precisions of a pair, which would then
+    # agree on the wrong value: start with enough digits for exponentials of the arguments
+    scale = max((min(abs(a), 800) for a in args if mpmath.isfinite(a)), default=0)
+    digits = DIGITS + int(scale / 2.3)
     while digits <= MAX_DIGITS:
         with mpmath.workdps(digits):
             try:

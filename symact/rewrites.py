@@ -13,7 +13,7 @@ max(x, 0) + log1p(exp(-|x|)), which neither overflows nor cancels).
 >>> from symact.catalog.symbols import x
 >>> from symact.functions import sigmoid
 >>> stabilise(sigmoid(x) * (1 - sigmoid(x)))
-sigmoid(-x)*sigmoid(x)
+exp(-Abs(x))/(exp(-Abs(x)) + 1)**2
 >>> stabilise(sympy.log(1 + sympy.exp(x)))
 softplus(x)
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import sympy
 from sympy import Abs, Max, Piecewise, Wild, erf, erfc, exp, log, tanh
 from sympy.codegen.cfunctions import expm1, log1p
-from sympy.codegen.rewriting import ReplaceOptim, expm1_opt, optimize
+from sympy.codegen.rewriting import ReplaceOptim, optimize
 
 from .functions import expand_named, recognise, sigmoid, softplus
 from .prove import Outcome, Space, prove_equal
@@ -66,6 +66,34 @@ def to_plain(expr: sympy.Expr) -> sympy.Expr:
 
 A = Wild("a", real=True)
 B = Wild("b", real=True)
+C = Wild("c", real=True)
+
+
+def _sigmoid_pair(expr):
+    """For a product c sigma(w) sigma(-w) (sigmoid factors to the first power):
+    c exp(-|w|) / (1 + exp(-|w|))^2; else None."""
+    if not expr.is_Mul:
+        return None
+    sigmas = [f for f in expr.args if isinstance(f, sigmoid)]
+    for s in sigmas:
+        partner = sigmoid(-s.args[0])
+        if partner in sigmas:
+            rest = sympy.Mul(*[f for f in expr.args if f is not s and f != partner])
+            e = exp(-Abs(s.args[0]))
+            return rest * e / (1 + e) ** 2
+    return None
+
+
+def _exp_minus_one(expr):
+    """A sum with the terms c exp(w) and -c (c a number): the same sum with c expm1(w); else None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        c, f = term.as_coeff_Mul()
+        if isinstance(f, exp) and -c in expr.args:
+            rest = [t for t in expr.args if t is not term and t != -c]
+            return sympy.Add(c * expm1(f.args[0]), *rest)
+    return None
 
 
 def _square_of(expr):
@@ -123,6 +151,14 @@ RULES: tuple[Rewrite, ...] = (
         "and no overflow",
     ),
     Rewrite(
+        "sigmoid_product",
+        C * sigmoid(W) * sigmoid(-W),
+        C * exp(-Abs(W)) / (1 + exp(-Abs(W))) ** 2,
+        "sigma(w) sigma(-w) rounds two sigmoids and their product; exp(-|w|) / (1 + exp(-|w|))^2 is one "
+        "exponential and no overflow",
+        optim=ReplaceOptim(lambda e: _sigmoid_pair(e) is not None, lambda e: _sigmoid_pair(e)),
+    ),
+    Rewrite(
         "sigmoid_minus_label",
         A * sigmoid(W) - B,
         (A - B) * sigmoid(W) - B * sigmoid(-W),
@@ -160,8 +196,9 @@ RULES: tuple[Rewrite, ...] = (
         "expm1",
         exp(W) - 1,
         expm1(W),
-        "exp(w) - 1 cancels for small w (sympy.codegen.rewriting.expm1_opt)",
-        optim=expm1_opt,
+        "exp(w) - 1 cancels for small w.  SymPy's expm1_opt is not reused: on 4 exp(-2|x|)/(1 + "
+        "exp(-2|x|))^2 it returns 4 exp(2|x|)/(exp(2|x|) + 1)^2, which overflows",
+        optim=ReplaceOptim(lambda e: _exp_minus_one(e) is not None, lambda e: _exp_minus_one(e)),
     ),
     Rewrite(
         "log1p",
@@ -235,4 +272,3 @@ def prove_compute_form(
 ) -> Outcome:
     """Prove a stabilised compute form equal to the expression it came from."""
     return prove_equal(to_plain(compute), truth, space, budget=budget)
-

@@ -5,11 +5,12 @@ terms are of size 1 while the result is c1 (x - x0), so a rounding error of 1e-1
 huge relative error.  The cure is to compute in the distance d = x - x0 itself: the Taylor series
 f'(x0 + d) = c1 d + c2 d^2 + ... has no cancellation, and d = (x - x0_hi) - x0_lo is exact to a
 rounding (x - x0_hi is exact by Sterbenz's lemma).  :func:`root_patches` finds the zeros of f' from
-its symbolic derivative with mpmath (50 digits), and the Taylor coefficients at 60 digits; the
+its symbolic derivative with mpmath (50 digits), and the Taylor coefficients by Cauchy's integral (50 digits); the
 degree is chosen so that the truncation error is below 2^-58 relative over the whole patch.
 
-Only entries without parameters get patches: a zero that moves with a parameter (swish's beta) would
-need the coefficients as functions of it.
+A zero that moves with a parameter gets a patch only where f'(x) = h(p x) for one parameter p
+(swish: f'(x; beta) = silu'(beta x)); the patch is then in u = p x, exact when p x is (beta = 1, or a
+power of two).  Other parameterised entries get none.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .catalog import Entry, Kind
 __all__ = ["RootPatch", "root_patches", "SEARCH", "RADIUS"]
 
 SEARCH = (-30.0, 30.0, 0.05)  #: where zeros of f' are looked for: from, to, step
-RADIUS = 0.5  #: the half-width of a patch around a zero
+RADIUS = 1.0  #: the half-width of a patch around a zero
 MAX_DEGREE = 60
 TOLERANCE = mpmath.mpf(2) ** -58
 
@@ -36,6 +37,7 @@ class RootPatch:
     root: str  #: the zero, to 40 digits
     radius: float
     coefficients: tuple[float, ...]  #: c1, c2, ... (float64)
+    scale: str = ""  #: a parameter p when f'(x) = h(p x): the patch is in u = p x
 
     @property
     def split(self) -> tuple[float, float]:
@@ -47,14 +49,17 @@ class RootPatch:
         return hi, lo
 
     def describe(self) -> str:
+        u = f"{self.scale}*x" if self.scale else "x"
         return (
-            f"Taylor polynomial of degree {len(self.coefficients)} in d = x - x0, x0 = {self.root[:22]}, "
+            f"Taylor polynomial of degree {len(self.coefficients)} in d = {u} - u0, "
+            f"u0 = {mpmath.nstr(mpmath.mpf(self.root), 20)}, "
             f"for |d| < {self.radius}"
         )
 
     def code(self, var: str) -> list[str]:
-        """Kernel lines: return the polynomial when ``var`` is inside the patch."""
+        """Kernel lines: return the polynomial when ``var`` (times the scale) is inside the patch."""
         hi, lo = self.split
+        var = f"{self.scale}*{var}" if self.scale else var
         horner = repr(self.coefficients[-1])
         for c in reversed(self.coefficients[:-1]):
             horner = f"{c!r} + d*({horner})"
@@ -71,26 +76,80 @@ def _function(expr: sympy.Expr, var: sympy.Symbol):
     return sympy.lambdify(var, to_plain(expr), "mpmath")
 
 
+def _taylor(f, root, rho, count: int = 128):
+    """Taylor coefficients of f at ``root`` by Cauchy's integral on a circle of radius ``rho``
+    (``count`` points, discrete Fourier transform), at 50 digits."""
+    with mpmath.workdps(50):
+        points = [root + rho * mpmath.expjpi(2 * mpmath.mpf(j) / count) for j in range(count)]
+        values = [mpmath.mpc(f(z)) for z in points]
+        coefficients = []
+        for k in range(count // 2):
+            total = mpmath.fsum(values[j] * mpmath.expjpi(-2 * mpmath.mpf(j * k) / count) for j in range(count))
+            coefficients.append((total / count / rho**k).real)
+    return coefficients
+
+
 def _coefficients(f, root, radius: float):
-    """Taylor coefficients c1..cN of f at root, N chosen for the truncation tolerance, or None."""
-    with mpmath.workdps(80):
-        series = mpmath.taylor(f, root, MAX_DEGREE + 2)
+    """Taylor coefficients c1..cN of f at root, N chosen for the truncation tolerance, and checked
+    against f itself across the patch; None when no degree up to MAX_DEGREE is good enough."""
+    series = _taylor(f, root, mpmath.mpf(radius) * 1.5)
     c1 = abs(series[1])
     if c1 == 0:
         return None
     r = mpmath.mpf(radius)
-    for degree in range(2, MAX_DEGREE + 1):
+    for degree in range(2, min(MAX_DEGREE, len(series) - 3) + 1):
         tail = sum(abs(series[k]) * r ** (k - 1) for k in (degree + 1, degree + 2))
         if tail / c1 < TOLERANCE:
-            return tuple(float(series[k]) for k in range(1, degree + 1))
+            coefficients = tuple(series[k] for k in range(1, degree + 1))
+            if not _agrees(f, root, radius, coefficients):
+                return None
+            return tuple(float(c) for c in coefficients)
     return None
+
+
+def _agrees(f, root, radius, coefficients) -> bool:
+    """The polynomial equals f to 2^-56 (relative) at points across the patch."""
+    with mpmath.workdps(50):
+        for t in (-1, -0.77, -0.5, -0.23, -0.05, 0.05, 0.23, 0.5, 0.77, 1):
+            d = mpmath.mpf(t) * radius
+            poly = d * mpmath.polyval(list(reversed(coefficients)), d)
+            exact = f(root + d)
+            if abs(poly - exact) > abs(exact) * mpmath.mpf(2) ** -56:
+                return False
+    return True
+
+
+def _bisect(f, left, right, f_left):
+    """A zero of f in [left, right] (where f changes sign) to the working precision, by bisection."""
+    for _ in range(200):
+        middle = (left + right) / 2
+        fm = f(middle)
+        if fm == 0 or middle in (left, right):
+            return middle
+        if (fm > 0) == (f_left > 0):
+            left, f_left = middle, fm
+        else:
+            right = middle
+    return (left + right) / 2
 
 
 def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, ...]:
     """Patches around every simple zero of f' in :data:`SEARCH`, for smooth entries without parameters."""
     var = entry.variable
-    if entry.kind is not Kind.ELEMENTWISE or entry.params or entry.aux:
+    if entry.kind is not Kind.ELEMENTWISE or entry.aux:
         return ()
+    scale = ""
+    if entry.params:
+        if len(entry.params) != 1:
+            return ()
+        from .kernel_templates import keyword
+
+        p = entry.params[0].symbol
+        u = sympy.Symbol("u", real=True)
+        scaled = raw_derivative.subs(var, u / p)
+        if p in scaled.free_symbols:
+            return ()
+        raw_derivative, scale = scaled.subs(u, var), keyword(entry.params[0])
     if raw_derivative.free_symbols != {var} or raw_derivative.has(sympy.Piecewise, sympy.Heaviside):
         return ()
     f = _function(raw_derivative, var)
@@ -102,7 +161,7 @@ def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, .
         for left, right, fl, fr in zip(grid, grid[1:], values, values[1:]):
             if fl == 0 or fl * fr >= 0:
                 continue
-            root = mpmath.findroot(f, (left, right), solver="anderson")
+            root = _bisect(f, left, right, fl)
             radius = RADIUS
             coefficients = None
             while coefficients is None and radius > 1e-3:
@@ -110,5 +169,5 @@ def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, .
                 if coefficients is None:
                     radius /= 2
             if coefficients is not None:
-                patches.append(RootPatch(mpmath.nstr(root, 40, strip_zeros=False), radius, coefficients))
+                patches.append(RootPatch(mpmath.nstr(root, 40, strip_zeros=False), radius, coefficients, scale))
     return tuple(patches)

@@ -1,0 +1,112 @@
+"""Emission: generated/ is up to date, byte-stable, written atomically, checked for stale files."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from symact import catalog
+from symact.cli import main
+from symact.emit import emit, render, render_all
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED = ROOT / "generated"
+
+
+@pytest.fixture(scope="module")
+def files():
+    return render_all(catalog.entries())
+
+
+def test_generated_is_up_to_date(files):
+    report = emit(files, GENERATED, check=True)
+    assert report.clean, f"run 'symact generate': stale {report.stale}, missing {report.missing}, extra {report.extra}"
+
+
+def test_a_module_for_every_entry(files):
+    assert sorted(files) == sorted(f"{name}.py" for name in catalog.names())
+
+
+@pytest.mark.parametrize("name", catalog.names())
+def test_header_is_deterministic_and_modules_import_only_math_numpy_numba(files, name):
+    text = files[f"{name}.py"]
+    assert "Do not edit" in text and f"symact generate {name}" in text
+    assert str(ROOT) not in text and "/work/" not in text
+    assert not re.search(r"20\d\d-\d\d-\d\d", text)  # no dates
+    imports = {line.split()[1] for line in text.splitlines() if re.match(r"(import|from) \w", line)}
+    assert imports == {"math", "numba", "numpy"}
+    assert "fastmath" not in text
+    assert "cache=True" in text
+
+
+def test_rendering_is_byte_stable():
+    entry = catalog.get("sigmoid")
+    assert render(entry) == render(entry)
+    assert render(entry) == (GENERATED / "sigmoid.py").read_text()
+
+
+def test_check_mode_reports_stale_missing_and_extra(tmp_path, files):
+    subset = {k: files[k] for k in ("relu.py", "sigmoid.py", "tanh.py")}
+    emit(subset, tmp_path)
+    (tmp_path / "relu.py").write_text("# edited by hand\n")
+    (tmp_path / "tanh.py").unlink()
+    (tmp_path / "old_entry.py").write_text("")
+    report = emit(subset, tmp_path, check=True)
+    assert report.stale == ("relu.py",)
+    assert report.missing == ("tanh.py",)
+    assert report.extra == ("old_entry.py",)
+    assert not report.clean
+
+
+def test_write_is_atomic_and_leaves_old_files_on_failure(tmp_path, files, monkeypatch):
+    target = tmp_path / "relu.py"
+    target.write_text("previous contents\n")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        emit({"relu.py": files["relu.py"]}, tmp_path)
+    assert target.read_text() == "previous contents\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["relu.py"]  # no temporary file left behind
+
+
+def test_cli_generate_writes_and_checks(tmp_path, capsys):
+    assert main(["generate", "relu", "step", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.py")) == ["relu.py", "step.py"]
+    assert main(["generate", "relu", "step", "--out", str(tmp_path), "--check"]) == 0
+    (tmp_path / "step.py").write_text("stale\n")
+    capsys.readouterr()
+    assert main(["generate", "relu", "step", "--out", str(tmp_path), "--check"]) == 1
+    out, err = capsys.readouterr()
+    assert "stale:" in out and "step.py" in out and "symact generate" in err
+
+
+def test_cli_generate_check_of_the_repository_passes(capsys):
+    assert main(["generate", "--check", "--out", str(GENERATED)]) == 0
+
+
+def test_cli_generate_user_expression(tmp_path, capsys):
+    assert main(["generate", "--expr", "x*tanh(log(1 + exp(x)))", "--name", "my_mish", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "my_mish.py").read_text()
+    assert "symact generate --expr 'x*tanh(log(1 + exp(x)))' --name my_mish" in text
+    assert "def vjp(" in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["generate", "--expr", "x**2"],  # no --name
+        ["generate", "--name", "lonely"],  # --name without --expr
+        ["generate", "--expr", "__import__('os').system('true')", "--name", "evil"],
+        ["generate", "--expr", "x +* 2", "--name", "broken"],
+        ["generate", "no_such_entry"],
+        ["check", "no_such_entry"],
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(args, capsys, tmp_path):
+    assert main([*args, "--out", str(tmp_path)] if args[0] == "generate" else args) == 2
+    _, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,245 @@
+"""The generated kernels: the ULP oracle on a small grid, and the module interface."""
+
+import math
+
+import numpy as np
+import pytest
+
+from symact import catalog
+from symact.catalog import Kind
+from symact.check import check_entry, load_module, ulp_error
+
+from .conftest import ALL, ELEMENTWISE
+
+#: (entry, kernel, dtype) that may miss their bound on the small grid, and why (symact check reports
+#: them on the full grid; see the kernels note).  Every other kernel must pass.
+KNOWN_MISSES = {
+    ("softmax", "vjp", "float64"): "g_j - sum_k p_k g_k cancels; p_k is only accurate to ~1.5 ulp",
+    ("log_softmax", "vjp", "float64"): "g_j - p_j sum_k g_k cancels in the same way",
+    ("sigmoid_cross_entropy_with_logits", "grad", "float64"): "sigma(z) - y cancels near z = logit(y) for soft y",
+    ("softmax_cross_entropy_with_logits", "grad", "float64"): "p_j - y_j cancels where p_j is near a soft label y_j",
+    ("weighted_cross_entropy_with_logits", "grad", "float64"): "the same",
+}
+
+
+@pytest.fixture(scope="module")
+def results():
+    return {}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_kernel_within_its_bound_on_the_small_grid(name):
+    failures = []
+    for r in check_entry(catalog.get(name), size="small"):
+        key = (r.entry, r.kernel, r.dtype)
+        if key in KNOWN_MISSES:
+            continue
+        if not r.passed:
+            failures.append(
+                f"{key}: max {r.max_ulp:.1f} ulp, {r.nonfinite} non-finite, "
+                f"{r.special_wrong} special wrong: {r.examples[:2]}"
+            )
+    assert not failures, "\n".join(failures)
+
+
+def test_ulp_error_counts_in_units_of_the_dtype():
+    import mpmath
+
+    assert ulp_error(1.0, mpmath.mpf(1), np.float64) == 0.0
+    assert ulp_error(np.nextafter(1.0, 2.0), mpmath.mpf(1), np.float64) == pytest.approx(1.0)
+    assert ulp_error(5e-324, mpmath.mpf(0), np.float64) == pytest.approx(1.0)
+    assert ulp_error(float(np.float32(1.0) + np.float32(2**-23)), mpmath.mpf(1), np.float32) == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the interface
+
+
+def mod(name):
+    return load_module(name)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_interface(name):
+    entry = catalog.get(name)
+    m = mod(name)
+    aux = [a for a in entry.aux if a.symbol in entry.definition.free_symbols]
+    extra = [np.ones((2, 3), dtype=np.float32) for _ in aux]
+    x32 = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
+    for fn, args in (
+        (m.forward, (x32, *extra)),
+        (m.derivative, (x32, *extra)),
+        (m.vjp, (x32, np.float32(2.0), *extra)),
+    ):
+        out = fn(*args)
+        assert out.dtype == np.float32 and out.shape == (2, 3)
+        buffer = np.empty_like(x32)
+        assert fn(*args, out=buffer) is buffer
+        np.testing.assert_array_equal(buffer, out)
+    x64 = x32.astype(np.float64)
+    assert m.forward(x64, *[e.astype(np.float64) for e in extra]).dtype == np.float64
+    np.testing.assert_allclose(m.vjp(x64, 3.0, *extra), 3.0 * m.derivative(x64, *extra), rtol=1e-15)
+    with pytest.raises(TypeError):
+        m.forward(np.array([1 + 2j]), *[e[0, :1] for e in extra])
+    for p in entry.params:  # keyword parameters with the catalog's defaults
+        default = m.forward(x64, *extra)
+        same = m.forward(x64, *extra, **{p.name: float(p.default)})
+        np.testing.assert_array_equal(default, same)
+    if hasattr(m, "vjp_from_output"):
+        y = m.forward(x64, *extra)
+        np.testing.assert_allclose(
+            m.vjp_from_output(y, 1.0, *extra), m.derivative(x64, *extra), rtol=1e-12, atol=1e-300
+        )
+
+
+def test_parameters_change_the_result():
+    m = mod("leaky_relu")
+    assert m.forward(np.array([-2.0]), slope=0.2)[0] == pytest.approx(-0.4)
+    assert m.derivative(np.array([-2.0]), slope=0.2)[0] == pytest.approx(0.2)
+
+
+def test_sigmoid_derivative_keeps_the_tails():
+    m = mod("sigmoid")
+    assert m.derivative(np.array([40.0]))[0] == pytest.approx(math.exp(-40), rel=1e-15)
+    assert m.derivative(np.array([-745.0]))[0] > 0
+    t = mod("tanh")
+    assert t.derivative(np.array([20.0]))[0] == pytest.approx(4 * math.exp(-40), rel=1e-14)
+
+
+def test_special_values_of_an_elementwise_kernel():
+    m = mod("silu")
+    out = m.forward(np.array([np.inf, -np.inf, np.nan, -0.0]))
+    assert out[0] == np.inf and out[1] == 0.0 and math.isnan(out[2]) and out[3] == 0.0
+    d = m.derivative(np.array([np.inf, -np.inf, np.nan]))
+    assert d[0] == 1.0 and d[1] == 0.0 and math.isnan(d[2])
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "hardmax"])
+def test_vector_interface(name):
+    m = mod(name)
+    a = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    out = m.forward(a)
+    assert out.dtype == np.float32 and out.shape == (4, 5)
+    np.testing.assert_allclose(m.forward(a, axis=0), m.forward(a.T).T, rtol=1e-6)
+    g = np.ones_like(a)
+    assert m.vjp(a, g).shape == (4, 5)
+    jac = m.jacobian(a[0].astype(np.float64))
+    assert jac.shape == (5, 5)
+    vjp_row = m.vjp(a[0].astype(np.float64), np.arange(5.0))
+    np.testing.assert_allclose(vjp_row, np.arange(5.0) @ jac, rtol=1e-12, atol=1e-15)
+    buffer = np.empty_like(a)
+    assert m.forward(a, out=buffer) is buffer
+    with pytest.raises(ValueError):
+        m.jacobian(a)
+    with pytest.raises(ValueError):
+        m.vjp(a, g[:, :3])
+    with pytest.raises(ValueError):
+        m.forward(a, axis=3)
+
+
+def test_softmax_is_a_distribution_and_stable():
+    m = mod("softmax")
+    p = m.forward(np.array([1000.0, 0.0, -1000.0]))
+    assert p[0] == 1.0 and p[2] == 0.0 and np.all(np.isfinite(p))
+    assert mod("log_softmax").forward(np.array([1000.0, 0.0]))[1] == -1000.0
+    big = np.finfo(np.float64).max
+    np.testing.assert_array_equal(m.forward(np.array([big, -big, 0.0])), [1.0, 0.0, 0.0])
+
+
+def test_vector_special_values_are_the_limits():
+    sm, ls = mod("softmax"), mod("log_softmax")
+    np.testing.assert_array_equal(sm.forward(np.array([np.inf, 0.0, 1.0])), [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(
+        sm.forward(np.array([-np.inf, 0.0, 1.0])), [0.0, 1 / (1 + math.e), math.e / (1 + math.e)]
+    )
+    np.testing.assert_array_equal(sm.forward(np.array([-np.inf, -np.inf])), [0.5, 0.5])
+    assert ls.forward(np.array([-np.inf, 0.0]))[0] == -np.inf
+    assert np.isnan(sm.forward(np.array([np.nan, 0.0]))).all()
+
+
+@pytest.mark.parametrize("name", ["sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits"])
+def test_binary_losses_interface(name):
+    m = mod(name)
+    z = np.array([-3.0, 0.5, 40.0], dtype=np.float32)
+    y = np.array([0.0, 1.0, 1.0], dtype=np.float32)
+    none = m.forward(z, y, reduction="none")
+    assert none.dtype == np.float32 and none.shape == (3,)
+    assert m.forward(z, y, reduction="sum") == pytest.approx(none.astype(np.float64).sum(), rel=1e-6)
+    assert m.forward(z, y) == pytest.approx(none.astype(np.float64).mean(), rel=1e-6)
+    np.testing.assert_allclose(m.grad(z, y, reduction="mean"), m.grad(z, y, reduction="sum") / 3, rtol=1e-6)
+    assert 0 < none[2] < 1e-17  # a confident correct prediction: tiny, not 0
+    with pytest.raises(ValueError):
+        m.forward(z, y[:2])
+    with pytest.raises(ValueError):
+        m.forward(z, y + 2)
+    with pytest.raises(ValueError):
+        m.forward(z, y, reduction="average")
+
+
+def test_pos_weight_keyword():
+    m = mod("weighted_cross_entropy_with_logits")
+    z, y = np.array([0.3]), np.array([1.0])
+    assert m.forward(z, y, pos_weight=3.0, reduction="sum") == pytest.approx(
+        3 * mod("sigmoid_cross_entropy_with_logits").forward(z, y, reduction="sum"), rel=1e-15
+    )
+
+
+def test_softmax_cross_entropy_interface_and_confident_loss():
+    soft = mod("softmax_cross_entropy_with_logits")
+    sparse = mod("sparse_softmax_cross_entropy_with_logits")
+    z = np.array([[40.0, 0.0, 0.0], [0.0, 1.0, 2.0]])
+    onehot = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    labels = np.array([0, 2])
+    loss = sparse.forward(z, labels, reduction="none")
+    assert loss[0] == pytest.approx(2 * math.exp(-40), rel=1e-15)  # log1p(2 e^-40), not 0
+    np.testing.assert_allclose(soft.forward(z, onehot, reduction="none"), loss, rtol=1e-15)
+    np.testing.assert_allclose(soft.grad(z, onehot), sparse.grad(z, labels), rtol=1e-15)
+    g = sparse.grad(z, labels, reduction="sum")
+    assert g[0, 0] == pytest.approx(-2 * math.exp(-40), rel=1e-14)  # p_t - 1 without cancellation
+    with pytest.raises(TypeError):
+        sparse.forward(z, labels.astype(np.float64))
+    with pytest.raises(ValueError):
+        sparse.forward(z, np.array([0, 3]))
+    with pytest.raises(ValueError):
+        soft.forward(z, onehot[:, :2])
+    with pytest.raises(ValueError):
+        soft.forward(z, -onehot)
+
+
+def test_mse_interface():
+    m = mod("mse")
+    a, b = np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0])
+    assert m.forward(a, b) == pytest.approx(13 / 3)
+    assert m.forward(a, b, reduction="sum") == pytest.approx(13)
+    np.testing.assert_allclose(m.grad(a, b), 2 * (a - b) / 3)
+    np.testing.assert_allclose(m.forward(a, b, reduction="none"), (a - b) ** 2)
+    with pytest.raises(ValueError):
+        m.forward(a, b[:2])
+
+
+def test_logistic_nll_interface():
+    m = mod("logistic_nll")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(6, 3))
+    w = rng.normal(size=3)
+    y = rng.integers(0, 2, 6).astype(np.float64)
+    loss = m.forward(w, 0.25, X, y)
+    theta = X @ w + 0.25
+    expected = np.sum(np.logaddexp(0, -theta) * y + np.logaddexp(0, theta) * (1 - y))
+    assert loss == pytest.approx(expected, rel=1e-13)
+    dw, db = m.grad(w, 0.25, X, y)
+    r = 1 / (1 + np.exp(-theta)) - y
+    np.testing.assert_allclose(dw, X.T @ r, rtol=1e-12)
+    assert db == pytest.approx(r.sum(), rel=1e-12)
+    assert m.grad(w.astype(np.float32), 0.25, X.astype(np.float32), y.astype(np.float32))[0].dtype == np.float32
+    with pytest.raises(ValueError):
+        m.forward(w[:2], 0.25, X, y)
+    with pytest.raises(ValueError):
+        m.forward(w, 0.25, X, y[:3])
+    with pytest.raises(ValueError):
+        m.forward(w, 0.25, X, y + 1)
+
+
+def test_kinds_are_all_covered():
+    kinds = {catalog.get(n).kind for n in ALL}
+    assert kinds == {Kind.ELEMENTWISE, Kind.VECTOR, Kind.LOSS}
