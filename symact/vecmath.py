@@ -125,6 +125,9 @@ _LOW27_CLEAR = -134217728  # ~(2**27 - 1) as int64
 _ERF_C0 = 1.0830752376761712  # the constant terms of the erf / erfc fits
 _ERFCX_MID_C0 = 0.3215854164543175
 _ERFCX_TAIL_C0 = 0.5437500712042601
+_ERF_C0_LO = 1.0408911050063143e-16  # and their rounding errors (the fits' constants are C0 + C0_LO)
+_ERFCX_MID_C0_LO = 1.7007985607722196e-17
+_ERFCX_TAIL_C0_LO = -3.8394990791664805e-18
 _ERFCX_TAIL_V0 = 0.08066115702479339  # the tail fit's variable: t = (1 / a**2 - V0) / VH
 _ERFCX_TAIL_VH = 0.07933884297520662
 
@@ -364,6 +367,7 @@ def _erfc_tail_f64(a):
     t_tail = (1.0 / (a * a) - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH
     w = _erfcx_mid_poly_f64(t_mid) if mid else _erfcx_tail_poly_f64(t_tail)
     s, e = _two_sum(_ERFCX_MID_C0 if mid else _ERFCX_TAIL_C0, w)
+    e = e + (_ERFCX_MID_C0_LO if mid else _ERFCX_TAIL_C0_LO)
     d = 1.0 if mid else a
     q = s / d
     qh = _split26(q)
@@ -381,7 +385,7 @@ def _erf_small_f64(x):
     """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
     t = 8.0 * (x * x) - 1.0
     s, e = _two_sum(_ERF_C0, _erf_small_poly_f64(t))
-    return x * s + x * e
+    return x * s + x * (e + _ERF_C0_LO)
 
 
 @njit(inline="always")

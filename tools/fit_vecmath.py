@@ -7,7 +7,7 @@ Near-minimax fits by Chebyshev interpolation in mpmath at 40 digits (``mpmath.ch
 - ``a * erfcx(a)`` as a polynomial in ``t = (v - c) / h`` with ``v = 1 / a^2`` over ``2.5 <= a <= 27.5``.
 
 Every variable is mapped to [-1, 1] so that Horner's rule sums coefficients of moderate size. The printed
-Horner expressions are pasted into vecmath.py; the ULP tests against mpmath check the result.
+Horner steps and the constant term as a double-word hi + lo are pasted into vecmath.py; the ULP tests against mpmath check the result.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ def _fit(f, a, b, degree):
     """Coefficients (highest degree first) of a polynomial in t in [-1, 1] approximating f((a+b)/2 + (b-a)/2 t)."""
     c, h = (a + b) / 2, (b - a) / 2
     poly, err = mp.chebyfit(lambda t: f(c + h * t), [-1, 1], degree + 1, error=True)
-    return [float(p) for p in poly], err
+    coeffs = [float(p) for p in poly]
+    coeffs.append(float(poly[-1] - mp.mpf(coeffs[-1])))  # the constant term's rounding error: c0 = hi + lo
+    return coeffs, err
 
 
-def _horner(coeffs, var: str) -> str:
-    code = repr(coeffs[0])
-    for c in coeffs[1:]:
-        code = f"({code}) * {var} + {c!r}"
-    return code
+def _statements(coeffs, var: str) -> str:
+    """The polynomial minus its constant term, as vecmath writes it: p = c_n; p = p * t + c_k ...; p * t."""
+    lines = [f"p = {coeffs[0]!r}"] + [f"p = p * {var} + {c!r}" for c in coeffs[1:-2]]
+    return "\n".join(lines) + f"\nreturn p * {var}\n# constant term: hi = {coeffs[-2]!r}, lo = {coeffs[-1]!r}"
 
 
 def fits():
@@ -52,5 +53,5 @@ def fits():
 
 if __name__ == "__main__":
     for name, (coeffs, err, var) in fits().items():
-        print(f"# {name}: {var}; fit error {mp.nstr(err, 3)}; sum |c| = {sum(abs(c) for c in coeffs):.3g}")
-        print(_horner(coeffs, "t"))
+        print(f"# {name}: {var}; fit error {mp.nstr(err, 3)}; sum |c| = {sum(abs(c) for c in coeffs[:-1]):.3g}")
+        print(_statements(coeffs, "t"))
