@@ -7,7 +7,8 @@ Near-minimax fits by Chebyshev interpolation in mpmath at 40 digits (``mpmath.ch
 - ``a * erfcx(a)`` as a polynomial in ``t = (v - c) / h`` with ``v = 1 / a^2`` over ``2.5 <= a <= 27.5``.
 
 Every variable is mapped to [-1, 1] so that Horner's rule sums coefficients of moderate size. The printed
-Horner steps and the constant term as a double-word hi + lo are pasted into vecmath.py; the ULP tests against mpmath check the result.
+Horner steps and the constant term as a double word hi + lo are pasted into vecmath.py; the ULP tests
+against mpmath check the result.
 """
 
 from __future__ import annotations
