@@ -248,6 +248,76 @@ def _lambdify_impls(kernel: str, op: str, x, g) -> dict[str, Callable]:
     return {"sympy.lambdify": lambda: g * f(x)}
 
 
+ROW_LOSSES = {"softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits"}
+
+
+def _loss_inputs(kernel: str, n: int, dtype, rng):
+    """Logits and labels for a loss: rows of CLASSES logits for the softmax losses (probability rows or class
+    indices), one label in [0, 1] per logit for the sigmoid losses, a target per prediction for mse."""
+    if kernel in ROW_LOSSES:
+        shape = (max(1, n // CLASSES), min(n, CLASSES))
+        z = rng.uniform(-6, 6, shape).astype(dtype)
+        if kernel.startswith("sparse"):
+            return z, rng.integers(0, shape[1], shape[0])
+        p = rng.random(shape).astype(dtype)
+        return z, p / p.sum(-1, keepdims=True)
+    z = rng.uniform(-6, 6, n).astype(dtype)
+    return z, rng.random(n).astype(dtype)
+
+
+def _loss_impls(torch, jax, kernel: str, op: str, z, y, textbook: bool) -> dict[str, Callable]:
+    """The reduced (mean) loss, or its gradient with respect to the logits: symact, PyTorch (functional
+    forward; autograd, which includes the forward, for the gradient), the NumPy a textbook writes."""
+    impls = {}
+    if torch is not None:
+        F = torch.nn.functional
+        zt = torch.from_numpy(z)
+        yt = torch.from_numpy(y)
+        fn = {
+            "softmax_cross_entropy_with_logits": lambda v: F.cross_entropy(v, yt),
+            "sparse_softmax_cross_entropy_with_logits": lambda v: F.cross_entropy(v, yt),
+            "sigmoid_cross_entropy_with_logits": lambda v: F.binary_cross_entropy_with_logits(v, yt),
+            "weighted_cross_entropy_with_logits": lambda v: F.binary_cross_entropy_with_logits(
+                v, yt, pos_weight=torch.tensor(1.0, dtype=v.dtype)
+            ),
+            "mse": lambda v: F.mse_loss(v, yt),
+        }.get(kernel)
+        if fn is not None:
+            if op == "forward":
+                impls["torch"] = lambda: fn(zt)
+            else:
+                zr = zt.clone().requires_grad_(True)
+                impls["torch autograd (fwd+bwd)"] = lambda: torch.autograd.grad(fn(zr), zr)
+    if textbook:
+
+        def log_softmax(v):
+            m = v.max(-1, keepdims=True)
+            return v - m - np.log(np.exp(v - m).sum(-1, keepdims=True))
+
+        def sig(v):
+            return 1 / (1 + np.exp(-v))
+
+        rows = z.shape[0] if z.ndim == 2 else z.size
+        text = {
+            "softmax_cross_entropy_with_logits": (
+                lambda: -(y * log_softmax(z)).sum(-1).mean(),
+                lambda: (np.exp(log_softmax(z)) - y) / rows,
+            ),
+            "sparse_softmax_cross_entropy_with_logits": (
+                lambda: -log_softmax(z)[np.arange(rows), y].mean(),
+                lambda: (np.exp(log_softmax(z)) - np.eye(z.shape[-1], dtype=z.dtype)[y]) / rows,
+            ),
+            "sigmoid_cross_entropy_with_logits": (
+                lambda: -(y * np.log(sig(z)) + (1 - y) * np.log(1 - sig(z))).mean(),
+                lambda: (sig(z) - y) / z.size,
+            ),
+            "mse": (lambda: ((z - y) ** 2).mean(), lambda: 2 * (z - y) / z.size),
+        }.get(kernel)
+        if text is not None:
+            impls["numpy textbook"] = text[0] if op == "forward" else text[1]
+    return impls
+
+
 def _inputs(kind: str, kernel: str, n: int, dtype, rng):
     shape = (n,) if kind == "elementwise" else (max(1, n // CLASSES), min(n, CLASSES))
     x = rng.uniform(-6, 6, shape).astype(dtype)
@@ -320,8 +390,8 @@ def run_cases(
     for kernel in kernels:
         module = load_generated(kernel, directory)
         kind = kind_of(module)
-        if kind == "loss":
-            notes.append(f"{kernel}: a loss; not timed yet (forward/grad take labels; see RESULTS.md).")
+        if kind == "loss" and kernel == "logistic_nll":
+            notes.append("logistic_nll: not timed (forward(w, b, X, y) is a matrix product, not a kernel pass).")
             continue
         for dtype in dtypes:
             for n in sizes:
@@ -333,6 +403,12 @@ def run_cases(
                     numba.set_num_threads(min(t, numba.config.NUMBA_NUM_THREADS))
                     if "torch" in fw:
                         fw["torch"].set_num_threads(t)
+                    if kind == "loss":
+                        results += _time_loss(module, kernel, dtype, n, t, ops, fw, rng, rounds, min_round)
+                        if progress:
+                            for r in results[-len(ops) :]:
+                                progress(_line(r))
+                        continue
                     for op in ops:
                         for mode in modes:
                             case = Case(kernel, op, dtype, n, t, mode)
@@ -363,6 +439,25 @@ def run_cases(
                             if progress:
                                 progress(_line(results[-1]))
     return results, notes
+
+
+def _time_loss(module, kernel, dtype, n, t, ops, fw, rng, rounds, min_round) -> list[Result]:
+    """A loss's mean-reduced forward and gradient (``grad``), allocating, against PyTorch and NumPy."""
+    z, y = _loss_inputs(kernel, n, np.dtype(dtype), rng)
+    out = []
+    for op in ops:
+        if op == "forward":
+            impls = {"symact": lambda: module.forward(z, y, reduction="mean")}
+        else:
+            impls = {"symact": lambda: module.grad(z, y, reduction="mean")}
+        src = np.ones(z.size, z.dtype)
+        impls["copy"] = lambda s=src: s.copy()
+        impls.update(_loss_impls(fw.get("torch"), fw.get("jax"), kernel, op, z, y, textbook=t == 1))
+        with np.errstate(all="ignore"):
+            times = _time(impls, min_round, rounds)
+        limit = times.pop("copy")
+        out.append(Result(Case(kernel, op if op == "forward" else "grad", dtype, n, t, "alloc"), times, limit))
+    return out
 
 
 def _line(r: Result) -> str:
