@@ -1,0 +1,70 @@
+"""``symact bench``: time every generated kernel against NumPy, sympy.lambdify, PyTorch and JAX.
+
+The work is in :mod:`symact.bench`; this module parses the options, prints progress, and writes the
+markdown table and the JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "time the generated kernels against NumPy, lambdify, PyTorch and JAX (interleaved medians)"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(float(v)) for v in text.split(",") if v]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kernels", nargs="*", help="generated modules to time (default: every one in --dir)")
+    parser.add_argument("--dir", default="generated", help="the folder of generated modules (default: generated)")
+    parser.add_argument("--sizes", type=_ints, default=[10**4, 10**5, 10**6, 10**7], help="N, comma-separated")
+    parser.add_argument("--dtypes", default="float32,float64", help="comma-separated")
+    parser.add_argument("--threads", type=_ints, default=None, help="thread counts (default: 1 and all cores)")
+    parser.add_argument("--modes", default="out,alloc", help="out (into an existing array) and/or alloc")
+    parser.add_argument("--ops", default="forward,vjp", help="forward and/or vjp")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per case (the median is kept)")
+    parser.add_argument("--markdown", default="bench.md", help="where to write the table (default: bench.md)")
+    parser.add_argument("--json", default="bench.json", help="where to write the JSON (default: bench.json)")
+    parser.add_argument("--startup", action="store_true", help="also time import, first call and cold compile")
+    parser.add_argument("--startup-only", action="store_true", help="only the start-up tables (no kernel timings)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from .. import bench
+
+    kernels = args.kernels or sorted(p.stem for p in Path(args.dir).glob("*.py") if not p.stem.startswith("_"))
+    threads = args.threads or sorted({1, os.cpu_count() or 1})
+    progress = None if args.quiet else (lambda line: print(line, flush=True))
+    results, notes = [], []
+    if args.startup_only:
+        args.startup = True
+    else:
+        results, notes = bench.run_cases(
+            kernels,
+            args.sizes,
+            args.dtypes.split(","),
+            threads,
+            args.modes.split(","),
+            args.ops.split(","),
+            directory=args.dir,
+            rounds=args.rounds,
+            progress=progress,
+        )
+    extra = {}
+    text = bench.markdown(results, notes) if results else ""
+    if args.startup:
+        extra["startup"] = bench.startup(kernels, args.dir)
+        extra["startup_forms"] = bench.startup_forms()
+        extra["derivation_seconds"] = bench.derivation_times([k for k in kernels if not k.startswith("_")])
+        text += "\n" + bench.startup_markdown(extra)
+    Path(args.markdown).write_text(text)
+    Path(args.json).write_text(bench.to_json(results, notes, extra))
+    if not args.quiet:
+        print(text)
+        print(f"wrote {args.markdown} and {args.json}")
+    return 0
