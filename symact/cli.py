@@ -19,6 +19,7 @@ COMMANDS = {
     "verify": ("verify", "verify a hand-derived formula: a proof, or a counterexample"),
     "generate": ("generate", "write the Numba kernel modules of generated/ (or --check that they are up to date)"),
     "check": ("check", "check every generated kernel against the mpmath reference: a table of ULP errors"),
+    "bench": ("bench", "time the generated kernels side by side with NumPy, lambdify, PyTorch and JAX"),
 }
 
 
