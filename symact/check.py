@@ -210,7 +210,7 @@ def grid(dtype, size: str = "full", kinks: Sequence[float] = (), roots: Sequence
 def _numeric_kinks(entry: Entry) -> list[float]:
     values = []
     for c in entry.kinks:
-        c = sympy.sympify(c).subs(entry.defaults)
+        c = (sympy.Integer(c) if isinstance(c, int) else c).subs(entry.defaults)  # catalog values, not user text
         if c.is_number:
             values.append(float(c))
     return values
