@@ -137,7 +137,7 @@ def _label(entry: Entry, wrt: sympy.Expr, order: int = 1) -> str:
     return rf"\frac{{\partial^{order} {top}}}{{\partial {bottom}^{order}}}"
 
 
-def _elementwise(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool) -> list[Gradient]:
+def _elementwise(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool, mapping: dict) -> list[Gradient]:
     var = entry.variable
     recognised = recognise(plain)
     raw = sympy.diff(plain, var)
@@ -175,7 +175,7 @@ def _elementwise(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool
             )
         )
     for variant in entry.variants:
-        v_plain = variant.definition.subs(dict(_values_in(plain, entry)))
+        v_plain = variant.definition.subs(mapping) if mapping else variant.definition
         raw_v = sympy.diff(v_plain, var)
         tb_v = tidy(sympy.diff(recognise(v_plain), var))
         grads.append(
@@ -188,10 +188,6 @@ def _elementwise(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool
             )
         )
     return grads
-
-
-def _values_in(plain, entry):
-    return ()
 
 
 def _indexed_textbook(entry: Entry, expr: sympy.Expr, assumptions) -> tuple[sympy.Expr, tuple]:
@@ -318,7 +314,7 @@ def _derive(entry: Entry, values: tuple, first_only: bool) -> Derivation:
     if entry.is_indexed:
         grads = _indexed(entry, plain, space, first_only)
     else:
-        grads = _elementwise(entry, plain, space, first_only)
+        grads = _elementwise(entry, plain, space, first_only, mapping)
     _check_subgradients(entry, grads, mapping)
     return Derivation(entry, plain, recognise(plain), values, tuple(grads))
 
