@@ -462,6 +462,24 @@ def _loss_limit(row, yrow, m, sparse, t):
 
 
 @numba.njit(cache=True)
+def _excluded_dd(vh, vl, oh, ol):
+    """oh[k] + ol[k] = sum of (vh[i] + vl[i]) for i != k in double-double, from prefix and suffix sums
+    (the values are >= 0: no cancellation)."""
+    n = vh.shape[0]
+    ah = 0.0
+    al = 0.0
+    for k in range(n):
+        oh[k] = ah
+        ol[k] = al
+        ah, al = _dd_add(ah, al, vh[k], vl[k])
+    ah = 0.0
+    al = 0.0
+    for k in range(n - 1, -1, -1):
+        oh[k], ol[k] = _dd_add(oh[k], ol[k], ah, al)
+        ah, al = _dd_add(ah, al, vh[k], vl[k])
+
+
+@numba.njit(cache=True)
 def _grad_rows(z, y, out, sparse, labels, scale):
     rows, n = z.shape
     p = np.empty(n)
@@ -470,19 +488,52 @@ def _grad_rows(z, y, out, sparse, labels, scale):
     other_e = np.empty(n)
     other_y = np.empty(n)
     yrow = np.empty(n)
+    zeros = np.zeros(n)
+    eh = np.empty(n)
+    el = np.empty(n)
+    ke = np.empty(n, dtype=np.int64)
+    sh = np.empty(n)
+    sl = np.empty(n)
+    oeh = np.empty(n)
+    oel = np.empty(n)
+    oyh = np.empty(n)
+    oyl = np.empty(n)
     for r in range(rows):
-        total = _probabilities(z[r], p, e, lo)
         for k in range(n):
             if sparse:
                 yrow[k] = 1.0 if k == labels[r] else 0.0
             else:
                 yrow[k] = np.float64(y[r, k])
+        bad, m = _row_special(z[r])
+        if bad or m == math.inf or m == -math.inf:
+            total = _probabilities(z[r], p, e, lo)
+            _excluded(e, other_e)
+            _excluded(yrow, other_y)
+            for k in range(n):
+                out[r, k] = (e[k] * other_y[k] - yrow[k] * other_e[k]) / total * scale
+            continue
         # p_j sum(y) - y_j = (e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / total: no cancellation
-        # between p_j and y_j when both are near 1
-        _excluded(e, other_e)
-        _excluded(yrow, other_y)
+        # between p_j and y_j when both are near 1; e_k = (eh[k] + el[k]) 2**ke[k] and the sums,
+        # products and quotient in double-double, one rounding at the end
+        th, tl = _dd_exps(z[r], m, eh, el, ke)
         for k in range(n):
-            out[r, k] = (e[k] * other_y[k] - yrow[k] * other_e[k]) / total * scale
+            sh[k] = math.ldexp(eh[k], ke[k])
+            sl[k] = math.ldexp(el[k], ke[k])
+        _excluded_dd(sh, sl, oeh, oel)
+        _excluded_dd(yrow, zeros, oyh, oyl)
+        for k in range(n):
+            if yrow[k] == 0.0:  # e_j sum_{k != j} y_k / total, scaled by 2**ke[j] last
+                xh, xl = _dd_mul(eh[k], el[k], oyh[k], oyl[k])
+                xh, xl = _dd_div(xh, xl, th, tl)
+                xh, xl = _dd_mul(xh, xl, scale, 0.0)
+                out[r, k] = math.ldexp(xh + xl, ke[k])
+                continue
+            ah, al = _dd_mul(sh[k], sl[k], oyh[k], oyl[k])
+            bh, bl = _dd_mul(yrow[k], 0.0, oeh[k], oel[k])
+            xh, xl = _dd_add(ah, al, -bh, -bl)
+            xh, xl = _dd_div(xh, xl, th, tl)
+            xh, xl = _dd_mul(xh, xl, scale, 0.0)
+            out[r, k] = xh + xl
     return out
 
 
