@@ -575,6 +575,43 @@ def _fsum(values):
         s = t
     return s + c if math.isfinite(s) else s
 '''
+_SIGMOID_CE_GRAD = '''
+
+@numba.njit(cache=True)
+def _sigmoid_ce_grad(z, y, q, plain):
+    """-q y sigmoid(-z) + (1 - y) sigmoid(z) with t = exp(-|z|) in double-double: for z >= 0 it is
+    ((1 - y) - q y t) / (1 + t), for z < 0 ((1 - y) t - q y) / (1 + t), each formed in double-double
+    and rounded once (no cancellation error near z = logit(y) beyond the last bit)."""
+    if not (math.isfinite(z) and math.isfinite(y) and math.isfinite(q)) or not math.isfinite(plain):
+        return plain
+    mh, ml, k = _exp_dd(-abs(z), 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    dh, dl = _two_sum(1.0, th)
+    dh, dl = _fast_two_sum(dh, dl + tl)
+    qyh, qyl = _two_prod(q, y)
+    oyh, oyl = _two_sum(1.0, -y)
+    if z >= 0.0:
+        if oyh == 0.0:  # -q y t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(qyh, qyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return -math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(qyh, qyl, th, tl)
+        nh, nl = _dd_add(oyh, oyl, -xh, -xl)
+    else:
+        if qyh == 0.0:  # (1 - y) t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(oyh, oyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(oyh, oyl, th, tl)
+        nh, nl = _dd_add(xh, xl, -qyh, -qyl)
+    rh, rl = _dd_div(nh, nl, dh, dl)
+    return rh + rl
+'''
+
+#: elementwise losses whose gradient is formed in double-double, and their weight on y sigma(-z)
+_SIGMOID_CE = {"sigmoid_cross_entropy_with_logits": "1.0", "weighted_cross_entropy_with_logits": "pos_weight"}
+
 
 _ELEMENTWISE_LOSS = '''
 
@@ -1027,10 +1064,14 @@ def render_template(entry: Entry, command: str) -> str:
         names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
         loss_code = kernel_code(loss, names)
         grad_code = kernel_code(grad, names)
+        weight = _SIGMOID_CE.get(entry.name)
+        if weight is not None:  # the gradient in double-double, the symbolic form for the limits
+            grad_code = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})"
         pargs = "".join(f", {p}" for p in params)
         helpers = _loss_helpers(loss, grad)
         body = (
             _ROWS
+            + (_DD + _SIGMOID_CE_GRAD if weight is not None else "")
             + _REDUCE
             + helpers
             + _ELEMENTWISE_LOSS.replace("@@LOSS@@", loss_code)

@@ -13,10 +13,7 @@ from .conftest import ALL, ELEMENTWISE
 
 #: (entry, kernel, dtype) that may miss their bound on the small grid, and why (symact check reports
 #: them on the full grid; see the kernels note).  Every other kernel must pass.
-KNOWN_MISSES = {
-    ("sigmoid_cross_entropy_with_logits", "grad", "float64"): "sigma(z) - y cancels near z = logit(y) for soft y",
-    ("weighted_cross_entropy_with_logits", "grad", "float64"): "the same",
-}
+KNOWN_MISSES = {}
 
 
 @pytest.fixture(scope="module")
