@@ -931,27 +931,34 @@ def _losses(X, w, b, y, out):
 
 @numba.njit(cache=True)
 def _residuals(X, w, b, y, hi_out, lo_out):
-    """sigma(theta_i) - y_i as an unevaluated sum hi + lo: -y + sigma(theta) for theta < 0 and
-    (1 - y) - sigma(-theta) otherwise, so that -1 + 1e-46 keeps its 1e-46 for the sums."""
+    """sigma(theta_i) - y_i as a double-double hi + lo: with u = exp(-|theta|) in double-double
+    (theta = t + lo from Dot2), -y + u / (1 + u) for theta < 0 and (1 - y) - u / (1 + u) otherwise,
+    so that -1 + 1e-46 keeps its 1e-46 for the sums and sigma carries no rounding error of exp."""
     m = X.shape[0]
     hi = np.empty(m)
     lo = np.empty(m)
     _theta(X, w, b, hi, lo)
     for i in range(m):
         t = hi[i]
-        sp = _sigmoid(t)
-        sn = _sigmoid(-t)
-        slope = sp * sn * lo[i]  # theta = t + lo: sigma(theta) = sigma(t) + sigma'(t) lo
         label = np.float64(y[i])
+        if not math.isfinite(t):
+            sp = _sigmoid(t)
+            hi_out[i] = -label + sp if t < 0.0 else (1.0 - label) - _sigmoid(-t)
+            lo_out[i] = 0.0
+            continue
+        mh, ml, k = _exp_dd(-abs(t), -lo[i] if t >= 0.0 else lo[i])
+        uh = math.ldexp(mh, k)
+        ul = math.ldexp(ml, k)
+        dh, dl = _two_sum(1.0, uh)
+        dh, dl = _fast_two_sum(dh, dl + ul)
+        sh, sl = _dd_div(uh, ul, dh, dl)  # sigma(-|theta|)
         if t < 0.0:
-            hi_out[i] = -label
-            lo_out[i] = sp + slope
+            rh, rl = _dd_add(-label, 0.0, sh, sl)
         else:
-            one = 1.0 - label  # exact to a rounding error e, kept in lo
-            bb = one - 1.0
-            e = (1.0 - (one - bb)) + (-label - bb)
-            hi_out[i] = one
-            lo_out[i] = (e - sn) + slope
+            oh, ol = _two_sum(1.0, -label)
+            rh, rl = _dd_add(oh, ol, -sh, -sl)
+        hi_out[i] = rh
+        lo_out[i] = rl
     return hi_out, lo_out
 
 
@@ -1052,7 +1059,7 @@ def render_template(entry: Entry, command: str) -> str:
             ("gradient", "(e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / sum_k e_k, e_k = exp(z_k - m)"),
         ]
     elif entry.name == "logistic_nll":
-        body = _ROWS + _REDUCE + _LOGISTIC
+        body = _ROWS + _DD + _REDUCE + _LOGISTIC
         forms = [
             ("theta_i", "X_i . w + b in double-double (Dot2)"),
             ("loss", "sum_i y_i softplus(-theta_i) + (1 - y_i) softplus(theta_i)"),
