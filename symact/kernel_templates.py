@@ -291,6 +291,79 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 '''
 
+#: elementwise entries whose finite values are formed in double-double
+_MISH_DD = '''
+
+@numba.njit(cache=True)
+def _mish_dd(x):
+    """x tanh(softplus(x)) for a finite x in double-double, rounded once: with e = exp(x) (x <= 0),
+    tanh(softplus(x)) = n / (n + 2), n = e (e + 2); with t = exp(-x) (x > 0), (1 + 2t) / (1 + 2t + 2t^2)."""
+    if x <= 0.0:
+        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
+        eh = math.ldexp(mh, k)
+        el = math.ldexp(ml, k)
+        ah, al = _dd_add(eh, el, 2.0, 0.0)
+        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
+        dh, dl = _dd_mul(eh, el, ah, al)
+        dh, dl = _dd_add(dh, dl, 2.0, 0.0)
+        rh, rl = _dd_div(nh, nl, dh, dl)
+        rh, rl = _dd_mul(rh, rl, x, 0.0)
+        return math.ldexp(rh + rl, k)
+    mh, ml, k = _exp_dd(-x, 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
+    sh, sl = _dd_mul(th, tl, th, tl)
+    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)
+    rh, rl = _dd_div(ah, al, dh, dl)
+    rh, rl = _dd_mul(rh, rl, x, 0.0)
+    return rh + rl
+
+
+@numba.njit(cache=True)
+def _mish_prime_dd(x):
+    """mish'(x) for a finite x in double-double, rounded once: [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
+    for x <= 0 (e = exp(x), n = e (e + 2)), [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2 with D = 1 + 2t + 2t^2
+    for x > 0 (t = exp(-x))."""
+    if x < -800.0:  # |mish'(x)| < x e^x 4 underflows
+        return 0.0 * x
+    if x > 40.0:  # 1 - mish'(x) < 4 x exp(-2x) is far below the last bit
+        return 1.0
+    if x <= 0.0:
+        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
+        eh = math.ldexp(mh, k)
+        el = math.ldexp(ml, k)
+        ah, al = _dd_add(eh, el, 2.0, 0.0)
+        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
+        dh, dl = _dd_mul(eh, el, ah, al)
+        dh, dl = _dd_add(dh, dl, 2.0, 0.0)  # n + 2
+        uh, ul = _dd_mul(nh, nl, dh, dl)
+        bh, bl = _dd_add(eh, el, 1.0, 0.0)
+        vh, vl = _dd_mul(mh, ml, bh, bl)
+        vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
+        uh, ul = _dd_add(uh, ul, vh, vl)
+        sh, sl = _dd_mul(dh, dl, dh, dl)
+        rh, rl = _dd_div(uh, ul, sh, sl)
+        return math.ldexp(rh + rl, k)
+    mh, ml, k = _exp_dd(-x, 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
+    sh, sl = _dd_mul(th, tl, th, tl)
+    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)  # D
+    uh, ul = _dd_mul(ah, al, dh, dl)
+    bh, bl = _dd_add(th, tl, 1.0, 0.0)
+    vh, vl = _dd_mul(sh, sl, bh, bl)
+    vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
+    uh, ul = _dd_add(uh, ul, vh, vl)
+    qh, ql = _dd_mul(dh, dl, dh, dl)
+    rh, rl = _dd_div(uh, ul, qh, ql)
+    return rh + rl
+'''
+
+#: per entry: (helper source, forward helper, derivative helper or None)
+DD_FORMS = {"mish": (_DD + _MISH_DD, "_mish_dd", "_mish_prime_dd")}
+
 _SOFTMAX = '''
 
 @numba.njit(cache=True)
