@@ -126,6 +126,109 @@ def _excluded(values, out):
         acc += values[k]
 
 
+@numba.njit(cache=True)
+def _two_sum(a, b):
+    """s + e = a + b exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@numba.njit(cache=True)
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _dd_exps(row, m, eh, el, ke):
+    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
+    returns the total sum_k exp(row[k] - m) as a double-double."""
+    th = 0.0
+    tl = 0.0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d, err = _two_sum(v, -m)
+        if d == -math.inf:
+            eh[k] = 0.0
+            el[k] = 0.0
+            ke[k] = 0
+            continue
+        h, lo, kk = _exp_dd(d, err)
+        eh[k] = h
+        el[k] = lo
+        ke[k] = kk
+        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
+    return th, tl
+
+
 _REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -244,27 +347,34 @@ def _losses(X, w, b, y, out):
 
 @numba.njit(cache=True)
 def _residuals(X, w, b, y, hi_out, lo_out):
-    """sigma(theta_i) - y_i as an unevaluated sum hi + lo: -y + sigma(theta) for theta < 0 and
-    (1 - y) - sigma(-theta) otherwise, so that -1 + 1e-46 keeps its 1e-46 for the sums."""
+    """sigma(theta_i) - y_i as a double-double hi + lo: with u = exp(-|theta|) in double-double
+    (theta = t + lo from Dot2), -y + u / (1 + u) for theta < 0 and (1 - y) - u / (1 + u) otherwise,
+    so that -1 + 1e-46 keeps its 1e-46 for the sums and sigma carries no rounding error of exp."""
     m = X.shape[0]
     hi = np.empty(m)
     lo = np.empty(m)
     _theta(X, w, b, hi, lo)
     for i in range(m):
         t = hi[i]
-        sp = _sigmoid(t)
-        sn = _sigmoid(-t)
-        slope = sp * sn * lo[i]  # theta = t + lo: sigma(theta) = sigma(t) + sigma'(t) lo
         label = np.float64(y[i])
+        if not math.isfinite(t):
+            sp = _sigmoid(t)
+            hi_out[i] = -label + sp if t < 0.0 else (1.0 - label) - _sigmoid(-t)
+            lo_out[i] = 0.0
+            continue
+        mh, ml, k = _exp_dd(-abs(t), -lo[i] if t >= 0.0 else lo[i])
+        uh = math.ldexp(mh, k)
+        ul = math.ldexp(ml, k)
+        dh, dl = _two_sum(1.0, uh)
+        dh, dl = _fast_two_sum(dh, dl + ul)
+        sh, sl = _dd_div(uh, ul, dh, dl)  # sigma(-|theta|)
         if t < 0.0:
-            hi_out[i] = -label
-            lo_out[i] = sp + slope
+            rh, rl = _dd_add(-label, 0.0, sh, sl)
         else:
-            one = 1.0 - label  # exact to a rounding error e, kept in lo
-            bb = one - 1.0
-            e = (1.0 - (one - bb)) + (-label - bb)
-            hi_out[i] = one
-            lo_out[i] = (e - sn) + slope
+            oh, ol = _two_sum(1.0, -label)
+            rh, rl = _dd_add(oh, ol, -sh, -sl)
+        hi_out[i] = rh
+        lo_out[i] = rl
     return hi_out, lo_out
 
 

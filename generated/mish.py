@@ -67,6 +67,175 @@ def _softplus(x):
 
 
 @numba.njit(cache=True)
+def _two_sum(a, b):
+    """s + e = a + b exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@numba.njit(cache=True)
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _dd_exps(row, m, eh, el, ke):
+    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
+    returns the total sum_k exp(row[k] - m) as a double-double."""
+    th = 0.0
+    tl = 0.0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d, err = _two_sum(v, -m)
+        if d == -math.inf:
+            eh[k] = 0.0
+            el[k] = 0.0
+            ke[k] = 0
+            continue
+        h, lo, kk = _exp_dd(d, err)
+        eh[k] = h
+        el[k] = lo
+        ke[k] = kk
+        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
+    return th, tl
+
+
+@numba.njit(cache=True)
+def _mish_dd(x):
+    """x tanh(softplus(x)) for a finite x in double-double, rounded once: with e = exp(x) (x <= 0),
+    tanh(softplus(x)) = n / (n + 2), n = e (e + 2); with t = exp(-x) (x > 0), (1 + 2t) / (1 + 2t + 2t^2)."""
+    if x <= 0.0:
+        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
+        eh = math.ldexp(mh, k)
+        el = math.ldexp(ml, k)
+        ah, al = _dd_add(eh, el, 2.0, 0.0)
+        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
+        dh, dl = _dd_mul(eh, el, ah, al)
+        dh, dl = _dd_add(dh, dl, 2.0, 0.0)
+        rh, rl = _dd_div(nh, nl, dh, dl)
+        rh, rl = _dd_mul(rh, rl, x, 0.0)
+        return math.ldexp(rh + rl, k)
+    mh, ml, k = _exp_dd(-x, 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
+    sh, sl = _dd_mul(th, tl, th, tl)
+    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)
+    rh, rl = _dd_div(ah, al, dh, dl)
+    rh, rl = _dd_mul(rh, rl, x, 0.0)
+    return rh + rl
+
+
+@numba.njit(cache=True)
+def _mish_prime_dd(x):
+    """mish'(x) for a finite x in double-double, rounded once: [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
+    for x <= 0 (e = exp(x), n = e (e + 2)), [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2 with D = 1 + 2t + 2t^2
+    for x > 0 (t = exp(-x))."""
+    if x < -800.0:  # |mish'(x)| < x e^x 4 underflows
+        return 0.0 * x
+    if x > 40.0:  # 1 - mish'(x) < 4 x exp(-2x) is far below the last bit
+        return 1.0
+    if x <= 0.0:
+        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
+        eh = math.ldexp(mh, k)
+        el = math.ldexp(ml, k)
+        ah, al = _dd_add(eh, el, 2.0, 0.0)
+        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
+        dh, dl = _dd_mul(eh, el, ah, al)
+        dh, dl = _dd_add(dh, dl, 2.0, 0.0)  # n + 2
+        uh, ul = _dd_mul(nh, nl, dh, dl)
+        bh, bl = _dd_add(eh, el, 1.0, 0.0)
+        vh, vl = _dd_mul(mh, ml, bh, bl)
+        vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
+        uh, ul = _dd_add(uh, ul, vh, vl)
+        sh, sl = _dd_mul(dh, dl, dh, dl)
+        rh, rl = _dd_div(uh, ul, sh, sl)
+        return math.ldexp(rh + rl, k)
+    mh, ml, k = _exp_dd(-x, 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
+    sh, sl = _dd_mul(th, tl, th, tl)
+    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)  # D
+    uh, ul = _dd_mul(ah, al, dh, dl)
+    bh, bl = _dd_add(th, tl, 1.0, 0.0)
+    vh, vl = _dd_mul(sh, sl, bh, bl)
+    vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
+    uh, ul = _dd_add(uh, ul, vh, vl)
+    qh, ql = _dd_mul(dh, dl, dh, dl)
+    rh, rl = _dd_div(uh, ul, qh, ql)
+    return rh + rl
+
+@numba.njit(cache=True)
 def _forward_scalar(x):
     if x != x:
         return x
@@ -74,7 +243,7 @@ def _forward_scalar(x):
         return math.inf
     if x == -math.inf:
         return 0.0
-    return x*math.tanh(_softplus(x))
+    return _mish_dd(x)
 
 
 @numba.njit(cache=True)
@@ -88,7 +257,7 @@ def _derivative_scalar(x):
     d = (x - -1.1924312145154952) - -4.8484829848031044e-17
     if abs(d) < 1.0:
         return d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104360987 + d*(-0.020271822716684245 + d*(-0.01582112656173338 + d*(-0.0033606849270232685 + d*(0.0010924055409445854 + d*(0.0009898181021289196 + d*(0.00025412936386191073 + d*(-4.1961496031696126e-05 + d*(-5.582891567360688e-05 + d*(-1.72992708103044e-05 + d*(9.427361327376651e-07 + d*(2.9088199364912223e-06 + d*(1.071676702702074e-06 + d*(2.6879417855557728e-08 + d*(-1.4117255919499382e-07 + d*(-6.174424363104907e-08 + d*(-5.460186173028381e-09 + d*(6.3895954615089855e-09 + d*(3.3604012383661332e-09 + d*(4.817646300218697e-10 + d*(-2.6751871594311224e-10 + d*(-1.7442209713382678e-10 + d*(-3.3904729895707114e-11 + d*(1.0101727316036154e-11 + d*(8.681382594457511e-12 + d*(2.124385967466607e-12 + d*(-3.20344479568135e-13 + d*(-4.153673469447499e-13 + d*(-1.2348725029307754e-13 + d*(6.337359322280651e-15 + d*(1.9103418630556258e-14 + d*(6.79383226720695e-15 + d*(1.6183924412509285e-16 + d*(-8.421603581894615e-16 + d*(-3.577018575431464e-16 + d*(-3.059285498528877e-17 + d*(3.534620906867835e-17 + d*(1.8140677609631626e-17 + d*(2.535993308788154e-18 + d*(-1.3931390485019807e-18 + d*(-8.894451932354624e-19)))))))))))))))))))))))))))))))))))))))))))
-    return (x*math.exp(_softplus(x)*-2.0)*_sigmoid(x)/((1.0 + math.exp(_softplus(x)*-2.0))*(1.0 + math.exp(_softplus(x)*-2.0))))*4.0 + math.tanh(_softplus(x))
+    return _mish_prime_dd(x)
 
 
 @numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)

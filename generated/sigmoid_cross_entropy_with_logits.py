@@ -125,6 +125,141 @@ def _excluded(values, out):
         acc += values[k]
 
 
+@numba.njit(cache=True)
+def _two_sum(a, b):
+    """s + e = a + b exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@numba.njit(cache=True)
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _dd_exps(row, m, eh, el, ke):
+    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
+    returns the total sum_k exp(row[k] - m) as a double-double."""
+    th = 0.0
+    tl = 0.0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d, err = _two_sum(v, -m)
+        if d == -math.inf:
+            eh[k] = 0.0
+            el[k] = 0.0
+            ke[k] = 0
+            continue
+        h, lo, kk = _exp_dd(d, err)
+        eh[k] = h
+        el[k] = lo
+        ke[k] = kk
+        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
+    return th, tl
+
+
+@numba.njit(cache=True)
+def _sigmoid_ce_grad(z, y, q, plain):
+    """-q y sigmoid(-z) + (1 - y) sigmoid(z) with t = exp(-|z|) in double-double: for z >= 0 it is
+    ((1 - y) - q y t) / (1 + t), for z < 0 ((1 - y) t - q y) / (1 + t), each formed in double-double
+    and rounded once (no cancellation error near z = logit(y) beyond the last bit)."""
+    if not (math.isfinite(z) and math.isfinite(y) and math.isfinite(q)) or not math.isfinite(plain):
+        return plain
+    mh, ml, k = _exp_dd(-abs(z), 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    dh, dl = _two_sum(1.0, th)
+    dh, dl = _fast_two_sum(dh, dl + tl)
+    qyh, qyl = _two_prod(q, y)
+    oyh, oyl = _two_sum(1.0, -y)
+    if z >= 0.0:
+        if oyh == 0.0:  # -q y t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(qyh, qyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return -math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(qyh, qyl, th, tl)
+        nh, nl = _dd_add(oyh, oyl, -xh, -xl)
+    else:
+        if qyh == 0.0:  # (1 - y) t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(oyh, oyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(oyh, oyl, th, tl)
+        nh, nl = _dd_add(xh, xl, -qyh, -qyl)
+    rh, rl = _dd_div(nh, nl, dh, dl)
+    return rh + rl
+
+
 _REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -203,7 +338,7 @@ def _loss_scalar(z, y):
 
 @numba.njit(cache=True)
 def _grad_scalar(z, y):
-    return -y*_sigmoid(-z) + (1.0 - y)*_sigmoid(z)
+    return _sigmoid_ce_grad(z, y, 1.0, -y*_sigmoid(-z) + (1.0 - y)*_sigmoid(z))
 
 
 @numba.vectorize(["float64(float64, float64)"], cache=True)

@@ -127,6 +127,109 @@ def _excluded(values, out):
 
 
 @numba.njit(cache=True)
+def _two_sum(a, b):
+    """s + e = a + b exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@numba.njit(cache=True)
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _dd_exps(row, m, eh, el, ke):
+    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
+    returns the total sum_k exp(row[k] - m) as a double-double."""
+    th = 0.0
+    tl = 0.0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d, err = _two_sum(v, -m)
+        if d == -math.inf:
+            eh[k] = 0.0
+            el[k] = 0.0
+            ke[k] = 0
+            continue
+        h, lo, kk = _exp_dd(d, err)
+        eh[k] = h
+        el[k] = lo
+        ke[k] = kk
+        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
+    return th, tl
+
+
+@numba.njit(cache=True)
 def _forward_rows(a, out, log):
     rows, n = a.shape
     e = np.empty(n)
@@ -190,26 +293,56 @@ def _vjp_rows(a, g, out, log):
     e = np.empty(n)
     lo = np.empty(n)
     terms = np.empty(n)
+    eh = np.empty(n)
+    el = np.empty(n)
+    ke = np.empty(n, dtype=np.int64)
     for r in range(rows):
-        _probabilities(a[r], p, e, lo)
-        if log:  # g_j - p_j sum_i g_i
+        bad, m = _row_special(a[r])
+        if bad or m == math.inf or m == -math.inf:
+            _probabilities(a[r], p, e, lo)
             for k in range(n):
                 terms[k] = np.float64(g[r, k])
-            s = _neumaier(terms, -1)
+            s = _neumaier(terms, -1) if log else 0.0
+            if not log:
+                for k in range(n):
+                    s += p[k] * np.float64(g[r, k]) if p[k] != 0.0 else 0.0
             for k in range(n):
-                out[r, k] = np.float64(g[r, k]) - p[k] * s
-        else:  # p_j (g_j - sum_i g_i p_i), with g_j - sum_i p_i g_i = (g_j - g_top) + D and
-            # D = g_top - sum_i p_i g_i = sum_i p_i (g_top - g_i): no cancellation when p_top is near 1
-            top = 0
-            for k in range(n):
-                if p[k] > p[top]:
-                    top = k
-            gt = np.float64(g[r, top])
-            for k in range(n):
-                terms[k] = p[k] * (gt - np.float64(g[r, k]))
-            dev = _neumaier(terms, top)
-            for k in range(n):
-                out[r, k] = p[k] * ((np.float64(g[r, k]) - gt) + dev)
+                gk = np.float64(g[r, k])
+                out[r, k] = gk - p[k] * s if log else p[k] * (gk - s)
+            continue
+        # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
+        # double-double, one rounding at the end
+        th, tl = _dd_exps(a[r], m, eh, el, ke)
+        for k in range(n):
+            eh[k], el[k] = _dd_div(eh[k], el[k], th, tl)
+        top = 0
+        for k in range(n):
+            if np.float64(a[r, k]) == m:
+                top = k
+                break
+        gt = np.float64(g[r, top])
+        sh = 0.0
+        sl = 0.0
+        for k in range(n):
+            gk = np.float64(g[r, k])
+            if log:  # sum_i g_i
+                sh, sl = _dd_add(sh, sl, gk, 0.0)
+            elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
+                # cancellation when p_top is near 1
+                dh, dl = _two_sum(gt, -gk)
+                xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), dh, dl)
+                sh, sl = _dd_add(sh, sl, xh, xl)
+        for k in range(n):
+            gk = np.float64(g[r, k])
+            if log:  # g_j - p_j sum_i g_i
+                xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
+                dh, dl = _dd_add(gk, 0.0, -xh, -xl)
+                out[r, k] = dh + dl
+            else:  # p_j ((g_j - g_top) + D), scaled by 2**ke[j] last (one rounding for a subnormal)
+                dh, dl = _two_sum(gk, -gt)
+                dh, dl = _dd_add(dh, dl, sh, sl)
+                xh, xl = _dd_mul(eh[k], el[k], dh, dl)
+                out[r, k] = math.ldexp(xh + xl, ke[k])
     return out
 
 

@@ -195,8 +195,16 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     if helpers:
         code.append(helpers)
     binary = [a.symbol for a in entry.aux if a.domain == "binary" and a.symbol in forms.aux]
-    code.append(_scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary))
-    code.append(_scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary))
+    forward = _scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary)
+    derivative = _scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary)
+    if entry.name in T.DD_FORMS:  # the finite case in double-double; special values and root patches stay
+        source, f_helper, d_helper = T.DD_FORMS[entry.name]
+        code.append(source.strip("\n"))
+        forward = _last_return(forward, f_helper)
+        if d_helper is not None:
+            derivative = _last_return(derivative, d_helper)
+    code.append(forward)
+    code.append(derivative)
     if forms.output is not None:
         code.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
     fl = lambda names: ", ".join(f"np.float64({n})" for n in names)  # noqa: E731
@@ -250,6 +258,12 @@ def _render_elementwise(entry: Entry, command: str) -> str:
             f"    return _call(_vjp_from_output_ufunc, (_floats(y, 'y'), _floats(g, 'g'),{aux_chk}), {pvals}, out)\n"
         )
     return "\n\n".join(code)
+
+
+def _last_return(function: str, helper: str) -> str:
+    """``function``'s text with its final return (the general case) calling ``helper(x)`` instead."""
+    head, _, _ = function.rstrip("\n").rpartition("\n")
+    return f"{head}\n    return {helper}(x)\n"
 
 
 def _forms_doc(forms: Forms) -> list[tuple[str, str]]:

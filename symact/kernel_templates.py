@@ -186,6 +186,183 @@ def _excluded(values, out):
         out[k] += acc
         acc += values[k]
 '''
+_DD = '''
+
+@numba.njit(cache=True)
+def _two_sum(a, b):
+    """s + e = a + b exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@numba.njit(cache=True)
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _dd_exps(row, m, eh, el, ke):
+    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
+    returns the total sum_k exp(row[k] - m) as a double-double."""
+    th = 0.0
+    tl = 0.0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d, err = _two_sum(v, -m)
+        if d == -math.inf:
+            eh[k] = 0.0
+            el[k] = 0.0
+            ke[k] = 0
+            continue
+        h, lo, kk = _exp_dd(d, err)
+        eh[k] = h
+        el[k] = lo
+        ke[k] = kk
+        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
+    return th, tl
+'''
+
+#: elementwise entries whose finite values are formed in double-double
+_MISH_DD = '''
+
+@numba.njit(cache=True)
+def _mish_dd(x):
+    """x tanh(softplus(x)) for a finite x in double-double, rounded once: with e = exp(x) (x <= 0),
+    tanh(softplus(x)) = n / (n + 2), n = e (e + 2); with t = exp(-x) (x > 0), (1 + 2t) / (1 + 2t + 2t^2)."""
+    if x <= 0.0:
+        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
+        eh = math.ldexp(mh, k)
+        el = math.ldexp(ml, k)
+        ah, al = _dd_add(eh, el, 2.0, 0.0)
+        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
+        dh, dl = _dd_mul(eh, el, ah, al)
+        dh, dl = _dd_add(dh, dl, 2.0, 0.0)
+        rh, rl = _dd_div(nh, nl, dh, dl)
+        rh, rl = _dd_mul(rh, rl, x, 0.0)
+        return math.ldexp(rh + rl, k)
+    mh, ml, k = _exp_dd(-x, 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
+    sh, sl = _dd_mul(th, tl, th, tl)
+    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)
+    rh, rl = _dd_div(ah, al, dh, dl)
+    rh, rl = _dd_mul(rh, rl, x, 0.0)
+    return rh + rl
+
+
+@numba.njit(cache=True)
+def _mish_prime_dd(x):
+    """mish'(x) for a finite x in double-double, rounded once: [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
+    for x <= 0 (e = exp(x), n = e (e + 2)), [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2 with D = 1 + 2t + 2t^2
+    for x > 0 (t = exp(-x))."""
+    if x < -800.0:  # |mish'(x)| < x e^x 4 underflows
+        return 0.0 * x
+    if x > 40.0:  # 1 - mish'(x) < 4 x exp(-2x) is far below the last bit
+        return 1.0
+    if x <= 0.0:
+        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
+        eh = math.ldexp(mh, k)
+        el = math.ldexp(ml, k)
+        ah, al = _dd_add(eh, el, 2.0, 0.0)
+        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
+        dh, dl = _dd_mul(eh, el, ah, al)
+        dh, dl = _dd_add(dh, dl, 2.0, 0.0)  # n + 2
+        uh, ul = _dd_mul(nh, nl, dh, dl)
+        bh, bl = _dd_add(eh, el, 1.0, 0.0)
+        vh, vl = _dd_mul(mh, ml, bh, bl)
+        vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
+        uh, ul = _dd_add(uh, ul, vh, vl)
+        sh, sl = _dd_mul(dh, dl, dh, dl)
+        rh, rl = _dd_div(uh, ul, sh, sl)
+        return math.ldexp(rh + rl, k)
+    mh, ml, k = _exp_dd(-x, 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
+    sh, sl = _dd_mul(th, tl, th, tl)
+    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)  # D
+    uh, ul = _dd_mul(ah, al, dh, dl)
+    bh, bl = _dd_add(th, tl, 1.0, 0.0)
+    vh, vl = _dd_mul(sh, sl, bh, bl)
+    vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
+    uh, ul = _dd_add(uh, ul, vh, vl)
+    qh, ql = _dd_mul(dh, dl, dh, dl)
+    rh, rl = _dd_div(uh, ul, qh, ql)
+    return rh + rl
+'''
+
+#: per entry: (helper source, forward helper, derivative helper or None)
+DD_FORMS = {"mish": (_DD + _MISH_DD, "_mish_dd", "_mish_prime_dd")}
 
 _SOFTMAX = '''
 
@@ -253,26 +430,56 @@ def _vjp_rows(a, g, out, log):
     e = np.empty(n)
     lo = np.empty(n)
     terms = np.empty(n)
+    eh = np.empty(n)
+    el = np.empty(n)
+    ke = np.empty(n, dtype=np.int64)
     for r in range(rows):
-        _probabilities(a[r], p, e, lo)
-        if log:  # g_j - p_j sum_i g_i
+        bad, m = _row_special(a[r])
+        if bad or m == math.inf or m == -math.inf:
+            _probabilities(a[r], p, e, lo)
             for k in range(n):
                 terms[k] = np.float64(g[r, k])
-            s = _neumaier(terms, -1)
+            s = _neumaier(terms, -1) if log else 0.0
+            if not log:
+                for k in range(n):
+                    s += p[k] * np.float64(g[r, k]) if p[k] != 0.0 else 0.0
             for k in range(n):
-                out[r, k] = np.float64(g[r, k]) - p[k] * s
-        else:  # p_j (g_j - sum_i g_i p_i), with g_j - sum_i p_i g_i = (g_j - g_top) + D and
-            # D = g_top - sum_i p_i g_i = sum_i p_i (g_top - g_i): no cancellation when p_top is near 1
-            top = 0
-            for k in range(n):
-                if p[k] > p[top]:
-                    top = k
-            gt = np.float64(g[r, top])
-            for k in range(n):
-                terms[k] = p[k] * (gt - np.float64(g[r, k]))
-            dev = _neumaier(terms, top)
-            for k in range(n):
-                out[r, k] = p[k] * ((np.float64(g[r, k]) - gt) + dev)
+                gk = np.float64(g[r, k])
+                out[r, k] = gk - p[k] * s if log else p[k] * (gk - s)
+            continue
+        # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
+        # double-double, one rounding at the end
+        th, tl = _dd_exps(a[r], m, eh, el, ke)
+        for k in range(n):
+            eh[k], el[k] = _dd_div(eh[k], el[k], th, tl)
+        top = 0
+        for k in range(n):
+            if np.float64(a[r, k]) == m:
+                top = k
+                break
+        gt = np.float64(g[r, top])
+        sh = 0.0
+        sl = 0.0
+        for k in range(n):
+            gk = np.float64(g[r, k])
+            if log:  # sum_i g_i
+                sh, sl = _dd_add(sh, sl, gk, 0.0)
+            elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
+                # cancellation when p_top is near 1
+                dh, dl = _two_sum(gt, -gk)
+                xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), dh, dl)
+                sh, sl = _dd_add(sh, sl, xh, xl)
+        for k in range(n):
+            gk = np.float64(g[r, k])
+            if log:  # g_j - p_j sum_i g_i
+                xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
+                dh, dl = _dd_add(gk, 0.0, -xh, -xl)
+                out[r, k] = dh + dl
+            else:  # p_j ((g_j - g_top) + D), scaled by 2**ke[j] last (one rounding for a subnormal)
+                dh, dl = _two_sum(gk, -gt)
+                dh, dl = _dd_add(dh, dl, sh, sl)
+                xh, xl = _dd_mul(eh[k], el[k], dh, dl)
+                out[r, k] = math.ldexp(xh + xl, ke[k])
     return out
 
 
@@ -441,6 +648,43 @@ def _fsum(values):
         s = t
     return s + c if math.isfinite(s) else s
 '''
+_SIGMOID_CE_GRAD = '''
+
+@numba.njit(cache=True)
+def _sigmoid_ce_grad(z, y, q, plain):
+    """-q y sigmoid(-z) + (1 - y) sigmoid(z) with t = exp(-|z|) in double-double: for z >= 0 it is
+    ((1 - y) - q y t) / (1 + t), for z < 0 ((1 - y) t - q y) / (1 + t), each formed in double-double
+    and rounded once (no cancellation error near z = logit(y) beyond the last bit)."""
+    if not (math.isfinite(z) and math.isfinite(y) and math.isfinite(q)) or not math.isfinite(plain):
+        return plain
+    mh, ml, k = _exp_dd(-abs(z), 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    dh, dl = _two_sum(1.0, th)
+    dh, dl = _fast_two_sum(dh, dl + tl)
+    qyh, qyl = _two_prod(q, y)
+    oyh, oyl = _two_sum(1.0, -y)
+    if z >= 0.0:
+        if oyh == 0.0:  # -q y t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(qyh, qyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return -math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(qyh, qyl, th, tl)
+        nh, nl = _dd_add(oyh, oyl, -xh, -xl)
+    else:
+        if qyh == 0.0:  # (1 - y) t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(oyh, oyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(oyh, oyl, th, tl)
+        nh, nl = _dd_add(xh, xl, -qyh, -qyl)
+    rh, rl = _dd_div(nh, nl, dh, dl)
+    return rh + rl
+'''
+
+#: elementwise losses whose gradient is formed in double-double, and their weight on y sigma(-z)
+_SIGMOID_CE = {"sigmoid_cross_entropy_with_logits": "1.0", "weighted_cross_entropy_with_logits": "pos_weight"}
+
 
 _ELEMENTWISE_LOSS = '''
 
@@ -575,6 +819,24 @@ def _loss_limit(row, yrow, m, sparse, t):
 
 
 @numba.njit(cache=True)
+def _excluded_dd(vh, vl, oh, ol):
+    """oh[k] + ol[k] = sum of (vh[i] + vl[i]) for i != k in double-double, from prefix and suffix sums
+    (the values are >= 0: no cancellation)."""
+    n = vh.shape[0]
+    ah = 0.0
+    al = 0.0
+    for k in range(n):
+        oh[k] = ah
+        ol[k] = al
+        ah, al = _dd_add(ah, al, vh[k], vl[k])
+    ah = 0.0
+    al = 0.0
+    for k in range(n - 1, -1, -1):
+        oh[k], ol[k] = _dd_add(oh[k], ol[k], ah, al)
+        ah, al = _dd_add(ah, al, vh[k], vl[k])
+
+
+@numba.njit(cache=True)
 def _grad_rows(z, y, out, sparse, labels, scale):
     rows, n = z.shape
     p = np.empty(n)
@@ -583,19 +845,52 @@ def _grad_rows(z, y, out, sparse, labels, scale):
     other_e = np.empty(n)
     other_y = np.empty(n)
     yrow = np.empty(n)
+    zeros = np.zeros(n)
+    eh = np.empty(n)
+    el = np.empty(n)
+    ke = np.empty(n, dtype=np.int64)
+    sh = np.empty(n)
+    sl = np.empty(n)
+    oeh = np.empty(n)
+    oel = np.empty(n)
+    oyh = np.empty(n)
+    oyl = np.empty(n)
     for r in range(rows):
-        total = _probabilities(z[r], p, e, lo)
         for k in range(n):
             if sparse:
                 yrow[k] = 1.0 if k == labels[r] else 0.0
             else:
                 yrow[k] = np.float64(y[r, k])
+        bad, m = _row_special(z[r])
+        if bad or m == math.inf or m == -math.inf:
+            total = _probabilities(z[r], p, e, lo)
+            _excluded(e, other_e)
+            _excluded(yrow, other_y)
+            for k in range(n):
+                out[r, k] = (e[k] * other_y[k] - yrow[k] * other_e[k]) / total * scale
+            continue
         # p_j sum(y) - y_j = (e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / total: no cancellation
-        # between p_j and y_j when both are near 1
-        _excluded(e, other_e)
-        _excluded(yrow, other_y)
+        # between p_j and y_j when both are near 1; e_k = (eh[k] + el[k]) 2**ke[k] and the sums,
+        # products and quotient in double-double, one rounding at the end
+        th, tl = _dd_exps(z[r], m, eh, el, ke)
         for k in range(n):
-            out[r, k] = (e[k] * other_y[k] - yrow[k] * other_e[k]) / total * scale
+            sh[k] = math.ldexp(eh[k], ke[k])
+            sl[k] = math.ldexp(el[k], ke[k])
+        _excluded_dd(sh, sl, oeh, oel)
+        _excluded_dd(yrow, zeros, oyh, oyl)
+        for k in range(n):
+            if yrow[k] == 0.0:  # e_j sum_{k != j} y_k / total, scaled by 2**ke[j] last
+                xh, xl = _dd_mul(eh[k], el[k], oyh[k], oyl[k])
+                xh, xl = _dd_div(xh, xl, th, tl)
+                xh, xl = _dd_mul(xh, xl, scale, 0.0)
+                out[r, k] = math.ldexp(xh + xl, ke[k])
+                continue
+            ah, al = _dd_mul(sh[k], sl[k], oyh[k], oyl[k])
+            bh, bl = _dd_mul(yrow[k], 0.0, oeh[k], oel[k])
+            xh, xl = _dd_add(ah, al, -bh, -bl)
+            xh, xl = _dd_div(xh, xl, th, tl)
+            xh, xl = _dd_mul(xh, xl, scale, 0.0)
+            out[r, k] = xh + xl
     return out
 
 
@@ -709,27 +1004,34 @@ def _losses(X, w, b, y, out):
 
 @numba.njit(cache=True)
 def _residuals(X, w, b, y, hi_out, lo_out):
-    """sigma(theta_i) - y_i as an unevaluated sum hi + lo: -y + sigma(theta) for theta < 0 and
-    (1 - y) - sigma(-theta) otherwise, so that -1 + 1e-46 keeps its 1e-46 for the sums."""
+    """sigma(theta_i) - y_i as a double-double hi + lo: with u = exp(-|theta|) in double-double
+    (theta = t + lo from Dot2), -y + u / (1 + u) for theta < 0 and (1 - y) - u / (1 + u) otherwise,
+    so that -1 + 1e-46 keeps its 1e-46 for the sums and sigma carries no rounding error of exp."""
     m = X.shape[0]
     hi = np.empty(m)
     lo = np.empty(m)
     _theta(X, w, b, hi, lo)
     for i in range(m):
         t = hi[i]
-        sp = _sigmoid(t)
-        sn = _sigmoid(-t)
-        slope = sp * sn * lo[i]  # theta = t + lo: sigma(theta) = sigma(t) + sigma'(t) lo
         label = np.float64(y[i])
+        if not math.isfinite(t):
+            sp = _sigmoid(t)
+            hi_out[i] = -label + sp if t < 0.0 else (1.0 - label) - _sigmoid(-t)
+            lo_out[i] = 0.0
+            continue
+        mh, ml, k = _exp_dd(-abs(t), -lo[i] if t >= 0.0 else lo[i])
+        uh = math.ldexp(mh, k)
+        ul = math.ldexp(ml, k)
+        dh, dl = _two_sum(1.0, uh)
+        dh, dl = _fast_two_sum(dh, dl + ul)
+        sh, sl = _dd_div(uh, ul, dh, dl)  # sigma(-|theta|)
         if t < 0.0:
-            hi_out[i] = -label
-            lo_out[i] = sp + slope
+            rh, rl = _dd_add(-label, 0.0, sh, sl)
         else:
-            one = 1.0 - label  # exact to a rounding error e, kept in lo
-            bb = one - 1.0
-            e = (1.0 - (one - bb)) + (-label - bb)
-            hi_out[i] = one
-            lo_out[i] = (e - sn) + slope
+            oh, ol = _two_sum(1.0, -label)
+            rh, rl = _dd_add(oh, ol, -sh, -sl)
+        hi_out[i] = rh
+        lo_out[i] = rl
     return hi_out, lo_out
 
 
@@ -804,7 +1106,7 @@ def render_template(entry: Entry, command: str) -> str:
         else:
             log = entry.name == "log_softmax"
             what = "log-softmax" if log else "softmax"
-            body = _ROWS + _SOFTMAX + _SOFTMAX_API.replace("@@LOG@@", str(log)).replace("@@WHAT@@", what)
+            body = _ROWS + _DD + _SOFTMAX + _SOFTMAX_API.replace("@@LOG@@", str(log)).replace("@@WHAT@@", what)
             forms = [
                 ("log-sum-exp", "m + log(1 + sum_{k != argmax} exp(a_k - m)), m = max_k a_k"),
                 (
@@ -818,7 +1120,7 @@ def render_template(entry: Entry, command: str) -> str:
         forms = [("per element", "(d_hi + d_lo)^2 with yhat - y = d_hi + d_lo exactly")]
     elif entry.name in ("softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits"):
         sparse = entry.name.startswith("sparse")
-        body = _ROWS + _SOFTMAX + _REDUCE + _SOFTMAX_CE
+        body = _ROWS + _DD + _SOFTMAX + _REDUCE + _SOFTMAX_CE
         body = body.replace("@@LABELS@@", _SPARSE_LABELS if sparse else _SOFT_LABELS).replace("@@SPARSE@@", str(sparse))
         forms = [
             (
@@ -830,7 +1132,7 @@ def render_template(entry: Entry, command: str) -> str:
             ("gradient", "(e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / sum_k e_k, e_k = exp(z_k - m)"),
         ]
     elif entry.name == "logistic_nll":
-        body = _ROWS + _REDUCE + _LOGISTIC
+        body = _ROWS + _DD + _REDUCE + _LOGISTIC
         forms = [
             ("theta_i", "X_i . w + b in double-double (Dot2)"),
             ("loss", "sum_i y_i softplus(-theta_i) + (1 - y_i) softplus(theta_i)"),
@@ -842,10 +1144,14 @@ def render_template(entry: Entry, command: str) -> str:
         names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
         loss_code = kernel_code(loss, names)
         grad_code = kernel_code(grad, names)
+        weight = _SIGMOID_CE.get(entry.name)
+        if weight is not None:  # the gradient in double-double, the symbolic form for the limits
+            grad_code = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})"
         pargs = "".join(f", {p}" for p in params)
         helpers = _loss_helpers(loss, grad)
         body = (
             _ROWS
+            + (_DD + _SIGMOID_CE_GRAD if weight is not None else "")
             + _REDUCE
             + helpers
             + _ELEMENTWISE_LOSS.replace("@@LOSS@@", loss_code)

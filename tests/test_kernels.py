@@ -13,13 +13,7 @@ from .conftest import ALL, ELEMENTWISE
 
 #: (entry, kernel, dtype) that may miss their bound on the small grid, and why (symact check reports
 #: them on the full grid; see the kernels note).  Every other kernel must pass.
-KNOWN_MISSES = {
-    ("softmax", "vjp", "float64"): "g_j - sum_k p_k g_k cancels; p_k is only accurate to ~1.5 ulp",
-    ("log_softmax", "vjp", "float64"): "g_j - p_j sum_k g_k cancels in the same way",
-    ("sigmoid_cross_entropy_with_logits", "grad", "float64"): "sigma(z) - y cancels near z = logit(y) for soft y",
-    ("softmax_cross_entropy_with_logits", "grad", "float64"): "p_j - y_j cancels where p_j is near a soft label y_j",
-    ("weighted_cross_entropy_with_logits", "grad", "float64"): "the same",
-}
+KNOWN_MISSES = {}
 
 
 @pytest.fixture(scope="module")
