@@ -31,11 +31,36 @@ def helper_name(function: type) -> str:
     return f"_{function.__name__}"
 
 
+#: math functions and the vectorisable :mod:`symact.vecmath` function that replaces each with ``vec=True``
+VECMATH = {
+    "math.exp": "vexp",
+    "math.expm1": "vexpm1",
+    "math.log": "vlog",
+    "math.log1p": "vlog1p",
+    "math.tanh": "vtanh",
+    "math.erf": "verf",
+    "math.erfc": "verfc",
+}
+
+
 class KernelPrinter(PythonCodePrinter):
-    """Scalar ``math.*`` code for Numba kernels; strict about what it can print."""
+    """Scalar ``math.*`` code for Numba kernels; strict about what it can print.
+
+    With the setting ``vec=True`` the transcendental functions print as the vectorisable
+    :mod:`symact.vecmath` functions (``vexp``, ``vlog1p``, ...), which the module must define."""
+
+    _default_settings = {**PythonCodePrinter._default_settings, "vec": False}
 
     def __init__(self, settings=None):
         super().__init__({"strict": True, "fully_qualified_modules": True, **(settings or {})})
+
+    def _print_vecmath(self, expr):
+        name = f"math.{type(expr).__name__}"
+        args = ", ".join(self._print(a) for a in expr.args)
+        return f"{VECMATH[name] if self._settings['vec'] else name}({args})"
+
+    _print_exp = _print_expm1 = _print_log = _print_log1p = _print_vecmath
+    _print_tanh = _print_erf = _print_erfc = _print_vecmath
 
     def _print_Piecewise(self, expr):
         *branches, (last, cond) = expr.args
@@ -105,8 +130,15 @@ class KernelPrinter(PythonCodePrinter):
         return "False"
 
 
-def kernel_code(expr: sympy.Expr, names: dict | None = None) -> str:
-    """``expr`` as one line of scalar Python for a Numba kernel; ``names`` renames symbols."""
+def kernel_code(expr: sympy.Expr, names: dict | None = None, vec: bool = False) -> str:
+    """``expr`` as one line of scalar Python for a Numba kernel; ``names`` renames symbols; ``vec`` prints
+    exp, log1p, tanh, ... as the vectorisable :mod:`symact.vecmath` functions (``vexp``, ``vlog1p``, ...).
+
+    >>> from sympy import exp, tanh
+    >>> from symact.catalog.symbols import x
+    >>> print(kernel_code(exp(-x) + tanh(x), vec=True))
+    vtanh(x) + vexp(-x)
+    """
     if names:
         expr = expr.xreplace(names)
-    return KernelPrinter().doprint(expr)
+    return KernelPrinter({"vec": vec}).doprint(expr)
