@@ -22,6 +22,244 @@ import math
 
 import numba
 import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+
+# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+def vexp(x):
+    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
+    return math.exp(x)
+
+
+def _pick(x, f32, f64):
+    """The Numba implementation for the argument type x: f32's Python function for float32, f64's for
+    float64 (returned as plain functions, not closures, so that Numba inlines them cleanly)."""
+    if x == types.float32:
+        return f32.py_func
+    if x == types.float64:
+        return f64.py_func
+    return None
+
+_F32_C3 = np.float32(1.0 / 6.0)
+
+_F32_C4 = np.float32(1.0 / 24.0)
+
+_F32_C5 = np.float32(1.0 / 120.0)
+
+_F32_C6 = np.float32(1.0 / 720.0)
+
+_F32_C7 = np.float32(1.0 / 5040.0)
+
+_F32_EXP_HI = np.float32(89.0)  # expf overflows above 88.72
+
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+
+_F32_HALF = np.float32(0.5)
+
+_F32_INV_LN2 = np.float32(1.4426950216293335)
+
+_F32_LN2_HI = np.float32(0.693359375)  # ln 2 to 9 bits: k * _F32_LN2_HI is exact
+
+_F32_LN2_LO = np.float32(-0.00021219444170128554)
+
+_F32_ONE = np.float32(1.0)
+
+_F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2**23
+
+_F32_SHIFT_BITS = 0x4B400000
+
+
+@intrinsic
+def _bits_f32(typingctx, i):
+    """The float32 whose bits are the int32 i."""
+    if i != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _f32_bits(typingctx, x):
+    """The bits of a float32 as an int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int32))
+
+    return types.int32(types.float32), codegen
+
+
+@njit(inline="always")
+def exp_f32(x):
+    """exp(x), float32, computed in float32: Cody-Waite, degree-7 Taylor, two-step exponent scaling."""
+    c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
+    c = select(c < _F32_EXP_LO, _F32_EXP_LO, c)
+    t = c * _F32_INV_LN2 + _F32_SHIFT
+    k = t - _F32_SHIFT
+    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
+    q = _F32_C7
+    q = q * r + _F32_C6
+    q = q * r + _F32_C5
+    q = q * r + _F32_C4
+    q = q * r + _F32_C3
+    q = q * r + _F32_HALF
+    p = _F32_ONE + (r + (r * r) * q)
+    ki = _f32_bits(t) - np.int32(_F32_SHIFT_BITS)
+    k1 = ki >> np.int32(1)
+    s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
+    s2 = _bits_f32(np.int32((ki - k1 + np.int32(127)) << np.int32(23)))
+    return (p * s1) * s2
+
+_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
+
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@njit(inline="always")
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@njit(inline="always")
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
+
+
+@overload(vexp, inline="always")
+def _vexp_numba(x):
+    return _pick(x, exp_f32, exp_f64)
+
+
+def vexpm1(x):
+    """exp(x) - 1; in Numba the vectorisable expm1_f32 / expm1_f64."""
+    return math.expm1(x)
+
+_EXPM1_LO = -45.0  # expm1(x) rounds to -1 for x < -38.2
+
+_TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
+
+
+@njit(inline="always")
+def expm1_f64(x):
+    """exp(x) - 1, float64, accurate near 0."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXPM1_LO, _EXPM1_LO, c)
+    t = c * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = (c - k * _LN2_HI) - k * _LN2_LO
+    p = r + _exp_poly_f64(r)
+    s = _pow2_f64(_f64_bits(t) - _SHIFT_BITS - 1)  # 2**(k-1)
+    y = 2.0 * (s * p + (s - 0.5))
+    return select(math.fabs(x) < _TINY, x, y)
+
+
+@njit(inline="always")
+def expm1_f32(x):
+    """exp(x) - 1, float32."""
+    return np.float32(expm1_f64(np.float64(x)))
+
+
+@overload(vexpm1, inline="always")
+def _vexpm1_numba(x):
+    return _pick(x, expm1_f32, expm1_f64)
+
+
+# --- the kernels ---
+
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -41,81 +279,172 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
-def _call(ufunc, arrays, params, out):
+def _at(v, i):
+    """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
+    return v if np.ndim(v) == 0 else v[i]
+
+
+@overload(_at, inline="always")
+def _at_numba(v, i):
+    if isinstance(v, types.Array):
+        return lambda v, i: v[i]
+    return lambda v, i: v
+
+
+_FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+_EXACT = {"cache": True, "error_model": "numpy"}
+
+#: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
+#: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs
+PARALLEL_MIN = 1 << 18
+
+
+def _flat(array, shape):
+    """A flat C-contiguous array of ``shape``'s elements, or a scalar where ``array`` has one element."""
+    if array.size == 1 and array.shape != shape:
+        return array.reshape(-1)[0]
+    if array.shape != shape:
+        array = np.broadcast_to(array, shape)
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def _run(serial, parallel, arrays, params, out):
+    """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
+    out: a new array, or the given one (its shape must be the broadcast shape)."""
+    dtype = np.result_type(*arrays)
+    shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
+    args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+    args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
     if out is None:
-        return ufunc(*arrays, *params)
-    if not isinstance(out, np.ndarray):
+        result = np.empty(shape, dtype)
+    elif not isinstance(out, np.ndarray):
         raise TypeError("out must be a numpy array")
-    return ufunc(*arrays, *params, out=out)
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
+    elif out.dtype.kind != "f":
+        raise TypeError(f"out must be a float32 or float64 array, not dtype {out.dtype}")
+    else:
+        result = out
+    direct = result.dtype == dtype and result.flags.c_contiguous
+    target = result.reshape(-1) if direct else np.empty(result.size, dtype)
+    loop = parallel if target.size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+    loop(*args, target)
+    if not direct:
+        np.copyto(result, target.reshape(shape), casting="same_kind")
+    return result if out is not None or result.ndim else result[()]
 
 
 PARAMS = {'alpha': 1.0}
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _forward_scalar(x, alpha):
-    if x != x:
-        return x
-    if x == math.inf:
-        return math.inf
-    if x == -math.inf:
-        return -alpha
-    return (x if (x > 0.0) else alpha*math.expm1(x))
+    r = select((x > 0.0), x, alpha*vexpm1(x))
+    r = select(x == -math.inf, -alpha, r)
+    r = select(x == math.inf, math.inf, r)
+    r = select(x != x, x, r)
+    return r
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _derivative_scalar(x, alpha):
-    if x != x:
-        return x
-    if x == math.inf:
-        return 1.0
-    if x == -math.inf:
-        return 0.0
-    return (1.0 if (x > 0.0) else alpha*math.exp(x))
+    r = select((x > 0.0), 1.0, alpha*vexp(x))
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, 1.0, r)
+    r = select(x != x, x, r)
+    return r
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _from_output_scalar(y, alpha):
-    if y != y:
-        return y
-    return (1.0 if (y > 0.0) else alpha + y)
+    r = select((y > 0.0), 1.0, alpha + y)
+    r = select(y != y, y, r)
+    return r
 
 
-@numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
-def _forward_ufunc(x, alpha):
-    return _forward_scalar(np.float64(x), alpha)
+@numba.njit(**_FAST)
+def _forward_loop(x, alpha, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = _forward_scalar(a_x, a_alpha)
 
 
-@numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
-def _derivative_ufunc(x, alpha):
-    return _derivative_scalar(np.float64(x), alpha)
+@numba.njit(**_FAST, parallel=True)
+def _forward_loop_parallel(x, alpha, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = _forward_scalar(a_x, a_alpha)
 
 
-@numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
-def _vjp_ufunc(x, g, alpha):
-    return np.float64(g) * _derivative_scalar(np.float64(x), alpha)
+@numba.njit(**_FAST)
+def _derivative_loop(x, alpha, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = _derivative_scalar(a_x, a_alpha)
 
 
-@numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
-def _vjp_from_output_ufunc(y, g, alpha):
-    return np.float64(g) * _from_output_scalar(np.float64(y), alpha)
+@numba.njit(**_FAST, parallel=True)
+def _derivative_loop_parallel(x, alpha, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = _derivative_scalar(a_x, a_alpha)
+
+
+@numba.njit(**_FAST)
+def _vjp_loop(x, g, alpha, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = a_g * _derivative_scalar(a_x, a_alpha)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _vjp_loop_parallel(x, g, alpha, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = a_g * _derivative_scalar(a_x, a_alpha)
+
+
+@numba.njit(**_FAST)
+def _vjp_from_output_loop(y, g, alpha, out):
+    for i in range(out.shape[0]):
+        a_y = np.float64(_at(y, i))
+        a_g = np.float64(_at(g, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = a_g * _from_output_scalar(a_y, a_alpha)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _vjp_from_output_loop_parallel(y, g, alpha, out):
+    for i in numba.prange(out.shape[0]):
+        a_y = np.float64(_at(y, i))
+        a_g = np.float64(_at(g, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = a_g * _from_output_scalar(a_y, a_alpha)
 
 
 def forward(x, *, alpha=1.0, out=None):
     """Exponential linear unit: x for x > 0, else alpha * (exp(x) - 1). Elementwise, for any shape; float32 stays float32."""
-    return _call(_forward_ufunc, (_floats(x, 'x'),), (_param(alpha, 'alpha'),), out)
+    return _run(_forward_loop, _forward_loop_parallel, (_floats(x, 'x'),), (_param(alpha, 'alpha'),), out)
 
 
 def derivative(x, *, alpha=1.0, out=None):
     """The derivative f'(x), elementwise."""
-    return _call(_derivative_ufunc, (_floats(x, 'x'),), (_param(alpha, 'alpha'),), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_floats(x, 'x'),), (_param(alpha, 'alpha'),), out)
 
 
 def vjp(x, g, *, alpha=1.0, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _call(_vjp_ufunc, (_floats(x, 'x'), _floats(g, 'g'),), (_param(alpha, 'alpha'),), out)
+    return _run(_vjp_loop, _vjp_loop_parallel, (_floats(x, 'x'), _floats(g, 'g'),), (_param(alpha, 'alpha'),), out)
 
 
 def vjp_from_output(y, g, *, alpha=1.0, out=None):
     """g * f'(x) computed from the output y = f(x): Piecewise((1, y > 0), (alpha + y, True))."""
-    return _call(_vjp_from_output_ufunc, (_floats(y, 'y'), _floats(g, 'g'),), (_param(alpha, 'alpha'),), out)
+    return _run(_vjp_from_output_loop, _vjp_from_output_loop_parallel, (_floats(y, 'y'), _floats(g, 'g'),), (_param(alpha, 'alpha'),), out)

@@ -22,6 +22,34 @@ import math
 
 import numba
 import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+
+# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+# --- the kernels ---
+
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -41,81 +69,172 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
-def _call(ufunc, arrays, params, out):
+def _at(v, i):
+    """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
+    return v if np.ndim(v) == 0 else v[i]
+
+
+@overload(_at, inline="always")
+def _at_numba(v, i):
+    if isinstance(v, types.Array):
+        return lambda v, i: v[i]
+    return lambda v, i: v
+
+
+_FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+_EXACT = {"cache": True, "error_model": "numpy"}
+
+#: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
+#: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs
+PARALLEL_MIN = 1 << 18
+
+
+def _flat(array, shape):
+    """A flat C-contiguous array of ``shape``'s elements, or a scalar where ``array`` has one element."""
+    if array.size == 1 and array.shape != shape:
+        return array.reshape(-1)[0]
+    if array.shape != shape:
+        array = np.broadcast_to(array, shape)
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def _run(serial, parallel, arrays, params, out):
+    """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
+    out: a new array, or the given one (its shape must be the broadcast shape)."""
+    dtype = np.result_type(*arrays)
+    shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
+    args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+    args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
     if out is None:
-        return ufunc(*arrays, *params)
-    if not isinstance(out, np.ndarray):
+        result = np.empty(shape, dtype)
+    elif not isinstance(out, np.ndarray):
         raise TypeError("out must be a numpy array")
-    return ufunc(*arrays, *params, out=out)
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
+    elif out.dtype.kind != "f":
+        raise TypeError(f"out must be a float32 or float64 array, not dtype {out.dtype}")
+    else:
+        result = out
+    direct = result.dtype == dtype and result.flags.c_contiguous
+    target = result.reshape(-1) if direct else np.empty(result.size, dtype)
+    loop = parallel if target.size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+    loop(*args, target)
+    if not direct:
+        np.copyto(result, target.reshape(shape), casting="same_kind")
+    return result if out is not None or result.ndim else result[()]
 
 
 PARAMS = {'slope': 0.01}
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _forward_scalar(x, slope):
-    if x != x:
-        return x
-    if x == math.inf:
-        return math.inf
-    if x == -math.inf:
-        return -math.inf
-    return (x if (x > 0.0) else slope*x)
+    r = select((x > 0.0), x, slope*x)
+    r = select(x == -math.inf, -math.inf, r)
+    r = select(x == math.inf, math.inf, r)
+    r = select(x != x, x, r)
+    return r
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _derivative_scalar(x, slope):
-    if x != x:
-        return x
-    if x == math.inf:
-        return 1.0
-    if x == -math.inf:
-        return slope
-    return (1.0 if (x > 0.0) else slope)
+    r = select((x > 0.0), 1.0, slope)
+    r = select(x == -math.inf, slope, r)
+    r = select(x == math.inf, 1.0, r)
+    r = select(x != x, x, r)
+    return r
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _from_output_scalar(y, slope):
-    if y != y:
-        return y
-    return (1.0 if (y > 0.0) else slope)
+    r = select((y > 0.0), 1.0, slope)
+    r = select(y != y, y, r)
+    return r
 
 
-@numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
-def _forward_ufunc(x, slope):
-    return _forward_scalar(np.float64(x), slope)
+@numba.njit(**_FAST)
+def _forward_loop(x, slope, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_slope = np.float64(_at(slope, i))
+        out[i] = _forward_scalar(a_x, a_slope)
 
 
-@numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
-def _derivative_ufunc(x, slope):
-    return _derivative_scalar(np.float64(x), slope)
+@numba.njit(**_FAST, parallel=True)
+def _forward_loop_parallel(x, slope, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_slope = np.float64(_at(slope, i))
+        out[i] = _forward_scalar(a_x, a_slope)
 
 
-@numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
-def _vjp_ufunc(x, g, slope):
-    return np.float64(g) * _derivative_scalar(np.float64(x), slope)
+@numba.njit(**_FAST)
+def _derivative_loop(x, slope, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_slope = np.float64(_at(slope, i))
+        out[i] = _derivative_scalar(a_x, a_slope)
 
 
-@numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
-def _vjp_from_output_ufunc(y, g, slope):
-    return np.float64(g) * _from_output_scalar(np.float64(y), slope)
+@numba.njit(**_FAST, parallel=True)
+def _derivative_loop_parallel(x, slope, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_slope = np.float64(_at(slope, i))
+        out[i] = _derivative_scalar(a_x, a_slope)
+
+
+@numba.njit(**_FAST)
+def _vjp_loop(x, g, slope, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        a_slope = np.float64(_at(slope, i))
+        out[i] = a_g * _derivative_scalar(a_x, a_slope)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _vjp_loop_parallel(x, g, slope, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        a_slope = np.float64(_at(slope, i))
+        out[i] = a_g * _derivative_scalar(a_x, a_slope)
+
+
+@numba.njit(**_FAST)
+def _vjp_from_output_loop(y, g, slope, out):
+    for i in range(out.shape[0]):
+        a_y = np.float64(_at(y, i))
+        a_g = np.float64(_at(g, i))
+        a_slope = np.float64(_at(slope, i))
+        out[i] = a_g * _from_output_scalar(a_y, a_slope)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _vjp_from_output_loop_parallel(y, g, slope, out):
+    for i in numba.prange(out.shape[0]):
+        a_y = np.float64(_at(y, i))
+        a_g = np.float64(_at(g, i))
+        a_slope = np.float64(_at(slope, i))
+        out[i] = a_g * _from_output_scalar(a_y, a_slope)
 
 
 def forward(x, *, slope=0.01, out=None):
     """Leaky ReLU: x for x > 0, else slope * x. Elementwise, for any shape; float32 stays float32."""
-    return _call(_forward_ufunc, (_floats(x, 'x'),), (_param(slope, 'slope'),), out)
+    return _run(_forward_loop, _forward_loop_parallel, (_floats(x, 'x'),), (_param(slope, 'slope'),), out)
 
 
 def derivative(x, *, slope=0.01, out=None):
     """The derivative f'(x), elementwise."""
-    return _call(_derivative_ufunc, (_floats(x, 'x'),), (_param(slope, 'slope'),), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_floats(x, 'x'),), (_param(slope, 'slope'),), out)
 
 
 def vjp(x, g, *, slope=0.01, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _call(_vjp_ufunc, (_floats(x, 'x'), _floats(g, 'g'),), (_param(slope, 'slope'),), out)
+    return _run(_vjp_loop, _vjp_loop_parallel, (_floats(x, 'x'), _floats(g, 'g'),), (_param(slope, 'slope'),), out)
 
 
 def vjp_from_output(y, g, *, slope=0.01, out=None):
     """g * f'(x) computed from the output y = f(x): Piecewise((1, y > 0), (slope, True))."""
-    return _call(_vjp_from_output_ufunc, (_floats(y, 'y'), _floats(g, 'g'),), (_param(slope, 'slope'),), out)
+    return _run(_vjp_from_output_loop, _vjp_from_output_loop_parallel, (_floats(y, 'y'), _floats(g, 'g'),), (_param(slope, 'slope'),), out)

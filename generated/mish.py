@@ -20,6 +20,311 @@ import math
 
 import numba
 import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+
+# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+def vexp(x):
+    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
+    return math.exp(x)
+
+
+def _pick(x, f32, f64):
+    """The Numba implementation for the argument type x: f32's Python function for float32, f64's for
+    float64 (returned as plain functions, not closures, so that Numba inlines them cleanly)."""
+    if x == types.float32:
+        return f32.py_func
+    if x == types.float64:
+        return f64.py_func
+    return None
+
+_F32_C3 = np.float32(1.0 / 6.0)
+
+_F32_C4 = np.float32(1.0 / 24.0)
+
+_F32_C5 = np.float32(1.0 / 120.0)
+
+_F32_C6 = np.float32(1.0 / 720.0)
+
+_F32_C7 = np.float32(1.0 / 5040.0)
+
+_F32_EXP_HI = np.float32(89.0)  # expf overflows above 88.72
+
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+
+_F32_HALF = np.float32(0.5)
+
+_F32_INV_LN2 = np.float32(1.4426950216293335)
+
+_F32_LN2_HI = np.float32(0.693359375)  # ln 2 to 9 bits: k * _F32_LN2_HI is exact
+
+_F32_LN2_LO = np.float32(-0.00021219444170128554)
+
+_F32_ONE = np.float32(1.0)
+
+_F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2**23
+
+_F32_SHIFT_BITS = 0x4B400000
+
+
+@intrinsic
+def _bits_f32(typingctx, i):
+    """The float32 whose bits are the int32 i."""
+    if i != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _f32_bits(typingctx, x):
+    """The bits of a float32 as an int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int32))
+
+    return types.int32(types.float32), codegen
+
+
+@njit(inline="always")
+def exp_f32(x):
+    """exp(x), float32, computed in float32: Cody-Waite, degree-7 Taylor, two-step exponent scaling."""
+    c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
+    c = select(c < _F32_EXP_LO, _F32_EXP_LO, c)
+    t = c * _F32_INV_LN2 + _F32_SHIFT
+    k = t - _F32_SHIFT
+    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
+    q = _F32_C7
+    q = q * r + _F32_C6
+    q = q * r + _F32_C5
+    q = q * r + _F32_C4
+    q = q * r + _F32_C3
+    q = q * r + _F32_HALF
+    p = _F32_ONE + (r + (r * r) * q)
+    ki = _f32_bits(t) - np.int32(_F32_SHIFT_BITS)
+    k1 = ki >> np.int32(1)
+    s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
+    s2 = _bits_f32(np.int32((ki - k1 + np.int32(127)) << np.int32(23)))
+    return (p * s1) * s2
+
+_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
+
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@njit(inline="always")
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@njit(inline="always")
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
+
+
+@overload(vexp, inline="always")
+def _vexp_numba(x):
+    return _pick(x, exp_f32, exp_f64)
+
+
+def vlog1p(x):
+    """log(1 + x); in Numba the vectorisable log1p_f32 / log1p_f64."""
+    return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
+
+_SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
+
+_TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
+
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+
+
+@njit(inline="always")
+def _log_kernel_f64(u, c, kbias):
+    """log(u) + c for u > 0 finite (normal), with kbias added to the exponent."""
+    bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
+    k = (bits >> 52) - 1023 + kbias
+    f = _bits_f64((bits & _MANT_MASK) + _SQRT_HALF_BITS) - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    R = 2.0 / 19.0
+    R = R * z + 2.0 / 17.0
+    R = R * z + 2.0 / 15.0
+    R = R * z + 2.0 / 13.0
+    R = R * z + 2.0 / 11.0
+    R = R * z + 2.0 / 9.0
+    R = R * z + 2.0 / 7.0
+    R = R * z + 2.0 / 5.0
+    R = R * z + 2.0 / 3.0
+    R = R * z
+    dk = np.float64(k)
+    return s * (hfsq + R) + (dk * _LN2_LO + c) - hfsq + f + dk * _LN2_HI
+
+
+@njit(inline="always")
+def log1p_f64(x):
+    """log(1 + x), float64, within 1 ulp; log1p(-1) = -inf, log1p(x < -1) = nan."""
+    u = 1.0 + x
+    bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
+    k = (bits >> 52) - 1023
+    c = select(k >= 2, 1.0 - (u - x), x - (u - 1.0))  # the rounding error of 1 + x
+    c = select(k < 54, c / u, 0.0)
+    y = _log_kernel_f64(u, c, 0)
+    y = select(x == -1.0, -math.inf, y)
+    y = select(x < -1.0, math.nan, y)
+    return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
+
+
+@njit(inline="always")
+def log1p_f32(x):
+    """log(1 + x), float32."""
+    return np.float32(log1p_f64(np.float64(x)))
+
+
+@overload(vlog1p, inline="always")
+def _vlog1p_numba(x):
+    return _pick(x, log1p_f32, log1p_f64)
+
+
+def vtanh(x):
+    """tanh(x); in Numba the vectorisable tanh_f32 / tanh_f64."""
+    return math.tanh(x)
+
+_EXPM1_LO = -45.0  # expm1(x) rounds to -1 for x < -38.2
+
+
+@njit(inline="always")
+def expm1_f64(x):
+    """exp(x) - 1, float64, accurate near 0."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXPM1_LO, _EXPM1_LO, c)
+    t = c * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = (c - k * _LN2_HI) - k * _LN2_LO
+    p = r + _exp_poly_f64(r)
+    s = _pow2_f64(_f64_bits(t) - _SHIFT_BITS - 1)  # 2**(k-1)
+    y = 2.0 * (s * p + (s - 0.5))
+    return select(math.fabs(x) < _TINY, x, y)
+
+
+@njit(inline="always")
+def tanh_f64(x):
+    """tanh(x), float64."""
+    a = math.fabs(x)
+    a = select(a > 20.0, 20.0, a)
+    q = expm1_f64(2.0 * a)
+    y = select(a < 0.55, q / (q + 2.0), 1.0 - 2.0 / (q + 2.0))
+    return math.copysign(y, x)
+
+
+@njit(inline="always")
+def tanh_f32(x):
+    """tanh(x), float32."""
+    return np.float32(tanh_f64(np.float64(x)))
+
+
+@overload(vtanh, inline="always")
+def _vtanh_numba(x):
+    return _pick(x, tanh_f32, tanh_f64)
+
+
+# --- the kernels ---
+
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -39,31 +344,78 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
-def _call(ufunc, arrays, params, out):
+def _at(v, i):
+    """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
+    return v if np.ndim(v) == 0 else v[i]
+
+
+@overload(_at, inline="always")
+def _at_numba(v, i):
+    if isinstance(v, types.Array):
+        return lambda v, i: v[i]
+    return lambda v, i: v
+
+
+_FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+_EXACT = {"cache": True, "error_model": "numpy"}
+
+#: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
+#: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs
+PARALLEL_MIN = 1 << 18
+
+
+def _flat(array, shape):
+    """A flat C-contiguous array of ``shape``'s elements, or a scalar where ``array`` has one element."""
+    if array.size == 1 and array.shape != shape:
+        return array.reshape(-1)[0]
+    if array.shape != shape:
+        array = np.broadcast_to(array, shape)
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def _run(serial, parallel, arrays, params, out):
+    """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
+    out: a new array, or the given one (its shape must be the broadcast shape)."""
+    dtype = np.result_type(*arrays)
+    shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
+    args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+    args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
     if out is None:
-        return ufunc(*arrays, *params)
-    if not isinstance(out, np.ndarray):
+        result = np.empty(shape, dtype)
+    elif not isinstance(out, np.ndarray):
         raise TypeError("out must be a numpy array")
-    return ufunc(*arrays, *params, out=out)
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
+    elif out.dtype.kind != "f":
+        raise TypeError(f"out must be a float32 or float64 array, not dtype {out.dtype}")
+    else:
+        result = out
+    direct = result.dtype == dtype and result.flags.c_contiguous
+    target = result.reshape(-1) if direct else np.empty(result.size, dtype)
+    loop = parallel if target.size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+    loop(*args, target)
+    if not direct:
+        np.copyto(result, target.reshape(shape), casting="same_kind")
+    return result if out is not None or result.ndim else result[()]
 
 
 PARAMS = {}
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    t = math.exp(-abs(x))
+    t = vexp(-abs(x))
     s = 1.0 + t
     err = (1.0 - s) + t  # 1 + t = s + err exactly
     q = (1.0 if x >= 0.0 else t) / s
     return q - q * (err / s)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
-    return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
+    return vlog1p(vexp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
 @numba.njit(cache=True)
@@ -235,56 +587,80 @@ def _mish_prime_dd(x):
     rh, rl = _dd_div(uh, ul, qh, ql)
     return rh + rl
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _forward_scalar(x):
-    if x != x:
-        return x
-    if x == math.inf:
-        return math.inf
-    if x == -math.inf:
-        return 0.0
+    r = x*vtanh(_softplus(x))
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, math.inf, r)
+    r = select(x != x, x, r)
     return _mish_dd(x)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _derivative_scalar(x):
-    if x != x:
-        return x
-    if x == math.inf:
-        return 1.0
-    if x == -math.inf:
-        return 0.0
+    r = (x*vexp(_softplus(x)*-2.0)*_sigmoid(x)/((1.0 + vexp(_softplus(x)*-2.0))*(1.0 + vexp(_softplus(x)*-2.0))))*4.0 + vtanh(_softplus(x))
     d = (x - -1.1924312145154952) - -4.8484829848031044e-17
-    if abs(d) < 1.0:
-        return d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104360987 + d*(-0.020271822716684245 + d*(-0.01582112656173338 + d*(-0.0033606849270232685 + d*(0.0010924055409445854 + d*(0.0009898181021289196 + d*(0.00025412936386191073 + d*(-4.1961496031696126e-05 + d*(-5.582891567360688e-05 + d*(-1.72992708103044e-05 + d*(9.427361327376651e-07 + d*(2.9088199364912223e-06 + d*(1.071676702702074e-06 + d*(2.6879417855557728e-08 + d*(-1.4117255919499382e-07 + d*(-6.174424363104907e-08 + d*(-5.460186173028381e-09 + d*(6.3895954615089855e-09 + d*(3.3604012383661332e-09 + d*(4.817646300218697e-10 + d*(-2.6751871594311224e-10 + d*(-1.7442209713382678e-10 + d*(-3.3904729895707114e-11 + d*(1.0101727316036154e-11 + d*(8.681382594457511e-12 + d*(2.124385967466607e-12 + d*(-3.20344479568135e-13 + d*(-4.153673469447499e-13 + d*(-1.2348725029307754e-13 + d*(6.337359322280651e-15 + d*(1.9103418630556258e-14 + d*(6.79383226720695e-15 + d*(1.6183924412509285e-16 + d*(-8.421603581894615e-16 + d*(-3.577018575431464e-16 + d*(-3.059285498528877e-17 + d*(3.534620906867835e-17 + d*(1.8140677609631626e-17 + d*(2.535993308788154e-18 + d*(-1.3931390485019807e-18 + d*(-8.894451932354624e-19)))))))))))))))))))))))))))))))))))))))))))
+    r = select(abs(d) < 1.0, d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104360987 + d*(-0.020271822716684245 + d*(-0.01582112656173338 + d*(-0.0033606849270232685 + d*(0.0010924055409445854 + d*(0.0009898181021289196 + d*(0.00025412936386191073 + d*(-4.1961496031696126e-05 + d*(-5.582891567360688e-05 + d*(-1.72992708103044e-05 + d*(9.427361327376651e-07 + d*(2.9088199364912223e-06 + d*(1.071676702702074e-06 + d*(2.6879417855557728e-08 + d*(-1.4117255919499382e-07 + d*(-6.174424363104907e-08 + d*(-5.460186173028381e-09 + d*(6.3895954615089855e-09 + d*(3.3604012383661332e-09 + d*(4.817646300218697e-10 + d*(-2.6751871594311224e-10 + d*(-1.7442209713382678e-10 + d*(-3.3904729895707114e-11 + d*(1.0101727316036154e-11 + d*(8.681382594457511e-12 + d*(2.124385967466607e-12 + d*(-3.20344479568135e-13 + d*(-4.153673469447499e-13 + d*(-1.2348725029307754e-13 + d*(6.337359322280651e-15 + d*(1.9103418630556258e-14 + d*(6.79383226720695e-15 + d*(1.6183924412509285e-16 + d*(-8.421603581894615e-16 + d*(-3.577018575431464e-16 + d*(-3.059285498528877e-17 + d*(3.534620906867835e-17 + d*(1.8140677609631626e-17 + d*(2.535993308788154e-18 + d*(-1.3931390485019807e-18 + d*(-8.894451932354624e-19))))))))))))))))))))))))))))))))))))))))))), r)
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, 1.0, r)
+    r = select(x != x, x, r)
     return _mish_prime_dd(x)
 
 
-@numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
-def _forward_ufunc(x):
-    return _forward_scalar(np.float64(x))
+@numba.njit(**_EXACT)
+def _forward_loop(x, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        out[i] = _forward_scalar(a_x)
 
 
-@numba.vectorize(['float32(float32)', 'float64(float64)'], cache=True)
-def _derivative_ufunc(x):
-    return _derivative_scalar(np.float64(x))
+@numba.njit(**_EXACT, parallel=True)
+def _forward_loop_parallel(x, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        out[i] = _forward_scalar(a_x)
 
 
-@numba.vectorize(['float32(float32, float32)', 'float64(float64, float64)'], cache=True)
-def _vjp_ufunc(x, g):
-    return np.float64(g) * _derivative_scalar(np.float64(x))
+@numba.njit(**_EXACT)
+def _derivative_loop(x, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        out[i] = _derivative_scalar(a_x)
+
+
+@numba.njit(**_EXACT, parallel=True)
+def _derivative_loop_parallel(x, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        out[i] = _derivative_scalar(a_x)
+
+
+@numba.njit(**_EXACT)
+def _vjp_loop(x, g, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        out[i] = a_g * _derivative_scalar(a_x)
+
+
+@numba.njit(**_EXACT, parallel=True)
+def _vjp_loop_parallel(x, g, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        out[i] = a_g * _derivative_scalar(a_x)
 
 
 def forward(x, *, out=None):
     """Mish x * tanh(softplus(x)). Elementwise, for any shape; float32 stays float32."""
-    return _call(_forward_ufunc, (_floats(x, 'x'),), (), out)
+    return _run(_forward_loop, _forward_loop_parallel, (_floats(x, 'x'),), (), out)
 
 
 def derivative(x, *, out=None):
     """The derivative f'(x), elementwise."""
-    return _call(_derivative_ufunc, (_floats(x, 'x'),), (), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_floats(x, 'x'),), (), out)
 
 
 def vjp(x, g, *, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _call(_vjp_ufunc, (_floats(x, 'x'), _floats(g, 'g'),), (), out)
+    return _run(_vjp_loop, _vjp_loop_parallel, (_floats(x, 'x'), _floats(g, 'g'),), (), out)

@@ -22,6 +22,210 @@ import math
 
 import numba
 import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+
+# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+def vexp(x):
+    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
+    return math.exp(x)
+
+
+def _pick(x, f32, f64):
+    """The Numba implementation for the argument type x: f32's Python function for float32, f64's for
+    float64 (returned as plain functions, not closures, so that Numba inlines them cleanly)."""
+    if x == types.float32:
+        return f32.py_func
+    if x == types.float64:
+        return f64.py_func
+    return None
+
+_F32_C3 = np.float32(1.0 / 6.0)
+
+_F32_C4 = np.float32(1.0 / 24.0)
+
+_F32_C5 = np.float32(1.0 / 120.0)
+
+_F32_C6 = np.float32(1.0 / 720.0)
+
+_F32_C7 = np.float32(1.0 / 5040.0)
+
+_F32_EXP_HI = np.float32(89.0)  # expf overflows above 88.72
+
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+
+_F32_HALF = np.float32(0.5)
+
+_F32_INV_LN2 = np.float32(1.4426950216293335)
+
+_F32_LN2_HI = np.float32(0.693359375)  # ln 2 to 9 bits: k * _F32_LN2_HI is exact
+
+_F32_LN2_LO = np.float32(-0.00021219444170128554)
+
+_F32_ONE = np.float32(1.0)
+
+_F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2**23
+
+_F32_SHIFT_BITS = 0x4B400000
+
+
+@intrinsic
+def _bits_f32(typingctx, i):
+    """The float32 whose bits are the int32 i."""
+    if i != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _f32_bits(typingctx, x):
+    """The bits of a float32 as an int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int32))
+
+    return types.int32(types.float32), codegen
+
+
+@njit(inline="always")
+def exp_f32(x):
+    """exp(x), float32, computed in float32: Cody-Waite, degree-7 Taylor, two-step exponent scaling."""
+    c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
+    c = select(c < _F32_EXP_LO, _F32_EXP_LO, c)
+    t = c * _F32_INV_LN2 + _F32_SHIFT
+    k = t - _F32_SHIFT
+    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
+    q = _F32_C7
+    q = q * r + _F32_C6
+    q = q * r + _F32_C5
+    q = q * r + _F32_C4
+    q = q * r + _F32_C3
+    q = q * r + _F32_HALF
+    p = _F32_ONE + (r + (r * r) * q)
+    ki = _f32_bits(t) - np.int32(_F32_SHIFT_BITS)
+    k1 = ki >> np.int32(1)
+    s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
+    s2 = _bits_f32(np.int32((ki - k1 + np.int32(127)) << np.int32(23)))
+    return (p * s1) * s2
+
+_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
+
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@njit(inline="always")
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@njit(inline="always")
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
+
+
+@overload(vexp, inline="always")
+def _vexp_numba(x):
+    return _pick(x, exp_f32, exp_f64)
+
+
+# --- the kernels ---
+
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -41,77 +245,154 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
-def _call(ufunc, arrays, params, out):
+def _at(v, i):
+    """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
+    return v if np.ndim(v) == 0 else v[i]
+
+
+@overload(_at, inline="always")
+def _at_numba(v, i):
+    if isinstance(v, types.Array):
+        return lambda v, i: v[i]
+    return lambda v, i: v
+
+
+_FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+_EXACT = {"cache": True, "error_model": "numpy"}
+
+#: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
+#: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs
+PARALLEL_MIN = 1 << 18
+
+
+def _flat(array, shape):
+    """A flat C-contiguous array of ``shape``'s elements, or a scalar where ``array`` has one element."""
+    if array.size == 1 and array.shape != shape:
+        return array.reshape(-1)[0]
+    if array.shape != shape:
+        array = np.broadcast_to(array, shape)
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def _run(serial, parallel, arrays, params, out):
+    """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
+    out: a new array, or the given one (its shape must be the broadcast shape)."""
+    dtype = np.result_type(*arrays)
+    shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
+    args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+    args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
     if out is None:
-        return ufunc(*arrays, *params)
-    if not isinstance(out, np.ndarray):
+        result = np.empty(shape, dtype)
+    elif not isinstance(out, np.ndarray):
         raise TypeError("out must be a numpy array")
-    return ufunc(*arrays, *params, out=out)
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
+    elif out.dtype.kind != "f":
+        raise TypeError(f"out must be a float32 or float64 array, not dtype {out.dtype}")
+    else:
+        result = out
+    direct = result.dtype == dtype and result.flags.c_contiguous
+    target = result.reshape(-1) if direct else np.empty(result.size, dtype)
+    loop = parallel if target.size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+    loop(*args, target)
+    if not direct:
+        np.copyto(result, target.reshape(shape), casting="same_kind")
+    return result if out is not None or result.ndim else result[()]
 
 
 PARAMS = {'beta': 1.0}
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    t = math.exp(-abs(x))
+    t = vexp(-abs(x))
     s = 1.0 + t
     err = (1.0 - s) + t  # 1 + t = s + err exactly
     q = (1.0 if x >= 0.0 else t) / s
     return q - q * (err / s)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _forward_scalar(x, beta):
-    if x != x:
-        return x
-    if x == math.inf:
-        return math.inf
-    if x == -math.inf:
-        return 0.0
-    return x*_sigmoid(beta*x)
+    r = x*_sigmoid(beta*x)
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, math.inf, r)
+    r = select(x != x, x, r)
+    return r
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _derivative_scalar(x, beta):
-    if x != x:
-        return x
-    if x == math.inf:
-        return 1.0
-    if x == -math.inf:
-        return 0.0
+    r = select((x >= 0.0), (beta*x*vexp(-beta*x) + 1.0 + vexp(-beta*x))/((1.0 + vexp(-beta*x))*(1.0 + vexp(-beta*x))), (beta*x + vexp(beta*x) + 1.0)*vexp(beta*x)/((vexp(beta*x) + 1.0)*(vexp(beta*x) + 1.0)))
     d = (beta*x - -1.2784645427610737) - -1.0946994183093437e-16
-    if abs(d) < 1.0:
-        return d*(0.2178117057198001 + d*(0.1466487969969469 + d*(0.018874814223782312 + d*(-0.015222655223188032 + d*(-0.006606589138356696 + d*(0.000126627410081122 + d*(0.0007985218818397998 + d*(0.00018570724361186496 + d*(-4.090534237428612e-05 + d*(-2.9733542213263917e-05 + d*(-2.942631888842464e-06 + d*(2.346029682463866e-06 + d*(8.599695028268575e-07 + d*(-3.051244750055421e-08 + d*(-9.266646309267441e-08 + d*(-1.8877622907727957e-08 + d*(4.619379769031606e-09 + d*(2.9177603026903803e-09 + d*(2.3648315053103244e-10 + d*(-2.251366201881081e-10 + d*(-7.50344609385287e-11 + d*(3.998547874723996e-12 + d*(8.04274075537398e-12 + d*(1.4842855116792256e-12 + d*(-4.1428341124873365e-13 + d*(-2.3496573817834053e-13 + d*(-1.5376365106809265e-14 + d*(1.8397842645887054e-14 + d*(5.662235988802348e-15 + d*(-4.0908332256286805e-16 + d*(-6.188638949724368e-16 + d*(-1.0399488154756224e-16 + d*(3.334275149650013e-17 + d*(1.721651999171468e-17 + d*(8.67091436667646e-19 + d*(-1.3840002418608729e-18))))))))))))))))))))))))))))))))))))
-    return ((beta*x*math.exp(-beta*x) + 1.0 + math.exp(-beta*x))/((1.0 + math.exp(-beta*x))*(1.0 + math.exp(-beta*x))) if (x >= 0.0) else (beta*x + math.exp(beta*x) + 1.0)*math.exp(beta*x)/((math.exp(beta*x) + 1.0)*(math.exp(beta*x) + 1.0)))
+    r = select(abs(d) < 1.0, d*(0.2178117057198001 + d*(0.1466487969969469 + d*(0.018874814223782312 + d*(-0.015222655223188032 + d*(-0.006606589138356696 + d*(0.000126627410081122 + d*(0.0007985218818397998 + d*(0.00018570724361186496 + d*(-4.090534237428612e-05 + d*(-2.9733542213263917e-05 + d*(-2.942631888842464e-06 + d*(2.346029682463866e-06 + d*(8.599695028268575e-07 + d*(-3.051244750055421e-08 + d*(-9.266646309267441e-08 + d*(-1.8877622907727957e-08 + d*(4.619379769031606e-09 + d*(2.9177603026903803e-09 + d*(2.3648315053103244e-10 + d*(-2.251366201881081e-10 + d*(-7.50344609385287e-11 + d*(3.998547874723996e-12 + d*(8.04274075537398e-12 + d*(1.4842855116792256e-12 + d*(-4.1428341124873365e-13 + d*(-2.3496573817834053e-13 + d*(-1.5376365106809265e-14 + d*(1.8397842645887054e-14 + d*(5.662235988802348e-15 + d*(-4.0908332256286805e-16 + d*(-6.188638949724368e-16 + d*(-1.0399488154756224e-16 + d*(3.334275149650013e-17 + d*(1.721651999171468e-17 + d*(8.67091436667646e-19 + d*(-1.3840002418608729e-18)))))))))))))))))))))))))))))))))))), r)
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, 1.0, r)
+    r = select(x != x, x, r)
+    return r
 
 
-@numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
-def _forward_ufunc(x, beta):
-    return _forward_scalar(np.float64(x), beta)
+@numba.njit(**_FAST)
+def _forward_loop(x, beta, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_beta = np.float64(_at(beta, i))
+        out[i] = _forward_scalar(a_x, a_beta)
 
 
-@numba.vectorize(['float32(float32, float64)', 'float64(float64, float64)'], cache=True)
-def _derivative_ufunc(x, beta):
-    return _derivative_scalar(np.float64(x), beta)
+@numba.njit(**_FAST, parallel=True)
+def _forward_loop_parallel(x, beta, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_beta = np.float64(_at(beta, i))
+        out[i] = _forward_scalar(a_x, a_beta)
 
 
-@numba.vectorize(['float32(float32, float32, float64)', 'float64(float64, float64, float64)'], cache=True)
-def _vjp_ufunc(x, g, beta):
-    return np.float64(g) * _derivative_scalar(np.float64(x), beta)
+@numba.njit(**_FAST)
+def _derivative_loop(x, beta, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_beta = np.float64(_at(beta, i))
+        out[i] = _derivative_scalar(a_x, a_beta)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _derivative_loop_parallel(x, beta, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_beta = np.float64(_at(beta, i))
+        out[i] = _derivative_scalar(a_x, a_beta)
+
+
+@numba.njit(**_FAST)
+def _vjp_loop(x, g, beta, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        a_beta = np.float64(_at(beta, i))
+        out[i] = a_g * _derivative_scalar(a_x, a_beta)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _vjp_loop_parallel(x, g, beta, out):
+    for i in numba.prange(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        a_beta = np.float64(_at(beta, i))
+        out[i] = a_g * _derivative_scalar(a_x, a_beta)
 
 
 def forward(x, *, beta=1.0, out=None):
     """Swish x * sigmoid(beta * x). Elementwise, for any shape; float32 stays float32."""
-    return _call(_forward_ufunc, (_floats(x, 'x'),), (_param(beta, 'beta'),), out)
+    return _run(_forward_loop, _forward_loop_parallel, (_floats(x, 'x'),), (_param(beta, 'beta'),), out)
 
 
 def derivative(x, *, beta=1.0, out=None):
     """The derivative f'(x), elementwise."""
-    return _call(_derivative_ufunc, (_floats(x, 'x'),), (_param(beta, 'beta'),), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_floats(x, 'x'),), (_param(beta, 'beta'),), out)
 
 
 def vjp(x, g, *, beta=1.0, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _call(_vjp_ufunc, (_floats(x, 'x'), _floats(g, 'g'),), (_param(beta, 'beta'),), out)
+    return _run(_vjp_loop, _vjp_loop_parallel, (_floats(x, 'x'), _floats(g, 'g'),), (_param(beta, 'beta'),), out)

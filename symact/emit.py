@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -107,13 +108,16 @@ def expand_for_limit(expr: sympy.Expr) -> sympy.Expr:
 #: 1.5 ulp to about 1.  The maths is the proved rule (sigma by the sign of x); only the rounding differs.
 _COMPENSATED = {
     "sigmoid": (
-        "    t = math.exp(-abs(x))\n"
+        "    t = vexp(-abs(x))\n"
         "    s = 1.0 + t\n"
         "    err = (1.0 - s) + t  # 1 + t = s + err exactly\n"
         "    q = (1.0 if x >= 0.0 else t) / s\n"
         "    return q - q * (err / s)\n"
     ),
 }
+
+#: the decorator of the scalar functions: inlined into the loops, so that LLVM sees one loop body
+_SCALAR = '@numba.njit(inline="always")'
 
 
 def _helpers_for(*exprs: sympy.Expr) -> str:
@@ -122,31 +126,31 @@ def _helpers_for(*exprs: sympy.Expr) -> str:
     for e in exprs:
         if e is not None:
             used |= {type(f) for f in e.atoms(NamedFunction)}
-    # softplus' helper calls nothing else; keep a fixed order for byte-stable output
     parts = []
     for function, rule in sorted(PRIMITIVES.items(), key=lambda kv: kv[0].__name__):
         if function not in used:
             continue
-        body = _COMPENSATED.get(function.__name__) or f"    return {kernel_code(rule.replacement.xreplace({W: x}))}\n"
-        parts.append(
-            f'@numba.njit(cache=True)\ndef {helper_name(function)}(x):\n    """{rule.name}: {rule.reason}."""\n{body}'
-        )
+        body = _COMPENSATED.get(function.__name__)
+        body = body or f"    return {kernel_code(rule.replacement.xreplace({W: x}), vec=True)}\n"
+        parts.append(f'{_SCALAR}\ndef {helper_name(function)}(x):\n    """{rule.name}: {rule.reason}."""\n{body}')
     return "\n\n".join(parts)
 
 
 def _scalar_function(
     name: str, expr: sympy.Expr, args: Sequence[str], var: sympy.Symbol, guards: bool, patches=(), binary=()
 ):
-    """An njit scalar function: nan and +-inf guards, then root patches, then the compute form.
+    """A scalar function, inlined into the loops: nan and +-inf guards, then root patches, then the
+    compute form.  Every branch is cheap or a select, so that the loop around it vectorises.
 
     ``binary`` are 0/1 auxiliary inputs (dropout's mask): where the limit depends on one, it is taken
     for each value (m x / keep_prob at x = inf is inf where m = 1 and 0 where m = 0, not 0 * inf).
     """
-    lines = ["@numba.njit(cache=True)", f"def {name}({', '.join(args)}):"]
+    lines = [_SCALAR, f"def {name}({', '.join(args)}):", f"    r = {kernel_code(expr, vec=True)}"]
+    for patch in reversed(patches):  # the first patch that holds wins, as in a chain of returns
+        lines += patch.select_code(var.name)
     if var in expr.free_symbols or patches:
-        lines += [f"    if {var} != {var}:", f"        return {var}"]
         if guards:
-            for direction, test in ((sympy.oo, f"{var} == math.inf"), (-sympy.oo, f"{var} == -math.inf")):
+            for direction, test in ((-sympy.oo, f"{var} == -math.inf"), (sympy.oo, f"{var} == math.inf")):
                 value = _limit(expr, var, direction)
                 if binary and (value is None or value.free_symbols & set(binary)):
                     value = _limit_by_flag(expr, var, direction, binary[0])
@@ -154,10 +158,9 @@ def _scalar_function(
                 elif value is not None:
                     code = _value_code(value)
                 if value is not None:
-                    lines += [f"    if {test}:", f"        return {code}"]
-    for patch in patches:
-        lines += patch.code(var.name)
-    lines.append(f"    return {kernel_code(expr)}")
+                    lines.append(f"    r = select({test}, {code}, r)")
+        lines.append(f"    r = select({var} != {var}, {var}, r)")
+    lines.append("    return r")
     return "\n".join(lines) + "\n"
 
 
@@ -167,7 +170,7 @@ def _limit_by_flag(expr, var, direction, flag) -> str | None:
     one = _limit(expr.subs(flag, 1), var, direction)
     if zero is None or one is None:
         return None
-    return f"({_value_code(one)} if {flag} != 0.0 else {_value_code(zero)})"
+    return f"select({flag} != 0.0, {_value_code(one)}, {_value_code(zero)})"
 
 
 def _value_code(value: sympy.Expr) -> str:
@@ -178,85 +181,162 @@ def _value_code(value: sympy.Expr) -> str:
     return kernel_code(value)
 
 
+_VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc))\(")
+
+
+def _loops(kernel: str, inputs: Sequence[str], params: Sequence[str], body: str, fastmath: bool) -> str:
+    """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out``.
+
+    Every input and parameter is a flat array or a scalar (``_at`` reads either); ``body`` is the
+    value of element i, in terms of ``a_<name>`` (input ``name`` at i, in float64)."""
+    names = [*inputs, *params]
+    reads = "".join(f"        a_{n} = np.float64(_at({n}, i))\n" for n in names)
+    flags = "_FAST" if fastmath else "_EXACT"
+    text = []
+    for suffix, extra, loop in (("", "", "range"), ("_parallel", ", parallel=True", "numba.prange")):
+        text.append(
+            f"@numba.njit(**{flags}{extra})\n"
+            f"def _{kernel}_loop{suffix}({', '.join(names)}, out):\n"
+            f"    for i in {loop}(out.shape[0]):\n"
+            f"{reads}"
+            f"        out[i] = {body}\n"
+        )
+    return "\n\n".join(text)
+
+
+_RUN = '''
+
+def _at(v, i):
+    """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
+    return v if np.ndim(v) == 0 else v[i]
+
+
+@overload(_at, inline="always")
+def _at_numba(v, i):
+    if isinstance(v, types.Array):
+        return lambda v, i: v[i]
+    return lambda v, i: v
+
+
+_FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+_EXACT = {"cache": True, "error_model": "numpy"}
+
+#: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
+#: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs
+PARALLEL_MIN = 1 << 18
+
+
+def _flat(array, shape):
+    """A flat C-contiguous array of ``shape``'s elements, or a scalar where ``array`` has one element."""
+    if array.size == 1 and array.shape != shape:
+        return array.reshape(-1)[0]
+    if array.shape != shape:
+        array = np.broadcast_to(array, shape)
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def _run(serial, parallel, arrays, params, out):
+    """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
+    out: a new array, or the given one (its shape must be the broadcast shape)."""
+    dtype = np.result_type(*arrays)
+    shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
+    args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+    args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
+    if out is None:
+        result = np.empty(shape, dtype)
+    elif not isinstance(out, np.ndarray):
+        raise TypeError("out must be a numpy array")
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
+    elif out.dtype.kind != "f":
+        raise TypeError(f"out must be a float32 or float64 array, not dtype {out.dtype}")
+    else:
+        result = out
+    direct = result.dtype == dtype and result.flags.c_contiguous
+    target = result.reshape(-1) if direct else np.empty(result.size, dtype)
+    loop = parallel if target.size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+    loop(*args, target)
+    if not direct:
+        np.copyto(result, target.reshape(shape), casting="same_kind")
+    return result if out is not None or result.ndim else result[()]
+'''
+
+
+def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
+    """Imports, the :mod:`symact.vecmath` functions the kernels call, input checks and ``_run``."""
+    from .vecmath import vecmath_source
+
+    imports = (
+        "import math\n\nimport numba\nimport numpy as np\n"
+        "from numba import njit, types\nfrom numba.extending import intrinsic, overload\n"
+    )
+    parts = [imports, "# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---\n"]
+    parts.append(vecmath_source(["select", *vecmath_names], imports=False).strip("\n") + "\n")
+    parts.append("# --- the kernels ---\n")
+    parts.append(T._CHECKS.strip("\n") + "\n")
+    parts.append(_RUN.strip("\n") + "\n")
+    return "\n\n".join(parts)
+
+
 def _render_elementwise(entry: Entry, command: str) -> str:
     forms = elementwise_forms(entry)
     pnames = [p for p, _ in forms.params]
     aux = [a.name for a in forms.aux]
     scalar_args = ["x", *aux, *pnames]
     out_args = ["y", *aux, *pnames]
-    ftypes_in = 1 + len(aux)
+    binary = [a.symbol for a in entry.aux if a.domain == "binary" and a.symbol in forms.aux]
 
-    def sigs(n_arrays: int) -> str:
-        return repr([f"{t}({', '.join([t] * n_arrays + ['float64'] * len(pnames))})" for t in ("float32", "float64")])
-
-    code = [T.header(entry, command, _forms_doc(forms)), T.ELEMENTWISE_PRELUDE]
-    code.append(f"PARAMS = {dict(forms.params)!r}\n")
+    parts = []
     helpers = _helpers_for(forms.forward, forms.derivative, forms.output)
     if helpers:
-        code.append(helpers)
-    binary = [a.symbol for a in entry.aux if a.domain == "binary" and a.symbol in forms.aux]
+        parts.append(helpers)
     forward = _scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary)
     derivative = _scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary)
-    if entry.name in T.DD_FORMS:  # the finite case in double-double; special values and root patches stay
+    dd = entry.name in T.DD_FORMS
+    if dd:  # the finite case in double-double; special values and root patches stay
         source, f_helper, d_helper = T.DD_FORMS[entry.name]
-        code.append(source.strip("\n"))
+        parts.append(source.strip("\n"))
         forward = _last_return(forward, f_helper)
         if d_helper is not None:
             derivative = _last_return(derivative, d_helper)
-    code.append(forward)
-    code.append(derivative)
+    parts += [forward, derivative]
     if forms.output is not None:
-        code.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
-    fl = lambda names: ", ".join(f"np.float64({n})" for n in names)  # noqa: E731
-    pass_p = ", ".join(pnames)
-    tail = f", {pass_p}" if pnames else ""
-    code.append(
-        f"@numba.vectorize({sigs(ftypes_in)}, cache=True)\n"
-        f"def _forward_ufunc({', '.join(scalar_args)}):\n"
-        f"    return _forward_scalar({fl(['x', *aux])}{tail})\n"
-    )
-    code.append(
-        f"@numba.vectorize({sigs(ftypes_in)}, cache=True)\n"
-        f"def _derivative_ufunc({', '.join(scalar_args)}):\n"
-        f"    return _derivative_scalar({fl(['x', *aux])}{tail})\n"
-    )
-    code.append(
-        f"@numba.vectorize({sigs(ftypes_in + 1)}, cache=True)\n"
-        f"def _vjp_ufunc({', '.join(['x', 'g', *aux, *pnames])}):\n"
-        f"    return np.float64(g) * _derivative_scalar({fl(['x', *aux])}{tail})\n"
-    )
+        parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
+    fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
+    a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
+    parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast))
+    parts.append(_loops("derivative", ["x", *aux], pnames, f"_derivative_scalar({a(scalar_args)})", fast))
+    parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * _derivative_scalar({a(scalar_args)})", fast))
     if forms.output is not None:
-        code.append(
-            f"@numba.vectorize({sigs(ftypes_in + 1)}, cache=True)\n"
-            f"def _vjp_from_output_ufunc({', '.join(['y', 'g', *aux, *pnames])}):\n"
-            f"    return np.float64(g) * _from_output_scalar({fl(['y', *aux])}{tail})\n"
-        )
+        body = f"a_g * _from_output_scalar({a(out_args)})"
+        parts.append(_loops("vjp_from_output", ["y", "g", *aux], pnames, body, fast))
+
     kw = "".join(f", {p}={d!r}" for p, d in forms.params)
-    aux_sig = "".join(f", {a}" for a in aux)
-    aux_chk = "".join(f" _floats({a}, {a!r})," for a in aux)
+    aux_sig = "".join(f", {n}" for n in aux)
+    aux_chk = "".join(f" _floats({n}, {n!r})," for n in aux)
     pvals = f"({', '.join(f'_param({p}, {p!r})' for p in pnames)}{',' if len(pnames) == 1 else ''})"
-    summary = entry.summary
-    code.append(
-        f"def forward(x{aux_sig}, *{kw}, out=None):\n"
-        f'    """{summary} Elementwise, for any shape; float32 stays float32."""\n'
-        f"    return _call(_forward_ufunc, (_floats(x, 'x'),{aux_chk}), {pvals}, out)\n"
-    )
-    code.append(
-        f"def derivative(x{aux_sig}, *{kw}, out=None):\n"
-        f'    """The derivative f\'(x), elementwise."""\n'
-        f"    return _call(_derivative_ufunc, (_floats(x, 'x'),{aux_chk}), {pvals}, out)\n"
-    )
-    code.append(
-        f"def vjp(x, g{aux_sig}, *{kw}, out=None):\n"
-        f'    """The vector-Jacobian product g * f\'(x), elementwise with broadcasting."""\n'
-        f"    return _call(_vjp_ufunc, (_floats(x, 'x'), _floats(g, 'g'),{aux_chk}), {pvals}, out)\n"
-    )
+    api = [
+        ("forward", "x", "", f"{entry.summary} Elementwise, for any shape; float32 stays float32."),
+        ("derivative", "x", "", "The derivative f'(x), elementwise."),
+        ("vjp", "x", "g", "The vector-Jacobian product g * f'(x), elementwise with broadcasting."),
+    ]
     if forms.output is not None:
-        code.append(
-            f"def vjp_from_output(y, g{aux_sig}, *{kw}, out=None):\n"
-            f'    """g * f\'(x) computed from the output y = f(x): {sympy.sstr(forms.output)}."""\n'
-            f"    return _call(_vjp_from_output_ufunc, (_floats(y, 'y'), _floats(g, 'g'),{aux_chk}), {pvals}, out)\n"
+        api.append(("vjp_from_output", "y", "g", f"g * f'(x) computed from the output y = f(x): {sympy.sstr(forms.output)}."))
+    for kernel, first, second, doc in api:
+        args = first + (f", {second}" if second else "")
+        checks = f"_floats({first}, {first!r}),"
+        if second:
+            checks += f" _floats({second}, {second!r}),"
+        parts.append(
+            f"def {kernel}({args}{aux_sig}, *{kw}, out=None):\n"
+            f'    """{doc}"""\n'
+            f"    return _run(_{kernel}_loop, _{kernel}_loop_parallel, ({checks}{aux_chk}), {pvals}, out)\n"
         )
+    body = "\n\n".join(parts)
+    used = sorted(set(_VEC_CALL.findall(body)))
+    code = [T.header(entry, command, _forms_doc(forms)), _elementwise_prelude(used)]
+    code.append(f"PARAMS = {dict(forms.params)!r}\n")
+    code.append(body)
     return "\n\n".join(code)
 
 

@@ -47,7 +47,8 @@ class KernelPrinter(PythonCodePrinter):
     """Scalar ``math.*`` code for Numba kernels; strict about what it can print.
 
     With the setting ``vec=True`` the transcendental functions print as the vectorisable
-    :mod:`symact.vecmath` functions (``vexp``, ``vlog1p``, ...), which the module must define."""
+    :mod:`symact.vecmath` functions (``vexp``, ``vlog1p``, ...) and ``Piecewise`` as ``select(c, a, b)``
+    (both arms computed, then selected: a branch-free loop body), which the module must define."""
 
     _default_settings = {**PythonCodePrinter._default_settings, "vec": False}
 
@@ -67,6 +68,10 @@ class KernelPrinter(PythonCodePrinter):
         if cond is not sympy.true:
             raise ValueError(f"a Piecewise without an otherwise branch cannot be compiled: {expr}")
         code = self._print(last)
+        if self._settings["vec"]:  # every arm computed, then selected: no branch in the loop body
+            for value, condition in reversed(branches):
+                code = f"select({self._print(condition)}, {self._print(value)}, {code})"
+            return code
         for value, condition in reversed(branches):
             code = f"{self._print(value)} if {self._print(condition)} else {code}"
         return f"({code})"

@@ -69,6 +69,11 @@ class RootPatch:
             f"        return d*({horner})",
         ]
 
+    def select_code(self, var: str, result: str = "r") -> list[str]:
+        """Kernel lines without a branch: ``result`` becomes the polynomial inside the patch."""
+        first, _, third = self.code(var)
+        return [first, f"    {result} = select(abs(d) < {self.radius!r}, {third.strip()[len('return '):]}, {result})"]
+
 
 def _function(expr: sympy.Expr, var: sympy.Symbol):
     from .rewrites import to_plain

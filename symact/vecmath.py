@@ -148,6 +148,25 @@ _F32_C5 = np.float32(1.0 / 120.0)
 _F32_C6 = np.float32(1.0 / 720.0)
 _F32_C7 = np.float32(1.0 / 5040.0)
 
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
 # --- float64 ---------------------------------------------------------------------------------------------
 
 
@@ -190,23 +209,23 @@ def _exp_hilo_f64(hi, lo, m):
 @njit(inline="always")
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
-    x = _EXP_HI if x > _EXP_HI else x
-    x = _EXP_LO if x < _EXP_LO else x
-    return _exp_hilo_f64(x, 0.0, 1.0)
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
 
 
 @njit(inline="always")
 def expm1_f64(x):
     """exp(x) - 1, float64, accurate near 0."""
-    c = _EXP_HI if x > _EXP_HI else x
-    c = _EXPM1_LO if c < _EXPM1_LO else c
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXPM1_LO, _EXPM1_LO, c)
     t = c * _INV_LN2 + _SHIFT
     k = t - _SHIFT
     r = (c - k * _LN2_HI) - k * _LN2_LO
     p = r + _exp_poly_f64(r)
     s = _pow2_f64(_f64_bits(t) - _SHIFT_BITS - 1)  # 2**(k-1)
     y = 2.0 * (s * p + (s - 0.5))
-    return x if math.fabs(x) < _TINY else y
+    return select(math.fabs(x) < _TINY, x, y)
 
 
 @njit(inline="always")
@@ -236,11 +255,11 @@ def _log_kernel_f64(u, c, kbias):
 def log_f64(x):
     """log(x), float64, within 1 ulp; log(0) = -inf, log(x < 0) = nan."""
     sub = x < _MIN_NORMAL
-    u = x * _TWO54 if sub else x
-    y = _log_kernel_f64(u, 0.0, -54 if sub else 0)
-    y = -math.inf if x == 0.0 else y
-    y = math.nan if x < 0.0 else y
-    return x if (x == math.inf or x != x) else y
+    u = select(sub, x * _TWO54, x)
+    y = _log_kernel_f64(u, 0.0, select(sub, -54, 0))
+    y = select(x == 0.0, -math.inf, y)
+    y = select(x < 0.0, math.nan, y)
+    return select((x == math.inf) | (x != x), x, y)
 
 
 @njit(inline="always")
@@ -249,21 +268,21 @@ def log1p_f64(x):
     u = 1.0 + x
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
     k = (bits >> 52) - 1023
-    c = (1.0 - (u - x)) if k >= 2 else (x - (u - 1.0))  # the rounding error of 1 + x
-    c = c / u if k < 54 else 0.0
+    c = select(k >= 2, 1.0 - (u - x), x - (u - 1.0))  # the rounding error of 1 + x
+    c = select(k < 54, c / u, 0.0)
     y = _log_kernel_f64(u, c, 0)
-    y = -math.inf if x == -1.0 else y
-    y = math.nan if x < -1.0 else y
-    return x if (math.fabs(x) < _TINY or x == math.inf or x != x) else y
+    y = select(x == -1.0, -math.inf, y)
+    y = select(x < -1.0, math.nan, y)
+    return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
 
 
 @njit(inline="always")
 def tanh_f64(x):
     """tanh(x), float64."""
     a = math.fabs(x)
-    a = 20.0 if a > 20.0 else a
+    a = select(a > 20.0, 20.0, a)
     q = expm1_f64(2.0 * a)
-    y = q / (q + 2.0) if a < 0.55 else 1.0 - 2.0 / (q + 2.0)
+    y = select(a < 0.55, q / (q + 2.0), 1.0 - 2.0 / (q + 2.0))
     return math.copysign(y, x)
 
 
@@ -359,16 +378,16 @@ def _erfc_tail_f64(a):
     ``exp(-a**2) erfcx(a)``: ``a**2 = z**2 + (z - a)(z + a)`` with ``z`` a to 21 bits (``z**2`` exact), and the
     rounding errors of the polynomial's last addition and of the division by ``a`` carried into the
     exponent as a relative correction, so that only exp's own rounding remains."""
-    a = 27.5 if a > 27.5 else a
-    a = 0.5 if a < 0.5 else a
+    a = select(a > 27.5, 27.5, a)
+    a = select(a < 0.5, 0.5, a)
     z = _bits_f64(_f64_bits(a) & _HIGH32_MASK)
     mid = a < 2.5
     t_mid = a - 1.5
     t_tail = (1.0 / (a * a) - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH
-    w = _erfcx_mid_poly_f64(t_mid) if mid else _erfcx_tail_poly_f64(t_tail)
-    s, e = _two_sum(_ERFCX_MID_C0 if mid else _ERFCX_TAIL_C0, w)
-    e = e + (_ERFCX_MID_C0_LO if mid else _ERFCX_TAIL_C0_LO)
-    d = 1.0 if mid else a
+    w = select(mid, _erfcx_mid_poly_f64(t_mid), _erfcx_tail_poly_f64(t_tail))
+    s, e = _two_sum(select(mid, _ERFCX_MID_C0, _ERFCX_TAIL_C0), w)
+    e = e + select(mid, _ERFCX_MID_C0_LO, _ERFCX_TAIL_C0_LO)
+    d = select(mid, 1.0, a)
     q = s / d
     qh = _split26(q)
     dh = _split26(d)
@@ -393,7 +412,7 @@ def erf_f64(x):
     """erf(x), float64."""
     a = math.fabs(x)
     big = math.copysign(1.0 - _erfc_tail_f64(a), x)
-    return _erf_small_f64(x) if a < 0.5 else big
+    return select(a < 0.5, _erf_small_f64(x), big)
 
 
 @njit(inline="always")
@@ -401,21 +420,21 @@ def erfc_f64(x):
     """erfc(x) = 1 - erf(x), float64, accurate for large x (no cancellation)."""
     a = math.fabs(x)
     e = _erfc_tail_f64(a)
-    big = e if x > 0.0 else 2.0 - e
-    return 1.0 - _erf_small_f64(x) if a < 0.5 else big
+    big = select(x > 0.0, e, 2.0 - e)
+    return select(a < 0.5, 1.0 - _erf_small_f64(x), big)
 
 
 @njit(inline="always")
 def sigmoid_f64(x):
     """1 / (1 + exp(-x)), float64: exp(-|x|) / (1 + exp(-|x|)) for x < 0."""
     e = exp_f64(-math.fabs(x))
-    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+    return select(x >= 0.0, 1.0, e) / (1.0 + e)
 
 
 @njit(inline="always")
 def softplus_f64(x):
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), float64."""
-    return (x if x > 0.0 else 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
+    return select(x > 0.0, x, 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
 
 
 # --- float32 ---------------------------------------------------------------------------------------------
@@ -426,11 +445,11 @@ def softplus_f64(x):
 @njit(inline="always")
 def exp_f32(x):
     """exp(x), float32, computed in float32: Cody-Waite, degree-7 Taylor, two-step exponent scaling."""
-    x = _F32_EXP_HI if x > _F32_EXP_HI else x
-    x = _F32_EXP_LO if x < _F32_EXP_LO else x
-    t = x * _F32_INV_LN2 + _F32_SHIFT
+    c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
+    c = select(c < _F32_EXP_LO, _F32_EXP_LO, c)
+    t = c * _F32_INV_LN2 + _F32_SHIFT
     k = t - _F32_SHIFT
-    r = (x - k * _F32_LN2_HI) - k * _F32_LN2_LO
+    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
     q = _F32_C7
     q = q * r + _F32_C6
     q = q * r + _F32_C5
@@ -449,7 +468,7 @@ def exp_f32(x):
 def sigmoid_f32(x):
     """1 / (1 + exp(-x)), float32, computed in float32."""
     e = exp_f32(-abs(x))
-    return (_F32_ONE if x >= _F32_ZERO else e) / (_F32_ONE + e)
+    return select(x >= _F32_ZERO, _F32_ONE, e) / (_F32_ONE + e)
 
 
 # float32 via float64 -------------------------------------------------------------------------------------
