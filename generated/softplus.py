@@ -398,7 +398,7 @@ def _sigmoid(x):
     t = vexp(-abs(x))
     s = 1.0 + t
     err = (1.0 - s) + t  # 1 + t = s + err exactly
-    q = (1.0 if x >= 0.0 else t) / s
+    q = select(x >= 0.0, 1.0, t) / s
     return q - q * (err / s)
 
 

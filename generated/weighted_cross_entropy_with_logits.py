@@ -317,20 +317,20 @@ def _fsum(values):
     return s + c if math.isfinite(s) else s
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True)
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    t = vexp(-abs(x))
+    t = math.exp(-abs(x))
     s = 1.0 + t
     err = (1.0 - s) + t  # 1 + t = s + err exactly
     q = (1.0 if x >= 0.0 else t) / s
     return q - q * (err / s)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True)
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
-    return vlog1p(vexp(-abs(x))) + (0.0 if 0.0 >= x else x)
+    return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
 @numba.njit(cache=True)

@@ -108,10 +108,10 @@ def expand_for_limit(expr: sympy.Expr) -> sympy.Expr:
 #: 1.5 ulp to about 1.  The maths is the proved rule (sigma by the sign of x); only the rounding differs.
 _COMPENSATED = {
     "sigmoid": (
-        "    t = vexp(-abs(x))\n"
+        "    t = {exp}(-abs(x))\n"
         "    s = 1.0 + t\n"
         "    err = (1.0 - s) + t  # 1 + t = s + err exactly\n"
-        "    q = (1.0 if x >= 0.0 else t) / s\n"
+        "    q = {pick} / s\n"
         "    return q - q * (err / s)\n"
     ),
 }
@@ -120,8 +120,9 @@ _COMPENSATED = {
 _SCALAR = '@numba.njit(inline="always")'
 
 
-def _helpers_for(*exprs: sympy.Expr) -> str:
-    """Source of the helper functions (sigma, softplus) the expressions call, in a fixed order."""
+def _helpers_for(*exprs: sympy.Expr, vec: bool = False) -> str:
+    """Source of the helper functions (sigma, softplus) the expressions call, in a fixed order: with
+    ``vec``, inlined and calling :mod:`symact.vecmath` (for the elementwise loops), else ``math.*`` ones."""
     used: set[type] = set()
     for e in exprs:
         if e is not None:
@@ -131,8 +132,12 @@ def _helpers_for(*exprs: sympy.Expr) -> str:
         if function not in used:
             continue
         body = _COMPENSATED.get(function.__name__)
-        body = body or f"    return {kernel_code(rule.replacement.xreplace({W: x}), vec=True)}\n"
-        parts.append(f'{_SCALAR}\ndef {helper_name(function)}(x):\n    """{rule.name}: {rule.reason}."""\n{body}')
+        if body is not None:
+            pick = "select(x >= 0.0, 1.0, t)" if vec else "(1.0 if x >= 0.0 else t)"
+            body = body.format(exp="vexp" if vec else "math.exp", pick=pick)
+        body = body or f"    return {kernel_code(rule.replacement.xreplace({W: x}), vec=vec)}\n"
+        decorator = _SCALAR if vec else "@numba.njit(cache=True)"
+        parts.append(f'{decorator}\ndef {helper_name(function)}(x):\n    """{rule.name}: {rule.reason}."""\n{body}')
     return "\n\n".join(parts)
 
 
@@ -287,7 +292,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     binary = [a.symbol for a in entry.aux if a.domain == "binary" and a.symbol in forms.aux]
 
     parts = []
-    helpers = _helpers_for(forms.forward, forms.derivative, forms.output)
+    helpers = _helpers_for(forms.forward, forms.derivative, forms.output, vec=True)
     if helpers:
         parts.append(helpers)
     forward = _scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary)
