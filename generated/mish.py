@@ -281,48 +281,6 @@ def _vlog1p_numba(x):
     return _pick(x, log1p_f32, log1p_f64)
 
 
-def vtanh(x):
-    """tanh(x); in Numba the vectorisable tanh_f32 / tanh_f64."""
-    return math.tanh(x)
-
-_EXPM1_LO = -45.0  # expm1(x) rounds to -1 for x < -38.2
-
-
-@njit(inline="always")
-def expm1_f64(x):
-    """exp(x) - 1, float64, accurate near 0."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXPM1_LO, _EXPM1_LO, c)
-    t = c * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = (c - k * _LN2_HI) - k * _LN2_LO
-    p = r + _exp_poly_f64(r)
-    s = _pow2_f64(_f64_bits(t) - _SHIFT_BITS - 1)  # 2**(k-1)
-    y = 2.0 * (s * p + (s - 0.5))
-    return select(math.fabs(x) < _TINY, x, y)
-
-
-@njit(inline="always")
-def tanh_f64(x):
-    """tanh(x), float64."""
-    a = math.fabs(x)
-    a = select(a > 20.0, 20.0, a)
-    q = expm1_f64(2.0 * a)
-    y = select(a < 0.55, q / (q + 2.0), 1.0 - 2.0 / (q + 2.0))
-    return math.copysign(y, x)
-
-
-@njit(inline="always")
-def tanh_f32(x):
-    """tanh(x), float32."""
-    return np.float32(tanh_f64(np.float64(x)))
-
-
-@overload(vtanh, inline="always")
-def _vtanh_numba(x):
-    return _pick(x, tanh_f32, tanh_f64)
-
-
 # --- the kernels ---
 
 
@@ -589,22 +547,22 @@ def _mish_prime_dd(x):
 
 @numba.njit(inline="always")
 def _forward_scalar(x):
-    r = x*vtanh(_softplus(x))
+    r = _mish_dd(x)
     r = select(x == -math.inf, 0.0, r)
     r = select(x == math.inf, math.inf, r)
     r = select(x != x, x, r)
-    return _mish_dd(x)
+    return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x):
-    r = (x*vexp(_softplus(x)*-2.0)*_sigmoid(x)/((1.0 + vexp(_softplus(x)*-2.0))*(1.0 + vexp(_softplus(x)*-2.0))))*4.0 + vtanh(_softplus(x))
+    r = _mish_prime_dd(x)
     d = (x - -1.1924312145154952) - -4.8484829848031044e-17
     r = select(abs(d) < 1.0, d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104360987 + d*(-0.020271822716684245 + d*(-0.01582112656173338 + d*(-0.0033606849270232685 + d*(0.0010924055409445854 + d*(0.0009898181021289196 + d*(0.00025412936386191073 + d*(-4.1961496031696126e-05 + d*(-5.582891567360688e-05 + d*(-1.72992708103044e-05 + d*(9.427361327376651e-07 + d*(2.9088199364912223e-06 + d*(1.071676702702074e-06 + d*(2.6879417855557728e-08 + d*(-1.4117255919499382e-07 + d*(-6.174424363104907e-08 + d*(-5.460186173028381e-09 + d*(6.3895954615089855e-09 + d*(3.3604012383661332e-09 + d*(4.817646300218697e-10 + d*(-2.6751871594311224e-10 + d*(-1.7442209713382678e-10 + d*(-3.3904729895707114e-11 + d*(1.0101727316036154e-11 + d*(8.681382594457511e-12 + d*(2.124385967466607e-12 + d*(-3.20344479568135e-13 + d*(-4.153673469447499e-13 + d*(-1.2348725029307754e-13 + d*(6.337359322280651e-15 + d*(1.9103418630556258e-14 + d*(6.79383226720695e-15 + d*(1.6183924412509285e-16 + d*(-8.421603581894615e-16 + d*(-3.577018575431464e-16 + d*(-3.059285498528877e-17 + d*(3.534620906867835e-17 + d*(1.8140677609631626e-17 + d*(2.535993308788154e-18 + d*(-1.3931390485019807e-18 + d*(-8.894451932354624e-19))))))))))))))))))))))))))))))))))))))))))), r)
     r = select(x == -math.inf, 0.0, r)
     r = select(x == math.inf, 1.0, r)
     r = select(x != x, x, r)
-    return _mish_prime_dd(x)
+    return r
 
 
 @numba.njit(**_EXACT)

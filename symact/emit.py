@@ -29,6 +29,7 @@ from .budget import BudgetExceeded, run_limited
 from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .functions import NamedFunction, recognise
+from .kernel_dd import VEC_DD_FORMS
 from .printer import helper_name, kernel_code
 from .rewrites import PRIMITIVES, W, combine_by_sign, stabilise
 from .roots import RootPatch, root_patches
@@ -297,13 +298,17 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         parts.append(helpers)
     forward = _scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary)
     derivative = _scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary)
-    dd = entry.name in T.DD_FORMS
+    dd = entry.name in VEC_DD_FORMS or entry.name in T.DD_FORMS
+    extra_vecmath: tuple[str, ...] = ()
     if dd:  # the finite case in double-double; special values and root patches stay
-        source, f_helper, d_helper = T.DD_FORMS[entry.name]
+        if entry.name in VEC_DD_FORMS:
+            source, f_helper, d_helper, extra_vecmath = VEC_DD_FORMS[entry.name]
+        else:
+            source, f_helper, d_helper = T.DD_FORMS[entry.name]
         parts.append(source.strip("\n"))
-        forward = _last_return(forward, f_helper)
+        forward = _general_case(forward, f_helper)
         if d_helper is not None:
-            derivative = _last_return(derivative, d_helper)
+            derivative = _general_case(derivative, d_helper)
     parts += [forward, derivative]
     if forms.output is not None:
         parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
@@ -338,17 +343,19 @@ def _render_elementwise(entry: Entry, command: str) -> str:
             f"    return _run(_{kernel}_loop, _{kernel}_loop_parallel, ({checks}{aux_chk}), {pvals}, out)\n"
         )
     body = "\n\n".join(parts)
-    used = sorted(set(_VEC_CALL.findall(body)))
+    used = sorted(set(_VEC_CALL.findall(body)) | set(extra_vecmath))
     code = [T.header(entry, command, _forms_doc(forms)), _elementwise_prelude(used)]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)
     return "\n\n".join(code)
 
 
-def _last_return(function: str, helper: str) -> str:
-    """``function``'s text with its final return (the general case) calling ``helper(x)`` instead."""
-    head, _, _ = function.rstrip("\n").rpartition("\n")
-    return f"{head}\n    return {helper}(x)\n"
+def _general_case(function: str, helper: str) -> str:
+    """``function``'s text with its general case (the first ``r = ...``) computed by ``helper(x)`` instead."""
+    lines = function.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("    r = "))
+    lines[at] = f"    r = {helper}(x)"
+    return "\n".join(lines)
 
 
 def _forms_doc(forms: Forms) -> list[tuple[str, str]]:
