@@ -69,6 +69,18 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
     return v if np.ndim(v) == 0 else v[i]
@@ -130,8 +142,8 @@ PARAMS = {'keep_prob': 0.5}
 @numba.njit(inline="always")
 def _forward_scalar(x, m, keep_prob):
     r = m*x/keep_prob
-    r = select(x == -math.inf, select(m != 0.0, -math.inf, 0.0), r)
-    r = select(x == math.inf, select(m != 0.0, math.inf, 0.0), r)
+    r = select(x == -math.inf, select(m != 0.0, _lit(-math.inf, x), _lit(0.0, x)), r)
+    r = select(x == math.inf, select(m != 0.0, _lit(math.inf, x), _lit(0.0, x)), r)
     r = select(x != x, x, r)
     return r
 
@@ -151,76 +163,76 @@ def _from_output_scalar(y, m, keep_prob):
 @numba.njit(**_FAST)
 def _forward_loop(x, m, keep_prob, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_m = np.float64(_at(m, i))
-        a_keep_prob = np.float64(_at(keep_prob, i))
+        a_x = _at(x, i)
+        a_m = _at(m, i)
+        a_keep_prob = _lit(_at(keep_prob, i), a_x)
         out[i] = _forward_scalar(a_x, a_m, a_keep_prob)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _forward_loop_parallel(x, m, keep_prob, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_m = np.float64(_at(m, i))
-        a_keep_prob = np.float64(_at(keep_prob, i))
+        a_x = _at(x, i)
+        a_m = _at(m, i)
+        a_keep_prob = _lit(_at(keep_prob, i), a_x)
         out[i] = _forward_scalar(a_x, a_m, a_keep_prob)
 
 
 @numba.njit(**_FAST)
 def _derivative_loop(x, m, keep_prob, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_m = np.float64(_at(m, i))
-        a_keep_prob = np.float64(_at(keep_prob, i))
+        a_x = _at(x, i)
+        a_m = _at(m, i)
+        a_keep_prob = _lit(_at(keep_prob, i), a_x)
         out[i] = _derivative_scalar(a_x, a_m, a_keep_prob)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, m, keep_prob, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_m = np.float64(_at(m, i))
-        a_keep_prob = np.float64(_at(keep_prob, i))
+        a_x = _at(x, i)
+        a_m = _at(m, i)
+        a_keep_prob = _lit(_at(keep_prob, i), a_x)
         out[i] = _derivative_scalar(a_x, a_m, a_keep_prob)
 
 
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, m, keep_prob, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_g = np.float64(_at(g, i))
-        a_m = np.float64(_at(m, i))
-        a_keep_prob = np.float64(_at(keep_prob, i))
+        a_x = _at(x, i)
+        a_g = _at(g, i)
+        a_m = _at(m, i)
+        a_keep_prob = _lit(_at(keep_prob, i), a_x)
         out[i] = a_g * _derivative_scalar(a_x, a_m, a_keep_prob)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, m, keep_prob, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_g = np.float64(_at(g, i))
-        a_m = np.float64(_at(m, i))
-        a_keep_prob = np.float64(_at(keep_prob, i))
+        a_x = _at(x, i)
+        a_g = _at(g, i)
+        a_m = _at(m, i)
+        a_keep_prob = _lit(_at(keep_prob, i), a_x)
         out[i] = a_g * _derivative_scalar(a_x, a_m, a_keep_prob)
 
 
 @numba.njit(**_FAST)
 def _vjp_from_output_loop(y, g, m, keep_prob, out):
     for i in range(out.shape[0]):
-        a_y = np.float64(_at(y, i))
-        a_g = np.float64(_at(g, i))
-        a_m = np.float64(_at(m, i))
-        a_keep_prob = np.float64(_at(keep_prob, i))
+        a_y = _at(y, i)
+        a_g = _at(g, i)
+        a_m = _at(m, i)
+        a_keep_prob = _lit(_at(keep_prob, i), a_y)
         out[i] = a_g * _from_output_scalar(a_y, a_m, a_keep_prob)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_from_output_loop_parallel(y, g, m, keep_prob, out):
     for i in numba.prange(out.shape[0]):
-        a_y = np.float64(_at(y, i))
-        a_g = np.float64(_at(g, i))
-        a_m = np.float64(_at(m, i))
-        a_keep_prob = np.float64(_at(keep_prob, i))
+        a_y = _at(y, i)
+        a_g = _at(g, i)
+        a_m = _at(m, i)
+        a_keep_prob = _lit(_at(keep_prob, i), a_y)
         out[i] = a_g * _from_output_scalar(a_y, a_m, a_keep_prob)
 
 

@@ -302,6 +302,18 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
     return v if np.ndim(v) == 0 else v[i]
@@ -363,17 +375,19 @@ PARAMS = {}
 @numba.njit(inline="always")
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
+    one = _lit(1.0, x)
     t = vexp(-abs(x))
-    s = 1.0 + t
-    err = (1.0 - s) + t  # 1 + t = s + err exactly
-    q = select(x >= 0.0, 1.0, t) / s
-    return q - q * (err / s)
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = x >= _lit(0.0, x)
+    q = select(up, one, t) / s
+    return q - q * (err * select(up, q, one - q))
 
 
 @numba.njit(inline="always")
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
-    return vlog1p(vexp(-abs(x))) + (0.0 if 0.0 >= x else x)
+    return vlog1p(vexp(-abs(x))) + (_lit(0.0, x) if _lit(0.0, x) >= x else x)
 
 
 @numba.njit(cache=True)
@@ -548,8 +562,8 @@ def _mish_prime_dd(x):
 @numba.njit(inline="always")
 def _forward_scalar(x):
     r = _mish_dd(x)
-    r = select(x == -math.inf, 0.0, r)
-    r = select(x == math.inf, math.inf, r)
+    r = select(x == -math.inf, _lit(0.0, x), r)
+    r = select(x == math.inf, _lit(math.inf, x), r)
     r = select(x != x, x, r)
     return r
 
@@ -559,8 +573,8 @@ def _derivative_scalar(x):
     r = _mish_prime_dd(x)
     d = (x - -1.1924312145154952) - -4.8484829848031044e-17
     r = select(abs(d) < 1.0, d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104360987 + d*(-0.020271822716684245 + d*(-0.01582112656173338 + d*(-0.0033606849270232685 + d*(0.0010924055409445854 + d*(0.0009898181021289196 + d*(0.00025412936386191073 + d*(-4.1961496031696126e-05 + d*(-5.582891567360688e-05 + d*(-1.72992708103044e-05 + d*(9.427361327376651e-07 + d*(2.9088199364912223e-06 + d*(1.071676702702074e-06 + d*(2.6879417855557728e-08 + d*(-1.4117255919499382e-07 + d*(-6.174424363104907e-08 + d*(-5.460186173028381e-09 + d*(6.3895954615089855e-09 + d*(3.3604012383661332e-09 + d*(4.817646300218697e-10 + d*(-2.6751871594311224e-10 + d*(-1.7442209713382678e-10 + d*(-3.3904729895707114e-11 + d*(1.0101727316036154e-11 + d*(8.681382594457511e-12 + d*(2.124385967466607e-12 + d*(-3.20344479568135e-13 + d*(-4.153673469447499e-13 + d*(-1.2348725029307754e-13 + d*(6.337359322280651e-15 + d*(1.9103418630556258e-14 + d*(6.79383226720695e-15 + d*(1.6183924412509285e-16 + d*(-8.421603581894615e-16 + d*(-3.577018575431464e-16 + d*(-3.059285498528877e-17 + d*(3.534620906867835e-17 + d*(1.8140677609631626e-17 + d*(2.535993308788154e-18 + d*(-1.3931390485019807e-18 + d*(-8.894451932354624e-19))))))))))))))))))))))))))))))))))))))))))), r)
-    r = select(x == -math.inf, 0.0, r)
-    r = select(x == math.inf, 1.0, r)
+    r = select(x == -math.inf, _lit(0.0, x), r)
+    r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 

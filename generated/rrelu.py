@@ -69,6 +69,18 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
     return v if np.ndim(v) == 0 else v[i]
@@ -129,25 +141,25 @@ PARAMS = {'lower': 0.125, 'upper': 0.3333333333333333}
 
 @numba.njit(inline="always")
 def _forward_scalar(x, lower, upper):
-    r = select((x > 0.0), x, x*(lower*0.5 + upper*0.5))
-    r = select(x == -math.inf, -math.inf, r)
-    r = select(x == math.inf, math.inf, r)
+    r = select((x > _lit(0.0, x)), x, x*(lower*_lit(0.5, x) + upper*_lit(0.5, x)))
+    r = select(x == -math.inf, _lit(-math.inf, x), r)
+    r = select(x == math.inf, _lit(math.inf, x), r)
     r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x, lower, upper):
-    r = select((x > 0.0), 1.0, lower*0.5 + upper*0.5)
-    r = select(x == -math.inf, lower*0.5 + upper*0.5, r)
-    r = select(x == math.inf, 1.0, r)
+    r = select((x > _lit(0.0, x)), _lit(1.0, x), lower*_lit(0.5, x) + upper*_lit(0.5, x))
+    r = select(x == -math.inf, lower*_lit(0.5, x) + upper*_lit(0.5, x), r)
+    r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _from_output_scalar(y, lower, upper):
-    r = select((y > 0.0), 1.0, (lower + upper)*0.5)
+    r = select((y > _lit(0.0, y)), _lit(1.0, y), (lower + upper)*_lit(0.5, y))
     r = select(y != y, y, r)
     return r
 
@@ -155,76 +167,76 @@ def _from_output_scalar(y, lower, upper):
 @numba.njit(**_FAST)
 def _forward_loop(x, lower, upper, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_lower = np.float64(_at(lower, i))
-        a_upper = np.float64(_at(upper, i))
+        a_x = _at(x, i)
+        a_lower = _lit(_at(lower, i), a_x)
+        a_upper = _lit(_at(upper, i), a_x)
         out[i] = _forward_scalar(a_x, a_lower, a_upper)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _forward_loop_parallel(x, lower, upper, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_lower = np.float64(_at(lower, i))
-        a_upper = np.float64(_at(upper, i))
+        a_x = _at(x, i)
+        a_lower = _lit(_at(lower, i), a_x)
+        a_upper = _lit(_at(upper, i), a_x)
         out[i] = _forward_scalar(a_x, a_lower, a_upper)
 
 
 @numba.njit(**_FAST)
 def _derivative_loop(x, lower, upper, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_lower = np.float64(_at(lower, i))
-        a_upper = np.float64(_at(upper, i))
+        a_x = _at(x, i)
+        a_lower = _lit(_at(lower, i), a_x)
+        a_upper = _lit(_at(upper, i), a_x)
         out[i] = _derivative_scalar(a_x, a_lower, a_upper)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, lower, upper, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_lower = np.float64(_at(lower, i))
-        a_upper = np.float64(_at(upper, i))
+        a_x = _at(x, i)
+        a_lower = _lit(_at(lower, i), a_x)
+        a_upper = _lit(_at(upper, i), a_x)
         out[i] = _derivative_scalar(a_x, a_lower, a_upper)
 
 
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, lower, upper, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_g = np.float64(_at(g, i))
-        a_lower = np.float64(_at(lower, i))
-        a_upper = np.float64(_at(upper, i))
+        a_x = _at(x, i)
+        a_g = _at(g, i)
+        a_lower = _lit(_at(lower, i), a_x)
+        a_upper = _lit(_at(upper, i), a_x)
         out[i] = a_g * _derivative_scalar(a_x, a_lower, a_upper)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, lower, upper, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_g = np.float64(_at(g, i))
-        a_lower = np.float64(_at(lower, i))
-        a_upper = np.float64(_at(upper, i))
+        a_x = _at(x, i)
+        a_g = _at(g, i)
+        a_lower = _lit(_at(lower, i), a_x)
+        a_upper = _lit(_at(upper, i), a_x)
         out[i] = a_g * _derivative_scalar(a_x, a_lower, a_upper)
 
 
 @numba.njit(**_FAST)
 def _vjp_from_output_loop(y, g, lower, upper, out):
     for i in range(out.shape[0]):
-        a_y = np.float64(_at(y, i))
-        a_g = np.float64(_at(g, i))
-        a_lower = np.float64(_at(lower, i))
-        a_upper = np.float64(_at(upper, i))
+        a_y = _at(y, i)
+        a_g = _at(g, i)
+        a_lower = _lit(_at(lower, i), a_y)
+        a_upper = _lit(_at(upper, i), a_y)
         out[i] = a_g * _from_output_scalar(a_y, a_lower, a_upper)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_from_output_loop_parallel(y, g, lower, upper, out):
     for i in numba.prange(out.shape[0]):
-        a_y = np.float64(_at(y, i))
-        a_g = np.float64(_at(g, i))
-        a_lower = np.float64(_at(lower, i))
-        a_upper = np.float64(_at(upper, i))
+        a_y = _at(y, i)
+        a_g = _at(g, i)
+        a_lower = _lit(_at(lower, i), a_y)
+        a_upper = _lit(_at(upper, i), a_y)
         out[i] = a_g * _from_output_scalar(a_y, a_lower, a_upper)
 
 

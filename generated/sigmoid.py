@@ -243,6 +243,18 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
     return v if np.ndim(v) == 0 else v[i]
@@ -304,34 +316,36 @@ PARAMS = {}
 @numba.njit(inline="always")
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
+    one = _lit(1.0, x)
     t = vexp(-abs(x))
-    s = 1.0 + t
-    err = (1.0 - s) + t  # 1 + t = s + err exactly
-    q = select(x >= 0.0, 1.0, t) / s
-    return q - q * (err / s)
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = x >= _lit(0.0, x)
+    q = select(up, one, t) / s
+    return q - q * (err * select(up, q, one - q))
 
 
 @numba.njit(inline="always")
 def _forward_scalar(x):
     r = _sigmoid(x)
-    r = select(x == -math.inf, 0.0, r)
-    r = select(x == math.inf, 1.0, r)
+    r = select(x == -math.inf, _lit(0.0, x), r)
+    r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x):
-    r = vexp(-abs(x))/((1.0 + vexp(-abs(x)))*(1.0 + vexp(-abs(x))))
-    r = select(x == -math.inf, 0.0, r)
-    r = select(x == math.inf, 0.0, r)
+    r = vexp(-abs(x))/((_lit(1.0, x) + vexp(-abs(x)))*(_lit(1.0, x) + vexp(-abs(x))))
+    r = select(x == -math.inf, _lit(0.0, x), r)
+    r = select(x == math.inf, _lit(0.0, x), r)
     r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _from_output_scalar(y):
-    r = y*(1.0 - y)
+    r = y*(_lit(1.0, y) - y)
     r = select(y != y, y, r)
     return r
 
@@ -339,60 +353,60 @@ def _from_output_scalar(y):
 @numba.njit(**_FAST)
 def _forward_loop(x, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
+        a_x = _at(x, i)
         out[i] = _forward_scalar(a_x)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _forward_loop_parallel(x, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
+        a_x = _at(x, i)
         out[i] = _forward_scalar(a_x)
 
 
 @numba.njit(**_FAST)
 def _derivative_loop(x, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
+        a_x = _at(x, i)
         out[i] = _derivative_scalar(a_x)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
+        a_x = _at(x, i)
         out[i] = _derivative_scalar(a_x)
 
 
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_g = np.float64(_at(g, i))
+        a_x = _at(x, i)
+        a_g = _at(g, i)
         out[i] = a_g * _derivative_scalar(a_x)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_g = np.float64(_at(g, i))
+        a_x = _at(x, i)
+        a_g = _at(g, i)
         out[i] = a_g * _derivative_scalar(a_x)
 
 
 @numba.njit(**_FAST)
 def _vjp_from_output_loop(y, g, out):
     for i in range(out.shape[0]):
-        a_y = np.float64(_at(y, i))
-        a_g = np.float64(_at(g, i))
+        a_y = _at(y, i)
+        a_g = _at(g, i)
         out[i] = a_g * _from_output_scalar(a_y)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_from_output_loop_parallel(y, g, out):
     for i in numba.prange(out.shape[0]):
-        a_y = np.float64(_at(y, i))
-        a_g = np.float64(_at(g, i))
+        a_y = _at(y, i)
+        a_g = _at(g, i)
         out[i] = a_g * _from_output_scalar(a_y)
 
 

@@ -243,6 +243,18 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
     return v if np.ndim(v) == 0 else v[i]
@@ -304,29 +316,31 @@ PARAMS = {}
 @numba.njit(inline="always")
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
+    one = _lit(1.0, x)
     t = vexp(-abs(x))
-    s = 1.0 + t
-    err = (1.0 - s) + t  # 1 + t = s + err exactly
-    q = select(x >= 0.0, 1.0, t) / s
-    return q - q * (err / s)
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = x >= _lit(0.0, x)
+    q = select(up, one, t) / s
+    return q - q * (err * select(up, q, one - q))
 
 
 @numba.njit(inline="always")
 def _forward_scalar(x):
     r = x*_sigmoid(x)
-    r = select(x == -math.inf, 0.0, r)
-    r = select(x == math.inf, math.inf, r)
+    r = select(x == -math.inf, _lit(0.0, x), r)
+    r = select(x == math.inf, _lit(math.inf, x), r)
     r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x):
-    r = select((x >= 0.0), (x*vexp(-x) + 1.0 + vexp(-x))/((1.0 + vexp(-x))*(1.0 + vexp(-x))), (x + vexp(x) + 1.0)*vexp(x)/((vexp(x) + 1.0)*(vexp(x) + 1.0)))
+    r = select((x >= _lit(0.0, x)), x*vexp(-abs(x)) + _lit(1.0, x) + vexp(-abs(x)), (x + _lit(1.0, x) + vexp(-abs(x)))*vexp(-abs(x)))/((_lit(1.0, x) + vexp(-abs(x)))*(_lit(1.0, x) + vexp(-abs(x))))
     d = (x - -1.2784645427610737) - -1.0946994183093437e-16
     r = select(abs(d) < 1.0, d*(0.2178117057198001 + d*(0.1466487969969469 + d*(0.018874814223782312 + d*(-0.015222655223188032 + d*(-0.006606589138356696 + d*(0.000126627410081122 + d*(0.0007985218818397998 + d*(0.00018570724361186496 + d*(-4.090534237428612e-05 + d*(-2.9733542213263917e-05 + d*(-2.942631888842464e-06 + d*(2.346029682463866e-06 + d*(8.599695028268575e-07 + d*(-3.051244750055421e-08 + d*(-9.266646309267441e-08 + d*(-1.8877622907727957e-08 + d*(4.619379769031606e-09 + d*(2.9177603026903803e-09 + d*(2.3648315053103244e-10 + d*(-2.251366201881081e-10 + d*(-7.50344609385287e-11 + d*(3.998547874723996e-12 + d*(8.04274075537398e-12 + d*(1.4842855116792256e-12 + d*(-4.1428341124873365e-13 + d*(-2.3496573817834053e-13 + d*(-1.5376365106809265e-14 + d*(1.8397842645887054e-14 + d*(5.662235988802348e-15 + d*(-4.0908332256286805e-16 + d*(-6.188638949724368e-16 + d*(-1.0399488154756224e-16 + d*(3.334275149650013e-17 + d*(1.721651999171468e-17 + d*(8.67091436667646e-19 + d*(-1.3840002418608729e-18)))))))))))))))))))))))))))))))))))), r)
-    r = select(x == -math.inf, 0.0, r)
-    r = select(x == math.inf, 1.0, r)
+    r = select(x == -math.inf, _lit(0.0, x), r)
+    r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 
@@ -362,16 +376,16 @@ def _derivative_loop_parallel(x, out):
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_g = np.float64(_at(g, i))
+        a_x = _at(x, i)
+        a_g = _at(g, i)
         out[i] = a_g * _derivative_scalar(a_x)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_g = np.float64(_at(g, i))
+        a_x = _at(x, i)
+        a_g = _at(g, i)
         out[i] = a_g * _derivative_scalar(a_x)
 
 

@@ -109,11 +109,25 @@ def expand_for_limit(expr: sympy.Expr) -> sympy.Expr:
 #: 1.5 ulp to about 1.  The maths is the proved rule (sigma by the sign of x); only the rounding differs.
 _COMPENSATED = {
     "sigmoid": (
-        "    t = {exp}(-abs(x))\n"
+        "    t = math.exp(-abs(x))\n"
         "    s = 1.0 + t\n"
         "    err = (1.0 - s) + t  # 1 + t = s + err exactly\n"
-        "    q = {pick} / s\n"
+        "    q = (1.0 if x >= 0.0 else t) / s\n"
         "    return q - q * (err / s)\n"
+    ),
+}
+
+#: the same for the elementwise loops, with one division: the correction q err / s needs 1 / s only to a
+#: few digits, and 1 / s is q (x >= 0) or 1 - q (x < 0, where q = t / (1 + t)) to the last bit or so
+_COMPENSATED_VEC = {
+    "sigmoid": (
+        "    one = _lit(1.0, x)\n"
+        "    t = vexp(-abs(x))\n"
+        "    s = one + t\n"
+        "    err = (one - s) + t  # 1 + t = s + err exactly\n"
+        "    up = x >= _lit(0.0, x)\n"
+        "    q = select(up, one, t) / s\n"
+        "    return q - q * (err * select(up, q, one - q))\n"
     ),
 }
 
@@ -132,11 +146,8 @@ def _helpers_for(*exprs: sympy.Expr, vec: bool = False) -> str:
     for function, rule in sorted(PRIMITIVES.items(), key=lambda kv: kv[0].__name__):
         if function not in used:
             continue
-        body = _COMPENSATED.get(function.__name__)
-        if body is not None:
-            pick = "select(x >= 0.0, 1.0, t)" if vec else "(1.0 if x >= 0.0 else t)"
-            body = body.format(exp="vexp" if vec else "math.exp", pick=pick)
-        body = body or f"    return {kernel_code(rule.replacement.xreplace({W: x}), vec=vec)}\n"
+        body = (_COMPENSATED_VEC if vec else _COMPENSATED).get(function.__name__)
+        body = body or f"    return {kernel_code(rule.replacement.xreplace({W: x}), vec=vec, typed='x' if vec else None)}\n"
         decorator = _SCALAR if vec else "@numba.njit(cache=True)"
         parts.append(f'{decorator}\ndef {helper_name(function)}(x):\n    """{rule.name}: {rule.reason}."""\n{body}')
     return "\n\n".join(parts)
@@ -151,7 +162,8 @@ def _scalar_function(
     ``binary`` are 0/1 auxiliary inputs (dropout's mask): where the limit depends on one, it is taken
     for each value (m x / keep_prob at x = inf is inf where m = 1 and 0 where m = 0, not 0 * inf).
     """
-    lines = [_SCALAR, f"def {name}({', '.join(args)}):", f"    r = {kernel_code(expr, vec=True)}"]
+    general = kernel_code(_share_exponentials(expr, var), vec=True, typed=var.name)
+    lines = [_SCALAR, f"def {name}({', '.join(args)}):", f"    r = {general}"]
     for patch in reversed(patches):  # the first patch that holds wins, as in a chain of returns
         lines += patch.select_code(var.name)
     if var in expr.free_symbols or patches:
@@ -159,10 +171,10 @@ def _scalar_function(
             for direction, test in ((-sympy.oo, f"{var} == -math.inf"), (sympy.oo, f"{var} == math.inf")):
                 value = _limit(expr, var, direction)
                 if binary and (value is None or value.free_symbols & set(binary)):
-                    value = _limit_by_flag(expr, var, direction, binary[0])
+                    value = _limit_by_flag(expr, var, direction, binary[0], var.name)
                     code = value
                 elif value is not None:
-                    code = _value_code(value)
+                    code = _value_code(value, var.name)
                 if value is not None:
                     lines.append(f"    r = select({test}, {code}, r)")
         lines.append(f"    r = select({var} != {var}, {var}, r)")
@@ -170,39 +182,89 @@ def _scalar_function(
     return "\n".join(lines) + "\n"
 
 
-def _limit_by_flag(expr, var, direction, flag) -> str | None:
+def _limit_by_flag(expr, var, direction, flag, like: str) -> str | None:
     """Code for the limit of ``expr`` taken separately for ``flag`` = 0 and 1, or None."""
     zero = _limit(expr.subs(flag, 0), var, direction)
     one = _limit(expr.subs(flag, 1), var, direction)
     if zero is None or one is None:
         return None
-    return f"select({flag} != 0.0, {_value_code(one)}, {_value_code(zero)})"
+    return f"select({flag} != 0.0, {_value_code(one, like)}, {_value_code(zero, like)})"
 
 
-def _value_code(value: sympy.Expr) -> str:
+def _value_code(value: sympy.Expr, like: str) -> str:
+    """A limit value as code in the type of the variable ``like``."""
     if value is sympy.oo:
-        return "math.inf"
+        return f"_lit(math.inf, {like})"
     if value is -sympy.oo:
-        return "-math.inf"
-    return kernel_code(value)
+        return f"_lit(-math.inf, {like})"
+    return kernel_code(value, vec=True, typed=like)
+
+
+def _share_exponentials(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
+    """``expr`` with the arms of a Piecewise split on the sign of ``var`` sharing their work: inside the arm
+    where var >= 0 (or > 0), exp(a) becomes exp(a with var = |var|); inside the arm where var < 0, exp(a with
+    var = -|var|) (equal on each arm, so that the loop computes one exponential, not one per arm); then a
+    denominator common to every arm is divided once, after the select."""
+    if not isinstance(expr, sympy.Piecewise) or len(expr.args) != 2:
+        return expr
+    (first, cond), (second, otherwise) = expr.args
+    if otherwise is not sympy.true:
+        return expr
+    if cond in (sympy.Ge(var, 0), sympy.Gt(var, 0)):
+        up, down = first, second
+    elif cond in (sympy.Lt(var, 0), sympy.Le(var, 0)):
+        down, up = first, second
+    else:
+        return expr
+
+    def on(arm, value):
+        return arm.replace(lambda e: isinstance(e, sympy.exp), lambda e: sympy.exp(e.args[0].subs(var, value)))
+
+    up, down = on(up, sympy.Abs(var)), on(down, -sympy.Abs(var))
+    common = _common_factor(up, down)
+    up, down = up / common, down / common
+    arms = ((up, cond), (down, True)) if cond in (sympy.Ge(var, 0), sympy.Gt(var, 0)) else ((down, cond), (up, True))
+    return sympy.Mul(sympy.Piecewise(*arms), common, evaluate=False) if common != 1 else sympy.Piecewise(*arms)
+
+
+def _common_factor(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    """The product of the factors ``D**-k`` (denominators) that both ``a`` and ``b`` carry (1 if none)."""
+
+    def inverse_factors(e):
+        return {f for f in sympy.Mul.make_args(e) if f.is_Pow and f.exp.is_negative}
+
+    return sympy.Mul(*(inverse_factors(a) & inverse_factors(b)))
 
 
 _VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc))\(")
 
 
-def _loops(kernel: str, inputs: Sequence[str], params: Sequence[str], body: str, fastmath: bool) -> str:
+#: (entry, kernel) pairs whose float32 loop computes in float64 and rounds once, because float32
+#: arithmetic misses the kernel's bound there (found with ``symact check``); every other float32 loop
+#: computes in float32 (twice the SIMD lanes).  Double-double entries compute in float64 throughout.
+#: silu and swish: below x = -87 exp(x) is subnormal in float32 and x e^x / (1 + e^x) loses up to 5 ulp.
+F32_IN_F64: frozenset[tuple[str, str]] = frozenset(
+    {("silu", "forward"), ("silu", "derivative"), ("swish", "forward"), ("swish", "derivative")}
+)
+
+
+def _loops(kernel: str, inputs: Sequence[str], params: Sequence[str], body: str, fastmath: bool, native: bool) -> str:
     """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out``.
 
-    Every input and parameter is a flat array or a scalar (``_at`` reads either); ``body`` is the
-    value of element i, in terms of ``a_<name>`` (input ``name`` at i, in float64)."""
-    names = [*inputs, *params]
-    reads = "".join(f"        a_{n} = np.float64(_at({n}, i))\n" for n in names)
+    Every input and parameter is a flat array or a scalar (``_at`` reads either); ``body`` is the value
+    of element i in terms of ``a_<name>``: the input in its own type where ``native`` (a float32 loop
+    computes in float32; parameters take the type of the first input), else in float64."""
+    if native:
+        reads = "".join(f"        a_{n} = _at({n}, i)\n" for n in inputs)
+        reads += "".join(f"        a_{n} = _lit(_at({n}, i), a_{inputs[0]})\n" for n in params)
+    else:
+        reads = "".join(f"        a_{n} = np.float64(_at({n}, i))\n" for n in [*inputs, *params])
     flags = "_FAST" if fastmath else "_EXACT"
     text = []
     for suffix, extra, loop in (("", "", "range"), ("_parallel", ", parallel=True", "numba.prange")):
         text.append(
             f"@numba.njit(**{flags}{extra})\n"
-            f"def _{kernel}_loop{suffix}({', '.join(names)}, out):\n"
+            f"def _{kernel}_loop{suffix}({', '.join([*inputs, *params])}, out):\n"
             f"    for i in {loop}(out.shape[0]):\n"
             f"{reads}"
             f"        out[i] = {body}\n"
@@ -211,6 +273,18 @@ def _loops(kernel: str, inputs: Sequence[str], params: Sequence[str], body: str,
 
 
 _RUN = '''
+
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
 
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
@@ -314,12 +388,14 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
     fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
     a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
-    parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast))
-    parts.append(_loops("derivative", ["x", *aux], pnames, f"_derivative_scalar({a(scalar_args)})", fast))
-    parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * _derivative_scalar({a(scalar_args)})", fast))
+    native = {k: not dd and (entry.name, k) not in F32_IN_F64 for k in ("forward", "derivative", "vjp", "vjp_from_output")}
+    parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast, native["forward"]))
+    body = f"_derivative_scalar({a(scalar_args)})"
+    parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
+    parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"]))
     if forms.output is not None:
         body = f"a_g * _from_output_scalar({a(out_args)})"
-        parts.append(_loops("vjp_from_output", ["y", "g", *aux], pnames, body, fast))
+        parts.append(_loops("vjp_from_output", ["y", "g", *aux], pnames, body, fast, native["vjp_from_output"]))
 
     kw = "".join(f", {p}={d!r}" for p, d in forms.params)
     aux_sig = "".join(f", {n}" for n in aux)

@@ -48,9 +48,11 @@ class KernelPrinter(PythonCodePrinter):
 
     With the setting ``vec=True`` the transcendental functions print as the vectorisable
     :mod:`symact.vecmath` functions (``vexp``, ``vlog1p``, ...) and ``Piecewise`` as ``select(c, a, b)``
-    (both arms computed, then selected: a branch-free loop body), which the module must define."""
+    (both arms computed, then selected: a branch-free loop body), which the module must define.  With
+    ``typed="x"`` numbers print as ``_lit(c, x)``: the constant in the type of ``x``, so that a float32
+    argument is computed in float32."""
 
-    _default_settings = {**PythonCodePrinter._default_settings, "vec": False}
+    _default_settings = {**PythonCodePrinter._default_settings, "vec": False, "typed": None}
 
     def __init__(self, settings=None):
         super().__init__({"strict": True, "fully_qualified_modules": True, **(settings or {})})
@@ -76,17 +78,21 @@ class KernelPrinter(PythonCodePrinter):
             code = f"{self._print(value)} if {self._print(condition)} else {code}"
         return f"({code})"
 
+    def _number(self, value: float) -> str:
+        like = self._settings["typed"]
+        return f"_lit({value!r}, {like})" if like else repr(value)
+
     def _print_Rational(self, expr):
-        return repr(float(expr))
+        return self._number(float(expr))
 
     def _print_Integer(self, expr):
-        return repr(float(expr))
+        return self._number(float(expr))
 
     def _print_Float(self, expr):
-        return repr(float(expr))
+        return self._number(float(expr))
 
     def _print_Half(self, expr):
-        return "0.5"
+        return self._number(0.5)
 
     def _print_Max(self, expr):  # a ternary keeps the loop free of Python's max() dispatch
         a, *rest = expr.args
@@ -135,9 +141,10 @@ class KernelPrinter(PythonCodePrinter):
         return "False"
 
 
-def kernel_code(expr: sympy.Expr, names: dict | None = None, vec: bool = False) -> str:
+def kernel_code(expr: sympy.Expr, names: dict | None = None, vec: bool = False, typed: str | None = None) -> str:
     """``expr`` as one line of scalar Python for a Numba kernel; ``names`` renames symbols; ``vec`` prints
-    exp, log1p, tanh, ... as the vectorisable :mod:`symact.vecmath` functions (``vexp``, ``vlog1p``, ...).
+    exp, log1p, tanh, ... as the vectorisable :mod:`symact.vecmath` functions (``vexp``, ``vlog1p``, ...);
+    ``typed`` names the variable whose type the numbers take (``_lit(1.0, x)``).
 
     >>> from sympy import exp, tanh
     >>> from symact.catalog.symbols import x
@@ -146,4 +153,4 @@ def kernel_code(expr: sympy.Expr, names: dict | None = None, vec: bool = False) 
     """
     if names:
         expr = expr.xreplace(names)
-    return KernelPrinter({"vec": vec}).doprint(expr)
+    return KernelPrinter({"vec": vec, "typed": typed}).doprint(expr)
