@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Case", "load_generated", "run_cases", "markdown", "startup"]
+__all__ = ["Case", "load_generated", "run_cases", "markdown", "summary", "startup"]
 
 CLASSES = 1000  #: row length for softmax, log_softmax and the softmax losses
 ELEMENTWISE_TEXTBOOK = {  # the NumPy a textbook writes: name -> (forward, vjp(x, g))
@@ -471,6 +471,64 @@ def _line(r: Result) -> str:
     )
 
 
+#: kernels whose PyTorch backward reads the saved output: their vjp is compared with symact's vjp_from_output
+FROM_OUTPUT = ("sigmoid", "tanh")
+#: memory-bound kernels, held to a share of the copy bandwidth
+CHEAP = ("relu", "leaky_relu", "prelu", "rrelu", "step", "dropout")
+CHEAP_TARGET = 0.85
+
+
+def _symact_time(r: Result) -> float:
+    if r.case.op == "vjp" and r.case.kernel in FROM_OUTPUT and "symact from output" in r.times:
+        return r.times["symact from output"]
+    return r.times.get("symact", math.nan)
+
+
+def summary(results: list[Result]) -> str:
+    """The issue's targets, from the ``out=`` cases: symact's speed relative to PyTorch at the same thread count
+    (geometric means, and every case below 1x), and the memory-bound kernels' share of the copy bandwidth."""
+    lines = ["### Against the targets (`out=`, kernel for kernel)", ""]
+    by_threads: dict[tuple[int, int], list[float]] = {}
+    slow = []
+    for r in results:
+        torch_t = r.times.get("torch")
+        if r.case.mode != "out" or not torch_t:
+            continue
+        ratio = torch_t / _symact_time(r)
+        by_threads.setdefault((r.case.n, r.case.threads), []).append(ratio)
+        if ratio < 1:
+            slow.append((r, ratio))
+    if by_threads:
+        lines += ["| N | threads | cases | geometric mean vs PyTorch | slowest |", "|---|---|---|---|---|"]
+        for (n, t), ratios in sorted(by_threads.items()):
+            geo = math.exp(sum(math.log(v) for v in ratios) / len(ratios))
+            lines.append(f"| 1e{round(math.log10(n))} | {t} | {len(ratios)} | {geo:.2f}x | {min(ratios):.2f}x |")
+        lines.append("")
+    if slow:
+        lines.append("Cases below PyTorch's speed:")
+        lines += [
+            f"- {r.case.kernel} {r.case.op} {r.case.dtype} N=1e{round(math.log10(r.case.n))} "
+            f"{r.case.threads} thread(s): {ratio:.2f}x"
+            for r, ratio in slow
+        ]
+        lines.append("")
+    cheap = [r for r in results if r.case.mode == "out" and r.case.kernel in CHEAP]
+    if cheap:
+        shares = [(r, r.limit / _symact_time(r)) for r in cheap]
+        below = [
+            f"{r.case.kernel} {r.case.op} {r.case.dtype} t={r.case.threads}: {v:.0%}"
+            for r, v in shares
+            if v < CHEAP_TARGET
+        ]
+        lines.append(
+            f"Memory-bound kernels ({', '.join(CHEAP)}): {min(v for _, v in shares):.0%} to "
+            f"{max(v for _, v in shares):.0%} of the copy bandwidth"
+            + (f"; below {CHEAP_TARGET:.0%}: {'; '.join(below)}." if below else f", all at {CHEAP_TARGET:.0%} or more.")
+        )
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(results: list[Result], notes: list[str]) -> str:
     """One table row per case: milliseconds of each implementation, symact's speed relative to PyTorch
     (t_torch / t_symact: above 1 is faster) and to the copy limit (t_copy / t_symact)."""
@@ -489,17 +547,18 @@ def markdown(results: list[Result], notes: list[str]) -> str:
         cells = [c.kernel, c.op, c.dtype, f"1e{round(math.log10(c.n))}", str(c.threads), c.mode]
         cells += [f"{1e3 * r.times[k]:.3f}" if k in r.times else "" for k in impl_names]
         torch_t = r.times.get("torch")
-        vs = torch_t / s if torch_t else math.nan
+        vs = torch_t / _symact_time(r) if torch_t else math.nan
         if torch_t and c.mode == "out":
             ratios.append(vs)
         cells += [f"{1e3 * r.limit:.3f}", f"{vs:.2f}x" if torch_t else "", f"{r.limit / s:.0%}"]
         lines.append("| " + " | ".join(cells) + " |")
     if ratios:
-        geo = math.exp(sum(math.log(v) for v in ratios) / len(ratios))
         lines.append("")
         lines.append(
-            f"Geometric mean of symact's speed relative to PyTorch (`out=` cases): {geo:.2f}x over {len(ratios)} cases."
+            "`vs torch` is PyTorch's time over symact's: above 1x symact is faster; for the vjp of "
+            f"{' and '.join(FROM_OUTPUT)} both compute from the saved output (symact's `vjp_from_output`)."
         )
+        lines += ["", summary(results).rstrip("\n")]
     if notes:
         lines.append("")
         lines += [f"- {n}" for n in dict.fromkeys(notes)]

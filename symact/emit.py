@@ -147,7 +147,10 @@ def _helpers_for(*exprs: sympy.Expr, vec: bool = False) -> str:
         if function not in used:
             continue
         body = (_COMPENSATED_VEC if vec else _COMPENSATED).get(function.__name__)
-        body = body or f"    return {kernel_code(rule.replacement.xreplace({W: x}), vec=vec, typed='x' if vec else None)}\n"
+        body = (
+            body
+            or f"    return {kernel_code(rule.replacement.xreplace({W: x}), vec=vec, typed='x' if vec else None)}\n"
+        )
         decorator = _SCALAR if vec else "@numba.njit(cache=True)"
         parts.append(f'{decorator}\ndef {helper_name(function)}(x):\n    """{rule.name}: {rule.reason}."""\n{body}')
     return "\n\n".join(parts)
@@ -388,7 +391,9 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
     fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
     a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
-    native = {k: not dd and (entry.name, k) not in F32_IN_F64 for k in ("forward", "derivative", "vjp", "vjp_from_output")}
+    native = {
+        k: not dd and (entry.name, k) not in F32_IN_F64 for k in ("forward", "derivative", "vjp", "vjp_from_output")
+    }
     parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast, native["forward"]))
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
@@ -407,7 +412,9 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         ("vjp", "x", "g", "The vector-Jacobian product g * f'(x), elementwise with broadcasting."),
     ]
     if forms.output is not None:
-        api.append(("vjp_from_output", "y", "g", f"g * f'(x) computed from the output y = f(x): {sympy.sstr(forms.output)}."))
+        api.append(
+            ("vjp_from_output", "y", "g", f"g * f'(x) computed from the output y = f(x): {sympy.sstr(forms.output)}.")
+        )
     for kernel, first, second, doc in api:
         args = first + (f", {second}" if second else "")
         checks = f"_floats({first}, {first!r}),"

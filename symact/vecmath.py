@@ -148,6 +148,7 @@ _F32_C5 = np.float32(1.0 / 120.0)
 _F32_C6 = np.float32(1.0 / 720.0)
 _F32_C7 = np.float32(1.0 / 5040.0)
 
+
 @intrinsic
 def select(typingctx, c, a, b):
     """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
