@@ -81,6 +81,17 @@ def _lit_numba(c, like):
     return lambda c, like: np.float64(c)
 
 
+def _is32(x):
+    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
+    return isinstance(x, np.float32)
+
+
+@overload(_is32, inline="always")
+def _is32_numba(x):
+    flag = x == types.float32
+    return lambda x: flag
+
+
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
     return v if np.ndim(v) == 0 else v[i]

@@ -12,7 +12,7 @@ or an unregistered one fails with ModuleNotFoundError on the cached code.
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: x*sigmoid(beta*x)
     derivative: Piecewise(((beta*x*exp(-beta*x) + 1 + exp(-beta*x))/(1 + exp(-beta*x))**2, x >= 0), ((beta*x + exp(beta*x) + 1)*exp(beta*x)/(exp(beta*x) + 1)**2, True))
-    near a zero of f': Taylor polynomial of degree 36 in d = beta*x - u0, u0 = -1.2784645427610736856, for |d| < 1.0
+    near a zero of f': d P(d), P a Chebyshev fit of degree 22 (12 for float32) in d = beta*x - u0, u0 = -1.2784645427610736856, for |d| < 1.0
 
 parameters: beta = 1 (the sharpness of the gate; beta = 1 gives SiLU)
 """
@@ -257,6 +257,17 @@ def _lit_numba(c, like):
     return lambda c, like: np.float64(c)
 
 
+def _is32(x):
+    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
+    return isinstance(x, np.float32)
+
+
+@overload(_is32, inline="always")
+def _is32_numba(x):
+    flag = x == types.float32
+    return lambda x: flag
+
+
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
     return v if np.ndim(v) == 0 else v[i]
@@ -340,7 +351,7 @@ def _forward_scalar(x, beta):
 def _derivative_scalar(x, beta):
     r = select((x >= _lit(0.0, x)), beta*x*vexp(-beta*abs(x)) + _lit(1.0, x) + vexp(-beta*abs(x)), (beta*x + _lit(1.0, x) + vexp(-beta*abs(x)))*vexp(-beta*abs(x)))/((_lit(1.0, x) + vexp(-beta*abs(x)))*(_lit(1.0, x) + vexp(-beta*abs(x))))
     d = (beta*x - -1.2784645427610737) - -1.0946994183093437e-16
-    r = select(abs(d) < 1.0, d*(0.2178117057198001 + d*(0.1466487969969469 + d*(0.018874814223782312 + d*(-0.015222655223188032 + d*(-0.006606589138356696 + d*(0.000126627410081122 + d*(0.0007985218818397998 + d*(0.00018570724361186496 + d*(-4.090534237428612e-05 + d*(-2.9733542213263917e-05 + d*(-2.942631888842464e-06 + d*(2.346029682463866e-06 + d*(8.599695028268575e-07 + d*(-3.051244750055421e-08 + d*(-9.266646309267441e-08 + d*(-1.8877622907727957e-08 + d*(4.619379769031606e-09 + d*(2.9177603026903803e-09 + d*(2.3648315053103244e-10 + d*(-2.251366201881081e-10 + d*(-7.50344609385287e-11 + d*(3.998547874723996e-12 + d*(8.04274075537398e-12 + d*(1.4842855116792256e-12 + d*(-4.1428341124873365e-13 + d*(-2.3496573817834053e-13 + d*(-1.5376365106809265e-14 + d*(1.8397842645887054e-14 + d*(5.662235988802348e-15 + d*(-4.0908332256286805e-16 + d*(-6.188638949724368e-16 + d*(-1.0399488154756224e-16 + d*(3.334275149650013e-17 + d*(1.721651999171468e-17 + d*(8.67091436667646e-19 + d*(-1.3840002418608729e-18)))))))))))))))))))))))))))))))))))), r)
+    r = select(abs(d) < 1.0, select(_is32(x), d*(0.2178117057198001 + d*(0.14664879723546306 + d*(0.018874814467485207 + d*(-0.015222661867364946 + d*(-0.006606595977835085 + d*(0.0001266798709310996 + d*(0.0007985769134850697 + d*(0.000185531939193901 + d*(-4.109604103872163e-05 + d*(-2.9456164551380253e-05 + d*(-2.6185932228253675e-06 + d*(2.1512295572507694e-06 + d*(5.903331474071177e-07))))))))))))), d*(0.2178117057198001 + d*(0.1466487969969469 + d*(0.018874814223782312 + d*(-0.01522265522318825 + d*(-0.0066065891383564924 + d*(0.00012662741008685416 + d*(0.000798521881834504 + d*(0.00018570724354212604 + d*(-4.090534231069007e-05 + d*(-2.9733541738820126e-05 + d*(-2.942632313268964e-06 + d*(2.346027693964085e-06 + d*(8.599712339167087e-07 + d*(-3.0507032674947014e-08 + d*(-9.267099930062373e-08 + d*(-1.888745730728711e-08 + d*(4.627175671430178e-09 + d*(2.9297384141740923e-09 + d*(2.277425044134311e-10 + d*(-2.347763182203778e-10 + d*(-6.887921949889377e-11 + d*(8.925207611269555e-12 + d*(5.578703600148565e-12)))))))))))))))))))))))), r)
     r = select(x == -math.inf, _lit(0.0, x), r)
     r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
