@@ -1,0 +1,103 @@
+"""The elementwise loops behind the generated modules: broadcasting, ``out=``, threads, types and vectorisation."""
+
+import re
+
+import numba
+import numpy as np
+import pytest
+
+from symact.check import load_module
+
+
+def mod(name):
+    return load_module(name, "generated")
+
+
+def test_broadcasting_and_scalars_match_the_full_arrays():
+    m = mod("silu")
+    x = np.linspace(-4, 4, 12).reshape(3, 4)
+    g = np.array([1.0, -2.0, 0.5, 3.0])
+    full = m.vjp(x, np.broadcast_to(g, x.shape).copy())
+    np.testing.assert_array_equal(m.vjp(x, g), full)
+    np.testing.assert_array_equal(m.vjp(x[:, :1], g), m.vjp(np.repeat(x[:, :1], 4, axis=1), g))
+    scalar = m.forward(0.5)
+    assert isinstance(scalar, np.float64) and scalar == m.forward(np.array([0.5]))[0]
+
+
+def test_out_strided_other_dtype_and_wrong_shape():
+    m = mod("sigmoid")
+    x = np.linspace(-30, 30, 40)
+    expected = m.forward(x)
+    strided = np.zeros(80)[::2]
+    assert m.forward(x, out=strided) is strided
+    np.testing.assert_array_equal(strided, expected)
+    narrow = np.empty(40, np.float32)
+    m.forward(x, out=narrow)  # float64 result cast to a float32 out, as a ufunc would
+    np.testing.assert_array_equal(narrow, expected.astype(np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        m.forward(x, out=np.empty(39))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        m.forward(x, out=np.empty(40, np.int64))
+    with pytest.raises(TypeError, match="numpy array"):
+        m.forward(x, out=[0.0] * 40)
+
+
+def test_dtypes_follow_numpy_promotion():
+    m = mod("elu")
+    x32 = np.linspace(-3, 3, 8, dtype=np.float32)
+    assert m.forward(x32).dtype == np.float32
+    assert m.forward(x32.astype(np.float16)).dtype == np.float32
+    assert m.forward(np.arange(-3, 4)).dtype == np.float64
+    assert m.vjp(x32, np.ones(8)).dtype == np.float64  # a float64 g makes the result float64
+    assert m.vjp(x32, np.float32(2.0)).dtype == np.float32
+
+
+def test_array_parameter_broadcasts_like_an_input():
+    m = mod("prelu")
+    x = np.linspace(-2, 2, 12).reshape(4, 3)
+    alpha = np.array([0.1, 0.2, 0.3])  # one slope per channel
+    expected = np.where(x > 0, x, alpha * x)
+    np.testing.assert_allclose(m.forward(x, alpha=alpha), expected, rtol=1e-15)
+    np.testing.assert_allclose(m.vjp(x, 2.0, alpha=alpha), 2.0 * np.where(x > 0, 1.0, alpha), rtol=1e-15)
+
+
+def test_parallel_twin_gives_the_same_bits():
+    m = mod("mish")
+    n = m.PARALLEL_MIN + 3
+    x = np.random.default_rng(1).uniform(-20, 20, n)
+    serial = np.empty(n)
+    m._forward_loop(x, serial)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        np.testing.assert_array_equal(m.forward(x), serial)
+        parallel = np.empty(n)
+        m._forward_loop_parallel(x, parallel)
+        np.testing.assert_array_equal(parallel, serial)
+    finally:
+        numba.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "silu", "tanh", "elu", "softplus", "relu"])
+def test_the_loops_vectorise(name):
+    """A SIMD loop uses vector registers (ymm or zmm); a scalar one only xmm."""
+    m = mod(name)
+    for dtype in (np.float32, np.float64):
+        x = np.linspace(-3, 3, 64).astype(dtype)
+        out = np.empty_like(x)
+        signature = (numba.typeof(x), *[numba.typeof(1.0)] * len(m.PARAMS), numba.typeof(out))
+        fresh = numba.njit(**{**m._FAST, "cache": False})(m._forward_loop.py_func)  # cached code has no asm
+        fresh.compile(signature)
+        asm = fresh.inspect_asm(signature)
+        assert re.search(r"\b[yz]mm\d+", asm), f"{name} {dtype.__name__}: the loop is not vectorised"
+
+
+def test_float32_loops_compute_in_float32():
+    """The float32 forward of sigmoid is computed in float32: it differs from the float64 result rounded."""
+    m = mod("sigmoid")
+    x = np.random.default_rng(2).uniform(-10, 10, 4096).astype(np.float32)
+    in32 = m.forward(x)
+    via64 = m.forward(x.astype(np.float64)).astype(np.float32)
+    assert in32.dtype == np.float32
+    assert np.any(in32 != via64)
+    np.testing.assert_allclose(in32, via64, rtol=3e-7)
