@@ -226,6 +226,48 @@ def vlog1p(x):
     """log(1 + x); in Numba the vectorisable log1p_f32 / log1p_f64."""
     return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
 
+_F32_LG1 = np.float32(0.6666666269302368)  # musl's log1pf/logf coefficients of the atanh series
+
+_F32_LG2 = np.float32(0.40000972151756287)
+
+_F32_LG3 = np.float32(0.2849878668785095)
+
+_F32_LG4 = np.float32(0.24279078841209412)
+
+_F32_LOG_LN2_HI = np.float32(0.6931381225585938)  # ln 2 to 16 bits (musl's ln2_hi): k * it is exact
+
+_F32_LOG_LN2_LO = np.float32(9.05800061445916e-06)
+
+_F32_TINY = np.float32(5.960464477539063e-08)  # 2**-24: log1p(x) = x to the last bit below it
+
+_F32_TWO = np.float32(2.0)
+
+_F32_ZERO = np.float32(0.0)
+
+
+@njit(inline="always")
+def log1p_f32(x):
+    """log(1 + x), float32, computed in float32 (musl's log1pf, branch-free): 1 + x = 2**k m with m in
+    [sqrt(2)/2, sqrt(2)), the rounding error of 1 + x as a first-order correction, the atanh series in
+    s = f / (2 + f) to degree 9."""
+    u = _F32_ONE + x
+    bits = _f32_bits(u) + np.int32(0x3F800000 - 0x3F3504F3)
+    k = (bits >> 23) - 127
+    c = select(k >= 2, _F32_ONE - (u - x), x - (u - _F32_ONE))  # the rounding error of 1 + x
+    c = select(k < 25, c / u, _F32_ZERO)
+    f = _bits_f32(np.int32((bits & 0x007FFFFF) + 0x3F3504F3)) - _F32_ONE
+    s = f / (_F32_TWO + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_F32_LG2 + w * _F32_LG4)
+    t2 = z * (_F32_LG1 + w * _F32_LG3)
+    hfsq = _F32_HALF * f * f
+    dk = np.float32(k)
+    y = s * (hfsq + (t2 + t1)) + (dk * _F32_LOG_LN2_LO + c) - hfsq + f + dk * _F32_LOG_LN2_HI
+    y = select(x == -_F32_ONE, np.float32(-math.inf), y)
+    y = select(x < -_F32_ONE, np.float32(math.nan), y)
+    return select((abs(x) < _F32_TINY) | (x == np.float32(math.inf)) | (x != x), x, y)
+
 _SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
 
 _TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
@@ -268,12 +310,6 @@ def log1p_f64(x):
     y = select(x == -1.0, -math.inf, y)
     y = select(x < -1.0, math.nan, y)
     return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
-
-
-@njit(inline="always")
-def log1p_f32(x):
-    """log(1 + x), float32."""
-    return np.float32(log1p_f64(np.float64(x)))
 
 
 @overload(vlog1p, inline="always")
