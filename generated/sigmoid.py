@@ -227,16 +227,19 @@ def _vexp_numba(x):
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
-    array = np.asarray(value)
-    if array.dtype.kind == "f":
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    kind = array.dtype.kind
+    if kind == "f":
         return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
-    if array.dtype.kind in "iub":
+    if kind in "iub":
         return array.astype(np.float64)
     raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
 
 
 def _param(value, name):
     """A parameter: a real number, or an array that broadcasts against the input."""
+    if type(value) is float:
+        return value
     array = np.asarray(value)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
@@ -295,9 +298,26 @@ def _flat(array, shape):
     return np.ascontiguousarray(array).reshape(-1)
 
 
+def _loop(serial, parallel, size):
+    return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+
+
 def _run(serial, parallel, arrays, params, out):
     """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
     out: a new array, or the given one (its shape must be the broadcast shape)."""
+    first = arrays[0]
+    dtype, shape = first.dtype, first.shape
+    if (  # the common case first: contiguous inputs of one shape and dtype, scalar parameters
+        first.flags.c_contiguous
+        and all(a.dtype == dtype and a.shape == shape and a.flags.c_contiguous for a in arrays[1:])
+        and all(type(p) is float for p in params)
+        and (out is None or (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype))
+        and (out is None or out.flags.c_contiguous)
+    ):
+        result = np.empty(shape, dtype) if out is None else out
+        target = result.reshape(-1)
+        _loop(serial, parallel, target.size)(*[a.reshape(-1) for a in arrays], *params, target)
+        return result if out is not None or result.ndim else result[()]
     dtype = np.result_type(*arrays)
     shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
     args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
@@ -314,8 +334,7 @@ def _run(serial, parallel, arrays, params, out):
         result = out
     direct = result.dtype == dtype and result.flags.c_contiguous
     target = result.reshape(-1) if direct else np.empty(result.size, dtype)
-    loop = parallel if target.size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
-    loop(*args, target)
+    _loop(serial, parallel, target.size)(*args, target)
     if not direct:
         np.copyto(result, target.reshape(shape), casting="same_kind")
     return result if out is not None or result.ndim else result[()]
