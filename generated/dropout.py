@@ -174,7 +174,6 @@ def _forward_scalar(x, m, keep_prob):
     r = m*x/keep_prob
     r = select(x == -math.inf, select(m != 0.0, _lit(-math.inf, x), _lit(0.0, x)), r)
     r = select(x == math.inf, select(m != 0.0, _lit(math.inf, x), _lit(0.0, x)), r)
-    r = select(x != x, x, r)
     return r
 
 

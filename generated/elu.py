@@ -382,25 +382,18 @@ PARAMS = {'alpha': 1.0}
 @numba.njit(inline="always")
 def _forward_scalar(x, alpha):
     r = select((x > _lit(0.0, x)), x, alpha*vexpm1(x))
-    r = select(x == -math.inf, -alpha, r)
-    r = select(x == math.inf, _lit(math.inf, x), r)
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x, alpha):
     r = select((x > _lit(0.0, x)), _lit(1.0, x), alpha*vexp(-abs(x)))
-    r = select(x == -math.inf, _lit(0.0, x), r)
-    r = select(x == math.inf, _lit(1.0, x), r)
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _from_output_scalar(y, alpha):
     r = select((y > _lit(0.0, y)), _lit(1.0, y), alpha + y)
-    r = select(y != y, y, r)
     return r
 
 

@@ -172,17 +172,12 @@ PARAMS = {'slope': 0.01}
 @numba.njit(inline="always")
 def _forward_scalar(x, slope):
     r = select((x > _lit(0.0, x)), x, slope*x)
-    r = select(x == -math.inf, _lit(-math.inf, x), r)
-    r = select(x == math.inf, _lit(math.inf, x), r)
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x, slope):
     r = select((x > _lit(0.0, x)), _lit(1.0, x), slope)
-    r = select(x == -math.inf, slope, r)
-    r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 

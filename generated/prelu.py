@@ -172,17 +172,12 @@ PARAMS = {'alpha': 0.25}
 @numba.njit(inline="always")
 def _forward_scalar(x, alpha):
     r = select((x > _lit(0.0, x)), x, alpha*x)
-    r = select(x == -math.inf, _lit(-math.inf, x), r)
-    r = select(x == math.inf, _lit(math.inf, x), r)
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x, alpha):
     r = select((x > _lit(0.0, x)), _lit(1.0, x), alpha)
-    r = select(x == -math.inf, alpha, r)
-    r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 

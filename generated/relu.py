@@ -170,8 +170,6 @@ PARAMS = {}
 @numba.njit(inline="always")
 def _forward_scalar(x):
     r = select((x > _lit(0.0, x)), x, _lit(0.0, x))
-    r = select(x == -math.inf, _lit(0.0, x), r)
-    r = select(x == math.inf, _lit(math.inf, x), r)
     r = select(x != x, x, r)
     return r
 
@@ -179,8 +177,6 @@ def _forward_scalar(x):
 @numba.njit(inline="always")
 def _derivative_scalar(x):
     r = select((x > _lit(0.0, x)), _lit(1.0, x), _lit(0.0, x))
-    r = select(x == -math.inf, _lit(0.0, x), r)
-    r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 

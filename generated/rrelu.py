@@ -172,17 +172,12 @@ PARAMS = {'lower': 0.125, 'upper': 0.3333333333333333}
 @numba.njit(inline="always")
 def _forward_scalar(x, lower, upper):
     r = select((x > _lit(0.0, x)), x, x*(lower*_lit(0.5, x) + upper*_lit(0.5, x)))
-    r = select(x == -math.inf, _lit(-math.inf, x), r)
-    r = select(x == math.inf, _lit(math.inf, x), r)
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x, lower, upper):
     r = select((x > _lit(0.0, x)), _lit(1.0, x), lower*_lit(0.5, x) + upper*_lit(0.5, x))
-    r = select(x == -math.inf, lower*_lit(0.5, x) + upper*_lit(0.5, x), r)
-    r = select(x == math.inf, _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 

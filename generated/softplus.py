@@ -479,7 +479,7 @@ def _sigmoid(x):
     err = (one - s) + t  # 1 + t = s + err exactly
     up = x >= _lit(0.0, x)
     q = select(up, one, t) / s
-    return q - q * (err * select(up, q, one - q))
+    return select(_is32(x), q, q - q * (err * select(up, q, one - q)))  # float32 needs no correction
 
 
 @numba.njit(inline="always")
@@ -491,25 +491,18 @@ def _softplus(x):
 @numba.njit(inline="always")
 def _forward_scalar(x):
     r = _softplus(x)
-    r = select(x == -math.inf, _lit(0.0, x), r)
-    r = select(x == math.inf, _lit(math.inf, x), r)
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x):
     r = _sigmoid(x)
-    r = select(x == -math.inf, _lit(0.0, x), r)
-    r = select(x == math.inf, _lit(1.0, x), r)
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(inline="always")
 def _from_output_scalar(y):
     r = -vexpm1(-y)
-    r = select(y != y, y, r)
     return r
 
 

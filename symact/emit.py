@@ -15,6 +15,7 @@ from the stabilised loss and gradient in the same way.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import tempfile
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import sympy
 
 from . import kernel_templates as T
@@ -127,7 +129,7 @@ _COMPENSATED_VEC = {
         "    err = (one - s) + t  # 1 + t = s + err exactly\n"
         "    up = x >= _lit(0.0, x)\n"
         "    q = select(up, one, t) / s\n"
-        "    return q - q * (err * select(up, q, one - q))\n"
+        "    return select(_is32(x), q, q - q * (err * select(up, q, one - q)))  # float32 needs no correction\n"
     ),
 }
 
@@ -177,12 +179,49 @@ def _scalar_function(
                     value = _limit_by_flag(expr, var, direction, binary[0], var.name)
                     code = value
                 elif value is not None:
+                    if _form_gives(expr, var, direction, value):
+                        continue  # the compute form already gives the limit there: no select needed
                     code = _value_code(value, var.name)
                 if value is not None:
                     lines.append(f"    r = select({test}, {code}, r)")
-        lines.append(f"    r = select({var} != {var}, {var}, r)")
+        if not _form_gives(expr, var, sympy.nan, sympy.nan):
+            lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
     return "\n".join(lines) + "\n"
+
+
+def _np_sigmoid(z):
+    t = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, t) / (1.0 + t)
+
+
+def _np_softplus(z):
+    return np.where(z > 0, z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _form_gives(expr: sympy.Expr, var: sympy.Symbol, at, value: sympy.Expr) -> bool:
+    """Whether the compute form, evaluated in IEEE float64 arithmetic (NumPy: the same inf, nan and zero
+    rules as the kernels' selects and symact.vecmath), gives ``value`` at var = ``at`` (+-oo or nan) for
+    several values of the other symbols, so that the select for that special input can be left out.
+    ``symact check`` tests every special value of every kernel either way."""
+    others = sorted(expr.free_symbols - {var}, key=str)
+    try:
+        fn = sympy.lambdify([var, *others], expr, modules=[{"sigmoid": _np_sigmoid, "softplus": _np_softplus}, "numpy"])
+        want = sympy.lambdify(others, value, modules="numpy") if value is not sympy.nan else None
+        special = {sympy.oo: np.inf, -sympy.oo: -np.inf, sympy.nan: np.nan}[at]
+        with np.errstate(all="ignore"):
+            for sample in (0.5, 1.0, 2.0):
+                got = float(fn(special, *[sample] * len(others)))
+                if want is None:
+                    if got == got:
+                        return False
+                    continue
+                expected = float(want(*[sample] * len(others)))
+                if got != expected or math.copysign(1, got) != math.copysign(1, expected):
+                    return False
+    except Exception:  # a form NumPy cannot evaluate: keep the select
+        return False
+    return True
 
 
 def _limit_by_flag(expr, var, direction, flag, like: str) -> str | None:
