@@ -46,6 +46,30 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
 def vexp(x):
     """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
     return math.exp(x)
@@ -165,30 +189,6 @@ def _exp_poly_f64(r):
     q = q * r + 1.0 / 6.0
     q = q * r + 0.5
     return (r * r) * q
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    """The float64 whose bits are the int64 i."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
 
 
 @njit(inline="always")
@@ -376,66 +376,93 @@ def _softplus(x):
     return vlog1p(vexp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
-@numba.njit(cache=True)
-def _two_sum(a, b):
+@numba.njit(inline="always")
+def _dd_two_sum(a, b):
     """s + e = a + b exactly (Knuth)."""
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
-def _fast_two_sum(a, b):
+@numba.njit(inline="always")
+def _dd_fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker)."""
     s = a + b
     return s, b - (s - a)
 
 
-@numba.njit(cache=True)
-def _two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+@numba.njit(inline="always")
+def _dd_two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split, no FMA); e = 0 where the split would overflow."""
     p = a * b
-    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
-        return p, 0.0
     c = 134217729.0 * a
     ah = c - (c - a)
     al = a - ah
     c = 134217729.0 * b
     bh = c - (c - b)
     bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    big = (abs(a) > 1e300) | (abs(b) > 1e300) | (abs(p) > 1e300)
+    return p, select(big, 0.0, e)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
-    s, e = _two_sum(ah, bh)
-    return _fast_two_sum(s, e + (al + bl))
+    """(ah + al) + (bh + bl) in double-double (no cancellation here beyond a few bits)."""
+    s, e = _dd_two_sum(ah, bh)
+    return _dd_fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
+def _dd_add_d(ah, al, b):
+    """(ah + al) + b in double-double."""
+    s, e = _dd_two_sum(ah, b)
+    return _dd_fast_two_sum(s, e + al)
+
+
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
-    p, e = _two_prod(ah, bh)
-    return _fast_two_sum(p, e + (ah * bl + al * bh))
+    """(ah + al) * (bh + bl) in double-double."""
+    p, e = _dd_two_prod(ah, bh)
+    return _dd_fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
+def _dd_mul_d(ah, al, b):
+    """(ah + al) * b in double-double."""
+    p, e = _dd_two_prod(ah, b)
+    return _dd_fast_two_sum(p, e + al * b)
+
+
+@numba.njit(inline="always")
 def _dd_div(ah, al, bh, bl):
+    """(ah + al) / (bh + bl) in double-double."""
     q = ah / bh
-    p, e = _two_prod(q, bh)
+    p, e = _dd_two_prod(q, bh)
     r = (((ah - p) - e) + al) - q * bl
-    return _fast_two_sum(q, r / bh)
+    return _dd_fast_two_sum(q, r / bh)
 
 
-@numba.njit(cache=True)
-def _exp_dd(x, xlo):
-    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
-    if x < -2200.0:
-        return 0.0, 0.0, 0
-    k = math.floor(x * 1.4426950408889634 + 0.5)
-    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
-    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
-    r2 += xlo
-    sh, sl = _two_prod(r1, r1)
+@numba.njit(inline="always")
+def _dd_scale(v, k):
+    """v * 2**k for an int64 k in [-2040, 0], by two exact power-of-two factors (one rounding at most)."""
+    k1 = k >> 1
+    s1 = _bits_f64((k1 + 1023) << 52)
+    s2 = _bits_f64((k - k1 + 1023) << 52)
+    return (v * s1) * s2
+
+
+@numba.njit(inline="always")
+def _dd_exp_neg(y):
+    """exp(y) = (hi + lo) * 2**k for -1100 <= y <= 0, hi + lo in [0.7, 1.42] within about 2**-58 relative
+    and k an int64: y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact), exp(r1) as
+    1 + r1 + r1**2 / 2 (double-double) + a Taylor tail, times 1 + r2."""
+    t = y * 1.4426950408889634 + 6755399441055744.0
+    kf = t - 6755399441055744.0
+    k = _f64_bits(t) - 0x4338000000000000
+    rh = y - kf * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
+    r1, r2 = _dd_two_sum(rh, -(kf * 4.7493250390316726e-07))
+    sh, sl = _dd_two_prod(r1, r1)
     q = 1.0 / 20922789888000.0
     q = q * r1 + 1.0 / 1307674368000.0
     q = q * r1 + 1.0 / 87178291200.0
@@ -451,99 +478,64 @@ def _exp_dd(x, xlo):
     q = q * r1 + 1.0 / 24.0
     q = q * r1 + 1.0 / 6.0
     tail = (r1 * sh) * q
-    a, b = _two_sum(1.0, r1)
-    c, d = _two_sum(a, 0.5 * sh)
-    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
-    return hi, lo + hi * r2, int(k)
+    a, b = _dd_two_sum(1.0, r1)
+    c, d = _dd_two_sum(a, 0.5 * sh)
+    hi, lo = _dd_fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, k
 
 
-@numba.njit(cache=True)
-def _dd_exps(row, m, eh, el, ke):
-    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
-    returns the total sum_k exp(row[k] - m) as a double-double."""
-    th = 0.0
-    tl = 0.0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d, err = _two_sum(v, -m)
-        if d == -math.inf:
-            eh[k] = 0.0
-            el[k] = 0.0
-            ke[k] = 0
-            continue
-        h, lo, kk = _exp_dd(d, err)
-        eh[k] = h
-        el[k] = lo
-        ke[k] = kk
-        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
-    return th, tl
+@numba.njit(inline="always")
+def _mish_parts(x, neg):
+    """The pieces shared by mish and mish' for -800 <= x <= 40, in double-double, with u = exp(-|x|) =
+    m 2**k and c = 2 (x <= 0) or 1 (x > 0): u, m, k, P = u (u + c), D = c + (3 - c) P (the denominator of
+    tanh(softplus(x)): e (e + 2) + 2 with e = u for x <= 0, 1 + 2t + 2t^2 with t = u for x > 0) and the
+    numerator N = m (u + 2) = e (e + 2) / 2**k for x <= 0, 1 + 2t for x > 0."""
+    mh, ml, k = _dd_exp_neg(-abs(x))
+    uh = _dd_scale(mh, k)
+    ul = _dd_scale(ml, k)
+    c = select(neg, 2.0, 1.0)
+    ah, al = _dd_add_d(uh, ul, c)
+    ph, pl = _dd_mul(uh, ul, ah, al)
+    dh, dl = _dd_add_d((3.0 - c) * ph, (3.0 - c) * pl, c)
+    nh, nl = _dd_mul(select(neg, mh, uh), select(neg, ml, ul), select(neg, ah, 2.0), select(neg, al, 0.0))
+    nh, nl = _dd_add_d(nh, nl, select(neg, 0.0, 1.0))
+    return uh, ul, mh, ml, k, ph, pl, dh, dl, nh, nl
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _mish_dd(x):
-    """x tanh(softplus(x)) for a finite x in double-double, rounded once: with e = exp(x) (x <= 0),
-    tanh(softplus(x)) = n / (n + 2), n = e (e + 2); with t = exp(-x) (x > 0), (1 + 2t) / (1 + 2t + 2t^2)."""
-    if x <= 0.0:
-        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
-        eh = math.ldexp(mh, k)
-        el = math.ldexp(ml, k)
-        ah, al = _dd_add(eh, el, 2.0, 0.0)
-        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
-        dh, dl = _dd_mul(eh, el, ah, al)
-        dh, dl = _dd_add(dh, dl, 2.0, 0.0)
-        rh, rl = _dd_div(nh, nl, dh, dl)
-        rh, rl = _dd_mul(rh, rl, x, 0.0)
-        return math.ldexp(rh + rl, k)
-    mh, ml, k = _exp_dd(-x, 0.0)
-    th = math.ldexp(mh, k)
-    tl = math.ldexp(ml, k)
-    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
-    sh, sl = _dd_mul(th, tl, th, tl)
-    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)
-    rh, rl = _dd_div(ah, al, dh, dl)
-    rh, rl = _dd_mul(rh, rl, x, 0.0)
-    return rh + rl
+    """x tanh(softplus(x)) for a finite x in double-double, rounded once, both signs in one branch-free
+    evaluation: x N / D (times 2**k for x <= 0) with _mish_parts' N and D; mish(x) = x to the last bit
+    for x > 20 (1 - tanh(softplus(x)) < 2 exp(-2x)), and -0.0 below -800 (x exp(x) underflows)."""
+    neg = x <= 0.0
+    xc = select(x > 20.0, 20.0, select(x < -800.0, -800.0, x))
+    uh, ul, mh, ml, k, ph, pl, dh, dl, nh, nl = _mish_parts(xc, neg)
+    rh, rl = _dd_div(nh, nl, dh, dl)
+    p, e = _dd_two_prod(xc, rh)
+    r = _dd_scale(p + (e + xc * rl), select(neg, k, 0))
+    r = select(x > 20.0, x, r)
+    return select(x < -800.0, -0.0, r)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _mish_prime_dd(x):
-    """mish'(x) for a finite x in double-double, rounded once: [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
-    for x <= 0 (e = exp(x), n = e (e + 2)), [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2 with D = 1 + 2t + 2t^2
-    for x > 0 (t = exp(-x))."""
-    if x < -800.0:  # |mish'(x)| < x e^x 4 underflows
-        return 0.0 * x
-    if x > 40.0:  # 1 - mish'(x) < 4 x exp(-2x) is far below the last bit
-        return 1.0
-    if x <= 0.0:
-        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
-        eh = math.ldexp(mh, k)
-        el = math.ldexp(ml, k)
-        ah, al = _dd_add(eh, el, 2.0, 0.0)
-        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
-        dh, dl = _dd_mul(eh, el, ah, al)
-        dh, dl = _dd_add(dh, dl, 2.0, 0.0)  # n + 2
-        uh, ul = _dd_mul(nh, nl, dh, dl)
-        bh, bl = _dd_add(eh, el, 1.0, 0.0)
-        vh, vl = _dd_mul(mh, ml, bh, bl)
-        vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
-        uh, ul = _dd_add(uh, ul, vh, vl)
-        sh, sl = _dd_mul(dh, dl, dh, dl)
-        rh, rl = _dd_div(uh, ul, sh, sl)
-        return math.ldexp(rh + rl, k)
-    mh, ml, k = _exp_dd(-x, 0.0)
-    th = math.ldexp(mh, k)
-    tl = math.ldexp(ml, k)
-    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
-    sh, sl = _dd_mul(th, tl, th, tl)
-    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)  # D
-    uh, ul = _dd_mul(ah, al, dh, dl)
-    bh, bl = _dd_add(th, tl, 1.0, 0.0)
-    vh, vl = _dd_mul(sh, sl, bh, bl)
-    vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
-    uh, ul = _dd_add(uh, ul, vh, vl)
-    qh, ql = _dd_mul(dh, dl, dh, dl)
-    rh, rl = _dd_div(uh, ul, qh, ql)
-    return rh + rl
+    """mish'(x) for a finite x in double-double, rounded once: (N D + 4 x w Q) / D^2 (times 2**k for x <= 0)
+    with _mish_parts' N, D and w = m, Q = 1 + u for x <= 0 (= [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2 with
+    e = exp(x), n = e (e + 2)), w = t, Q = P = t (1 + t) for x > 0 (= [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2
+    with t = exp(-x)); 1 above 40 (1 - mish'(x) < 4 x exp(-2x)) and -0.0 below -800."""
+    neg = x <= 0.0
+    xc = select(x > 40.0, 40.0, select(x < -800.0, -800.0, x))
+    uh, ul, mh, ml, k, ph, pl, dh, dl, nh, nl = _mish_parts(xc, neg)
+    oh, ol = _dd_add_d(uh, ul, 1.0)
+    th, tl = _dd_mul(select(neg, mh, uh), select(neg, ml, ul), select(neg, oh, ph), select(neg, ol, pl))
+    th, tl = _dd_mul_d(th, tl, 4.0 * xc)
+    vh, vl = _dd_mul(nh, nl, dh, dl)
+    vh, vl = _dd_add(vh, vl, th, tl)
+    sh, sl = _dd_mul(dh, dl, dh, dl)
+    rh, rl = _dd_div(vh, vl, sh, sl)
+    r = _dd_scale(rh + rl, select(neg, k, 0))
+    r = select(x > 40.0, 1.0, r)
+    return select(x < -800.0, -0.0, r)
 
 @numba.njit(inline="always")
 def _forward_scalar(x):
