@@ -393,7 +393,8 @@ def _dd_fast_two_sum(a, b):
 
 @numba.njit(inline="always")
 def _dd_two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split, no FMA); e = 0 where the split would overflow."""
+    """p + e = a * b exactly (Dekker with Veltkamp's split, no FMA) for |a|, |b|, |a b| < 2**996 (the split
+    overflows above: the callers clamp their inputs, |x| <= 800, so that every operand is far below it)."""
     p = a * b
     c = 134217729.0 * a
     ah = c - (c - a)
@@ -401,9 +402,7 @@ def _dd_two_prod(a, b):
     c = 134217729.0 * b
     bh = c - (c - b)
     bl = b - bh
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    big = (abs(a) > 1e300) | (abs(b) > 1e300) | (abs(p) > 1e300)
-    return p, select(big, 0.0, e)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
 @numba.njit(inline="always")
@@ -436,11 +435,13 @@ def _dd_mul_d(ah, al, b):
 
 @numba.njit(inline="always")
 def _dd_div(ah, al, bh, bl):
-    """(ah + al) / (bh + bl) in double-double."""
-    q = ah / bh
+    """(ah + al) / (bh + bl) in double-double: q = ah / bh to about an ulp (one division, reused) and the
+    exact residual ah - q bh divided in double."""
+    inv = 1.0 / bh
+    q = ah * inv
     p, e = _dd_two_prod(q, bh)
     r = (((ah - p) - e) + al) - q * bl
-    return _dd_fast_two_sum(q, r / bh)
+    return _dd_fast_two_sum(q, r * inv)
 
 
 @numba.njit(inline="always")
@@ -454,18 +455,15 @@ def _dd_scale(v, k):
 
 @numba.njit(inline="always")
 def _dd_exp_neg(y):
-    """exp(y) = (hi + lo) * 2**k for -1100 <= y <= 0, hi + lo in [0.7, 1.42] within about 2**-58 relative
+    """exp(y) = (hi + lo) * 2**k for -1100 <= y <= 0, hi + lo in [0.7, 1.42] within about 2**-56 relative
     and k an int64: y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact), exp(r1) as
-    1 + r1 + r1**2 / 2 (double-double) + a Taylor tail, times 1 + r2."""
+    1 + r1 (exact in double-double) + r1**2 q(r1) (in double), times 1 + r2."""
     t = y * 1.4426950408889634 + 6755399441055744.0
     kf = t - 6755399441055744.0
     k = _f64_bits(t) - 0x4338000000000000
     rh = y - kf * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
     r1, r2 = _dd_two_sum(rh, -(kf * 4.7493250390316726e-07))
-    sh, sl = _dd_two_prod(r1, r1)
-    q = 1.0 / 20922789888000.0
-    q = q * r1 + 1.0 / 1307674368000.0
-    q = q * r1 + 1.0 / 87178291200.0
+    q = 1.0 / 87178291200.0  # exp(r1) = 1 + r1 + r1**2 q(r1), Taylor to degree 14 (truncation < 2**-62)
     q = q * r1 + 1.0 / 6227020800.0
     q = q * r1 + 1.0 / 479001600.0
     q = q * r1 + 1.0 / 39916800.0
@@ -477,10 +475,10 @@ def _dd_exp_neg(y):
     q = q * r1 + 1.0 / 120.0
     q = q * r1 + 1.0 / 24.0
     q = q * r1 + 1.0 / 6.0
-    tail = (r1 * sh) * q
+    q = q * r1 + 0.5
     a, b = _dd_two_sum(1.0, r1)
-    c, d = _dd_two_sum(a, 0.5 * sh)
-    hi, lo = _dd_fast_two_sum(c, b + d + (0.5 * sl + tail))
+    c, d = _dd_two_sum(a, (r1 * r1) * q)  # r1**2 q < 0.07 in double: 2**-56 relative to exp(r1)
+    hi, lo = _dd_fast_two_sum(c, b + d)
     return hi, lo + hi * r2, k
 
 
