@@ -392,56 +392,33 @@ def _dd_fast_two_sum(a, b):
 
 
 @numba.njit(inline="always")
-def _dd_two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split, no FMA) for |a|, |b|, |a b| < 2**996 (the split
-    overflows above: the callers clamp their inputs, |x| <= 800, so that every operand is far below it)."""
-    p = a * b
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+def _ht_head(v):
+    """v with the low 27 bits of its significand cleared (Dekker's split by a mask): 26 significant bits,
+    so that the product of two heads is exact (unless it underflows)."""
+    return _bits_f64(_f64_bits(v) & -134217728)
 
 
 @numba.njit(inline="always")
-def _dd_add(ah, al, bh, bl):
-    """(ah + al) + (bh + bl) in double-double (no cancellation here beyond a few bits)."""
-    s, e = _dd_two_sum(ah, bh)
-    return _dd_fast_two_sum(s, e + (al + bl))
+def _ht(p1, p2):
+    """p1 + p2 (|p2| < 2**-20 |p1|) as a head h (26 bits) and a tail t = (p1 - h) + p2, |t| < 2**-24 |h|:
+    the tail's rounding is 2**-53 of the tail, about 2**-77 of the value."""
+    h = _ht_head(p1 + p2)
+    return h, (p1 - h) + p2
 
 
 @numba.njit(inline="always")
-def _dd_add_d(ah, al, b):
-    """(ah + al) + b in double-double."""
-    s, e = _dd_two_sum(ah, b)
-    return _dd_fast_two_sum(s, e + al)
+def _ht_mul(ah, at, bh, bt):
+    """(ah + at)(bh + bt) for heads ah, bh as an unnormalised pair: the exact product of the heads and the rest."""
+    return ah * bh, ah * bt + at * (bh + bt)
 
 
 @numba.njit(inline="always")
-def _dd_mul(ah, al, bh, bl):
-    """(ah + al) * (bh + bl) in double-double."""
-    p, e = _dd_two_prod(ah, bh)
-    return _dd_fast_two_sum(p, e + (ah * bl + al * bh))
-
-
-@numba.njit(inline="always")
-def _dd_mul_d(ah, al, b):
-    """(ah + al) * b in double-double."""
-    p, e = _dd_two_prod(ah, b)
-    return _dd_fast_two_sum(p, e + al * b)
-
-
-@numba.njit(inline="always")
-def _dd_div(ah, al, bh, bl):
-    """(ah + al) / (bh + bl) in double-double: q = ah / bh to about an ulp (one division, reused) and the
-    exact residual ah - q bh divided in double."""
-    inv = 1.0 / bh
-    q = ah * inv
-    p, e = _dd_two_prod(q, bh)
-    r = (((ah - p) - e) + al) - q * bl
-    return _dd_fast_two_sum(q, r * inv)
+def _ht_div(ah, at, bh, bt):
+    """(ah + at) / (bh + bt) for a head bh as a head-tail pair: the quotient to 26 bits, qh, and the residual
+    (ah + at) - qh (bh + bt) (qh bh exact, the difference small) divided in double."""
+    inv = 1.0 / (bh + bt)
+    qh = _ht_head((ah + at) * inv)
+    return qh, (((ah - qh * bh) + at) - qh * bt) * inv
 
 
 @numba.njit(inline="always")
@@ -454,16 +431,16 @@ def _dd_scale(v, k):
 
 
 @numba.njit(inline="always")
-def _dd_exp_neg(y):
-    """exp(y) = (hi + lo) * 2**k for -1100 <= y <= 0, hi + lo in [0.7, 1.42] within about 2**-56 relative
-    and k an int64: y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact), exp(r1) as
-    1 + r1 (exact in double-double) + r1**2 q(r1) (in double), times 1 + r2."""
+def _ht_exp_neg(y):
+    """exp(y) = (h + t) 2**k for -1100 <= y <= 0: h a head, h + t in [0.7, 1.42] within about 2**-55 relative,
+    k an int64.  y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact, r1 + r2 a two-sum),
+    exp(r1) = 1 + r1 (exact as a pair) + r1**2 q(r1) (in double, < 0.07), times 1 + r2."""
     t = y * 1.4426950408889634 + 6755399441055744.0
     kf = t - 6755399441055744.0
     k = _f64_bits(t) - 0x4338000000000000
     rh = y - kf * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
     r1, r2 = _dd_two_sum(rh, -(kf * 4.7493250390316726e-07))
-    q = 1.0 / 87178291200.0  # exp(r1) = 1 + r1 + r1**2 q(r1), Taylor to degree 14 (truncation < 2**-62)
+    q = 1.0 / 87178291200.0  # Taylor to degree 14: truncation < 2**-62
     q = q * r1 + 1.0 / 6227020800.0
     q = q * r1 + 1.0 / 479001600.0
     q = q * r1 + 1.0 / 39916800.0
@@ -476,62 +453,72 @@ def _dd_exp_neg(y):
     q = q * r1 + 1.0 / 24.0
     q = q * r1 + 1.0 / 6.0
     q = q * r1 + 0.5
-    a, b = _dd_two_sum(1.0, r1)
-    c, d = _dd_two_sum(a, (r1 * r1) * q)  # r1**2 q < 0.07 in double: 2**-56 relative to exp(r1)
-    hi, lo = _dd_fast_two_sum(c, b + d)
-    return hi, lo + hi * r2, k
+    a, b = _dd_fast_two_sum(1.0, r1)
+    h, t = _ht(a, (r1 * r1) * q)
+    return h, t + (b + h * r2), k
 
 
 @numba.njit(inline="always")
 def _mish_parts(x, neg):
-    """The pieces shared by mish and mish' for -800 <= x <= 40, in double-double, with u = exp(-|x|) =
-    m 2**k and c = 2 (x <= 0) or 1 (x > 0): u, m, k, P = u (u + c), D = c + (3 - c) P (the denominator of
-    tanh(softplus(x)): e (e + 2) + 2 with e = u for x <= 0, 1 + 2t + 2t^2 with t = u for x > 0) and the
-    numerator N = m (u + 2) = e (e + 2) / 2**k for x <= 0, 1 + 2t for x > 0."""
-    mh, ml, k = _dd_exp_neg(-abs(x))
+    """The pieces shared by mish and mish' for -800 <= x <= 40, as head-tail pairs (heads of 26 bits, tails
+    about 2**-75 relative), with u = exp(-|x|) = m 2**k and c = 2 (x <= 0) or 1 (x > 0): u, m, k, A = u + c,
+    P = u A, the denominator D = c + (3 - c) P of tanh(softplus(x)) (e (e + 2) + 2 with e = u for x <= 0,
+    1 + 2t + 2t^2 with t = u for x > 0) and its numerator N, unnormalised: m (u + 2) = e (e + 2) / 2**k for
+    x <= 0, 1 + 2t for x > 0."""
+    mh, mt, k = _ht_exp_neg(-abs(x))
     uh = _dd_scale(mh, k)
-    ul = _dd_scale(ml, k)
+    ut = _dd_scale(mt, k)
     c = select(neg, 2.0, 1.0)
-    ah, al = _dd_add_d(uh, ul, c)
-    ph, pl = _dd_mul(uh, ul, ah, al)
-    dh, dl = _dd_add_d((3.0 - c) * ph, (3.0 - c) * pl, c)
-    nh, nl = _dd_mul(select(neg, mh, uh), select(neg, ml, ul), select(neg, ah, 2.0), select(neg, al, 0.0))
-    nh, nl = _dd_add_d(nh, nl, select(neg, 0.0, 1.0))
-    return uh, ul, mh, ml, k, ph, pl, dh, dl, nh, nl
+    ah, at = _dd_fast_two_sum(c, uh)  # u <= 1 <= c
+    ah, at = _ht(ah, at + ut)
+    p1, p2 = _ht_mul(uh, ut, ah, at)
+    ph, pt = _ht(p1, p2)
+    s, e = _dd_two_sum(c, (3.0 - c) * ph)
+    dh, dt = _ht(s, e + (3.0 - c) * pt)
+    n1, n2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), select(neg, ah, 2.0), select(neg, at, 0.0))
+    s, e = _dd_two_sum(select(neg, 0.0, 1.0), n1)
+    return uh, ut, mh, mt, k, ph, pt, dh, dt, s, e + n2
 
 
 @numba.njit(inline="always")
 def _mish_dd(x):
-    """x tanh(softplus(x)) for a finite x in double-double, rounded once, both signs in one branch-free
+    """x tanh(softplus(x)) for a finite x, rounded once from head-tail pairs, both signs in one branch-free
     evaluation: x N / D (times 2**k for x <= 0) with _mish_parts' N and D; mish(x) = x to the last bit
     for x > 20 (1 - tanh(softplus(x)) < 2 exp(-2x)), and -0.0 below -800 (x exp(x) underflows)."""
     neg = x <= 0.0
     xc = select(x > 20.0, 20.0, select(x < -800.0, -800.0, x))
-    uh, ul, mh, ml, k, ph, pl, dh, dl, nh, nl = _mish_parts(xc, neg)
-    rh, rl = _dd_div(nh, nl, dh, dl)
-    p, e = _dd_two_prod(xc, rh)
-    r = _dd_scale(p + (e + xc * rl), select(neg, k, 0))
+    uh, ut, mh, mt, k, ph, pt, dh, dt, nh, nt = _mish_parts(xc, neg)
+    qh, qt = _ht_div(nh, nt, dh, dt)
+    xh = _ht_head(xc)
+    xt = xc - xh
+    r = _dd_scale(xh * qh + (xh * qt + xt * (qh + qt)), select(neg, k, 0))
     r = select(x > 20.0, x, r)
     return select(x < -800.0, -0.0, r)
 
 
 @numba.njit(inline="always")
 def _mish_prime_dd(x):
-    """mish'(x) for a finite x in double-double, rounded once: (N D + 4 x w Q) / D^2 (times 2**k for x <= 0)
-    with _mish_parts' N, D and w = m, Q = 1 + u for x <= 0 (= [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2 with
-    e = exp(x), n = e (e + 2)), w = t, Q = P = t (1 + t) for x > 0 (= [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2
+    """mish'(x) for a finite x, rounded once from head-tail pairs: (N D + 4 x w Q) / D^2 (times 2**k for
+    x <= 0) with _mish_parts' N, D and w = m, Q = 1 + u for x <= 0 (= [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
+    with e = exp(x), n = e (e + 2)), w = t, Q = P = t (1 + t) for x > 0 (= [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2
     with t = exp(-x)); 1 above 40 (1 - mish'(x) < 4 x exp(-2x)) and -0.0 below -800."""
     neg = x <= 0.0
     xc = select(x > 40.0, 40.0, select(x < -800.0, -800.0, x))
-    uh, ul, mh, ml, k, ph, pl, dh, dl, nh, nl = _mish_parts(xc, neg)
-    oh, ol = _dd_add_d(uh, ul, 1.0)
-    th, tl = _dd_mul(select(neg, mh, uh), select(neg, ml, ul), select(neg, oh, ph), select(neg, ol, pl))
-    th, tl = _dd_mul_d(th, tl, 4.0 * xc)
-    vh, vl = _dd_mul(nh, nl, dh, dl)
-    vh, vl = _dd_add(vh, vl, th, tl)
-    sh, sl = _dd_mul(dh, dl, dh, dl)
-    rh, rl = _dd_div(vh, vl, sh, sl)
-    r = _dd_scale(rh + rl, select(neg, k, 0))
+    uh, ut, mh, mt, k, ph, pt, dh, dt, nh, nt = _mish_parts(xc, neg)
+    oh, ot = _dd_fast_two_sum(1.0, uh)  # u <= 1
+    oh, ot = _ht(oh, ot + ut)
+    w1, w2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), select(neg, oh, ph), select(neg, ot, pt))
+    wh, wt = _ht(w1, w2)
+    x4 = 4.0 * xc
+    xh = _ht_head(x4)
+    t1, t2 = _ht_mul(wh, wt, xh, x4 - xh)
+    nh, nt = _ht(nh, nt)
+    v1, v2 = _ht_mul(nh, nt, dh, dt)
+    s, e = _dd_two_sum(v1, t1)
+    s1, s2 = _ht_mul(dh, dt, dh, dt)
+    sh, st = _ht(s1, s2)
+    qh, qt = _ht_div(s, e + (v2 + t2), sh, st)
+    r = _dd_scale(qh + qt, select(neg, k, 0))
     r = select(x > 40.0, 1.0, r)
     return select(x < -800.0, -0.0, r)
 
