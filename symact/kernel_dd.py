@@ -70,13 +70,13 @@ def _dd_scale(v, k):
 @numba.njit(inline="always")
 def _ht_exp_neg(y):
     """exp(y) = (h + t) 2**k for -1100 <= y <= 0: h a head, h + t in [0.7, 1.42] within about 2**-55 relative,
-    k an int64.  y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact, r1 + r2 a two-sum),
+    k an int64.  y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact, r1 + r2 = r within 2**-60),
     exp(r1) = 1 + r1 (exact as a pair) + r1**2 q(r1) (in double, < 0.07), times 1 + r2."""
     t = y * 1.4426950408889634 + 6755399441055744.0
     kf = t - 6755399441055744.0
     k = _f64_bits(t) - 0x4338000000000000
     rh = y - kf * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
-    r1, r2 = _dd_two_sum(rh, -(kf * 4.7493250390316726e-07))
+    r1, r2 = _dd_fast_two_sum(rh, -(kf * 4.7493250390316726e-07))  # inexact only where |rh| < 6e-4: r2 < 2**-60
     q = 1.0 / 87178291200.0  # Taylor to degree 14: truncation < 2**-62
     q = q * r1 + 1.0 / 6227020800.0
     q = q * r1 + 1.0 / 479001600.0
@@ -110,10 +110,10 @@ def _mish_parts(x, neg):
     ah, at = _ht(ah, at + ut)
     p1, p2 = _ht_mul(uh, ut, ah, at)
     ph, pt = _ht(p1, p2)
-    s, e = _dd_two_sum(c, (3.0 - c) * ph)
+    s, e = _dd_fast_two_sum(c, (3.0 - c) * ph)  # exact: c + a head below 4 needs <= 53 bits, or |ph| < c
     dh, dt = _ht(s, e + (3.0 - c) * pt)
     n1, n2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), select(neg, ah, 2.0), select(neg, at, 0.0))
-    s, e = _dd_two_sum(select(neg, 0.0, 1.0), n1)
+    s, e = _dd_fast_two_sum(select(neg, 0.0, 1.0), n1)  # 0 + n1, or 1 + 2 uh: as above
     return uh, ut, mh, mt, k, ph, pt, dh, dt, s, e + n2
 
 
