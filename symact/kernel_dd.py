@@ -10,7 +10,7 @@ functions.  An entry here takes precedence over :data:`symact.kernel_templates.D
 
 from __future__ import annotations
 
-__all__ = ["VEC_DD_FORMS"]
+__all__ = ["PATCH_RADIUS", "VEC_DD_FORMS"]
 
 _MISH = '''
 @numba.njit(inline="always")
@@ -163,3 +163,9 @@ def _mish_prime_dd(x):
 VEC_DD_FORMS: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {
     "mish": (_MISH, "_mish_dd", "_mish_prime_dd", ("select", "_bits_f64", "_f64_bits")),
 }
+
+#: half-widths of the root patches (:mod:`symact.roots`) for entries whose form here stays accurate closer to
+#: a zero of f' than the general form: mish' from _mish_prime_dd is within 0.7 ulp for |x - u0| > 0.03 (the
+#: cancellation in N D + 4 x w Q grows as the zero nears), so a patch of 1/16 (degree 12 instead of 43 for
+#: radius 1) covers the rest
+PATCH_RADIUS: dict[str, float] = {"mish": 0.0625}
