@@ -440,44 +440,40 @@ def _ht_exp_neg(y):
     k = _f64_bits(t) - 0x4338000000000000
     rh = y - kf * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
     r1, r2 = _dd_fast_two_sum(rh, -(kf * 4.7493250390316726e-07))  # inexact only where |rh| < 6e-4: r2 < 2**-60
-    q = 1.0 / 87178291200.0  # Taylor to degree 14: truncation < 2**-62
-    q = q * r1 + 1.0 / 6227020800.0
-    q = q * r1 + 1.0 / 479001600.0
-    q = q * r1 + 1.0 / 39916800.0
-    q = q * r1 + 1.0 / 3628800.0
-    q = q * r1 + 1.0 / 362880.0
-    q = q * r1 + 1.0 / 40320.0
-    q = q * r1 + 1.0 / 5040.0
-    q = q * r1 + 1.0 / 720.0
-    q = q * r1 + 1.0 / 120.0
-    q = q * r1 + 1.0 / 24.0
-    q = q * r1 + 1.0 / 6.0
-    q = q * r1 + 0.5
+    s2 = r1 * r1  # q(r1) = sum_j r1**j / (j + 2)! to j = 12 (truncation < 2**-62), by Estrin: a short chain
+    s4 = s2 * s2
+    q = (0.5 + r1 * (1.0 / 6.0)) + s2 * ((1.0 / 24.0) + r1 * (1.0 / 120.0))
+    q = q + s4 * (((1.0 / 720.0) + r1 * (1.0 / 5040.0)) + s2 * ((1.0 / 40320.0) + r1 * (1.0 / 362880.0)))
+    s = ((1.0 / 3628800.0) + r1 * (1.0 / 39916800.0)) + s2 * ((1.0 / 479001600.0) + r1 * (1.0 / 6227020800.0))
+    q = q + (s4 * s4) * (s + s4 * (1.0 / 87178291200.0))
     a, b = _dd_fast_two_sum(1.0, r1)
-    h, t = _ht(a, (r1 * r1) * q)
+    h, t = _ht(a, s2 * q)
     return h, t + (b + h * r2), k
 
 
 @numba.njit(inline="always")
 def _mish_parts(x, neg):
-    """The pieces shared by mish and mish' for -800 <= x <= 40, as head-tail pairs (heads of 26 bits, tails
-    about 2**-75 relative), with u = exp(-|x|) = m 2**k and c = 2 (x <= 0) or 1 (x > 0): u, m, k, A = u + c,
-    P = u A, the denominator D = c + (3 - c) P of tanh(softplus(x)) (e (e + 2) + 2 with e = u for x <= 0,
-    1 + 2t + 2t^2 with t = u for x > 0) and its numerator N, unnormalised: m (u + 2) = e (e + 2) / 2**k for
-    x <= 0, 1 + 2t for x > 0."""
+    """The pieces shared by mish and mish' for -800 <= x <= 40 as head-tail pairs (heads of 26 bits, tails
+    good to about 2**-75 of the value), with u = exp(-|x|) = m 2**k and g = 2 (x <= 0) or 1 (x > 0): u, m, k,
+    u**2 and the denominator D = g + 2u + (3 - g) u**2 of tanh(softplus(x)) (e (e + 2) + 2 with e = u for
+    x <= 0, 1 + 2t + 2t^2 with t = u for x > 0), and its numerator N, unnormalised: 2m + m u = e (e + 2) / 2**k
+    for x <= 0, 1 + 2t for x > 0.  Sums of a constant and a head below 4 are exact or ordered: fast two-sums."""
     mh, mt, k = _ht_exp_neg(-abs(x))
     uh = _dd_scale(mh, k)
     ut = _dd_scale(mt, k)
-    c = select(neg, 2.0, 1.0)
-    ah, at = _dd_fast_two_sum(c, uh)  # u <= 1 <= c
-    ah, at = _ht(ah, at + ut)
-    p1, p2 = _ht_mul(uh, ut, ah, at)
-    ph, pt = _ht(p1, p2)
-    s, e = _dd_fast_two_sum(c, (3.0 - c) * ph)  # exact: c + a head below 4 needs <= 53 bits, or |ph| < c
-    dh, dt = _ht(s, e + (3.0 - c) * pt)
-    n1, n2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), select(neg, ah, 2.0), select(neg, at, 0.0))
-    s, e = _dd_fast_two_sum(select(neg, 0.0, 1.0), n1)  # 0 + n1, or 1 + 2 uh: as above
-    return uh, ut, mh, mt, k, ph, pt, dh, dt, s, e + n2
+    u2h = uh * uh  # exact: a product of heads
+    u2t = (uh + uh + ut) * ut
+    g = select(neg, 2.0, 1.0)
+    s, e = _dd_fast_two_sum(g, uh + uh)
+    s, f = _dd_two_sum(s, (3.0 - g) * u2h)
+    dh, dt = _ht(s, (e + f) + ((ut + ut) + (3.0 - g) * u2t))
+    wh = select(neg, mh, uh)
+    wt = select(neg, mt, ut)
+    vh = select(neg, uh, 0.0)
+    vt = select(neg, ut, 0.0)
+    s, e = _dd_fast_two_sum(2.0 - g, wh + wh)
+    s, f = _dd_two_sum(s, wh * vh)
+    return uh, ut, mh, mt, k, u2h, u2t, dh, dt, s, (e + f) + ((wt + wt) + wh * vt + wt * (vh + vt))
 
 
 @numba.njit(inline="always")
@@ -487,7 +483,7 @@ def _mish_dd(x):
     for x > 20 (1 - tanh(softplus(x)) < 2 exp(-2x)), and -0.0 below -800 (x exp(x) underflows)."""
     neg = x <= 0.0
     xc = select(x > 20.0, 20.0, select(x < -800.0, -800.0, x))
-    uh, ut, mh, mt, k, ph, pt, dh, dt, nh, nt = _mish_parts(xc, neg)
+    uh, ut, mh, mt, k, u2h, u2t, dh, dt, nh, nt = _mish_parts(xc, neg)
     qh, qt = _ht_div(nh, nt, dh, dt)
     xh = _ht_head(xc)
     xt = xc - xh
@@ -504,10 +500,12 @@ def _mish_prime_dd(x):
     with t = exp(-x)); 1 above 40 (1 - mish'(x) < 4 x exp(-2x)) and -0.0 below -800."""
     neg = x <= 0.0
     xc = select(x > 40.0, 40.0, select(x < -800.0, -800.0, x))
-    uh, ut, mh, mt, k, ph, pt, dh, dt, nh, nt = _mish_parts(xc, neg)
-    oh, ot = _dd_fast_two_sum(1.0, uh)  # u <= 1
-    oh, ot = _ht(oh, ot + ut)
-    w1, w2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), select(neg, oh, ph), select(neg, ot, pt))
+    uh, ut, mh, mt, k, u2h, u2t, dh, dt, nh, nt = _mish_parts(xc, neg)
+    g = select(neg, 2.0, 1.0)
+    s, e = _dd_fast_two_sum(g - 1.0, uh)  # Q = 1 + u for x <= 0, u + u**2 for x > 0
+    s, f = _dd_two_sum(s, (2.0 - g) * u2h)
+    oh, ot = _ht(s, (e + f) + (ut + (2.0 - g) * u2t))
+    w1, w2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), oh, ot)
     wh, wt = _ht(w1, w2)
     x4 = 4.0 * xc
     xh = _ht_head(x4)
