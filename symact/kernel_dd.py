@@ -102,14 +102,14 @@ def _mish_parts(x, neg):
     u2t = (uh + uh + ut) * ut
     g = select(neg, 2.0, 1.0)
     s, e = _dd_fast_two_sum(g, uh + uh)
-    s, f = _dd_two_sum(s, (3.0 - g) * u2h)
+    s, f = _dd_fast_two_sum(s, (3.0 - g) * u2h)  # (3 - g) u**2 <= 2u < 1 + 2u, or u**2 < 2
     dh, dt = _ht(s, (e + f) + ((ut + ut) + (3.0 - g) * u2t))
     wh = select(neg, mh, uh)
     wt = select(neg, mt, ut)
     vh = select(neg, uh, 0.0)
     vt = select(neg, ut, 0.0)
     s, e = _dd_fast_two_sum(2.0 - g, wh + wh)
-    s, f = _dd_two_sum(s, wh * vh)
+    s, f = _dd_fast_two_sum(s, wh * vh)  # m u <= 2m
     return uh, ut, mh, mt, k, u2h, u2t, dh, dt, s, (e + f) + ((wt + wt) + wh * vt + wt * (vh + vt))
 
 
@@ -140,7 +140,7 @@ def _mish_prime_dd(x):
     uh, ut, mh, mt, k, u2h, u2t, dh, dt, nh, nt = _mish_parts(xc, neg)
     g = select(neg, 2.0, 1.0)
     s, e = _dd_fast_two_sum(g - 1.0, uh)  # Q = 1 + u for x <= 0, u + u**2 for x > 0
-    s, f = _dd_two_sum(s, (2.0 - g) * u2h)
+    s, f = _dd_fast_two_sum(s, (2.0 - g) * u2h)  # u**2 <= u
     oh, ot = _ht(s, (e + f) + (ut + (2.0 - g) * u2t))
     w1, w2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), oh, ot)
     wh, wt = _ht(w1, w2)
