@@ -488,7 +488,7 @@ def _mish_dd(x):
     xh = _ht_head(xc)
     xt = xc - xh
     r = _dd_scale(xh * qh + (xh * qt + xt * (qh + qt)), select(neg, k, 0))
-    r = select(x > 20.0, x, r)
+    r = select((x > 20.0) | (x == 0.0), x, r)  # and mish(-0.0) = -0.0
     return select(x < -800.0, -0.0, r)
 
 
