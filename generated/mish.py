@@ -454,13 +454,15 @@ def _ht_exp_neg(y):
 @numba.njit(inline="always")
 def _mish_parts(x, neg):
     """The pieces shared by mish and mish' for -800 <= x <= 40 as head-tail pairs (heads of 26 bits, tails
-    good to about 2**-75 of the value), with u = exp(-|x|) = m 2**k and g = 2 (x <= 0) or 1 (x > 0): u, m, k,
-    u**2 and the denominator D = g + 2u + (3 - g) u**2 of tanh(softplus(x)) (e (e + 2) + 2 with e = u for
-    x <= 0, 1 + 2t + 2t^2 with t = u for x > 0), and its numerator N, unnormalised: 2m + m u = e (e + 2) / 2**k
-    for x <= 0, 1 + 2t for x > 0.  Sums of a constant and a head below 4 are exact or ordered: fast two-sums."""
+    good to about 2**-75 of the value), with u = exp(-|x|) = m 2**k (any tiny value below 2**-1000) and g = 2
+    (x <= 0) or 1 (x > 0): u, m, k, u**2 and the denominator D = g + 2u + (3 - g) u**2 of tanh(softplus(x))
+    (e (e + 2) + 2 with e = u for x <= 0, 1 + 2t + 2t^2 with t = u for x > 0), and its numerator N,
+    unnormalised: 2m + m u = e (e + 2) / 2**k for x <= 0, 1 + 2t for x > 0.  Sums of a constant and a head
+    below 4 are exact or ordered: fast two-sums."""
     mh, mt, k = _ht_exp_neg(-abs(x))
-    uh = _dd_scale(mh, k)
-    ut = _dd_scale(mt, k)
+    s = _bits_f64((select(k < -1000, -1000, k) + 1023) << 52)  # 2**k, or 2**-1000 where u is negligible anyway
+    uh = mh * s
+    ut = mt * s
     u2h = uh * uh  # exact: a product of heads
     u2t = (uh + uh + ut) * ut
     g = select(neg, 2.0, 1.0)
