@@ -73,7 +73,7 @@ class RootPatch:
     def select_code(self, var: str, result: str = "r") -> list[str]:
         """Kernel lines without a branch: ``result`` becomes the polynomial inside the patch."""
         first, _, third = self.code(var)
-        return [first, f"    {result} = select(abs(d) < {self.radius!r}, {third.strip()[len('return '):]}, {result})"]
+        return [first, f"    {result} = select(abs(d) < {self.radius!r}, {third.strip()[len('return ') :]}, {result})"]
 
 
 def _function(expr: sympy.Expr, var: sympy.Symbol):
