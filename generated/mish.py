@@ -400,8 +400,9 @@ def _ht_head(v):
 
 @numba.njit(inline="always")
 def _ht(p1, p2):
-    """p1 + p2 (|p2| < 2**-20 |p1|) as a head h (26 bits) and a tail t = (p1 - h) + p2, |t| < 2**-24 |h|:
-    the tail's rounding is 2**-53 of the tail, about 2**-77 of the value."""
+    """p1 + p2 (|p2| <= |p1| / 2) as a head h (26 bits) and a tail t = (p1 - h) + p2, |t| < 2**-24 |h|:
+    p1 - h is exact (a multiple of p1's last bit, below 2 |p1|), so the tail's only rounding is 2**-53 of it,
+    about 2**-77 of the value."""
     h = _ht_head(p1 + p2)
     return h, (p1 - h) + p2
 
@@ -467,7 +468,7 @@ def _mish_parts(x, neg):
     u2t = (uh + uh + ut) * ut
     g = select(neg, 2.0, 1.0)
     s, e = _dd_fast_two_sum(g, uh + uh)
-    s, f = _dd_fast_two_sum(s, (3.0 - g) * u2h)  # (3 - g) u**2 <= 2u < 1 + 2u, or u**2 < 2
+    s, f = _dd_fast_two_sum(s, (3.0 - g) * u2h)  # 2 u**2 <= 2u < 1 + 2u (x > 0), u**2 <= 1 < 2 + 2u
     dh, dt = _ht(s, (e + f) + ((ut + ut) + (3.0 - g) * u2t))
     wh = select(neg, mh, uh)
     wt = select(neg, mt, ut)
