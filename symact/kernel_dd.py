@@ -10,6 +10,163 @@ functions.  An entry here takes precedence over :data:`symact.kernel_templates.D
 
 from __future__ import annotations
 
-__all__ = ["VEC_DD_FORMS"]
+__all__ = ["PATCH_RADIUS", "VEC_DD_FORMS"]
 
-VEC_DD_FORMS: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {}
+_MISH = '''
+@numba.njit(inline="always")
+def _dd_two_sum(a, b):
+    """s + e = a + b exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@numba.njit(inline="always")
+def _dd_fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(inline="always")
+def _ht_head(v):
+    """v with the low 27 bits of its significand cleared (Dekker's split by a mask): 26 significant bits,
+    so that the product of two heads is exact (unless it underflows)."""
+    return _bits_f64(_f64_bits(v) & -134217728)
+
+
+@numba.njit(inline="always")
+def _ht(p1, p2):
+    """p1 + p2 (|p2| <= |p1| / 2) as a head h (26 bits) and a tail t = (p1 - h) + p2, |t| < 2**-24 |h|:
+    p1 - h is exact (a multiple of p1's last bit, below 2 |p1|), so the tail's only rounding is 2**-53 of it,
+    about 2**-77 of the value."""
+    h = _ht_head(p1 + p2)
+    return h, (p1 - h) + p2
+
+
+@numba.njit(inline="always")
+def _ht_mul(ah, at, bh, bt):
+    """(ah + at)(bh + bt) for heads ah, bh as an unnormalised pair: the exact product of the heads and the rest."""
+    return ah * bh, ah * bt + at * (bh + bt)
+
+
+@numba.njit(inline="always")
+def _ht_div(ah, at, bh, bt):
+    """(ah + at) / (bh + bt) for a head bh as a head-tail pair: the quotient to 26 bits, qh, and the residual
+    (ah + at) - qh (bh + bt) (qh bh exact, the difference small) divided in double."""
+    inv = 1.0 / (bh + bt)
+    qh = _ht_head((ah + at) * inv)
+    return qh, (((ah - qh * bh) + at) - qh * bt) * inv
+
+
+@numba.njit(inline="always")
+def _dd_scale(v, k):
+    """v * 2**k for an int64 k in [-2040, 0], by two exact power-of-two factors (one rounding at most)."""
+    k1 = k >> 1
+    s1 = _bits_f64((k1 + 1023) << 52)
+    s2 = _bits_f64((k - k1 + 1023) << 52)
+    return (v * s1) * s2
+
+
+@numba.njit(inline="always")
+def _ht_exp_neg(y):
+    """exp(y) = (h + t) 2**k for -1100 <= y <= 0: h a head, h + t in [0.7, 1.42] within about 2**-55 relative,
+    k an int64.  y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact, r1 + r2 = r within 2**-60),
+    exp(r1) = 1 + r1 (exact as a pair) + r1**2 q(r1) (in double, < 0.07), times 1 + r2."""
+    t = y * 1.4426950408889634 + 6755399441055744.0
+    kf = t - 6755399441055744.0
+    k = _f64_bits(t) - 0x4338000000000000
+    rh = y - kf * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
+    r1, r2 = _dd_fast_two_sum(rh, -(kf * 4.7493250390316726e-07))  # inexact only where |rh| < 6e-4: r2 < 2**-60
+    s2 = r1 * r1  # q(r1) = sum_j r1**j / (j + 2)! to j = 12 (truncation < 2**-62), by Estrin: a short chain
+    s4 = s2 * s2
+    q = (0.5 + r1 * (1.0 / 6.0)) + s2 * ((1.0 / 24.0) + r1 * (1.0 / 120.0))
+    q = q + s4 * (((1.0 / 720.0) + r1 * (1.0 / 5040.0)) + s2 * ((1.0 / 40320.0) + r1 * (1.0 / 362880.0)))
+    s = ((1.0 / 3628800.0) + r1 * (1.0 / 39916800.0)) + s2 * ((1.0 / 479001600.0) + r1 * (1.0 / 6227020800.0))
+    q = q + (s4 * s4) * (s + s4 * (1.0 / 87178291200.0))
+    a, b = _dd_fast_two_sum(1.0, r1)
+    h, t = _ht(a, s2 * q)
+    return h, t + (b + h * r2), k
+
+
+@numba.njit(inline="always")
+def _mish_parts(x, neg):
+    """The pieces shared by mish and mish' for -800 <= x <= 40 as head-tail pairs (heads of 26 bits, tails
+    good to about 2**-75 of the value), with u = exp(-|x|) = m 2**k (any tiny value below 2**-1000) and g = 2
+    (x <= 0) or 1 (x > 0): u, m, k, u**2 and the denominator D = g + 2u + (3 - g) u**2 of tanh(softplus(x))
+    (e (e + 2) + 2 with e = u for x <= 0, 1 + 2t + 2t^2 with t = u for x > 0), and its numerator N,
+    unnormalised: 2m + m u = e (e + 2) / 2**k for x <= 0, 1 + 2t for x > 0.  Sums of a constant and a head
+    below 4 are exact or ordered: fast two-sums."""
+    mh, mt, k = _ht_exp_neg(-abs(x))
+    s = _bits_f64((select(k < -1000, -1000, k) + 1023) << 52)  # 2**k, or 2**-1000 where u is negligible anyway
+    uh = mh * s
+    ut = mt * s
+    u2h = uh * uh  # exact: a product of heads
+    u2t = (uh + uh + ut) * ut
+    g = select(neg, 2.0, 1.0)
+    s, e = _dd_fast_two_sum(g, uh + uh)
+    s, f = _dd_fast_two_sum(s, (3.0 - g) * u2h)  # 2 u**2 <= 2u < 1 + 2u (x > 0), u**2 <= 1 < 2 + 2u
+    dh, dt = _ht(s, (e + f) + ((ut + ut) + (3.0 - g) * u2t))
+    wh = select(neg, mh, uh)
+    wt = select(neg, mt, ut)
+    vh = select(neg, uh, 0.0)
+    vt = select(neg, ut, 0.0)
+    s, e = _dd_fast_two_sum(2.0 - g, wh + wh)
+    s, f = _dd_fast_two_sum(s, wh * vh)  # m u <= 2m
+    return uh, ut, mh, mt, k, u2h, u2t, dh, dt, s, (e + f) + ((wt + wt) + wh * vt + wt * (vh + vt))
+
+
+@numba.njit(inline="always")
+def _mish_dd(x):
+    """x tanh(softplus(x)) for a finite x, rounded once from head-tail pairs, both signs in one branch-free
+    evaluation: x N / D (times 2**k for x <= 0) with _mish_parts' N and D; mish(x) = x to the last bit
+    for x > 20 (1 - tanh(softplus(x)) < 2 exp(-2x)), and -0.0 below -800 (x exp(x) underflows)."""
+    neg = x <= 0.0
+    xc = select(x > 20.0, 20.0, select(x < -800.0, -800.0, x))
+    uh, ut, mh, mt, k, u2h, u2t, dh, dt, nh, nt = _mish_parts(xc, neg)
+    qh, qt = _ht_div(nh, nt, dh, dt)
+    xh = _ht_head(xc)
+    xt = xc - xh
+    r = _dd_scale(xh * qh + (xh * qt + xt * (qh + qt)), select(neg, k, 0))
+    r = select((x > 20.0) | (x == 0.0), x, r)  # and mish(-0.0) = -0.0
+    return select(x < -800.0, -0.0, r)
+
+
+@numba.njit(inline="always")
+def _mish_prime_dd(x):
+    """mish'(x) for a finite x, rounded once from head-tail pairs: (N D + 4 x w Q) / D^2 (times 2**k for
+    x <= 0) with _mish_parts' N, D and w = m, Q = 1 + u for x <= 0 (= [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
+    with e = exp(x), n = e (e + 2)), w = t, Q = P = t (1 + t) for x > 0 (= [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2
+    with t = exp(-x)); 1 above 40 (1 - mish'(x) < 4 x exp(-2x)) and -0.0 below -800."""
+    neg = x <= 0.0
+    xc = select(x > 40.0, 40.0, select(x < -800.0, -800.0, x))
+    uh, ut, mh, mt, k, u2h, u2t, dh, dt, nh, nt = _mish_parts(xc, neg)
+    g = select(neg, 2.0, 1.0)
+    s, e = _dd_fast_two_sum(g - 1.0, uh)  # Q = 1 + u for x <= 0, u + u**2 for x > 0
+    s, f = _dd_fast_two_sum(s, (2.0 - g) * u2h)  # u**2 <= u
+    oh, ot = _ht(s, (e + f) + (ut + (2.0 - g) * u2t))
+    w1, w2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), oh, ot)
+    wh, wt = _ht(w1, w2)
+    x4 = 4.0 * xc
+    xh = _ht_head(x4)
+    t1, t2 = _ht_mul(wh, wt, xh, x4 - xh)
+    nh, nt = _ht(nh, nt)
+    v1, v2 = _ht_mul(nh, nt, dh, dt)
+    s, e = _dd_two_sum(v1, t1)
+    s1, s2 = _ht_mul(dh, dt, dh, dt)
+    sh, st = _ht(s1, s2)
+    qh, qt = _ht_div(s, e + (v2 + t2), sh, st)
+    r = _dd_scale(qh + qt, select(neg, k, 0))
+    r = select(x > 40.0, 1.0, r)
+    return select(x < -800.0, -0.0, r)
+'''
+
+VEC_DD_FORMS: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {
+    "mish": (_MISH, "_mish_dd", "_mish_prime_dd", ("select", "_bits_f64", "_f64_bits")),
+}
+
+#: half-widths of the root patches (:mod:`symact.roots`) for entries whose form here stays accurate closer to
+#: a zero of f' than the general form: mish' from _mish_prime_dd is within 0.8 ulp for |x - u0| > 0.03 and
+#: 1 ulp above 0.015 (the cancellation in N D + 4 x w Q grows as the zero nears), so a patch of 1/16 (degree
+#: 12 instead of 43 for radius 1) covers the rest
+PATCH_RADIUS: dict[str, float] = {"mish": 0.0625}

@@ -22,6 +22,7 @@ import mpmath
 import sympy
 
 from .catalog import Entry, Kind
+from .kernel_dd import PATCH_RADIUS
 
 __all__ = ["RootPatch", "root_patches", "SEARCH", "RADIUS"]
 
@@ -174,7 +175,7 @@ def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, .
             if fl == 0 or fl * fr >= 0:
                 continue
             root = _bisect(f, left, right, fl)
-            radius = RADIUS
+            radius = PATCH_RADIUS.get(entry.name, RADIUS)
             coefficients = None
             while coefficients is None and radius > 1e-3:
                 coefficients = _coefficients(f, root, radius)
