@@ -159,16 +159,31 @@ def _helpers_for(*exprs: sympy.Expr, vec: bool = False) -> str:
 
 
 def _scalar_function(
-    name: str, expr: sympy.Expr, args: Sequence[str], var: sympy.Symbol, guards: bool, patches=(), binary=()
+    name: str,
+    expr: sympy.Expr,
+    args: Sequence[str],
+    var: sympy.Symbol,
+    guards: bool,
+    patches=(),
+    binary=(),
+    elide: bool = True,
+    dd_helper: str | None = None,
 ):
     """A scalar function, inlined into the loops: nan and +-inf guards, then root patches, then the
     compute form.  Every branch is cheap or a select, so that the loop around it vectorises.
 
     ``binary`` are 0/1 auxiliary inputs (dropout's mask): where the limit depends on one, it is taken
     for each value (m x / keep_prob at x = inf is inf where m = 1 and 0 where m = 0, not 0 * inf).
+    With ``elide``, a select is left out where the compute form already gives the special value (not
+    for double-double entries, whose general case is another computation: ``dd_helper``, for float64
+    arguments; float32 ones take the compute form in plain float64, accurate enough to round once).
     """
     general = kernel_code(_share_exponentials(expr, var), vec=True, typed=var.name)
     lines = [_SCALAR, f"def {name}({', '.join(args)}):", f"    r = {general}"]
+    if dd_helper is not None:  # float64 in double-double; float32 by the compute form in plain float64
+        wide = sympy.Symbol(f"{var.name}64", real=True)
+        general = kernel_code(_share_exponentials(expr, var).xreplace({var: wide}), vec=True, typed=wide.name)
+        lines[2:] = [f"    {wide} = np.float64({var})", f"    r = select(_is32({var}), {general}, {dd_helper}({wide}))"]
     for patch in reversed(patches):  # the first patch that holds wins, as in a chain of returns
         lines += patch.select_code(var.name)
     if var in expr.free_symbols or patches:
@@ -179,12 +194,12 @@ def _scalar_function(
                     value = _limit_by_flag(expr, var, direction, binary[0], var.name)
                     code = value
                 elif value is not None:
-                    if _form_gives(expr, var, direction, value):
+                    if elide and _form_gives(expr, var, direction, value):
                         continue  # the compute form already gives the limit there: no select needed
                     code = _value_code(value, var.name)
                 if value is not None:
                     lines.append(f"    r = select({test}, {code}, r)")
-        if not _form_gives(expr, var, sympy.nan, sympy.nan):
+        if not (elide and _form_gives(expr, var, sympy.nan, sympy.nan)):
             lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
     return "\n".join(lines) + "\n"
@@ -459,27 +474,26 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     helpers = _helpers_for(forms.forward, forms.derivative, forms.output, vec=True)
     if helpers:
         parts.append(helpers)
-    forward = _scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary)
-    derivative = _scalar_function("_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary)
     dd = entry.name in VEC_DD_FORMS or entry.name in T.DD_FORMS
     extra_vecmath: tuple[str, ...] = ()
+    f_helper = d_helper = None
     if dd:  # the finite case in double-double; special values and root patches stay
         if entry.name in VEC_DD_FORMS:
             source, f_helper, d_helper, extra_vecmath = VEC_DD_FORMS[entry.name]
         else:
             source, f_helper, d_helper = T.DD_FORMS[entry.name]
         parts.append(source.strip("\n"))
-        forward = _general_case(forward, f_helper)
-        if d_helper is not None:
-            derivative = _general_case(derivative, d_helper)
+    forward = _scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary, not dd, f_helper)
+    derivative = _scalar_function(
+        "_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary, not dd, d_helper
+    )
     parts += [forward, derivative]
     if forms.output is not None:
         parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
     fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
     a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
-    native = {
-        k: not dd and (entry.name, k) not in F32_IN_F64 for k in ("forward", "derivative", "vjp", "vjp_from_output")
-    }
+    # double-double entries take float32 in: their scalar functions compute it in plain float64
+    native = {k: (entry.name, k) not in F32_IN_F64 for k in ("forward", "derivative", "vjp", "vjp_from_output")}
     parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast, native["forward"]))
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
@@ -517,14 +531,6 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)
     return "\n\n".join(code)
-
-
-def _general_case(function: str, helper: str) -> str:
-    """``function``'s text with its general case (the first ``r = ...``) computed by ``helper(x)`` instead."""
-    lines = function.split("\n")
-    at = next(i for i, line in enumerate(lines) if line.startswith("    r = "))
-    lines[at] = f"    r = {helper}(x)"
-    return "\n".join(lines)
 
 
 def _forms_doc(forms: Forms) -> list[tuple[str, str]]:
