@@ -439,42 +439,57 @@ def _loop(serial, parallel, size):
     return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
 
 
-def _run(serial, parallel, arrays, params, out):
+def _run(serial, parallel, arrays, params, out, outputs=1):
     """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
-    out: a new array, or the given one (its shape must be the broadcast shape)."""
+    out: a new array, or the given one (its shape must be the broadcast shape); with ``outputs`` > 1,
+    out is None or a sequence of that many arrays, and a tuple of results is returned."""
+    if outputs == 1:
+        outs = (out,)
+    elif out is None:
+        outs = (None,) * outputs
+    elif isinstance(out, (tuple, list)) and len(out) == outputs:
+        outs = tuple(out)
+    else:
+        raise TypeError(f"out must be a sequence of {outputs} numpy arrays")
     first = arrays[0]
     dtype, shape = first.dtype, first.shape
     if (  # the common case first: contiguous inputs of one shape and dtype, scalar parameters
         first.flags.c_contiguous
         and all(a.dtype == dtype and a.shape == shape and a.flags.c_contiguous for a in arrays[1:])
         and all(type(p) is float for p in params)
-        and (out is None or (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype))
-        and (out is None or out.flags.c_contiguous)
+        and all(
+            o is None or (type(o) is np.ndarray and o.shape == shape and o.dtype == dtype and o.flags.c_contiguous)
+            for o in outs
+        )
     ):
-        result = np.empty(shape, dtype) if out is None else out
-        target = result.reshape(-1)
-        _loop(serial, parallel, target.size)(*[a.reshape(-1) for a in arrays], *params, target)
-        return result if out is not None or result.ndim else result[()]
-    dtype = np.result_type(*arrays)
-    shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
-    args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
-    args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
-    if out is None:
-        result = np.empty(shape, dtype)
-    elif not isinstance(out, np.ndarray):
-        raise TypeError("out must be a numpy array")
-    elif out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
-    elif out.dtype.kind != "f":
-        raise TypeError(f"out must be a float32 or float64 array, not dtype {out.dtype}")
+        results = [np.empty(shape, dtype) if o is None else o for o in outs]
+        loop = _loop(serial, parallel, first.size)
+        loop(*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results])
     else:
-        result = out
-    direct = result.dtype == dtype and result.flags.c_contiguous
-    target = result.reshape(-1) if direct else np.empty(result.size, dtype)
-    _loop(serial, parallel, target.size)(*args, target)
-    if not direct:
-        np.copyto(result, target.reshape(shape), casting="same_kind")
-    return result if out is not None or result.ndim else result[()]
+        dtype = np.result_type(*arrays)
+        shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
+        args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+        args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
+        results = []
+        for o in outs:
+            if o is None:
+                results.append(np.empty(shape, dtype))
+            elif not isinstance(o, np.ndarray):
+                raise TypeError("out must be a numpy array")
+            elif o.shape != shape:
+                raise ValueError(f"out has shape {o.shape}, the result has shape {shape}")
+            elif o.dtype.kind != "f":
+                raise TypeError(f"out must be a float32 or float64 array, not dtype {o.dtype}")
+            else:
+                results.append(o)
+        direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
+        targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
+        _loop(serial, parallel, targets[0].size)(*args, *targets)
+        for r, t, d in zip(results, targets, direct):
+            if not d:
+                np.copyto(r, t.reshape(shape), casting="same_kind")
+    results = [r if o is not None or r.ndim else r[()] for r, o in zip(results, outs)]
+    return results[0] if outputs == 1 else tuple(results)
 
 
 PARAMS = {}
@@ -711,6 +726,22 @@ def _vjp_loop_parallel(x, g, out):
         out[i] = a_g * _derivative_scalar(a_x)
 
 
+@numba.njit(**_EXACT)
+def _value_and_grad_loop(x, out, out2):
+    for i in range(out.shape[0]):
+        a_x = _at(x, i)
+        out[i] = _forward_scalar(a_x)
+        out2[i] = _derivative_scalar(a_x)
+
+
+@numba.njit(**_EXACT, parallel=True)
+def _value_and_grad_loop_parallel(x, out, out2):
+    for i in numba.prange(out.shape[0]):
+        a_x = _at(x, i)
+        out[i] = _forward_scalar(a_x)
+        out2[i] = _derivative_scalar(a_x)
+
+
 def forward(x, *, out=None):
     """Mish x * tanh(softplus(x)). Elementwise, for any shape; float32 stays float32."""
     return _run(_forward_loop, _forward_loop_parallel, (_floats(x, 'x'),), (), out)
@@ -724,3 +755,8 @@ def derivative(x, *, out=None):
 def vjp(x, g, *, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
     return _run(_vjp_loop, _vjp_loop_parallel, (_floats(x, 'x'), _floats(g, 'g'),), (), out)
+
+
+def value_and_grad(x, *, out=None):
+    """(f(x), f'(x)) from one pass over x; out is None or a pair of arrays."""
+    return _run(_value_and_grad_loop, _value_and_grad_loop_parallel, (_floats(x, 'x'),), (), out, 2)

@@ -333,6 +333,22 @@ def _textbook_call(text, op, x, g) -> Callable:
 
 def _symact_impls(module, kind, kernel, op, mode, x, g, extra) -> dict[str, Callable]:
     o = np.empty_like(x)
+    if op == "value_and_grad":  # f and f' from one pass, against two passes
+        if not hasattr(module, "value_and_grad"):
+            return {}
+        o2 = np.empty_like(x)
+        if mode == "out":
+            return {
+                "symact": lambda: module.value_and_grad(x, *extra, out=(o, o2)),
+                "symact forward + derivative": lambda: (
+                    module.forward(x, *extra, out=o),
+                    module.derivative(x, *extra, out=o2),
+                ),
+            }
+        return {
+            "symact": lambda: module.value_and_grad(x, *extra),
+            "symact forward + derivative": lambda: (module.forward(x, *extra), module.derivative(x, *extra)),
+        }
     if op == "forward":
         if mode == "out":
             return {"symact": lambda: module.forward(x, *extra, out=o)}
@@ -413,15 +429,17 @@ def run_cases(
                         for mode in modes:
                             case = Case(kernel, op, dtype, n, t, mode)
                             impls = _symact_impls(module, kind, kernel, op, mode, x, g, extra)
-                            dst = np.empty(x.size * (3 if op == "vjp" else 2) // 2, x.dtype)
+                            if not impls:
+                                continue
+                            dst = np.empty(x.size * (2 if op == "forward" else 3) // 2, x.dtype)
                             src = np.ones_like(dst)
                             impls["copy"] = (
                                 (lambda d=dst, s=src: np.copyto(d, s)) if mode == "out" else (lambda s=src: s.copy())
                             )
-                            if "torch" in fw:
+                            if "torch" in fw and op != "value_and_grad":
                                 params = dict(getattr(module, "PARAMS", {}))
                                 impls.update(_torch_impls(fw["torch"], kernel, op, mode, x, g, params))
-                            if mode == "alloc" and t == max(threads):
+                            if mode == "alloc" and t == max(threads) and op != "value_and_grad":
                                 if "jax" in fw:
                                     impls.update(_jax_impls(fw["jax"], kernel, op, x, g))
                                 text = (ELEMENTWISE_TEXTBOOK | VECTOR_TEXTBOOK).get(kernel)

@@ -305,12 +305,18 @@ F32_IN_F64: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-def _loops(kernel: str, inputs: Sequence[str], params: Sequence[str], body: str, fastmath: bool, native: bool) -> str:
-    """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out``.
+def _loops(
+    kernel: str, inputs: Sequence[str], params: Sequence[str], body: str | Sequence[str], fastmath: bool, native: bool
+) -> str:
+    """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out`` (and
+    ``out2``, ... where ``body`` is several values: one pass computing them all).
 
     Every input and parameter is a flat array or a scalar (``_at`` reads either); ``body`` is the value
     of element i in terms of ``a_<name>``: the input in its own type where ``native`` (a float32 loop
     computes in float32; parameters take the type of the first input), else in float64."""
+    bodies = [body] if isinstance(body, str) else list(body)
+    outs = ["out", *[f"out{k}" for k in range(2, len(bodies) + 1)]]
+    stores = "".join(f"        {o}[i] = {b}\n" for o, b in zip(outs, bodies))
     if native:
         reads = "".join(f"        a_{n} = _at({n}, i)\n" for n in inputs)
         reads += "".join(f"        a_{n} = _lit(_at({n}, i), a_{inputs[0]})\n" for n in params)
@@ -321,10 +327,10 @@ def _loops(kernel: str, inputs: Sequence[str], params: Sequence[str], body: str,
     for suffix, extra, loop in (("", "", "range"), ("_parallel", ", parallel=True", "numba.prange")):
         text.append(
             f"@numba.njit(**{flags}{extra})\n"
-            f"def _{kernel}_loop{suffix}({', '.join([*inputs, *params])}, out):\n"
+            f"def _{kernel}_loop{suffix}({', '.join([*inputs, *params, *outs])}):\n"
             f"    for i in {loop}(out.shape[0]):\n"
             f"{reads}"
-            f"        out[i] = {body}\n"
+            f"{stores}"
         )
     return "\n\n".join(text)
 
@@ -408,42 +414,57 @@ def _loop(serial, parallel, size):
     return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
 
 
-def _run(serial, parallel, arrays, params, out):
+def _run(serial, parallel, arrays, params, out, outputs=1):
     """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
-    out: a new array, or the given one (its shape must be the broadcast shape)."""
+    out: a new array, or the given one (its shape must be the broadcast shape); with ``outputs`` > 1,
+    out is None or a sequence of that many arrays, and a tuple of results is returned."""
+    if outputs == 1:
+        outs = (out,)
+    elif out is None:
+        outs = (None,) * outputs
+    elif isinstance(out, (tuple, list)) and len(out) == outputs:
+        outs = tuple(out)
+    else:
+        raise TypeError(f"out must be a sequence of {outputs} numpy arrays")
     first = arrays[0]
     dtype, shape = first.dtype, first.shape
     if (  # the common case first: contiguous inputs of one shape and dtype, scalar parameters
         first.flags.c_contiguous
         and all(a.dtype == dtype and a.shape == shape and a.flags.c_contiguous for a in arrays[1:])
         and all(type(p) is float for p in params)
-        and (out is None or (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype))
-        and (out is None or out.flags.c_contiguous)
+        and all(
+            o is None or (type(o) is np.ndarray and o.shape == shape and o.dtype == dtype and o.flags.c_contiguous)
+            for o in outs
+        )
     ):
-        result = np.empty(shape, dtype) if out is None else out
-        target = result.reshape(-1)
-        _loop(serial, parallel, target.size)(*[a.reshape(-1) for a in arrays], *params, target)
-        return result if out is not None or result.ndim else result[()]
-    dtype = np.result_type(*arrays)
-    shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
-    args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
-    args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
-    if out is None:
-        result = np.empty(shape, dtype)
-    elif not isinstance(out, np.ndarray):
-        raise TypeError("out must be a numpy array")
-    elif out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, the result has shape {shape}")
-    elif out.dtype.kind != "f":
-        raise TypeError(f"out must be a float32 or float64 array, not dtype {out.dtype}")
+        results = [np.empty(shape, dtype) if o is None else o for o in outs]
+        loop = _loop(serial, parallel, first.size)
+        loop(*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results])
     else:
-        result = out
-    direct = result.dtype == dtype and result.flags.c_contiguous
-    target = result.reshape(-1) if direct else np.empty(result.size, dtype)
-    _loop(serial, parallel, target.size)(*args, target)
-    if not direct:
-        np.copyto(result, target.reshape(shape), casting="same_kind")
-    return result if out is not None or result.ndim else result[()]
+        dtype = np.result_type(*arrays)
+        shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
+        args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+        args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
+        results = []
+        for o in outs:
+            if o is None:
+                results.append(np.empty(shape, dtype))
+            elif not isinstance(o, np.ndarray):
+                raise TypeError("out must be a numpy array")
+            elif o.shape != shape:
+                raise ValueError(f"out has shape {o.shape}, the result has shape {shape}")
+            elif o.dtype.kind != "f":
+                raise TypeError(f"out must be a float32 or float64 array, not dtype {o.dtype}")
+            else:
+                results.append(o)
+        direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
+        targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
+        _loop(serial, parallel, targets[0].size)(*args, *targets)
+        for r, t, d in zip(results, targets, direct):
+            if not d:
+                np.copyto(r, t.reshape(shape), casting="same_kind")
+    results = [r if o is not None or r.ndim else r[()] for r, o in zip(results, outs)]
+    return results[0] if outputs == 1 else tuple(results)
 '''
 
 
@@ -498,6 +519,9 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
     parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"]))
+    both = [f"_forward_scalar({a(scalar_args)})", f"_derivative_scalar({a(scalar_args)})"]
+    fused = native["forward"] and native["derivative"]
+    parts.append(_loops("value_and_grad", ["x", *aux], pnames, both, fast, fused))
     if forms.output is not None:
         body = f"a_g * _from_output_scalar({a(out_args)})"
         parts.append(_loops("vjp_from_output", ["y", "g", *aux], pnames, body, fast, native["vjp_from_output"]))
@@ -515,6 +539,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         api.append(
             ("vjp_from_output", "y", "g", f"g * f'(x) computed from the output y = f(x): {sympy.sstr(forms.output)}.")
         )
+    api.append(("value_and_grad", "x", "", "(f(x), f'(x)) from one pass over x; out is None or a pair of arrays."))
     for kernel, first, second, doc in api:
         args = first + (f", {second}" if second else "")
         checks = f"_floats({first}, {first!r}),"
@@ -523,7 +548,8 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         parts.append(
             f"def {kernel}({args}{aux_sig}, *{kw}, out=None):\n"
             f'    """{doc}"""\n'
-            f"    return _run(_{kernel}_loop, _{kernel}_loop_parallel, ({checks}{aux_chk}), {pvals}, out)\n"
+            f"    return _run(_{kernel}_loop, _{kernel}_loop_parallel, ({checks}{aux_chk}), {pvals}, out"
+            + (", 2)\n" if kernel == "value_and_grad" else ")\n")
         )
     body = "\n\n".join(parts)
     used = sorted(set(_VEC_CALL.findall(body)) | set(extra_vecmath))

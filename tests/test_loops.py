@@ -101,3 +101,19 @@ def test_float32_loops_compute_in_float32():
     assert in32.dtype == np.float32
     assert np.any(in32 != via64)
     np.testing.assert_allclose(in32, via64, rtol=3e-7)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "silu", "mish", "elu", "dropout"])
+def test_value_and_grad_is_forward_and_derivative_in_one_pass(name):
+    m = mod(name)
+    for dtype in (np.float32, np.float64):
+        x = np.concatenate([np.linspace(-30, 30, 601), [0.0, -0.0, np.inf, -np.inf, np.nan]]).astype(dtype)
+        extra = [(np.arange(x.size) % 2).astype(dtype)] if name == "dropout" else []
+        f, d = m.value_and_grad(x, *extra)
+        assert f.dtype == d.dtype == dtype
+        np.testing.assert_array_equal(f, m.forward(x, *extra))
+        np.testing.assert_array_equal(d, m.derivative(x, *extra))
+        pair = (np.empty_like(x), np.empty_like(x))
+        assert all(a is b for a, b in zip(m.value_and_grad(x, *extra, out=pair), pair))
+    with pytest.raises(TypeError, match="sequence of 2"):
+        m.value_and_grad(x, *extra, out=np.empty_like(x))

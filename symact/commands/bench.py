@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtypes", default="float32,float64", help="comma-separated")
     parser.add_argument("--threads", type=_ints, default=None, help="thread counts (default: 1 and all cores)")
     parser.add_argument("--modes", default="out,alloc", help="out (into an existing array) and/or alloc")
-    parser.add_argument("--ops", default="forward,vjp", help="forward and/or vjp")
+    parser.add_argument("--ops", default="forward,vjp", help="forward, vjp, value_and_grad (f, f' in one pass)")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per case (the median is kept)")
     parser.add_argument("--markdown", default="bench.md", help="where to write the table (default: bench.md)")
     parser.add_argument("--json", default="bench.json", help="where to write the JSON (default: bench.json)")
