@@ -503,14 +503,16 @@ def _symact_time(r: Result) -> float:
 
 
 def summary(results: list[Result]) -> str:
-    """The issue's targets, from the ``out=`` cases: symact's speed relative to PyTorch at the same thread count
-    (geometric means, and every case below 1x), and the memory-bound kernels' share of the copy bandwidth."""
-    lines = ["### Against the targets (`out=`, kernel for kernel)", ""]
+    """The issue's targets, from the ``out=`` cases (and the losses, which allocate): symact's speed relative to
+    PyTorch at the same thread count (geometric means, and every case below 1x), and the memory-bound
+    kernels' share of the copy bandwidth."""
+    lines = ["### Against the targets (`out=`, kernel for kernel; losses allocating, as their API has no `out=`)", ""]
     by_threads: dict[tuple[int, int], list[float]] = {}
     slow = []
+    with_out = {r.case.kernel for r in results if r.case.mode == "out"}
     for r in results:
         torch_t = r.times.get("torch")
-        if r.case.mode != "out" or not torch_t:
+        if not torch_t or (r.case.mode != "out" and r.case.kernel in with_out):
             continue
         ratio = torch_t / _symact_time(r)
         by_threads.setdefault((r.case.n, r.case.threads), []).append(ratio)
