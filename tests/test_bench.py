@@ -31,3 +31,22 @@ def test_a_tiny_run_writes_a_table_and_json():
     assert table.count("| relu |") == 2 and "copy ms" in table
     data = json.loads(bench.to_json(results, notes))
     assert data["results"][0]["kernel"] == "relu" and "symact" in data["results"][0]["seconds"]
+
+
+def test_summary_holds_each_case_to_pytorch_at_its_thread_count():
+    def result(kernel, op, threads, symact, torch, copy=1e-3, mode="out", extra=None):
+        times = {"symact": symact, "torch": torch, **(extra or {})}
+        return bench.Result(bench.Case(kernel, op, "float32", 10**7, threads, mode), times, copy)
+
+    results = [
+        result("silu", "forward", 1, 2e-3, 4e-3),  # 2x
+        result("silu", "forward", 2, 2e-3, 1e-3),  # 0.5x: listed as slow
+        result("sigmoid", "vjp", 1, 9e-3, 3e-3, extra={"symact from output": 3e-3}),  # compared from the output
+        result("relu", "forward", 1, 1.25e-3, 1.5e-3, copy=1e-3),  # 80% of copy: below the 85% target
+        result("mse", "grad", 1, 1e-2, 3e-2, mode="alloc"),  # a loss: allocating counts
+    ]
+    text = bench.summary(results)
+    assert "| 1e7 | 1 | 4 |" in text and "| 1e7 | 2 | 1 | 0.50x | 0.50x |" in text
+    assert "silu forward float32 N=1e7 2 thread(s): 0.50x" in text
+    assert "sigmoid vjp" not in text.split("below PyTorch")[1].split("Memory-bound")[0]
+    assert "relu forward float32 t=1: 80%" in text
