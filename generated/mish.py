@@ -317,48 +317,6 @@ def _vlog1p_numba(x):
     return _pick(x, log1p_f32, log1p_f64)
 
 
-def vtanh(x):
-    """tanh(x); in Numba the vectorisable tanh_f32 / tanh_f64."""
-    return math.tanh(x)
-
-_EXPM1_LO = -45.0  # expm1(x) rounds to -1 for x < -38.2
-
-
-@njit(inline="always")
-def expm1_f64(x):
-    """exp(x) - 1, float64, accurate near 0."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXPM1_LO, _EXPM1_LO, c)
-    t = c * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = (c - k * _LN2_HI) - k * _LN2_LO
-    p = r + _exp_poly_f64(r)
-    s = _pow2_f64(_f64_bits(t) - _SHIFT_BITS - 1)  # 2**(k-1)
-    y = 2.0 * (s * p + (s - 0.5))
-    return select(math.fabs(x) < _TINY, x, y)
-
-
-@njit(inline="always")
-def tanh_f64(x):
-    """tanh(x), float64."""
-    a = math.fabs(x)
-    a = select(a > 20.0, 20.0, a)
-    q = expm1_f64(2.0 * a)
-    y = select(a < 0.55, q / (q + 2.0), 1.0 - 2.0 / (q + 2.0))
-    return math.copysign(y, x)
-
-
-@njit(inline="always")
-def tanh_f32(x):
-    """tanh(x), float32."""
-    return np.float32(tanh_f64(np.float64(x)))
-
-
-@overload(vtanh, inline="always")
-def _vtanh_numba(x):
-    return _pick(x, tanh_f32, tanh_f64)
-
-
 # --- the kernels ---
 
 
@@ -661,9 +619,35 @@ def _mish_prime_dd(x):
     return select(x < -800.0, -0.0, r)
 
 @numba.njit(inline="always")
+def _mish_nd(x):
+    """(N, D, W) with tanh(softplus(x)) = N / D and mish'(x) = (N D + 4 x W) / D^2, from u = exp(-|x|) alone:
+    x <= 0: N = u (u + 2), D = N + 2, W = u (1 + u); x > 0: N = 1 + 2u, D = N + 2u^2, W = u^2 (1 + u)."""
+    u = vexp(-abs(x))
+    neg = x <= 0.0
+    n = select(neg, u * (u + 2.0), 1.0 + 2.0 * u)
+    d = n + select(neg, 2.0, 2.0 * u * u)
+    w = select(neg, u, u * u) * (1.0 + u)
+    return n, d, w
+
+
+@numba.njit(inline="always")
+def _mish_plain(x):
+    """mish(x) = x N / D: one exponential and one division (float32 results, computed in float64)."""
+    n, d, w = _mish_nd(x)
+    return x * n / d
+
+
+@numba.njit(inline="always")
+def _mish_prime_plain(x):
+    """mish'(x) = (N D + 4 x W) / D^2 (float32 results, computed in float64; the root patch covers the
+    cancellation near the zero of mish')."""
+    n, d, w = _mish_nd(x)
+    return (n * d + 4.0 * x * w) / (d * d)
+
+@numba.njit(inline="always")
 def _forward_scalar(x):
     x64 = np.float64(x)
-    r = select(_is32(x), x64*vtanh(_softplus(x64)), _mish_dd(x64))
+    r = select(_is32(x), _mish_plain(x64), _mish_dd(x64))
     r = select(x == -math.inf, _lit(0.0, x), r)
     r = select(x == math.inf, _lit(math.inf, x), r)
     r = select(x != x, x, r)
@@ -673,7 +657,7 @@ def _forward_scalar(x):
 @numba.njit(inline="always")
 def _derivative_scalar(x):
     x64 = np.float64(x)
-    r = select(_is32(x), (x64*vexp(_softplus(x64)*_lit(-2.0, x64))*_sigmoid(x64)/((_lit(1.0, x64) + vexp(_softplus(x64)*_lit(-2.0, x64)))*(_lit(1.0, x64) + vexp(_softplus(x64)*_lit(-2.0, x64)))))*_lit(4.0, x64) + vtanh(_softplus(x64)), _mish_prime_dd(x64))
+    r = select(_is32(x), _mish_prime_plain(x64), _mish_prime_dd(x64))
     d = (x - -1.1924312145154952) - -4.8484829848031044e-17
     r = select(abs(d) < 0.0625, select(_is32(x), d*(0.2669479140495345 + d*(0.20473128008205818 + d*(0.041907815828702503 + d*(-0.020288213434707738 + d*(-0.015815787707069408))))), d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104361114 + d*(-0.020271822716683853 + d*(-0.015821126564332707 + d*(-0.0033606849278275722 + d*(0.0010924074041705394 + d*(0.0009898186787416206 + d*(0.0002535842183955046 + d*(-4.213025390019054e-05))))))))))), r)
     r = select(x == -math.inf, _lit(0.0, x), r)

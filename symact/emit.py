@@ -31,7 +31,7 @@ from .budget import BudgetExceeded, run_limited
 from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .functions import NamedFunction, recognise
-from .kernel_dd import VEC_DD_FORMS
+from .kernel_dd import PLAIN_FORMS, VEC_DD_FORMS
 from .printer import helper_name, kernel_code
 from .rewrites import PRIMITIVES, W, combine_by_sign, stabilise
 from .roots import RootPatch, root_patches
@@ -168,6 +168,7 @@ def _scalar_function(
     binary=(),
     elide: bool = True,
     dd_helper: str | None = None,
+    plain_helper: str | None = None,
 ):
     """A scalar function, inlined into the loops: nan and +-inf guards, then root patches, then the
     compute form.  Every branch is cheap or a select, so that the loop around it vectorises.
@@ -183,6 +184,7 @@ def _scalar_function(
     if dd_helper is not None:  # float64 in double-double; float32 by the compute form in plain float64
         wide = sympy.Symbol(f"{var.name}64", real=True)
         general = kernel_code(_share_exponentials(expr, var).xreplace({var: wide}), vec=True, typed=wide.name)
+        general = f"{plain_helper}({wide})" if plain_helper else general
         lines[2:] = [f"    {wide} = np.float64({var})", f"    r = select(_is32({var}), {general}, {dd_helper}({wide}))"]
     for patch in reversed(patches):  # the first patch that holds wins, as in a chain of returns
         lines += patch.select_code(var.name)
@@ -497,16 +499,22 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         parts.append(helpers)
     dd = entry.name in VEC_DD_FORMS or entry.name in T.DD_FORMS
     extra_vecmath: tuple[str, ...] = ()
-    f_helper = d_helper = None
+    f_helper = d_helper = f_plain = d_plain = None
     if dd:  # the finite case in double-double; special values and root patches stay
         if entry.name in VEC_DD_FORMS:
             source, f_helper, d_helper, extra_vecmath = VEC_DD_FORMS[entry.name]
         else:
             source, f_helper, d_helper = T.DD_FORMS[entry.name]
         parts.append(source.strip("\n"))
-    forward = _scalar_function("_forward_scalar", forms.forward, scalar_args, x, True, (), binary, not dd, f_helper)
+        if entry.name in PLAIN_FORMS:  # float32 arguments: the same algebra in plain float64
+            plain, f_plain, d_plain, names = PLAIN_FORMS[entry.name]
+            parts.append(plain.strip("\n"))
+            extra_vecmath = (*extra_vecmath, *names)
+    forward = _scalar_function(
+        "_forward_scalar", forms.forward, scalar_args, x, True, (), binary, not dd, f_helper, f_plain
+    )
     derivative = _scalar_function(
-        "_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary, not dd, d_helper
+        "_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary, not dd, d_helper, d_plain
     )
     parts += [forward, derivative]
     if forms.output is not None:

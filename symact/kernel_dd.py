@@ -10,7 +10,7 @@ functions.  An entry here takes precedence over :data:`symact.kernel_templates.D
 
 from __future__ import annotations
 
-__all__ = ["PATCH_RADIUS", "VEC_DD_FORMS"]
+__all__ = ["PATCH_RADIUS", "PLAIN_FORMS", "VEC_DD_FORMS"]
 
 _MISH = '''
 @numba.njit(inline="always")
@@ -170,3 +170,38 @@ VEC_DD_FORMS: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {
 #: 1 ulp above 0.015 (the cancellation in N D + 4 x w Q grows as the zero nears), so a patch of 1/16 (degree
 #: 12 instead of 43 for radius 1) covers the rest
 PATCH_RADIUS: dict[str, float] = {"mish": 0.0625}
+
+_MISH_PLAIN = '''
+@numba.njit(inline="always")
+def _mish_nd(x):
+    """(N, D, W) with tanh(softplus(x)) = N / D and mish'(x) = (N D + 4 x W) / D^2, from u = exp(-|x|) alone:
+    x <= 0: N = u (u + 2), D = N + 2, W = u (1 + u); x > 0: N = 1 + 2u, D = N + 2u^2, W = u^2 (1 + u)."""
+    u = vexp(-abs(x))
+    neg = x <= 0.0
+    n = select(neg, u * (u + 2.0), 1.0 + 2.0 * u)
+    d = n + select(neg, 2.0, 2.0 * u * u)
+    w = select(neg, u, u * u) * (1.0 + u)
+    return n, d, w
+
+
+@numba.njit(inline="always")
+def _mish_plain(x):
+    """mish(x) = x N / D: one exponential and one division (float32 results, computed in float64)."""
+    n, d, w = _mish_nd(x)
+    return x * n / d
+
+
+@numba.njit(inline="always")
+def _mish_prime_plain(x):
+    """mish'(x) = (N D + 4 x W) / D^2 (float32 results, computed in float64; the root patch covers the
+    cancellation near the zero of mish')."""
+    n, d, w = _mish_nd(x)
+    return (n * d + 4.0 * x * w) / (d * d)
+'''
+
+#: plain float64 forms of the double-double entries, for float32 arguments: the same algebra without the
+#: error-free transformations (float64's rounding errors vanish when the result is rounded to float32);
+#: entry -> (source, forward_helper, derivative_helper, vecmath_names)
+PLAIN_FORMS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "mish": (_MISH_PLAIN, "_mish_plain", "_mish_prime_plain", ("select", "vexp")),
+}
