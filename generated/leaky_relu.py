@@ -36,7 +36,7 @@ def select(typingctx, c, a, b):
     if not isinstance(c, types.Boolean):
         return None
     result = typingctx.unify_types(a, b)
-    if not isinstance(result, (types.Float, types.Integer)):
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
         return None
 
     def codegen(context, builder, signature, args):

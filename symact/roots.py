@@ -61,11 +61,27 @@ class RootPatch:
         )
 
     @staticmethod
-    def _horner(coefficients) -> str:
-        horner = repr(coefficients[-1])
-        for c in reversed(coefficients[:-1]):
-            horner = f"{c!r} + d*({horner})"
-        return f"d*({horner})"
+    def _horner(coefficients, d: str = "d", like: str | None = None) -> str:
+        """Horner's scheme in ``d``; with ``like``, the coefficients in the type of that variable."""
+
+        def c(v):
+            return f"_lit({v!r}, {like})" if like else repr(v)
+
+        horner = c(coefficients[-1])
+        for v in reversed(coefficients[:-1]):
+            horner = f"{c(v)} + {d}*({horner})"
+        return f"{d}*({horner})"
+
+    @property
+    def split32(self) -> tuple[float, float]:
+        """The root as a sum hi + lo of two float32 numbers."""
+        import numpy as np
+
+        with mpmath.workdps(60):
+            r = mpmath.mpf(self.root)
+            hi = float(np.float32(float(r)))
+            lo = float(np.float32(float(r - hi)))
+        return hi, lo
 
     def code(self, var: str) -> list[str]:
         """Kernel lines: return the polynomial when ``var`` (times the scale) is inside the patch."""
@@ -82,9 +98,15 @@ class RootPatch:
         polynomial where ``var`` is a float32: ``_is32`` is a constant, so the other one is never computed)."""
         first = self.code(var)[0]
         poly = self._horner(self.coefficients)
-        if self.coefficients32:
-            poly = f"select(_is32({var}), {self._horner(self.coefficients32)}, {poly})"
-        return [first, f"    {result} = select(abs(d) < {self.radius!r}, {poly}, {result})"]
+        inside = f"abs(d) < {self.radius!r}"
+        lines = [first]
+        if self.coefficients32:  # float32: d and the polynomial in float32 arithmetic (16 lanes)
+            hi, lo = self.split32
+            u = f"{self.scale}*{var}" if self.scale else var
+            lines.append(f"    d32 = ({u} - _lit({hi!r}, {var})) - _lit({lo!r}, {var})")
+            poly = f"select(_is32({var}), {self._horner(self.coefficients32, 'd32', var)}, {poly})"
+            inside = f"select(_is32({var}), abs(d32) < {self.radius!r}, {inside})"
+        return [*lines, f"    {result} = select({inside}, {poly}, {result})"]
 
 
 def _function(expr: sympy.Expr, var: sympy.Symbol):
