@@ -62,6 +62,8 @@ def _pick(x, f32, f64):
         return f64.py_func
     return None
 
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+
 _F32_C3 = np.float32(1.0 / 6.0)
 
 _F32_C4 = np.float32(1.0 / 24.0)
@@ -73,8 +75,6 @@ _F32_C6 = np.float32(1.0 / 720.0)
 _F32_C7 = np.float32(1.0 / 5040.0)
 
 _F32_EXP_HI = np.float32(89.0)  # expf overflows above 88.72
-
-_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
 
 _F32_HALF = np.float32(0.5)
 
@@ -116,10 +116,11 @@ def _f32_bits(typingctx, x):
 
 
 @njit(inline="always")
-def exp_f32(x):
-    """exp(x), float32, computed in float32: Cody-Waite, degree-7 Taylor, two-step exponent scaling."""
+def _exp_scaled_f32(x, lo, n):
+    """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
+    k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
     c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
-    c = select(c < _F32_EXP_LO, _F32_EXP_LO, c)
+    c = select(c < lo, lo, c)
     t = c * _F32_INV_LN2 + _F32_SHIFT
     k = t - _F32_SHIFT
     r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
@@ -130,11 +131,17 @@ def exp_f32(x):
     q = q * r + _F32_C3
     q = q * r + _F32_HALF
     p = _F32_ONE + (r + (r * r) * q)
-    ki = _f32_bits(t) - np.int32(_F32_SHIFT_BITS)
+    ki = np.int32(_f32_bits(t) - np.int32(_F32_SHIFT_BITS) + n)
     k1 = ki >> np.int32(1)
     s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
     s2 = _bits_f32(np.int32((ki - k1 + np.int32(127)) << np.int32(23)))
     return (p * s1) * s2
+
+
+@njit(inline="always")
+def exp_f32(x):
+    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
+    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
@@ -222,6 +229,33 @@ def exp_f64(x):
 @overload(vexp, inline="always")
 def _vexp_numba(x):
     return _pick(x, exp_f32, exp_f64)
+
+
+def vexp_shifted(x):
+    """exp(x) * 2**64 (float32: for x >= -148, 0 below); in Numba exp_shifted_f32 / exp_shifted_f64."""
+    return math.exp(x) * 2.0**64
+
+_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
+
+_F32_ZERO = np.float32(0.0)
+
+
+@njit(inline="always")
+def exp_shifted_f32(x):
+    """exp(x) * 2**64, float32, for x >= -148 (0 below): float32's subnormal range of exp as normal numbers,
+    so that a product m e^x can be formed before it is scaled down by 2**-64 and rounded once."""
+    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, np.int32(64)))
+
+
+@njit(inline="always")
+def exp_shifted_f64(x):
+    """exp(x) * 2**64, float64 (x <= 645)."""
+    return exp_f64(x) * 18446744073709551616.0
+
+
+@overload(vexp_shifted, inline="always")
+def _vexp_shifted_numba(x):
+    return _pick(x, exp_shifted_f32, exp_shifted_f64)
 
 
 # --- the kernels ---
@@ -373,8 +407,23 @@ def _sigmoid(x):
 
 
 @numba.njit(inline="always")
+def _mul_sigmoid(m, w):
+    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
+    one = _lit(1.0, w)
+    low = _is32(w) & (w < _lit(-64.0, w))
+    t = vexp(-abs(w))
+    ts = select(low, vexp_shifted(w), t)  # e^w 2**64 where a float32 e^w would be subnormal
+    scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = w >= _lit(0.0, w)
+    q = select(up, one, ts) / s
+    q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
+    return (m * q) * scale
+
+@numba.njit(inline="always")
 def _forward_scalar(x, beta):
-    r = x*_sigmoid(beta*x)
+    r = _mul_sigmoid(x, beta*x)
     r = select(x == -math.inf, _lit(0.0, x), r)
     return r
 
@@ -393,16 +442,16 @@ def _derivative_scalar(x, beta):
 @numba.njit(**_FAST)
 def _forward_loop(x, beta, out):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_beta = np.float64(_at(beta, i))
+        a_x = _at(x, i)
+        a_beta = _lit(_at(beta, i), a_x)
         out[i] = _forward_scalar(a_x, a_beta)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _forward_loop_parallel(x, beta, out):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_beta = np.float64(_at(beta, i))
+        a_x = _at(x, i)
+        a_beta = _lit(_at(beta, i), a_x)
         out[i] = _forward_scalar(a_x, a_beta)
 
 

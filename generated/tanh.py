@@ -60,6 +60,8 @@ def _pick(x, f32, f64):
         return f64.py_func
     return None
 
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+
 _F32_C3 = np.float32(1.0 / 6.0)
 
 _F32_C4 = np.float32(1.0 / 24.0)
@@ -71,8 +73,6 @@ _F32_C6 = np.float32(1.0 / 720.0)
 _F32_C7 = np.float32(1.0 / 5040.0)
 
 _F32_EXP_HI = np.float32(89.0)  # expf overflows above 88.72
-
-_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
 
 _F32_HALF = np.float32(0.5)
 
@@ -114,10 +114,11 @@ def _f32_bits(typingctx, x):
 
 
 @njit(inline="always")
-def exp_f32(x):
-    """exp(x), float32, computed in float32: Cody-Waite, degree-7 Taylor, two-step exponent scaling."""
+def _exp_scaled_f32(x, lo, n):
+    """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
+    k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
     c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
-    c = select(c < _F32_EXP_LO, _F32_EXP_LO, c)
+    c = select(c < lo, lo, c)
     t = c * _F32_INV_LN2 + _F32_SHIFT
     k = t - _F32_SHIFT
     r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
@@ -128,11 +129,17 @@ def exp_f32(x):
     q = q * r + _F32_C3
     q = q * r + _F32_HALF
     p = _F32_ONE + (r + (r * r) * q)
-    ki = _f32_bits(t) - np.int32(_F32_SHIFT_BITS)
+    ki = np.int32(_f32_bits(t) - np.int32(_F32_SHIFT_BITS) + n)
     k1 = ki >> np.int32(1)
     s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
     s2 = _bits_f32(np.int32((ki - k1 + np.int32(127)) << np.int32(23)))
     return (p * s1) * s2
+
+
+@njit(inline="always")
+def exp_f32(x):
+    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
+    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 

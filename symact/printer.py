@@ -120,6 +120,12 @@ class KernelPrinter(PythonCodePrinter):
         return super()._print_Pow(expr, rational=rational)
 
     def _print_Mul(self, expr):
+        if self._settings["vec"]:  # m sigma(w): the helper keeps m sigma(w) accurate where sigma(w) is subnormal
+            factors = sympy.Mul.make_args(expr)
+            sig = [f for f in factors if isinstance(f, NamedFunction) and type(f).__name__ == "sigmoid"]
+            if len(sig) == 1 and len(factors) > 1:
+                rest = sympy.Mul(*[f for f in factors if f is not sig[0]])
+                return f"_mul_sigmoid({self._print(rest)}, {self._print(sig[0].args[0])})"
         # the numeric coefficient last: 4*x*sigma(x)*sigma(-2x) overflows at x = 1e308 where
         # x*sigma(x)*sigma(-2x)*4 does not
         coeff, rest = expr.as_coeff_Mul()

@@ -148,6 +148,7 @@ _F32_C5 = np.float32(1.0 / 120.0)
 _F32_C6 = np.float32(1.0 / 720.0)
 _F32_C7 = np.float32(1.0 / 5040.0)
 _F32_TWO = np.float32(2.0)
+_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
 _F32_TINY = np.float32(5.960464477539063e-08)  # 2**-24: log1p(x) = x to the last bit below it
 _F32_LOG_LN2_HI = np.float32(0.6931381225585938)  # ln 2 to 16 bits (musl's ln2_hi): k * it is exact
 _F32_LOG_LN2_LO = np.float32(9.05800061445916e-06)
@@ -452,10 +453,11 @@ def softplus_f64(x):
 
 
 @njit(inline="always")
-def exp_f32(x):
-    """exp(x), float32, computed in float32: Cody-Waite, degree-7 Taylor, two-step exponent scaling."""
+def _exp_scaled_f32(x, lo, n):
+    """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
+    k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
     c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
-    c = select(c < _F32_EXP_LO, _F32_EXP_LO, c)
+    c = select(c < lo, lo, c)
     t = c * _F32_INV_LN2 + _F32_SHIFT
     k = t - _F32_SHIFT
     r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
@@ -466,11 +468,30 @@ def exp_f32(x):
     q = q * r + _F32_C3
     q = q * r + _F32_HALF
     p = _F32_ONE + (r + (r * r) * q)
-    ki = _f32_bits(t) - np.int32(_F32_SHIFT_BITS)
+    ki = np.int32(_f32_bits(t) - np.int32(_F32_SHIFT_BITS) + n)
     k1 = ki >> np.int32(1)
     s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
     s2 = _bits_f32(np.int32((ki - k1 + np.int32(127)) << np.int32(23)))
     return (p * s1) * s2
+
+
+@njit(inline="always")
+def exp_f32(x):
+    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
+    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
+
+
+@njit(inline="always")
+def exp_shifted_f32(x):
+    """exp(x) * 2**64, float32, for x >= -148 (0 below): float32's subnormal range of exp as normal numbers,
+    so that a product m e^x can be formed before it is scaled down by 2**-64 and rounded once."""
+    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, np.int32(64)))
+
+
+@njit(inline="always")
+def exp_shifted_f64(x):
+    """exp(x) * 2**64, float64 (x <= 645)."""
+    return exp_f64(x) * 18446744073709551616.0
 
 
 @njit(inline="always")
@@ -591,6 +612,11 @@ def verfc(x):
     return math.erfc(x)
 
 
+def vexp_shifted(x):
+    """exp(x) * 2**64 (float32: for x >= -148, 0 below); in Numba exp_shifted_f32 / exp_shifted_f64."""
+    return math.exp(x) * 2.0**64
+
+
 def vsigmoid(x):
     """1 / (1 + exp(-x)); in Numba the vectorisable sigmoid_f32 / sigmoid_f64."""
     e = math.exp(-abs(x))
@@ -637,6 +663,11 @@ def _verfc_numba(x):
     return _pick(x, erfc_f32, erfc_f64)
 
 
+@overload(vexp_shifted, inline="always")
+def _vexp_shifted_numba(x):
+    return _pick(x, exp_shifted_f32, exp_shifted_f64)
+
+
 @overload(vsigmoid, inline="always")
 def _vsigmoid_numba(x):
     return _pick(x, sigmoid_f32, sigmoid_f64)
@@ -658,6 +689,7 @@ FUNCTIONS = {
     "vtanh": ("tanh_f32", "tanh_f64"),
     "verf": ("erf_f32", "erf_f64"),
     "verfc": ("erfc_f32", "erfc_f64"),
+    "vexp_shifted": ("exp_shifted_f32", "exp_shifted_f64"),
     "vsigmoid": ("sigmoid_f32", "sigmoid_f64"),
     "vsoftplus": ("softplus_f32", "softplus_f64"),
 }

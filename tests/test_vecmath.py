@@ -37,6 +37,7 @@ REFERENCES = {
     "vtanh": (mpmath.tanh, [0.55, -0.55, 20.0, 1e-8]),
     "verf": (_erf_ref, [0.5, -0.5, 2.5, -2.5, 5.9]),
     "verfc": (_erfc_ref, [0.5, -0.5, 2.5, 26.5, 27.2, 27.5]),
+    "vexp_shifted": (lambda v: mpmath.exp(v) * mpmath.mpf(2) ** 64, [-148.0, -147.9, -64.0, 44.3, 665.0]),
     "vsigmoid": (lambda v: 1 / (1 + mpmath.exp(-v)), [-745.0, -103.0, 36.0]),
     "vsoftplus": (lambda v: mpmath.log1p(mpmath.exp(v)), [-745.0, 37.0, 710.0]),
 }
@@ -83,6 +84,7 @@ SPECIAL = {  # name -> [(x, expected)], signed zeros included
     "vtanh": [(-0.0, -0.0), (np.inf, 1.0), (-np.inf, -1.0), (-5e-324, -5e-324)],
     "verf": [(-0.0, -0.0), (np.inf, 1.0), (-np.inf, -1.0), (-5e-324, -5e-324)],
     "verfc": [(0.0, 1.0), (np.inf, 0.0), (-np.inf, 2.0), (30.0, 0.0)],
+    "vexp_shifted": [(-np.inf, 0.0), (np.inf, np.inf), (0.0, 2.0**64), (-0.0, 2.0**64)],
     "vsigmoid": [(0.0, 0.5), (np.inf, 1.0), (-np.inf, 0.0)],
     "vsoftplus": [(-np.inf, 0.0), (np.inf, np.inf), (1e308, 1e308)],
 }
