@@ -137,8 +137,9 @@ def _excluded(values, out):
         acc += values[k]
 
 
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import extending, njit, types
+
+intrinsic = extending.intrinsic
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
@@ -281,11 +282,11 @@ _C7 = np.float32(1.0 / 5040.0)
 _ONE32 = np.float32(1.0)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, error_model="numpy")
 def _exps_single(row, m, e):
     """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
     r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
-    ulp), scaled by 2**k in float64.  No error-free transformation here: FMA contraction is safe."""
+    ulp), scaled by 2**k in float64."""
     sh = 0
     sl = 0
     for k in range(row.shape[0]):

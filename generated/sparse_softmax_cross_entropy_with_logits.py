@@ -244,8 +244,9 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import extending, njit, types
+
+intrinsic = extending.intrinsic
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
@@ -388,11 +389,11 @@ _C7 = np.float32(1.0 / 5040.0)
 _ONE32 = np.float32(1.0)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(cache=True, error_model="numpy")
 def _exps_single(row, m, e):
     """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
     r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
-    ulp), scaled by 2**k in float64.  No error-free transformation here: FMA contraction is safe."""
+    ulp), scaled by 2**k in float64."""
     sh = 0
     sl = 0
     for k in range(row.shape[0]):
@@ -637,18 +638,18 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
             outr[k] = math.ldexp(xh + xl, ke[k])
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
-def _weighted_sums(e, g, log):
-    """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log; plain sums in any order
-    (vectorised), their error bounded by the caller."""
-    s = 0.0
-    b = 0.0
+@numba.njit(cache=True, error_model="numpy")
+def _weighted_sums(e, g, log, pos, neg):
+    """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
+    terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
     for k in range(e.shape[0]):
         gk = np.float64(g[k])
         x = gk if log else e[k] * gk
-        s += x
-        b += abs(x)
-    return s, b
+        pos[k] = x if not x <= 0.0 else 0.0
+        neg[k] = -x if x < 0.0 else 0.0
+    sp = _nonneg_sum(pos, math.inf)
+    sn = _nonneg_sum(neg, math.inf)
+    return sp - sn, sp + sn
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -663,7 +664,7 @@ def _vjp_row_single(ar, gr, outr, log, w, ke):
         return
     e = w[0]
     total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
-    s, b = _weighted_sums(e, gr, log)
+    s, b = _weighted_sums(e, gr, log, w[1], w[2])
     if not log:
         s /= total
         b /= total
@@ -1111,14 +1112,6 @@ def _grad_row_dd(zr, yrow, outr, scale, w, ke):
         outr[k] = xh + xl
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
-def _plain_sum(x):
-    s = 0.0
-    for k in range(x.shape[0]):
-        s += x[k]
-    return s
-
-
 @numba.njit(cache=True, error_model="numpy")
 def _grad_row_single(zr, yrow, outr, scale, w, ke):
     """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
@@ -1131,7 +1124,7 @@ def _grad_row_single(zr, yrow, outr, scale, w, ke):
         return
     e = w[0]
     total = 1.0 + _exps(zr, m, e)  # p to float64 accuracy: the bound below needs it
-    ysum = _plain_sum(yrow)
+    ysum = _nonneg_sum(yrow, math.inf)
     if not (ysum < math.inf):
         _grad_row_dd(zr, yrow, outr, scale, w, ke)
         return
