@@ -49,6 +49,22 @@ def _rows(value, name, axis):
     return array, moved.shape, rows
 
 
+def _direct(out, array, axis, *others):
+    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
+    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
+    if (
+        isinstance(out, np.ndarray)
+        and out.shape == array.shape
+        and out.dtype == array.dtype
+        and out.flags.c_contiguous
+        and out.ndim >= 1
+        and axis in (-1, array.ndim - 1)
+        and not any(np.shares_memory(out, x) for x in (array, *others))
+    ):
+        return out.reshape(-1, array.shape[-1])
+    return None
+
+
 def _result(rows_out, moved_shape, axis, out, dtype):
     result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
     if out is None:
@@ -229,39 +245,318 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit(cache=True)
-def _forward_rows(a, out, log):
-    rows, n = a.shape
+from numba import extending, njit, types
+
+intrinsic = extending.intrinsic
+
+_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
+
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@njit(inline="always")
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@njit(inline="always")
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    x = _EXP_HI if x > _EXP_HI else x
+    x = _EXP_LO if x < _EXP_LO else x
+    return _exp_hilo_f64(x, 0.0, 1.0)
+
+
+_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+_ABS_MASK = 0x7FFFFFFFFFFFFFFF
+_INF_BITS = 0x7FF0000000000000
+_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _max_key(row):
+    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
+    hi = -_ABS_MASK
+    for k in range(row.shape[0]):
+        b = _f64_bits(np.float64(row[k]))
+        mag = b & _ABS_MASK
+        key = b ^ ((b >> 63) & _ABS_MASK)
+        key = mag if mag > _INF_BITS else key
+        hi = key if key > hi else hi
+    return hi
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _key_value(key):
+    """The float64 of an ordered key."""
+    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps(row, m, e):
+    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
+    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
+    (no rounding error, any order: the loop vectorises)."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        lo = (v - (d - bb)) + (-m - bb)
+        keep = d > _EXP_LO
+        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+        e[k] = t
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+_C2 = np.float32(0.5)  # Taylor coefficients of exp in float32
+_C3 = np.float32(1.0 / 6.0)
+_C4 = np.float32(1.0 / 24.0)
+_C5 = np.float32(1.0 / 120.0)
+_C6 = np.float32(1.0 / 720.0)
+_C7 = np.float32(1.0 / 5040.0)
+_ONE32 = np.float32(1.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_single(row, m, e):
+    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
+    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
+    ulp), scaled by 2**k in float64."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        d = np.float64(row[k]) - m
+        d = d if d > -200.0 else -200.0
+        t = d * _INV_LN2 + _SHIFT
+        kk = t - _SHIFT
+        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
+        q = _C7
+        q = q * r + _C6
+        q = q * r + _C5
+        q = q * r + _C4
+        q = q * r + _C3
+        q = q * r + _C2
+        p = _ONE32 + (r + (r * r) * q)
+        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
+        e[k] = x
+        h = (x + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((x - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nonneg_sum(e, below):
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
+    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
+    where _exps' absolute 2**-61 is not enough for log p_k."""
+    top = 0
+    for k in range(e.shape[0]):
+        b = _f64_bits(e[k])
+        b = b if e[k] < below or not e[k] < math.inf else 0  # inf and nan: a plain sum below
+        top = b if b > top else top
+    if top == 0:
+        return 0.0
+    if top >= 9205357638345293824:  # 2**1021 and above: too large to scale to [0.5, 1) and back
+        return _neumaier(e, -1)
+    s = 1022 - (top >> 52)
+    scale = _bits_f64((s + 1023) << 52)
+    sh = 0
+    sl = 0
+    for k in range(e.shape[0]):
+        t = e[k] * scale if e[k] < below else 0.0
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
+    return total * _bits_f64((1023 - s) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _log_rest(row, m, e, single):
+    """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
+    rest = _exps_single(row, m, e) if single else _exps(row, m, e)
+    return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _row_max(row):
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    n = row.shape[0]
+    if n == 0 or n > _FAST_MAX_N:
+        return False, 0.0
+    key = _max_key(row)
+    m = _key_value(key)
+    return key <= _INF_BITS and abs(m) < math.inf, m
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _chunk(c, chunks, rows):
+    return c * rows // chunks, (c + 1) * rows // chunks
+
+
+def _threaded(rows):
+    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    threads = numba.get_num_threads()
+    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _forward_row_slow(row, out, log, e, lo):
+    """One row, scalar: nan rows, infinite maxima and very long rows."""
+    n = row.shape[0]
+    bad, m = _row_special(row)
+    if bad:
+        out[:] = math.nan
+        return
+    if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
+        count = 0
+        for k in range(n):
+            if np.float64(row[k]) == m:
+                count += 1
+        for k in range(n):
+            hit = np.float64(row[k]) == m
+            if log:
+                out[k] = -math.log(count) if hit else -math.inf
+            else:
+                out[k] = 1.0 / count if hit else 0.0
+        return
+    kmax = _shifted(row, m, e, lo)
+    rest = _neumaier(e, kmax)
+    if log:
+        big = math.log1p(rest)
+        for k in range(n):
+            d = np.float64(row[k]) - m
+            out[k] = (d - big) + lo[k] if d != -math.inf else -math.inf
+    else:
+        total = 1.0 + rest
+        for k in range(n):
+            out[k] = e[k] / total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _forward_row(row, out, log, single, e, lo):
+    """softmax or log-softmax of one row: max, exp(a_k - m) summed exactly, then a scale or a shift."""
+    fast, m = _row_max(row)
+    if not fast:
+        _forward_row_slow(row, out, log, e, lo)
+        return
+    if log:
+        rest = _log_rest(row, m, e, single)
+    else:
+        rest = _exps_single(row, m, e) if single else _exps(row, m, e)
+    if log:
+        big = math.log1p(rest)
+        for k in range(row.shape[0]):
+            v = np.float64(row[k])
+            d = v - m
+            bb = d - v
+            err = (v - (d - bb)) + (-m - bb)
+            x = (d - big) + err
+            out[k] = x if d != -math.inf else -math.inf
+    elif single:  # a float32 result: the reciprocal's rounding is far below its ulp
+        inv = 1.0 / (1.0 + rest)
+        for k in range(row.shape[0]):
+            out[k] = e[k] * inv
+    else:
+        total = 1.0 + rest
+        for k in range(row.shape[0]):
+            out[k] = e[k] / total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _forward_rows(a, out, log, single):
+    n = a.shape[1]
     e = np.empty(n)
     lo = np.empty(n)
-    for r in range(rows):
-        bad, m = _row_special(a[r])
-        if bad:
-            out[r, :] = math.nan
-            continue
-        if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
-            count = 0
-            for k in range(n):
-                if np.float64(a[r, k]) == m:
-                    count += 1
-            for k in range(n):
-                hit = np.float64(a[r, k]) == m
-                if log:
-                    out[r, k] = -math.log(count) if hit else -math.inf
-                else:
-                    out[r, k] = 1.0 / count if hit else 0.0
-            continue
-        kmax = _shifted(a[r], m, e, lo)
-        rest = _neumaier(e, kmax)
-        if log:
-            big = math.log1p(rest)
-            for k in range(n):
-                d = np.float64(a[r, k]) - m
-                out[r, k] = (d - big) + lo[k] if d != -math.inf else -math.inf
-        else:
-            total = 1.0 + rest
-            for k in range(n):
-                out[r, k] = e[k] / total
+    for r in range(a.shape[0]):
+        _forward_row(a[r], out[r], log, single, e, lo)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _forward_rows_par(a, out, log, single, chunks):
+    rows, n = a.shape
+    for c in numba.prange(chunks):
+        e = np.empty(n)
+        lo = np.empty(n)
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            _forward_row(a[r], out[r], log, single, e, lo)
     return out
 
 
@@ -287,62 +582,310 @@ def _probabilities(row, p, e, lo):
 
 
 @numba.njit(cache=True)
-def _vjp_rows(a, g, out, log):
-    rows, n = a.shape
-    p = np.empty(n)
-    e = np.empty(n)
-    lo = np.empty(n)
-    terms = np.empty(n)
-    eh = np.empty(n)
-    el = np.empty(n)
+def _vjp_row_dd(ar, gr, outr, log, w, ke):
+    """One row of the vjp in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
+    n = ar.shape[0]
+    p = w[0]
+    e = w[1]
+    lo = w[2]
+    terms = w[3]
+    eh = w[4]
+    el = w[5]
+    bad, m = _row_special(ar)
+    if bad or m == math.inf or m == -math.inf:
+        _probabilities(ar, p, e, lo)
+        for k in range(n):
+            terms[k] = np.float64(gr[k])
+        s = _neumaier(terms, -1) if log else 0.0
+        if not log:
+            for k in range(n):
+                s += p[k] * np.float64(gr[k]) if p[k] != 0.0 else 0.0
+        for k in range(n):
+            gk = np.float64(gr[k])
+            outr[k] = gk - p[k] * s if log else p[k] * (gk - s)
+        return
+    # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
+    # double-double, one rounding at the end
+    th, tl = _dd_exps(ar, m, eh, el, ke)
+    for k in range(n):
+        eh[k], el[k] = _dd_div(eh[k], el[k], th, tl)
+    top = 0
+    for k in range(n):
+        if np.float64(ar[k]) == m:
+            top = k
+            break
+    gt = np.float64(gr[top])
+    sh = 0.0
+    sl = 0.0
+    for k in range(n):
+        gk = np.float64(gr[k])
+        if log:  # sum_i g_i
+            sh, sl = _dd_add(sh, sl, gk, 0.0)
+        elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
+            # cancellation when p_top is near 1
+            dh, dl = _two_sum(gt, -gk)
+            xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), dh, dl)
+            sh, sl = _dd_add(sh, sl, xh, xl)
+    for k in range(n):
+        gk = np.float64(gr[k])
+        if log:  # g_j - p_j sum_i g_i
+            xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
+            dh, dl = _dd_add(gk, 0.0, -xh, -xl)
+            outr[k] = dh + dl
+        else:  # p_j ((g_j - g_top) + D), scaled by 2**ke[j] last (one rounding for a subnormal)
+            dh, dl = _two_sum(gk, -gt)
+            dh, dl = _dd_add(dh, dl, sh, sl)
+            xh, xl = _dd_mul(eh[k], el[k], dh, dl)
+            outr[k] = math.ldexp(xh + xl, ke[k])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _weighted_sums(e, g, log, pos, neg):
+    """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
+    terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
+    for k in range(e.shape[0]):
+        gk = np.float64(g[k])
+        x = gk if log else e[k] * gk
+        pos[k] = x if not x <= 0.0 else 0.0
+        neg[k] = -x if x < 0.0 else 0.0
+    sp = _nonneg_sum(pos, math.inf)
+    sn = _nonneg_sum(neg, math.inf)
+    return sp - sn, sp + sn
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_row_single(ar, gr, outr, log, w, ke):
+    """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
+    error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
+    g_j - s or g_j - p_j s) is redone in double-double."""
+    n = ar.shape[0]
+    fast, m = _row_max(ar)
+    if not fast:
+        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        return
+    e = w[0]
+    total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
+    s, b = _weighted_sums(e, gr, log, w[1], w[2])
+    if not log:
+        s /= total
+        b /= total
+    if not (abs(b) < math.inf):
+        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        return
+    tol = (n + 16) * 9.313225746154785e-10 * b  # (n + 16) 2**-30: the sums' error bound times 2**23
+    close = 0
+    for k in range(n):
+        gk = np.float64(gr[k])
+        p = e[k] / total
+        x = gk - p * s if log else p * (gk - s)
+        outr[k] = x
+        c = abs(gk - p * s) < p * tol if log else abs(gk - s) < tol
+        close += 1 if c else 0
+    if close:
+        _vjp_row_dd(ar, gr, outr, log, w, ke)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split, no FMA, no branch: |a|, |b| below 2**960)."""
+    p = a * b
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vdd_mul(ah, al, bh, bl):
+    p, e = _vtwo_prod(ah, bh)
+    s = p + (e + (ah * bl + al * bh))
+    return s, (e + (ah * bl + al * bh)) - (s - p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vsum2(a, b, c):
+    """s + e = a + b exactly (Knuth), the error added to c."""
+    s = a + b
+    bb = s - a
+    return s, c + ((a - (s - bb)) + (b - bb))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scale2(x, k):
+    """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
+    k1 = k >> 1
+    return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_dd(row, m, eh, el, ke, sh, sl):
+    """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
+    k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
+    double-double, summed in fixed point as in _exps."""
+    ih = 0
+    il = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        err = (v - (d - bb)) + (-m - bb)
+        keep = d > -1000.0
+        x = d if keep else -1000.0
+        xlo = err if keep else 0.0
+        t = x * _INV_LN2 + _SHIFT
+        kk = t - _SHIFT
+        rh = x - kk * _LN2_HI  # exact: the constant has 21 bits and |k| < 2**11
+        r1 = rh - kk * _LN2_LO
+        bb = r1 - rh
+        r2 = ((rh - (r1 - bb)) + (-(kk * _LN2_LO) - bb)) + xlo
+        qh, ql = _vtwo_prod(r1, r1)
+        q = 1.0 / 20922789888000.0
+        q = q * r1 + 1.0 / 1307674368000.0
+        q = q * r1 + 1.0 / 87178291200.0
+        q = q * r1 + 1.0 / 6227020800.0
+        q = q * r1 + 1.0 / 479001600.0
+        q = q * r1 + 1.0 / 39916800.0
+        q = q * r1 + 1.0 / 3628800.0
+        q = q * r1 + 1.0 / 362880.0
+        q = q * r1 + 1.0 / 40320.0
+        q = q * r1 + 1.0 / 5040.0
+        q = q * r1 + 1.0 / 720.0
+        q = q * r1 + 1.0 / 120.0
+        q = q * r1 + 1.0 / 24.0
+        q = q * r1 + 1.0 / 6.0
+        tail = (r1 * qh) * q
+        a, b = _vsum2(1.0, r1, 0.0)
+        c, b = _vsum2(a, 0.5 * qh, b)
+        lo = b + (0.5 * ql + tail)
+        hi = c + lo
+        lo = lo - (hi - c)
+        lo = lo + hi * r2
+        ki = _f64_bits(t) - _SHIFT_BITS
+        eh[k] = hi
+        el[k] = lo
+        ke[k] = ki
+        xh = _scale2(hi, ki)
+        xl = _scale2(lo, ki)
+        sh[k] = xh
+        sl[k] = xl
+        h = (xh + _ROUND_HI) - _ROUND_HI
+        ih += np.int64(h * _Q_HI)
+        il += np.int64((xh - h) * _Q_LO + xl * _Q_LO)
+    a = np.float64(ih) / _Q_HI
+    b = np.float64(il) / _Q_LO
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _g_ok(g):
+    """Whether every |g_k| is below 2**960 (finite, and safe for the Veltkamp split)."""
+    top = 0
+    for k in range(g.shape[0]):
+        b = _f64_bits(np.float64(g[k])) & _ABS_MASK
+        top = b if b > top else top
+    return top < 0x7BF0000000000000
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _first(row, m):
+    n = row.shape[0]
+    first = n
+    for k in range(n):
+        first = min(first, k if np.float64(row[k]) == m else n)
+    return first
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_row_double(ar, gr, outr, log, w, ke):
+    """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
+    and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
+    n = ar.shape[0]
+    fast, m = _row_max(ar)
+    if not fast or not _g_ok(gr):
+        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        return
+    eh = w[0]
+    el = w[1]
+    sh = w[2]
+    sl = w[3]
+    xh = w[4]
+    xl = w[5]
+    th, tl = _exps_dd(ar, m, eh, el, ke, sh, sl)
+    ith, itl = _dd_div(1.0, 0.0, th, tl)
+    if log:  # S = sum_i g_i / total; out_j = g_j - e_j S
+        s = 0.0
+        c = 0.0
+        for k in range(n):
+            s, c = _vsum2(s, np.float64(gr[k]), c)
+        s, c = _fast_two_sum(s, c)
+        s, c = _dd_mul(s, c, ith, itl)
+        for k in range(n):
+            ph, pl = _vdd_mul(sh[k], sl[k], s, c)
+            gk = np.float64(gr[k])
+            y = gk - ph
+            bb = y - gk
+            outr[k] = y + (((gk - (y - bb)) + (-ph - bb)) - pl)
+        return
+    # D = sum_{i != top} e_i (g_top - g_i) / total; out_j = p_j ((g_j - g_top) + D)
+    gt = np.float64(gr[_first(ar, m)])
+    for k in range(n):
+        gk = np.float64(gr[k])
+        dh = gt - gk
+        bb = dh - gt
+        dl = (gt - (dh - bb)) + (-gk - bb)
+        xh[k], xl[k] = _vdd_mul(sh[k], sl[k], dh, dl)
+    s = 0.0
+    c = 0.0
+    for k in range(n):
+        s, c = _vsum2(s, xh[k], c + xl[k])
+    s, c = _fast_two_sum(s, c)
+    dh0, dl0 = _dd_mul(s, c, ith, itl)
+    for k in range(n):
+        gk = np.float64(gr[k])
+        dh = gk - gt
+        bb = dh - gk
+        dl = (gk - (dh - bb)) + (-gt - bb)
+        a = dh + dh0
+        bb = a - dh
+        b = ((dh - (a - bb)) + (dh0 - bb)) + (dl + dl0)
+        dh = a + b
+        dl = b - (dh - a)
+        ph, pl = _vdd_mul(eh[k], el[k], ith, itl)
+        y = ph * dh + (ph * dl + pl * dh)
+        outr[k] = _scale2(y, ke[k])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_row(ar, gr, outr, log, single, w, ke):
+    if single:
+        _vjp_row_single(ar, gr, outr, log, w, ke)
+    else:
+        _vjp_row_double(ar, gr, outr, log, w, ke)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_rows(a, g, out, log, single):
+    n = a.shape[1]
+    w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
-    for r in range(rows):
-        bad, m = _row_special(a[r])
-        if bad or m == math.inf or m == -math.inf:
-            _probabilities(a[r], p, e, lo)
-            for k in range(n):
-                terms[k] = np.float64(g[r, k])
-            s = _neumaier(terms, -1) if log else 0.0
-            if not log:
-                for k in range(n):
-                    s += p[k] * np.float64(g[r, k]) if p[k] != 0.0 else 0.0
-            for k in range(n):
-                gk = np.float64(g[r, k])
-                out[r, k] = gk - p[k] * s if log else p[k] * (gk - s)
-            continue
-        # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
-        # double-double, one rounding at the end
-        th, tl = _dd_exps(a[r], m, eh, el, ke)
-        for k in range(n):
-            eh[k], el[k] = _dd_div(eh[k], el[k], th, tl)
-        top = 0
-        for k in range(n):
-            if np.float64(a[r, k]) == m:
-                top = k
-                break
-        gt = np.float64(g[r, top])
-        sh = 0.0
-        sl = 0.0
-        for k in range(n):
-            gk = np.float64(g[r, k])
-            if log:  # sum_i g_i
-                sh, sl = _dd_add(sh, sl, gk, 0.0)
-            elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
-                # cancellation when p_top is near 1
-                dh, dl = _two_sum(gt, -gk)
-                xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), dh, dl)
-                sh, sl = _dd_add(sh, sl, xh, xl)
-        for k in range(n):
-            gk = np.float64(g[r, k])
-            if log:  # g_j - p_j sum_i g_i
-                xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
-                dh, dl = _dd_add(gk, 0.0, -xh, -xl)
-                out[r, k] = dh + dl
-            else:  # p_j ((g_j - g_top) + D), scaled by 2**ke[j] last (one rounding for a subnormal)
-                dh, dl = _two_sum(gk, -gt)
-                dh, dl = _dd_add(dh, dl, sh, sl)
-                xh, xl = _dd_mul(eh[k], el[k], dh, dl)
-                out[r, k] = math.ldexp(xh + xl, ke[k])
+    for r in range(a.shape[0]):
+        _vjp_row(a[r], g[r], out[r], log, single, w, ke)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _vjp_rows_par(a, g, out, log, single, chunks):
+    rows, n = a.shape
+    for c in numba.prange(chunks):
+        w = np.empty((6, n))
+        ke = np.empty(n, dtype=np.int64)
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            _vjp_row(a[r], g[r], out[r], log, single, w, ke)
     return out
 
 
@@ -368,8 +911,14 @@ def _jacobian_vector(a, out, log):
 def forward(a, axis=-1, *, out=None):
     """log-softmax along ``axis``; any number of leading dimensions."""
     array, shape, rows = _rows(a, "a", axis)
-    result = _forward_rows(rows, np.empty_like(rows), True)
-    return _result(result, shape, axis, out, array.dtype)
+    chunks = _threaded(rows)
+    target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
+    single = rows.dtype == np.float32
+    if chunks:
+        result = _forward_rows_par(rows, target, True, single, chunks)
+    else:
+        result = _forward_rows(rows, target, True, single)
+    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
 def vjp(a, g, axis=-1, *, out=None):
@@ -379,8 +928,14 @@ def vjp(a, g, axis=-1, *, out=None):
     if garray.shape != array.shape:
         raise ValueError(f"g must have the shape of a, {array.shape}, not {garray.shape}")
     _, _, grows = _rows(garray.astype(array.dtype, copy=False), "g", axis)
-    result = _vjp_rows(rows, grows, np.empty_like(rows), True)
-    return _result(result, shape, axis, out, array.dtype)
+    chunks = _threaded(rows)
+    target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
+    single = rows.dtype == np.float32
+    if chunks:
+        result = _vjp_rows_par(rows, grows, target, True, single, chunks)
+    else:
+        result = _vjp_rows(rows, grows, target, True, single)
+    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
 def jacobian(a, *, out=None):

@@ -49,6 +49,22 @@ def _rows(value, name, axis):
     return array, moved.shape, rows
 
 
+def _direct(out, array, axis, *others):
+    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
+    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
+    if (
+        isinstance(out, np.ndarray)
+        and out.shape == array.shape
+        and out.dtype == array.dtype
+        and out.flags.c_contiguous
+        and out.ndim >= 1
+        and axis in (-1, array.ndim - 1)
+        and not any(np.shares_memory(out, x) for x in (array, *others))
+    ):
+        return out.reshape(-1, array.shape[-1])
+    return None
+
+
 def _result(rows_out, moved_shape, axis, out, dtype):
     result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
     if out is None:

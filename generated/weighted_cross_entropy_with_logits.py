@@ -50,6 +50,22 @@ def _rows(value, name, axis):
     return array, moved.shape, rows
 
 
+def _direct(out, array, axis, *others):
+    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
+    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
+    if (
+        isinstance(out, np.ndarray)
+        and out.shape == array.shape
+        and out.dtype == array.dtype
+        and out.flags.c_contiguous
+        and out.ndim >= 1
+        and axis in (-1, array.ndim - 1)
+        and not any(np.shares_memory(out, x) for x in (array, *others))
+    ):
+        return out.reshape(-1, array.shape[-1])
+    return None
+
+
 def _result(rows_out, moved_shape, axis, out, dtype):
     result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
     if out is None:
@@ -333,6 +349,388 @@ def _softplus(x):
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
+from numba import extending, njit, types
+
+intrinsic = extending.intrinsic
+
+_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
+
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@njit(inline="always")
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@njit(inline="always")
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    x = _EXP_HI if x > _EXP_HI else x
+    x = _EXP_LO if x < _EXP_LO else x
+    return _exp_hilo_f64(x, 0.0, 1.0)
+
+_SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
+
+_TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
+
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+
+
+@njit(inline="always")
+def _log_kernel_f64(u, c, kbias):
+    """log(u) + c for u > 0 finite (normal), with kbias added to the exponent."""
+    bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
+    k = (bits >> 52) - 1023 + kbias
+    f = _bits_f64((bits & _MANT_MASK) + _SQRT_HALF_BITS) - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    R = 2.0 / 19.0
+    R = R * z + 2.0 / 17.0
+    R = R * z + 2.0 / 15.0
+    R = R * z + 2.0 / 13.0
+    R = R * z + 2.0 / 11.0
+    R = R * z + 2.0 / 9.0
+    R = R * z + 2.0 / 7.0
+    R = R * z + 2.0 / 5.0
+    R = R * z + 2.0 / 3.0
+    R = R * z
+    dk = np.float64(k)
+    return s * (hfsq + R) + (dk * _LN2_LO + c) - hfsq + f + dk * _LN2_HI
+
+
+@njit(inline="always")
+def log1p_f64(x):
+    """log(1 + x), float64, within 1 ulp; log1p(-1) = -inf, log1p(x < -1) = nan."""
+    u = 1.0 + x
+    bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
+    k = (bits >> 52) - 1023
+    c = (1.0 - (u - x)) if k >= 2 else (x - (u - 1.0))  # the rounding error of 1 + x
+    c = c / u if k < 54 else 0.0
+    y = _log_kernel_f64(u, c, 0)
+    y = -math.inf if x == -1.0 else y
+    y = math.nan if x < -1.0 else y
+    return x if (math.fabs(x) < _TINY or x == math.inf or x != x) else y
+
+
+@njit(inline="always")
+def softplus_f64(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), float64."""
+    return (x if x > 0.0 else 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
+
+
+@njit(inline="always")
+def sigmoid_f64(x):
+    """1 / (1 + exp(-x)), float64: exp(-|x|) / (1 + exp(-|x|)) for x < 0."""
+    e = exp_f64(-math.fabs(x))
+    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+
+
+_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+_ABS_MASK = 0x7FFFFFFFFFFFFFFF
+_INF_BITS = 0x7FF0000000000000
+_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _max_key(row):
+    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
+    hi = -_ABS_MASK
+    for k in range(row.shape[0]):
+        b = _f64_bits(np.float64(row[k]))
+        mag = b & _ABS_MASK
+        key = b ^ ((b >> 63) & _ABS_MASK)
+        key = mag if mag > _INF_BITS else key
+        hi = key if key > hi else hi
+    return hi
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _key_value(key):
+    """The float64 of an ordered key."""
+    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps(row, m, e):
+    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
+    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
+    (no rounding error, any order: the loop vectorises)."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        lo = (v - (d - bb)) + (-m - bb)
+        keep = d > _EXP_LO
+        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+        e[k] = t
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+_C2 = np.float32(0.5)  # Taylor coefficients of exp in float32
+_C3 = np.float32(1.0 / 6.0)
+_C4 = np.float32(1.0 / 24.0)
+_C5 = np.float32(1.0 / 120.0)
+_C6 = np.float32(1.0 / 720.0)
+_C7 = np.float32(1.0 / 5040.0)
+_ONE32 = np.float32(1.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_single(row, m, e):
+    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
+    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
+    ulp), scaled by 2**k in float64."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        d = np.float64(row[k]) - m
+        d = d if d > -200.0 else -200.0
+        t = d * _INV_LN2 + _SHIFT
+        kk = t - _SHIFT
+        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
+        q = _C7
+        q = q * r + _C6
+        q = q * r + _C5
+        q = q * r + _C4
+        q = q * r + _C3
+        q = q * r + _C2
+        p = _ONE32 + (r + (r * r) * q)
+        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
+        e[k] = x
+        h = (x + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((x - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nonneg_sum(e, below):
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
+    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
+    where _exps' absolute 2**-61 is not enough for log p_k."""
+    top = 0
+    for k in range(e.shape[0]):
+        b = _f64_bits(e[k])
+        b = b if e[k] < below or not e[k] < math.inf else 0  # inf and nan: a plain sum below
+        top = b if b > top else top
+    if top == 0:
+        return 0.0
+    if top >= 9205357638345293824:  # 2**1021 and above: too large to scale to [0.5, 1) and back
+        return _neumaier(e, -1)
+    s = 1022 - (top >> 52)
+    scale = _bits_f64((s + 1023) << 52)
+    sh = 0
+    sl = 0
+    for k in range(e.shape[0]):
+        t = e[k] * scale if e[k] < below else 0.0
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
+    return total * _bits_f64((1023 - s) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _log_rest(row, m, e, single):
+    """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
+    rest = _exps_single(row, m, e) if single else _exps(row, m, e)
+    return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _row_max(row):
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    n = row.shape[0]
+    if n == 0 or n > _FAST_MAX_N:
+        return False, 0.0
+    key = _max_key(row)
+    m = _key_value(key)
+    return key <= _INF_BITS and abs(m) < math.inf, m
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _chunk(c, chunks, rows):
+    return c * rows // chunks, (c + 1) * rows // chunks
+
+
+def _threaded(rows):
+    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    threads = numba.get_num_threads()
+    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_fast(zs, ys, pos_weight, out):
+    """The per-element losses with the vectorisable softplus (float64, within 1.3 ulp), in SIMD."""
+    for k in range(zs.shape[0]):
+        z = np.float64(zs[k])
+        y = np.float64(ys[k])
+        out[k] = pos_weight*y*softplus_f64(-z) + (1.0 - y)*softplus_f64(z)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _total(values):
+    """sum of the values: nonnegative ones in blocks summed exactly in fixed point, else compensated."""
+    n = values.shape[0]
+    low = 0.0
+    for k in range(n):
+        low = min(low, values[k])
+    if not low >= 0.0:
+        return _fsum(values)
+    blocks = max(1, -(-n // _FAST_MAX_N))
+    sums = np.empty(blocks)
+    for c in range(blocks):
+        start, stop = _chunk(c, blocks, n)
+        sums[c] = _nonneg_sum(values[start:stop], math.inf)
+    return _fsum(sums)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_fast(zs, ys, pos_weight, size, out):
+    """The gradient for float32 logits, in float64 with the vectorisable sigmoid, in SIMD; the elements where
+    cancellation could cost a float32 ulp (and non-finite ones) are redone by _grad_scalar (double-double)."""
+    bad = 0
+    for k in range(zs.shape[0]):
+        z = np.float64(zs[k])
+        y = np.float64(ys[k])
+        sn = sigmoid_f64(-z)
+        sp = sigmoid_f64(z)
+        wy = pos_weight * y
+        x = -wy * sn + (1.0 - y) * sp
+        out[k] = x / size
+        ok = abs(x) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08 and abs(z) < math.inf
+        bad += 0 if ok else 1
+    if bad:
+        for k in range(zs.shape[0]):
+            z = np.float64(zs[k])
+            y = np.float64(ys[k])
+            sn = sigmoid_f64(-z)
+            sp = sigmoid_f64(z)
+            wy = pos_weight * y
+            x = -wy * sn + (1.0 - y) * sp
+            if not (abs(x) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08 and abs(z) < math.inf):
+                out[k] = _grad_scalar(z, y, pos_weight) / size
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_fast_par(zs, ys, pos_weight, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _loss_fast(zs[start:stop], ys[start:stop], pos_weight, out[start:stop])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _grad_fast_par(zs, ys, pos_weight, size, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _grad_fast(zs[start:stop], ys[start:stop], pos_weight, size, out[start:stop])
+    return out
+
+
+def _chunks(size):
+    """The number of chunks for a prange twin, or 0 for the serial kernel."""
+    threads = numba.get_num_threads()
+    return 4 * threads if size >= 262144 and threads > 1 else 0
+
+
+def _fast_forward(z, y, params, reduction, out):
+    """forward on the SIMD path when every parameter is a number (None where one is an array)."""
+    if any(not isinstance(p, float) for p in params):
+        return None
+    chunks = _chunks(z.size)
+    if chunks:
+        values = _loss_fast_par(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size), chunks)
+    else:
+        values = _loss_fast(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size))
+    if reduction == "none":
+        return _finish(values.reshape(z.shape), reduction, z.dtype, out, z.size)
+    if out is not None:
+        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
+    total = _total(values)
+    if reduction == "mean":
+        total = total / z.size if z.size else math.nan
+    return z.dtype.type(total)
+
+
 @numba.njit(cache=True)
 def _loss_scalar(z, y, pos_weight):
     return pos_weight*y*_softplus(-z) + (1.0 - y)*_softplus(z)
@@ -366,6 +764,12 @@ def forward(logits, labels, *, pos_weight=1.0, reduction="mean", out=None):
     """The loss of each logit against its label, reduced by ``reduction`` (none, mean or sum)."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
+    z = np.ascontiguousarray(z)
+    y = np.ascontiguousarray(y)
+    if True:
+        fast = _fast_forward(z, y, (_param(pos_weight, 'pos_weight'), ), reduction, out)
+        if fast is not None:
+            return fast
     values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), _param(pos_weight, 'pos_weight'))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
@@ -374,6 +778,18 @@ def grad(logits, labels, *, pos_weight=1.0, reduction="mean", out=None):
     """The gradient of the reduced loss with respect to the logits."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
+    params = (_param(pos_weight, 'pos_weight'), )
+    if True and z.dtype == np.float32 and all(isinstance(p, float) for p in params):
+        size = float(z.size) if reduction == "mean" and z.size else 1.0
+        z = np.ascontiguousarray(z)
+        direct = _direct(out, z, -1, y) if z.ndim else None
+        target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
+        flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))
+        if chunks := _chunks(z.size):
+            _grad_fast_par(*flat, *params, size, target.reshape(-1), chunks)
+        else:
+            _grad_fast(*flat, *params, size, target.reshape(-1))
+        return out if direct is not None else _grad_out(target, z.dtype, out)
     values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), _param(pos_weight, 'pos_weight')))
     if reduction == "mean" and z.size:
         values = values / z.size

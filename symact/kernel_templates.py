@@ -19,6 +19,7 @@ from .catalog.symbols import label as y_label
 from .catalog.symbols import z
 from .printer import kernel_code
 from .rewrites import stabilise
+from .vecmath import vecmath_source
 
 __all__ = ["header", "ELEMENTWISE_PRELUDE", "render_template", "keyword"]
 
@@ -108,6 +109,22 @@ def _rows(value, name, axis):
     moved = np.moveaxis(array, axis, -1)
     rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
     return array, moved.shape, rows
+
+
+def _direct(out, array, axis, *others):
+    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
+    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
+    if (
+        isinstance(out, np.ndarray)
+        and out.shape == array.shape
+        and out.dtype == array.dtype
+        and out.flags.c_contiguous
+        and out.ndim >= 1
+        and axis in (-1, array.ndim - 1)
+        and not any(np.shares_memory(out, x) for x in (array, *others))
+    ):
+        return out.reshape(-1, array.shape[-1])
+    return None
 
 
 def _result(rows_out, moved_shape, axis, out, dtype):
@@ -364,41 +381,244 @@ def _mish_prime_dd(x):
 #: per entry: (helper source, forward helper, derivative helper or None)
 DD_FORMS = {"mish": (_DD + _MISH_DD, "_mish_dd", "_mish_prime_dd")}
 
+
+#: vectorisable row helpers: exact max, exp(a_k - m) summed exactly, the prange switch
+def _fast(names=("exp_f64",)):
+    """The vectorisable helpers with the symact.vecmath functions ``names`` (and what they use)."""
+    return _FAST_HEAD + vecmath_source(list(names), imports=False) + _FAST_TAIL
+
+
+_FAST_HEAD = "\n\nfrom numba import extending, njit, types\n\nintrinsic = extending.intrinsic\n\n"
+_FAST_TAIL = '''
+
+_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+_ABS_MASK = 0x7FFFFFFFFFFFFFFF
+_INF_BITS = 0x7FF0000000000000
+_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _max_key(row):
+    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
+    hi = -_ABS_MASK
+    for k in range(row.shape[0]):
+        b = _f64_bits(np.float64(row[k]))
+        mag = b & _ABS_MASK
+        key = b ^ ((b >> 63) & _ABS_MASK)
+        key = mag if mag > _INF_BITS else key
+        hi = key if key > hi else hi
+    return hi
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _key_value(key):
+    """The float64 of an ordered key."""
+    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps(row, m, e):
+    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
+    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
+    (no rounding error, any order: the loop vectorises)."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        lo = (v - (d - bb)) + (-m - bb)
+        keep = d > _EXP_LO
+        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+        e[k] = t
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+_C2 = np.float32(0.5)  # Taylor coefficients of exp in float32
+_C3 = np.float32(1.0 / 6.0)
+_C4 = np.float32(1.0 / 24.0)
+_C5 = np.float32(1.0 / 120.0)
+_C6 = np.float32(1.0 / 720.0)
+_C7 = np.float32(1.0 / 5040.0)
+_ONE32 = np.float32(1.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_single(row, m, e):
+    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
+    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
+    ulp), scaled by 2**k in float64."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        d = np.float64(row[k]) - m
+        d = d if d > -200.0 else -200.0
+        t = d * _INV_LN2 + _SHIFT
+        kk = t - _SHIFT
+        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
+        q = _C7
+        q = q * r + _C6
+        q = q * r + _C5
+        q = q * r + _C4
+        q = q * r + _C3
+        q = q * r + _C2
+        p = _ONE32 + (r + (r * r) * q)
+        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
+        e[k] = x
+        h = (x + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((x - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nonneg_sum(e, below):
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
+    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
+    where _exps' absolute 2**-61 is not enough for log p_k."""
+    top = 0
+    for k in range(e.shape[0]):
+        b = _f64_bits(e[k])
+        b = b if e[k] < below or not e[k] < math.inf else 0  # inf and nan: a plain sum below
+        top = b if b > top else top
+    if top == 0:
+        return 0.0
+    if top >= 9205357638345293824:  # 2**1021 and above: too large to scale to [0.5, 1) and back
+        return _neumaier(e, -1)
+    s = 1022 - (top >> 52)
+    scale = _bits_f64((s + 1023) << 52)
+    sh = 0
+    sl = 0
+    for k in range(e.shape[0]):
+        t = e[k] * scale if e[k] < below else 0.0
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
+    return total * _bits_f64((1023 - s) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _log_rest(row, m, e, single):
+    """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
+    rest = _exps_single(row, m, e) if single else _exps(row, m, e)
+    return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _row_max(row):
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    n = row.shape[0]
+    if n == 0 or n > _FAST_MAX_N:
+        return False, 0.0
+    key = _max_key(row)
+    m = _key_value(key)
+    return key <= _INF_BITS and abs(m) < math.inf, m
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _chunk(c, chunks, rows):
+    return c * rows // chunks, (c + 1) * rows // chunks
+
+
+def _threaded(rows):
+    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    threads = numba.get_num_threads()
+    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+'''
+_FAST = _fast()
+
 _SOFTMAX = '''
 
-@numba.njit(cache=True)
-def _forward_rows(a, out, log):
-    rows, n = a.shape
+@numba.njit(cache=True, error_model="numpy")
+def _forward_row_slow(row, out, log, e, lo):
+    """One row, scalar: nan rows, infinite maxima and very long rows."""
+    n = row.shape[0]
+    bad, m = _row_special(row)
+    if bad:
+        out[:] = math.nan
+        return
+    if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
+        count = 0
+        for k in range(n):
+            if np.float64(row[k]) == m:
+                count += 1
+        for k in range(n):
+            hit = np.float64(row[k]) == m
+            if log:
+                out[k] = -math.log(count) if hit else -math.inf
+            else:
+                out[k] = 1.0 / count if hit else 0.0
+        return
+    kmax = _shifted(row, m, e, lo)
+    rest = _neumaier(e, kmax)
+    if log:
+        big = math.log1p(rest)
+        for k in range(n):
+            d = np.float64(row[k]) - m
+            out[k] = (d - big) + lo[k] if d != -math.inf else -math.inf
+    else:
+        total = 1.0 + rest
+        for k in range(n):
+            out[k] = e[k] / total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _forward_row(row, out, log, single, e, lo):
+    """softmax or log-softmax of one row: max, exp(a_k - m) summed exactly, then a scale or a shift."""
+    fast, m = _row_max(row)
+    if not fast:
+        _forward_row_slow(row, out, log, e, lo)
+        return
+    if log:
+        rest = _log_rest(row, m, e, single)
+    else:
+        rest = _exps_single(row, m, e) if single else _exps(row, m, e)
+    if log:
+        big = math.log1p(rest)
+        for k in range(row.shape[0]):
+            v = np.float64(row[k])
+            d = v - m
+            bb = d - v
+            err = (v - (d - bb)) + (-m - bb)
+            x = (d - big) + err
+            out[k] = x if d != -math.inf else -math.inf
+    elif single:  # a float32 result: the reciprocal's rounding is far below its ulp
+        inv = 1.0 / (1.0 + rest)
+        for k in range(row.shape[0]):
+            out[k] = e[k] * inv
+    else:
+        total = 1.0 + rest
+        for k in range(row.shape[0]):
+            out[k] = e[k] / total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _forward_rows(a, out, log, single):
+    n = a.shape[1]
     e = np.empty(n)
     lo = np.empty(n)
-    for r in range(rows):
-        bad, m = _row_special(a[r])
-        if bad:
-            out[r, :] = math.nan
-            continue
-        if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
-            count = 0
-            for k in range(n):
-                if np.float64(a[r, k]) == m:
-                    count += 1
-            for k in range(n):
-                hit = np.float64(a[r, k]) == m
-                if log:
-                    out[r, k] = -math.log(count) if hit else -math.inf
-                else:
-                    out[r, k] = 1.0 / count if hit else 0.0
-            continue
-        kmax = _shifted(a[r], m, e, lo)
-        rest = _neumaier(e, kmax)
-        if log:
-            big = math.log1p(rest)
-            for k in range(n):
-                d = np.float64(a[r, k]) - m
-                out[r, k] = (d - big) + lo[k] if d != -math.inf else -math.inf
-        else:
-            total = 1.0 + rest
-            for k in range(n):
-                out[r, k] = e[k] / total
+    for r in range(a.shape[0]):
+        _forward_row(a[r], out[r], log, single, e, lo)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _forward_rows_par(a, out, log, single, chunks):
+    rows, n = a.shape
+    for c in numba.prange(chunks):
+        e = np.empty(n)
+        lo = np.empty(n)
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            _forward_row(a[r], out[r], log, single, e, lo)
     return out
 
 
@@ -424,62 +644,310 @@ def _probabilities(row, p, e, lo):
 
 
 @numba.njit(cache=True)
-def _vjp_rows(a, g, out, log):
-    rows, n = a.shape
-    p = np.empty(n)
-    e = np.empty(n)
-    lo = np.empty(n)
-    terms = np.empty(n)
-    eh = np.empty(n)
-    el = np.empty(n)
+def _vjp_row_dd(ar, gr, outr, log, w, ke):
+    """One row of the vjp in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
+    n = ar.shape[0]
+    p = w[0]
+    e = w[1]
+    lo = w[2]
+    terms = w[3]
+    eh = w[4]
+    el = w[5]
+    bad, m = _row_special(ar)
+    if bad or m == math.inf or m == -math.inf:
+        _probabilities(ar, p, e, lo)
+        for k in range(n):
+            terms[k] = np.float64(gr[k])
+        s = _neumaier(terms, -1) if log else 0.0
+        if not log:
+            for k in range(n):
+                s += p[k] * np.float64(gr[k]) if p[k] != 0.0 else 0.0
+        for k in range(n):
+            gk = np.float64(gr[k])
+            outr[k] = gk - p[k] * s if log else p[k] * (gk - s)
+        return
+    # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
+    # double-double, one rounding at the end
+    th, tl = _dd_exps(ar, m, eh, el, ke)
+    for k in range(n):
+        eh[k], el[k] = _dd_div(eh[k], el[k], th, tl)
+    top = 0
+    for k in range(n):
+        if np.float64(ar[k]) == m:
+            top = k
+            break
+    gt = np.float64(gr[top])
+    sh = 0.0
+    sl = 0.0
+    for k in range(n):
+        gk = np.float64(gr[k])
+        if log:  # sum_i g_i
+            sh, sl = _dd_add(sh, sl, gk, 0.0)
+        elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
+            # cancellation when p_top is near 1
+            dh, dl = _two_sum(gt, -gk)
+            xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), dh, dl)
+            sh, sl = _dd_add(sh, sl, xh, xl)
+    for k in range(n):
+        gk = np.float64(gr[k])
+        if log:  # g_j - p_j sum_i g_i
+            xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
+            dh, dl = _dd_add(gk, 0.0, -xh, -xl)
+            outr[k] = dh + dl
+        else:  # p_j ((g_j - g_top) + D), scaled by 2**ke[j] last (one rounding for a subnormal)
+            dh, dl = _two_sum(gk, -gt)
+            dh, dl = _dd_add(dh, dl, sh, sl)
+            xh, xl = _dd_mul(eh[k], el[k], dh, dl)
+            outr[k] = math.ldexp(xh + xl, ke[k])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _weighted_sums(e, g, log, pos, neg):
+    """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
+    terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
+    for k in range(e.shape[0]):
+        gk = np.float64(g[k])
+        x = gk if log else e[k] * gk
+        pos[k] = x if not x <= 0.0 else 0.0
+        neg[k] = -x if x < 0.0 else 0.0
+    sp = _nonneg_sum(pos, math.inf)
+    sn = _nonneg_sum(neg, math.inf)
+    return sp - sn, sp + sn
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_row_single(ar, gr, outr, log, w, ke):
+    """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
+    error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
+    g_j - s or g_j - p_j s) is redone in double-double."""
+    n = ar.shape[0]
+    fast, m = _row_max(ar)
+    if not fast:
+        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        return
+    e = w[0]
+    total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
+    s, b = _weighted_sums(e, gr, log, w[1], w[2])
+    if not log:
+        s /= total
+        b /= total
+    if not (abs(b) < math.inf):
+        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        return
+    tol = (n + 16) * 9.313225746154785e-10 * b  # (n + 16) 2**-30: the sums' error bound times 2**23
+    close = 0
+    for k in range(n):
+        gk = np.float64(gr[k])
+        p = e[k] / total
+        x = gk - p * s if log else p * (gk - s)
+        outr[k] = x
+        c = abs(gk - p * s) < p * tol if log else abs(gk - s) < tol
+        close += 1 if c else 0
+    if close:
+        _vjp_row_dd(ar, gr, outr, log, w, ke)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split, no FMA, no branch: |a|, |b| below 2**960)."""
+    p = a * b
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vdd_mul(ah, al, bh, bl):
+    p, e = _vtwo_prod(ah, bh)
+    s = p + (e + (ah * bl + al * bh))
+    return s, (e + (ah * bl + al * bh)) - (s - p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vsum2(a, b, c):
+    """s + e = a + b exactly (Knuth), the error added to c."""
+    s = a + b
+    bb = s - a
+    return s, c + ((a - (s - bb)) + (b - bb))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scale2(x, k):
+    """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
+    k1 = k >> 1
+    return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_dd(row, m, eh, el, ke, sh, sl):
+    """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
+    k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
+    double-double, summed in fixed point as in _exps."""
+    ih = 0
+    il = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        err = (v - (d - bb)) + (-m - bb)
+        keep = d > -1000.0
+        x = d if keep else -1000.0
+        xlo = err if keep else 0.0
+        t = x * _INV_LN2 + _SHIFT
+        kk = t - _SHIFT
+        rh = x - kk * _LN2_HI  # exact: the constant has 21 bits and |k| < 2**11
+        r1 = rh - kk * _LN2_LO
+        bb = r1 - rh
+        r2 = ((rh - (r1 - bb)) + (-(kk * _LN2_LO) - bb)) + xlo
+        qh, ql = _vtwo_prod(r1, r1)
+        q = 1.0 / 20922789888000.0
+        q = q * r1 + 1.0 / 1307674368000.0
+        q = q * r1 + 1.0 / 87178291200.0
+        q = q * r1 + 1.0 / 6227020800.0
+        q = q * r1 + 1.0 / 479001600.0
+        q = q * r1 + 1.0 / 39916800.0
+        q = q * r1 + 1.0 / 3628800.0
+        q = q * r1 + 1.0 / 362880.0
+        q = q * r1 + 1.0 / 40320.0
+        q = q * r1 + 1.0 / 5040.0
+        q = q * r1 + 1.0 / 720.0
+        q = q * r1 + 1.0 / 120.0
+        q = q * r1 + 1.0 / 24.0
+        q = q * r1 + 1.0 / 6.0
+        tail = (r1 * qh) * q
+        a, b = _vsum2(1.0, r1, 0.0)
+        c, b = _vsum2(a, 0.5 * qh, b)
+        lo = b + (0.5 * ql + tail)
+        hi = c + lo
+        lo = lo - (hi - c)
+        lo = lo + hi * r2
+        ki = _f64_bits(t) - _SHIFT_BITS
+        eh[k] = hi
+        el[k] = lo
+        ke[k] = ki
+        xh = _scale2(hi, ki)
+        xl = _scale2(lo, ki)
+        sh[k] = xh
+        sl[k] = xl
+        h = (xh + _ROUND_HI) - _ROUND_HI
+        ih += np.int64(h * _Q_HI)
+        il += np.int64((xh - h) * _Q_LO + xl * _Q_LO)
+    a = np.float64(ih) / _Q_HI
+    b = np.float64(il) / _Q_LO
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _g_ok(g):
+    """Whether every |g_k| is below 2**960 (finite, and safe for the Veltkamp split)."""
+    top = 0
+    for k in range(g.shape[0]):
+        b = _f64_bits(np.float64(g[k])) & _ABS_MASK
+        top = b if b > top else top
+    return top < 0x7BF0000000000000
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _first(row, m):
+    n = row.shape[0]
+    first = n
+    for k in range(n):
+        first = min(first, k if np.float64(row[k]) == m else n)
+    return first
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_row_double(ar, gr, outr, log, w, ke):
+    """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
+    and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
+    n = ar.shape[0]
+    fast, m = _row_max(ar)
+    if not fast or not _g_ok(gr):
+        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        return
+    eh = w[0]
+    el = w[1]
+    sh = w[2]
+    sl = w[3]
+    xh = w[4]
+    xl = w[5]
+    th, tl = _exps_dd(ar, m, eh, el, ke, sh, sl)
+    ith, itl = _dd_div(1.0, 0.0, th, tl)
+    if log:  # S = sum_i g_i / total; out_j = g_j - e_j S
+        s = 0.0
+        c = 0.0
+        for k in range(n):
+            s, c = _vsum2(s, np.float64(gr[k]), c)
+        s, c = _fast_two_sum(s, c)
+        s, c = _dd_mul(s, c, ith, itl)
+        for k in range(n):
+            ph, pl = _vdd_mul(sh[k], sl[k], s, c)
+            gk = np.float64(gr[k])
+            y = gk - ph
+            bb = y - gk
+            outr[k] = y + (((gk - (y - bb)) + (-ph - bb)) - pl)
+        return
+    # D = sum_{i != top} e_i (g_top - g_i) / total; out_j = p_j ((g_j - g_top) + D)
+    gt = np.float64(gr[_first(ar, m)])
+    for k in range(n):
+        gk = np.float64(gr[k])
+        dh = gt - gk
+        bb = dh - gt
+        dl = (gt - (dh - bb)) + (-gk - bb)
+        xh[k], xl[k] = _vdd_mul(sh[k], sl[k], dh, dl)
+    s = 0.0
+    c = 0.0
+    for k in range(n):
+        s, c = _vsum2(s, xh[k], c + xl[k])
+    s, c = _fast_two_sum(s, c)
+    dh0, dl0 = _dd_mul(s, c, ith, itl)
+    for k in range(n):
+        gk = np.float64(gr[k])
+        dh = gk - gt
+        bb = dh - gk
+        dl = (gk - (dh - bb)) + (-gt - bb)
+        a = dh + dh0
+        bb = a - dh
+        b = ((dh - (a - bb)) + (dh0 - bb)) + (dl + dl0)
+        dh = a + b
+        dl = b - (dh - a)
+        ph, pl = _vdd_mul(eh[k], el[k], ith, itl)
+        y = ph * dh + (ph * dl + pl * dh)
+        outr[k] = _scale2(y, ke[k])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_row(ar, gr, outr, log, single, w, ke):
+    if single:
+        _vjp_row_single(ar, gr, outr, log, w, ke)
+    else:
+        _vjp_row_double(ar, gr, outr, log, w, ke)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_rows(a, g, out, log, single):
+    n = a.shape[1]
+    w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
-    for r in range(rows):
-        bad, m = _row_special(a[r])
-        if bad or m == math.inf or m == -math.inf:
-            _probabilities(a[r], p, e, lo)
-            for k in range(n):
-                terms[k] = np.float64(g[r, k])
-            s = _neumaier(terms, -1) if log else 0.0
-            if not log:
-                for k in range(n):
-                    s += p[k] * np.float64(g[r, k]) if p[k] != 0.0 else 0.0
-            for k in range(n):
-                gk = np.float64(g[r, k])
-                out[r, k] = gk - p[k] * s if log else p[k] * (gk - s)
-            continue
-        # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
-        # double-double, one rounding at the end
-        th, tl = _dd_exps(a[r], m, eh, el, ke)
-        for k in range(n):
-            eh[k], el[k] = _dd_div(eh[k], el[k], th, tl)
-        top = 0
-        for k in range(n):
-            if np.float64(a[r, k]) == m:
-                top = k
-                break
-        gt = np.float64(g[r, top])
-        sh = 0.0
-        sl = 0.0
-        for k in range(n):
-            gk = np.float64(g[r, k])
-            if log:  # sum_i g_i
-                sh, sl = _dd_add(sh, sl, gk, 0.0)
-            elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
-                # cancellation when p_top is near 1
-                dh, dl = _two_sum(gt, -gk)
-                xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), dh, dl)
-                sh, sl = _dd_add(sh, sl, xh, xl)
-        for k in range(n):
-            gk = np.float64(g[r, k])
-            if log:  # g_j - p_j sum_i g_i
-                xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
-                dh, dl = _dd_add(gk, 0.0, -xh, -xl)
-                out[r, k] = dh + dl
-            else:  # p_j ((g_j - g_top) + D), scaled by 2**ke[j] last (one rounding for a subnormal)
-                dh, dl = _two_sum(gk, -gt)
-                dh, dl = _dd_add(dh, dl, sh, sl)
-                xh, xl = _dd_mul(eh[k], el[k], dh, dl)
-                out[r, k] = math.ldexp(xh + xl, ke[k])
+    for r in range(a.shape[0]):
+        _vjp_row(a[r], g[r], out[r], log, single, w, ke)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _vjp_rows_par(a, g, out, log, single, chunks):
+    rows, n = a.shape
+    for c in numba.prange(chunks):
+        w = np.empty((6, n))
+        ke = np.empty(n, dtype=np.int64)
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            _vjp_row(a[r], g[r], out[r], log, single, w, ke)
     return out
 
 
@@ -507,8 +975,14 @@ _SOFTMAX_API = '''
 def forward(a, axis=-1, *, out=None):
     """@@WHAT@@ along ``axis``; any number of leading dimensions."""
     array, shape, rows = _rows(a, "a", axis)
-    result = _forward_rows(rows, np.empty_like(rows), @@LOG@@)
-    return _result(result, shape, axis, out, array.dtype)
+    chunks = _threaded(rows)
+    target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
+    single = rows.dtype == np.float32
+    if chunks:
+        result = _forward_rows_par(rows, target, @@LOG@@, single, chunks)
+    else:
+        result = _forward_rows(rows, target, @@LOG@@, single)
+    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
 def vjp(a, g, axis=-1, *, out=None):
@@ -518,8 +992,14 @@ def vjp(a, g, axis=-1, *, out=None):
     if garray.shape != array.shape:
         raise ValueError(f"g must have the shape of a, {array.shape}, not {garray.shape}")
     _, _, grows = _rows(garray.astype(array.dtype, copy=False), "g", axis)
-    result = _vjp_rows(rows, grows, np.empty_like(rows), @@LOG@@)
-    return _result(result, shape, axis, out, array.dtype)
+    chunks = _threaded(rows)
+    target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
+    single = rows.dtype == np.float32
+    if chunks:
+        result = _vjp_rows_par(rows, grows, target, @@LOG@@, single, chunks)
+    else:
+        result = _vjp_rows(rows, grows, target, @@LOG@@, single)
+    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
 def jacobian(a, *, out=None):
@@ -538,44 +1018,85 @@ def jacobian(a, *, out=None):
 
 _HARDMAX = '''
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
+def _forward_row(row, out):
+    n = row.shape[0]
+    key = _max_key(row)
+    if key > _INF_BITS:
+        out[:] = math.nan
+        return
+    m = _key_value(key)
+    first = n
+    for k in range(n):  # the first entry equal to the maximum: an integer min, vectorised
+        hit = np.float64(row[k]) == m
+        first = min(first, k if hit else n)
+    out[:] = 0.0
+    if first < n:
+        out[first] = 1.0
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _forward_rows(a, out):
-    rows, n = a.shape
-    for r in range(rows):
-        bad, m = _row_special(a[r])
-        hit = False
-        for k in range(n):
-            if bad:
-                out[r, k] = math.nan
-            elif not hit and np.float64(a[r, k]) == m:
-                out[r, k] = 1.0
-                hit = True
-            else:
-                out[r, k] = 0.0
+    for r in range(a.shape[0]):
+        _forward_row(a[r], out[r])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _forward_rows_par(a, out, chunks):
+    rows = a.shape[0]
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            _forward_row(a[r], out[r])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_row(row, g, out):
+    bad = _max_key(row) > _INF_BITS
+    for k in range(row.shape[0]):
+        gk = np.float64(g[k])
+        out[k] = math.nan if bad or gk != gk else 0.0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vjp_rows(a, g, out):
+    for r in range(a.shape[0]):
+        _vjp_row(a[r], g[r], out[r])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _vjp_rows_par(a, g, out, chunks):
+    rows = a.shape[0]
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            _vjp_row(a[r], g[r], out[r])
     return out
 
 
 def forward(a, axis=-1, *, out=None):
     """The one-hot vector of the (first) maximum along ``axis``; a row with nan gives nan."""
     array, shape, rows = _rows(a, "a", axis)
-    result = _forward_rows(rows, np.empty_like(rows))
-    return _result(result, shape, axis, out, array.dtype)
+    chunks = _threaded(rows)
+    target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
+    result = _forward_rows_par(rows, target, chunks) if chunks else _forward_rows(rows, target)
+    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
 def vjp(a, g, axis=-1, *, out=None):
     """Zero: hardmax is piecewise constant, so every partial derivative is 0 (nan where a is nan)."""
-    array = _floats(a, "a")
+    array, shape, rows = _rows(a, "a", axis)
     garray = _floats(g, "g")
     if garray.shape != array.shape:
         raise ValueError(f"g must have the shape of a, {array.shape}, not {garray.shape}")
-    bad = np.isnan(array).any(axis=axis, keepdims=True) | np.isnan(garray)
-    result = np.where(bad, np.nan, 0.0).astype(array.dtype)
-    if out is None:
-        return result
-    if not isinstance(out, np.ndarray) or out.shape != result.shape:
-        raise ValueError(f"out must be an array of shape {result.shape}")
-    out[...] = result
-    return out
+    _, _, grows = _rows(garray, "g", axis)
+    chunks = _threaded(rows)
+    target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
+    result = _vjp_rows_par(rows, grows, target, chunks) if chunks else _vjp_rows(rows, grows, target)
+    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
 def jacobian(a, *, out=None):
@@ -686,6 +1207,104 @@ def _sigmoid_ce_grad(z, y, q, plain):
 _SIGMOID_CE = {"sigmoid_cross_entropy_with_logits": "1.0", "weighted_cross_entropy_with_logits": "pos_weight"}
 
 
+_BINARY_FAST = '''
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_fast(zs, ys@@PARGS@@, out):
+    """The per-element losses with the vectorisable softplus (float64, within 1.3 ulp), in SIMD."""
+    for k in range(zs.shape[0]):
+        z = np.float64(zs[k])
+        y = np.float64(ys[k])
+        out[k] = @@LOSSVEC@@
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _total(values):
+    """sum of the values: nonnegative ones in blocks summed exactly in fixed point, else compensated."""
+    n = values.shape[0]
+    low = 0.0
+    for k in range(n):
+        low = min(low, values[k])
+    if not low >= 0.0:
+        return _fsum(values)
+    blocks = max(1, -(-n // _FAST_MAX_N))
+    sums = np.empty(blocks)
+    for c in range(blocks):
+        start, stop = _chunk(c, blocks, n)
+        sums[c] = _nonneg_sum(values[start:stop], math.inf)
+    return _fsum(sums)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_fast(zs, ys@@PARGS@@, size, out):
+    """The gradient for float32 logits, in float64 with the vectorisable sigmoid, in SIMD; the elements where
+    cancellation could cost a float32 ulp (and non-finite ones) are redone by _grad_scalar (double-double)."""
+    bad = 0
+    for k in range(zs.shape[0]):
+        z = np.float64(zs[k])
+        y = np.float64(ys[k])
+        sn = sigmoid_f64(-z)
+        sp = sigmoid_f64(z)
+        wy = @@W@@ * y
+        x = -wy * sn + (1.0 - y) * sp
+        out[k] = x / size
+        ok = abs(x) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08 and abs(z) < math.inf
+        bad += 0 if ok else 1
+    if bad:
+        for k in range(zs.shape[0]):
+            z = np.float64(zs[k])
+            y = np.float64(ys[k])
+            sn = sigmoid_f64(-z)
+            sp = sigmoid_f64(z)
+            wy = @@W@@ * y
+            x = -wy * sn + (1.0 - y) * sp
+            if not (abs(x) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08 and abs(z) < math.inf):
+                out[k] = _grad_scalar(z, y@@PARGS@@) / size
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_fast_par(zs, ys@@PARGS@@, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _loss_fast(zs[start:stop], ys[start:stop]@@PARGS@@, out[start:stop])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _grad_fast_par(zs, ys@@PARGS@@, size, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _grad_fast(zs[start:stop], ys[start:stop]@@PARGS@@, size, out[start:stop])
+    return out
+
+
+def _chunks(size):
+    """The number of chunks for a prange twin, or 0 for the serial kernel."""
+    threads = numba.get_num_threads()
+    return 4 * threads if size >= 262144 and threads > 1 else 0
+
+
+def _fast_forward(z, y, params, reduction, out):
+    """forward on the SIMD path when every parameter is a number (None where one is an array)."""
+    if any(not isinstance(p, float) for p in params):
+        return None
+    chunks = _chunks(z.size)
+    if chunks:
+        values = _loss_fast_par(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size), chunks)
+    else:
+        values = _loss_fast(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size))
+    if reduction == "none":
+        return _finish(values.reshape(z.shape), reduction, z.dtype, out, z.size)
+    if out is not None:
+        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
+    total = _total(values)
+    if reduction == "mean":
+        total = total / z.size if z.size else math.nan
+    return z.dtype.type(total)
+'''
+
 _ELEMENTWISE_LOSS = '''
 
 @numba.njit(cache=True)
@@ -721,6 +1340,12 @@ def forward(logits, labels, *@@PKW@@, reduction="mean", out=None):
     """The loss of each logit against its label, reduced by ``reduction`` (none, mean or sum)."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
+    z = np.ascontiguousarray(z)
+    y = np.ascontiguousarray(y)
+    if @@FAST@@:
+        fast = _fast_forward(z, y, (@@PCALLT@@), reduction, out)
+        if fast is not None:
+            return fast
     values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64)@@PCALL@@)
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
@@ -729,6 +1354,18 @@ def grad(logits, labels, *@@PKW@@, reduction="mean", out=None):
     """The gradient of the reduced loss with respect to the logits."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
+    params = (@@PCALLT@@)
+    if @@FAST@@ and z.dtype == np.float32 and all(isinstance(p, float) for p in params):
+        size = float(z.size) if reduction == "mean" and z.size else 1.0
+        z = np.ascontiguousarray(z)
+        direct = _direct(out, z, -1, y) if z.ndim else None
+        target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
+        flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))
+        if chunks := _chunks(z.size):
+            _grad_fast_par(*flat, *params, size, target.reshape(-1), chunks)
+        else:
+            _grad_fast(*flat, *params, size, target.reshape(-1))
+        return out if direct is not None else _grad_out(target, z.dtype, out)
     values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64)@@PCALL@@))
     if reduction == "mean" and z.size:
         values = values / z.size
@@ -737,7 +1374,7 @@ def grad(logits, labels, *@@PKW@@, reduction="mean", out=None):
 
 _MSE = '''
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _squares(yhat, y, out):
     for k in range(yhat.shape[0]):
         a = np.float64(yhat[k])
@@ -749,6 +1386,51 @@ def _squares(yhat, y, out):
     return out
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _block_sum(yhat, y, c, blocks, buf):
+    """The squares of block c of ``blocks`` summed to relative precision (nonnegative: fixed point)."""
+    start, stop = _chunk(c, blocks, yhat.shape[0])
+    part = buf[: stop - start]
+    _squares(yhat[start:stop], y[start:stop], part)
+    return _nonneg_sum(part, math.inf)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sum_squares(yhat, y, blocks):
+    sums = np.empty(blocks)
+    buf = np.empty(_FAST_MAX_N)
+    for c in range(blocks):
+        sums[c] = _block_sum(yhat, y, c, blocks, buf)
+    return _fsum(sums)
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _sum_squares_par(yhat, y, blocks, chunks):
+    sums = np.empty(blocks)
+    for c in numba.prange(chunks):
+        buf = np.empty(_FAST_MAX_N)
+        start, stop = _chunk(c, chunks, blocks)
+        for b in range(start, stop):
+            sums[b] = _block_sum(yhat, y, b, blocks, buf)
+    return _fsum(sums)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scaled_differences(yhat, y, size, out):
+    """out = 2 (yhat - y) / size."""
+    for k in range(yhat.shape[0]):
+        out[k] = 2.0 * (np.float64(yhat[k]) - np.float64(y[k])) / size
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _scaled_differences_par(yhat, y, size, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, yhat.shape[0])
+        _scaled_differences(yhat[start:stop], y[start:stop], size, out[start:stop])
+    return out
+
+
 def _inputs(predictions, targets):
     yhat = _floats(predictions, "predictions")
     y = _floats(targets, "targets")
@@ -756,47 +1438,113 @@ def _inputs(predictions, targets):
     return yhat, y
 
 
+def _flat(x):
+    return np.ascontiguousarray(x).reshape(-1)
+
+
 def forward(predictions, targets, reduction="mean", *, out=None):
     """Squared errors (yhat - y)^2, reduced by ``reduction`` (none, mean or sum)."""
     reduction = _reduction(reduction)
     yhat, y = _inputs(predictions, targets)
-    flat = _squares(yhat.reshape(-1), y.reshape(-1), np.empty(yhat.size))
-    return _finish(flat.reshape(yhat.shape), reduction, yhat.dtype, out, yhat.size)
+    if reduction == "none":
+        direct = _direct(out, yhat, -1, y) if yhat.ndim else None
+        target = direct.reshape(-1) if direct is not None else np.empty(yhat.size, dtype=yhat.dtype)
+        flat = _squares(_flat(yhat), _flat(y), target).reshape(yhat.shape)
+        if direct is not None or out is None:
+            return out if direct is not None else flat
+        return _finish(flat, reduction, yhat.dtype, out, yhat.size)
+    if out is not None:
+        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
+    blocks = max(1, -(-yhat.size // _FAST_MAX_N))
+    chunks = min(blocks, 4 * numba.get_num_threads()) if yhat.size >= 262144 and numba.get_num_threads() > 1 else 0
+    if chunks:
+        total = _sum_squares_par(_flat(yhat), _flat(y), blocks, chunks)
+    else:
+        total = _sum_squares(_flat(yhat), _flat(y), blocks)
+    if reduction == "mean":
+        total = total / yhat.size if yhat.size else math.nan
+    return yhat.dtype.type(total)
 
 
 def grad(predictions, targets, reduction="mean", *, out=None):
     """The gradient 2 (yhat - y), divided by the number of elements for the mean."""
     reduction = _reduction(reduction)
     yhat, y = _inputs(predictions, targets)
-    values = 2.0 * (yhat.astype(np.float64) - y.astype(np.float64))
-    if reduction == "mean" and yhat.size:
-        values = values / yhat.size
-    return _grad_out(values, yhat.dtype, out)
+    size = float(yhat.size) if reduction == "mean" and yhat.size else 1.0
+    direct = _direct(out, yhat, -1, y) if yhat.ndim else None
+    target = direct.reshape(-1) if direct is not None else np.empty(yhat.size, dtype=yhat.dtype)
+    chunks = min(yhat.size // 65536, 4 * numba.get_num_threads()) if numba.get_num_threads() > 1 else 0
+    if yhat.size >= 262144 and chunks > 1:
+        values = _scaled_differences_par(_flat(yhat), _flat(y), size, target, chunks)
+    else:
+        values = _scaled_differences(_flat(yhat), _flat(y), size, target)
+    if direct is not None or out is None:
+        return out if direct is not None else values.reshape(yhat.shape)
+    return _grad_out(values.reshape(yhat.shape), yhat.dtype, out)
 '''
 
 _SOFTMAX_CE = '''
 
-@numba.njit(cache=True)
-def _loss_rows(z, y, out, sparse, labels):
+@numba.njit(cache=True, error_model="numpy")
+def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
+    """One row, scalar: nan, infinite logits, very long rows."""
+    n = zr.shape[0]
+    bad, m = _row_special(zr)
+    if bad or m == math.inf or m == -math.inf:
+        return math.nan if bad else _loss_limit(zr, yr, m, sparse, t)
+    kmax = _shifted(zr, m, e, lo)
+    big = math.log1p(_neumaier(e, kmax))
+    if sparse:  # -log p_t = log1p(rest) - (z_t - max)
+        return big - ((np.float64(zr[t]) - m) + lo[t])
+    for k in range(n):  # -sum_k y_k log p_k, every term >= 0
+        w = np.float64(yr[k])
+        terms[k] = w * (big - ((np.float64(zr[k]) - m) + lo[k])) if w != 0.0 else 0.0
+    return _neumaier(terms, -1)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_row(zr, yr, sparse, t, single, e, lo, terms):
+    """The loss of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k)."""
+    fast, m = _row_max(zr)
+    if not fast:
+        return _loss_row_slow(zr, yr, sparse, t, e, lo, terms)
+    big = math.log1p(_log_rest(zr, m, e, single))
+    if sparse:
+        v = np.float64(zr[t])
+        d = v - m
+        bb = d - v
+        err = (v - (d - bb)) + (-m - bb)
+        return big - (d + (err if d != -math.inf else 0.0))
+    for k in range(zr.shape[0]):
+        v = np.float64(zr[k])
+        d = v - m
+        bb = d - v
+        err = (v - (d - bb)) + (-m - bb)
+        w = np.float64(yr[k])
+        x = w * (big - (d + (err if d != -math.inf else 0.0)))
+        terms[k] = x if w != 0.0 else 0.0
+    return _nonneg_sum(terms, math.inf)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_rows(z, y, out, sparse, labels, single):
+    n = z.shape[1]
+    w = np.empty((3, n))
+    for r in range(z.shape[0]):
+        yr = y[0] if sparse else y[r]
+        out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, single, w[0], w[1], w[2])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_rows_par(z, y, out, sparse, labels, single, chunks):
     rows, n = z.shape
-    e = np.empty(n)
-    lo = np.empty(n)
-    terms = np.empty(n)
-    for r in range(rows):
-        bad, m = _row_special(z[r])
-        if bad or m == math.inf or m == -math.inf:
-            out[r] = math.nan if bad else _loss_limit(z[r], y[r] if not sparse else y[0], m, sparse, labels[r])
-            continue
-        kmax = _shifted(z[r], m, e, lo)
-        big = math.log1p(_neumaier(e, kmax))
-        if sparse:  # -log p_t = log1p(rest) - (z_t - max)
-            t = labels[r]
-            out[r] = big - ((np.float64(z[r, t]) - m) + lo[t])
-        else:  # -sum_k y_k log p_k, every term >= 0
-            for k in range(n):
-                w = np.float64(y[r, k])
-                terms[k] = w * (big - ((np.float64(z[r, k]) - m) + lo[k])) if w != 0.0 else 0.0
-            out[r] = _neumaier(terms, -1)
+    for c in numba.prange(chunks):
+        w = np.empty((3, n))
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            yr = y[0] if sparse else y[r]
+            out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, single, w[0], w[1], w[2])
     return out
 
 
@@ -837,60 +1585,118 @@ def _excluded_dd(vh, vl, oh, ol):
 
 
 @numba.njit(cache=True)
-def _grad_rows(z, y, out, sparse, labels, scale):
-    rows, n = z.shape
-    p = np.empty(n)
-    e = np.empty(n)
-    lo = np.empty(n)
-    other_e = np.empty(n)
-    other_y = np.empty(n)
-    yrow = np.empty(n)
-    zeros = np.zeros(n)
-    eh = np.empty(n)
-    el = np.empty(n)
-    ke = np.empty(n, dtype=np.int64)
-    sh = np.empty(n)
-    sl = np.empty(n)
-    oeh = np.empty(n)
-    oel = np.empty(n)
-    oyh = np.empty(n)
-    oyl = np.empty(n)
-    for r in range(rows):
+def _grad_row_dd(zr, yrow, outr, scale, w, ke):
+    """One row of the gradient in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
+    n = zr.shape[0]
+    p = w[0]
+    e = w[1]
+    lo = w[2]
+    other_e = w[3]
+    other_y = w[4]
+    zeros = w[5]
+    eh = w[6]
+    el = w[7]
+    sh = w[8]
+    sl = w[9]
+    oeh = w[10]
+    oel = w[11]
+    oyh = w[12]
+    oyl = w[13]
+    zeros[:] = 0.0
+    bad, m = _row_special(zr)
+    if bad or m == math.inf or m == -math.inf:
+        total = _probabilities(zr, p, e, lo)
+        _excluded(e, other_e)
+        _excluded(yrow, other_y)
         for k in range(n):
-            if sparse:
-                yrow[k] = 1.0 if k == labels[r] else 0.0
-            else:
-                yrow[k] = np.float64(y[r, k])
-        bad, m = _row_special(z[r])
-        if bad or m == math.inf or m == -math.inf:
-            total = _probabilities(z[r], p, e, lo)
-            _excluded(e, other_e)
-            _excluded(yrow, other_y)
-            for k in range(n):
-                out[r, k] = (e[k] * other_y[k] - yrow[k] * other_e[k]) / total * scale
-            continue
-        # p_j sum(y) - y_j = (e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / total: no cancellation
-        # between p_j and y_j when both are near 1; e_k = (eh[k] + el[k]) 2**ke[k] and the sums,
-        # products and quotient in double-double, one rounding at the end
-        th, tl = _dd_exps(z[r], m, eh, el, ke)
-        for k in range(n):
-            sh[k] = math.ldexp(eh[k], ke[k])
-            sl[k] = math.ldexp(el[k], ke[k])
-        _excluded_dd(sh, sl, oeh, oel)
-        _excluded_dd(yrow, zeros, oyh, oyl)
-        for k in range(n):
-            if yrow[k] == 0.0:  # e_j sum_{k != j} y_k / total, scaled by 2**ke[j] last
-                xh, xl = _dd_mul(eh[k], el[k], oyh[k], oyl[k])
-                xh, xl = _dd_div(xh, xl, th, tl)
-                xh, xl = _dd_mul(xh, xl, scale, 0.0)
-                out[r, k] = math.ldexp(xh + xl, ke[k])
-                continue
-            ah, al = _dd_mul(sh[k], sl[k], oyh[k], oyl[k])
-            bh, bl = _dd_mul(yrow[k], 0.0, oeh[k], oel[k])
-            xh, xl = _dd_add(ah, al, -bh, -bl)
+            outr[k] = (e[k] * other_y[k] - yrow[k] * other_e[k]) / total * scale
+        return
+    # p_j sum(y) - y_j = (e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / total: no cancellation
+    # between p_j and y_j when both are near 1; e_k = (eh[k] + el[k]) 2**ke[k] and the sums,
+    # products and quotient in double-double, one rounding at the end
+    th, tl = _dd_exps(zr, m, eh, el, ke)
+    for k in range(n):
+        sh[k] = math.ldexp(eh[k], ke[k])
+        sl[k] = math.ldexp(el[k], ke[k])
+    _excluded_dd(sh, sl, oeh, oel)
+    _excluded_dd(yrow, zeros, oyh, oyl)
+    for k in range(n):
+        if yrow[k] == 0.0:  # e_j sum_{k != j} y_k / total, scaled by 2**ke[j] last
+            xh, xl = _dd_mul(eh[k], el[k], oyh[k], oyl[k])
             xh, xl = _dd_div(xh, xl, th, tl)
             xh, xl = _dd_mul(xh, xl, scale, 0.0)
-            out[r, k] = xh + xl
+            outr[k] = math.ldexp(xh + xl, ke[k])
+            continue
+        ah, al = _dd_mul(sh[k], sl[k], oyh[k], oyl[k])
+        bh, bl = _dd_mul(yrow[k], 0.0, oeh[k], oel[k])
+        xh, xl = _dd_add(ah, al, -bh, -bl)
+        xh, xl = _dd_div(xh, xl, th, tl)
+        xh, xl = _dd_mul(xh, xl, scale, 0.0)
+        outr[k] = xh + xl
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_row_single(zr, yrow, outr, scale, w, ke):
+    """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
+    the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in
+    double-double."""
+    n = zr.shape[0]
+    fast, m = _row_max(zr)
+    if not fast:
+        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+        return
+    e = w[0]
+    total = 1.0 + _exps(zr, m, e)  # p to float64 accuracy: the bound below needs it
+    ysum = _nonneg_sum(yrow, math.inf)
+    if not (ysum < math.inf):
+        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+        return
+    tol = (n + 16) * 9.313225746154785e-10 * ysum  # (n + 16) 2**-30 sum(y): the error bound times 2**23
+    close = 0
+    for k in range(n):
+        p = e[k] / total
+        x = p * ysum - yrow[k]
+        outr[k] = x * scale
+        close += 1 if abs(x) < p * tol else 0
+    if close:
+        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke):
+    n = z.shape[1]
+    yrow = w[14]
+    if sparse:
+        yrow[:] = 0.0
+        yrow[labels[r]] = 1.0
+    else:
+        for k in range(n):
+            yrow[k] = np.float64(y[r, k])
+    if single:
+        _grad_row_single(z[r], yrow, out[r], scale, w, ke)
+    else:
+        _grad_row_dd(z[r], yrow, out[r], scale, w, ke)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_rows(z, y, out, sparse, labels, scale, single):
+    n = z.shape[1]
+    w = np.empty((15, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(z.shape[0]):
+        _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _grad_rows_par(z, y, out, sparse, labels, scale, single, chunks):
+    rows, n = z.shape
+    for c in numba.prange(chunks):
+        w = np.empty((15, n))
+        ke = np.empty(n, dtype=np.int64)
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke)
     return out
 
 
@@ -910,7 +1716,12 @@ def forward(logits, labels, reduction="mean", *, out=None):
     reduction = _reduction(reduction)
     z, rows = _logits(logits)
     y, t = _labels(labels, z)
-    values = _loss_rows(rows, y, np.empty(rows.shape[0]), @@SPARSE@@, t)
+    chunks = _threaded(rows)
+    single = rows.dtype == np.float32
+    if chunks:
+        values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), @@SPARSE@@, t, single, chunks)
+    else:
+        values = _loss_rows(rows, y, np.empty(rows.shape[0]), @@SPARSE@@, t, single)
     return _finish(values.reshape(z.shape[:-1]), reduction, z.dtype, out, rows.shape[0])
 
 
@@ -920,8 +1731,15 @@ def grad(logits, labels, reduction="mean", *, out=None):
     z, rows = _logits(logits)
     y, t = _labels(labels, z)
     scale = 1.0 / rows.shape[0] if reduction == "mean" and rows.shape[0] else 1.0
-    values = _grad_rows(rows, y, np.empty(rows.shape), @@SPARSE@@, t, scale)
-    return _grad_out(values.reshape(z.shape), z.dtype, out)
+    chunks = _threaded(rows)
+    single = rows.dtype == np.float32
+    direct = out is not None and _direct(out, z, -1, labels) is not None
+    target = out.reshape(rows.shape) if direct else np.empty(rows.shape, dtype=z.dtype)
+    if chunks:
+        values = _grad_rows_par(rows, y, target, @@SPARSE@@, t, scale, single, chunks)
+    else:
+        values = _grad_rows(rows, y, target, @@SPARSE@@, t, scale, single)
+    return out if direct else _grad_out(values.reshape(z.shape), z.dtype, out)
 '''
 
 _SOFT_LABELS = """    y = _floats(labels, "labels")
@@ -1102,11 +1920,11 @@ def render_template(entry: Entry, command: str) -> str:
     forms: list[tuple[str, str]] = []
     if entry.kind is Kind.VECTOR:
         if entry.name == "hardmax":
-            body = _ROWS + _HARDMAX
+            body = _ROWS + _FAST + _HARDMAX
         else:
             log = entry.name == "log_softmax"
             what = "log-softmax" if log else "softmax"
-            body = _ROWS + _DD + _SOFTMAX + _SOFTMAX_API.replace("@@LOG@@", str(log)).replace("@@WHAT@@", what)
+            body = _ROWS + _DD + _FAST + _SOFTMAX + _SOFTMAX_API.replace("@@LOG@@", str(log)).replace("@@WHAT@@", what)
             forms = [
                 ("log-sum-exp", "m + log(1 + sum_{k != argmax} exp(a_k - m)), m = max_k a_k"),
                 (
@@ -1116,11 +1934,11 @@ def render_template(entry: Entry, command: str) -> str:
                 ("1 - p_i", "sum_{k != i} exp(a_k - m) / sum_k exp(a_k - m)"),
             ]
     elif entry.name == "mse":
-        body = _ROWS + _REDUCE + _MSE
+        body = _ROWS + _FAST + _REDUCE + _MSE
         forms = [("per element", "(d_hi + d_lo)^2 with yhat - y = d_hi + d_lo exactly")]
     elif entry.name in ("softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits"):
         sparse = entry.name.startswith("sparse")
-        body = _ROWS + _DD + _SOFTMAX + _REDUCE + _SOFTMAX_CE
+        body = _ROWS + _DD + _FAST + _SOFTMAX + _REDUCE + _SOFTMAX_CE
         body = body.replace("@@LABELS@@", _SPARSE_LABELS if sparse else _SOFT_LABELS).replace("@@SPARSE@@", str(sparse))
         forms = [
             (
@@ -1149,12 +1967,24 @@ def render_template(entry: Entry, command: str) -> str:
             grad_code = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})"
         pargs = "".join(f", {p}" for p in params)
         helpers = _loss_helpers(loss, grad)
+        fast = weight is not None and "_softplus(" in loss_code
+        binary = (
+            _fast(("exp_f64", "softplus_f64", "sigmoid_f64"))
+            + _BINARY_FAST.replace("@@LOSSVEC@@", loss_code.replace("_softplus(", "softplus_f64("))
+            .replace("@@PARGS@@", "".join(f", {p}" for p in params))
+            .replace("@@W@@", weight)
+            if fast
+            else ""
+        )
         body = (
             _ROWS
             + (_DD + _SIGMOID_CE_GRAD if weight is not None else "")
             + _REDUCE
             + helpers
-            + _ELEMENTWISE_LOSS.replace("@@LOSS@@", loss_code)
+            + binary
+            + _ELEMENTWISE_LOSS.replace("@@FAST@@", str(fast))
+            .replace("@@PCALLT@@", "".join(f"_param({p}, {p!r}), " for p in params))
+            .replace("@@LOSS@@", loss_code)
             .replace("@@GRAD@@", grad_code)
             .replace("@@PARGS@@", pargs)
             .replace("@@PSIG@@", ", float64" * len(params))
