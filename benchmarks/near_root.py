@@ -28,7 +28,7 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(OFFSETS))
     for name, (f, backward, guess) in DEFINITIONS.items():
         module = load_module(name, "generated")
-        root = mpmath.findroot(lambda t: mpmath.diff(f, t), guess)
+        root = mpmath.findroot(lambda t, f=f: mpmath.diff(f, t), guess)
         for dtype, tdtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
             x = np.array([float(root) + d for d in OFFSETS]).astype(dtype)
             exact = [mpmath.diff(f, mpmath.mpf(float(v))) for v in x]

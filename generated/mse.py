@@ -219,12 +219,31 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
 @njit(inline="always")
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
-    x = _EXP_HI if x > _EXP_HI else x
-    x = _EXP_LO if x < _EXP_LO else x
-    return _exp_hilo_f64(x, 0.0, 1.0)
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
 
 
 _FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)

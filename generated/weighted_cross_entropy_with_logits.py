@@ -428,12 +428,31 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
 @njit(inline="always")
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
-    x = _EXP_HI if x > _EXP_HI else x
-    x = _EXP_LO if x < _EXP_LO else x
-    return _exp_hilo_f64(x, 0.0, 1.0)
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
 
 _SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
 
@@ -471,25 +490,25 @@ def log1p_f64(x):
     u = 1.0 + x
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
     k = (bits >> 52) - 1023
-    c = (1.0 - (u - x)) if k >= 2 else (x - (u - 1.0))  # the rounding error of 1 + x
-    c = c / u if k < 54 else 0.0
+    c = select(k >= 2, 1.0 - (u - x), x - (u - 1.0))  # the rounding error of 1 + x
+    c = select(k < 54, c / u, 0.0)
     y = _log_kernel_f64(u, c, 0)
-    y = -math.inf if x == -1.0 else y
-    y = math.nan if x < -1.0 else y
-    return x if (math.fabs(x) < _TINY or x == math.inf or x != x) else y
+    y = select(x == -1.0, -math.inf, y)
+    y = select(x < -1.0, math.nan, y)
+    return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
 
 
 @njit(inline="always")
 def softplus_f64(x):
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), float64."""
-    return (x if x > 0.0 else 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
+    return select(x > 0.0, x, 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
 
 
 @njit(inline="always")
 def sigmoid_f64(x):
     """1 / (1 + exp(-x)), float64: exp(-|x|) / (1 + exp(-|x|)) for x < 0."""
     e = exp_f64(-math.fabs(x))
-    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+    return select(x >= 0.0, 1.0, e) / (1.0 + e)
 
 
 _FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
