@@ -484,17 +484,17 @@ def _vjp_loop_parallel(x, g, out):
 @numba.njit(**_FAST)
 def _value_and_grad_loop(x, out, out2):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
+        a_x = _at(x, i)
         out[i] = _forward_scalar(a_x)
-        out2[i] = _derivative_scalar(a_x)
+        out2[i] = _derivative_scalar(np.float64(a_x))
 
 
 @numba.njit(**_FAST, parallel=True)
 def _value_and_grad_loop_parallel(x, out, out2):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
+        a_x = _at(x, i)
         out[i] = _forward_scalar(a_x)
-        out2[i] = _derivative_scalar(a_x)
+        out2[i] = _derivative_scalar(np.float64(a_x))
 
 
 def forward(x, *, out=None):

@@ -492,19 +492,19 @@ def _vjp_loop_parallel(x, g, beta, out):
 @numba.njit(**_FAST)
 def _value_and_grad_loop(x, beta, out, out2):
     for i in range(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_beta = np.float64(_at(beta, i))
+        a_x = _at(x, i)
+        a_beta = _lit(_at(beta, i), a_x)
         out[i] = _forward_scalar(a_x, a_beta)
-        out2[i] = _derivative_scalar(a_x, a_beta)
+        out2[i] = _derivative_scalar(np.float64(a_x), np.float64(a_beta))
 
 
 @numba.njit(**_FAST, parallel=True)
 def _value_and_grad_loop_parallel(x, beta, out, out2):
     for i in numba.prange(out.shape[0]):
-        a_x = np.float64(_at(x, i))
-        a_beta = np.float64(_at(beta, i))
+        a_x = _at(x, i)
+        a_beta = _lit(_at(beta, i), a_x)
         out[i] = _forward_scalar(a_x, a_beta)
-        out2[i] = _derivative_scalar(a_x, a_beta)
+        out2[i] = _derivative_scalar(np.float64(a_x), np.float64(a_beta))
 
 
 def forward(x, *, beta=1.0, out=None):

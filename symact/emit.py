@@ -547,9 +547,12 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
     parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"]))
-    both = [f"_forward_scalar({a(scalar_args)})", f"_derivative_scalar({a(scalar_args)})"]
-    fused = native["forward"] and native["derivative"]
-    parts.append(_loops("value_and_grad", ["x", *aux], pnames, both, fast, fused))
+    wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses
+    both = [
+        f"_forward_scalar({a(scalar_args) if native['forward'] else wide})",
+        f"_derivative_scalar({a(scalar_args) if native['derivative'] else wide})",
+    ]
+    parts.append(_loops("value_and_grad", ["x", *aux], pnames, both, fast, True))
     if forms.output is not None:
         body = f"a_g * _from_output_scalar({a(out_args)})"
         parts.append(_loops("vjp_from_output", ["y", "g", *aux], pnames, body, fast, native["vjp_from_output"]))

@@ -124,6 +124,8 @@ case_row: _expression MATRIX_COL_DELIM (_relation | OTHERWISE)
 %extend adjacent_expressions: (square_root | abs | max | min) _expression_mul
 %extend adjacent_expressions: (superscript | group_round_parentheses) _expression_mul
 %extend adjacent_expressions: (cases | multi_letter_symbol) _expression_mul
+// a \cdot b c (SymPy's own printer writes 2 \cdot 2^{x} x): the implicit product binds after the \cdot
+%extend mul: _expression_mul MUL_SYMBOL adjacent_expressions
 """
 
 

@@ -36,6 +36,7 @@ Z = Symbol("z", real=True)
     "text, expected",
     [
         (r"e^{x}", exp(x)),
+        (r"2 \cdot 2^{x} x", 2 * 2**x * x),  # SymPy's own printer: an implicit product after a \cdot
         (r"\exp(-x)", exp(-x)),
         (r"\sigma(x)\left(1 - \sigma(x)\right)", sigmoid(x) * (1 - sigmoid(x))),
         (r"\sigma(x)(1-\sigma(x))", sigmoid(x) * (1 - sigmoid(x))),
