@@ -229,9 +229,10 @@ def _vexp_numba(x):
     return _pick(x, exp_f32, exp_f64)
 
 
-def vexp_shifted(x):
-    """exp(x) * 2**64 (float32: for x >= -148, 0 below); in Numba exp_shifted_f32 / exp_shifted_f64."""
-    return math.exp(x) * 2.0**64
+def vexp_shifted(x, shift):
+    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
+    exp_shifted_f64."""
+    return math.exp(x) * (2.0**64 if shift else 1.0)
 
 _F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
 
@@ -239,20 +240,22 @@ _F32_ZERO = np.float32(0.0)
 
 
 @njit(inline="always")
-def exp_shifted_f32(x):
-    """exp(x) * 2**64, float32, for x >= -148 (0 below): float32's subnormal range of exp as normal numbers,
-    so that a product m e^x can be formed before it is scaled down by 2**-64 and rounded once."""
-    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, np.int32(64)))
+def exp_shifted_f32(x, shift):
+    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
+    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
+    2**-64 and rounded once; one exponential for both cases."""
+    n = select(shift, np.int32(64), np.int32(0))
+    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
 
 
 @njit(inline="always")
-def exp_shifted_f64(x):
-    """exp(x) * 2**64, float64 (x <= 645)."""
-    return exp_f64(x) * 18446744073709551616.0
+def exp_shifted_f64(x, shift):
+    """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
+    return exp_f64(x) * select(shift, 18446744073709551616.0, 1.0)
 
 
 @overload(vexp_shifted, inline="always")
-def _vexp_shifted_numba(x):
+def _vexp_shifted_numba(x, shift):
     return _pick(x, exp_shifted_f32, exp_shifted_f64)
 
 
@@ -502,9 +505,9 @@ def _mul_sigmoid(m, w):
     """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
     one = _lit(1.0, w)
     low = _is32(w) & (w < _lit(-64.0, w))
-    t = vexp(-abs(w))
-    ts = select(low, vexp_shifted(w), t)  # e^w 2**64 where a float32 e^w would be subnormal
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
     scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
+    t = ts * scale
     s = one + t
     err = (one - s) + t  # 1 + t = s + err exactly
     up = w >= _lit(0.0, w)

@@ -141,9 +141,9 @@ def _mul_sigmoid(m, w):
     """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
     one = _lit(1.0, w)
     low = _is32(w) & (w < _lit(-64.0, w))
-    t = vexp(-abs(w))
-    ts = select(low, vexp_shifted(w), t)  # e^w 2**64 where a float32 e^w would be subnormal
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
     scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
+    t = ts * scale
     s = one + t
     err = (one - s) + t  # 1 + t = s + err exactly
     up = w >= _lit(0.0, w)

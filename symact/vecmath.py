@@ -482,16 +482,18 @@ def exp_f32(x):
 
 
 @njit(inline="always")
-def exp_shifted_f32(x):
-    """exp(x) * 2**64, float32, for x >= -148 (0 below): float32's subnormal range of exp as normal numbers,
-    so that a product m e^x can be formed before it is scaled down by 2**-64 and rounded once."""
-    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, np.int32(64)))
+def exp_shifted_f32(x, shift):
+    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
+    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
+    2**-64 and rounded once; one exponential for both cases."""
+    n = select(shift, np.int32(64), np.int32(0))
+    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
 
 
 @njit(inline="always")
-def exp_shifted_f64(x):
-    """exp(x) * 2**64, float64 (x <= 645)."""
-    return exp_f64(x) * 18446744073709551616.0
+def exp_shifted_f64(x, shift):
+    """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
+    return exp_f64(x) * select(shift, 18446744073709551616.0, 1.0)
 
 
 @njit(inline="always")
@@ -612,9 +614,10 @@ def verfc(x):
     return math.erfc(x)
 
 
-def vexp_shifted(x):
-    """exp(x) * 2**64 (float32: for x >= -148, 0 below); in Numba exp_shifted_f32 / exp_shifted_f64."""
-    return math.exp(x) * 2.0**64
+def vexp_shifted(x, shift):
+    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
+    exp_shifted_f64."""
+    return math.exp(x) * (2.0**64 if shift else 1.0)
 
 
 def vsigmoid(x):
@@ -664,7 +667,7 @@ def _verfc_numba(x):
 
 
 @overload(vexp_shifted, inline="always")
-def _vexp_shifted_numba(x):
+def _vexp_shifted_numba(x, shift):
     return _pick(x, exp_shifted_f32, exp_shifted_f64)
 
 
