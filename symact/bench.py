@@ -502,6 +502,24 @@ def _symact_time(r: Result) -> float:
     return r.times.get("symact", math.nan)
 
 
+def _torch_time(r: Result) -> float | None:
+    """PyTorch's time for the same work: its kernel, or for a loss gradient (no standalone kernel) autograd's
+    forward and backward."""
+    if "torch" in r.times:
+        return r.times["torch"]
+    return r.times.get("torch autograd (fwd+bwd)") if r.case.op == "grad" else None
+
+
+def from_json(text: str) -> tuple[list[Result], list[str]]:
+    """The results and notes of a JSON file written by :func:`to_json` (to re-render its tables)."""
+    data = json.loads(text)
+    results = [
+        Result(Case(*[row[f.name] for f in dataclasses.fields(Case)]), row["seconds"], row["copy_seconds"])
+        for row in data["results"]
+    ]
+    return results, data.get("notes", [])
+
+
 def summary(results: list[Result]) -> str:
     """The issue's targets, from the ``out=`` cases (and the losses, which allocate): symact's speed relative to
     PyTorch at the same thread count (geometric means, and every case below 1x), and the memory-bound
@@ -511,7 +529,7 @@ def summary(results: list[Result]) -> str:
     slow = []
     with_out = {r.case.kernel for r in results if r.case.mode == "out"}
     for r in results:
-        torch_t = r.times.get("torch")
+        torch_t = _torch_time(r)
         if not torch_t or (r.case.mode != "out" and r.case.kernel in with_out):
             continue
         ratio = torch_t / _symact_time(r)
@@ -566,7 +584,7 @@ def markdown(results: list[Result], notes: list[str]) -> str:
         s = r.times.get("symact", math.nan)
         cells = [c.kernel, c.op, c.dtype, f"1e{round(math.log10(c.n))}", str(c.threads), c.mode]
         cells += [f"{1e3 * r.times[k]:.3f}" if k in r.times else "" for k in impl_names]
-        torch_t = r.times.get("torch")
+        torch_t = _torch_time(r)
         vs = torch_t / _symact_time(r) if torch_t else math.nan
         if torch_t and c.mode == "out":
             ratios.append(vs)
@@ -576,7 +594,8 @@ def markdown(results: list[Result], notes: list[str]) -> str:
         lines.append("")
         lines.append(
             "`vs torch` is PyTorch's time over symact's: above 1x symact is faster; for the vjp of "
-            f"{' and '.join(FROM_OUTPUT)} both compute from the saved output (symact's `vjp_from_output`)."
+            f"{' and '.join(FROM_OUTPUT)} both compute from the saved output (symact's `vjp_from_output`); "
+            "for a loss gradient PyTorch's is autograd's forward and backward (it has no gradient kernel)."
         )
         lines += ["", summary(results).rstrip("\n")]
     if notes:
