@@ -359,27 +359,6 @@ def _loops(
 
 _RUN = '''
 
-def _floats(value, name):
-    """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
-    array = value if type(value) is np.ndarray else np.asarray(value)
-    kind = array.dtype.kind
-    if kind == "f":
-        return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
-    if kind in "iub":
-        return array.astype(np.float64)
-    raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
-
-
-def _param(value, name):
-    """A parameter: a real number, or an array that broadcasts against the input."""
-    if type(value) is float:
-        return value
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
-    return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
 def _lit(c, like):
     """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
     return c
@@ -504,6 +483,7 @@ def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
     parts = [imports, "# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---\n"]
     parts.append(vecmath_source(["select", *vecmath_names], imports=False).strip("\n") + "\n")
     parts.append("# --- the kernels ---\n")
+    parts.append(T._CHECKS.strip("\n") + "\n")
     parts.append(_RUN.strip("\n") + "\n")
     return "\n\n".join(parts)
 
