@@ -206,6 +206,17 @@ def _excluded(values, out):
         out[k] += acc
         acc += values[k]
 '''
+
+
+def _exp_dd_tail(indent: int) -> str:
+    """Horner's scheme for (exp(r) - 1 - r - r^2/2) / r^3, Taylor to degree 17 (the double-double exp's
+    tail), as lines of code at ``indent`` spaces: one copy for the scalar and the SIMD double-double exp."""
+    terms = ["20922789888000.0", "1307674368000.0", "87178291200.0", "6227020800.0", "479001600.0", "39916800.0"]
+    terms += ["3628800.0", "362880.0", "40320.0", "5040.0", "720.0", "120.0", "24.0", "6.0"]
+    lines = [f"q = 1.0 / {terms[0]}"] + [f"q = q * r1 + 1.0 / {t}" for t in terms[1:]]
+    return "\n".join(" " * indent + line for line in lines)
+
+
 _DD = '''
 
 @numba.njit(cache=True)
@@ -268,20 +279,7 @@ def _exp_dd(x, xlo):
     r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
     r2 += xlo
     sh, sl = _two_prod(r1, r1)
-    q = 1.0 / 20922789888000.0
-    q = q * r1 + 1.0 / 1307674368000.0
-    q = q * r1 + 1.0 / 87178291200.0
-    q = q * r1 + 1.0 / 6227020800.0
-    q = q * r1 + 1.0 / 479001600.0
-    q = q * r1 + 1.0 / 39916800.0
-    q = q * r1 + 1.0 / 3628800.0
-    q = q * r1 + 1.0 / 362880.0
-    q = q * r1 + 1.0 / 40320.0
-    q = q * r1 + 1.0 / 5040.0
-    q = q * r1 + 1.0 / 720.0
-    q = q * r1 + 1.0 / 120.0
-    q = q * r1 + 1.0 / 24.0
-    q = q * r1 + 1.0 / 6.0
+    @@EXP_DD_TAIL_4@@
     tail = (r1 * sh) * q
     a, b = _two_sum(1.0, r1)
     c, d = _two_sum(a, 0.5 * sh)
@@ -309,7 +307,7 @@ def _dd_exps(row, m, eh, el, ke):
         ke[k] = kk
         th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
     return th, tl
-'''
+'''.replace("    @@EXP_DD_TAIL_4@@", _exp_dd_tail(4))
 
 #: elementwise entries whose finite values are formed in double-double
 _MISH_DD = '''
@@ -807,20 +805,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
         bb = r1 - rh
         r2 = ((rh - (r1 - bb)) + (-(kk * _LN2_LO) - bb)) + xlo
         qh, ql = _vtwo_prod(r1, r1)
-        q = 1.0 / 20922789888000.0
-        q = q * r1 + 1.0 / 1307674368000.0
-        q = q * r1 + 1.0 / 87178291200.0
-        q = q * r1 + 1.0 / 6227020800.0
-        q = q * r1 + 1.0 / 479001600.0
-        q = q * r1 + 1.0 / 39916800.0
-        q = q * r1 + 1.0 / 3628800.0
-        q = q * r1 + 1.0 / 362880.0
-        q = q * r1 + 1.0 / 40320.0
-        q = q * r1 + 1.0 / 5040.0
-        q = q * r1 + 1.0 / 720.0
-        q = q * r1 + 1.0 / 120.0
-        q = q * r1 + 1.0 / 24.0
-        q = q * r1 + 1.0 / 6.0
+        @@EXP_DD_TAIL_8@@
         tail = (r1 * qh) * q
         a, b = _vsum2(1.0, r1, 0.0)
         c, b = _vsum2(a, 0.5 * qh, b)
@@ -971,7 +956,7 @@ def _jacobian_vector(a, out, log):
             else:
                 out[i, j] = -p[j] if log else -p[i] * p[j]
     return out
-'''
+'''.replace("        @@EXP_DD_TAIL_8@@", _exp_dd_tail(8))
 
 _SOFTMAX_API = '''
 
