@@ -490,7 +490,7 @@ def _line(r: Result) -> str:
 
 
 #: kernels whose PyTorch backward reads the saved output: their vjp is compared with symact's vjp_from_output
-FROM_OUTPUT = ("sigmoid", "tanh")
+FROM_OUTPUT = ("sigmoid", "tanh", "softmax", "log_softmax")
 #: memory-bound kernels, held to a share of the copy bandwidth
 CHEAP = ("relu", "leaky_relu", "prelu", "rrelu", "step", "dropout")
 CHEAP_TARGET = 0.85
@@ -594,7 +594,7 @@ def markdown(results: list[Result], notes: list[str]) -> str:
         lines.append("")
         lines.append(
             "`vs torch` is PyTorch's time over symact's: above 1x symact is faster; for the vjp of "
-            f"{' and '.join(FROM_OUTPUT)} both compute from the saved output (symact's `vjp_from_output`); "
+            f"{', '.join(FROM_OUTPUT)} both compute from the saved output (symact's `vjp_from_output`); "
             "for a loss gradient PyTorch's is autograd's forward and backward (it has no gradient kernel)."
         )
         lines += ["", summary(results).rstrip("\n")]

@@ -78,8 +78,9 @@ class KernelResult:
     def passed(self) -> bool:
         return self.max_ulp <= self.bound and not self.nonfinite and not self.special_wrong
 
-    def add(self, value, exact, cls: str, where: str) -> None:
-        """Record the error of ``value`` (a float of this dtype) against the mpmath ``exact``."""
+    def add(self, value, exact, cls: str, where: str, slack=0) -> None:
+        """Record the error of ``value`` (a float of this dtype) against the mpmath ``exact``; with ``slack``, an
+        absolute error allowed on top of the ulps (the error a kernel documents beyond its ulps)."""
         dtype = np.dtype(self.dtype).type
         value = float(value)
         if exact is None:
@@ -100,7 +101,7 @@ class KernelResult:
             if len(self.examples) < 5:
                 self.examples.append(f"{where}: got {value!r}, expected {mpmath.nstr(exact, 17)}")
             return
-        error = ulp_error(value, exact, dtype)
+        error = ulp_error(value, exact, dtype, slack)
         self.errors.append((error, cls, where))
         if error > self.bound and len(self.examples) < 5:
             self.examples.append(f"{where}: {error:.1f} ulp (got {value!r}, exact {mpmath.nstr(exact, 17)})")
@@ -111,8 +112,8 @@ class KernelResult:
             self.examples.append(text)
 
 
-def ulp_error(value: float, exact, dtype) -> float:
-    """|value - exact| in units of the dtype's spacing at |exact|."""
+def ulp_error(value: float, exact, dtype, slack=0) -> float:
+    """|value - exact| (less ``slack``, down to 0) in units of the dtype's spacing at |exact|."""
     p = PRECISION[dtype]
     tiny = float(np.finfo(dtype).tiny)
     with mpmath.workdps(60):
@@ -123,7 +124,7 @@ def ulp_error(value: float, exact, dtype) -> float:
             unit = mpmath.mpf(2) ** (mpmath.floor(mpmath.log(r, 2)) - (p - 1))
             if unit * 2 ** (p - 1) > r:  # log2 rounded up at a power of two
                 unit /= 2
-        return float(abs(mpmath.mpf(value) - exact) / unit)
+        return float(max(abs(mpmath.mpf(float(value)) - exact) - slack, 0) / unit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,11 +338,16 @@ def _check_vector(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
 
     rng = np.random.default_rng(7)
     name = np.dtype(dtype).name
-    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "vjp", "jacobian")}
     derivation = derive(entry)
     jac_raw = derivation.gradient("jacobian").raw
     vjp_raw = derivation.gradient("vjp").raw
     hard = entry.name == "hardmax"
+    # vjp_from_output(y, g) is held to the derivation's output form at the y given (the forward's rounded
+    # output), with random g and with g = 1, where g_j - sum_i p_i g_i cancels to sum_i p_i - 1; a module's
+    # FROM_OUTPUT_SLACK[dtype] is an error it documents besides, times |exp(y_j) sum_i g_i| (log-softmax's exp)
+    from_output = derivation.gradient("vjp").output if hasattr(module, "vjp_from_output") else None
+    kernels = ("forward", "vjp", "jacobian", *(["vjp_from_output"] if from_output is not None else []))
+    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in kernels}
     for cls, row in _rows(dtype, size, rng):
         n_ = len(row)
         gvec = rng.normal(0, 1, n_).astype(dtype)
@@ -364,6 +370,18 @@ def _check_vector(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
             for j_ in range(n_):
                 ex_j = instance(jac_raw, ((n, n_), (i, i_), (j, j_)), (a,))([row]) if not hard else mpmath.mpf(0)
                 res["jacobian"].add(jac[i_, j_], ex_j, cls, f"{where}, j = {j_}")
+        if from_output is not None:
+            ys = np.asarray(fwd, dtype=dtype)
+            for gv in (gvec, np.ones(n_, dtype=dtype)):
+                vo = module.vjp_from_output(ys[None, :], gv[None, :])[0]
+                total = mpmath.fsum(mp_value(v) for v in gv)
+                for i_ in range(n_):
+                    ref = instance(from_output.expr, ((n, n_), (j, i_)), (entry.output, g))
+                    where = f"y = {ys.tolist()}, g = {gv.tolist()}, i = {i_}"
+                    slack = 0
+                    if name in getattr(module, "FROM_OUTPUT_SLACK", {}) and np.isfinite(ys[i_]):
+                        slack = abs(mpmath.exp(mp_value(ys[i_])) * total) * module.FROM_OUTPUT_SLACK[name]
+                    res["vjp_from_output"].add(vo[i_], ref([ys, gv]), cls, where, slack)
     return list(res.values())
 
 

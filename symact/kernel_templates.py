@@ -384,7 +384,7 @@ DD_FORMS = {"mish": (_DD + _MISH_DD, "_mish_dd", "_mish_prime_dd")}
 
 
 #: vectorisable row helpers: exact max, exp(a_k - m) summed exactly, the prange switch
-def _fast(names=("exp_f64",)):
+def _fast(names=("exp_f64", "fma", "select")):
     """The vectorisable helpers with the symact.vecmath functions ``names`` (and what they use)."""
     return _FAST_HEAD + vecmath_source(list(names), imports=False) + _FAST_TAIL
 
@@ -750,15 +750,10 @@ def _vjp_row_single(ar, gr, outr, log, w, ke):
 
 @numba.njit(cache=True, error_model="numpy")
 def _vtwo_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split, no FMA, no branch: |a|, |b| below 2**960)."""
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations)."""
     p = a * b
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, fma(a, b, -p)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -958,6 +953,272 @@ def _jacobian_vector(a, out, log):
     return out
 '''.replace("        @@EXP_DD_TAIL_8@@", _exp_dd_tail(8))
 
+#: vjp_from_output of softmax and log-softmax: the gradient from the forward's output, as PyTorch's backward
+_FROM_OUTPUT = '''
+
+_LANES = 32  # independent accumulators in _dot2 and _dot3: their inner loops over the lanes vectorise
+_FROM_OUTPUT_MAX = 1e300  # sums below this: no overflow in the compensated arithmetic
+_TWO_M28 = 3.725290298461914e-09  # 2**-28
+_TWO_M52 = 2.220446049250313e-16  # 2**-52
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+def _plain_dot(p, g, log):
+    """(s, b): sum_k p_k g_k (sum_k g_k for log) and sum_k |p_k g_k| in float64, in any order (reassociated,
+    so vectorised).  For float32 rows the products are exact and |s - sum| <= (n - 1) 2**-53 b."""
+    s = 0.0
+    b = 0.0
+    for k in range(g.shape[0]):
+        gk = np.float64(g[k])
+        x = gk if log else np.float64(p[k]) * gk
+        s += x
+        b += abs(x)
+    return s, b
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _dot2(p, g, acc):
+    """(s, c, b): sum_k p_k g_k as the double-double s + c, and sum_k |p_k g_k|: Dot2 (Ogita, Rump and
+    Oishi) in _LANES independent lanes, each product split exactly by an fma and each sum by TwoSum, the lanes
+    then added in order.  |s + c - sum| is below about n**2 2**-106 b."""
+    n = p.shape[0]
+    hi = acc[0]
+    lo = acc[1]
+    mag = acc[2]
+    for j in range(_LANES):
+        hi[j] = 0.0
+        lo[j] = 0.0
+        mag[j] = 0.0
+    full = n - n % _LANES
+    for base in range(0, full, _LANES):
+        for j in range(_LANES):
+            pk = np.float64(p[base + j])
+            gk = np.float64(g[base + j])
+            x = pk * gk
+            h = hi[j]
+            t = h + x
+            bb = t - h
+            lo[j] += ((h - (t - bb)) + (x - bb)) + fma(pk, gk, -x)
+            hi[j] = t
+            mag[j] += abs(x)
+    s = 0.0
+    c = 0.0
+    b = 0.0
+    for k in range(full, n):
+        pk = np.float64(p[k])
+        gk = np.float64(g[k])
+        x = pk * gk
+        s, c = _vsum2(s, x, c + fma(pk, gk, -x))
+        b += abs(x)
+    for j in range(_LANES):
+        s, c = _vsum2(s, hi[j], c + lo[j])
+        b += mag[j]
+    s, c = _fast_two_sum(s, c)
+    return s, c, b
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _add3(s, c, d, x):
+    """(s, c, d) + x: TwoSum into s, its error TwoSum into c, that error into d (SumK with K = 3)."""
+    t = s + x
+    bb = t - s
+    r = (s - (t - bb)) + (x - bb)
+    u = c + r
+    bb = u - c
+    return t, u, d + ((c - (u - bb)) + (r - bb))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _dot3(p, g, log, acc):
+    """sum_k p_k g_k (sum_k g_k for log) as a double-double (s, c): each product split exactly by an fma, the
+    parts summed in triple precision (SumK with K = 3) in _LANES lanes as in _dot2.  The error is about
+    n 2**-159 sum_k |p_k g_k| before the rounding to double-double: g_j - s - c, which the callers take, is
+    accurate to its last bits even where it cancels to 2**-100 of s (g = 1 and sum_k p_k = 1 + 2**-60)."""
+    n = p.shape[0]
+    hi = acc[0]
+    mid = acc[1]
+    lo = acc[2]
+    for j in range(_LANES):
+        hi[j] = 0.0
+        mid[j] = 0.0
+        lo[j] = 0.0
+    full = n - n % _LANES
+    for base in range(0, full, _LANES):
+        for j in range(_LANES):
+            pk = np.float64(p[base + j])
+            gk = np.float64(g[base + j])
+            x = select(log, gk, pk * gk)
+            e = select(log, 0.0, fma(pk, gk, -x))
+            h, m, q = _add3(hi[j], mid[j], lo[j], x)
+            t = m + e
+            bb = t - m
+            hi[j] = h
+            mid[j] = t
+            lo[j] = q + ((m - (t - bb)) + (e - bb))
+    s = 0.0
+    c = 0.0
+    d = 0.0
+    for k in range(full, n):
+        pk = np.float64(p[k])
+        gk = np.float64(g[k])
+        x = gk if log else pk * gk
+        s, c, d = _add3(s, c, d, x)
+        if not log:
+            c, d = _vsum2(c, fma(pk, gk, -x), d)
+    for j in range(_LANES):
+        s, c, d = _add3(s, c, d, hi[j])
+        c, d = _vsum2(c, mid[j], d + lo[j])
+    c, d = _vsum2(c, d, 0.0)
+    s, c = _vsum2(s, c, 0.0)
+    return s, c + d
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _from_output_plain(y, g, out, log):
+    """The textbook formula in float64, for rows with nan, inf or overflowing sums (IEEE results)."""
+    s = 0.0
+    for k in range(y.shape[0]):
+        gk = np.float64(g[k])
+        s += gk if log else np.float64(y[k]) * gk
+    for k in range(y.shape[0]):
+        gk = np.float64(g[k])
+        out[k] = gk - math.exp(np.float64(y[k])) * s if log else np.float64(y[k]) * (gk - s)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _softmax_from_output(pr, gr, outr, s, c, tol):
+    """out_j = p_j ((g_j - s) - c), g_j - s exact (TwoSum); returns how many |g_j - s - c| fall below tol."""
+    close = 0
+    for k in range(pr.shape[0]):
+        gk = np.float64(gr[k])
+        dh = gk - s
+        bb = dh - gk
+        d = dh + (((gk - (dh - bb)) + (-s - bb)) - c)
+        outr[k] = np.float64(pr[k]) * d
+        close += select(abs(d) < tol, 1, 0)
+    return close
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _softmax_from_output_single(pr, gr, outr, s, tol):
+    """out_j = p_j (g_j - s) for a float32 row, in float64 (error 2**-52 relative before the float32 rounding);
+    returns how many |g_j - s| fall below tol."""
+    close = 0
+    for k in range(pr.shape[0]):
+        d = np.float64(gr[k]) - s
+        outr[k] = np.float64(pr[k]) * d
+        close += select(abs(d) < tol, 1, 0)
+    return close
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
+    """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
+
+    The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
+    float64 sum for float32 rows (exact products), Dot2 for float64 rows; where some g_j - sum cancels below
+    that bound, the row is redone with _dot3.  For log-softmax, exp(y_j) is vecmath's float64 exp; a float32
+    row where g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double
+    exp (about 2**-60), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
+    n = yr.shape[0]
+    if single:
+        s, b = _plain_dot(yr, gr, log)
+        c = 0.0
+        err = (n + 2) * 1.1102230246251565e-16 * b  # (n + 2) 2**-53 b
+    elif log:
+        s, c = _dot3(yr, gr, log, acc)
+        b = abs(s)
+        err = 0.0
+    else:
+        s, c, b = _dot2(yr, gr, acc)
+        err = (n + 2) * (n + 2) * 2.465190328815662e-32 * b  # (n + 2)**2 2**-105 b
+    if not (abs(s) < _FROM_OUTPUT_MAX and b < _FROM_OUTPUT_MAX):
+        _from_output_plain(yr, gr, outr, log)
+        return
+    if not log:  # the sum's error err is below 2**-26 (float32) or 2**-53 (float64) of |g_j - s| above tol
+        if single:
+            close = _softmax_from_output_single(yr, gr, outr, s, err * 67108864.0)
+        else:
+            close = _softmax_from_output(yr, gr, outr, s, c, err * 9007199254740992.0)
+        if close == 0:
+            return
+        s, c = _dot3(yr, gr, False, acc)
+        _softmax_from_output(yr, gr, outr, s, c, 0.0)
+        return
+    if not single:  # exp_f64's error, within 2**-52 of exp(y_j), is left: within 2**-50 |exp(y_j) S|
+        for k in range(n):
+            e = exp_f64(np.float64(yr[k]))
+            outr[k] = fma(-e, s, np.float64(gr[k])) - e * c
+        return
+    # float32: exp_f64's error and the sum's below 2**-27 of |d|, or the row again in double-double
+    t = s + c
+    close = 0
+    for k in range(n):
+        gk = np.float64(gr[k])
+        e = exp_f64(np.float64(yr[k]))
+        x = e * t
+        d = gk - x
+        outr[k] = d
+        close += select(abs(d) < (abs(x) * 2.9802322387695312e-08 + e * err * 134217728.0), 1, 0)
+    if close == 0:
+        return
+    s, c = _dot3(yr, gr, True, acc)
+    fast, m = _row_max(yr)
+    if not fast or m >= 1.0:
+        _from_output_plain(yr, gr, outr, log)
+        return
+    eh = w[0]
+    el = w[1]
+    sh = w[2]
+    sl = w[3]
+    _exps_dd(yr, 0.0, eh, el, ke, sh, sl)  # exp(y_k) = sh[k] + sl[k]
+    for k in range(n):
+        a = sh[k]
+        ph = a * s
+        pl = fma(a, s, -ph) + (a * c + sl[k] * s)
+        gk = np.float64(gr[k])
+        d = gk - ph
+        bb = d - gk
+        outr[k] = d + (((gk - (d - bb)) + (-ph - bb)) - pl)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _from_output_rows(y, g, out, log, single):
+    n = y.shape[1]
+    acc = np.empty((3, _LANES))
+    w = np.empty((4, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(y.shape[0]):
+        _from_output_row(y[r], g[r], out[r], log, single, acc, w, ke)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _from_output_rows_par(y, g, out, log, single, chunks):
+    rows, n = y.shape
+    for c in numba.prange(chunks):
+        acc = np.empty((3, _LANES))
+        w = np.empty((4, n))
+        ke = np.empty(n, dtype=np.int64)
+        start, stop = _chunk(c, chunks, rows)
+        for r in range(start, stop):
+            _from_output_row(y[r], g[r], out[r], log, single, acc, w, ke)
+    return out
+'''
+
+_FROM_OUTPUT_DOC = {
+    False: """The vector-Jacobian product g^T J of softmax along ``axis`` from its output ``y`` = forward(a), as
+    PyTorch's backward computes it: y (g - sum(g y)).  Within 4 ulp of the exact value at the ``y`` given: the
+    sum is taken in double-double (triple precision where g_j - sum cancels), so rounding in ``y`` is not
+    amplified by the cancellation.""",
+    True: """The vector-Jacobian product g^T J of log-softmax along ``axis`` from its output ``y`` = forward(a), as
+    PyTorch's backward computes it: g - exp(y) sum(g), the sum in double-double.  float32: within 4 ulp of the
+    exact value at the ``y`` given (exp in float64, and in double-double where g_j and exp(y_j) sum(g)
+    cancel).  float64: exp(y) in float64, whose error stays: within 4 ulp plus 2**-50 |exp(y_j) sum(g)|
+    (``FROM_OUTPUT_SLACK``); ``vjp`` from the scores has no such term.""",
+}
+_FROM_OUTPUT_SLACK = {False: "{}", True: '{"float64": 2.0**-50}'}
+
 _SOFTMAX_API = '''
 
 def forward(a, axis=-1, *, out=None):
@@ -973,21 +1234,34 @@ def forward(a, axis=-1, *, out=None):
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
-def vjp(a, g, axis=-1, *, out=None):
-    """The vector-Jacobian product g^T J of @@WHAT@@ along ``axis``."""
-    array, shape, rows = _rows(a, "a", axis)
+def _vjp_call(serial, parallel, a, g, axis, out, name):
+    array, shape, rows = _rows(a, name, axis)
     garray = _floats(g, "g")
     if garray.shape != array.shape:
-        raise ValueError(f"g must have the shape of a, {array.shape}, not {garray.shape}")
+        raise ValueError(f"g must have the shape of {name}, {array.shape}, not {garray.shape}")
     _, _, grows = _rows(garray.astype(array.dtype, copy=False), "g", axis)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
     single = rows.dtype == np.float32
     if chunks:
-        result = _vjp_rows_par(rows, grows, target, @@LOG@@, single, chunks)
+        result = parallel(rows, grows, target, @@LOG@@, single, chunks)
     else:
-        result = _vjp_rows(rows, grows, target, @@LOG@@, single)
+        result = serial(rows, grows, target, @@LOG@@, single)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
+
+
+def vjp(a, g, axis=-1, *, out=None):
+    """The vector-Jacobian product g^T J of @@WHAT@@ along ``axis``, from the scores ``a``."""
+    return _vjp_call(_vjp_rows, _vjp_rows_par, a, g, axis, out, "a")
+
+
+#: vjp_from_output's error besides its 4 ulps, per dtype, in units of |exp(y_j) sum_i g_i|
+FROM_OUTPUT_SLACK = @@SLACK@@
+
+
+def vjp_from_output(y, g, axis=-1, *, out=None):
+    """@@FROM_OUTPUT_DOC@@"""
+    return _vjp_call(_from_output_rows, _from_output_rows_par, y, g, axis, out, "y")
 
 
 def jacobian(a, *, out=None):
@@ -1912,7 +2186,10 @@ def render_template(entry: Entry, command: str) -> str:
         else:
             log = entry.name == "log_softmax"
             what = "log-softmax" if log else "softmax"
-            body = _ROWS + _DD + _FAST + _SOFTMAX + _SOFTMAX_API.replace("@@LOG@@", str(log)).replace("@@WHAT@@", what)
+            api = _SOFTMAX_API.replace("@@LOG@@", str(log)).replace("@@WHAT@@", what)
+            api = api.replace("@@FROM_OUTPUT_DOC@@", _FROM_OUTPUT_DOC[log])
+            api = api.replace("@@SLACK@@", _FROM_OUTPUT_SLACK[log])
+            body = _ROWS + _DD + _FAST + _SOFTMAX + _FROM_OUTPUT + api
             forms = [
                 ("log-sum-exp", "m + log(1 + sum_{k != argmax} exp(a_k - m)), m = max_k a_k"),
                 (

@@ -57,6 +57,11 @@ def _adaptive(fn, args):
     # agree on the wrong value: start with enough digits for exponentials of the arguments
     scale = max((min(abs(a), 800) for a in args if mpmath.isfinite(a)), default=0)
     digits = DIGITS + int(scale / 2.3)
+    # 1 - p_0 - p_1 with p = (1, 1e-112, 5e-324) loses 1e-112 at 50 and at 100 digits alike, and the two
+    # agree on -5e-324: start with enough digits to add the arguments exactly
+    sizes = [abs(a) for a in args if mpmath.isfinite(a) and 0 < abs(a) < INFINITY]
+    if len(sizes) > 1:
+        digits = max(digits, DIGITS + int(mpmath.log10(max(sizes) / min(sizes))) + 17)
     while digits <= MAX_DIGITS:
         with mpmath.workdps(digits):
             try:

@@ -1,0 +1,130 @@
+"""vjp_from_output of softmax and log-softmax: the gradient from the forward's output, as PyTorch's backward."""
+
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symact.check import load_module, ulp_error
+
+
+def mod(name):
+    return load_module(name)
+
+
+def _exact_softmax(p, g, j):
+    """p_j (g_j - sum_i p_i g_i) in exact rational arithmetic."""
+    s = sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(p, g))
+    return Fraction(float(p[j])) * (Fraction(float(g[j])) - s)
+
+
+def _mp(f: Fraction):
+    with mpmath.workdps(2000):
+        return mpmath.mpf(f.numerator) / f.denominator
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_agrees_with_the_vjp_from_the_scores(name, dtype):
+    m = mod(name)
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 31, 32, 33, 100, 1000):
+        a = rng.normal(0, 3, (5, n)).astype(dtype)
+        g = rng.normal(0, 1, (5, n)).astype(dtype)
+        y = m.forward(a)
+        got = m.vjp_from_output(y, g)
+        assert got.dtype == dtype and got.shape == a.shape
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, m.vjp(a, g), rtol=tol, atol=tol * np.abs(g).max())
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_axis_out_and_errors(name):
+    m = mod(name)
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(3, 4, 5))
+    g = rng.normal(size=a.shape)
+    y = m.forward(a, axis=1)
+    want = np.moveaxis(m.vjp_from_output(np.moveaxis(y, 1, -1), np.moveaxis(g, 1, -1)), -1, 1)
+    np.testing.assert_array_equal(m.vjp_from_output(y, g, axis=1), want)
+    buffer = np.empty_like(a)
+    assert m.vjp_from_output(y, g, axis=1, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, want)
+    with pytest.raises(ValueError, match="shape of y"):
+        m.vjp_from_output(y, g[:, :, :2])
+    with pytest.raises(TypeError):
+        m.vjp_from_output(y.astype(np.complex128), g)
+    nan_row = m.vjp_from_output(np.array([np.nan, 0.5]), np.ones(2))
+    if name == "softmax":  # the sum takes every y
+        assert np.isnan(nan_row).all()
+    else:  # g_j - exp(y_j) sum(g): only y_j
+        assert np.isnan(nan_row[0]) and nan_row[1] == pytest.approx(1 - 2 * np.exp(0.5), rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_the_threaded_rows_match_the_serial_ones(name):
+    m = mod(name)
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        y = m.forward(rng.normal(0, 2, (300, 1000)).astype(dtype))
+        g = rng.normal(size=y.shape).astype(dtype)
+        g[7] = 1.0  # a row that cancels and is redone
+        serial = m._from_output_rows(y, g, np.empty_like(y), name == "log_softmax", dtype == np.float32)
+        threaded = m._from_output_rows_par(y, g, np.empty_like(y), name == "log_softmax", dtype == np.float32, 4)
+        np.testing.assert_array_equal(serial, threaded)
+
+
+def test_softmax_keeps_its_last_bits_where_the_sum_cancels():
+    """g = 1: g_j - sum_i p_i g_i is 1 - sum_i p_i, a few ulps of 1 or less; PyTorch's formula returns noise."""
+    m = mod("softmax")
+    rng = np.random.default_rng(6)
+    for dtype in (np.float32, np.float64):
+        for n in (3, 40, 1000):
+            for scale in (1.0, 30.0):
+                p = m.forward(rng.normal(0, scale, n).astype(dtype))
+                g = np.ones(n, dtype=dtype)
+                got = m.vjp_from_output(p, g)
+                for j in range(0, n, max(1, n // 25)):
+                    assert ulp_error(got[j], _mp(_exact_softmax(p, g, j)), dtype) <= 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0, 1, width=64), min_size=1, max_size=70),
+    st.lists(st.floats(-1e6, 1e6, width=64), min_size=70, max_size=70),
+)
+def test_softmax_within_an_ulp_of_the_exact_value_at_any_p(p, g):
+    """Any y (not only a forward's output) and g: exact in rational arithmetic, the kernel within an ulp."""
+    m = mod("softmax")
+    p = np.array(p)
+    g = np.array(g[: len(p)])
+    got = m.vjp_from_output(p, g)
+    for j in range(len(p)):
+        assert ulp_error(got[j], _mp(_exact_softmax(p, g, j)), np.float64) <= 2.0
+
+
+def test_log_softmax_float32_keeps_its_last_bits_where_it_cancels():
+    m = mod("log_softmax")
+    n = 7
+    y = m.forward(np.zeros(n, dtype=np.float32))  # log(1/7), rounded: 1 - 7 exp(y_j) cancels
+    g = np.ones(n, dtype=np.float32)
+    got = m.vjp_from_output(y, g)
+    with mpmath.workdps(60):
+        exact = 1 - n * mpmath.exp(mpmath.mpf(float(y[0])))
+    assert all(ulp_error(v, exact, np.float32) <= 1.0 for v in got)
+    assert got[0] != 0.0
+
+
+def test_log_softmax_float64_error_is_the_documented_one():
+    m = mod("log_softmax")
+    assert m.FROM_OUTPUT_SLACK == {"float64": 2.0**-50}
+    n = 7
+    y = m.forward(np.zeros(n))
+    got = m.vjp_from_output(y, np.ones(n))
+    with mpmath.workdps(60):
+        exact = 1 - n * mpmath.exp(mpmath.mpf(float(y[0])))
+    slack = n * mpmath.exp(mpmath.mpf(float(y[0]))) * m.FROM_OUTPUT_SLACK["float64"]
+    assert all(ulp_error(v, exact, np.float64, slack) <= 4.0 for v in got)
