@@ -1210,7 +1210,7 @@ def _sum_fixed(vh, vl, lo, skip):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad_row_double(zr, yrow, outr, scale, w, ke):
+def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     """One float64 row as _grad_row_dd, vectorised: e_k in double-double by _exps_dd, the excluded sums
     sum_{k != j} e_k = (1 + rest) - e_j (>= 1 for j != top) and sum_{k != j} y_k = Y - y_j (>= max y for
     j != the largest label), with rest and Y from the two sums that cancel (the one without the top
@@ -1218,12 +1218,14 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke):
     difference and quotient per element in SIMD loops, one rounding.  The sums are exact but for their
     quantisation, at most 2**-103 of Y and of the total: a row where that could reach 2**-60 of some output
     (e_j sum_{k != j} y_k and y_j sum_{k != j} e_k equal to 2**-43, soft labels at the prediction) is redone
-    by _grad_row_dd."""
+    by _grad_row_dd.  A sparse row (label t >= 0) is e_j scale / total but at t, -sum_{k != t} e_k scale / total:
+    no cancellation, no label sums."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
     ybits = 0
-    for k in range(n):
-        ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
+    if t < 0:
+        for k in range(n):
+            ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
     if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, long rows, huge or nan labels
         _grad_row_dd(zr, yrow, outr, scale, w, ke)
         return
@@ -1236,6 +1238,16 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke):
     rh, rl = _sum_fixed(sh, sl, True, top)  # e_top = 1
     th, tl = _two_sum(1.0, rh)
     th, tl = _fast_two_sum(th, tl + rl)
+    ch, cl = _dd_div(scale, 0.0, th, tl)
+    if t >= 0:
+        for k in range(n):
+            outr[k] = _scale2(_vdd_mul(eh[k], el[k], ch, cl)[0], ke[k])
+        oh, ol = _dd_add(th, tl, -sh[t], -sl[t])
+        if t == top:
+            oh, ol = rh, rl
+        oh, ol = _dd_mul(oh, ol, ch, cl)
+        outr[t] = 0.0 - (oh + ol)  # +0 for a single class, as 0 - 0 in _grad_row_dd
+        return
     jy = _first(yrow, _bits_f64(ybits))
     yh, yl = _sum_fixed(yrow, yrow, False, jy)
     ah, al = _two_sum(yrow[jy], yh)
@@ -1263,11 +1275,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke):
         nh = sh2 + sl2
         nl = sl2 - (nh - sh2)
         close += select(abs(nh) >= _CANCEL * (xh + ph), 0, 1)
-        g = nh / th  # / total
-        ph, pl = _vtwo_prod(g, th)
-        r = ((((nh - ph) - pl) + nl) - g * tl) / th
-        ph, pl = _vtwo_prod(g, scale)
-        outr[k] = _scale2(ph + (pl + r * scale), select(zero, ke[k], 0))
+        outr[k] = _scale2(_vdd_mul(nh, nl, ch, cl)[0], select(zero, ke[k], 0))  # scale / total
     if close:
         _grad_row_dd(zr, yrow, outr, scale, w, ke)
 
@@ -1285,7 +1293,7 @@ def _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke):
     if single:
         _grad_row_single(z[r], yrow, out[r], scale, w, ke)
     else:
-        _grad_row_double(z[r], yrow, out[r], scale, w, ke)
+        _grad_row_double(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
 
 
 @numba.njit(cache=True, error_model="numpy")
