@@ -710,6 +710,132 @@ def _grad_fast(zs, ys, size, out):
     return out
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _split(a):
+    """Veltkamp's split: a = hi + lo, each half of the bits (|a| below 2**960)."""
+    c = 134217729.0 * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _prod2(a, b):
+    """p + e = a * b exactly (Dekker, no FMA, no branch: |a|, |b| below 2**960)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _sigmoid_ce_grad_dd(z, y, w):
+    """_sigmoid_ce_grad for finite z and y and |q| < 2**64, branch-free (SIMD): t = exp(-|z|) in double-double
+    (_exp_dd vectorised: k by the shift trick, 2**k from the bits, the argument clamped at -1000 where t
+    underflows anyway), A - B t over 1 + t with (A, B) = (1 - y, q y) for z >= 0 and (q y, 1 - y), negated,
+    for z < 0; where A = 0 the mantissa of t is used and the quotient scaled by 2**k last, as there."""
+    x = -abs(z)
+    x = select(x > -1000.0, x, -1000.0)
+    t = x * _INV_LN2 + _SHIFT
+    kk = t - _SHIFT
+    rh = x - kk * _LN2_HI  # exact: the constant has 21 bits and |k| < 2**11
+    kl = kk * _LN2_LO
+    r1 = rh - kl
+    bb = r1 - rh
+    r2 = (rh - (r1 - bb)) + (-kl - bb)
+    qh, ql = _prod2(r1, r1)
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    tail = (r1 * qh) * q
+    a = 1.0 + r1
+    bb = a - 1.0
+    b = (1.0 - (a - bb)) + (r1 - bb)
+    c = a + 0.5 * qh
+    bb = c - a
+    b = b + ((a - (c - bb)) + (0.5 * qh - bb))
+    lo = b + (0.5 * ql + tail)
+    mh = c + lo
+    ml = (lo - (mh - c)) + mh * r2  # exp(x) = (mh + ml) 2**k
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    s1 = _bits_f64((k1 + 1023) << 52)
+    s2 = _bits_f64((ki - k1 + 1023) << 52)
+    th = (mh * s1) * s2
+    tl = (ml * s1) * s2
+    dh = 1.0 + th  # 1 + t, th <= 1
+    dl = (th - (dh - 1.0)) + tl
+    d = dh + dl
+    dl = dl - (d - dh)
+    dh = d
+    qyh, qyl = _prod2(w, y)
+    oyh = 1.0 - y  # y <= 1
+    oyl = (1.0 - oyh) - y
+    pos = z >= 0.0
+    ah = select(pos, oyh, qyh)
+    al = select(pos, oyl, qyl)
+    bh = select(pos, qyh, oyh)
+    bl = select(pos, qyl, oyl)
+    zero = ah == 0.0
+    uh = select(zero, mh, th)
+    ul = select(zero, ml, tl)
+    ph, pl = _prod2(bh, uh)  # B t (or B times t's mantissa)
+    pl = pl + (bh * ul + bl * uh)
+    xh = ph + pl
+    xl = pl - (xh - ph)
+    sh = ah - xh  # A - B t, as _dd_add
+    bb = sh - ah
+    sl = ((ah - (sh - bb)) + (-xh - bb)) + (al - xl)
+    nh = sh + sl
+    nl = sl - (nh - sh)
+    g = nh / dh  # (nh + nl) / (dh + dl), as _dd_div
+    ph, pl = _prod2(g, dh)
+    r = (((nh - ph) - pl) + nl) - g * dl
+    v = g + r / dh
+    v = select(pos, v, -v)
+    kz = select(zero, ki, 0)
+    k1 = kz >> 1
+    return (v * _bits_f64((k1 + 1023) << 52)) * _bits_f64((kz - k1 + 1023) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_double(zs, ys, size, out):
+    """The gradient for float64 logits in double-double, rounded once, in SIMD (_sigmoid_ce_grad_dd); the
+    elements with a non-finite logit or label are redone by _grad_scalar."""
+    q = 1.0
+    bad = 0
+    for k in range(zs.shape[0]):
+        z = zs[k]
+        y = np.float64(ys[k])
+        ok = (abs(z) < math.inf) & (abs(y) < math.inf)
+        out[k] = _sigmoid_ce_grad_dd(select(ok, z, 0.0), select(ok, y, 0.0), q) / size
+        bad += select(ok, 0, 1)
+    if bad:
+        for k in range(zs.shape[0]):
+            y = np.float64(ys[k])
+            if not (abs(zs[k]) < math.inf and abs(y) < math.inf):
+                out[k] = _grad_scalar(zs[k], y) / size
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _grad_double_par(zs, ys, size, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _grad_double(zs[start:stop], ys[start:stop], size, out[start:stop])
+    return out
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _loss_fast_par(zs, ys, out, chunks):
     for c in numba.prange(chunks):
@@ -799,16 +925,19 @@ def grad(logits, labels, *, reduction="mean", out=None):
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
     params = ()
-    if True and z.dtype == np.float32 and all(isinstance(p, float) for p in params):
+    if True and all(isinstance(p, float) for p in params) and (
+        z.dtype == np.float32 or all(abs(p) < 18446744073709551616.0 for p in params)  # |q| < 2**64: no overflow
+    ):
         size = float(z.size) if reduction == "mean" and z.size else 1.0
         z = np.ascontiguousarray(z)
         direct = _direct(out, z, -1, y) if z.ndim else None
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))
+        single = z.dtype == np.float32
         if chunks := _chunks(z.size):
-            _grad_fast_par(*flat, *params, size, target.reshape(-1), chunks)
+            (_grad_fast_par if single else _grad_double_par)(*flat, *params, size, target.reshape(-1), chunks)
         else:
-            _grad_fast(*flat, *params, size, target.reshape(-1))
+            (_grad_fast if single else _grad_double)(*flat, *params, size, target.reshape(-1))
         return out if direct is not None else _grad_out(target, z.dtype, out)
     values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64)))
     if reduction == "mean" and z.size:

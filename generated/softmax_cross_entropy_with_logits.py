@@ -1175,6 +1175,125 @@ def _grad_row_single(zr, yrow, outr, scale, w, ke):
         _grad_row_dd(zr, yrow, outr, scale, w, ke)
 
 
+_Q_LO3 = 5316911983139663491615228241121378304.0  # 2**122: the third level of _sum_fixed
+_ROUND_LO = 4.470348358154297e-08  # 1.5 * 2**-25: (x + it) - it rounds |x| <= 2**-26 to a multiple of 2**-77
+_Y_MAX_BITS = 0x7830000000000000  # the bits of 2**900: labels below it keep the Veltkamp splits in range
+_CANCEL = 1.1368683772161603e-13  # 2**-43: the sums' quantisation (2**-103 of each term) over 2**-60
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sum_fixed(vh, vl, lo, skip):
+    """sum_{k != skip} (vh[k] + vl[k]) (vl left out without ``lo``) for values >= 0 with |vl[k]| <= ulp(vh[k]),
+    as a double-double to about n 2**-122 of the largest term: the values scaled by the power of two that
+    brings the largest vh[k] to [0.5, 1), then quantised to 2**-122 and summed exactly as integers at three
+    levels (multiples of 2**-30, of 2**-77 and of 2**-122: any order, SIMD; n <= _FAST_MAX_N)."""
+    n = vh.shape[0]
+    top = 0
+    for k in range(n):
+        b = _f64_bits(vh[k])
+        top = max(top, select(k != skip, b, 0))
+    if top == 0:
+        return 0.0, 0.0
+    s = 1022 - (top >> 52)
+    i1 = 0
+    i2 = 0
+    i3 = 0
+    for k in range(n):
+        keep = k != skip
+        x = _scale2(select(keep, vh[k], 0.0), s)
+        xl = _scale2(select(keep & lo, vl[k], 0.0), s)
+        h = (x + _ROUND_HI) - _ROUND_HI
+        r = x - h
+        m2 = (r + _ROUND_LO) - _ROUND_LO
+        l2 = (xl + _ROUND_LO) - _ROUND_LO
+        i1 += np.int64(h * _Q_HI)
+        i2 += np.int64((m2 + l2) * _Q_LO)
+        i3 += np.int64(((r - m2) + (xl - l2)) * _Q_LO3)
+    c = i3 >> 45  # carries: 2**45 units of 2**-122 make one of 2**-77, 2**47 of those one of 2**-30
+    i3 -= c << 45
+    i2 += c
+    c = i2 >> 47
+    i2 -= c << 47
+    i1 += c
+    a = np.float64(i1) / _Q_HI
+    b = np.float64(i2) / _Q_LO
+    hi = a + b
+    lo2 = (b - (hi - a)) + np.float64(i3) / _Q_LO3
+    a = hi + lo2
+    return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
+    """One float64 row as _grad_row_dd, vectorised: e_k in double-double by _exps_dd, the excluded sums
+    sum_{k != j} e_k = (1 + rest) - e_j (>= 1 for j != top) and sum_{k != j} y_k = Y - y_j (>= max y for
+    j != the largest label), with rest and Y from the two sums that cancel (the one without the top
+    logit, the one without the largest label) to relative precision by _sum_fixed; the products,
+    difference and quotient per element in SIMD loops, one rounding.  The sums are exact but for their
+    quantisation, at most 2**-103 of Y and of the total: a row where that could reach 2**-60 of some output
+    (e_j sum_{k != j} y_k and y_j sum_{k != j} e_k equal to 2**-43, soft labels at the prediction) is redone
+    by _grad_row_dd.  A sparse row (label t >= 0) is e_j scale / total but at t, -sum_{k != t} e_k scale / total:
+    no cancellation, no label sums."""
+    n = zr.shape[0]
+    fast, m = _row_max(zr)
+    ybits = 0
+    if t < 0:
+        for k in range(n):
+            ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
+    if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, long rows, huge or nan labels
+        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+        return
+    eh = w[0]
+    el = w[1]
+    sh = w[2]
+    sl = w[3]
+    _exps_dd(zr, m, eh, el, ke, sh, sl)
+    top = _first(zr, m)
+    rh, rl = _sum_fixed(sh, sl, True, top)  # e_top = 1
+    th, tl = _two_sum(1.0, rh)
+    th, tl = _fast_two_sum(th, tl + rl)
+    ch, cl = _dd_div(scale, 0.0, th, tl)
+    if t >= 0:
+        for k in range(n):
+            outr[k] = _scale2(_vdd_mul(eh[k], el[k], ch, cl)[0], ke[k])
+        oh, ol = _dd_add(th, tl, -sh[t], -sl[t])
+        if t == top:
+            oh, ol = rh, rl
+        oh, ol = _dd_mul(oh, ol, ch, cl)
+        outr[t] = 0.0 - (oh + ol)  # +0 for a single class, as 0 - 0 in _grad_row_dd
+        return
+    jy = _first(yrow, _bits_f64(ybits))
+    yh, yl = _sum_fixed(yrow, yrow, False, jy)
+    ah, al = _two_sum(yrow[jy], yh)
+    ah, al = _fast_two_sum(ah, al + yl)
+    close = 0
+    for k in range(n):
+        yk = yrow[k]
+        zero = yk == 0.0  # e_j sum_{k != j} y_k / total, scaled by 2**ke[j] last
+        oh, ol = _vsum2(ah, -yk, al)
+        hi = oh + ol
+        ol = ol - (hi - oh)
+        oh = select(k == jy, yh, hi)
+        ol = select(k == jy, yl, ol)
+        uh = select(zero, eh[k], sh[k])
+        ul = select(zero, el[k], sl[k])
+        xh, xl = _vdd_mul(uh, ul, oh, ol)
+        oh, ol = _vsum2(th, -sh[k], tl - sl[k])
+        hi = oh + ol
+        ol = ol - (hi - oh)
+        oh = select(k == top, rh, hi)
+        ol = select(k == top, rl, ol)
+        ph, pl = _vtwo_prod(yk, oh)
+        pl = pl + yk * ol
+        sh2, sl2 = _vsum2(xh, -ph, xl - pl)  # e_j sum_{k != j} y_k - y_j sum_{k != j} e_k
+        nh = sh2 + sl2
+        nl = sl2 - (nh - sh2)
+        close += select(abs(nh) >= _CANCEL * (xh + ph), 0, 1)
+        outr[k] = _scale2(_vdd_mul(nh, nl, ch, cl)[0], select(zero, ke[k], 0))  # scale / total
+    if close:
+        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke):
     n = z.shape[1]
@@ -1188,7 +1307,7 @@ def _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke):
     if single:
         _grad_row_single(z[r], yrow, out[r], scale, w, ke)
     else:
-        _grad_row_dd(z[r], yrow, out[r], scale, w, ke)
+        _grad_row_double(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -1554,6 +1554,119 @@ def _grad_fast(zs, ys@@PARGS@@, size, out):
     return out
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _split(a):
+    """Veltkamp's split: a = hi + lo, each half of the bits (|a| below 2**960)."""
+    c = 134217729.0 * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _prod2(a, b):
+    """p + e = a * b exactly (Dekker, no FMA, no branch: |a|, |b| below 2**960)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _sigmoid_ce_grad_dd(z, y, w):
+    """_sigmoid_ce_grad for finite z and y and |q| < 2**64, branch-free (SIMD): t = exp(-|z|) in double-double
+    (_exp_dd vectorised: k by the shift trick, 2**k from the bits, the argument clamped at -1000 where t
+    underflows anyway), A - B t over 1 + t with (A, B) = (1 - y, q y) for z >= 0 and (q y, 1 - y), negated,
+    for z < 0; where A = 0 the mantissa of t is used and the quotient scaled by 2**k last, as there."""
+    x = -abs(z)
+    x = select(x > -1000.0, x, -1000.0)
+    t = x * _INV_LN2 + _SHIFT
+    kk = t - _SHIFT
+    rh = x - kk * _LN2_HI  # exact: the constant has 21 bits and |k| < 2**11
+    kl = kk * _LN2_LO
+    r1 = rh - kl
+    bb = r1 - rh
+    r2 = (rh - (r1 - bb)) + (-kl - bb)
+    qh, ql = _prod2(r1, r1)
+    @@EXP_DD_TAIL_4@@
+    tail = (r1 * qh) * q
+    a = 1.0 + r1
+    bb = a - 1.0
+    b = (1.0 - (a - bb)) + (r1 - bb)
+    c = a + 0.5 * qh
+    bb = c - a
+    b = b + ((a - (c - bb)) + (0.5 * qh - bb))
+    lo = b + (0.5 * ql + tail)
+    mh = c + lo
+    ml = (lo - (mh - c)) + mh * r2  # exp(x) = (mh + ml) 2**k
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    s1 = _bits_f64((k1 + 1023) << 52)
+    s2 = _bits_f64((ki - k1 + 1023) << 52)
+    th = (mh * s1) * s2
+    tl = (ml * s1) * s2
+    dh = 1.0 + th  # 1 + t, th <= 1
+    dl = (th - (dh - 1.0)) + tl
+    d = dh + dl
+    dl = dl - (d - dh)
+    dh = d
+    qyh, qyl = _prod2(w, y)
+    oyh = 1.0 - y  # y <= 1
+    oyl = (1.0 - oyh) - y
+    pos = z >= 0.0
+    ah = select(pos, oyh, qyh)
+    al = select(pos, oyl, qyl)
+    bh = select(pos, qyh, oyh)
+    bl = select(pos, qyl, oyl)
+    zero = ah == 0.0
+    uh = select(zero, mh, th)
+    ul = select(zero, ml, tl)
+    ph, pl = _prod2(bh, uh)  # B t (or B times t's mantissa)
+    pl = pl + (bh * ul + bl * uh)
+    xh = ph + pl
+    xl = pl - (xh - ph)
+    sh = ah - xh  # A - B t, as _dd_add
+    bb = sh - ah
+    sl = ((ah - (sh - bb)) + (-xh - bb)) + (al - xl)
+    nh = sh + sl
+    nl = sl - (nh - sh)
+    g = nh / dh  # (nh + nl) / (dh + dl), as _dd_div
+    ph, pl = _prod2(g, dh)
+    r = (((nh - ph) - pl) + nl) - g * dl
+    v = g + r / dh
+    v = select(pos, v, -v)
+    kz = select(zero, ki, 0)
+    k1 = kz >> 1
+    return (v * _bits_f64((k1 + 1023) << 52)) * _bits_f64((kz - k1 + 1023) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_double(zs, ys@@PARGS@@, size, out):
+    """The gradient for float64 logits in double-double, rounded once, in SIMD (_sigmoid_ce_grad_dd); the
+    elements with a non-finite logit or label are redone by _grad_scalar."""
+    q = @@W@@
+    bad = 0
+    for k in range(zs.shape[0]):
+        z = zs[k]
+        y = np.float64(ys[k])
+        ok = (abs(z) < math.inf) & (abs(y) < math.inf)
+        out[k] = _sigmoid_ce_grad_dd(select(ok, z, 0.0), select(ok, y, 0.0), q) / size
+        bad += select(ok, 0, 1)
+    if bad:
+        for k in range(zs.shape[0]):
+            y = np.float64(ys[k])
+            if not (abs(zs[k]) < math.inf and abs(y) < math.inf):
+                out[k] = _grad_scalar(zs[k], y@@PARGS@@) / size
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _grad_double_par(zs, ys@@PARGS@@, size, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _grad_double(zs[start:stop], ys[start:stop]@@PARGS@@, size, out[start:stop])
+    return out
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _loss_fast_par(zs, ys@@PARGS@@, out, chunks):
     for c in numba.prange(chunks):
@@ -1593,7 +1706,7 @@ def _fast_forward(z, y, params, reduction, out):
     if reduction == "mean":
         total = total / z.size if z.size else math.nan
     return z.dtype.type(total)
-'''
+'''.replace("    @@EXP_DD_TAIL_4@@", _exp_dd_tail(4))
 
 _ELEMENTWISE_LOSS = '''
 
@@ -1645,16 +1758,19 @@ def grad(logits, labels, *@@PKW@@, reduction="mean", out=None):
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
     params = (@@PCALLT@@)
-    if @@FAST@@ and z.dtype == np.float32 and all(isinstance(p, float) for p in params):
+    if @@FAST@@ and all(isinstance(p, float) for p in params) and (
+        z.dtype == np.float32 or all(abs(p) < 18446744073709551616.0 for p in params)  # |q| < 2**64: no overflow
+    ):
         size = float(z.size) if reduction == "mean" and z.size else 1.0
         z = np.ascontiguousarray(z)
         direct = _direct(out, z, -1, y) if z.ndim else None
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))
+        single = z.dtype == np.float32
         if chunks := _chunks(z.size):
-            _grad_fast_par(*flat, *params, size, target.reshape(-1), chunks)
+            (_grad_fast_par if single else _grad_double_par)(*flat, *params, size, target.reshape(-1), chunks)
         else:
-            _grad_fast(*flat, *params, size, target.reshape(-1))
+            (_grad_fast if single else _grad_double)(*flat, *params, size, target.reshape(-1))
         return out if direct is not None else _grad_out(target, z.dtype, out)
     values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64)@@PCALL@@))
     if reduction == "mean" and z.size:
@@ -1952,6 +2068,125 @@ def _grad_row_single(zr, yrow, outr, scale, w, ke):
         _grad_row_dd(zr, yrow, outr, scale, w, ke)
 
 
+_Q_LO3 = 5316911983139663491615228241121378304.0  # 2**122: the third level of _sum_fixed
+_ROUND_LO = 4.470348358154297e-08  # 1.5 * 2**-25: (x + it) - it rounds |x| <= 2**-26 to a multiple of 2**-77
+_Y_MAX_BITS = 0x7830000000000000  # the bits of 2**900: labels below it keep the Veltkamp splits in range
+_CANCEL = 1.1368683772161603e-13  # 2**-43: the sums' quantisation (2**-103 of each term) over 2**-60
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sum_fixed(vh, vl, lo, skip):
+    """sum_{k != skip} (vh[k] + vl[k]) (vl left out without ``lo``) for values >= 0 with |vl[k]| <= ulp(vh[k]),
+    as a double-double to about n 2**-122 of the largest term: the values scaled by the power of two that
+    brings the largest vh[k] to [0.5, 1), then quantised to 2**-122 and summed exactly as integers at three
+    levels (multiples of 2**-30, of 2**-77 and of 2**-122: any order, SIMD; n <= _FAST_MAX_N)."""
+    n = vh.shape[0]
+    top = 0
+    for k in range(n):
+        b = _f64_bits(vh[k])
+        top = max(top, select(k != skip, b, 0))
+    if top == 0:
+        return 0.0, 0.0
+    s = 1022 - (top >> 52)
+    i1 = 0
+    i2 = 0
+    i3 = 0
+    for k in range(n):
+        keep = k != skip
+        x = _scale2(select(keep, vh[k], 0.0), s)
+        xl = _scale2(select(keep & lo, vl[k], 0.0), s)
+        h = (x + _ROUND_HI) - _ROUND_HI
+        r = x - h
+        m2 = (r + _ROUND_LO) - _ROUND_LO
+        l2 = (xl + _ROUND_LO) - _ROUND_LO
+        i1 += np.int64(h * _Q_HI)
+        i2 += np.int64((m2 + l2) * _Q_LO)
+        i3 += np.int64(((r - m2) + (xl - l2)) * _Q_LO3)
+    c = i3 >> 45  # carries: 2**45 units of 2**-122 make one of 2**-77, 2**47 of those one of 2**-30
+    i3 -= c << 45
+    i2 += c
+    c = i2 >> 47
+    i2 -= c << 47
+    i1 += c
+    a = np.float64(i1) / _Q_HI
+    b = np.float64(i2) / _Q_LO
+    hi = a + b
+    lo2 = (b - (hi - a)) + np.float64(i3) / _Q_LO3
+    a = hi + lo2
+    return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
+    """One float64 row as _grad_row_dd, vectorised: e_k in double-double by _exps_dd, the excluded sums
+    sum_{k != j} e_k = (1 + rest) - e_j (>= 1 for j != top) and sum_{k != j} y_k = Y - y_j (>= max y for
+    j != the largest label), with rest and Y from the two sums that cancel (the one without the top
+    logit, the one without the largest label) to relative precision by _sum_fixed; the products,
+    difference and quotient per element in SIMD loops, one rounding.  The sums are exact but for their
+    quantisation, at most 2**-103 of Y and of the total: a row where that could reach 2**-60 of some output
+    (e_j sum_{k != j} y_k and y_j sum_{k != j} e_k equal to 2**-43, soft labels at the prediction) is redone
+    by _grad_row_dd.  A sparse row (label t >= 0) is e_j scale / total but at t, -sum_{k != t} e_k scale / total:
+    no cancellation, no label sums."""
+    n = zr.shape[0]
+    fast, m = _row_max(zr)
+    ybits = 0
+    if t < 0:
+        for k in range(n):
+            ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
+    if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, long rows, huge or nan labels
+        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+        return
+    eh = w[0]
+    el = w[1]
+    sh = w[2]
+    sl = w[3]
+    _exps_dd(zr, m, eh, el, ke, sh, sl)
+    top = _first(zr, m)
+    rh, rl = _sum_fixed(sh, sl, True, top)  # e_top = 1
+    th, tl = _two_sum(1.0, rh)
+    th, tl = _fast_two_sum(th, tl + rl)
+    ch, cl = _dd_div(scale, 0.0, th, tl)
+    if t >= 0:
+        for k in range(n):
+            outr[k] = _scale2(_vdd_mul(eh[k], el[k], ch, cl)[0], ke[k])
+        oh, ol = _dd_add(th, tl, -sh[t], -sl[t])
+        if t == top:
+            oh, ol = rh, rl
+        oh, ol = _dd_mul(oh, ol, ch, cl)
+        outr[t] = 0.0 - (oh + ol)  # +0 for a single class, as 0 - 0 in _grad_row_dd
+        return
+    jy = _first(yrow, _bits_f64(ybits))
+    yh, yl = _sum_fixed(yrow, yrow, False, jy)
+    ah, al = _two_sum(yrow[jy], yh)
+    ah, al = _fast_two_sum(ah, al + yl)
+    close = 0
+    for k in range(n):
+        yk = yrow[k]
+        zero = yk == 0.0  # e_j sum_{k != j} y_k / total, scaled by 2**ke[j] last
+        oh, ol = _vsum2(ah, -yk, al)
+        hi = oh + ol
+        ol = ol - (hi - oh)
+        oh = select(k == jy, yh, hi)
+        ol = select(k == jy, yl, ol)
+        uh = select(zero, eh[k], sh[k])
+        ul = select(zero, el[k], sl[k])
+        xh, xl = _vdd_mul(uh, ul, oh, ol)
+        oh, ol = _vsum2(th, -sh[k], tl - sl[k])
+        hi = oh + ol
+        ol = ol - (hi - oh)
+        oh = select(k == top, rh, hi)
+        ol = select(k == top, rl, ol)
+        ph, pl = _vtwo_prod(yk, oh)
+        pl = pl + yk * ol
+        sh2, sl2 = _vsum2(xh, -ph, xl - pl)  # e_j sum_{k != j} y_k - y_j sum_{k != j} e_k
+        nh = sh2 + sl2
+        nl = sl2 - (nh - sh2)
+        close += select(abs(nh) >= _CANCEL * (xh + ph), 0, 1)
+        outr[k] = _scale2(_vdd_mul(nh, nl, ch, cl)[0], select(zero, ke[k], 0))  # scale / total
+    if close:
+        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke):
     n = z.shape[1]
@@ -1965,7 +2200,7 @@ def _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke):
     if single:
         _grad_row_single(z[r], yrow, out[r], scale, w, ke)
     else:
-        _grad_row_dd(z[r], yrow, out[r], scale, w, ke)
+        _grad_row_double(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
 
 
 @numba.njit(cache=True, error_model="numpy")

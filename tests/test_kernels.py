@@ -200,6 +200,83 @@ def test_softmax_cross_entropy_interface_and_confident_loss():
         soft.forward(z, -onehot)
 
 
+def _same_or_tie(a, b):
+    """a and b equal (nan with nan, either zero with either), or one ulp apart (a half-ulp tie rounded
+    the other way)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    both_nan = np.isnan(a) & np.isnan(b)
+    with np.errstate(invalid="ignore"):
+        close = (a == b) | (np.abs(a - b) <= np.spacing(np.abs(b)))
+    return bool(np.all(close | both_nan))
+
+
+_EDGE_Z = [0.0, -0.0, 5e-324, -5e-324, 1e-300, 0.5, -0.5, math.log(3), -math.log(3), 36.7, -36.7, 745.2, -745.2]
+_EDGE_Z += [999.0, -999.0, 1000.0, -1000.0, 1500.0, -1500.0, 3000.0, -3000.0, 1e300, -1e300]
+_EDGE_Z += [math.inf, -math.inf, math.nan]
+_EDGE_Y = [0.0, 1.0, 0.25, 0.75, 5e-324, 1e-300, 1 - 2**-53, 2**-30, math.nan]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # nan inputs
+@pytest.mark.parametrize("name", ["sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits"])
+def test_binary_float64_grad_simd_matches_the_scalar_double_double(name):
+    """The SIMD float64 gradient (_grad_double, and its prange twin above 2**18 elements) gives the scalar
+    double-double _sigmoid_ce_grad's values, special values included."""
+    m = mod(name)
+    rng = np.random.default_rng(7)
+    zs = np.array(_EDGE_Z + list(rng.normal(0, 20, 60)) + list(math.log(3) + rng.integers(-40, 40, 40) * 2.0**-52))
+    ys = np.array(_EDGE_Y + list(rng.random(10)))
+    z, y = (a.ravel() for a in np.meshgrid(zs, ys))
+    weights = [{"pos_weight": q} for q in (1.0, 3.0, -2.5, 1e-300, 1e10, 2.0**64)]  # 2**64: the ufunc
+    if name.startswith("sigmoid"):
+        weights = [{}]
+    for kw in weights:
+        params = tuple(kw.values())
+        expected = m._grad_ufunc(z, y, *params)
+        assert _same_or_tie(m.grad(z, y, reduction="none", **kw), expected)
+        assert _same_or_tie(m.grad(z, y, reduction="mean", **kw), expected / z.size)
+        big = np.tile(z, 300000 // z.size + 1), np.tile(y, 300000 // z.size + 1)  # the prange twin
+        assert _same_or_tie(m.grad(*big, reduction="sum", **kw), m._grad_ufunc(*big, *params))
+
+
+def _grad_rows_dd(m, z, y, sparse, scale):
+    """The reference: every row by the scalar double-double _grad_row_dd."""
+    n = z.shape[1]
+    out = np.empty_like(z)
+    w = np.empty((15, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(z.shape[0]):
+        yrow = np.eye(n)[y[r]] if sparse else y[r].astype(np.float64)
+        m._grad_row_dd(z[r], yrow, out[r], scale, w, ke)
+    return out
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # nan inputs
+@pytest.mark.parametrize("sparse", [False, True])
+def test_softmax_cross_entropy_float64_rows_match_the_scalar_double_double(sparse):
+    """_grad_row_double (SIMD, its fixed-point excluded sums and its fallbacks) gives _grad_row_dd's values:
+    ties, logits 1e-300 apart (the cancellation check's fallback), spreads past exp's range, infinities,
+    nan, prediction-equal and subnormal labels; the prange twin on 300 rows of 1000."""
+    m = mod("sparse_softmax_cross_entropy_with_logits" if sparse else "softmax_cross_entropy_with_logits")
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 3, 7, 40):
+        rows = [rng.normal(0, s, n) for s in (1e-300, 1e-10, 1.0, 30.0, 400.0, 2000.0) for _ in range(3)]
+        rows += [np.zeros(n), np.r_[np.inf, rng.normal(size=n - 1)], np.r_[rng.normal(size=n - 1), np.nan]]
+        z = np.array(rows)
+        if sparse:
+            y = rng.integers(0, n, z.shape[0])
+            y[: len(rows) // 2] = np.argmax(np.nan_to_num(z[: len(rows) // 2], nan=-np.inf), axis=1)
+        else:
+            p = np.exp(np.nan_to_num(z - np.nanmax(z, axis=1, keepdims=True), nan=0.0, posinf=0.0))
+            y = np.concatenate([rng.random(z.shape), p / p.sum(1, keepdims=True), np.full(z.shape, 1e-300)])
+            y[-1, 0] = 1.0
+            z = np.concatenate([z, z, z])
+        assert _same_or_tie(m.grad(z, y, reduction="none"), _grad_rows_dd(m, z, y, sparse, 1.0))
+        assert _same_or_tie(m.grad(z, y), _grad_rows_dd(m, z, y, sparse, 1.0 / z.shape[0]))
+    z = rng.uniform(-6, 6, (300, 1000))
+    y = rng.integers(0, 1000, 300) if sparse else rng.dirichlet(np.ones(1000), 300)
+    assert _same_or_tie(m.grad(z, y, reduction="sum"), _grad_rows_dd(m, z, y, sparse, 1.0))
+
+
 def test_mse_interface():
     m = mod("mse")
     a, b = np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0])
