@@ -1181,11 +1181,9 @@ def _plain_dot(p, g, log, acc):
     and the same order, so the same bits, on every machine).  For float32 rows the products are exact and
     |s - sum| <= (n - 1) 2**-53 b."""
     n = g.shape[0]
+    acc[:] = 0.0
     hi = acc[0]
     mag = acc[1]
-    for j in range(_LANES):
-        hi[j] = 0.0
-        mag[j] = 0.0
     full = n - n % _LANES
     for base in range(0, full, _LANES):
         for j in range(_LANES):
@@ -1212,13 +1210,10 @@ def _dot2(p, g, acc):
     Oishi) in _LANES independent lanes, each product split exactly by an fma and each sum by TwoSum, the lanes
     then added in order.  |s + c - sum| is below about n**2 2**-106 b."""
     n = p.shape[0]
+    acc[:] = 0.0
     hi = acc[0]
     lo = acc[1]
     mag = acc[2]
-    for j in range(_LANES):
-        hi[j] = 0.0
-        lo[j] = 0.0
-        mag[j] = 0.0
     full = n - n % _LANES
     for base in range(0, full, _LANES):
         for j in range(_LANES):
@@ -1252,11 +1247,9 @@ def _sum2(g, acc):
     """sum_k g_k as a double-double (s, c): Sum2 (TwoSum, the errors summed) in _LANES lanes as in _dot2,
     within about n**2 2**-106 sum_k |g_k|."""
     n = g.shape[0]
+    acc[:] = 0.0
     hi = acc[0]
     lo = acc[1]
-    for j in range(_LANES):
-        hi[j] = 0.0
-        lo[j] = 0.0
     full = n - n % _LANES
     for base in range(0, full, _LANES):
         for j in range(_LANES):
@@ -1293,13 +1286,10 @@ def _dot3(p, g, log, acc):
     n 2**-159 sum_k |p_k g_k| before the rounding to double-double: g_j - s - c, which the callers take, is
     accurate to its last bits even where it cancels to 2**-100 of s (g = 1 and sum_k p_k = 1 + 2**-60)."""
     n = p.shape[0]
+    acc[:] = 0.0
     hi = acc[0]
     mid = acc[1]
     lo = acc[2]
-    for j in range(_LANES):
-        hi[j] = 0.0
-        mid[j] = 0.0
-        lo[j] = 0.0
     full = n - n % _LANES
     for base in range(0, full, _LANES):
         for j in range(_LANES):
