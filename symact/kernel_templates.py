@@ -1708,20 +1708,10 @@ def _grad_fast(zs, ys@@PARGS@@, size, out):
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _split(a):
-    """Veltkamp's split: a = hi + lo, each half of the bits (|a| below 2**960)."""
-    c = 134217729.0 * a
-    hi = c - (c - a)
-    return hi, a - hi
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
 def _prod2(a, b):
-    """p + e = a * b exactly (Dekker, no FMA, no branch: |a|, |b| below 2**960)."""
+    """p + e = a * b exactly (barring underflow): the error by one fma (vecmath's intrinsic), as _vtwo_prod."""
     p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, fma(a, b, -p)
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -2650,7 +2640,7 @@ def render_template(entry: Entry, command: str) -> str:
         helpers = _loss_helpers(loss, grad)
         fast = weight is not None and "_softplus(" in loss_code
         binary = (
-            _fast(("exp_f64", "softplus_f64", "sigmoid_f64"))
+            _fast(("exp_f64", "softplus_f64", "sigmoid_f64", "fma", "select"))
             + _BINARY_FAST.replace("@@LOSSVEC@@", loss_code.replace("_softplus(", "softplus_f64("))
             .replace("@@PARGS@@", "".join(f", {p}" for p in params))
             .replace("@@W@@", weight)
