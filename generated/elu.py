@@ -456,20 +456,43 @@ def _derivative_loop_parallel(x, alpha, out):
 
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, alpha, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
         a_g = _at(g, i)
         a_alpha = _lit(_at(alpha, i), a_x)
-        out[i] = a_g * _derivative_scalar(a_x, a_alpha)
+        d = _derivative_scalar(a_x, a_alpha)
+        tiny |= _is32(d) & (abs(d) < _lit(1.1754943508222875e-38, d))
+        out[i] = a_g * d
+    if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
+        for i in range(out.shape[0]):
+            a_x = np.float64(_at(x, i))
+            a_g = np.float64(_at(g, i))
+            a_alpha = np.float64(_at(alpha, i))
+            out[i] = a_g * _derivative_scalar(a_x, a_alpha)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, alpha, out):
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_g = _at(g, i)
-        a_alpha = _lit(_at(alpha, i), a_x)
-        out[i] = a_g * _derivative_scalar(a_x, a_alpha)
+    n = out.shape[0]
+    chunks = 64
+    flags = np.zeros(chunks, dtype=np.bool_)
+    for c in numba.prange(chunks):
+        tiny = False
+        for i in range(c * n // chunks, (c + 1) * n // chunks):
+            a_x = _at(x, i)
+            a_g = _at(g, i)
+            a_alpha = _lit(_at(alpha, i), a_x)
+            d = _derivative_scalar(a_x, a_alpha)
+            tiny |= _is32(d) & (abs(d) < _lit(1.1754943508222875e-38, d))
+            out[i] = a_g * d
+        flags[c] = tiny
+    if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
+        for i in numba.prange(n):
+            a_x = np.float64(_at(x, i))
+            a_g = np.float64(_at(g, i))
+            a_alpha = np.float64(_at(alpha, i))
+            out[i] = a_g * _derivative_scalar(a_x, a_alpha)
 
 
 @numba.njit(**_FAST)

@@ -447,30 +447,30 @@ def _forward_loop_parallel(x, out):
 @numba.njit(**_FAST)
 def _derivative_loop(x, out):
     for i in range(out.shape[0]):
-        a_x = _at(x, i)
+        a_x = np.float64(_at(x, i))
         out[i] = _derivative_scalar(a_x)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, out):
     for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
+        a_x = np.float64(_at(x, i))
         out[i] = _derivative_scalar(a_x)
 
 
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
     for i in range(out.shape[0]):
-        a_x = _at(x, i)
-        a_g = _at(g, i)
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
         out[i] = a_g * _derivative_scalar(a_x)
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, out):
     for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_g = _at(g, i)
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
         out[i] = a_g * _derivative_scalar(a_x)
 
 
@@ -479,7 +479,7 @@ def _value_and_grad_loop(x, out, out2):
     for i in range(out.shape[0]):
         a_x = _at(x, i)
         out[i] = _forward_scalar(a_x)
-        out2[i] = _derivative_scalar(a_x)
+        out2[i] = _derivative_scalar(np.float64(a_x))
 
 
 @numba.njit(**_FAST, parallel=True)
@@ -487,7 +487,7 @@ def _value_and_grad_loop_parallel(x, out, out2):
     for i in numba.prange(out.shape[0]):
         a_x = _at(x, i)
         out[i] = _forward_scalar(a_x)
-        out2[i] = _derivative_scalar(a_x)
+        out2[i] = _derivative_scalar(np.float64(a_x))
 
 
 @numba.njit(**_FAST)

@@ -128,8 +128,13 @@ _COMPENSATED_VEC = {
         "    s = one + t\n"
         "    err = (one - s) + t  # 1 + t = s + err exactly\n"
         "    up = x >= _lit(0.0, x)\n"
-        "    q = select(up, one, t) / s\n"
-        "    return select(_is32(x), q, q - q * (err * select(up, q, one - q)))  # float32 needs no correction\n"
+        "    a = select(up, one, t)\n"
+        "    q = a / s\n"
+        "    q64 = q - q * (err * select(up, q, one - q))\n"
+        "    inv = one / s  # float32: q corrected by its residual before it rounds (q64's correction comes after)\n"
+        "    q32 = a * inv\n"
+        "    q32 = fma(fma(-q32, s, a) - q32 * err, inv, q32)\n"
+        "    return select(_is32(x), q32, q64)\n"
     ),
 }
 
@@ -147,9 +152,17 @@ def _mul_sigmoid(m, w):
     s = one + t
     err = (one - s) + t  # 1 + t = s + err exactly
     up = w >= _lit(0.0, w)
-    q = select(up, one, ts) / s
+    a = select(up, one, ts)
+    q = a / s
     q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
-    return (m * q) * scale
+    # float32: m a / (1 + t) with m a split exactly and the quotient corrected by its residual before it rounds
+    # (rounding q first, then m q, lost up to 3.1 ulp)
+    nh = m * a
+    inv = one / s
+    q32 = nh * inv
+    c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
+    q32 = select(abs(q32) < _lit(math.inf, w), fma(c, inv, q32), q32)  # m = +-inf: c is nan
+    return select(_is32(w), q32, m * q) * scale
 '''
 
 #: the decorator of the scalar functions: inlined into the loops, so that LLVM sees one loop body
@@ -320,41 +333,89 @@ _VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc|exp_shifted))\
 
 
 #: (entry, kernel) pairs whose float32 loop computes in float64 and rounds once, because float32
-#: arithmetic misses the kernel's bound there (found with ``symact check``); every other float32 loop
-#: computes in float32 (twice the SIMD lanes).  Double-double entries compute in float64 throughout.
-#: silu' and swish': below x = -87 exp(x) is subnormal in float32 and (x + 1 + e^x) e^x / (1 + e^x)^2 loses
-#: up to 5 ulp (the forward keeps float32 through _mul_sigmoid).
-F32_IN_F64: frozenset[tuple[str, str]] = frozenset({("silu", "derivative"), ("swish", "derivative")})
+#: arithmetic misses the kernel's bound there (found by ``symact check``'s float32 sweep); every other float32
+#: loop computes in float32 (twice the SIMD lanes).  Double-double entries compute in float64 throughout.
+#: In float32, sigma' and tanh' (as t / (1 + t)^2 and 4 t / (1 + t)^2) and silu' and swish' lose up to 4.0 and
+#: 5.7 ulp in the normal range, and a vjp g f'(x) whose f'(x) is subnormal in float32 loses its digits
+#: before g scales them back (150 ulp and more at g = 1e5)
+F32_IN_F64: frozenset[tuple[str, str]] = frozenset(
+    {(name, kernel) for name in ("sigmoid", "tanh", "silu", "swish") for kernel in ("derivative", "vjp")}
+)
+
+#: entries whose float32 vjp computes in float32 but is redone in float64 when some f'(x) came out below
+#: float32's normal range (elu' and softplus' for x < -87): g f'(x) keeps its digits, at no cost to other calls
+VJP_UNDERFLOW_REDO: frozenset[str] = frozenset({"elu", "softplus"})
 
 
 def _loops(
-    kernel: str, inputs: Sequence[str], params: Sequence[str], body: str | Sequence[str], fastmath: bool, native: bool
+    kernel: str,
+    inputs: Sequence[str],
+    params: Sequence[str],
+    body: str | Sequence[str],
+    fastmath: bool,
+    native: bool,
+    redo: str | None = None,
 ) -> str:
     """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out`` (and
     ``out2``, ... where ``body`` is several values: one pass computing them all).
 
     Every input and parameter is a flat array or a scalar (``_at`` reads either); ``body`` is the value
     of element i in terms of ``a_<name>``: the input in its own type where ``native`` (a float32 loop
-    computes in float32; parameters take the type of the first input), else in float64."""
+    computes in float32; parameters take the type of the first input), else in float64.  With ``redo`` (a
+    vjp's f'(x) call; ``body`` is then ``a_g * f'(x)``), a float32 loop counts the f'(x) below float32's normal
+    range and, if there are any, computes the whole array again in float64."""
     bodies = [body] if isinstance(body, str) else list(body)
     outs = ["out", *[f"out{k}" for k in range(2, len(bodies) + 1)]]
     stores = "".join(f"        {o}[i] = {b}\n" for o, b in zip(outs, bodies))
+    wide = "".join(f"        a_{n} = np.float64(_at({n}, i))\n" for n in [*inputs, *params])
     if native:
         reads = "".join(f"        a_{n} = _at({n}, i)\n" for n in inputs)
         reads += "".join(f"        a_{n} = _lit(_at({n}, i), a_{inputs[0]})\n" for n in params)
     else:
-        reads = "".join(f"        a_{n} = np.float64(_at({n}, i))\n" for n in [*inputs, *params])
+        reads = wide
     flags = "_FAST" if fastmath else "_EXACT"
     text = []
     for suffix, extra, loop in (("", "", "range"), ("_parallel", ", parallel=True", "numba.prange")):
-        text.append(
-            f"@numba.njit(**{flags}{extra})\n"
-            f"def _{kernel}_loop{suffix}({', '.join([*inputs, *params, *outs])}):\n"
-            f"    for i in {loop}(out.shape[0]):\n"
-            f"{reads}"
-            f"{stores}"
-        )
+        head = f"@numba.njit(**{flags}{extra})\ndef _{kernel}_loop{suffix}({', '.join([*inputs, *params, *outs])}):\n"
+        if redo and native:  # the flag as a boolean or (a counter would halve the float32 lanes)
+            text.append(head + _redo_body(loop != "range", reads, wide, redo))
+            continue
+        text.append(f"{head}    for i in {loop}(out.shape[0]):\n{reads}{stores}")
     return "\n\n".join(text)
+
+
+def _redo_body(parallel: bool, reads: str, wide: str, derivative: str) -> str:
+    """A float32-native vjp loop that notes whether some f'(x) fell below float32's normal range and then
+    computes the whole array again in float64 (the parallel twin: one flag per chunk, as prange cannot reduce
+    with ``|=``)."""
+    lines = [
+        *[line.strip() for line in reads.splitlines()],
+        f"d = {derivative}",
+        "tiny |= _is32(d) & (abs(d) < _lit(1.1754943508222875e-38, d))",
+        "out[i] = a_g * d",
+    ]
+    if parallel:
+        body = (
+            "    n = out.shape[0]\n"
+            "    chunks = 64\n"
+            "    flags = np.zeros(chunks, dtype=np.bool_)\n"
+            "    for c in numba.prange(chunks):\n"
+            "        tiny = False\n"
+            "        for i in range(c * n // chunks, (c + 1) * n // chunks):\n"
+            + "".join(f"            {line}\n" for line in lines)
+            + "        flags[c] = tiny\n"
+            "    if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once\n"
+            "        for i in numba.prange(n):\n"
+        )
+    else:
+        body = (
+            "    tiny = False\n"
+            "    for i in range(out.shape[0]):\n"
+            + "".join(f"        {line}\n" for line in lines)
+            + "    if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once\n"
+            "        for i in range(out.shape[0]):\n"
+        )
+    return body + wide.replace("        ", "            ") + f"            out[i] = a_g * {derivative}\n"
 
 
 _RUN = '''
@@ -529,7 +590,8 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast, native["forward"]))
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
-    parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"]))
+    redo = body if entry.name in VJP_UNDERFLOW_REDO else None
+    parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"], redo))
     wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses
     both = [
         f"_forward_scalar({a(scalar_args) if native['forward'] else wide})",
@@ -566,7 +628,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
             + (", 2)\n" if kernel == "value_and_grad" else ")\n")
         )
     body = "\n\n".join(parts)
-    used = sorted(set(_VEC_CALL.findall(body)) | set(extra_vecmath))
+    used = sorted(set(_VEC_CALL.findall(body)) | set(extra_vecmath) | ({"fma"} if "fma(" in body else set()))
     code = [T.header(entry, command, _forms_doc(forms)), _elementwise_prelude(used)]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)

@@ -45,6 +45,74 @@ def test_ulp_error_counts_in_units_of_the_dtype():
     assert ulp_error(float(np.float32(1.0) + np.float32(2**-23)), mpmath.mpf(1), np.float32) == pytest.approx(1.0)
 
 
+def test_float32_ulps_against_float64_references():
+    from symact.check import _f32_ulps
+
+    one = np.float32(1.0)
+    got = np.array([one, np.nextafter(one, np.float32(2)), np.float32(np.inf), np.float32(np.nan), np.float32(1e-45)])
+    ref = np.array([1.0, 1.0, 1e39, np.nan, 0.0])
+    errors, wrong = _f32_ulps(got, ref)
+    assert errors.tolist() == pytest.approx([0.0, 1.0, 0.0, 0.0, 1.0])  # 1e39 overflows: +inf is right
+    assert wrong == 0
+    errors, wrong = _f32_ulps(np.array([np.float32(np.inf), np.float32(0.0)]), np.array([1.0, np.nan]))
+    assert wrong == 2
+
+
+def test_the_float32_sweep_samples_every_binade_of_both_signs():
+    from symact.check import sweep_points
+
+    x = sweep_points("small").view(np.float32)
+    assert np.all(np.isfinite(x))
+    for sign in (1, -1):
+        exponents = np.unique(np.frexp(x[np.sign(x) == sign])[1])
+        assert exponents.min() <= -125 and exponents.max() == 128  # subnormals up to the largest binade
+
+
+#: points the float32 sweep found beyond their bound before it was added (forward 2 ulp, others 4)
+_SWEEP_REGRESSIONS = [
+    ("sigmoid", "forward", -3.4507033824920654, 1.0, 2.0),  # was 2.30 ulp: q = t / (1 + t) rounded twice
+    ("silu", "forward", -7.620347023010254, 1.0, 2.0),  # was 3.05 ulp: sigma rounded before x sigma
+    ("swish", "forward", -7.620347023010254, 1.0, 2.0),
+    ("sigmoid", "vjp", -4.1507720947265625, -2.5, 4.0),  # was 4.76 ulp in float32 arithmetic
+    ("tanh", "vjp", -51.98616027832031, 1.0e5, 4.0),  # f'(x) subnormal in float32: was 0.0
+    ("silu", "vjp", -103.9708480834961, 1.0e5, 4.0),  # was 5e6 ulp
+    ("silu", "vjp", -6.566657066345215, 1.0, 4.0),  # was 5.7 ulp in float32 arithmetic
+    ("elu", "vjp", -103.97317504882812, 1.0e5, 4.0),  # was 0.0
+    ("softplus", "vjp", -103.97317504882812, 1.0e5, 4.0),
+]
+
+
+@pytest.mark.parametrize(("name", "kernel", "x", "g", "bound"), _SWEEP_REGRESSIONS)
+@pytest.mark.parametrize("n", [1, 1 << 17])  # the serial loop and the parallel twin
+def test_float32_points_the_sweep_found_are_within_bound(name, kernel, x, g, bound, n):
+    import mpmath
+
+    from symact.derive import derive
+    from symact.reference import Scalar
+
+    entry = catalog.get(name)
+    defaults = {p.symbol: float(p.default) for p in entry.params}
+    if kernel == "forward":
+        exact = Scalar(entry.definition.subs(defaults), (entry.variable,))
+    else:
+        exact = Scalar(derive(entry).gradient("first").raw.subs(defaults), (entry.variable,))
+    m = mod(name)
+    xs = np.full(n, x, dtype=np.float32)
+    xs[: n // 2] = -1.0  # ordinary values in the same call as the hard one
+    gs = np.full(n, g, dtype=np.float32)
+    got = m.forward(xs) if kernel == "forward" else m.vjp(xs, gs)
+    for q in {0, n - 1}:
+        with mpmath.workdps(60):
+            want = exact(xs[q]) * (1 if kernel == "forward" else mpmath.mpf(float(gs[q])))
+        assert ulp_error(got[q], want, np.float32) <= bound, (q, float(xs[q]))
+
+
+def test_silu_of_infinity_is_infinity_in_float32():
+    for name in ("silu", "swish"):
+        out = mod(name).forward(np.array([np.inf, -np.inf, 0.0], dtype=np.float32))
+        assert out[0] == np.inf and out[1] == 0.0 and out[2] == 0.0
+
+
 # ----------------------------------------------------------------------------------------------
 # the interface
 
