@@ -190,8 +190,8 @@ PARAMS = {'keep_prob': 0.5}
 @numba.njit(inline="always")
 def _forward_scalar(x, m, keep_prob):
     r = m*x/keep_prob
-    r = select(x == -math.inf, select(m != 0.0, _lit(-math.inf, x), _lit(0.0, x)), r)
-    r = select(x == math.inf, select(m != 0.0, _lit(math.inf, x), _lit(0.0, x)), r)
+    r = select(x == _lit(-math.inf, x), select(m != 0.0, _lit(-math.inf, x), _lit(0.0, x)), r)
+    r = select(x == _lit(math.inf, x), select(m != 0.0, _lit(math.inf, x), _lit(0.0, x)), r)
     return r
 
 

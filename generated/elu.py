@@ -462,7 +462,7 @@ def _vjp_loop(x, g, alpha, out):
         a_g = _at(g, i)
         a_alpha = _lit(_at(alpha, i), a_x)
         d = _derivative_scalar(a_x, a_alpha)
-        tiny |= _is32(d) & (abs(d) < _lit(1.1754943508222875e-38, d))
+        tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)
         out[i] = a_g * d
     if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
         for i in range(out.shape[0]):
@@ -484,7 +484,7 @@ def _vjp_loop_parallel(x, g, alpha, out):
             a_g = _at(g, i)
             a_alpha = _lit(_at(alpha, i), a_x)
             d = _derivative_scalar(a_x, a_alpha)
-            tiny |= _is32(d) & (abs(d) < _lit(1.1754943508222875e-38, d))
+            tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)
             out[i] = a_g * d
         flags[c] = tiny
     if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once

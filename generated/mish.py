@@ -733,8 +733,8 @@ def _mish_prime_plain(x):
 def _forward_scalar(x):
     x64 = np.float64(x)
     r = select(_is32(x), _mish_plain(x64), _mish_dd(x64))
-    r = select(x == -math.inf, _lit(0.0, x), r)
-    r = select(x == math.inf, _lit(math.inf, x), r)
+    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
+    r = select(x == _lit(math.inf, x), _lit(math.inf, x), r)
     r = select(x != x, x, r)
     return r
 
@@ -746,8 +746,8 @@ def _derivative_scalar(x):
     d = (x - -1.1924312145154952) - -4.8484829848031044e-17
     d32 = (x - _lit(-1.1924312114715576, x)) - _lit(-3.0439375464652585e-09, x)
     r = select(select(_is32(x), abs(d32) < 0.0625, abs(d) < 0.0625), select(_is32(x), d32*(_lit(0.2669479140495345, x) + d32*(_lit(0.20473128008205818, x) + d32*(_lit(0.041907815828702503, x) + d32*(_lit(-0.020288213434707738, x) + d32*(_lit(-0.015815787707069408, x)))))), d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104361114 + d*(-0.020271822716683853 + d*(-0.015821126564332707 + d*(-0.0033606849278275722 + d*(0.0010924074041705394 + d*(0.0009898186787416206 + d*(0.0002535842183955046 + d*(-4.213025390019054e-05))))))))))), r)
-    r = select(x == -math.inf, _lit(0.0, x), r)
-    r = select(x == math.inf, _lit(1.0, x), r)
+    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
+    r = select(x == _lit(math.inf, x), _lit(1.0, x), r)
     r = select(x != x, x, r)
     return r
 

@@ -641,7 +641,7 @@ def _vjp_loop(x, g, out):
         a_x = _at(x, i)
         a_g = _at(g, i)
         d = _derivative_scalar(a_x)
-        tiny |= _is32(d) & (abs(d) < _lit(1.1754943508222875e-38, d))
+        tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)
         out[i] = a_g * d
     if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
         for i in range(out.shape[0]):
@@ -661,7 +661,7 @@ def _vjp_loop_parallel(x, g, out):
             a_x = _at(x, i)
             a_g = _at(g, i)
             d = _derivative_scalar(a_x)
-            tiny |= _is32(d) & (abs(d) < _lit(1.1754943508222875e-38, d))
+            tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)
             out[i] = a_g * d
         flags[c] = tiny
     if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once

@@ -31,7 +31,7 @@ from .budget import BudgetExceeded, run_limited
 from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .functions import NamedFunction, recognise
-from .kernel_dd import PLAIN_FORMS, VEC_DD_FORMS
+from .kernel_dd import F32_FORMS, PLAIN_FORMS, VEC_DD_FORMS
 from .printer import helper_name, kernel_code
 from .rewrites import PRIMITIVES, W, combine_by_sign, stabilise
 from .roots import RootPatch, root_patches
@@ -203,6 +203,7 @@ def _scalar_function(
     elide: bool = True,
     dd_helper: str | None = None,
     plain_helper: str | None = None,
+    f32_call: str | None = None,
 ):
     """A scalar function, inlined into the loops: nan and +-inf guards, then root patches, then the
     compute form.  Every branch is cheap or a select, so that the loop around it vectorises.
@@ -212,6 +213,7 @@ def _scalar_function(
     With ``elide``, a select is left out where the compute form already gives the special value (not
     for double-double entries, whose general case is another computation: ``dd_helper``, for float64
     arguments; float32 ones take the compute form in plain float64, accurate enough to round once).
+    ``f32_call`` replaces the compute form for float32 arguments (an F32_FORMS helper).
     """
     general = kernel_code(_share_exponentials(expr, var), vec=True, typed=var.name)
     lines = [_SCALAR, f"def {name}({', '.join(args)}):", f"    r = {general}"]
@@ -220,11 +222,14 @@ def _scalar_function(
         general = kernel_code(_share_exponentials(expr, var).xreplace({var: wide}), vec=True, typed=wide.name)
         general = f"{plain_helper}({wide})" if plain_helper else general
         lines[2:] = [f"    {wide} = np.float64({var})", f"    r = select(_is32({var}), {general}, {dd_helper}({wide}))"]
+    elif f32_call is not None:
+        lines[2] = f"    r = select(_is32({var}), {f32_call}, {general})"
     for patch in reversed(patches):  # the first patch that holds wins, as in a chain of returns
         lines += patch.select_code(var.name)
     if var in expr.free_symbols or patches:
         if guards:
-            for direction, test in ((-sympy.oo, f"{var} == -math.inf"), (sympy.oo, f"{var} == math.inf")):
+            tests = ((-sympy.oo, f"{var} == _lit(-math.inf, {var})"), (sympy.oo, f"{var} == _lit(math.inf, {var})"))
+            for direction, test in tests:
                 value = _limit(expr, var, direction)
                 if binary and (value is None or value.free_symbols & set(binary)):
                     value = _limit_by_flag(expr, var, direction, binary[0], var.name)
@@ -234,7 +239,10 @@ def _scalar_function(
                         continue  # the compute form already gives the limit there: no select needed
                     code = _value_code(value, var.name)
                 if value is not None:
-                    lines.append(f"    r = select({test}, {code}, r)")
+                    guard = f"select({test}, {code}, r)"
+                    if f32_call is not None:  # the float32 helper gives the limits itself (a select costs 20%)
+                        guard = f"select(_is32({var}), r, {guard})"
+                    lines.append(f"    r = {guard}")
         if not (elide and _form_gives(expr, var, sympy.nan, sympy.nan)):
             lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
@@ -335,16 +343,18 @@ _VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc|exp_shifted))\
 #: (entry, kernel) pairs whose float32 loop computes in float64 and rounds once, because float32
 #: arithmetic misses the kernel's bound there (found by ``symact check``'s float32 sweep); every other float32
 #: loop computes in float32 (twice the SIMD lanes).  Double-double entries compute in float64 throughout.
-#: In float32, sigma' and tanh' (as t / (1 + t)^2 and 4 t / (1 + t)^2) and silu' and swish' lose up to 4.0 and
-#: 5.7 ulp in the normal range, and a vjp g f'(x) whose f'(x) is subnormal in float32 loses its digits
-#: before g scales them back (150 ulp and more at g = 1e5)
+#: In float32, sigma' and tanh' (as t / (1 + t)^2 and 4 t / (1 + t)^2) lose up to 4.8 ulp, and silu' and swish'
+#: 5.7 ulp by the compute form (their vjp takes kernel_dd.F32_FORMS instead), and a vjp g f'(x) whose f'(x) is
+#: subnormal in float32 loses its digits before g scales them back (150 ulp and more at g = 1e5)
 F32_IN_F64: frozenset[tuple[str, str]] = frozenset(
-    {(name, kernel) for name in ("sigmoid", "tanh", "silu", "swish") for kernel in ("derivative", "vjp")}
+    {(name, kernel) for name in ("sigmoid", "tanh") for kernel in ("derivative", "vjp")}
+    | {("silu", "derivative"), ("swish", "derivative")}
 )
 
 #: entries whose float32 vjp computes in float32 but is redone in float64 when some f'(x) came out below
-#: float32's normal range (elu' and softplus' for x < -87): g f'(x) keeps its digits, at no cost to other calls
-VJP_UNDERFLOW_REDO: frozenset[str] = frozenset({"elu", "softplus"})
+#: float32's normal range (elu', softplus', and silu' and swish' by their float32 form, for x < -87):
+#: g f'(x) keeps its digits, at no cost to other calls
+VJP_UNDERFLOW_REDO: frozenset[str] = frozenset({"elu", "softplus", "silu", "swish"})
 
 
 def _loops(
@@ -388,10 +398,11 @@ def _redo_body(parallel: bool, reads: str, wide: str, derivative: str) -> str:
     """A float32-native vjp loop that notes whether some f'(x) fell below float32's normal range and then
     computes the whole array again in float64 (the parallel twin: one flag per chunk, as prange cannot reduce
     with ``|=``)."""
+    first = reads.split("=", 1)[0].strip()  # the loop's first input: float32 or float64
     lines = [
         *[line.strip() for line in reads.splitlines()],
         f"d = {derivative}",
-        "tiny |= _is32(d) & (abs(d) < _lit(1.1754943508222875e-38, d))",
+        f"tiny |= _is32({first}) & (abs(d) < 1.1754943508222875e-38)",  # d is float64 where a root patch is
         "out[i] = a_g * d",
     ]
     if parallel:
@@ -577,8 +588,23 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     forward = _scalar_function(
         "_forward_scalar", forms.forward, scalar_args, x, True, (), binary, not dd, f_helper, f_plain
     )
+    f32_call = None
+    if entry.name in F32_FORMS:
+        source, helper, argument = F32_FORMS[entry.name]
+        parts.append(source.strip("\n"))
+        f32_call = f"{helper}({argument})"
     derivative = _scalar_function(
-        "_derivative_scalar", forms.derivative, scalar_args, x, True, forms.patches, binary, not dd, d_helper, d_plain
+        "_derivative_scalar",
+        forms.derivative,
+        scalar_args,
+        x,
+        True,
+        forms.patches,
+        binary,
+        not dd,
+        d_helper,
+        d_plain,
+        f32_call,
     )
     parts += [forward, derivative]
     if forms.output is not None:

@@ -22,7 +22,7 @@ import mpmath
 import sympy
 
 from .catalog import Entry, Kind
-from .kernel_dd import PATCH_RADIUS
+from .kernel_dd import PATCH_RADIUS, PATCH_RADIUS32
 
 __all__ = ["RootPatch", "root_patches", "SEARCH", "RADIUS"]
 
@@ -41,6 +41,7 @@ class RootPatch:
     coefficients: tuple[float, ...]  #: c1, c2, ... (float64)
     scale: str = ""  #: a parameter p when f'(x) = h(p x): the patch is in u = p x
     coefficients32: tuple[float, ...] = ()  #: a shorter polynomial, good to float32's precision
+    radius32: float = 0.0  #: the float32 patch's half-width where it differs (0: radius)
 
     @property
     def split(self) -> tuple[float, float]:
@@ -57,7 +58,7 @@ class RootPatch:
             f"d P(d), P a Chebyshev fit of degree {len(self.coefficients) - 1} "
             f"({len(self.coefficients32) - 1} for float32) in d = {u} - u0, "
             f"u0 = {mpmath.nstr(mpmath.mpf(self.root), 20)}, "
-            f"for |d| < {self.radius}"
+            f"for |d| < {self.radius}" + (f" (float32: {self.radius32})" if self.radius32 else "")
         )
 
     @staticmethod
@@ -105,7 +106,7 @@ class RootPatch:
             u = f"{self.scale}*{var}" if self.scale else var
             lines.append(f"    d32 = ({u} - _lit({hi!r}, {var})) - _lit({lo!r}, {var})")
             poly = f"select(_is32({var}), {self._horner(self.coefficients32, 'd32', var)}, {poly})"
-            inside = f"select(_is32({var}), abs(d32) < {self.radius!r}, {inside})"
+            inside = f"select(_is32({var}), abs(d32) < {self.radius32 or self.radius!r}, {inside})"
         return [*lines, f"    {result} = select({inside}, {poly}, {result})"]
 
 
@@ -204,6 +205,8 @@ def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, .
                 if coefficients is None:
                     radius /= 2
             if coefficients is not None:
-                short = _coefficients(f, root, radius, bits=30) or coefficients
-                patches.append(RootPatch(mpmath.nstr(root, 40, strip_zeros=False), radius, coefficients, scale, short))
+                radius32 = PATCH_RADIUS32.get(entry.name, 0.0)
+                short = _coefficients(f, root, radius32 or radius, bits=30) or coefficients
+                root_text = mpmath.nstr(root, 40, strip_zeros=False)
+                patches.append(RootPatch(root_text, radius, coefficients, scale, short, radius32))
     return tuple(patches)
