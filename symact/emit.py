@@ -213,7 +213,8 @@ def _scalar_function(
     With ``elide``, a select is left out where the compute form already gives the special value (not
     for double-double entries, whose general case is another computation: ``dd_helper``, for float64
     arguments; float32 ones take the compute form in plain float64, accurate enough to round once).
-    ``f32_call`` replaces the compute form for float32 arguments (an F32_FORMS helper).
+    ``f32_call`` replaces the compute form (a kernel_dd.F32_FORMS helper, for both float types; the guards
+    then apply to float64 only, as the float32 helper gives the limits itself).
     """
     general = kernel_code(_share_exponentials(expr, var), vec=True, typed=var.name)
     lines = [_SCALAR, f"def {name}({', '.join(args)}):", f"    r = {general}"]
@@ -222,8 +223,8 @@ def _scalar_function(
         general = kernel_code(_share_exponentials(expr, var).xreplace({var: wide}), vec=True, typed=wide.name)
         general = f"{plain_helper}({wide})" if plain_helper else general
         lines[2:] = [f"    {wide} = np.float64({var})", f"    r = select(_is32({var}), {general}, {dd_helper}({wide}))"]
-    elif f32_call is not None:
-        lines[2] = f"    r = select(_is32({var}), {f32_call}, {general})"
+    elif f32_call is not None:  # a compensated form in place of the compute form
+        lines[2] = f"    r = {f32_call}"
     for patch in reversed(patches):  # the first patch that holds wins, as in a chain of returns
         lines += patch.select_code(var.name)
     if var in expr.free_symbols or patches:
@@ -593,6 +594,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         source, helper, argument = F32_FORMS[entry.name]
         parts.append(source.strip("\n"))
         f32_call = f"{helper}({argument})"
+        extra_vecmath = (*extra_vecmath, "vexp", "fma")
     derivative = _scalar_function(
         "_derivative_scalar",
         forms.derivative,

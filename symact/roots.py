@@ -58,7 +58,8 @@ class RootPatch:
             f"d P(d), P a Chebyshev fit of degree {len(self.coefficients) - 1} "
             f"({len(self.coefficients32) - 1} for float32) in d = {u} - u0, "
             f"u0 = {mpmath.nstr(mpmath.mpf(self.root), 20)}, "
-            f"for |d| < {self.radius}" + (f" (float32: {self.radius32})" if self.radius32 else "")
+            f"for |d| < {self.radius}"
+            + (f" (float32: {self.radius32})" if self.radius32 not in (0.0, self.radius) else "")
         )
 
     @staticmethod

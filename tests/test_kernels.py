@@ -109,6 +109,30 @@ def test_float32_points_the_sweep_found_are_within_bound(name, kernel, x, g, bou
         assert ulp_error(got[q], want, np.float32) <= bound, (q, float(xs[q]))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_silu_prime_around_its_zero_and_patch_edge(dtype):
+    """_silu_prime's compensated form meets the root patch at |x - x0| = 1/16: random points on both sides,
+    and the far tails, against mpmath."""
+    import mpmath
+
+    rng = np.random.default_rng(3)
+    x0 = -1.2784645427610737
+    xs = np.concatenate(
+        [
+            x0 + rng.choice([-1, 1], 150) * rng.uniform(0.05, 0.3, 150),
+            rng.uniform(-40, 40, 50),
+            np.array([-86.9, -87.5, -95.0, -700.0, -750.0, -800.0, 88.0, 709.5, 1e30, -1e30]),
+        ]
+    ).astype(dtype)
+    d = mod("silu").derivative(xs)
+    for x, v in zip(xs, d):
+        with mpmath.workdps(60):
+            u = mpmath.mpf(float(x))
+            e = mpmath.exp(u)
+            exact = (1 + u + e) * e / (1 + e) ** 2
+        assert ulp_error(v, exact, dtype) <= 4.0, float(x)
+
+
 def test_silu_of_infinity_is_infinity_in_float32():
     for name in ("silu", "swish"):
         out = mod(name).forward(np.array([np.inf, -np.inf, 0.0], dtype=np.float32))
