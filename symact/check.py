@@ -12,6 +12,10 @@ overflow) handled wrongly; :func:`table` prints them.
 The error of a value v against the exact r is |v - r| / ulp(r), where ulp(r) is the spacing of the
 dtype's numbers at |r| (the smallest subnormal below the normal range).  A reference beyond the
 largest finite number must give an infinity of the same sign.
+
+Elementwise float32 kernels are also swept: every 61st float32 (every 40009th for ``size="small"``), about
+70 million points over the whole range, against the same module's float64 kernel, itself held to its
+bound by the grid (see :func:`_sweep_float32`).  The grid alone had missed float32 errors of 3 ulp.
 """
 
 from __future__ import annotations
@@ -350,7 +354,8 @@ def _f32_ulps(got: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, int]:
     got = got.astype(np.float64)
     big = float(np.finfo(np.float32).max) * (1 + 2.0**-24)
     finite = np.isfinite(ref) & (np.abs(ref) <= big)
-    same = (got == ref) | (np.isnan(got) & np.isnan(ref)) | (~finite & ~np.isnan(ref) & (got == np.sign(ref) * np.inf))
+    overflow = ~finite & ~np.isnan(ref) & (got == np.copysign(np.inf, ref))
+    same = (got == ref) | (np.isnan(got) & np.isnan(ref)) | overflow
     r = np.abs(ref[finite])
     _, e = np.frexp(r)
     unit = np.ldexp(1.0, np.where(r < 2.0**-126, -125, e) - 24)  # 2**-149 below the normal range
