@@ -652,20 +652,15 @@ def _vjp_loop(x, g, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, out):
-    n = out.shape[0]
-    chunks = 64
-    flags = np.zeros(chunks, dtype=np.bool_)
-    for c in numba.prange(chunks):
-        tiny = False
-        for i in range(c * n // chunks, (c + 1) * n // chunks):
-            a_x = _at(x, i)
-            a_g = _at(g, i)
-            d = _derivative_scalar(a_x)
-            tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)
-            out[i] = a_g * d
-        flags[c] = tiny
-    if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
-        for i in numba.prange(n):
+    tiny = 0
+    for i in numba.prange(out.shape[0]):
+        a_x = _at(x, i)
+        a_g = _at(g, i)
+        d = _derivative_scalar(a_x)
+        tiny += select(_is32(a_x) & (abs(d) < 1.1754943508222875e-38), 1, 0)
+        out[i] = a_g * d
+    if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
+        for i in numba.prange(out.shape[0]):
             a_x = np.float64(_at(x, i))
             a_g = np.float64(_at(g, i))
             out[i] = a_g * _derivative_scalar(a_x)

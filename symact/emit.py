@@ -397,37 +397,27 @@ def _loops(
 
 def _redo_body(parallel: bool, reads: str, wide: str, derivative: str) -> str:
     """A float32-native vjp loop that notes whether some f'(x) fell below float32's normal range and then
-    computes the whole array again in float64 (the parallel twin: one flag per chunk, as prange cannot reduce
-    with ``|=``)."""
+    computes the whole array again in float64.  The serial loop keeps the note as a boolean or (a counter
+    would halve its float32 lanes: elu's vjp 3.6 -> 4.5 ms at 10^7); the parallel twin counts, as prange
+    reduces with += but not |= (and a prange over chunks calling the serial loop ran 4x slower)."""
     first = reads.split("=", 1)[0].strip()  # the loop's first input: float32 or float64
+    test = f"_is32({first}) & (abs(d) < 1.1754943508222875e-38)"  # d is float64 where a root patch is
+    loop = "numba.prange" if parallel else "range"
     lines = [
         *[line.strip() for line in reads.splitlines()],
         f"d = {derivative}",
-        f"tiny |= _is32({first}) & (abs(d) < 1.1754943508222875e-38)",  # d is float64 where a root patch is
+        f"tiny += select({test}, 1, 0)" if parallel else f"tiny |= {test}",
         "out[i] = a_g * d",
     ]
-    if parallel:
-        body = (
-            "    n = out.shape[0]\n"
-            "    chunks = 64\n"
-            "    flags = np.zeros(chunks, dtype=np.bool_)\n"
-            "    for c in numba.prange(chunks):\n"
-            "        tiny = False\n"
-            "        for i in range(c * n // chunks, (c + 1) * n // chunks):\n"
-            + "".join(f"            {line}\n" for line in lines)
-            + "        flags[c] = tiny\n"
-            "    if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once\n"
-            "        for i in numba.prange(n):\n"
-        )
-    else:
-        body = (
-            "    tiny = False\n"
-            "    for i in range(out.shape[0]):\n"
-            + "".join(f"        {line}\n" for line in lines)
-            + "    if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once\n"
-            "        for i in range(out.shape[0]):\n"
-        )
-    return body + wide.replace("        ", "            ") + f"            out[i] = a_g * {derivative}\n"
+    return (
+        f"    tiny = {0 if parallel else False}\n"
+        f"    for i in {loop}(out.shape[0]):\n"
+        + "".join(f"        {line}\n" for line in lines)
+        + "    if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once\n"
+        f"        for i in {loop}(out.shape[0]):\n"
+        + wide.replace("        ", "            ")
+        + f"            out[i] = a_g * {derivative}\n"
+    )
 
 
 _RUN = '''
