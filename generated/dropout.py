@@ -107,6 +107,18 @@ def _at_numba(v, i):
     return lambda v, i: v
 
 
+def _part(v, lo, hi):
+    """Elements lo..hi of a flat input, or the input itself where it is a scalar."""
+    return v if np.ndim(v) == 0 else v[lo:hi]
+
+
+@overload(_part, inline="always")
+def _part_numba(v, lo, hi):
+    if isinstance(v, types.Array):
+        return lambda v, lo, hi: v[lo:hi]
+    return lambda v, lo, hi: v
+
+
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 _EXACT = {"cache": True, "error_model": "numpy"}
 

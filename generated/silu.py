@@ -337,6 +337,18 @@ def _at_numba(v, i):
     return lambda v, i: v
 
 
+def _part(v, lo, hi):
+    """Elements lo..hi of a flat input, or the input itself where it is a scalar."""
+    return v if np.ndim(v) == 0 else v[lo:hi]
+
+
+@overload(_part, inline="always")
+def _part_numba(v, lo, hi):
+    if isinstance(v, types.Array):
+        return lambda v, lo, hi: v[lo:hi]
+    return lambda v, lo, hi: v
+
+
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 _EXACT = {"cache": True, "error_model": "numpy"}
 
@@ -585,15 +597,20 @@ def _derivative_loop_parallel(x, out):
 
 
 @numba.njit(**_FAST)
-def _vjp_loop(x, g, out):
+def _vjp_piece(x, g, out):
     tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
         a_g = _at(g, i)
         d = _derivative_scalar(a_x)
-        tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)
+        tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)  # d is float64 where a root patch is
         out[i] = a_g * d
-    if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
+    return tiny
+
+
+@numba.njit(**_FAST)
+def _vjp_loop(x, g, out):
+    if _vjp_piece(x, g, out):  # f'(x) subnormal in float32: g f'(x) in float64
         for i in range(out.shape[0]):
             a_x = np.float64(_at(x, i))
             a_g = np.float64(_at(g, i))
@@ -602,14 +619,13 @@ def _vjp_loop(x, g, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, out):
-    tiny = 0
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_g = _at(g, i)
-        d = _derivative_scalar(a_x)
-        tiny += select(_is32(a_x) & (abs(d) < 1.1754943508222875e-38), 1, 0)
-        out[i] = a_g * d
-    if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
+    n = out.shape[0]
+    flags = np.zeros(16, dtype=np.bool_)
+    for c in numba.prange(16):
+        lo = c * n // 16
+        hi = (c + 1) * n // 16
+        flags[c] = _vjp_piece(_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi))
+    if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
         for i in numba.prange(out.shape[0]):
             a_x = np.float64(_at(x, i))
             a_g = np.float64(_at(g, i))

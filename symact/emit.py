@@ -388,33 +388,54 @@ def _loops(
     text = []
     for suffix, extra, loop in (("", "", "range"), ("_parallel", ", parallel=True", "numba.prange")):
         head = f"@numba.njit(**{flags}{extra})\ndef _{kernel}_loop{suffix}({', '.join([*inputs, *params, *outs])}):\n"
-        if redo and native:  # the flag as a boolean or (a counter would halve the float32 lanes)
-            text.append(head + _redo_body(loop != "range", reads, wide, redo))
+        if redo and native:
+            args = [*inputs, *params, *outs]
+            if not suffix:
+                text.append(_redo_piece(kernel, args, reads, redo))
+            text.append(head + _redo_body(kernel, args, loop != "range", wide, redo))
             continue
         text.append(f"{head}    for i in {loop}(out.shape[0]):\n{reads}{stores}")
     return "\n\n".join(text)
 
 
-def _redo_body(parallel: bool, reads: str, wide: str, derivative: str) -> str:
-    """A float32-native vjp loop that notes whether some f'(x) fell below float32's normal range and then
-    computes the whole array again in float64.  The serial loop keeps the note as a boolean or (a counter
-    would halve its float32 lanes: elu's vjp 3.6 -> 4.5 ms at 10^7); the parallel twin counts, as prange
-    reduces with += but not |= (and a prange over chunks calling the serial loop ran 4x slower)."""
+def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -> str:
+    """The float32-native vjp loop of a VJP_UNDERFLOW_REDO entry, returning whether some f'(x) fell below
+    float32's normal range: a boolean or (a counter would halve the float32 lanes: elu's vjp 3.6 -> 4.5 ms at
+    10^7, and on 2 threads, as a prange reduction, silu's 5.2 -> 7.2 ms)."""
     first = reads.split("=", 1)[0].strip()  # the loop's first input: float32 or float64
-    test = f"_is32({first}) & (abs(d) < 1.1754943508222875e-38)"  # d is float64 where a root patch is
-    loop = "numba.prange" if parallel else "range"
-    lines = [
-        *[line.strip() for line in reads.splitlines()],
-        f"d = {derivative}",
-        f"tiny += select({test}, 1, 0)" if parallel else f"tiny |= {test}",
-        "out[i] = a_g * d",
-    ]
     return (
-        f"    tiny = {0 if parallel else False}\n"
-        f"    for i in {loop}(out.shape[0]):\n"
-        + "".join(f"        {line}\n" for line in lines)
-        + "    if tiny:  # f'(x) subnormal in float32: g f'(x) in float64, rounded once\n"
-        f"        for i in {loop}(out.shape[0]):\n"
+        f"@numba.njit(**_FAST)\ndef _{kernel}_piece({', '.join(args)}):\n"
+        "    tiny = False\n"
+        "    for i in range(out.shape[0]):\n"
+        f"{reads}"
+        f"        d = {derivative}\n"
+        f"        tiny |= _is32({first}) & (abs(d) < 1.1754943508222875e-38)  # d is float64 where a root patch is\n"
+        "        out[i] = a_g * d\n"
+        "    return tiny\n"
+    )
+
+
+def _redo_body(kernel: str, args: Sequence[str], parallel: bool, wide: str, derivative: str) -> str:
+    """A loop over _<kernel>_piece that computes the whole array again in float64 where some f'(x) was subnormal
+    in float32; the parallel twin runs the piece on 16 slices (a prange over elements, or over chunks indexed
+    with offsets, ran slower: 7.2 and 14 ms against 5.4 for silu's vjp on 2 threads)."""
+    loop = "numba.prange" if parallel else "range"
+    if parallel:
+        parts = ", ".join(f"_part({a}, lo, hi)" for a in args)
+        head = (
+            "    n = out.shape[0]\n"
+            "    flags = np.zeros(16, dtype=np.bool_)\n"
+            "    for c in numba.prange(16):\n"
+            "        lo = c * n // 16\n"
+            "        hi = (c + 1) * n // 16\n"
+            f"        flags[c] = _{kernel}_piece({parts})\n"
+            "    if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once\n"
+        )
+    else:
+        head = f"    if _{kernel}_piece({', '.join(args)}):  # f'(x) subnormal in float32: g f'(x) in float64\n"
+    return (
+        head
+        + f"        for i in {loop}(out.shape[0]):\n"
         + wide.replace("        ", "            ")
         + f"            out[i] = a_g * {derivative}\n"
     )
@@ -455,6 +476,18 @@ def _at_numba(v, i):
     if isinstance(v, types.Array):
         return lambda v, i: v[i]
     return lambda v, i: v
+
+
+def _part(v, lo, hi):
+    """Elements lo..hi of a flat input, or the input itself where it is a scalar."""
+    return v if np.ndim(v) == 0 else v[lo:hi]
+
+
+@overload(_part, inline="always")
+def _part_numba(v, lo, hi):
+    if isinstance(v, types.Array):
+        return lambda v, lo, hi: v[lo:hi]
+    return lambda v, lo, hi: v
 
 
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
