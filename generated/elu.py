@@ -474,7 +474,7 @@ def _vjp_piece(x, g, alpha, out):
         a_g = _at(g, i)
         a_alpha = _lit(_at(alpha, i), a_x)
         d = _derivative_scalar(a_x, a_alpha)
-        tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)  # d is float64 where a root patch is
+        tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
         out[i] = a_g * d
     return tiny
 

@@ -653,7 +653,7 @@ def _vjp_piece(x, g, out):
         a_x = _at(x, i)
         a_g = _at(g, i)
         d = _derivative_scalar(a_x)
-        tiny |= _is32(a_x) & (abs(d) < 1.1754943508222875e-38)  # d is float64 where a root patch is
+        tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
         out[i] = a_g * d
     return tiny
 

@@ -344,18 +344,16 @@ _VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc|exp_shifted))\
 #: (entry, kernel) pairs whose float32 loop computes in float64 and rounds once, because float32
 #: arithmetic misses the kernel's bound there (found by ``symact check``'s float32 sweep); every other float32
 #: loop computes in float32 (twice the SIMD lanes).  Double-double entries compute in float64 throughout.
-#: In float32, sigma' and tanh' (as t / (1 + t)^2 and 4 t / (1 + t)^2) lose up to 4.8 ulp, and silu' and swish'
-#: 5.7 ulp by the compute form (their vjp takes kernel_dd.F32_FORMS instead), and a vjp g f'(x) whose f'(x) is
-#: subnormal in float32 loses its digits before g scales them back (150 ulp and more at g = 1e5)
-F32_IN_F64: frozenset[tuple[str, str]] = frozenset(
-    {(name, kernel) for name in ("sigmoid", "tanh") for kernel in ("derivative", "vjp")}
-    | {("silu", "derivative"), ("swish", "derivative")}
-)
+#: The compute forms of sigma', tanh', silu' and swish' lost up to 4.8 and 5.7 ulp in float32 arithmetic: they
+#: take kernel_dd.F32_FORMS instead; silu' and swish' derivatives stay in float64 (0.5 ulp where the vjp's
+#: float32 form gives 2.7 ulp, which g's rounding must not push past 4).
+F32_IN_F64: frozenset[tuple[str, str]] = frozenset({("silu", "derivative"), ("swish", "derivative")})
 
 #: entries whose float32 vjp computes in float32 but is redone in float64 when some f'(x) came out below
-#: float32's normal range (elu', softplus', and silu' and swish' by their float32 form, for x < -87):
-#: g f'(x) keeps its digits, at no cost to other calls
-VJP_UNDERFLOW_REDO: frozenset[str] = frozenset({"elu", "softplus", "silu", "swish"})
+#: 2**-120, near float32's normal range (x < -83; tanh' for |x| > 41): a vjp g f'(x) whose f'(x) is subnormal loses
+#: its digits before g scales them back (150 ulp and more at g = 1e5); redone, g f'(x) keeps them, at no cost to
+#: other calls
+VJP_UNDERFLOW_REDO: frozenset[str] = frozenset({"sigmoid", "tanh", "elu", "softplus", "silu", "swish"})
 
 
 def _loops(
@@ -399,9 +397,11 @@ def _loops(
 
 
 def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -> str:
-    """The float32-native vjp loop of a VJP_UNDERFLOW_REDO entry, returning whether some f'(x) fell below
-    float32's normal range: a boolean or (a counter would halve the float32 lanes: elu's vjp 3.6 -> 4.5 ms at
-    10^7, and on 2 threads, as a prange reduction, silu's 5.2 -> 7.2 ms)."""
+    """The float32-native vjp loop of a VJP_UNDERFLOW_REDO entry, returning whether some f'(x) fell below 2**-120,
+    near or below float32's normal range, where it may be subnormal or come from a subnormal exponential
+    (tanh' = 4 t / (1 + t)^2 with t below 2**-126 up to |x| = 44.4): a boolean or (a counter would halve the
+    float32 lanes: elu's vjp 3.6 -> 4.5 ms at 10^7, and on 2 threads, as a prange reduction, silu's 5.2 -> 7.2
+    ms)."""
     first = reads.split("=", 1)[0].strip()  # the loop's first input: float32 or float64
     return (
         f"@numba.njit(**_FAST)\ndef _{kernel}_piece({', '.join(args)}):\n"
@@ -409,7 +409,7 @@ def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -
         "    for i in range(out.shape[0]):\n"
         f"{reads}"
         f"        d = {derivative}\n"
-        f"        tiny |= _is32({first}) & (abs(d) < 1.1754943508222875e-38)  # d is float64 where a root patch is\n"
+        f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch\n"
         "        out[i] = a_g * d\n"
         "    return tiny\n"
     )
@@ -614,9 +614,8 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     )
     f32_call = None
     if entry.name in F32_FORMS:
-        source, helper, argument = F32_FORMS[entry.name]
+        source, f32_call = F32_FORMS[entry.name]
         parts.append(source.strip("\n"))
-        f32_call = f"{helper}({argument})"
         extra_vecmath = (*extra_vecmath, "vexp", "fma")
     derivative = _scalar_function(
         "_derivative_scalar",

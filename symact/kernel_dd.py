@@ -289,12 +289,46 @@ def _silu_prime_numba(u):
     return _silu_prime_f32.py_func if u == types.float32 else _silu_prime_f64.py_func
 '''
 
+_T_OVER_SQUARE = '''
+@numba.njit(inline="always")
+def _t_over_square_f32(t):
+    """t / (1 + t)^2 for t in [0, 1], float32: 1 + t and its square split exactly (fma) and the quotient
+    corrected by its residual before it rounds, so that t's own error and one rounding are all that is left
+    (the plain quotient of roundings lost up to 4.8 ulp in sigma' and tanh')."""
+    one = _F32_ONE
+    s1 = one + t
+    e1 = (one - s1) + t  # 1 + t = s1 + e1
+    dh = s1 * s1
+    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
+    inv = one / dh
+    q = t * inv
+    return fma(fma(-q, dh, t) - q * dl, inv, q)
+
+
+@numba.njit(inline="always")
+def _t_over_square_f64(t):
+    """t / (1 + t)^2, float64 (its roundings are far below float64's bound)."""
+    return t / ((1.0 + t) * (1.0 + t))
+
+
+def _t_over_square(t):
+    """t / (1 + t)^2: _t_over_square_f32 or _t_over_square_f64 by the type of t."""
+    return t / ((1 + t) * (1 + t))
+
+
+@overload(_t_over_square, inline="always")
+def _t_over_square_numba(t):
+    return _t_over_square_f32.py_func if t == types.float32 else _t_over_square_f64.py_func
+'''
+
 #: compensated forms of the general case of f' in place of the compute form (the root patch and the special
-#: values stay in the generated function): entry -> (source, helper, argument); the helper takes float32 or
-#: float64 and computes in that type
-F32_FORMS: dict[str, tuple[str, str, str]] = {
-    "silu": (_SILU_PRIME32, "_silu_prime", "x"),
-    "swish": (_SILU_PRIME32, "_silu_prime", "beta*x"),  # swish'(x; beta) = silu'(beta x)
+#: values stay in the generated function): entry -> (source, the call); the helpers take float32 or float64 and
+#: compute in that type
+F32_FORMS: dict[str, tuple[str, str]] = {
+    "sigmoid": (_T_OVER_SQUARE, "_t_over_square(vexp(-abs(x)))"),  # sigma'(x) = t / (1 + t)^2, t = e^-|x|
+    "tanh": (_T_OVER_SQUARE, "_lit(4.0, x)*_t_over_square(vexp(abs(x)*_lit(-2.0, x)))"),  # t = e^-2|x|
+    "silu": (_SILU_PRIME32, "_silu_prime(x)"),
+    "swish": (_SILU_PRIME32, "_silu_prime(beta*x)"),  # swish'(x; beta) = silu'(beta x)
 }
 
 #: half-widths of the float32 root patches where an F32_FORMS helper keeps float32 accurate closer to the zero
