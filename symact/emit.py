@@ -371,8 +371,8 @@ def _loops(
     Every input and parameter is a flat array or a scalar (``_at`` reads either); ``body`` is the value
     of element i in terms of ``a_<name>``: the input in its own type where ``native`` (a float32 loop
     computes in float32; parameters take the type of the first input), else in float64.  With ``redo`` (a
-    vjp's f'(x) call; ``body`` is then ``a_g * f'(x)``), a float32 loop counts the f'(x) below float32's normal
-    range and, if there are any, computes the whole array again in float64."""
+    vjp's f'(x) call; ``body`` is then ``a_g * f'(x)``), a float32 loop notes whether some f'(x) fell below
+    2**-120 and, if so, computes the whole array again in float64 (:func:`_redo_piece`)."""
     bodies = [body] if isinstance(body, str) else list(body)
     outs = ["out", *[f"out{k}" for k in range(2, len(bodies) + 1)]]
     stores = "".join(f"        {o}[i] = {b}\n" for o, b in zip(outs, bodies))
