@@ -501,19 +501,6 @@ def log1p_f64(x):
     return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
 
 
-@njit(inline="always")
-def softplus_f64(x):
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), float64."""
-    return select(x > 0.0, x, 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
-
-
-@njit(inline="always")
-def sigmoid_f64(x):
-    """1 / (1 + exp(-x)), float64: exp(-|x|) / (1 + exp(-|x|)) for x < 0."""
-    e = exp_f64(-math.fabs(x))
-    return select(x >= 0.0, 1.0, e) / (1.0 + e)
-
-
 @intrinsic
 def fma(typingctx, a, b, c):
     """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
@@ -676,14 +663,37 @@ def _threaded(rows):
     return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _loss_fast(zs, ys, pos_weight, out):
-    """The per-element losses with the vectorisable softplus (float64, within 1.3 ulp), in SIMD."""
+    """The per-element losses in float64, in SIMD, with one exponential and one log1p (vecmath's): the loss
+    w y softplus(-z) + (1 - y) softplus(z) (w = pos_weight) is, with l = log1p(exp(-|z|)) and softplus(+-z) =
+    max(+-z, 0) + l, (1 - y) z + (w y + 1 - y) l for z >= 0 and w y (-z) + (w y + 1 - y) l for z < 0: for labels
+    in [0, 1] and w >= 0 (the only callers) a sum of two nonnegative terms, so nothing cancels."""
+    w = pos_weight
     for k in range(zs.shape[0]):
         z = np.float64(zs[k])
         y = np.float64(ys[k])
-        out[k] = pos_weight*y*softplus_f64(-z) + (1.0 - y)*softplus_f64(z)
+        wy = w * y
+        lin = select(z >= 0.0, select(z < math.inf, fma(-y, z, z), (1.0 - y) * z), -(wy * z))  # z = inf: 0 * inf
+        out[k] = fma(fma(w, y, 1.0 - y), log1p_f64(exp_f64(-abs(z))), lin)
     return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_blocks(zs, ys, pos_weight, first, last, blocks, sums):
+    """sums[b] = the losses of block b of ``blocks`` summed to relative precision (_total), for b in [first,
+    last): each block's losses computed into a buffer that stays in cache, never the whole array."""
+    buf = np.empty(_FAST_MAX_N)
+    for b in range(first, last):
+        start, stop = _chunk(b, blocks, zs.shape[0])
+        sums[b] = _total(_loss_fast(zs[start:stop], ys[start:stop], pos_weight, buf[: stop - start]))
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_blocks_par(zs, ys, pos_weight, blocks, sums, chunks):
+    for c in numba.prange(chunks):
+        first, last = _chunk(c, chunks, blocks)
+        _loss_blocks(zs, ys, pos_weight, first, last, blocks, sums)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -703,7 +713,7 @@ def _total(values):
     return _fsum(sums)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _grad_fast(zs, ys, pos_weight, size, out):
     """The gradient for float32 logits, in float64 with the vectorisable sigmoid, in SIMD; the elements where
     cancellation could cost a float32 ulp (and non-finite ones) are redone by _grad_scalar (double-double)."""
@@ -711,24 +721,31 @@ def _grad_fast(zs, ys, pos_weight, size, out):
     for k in range(zs.shape[0]):
         z = np.float64(zs[k])
         y = np.float64(ys[k])
-        sn = sigmoid_f64(-z)
-        sp = sigmoid_f64(z)
-        wy = pos_weight * y
-        x = -wy * sn + (1.0 - y) * sp
+        x, ok = _grad_f32_parts(z, y, pos_weight)
         out[k] = x / size
-        ok = abs(x) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08 and abs(z) < math.inf
         bad += 0 if ok else 1
     if bad:
         for k in range(zs.shape[0]):
             z = np.float64(zs[k])
             y = np.float64(ys[k])
-            sn = sigmoid_f64(-z)
-            sp = sigmoid_f64(z)
-            wy = pos_weight * y
-            x = -wy * sn + (1.0 - y) * sp
-            if not (abs(x) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08 and abs(z) < math.inf):
+            if not _grad_f32_parts(z, y, pos_weight)[1]:
                 out[k] = _grad_scalar(z, y, pos_weight) / size
     return out
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _grad_f32_parts(z, y, w):
+    """(x, ok): the gradient -w y sigma(-z) + (1 - y) sigma(z) in float64 from one exponential, e = exp(-|z|):
+    ((1 - y) - w y e) / (1 + e) for z >= 0, ((1 - y) e - w y) / (1 + e) for z < 0; ok where the numerator keeps
+    2**-26 of its terms (so cancellation cannot cost a float32 ulp) and z is finite."""
+    e = exp_f64(-abs(z))
+    pos = z >= 0.0
+    sp = select(pos, 1.0, e)
+    sn = select(pos, e, 1.0)
+    wy = w * y
+    num = (1.0 - y) * sp - wy * sn
+    ok = (abs(num) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08) & (abs(z) < math.inf)
+    return num / (1.0 + e), ok
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -873,16 +890,24 @@ def _fast_forward(z, y, params, reduction, out):
     """forward on the SIMD path when every parameter is a number (None where one is an array)."""
     if any(not isinstance(p, float) for p in params):
         return None
+    if any(not p >= 0.0 for p in params):  # a negative weight: the terms of _loss_fast can cancel
+        return None
     chunks = _chunks(z.size)
-    if chunks:
-        values = _loss_fast_par(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size), chunks)
-    else:
-        values = _loss_fast(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size))
     if reduction == "none":
+        if chunks:
+            values = _loss_fast_par(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size), chunks)
+        else:
+            values = _loss_fast(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size))
         return _finish(values.reshape(z.shape), reduction, z.dtype, out, z.size)
     if out is not None:
         raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
-    total = _total(values)
+    blocks = max(1, -(-z.size // _FAST_MAX_N))
+    sums = np.empty(blocks)
+    if chunks:
+        _loss_blocks_par(z.reshape(-1), y.reshape(-1), *params, blocks, sums, min(chunks, blocks))
+    else:
+        _loss_blocks(z.reshape(-1), y.reshape(-1), *params, 0, blocks, blocks, sums)
+    total = _fsum(sums)
     if reduction == "mean":
         total = total / z.size if z.size else math.nan
     return z.dtype.type(total)
@@ -908,11 +933,20 @@ def _grad_ufunc(z, y, pos_weight):
     return _grad_scalar(z, y, pos_weight)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _outside_unit(ys):
+    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
+    outside = False
+    for k in range(ys.shape[0]):
+        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
+    return outside
+
+
 def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
-    if np.any((y < 0) | (y > 1)):
+    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
         raise ValueError("labels must lie in [0, 1]")
     return z, y
 
