@@ -278,49 +278,48 @@ def _vexp_shifted_numba(x, shift):
     return _pick(x, exp_shifted_f32, exp_shifted_f64)
 
 
-def vlog1p(x):
-    """log(1 + x); in Numba the vectorisable log1p_f32 / log1p_f64."""
-    return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
+def vsoftplus(x):
+    """log(1 + exp(x)); in Numba the vectorisable softplus_f32 / softplus_f64."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
-_F32_LG1 = np.float32(0.6666666269302368)  # musl's log1pf/logf coefficients of the atanh series
+_F32_ATANH_C11 = np.float32(2.0 / 11.0)
 
-_F32_LG2 = np.float32(0.40000972151756287)
+_F32_ATANH_C3 = np.float32(2.0 / 3.0)  # softplus_f32: 2 atanh(s) = 2 s + s (C3 s^2 + C5 s^4 + ...)
 
-_F32_LG3 = np.float32(0.2849878668785095)
+_F32_ATANH_C5 = np.float32(2.0 / 5.0)
 
-_F32_LG4 = np.float32(0.24279078841209412)
+_F32_ATANH_C7 = np.float32(2.0 / 7.0)
+
+_F32_ATANH_C9 = np.float32(2.0 / 9.0)
 
 _F32_LOG_LN2_HI = np.float32(0.6931381225585938)  # ln 2 to 16 bits (musl's ln2_hi): k * it is exact
 
 _F32_LOG_LN2_LO = np.float32(9.05800061445916e-06)
 
-_F32_TINY = np.float32(5.960464477539063e-08)  # 2**-24: log1p(x) = x to the last bit below it
-
 _F32_TWO = np.float32(2.0)
 
 
 @njit(inline="always")
-def log1p_f32(x):
-    """log(1 + x), float32, computed in float32 (musl's log1pf, branch-free): 1 + x = 2**k m with m in
-    [sqrt(2)/2, sqrt(2)), the rounding error of 1 + x as a first-order correction, the atanh series in
-    s = f / (2 + f) to degree 9."""
-    u = _F32_ONE + x
-    bits = _f32_bits(u) + np.int32(0x3F800000 - 0x3F3504F3)
-    k = (bits >> 23) - 127
-    c = select(k >= 2, _F32_ONE - (u - x), x - (u - _F32_ONE))  # the rounding error of 1 + x
-    c = select(k < 25, c / u, _F32_ZERO)
-    f = _bits_f32(np.int32((bits & 0x007FFFFF) + 0x3F3504F3)) - _F32_ONE
+def softplus_f32(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1], computed in float32: 1 + e = 2^k (1 + f)
+    with f = e exactly (e < 1/2, k = 0) or f = (e - 1) / 2 exactly (k = 1), so that there is no rounding error of
+    1 + e to correct for (log1p_f32 divides by 1 + x for it), then the atanh series in s = f / (2 + f), |s| <= 1/5,
+    to degree 11 (truncation below 2**-26)."""
+    e = exp_f32(-abs(x))
+    hi = e >= _F32_HALF
+    f = select(hi, (e - _F32_ONE) * _F32_HALF, e)
     s = f / (_F32_TWO + f)
     z = s * s
-    w = z * z
-    t1 = w * (_F32_LG2 + w * _F32_LG4)
-    t2 = z * (_F32_LG1 + w * _F32_LG3)
+    r = _F32_ATANH_C11
+    r = r * z + _F32_ATANH_C9
+    r = r * z + _F32_ATANH_C7
+    r = r * z + _F32_ATANH_C5
+    r = r * z + _F32_ATANH_C3
+    r = r * z
     hfsq = _F32_HALF * f * f
-    dk = np.float32(k)
-    y = s * (hfsq + (t2 + t1)) + (dk * _F32_LOG_LN2_LO + c) - hfsq + f + dk * _F32_LOG_LN2_HI
-    y = select(x == -_F32_ONE, np.float32(-math.inf), y)
-    y = select(x < -_F32_ONE, np.float32(math.nan), y)
-    return select((abs(x) < _F32_TINY) | (x == np.float32(math.inf)) | (x != x), x, y)
+    dk = select(hi, _F32_ONE, _F32_ZERO)
+    tail = s * (hfsq + r) + dk * _F32_LOG_LN2_LO - hfsq + f + dk * _F32_LOG_LN2_HI
+    return select(x > _F32_ZERO, x, _F32_ZERO) + tail
 
 _SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
 
@@ -366,9 +365,15 @@ def log1p_f64(x):
     return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
 
 
-@overload(vlog1p, inline="always")
-def _vlog1p_numba(x):
-    return _pick(x, log1p_f32, log1p_f64)
+@njit(inline="always")
+def softplus_f64(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), float64."""
+    return select(x > 0.0, x, 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
+
+
+@overload(vsoftplus, inline="always")
+def _vsoftplus_numba(x):
+    return _pick(x, softplus_f32, softplus_f64)
 
 
 # --- the kernels ---
@@ -565,7 +570,7 @@ def _mul_sigmoid(m, w):
 @numba.njit(inline="always")
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
-    return vlog1p(vexp(-abs(x))) + (_lit(0.0, x) if _lit(0.0, x) >= x else x)
+    return vsoftplus(x)
 
 
 @numba.njit(inline="always")

@@ -122,6 +122,8 @@ _COMPENSATED = {
 #: the same for the elementwise loops, with one division: the correction q err / s needs 1 / s only to a
 #: few digits, and 1 / s is q (x >= 0) or 1 - q (x < 0, where q = t / (1 + t)) to the last bit or so
 _COMPENSATED_VEC = {
+    # softplus_stable as vecmath's softplus: float64 the same, float32 with no division by 1 + e
+    "softplus": "    return vsoftplus(x)\n",
     "sigmoid": (
         "    one = _lit(1.0, x)\n"
         "    t = vexp(-abs(x))\n"
@@ -338,7 +340,7 @@ def _common_factor(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     return sympy.Mul(*(inverse_factors(a) & inverse_factors(b)))
 
 
-_VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc|exp_shifted))\(")
+_VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc|exp_shifted|softplus|sigmoid))\(")
 
 
 #: (entry, kernel) pairs whose float32 loop computes in float64 and rounds once, because float32

@@ -149,6 +149,11 @@ _F32_C6 = np.float32(1.0 / 720.0)
 _F32_C7 = np.float32(1.0 / 5040.0)
 _F32_C8 = np.float32(1.0 / 40320.0)
 _F32_EXPM1_LO = np.float32(-18.0)  # expm1(x) rounds to -1 below -17.33
+_F32_ATANH_C3 = np.float32(2.0 / 3.0)  # softplus_f32: 2 atanh(s) = 2 s + s (C3 s^2 + C5 s^4 + ...)
+_F32_ATANH_C5 = np.float32(2.0 / 5.0)
+_F32_ATANH_C7 = np.float32(2.0 / 7.0)
+_F32_ATANH_C9 = np.float32(2.0 / 9.0)
+_F32_ATANH_C11 = np.float32(2.0 / 11.0)
 _F32_TANH_SMALL = np.float32(0.75)  # tanh_f32: the polynomial below, 1 - 2 / (e^2a + 1) above
 _F32_TANH_HI = np.float32(9.5)  # tanh(x) rounds to 1 above 9.01
 _F32_TANH_P0 = np.float32(-0.33333316445350647)
@@ -621,8 +626,25 @@ def erfc_f32(x):
 
 @njit(inline="always")
 def softplus_f32(x):
-    """log(1 + exp(x)), float32."""
-    return np.float32(softplus_f64(np.float64(x)))
+    """log(1 + exp(x)) = max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1], computed in float32: 1 + e = 2^k (1 + f)
+    with f = e exactly (e < 1/2, k = 0) or f = (e - 1) / 2 exactly (k = 1), so that there is no rounding error of
+    1 + e to correct for (log1p_f32 divides by 1 + x for it), then the atanh series in s = f / (2 + f), |s| <= 1/5,
+    to degree 11 (truncation below 2**-26)."""
+    e = exp_f32(-abs(x))
+    hi = e >= _F32_HALF
+    f = select(hi, (e - _F32_ONE) * _F32_HALF, e)
+    s = f / (_F32_TWO + f)
+    z = s * s
+    r = _F32_ATANH_C11
+    r = r * z + _F32_ATANH_C9
+    r = r * z + _F32_ATANH_C7
+    r = r * z + _F32_ATANH_C5
+    r = r * z + _F32_ATANH_C3
+    r = r * z
+    hfsq = _F32_HALF * f * f
+    dk = select(hi, _F32_ONE, _F32_ZERO)
+    tail = s * (hfsq + r) + dk * _F32_LOG_LN2_LO - hfsq + f + dk * _F32_LOG_LN2_HI
+    return select(x > _F32_ZERO, x, _F32_ZERO) + tail
 
 
 # --- type-generic entry points ---------------------------------------------------------------------------
