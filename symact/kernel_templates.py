@@ -1292,6 +1292,46 @@ def _softmax_from_output_single(pr, gr, outr, s, tol):
     return close
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _exp_short(y):
+    """exp(y) in float64 to 2**-41 relative, for y <= 700 (float32 log-softmax outputs: exact inputs): Cody-Waite
+    as exp_f64, then Taylor to degree 10 (truncation 2**-41.5 for |r| <= ln 2 / 2) instead of 13, with 2**k set
+    from the bits in one step (y is clamped at -700: e^-700 t is below every nonzero float32 g)."""
+    y = select(y < -700.0, -700.0, select(y > 700.0, 700.0, y))
+    t = y * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    q = 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    q = q * r + 1.0
+    q = q * r + 1.0
+    return q * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _log_from_output_single(yr, gr, outr, t, err):
+    """out_j = g_j - exp(y_j) t for a float32 row, in float64 with _exp_short; returns how many outputs that
+    exponential's error (2**-41 of |exp(y_j) t|, so 2**-28 of |d| unless d cancels below 2**-13 of it) or the
+    sum's (err) could move by 2**-27 of |d|, and where y_j > 700 (not a log-softmax output: _exp_short clamps)."""
+    close = 0
+    for k in range(yr.shape[0]):
+        gk = np.float64(gr[k])
+        y = np.float64(yr[k])
+        e = _exp_short(y)
+        x = e * t
+        d = gk - x
+        outr[k] = d
+        close += select((abs(d) < (abs(x) * 1.220703125e-04 + e * err * 134217728.0)) | (y > 700.0), 1, 0)
+    return close
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
     """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
@@ -1331,17 +1371,8 @@ def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
             e = exp_f64(np.float64(yr[k]))
             outr[k] = fma(-e, s, np.float64(gr[k])) - e * c
         return
-    # float32: exp_f64's error and the sum's below 2**-27 of |d|, or the row again in double-double
-    t = s + c
-    close = 0
-    for k in range(n):
-        gk = np.float64(gr[k])
-        e = exp_f64(np.float64(yr[k]))
-        x = e * t
-        d = gk - x
-        outr[k] = d
-        close += select(abs(d) < (abs(x) * 2.9802322387695312e-08 + e * err * 134217728.0), 1, 0)
-    if close == 0:
+    # float32: the exponential's error and the sum's below 2**-27 of |d|, or the row again in double-double
+    if _log_from_output_single(yr, gr, outr, s + c, err) == 0:
         return
     s, c = _dot3(yr, gr, True, acc)
     fast, m = _row_max(yr)
@@ -1394,8 +1425,8 @@ _FROM_OUTPUT_DOC = {
     amplified by the cancellation.""",
     True: """The vector-Jacobian product g^T J of log-softmax along ``axis`` from its output ``y`` = forward(a), as
     PyTorch's backward computes it: g - exp(y) sum(g), the sum in double-double.  float32: within 4 ulp of the
-    exact value at the ``y`` given (exp in float64, and in double-double where g_j and exp(y_j) sum(g)
-    cancel).  float64: exp(y) in float64, whose error stays: within 4 ulp plus 2**-50 |exp(y_j) sum(g)|
+    exact value at the ``y`` given (exp in float64 to 2**-41, and in double-double where g_j and exp(y_j)
+    sum(g) cancel).  float64: exp(y) in float64, whose error stays: within 4 ulp plus 2**-50 |exp(y_j) sum(g)|
     (``FROM_OUTPUT_SLACK``); ``vjp`` from the scores has no such term.""",
 }
 _FROM_OUTPUT_SLACK = {False: "{}", True: '{"float64": 2.0**-50}'}

@@ -128,3 +128,33 @@ def test_log_softmax_float64_error_is_the_documented_one():
         exact = 1 - n * mpmath.exp(mpmath.mpf(float(y[0])))
     slack = n * mpmath.exp(mpmath.mpf(float(y[0]))) * m.FROM_OUTPUT_SLACK["float64"]
     assert all(ulp_error(v, exact, np.float64, slack) <= 4.0 for v in got)
+
+
+def test_log_softmax_float32_exponential_is_within_its_bound_and_large_outputs_take_the_exact_path():
+    """_exp_short (the float32 rows' exponential, Taylor to degree 10) is within 2**-41 of exp on every 997th
+    float32 in [-700, 700]; a row with y_j > 700 (no log-softmax output; _exp_short clamps there) gives what the
+    plain scalar path gives, and mid-size rows with random g match mpmath within an ulp."""
+    m = mod("log_softmax")
+    top = np.float32(700.0).view(np.int32)
+    bits = np.arange(0, int(top), 997, dtype=np.int32)
+    y = np.concatenate([bits, bits | np.int32(-(2**31))]).view(np.float32).astype(np.float64)
+    got = np.array([m._exp_short(v) for v in y[::50]])
+    with mpmath.workdps(40):
+        exact = [mpmath.exp(mpmath.mpf(float(v))) for v in y[::50]]
+    rel = max(abs((mpmath.mpf(float(a)) - b) / b) for a, b in zip(got, exact))
+    assert rel <= 2.0**-41
+    row = np.array([-1.0, 800.0, np.inf, -3.0], dtype=np.float32)
+    g = np.array([1.0, 0.5, -2.0, 3.0], dtype=np.float32)
+    want = np.empty_like(row)
+    m._from_output_plain(row, g, want, True)
+    np.testing.assert_array_equal(m.vjp_from_output(row, g), want)
+    rng = np.random.default_rng(3)
+    ys = m.forward(rng.normal(0, 3, (4, 50)).astype(np.float32))
+    gs = rng.normal(size=ys.shape).astype(np.float32)
+    out = m.vjp_from_output(ys, gs)
+    with mpmath.workdps(40):
+        for yr, gr, orow in zip(ys, gs, out):
+            total = sum(mpmath.mpf(float(v)) for v in gr)
+            for yj, gj, oj in zip(yr, gr, orow):
+                exact = mpmath.mpf(float(gj)) - mpmath.exp(mpmath.mpf(float(yj))) * total
+                assert ulp_error(oj, exact, np.float32) <= 1.0
