@@ -1410,10 +1410,17 @@ def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
     row where g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double
     exp (about 2**-60), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
     n = yr.shape[0]
-    if single:
+    if single and n <= 1024:
         s, b = _plain_dot(yr, gr, log, acc)
         c = 0.0
         err = (n + 2) * 1.1102230246251565e-16 * b  # (n + 2) 2**-53 b
+    elif single:  # a longer row: (n + 2) 2**-53 b would send most of them to the redo; the rounding of s + c added
+        if log:
+            b = _plain_dot(yr, gr, log, acc)[1]  # sum_k |g_k|
+            s, c = _sum2(gr, acc)
+        else:
+            s, c, b = _dot2(yr, gr, acc)
+        err = (n + 2) * (n + 2) * 2.465190328815662e-32 * b + 1.1102230246251565e-16 * abs(s)
     elif log:  # the sum's error, n**2 2**-106 sum |g|, is far below the exp's
         s, c = _sum2(gr, acc)
         b = abs(s)

@@ -158,3 +158,25 @@ def test_log_softmax_float32_exponential_is_within_its_bound_and_large_outputs_t
             for yj, gj, oj in zip(yr, gr, orow):
                 exact = mpmath.mpf(float(gj)) - mpmath.exp(mpmath.mpf(float(yj))) * total
                 assert ulp_error(oj, exact, np.float32) <= 1.0
+
+
+def test_float32_rows_longer_than_1024_sum_in_double_double_and_stay_within_an_ulp():
+    """Rows of 3000: the sum in double-double (its error bound n**2 2**-105, not the plain sum's n 2**-53, which
+    sent nearly every long row to the redo); every output within an ulp of the exact value."""
+    rng = np.random.default_rng(9)
+    a = rng.normal(0, 2, (2, 3000)).astype(np.float32)
+    g = rng.normal(size=a.shape).astype(np.float32)
+    for name in ("softmax", "log_softmax"):
+        m = mod(name)
+        y = m.forward(a)
+        got = m.vjp_from_output(y, g)
+        for r in range(a.shape[0]):
+            if name == "softmax":
+                s = sum(Fraction(float(p)) * Fraction(float(q)) for p, q in zip(y[r], g[r]))
+                exact = [_mp(Fraction(float(p)) * (Fraction(float(q)) - s)) for p, q in zip(y[r], g[r])]
+            else:
+                rows = (y[r], g[r])
+                total = _mp(sum(Fraction(float(q)) for q in g[r]))
+                with mpmath.workdps(40):
+                    exact = [mpmath.mpf(float(q)) - mpmath.exp(mpmath.mpf(float(v))) * total for v, q in zip(*rows)]
+            assert max(ulp_error(v, e, np.float32) for v, e in zip(got[r], exact)) <= 1.0, name
