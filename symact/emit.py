@@ -347,9 +347,9 @@ _VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc|exp_shifted|so
 #: arithmetic misses the kernel's bound there (found by ``symact check``'s float32 sweep); every other float32
 #: loop computes in float32 (twice the SIMD lanes).  Double-double entries compute in float64 throughout.
 #: The compute forms of sigma', tanh', silu' and swish' lost up to 4.8 and 5.7 ulp in float32 arithmetic: they
-#: take kernel_dd.F32_FORMS instead; silu' and swish' derivatives stay in float64 (0.5 ulp where the vjp's
-#: float32 form gives 2.7 ulp, which g's rounding must not push past 4).
-F32_IN_F64: frozenset[tuple[str, str]] = frozenset({("silu", "derivative"), ("swish", "derivative")})
+#: take kernel_dd.F32_FORMS instead.  None is left: silu' and swish' derivatives were here (float64, 29 ms at
+#: 10^7) until _silu_prime_f32 gave (u + 1) e^u below -87 instead of 0 (float32 sweep: 2.01 ulp, 7.6 ms).
+F32_IN_F64: frozenset[tuple[str, str]] = frozenset()
 
 #: entries whose float32 vjp computes in float32 but is redone in float64 when some f'(x) came out below
 #: 2**-120, near float32's normal range (x < -83; tanh' for |x| > 41): a vjp g f'(x) whose f'(x) is subnormal loses
