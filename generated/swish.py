@@ -475,9 +475,9 @@ def _mul_sigmoid(m, w):
 def _silu_prime_f32(u):
     """silu'(u) = (u + 1 + t) t / (1 + t)^2 (u < 0, t = e^u) or (1 + t + u t) / (1 + t)^2 (u >= 0, t = e^-u),
     in float32 arithmetic to about 2 ulp for |u - u0| > 1/16 (u0 = -1.278..., the zero; the root patch covers
-    the rest) and |u| < 87; 1 above; below -87, where e^u is subnormal, (u + 1) e^u (the rest of the numerator
-    and the denominator round away) as (u + 1) (1 + h) scaled by 2^k last, in two steps, so that a subnormal
-    result rounds once; -0 below -110, where it rounds to zero.
+    the rest) and |u| < 87; 1 above; below -87, where e^u is subnormal, e^u is taken as 2^max(k, -126) (1 + h)
+    and the quotient scaled by the rest of 2^k last (as _silu_prime_f64 does), so that a subnormal result rounds
+    once; -0 below -110, where it rounds to zero.
     Every rounding that the textbook form leaves is kept and corrected for: e^-|u| = s (1 + h) with s = 2^k
     exact, so that u + 1 + t = ((u + 1) + s) + s h keeps its digits where it cancels; t's rounding tl; 1 + t and
     (1 + t)^2 split exactly (fma); and the quotient corrected by its residual before it rounds.  The textbook
@@ -497,7 +497,7 @@ def _silu_prime_f32(u):
     h = r + (r * r) * q  # e^r - 1
     ki = np.int32(_f32_bits(tt) - np.int32(_F32_SHIFT_BITS))  # k in [-159, 0]
     kn = select(ki < np.int32(-126), np.int32(-126), ki)
-    s = _bits_f32(np.int32((kn + np.int32(127)) << np.int32(23)))  # 2^k where u > -87
+    s = _bits_f32(np.int32((kn + np.int32(127)) << np.int32(23)))  # 2^k where u > -87, else 2^-126
     t = fma(s, h, s)
     tl = fma(s, h, -(t - s))  # t + tl = s (1 + h); t - s is exact
     s1 = one + t
@@ -510,14 +510,9 @@ def _silu_prime_f32(u):
     inv = one / dh
     q0 = ah * inv
     q0 = fma((fma(-q0, dh, ah) + al) - q0 * dl, inv, q0)
+    q0 = q0 * _bits_f32(np.int32((np.int32(ki - kn) + np.int32(127)) << np.int32(23)))  # 2^(k - kn): 1 above -87
     q0 = select(u > _lit(87.0, u), one, q0)  # 1 + (u - 1) t rounds to 1 there
-    u1 = u + one  # exact below -87
-    k1 = select(ki < np.int32(-100), np.int32(-100), ki)
-    s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
-    s2 = _bits_f32(np.int32((np.int32(ki - k1) + np.int32(127)) << np.int32(23)))
-    low = (fma(u1, h, u1) * s1) * s2  # (u + 1) e^u
-    low = select(u < np.float32(-110.0), np.float32(-0.0), low)
-    return select(u < _lit(-87.0, u), low, q0)
+    return select(u < np.float32(-110.0), np.float32(-0.0), q0)
 
 
 
