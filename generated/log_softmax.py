@@ -1405,10 +1405,11 @@ def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
     """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
-    float64 sum for float32 rows (exact products), Dot2 for float64 rows; where some g_j - sum cancels below
-    that bound, the row is redone with _dot3.  For log-softmax, exp(y_j) is vecmath's float64 exp; a float32
-    row where g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double
-    exp (about 2**-60), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
+    float64 sum for float32 rows of up to 1024 (exact products), Sum2 / Dot2 for longer ones and for float64
+    rows; where some g_j - sum cancels below that bound, the row is redone with _dot3.  For log-softmax,
+    exp(y_j) is _exp_short (2**-41) for float32 rows and vecmath's exp_f64 for float64 ones; a float32 row where
+    g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about
+    2**-60), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
     n = yr.shape[0]
     if single and n <= 1024:
         s, b = _plain_dot(yr, gr, log, acc)
