@@ -4,7 +4,8 @@ For every case (kernel, op, dtype, N, threads, mode) the implementations are cal
 round, so that the machine's noise hits them alike; each one's time is the median of its rounds after a
 warm-up.  ``mode`` is ``out`` (into an existing array: kernel for kernel) or ``alloc`` (a fresh result:
 what a user who writes ``f(x)`` pays, page faults included).  ``copy`` is the machine's limit: ``np.copyto``
-of the same bytes (``N`` elements for a forward, scaled by 1.5 for a vjp, which reads two arrays).
+of the same bytes (``N`` elements for a forward, scaled by 1.5 for a vjp, which reads two arrays, and by
+another half for each auxiliary input: dropout's mask).
 
 The generated modules are loaded by file path from ``generated/``; frameworks that are not installed are
 skipped with a note.  ``symact bench`` and ``benchmarks/bench.py`` call :func:`main`.
@@ -431,7 +432,8 @@ def run_cases(
                             impls = _symact_impls(module, kind, kernel, op, mode, x, g, extra)
                             if not impls:
                                 continue
-                            dst = np.empty(x.size * (2 if op == "forward" else 3) // 2, x.dtype)
+                            reads = (1 if op == "forward" else 2) + len(extra)  # dropout's mask: one more
+                            dst = np.empty(x.size * (reads + 1) // 2, x.dtype)
                             src = np.ones_like(dst)
                             impls["copy"] = (
                                 (lambda d=dst, s=src: np.copyto(d, s)) if mode == "out" else (lambda s=src: s.copy())
