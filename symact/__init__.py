@@ -33,6 +33,7 @@ _LAZY = {
     "Verdict": ("symact.verify", "Verdict"),
     "parse_sympy": ("symact.parse", "parse_sympy"),
     "parse_latex": ("symact.latex", "parse_latex"),
+    "load": ("symact.loader", "load"),
 }
 
 __all__ = sorted(_LAZY)

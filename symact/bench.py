@@ -14,7 +14,6 @@ skipped with a note.  ``symact bench`` and ``benchmarks/bench.py`` call :func:`m
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import statistics
@@ -77,13 +76,10 @@ class Result:
 
 
 def load_generated(name: str, directory: str | Path = "generated"):
-    """Import ``generated/<name>.py`` by file path (no package needed)."""
-    path = Path(directory) / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"symact_generated_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # Numba's cache looks the module up by name
-    spec.loader.exec_module(module)
-    return module
+    """Import ``generated/<name>.py`` by file path (no package needed): :func:`symact.load`."""
+    from .loader import load
+
+    return load(name, directory)
 
 
 def kind_of(module) -> str:

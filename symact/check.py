@@ -20,10 +20,7 @@ bound by the grid (see :func:`_sweep_float32`).  The grid alone had missed float
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,21 +133,10 @@ def ulp_error(value: float, exact, dtype, slack=0) -> float:
 
 
 def load_module(name: str, directory: str | Path = "generated"):
-    """Import ``directory/name.py`` by its path (generated modules are not a package)."""
-    path = Path(directory) / f"{name}.py"
-    return _load(str(path.resolve()))
+    """Import ``directory/name.py`` (generated modules are not a package): :func:`symact.load`."""
+    from .loader import load
 
-
-@functools.lru_cache(maxsize=64)
-def _load(path: str):
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path} does not exist: run 'symact generate'")
-    module_name = f"symact_generated_{Path(path).stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load(name, directory)
 
 
 # --------------------------------------------------------------------------------------------

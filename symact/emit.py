@@ -32,6 +32,7 @@ from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .functions import NamedFunction, recognise
 from .kernel_dd import F32_FORMS, PLAIN_FORMS, VEC_DD_FORMS
+from .module_identity import identity_source, stamp
 from .printer import helper_name, kernel_code
 from .rewrites import PRIMITIVES, W, combine_by_sign, stabilise
 from .roots import RootPatch, root_patches
@@ -575,10 +576,11 @@ def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
     from .vecmath import vecmath_source
 
     imports = (
-        "import math\n\nimport numba\nimport numpy as np\n"
+        "import math\nimport sys\n\nimport numba\nimport numpy as np\n"
         "from numba import njit, types\nfrom numba.extending import intrinsic, overload\n"
     )
-    parts = [imports, "# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---\n"]
+    parts = [imports, identity_source()]
+    parts.append("# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---\n")
     parts.append(vecmath_source(["select", *vecmath_names], imports=False).strip("\n") + "\n")
     parts.append("# --- the kernels ---\n")
     parts.append(T._CHECKS.strip("\n") + "\n")
@@ -703,7 +705,7 @@ def render(entry: Entry, command: str | None = None) -> str:
         text = _render_elementwise(entry, command)
     else:
         text = T.render_template(entry, command)
-    return text.rstrip("\n") + "\n"
+    return stamp(text.rstrip("\n") + "\n", entry.name)
 
 
 def render_all(entries: Iterable[Entry], command: str | None = None) -> dict[str, str]:

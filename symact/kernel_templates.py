@@ -17,6 +17,7 @@ import sympy
 from .catalog import Entry, Kind
 from .catalog.symbols import label as y_label
 from .catalog.symbols import z
+from .module_identity import identity_source
 from .printer import kernel_code
 from .rewrites import stabilise
 from .vecmath import vecmath_source
@@ -42,9 +43,9 @@ def header(entry: Entry, command: str, forms: list[tuple[str, str]]) -> str:
         "",
         f"definition: {sympy.sstr(entry.definition)}",
         "",
-        "Import it under one module name (its folder on sys.path, or importlib with the module put in",
-        "sys.modules): Numba's cache next to this file records the name, and a load under another name",
-        "or an unregistered one fails with ModuleNotFoundError on the cached code.",
+        "Load it any ordinary way: its folder on sys.path and `import <name>`, a copy inside a package,",
+        "importlib.util.spec_from_file_location under any name, or symact.load(path). Whatever the name it",
+        "is loaded under, it registers itself as one fixed name (below), which Numba's cache records.",
     ]
     if forms:
         lines += ["", "compute forms (stabilising rewrites of the definition and its derivative, each proved equal):"]
@@ -59,10 +60,13 @@ def header(entry: Entry, command: str, forms: list[tuple[str, str]]) -> str:
 
 
 _IMPORTS = """import math
+import sys
 
 import numba
 import numpy as np
-"""
+
+
+""" + identity_source()
 
 _CHECKS = '''
 def _floats(value, name):

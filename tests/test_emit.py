@@ -29,13 +29,13 @@ def test_a_module_for_every_entry(files):
 
 
 @pytest.mark.parametrize("name", catalog.names())
-def test_header_is_deterministic_and_modules_import_only_math_numpy_numba(files, name):
+def test_header_is_deterministic_and_modules_import_only_math_sys_numpy_numba(files, name):
     text = files[f"{name}.py"]
     assert "Do not edit" in text and f"symact generate {name}" in text
     assert str(ROOT) not in text and "/work/" not in text
     assert not re.search(r"20\d\d-\d\d-\d\d", text)  # no dates
     imports = {line.split()[1].split(".")[0] for line in text.splitlines() if re.match(r"(import|from) \w", line)}
-    assert imports == {"math", "numba", "numpy"}
+    assert imports == {"math", "sys", "numba", "numpy"}  # sys: the fixed module name (symact.module_identity)
     # contraction (FMA) only: fast-math flags that drop inf, nan or signed zeros, or reassociate, never
     assert text.count("fastmath") == text.count('"fastmath": {"contract"}') + text.count('fastmath={"contract"}')
     assert "fastmath=True" not in text and not re.search(r"[\"'](nnan|ninf|nsz|reassoc|fast)[\"']", text)
