@@ -38,13 +38,13 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_hardmax_34ff2ff7e5a7", globals())
+__name__ = one_name("symact_kernel_hardmax_a856f7cbf447", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
     array = value if type(value) is np.ndarray else np.asarray(value)
     kind = array.dtype.kind
-    if kind == "f":
+    if kind == "f" and array.dtype.itemsize <= 8:
         return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
     if kind in "iub":
         return array.astype(np.float64)
@@ -69,7 +69,7 @@ def _rows(value, name, axis):
     if not -array.ndim <= axis < array.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
     moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
+    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
     return array, moved.shape, rows
 
 
@@ -85,7 +85,7 @@ def _direct(out, array, axis, *others):
         and axis in (-1, array.ndim - 1)
         and not any(np.shares_memory(out, x) for x in (array, *others))
     ):
-        return out.reshape(-1, array.shape[-1])
+        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
     return None
 
 
@@ -498,7 +498,10 @@ def forward(a, axis=-1, *, out=None):
     array, shape, rows = _rows(a, "a", axis)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
-    result = _forward_rows_par(rows, target, chunks) if chunks else _forward_rows(rows, target)
+    if not rows.size:  # an empty result for an empty input
+        result = target
+    else:
+        result = _forward_rows_par(rows, target, chunks) if chunks else _forward_rows(rows, target)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
@@ -511,7 +514,10 @@ def vjp(a, g, axis=-1, *, out=None):
     _, _, grows = _rows(garray, "g", axis)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
-    result = _vjp_rows_par(rows, grows, target, chunks) if chunks else _vjp_rows(rows, grows, target)
+    if not rows.size:
+        result = target
+    else:
+        result = _vjp_rows_par(rows, grows, target, chunks) if chunks else _vjp_rows(rows, grows, target)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 

@@ -43,13 +43,13 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_logistic_nll_005fdd83196a", globals())
+__name__ = one_name("symact_kernel_logistic_nll_d3e61f26737d", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
     array = value if type(value) is np.ndarray else np.asarray(value)
     kind = array.dtype.kind
-    if kind == "f":
+    if kind == "f" and array.dtype.itemsize <= 8:
         return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
     if kind in "iub":
         return array.astype(np.float64)
@@ -74,7 +74,7 @@ def _rows(value, name, axis):
     if not -array.ndim <= axis < array.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
     moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
+    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
     return array, moved.shape, rows
 
 
@@ -90,7 +90,7 @@ def _direct(out, array, axis, *others):
         and axis in (-1, array.ndim - 1)
         and not any(np.shares_memory(out, x) for x in (array, *others))
     ):
-        return out.reshape(-1, array.shape[-1])
+        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
     return None
 
 

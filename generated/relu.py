@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_relu_d1545517a8aa", globals())
+__name__ = one_name("symact_kernel_relu_298e49d48cbe", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -79,7 +79,7 @@ def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
     array = value if type(value) is np.ndarray else np.asarray(value)
     kind = array.dtype.kind
-    if kind == "f":
+    if kind == "f" and array.dtype.itemsize <= 8:
         return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
     if kind in "iub":
         return array.astype(np.float64)
@@ -154,6 +154,12 @@ _EXACT = {"cache": True, "error_model": "numpy"}
 PARALLEL_MIN = 1 << 16
 
 
+def _input(value, name):
+    """An input: a Python int or float stays a Python float, which NumPy 2 promotes to the other inputs'
+    dtype; anything else becomes a float32 or float64 array (:func:`_floats`)."""
+    return float(value) if type(value) in (int, float) else _floats(value, name)
+
+
 def _flat(array, shape):
     """A flat C-contiguous array of ``shape``'s elements, or a scalar where ``array`` has one element."""
     if array.size == 1 and array.shape != shape:
@@ -180,23 +186,24 @@ def _run(serial, parallel, arrays, params, out, outputs=1):
     else:
         raise TypeError(f"out must be a sequence of {outputs} numpy arrays")
     first = arrays[0]
-    dtype, shape = first.dtype, first.shape
     if (  # the common case first: contiguous inputs of one shape and dtype, scalar parameters
-        first.flags.c_contiguous
-        and all(a.dtype == dtype and a.shape == shape and a.flags.c_contiguous for a in arrays[1:])
+        all(type(a) is np.ndarray for a in arrays)
+        and first.flags.c_contiguous
+        and all(a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous for a in arrays[1:])
         and all(type(p) is float for p in params)
         and all(
-            o is None or (type(o) is np.ndarray and o.shape == shape and o.dtype == dtype and o.flags.c_contiguous)
+            o is None
+            or (type(o) is np.ndarray and o.shape == first.shape and o.dtype == first.dtype and o.flags.c_contiguous)
             for o in outs
         )
     ):
-        results = [np.empty(shape, dtype) if o is None else o for o in outs]
+        results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
         loop = _loop(serial, parallel, first.size)
         loop(*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results])
     else:
-        dtype = np.result_type(*arrays)
-        shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
-        args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+        dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
+        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
+        args = [_flat(np.asarray(a, dtype=dtype), shape) for a in arrays]
         args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
         results = []
         for o in outs:
@@ -322,24 +329,24 @@ def _vjp_from_output_loop_parallel(y, g, out):
 
 def forward(x, *, out=None):
     """Rectified linear unit max(0, x). Elementwise, for any shape; float32 stays float32."""
-    return _run(_forward_loop, _forward_loop_parallel, (_floats(x, 'x'),), (), out)
+    return _run(_forward_loop, _forward_loop_parallel, (_input(x, 'x'),), (), out)
 
 
 def derivative(x, *, out=None):
     """The derivative f'(x), elementwise."""
-    return _run(_derivative_loop, _derivative_loop_parallel, (_floats(x, 'x'),), (), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out)
 
 
 def vjp(x, g, *, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _run(_vjp_loop, _vjp_loop_parallel, (_floats(x, 'x'), _floats(g, 'g'),), (), out)
+    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (), out)
 
 
 def vjp_from_output(y, g, *, out=None):
     """g * f'(x) computed from the output y = f(x): Piecewise((1, y > 0), (0, True))."""
-    return _run(_vjp_from_output_loop, _vjp_from_output_loop_parallel, (_floats(y, 'y'), _floats(g, 'g'),), (), out)
+    return _run(_vjp_from_output_loop, _vjp_from_output_loop_parallel, (_input(y, 'y'), _input(g, 'g'),), (), out)
 
 
 def value_and_grad(x, *, out=None):
     """(f(x), f'(x)) from one pass over x; out is None or a pair of arrays."""
-    return _run(_value_and_grad_loop, _value_and_grad_loop_parallel, (_floats(x, 'x'),), (), out, 2)
+    return _run(_value_and_grad_loop, _value_and_grad_loop_parallel, (_input(x, 'x'),), (), out, 2)

@@ -42,13 +42,13 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_30cc2ace5c59", globals())
+__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_b2b657b95738", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
     array = value if type(value) is np.ndarray else np.asarray(value)
     kind = array.dtype.kind
-    if kind == "f":
+    if kind == "f" and array.dtype.itemsize <= 8:
         return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
     if kind in "iub":
         return array.astype(np.float64)
@@ -73,7 +73,7 @@ def _rows(value, name, axis):
     if not -array.ndim <= axis < array.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
     moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
+    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
     return array, moved.shape, rows
 
 
@@ -89,7 +89,7 @@ def _direct(out, array, axis, *others):
         and axis in (-1, array.ndim - 1)
         and not any(np.shares_memory(out, x) for x in (array, *others))
     ):
-        return out.reshape(-1, array.shape[-1])
+        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
     return None
 
 
@@ -979,8 +979,8 @@ def forward(logits, labels, *, reduction="mean", out=None):
     """The loss of each logit against its label, reduced by ``reduction`` (none, mean or sum)."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
-    z = np.ascontiguousarray(z)
-    y = np.ascontiguousarray(y)
+    z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
+    y = np.asarray(y, order="C")
     if True:
         fast = _fast_forward(z, y, (), reduction, out)
         if fast is not None:
@@ -998,7 +998,7 @@ def grad(logits, labels, *, reduction="mean", out=None):
         z.dtype == np.float32 or all(abs(p) < 18446744073709551616.0 for p in params)  # |q| < 2**64: no overflow
     ):
         size = float(z.size) if reduction == "mean" and z.size else 1.0
-        z = np.ascontiguousarray(z)
+        z = np.asarray(z, order="C")
         direct = _direct(out, z, -1, y) if z.ndim else None
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))

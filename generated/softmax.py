@@ -43,13 +43,13 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_5ca28a669e69", globals())
+__name__ = one_name("symact_kernel_softmax_766cf7f7d148", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
     array = value if type(value) is np.ndarray else np.asarray(value)
     kind = array.dtype.kind
-    if kind == "f":
+    if kind == "f" and array.dtype.itemsize <= 8:
         return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
     if kind in "iub":
         return array.astype(np.float64)
@@ -74,7 +74,7 @@ def _rows(value, name, axis):
     if not -array.ndim <= axis < array.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
     moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
+    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
     return array, moved.shape, rows
 
 
@@ -90,7 +90,7 @@ def _direct(out, array, axis, *others):
         and axis in (-1, array.ndim - 1)
         and not any(np.shares_memory(out, x) for x in (array, *others))
     ):
-        return out.reshape(-1, array.shape[-1])
+        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
     return None
 
 
@@ -1526,7 +1526,9 @@ def forward(a, axis=-1, *, out=None):
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
     single = rows.dtype == np.float32
-    if chunks:
+    if not rows.size:  # no rows, or rows of no element: an empty result, as NumPy, PyTorch and JAX give
+        result = target
+    elif chunks:
         result = _forward_rows_par(rows, target, False, single, chunks)
     else:
         result = _forward_rows(rows, target, False, single)
@@ -1542,7 +1544,9 @@ def _vjp_call(serial, parallel, a, g, axis, out, name):
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
     single = rows.dtype == np.float32
-    if chunks:
+    if not rows.size:
+        result = target
+    elif chunks:
         result = parallel(rows, grows, target, False, single, chunks)
     else:
         result = serial(rows, grows, target, False, single)

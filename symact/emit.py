@@ -164,7 +164,8 @@ def _mul_sigmoid(m, w):
     inv = one / s
     q32 = nh * inv
     c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
-    q32 = select(abs(q32) < _lit(math.inf, w), fma(c, inv, q32), q32)  # m = +-inf: c is nan
+    # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
+    q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
     return select(_is32(w), q32, m * q) * scale
 '''
 
@@ -504,6 +505,12 @@ _EXACT = {"cache": True, "error_model": "numpy"}
 PARALLEL_MIN = 1 << 16
 
 
+def _input(value, name):
+    """An input: a Python int or float stays a Python float, which NumPy 2 promotes to the other inputs'
+    dtype; anything else becomes a float32 or float64 array (:func:`_floats`)."""
+    return float(value) if type(value) in (int, float) else _floats(value, name)
+
+
 def _flat(array, shape):
     """A flat C-contiguous array of ``shape``'s elements, or a scalar where ``array`` has one element."""
     if array.size == 1 and array.shape != shape:
@@ -530,23 +537,24 @@ def _run(serial, parallel, arrays, params, out, outputs=1):
     else:
         raise TypeError(f"out must be a sequence of {outputs} numpy arrays")
     first = arrays[0]
-    dtype, shape = first.dtype, first.shape
     if (  # the common case first: contiguous inputs of one shape and dtype, scalar parameters
-        first.flags.c_contiguous
-        and all(a.dtype == dtype and a.shape == shape and a.flags.c_contiguous for a in arrays[1:])
+        all(type(a) is np.ndarray for a in arrays)
+        and first.flags.c_contiguous
+        and all(a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous for a in arrays[1:])
         and all(type(p) is float for p in params)
         and all(
-            o is None or (type(o) is np.ndarray and o.shape == shape and o.dtype == dtype and o.flags.c_contiguous)
+            o is None
+            or (type(o) is np.ndarray and o.shape == first.shape and o.dtype == first.dtype and o.flags.c_contiguous)
             for o in outs
         )
     ):
-        results = [np.empty(shape, dtype) if o is None else o for o in outs]
+        results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
         loop = _loop(serial, parallel, first.size)
         loop(*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results])
     else:
-        dtype = np.result_type(*arrays)
-        shape = np.broadcast_shapes(*(a.shape for a in arrays), *(np.shape(p) for p in params))
-        args = [_flat(a.astype(dtype, copy=False), shape) for a in arrays]
+        dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
+        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
+        args = [_flat(np.asarray(a, dtype=dtype), shape) for a in arrays]
         args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
         results = []
         for o in outs:
@@ -658,7 +666,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
 
     kw = "".join(f", {p}={d!r}" for p, d in forms.params)
     aux_sig = "".join(f", {n}" for n in aux)
-    aux_chk = "".join(f" _floats({n}, {n!r})," for n in aux)
+    aux_chk = "".join(f" _input({n}, {n!r})," for n in aux)
     pvals = f"({', '.join(f'_param({p}, {p!r})' for p in pnames)}{',' if len(pnames) == 1 else ''})"
     api = [
         ("forward", "x", "", f"{entry.summary} Elementwise, for any shape; float32 stays float32."),
@@ -672,9 +680,9 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     api.append(("value_and_grad", "x", "", "(f(x), f'(x)) from one pass over x; out is None or a pair of arrays."))
     for kernel, first, second, doc in api:
         args = first + (f", {second}" if second else "")
-        checks = f"_floats({first}, {first!r}),"
+        checks = f"_input({first}, {first!r}),"
         if second:
-            checks += f" _floats({second}, {second!r}),"
+            checks += f" _input({second}, {second!r}),"
         parts.append(
             f"def {kernel}({args}{aux_sig}, *{kw}, out=None):\n"
             f'    """{doc}"""\n'

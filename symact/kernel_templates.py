@@ -73,7 +73,7 @@ def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
     array = value if type(value) is np.ndarray else np.asarray(value)
     kind = array.dtype.kind
-    if kind == "f":
+    if kind == "f" and array.dtype.itemsize <= 8:
         return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
     if kind in "iub":
         return array.astype(np.float64)
@@ -114,7 +114,7 @@ def _rows(value, name, axis):
     if not -array.ndim <= axis < array.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
     moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
+    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
     return array, moved.shape, rows
 
 
@@ -130,7 +130,7 @@ def _direct(out, array, axis, *others):
         and axis in (-1, array.ndim - 1)
         and not any(np.shares_memory(out, x) for x in (array, *others))
     ):
-        return out.reshape(-1, array.shape[-1])
+        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
     return None
 
 
@@ -1451,7 +1451,9 @@ def forward(a, axis=-1, *, out=None):
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
     single = rows.dtype == np.float32
-    if chunks:
+    if not rows.size:  # no rows, or rows of no element: an empty result, as NumPy, PyTorch and JAX give
+        result = target
+    elif chunks:
         result = _forward_rows_par(rows, target, @@LOG@@, single, chunks)
     else:
         result = _forward_rows(rows, target, @@LOG@@, single)
@@ -1467,7 +1469,9 @@ def _vjp_call(serial, parallel, a, g, axis, out, name):
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
     single = rows.dtype == np.float32
-    if chunks:
+    if not rows.size:
+        result = target
+    elif chunks:
         result = parallel(rows, grows, target, @@LOG@@, single, chunks)
     else:
         result = serial(rows, grows, target, @@LOG@@, single)
@@ -1568,7 +1572,10 @@ def forward(a, axis=-1, *, out=None):
     array, shape, rows = _rows(a, "a", axis)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
-    result = _forward_rows_par(rows, target, chunks) if chunks else _forward_rows(rows, target)
+    if not rows.size:  # an empty result for an empty input
+        result = target
+    else:
+        result = _forward_rows_par(rows, target, chunks) if chunks else _forward_rows(rows, target)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
@@ -1581,7 +1588,10 @@ def vjp(a, g, axis=-1, *, out=None):
     _, _, grows = _rows(garray, "g", axis)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
-    result = _vjp_rows_par(rows, grows, target, chunks) if chunks else _vjp_rows(rows, grows, target)
+    if not rows.size:
+        result = target
+    else:
+        result = _vjp_rows_par(rows, grows, target, chunks) if chunks else _vjp_rows(rows, grows, target)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
@@ -1976,8 +1986,8 @@ def forward(logits, labels, *@@PKW@@, reduction="mean", out=None):
     """The loss of each logit against its label, reduced by ``reduction`` (none, mean or sum)."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
-    z = np.ascontiguousarray(z)
-    y = np.ascontiguousarray(y)
+    z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
+    y = np.asarray(y, order="C")
     if @@FAST@@:
         fast = _fast_forward(z, y, (@@PCALLT@@), reduction, out)
         if fast is not None:
@@ -1995,7 +2005,7 @@ def grad(logits, labels, *@@PKW@@, reduction="mean", out=None):
         z.dtype == np.float32 or all(abs(p) < 18446744073709551616.0 for p in params)  # |q| < 2**64: no overflow
     ):
         size = float(z.size) if reduction == "mean" and z.size else 1.0
-        z = np.ascontiguousarray(z)
+        z = np.asarray(z, order="C")
         direct = _direct(out, z, -1, y) if z.ndim else None
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))

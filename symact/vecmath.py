@@ -606,7 +606,7 @@ def tanh_f32(x):
     p = p * z + _F32_TANH_P2
     p = p * z + _F32_TANH_P1
     p = p * z + _F32_TANH_P0
-    small = fma(x * z, p, x)
+    small = math.copysign(fma(x * z, p, x), x)  # x + x^3 P is +0.0 at x = -0.0 (P(0) < 0): tanh(-0.0) is -0.0
     e = exp_f32(_F32_TWO * select(a > _F32_TANH_HI, _F32_TANH_HI, a))
     big = _F32_ONE - _F32_TWO / (e + _F32_ONE)
     return select(a < _F32_TANH_SMALL, small, select(x < _F32_ZERO, -big, big))
