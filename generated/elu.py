@@ -49,7 +49,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_elu_4ef4c7f7cf98", globals())
+__name__ = one_name("symact_kernel_elu_aa162c545172", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -414,6 +414,9 @@ _EXACT = {"cache": True, "error_model": "numpy"}
 #: (about 8 ms): raise this module attribute, or set_num_threads(1), there
 PARALLEL_MIN = 1 << 16
 
+#: the parallel twin of a loop runs the serial loop on this many slices of the arrays
+_SLICES = 16
+
 
 def _input(value, name):
     """An input: a Python int or float stays a Python float, which NumPy 2 promotes to the other inputs'
@@ -434,10 +437,11 @@ def _loop(serial, parallel, size):
     return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
 
 
-def _run(serial, parallel, arrays, params, out, outputs=1):
+def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
     """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
     out: a new array, or the given one (its shape must be the broadcast shape); with ``outputs`` > 1,
-    out is None or a sequence of that many arrays, and a tuple of results is returned."""
+    out is None or a sequence of that many arrays, and a tuple of results is returned.  ``redo`` is a
+    (serial, parallel) pair run over the same arguments where the loop returns True."""
     if outputs == 1:
         outs = (out,)
     elif out is None:
@@ -459,8 +463,9 @@ def _run(serial, parallel, arrays, params, out, outputs=1):
         )
     ):
         results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
-        loop = _loop(serial, parallel, first.size)
-        loop(*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results])
+        args = [*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results]]
+        if _loop(serial, parallel, first.size)(*args) is True:
+            _loop(*redo, first.size)(*args)
     else:
         dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
         shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
@@ -480,7 +485,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1):
                 results.append(o)
         direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
         targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
-        _loop(serial, parallel, targets[0].size)(*args, *targets)
+        if _loop(serial, parallel, targets[0].size)(*args, *targets) is True:
+            _loop(*redo, targets[0].size)(*args, *targets)
         for r, t, d in zip(results, targets, direct):
             if not d:
                 np.copyto(r, t.reshape(shape), casting="same_kind")
@@ -519,10 +525,11 @@ def _forward_loop(x, alpha, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _forward_loop_parallel(x, alpha, out):
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_alpha = _lit(_at(alpha, i), a_x)
-        out[i] = _forward_scalar(a_x, a_alpha)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _forward_loop(_part(x, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi))
 
 
 @numba.njit(**_FAST)
@@ -535,14 +542,15 @@ def _derivative_loop(x, alpha, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, alpha, out):
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_alpha = _lit(_at(alpha, i), a_x)
-        out[i] = _derivative_scalar(a_x, a_alpha)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _derivative_loop(_part(x, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi))
 
 
 @numba.njit(**_FAST)
-def _vjp_piece(x, g, alpha, out):
+def _vjp_loop(x, g, alpha, out):
     tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
@@ -554,30 +562,33 @@ def _vjp_piece(x, g, alpha, out):
     return tiny
 
 
-@numba.njit(**_FAST)
-def _vjp_loop(x, g, alpha, out):
-    if _vjp_piece(x, g, alpha, out):  # f'(x) subnormal in float32: g f'(x) in float64
-        for i in range(out.shape[0]):
-            a_x = np.float64(_at(x, i))
-            a_g = np.float64(_at(g, i))
-            a_alpha = np.float64(_at(alpha, i))
-            out[i] = a_g * _derivative_scalar(a_x, a_alpha)
-
-
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, alpha, out):
     n = out.shape[0]
-    flags = np.zeros(16, dtype=np.bool_)
-    for c in numba.prange(16):
-        lo = c * n // 16
-        hi = (c + 1) * n // 16
-        flags[c] = _vjp_piece(_part(x, lo, hi), _part(g, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi))
-    if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once
-        for i in numba.prange(out.shape[0]):
-            a_x = np.float64(_at(x, i))
-            a_g = np.float64(_at(g, i))
-            a_alpha = np.float64(_at(alpha, i))
-            out[i] = a_g * _derivative_scalar(a_x, a_alpha)
+    flags = np.zeros(_SLICES, dtype=np.bool_)
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        flags[c] = _vjp_loop(_part(x, lo, hi), _part(g, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi))
+    return flags.any()
+
+
+@numba.njit(**_FAST)
+def _vjp_redo(x, g, alpha, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        a_alpha = np.float64(_at(alpha, i))
+        out[i] = a_g * _derivative_scalar(a_x, a_alpha)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _vjp_redo_parallel(x, g, alpha, out):
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _vjp_redo(_part(x, lo, hi), _part(g, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi))
 
 
 @numba.njit(**_FAST)
@@ -591,11 +602,11 @@ def _value_and_grad_loop(x, alpha, out, out2):
 
 @numba.njit(**_FAST, parallel=True)
 def _value_and_grad_loop_parallel(x, alpha, out, out2):
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_alpha = _lit(_at(alpha, i), a_x)
-        out[i] = _forward_scalar(a_x, a_alpha)
-        out2[i] = _derivative_scalar(a_x, a_alpha)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _value_and_grad_loop(_part(x, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi), _part(out2, lo, hi))
 
 
 @numba.njit(**_FAST)
@@ -609,11 +620,11 @@ def _vjp_from_output_loop(y, g, alpha, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_from_output_loop_parallel(y, g, alpha, out):
-    for i in numba.prange(out.shape[0]):
-        a_y = _at(y, i)
-        a_g = _at(g, i)
-        a_alpha = _lit(_at(alpha, i), a_y)
-        out[i] = a_g * _from_output_scalar(a_y, a_alpha)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _vjp_from_output_loop(_part(y, lo, hi), _part(g, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi))
 
 
 def forward(x, *, alpha=1.0, out=None):
@@ -628,7 +639,7 @@ def derivative(x, *, alpha=1.0, out=None):
 
 def vjp(x, g, *, alpha=1.0, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (_param(alpha, 'alpha'),), out)
+    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (_param(alpha, 'alpha'),), out, redo=(_vjp_redo, _vjp_redo_parallel))
 
 
 def vjp_from_output(y, g, *, alpha=1.0, out=None):

@@ -38,7 +38,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_hardmax_a856f7cbf447", globals())
+__name__ = one_name("symact_kernel_hardmax_293477495d1e", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -291,6 +291,33 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
+def _by_dtype(single, double):
+    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
+    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
+    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
+
+    def dispatch(row, *rest):
+        return (single if row.dtype == np.float32 else double)(row, *rest)
+
+    @extending.overload(dispatch, jit_options={"cache": True})
+    def _dispatch(row, *rest):
+        chosen = single if row.dtype == types.float32 else double
+        return lambda row, *rest: chosen(row, *rest)
+
+    return dispatch
+
+
+def _is_single(row):
+    """Whether ``row`` is float32; in Numba a compile-time constant."""
+    return row.dtype == np.float32
+
+
+@extending.overload(_is_single, jit_options={"cache": True})
+def _is_single_numba(row):
+    flag = row.dtype == types.float32
+    return lambda row: flag
+
+
 _FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 _INF_BITS = 0x7FF0000000000000
@@ -405,10 +432,13 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
+_exps_by_dtype = _by_dtype(_exps_single, _exps)
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _log_rest(row, m, e, single):
+def _log_rest(row, m, e):
     """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
-    rest = _exps_single(row, m, e) if single else _exps(row, m, e)
+    rest = _exps_by_dtype(row, m, e)
     return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
 
 

@@ -49,7 +49,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_leaky_relu_2877de69f60f", globals())
+__name__ = one_name("symact_kernel_leaky_relu_cd9e43eee504", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -155,6 +155,9 @@ _EXACT = {"cache": True, "error_model": "numpy"}
 #: (about 8 ms): raise this module attribute, or set_num_threads(1), there
 PARALLEL_MIN = 1 << 16
 
+#: the parallel twin of a loop runs the serial loop on this many slices of the arrays
+_SLICES = 16
+
 
 def _input(value, name):
     """An input: a Python int or float stays a Python float, which NumPy 2 promotes to the other inputs'
@@ -175,10 +178,11 @@ def _loop(serial, parallel, size):
     return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
 
 
-def _run(serial, parallel, arrays, params, out, outputs=1):
+def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
     """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
     out: a new array, or the given one (its shape must be the broadcast shape); with ``outputs`` > 1,
-    out is None or a sequence of that many arrays, and a tuple of results is returned."""
+    out is None or a sequence of that many arrays, and a tuple of results is returned.  ``redo`` is a
+    (serial, parallel) pair run over the same arguments where the loop returns True."""
     if outputs == 1:
         outs = (out,)
     elif out is None:
@@ -200,8 +204,9 @@ def _run(serial, parallel, arrays, params, out, outputs=1):
         )
     ):
         results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
-        loop = _loop(serial, parallel, first.size)
-        loop(*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results])
+        args = [*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results]]
+        if _loop(serial, parallel, first.size)(*args) is True:
+            _loop(*redo, first.size)(*args)
     else:
         dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
         shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
@@ -221,7 +226,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1):
                 results.append(o)
         direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
         targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
-        _loop(serial, parallel, targets[0].size)(*args, *targets)
+        if _loop(serial, parallel, targets[0].size)(*args, *targets) is True:
+            _loop(*redo, targets[0].size)(*args, *targets)
         for r, t, d in zip(results, targets, direct):
             if not d:
                 np.copyto(r, t.reshape(shape), casting="same_kind")
@@ -262,10 +268,11 @@ def _forward_loop(x, slope, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _forward_loop_parallel(x, slope, out):
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_slope = _lit(_at(slope, i), a_x)
-        out[i] = _forward_scalar(a_x, a_slope)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _forward_loop(_part(x, lo, hi), _part(slope, lo, hi), _part(out, lo, hi))
 
 
 @numba.njit(**_FAST)
@@ -278,10 +285,11 @@ def _derivative_loop(x, slope, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, slope, out):
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_slope = _lit(_at(slope, i), a_x)
-        out[i] = _derivative_scalar(a_x, a_slope)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _derivative_loop(_part(x, lo, hi), _part(slope, lo, hi), _part(out, lo, hi))
 
 
 @numba.njit(**_FAST)
@@ -295,11 +303,11 @@ def _vjp_loop(x, g, slope, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, slope, out):
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_g = _at(g, i)
-        a_slope = _lit(_at(slope, i), a_x)
-        out[i] = a_g * _derivative_scalar(a_x, a_slope)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _vjp_loop(_part(x, lo, hi), _part(g, lo, hi), _part(slope, lo, hi), _part(out, lo, hi))
 
 
 @numba.njit(**_FAST)
@@ -313,11 +321,11 @@ def _value_and_grad_loop(x, slope, out, out2):
 
 @numba.njit(**_FAST, parallel=True)
 def _value_and_grad_loop_parallel(x, slope, out, out2):
-    for i in numba.prange(out.shape[0]):
-        a_x = _at(x, i)
-        a_slope = _lit(_at(slope, i), a_x)
-        out[i] = _forward_scalar(a_x, a_slope)
-        out2[i] = _derivative_scalar(a_x, a_slope)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _value_and_grad_loop(_part(x, lo, hi), _part(slope, lo, hi), _part(out, lo, hi), _part(out2, lo, hi))
 
 
 @numba.njit(**_FAST)
@@ -331,11 +339,11 @@ def _vjp_from_output_loop(y, g, slope, out):
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_from_output_loop_parallel(y, g, slope, out):
-    for i in numba.prange(out.shape[0]):
-        a_y = _at(y, i)
-        a_g = _at(g, i)
-        a_slope = _lit(_at(slope, i), a_y)
-        out[i] = a_g * _from_output_scalar(a_y, a_slope)
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _vjp_from_output_loop(_part(y, lo, hi), _part(g, lo, hi), _part(slope, lo, hi), _part(out, lo, hi))
 
 
 def forward(x, *, slope=0.01, out=None):

@@ -43,7 +43,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_766cf7f7d148", globals())
+__name__ = one_name("symact_kernel_softmax_808c723a4b8a", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -480,6 +480,33 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
+def _by_dtype(single, double):
+    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
+    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
+    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
+
+    def dispatch(row, *rest):
+        return (single if row.dtype == np.float32 else double)(row, *rest)
+
+    @extending.overload(dispatch, jit_options={"cache": True})
+    def _dispatch(row, *rest):
+        chosen = single if row.dtype == types.float32 else double
+        return lambda row, *rest: chosen(row, *rest)
+
+    return dispatch
+
+
+def _is_single(row):
+    """Whether ``row`` is float32; in Numba a compile-time constant."""
+    return row.dtype == np.float32
+
+
+@extending.overload(_is_single, jit_options={"cache": True})
+def _is_single_numba(row):
+    flag = row.dtype == types.float32
+    return lambda row: flag
+
+
 _FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 _INF_BITS = 0x7FF0000000000000
@@ -594,10 +621,13 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
+_exps_by_dtype = _by_dtype(_exps_single, _exps)
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _log_rest(row, m, e, single):
+def _log_rest(row, m, e):
     """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
-    rest = _exps_single(row, m, e) if single else _exps(row, m, e)
+    rest = _exps_by_dtype(row, m, e)
     return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
 
 
@@ -623,8 +653,11 @@ def _threaded(rows):
     return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
 
 
+#: log-softmax (True) or softmax (False): a module constant, so that Numba compiles the one path the module has
+_LOG = False
+
 @numba.njit(cache=True, error_model="numpy")
-def _forward_row_slow(row, out, log, e, lo):
+def _forward_row_slow(row, out, e, lo):
     """One row, scalar: nan rows, infinite maxima and very long rows."""
     n = row.shape[0]
     bad, m = _row_special(row)
@@ -638,14 +671,14 @@ def _forward_row_slow(row, out, log, e, lo):
                 count += 1
         for k in range(n):
             hit = np.float64(row[k]) == m
-            if log:
+            if _LOG:
                 out[k] = -math.log(count) if hit else -math.inf
             else:
                 out[k] = 1.0 / count if hit else 0.0
         return
     kmax = _shifted(row, m, e, lo)
     rest = _neumaier(e, kmax)
-    if log:
+    if _LOG:
         big = math.log1p(rest)
         for k in range(n):
             d = np.float64(row[k]) - m
@@ -742,7 +775,7 @@ def _shift_single(row, out, m, big):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _forward_row_single(row, out, log, e, lo):
+def _forward_row_single(row, out, e, lo):
     """softmax or log-softmax of a float32 row, in float32 where float32 suffices: exp(a_k - m) 2**64 in
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
     the rest (in float64, rounded once)."""
@@ -750,11 +783,11 @@ def _forward_row_single(row, out, log, e, lo):
     key = _max_key_single(row) if 0 < n <= _FAST_MAX_N else _F32_INF
     m = _bits_f32(np.int32(key ^ ((key >> np.int32(31)) & _F32_ABS)))
     if key >= _F32_INF or m == -math.inf:  # nan, an infinite maximum, an empty or very long row
-        _forward_row_slow(row, out, log, e, lo)
+        _forward_row_slow(row, out, e, lo)
         return
     _exps_f32(row, m, out)
     total = _sum_single(out)  # (scaled by 2**64, as out)
-    if not log:
+    if not _LOG:
         _scale_single(out, 1.0 / total)
         return
     rest = total * _TWO_M64 - 1.0  # to 2**-30 of the total: relative precision where rest >= 0.5
@@ -806,18 +839,15 @@ def _divide(e, out, total):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _forward_row(row, out, log, single, e, lo):
-    """softmax or log-softmax of one row: max, exp(a_k - m) summed (float64 rows: exactly, in fixed point),
-    then a scale or a shift; float32 rows by _forward_row_single."""
-    if single:
-        _forward_row_single(row, out, log, e, lo)
-        return
+def _forward_row_double(row, out, e, lo):
+    """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
+    or a shift."""
     fast, m = _row_max(row)
     if not fast:
-        _forward_row_slow(row, out, log, e, lo)
+        _forward_row_slow(row, out, e, lo)
         return
     rest = _exps_fwd(row, m, e)
-    if log:
+    if _LOG:
         big = math.log1p(rest if rest >= 0.0625 else _nonneg_sum(e, 1.0))
         for k in range(row.shape[0]):
             v = np.float64(row[k])
@@ -830,25 +860,29 @@ def _forward_row(row, out, log, single, e, lo):
         _divide(e, out, 1.0 + rest)
 
 
+#: softmax or log-softmax of one row (float32 rows by _forward_row_single)
+_forward_row = _by_dtype(_forward_row_single, _forward_row_double)
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _forward_rows(a, out, log, single):
+def _forward_rows(a, out):
     n = a.shape[1]
     e = np.empty(n)
     lo = np.empty(n)
     for r in range(a.shape[0]):
-        _forward_row(a[r], out[r], log, single, e, lo)
+        _forward_row(a[r], out[r], e, lo)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _forward_rows_par(a, out, log, single, chunks):
+def _forward_rows_par(a, out, chunks):
     rows, n = a.shape
     for c in numba.prange(chunks):
         e = np.empty(n)
         lo = np.empty(n)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _forward_row(a[r], out[r], log, single, e, lo)
+            _forward_row(a[r], out[r], e, lo)
     return out
 
 
@@ -874,7 +908,7 @@ def _probabilities(row, p, e, lo):
 
 
 @numba.njit(cache=True)
-def _vjp_row_dd(ar, gr, outr, log, w, ke):
+def _vjp_row_dd(ar, gr, outr, w, ke):
     """One row of the vjp in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
     n = ar.shape[0]
     p = w[0]
@@ -888,13 +922,13 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
         _probabilities(ar, p, e, lo)
         for k in range(n):
             terms[k] = np.float64(gr[k])
-        s = _neumaier(terms, -1) if log else 0.0
-        if not log:
+        s = _neumaier(terms, -1) if _LOG else 0.0
+        if not _LOG:
             for k in range(n):
                 s += p[k] * np.float64(gr[k]) if p[k] != 0.0 else 0.0
         for k in range(n):
             gk = np.float64(gr[k])
-            outr[k] = gk - p[k] * s if log else p[k] * (gk - s)
+            outr[k] = gk - p[k] * s if _LOG else p[k] * (gk - s)
         return
     # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
     # double-double, one rounding at the end
@@ -911,7 +945,7 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
     sl = 0.0
     for k in range(n):
         gk = np.float64(gr[k])
-        if log:  # sum_i g_i
+        if _LOG:  # sum_i g_i
             sh, sl = _dd_add(sh, sl, gk, 0.0)
         elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
             # cancellation when p_top is near 1
@@ -920,7 +954,7 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
             sh, sl = _dd_add(sh, sl, xh, xl)
     for k in range(n):
         gk = np.float64(gr[k])
-        if log:  # g_j - p_j sum_i g_i
+        if _LOG:  # g_j - p_j sum_i g_i
             xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
             dh, dl = _dd_add(gk, 0.0, -xh, -xl)
             outr[k] = dh + dl
@@ -932,12 +966,12 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _weighted_sums(e, g, log, pos, neg):
+def _weighted_sums(e, g, pos, neg):
     """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
     terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
     for k in range(e.shape[0]):
         gk = np.float64(g[k])
-        x = gk if log else e[k] * gk
+        x = gk if _LOG else e[k] * gk
         pos[k] = x if not x <= 0.0 else 0.0
         neg[k] = -x if x < 0.0 else 0.0
     sp = _nonneg_sum(pos, math.inf)
@@ -946,35 +980,35 @@ def _weighted_sums(e, g, log, pos, neg):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vjp_row_single(ar, gr, outr, log, w, ke):
+def _vjp_row_single(ar, gr, outr, w, ke):
     """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
     error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
     g_j - s or g_j - p_j s) is redone in double-double."""
     n = ar.shape[0]
     fast, m = _row_max(ar)
     if not fast:
-        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        _vjp_row_dd(ar, gr, outr, w, ke)
         return
     e = w[0]
     total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
-    s, b = _weighted_sums(e, gr, log, w[1], w[2])
-    if not log:
+    s, b = _weighted_sums(e, gr, w[1], w[2])
+    if not _LOG:
         s /= total
         b /= total
     if not (abs(b) < math.inf):
-        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        _vjp_row_dd(ar, gr, outr, w, ke)
         return
     tol = (n + 16) * 9.313225746154785e-10 * b  # (n + 16) 2**-30: the sums' error bound times 2**23
     close = 0
     for k in range(n):
         gk = np.float64(gr[k])
         p = e[k] / total
-        x = gk - p * s if log else p * (gk - s)
+        x = gk - p * s if _LOG else p * (gk - s)
         outr[k] = x
-        c = abs(gk - p * s) < p * tol if log else abs(gk - s) < tol
+        c = abs(gk - p * s) < p * tol if _LOG else abs(gk - s) < tol
         close += 1 if c else 0
     if close:
-        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        _vjp_row_dd(ar, gr, outr, w, ke)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1087,13 +1121,13 @@ def _first(row, m):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vjp_row_double(ar, gr, outr, log, w, ke):
+def _vjp_row_double(ar, gr, outr, w, ke):
     """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
     and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
     n = ar.shape[0]
     fast, m = _row_max(ar)
     if not fast or not _g_ok(gr):
-        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        _vjp_row_dd(ar, gr, outr, w, ke)
         return
     eh = w[0]
     el = w[1]
@@ -1103,7 +1137,7 @@ def _vjp_row_double(ar, gr, outr, log, w, ke):
     xl = w[5]
     th, tl = _exps_dd(ar, m, eh, el, ke, sh, sl)
     ith, itl = _dd_div(1.0, 0.0, th, tl)
-    if log:  # S = sum_i g_i / total; out_j = g_j - e_j S
+    if _LOG:  # S = sum_i g_i / total; out_j = g_j - e_j S
         s = 0.0
         c = 0.0
         for k in range(n):
@@ -1146,38 +1180,33 @@ def _vjp_row_double(ar, gr, outr, log, w, ke):
         outr[k] = _scale2(y, ke[k])
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_row(ar, gr, outr, log, single, w, ke):
-    if single:
-        _vjp_row_single(ar, gr, outr, log, w, ke)
-    else:
-        _vjp_row_double(ar, gr, outr, log, w, ke)
+_vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vjp_rows(a, g, out, log, single):
+def _vjp_rows(a, g, out):
     n = a.shape[1]
     w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(a.shape[0]):
-        _vjp_row(a[r], g[r], out[r], log, single, w, ke)
+        _vjp_row(a[r], g[r], out[r], w, ke)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _vjp_rows_par(a, g, out, log, single, chunks):
+def _vjp_rows_par(a, g, out, chunks):
     rows, n = a.shape
     for c in numba.prange(chunks):
         w = np.empty((6, n))
         ke = np.empty(n, dtype=np.int64)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _vjp_row(a[r], g[r], out[r], log, single, w, ke)
+            _vjp_row(a[r], g[r], out[r], w, ke)
     return out
 
 
 @numba.njit(cache=True)
-def _jacobian_vector(a, out, log):
+def _jacobian_vector(a, out):
     n = a.shape[0]
     p = np.empty(n)
     e = np.empty(n)
@@ -1189,9 +1218,9 @@ def _jacobian_vector(a, out, log):
         for j in range(n):
             if i == j:  # 1 - p_i as the other classes' share: no cancellation when p_i is near 1
                 share = other[i] / total
-                out[i, j] = share if log else p[i] * share
+                out[i, j] = share if _LOG else p[i] * share
             else:
-                out[i, j] = -p[j] if log else -p[i] * p[j]
+                out[i, j] = -p[j] if _LOG else -p[i] * p[j]
     return out
 
 
@@ -1202,7 +1231,7 @@ _TWO_M52 = 2.220446049250313e-16  # 2**-52
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _plain_dot(p, g, log, acc):
+def _plain_dot(p, g, acc):
     """(s, b): sum_k p_k g_k (sum_k g_k for log) and sum_k |p_k g_k| in float64, in _LANES lanes (vectorised,
     and the same order, so the same bits, on every machine).  For float32 rows the products are exact and
     |s - sum| <= (n - 1) 2**-53 b."""
@@ -1214,14 +1243,14 @@ def _plain_dot(p, g, log, acc):
     for base in range(0, full, _LANES):
         for j in range(_LANES):
             gk = np.float64(g[base + j])
-            x = select(log, gk, np.float64(p[base + j]) * gk)
+            x = select(_LOG, gk, np.float64(p[base + j]) * gk)
             hi[j] += x
             mag[j] += abs(x)
     s = 0.0
     b = 0.0
     for k in range(full, n):
         gk = np.float64(g[k])
-        x = gk if log else np.float64(p[k]) * gk
+        x = gk if _LOG else np.float64(p[k]) * gk
         s += x
         b += abs(x)
     for j in range(_LANES):
@@ -1306,7 +1335,7 @@ def _add3(s, c, d, x):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _dot3(p, g, log, acc):
+def _dot3(p, g, acc):
     """sum_k p_k g_k (sum_k g_k for log) as a double-double (s, c): each product split exactly by an fma, the
     parts summed in triple precision (SumK with K = 3) in _LANES lanes as in _dot2.  The error is about
     n 2**-159 sum_k |p_k g_k| before the rounding to double-double: g_j - s - c, which the callers take, is
@@ -1321,8 +1350,8 @@ def _dot3(p, g, log, acc):
         for j in range(_LANES):
             pk = np.float64(p[base + j])
             gk = np.float64(g[base + j])
-            x = select(log, gk, pk * gk)
-            e = select(log, 0.0, fma(pk, gk, -x))
+            x = select(_LOG, gk, pk * gk)
+            e = select(_LOG, 0.0, fma(pk, gk, -x))
             h, m, q = _add3(hi[j], mid[j], lo[j], x)
             t = m + e
             bb = t - m
@@ -1335,9 +1364,9 @@ def _dot3(p, g, log, acc):
     for k in range(full, n):
         pk = np.float64(p[k])
         gk = np.float64(g[k])
-        x = gk if log else pk * gk
+        x = gk if _LOG else pk * gk
         s, c, d = _add3(s, c, d, x)
-        if not log:
+        if not _LOG:
             c, d = _vsum2(c, fma(pk, gk, -x), d)
     for j in range(_LANES):
         s, c, d = _add3(s, c, d, hi[j])
@@ -1348,15 +1377,15 @@ def _dot3(p, g, log, acc):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _from_output_plain(y, g, out, log):
+def _from_output_plain(y, g, out):
     """The textbook formula in float64, for rows with nan, inf or overflowing sums (IEEE results)."""
     s = 0.0
     for k in range(y.shape[0]):
         gk = np.float64(g[k])
-        s += gk if log else np.float64(y[k]) * gk
+        s += gk if _LOG else np.float64(y[k]) * gk
     for k in range(y.shape[0]):
         gk = np.float64(g[k])
-        out[k] = gk - math.exp(np.float64(y[k])) * s if log else np.float64(y[k]) * (gk - s)
+        out[k] = gk - math.exp(np.float64(y[k])) * s if _LOG else np.float64(y[k]) * (gk - s)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1427,7 +1456,7 @@ def _log_from_output_single(yr, gr, outr, t, err):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
+def _from_output_row(yr, gr, outr, acc, w, ke):
     """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
@@ -1437,18 +1466,19 @@ def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
     g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about
     2**-60), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
     n = yr.shape[0]
+    single = _is_single(yr)
     if single and n <= 1024:
-        s, b = _plain_dot(yr, gr, log, acc)
+        s, b = _plain_dot(yr, gr, acc)
         c = 0.0
         err = (n + 2) * 1.1102230246251565e-16 * b  # (n + 2) 2**-53 b
     elif single:  # a longer row: (n + 2) 2**-53 b would send most of them to the redo; the rounding of s + c added
-        if log:
-            b = _plain_dot(yr, gr, log, acc)[1]  # sum_k |g_k|
+        if _LOG:
+            b = _plain_dot(yr, gr, acc)[1]  # sum_k |g_k|
             s, c = _sum2(gr, acc)
         else:
             s, c, b = _dot2(yr, gr, acc)
         err = (n + 2) * (n + 2) * 2.465190328815662e-32 * b + 1.1102230246251565e-16 * abs(s)
-    elif log:  # the sum's error, n**2 2**-106 sum |g|, is far below the exp's
+    elif _LOG:  # the sum's error, n**2 2**-106 sum |g|, is far below the exp's
         s, c = _sum2(gr, acc)
         b = abs(s)
         err = 0.0
@@ -1456,16 +1486,16 @@ def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
         s, c, b = _dot2(yr, gr, acc)
         err = (n + 2) * (n + 2) * 2.465190328815662e-32 * b  # (n + 2)**2 2**-105 b
     if not (abs(s) < _FROM_OUTPUT_MAX and b < _FROM_OUTPUT_MAX):
-        _from_output_plain(yr, gr, outr, log)
+        _from_output_plain(yr, gr, outr)
         return
-    if not log:  # the sum's error err is below 2**-26 (float32) or 2**-53 (float64) of |g_j - s| above tol
+    if not _LOG:  # the sum's error err is below 2**-26 (float32) or 2**-53 (float64) of |g_j - s| above tol
         if single:
             close = _softmax_from_output_single(yr, gr, outr, s, err * 67108864.0)
         else:
             close = _softmax_from_output(yr, gr, outr, s, c, err * 9007199254740992.0)
         if close == 0:
             return
-        s, c = _dot3(yr, gr, False, acc)
+        s, c = _dot3(yr, gr, acc)
         _softmax_from_output(yr, gr, outr, s, c, 0.0)
         return
     if not single:  # exp_f64's error, within 2**-52 of exp(y_j), is left: within 2**-50 |exp(y_j) S|
@@ -1476,10 +1506,10 @@ def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
     # float32: the exponential's error and the sum's below 2**-27 of |d|, or the row again in double-double
     if _log_from_output_single(yr, gr, outr, s + c, err) == 0:
         return
-    s, c = _dot3(yr, gr, True, acc)
+    s, c = _dot3(yr, gr, acc)
     fast, m = _row_max(yr)
     if not fast or m >= 1.0:
-        _from_output_plain(yr, gr, outr, log)
+        _from_output_plain(yr, gr, outr)
         return
     eh = w[0]
     el = w[1]
@@ -1497,18 +1527,18 @@ def _from_output_row(yr, gr, outr, log, single, acc, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _from_output_rows(y, g, out, log, single):
+def _from_output_rows(y, g, out):
     n = y.shape[1]
     acc = np.empty((3, _LANES))
     w = np.empty((4, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(y.shape[0]):
-        _from_output_row(y[r], g[r], out[r], log, single, acc, w, ke)
+        _from_output_row(y[r], g[r], out[r], acc, w, ke)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _from_output_rows_par(y, g, out, log, single, chunks):
+def _from_output_rows_par(y, g, out, chunks):
     rows, n = y.shape
     for c in numba.prange(chunks):
         acc = np.empty((3, _LANES))
@@ -1516,7 +1546,7 @@ def _from_output_rows_par(y, g, out, log, single, chunks):
         ke = np.empty(n, dtype=np.int64)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _from_output_row(y[r], g[r], out[r], log, single, acc, w, ke)
+            _from_output_row(y[r], g[r], out[r], acc, w, ke)
     return out
 
 
@@ -1525,13 +1555,12 @@ def forward(a, axis=-1, *, out=None):
     array, shape, rows = _rows(a, "a", axis)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
-    single = rows.dtype == np.float32
     if not rows.size:  # no rows, or rows of no element: an empty result, as NumPy, PyTorch and JAX give
         result = target
     elif chunks:
-        result = _forward_rows_par(rows, target, False, single, chunks)
+        result = _forward_rows_par(rows, target, chunks)
     else:
-        result = _forward_rows(rows, target, False, single)
+        result = _forward_rows(rows, target)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
@@ -1543,13 +1572,12 @@ def _vjp_call(serial, parallel, a, g, axis, out, name):
     _, _, grows = _rows(garray.astype(array.dtype, copy=False), "g", axis)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
-    single = rows.dtype == np.float32
     if not rows.size:
         result = target
     elif chunks:
-        result = parallel(rows, grows, target, False, single, chunks)
+        result = parallel(rows, grows, target, chunks)
     else:
-        result = serial(rows, grows, target, False, single)
+        result = serial(rows, grows, target)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
@@ -1575,7 +1603,7 @@ def jacobian(a, *, out=None):
     array = _floats(a, "a")
     if array.ndim != 1:
         raise ValueError(f"jacobian expects a 1-D vector a, not an array of shape {array.shape}")
-    result = _jacobian_vector(array, np.empty((array.shape[0], array.shape[0]), dtype=array.dtype), False)
+    result = _jacobian_vector(array, np.empty((array.shape[0], array.shape[0]), dtype=array.dtype))
     if out is None:
         return result
     if not isinstance(out, np.ndarray) or out.shape != result.shape:

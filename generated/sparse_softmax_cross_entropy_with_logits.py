@@ -42,7 +42,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_835c525fa21d", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_3e6a0b61aa7b", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -479,6 +479,33 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
+def _by_dtype(single, double):
+    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
+    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
+    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
+
+    def dispatch(row, *rest):
+        return (single if row.dtype == np.float32 else double)(row, *rest)
+
+    @extending.overload(dispatch, jit_options={"cache": True})
+    def _dispatch(row, *rest):
+        chosen = single if row.dtype == types.float32 else double
+        return lambda row, *rest: chosen(row, *rest)
+
+    return dispatch
+
+
+def _is_single(row):
+    """Whether ``row`` is float32; in Numba a compile-time constant."""
+    return row.dtype == np.float32
+
+
+@extending.overload(_is_single, jit_options={"cache": True})
+def _is_single_numba(row):
+    flag = row.dtype == types.float32
+    return lambda row: flag
+
+
 _FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 _INF_BITS = 0x7FF0000000000000
@@ -593,10 +620,13 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
+_exps_by_dtype = _by_dtype(_exps_single, _exps)
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _log_rest(row, m, e, single):
+def _log_rest(row, m, e):
     """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
-    rest = _exps_single(row, m, e) if single else _exps(row, m, e)
+    rest = _exps_by_dtype(row, m, e)
     return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
 
 
@@ -622,8 +652,11 @@ def _threaded(rows):
     return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
 
 
+#: log-softmax (True) or softmax (False): a module constant, so that Numba compiles the one path the module has
+_LOG = False
+
 @numba.njit(cache=True, error_model="numpy")
-def _forward_row_slow(row, out, log, e, lo):
+def _forward_row_slow(row, out, e, lo):
     """One row, scalar: nan rows, infinite maxima and very long rows."""
     n = row.shape[0]
     bad, m = _row_special(row)
@@ -637,14 +670,14 @@ def _forward_row_slow(row, out, log, e, lo):
                 count += 1
         for k in range(n):
             hit = np.float64(row[k]) == m
-            if log:
+            if _LOG:
                 out[k] = -math.log(count) if hit else -math.inf
             else:
                 out[k] = 1.0 / count if hit else 0.0
         return
     kmax = _shifted(row, m, e, lo)
     rest = _neumaier(e, kmax)
-    if log:
+    if _LOG:
         big = math.log1p(rest)
         for k in range(n):
             d = np.float64(row[k]) - m
@@ -741,7 +774,7 @@ def _shift_single(row, out, m, big):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _forward_row_single(row, out, log, e, lo):
+def _forward_row_single(row, out, e, lo):
     """softmax or log-softmax of a float32 row, in float32 where float32 suffices: exp(a_k - m) 2**64 in
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
     the rest (in float64, rounded once)."""
@@ -749,11 +782,11 @@ def _forward_row_single(row, out, log, e, lo):
     key = _max_key_single(row) if 0 < n <= _FAST_MAX_N else _F32_INF
     m = _bits_f32(np.int32(key ^ ((key >> np.int32(31)) & _F32_ABS)))
     if key >= _F32_INF or m == -math.inf:  # nan, an infinite maximum, an empty or very long row
-        _forward_row_slow(row, out, log, e, lo)
+        _forward_row_slow(row, out, e, lo)
         return
     _exps_f32(row, m, out)
     total = _sum_single(out)  # (scaled by 2**64, as out)
-    if not log:
+    if not _LOG:
         _scale_single(out, 1.0 / total)
         return
     rest = total * _TWO_M64 - 1.0  # to 2**-30 of the total: relative precision where rest >= 0.5
@@ -805,18 +838,15 @@ def _divide(e, out, total):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _forward_row(row, out, log, single, e, lo):
-    """softmax or log-softmax of one row: max, exp(a_k - m) summed (float64 rows: exactly, in fixed point),
-    then a scale or a shift; float32 rows by _forward_row_single."""
-    if single:
-        _forward_row_single(row, out, log, e, lo)
-        return
+def _forward_row_double(row, out, e, lo):
+    """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
+    or a shift."""
     fast, m = _row_max(row)
     if not fast:
-        _forward_row_slow(row, out, log, e, lo)
+        _forward_row_slow(row, out, e, lo)
         return
     rest = _exps_fwd(row, m, e)
-    if log:
+    if _LOG:
         big = math.log1p(rest if rest >= 0.0625 else _nonneg_sum(e, 1.0))
         for k in range(row.shape[0]):
             v = np.float64(row[k])
@@ -829,25 +859,29 @@ def _forward_row(row, out, log, single, e, lo):
         _divide(e, out, 1.0 + rest)
 
 
+#: softmax or log-softmax of one row (float32 rows by _forward_row_single)
+_forward_row = _by_dtype(_forward_row_single, _forward_row_double)
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _forward_rows(a, out, log, single):
+def _forward_rows(a, out):
     n = a.shape[1]
     e = np.empty(n)
     lo = np.empty(n)
     for r in range(a.shape[0]):
-        _forward_row(a[r], out[r], log, single, e, lo)
+        _forward_row(a[r], out[r], e, lo)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _forward_rows_par(a, out, log, single, chunks):
+def _forward_rows_par(a, out, chunks):
     rows, n = a.shape
     for c in numba.prange(chunks):
         e = np.empty(n)
         lo = np.empty(n)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _forward_row(a[r], out[r], log, single, e, lo)
+            _forward_row(a[r], out[r], e, lo)
     return out
 
 
@@ -873,7 +907,7 @@ def _probabilities(row, p, e, lo):
 
 
 @numba.njit(cache=True)
-def _vjp_row_dd(ar, gr, outr, log, w, ke):
+def _vjp_row_dd(ar, gr, outr, w, ke):
     """One row of the vjp in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
     n = ar.shape[0]
     p = w[0]
@@ -887,13 +921,13 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
         _probabilities(ar, p, e, lo)
         for k in range(n):
             terms[k] = np.float64(gr[k])
-        s = _neumaier(terms, -1) if log else 0.0
-        if not log:
+        s = _neumaier(terms, -1) if _LOG else 0.0
+        if not _LOG:
             for k in range(n):
                 s += p[k] * np.float64(gr[k]) if p[k] != 0.0 else 0.0
         for k in range(n):
             gk = np.float64(gr[k])
-            outr[k] = gk - p[k] * s if log else p[k] * (gk - s)
+            outr[k] = gk - p[k] * s if _LOG else p[k] * (gk - s)
         return
     # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
     # double-double, one rounding at the end
@@ -910,7 +944,7 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
     sl = 0.0
     for k in range(n):
         gk = np.float64(gr[k])
-        if log:  # sum_i g_i
+        if _LOG:  # sum_i g_i
             sh, sl = _dd_add(sh, sl, gk, 0.0)
         elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
             # cancellation when p_top is near 1
@@ -919,7 +953,7 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
             sh, sl = _dd_add(sh, sl, xh, xl)
     for k in range(n):
         gk = np.float64(gr[k])
-        if log:  # g_j - p_j sum_i g_i
+        if _LOG:  # g_j - p_j sum_i g_i
             xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
             dh, dl = _dd_add(gk, 0.0, -xh, -xl)
             outr[k] = dh + dl
@@ -931,12 +965,12 @@ def _vjp_row_dd(ar, gr, outr, log, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _weighted_sums(e, g, log, pos, neg):
+def _weighted_sums(e, g, pos, neg):
     """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
     terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
     for k in range(e.shape[0]):
         gk = np.float64(g[k])
-        x = gk if log else e[k] * gk
+        x = gk if _LOG else e[k] * gk
         pos[k] = x if not x <= 0.0 else 0.0
         neg[k] = -x if x < 0.0 else 0.0
     sp = _nonneg_sum(pos, math.inf)
@@ -945,35 +979,35 @@ def _weighted_sums(e, g, log, pos, neg):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vjp_row_single(ar, gr, outr, log, w, ke):
+def _vjp_row_single(ar, gr, outr, w, ke):
     """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
     error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
     g_j - s or g_j - p_j s) is redone in double-double."""
     n = ar.shape[0]
     fast, m = _row_max(ar)
     if not fast:
-        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        _vjp_row_dd(ar, gr, outr, w, ke)
         return
     e = w[0]
     total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
-    s, b = _weighted_sums(e, gr, log, w[1], w[2])
-    if not log:
+    s, b = _weighted_sums(e, gr, w[1], w[2])
+    if not _LOG:
         s /= total
         b /= total
     if not (abs(b) < math.inf):
-        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        _vjp_row_dd(ar, gr, outr, w, ke)
         return
     tol = (n + 16) * 9.313225746154785e-10 * b  # (n + 16) 2**-30: the sums' error bound times 2**23
     close = 0
     for k in range(n):
         gk = np.float64(gr[k])
         p = e[k] / total
-        x = gk - p * s if log else p * (gk - s)
+        x = gk - p * s if _LOG else p * (gk - s)
         outr[k] = x
-        c = abs(gk - p * s) < p * tol if log else abs(gk - s) < tol
+        c = abs(gk - p * s) < p * tol if _LOG else abs(gk - s) < tol
         close += 1 if c else 0
     if close:
-        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        _vjp_row_dd(ar, gr, outr, w, ke)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1086,13 +1120,13 @@ def _first(row, m):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vjp_row_double(ar, gr, outr, log, w, ke):
+def _vjp_row_double(ar, gr, outr, w, ke):
     """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
     and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
     n = ar.shape[0]
     fast, m = _row_max(ar)
     if not fast or not _g_ok(gr):
-        _vjp_row_dd(ar, gr, outr, log, w, ke)
+        _vjp_row_dd(ar, gr, outr, w, ke)
         return
     eh = w[0]
     el = w[1]
@@ -1102,7 +1136,7 @@ def _vjp_row_double(ar, gr, outr, log, w, ke):
     xl = w[5]
     th, tl = _exps_dd(ar, m, eh, el, ke, sh, sl)
     ith, itl = _dd_div(1.0, 0.0, th, tl)
-    if log:  # S = sum_i g_i / total; out_j = g_j - e_j S
+    if _LOG:  # S = sum_i g_i / total; out_j = g_j - e_j S
         s = 0.0
         c = 0.0
         for k in range(n):
@@ -1145,38 +1179,33 @@ def _vjp_row_double(ar, gr, outr, log, w, ke):
         outr[k] = _scale2(y, ke[k])
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_row(ar, gr, outr, log, single, w, ke):
-    if single:
-        _vjp_row_single(ar, gr, outr, log, w, ke)
-    else:
-        _vjp_row_double(ar, gr, outr, log, w, ke)
+_vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vjp_rows(a, g, out, log, single):
+def _vjp_rows(a, g, out):
     n = a.shape[1]
     w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(a.shape[0]):
-        _vjp_row(a[r], g[r], out[r], log, single, w, ke)
+        _vjp_row(a[r], g[r], out[r], w, ke)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _vjp_rows_par(a, g, out, log, single, chunks):
+def _vjp_rows_par(a, g, out, chunks):
     rows, n = a.shape
     for c in numba.prange(chunks):
         w = np.empty((6, n))
         ke = np.empty(n, dtype=np.int64)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _vjp_row(a[r], g[r], out[r], log, single, w, ke)
+            _vjp_row(a[r], g[r], out[r], w, ke)
     return out
 
 
 @numba.njit(cache=True)
-def _jacobian_vector(a, out, log):
+def _jacobian_vector(a, out):
     n = a.shape[0]
     p = np.empty(n)
     e = np.empty(n)
@@ -1188,9 +1217,9 @@ def _jacobian_vector(a, out, log):
         for j in range(n):
             if i == j:  # 1 - p_i as the other classes' share: no cancellation when p_i is near 1
                 share = other[i] / total
-                out[i, j] = share if log else p[i] * share
+                out[i, j] = share if _LOG else p[i] * share
             else:
-                out[i, j] = -p[j] if log else -p[i] * p[j]
+                out[i, j] = -p[j] if _LOG else -p[i] * p[j]
     return out
 
 
@@ -1267,12 +1296,12 @@ def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loss_row(zr, yr, sparse, t, single, e, lo, terms):
+def _loss_row(zr, yr, sparse, t, e, lo, terms):
     """The loss of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k)."""
     fast, m = _row_max(zr)
     if not fast:
         return _loss_row_slow(zr, yr, sparse, t, e, lo, terms)
-    big = math.log1p(_log_rest(zr, m, e, single))
+    big = math.log1p(_log_rest(zr, m, e))
     if sparse:
         v = np.float64(zr[t])
         d = v - m
@@ -1291,24 +1320,24 @@ def _loss_row(zr, yr, sparse, t, single, e, lo, terms):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loss_rows(z, y, out, sparse, labels, single):
+def _loss_rows(z, y, out, sparse, labels):
     n = z.shape[1]
     w = np.empty((3, n))
     for r in range(z.shape[0]):
         yr = y[0] if sparse else y[r]
-        out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, single, w[0], w[1], w[2])
+        out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loss_rows_par(z, y, out, sparse, labels, single, chunks):
+def _loss_rows_par(z, y, out, sparse, labels, chunks):
     rows, n = z.shape
     for c in numba.prange(chunks):
         w = np.empty((3, n))
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
             yr = y[0] if sparse else y[r]
-            out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, single, w[0], w[1], w[2])
+            out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
     return out
 
 
@@ -1400,10 +1429,10 @@ def _grad_row_dd(zr, yrow, outr, scale, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad_row_single(zr, yrow, outr, scale, w, ke):
+def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
     the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in
-    double-double."""
+    double-double.  The sparse label t is unused (yrow holds it), as _grad_row_double's twin."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
     if not fast:
@@ -1545,8 +1574,11 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
         _grad_row_dd(zr, yrow, outr, scale, w, ke)
 
 
+_grad_row_by_dtype = _by_dtype(_grad_row_single, _grad_row_double)
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke):
+def _grad_row(z, y, out, sparse, labels, scale, r, w, ke):
     n = z.shape[1]
     yrow = w[14]
     if sparse:
@@ -1555,31 +1587,28 @@ def _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke):
     else:
         for k in range(n):
             yrow[k] = np.float64(y[r, k])
-    if single:
-        _grad_row_single(z[r], yrow, out[r], scale, w, ke)
-    else:
-        _grad_row_double(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
+    _grad_row_by_dtype(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad_rows(z, y, out, sparse, labels, scale, single):
+def _grad_rows(z, y, out, sparse, labels, scale):
     n = z.shape[1]
     w = np.empty((15, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(z.shape[0]):
-        _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke)
+        _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _grad_rows_par(z, y, out, sparse, labels, scale, single, chunks):
+def _grad_rows_par(z, y, out, sparse, labels, scale, chunks):
     rows, n = z.shape
     for c in numba.prange(chunks):
         w = np.empty((15, n))
         ke = np.empty(n, dtype=np.int64)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _grad_row(z, y, out, sparse, labels, scale, single, r, w, ke)
+            _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
     return out
 
 
@@ -1607,11 +1636,10 @@ def forward(logits, labels, reduction="mean", *, out=None):
     z, rows = _logits(logits)
     y, t = _labels(labels, z)
     chunks = _threaded(rows)
-    single = rows.dtype == np.float32
     if chunks:
-        values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), True, t, single, chunks)
+        values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), True, t, chunks)
     else:
-        values = _loss_rows(rows, y, np.empty(rows.shape[0]), True, t, single)
+        values = _loss_rows(rows, y, np.empty(rows.shape[0]), True, t)
     return _finish(values.reshape(z.shape[:-1]), reduction, z.dtype, out, rows.shape[0])
 
 
@@ -1622,11 +1650,10 @@ def grad(logits, labels, reduction="mean", *, out=None):
     y, t = _labels(labels, z)
     scale = 1.0 / rows.shape[0] if reduction == "mean" and rows.shape[0] else 1.0
     chunks = _threaded(rows)
-    single = rows.dtype == np.float32
     direct = out is not None and _direct(out, z, -1, labels) is not None
     target = out.reshape(rows.shape) if direct else np.empty(rows.shape, dtype=z.dtype)
     if chunks:
-        values = _grad_rows_par(rows, y, target, True, t, scale, single, chunks)
+        values = _grad_rows_par(rows, y, target, True, t, scale, chunks)
     else:
-        values = _grad_rows(rows, y, target, True, t, scale, single)
+        values = _grad_rows(rows, y, target, True, t, scale)
     return out if direct else _grad_out(values.reshape(z.shape), z.dtype, out)

@@ -375,8 +375,9 @@ def _loops(
     Every input and parameter is a flat array or a scalar (``_at`` reads either); ``body`` is the value
     of element i in terms of ``a_<name>``: the input in its own type where ``native`` (a float32 loop
     computes in float32; parameters take the type of the first input), else in float64.  With ``redo`` (a
-    vjp's f'(x) call; ``body`` is then ``a_g * f'(x)``), a float32 loop notes whether some f'(x) fell below
-    2**-120 and, if so, computes the whole array again in float64 (:func:`_redo_piece`)."""
+    vjp's f'(x) call; ``body`` is then ``a_g * f'(x)``), the loop returns whether some float32 f'(x) fell below
+    2**-120 (:func:`_redo_piece`), and ``_<kernel>_redo`` (with its own twin) computes the array again in
+    float64, called by ``_run`` only then: compiled only when an input needs it."""
     bodies = [body] if isinstance(body, str) else list(body)
     outs = ["out", *[f"out{k}" for k in range(2, len(bodies) + 1)]]
     stores = "".join(f"        {o}[i] = {b}\n" for o, b in zip(outs, bodies))
@@ -387,17 +388,39 @@ def _loops(
     else:
         reads = wide
     flags = "_FAST" if fastmath else "_EXACT"
-    text = []
-    for suffix, extra, loop in (("", "", "range"), ("_parallel", ", parallel=True", "numba.prange")):
-        head = f"@numba.njit(**{flags}{extra})\ndef _{kernel}_loop{suffix}({', '.join([*inputs, *params, *outs])}):\n"
-        if redo and native:
-            args = [*inputs, *params, *outs]
-            if not suffix:
-                text.append(_redo_piece(kernel, args, reads, redo))
-            text.append(head + _redo_body(kernel, args, loop != "range", wide, redo))
-            continue
-        text.append(f"{head}    for i in {loop}(out.shape[0]):\n{reads}{stores}")
-    return "\n\n".join(text)
+    args = [*inputs, *params, *outs]
+    if redo and native:
+        wide_head = f"@numba.njit(**{flags})\ndef _{kernel}_redo({', '.join(args)}):\n"
+        return "\n\n".join(
+            [
+                _redo_piece(kernel, args, reads, redo),
+                _parallel_twin(kernel, args, flags, flagged=True),
+                f"{wide_head}    for i in range(out.shape[0]):\n{wide}        out[i] = a_g * {redo}\n",
+                _parallel_twin(kernel, args, flags, suffix="_redo"),
+            ]
+        )
+    head = f"@numba.njit(**{flags})\ndef _{kernel}_loop({', '.join(args)}):\n"
+    return f"{head}    for i in range(out.shape[0]):\n{reads}{stores}\n\n" + _parallel_twin(kernel, args, flags)
+
+
+def _parallel_twin(kernel: str, args: Sequence[str], flags: str, suffix: str = "_loop", flagged: bool = False) -> str:
+    """The ``parallel=True`` twin of ``_<kernel><suffix>``: the serial loop itself on _SLICES slices, one prange
+    over them (``flagged``: the loop returns a flag, and the twin whether any slice raised it).  The twin
+    compiles nothing but the prange (a twin with its own copy of the loop body, inlined derivative and all, took
+    seconds more to compile on a first call), and runs as fast: the slices are the serial loop's vectorised
+    code (silu's vjp on 2 threads: 5.4 ms, against 7.2 for a prange over elements)."""
+    parts = ", ".join(f"_part({a}, lo, hi)" for a in args)
+    call = f"_{kernel}{suffix}({parts})"
+    return (
+        f"@numba.njit(**{flags}, parallel=True)\n"
+        f"def _{kernel}{suffix}_parallel({', '.join(args)}):\n"
+        "    n = out.shape[0]\n"
+        + ("    flags = np.zeros(_SLICES, dtype=np.bool_)\n" if flagged else "")
+        + "    for c in numba.prange(_SLICES):\n"
+        "        lo = c * n // _SLICES\n"
+        "        hi = (c + 1) * n // _SLICES\n"
+        + (f"        flags[c] = {call}\n    return flags.any()\n" if flagged else f"        {call}\n")
+    )
 
 
 def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -> str:
@@ -408,7 +431,7 @@ def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -
     ms)."""
     first = reads.split("=", 1)[0].strip()  # the loop's first input: float32 or float64
     return (
-        f"@numba.njit(**_FAST)\ndef _{kernel}_piece({', '.join(args)}):\n"
+        f"@numba.njit(**_FAST)\ndef _{kernel}_loop({', '.join(args)}):\n"
         "    tiny = False\n"
         "    for i in range(out.shape[0]):\n"
         f"{reads}"
@@ -416,32 +439,6 @@ def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -
         f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch\n"
         "        out[i] = a_g * d\n"
         "    return tiny\n"
-    )
-
-
-def _redo_body(kernel: str, args: Sequence[str], parallel: bool, wide: str, derivative: str) -> str:
-    """A loop over _<kernel>_piece that computes the whole array again in float64 where some f'(x) was subnormal
-    in float32; the parallel twin runs the piece on 16 slices (a prange over elements, or over chunks indexed
-    with offsets, ran slower: 7.2 and 14 ms against 5.4 for silu's vjp on 2 threads)."""
-    loop = "numba.prange" if parallel else "range"
-    if parallel:
-        parts = ", ".join(f"_part({a}, lo, hi)" for a in args)
-        head = (
-            "    n = out.shape[0]\n"
-            "    flags = np.zeros(16, dtype=np.bool_)\n"
-            "    for c in numba.prange(16):\n"
-            "        lo = c * n // 16\n"
-            "        hi = (c + 1) * n // 16\n"
-            f"        flags[c] = _{kernel}_piece({parts})\n"
-            "    if flags.any():  # f'(x) subnormal in float32: g f'(x) in float64, rounded once\n"
-        )
-    else:
-        head = f"    if _{kernel}_piece({', '.join(args)}):  # f'(x) subnormal in float32: g f'(x) in float64\n"
-    return (
-        head
-        + f"        for i in {loop}(out.shape[0]):\n"
-        + wide.replace("        ", "            ")
-        + f"            out[i] = a_g * {derivative}\n"
     )
 
 
@@ -504,6 +501,9 @@ _EXACT = {"cache": True, "error_model": "numpy"}
 #: (about 8 ms): raise this module attribute, or set_num_threads(1), there
 PARALLEL_MIN = 1 << 16
 
+#: the parallel twin of a loop runs the serial loop on this many slices of the arrays
+_SLICES = 16
+
 
 def _input(value, name):
     """An input: a Python int or float stays a Python float, which NumPy 2 promotes to the other inputs'
@@ -524,10 +524,11 @@ def _loop(serial, parallel, size):
     return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
 
 
-def _run(serial, parallel, arrays, params, out, outputs=1):
+def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
     """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
     out: a new array, or the given one (its shape must be the broadcast shape); with ``outputs`` > 1,
-    out is None or a sequence of that many arrays, and a tuple of results is returned."""
+    out is None or a sequence of that many arrays, and a tuple of results is returned.  ``redo`` is a
+    (serial, parallel) pair run over the same arguments where the loop returns True."""
     if outputs == 1:
         outs = (out,)
     elif out is None:
@@ -549,8 +550,9 @@ def _run(serial, parallel, arrays, params, out, outputs=1):
         )
     ):
         results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
-        loop = _loop(serial, parallel, first.size)
-        loop(*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results])
+        args = [*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results]]
+        if _loop(serial, parallel, first.size)(*args) is True:
+            _loop(*redo, first.size)(*args)
     else:
         dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
         shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
@@ -570,7 +572,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1):
                 results.append(o)
         direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
         targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
-        _loop(serial, parallel, targets[0].size)(*args, *targets)
+        if _loop(serial, parallel, targets[0].size)(*args, *targets) is True:
+            _loop(*redo, targets[0].size)(*args, *targets)
         for r, t, d in zip(results, targets, direct):
             if not d:
                 np.copyto(r, t.reshape(shape), casting="same_kind")
@@ -652,7 +655,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast, native["forward"]))
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
-    redo = body if entry.name in VJP_UNDERFLOW_REDO else None
+    redo = body if entry.name in VJP_UNDERFLOW_REDO and native["vjp"] else None
     parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"], redo))
     wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses
     both = [
@@ -678,6 +681,9 @@ def _render_elementwise(entry: Entry, command: str) -> str:
             ("vjp_from_output", "y", "g", f"g * f'(x) computed from the output y = f(x): {sympy.sstr(forms.output)}.")
         )
     api.append(("value_and_grad", "x", "", "(f(x), f'(x)) from one pass over x; out is None or a pair of arrays."))
+    tails = {"value_and_grad": ", 2)\n"}
+    if redo:
+        tails["vjp"] = ", redo=(_vjp_redo, _vjp_redo_parallel))\n"
     for kernel, first, second, doc in api:
         args = first + (f", {second}" if second else "")
         checks = f"_input({first}, {first!r}),"
@@ -687,7 +693,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
             f"def {kernel}({args}{aux_sig}, *{kw}, out=None):\n"
             f'    """{doc}"""\n'
             f"    return _run(_{kernel}_loop, _{kernel}_loop_parallel, ({checks}{aux_chk}), {pvals}, out"
-            + (", 2)\n" if kernel == "value_and_grad" else ")\n")
+            + tails.get(kernel, ")\n")
         )
     body = "\n\n".join(parts)
     used = sorted(set(_VEC_CALL.findall(body)) | set(extra_vecmath) | ({"fma"} if "fma(" in body else set()))
