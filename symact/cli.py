@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a path the commands did not foresee: still one line, naming it
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"symact: error: {where}{exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -129,3 +129,29 @@ def test_user_expression_is_derived(capsys):
 def test_bad_user_expressions(capsys, args, message):
     code, _, err = run(capsys, "derive", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["derive", "doc", "generate"])
+def test_free_symbols_of_an_expression_need_a_value(capsys, tmp_path, command):
+    out = [] if command == "derive" else ["--out", str(tmp_path)]
+    code, _, err = run(capsys, command, "--expr", "x**2 + y*z", "--name", "k", *out)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "free symbols other than x: y, z" in err and "--param y=VALUE --param z=VALUE" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_derive_expression_with_its_free_symbol_given(capsys):
+    code, out, _ = run(capsys, "derive", "--expr", "x**2 + y", "--name", "k", "--param", "y=3", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["fixed_params"] == {"y": "3"}
+    code, _, err = run(capsys, "derive", "--expr", "x**2 + y", "--name", "k", "--param", "y=3", "--param", "w=1")
+    assert code == 2 and "no symbol w" in err
+
+
+def test_generate_and_doc_put_the_param_values_in(capsys, tmp_path):
+    args = ["--expr", "x**2 + y", "--name", "k", "--param", "y=3", "--out", str(tmp_path)]
+    assert run(capsys, "generate", *args)[0] == 0
+    text = (tmp_path / "k.py").read_text()
+    assert "definition: x**2 + 3" in text and "--param y=3 --out" in text
+    assert run(capsys, "doc", *args, "--format", "md")[0] == 0
+    assert "x\\*\\*2 + 3" in (tmp_path / "k.md").read_text()

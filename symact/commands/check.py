@@ -18,9 +18,11 @@ def run(args: argparse.Namespace) -> int:
     from .. import catalog
     from ..check import check_entry, table
     from ..errors import InputError
+    from ._common import check_input_dir
 
     entries = [catalog.get(name) for name in args.names] if args.names else catalog.entries()
-    missing = [e.name for e in entries if not (Path(args.dir) / f"{e.name}.py").exists()]
+    check_input_dir(args.dir)
+    missing = [e.name for e in entries if not (Path(args.dir) / f"{e.name}.py").is_file()]
     if missing:
         raise InputError(f"no module for {', '.join(missing)} in {args.dir}/: run 'symact generate' first")
     results = []
