@@ -214,3 +214,22 @@ def test_generate_and_doc_put_the_param_values_in(capsys, tmp_path):
     assert "definition: x**2 + 3" in text and "--param y=3 --out" in text
     assert run(capsys, "doc", *args, "--format", "md")[0] == 0
     assert "x\\*\\*2 + 3" in (tmp_path / "k.md").read_text()
+
+
+def test_check_is_quick_by_default_and_full_on_request(capsys, monkeypatch):
+    import symact.check
+
+    sizes = []
+    monkeypatch.setattr(symact.check, "check_entry", lambda entry, directory, size: sizes.append(size) or [])
+    monkeypatch.setattr(symact.check, "table", lambda results: "")
+    assert run(capsys, "check", "sigmoid")[0] == 0
+    assert run(capsys, "check", "sigmoid", "--small")[0] == 0
+    code, _, err = run(capsys, "check", "sigmoid", "softmax", "--full")
+    assert code == 0 and sizes == ["small", "small", "full", "full"]
+    assert err.count("\n") == 1 and "takes minutes per entry" in err
+    assert run(capsys, "check", "sigmoid", "--full", "--small")[0] == 2
+
+
+def test_default_check_runs_a_real_entry(capsys):
+    code, out, err = run(capsys, "check", "relu")
+    assert code == 0 and "all " in out and "within their bounds" in out and err == ""
