@@ -741,10 +741,23 @@ class EmitReport:
         return not (self.stale or self.missing or self.extra)
 
 
+def _file_mode(path: Path) -> int:
+    """The mode ``open(path, "w")`` would leave: the old file's, or 0o666 less the umask (mkstemp's
+    own 0o600 would hide a generated module from everyone else)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _write_atomic(path: Path, text: str) -> None:
+    mode = _file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            os.chmod(tmp, mode)
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:

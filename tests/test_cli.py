@@ -129,3 +129,107 @@ def test_user_expression_is_derived(capsys):
 def test_bad_user_expressions(capsys, args, message):
     code, _, err = run(capsys, "derive", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bare_symact_lists_the_commands(capsys):
+    code, out, err = run(capsys)
+    assert code == 2 and out == ""
+    for name in ("list", "derive", "doc", "verify", "generate", "check", "bench"):
+        assert f"\n  {name} " in err
+    assert "symact COMMAND --help" in err
+
+
+def test_version(capsys):
+    import symact
+
+    code, out, err = run(capsys, "--version")
+    assert code == 0 and out == f"symact {symact.__version__}\n" and err == ""
+    assert symact.__version__ == "0.1.0"
+
+
+def test_a_formula_beginning_with_minus_gets_the_double_dash_hint(capsys):
+    import shlex
+
+    code, _, err = run(capsys, "verify", "--json", "-softplus(-x)", "log(sigmoid(x))")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "put -- before the formulas" in err and "RHS is required" not in err
+    suggested = err.strip().split("formulas: ", 1)[1]
+    assert suggested == "symact verify --json -- '-softplus(-x)' 'log(sigmoid(x))'"
+    code, out, _ = run(capsys, *shlex.split(suggested)[1:])  # the suggestion works as given
+    assert code == 0 and json.loads(out)["equal"] is True
+
+
+def test_an_expression_beginning_with_minus_gets_the_equals_hint(capsys):
+    code, _, err = run(capsys, "derive", "--expr", "-x**2", "--name", "k")
+    assert code == 2 and "write --expr='-x**2'" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = run(capsys, "derive", "--expr=-x**2", "--name", "k", "--format", "json")
+    assert code == 0 and json.loads(out)["definition"]["sympy"] == "-x**2"
+
+
+def test_sympy_syntax_with_latex_says_drop_latex(capsys):
+    code, _, err = run(capsys, "verify", "--latex", "diff(sigmoid(x), x)", "sigmoid(x)*(1-sigmoid(x))")
+    assert code == 2 and "this looks like SymPy syntax: drop --latex" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "verify", "--latex", r"\frac{x}{", "x")  # broken LaTeX, not SymPy syntax
+    assert code == 2 and "could not read the LaTeX" in err and "drop --latex" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["derive", "elu", "--param", "alpha", "0.2"],
+        ["derive", "elu", "--param", "alpha"],
+        ["derive", "--expr", "x*alpha", "--name", "k", "--param", "alpha", "0.2"],
+        ["doc", "--expr", "x*alpha", "--name", "k", "--param", "alpha", "0.2", "--out", "unused"],
+        ["generate", "--expr", "x*alpha", "--name", "k", "--param", "alpha", "0.2", "--out", "unused"],
+    ],
+)
+def test_param_without_equals_gets_the_name_value_hint(capsys, args):
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "--param takes NAME=VALUE, e.g. --param alpha=0.2" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["derive", "doc", "generate"])
+def test_free_symbols_of_an_expression_need_a_value(capsys, tmp_path, command):
+    out = [] if command == "derive" else ["--out", str(tmp_path)]
+    code, _, err = run(capsys, command, "--expr", "x**2 + y*z", "--name", "k", *out)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "free symbols other than x: y, z" in err and "--param y=VALUE --param z=VALUE" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_derive_expression_with_its_free_symbol_given(capsys):
+    code, out, _ = run(capsys, "derive", "--expr", "x**2 + y", "--name", "k", "--param", "y=3", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["fixed_params"] == {"y": "3"}
+    code, _, err = run(capsys, "derive", "--expr", "x**2 + y", "--name", "k", "--param", "y=3", "--param", "w=1")
+    assert code == 2 and "no symbol w" in err
+
+
+def test_generate_and_doc_put_the_param_values_in(capsys, tmp_path):
+    args = ["--expr", "x**2 + y", "--name", "k", "--param", "y=3", "--out", str(tmp_path)]
+    assert run(capsys, "generate", *args)[0] == 0
+    text = (tmp_path / "k.py").read_text()
+    assert "definition: x**2 + 3" in text and "--param y=3 --out" in text
+    assert run(capsys, "doc", *args, "--format", "md")[0] == 0
+    assert "x\\*\\*2 + 3" in (tmp_path / "k.md").read_text()
+
+
+def test_check_is_quick_by_default_and_full_on_request(capsys, monkeypatch):
+    import symact.check
+
+    sizes = []
+    monkeypatch.setattr(symact.check, "check_entry", lambda entry, directory, size: sizes.append(size) or [])
+    monkeypatch.setattr(symact.check, "table", lambda results: "")
+    assert run(capsys, "check", "sigmoid")[0] == 0
+    assert run(capsys, "check", "sigmoid", "--small")[0] == 0
+    code, _, err = run(capsys, "check", "sigmoid", "softmax", "--full")
+    assert code == 0 and sizes == ["small", "small", "full", "full"]
+    assert err.count("\n") == 1 and "takes minutes per entry" in err
+    assert run(capsys, "check", "sigmoid", "--full", "--small")[0] == 2
+
+
+def test_default_check_runs_a_real_entry(capsys):
+    code, out, err = run(capsys, "check", "relu")
+    assert code == 0 and "all " in out and "within their bounds" in out and err == ""

@@ -36,8 +36,18 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .. import bench
+    from ..errors import InputError
+    from ._common import check_input_dir, check_output_file, write_text
 
+    # every path first: a bad one is one line now, not a traceback after minutes of timing
+    check_input_dir(args.dir)
+    markdown, json_path = check_output_file(args.markdown, "--markdown"), check_output_file(args.json, "--json")
     kernels = args.kernels or sorted(p.stem for p in Path(args.dir).glob("*.py") if not p.stem.startswith("_"))
+    missing = [k for k in kernels if not (Path(args.dir) / f"{k}.py").is_file()]
+    if missing:
+        raise InputError(f"no module for {', '.join(missing)} in {args.dir}/ (symact generate writes them)")
+    if not kernels:
+        raise InputError(f"no generated modules in {args.dir}/ (symact generate writes them)")
     threads = args.threads or sorted({1, os.cpu_count() or 1})
     progress = None if args.quiet else (lambda line: print(line, flush=True))
     results, notes = [], []
@@ -62,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         extra["startup_forms"] = bench.startup_forms()
         extra["derivation_seconds"] = bench.derivation_times([k for k in kernels if not k.startswith("_")])
         text += "\n" + bench.startup_markdown(extra)
-    Path(args.markdown).write_text(text)
-    Path(args.json).write_text(bench.to_json(results, notes, extra))
+    write_text(markdown, text)
+    write_text(json_path, bench.to_json(results, notes, extra))
     if not args.quiet:
         print(text)
         print(f"wrote {args.markdown} and {args.json}")

@@ -6,43 +6,15 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from ._common import add_param_option
+
     parser.add_argument("names", nargs="*", metavar="NAME", help="catalog entries (default with --all: every one)")
     parser.add_argument("--all", action="store_true", help="derive every catalog entry")
     parser.add_argument("--expr", help='a user expression in SymPy syntax, e.g. "x*tanh(log(1+exp(x)))"')
     parser.add_argument("--name", help="the name of the user expression (with --expr)")
     parser.add_argument("--var", default="x", help="the variable of the user expression (default x)")
-    parser.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE", help="fix a parameter, e.g. alpha=0.2"
-    )
+    add_param_option(parser, "a parameter, or a free symbol of --expr,")
     parser.add_argument("--format", choices=("text", "latex", "json"), default="text")
-
-
-def _params(pairs: list[str]) -> dict[str, str]:
-    from ..errors import InputError
-
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise InputError(f"--param takes NAME=VALUE, not {pair!r}")
-        out[name.strip()] = _number(value.strip(), name.strip())
-    return out
-
-
-def _number(text: str, name: str):
-    from fractions import Fraction
-
-    from ..errors import InputError
-
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"parameter {name} needs a number such as 0.2 or 1/4, not {text!r}") from None
-    if abs(value.numerator) > 10**30 or value.denominator > 10**30:
-        raise InputError(f"parameter {name} is too large: {text!r}")
-    import sympy
-
-    return sympy.Rational(value.numerator, value.denominator)
 
 
 def _entries(args):
@@ -52,15 +24,10 @@ def _entries(args):
     if args.expr is not None:
         if args.names or args.all:
             raise InputError("give either catalog names or --expr, not both")
-        if not args.name:
-            raise InputError("--expr needs --name, e.g. --name my_mish")
-        import sympy
-
         from ..derive import user_entry
-        from ..parse import parse_sympy
+        from ._common import user_expression
 
-        var = sympy.Symbol(args.var, real=True)
-        expr = parse_sympy(args.expr, {args.var: var})
+        expr, var, _ = user_expression(args, args.var)  # every free symbol but var needs a --param
         return [user_entry(args.name, expr, var)]
     if args.name:
         raise InputError("--name goes with --expr")
@@ -94,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from ..derive import derive
     from ..errors import InputError
     from ..serialize import derivation_json, derivation_latex, derivation_text, dumps
+    from ._common import params as parse_params
 
     entries = _entries(args)
-    params = _params(args.param)
+    params = parse_params(args.param)
     if params and len(entries) != 1:
         raise InputError("--param needs exactly one entry")
     derivations = [derive(entry, params) if entry.builtin else _derive_user(entry, params) for entry in entries]

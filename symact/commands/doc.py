@@ -15,6 +15,8 @@ USER_BUDGET = 120.0  #: seconds a user expression's whole document may take
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from ._common import add_param_option
+
     parser.add_argument("names", nargs="*", metavar="NAME", help="catalog entries (default: the whole catalog)")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"the output directory (default {DEFAULT_OUT})")
     parser.add_argument(
@@ -25,6 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expr", help='a user expression in SymPy syntax, e.g. "x*tanh(log(1+exp(x)))"')
     parser.add_argument("--name", help="the name of the user expression (with --expr)")
     parser.add_argument("--var", default="x", help="the variable of the user expression (default x)")
+    add_param_option(parser, "a free symbol of --expr")
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the files under --out differ from what would be written"
     )
@@ -52,18 +55,15 @@ def _entries(args):
     if args.expr is not None:
         if args.names:
             raise InputError("give either catalog names or --expr, not both")
-        if not args.name:
-            raise InputError("--expr needs --name, e.g. --name my_mish")
-        import sympy
-
         from ..derive import user_entry
-        from ..parse import parse_sympy
+        from ._common import substituted, user_expression
 
-        var = sympy.Symbol(args.var, real=True)
-        expr = parse_sympy(args.expr, {args.var: var})
-        return [user_entry(args.name, expr, var)], False
+        expr, var, values = user_expression(args, args.var)  # every free symbol but var needs a --param
+        return [user_entry(args.name, substituted(expr, values), var)], False
     if args.name:
         raise InputError("--name goes with --expr")
+    if args.param:
+        raise InputError("--param goes with --expr (a catalog entry's document shows its parameters symbolically)")
     if not args.names:
         return catalog.entries(), True
     return [catalog.get(name) for name in args.names], False
@@ -89,31 +89,45 @@ def _render_user(entries, formats):
         raise InputError(f"could not write the document of {entries[0].name}: {type(exc).__name__}: {exc}") from None
 
 
+def regenerate_command(out: str, formats: tuple[str, ...]) -> str:
+    """The command that rewrites the whole catalog's documents under ``out`` in ``formats``."""
+    import shlex
+
+    return shlex.join(["symact", "doc", "--out", out, "--format", ",".join(formats)])
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..document import REGENERATE, render, stale, write
+    from ..document import render, stale, write
     from ..errors import InputError
+    from ._common import check_output_dir, writing
 
     formats = _formats(args.format, args.check)
     entries, whole = _entries(args)
     if args.check:
         if not whole:
             raise InputError("--check compares the whole catalog's documents; give no NAMEs")
+        check_output_dir(args.out, write=False)
         rendered = render(entries, formats, catalog=True, separate_tex=False)
         pdfs = ("catalog.pdf",) if "pdf" in formats else ()
         problems = stale(rendered, Path(args.out), pdfs)
         for line in problems:
             print(line)
         if problems:
-            print(f"{args.out} is stale: run `{REGENERATE}`", file=sys.stderr)
+            fix = f"run `{regenerate_command(args.out, formats)}`"
+            if any(line.startswith("not generated:") for line in problems):
+                fix += " and remove the files marked 'not generated' (symact deletes nothing)"
+            print(f"{args.out} is stale: {fix}", file=sys.stderr)
             return 1
         print(f"{args.out} is up to date ({len(rendered.files) + len(pdfs)} files)")
         return 0
+    out = check_output_dir(args.out)  # before the slow part: a bad --out is one line, at once
     if entries and not entries[0].builtin:
         rendered = _render_user(entries, formats)
     else:
         rendered = render(entries, formats, catalog=whole, separate_tex=not whole)
-    written = write(rendered, Path(args.out), formats)
+    with writing():
+        written = write(rendered, out, formats)
     print(f"wrote {len(written)} files under {args.out}")
     return 0
