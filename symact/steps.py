@@ -47,7 +47,7 @@ from sympy import (
 )
 
 from .catalog import Entry, Kind
-from .catalog.symbols import i, j, k, y
+from .catalog.symbols import i, j, y
 from .functions import NamedFunction, expand_named, recognise, sigmoid
 from .prove import Proof, ProofError, Space, prove_equal, sift
 
@@ -485,7 +485,8 @@ def _through_softmax(entry, grad, space) -> Chain:
             lines.append((grad.textbook.expr, r"the labels sum to one: $\sum_k y_k = 1$"))
             space = Space(**{**space.__dict__, "assumptions": assumptions})
     else:
-        (t_,) = [ix.indices[0] for ix in entry.definition.atoms(Indexed) if ix.base == zv and ix.indices[0] != k]
+        summed = {limit[0] for total in entry.definition.atoms(Sum) for limit in total.limits}
+        (t_,) = {ix.indices[0] for ix in entry.definition.atoms(Indexed) if ix.base == zv} - summed
         lines = [
             (_d(-log(p[t_]), zv[j]), "write the loss with $p_t = \\operatorname{softmax}(z)_t$"),
             (-_d(p[t_], zv[j]) / p[t_], r"chain rule through $\log$: $\log' p = 1/p$"),

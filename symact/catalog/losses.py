@@ -6,14 +6,15 @@ from sympy import Sum, Symbol, exp, log
 
 from .activations import GOODFELLOW
 from .entry import Aux, Entry, Kind, Named, Param
-from .symbols import X, b, d, i, j, k, m, n, p, t, w, y, yhat, yv, z, zv
+from .symbols import X, b, d, i, j, k, l, m, n, p, t, w, y, yhat, yv, z, zv
 
 pos_weight = Symbol("q", positive=True)
 
 _SIG_Z = 1 / (1 + exp(-z))
-_SUM_EXP_Z = Sum(exp(zv[k]), (k, 0, n - 1))
+#: the softmax denominator sums over its own index l, so that it can sit inside a sum over k
+_SUM_EXP_Z = Sum(exp(zv[l]), (l, 0, n - 1))
 _P = Named(p, i, exp(zv[i]) / _SUM_EXP_Z, "the softmax probabilities of the logits")
-_ROW = dict(variable=zv, wrt=(zv[j],), named=(_P,), index_ranges=((j, n), (k, n)))
+_ROW = dict(variable=zv, wrt=(zv[j],), named=(_P,), index_ranges=((j, n), (k, n), (l, n)))
 _theta = Sum(w[k] * X[i, k], (k, 0, d - 1)) + b
 _sig_theta = 1 / (1 + exp(-_theta))
 
@@ -88,7 +89,7 @@ LOSSES = (
         ),
         references=(GOODFELLOW,),
         notes="The gradient is p - onehot(t), where onehot(t)_j = delta_jt.",
-        **{**_ROW, "index_ranges": ((j, n), (k, n), (t, n))},
+        **{**_ROW, "index_ranges": ((j, n), (k, n), (l, n), (t, n))},
     ),
     Entry(
         name="logistic_nll",
