@@ -26,6 +26,7 @@ from pathlib import Path
 import sympy
 
 from .catalog import Entry, Kind
+from .display import latex as _display_latex
 from .errors import SymactError
 
 __all__ = [
@@ -105,7 +106,8 @@ def md_text(text: str) -> str:
 
 
 def latex(expr: sympy.Expr) -> str:
-    return sympy.latex(expr)
+    """LaTeX of an expression in textbook order (:mod:`symact.display`)."""
+    return _display_latex(expr)
 
 
 def _lhs(entry: Entry) -> str:

@@ -30,6 +30,7 @@ from sympy import Piecewise, oo
 
 from .budget import BudgetExceeded, run_limited
 from .catalog import Entry, Kind
+from .display import latex
 from .errors import InputError
 from .prove import find_kinks
 
@@ -165,7 +166,7 @@ def _num(value: sympy.Expr) -> str:
         return rf"\text{{none (oscillates in }} [{_num(value.min)}, {_num(value.max)}])"
     if isinstance(value, sympy.Float):
         return f"{float(value):#.4g}" if value else "0"
-    return sympy.latex(value)
+    return latex(value)
 
 
 # --------------------------------------------------------------------------------------------
