@@ -70,6 +70,14 @@ def test_sigmoid_markdown_shows_the_chain_the_properties_and_the_figure():
     assert "![sigmoid and its derivative](figures/sigmoid.svg)" in text
 
 
+def test_the_step_s_range_is_the_set_of_its_two_values_in_every_format():
+    step = catalog.get("step")
+    assert r"| range | $\lbrace 0, 1 \rbrace$ |" in entry_markdown(step)
+    assert r"range & $\lbrace 0, 1 \rbrace$ \\" in document.entry_tex(step)
+    comparison = [line for line in catalog_markdown(catalog.entries()).splitlines() if line.startswith("| step |")]
+    assert comparison and r"$\lbrace 0, 1 \rbrace$" in comparison[0] and "[0, 1]" not in comparison[0]
+
+
 def test_markdown_tables_have_no_stray_pipes():
     text = catalog_markdown(catalog.entries())
     table = [line for line in text.splitlines() if line.startswith("| ")]
