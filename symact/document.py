@@ -197,6 +197,8 @@ def entry_markdown(entry: Entry, figure_dir: str = "figures", heading: str = "#"
     rows = []
     for grad in derivation.gradients:
         output = f"${latex(grad.output.expr)}$" if grad.output is not None else "—"
+        if grad.output_is_textbook:
+            output = "same as the textbook form"
         rows.append((f"${grad.label}$", f"${latex(grad.textbook.expr)}$", output, grad.textbook.proof.method))
     out += [_md_table(("gradient", "textbook form", "output form", "proof"), rows), ""]
     if entry.kind is Kind.ELEMENTWISE:
@@ -425,8 +427,9 @@ def entry_tex_body(entry: Entry, figure_dir: str = "figures", level: str = "sect
     out += [rf"\{sub}*{{Gradients}}", r"\begin{align*}"]
     rows = []
     for grad in derivation.gradients:
-        rows.append(rf"{grad.label} &= {latex(grad.textbook.expr)}")
-        if grad.output is not None:
+        same = r" && \text{(also the output form)}" if grad.output_is_textbook else ""
+        rows.append(rf"{grad.label} &= {latex(grad.textbook.expr)}{same}")
+        if grad.output is not None and not grad.output_is_textbook:
             rows.append(rf" &= {latex(grad.output.expr)} && \text{{(output form)}}")
     out += [" \\\\\n".join(rows), r"\end{align*}"]
     props = _properties_or_none(entry)

@@ -142,7 +142,8 @@ def derivation_text(d: Derivation) -> str:
         lines.append(f"  {gr.role}: {sstr(gr.textbook.expr)}  {_proof_text(gr.textbook)}")
         if gr.output is not None:
             symbol = "y = f(x)" if entry.kind is Kind.ELEMENTWISE else f"{entry.output} = output"
-            lines.append(f"    output form ({symbol}): {sstr(gr.output.expr)}")
+            shown = "the textbook form itself" if gr.output_is_textbook else sstr(gr.output.expr)
+            lines.append(f"    output form ({symbol}): {shown}")
         for lhs, rhs in gr.assumptions:
             lines.append(f"    assuming {sstr(lhs)} = {sstr(rhs)}")
     if entry.kind is Kind.ELEMENTWISE and d.main.output is None:
@@ -162,8 +163,9 @@ def derivation_latex(d: Derivation) -> str:
     )
     lines = [rf"% {entry.name}: {entry.summary}", r"\begin{align*}", rf"{top} &= {latex(d.recognised)} \\"]
     for gr in d.gradients:
-        lines.append(rf"{gr.label} &= {latex(gr.textbook.expr)} \\")
-        if gr.output is not None:
+        same = r" \quad \text{(also the output form)}" if gr.output_is_textbook else ""
+        lines.append(rf"{gr.label} &= {latex(gr.textbook.expr)}{same} \\")
+        if gr.output is not None and not gr.output_is_textbook:
             lines.append(rf"  &= {latex(gr.output.expr)} \quad \text{{(output form)}} \\")
     for item in entry.named:
         lines.append(rf"\text{{where }} {latex(item.base[item.index])} &= {latex(item.expr)} \\")

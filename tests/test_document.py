@@ -78,6 +78,19 @@ def test_the_step_s_range_is_the_set_of_its_two_values_in_every_format():
     assert comparison and r"$\lbrace 0, 1 \rbrace$" in comparison[0] and "[0, 1]" not in comparison[0]
 
 
+def test_an_output_form_equal_to_the_textbook_form_is_not_repeated():
+    softmax = catalog.get("softmax")
+    jacobian = r"{p}_{i} \left(\delta_{i j} - {p}_{j}\right)"
+    tex = document.entry_tex(softmax)
+    gradients = tex[tex.index("{Gradients}") : tex.index("{References}")]
+    assert gradients.count(jacobian) == 1 and "(output form)" not in gradients
+    assert r"\text{(also the output form)}" in gradients
+    table = entry_markdown(softmax).split("## Gradients")[1]
+    assert table.count(jacobian) == 1 and "same as the textbook form" in table
+    log_softmax = document.entry_tex(catalog.get("log_softmax"))  # a different output form is still shown
+    assert r"e^{{o}_{j}}" in log_softmax and "(output form)" in log_softmax
+
+
 def test_markdown_tables_have_no_stray_pipes():
     text = catalog_markdown(catalog.entries())
     table = [line for line in text.splitlines() if line.startswith("| ")]
