@@ -373,7 +373,7 @@ def user_entry(name: str, expr: sympy.Expr, variable: sympy.Symbol = x) -> Entry
     return Entry(
         name=name,
         kind=Kind.ELEMENTWISE,
-        summary=f"user expression {sympy.sstr(expr)}",
+        summary=f"user expression `{sympy.sstr(expr)}`",
         definition=definition,
         variable=variable,
         wrt=(variable,),

@@ -25,9 +25,11 @@ from pathlib import Path
 
 import sympy
 
+from . import prose
 from .catalog import Entry, Kind
 from .display import latex as _display_latex
 from .errors import SymactError
+from .prose import tex_escape
 
 __all__ = [
     "FORMATS",
@@ -69,40 +71,15 @@ class Rendered:
 # --------------------------------------------------------------------------------------------
 # text helpers
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-}
-
-
-def tex_escape(text: str) -> str:
-    r"""Plain text made safe for LaTeX.
-
-    >>> print(tex_escape("leaky_relu: 50% of x^2"))
-    leaky\_relu: 50\% of x\textasciicircum{}2
-    """
-    return "".join(_TEX_SPECIAL.get(c, c) for c in text)
-
 
 def tex_text(text: str) -> str:
-    """Text with inline $math$: the text parts escaped, the math kept."""
-    parts = text.split("$")
-    return "$".join(p if n % 2 else tex_escape(p) for n, p in enumerate(parts))
+    """Prose as LaTeX (:func:`symact.prose.tex`): $maths$ typeset, `code` in typewriter, the rest escaped."""
+    return prose.tex(text)
 
 
 def md_text(text: str) -> str:
-    """Text for Markdown: the characters that start emphasis or tables outside $math$ escaped."""
-    parts = text.split("$")
-    return "$".join(p if n % 2 else re.sub(r"([*_|<>\[\]])", r"\\\1", p) for n, p in enumerate(parts))
+    """Prose for Markdown (:func:`symact.prose.markdown`): $maths$ and `code` kept, emphasis characters escaped."""
+    return prose.markdown(text)
 
 
 def latex(expr: sympy.Expr) -> str:
@@ -460,18 +437,10 @@ def entry_tex_body(entry: Entry, figure_dir: str = "figures", level: str = "sect
 
 def _article(title: str, body: str) -> str:
     head = _PREAMBLE % {"title": tex_escape(title), "mark": SOURCE_MARK + "%(sha)s"}
-    closing = "\n\\section*{How to reproduce}\n" + _tex_with_code(_reproduce_text()) + "\n\\end{document}\n"
+    closing = "\n\\section*{How to reproduce}\n" + tex_text(_reproduce_text()) + "\n\\end{document}\n"
     text = head + body + closing
     sha = hashlib.sha256(text.encode()).hexdigest()
     return text.replace(SOURCE_MARK + "%(sha)s", SOURCE_MARK + sha)
-
-
-def _tex_with_code(text: str) -> str:
-    """Text with `code` spans, as LaTeX: the spans in typewriter, '--' kept as two hyphens."""
-    parts = text.split("`")
-    return "".join(
-        (r"\texttt{" + tex_escape(p).replace("-", "-{}") + "}") if n % 2 else tex_text(p) for n, p in enumerate(parts)
-    )
 
 
 def entry_tex(entry: Entry, figure_dir: str = "figures") -> str:

@@ -16,6 +16,7 @@ from .catalog import Kind
 from .derive import Derivation, Form, Gradient, expand_intermediates
 from .display import TextbookStrPrinter, latex, sstr
 from .functions import expand_named
+from .prose import plain
 
 __all__ = ["sympy_string", "expr_json", "derivation_json", "derivation_text", "derivation_latex", "dumps"]
 
@@ -81,7 +82,7 @@ def derivation_json(d: Derivation) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": entry.name,
         "kind": entry.kind.value,
-        "summary": entry.summary,
+        "summary": plain(entry.summary),
         "variable": sympy_string(entry.variable)
         if not isinstance(entry.variable, sympy.IndexedBase)
         else str(entry.variable),
@@ -133,7 +134,7 @@ def _proof_text(form: Form) -> str:
 def derivation_text(d: Derivation) -> str:
     """A plain-text summary a person reads in a terminal."""
     entry = d.entry
-    lines = [f"{entry.name} ({entry.kind.value}): {entry.summary}"]
+    lines = [f"{entry.name} ({entry.kind.value}): {plain(entry.summary)}"]
     if entry.params:
         fixed = dict(d.params)
         lines.append("  parameters: " + ", ".join(f"{p.name} = {fixed.get(p.symbol, p.default)}" for p in entry.params))
@@ -149,7 +150,7 @@ def derivation_text(d: Derivation) -> str:
     if entry.kind is Kind.ELEMENTWISE and d.main.output is None:
         lines.append("  output form: none (f' is not a function of f(x) alone)")
     for item in entry.named:
-        lines.append(f"  where {item.base}[{item.index}] = {sstr(item.expr)} ({item.description})")
+        lines.append(f"  where {item.base}[{item.index}] = {sstr(item.expr)} ({plain(item.description)})")
     return "\n".join(lines)
 
 
@@ -161,7 +162,7 @@ def derivation_latex(d: Derivation) -> str:
         if entry.kind is Kind.ELEMENTWISE
         else ("L" if entry.kind is Kind.LOSS else latex(entry.output[sympy.Symbol("i")]))
     )
-    lines = [rf"% {entry.name}: {entry.summary}", r"\begin{align*}", rf"{top} &= {latex(d.recognised)} \\"]
+    lines = [rf"% {entry.name}: {plain(entry.summary)}", r"\begin{align*}", rf"{top} &= {latex(d.recognised)} \\"]
     for gr in d.gradients:
         same = r" \quad \text{(also the output form)}" if gr.output_is_textbook else ""
         lines.append(rf"{gr.label} &= {latex(gr.textbook.expr)}{same} \\")

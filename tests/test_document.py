@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -89,6 +90,18 @@ def test_an_output_form_equal_to_the_textbook_form_is_not_repeated():
     assert table.count(jacobian) == 1 and "same as the textbook form" in table
     log_softmax = document.entry_tex(catalog.get("log_softmax"))  # a different output form is still shown
     assert r"e^{{o}_{j}}" in log_softmax and "(output form)" in log_softmax
+
+
+def test_prose_maths_is_typeset_in_tex_and_kept_as_maths_in_markdown():
+    from symact.derive import derive
+    from symact.serialize import derivation_text
+
+    entry = catalog.get("softmax_cross_entropy_with_logits")
+    for page in (document.entry_tex(entry), entry_markdown(entry)):
+        assert r"$-\sum_k y_k \log p_k$" in page and r"$\sum_k y_k = 1$" in page  # summary, input, notes
+        assert r"sum\_k" not in page and not re.search(r"(?<!\\)sum_k", page)
+    assert r"\texttt{tf.\allowbreak{}nn.\allowbreak{}leaky\_" in document.entry_tex(catalog.get("leaky_relu"))
+    assert derivation_text(derive(entry)).splitlines()[0].endswith("soft labels y: -sum_k y_k log p_k.")
 
 
 def test_markdown_tables_have_no_stray_pipes():
