@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,62 @@ def test_prose_maths_is_typeset_in_tex_and_kept_as_maths_in_markdown():
         assert r"sum\_k" not in page and not re.search(r"(?<!\\)sum_k", page)
     assert r"\texttt{tf.\allowbreak{}nn.\allowbreak{}leaky\_" in document.entry_tex(catalog.get("leaky_relu"))
     assert derivation_text(derive(entry)).splitlines()[0].endswith("soft labels y: -sum_k y_k log p_k.")
+
+
+def _user_mish():
+    import sympy
+
+    from symact.catalog.symbols import x
+    from symact.derive import user_entry
+
+    return user_entry("my_mish", x * sympy.tanh(sympy.log(1 + sympy.exp(x))))
+
+
+def _display_rows(tex):
+    """The rows of every align* environment in ``tex``, without their text notes."""
+    rows = []
+    for block in re.findall(r"\\begin\{align\*\}\n(.*?)\n\\end\{align\*\}", tex, re.S):
+        rows += [row.split(r"\text{")[0] for row in block.split(" \\\\\n")]
+    return rows
+
+
+def test_long_formulas_are_broken_over_lines_not_shrunk():
+    tex = document.entry_tex(_user_mish())
+    assert r"\scalebox" not in tex and r"\resizebox" not in tex.split(r"\section{my")[1]
+    rows = _display_rows(tex)
+    assert any(row.startswith(r"&\quad {} + ") for row in rows)  # a second derivative over several lines
+    for row in rows:
+        assert document.math_width(row.split("&=")[-1]) <= document.LINE_CHARS, row
+        assert row.count(r"\left") == row.count(r"\right"), row
+
+
+def test_break_formula_keeps_every_line_balanced_and_the_formula_whole():
+    formula = r"x \left(1 - \tanh^{2}{\left(u + v \right)}\right) \sigma\left(x\right) - 2 x \sigma\left(x\right) + y"
+    lines = document.break_formula(formula, width=12)
+    assert len(lines) > 1
+    for line in lines:
+        assert line.count(r"\left") == line.count(r"\right") and line.count("{") == line.count("}")
+    joined = " ".join(lines).replace(r"\right.", "").replace(r"\left.", "").replace("{} ", "")
+    assert joined.split() == formula.split()
+    assert r"u + v" in "".join(lines)  # never broken inside a brace group
+    assert document.break_formula("a + b") == ["a + b"]
+
+
+@needs_tex
+def test_no_line_of_a_long_derivation_is_wider_than_the_page(tmp_path):
+    (tmp_path / "my_mish.tex").write_text(document.entry_tex(_user_mish()))
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "my_mish.png").write_bytes(function_figure(_user_mish()).png)
+    done = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "my_mish.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    log = (tmp_path / "my_mish.log").read_text(errors="replace")
+    assert "Overfull \\hbox" not in log, [line for line in log.splitlines() if "Overfull" in line]
 
 
 def test_markdown_tables_have_no_stray_pipes():

@@ -101,9 +101,10 @@ LOSSES = (
         name="logistic_nll",
         kind=Kind.LOSS,
         summary=(
-            r"Logistic-regression negative log-likelihood over $m$ samples $x_i$ (the rows of $X$), labels $y_i$, "
-            r"weights $w$, bias $b$: "
-            r"$-\sum_i [y_i \log \sigma(w^\top x_i + b) + (1 - y_i) \log(1 - \sigma(w^\top x_i + b))]$."
+            r"Logistic-regression negative log-likelihood over $m$ samples $x_i$ (the rows of $X$) with labels "
+            r"$y_i$, weights $w$ and bias $b$: "
+            r"$-\sum_i [y_i \log \sigma(\theta_i) + (1 - y_i) \log(1 - \sigma(\theta_i))]$ "
+            r"with $\theta_i = w^\top x_i + b$."
         ),
         definition=-Sum(yv[i] * log(_sig_theta) + (1 - yv[i]) * log(1 - _sig_theta), (i, 0, m - 1)),
         variable=w,
