@@ -76,6 +76,12 @@ class Gradient:
     output: Form | None = None
     assumptions: tuple[tuple[sympy.Expr, sympy.Expr], ...] = ()
 
+    @property
+    def output_is_textbook(self) -> bool:
+        """True where the textbook form is already written with the output alone, so that the
+        output form is the same expression (softmax's p_i (delta_ij - p_j), the step's 0)."""
+        return self.output is not None and self.output.expr == self.textbook.expr
+
 
 @dataclass(frozen=True)
 class Derivation:
@@ -367,7 +373,7 @@ def user_entry(name: str, expr: sympy.Expr, variable: sympy.Symbol = x) -> Entry
     return Entry(
         name=name,
         kind=Kind.ELEMENTWISE,
-        summary=f"user expression {sympy.sstr(expr)}",
+        summary=f"user expression `{sympy.sstr(expr)}`",
         definition=definition,
         variable=variable,
         wrt=(variable,),

@@ -25,8 +25,11 @@ from pathlib import Path
 
 import sympy
 
+from . import prose
 from .catalog import Entry, Kind
+from .display import latex as _display_latex
 from .errors import SymactError
+from .prose import tex_escape
 
 __all__ = [
     "FORMATS",
@@ -68,44 +71,20 @@ class Rendered:
 # --------------------------------------------------------------------------------------------
 # text helpers
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-}
-
-
-def tex_escape(text: str) -> str:
-    r"""Plain text made safe for LaTeX.
-
-    >>> print(tex_escape("leaky_relu: 50% of x^2"))
-    leaky\_relu: 50\% of x\textasciicircum{}2
-    """
-    return "".join(_TEX_SPECIAL.get(c, c) for c in text)
-
 
 def tex_text(text: str) -> str:
-    """Text with inline $math$: the text parts escaped, the math kept."""
-    parts = text.split("$")
-    return "$".join(p if n % 2 else tex_escape(p) for n, p in enumerate(parts))
+    """Prose as LaTeX (:func:`symact.prose.tex`): $maths$ typeset, `code` in typewriter, the rest escaped."""
+    return prose.tex(text)
 
 
 def md_text(text: str) -> str:
-    """Text for Markdown: the characters that start emphasis or tables outside $math$ escaped."""
-    parts = text.split("$")
-    return "$".join(p if n % 2 else re.sub(r"([*_|<>\[\]])", r"\\\1", p) for n, p in enumerate(parts))
+    """Prose for Markdown (:func:`symact.prose.markdown`): $maths$ and `code` kept, emphasis characters escaped."""
+    return prose.markdown(text)
 
 
 def latex(expr: sympy.Expr) -> str:
-    return sympy.latex(expr)
+    """LaTeX of an expression in textbook order (:mod:`symact.display`)."""
+    return _display_latex(expr)
 
 
 def _lhs(entry: Entry) -> str:
@@ -195,6 +174,8 @@ def entry_markdown(entry: Entry, figure_dir: str = "figures", heading: str = "#"
     rows = []
     for grad in derivation.gradients:
         output = f"${latex(grad.output.expr)}$" if grad.output is not None else "—"
+        if grad.output_is_textbook:
+            output = "same as the textbook form"
         rows.append((f"${grad.label}$", f"${latex(grad.textbook.expr)}$", output, grad.textbook.proof.method))
     out += [_md_table(("gradient", "textbook form", "output form", "proof"), rows), ""]
     if entry.kind is Kind.ELEMENTWISE:
@@ -341,6 +322,7 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[hidelinks,pdfencoding=auto]{hyperref}
 \hypersetup{pdftitle={%(title)s},pdfcreator={symact},pdfproducer={symact},pdfkeywords={%(mark)s}}
 \allowdisplaybreaks
+\setlength{\emergencystretch}{2em}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5ex}
 \title{%(title)s}
@@ -351,17 +333,33 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 """
 
 
-LINE_CHARS = 95  #: about how many characters of displayed maths fit on a line of the PDF
+LINE_CHARS = 85  #: about how many characters (math_width) of displayed maths fit on a line of the PDF
+
+
+#: commands that show as one glyph: Greek letters, operators, relations, delimiters
+_GLYPHS = frozenset(
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau "
+    "upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega partial infty cdot times "
+    "to le leq ge geq ne neq pm mp sim in lbrace rbrace lvert rvert langle rangle prime top".split()
+)
+#: commands that show nothing themselves: sizes, spaces, fonts and accents (their argument counts)
+_INVISIBLE = re.compile(
+    r"\\(left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|limits|operatorname|mathrm|mathit|mathbf|text|hat"
+    r"|quad|qquad|sqrt)(?![A-Za-z])|\\[,;:! ]"
+)
 
 
 def math_width(tex: str) -> int:
-    r"""A rough count of the characters a LaTeX formula shows: sizing and spacing commands count
-    nothing, a \frac counts its wider part, other commands count as their names.
+    r"""A rough count of the characters a LaTeX formula shows: sizing, spacing and font commands
+    count nothing, a \frac counts its wider part, a Greek letter or an operator one, \sum two,
+    a function name (\tanh, \log) its letters.
 
     >>> math_width(r"\frac{1}{1 + e^{- x}}")
     5
+    >>> math_width(r"\sigma\left(x\right) \tanh{\left(x \right)}")
+    11
     """
-    tex = re.sub(r"\\(left|right|big|Big|,|;|quad|qquad|operatorname|mathrm|text)", "", tex)
+    tex = _INVISIBLE.sub("", tex)
     previous = None
     while previous != tex:  # innermost first: plain groups, then fractions (as wide as their wider part)
         previous = tex
@@ -370,23 +368,86 @@ def math_width(tex: str) -> int:
         if found:
             wider = max(found.group(1), found.group(2), key=math_width)
             tex = tex[: found.start()] + wider + tex[found.end() :]
-    tex = re.sub(r"\\([a-zA-Z]+)", lambda m: "x" if len(m.group(1)) < 4 else m.group(1), tex)
+    glyph = {"sum": "xx", "prod": "xx", "int": "x"}
+    tex = re.sub(r"\\([a-zA-Z]+)", lambda m: "x" if m.group(1) in _GLYPHS else glyph.get(m.group(1), m.group(1)), tex)
     return len(re.sub(r"[{}^_\s\\]", "", tex))
 
 
-def _fit(expr: str) -> str:
-    """``expr``, scaled down when it is wider than a line."""
-    width = math_width(expr)
-    if width <= LINE_CHARS:
-        return expr
-    scale = max(LINE_CHARS / width, 0.4)
-    return rf"\scalebox{{{scale:.2f}}}{{$\displaystyle {expr}$}}"
+_COMMAND = re.compile(r"\\([A-Za-z]+|.)")
+
+
+def _break_points(tex: str) -> list[tuple[int, int]]:
+    r"""Where a formula may be broken: (index of a binary ' + ' or ' - ' outside every brace group,
+    how many \left delimiters are open there)."""
+    points, depth, open_left, at = [], 0, 0, 0
+    while at < len(tex):
+        char = tex[at]
+        if char == "\\":
+            command = _COMMAND.match(tex, at)
+            name = command.group(1)
+            if depth == 0 and name == "left":
+                open_left += 1
+            elif depth == 0 and name == "right":
+                open_left -= 1
+            at = command.end()
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif depth == 0 and tex.startswith((" + ", " - "), at) and at > 0 and tex[at - 1] not in "({[=&":
+            points.append((at, open_left))
+        at += 1
+    return points
+
+
+def break_formula(tex: str, width: int = LINE_CHARS, first: int | None = None) -> list[str]:
+    r"""A long formula as lines of about ``width`` characters (:func:`math_width`; the first line
+    ``first``), broken before a + or - outside every brace group.  A line that ends inside
+    \left( ... \right) closes it with \right. and the next line opens it again with \left., so
+    every line is balanced LaTeX; continuation lines start with {} + so the sign stays binary.
+    A formula with no such place stays one line, at its normal size: nothing is scaled down.
+
+    >>> for line in break_formula(r"a + \left(b - c\right) d", width=2):
+    ...     print(line)
+    a
+    {} + \left(b \right.
+    \left. {} - c\right) d
+    """
+    limit = width if first is None else first
+    points = _break_points(tex)
+    lines, start, open_at_start = [], 0, 0
+    while math_width(tex[start:]) > limit:
+        fitting = [(at, o) for at, o in points if at > start and math_width(tex[start:at]) <= limit]
+        if not fitting:  # the first piece is wider than a line: break at the first place there is
+            fitting = [(at, o) for at, o in points if at > start][:1]
+            if not fitting:
+                break
+        # the fewest brackets left open (a break inside (1 - tanh^2) reads badly), then the fullest line
+        at, still_open = min(fitting, key=lambda point: (point[1], -point[0]))
+        lines.append((start, at, open_at_start, still_open))
+        start, open_at_start, limit = at, still_open, width
+    lines.append((start, len(tex), open_at_start, 0))
+    out = []
+    for n, (lo, hi, opened, still_open) in enumerate(lines):
+        body = tex[lo:hi].strip()
+        out.append(r"\left. " * opened + ("{} " if n else "") + body + r" \right." * still_open)
+    return out
+
+
+def _tex_equation(head: str, tex: str, note: str = "") -> list[str]:
+    r"""Rows of an align* environment for ``head = tex``: 'head &= line', then '&\quad line' for
+    each continuation; ``note`` (e.g. '&& \text{(output form)}') goes on the last line."""
+    lines = break_formula(tex, first=LINE_CHARS - math_width(head))
+    rows = [rf"{head} &= {lines[0]}"] + [rf"&\quad {line}" for line in lines[1:]]
+    rows[-1] += note
+    return rows
 
 
 def _tex_chain(chain) -> str:
     rows = []
     for head, expr, rule in _chain_lines(chain, chain.label):
-        rows.append(rf"{head} &= {_fit(expr)} \\ & \qquad \text{{\small {tex_text(rule)}}}")
+        rows += _tex_equation(head, expr) + [rf"& \qquad \text{{\small {tex_text(rule)}}}"]
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
@@ -405,7 +466,11 @@ def entry_tex_body(entry: Entry, figure_dir: str = "figures", level: str = "sect
     sub = "sub" + level
     derivation = derive(entry)
     out = [rf"\{level}{{{tex_escape(entry.name)}}}", rf"\label{{entry:{entry.name}}}", tex_text(entry.summary), ""]
-    out += [rf"\{sub}*{{Definition}}", rf"\[ {_lhs(entry)} = {latex(entry.definition)} \]"]
+    definition = _tex_equation(_lhs(entry), latex(entry.definition))
+    if len(definition) == 1:
+        out += [rf"\{sub}*{{Definition}}", rf"\[ {_lhs(entry)} = {latex(entry.definition)} \]"]
+    else:
+        out += [rf"\{sub}*{{Definition}}", r"\begin{align*}", " \\\\\n".join(definition), r"\end{align*}"]
     if entry.params:
         out += [r"\begin{itemize}"] + [rf"\item {tex_text(t)}" for t in _params_text(entry)] + [r"\end{itemize}"]
     if entry.aux:
@@ -423,9 +488,10 @@ def entry_tex_body(entry: Entry, figure_dir: str = "figures", level: str = "sect
     out += [rf"\{sub}*{{Gradients}}", r"\begin{align*}"]
     rows = []
     for grad in derivation.gradients:
-        rows.append(rf"{grad.label} &= {latex(grad.textbook.expr)}")
-        if grad.output is not None:
-            rows.append(rf" &= {latex(grad.output.expr)} && \text{{(output form)}}")
+        same = r" && \text{(also the output form)}" if grad.output_is_textbook else ""
+        rows += _tex_equation(grad.label, latex(grad.textbook.expr), same)
+        if grad.output is not None and not grad.output_is_textbook:
+            rows += _tex_equation("", latex(grad.output.expr), r" && \text{(output form)}")
     out += [" \\\\\n".join(rows), r"\end{align*}"]
     props = _properties_or_none(entry)
     if props is None and _no_properties_reason(entry):
@@ -455,18 +521,10 @@ def entry_tex_body(entry: Entry, figure_dir: str = "figures", level: str = "sect
 
 def _article(title: str, body: str) -> str:
     head = _PREAMBLE % {"title": tex_escape(title), "mark": SOURCE_MARK + "%(sha)s"}
-    closing = "\n\\section*{How to reproduce}\n" + _tex_with_code(_reproduce_text()) + "\n\\end{document}\n"
+    closing = "\n\\section*{How to reproduce}\n" + tex_text(_reproduce_text()) + "\n\\end{document}\n"
     text = head + body + closing
     sha = hashlib.sha256(text.encode()).hexdigest()
     return text.replace(SOURCE_MARK + "%(sha)s", SOURCE_MARK + sha)
-
-
-def _tex_with_code(text: str) -> str:
-    """Text with `code` spans, as LaTeX: the spans in typewriter, '--' kept as two hyphens."""
-    parts = text.split("`")
-    return "".join(
-        (r"\texttt{" + tex_escape(p).replace("-", "-{}") + "}") if n % 2 else tex_text(p) for n, p in enumerate(parts)
-    )
 
 
 def entry_tex(entry: Entry, figure_dir: str = "figures") -> str:

@@ -34,6 +34,7 @@ from .functions import NamedFunction, recognise
 from .kernel_dd import F32_FORMS, PLAIN_FORMS, VEC_DD_FORMS
 from .module_identity import identity_source, stamp
 from .printer import helper_name, kernel_code
+from .prose import plain as plain_text
 from .rewrites import PRIMITIVES, W, combine_by_sign, stabilise
 from .roots import RootPatch, root_patches
 
@@ -672,7 +673,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     aux_chk = "".join(f" _input({n}, {n!r})," for n in aux)
     pvals = f"({', '.join(f'_param({p}, {p!r})' for p in pnames)}{',' if len(pnames) == 1 else ''})"
     api = [
-        ("forward", "x", "", f"{entry.summary} Elementwise, for any shape; float32 stays float32."),
+        ("forward", "x", "", f"{plain_text(entry.summary)} Elementwise, for any shape; float32 stays float32."),
         ("derivative", "x", "", "The derivative f'(x), elementwise."),
         ("vjp", "x", "g", "The vector-Jacobian product g * f'(x), elementwise with broadcasting."),
     ]

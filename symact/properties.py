@@ -30,6 +30,7 @@ from sympy import Piecewise, oo
 
 from .budget import BudgetExceeded, run_limited
 from .catalog import Entry, Kind
+from .display import latex
 from .errors import InputError
 from .prove import find_kinks
 
@@ -82,6 +83,7 @@ class Properties:
     max_slope: Extremum  #: the largest |f'|
     smoothness: int | None  #: k for C^k (-1: discontinuous), None for C^oo
     sparse: str  #: e.g. "x <= 0" where f = 0 on a half-line, else ""
+    values: tuple[sympy.Expr, ...] | None = None  #: every value f takes, where they are finitely many
 
     @property
     def bounded_below(self) -> bool:
@@ -98,6 +100,9 @@ class Properties:
         return "both sides" if left and right else ("x -> -oo" if left else ("x -> +oo" if right else ""))
 
     def range_latex(self) -> str:
+        """The range: a finite set where f takes finitely many values (the step's {0, 1}), else an interval."""
+        if self.values is not None:  # \lbrace, not \{: Markdown would eat the backslash before a brace
+            return r"\lbrace " + ", ".join(_num(v) for v in self.values) + r" \rbrace"
         lo = "(" if not self.infimum.attained else "["
         hi = ")" if not self.supremum.attained else "]"
         return f"{lo}{_num(self.infimum.value)}, {_num(self.supremum.value)}{hi}"
@@ -165,7 +170,7 @@ def _num(value: sympy.Expr) -> str:
         return rf"\text{{none (oscillates in }} [{_num(value.min)}, {_num(value.max)}])"
     if isinstance(value, sympy.Float):
         return f"{float(value):#.4g}" if value else "0"
-    return sympy.latex(value)
+    return latex(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,7 +408,21 @@ def _properties(entry: Entry, values: tuple) -> Properties:
         max_slope=_max_slope(f1, f2, x, slope_minus, slope_plus, kinks),
         smoothness=_smoothness(f, x, kinks),
         sparse=_sparse(f, x, kinks),
+        values=_finite_values(f, x, kinks),
     )
+
+
+def _finite_values(f, x, kinks) -> tuple[sympy.Expr, ...] | None:
+    """The values of a piecewise-constant f, in increasing order; None where f takes infinitely many.
+
+    Each piece is constant and its region is bounded by kinks, so f at every kink, between each two
+    neighbouring kinks and beyond the outermost ones takes every value f takes.
+    """
+    if not isinstance(f, Piecewise) or any(x in value.free_symbols for value, _ in f.args):
+        return None
+    ends = [-FAR, *kinks, FAR]
+    points = [*kinks, *((lo + hi) / 2 for lo, hi in zip(ends, ends[1:], strict=False))]
+    return tuple(sorted({f.subs(x, c) for c in points}, key=lambda v: sympy.Float(v, DIGITS)))
 
 
 def _extremum(pick, f, f1, x, places, kinks) -> Extremum | None:

@@ -11,17 +11,18 @@ import json
 from typing import Any
 
 import sympy
-from sympy.printing.str import StrPrinter
 
 from .catalog import Kind
 from .derive import Derivation, Form, Gradient, expand_intermediates
+from .display import TextbookStrPrinter, latex, sstr
 from .functions import expand_named
+from .prose import plain
 
 __all__ = ["sympy_string", "expr_json", "derivation_json", "derivation_text", "derivation_latex", "dumps"]
 
 
-class _ReadablePrinter(StrPrinter):
-    """str() whose output ``sympify`` reads back: indexed symbols print as Indexed('a', i)."""
+class _ReadablePrinter(TextbookStrPrinter):
+    """str() in textbook order whose output ``sympify`` reads back: indexed symbols print as Indexed('a', i)."""
 
     printmethod = "_symact_readable"  # not Indexed's own _sympystr
 
@@ -47,7 +48,7 @@ def expr_json(expr: sympy.Expr, entry=None) -> dict[str, str]:
     if entry is not None and entry.named:
         expanded = expand_intermediates(entry, expanded)
     return {
-        "latex": sympy.latex(expr),
+        "latex": latex(expr),
         "sympy": sympy_string(expr),
         "expanded": sympy_string(expanded),
     }
@@ -81,7 +82,7 @@ def derivation_json(d: Derivation) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": entry.name,
         "kind": entry.kind.value,
-        "summary": entry.summary,
+        "summary": plain(entry.summary),
         "variable": sympy_string(entry.variable)
         if not isinstance(entry.variable, sympy.IndexedBase)
         else str(entry.variable),
@@ -133,22 +134,23 @@ def _proof_text(form: Form) -> str:
 def derivation_text(d: Derivation) -> str:
     """A plain-text summary a person reads in a terminal."""
     entry = d.entry
-    lines = [f"{entry.name} ({entry.kind.value}): {entry.summary}"]
+    lines = [f"{entry.name} ({entry.kind.value}): {plain(entry.summary)}"]
     if entry.params:
         fixed = dict(d.params)
         lines.append("  parameters: " + ", ".join(f"{p.name} = {fixed.get(p.symbol, p.default)}" for p in entry.params))
-    lines.append(f"  definition: {sympy.sstr(d.recognised)}")
+    lines.append(f"  definition: {sstr(d.recognised)}")
     for gr in d.gradients:
-        lines.append(f"  {gr.role}: {sympy.sstr(gr.textbook.expr)}  {_proof_text(gr.textbook)}")
+        lines.append(f"  {gr.role}: {sstr(gr.textbook.expr)}  {_proof_text(gr.textbook)}")
         if gr.output is not None:
             symbol = "y = f(x)" if entry.kind is Kind.ELEMENTWISE else f"{entry.output} = output"
-            lines.append(f"    output form ({symbol}): {sympy.sstr(gr.output.expr)}")
+            shown = "the textbook form itself" if gr.output_is_textbook else sstr(gr.output.expr)
+            lines.append(f"    output form ({symbol}): {shown}")
         for lhs, rhs in gr.assumptions:
-            lines.append(f"    assuming {sympy.sstr(lhs)} = {sympy.sstr(rhs)}")
+            lines.append(f"    assuming {sstr(lhs)} = {sstr(rhs)}")
     if entry.kind is Kind.ELEMENTWISE and d.main.output is None:
         lines.append("  output form: none (f' is not a function of f(x) alone)")
     for item in entry.named:
-        lines.append(f"  where {item.base}[{item.index}] = {sympy.sstr(item.expr)} ({item.description})")
+        lines.append(f"  where {item.base}[{item.index}] = {sstr(item.expr)} ({plain(item.description)})")
     return "\n".join(lines)
 
 
@@ -158,15 +160,16 @@ def derivation_latex(d: Derivation) -> str:
     top = (
         "f(x)"
         if entry.kind is Kind.ELEMENTWISE
-        else ("L" if entry.kind is Kind.LOSS else sympy.latex(entry.output[sympy.Symbol("i")]))
+        else ("L" if entry.kind is Kind.LOSS else latex(entry.output[sympy.Symbol("i")]))
     )
-    lines = [rf"% {entry.name}: {entry.summary}", r"\begin{align*}", rf"{top} &= {sympy.latex(d.recognised)} \\"]
+    lines = [rf"% {entry.name}: {plain(entry.summary)}", r"\begin{align*}", rf"{top} &= {latex(d.recognised)} \\"]
     for gr in d.gradients:
-        lines.append(rf"{gr.label} &= {sympy.latex(gr.textbook.expr)} \\")
-        if gr.output is not None:
-            lines.append(rf"  &= {sympy.latex(gr.output.expr)} \quad \text{{(output form)}} \\")
+        same = r" \quad \text{(also the output form)}" if gr.output_is_textbook else ""
+        lines.append(rf"{gr.label} &= {latex(gr.textbook.expr)}{same} \\")
+        if gr.output is not None and not gr.output_is_textbook:
+            lines.append(rf"  &= {latex(gr.output.expr)} \quad \text{{(output form)}} \\")
     for item in entry.named:
-        lines.append(rf"\text{{where }} {sympy.latex(item.base[item.index])} &= {sympy.latex(item.expr)} \\")
+        lines.append(rf"\text{{where }} {latex(item.base[item.index])} &= {latex(item.expr)} \\")
     lines[-1] = lines[-1].rstrip(" \\")
     lines.append(r"\end{align*}")
     return "\n".join(lines)

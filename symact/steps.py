@@ -47,7 +47,8 @@ from sympy import (
 )
 
 from .catalog import Entry, Kind
-from .catalog.symbols import i, j, k, y
+from .catalog.symbols import i, j, y
+from .display import latex
 from .functions import NamedFunction, expand_named, recognise, sigmoid
 from .prove import Proof, ProofError, Space, prove_equal, sift
 
@@ -217,7 +218,7 @@ def _pow_rule(u: Pow, var) -> tuple[sympy.Expr, str]:
     base, expo = u.args
     if not _depends(expo, var):
         u_ = sympy.Symbol("u")
-        rule = f"power rule: $(u^{{{sympy.latex(expo)}}})' = {sympy.latex(expo * u_ ** (expo - 1))}$"
+        rule = f"power rule: $(u^{{{latex(expo)}}})' = {latex(expo * u_ ** (expo - 1))}$"
         if base == var:
             return expo * base ** (expo - 1), rule
         return expo * base ** (expo - 1) * _d(base, var), "chain rule with the " + rule
@@ -338,7 +339,7 @@ def _finish(lines, textbook, entry: Entry | None, named_items=()) -> list:
 
         shown = name_intermediates(sympy.expand(current), named_items)
         if shown != current:
-            names = ", ".join(sympy.latex(item.base[item.index]) for item in named_items)
+            names = ", ".join(latex(item.base[item.index]) for item in named_items)
             lines.append((shown, f"write with ${names}$"))
             current = shown
     var = entry.variable if entry is not None and not isinstance(entry.variable, IndexedBase) else None
@@ -387,7 +388,7 @@ def _elementwise_chains(entry, derivation, space) -> list[Chain]:
             title = f"derivative in {name} mode"
         elif grad.role.startswith("param:"):
             start = recognise(derivation.definition)
-            title = f"derivative with respect to the parameter ${sympy.latex(grad.wrt)}$"
+            title = f"derivative with respect to the parameter ${latex(grad.wrt)}$"
         else:
             start = _start(entry, derivation.definition)
             title = "first derivative"
@@ -422,7 +423,7 @@ def _vector_chains(entry, derivation, space) -> list[Chain]:
             var = grad.wrt
             label = grad.label
             if value == 1:
-                label = label.replace(sympy.latex(var), sympy.latex(var.base[i]))
+                label = label.replace(latex(var), latex(var.base[i]))
             chains.append(_checked(title, label, case_lines, space, named))
         combined = [
             (
@@ -485,7 +486,8 @@ def _through_softmax(entry, grad, space) -> Chain:
             lines.append((grad.textbook.expr, r"the labels sum to one: $\sum_k y_k = 1$"))
             space = Space(**{**space.__dict__, "assumptions": assumptions})
     else:
-        (t_,) = [ix.indices[0] for ix in entry.definition.atoms(Indexed) if ix.base == zv and ix.indices[0] != k]
+        summed = {limit[0] for total in entry.definition.atoms(Sum) for limit in total.limits}
+        (t_,) = {ix.indices[0] for ix in entry.definition.atoms(Indexed) if ix.base == zv} - summed
         lines = [
             (_d(-log(p[t_]), zv[j]), "write the loss with $p_t = \\operatorname{softmax}(z)_t$"),
             (-_d(p[t_], zv[j]) / p[t_], r"chain rule through $\log$: $\log' p = 1/p$"),
@@ -498,7 +500,7 @@ def _through_softmax(entry, grad, space) -> Chain:
     lines = [(_d(entry.definition, zv[j]), "definition"), *lines]
     if lines[-1][0] != grad.textbook.expr:
         lines.append((grad.textbook.expr, "simplify"))
-    return _checked(f"gradient with respect to ${sympy.latex(grad.wrt)}$", grad.label, lines, space, named)
+    return _checked(f"gradient with respect to ${latex(grad.wrt)}$", grad.label, lines, space, named)
 
 
 def _logistic_chain(entry, grad, space) -> Chain:
@@ -519,7 +521,7 @@ def _logistic_chain(entry, grad, space) -> Chain:
         (_d(entry.definition, wrt), "definition"),
         (
             _d(-Sum(labels_ * log(s) + (1 - labels_) * log(1 - s), (ii, lo, hi)), wrt),
-            rf"write $\theta_i = {sympy.latex(theta_def)}$",
+            rf"write $\theta_i = {latex(theta_def)}$",
         ),
         (-Sum(outer * _d(s, wrt), (ii, lo, hi)), r"sum rule and chain rule through $\log$"),
         (
@@ -528,7 +530,7 @@ def _logistic_chain(entry, grad, space) -> Chain:
         ),
         (
             -Sum(Mul(outer, s * (1 - s), dtheta_shown, evaluate=dtheta_shown == 1), (ii, lo, hi)),
-            rf"$\partial \theta_i / \partial {sympy.latex(wrt)} = {sympy.latex(dtheta_shown)}$",
+            rf"$\partial \theta_i / \partial {latex(wrt)} = {latex(dtheta_shown)}$",
         ),
         (
             -Sum((labels_ * (1 - s) - (1 - labels_) * s) * dtheta_shown, (ii, lo, hi)),
@@ -539,7 +541,7 @@ def _logistic_chain(entry, grad, space) -> Chain:
             r"expand: $y (1 - \sigma) - (1 - y) \sigma = y - \sigma$",
         ),
     ]
-    return _checked(f"gradient with respect to ${sympy.latex(wrt)}$", grad.label, lines, space, named)
+    return _checked(f"gradient with respect to ${latex(wrt)}$", grad.label, lines, space, named)
 
 
 def _loss_chains(entry, derivation, space) -> list[Chain]:
@@ -554,7 +556,7 @@ def _loss_chains(entry, derivation, space) -> list[Chain]:
             continue
         lines = differentiate(recognise(derivation.definition), grad.wrt)
         lines = _finish(lines, grad.textbook.expr, entry if not entry.is_indexed else None)
-        title = f"gradient with respect to ${sympy.latex(grad.wrt)}$"
+        title = f"gradient with respect to ${latex(grad.wrt)}$"
         chains.append(_checked(title, grad.label, lines, space))
     return chains
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import sympy
 
@@ -57,3 +59,31 @@ def test_kinds():
     assert catalog.get("softmax").kind is Kind.VECTOR
     assert catalog.get("mse").kind is Kind.LOSS
     assert catalog.get("mish").kind is Kind.ELEMENTWISE
+
+
+def _prose(entry):
+    """Every piece of prose an entry has, with what it is."""
+    yield "summary", entry.summary
+    yield "notes", entry.notes
+    yield from (("reference", r) for r in entry.references)
+    yield from ((f"parameter {p.name}", p.description) for p in entry.params)
+    yield from ((f"input {a.symbol}", a.description) for a in entry.aux)
+    yield from ((f"named {n.base}", n.description) for n in entry.named)
+    yield from ((f"variant {v.name}", v.description) for v in entry.variants)
+
+
+#: maths written as ASCII in running text: y_k, x <= 0, x -> -inf, x^2, log(...), m * x, sum_k
+ASCII_MATHS = re.compile(
+    r"\b[A-Za-z]+_[A-Za-z0-9]+\b|[<>!]=|->|\^|\b(sum|exp|log|tanh|sigma|sigmoid|softplus|argmax|max)\s*[(_]|\w \* \w"
+)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_prose_writes_its_maths_in_dollars_and_its_code_in_backticks(name):
+    from symact.prose import plain
+
+    for what, text in _prose(catalog.get(name)):
+        running = re.sub(r"\$[^$]*\$|`[^`]*`", " ", text)
+        assert not ASCII_MATHS.search(running), f"{what}: {text!r}"
+        as_plain = plain(text)  # raises on an unknown command
+        assert not re.search(r"[\\$`]", as_plain), f"{what}: {as_plain!r}"

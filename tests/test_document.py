@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,95 @@ def test_sigmoid_markdown_shows_the_chain_the_properties_and_the_figure():
     assert r"&= \frac{e^{- x}}{\left(1 + e^{- x}\right)^{2}}" in text
     assert r"| max $\lvert f' \rvert$ | $\frac{1}{4}$ at $x = 0$ |" in text
     assert "![sigmoid and its derivative](figures/sigmoid.svg)" in text
+
+
+def test_the_step_s_range_is_the_set_of_its_two_values_in_every_format():
+    step = catalog.get("step")
+    assert r"| range | $\lbrace 0, 1 \rbrace$ |" in entry_markdown(step)
+    assert r"range & $\lbrace 0, 1 \rbrace$ \\" in document.entry_tex(step)
+    comparison = [line for line in catalog_markdown(catalog.entries()).splitlines() if line.startswith("| step |")]
+    assert comparison and r"$\lbrace 0, 1 \rbrace$" in comparison[0] and "[0, 1]" not in comparison[0]
+
+
+def test_an_output_form_equal_to_the_textbook_form_is_not_repeated():
+    softmax = catalog.get("softmax")
+    jacobian = r"{p}_{i} \left(\delta_{i j} - {p}_{j}\right)"
+    tex = document.entry_tex(softmax)
+    gradients = tex[tex.index("{Gradients}") : tex.index("{References}")]
+    assert gradients.count(jacobian) == 1 and "(output form)" not in gradients
+    assert r"\text{(also the output form)}" in gradients
+    table = entry_markdown(softmax).split("## Gradients")[1]
+    assert table.count(jacobian) == 1 and "same as the textbook form" in table
+    log_softmax = document.entry_tex(catalog.get("log_softmax"))  # a different output form is still shown
+    assert r"e^{{o}_{j}}" in log_softmax and "(output form)" in log_softmax
+
+
+def test_prose_maths_is_typeset_in_tex_and_kept_as_maths_in_markdown():
+    from symact.derive import derive
+    from symact.serialize import derivation_text
+
+    entry = catalog.get("softmax_cross_entropy_with_logits")
+    for page in (document.entry_tex(entry), entry_markdown(entry)):
+        assert r"$-\sum_k y_k \log p_k$" in page and r"$\sum_k y_k = 1$" in page  # summary, input, notes
+        assert r"sum\_k" not in page and not re.search(r"(?<!\\)sum_k", page)
+    assert r"\texttt{tf.\allowbreak{}nn.\allowbreak{}leaky\_" in document.entry_tex(catalog.get("leaky_relu"))
+    assert derivation_text(derive(entry)).splitlines()[0].endswith("soft labels y: -sum_k y_k log p_k.")
+
+
+def _user_mish():
+    import sympy
+
+    from symact.catalog.symbols import x
+    from symact.derive import user_entry
+
+    return user_entry("my_mish", x * sympy.tanh(sympy.log(1 + sympy.exp(x))))
+
+
+def _display_rows(tex):
+    """The rows of every align* environment in ``tex``, without their text notes."""
+    rows = []
+    for block in re.findall(r"\\begin\{align\*\}\n(.*?)\n\\end\{align\*\}", tex, re.S):
+        rows += [row.split(r"\text{")[0] for row in block.split(" \\\\\n")]
+    return rows
+
+
+def test_long_formulas_are_broken_over_lines_not_shrunk():
+    tex = document.entry_tex(_user_mish())
+    assert r"\scalebox" not in tex and r"\resizebox" not in tex.split(r"\section{my")[1]
+    rows = _display_rows(tex)
+    assert any(row.startswith(r"&\quad {} + ") for row in rows)  # a second derivative over several lines
+    for row in rows:
+        assert document.math_width(row.split("&=")[-1]) <= document.LINE_CHARS, row
+        assert row.count(r"\left") == row.count(r"\right"), row
+
+
+def test_break_formula_keeps_every_line_balanced_and_the_formula_whole():
+    formula = r"x \left(1 - \tanh^{2}{\left(u + v \right)}\right) \sigma\left(x\right) - 2 x \sigma\left(x\right) + y"
+    lines = document.break_formula(formula, width=12)
+    assert len(lines) > 1
+    for line in lines:
+        assert line.count(r"\left") == line.count(r"\right") and line.count("{") == line.count("}")
+    joined = " ".join(lines).replace(r"\right.", "").replace(r"\left.", "").replace("{} ", "")
+    assert joined.split() == formula.split()
+    assert r"u + v" in "".join(lines)  # never broken inside a brace group
+    assert document.break_formula("a + b") == ["a + b"]
+
+
+@needs_tex
+def test_no_line_of_a_long_derivation_is_wider_than_the_page(tmp_path):
+    (tmp_path / "my_mish.tex").write_text(document.entry_tex(_user_mish()))
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "my_mish.png").write_bytes(function_figure(_user_mish()).png)
+    done = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "my_mish.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    log = (tmp_path / "my_mish.log").read_text(errors="replace")
+    assert "Overfull \\hbox" not in log, [line for line in log.splitlines() if "Overfull" in line]
 
 
 def test_markdown_tables_have_no_stray_pipes():

@@ -95,6 +95,14 @@ def test_user_expressions(expr, range_, monotonic):
     assert pr.monotonic == monotonic
 
 
+def test_a_function_with_finitely_many_values_has_a_finite_set_as_its_range():
+    pr = props("step")
+    assert pr.values == (0, 1)
+    assert pr.range_latex() == r"\lbrace 0, 1 \rbrace"  # the set {0, 1}, not the interval [0, 1]
+    assert properties(user_entry("u", sympy.sign(x))).range_latex() == r"\lbrace -1, 0, 1 \rbrace"
+    assert props("relu").values is None and props("sigmoid").values is None
+
+
 def test_abs_has_its_minimum_at_the_kink():
     pr = properties(user_entry("u", sympy.Abs(x)))
     assert (pr.minimum.value, pr.minimum.where) == (0, "x = 0")

@@ -47,6 +47,39 @@ def test_each_chain_ends_at_a_form_the_derivation_shows(steps, derivations, name
         assert chain.result in shown or chain.result.doit() in shown
 
 
+def _rebound_indices(expr, bound=frozenset()):
+    """(index, sum) for every Sum inside ``expr`` whose index an enclosing Sum already binds."""
+    if not isinstance(expr, sympy.Basic):
+        return []
+    if isinstance(expr, Sum):
+        own = [limit[0] for limit in expr.limits]
+        found = [(v, expr) for v in own if v in bound]
+        found += [hit for limit in expr.limits for part in limit[1:] for hit in _rebound_indices(part, bound)]
+        return found + _rebound_indices(expr.function, bound | set(own))
+    return [hit for arg in expr.args for hit in _rebound_indices(arg, bound)]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_no_sum_reuses_the_index_of_an_enclosing_sum(steps, derivations, name):
+    entry, derivation = catalog.get(name), derivations[name]
+    shown = [("definition", entry.definition), ("definition, named functions", derivation.recognised)]
+    shown += [(f"named {item.base}", item.expr) for item in entry.named]
+    for grad in derivation.gradients:
+        shown += [(f"{grad.role} raw", grad.raw), (f"{grad.role} textbook", grad.textbook.expr)]
+        shown += [(f"{grad.role} output", grad.output.expr)] if grad.output is not None else []
+    shown += [(chain.title, step.expr) for chain in steps[name].chains for step in chain.steps]
+    clashes = [(what, str(index), str(inner)) for what, expr in shown for index, inner in _rebound_indices(expr)]
+    assert not clashes, clashes[:3]
+
+
+def test_rebound_indices_are_found():
+    k, n = sympy.symbols("k n", integer=True)
+    z = sympy.IndexedBase("z")
+    inner = Sum(exp(z[k]), (k, 0, n - 1))
+    assert _rebound_indices(Sum(log(exp(z[k]) / inner), (k, 0, n - 1))) == [(k, inner)]
+    assert _rebound_indices(Sum(z[k], (k, 0, n - 1)) * inner) == []
+
+
 def test_sigmoid_goes_the_textbook_way(steps):
     chain = steps["sigmoid"].chains[0]
     exprs = [s.expr.doit() for s in chain.steps]

@@ -40,7 +40,7 @@ def _relu_like(negative_slope):
 ACTIVATIONS = (
     _elementwise(
         "step",
-        "Heaviside step: 1 for x >= 0, else 0; its gradient is taken as 0 everywhere.",
+        r"Heaviside step: 1 for $x \ge 0$, else 0; its gradient is taken as 0 everywhere.",
         Piecewise((0, x < 0), (1, True)),
         kinks=(0,),
         subgradients=((0, 0),),
@@ -50,7 +50,7 @@ ACTIVATIONS = (
     ),
     _elementwise(
         "sigmoid",
-        "Logistic sigmoid 1 / (1 + exp(-x)).",
+        r"Logistic sigmoid $\sigma(x) = 1 / (1 + e^{-x})$.",
         1 / (1 + exp(-x)),
         aliases=(
             "logistic",
@@ -64,14 +64,14 @@ ACTIVATIONS = (
     ),
     _elementwise(
         "tanh",
-        "Hyperbolic tangent (exp(x) - exp(-x)) / (exp(x) + exp(-x)).",
+        r"Hyperbolic tangent $(e^{x} - e^{-x}) / (e^{x} + e^{-x})$.",
         tanh(x),
         aliases=("torch.tanh", "torch.nn.functional.tanh", "tf.nn.tanh", "tf.math.tanh", "jax.numpy.tanh"),
         references=(GOODFELLOW,),
     ),
     _elementwise(
         "relu",
-        "Rectified linear unit max(0, x).",
+        r"Rectified linear unit $\max(0, x)$.",
         _relu_like(0),
         kinks=(0,),
         subgradients=((0, 0),),
@@ -80,24 +80,24 @@ ACTIVATIONS = (
             "Nair and Hinton, Rectified linear units improve restricted Boltzmann machines, ICML 2010",
             "Glorot, Bordes and Bengio, Deep sparse rectifier neural networks, AISTATS 2011",
         ),
-        notes="relu'(0) = 0, as PyTorch and JAX choose (SymPy's Heaviside(0) = 1/2 is not used).",
+        notes=r"$\operatorname{relu}'(0) = 0$, as PyTorch and JAX choose (SymPy's `Heaviside(0) = 1/2` is not used).",
     ),
     _elementwise(
         "leaky_relu",
-        "Leaky ReLU: x for x > 0, else slope * x.",
+        r"Leaky ReLU: $x$ for $x > 0$, else $\mathit{slope} \cdot x$.",
         _relu_like(slope),
-        params=(Param(slope, Rational(1, 100), "slope for x <= 0 (PyTorch's negative_slope)"),),
+        params=(Param(slope, Rational(1, 100), r"slope for $x \le 0$ (PyTorch's `negative_slope`)"),),
         kinks=(0,),
         subgradients=((0, slope),),
         aliases=("torch.nn.functional.leaky_relu", "tf.nn.leaky_relu", "jax.nn.leaky_relu"),
         references=("Maas, Hannun and Ng, Rectifier nonlinearities improve neural network acoustic models, ICML 2013",),
-        notes="TensorFlow's tf.nn.leaky_relu defaults to alpha = 0.2; PyTorch and JAX default to 0.01.",
+        notes="`tf.nn.leaky_relu` defaults to `alpha=0.2`; PyTorch and JAX default to 0.01.",
     ),
     _elementwise(
         "prelu",
-        "Parametric ReLU: x for x > 0, else alpha * x, with alpha learned.",
+        r"Parametric ReLU: $x$ for $x > 0$, else $\alpha \cdot x$, with $\alpha$ learned.",
         _relu_like(alpha),
-        params=(Param(alpha, Rational(1, 4), "learnable slope for x <= 0 (initialised to 0.25)", learnable=True),),
+        params=(Param(alpha, Rational(1, 4), r"learnable slope for $x \le 0$ (initialised to 0.25)", learnable=True),),
         kinks=(0,),
         subgradients=((0, alpha),),
         aliases=("torch.nn.PReLU", "torch.nn.functional.prelu", "tf.keras.layers.PReLU"),
@@ -105,18 +105,19 @@ ACTIVATIONS = (
     ),
     _elementwise(
         "rrelu",
-        "Randomized leaky ReLU; in evaluation the slope for x <= 0 is (lower + upper) / 2.",
+        r"Randomized leaky ReLU; in evaluation the slope for $x \le 0$ is $(\mathit{lower} + \mathit{upper}) / 2$.",
         _relu_like((lower + upper) / 2),
         params=(
             Param(lower, Rational(1, 8), "lower bound of the sampled slope"),
             Param(upper, Rational(1, 3), "upper bound of the sampled slope"),
         ),
-        aux=(Aux(r, "in training, a slope sampled from U(lower, upper) for each element", "unit"),),
+        aux=(Aux(r, r"in training, a slope sampled from $U(\mathit{lower}, \mathit{upper})$ per element", "unit"),),
         variants=(
             Variant(
                 "train",
                 _relu_like(r),
-                "training mode: r ~ U(lower, upper) is sampled per element and kept for the backward pass",
+                r"training mode: $r \sim U(\mathit{lower}, \mathit{upper})$ is sampled per element "
+                "and kept for the backward pass",
             ),
         ),
         kinks=(0,),
@@ -129,9 +130,9 @@ ACTIVATIONS = (
     ),
     _elementwise(
         "elu",
-        "Exponential linear unit: x for x > 0, else alpha * (exp(x) - 1).",
+        r"Exponential linear unit: $x$ for $x > 0$, else $\alpha \cdot (e^{x} - 1)$.",
         Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
-        params=(Param(alpha, 1, "the value -alpha that f approaches as x -> -inf"),),
+        params=(Param(alpha, 1, r"the value $-\alpha$ that $f$ approaches as $x \to -\infty$"),),
         kinks=(0,),
         subgradients=((0, alpha),),
         aliases=("torch.nn.functional.elu", "tf.nn.elu", "jax.nn.elu"),
@@ -139,11 +140,11 @@ ACTIVATIONS = (
             "Clevert, Unterthiner and Hochreiter, Fast and accurate deep network learning by exponential "
             "linear units (ELUs), ICLR 2016, arXiv:1511.07289",
         ),
-        notes="f'(0) = alpha as in PyTorch; for alpha = 1 the derivative is continuous there.",
+        notes=r"$f'(0) = \alpha$ as in PyTorch; for $\alpha = 1$ the derivative is continuous there.",
     ),
     _elementwise(
         "softplus",
-        "Softplus log(1 + exp(x)), a smooth ReLU.",
+        r"Softplus $\log(1 + e^{x})$, a smooth ReLU.",
         log(1 + exp(x)),
         aliases=("torch.nn.functional.softplus", "tf.nn.softplus", "tf.math.softplus", "jax.nn.softplus"),
         references=(
@@ -154,35 +155,41 @@ ACTIVATIONS = (
     ),
     _elementwise(
         "dropout",
-        "Inverted dropout m * x / keep_prob with a Bernoulli(keep_prob) mask m.",
+        r"Inverted dropout $m \cdot x / \mathit{keep\_prob}$ "
+        r"with a $\operatorname{Bernoulli}(\mathit{keep\_prob})$ mask $m$.",
         mask * x / keep_prob,
         params=(Param(keep_prob, Rational(1, 2), "probability of keeping an element"),),
-        aux=(Aux(mask, "the mask: 1 where the element is kept (probability keep_prob), else 0", "binary"),),
+        aux=(
+            Aux(mask, r"the mask: 1 where the element is kept (probability $\mathit{keep\_prob}$), else 0", "binary"),
+        ),
         aliases=("torch.nn.functional.dropout", "tf.nn.dropout", "flax.linen.Dropout"),
         references=(
             "Srivastava, Hinton, Krizhevsky, Sutskever and Salakhutdinov, Dropout: a simple way to prevent "
             "neural networks from overfitting, JMLR 15, 2014",
         ),
-        notes="Given the mask, the gradient is m / keep_prob; PyTorch's p and TensorFlow 2's rate are 1 - keep_prob.",
+        notes=(
+            r"Given the mask, the gradient is $m / \mathit{keep\_prob}$; "
+            r"PyTorch's `p` and TensorFlow 2's `rate` are $1 - \mathit{keep\_prob}$."
+        ),
     ),
     _elementwise(
         "mish",
-        "Mish x * tanh(softplus(x)).",
+        r"Mish $x \cdot \tanh(\operatorname{softplus}(x))$.",
         x * tanh(log(1 + exp(x))),
         aliases=("torch.nn.functional.mish", "tfa.activations.mish"),
         references=("Misra, Mish: a self regularized non-monotonic activation function, 2019, arXiv:1908.08681",),
     ),
     _elementwise(
         "swish",
-        "Swish x * sigmoid(beta * x).",
+        r"Swish $x \cdot \sigma(\beta x)$.",
         x / (1 + exp(-beta * x)),
-        params=(Param(beta, 1, "the sharpness of the gate; beta = 1 gives SiLU", learnable=True),),
+        params=(Param(beta, 1, r"the sharpness of the gate; $\beta = 1$ gives SiLU", learnable=True),),
         aliases=("tf.nn.silu(beta=...)", "tf.keras.activations.swish", "jax.nn.swish"),
         references=("Ramachandran, Zoph and Le, Searching for activation functions, 2017, arXiv:1710.05941",),
     ),
     _elementwise(
         "silu",
-        "Sigmoid linear unit x * sigmoid(x).",
+        r"Sigmoid linear unit $x \cdot \sigma(x)$.",
         x / (1 + exp(-x)),
         aliases=("torch.nn.functional.silu", "tf.nn.silu", "jax.nn.silu"),
         references=(
@@ -200,7 +207,7 @@ _VECTOR = dict(kind=Kind.VECTOR, variable=a, wrt=(a[j],), index_ranges=((i, n), 
 VECTOR_ACTIVATIONS = (
     Entry(
         name="softmax",
-        summary="Softmax p_i = exp(a_i) / sum_k exp(a_k).",
+        summary=r"Softmax $p_i = e^{a_i} / \sum_k e^{a_k}$.",
         definition=exp(a[i]) / _SUM_EXP,
         output=p,
         named=(_SOFTMAX_P,),
@@ -213,7 +220,7 @@ VECTOR_ACTIVATIONS = (
     ),
     Entry(
         name="log_softmax",
-        summary="Log-softmax o_i = a_i - log sum_k exp(a_k).",
+        summary=r"Log-softmax $o_i = a_i - \log \sum_k e^{a_k}$.",
         definition=a[i] - log(_SUM_EXP),
         output=o,
         named=(_SOFTMAX_P,),
@@ -223,12 +230,18 @@ VECTOR_ACTIVATIONS = (
     ),
     Entry(
         name="hardmax",
-        summary="Hardmax: the one-hot vector of argmax_k a_k; its gradient is zero almost everywhere.",
+        summary=(
+            r"Hardmax: the one-hot vector of $\operatorname{argmax}_k a_k$; "
+            "its gradient is zero almost everywhere."
+        ),
         definition=KroneckerDelta(i, Symbol("argmax", integer=True, nonnegative=True)),
         output=p,
         aliases=("tfa.seq2seq.hardmax", "onnx.Hardmax"),
         references=("ONNX operator Hardmax",),
-        notes="argmax(a) is piecewise constant in a, so every partial derivative is 0 where the maximum is unique.",
+        notes=(
+            r"$\operatorname{argmax}(a)$ is piecewise constant in $a$, so every partial derivative is 0 "
+            "where the maximum is unique."
+        ),
         **_VECTOR,
     ),
 )

@@ -6,14 +6,15 @@ from sympy import Sum, Symbol, exp, log
 
 from .activations import GOODFELLOW
 from .entry import Aux, Entry, Kind, Named, Param
-from .symbols import X, b, d, i, j, k, m, n, p, t, w, y, yhat, yv, z, zv
+from .symbols import X, b, d, i, j, k, l, m, n, p, t, w, y, yhat, yv, z, zv
 
 pos_weight = Symbol("q", positive=True)
 
 _SIG_Z = 1 / (1 + exp(-z))
-_SUM_EXP_Z = Sum(exp(zv[k]), (k, 0, n - 1))
+#: the softmax denominator sums over its own index l, so that it can sit inside a sum over k
+_SUM_EXP_Z = Sum(exp(zv[l]), (l, 0, n - 1))
 _P = Named(p, i, exp(zv[i]) / _SUM_EXP_Z, "the softmax probabilities of the logits")
-_ROW = dict(variable=zv, wrt=(zv[j],), named=(_P,), index_ranges=((j, n), (k, n)))
+_ROW = dict(variable=zv, wrt=(zv[j],), named=(_P,), index_ranges=((j, n), (k, n), (l, n)))
 _theta = Sum(w[k] * X[i, k], (k, 0, d - 1)) + b
 _sig_theta = 1 / (1 + exp(-_theta))
 
@@ -21,7 +22,7 @@ LOSSES = (
     Entry(
         name="mse",
         kind=Kind.LOSS,
-        summary="Mean squared error (1/n) sum_k (yhat_k - y_k)^2.",
+        summary=r"Mean squared error $(1/n) \sum_k (\hat{y}_k - y_k)^2$.",
         definition=Sum((yhat[k] - yv[k]) ** 2, (k, 0, n - 1)) / n,
         variable=yhat,
         wrt=(yhat[j],),
@@ -33,11 +34,14 @@ LOSSES = (
     Entry(
         name="sigmoid_cross_entropy_with_logits",
         kind=Kind.LOSS,
-        summary="Binary cross-entropy of the logit z against the label y: -y log sigma(z) - (1 - y) log(1 - sigma(z)).",
+        summary=(
+            r"Binary cross-entropy of the logit $z$ against the label $y$: "
+            r"$-y \log \sigma(z) - (1 - y) \log(1 - \sigma(z))$."
+        ),
         definition=-y * log(_SIG_Z) - (1 - y) * log(1 - _SIG_Z),
         variable=z,
         wrt=(z,),
-        aux=(Aux(y, "the label, in [0, 1]", "unit"),),
+        aux=(Aux(y, r"the label, in $[0, 1]$", "unit"),),
         aliases=(
             "tf.nn.sigmoid_cross_entropy_with_logits",
             "torch.nn.functional.binary_cross_entropy_with_logits",
@@ -48,61 +52,66 @@ LOSSES = (
     Entry(
         name="weighted_cross_entropy_with_logits",
         kind=Kind.LOSS,
-        summary="Sigmoid cross-entropy, positives weighted by q: -q y log sigma(z) - (1 - y) log(1 - sigma(z)).",
+        summary=(
+            r"Sigmoid cross-entropy, positives weighted by $q$: "
+            r"$-q y \log \sigma(z) - (1 - y) \log(1 - \sigma(z))$."
+        ),
         definition=-pos_weight * y * log(_SIG_Z) - (1 - y) * log(1 - _SIG_Z),
         variable=z,
         wrt=(z,),
-        params=(Param(pos_weight, 1, "pos_weight: the weight of the positive examples"),),
-        aux=(Aux(y, "the label, in [0, 1]", "unit"),),
+        params=(Param(pos_weight, 1, "`pos_weight`: the weight of the positive examples"),),
+        aux=(Aux(y, r"the label, in $[0, 1]$", "unit"),),
         aliases=(
             "tf.nn.weighted_cross_entropy_with_logits",
             "torch.nn.functional.binary_cross_entropy_with_logits(pos_weight=...)",
         ),
-        references=("TensorFlow, tf.nn.weighted_cross_entropy_with_logits",),
+        references=("TensorFlow, `tf.nn.weighted_cross_entropy_with_logits`",),
     ),
     Entry(
         name="softmax_cross_entropy_with_logits",
         kind=Kind.LOSS,
-        summary="Cross-entropy of softmax(z) against soft labels y: -sum_k y_k log p_k.",
+        summary=r"Cross-entropy of $\operatorname{softmax}(z)$ against soft labels $y$: $-\sum_k y_k \log p_k$.",
         definition=-Sum(yv[k] * log(exp(zv[k]) / _SUM_EXP_Z), (k, 0, n - 1)),
-        aux=(Aux(yv, "soft labels: a probability vector, sum_k y_k = 1", "simplex", (n,)),),
+        aux=(Aux(yv, r"soft labels: a probability vector, $\sum_k y_k = 1$", "simplex", (n,)),),
         aliases=(
             "tf.nn.softmax_cross_entropy_with_logits",
             "torch.nn.functional.cross_entropy (probabilities)",
             "optax.softmax_cross_entropy",
         ),
         references=(GOODFELLOW,),
-        notes="The gradient p - y needs sum_k y_k = 1; without it the gradient is p sum_k y_k - y.",
+        notes=r"The gradient $p - y$ needs $\sum_k y_k = 1$; without it the gradient is $p \sum_k y_k - y$.",
         **_ROW,
     ),
     Entry(
         name="sparse_softmax_cross_entropy_with_logits",
         kind=Kind.LOSS,
-        summary="Cross-entropy of softmax(z) against an integer label t: -log p_t.",
+        summary=r"Cross-entropy of $\operatorname{softmax}(z)$ against an integer label $t$: $-\log p_t$.",
         definition=-log(exp(zv[t]) / _SUM_EXP_Z),
-        aux=(Aux(t, "the integer class label, 0 <= t < n", "index"),),
+        aux=(Aux(t, r"the integer class label, $0 \le t < n$", "index"),),
         aliases=(
             "tf.nn.sparse_softmax_cross_entropy_with_logits",
             "torch.nn.functional.cross_entropy (class indices)",
             "optax.softmax_cross_entropy_with_integer_labels",
         ),
         references=(GOODFELLOW,),
-        notes="The gradient is p - onehot(t), where onehot(t)_j = delta_jt.",
-        **{**_ROW, "index_ranges": ((j, n), (k, n), (t, n))},
+        notes=r"The gradient is $p - \operatorname{onehot}(t)$, where $\operatorname{onehot}(t)_j = \delta_{jt}$.",
+        **{**_ROW, "index_ranges": ((j, n), (k, n), (l, n), (t, n))},
     ),
     Entry(
         name="logistic_nll",
         kind=Kind.LOSS,
         summary=(
-            "Logistic-regression negative log-likelihood over m samples X[i, :], labels y_i, weights w, bias b: "
-            "-sum_i [y_i log sigma(w.x_i + b) + (1 - y_i) log(1 - sigma(w.x_i + b))]."
+            r"Logistic-regression negative log-likelihood over $m$ samples $x_i$ (the rows of $X$) with labels "
+            r"$y_i$, weights $w$ and bias $b$: "
+            r"$-\sum_i [y_i \log \sigma(\theta_i) + (1 - y_i) \log(1 - \sigma(\theta_i))]$ "
+            r"with $\theta_i = w^\top x_i + b$."
         ),
         definition=-Sum(yv[i] * log(_sig_theta) + (1 - yv[i]) * log(1 - _sig_theta), (i, 0, m - 1)),
         variable=w,
         wrt=(w[j], b),
         aux=(
             Aux(X, "the data, one sample per row", "real", (m, d)),
-            Aux(yv, "the labels, in {0, 1}", "binary", (m,)),
+            Aux(yv, r"the labels, in $\lbrace 0, 1 \rbrace$", "binary", (m,)),
         ),
         index_ranges=((i, m), (j, d), (k, d)),
         aliases=("sklearn.linear_model.LogisticRegression (loss)", "optax.sigmoid_binary_cross_entropy (summed)"),

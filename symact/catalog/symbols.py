@@ -20,6 +20,7 @@ d = Symbol("d", integer=True, positive=True)
 i = Symbol("i", integer=True, nonnegative=True)
 j = Symbol("j", integer=True, nonnegative=True)
 k = Symbol("k", integer=True, nonnegative=True)
+l = Symbol("l", integer=True, nonnegative=True)  # noqa: E741 (the textbook name of a second summation index)
 t = Symbol("t", integer=True, nonnegative=True)
 
 #: vectors: the input a, softmax's output p, logits z, labels y, predictions yhat
