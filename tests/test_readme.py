@@ -70,7 +70,7 @@ def test_command_line(line, scratch):
     command = command.strip()
     if command in SLOW:
         pytest.skip(SLOW[command])
-    expected = int(m.group(1)) if (m := re.search(r"exit (\d)", comment)) else 0
+    expected = int(m.group(1)) if (m := re.search(r"\(exit (\d)\)", comment)) else 0  # "(exit 1)" in the comment
     args = shlex.split(command)[1:]
     result = subprocess.run(
         [sys.executable, "-m", "symact", *args],
