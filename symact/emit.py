@@ -18,7 +18,6 @@ import functools
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from . import kernel_templates as T
 from .budget import BudgetExceeded, run_limited
 from .catalog import Entry, Kind
 from .catalog.symbols import x, y
+from .files import write_atomic
 from .functions import NamedFunction, recognise
 from .kernel_dd import F32_FORMS, PLAIN_FORMS, VEC_DD_FORMS
 from .module_identity import identity_source, stamp
@@ -742,31 +742,6 @@ class EmitReport:
         return not (self.stale or self.missing or self.extra)
 
 
-def _file_mode(path: Path) -> int:
-    """The mode ``open(path, "w")`` would leave: the old file's, or 0o666 less the umask (mkstemp's
-    own 0o600 would hide a generated module from everyone else)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    mode = _file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            os.chmod(tmp, mode)
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def emit(
     files: dict[str, str], directory: str | os.PathLike = DEFAULT_DIR, *, check: bool = False, complete: bool = True
 ) -> EmitReport:
@@ -794,6 +769,6 @@ def emit(
         path = directory / name
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
-        _write_atomic(path, text)
+        write_atomic(path, text)
         written.append(name)
     return EmitReport(written=tuple(written))

@@ -181,25 +181,10 @@ def os_error_line(exc: OSError) -> str:
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all (a temporary file beside it, then a rename), with
     the mode ``open()`` would give; an operating-system error is an :class:`InputError` naming the path."""
-    import tempfile
+    from ..files import write_atomic
 
     with writing():
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0o022)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.chmod(tmp, mode)
-                handle.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, text)
 
 
 @contextlib.contextmanager
