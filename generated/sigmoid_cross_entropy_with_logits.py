@@ -42,7 +42,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_131e19c3bd0d", globals())
+__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_b436ccc45d67", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -977,12 +977,12 @@ def _grad_scalar(z, y):
     return _sigmoid_ce_grad(z, y, 1.0, -y*_sigmoid(-z) + (1.0 - y)*_sigmoid(z))
 
 
-@numba.vectorize(cache=True)  # typed on its first call (float64): nothing compiles at import
+@numba.vectorize(["float64(float64, float64)"], cache=True)
 def _loss_ufunc(z, y):
     return _loss_scalar(z, y)
 
 
-@numba.vectorize(cache=True)  # typed on its first call (float64): nothing compiles at import
+@numba.vectorize(["float64(float64, float64)"], cache=True)
 def _grad_ufunc(z, y):
     return _grad_scalar(z, y)
 

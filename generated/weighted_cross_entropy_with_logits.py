@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_eaa0c2a30315", globals())
+__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_d3563537afc3", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -979,12 +979,12 @@ def _grad_scalar(z, y, pos_weight):
     return _sigmoid_ce_grad(z, y, pos_weight, -pos_weight*y*_sigmoid(-z) + (1.0 - y)*_sigmoid(z))
 
 
-@numba.vectorize(cache=True)  # typed on its first call (float64): nothing compiles at import
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
 def _loss_ufunc(z, y, pos_weight):
     return _loss_scalar(z, y, pos_weight)
 
 
-@numba.vectorize(cache=True)  # typed on its first call (float64): nothing compiles at import
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
 def _grad_ufunc(z, y, pos_weight):
     return _grad_scalar(z, y, pos_weight)
 

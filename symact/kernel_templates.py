@@ -1985,12 +1985,12 @@ def _grad_scalar(z, y@@PARGS@@):
     return @@GRAD@@
 
 
-@numba.vectorize(cache=True)  # typed on its first call (float64): nothing compiles at import
+@numba.vectorize(["float64(float64, float64@@PSIG@@)"], cache=True)
 def _loss_ufunc(z, y@@PARGS@@):
     return _loss_scalar(z, y@@PARGS@@)
 
 
-@numba.vectorize(cache=True)  # typed on its first call (float64): nothing compiles at import
+@numba.vectorize(["float64(float64, float64@@PSIG@@)"], cache=True)
 def _grad_ufunc(z, y@@PARGS@@):
     return _grad_scalar(z, y@@PARGS@@)
 
@@ -2785,6 +2785,7 @@ def render_template(entry: Entry, command: str) -> str:
             .replace("@@LOSS@@", loss_code)
             .replace("@@GRAD@@", grad_code)
             .replace("@@PARGS@@", pargs)
+            .replace("@@PSIG@@", ", float64" * len(params))
             .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
             .replace("@@PCALL@@", "".join(f", _param({p}, {p!r})" for p in params))
         )
