@@ -49,7 +49,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_dropout_d9e5025af939", globals())
+__name__ = one_name("symact_kernel_dropout_fb0d6425b6d4", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -74,6 +74,29 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
+def _is32(x):
+    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
+    return isinstance(x, np.float32)
+
+
+@overload(_is32, inline="always")
+def _is32_numba(x):
+    flag = x == types.float32
+    return lambda x: flag
+
+
 # --- the kernels ---
 
 
@@ -96,29 +119,6 @@ def _param(value, name):
     if array.dtype.kind not in "fiub":
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
     return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
-def _lit(c, like):
-    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
-    return c
-
-
-@overload(_lit, inline="always")
-def _lit_numba(c, like):
-    if like == types.float32:
-        return lambda c, like: np.float32(c)
-    return lambda c, like: np.float64(c)
-
-
-def _is32(x):
-    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
-    return isinstance(x, np.float32)
-
-
-@overload(_is32, inline="always")
-def _is32_numba(x):
-    flag = x == types.float32
-    return lambda x: flag
 
 
 def _at(v, i):

@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_08d7e54e7519", globals())
+__name__ = one_name("symact_kernel_sigmoid_a1f372a824d2", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -72,6 +72,29 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
+def _is32(x):
+    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
+    return isinstance(x, np.float32)
+
+
+@overload(_is32, inline="always")
+def _is32_numba(x):
+    flag = x == types.float32
+    return lambda x: flag
+
+
 @intrinsic
 def fma(typingctx, a, b, c):
     """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
@@ -91,9 +114,10 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-def vexp(x):
-    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
-    return math.exp(x)
+def vexp_shifted(x, shift):
+    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
+    exp_shifted_f64."""
+    return math.exp(x) * (2.0**64 if shift else 1.0)
 
 
 def _pick(x, f32, f64):
@@ -105,7 +129,9 @@ def _pick(x, f32, f64):
         return f64.py_func
     return None
 
-_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
+
+_F32_ZERO = np.float32(0.0)
 
 _F32_C3 = np.float32(1.0 / 6.0)
 
@@ -182,9 +208,12 @@ def _exp_scaled_f32(x, lo, n):
 
 
 @njit(inline="always")
-def exp_f32(x):
-    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
-    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
+def exp_shifted_f32(x, shift):
+    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
+    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
+    2**-64 and rounded once; one exponential for both cases."""
+    n = select(shift, np.int32(64), np.int32(0))
+    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
@@ -269,30 +298,6 @@ def exp_f64(x):
     return _exp_hilo_f64(c, 0.0, 1.0)
 
 
-@overload(vexp, inline="always")
-def _vexp_numba(x):
-    return _pick(x, exp_f32, exp_f64)
-
-
-def vexp_shifted(x, shift):
-    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
-    exp_shifted_f64."""
-    return math.exp(x) * (2.0**64 if shift else 1.0)
-
-_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
-
-_F32_ZERO = np.float32(0.0)
-
-
-@njit(inline="always")
-def exp_shifted_f32(x, shift):
-    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
-    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
-    2**-64 and rounded once; one exponential for both cases."""
-    n = select(shift, np.int32(64), np.int32(0))
-    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
-
-
 @njit(inline="always")
 def exp_shifted_f64(x, shift):
     """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
@@ -302,6 +307,100 @@ def exp_shifted_f64(x, shift):
 @overload(vexp_shifted, inline="always")
 def _vexp_shifted_numba(x, shift):
     return _pick(x, exp_shifted_f32, exp_shifted_f64)
+
+
+@njit(inline="always")
+def _mul_sigmoid(m, w):
+    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
+    one = _lit(1.0, w)
+    low = _is32(w) & (w < _lit(-64.0, w))
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
+    scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
+    t = ts * scale
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = w >= _lit(0.0, w)
+    a = select(up, one, ts)
+    q = a / s
+    q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
+    # float32: m a / (1 + t) with m a split exactly and the quotient corrected by its residual before it rounds
+    # (rounding q first, then m q, lost up to 3.1 ulp)
+    nh = m * a
+    inv = one / s
+    q32 = nh * inv
+    c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
+    # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
+    q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
+    return select(_is32(w), q32, m * q) * scale
+
+
+def vexp(x):
+    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
+    return math.exp(x)
+
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+
+
+@njit(inline="always")
+def exp_f32(x):
+    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
+    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
+
+
+@overload(vexp, inline="always")
+def _vexp_numba(x):
+    return _pick(x, exp_f32, exp_f64)
+
+
+@njit(inline="always")
+def _sigmoid(x):
+    """sigma(x) = 1 / (1 + e^-x) (x >= 0) or e^x / (1 + e^x) (x < 0), with the rounding error of 1 + e^-|x|
+    recovered exactly (Fast2Sum) and corrected for: about 1 ulp instead of 1.5.  The correction q err / s needs
+    1 / s only to a few digits, and 1 / s is q (x >= 0) or 1 - q (x < 0, where q = t / (1 + t)); float32: q
+    corrected by its residual before it rounds."""
+    one = _lit(1.0, x)
+    t = vexp(-abs(x))
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = x >= _lit(0.0, x)
+    a = select(up, one, t)
+    q = a / s
+    q64 = q - q * (err * select(up, q, one - q))
+    inv = one / s  # float32: q corrected by its residual before it rounds (q64's correction comes after)
+    q32 = a * inv
+    q32 = fma(fma(-q32, s, a) - q32 * err, inv, q32)
+    return select(_is32(x), q32, q64)
+
+
+def _t_over_square(t):
+    """t / (1 + t)^2: _t_over_square_f32 or _t_over_square_f64 by the type of t."""
+    return t / ((1 + t) * (1 + t))
+
+
+@njit(inline="always")
+def _t_over_square_f32(t):
+    """t / (1 + t)^2 for t in [0, 1], float32: 1 + t and its square split exactly (fma) and the quotient
+    corrected by its residual before it rounds, so that t's own error and one rounding are all that is left
+    (the plain quotient of roundings lost up to 4.8 ulp in sigma' and tanh')."""
+    one = _F32_ONE
+    s1 = one + t
+    e1 = (one - s1) + t  # 1 + t = s1 + e1
+    dh = s1 * s1
+    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
+    inv = one / dh
+    q = t * inv
+    return fma(fma(-q, dh, t) - q * dl, inv, q)
+
+
+@njit(inline="always")
+def _t_over_square_f64(t):
+    """t / (1 + t)^2, float64 (its roundings are far below float64's bound)."""
+    return t / ((1.0 + t) * (1.0 + t))
+
+
+@overload(_t_over_square, inline="always")
+def _t_over_square_numba(t):
+    return _t_over_square_f32.py_func if t == types.float32 else _t_over_square_f64.py_func
 
 
 # --- the kernels ---
@@ -326,29 +425,6 @@ def _param(value, name):
     if array.dtype.kind not in "fiub":
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
     return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
-def _lit(c, like):
-    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
-    return c
-
-
-@overload(_lit, inline="always")
-def _lit_numba(c, like):
-    if like == types.float32:
-        return lambda c, like: np.float32(c)
-    return lambda c, like: np.float64(c)
-
-
-def _is32(x):
-    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
-    return isinstance(x, np.float32)
-
-
-@overload(_is32, inline="always")
-def _is32_numba(x):
-    flag = x == types.float32
-    return lambda x: flag
 
 
 def _at(v, i):
@@ -467,77 +543,6 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 
 PARAMS = {}
 
-
-@numba.njit(inline="always")
-def _sigmoid(x):
-    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    one = _lit(1.0, x)
-    t = vexp(-abs(x))
-    s = one + t
-    err = (one - s) + t  # 1 + t = s + err exactly
-    up = x >= _lit(0.0, x)
-    a = select(up, one, t)
-    q = a / s
-    q64 = q - q * (err * select(up, q, one - q))
-    inv = one / s  # float32: q corrected by its residual before it rounds (q64's correction comes after)
-    q32 = a * inv
-    q32 = fma(fma(-q32, s, a) - q32 * err, inv, q32)
-    return select(_is32(x), q32, q64)
-
-
-@numba.njit(inline="always")
-def _mul_sigmoid(m, w):
-    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
-    one = _lit(1.0, w)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
-    scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
-    t = ts * scale
-    s = one + t
-    err = (one - s) + t  # 1 + t = s + err exactly
-    up = w >= _lit(0.0, w)
-    a = select(up, one, ts)
-    q = a / s
-    q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
-    # float32: m a / (1 + t) with m a split exactly and the quotient corrected by its residual before it rounds
-    # (rounding q first, then m q, lost up to 3.1 ulp)
-    nh = m * a
-    inv = one / s
-    q32 = nh * inv
-    c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
-    # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
-    q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
-    return select(_is32(w), q32, m * q) * scale
-
-@numba.njit(inline="always")
-def _t_over_square_f32(t):
-    """t / (1 + t)^2 for t in [0, 1], float32: 1 + t and its square split exactly (fma) and the quotient
-    corrected by its residual before it rounds, so that t's own error and one rounding are all that is left
-    (the plain quotient of roundings lost up to 4.8 ulp in sigma' and tanh')."""
-    one = _F32_ONE
-    s1 = one + t
-    e1 = (one - s1) + t  # 1 + t = s1 + e1
-    dh = s1 * s1
-    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
-    inv = one / dh
-    q = t * inv
-    return fma(fma(-q, dh, t) - q * dl, inv, q)
-
-
-@numba.njit(inline="always")
-def _t_over_square_f64(t):
-    """t / (1 + t)^2, float64 (its roundings are far below float64's bound)."""
-    return t / ((1.0 + t) * (1.0 + t))
-
-
-def _t_over_square(t):
-    """t / (1 + t)^2: _t_over_square_f32 or _t_over_square_f64 by the type of t."""
-    return t / ((1 + t) * (1 + t))
-
-
-@overload(_t_over_square, inline="always")
-def _t_over_square_numba(t):
-    return _t_over_square_f32.py_func if t == types.float32 else _t_over_square_f64.py_func
 
 @numba.njit(inline="always")
 def _forward_scalar(x):

@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_silu_d9d87442e6dc", globals())
+__name__ = one_name("symact_kernel_silu_22dcfa89e085", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -72,6 +72,29 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
+def _is32(x):
+    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
+    return isinstance(x, np.float32)
+
+
+@overload(_is32, inline="always")
+def _is32_numba(x):
+    flag = x == types.float32
+    return lambda x: flag
+
+
 @intrinsic
 def fma(typingctx, a, b, c):
     """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
@@ -91,9 +114,10 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-def vexp(x):
-    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
-    return math.exp(x)
+def vexp_shifted(x, shift):
+    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
+    exp_shifted_f64."""
+    return math.exp(x) * (2.0**64 if shift else 1.0)
 
 
 def _pick(x, f32, f64):
@@ -105,7 +129,9 @@ def _pick(x, f32, f64):
         return f64.py_func
     return None
 
-_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
+
+_F32_ZERO = np.float32(0.0)
 
 _F32_C3 = np.float32(1.0 / 6.0)
 
@@ -182,9 +208,12 @@ def _exp_scaled_f32(x, lo, n):
 
 
 @njit(inline="always")
-def exp_f32(x):
-    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
-    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
+def exp_shifted_f32(x, shift):
+    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
+    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
+    2**-64 and rounded once; one exponential for both cases."""
+    n = select(shift, np.int32(64), np.int32(0))
+    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
@@ -269,30 +298,6 @@ def exp_f64(x):
     return _exp_hilo_f64(c, 0.0, 1.0)
 
 
-@overload(vexp, inline="always")
-def _vexp_numba(x):
-    return _pick(x, exp_f32, exp_f64)
-
-
-def vexp_shifted(x, shift):
-    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
-    exp_shifted_f64."""
-    return math.exp(x) * (2.0**64 if shift else 1.0)
-
-_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
-
-_F32_ZERO = np.float32(0.0)
-
-
-@njit(inline="always")
-def exp_shifted_f32(x, shift):
-    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
-    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
-    2**-64 and rounded once; one exponential for both cases."""
-    n = select(shift, np.int32(64), np.int32(0))
-    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
-
-
 @njit(inline="always")
 def exp_shifted_f64(x, shift):
     """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
@@ -302,6 +307,154 @@ def exp_shifted_f64(x, shift):
 @overload(vexp_shifted, inline="always")
 def _vexp_shifted_numba(x, shift):
     return _pick(x, exp_shifted_f32, exp_shifted_f64)
+
+
+@njit(inline="always")
+def _mul_sigmoid(m, w):
+    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
+    one = _lit(1.0, w)
+    low = _is32(w) & (w < _lit(-64.0, w))
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
+    scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
+    t = ts * scale
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = w >= _lit(0.0, w)
+    a = select(up, one, ts)
+    q = a / s
+    q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
+    # float32: m a / (1 + t) with m a split exactly and the quotient corrected by its residual before it rounds
+    # (rounding q first, then m q, lost up to 3.1 ulp)
+    nh = m * a
+    inv = one / s
+    q32 = nh * inv
+    c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
+    # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
+    q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
+    return select(_is32(w), q32, m * q) * scale
+
+
+def vexp(x):
+    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
+    return math.exp(x)
+
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+
+
+@njit(inline="always")
+def exp_f32(x):
+    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
+    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
+
+
+@overload(vexp, inline="always")
+def _vexp_numba(x):
+    return _pick(x, exp_f32, exp_f64)
+
+
+@njit(inline="always")
+def _sigmoid(x):
+    """sigma(x) = 1 / (1 + e^-x) (x >= 0) or e^x / (1 + e^x) (x < 0), with the rounding error of 1 + e^-|x|
+    recovered exactly (Fast2Sum) and corrected for: about 1 ulp instead of 1.5.  The correction q err / s needs
+    1 / s only to a few digits, and 1 / s is q (x >= 0) or 1 - q (x < 0, where q = t / (1 + t)); float32: q
+    corrected by its residual before it rounds."""
+    one = _lit(1.0, x)
+    t = vexp(-abs(x))
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = x >= _lit(0.0, x)
+    a = select(up, one, t)
+    q = a / s
+    q64 = q - q * (err * select(up, q, one - q))
+    inv = one / s  # float32: q corrected by its residual before it rounds (q64's correction comes after)
+    q32 = a * inv
+    q32 = fma(fma(-q32, s, a) - q32 * err, inv, q32)
+    return select(_is32(x), q32, q64)
+
+
+def _silu_prime(u):
+    """silu'(u): _silu_prime_f32 or _silu_prime_f64 by the type of u."""
+    return u
+
+
+@njit(inline="always")
+def _silu_prime_f32(u):
+    """silu'(u) = (u + 1 + t) t / (1 + t)^2 (u < 0, t = e^u) or (1 + t + u t) / (1 + t)^2 (u >= 0, t = e^-u),
+    in float32 arithmetic to about 2 ulp for |u - u0| > 1/16 (u0 = -1.278..., the zero; the root patch covers
+    the rest) and |u| < 87; 1 above; below -87, where e^u is subnormal, e^u is taken as 2^max(k, -126) (1 + h)
+    and the quotient scaled by the rest of 2^k last (as _silu_prime_f64 does), so that a subnormal result rounds
+    once; -0 below -110, where it rounds to zero.
+    Every rounding that the textbook form leaves is kept and corrected for: e^-|u| = s (1 + h) with s = 2^k
+    exact, so that u + 1 + t = ((u + 1) + s) + s h keeps its digits where it cancels; t's rounding tl; 1 + t and
+    (1 + t)^2 split exactly (fma); and the quotient corrected by its residual before it rounds.  The textbook
+    form in float32 lost up to 5.7 ulp."""
+    one = _F32_ONE
+    w = -abs(u)
+    c = select(w < np.float32(-110.0), np.float32(-110.0), w)
+    tt = c * _F32_INV_LN2 + _F32_SHIFT
+    k = tt - _F32_SHIFT
+    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
+    q = _F32_C7
+    q = q * r + _F32_C6
+    q = q * r + _F32_C5
+    q = q * r + _F32_C4
+    q = q * r + _F32_C3
+    q = q * r + _F32_HALF
+    h = r + (r * r) * q  # e^r - 1
+    ki = np.int32(_f32_bits(tt) - np.int32(_F32_SHIFT_BITS))  # k in [-159, 0]
+    kn = select(ki < np.int32(-126), np.int32(-126), ki)
+    s = _bits_f32(np.int32((kn + np.int32(127)) << np.int32(23)))  # 2^k where u > -87, else 2^-126
+    t = fma(s, h, s)
+    tl = fma(s, h, -(t - s))  # t + tl = s (1 + h); t - s is exact
+    s1 = one + t
+    e1 = ((one - s1) + t) + tl  # 1 + t + tl = s1 + e1
+    n = ((u + one) + s) + s * h  # u + 1 + e^u, u < 0
+    ah = select(u < _lit(0.0, u), n * t, fma(u, t, s1))
+    al = select(u < _lit(0.0, u), fma(n, t, -(n * t)) + n * tl, e1 + u * tl)
+    dh = s1 * s1
+    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
+    inv = one / dh
+    q0 = ah * inv
+    q0 = fma((fma(-q0, dh, ah) + al) - q0 * dl, inv, q0)
+    q0 = q0 * _bits_f32(np.int32((np.int32(ki - kn) + np.int32(127)) << np.int32(23)))  # 2^(k - kn): 1 above -87
+    q0 = select(u > _lit(87.0, u), one, q0)  # 1 + (u - 1) t rounds to 1 there
+    return select(u < np.float32(-110.0), np.float32(-0.0), q0)
+
+
+@njit(inline="always")
+def _silu_prime_f64(u):
+    """_silu_prime_f32's algorithm in float64 (within 1.9 ulp for |u - u0| > 1/16 on 10^4 random points against
+    mpmath), with e^u's exponent split 2^k = s sl, s = 2^max(k, -1000), so that a result below the normal range
+    rounds once, at the end; 1 above u = 709, -0 below -760."""
+    w = -abs(u)
+    c = select(w < -760.0, -760.0, w)  # u e^u rounds to -0 below -760
+    tt = c * _INV_LN2 + _SHIFT
+    k = tt - _SHIFT
+    r = (c - k * _LN2_HI) - k * _LN2_LO
+    h = r + _exp_poly_f64(r)  # e^r - 1
+    ki = _f64_bits(tt) - _SHIFT_BITS
+    kh = select(ki < -1000, -1000, ki)
+    s = _pow2_f64(kh)
+    t = fma(s, h, s)
+    tl = fma(s, h, -(t - s))
+    s1 = 1.0 + t
+    e1 = ((1.0 - s1) + t) + tl
+    n = ((u + 1.0) + s) + s * h
+    ah = select(u < 0.0, n * t, fma(u, t, s1))
+    al = select(u < 0.0, fma(n, t, -(n * t)) + n * tl, e1 + u * tl)
+    dh = s1 * s1
+    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
+    inv = 1.0 / dh
+    q0 = ah * inv
+    q0 = fma((fma(-q0, dh, ah) + al) - q0 * dl, inv, q0)
+    q0 = q0 * select(u < 0.0, _pow2_f64(ki - kh), 1.0)  # 1 + t = 1 wherever ki < -1000
+    q0 = select(u > 709.0, 1.0, q0)  # 1 + (u - 1) e^-u rounds to 1
+    return select(u < -760.0, -0.0, q0)
+
+
+@overload(_silu_prime, inline="always")
+def _silu_prime_numba(u):
+    return _silu_prime_f32.py_func if u == types.float32 else _silu_prime_f64.py_func
 
 
 # --- the kernels ---
@@ -326,29 +479,6 @@ def _param(value, name):
     if array.dtype.kind not in "fiub":
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
     return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
-def _lit(c, like):
-    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
-    return c
-
-
-@overload(_lit, inline="always")
-def _lit_numba(c, like):
-    if like == types.float32:
-        return lambda c, like: np.float32(c)
-    return lambda c, like: np.float64(c)
-
-
-def _is32(x):
-    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
-    return isinstance(x, np.float32)
-
-
-@overload(_is32, inline="always")
-def _is32_numba(x):
-    flag = x == types.float32
-    return lambda x: flag
 
 
 def _at(v, i):
@@ -467,132 +597,6 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 
 PARAMS = {}
 
-
-@numba.njit(inline="always")
-def _sigmoid(x):
-    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    one = _lit(1.0, x)
-    t = vexp(-abs(x))
-    s = one + t
-    err = (one - s) + t  # 1 + t = s + err exactly
-    up = x >= _lit(0.0, x)
-    a = select(up, one, t)
-    q = a / s
-    q64 = q - q * (err * select(up, q, one - q))
-    inv = one / s  # float32: q corrected by its residual before it rounds (q64's correction comes after)
-    q32 = a * inv
-    q32 = fma(fma(-q32, s, a) - q32 * err, inv, q32)
-    return select(_is32(x), q32, q64)
-
-
-@numba.njit(inline="always")
-def _mul_sigmoid(m, w):
-    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
-    one = _lit(1.0, w)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
-    scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
-    t = ts * scale
-    s = one + t
-    err = (one - s) + t  # 1 + t = s + err exactly
-    up = w >= _lit(0.0, w)
-    a = select(up, one, ts)
-    q = a / s
-    q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
-    # float32: m a / (1 + t) with m a split exactly and the quotient corrected by its residual before it rounds
-    # (rounding q first, then m q, lost up to 3.1 ulp)
-    nh = m * a
-    inv = one / s
-    q32 = nh * inv
-    c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
-    # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
-    q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
-    return select(_is32(w), q32, m * q) * scale
-
-@numba.njit(inline="always")
-def _silu_prime_f32(u):
-    """silu'(u) = (u + 1 + t) t / (1 + t)^2 (u < 0, t = e^u) or (1 + t + u t) / (1 + t)^2 (u >= 0, t = e^-u),
-    in float32 arithmetic to about 2 ulp for |u - u0| > 1/16 (u0 = -1.278..., the zero; the root patch covers
-    the rest) and |u| < 87; 1 above; below -87, where e^u is subnormal, e^u is taken as 2^max(k, -126) (1 + h)
-    and the quotient scaled by the rest of 2^k last (as _silu_prime_f64 does), so that a subnormal result rounds
-    once; -0 below -110, where it rounds to zero.
-    Every rounding that the textbook form leaves is kept and corrected for: e^-|u| = s (1 + h) with s = 2^k
-    exact, so that u + 1 + t = ((u + 1) + s) + s h keeps its digits where it cancels; t's rounding tl; 1 + t and
-    (1 + t)^2 split exactly (fma); and the quotient corrected by its residual before it rounds.  The textbook
-    form in float32 lost up to 5.7 ulp."""
-    one = _F32_ONE
-    w = -abs(u)
-    c = select(w < np.float32(-110.0), np.float32(-110.0), w)
-    tt = c * _F32_INV_LN2 + _F32_SHIFT
-    k = tt - _F32_SHIFT
-    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
-    q = _F32_C7
-    q = q * r + _F32_C6
-    q = q * r + _F32_C5
-    q = q * r + _F32_C4
-    q = q * r + _F32_C3
-    q = q * r + _F32_HALF
-    h = r + (r * r) * q  # e^r - 1
-    ki = np.int32(_f32_bits(tt) - np.int32(_F32_SHIFT_BITS))  # k in [-159, 0]
-    kn = select(ki < np.int32(-126), np.int32(-126), ki)
-    s = _bits_f32(np.int32((kn + np.int32(127)) << np.int32(23)))  # 2^k where u > -87, else 2^-126
-    t = fma(s, h, s)
-    tl = fma(s, h, -(t - s))  # t + tl = s (1 + h); t - s is exact
-    s1 = one + t
-    e1 = ((one - s1) + t) + tl  # 1 + t + tl = s1 + e1
-    n = ((u + one) + s) + s * h  # u + 1 + e^u, u < 0
-    ah = select(u < _lit(0.0, u), n * t, fma(u, t, s1))
-    al = select(u < _lit(0.0, u), fma(n, t, -(n * t)) + n * tl, e1 + u * tl)
-    dh = s1 * s1
-    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
-    inv = one / dh
-    q0 = ah * inv
-    q0 = fma((fma(-q0, dh, ah) + al) - q0 * dl, inv, q0)
-    q0 = q0 * _bits_f32(np.int32((np.int32(ki - kn) + np.int32(127)) << np.int32(23)))  # 2^(k - kn): 1 above -87
-    q0 = select(u > _lit(87.0, u), one, q0)  # 1 + (u - 1) t rounds to 1 there
-    return select(u < np.float32(-110.0), np.float32(-0.0), q0)
-
-
-
-@numba.njit(inline="always")
-def _silu_prime_f64(u):
-    """_silu_prime_f32's algorithm in float64 (within 1.9 ulp for |u - u0| > 1/16 on 10^4 random points against
-    mpmath), with e^u's exponent split 2^k = s sl, s = 2^max(k, -1000), so that a result below the normal range
-    rounds once, at the end; 1 above u = 709, -0 below -760."""
-    w = -abs(u)
-    c = select(w < -760.0, -760.0, w)  # u e^u rounds to -0 below -760
-    tt = c * _INV_LN2 + _SHIFT
-    k = tt - _SHIFT
-    r = (c - k * _LN2_HI) - k * _LN2_LO
-    h = r + _exp_poly_f64(r)  # e^r - 1
-    ki = _f64_bits(tt) - _SHIFT_BITS
-    kh = select(ki < -1000, -1000, ki)
-    s = _pow2_f64(kh)
-    t = fma(s, h, s)
-    tl = fma(s, h, -(t - s))
-    s1 = 1.0 + t
-    e1 = ((1.0 - s1) + t) + tl
-    n = ((u + 1.0) + s) + s * h
-    ah = select(u < 0.0, n * t, fma(u, t, s1))
-    al = select(u < 0.0, fma(n, t, -(n * t)) + n * tl, e1 + u * tl)
-    dh = s1 * s1
-    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
-    inv = 1.0 / dh
-    q0 = ah * inv
-    q0 = fma((fma(-q0, dh, ah) + al) - q0 * dl, inv, q0)
-    q0 = q0 * select(u < 0.0, _pow2_f64(ki - kh), 1.0)  # 1 + t = 1 wherever ki < -1000
-    q0 = select(u > 709.0, 1.0, q0)  # 1 + (u - 1) e^-u rounds to 1
-    return select(u < -760.0, -0.0, q0)
-
-
-def _silu_prime(u):
-    """silu'(u): _silu_prime_f32 or _silu_prime_f64 by the type of u."""
-    return u
-
-
-@overload(_silu_prime, inline="always")
-def _silu_prime_numba(u):
-    return _silu_prime_f32.py_func if u == types.float32 else _silu_prime_f64.py_func
 
 @numba.njit(inline="always")
 def _forward_scalar(x):

@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softplus_aad78ad31931", globals())
+__name__ = one_name("symact_kernel_softplus_5c6bd0b5bcbe", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -72,6 +72,29 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
+def _is32(x):
+    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
+    return isinstance(x, np.float32)
+
+
+@overload(_is32, inline="always")
+def _is32_numba(x):
+    flag = x == types.float32
+    return lambda x: flag
+
+
 @intrinsic
 def fma(typingctx, a, b, c):
     """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
@@ -91,9 +114,10 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-def vexp(x):
-    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
-    return math.exp(x)
+def vexp_shifted(x, shift):
+    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
+    exp_shifted_f64."""
+    return math.exp(x) * (2.0**64 if shift else 1.0)
 
 
 def _pick(x, f32, f64):
@@ -105,7 +129,9 @@ def _pick(x, f32, f64):
         return f64.py_func
     return None
 
-_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
+_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
+
+_F32_ZERO = np.float32(0.0)
 
 _F32_C3 = np.float32(1.0 / 6.0)
 
@@ -182,9 +208,12 @@ def _exp_scaled_f32(x, lo, n):
 
 
 @njit(inline="always")
-def exp_f32(x):
-    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
-    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
+def exp_shifted_f32(x, shift):
+    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
+    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
+    2**-64 and rounded once; one exponential for both cases."""
+    n = select(shift, np.int32(64), np.int32(0))
+    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
@@ -269,30 +298,6 @@ def exp_f64(x):
     return _exp_hilo_f64(c, 0.0, 1.0)
 
 
-@overload(vexp, inline="always")
-def _vexp_numba(x):
-    return _pick(x, exp_f32, exp_f64)
-
-
-def vexp_shifted(x, shift):
-    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
-    exp_shifted_f64."""
-    return math.exp(x) * (2.0**64 if shift else 1.0)
-
-_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
-
-_F32_ZERO = np.float32(0.0)
-
-
-@njit(inline="always")
-def exp_shifted_f32(x, shift):
-    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
-    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
-    2**-64 and rounded once; one exponential for both cases."""
-    n = select(shift, np.int32(64), np.int32(0))
-    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
-
-
 @njit(inline="always")
 def exp_shifted_f64(x, shift):
     """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
@@ -304,61 +309,67 @@ def _vexp_shifted_numba(x, shift):
     return _pick(x, exp_shifted_f32, exp_shifted_f64)
 
 
-def vexpm1(x):
-    """exp(x) - 1; in Numba the vectorisable expm1_f32 / expm1_f64."""
-    return math.expm1(x)
+@njit(inline="always")
+def _mul_sigmoid(m, w):
+    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
+    one = _lit(1.0, w)
+    low = _is32(w) & (w < _lit(-64.0, w))
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
+    scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
+    t = ts * scale
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = w >= _lit(0.0, w)
+    a = select(up, one, ts)
+    q = a / s
+    q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
+    # float32: m a / (1 + t) with m a split exactly and the quotient corrected by its residual before it rounds
+    # (rounding q first, then m q, lost up to 3.1 ulp)
+    nh = m * a
+    inv = one / s
+    q32 = nh * inv
+    c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
+    # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
+    q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
+    return select(_is32(w), q32, m * q) * scale
 
-_F32_C8 = np.float32(1.0 / 40320.0)
 
-_F32_EXPM1_LO = np.float32(-18.0)  # expm1(x) rounds to -1 below -17.33
+def vexp(x):
+    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
+    return math.exp(x)
 
-_F32_TINY = np.float32(5.960464477539063e-08)  # 2**-24: log1p(x) = x to the last bit below it
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
 
 
 @njit(inline="always")
-def expm1_f32(x):
-    """exp(x) - 1, float32, computed in float32 as expm1_f64 is: x = k ln 2 + r, h = e^r - 1 (degree-8 Taylor),
-    2 (2^(k-1) h + (2^(k-1) - 1/2)) with one rounding (fma); x itself below 2**-24 in magnitude."""
-    c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
-    c = select(c < _F32_EXPM1_LO, _F32_EXPM1_LO, c)
-    t = c * _F32_INV_LN2 + _F32_SHIFT
-    k = t - _F32_SHIFT
-    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
-    q = _F32_C8
-    q = q * r + _F32_C7
-    q = q * r + _F32_C6
-    q = q * r + _F32_C5
-    q = q * r + _F32_C4
-    q = q * r + _F32_C3
-    q = q * r + _F32_HALF
-    h = r + (r * r) * q
-    ki = np.int32(_f32_bits(t) - np.int32(_F32_SHIFT_BITS))
-    s = _bits_f32(np.int32((ki + np.int32(126)) << np.int32(23)))  # 2**(k-1), k in [-26, 128]
-    y = fma(s, h, s - _F32_HALF)
-    return select(abs(x) < _F32_TINY, x, y + y)
+def exp_f32(x):
+    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
+    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
 
-_EXPM1_LO = -45.0  # expm1(x) rounds to -1 for x < -38.2
 
-_TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
+@overload(vexp, inline="always")
+def _vexp_numba(x):
+    return _pick(x, exp_f32, exp_f64)
 
 
 @njit(inline="always")
-def expm1_f64(x):
-    """exp(x) - 1, float64, accurate near 0."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXPM1_LO, _EXPM1_LO, c)
-    t = c * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = (c - k * _LN2_HI) - k * _LN2_LO
-    p = r + _exp_poly_f64(r)
-    s = _pow2_f64(_f64_bits(t) - _SHIFT_BITS - 1)  # 2**(k-1)
-    y = 2.0 * (s * p + (s - 0.5))
-    return select(math.fabs(x) < _TINY, x, y)
-
-
-@overload(vexpm1, inline="always")
-def _vexpm1_numba(x):
-    return _pick(x, expm1_f32, expm1_f64)
+def _sigmoid(x):
+    """sigma(x) = 1 / (1 + e^-x) (x >= 0) or e^x / (1 + e^x) (x < 0), with the rounding error of 1 + e^-|x|
+    recovered exactly (Fast2Sum) and corrected for: about 1 ulp instead of 1.5.  The correction q err / s needs
+    1 / s only to a few digits, and 1 / s is q (x >= 0) or 1 - q (x < 0, where q = t / (1 + t)); float32: q
+    corrected by its residual before it rounds."""
+    one = _lit(1.0, x)
+    t = vexp(-abs(x))
+    s = one + t
+    err = (one - s) + t  # 1 + t = s + err exactly
+    up = x >= _lit(0.0, x)
+    a = select(up, one, t)
+    q = a / s
+    q64 = q - q * (err * select(up, q, one - q))
+    inv = one / s  # float32: q corrected by its residual before it rounds (q64's correction comes after)
+    q32 = a * inv
+    q32 = fma(fma(-q32, s, a) - q32 * err, inv, q32)
+    return select(_is32(x), q32, q64)
 
 
 def vsoftplus(x):
@@ -405,6 +416,8 @@ def softplus_f32(x):
     return select(x > _F32_ZERO, x, _F32_ZERO) + tail
 
 _SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
+
+_TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
 
 _MANT_MASK = 0x000FFFFFFFFFFFFF
 
@@ -457,6 +470,67 @@ def _vsoftplus_numba(x):
     return _pick(x, softplus_f32, softplus_f64)
 
 
+@njit(inline="always")
+def _softplus(x):
+    """softplus(x) = max(x, 0) + log1p(e^-|x|): vecmath's softplus."""
+    return vsoftplus(x)
+
+
+def vexpm1(x):
+    """exp(x) - 1; in Numba the vectorisable expm1_f32 / expm1_f64."""
+    return math.expm1(x)
+
+_F32_C8 = np.float32(1.0 / 40320.0)
+
+_F32_EXPM1_LO = np.float32(-18.0)  # expm1(x) rounds to -1 below -17.33
+
+_F32_TINY = np.float32(5.960464477539063e-08)  # 2**-24: log1p(x) = x to the last bit below it
+
+
+@njit(inline="always")
+def expm1_f32(x):
+    """exp(x) - 1, float32, computed in float32 as expm1_f64 is: x = k ln 2 + r, h = e^r - 1 (degree-8 Taylor),
+    2 (2^(k-1) h + (2^(k-1) - 1/2)) with one rounding (fma); x itself below 2**-24 in magnitude."""
+    c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
+    c = select(c < _F32_EXPM1_LO, _F32_EXPM1_LO, c)
+    t = c * _F32_INV_LN2 + _F32_SHIFT
+    k = t - _F32_SHIFT
+    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
+    q = _F32_C8
+    q = q * r + _F32_C7
+    q = q * r + _F32_C6
+    q = q * r + _F32_C5
+    q = q * r + _F32_C4
+    q = q * r + _F32_C3
+    q = q * r + _F32_HALF
+    h = r + (r * r) * q
+    ki = np.int32(_f32_bits(t) - np.int32(_F32_SHIFT_BITS))
+    s = _bits_f32(np.int32((ki + np.int32(126)) << np.int32(23)))  # 2**(k-1), k in [-26, 128]
+    y = fma(s, h, s - _F32_HALF)
+    return select(abs(x) < _F32_TINY, x, y + y)
+
+_EXPM1_LO = -45.0  # expm1(x) rounds to -1 for x < -38.2
+
+
+@njit(inline="always")
+def expm1_f64(x):
+    """exp(x) - 1, float64, accurate near 0."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXPM1_LO, _EXPM1_LO, c)
+    t = c * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = (c - k * _LN2_HI) - k * _LN2_LO
+    p = r + _exp_poly_f64(r)
+    s = _pow2_f64(_f64_bits(t) - _SHIFT_BITS - 1)  # 2**(k-1)
+    y = 2.0 * (s * p + (s - 0.5))
+    return select(math.fabs(x) < _TINY, x, y)
+
+
+@overload(vexpm1, inline="always")
+def _vexpm1_numba(x):
+    return _pick(x, expm1_f32, expm1_f64)
+
+
 # --- the kernels ---
 
 
@@ -479,29 +553,6 @@ def _param(value, name):
     if array.dtype.kind not in "fiub":
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
     return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
-def _lit(c, like):
-    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
-    return c
-
-
-@overload(_lit, inline="always")
-def _lit_numba(c, like):
-    if like == types.float32:
-        return lambda c, like: np.float32(c)
-    return lambda c, like: np.float64(c)
-
-
-def _is32(x):
-    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
-    return isinstance(x, np.float32)
-
-
-@overload(_is32, inline="always")
-def _is32_numba(x):
-    flag = x == types.float32
-    return lambda x: flag
 
 
 def _at(v, i):
@@ -619,53 +670,6 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 
 
 PARAMS = {}
-
-
-@numba.njit(inline="always")
-def _sigmoid(x):
-    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    one = _lit(1.0, x)
-    t = vexp(-abs(x))
-    s = one + t
-    err = (one - s) + t  # 1 + t = s + err exactly
-    up = x >= _lit(0.0, x)
-    a = select(up, one, t)
-    q = a / s
-    q64 = q - q * (err * select(up, q, one - q))
-    inv = one / s  # float32: q corrected by its residual before it rounds (q64's correction comes after)
-    q32 = a * inv
-    q32 = fma(fma(-q32, s, a) - q32 * err, inv, q32)
-    return select(_is32(x), q32, q64)
-
-
-@numba.njit(inline="always")
-def _mul_sigmoid(m, w):
-    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
-    one = _lit(1.0, w)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
-    scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
-    t = ts * scale
-    s = one + t
-    err = (one - s) + t  # 1 + t = s + err exactly
-    up = w >= _lit(0.0, w)
-    a = select(up, one, ts)
-    q = a / s
-    q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
-    # float32: m a / (1 + t) with m a split exactly and the quotient corrected by its residual before it rounds
-    # (rounding q first, then m q, lost up to 3.1 ulp)
-    nh = m * a
-    inv = one / s
-    q32 = nh * inv
-    c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
-    # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
-    q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
-    return select(_is32(w), q32, m * q) * scale
-
-@numba.njit(inline="always")
-def _softplus(x):
-    """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
-    return vsoftplus(x)
 
 
 @numba.njit(inline="always")

@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_tanh_bdacfb25ac60", globals())
+__name__ = one_name("symact_kernel_tanh_496a5fc7c6e1", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -72,6 +72,36 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
+def _lit(c, like):
+    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
+    return c
+
+
+@overload(_lit, inline="always")
+def _lit_numba(c, like):
+    if like == types.float32:
+        return lambda c, like: np.float32(c)
+    return lambda c, like: np.float64(c)
+
+
+def _is32(x):
+    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
+    return isinstance(x, np.float32)
+
+
+@overload(_is32, inline="always")
+def _is32_numba(x):
+    flag = x == types.float32
+    return lambda x: flag
+
+
+def _t_over_square(t):
+    """t / (1 + t)^2: _t_over_square_f32 or _t_over_square_f64 by the type of t."""
+    return t / ((1 + t) * (1 + t))
+
+_F32_ONE = np.float32(1.0)
+
+
 @intrinsic
 def fma(typingctx, a, b, c):
     """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
@@ -89,6 +119,32 @@ def fma(typingctx, a, b, c):
         return builder.fma(*args)
 
     return a(a, b, c), codegen
+
+
+@njit(inline="always")
+def _t_over_square_f32(t):
+    """t / (1 + t)^2 for t in [0, 1], float32: 1 + t and its square split exactly (fma) and the quotient
+    corrected by its residual before it rounds, so that t's own error and one rounding are all that is left
+    (the plain quotient of roundings lost up to 4.8 ulp in sigma' and tanh')."""
+    one = _F32_ONE
+    s1 = one + t
+    e1 = (one - s1) + t  # 1 + t = s1 + e1
+    dh = s1 * s1
+    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
+    inv = one / dh
+    q = t * inv
+    return fma(fma(-q, dh, t) - q * dl, inv, q)
+
+
+@njit(inline="always")
+def _t_over_square_f64(t):
+    """t / (1 + t)^2, float64 (its roundings are far below float64's bound)."""
+    return t / ((1.0 + t) * (1.0 + t))
+
+
+@overload(_t_over_square, inline="always")
+def _t_over_square_numba(t):
+    return _t_over_square_f32.py_func if t == types.float32 else _t_over_square_f64.py_func
 
 
 def vexp(x):
@@ -126,8 +182,6 @@ _F32_INV_LN2 = np.float32(1.4426950216293335)
 _F32_LN2_HI = np.float32(0.693359375)  # ln 2 to 9 bits: k * _F32_LN2_HI is exact
 
 _F32_LN2_LO = np.float32(-0.00021219444170128554)
-
-_F32_ONE = np.float32(1.0)
 
 _F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2**23
 
@@ -375,29 +429,6 @@ def _param(value, name):
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 
 
-def _lit(c, like):
-    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
-    return c
-
-
-@overload(_lit, inline="always")
-def _lit_numba(c, like):
-    if like == types.float32:
-        return lambda c, like: np.float32(c)
-    return lambda c, like: np.float64(c)
-
-
-def _is32(x):
-    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
-    return isinstance(x, np.float32)
-
-
-@overload(_is32, inline="always")
-def _is32_numba(x):
-    flag = x == types.float32
-    return lambda x: flag
-
-
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
     return v if np.ndim(v) == 0 else v[i]
@@ -514,36 +545,6 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 
 PARAMS = {}
 
-
-@numba.njit(inline="always")
-def _t_over_square_f32(t):
-    """t / (1 + t)^2 for t in [0, 1], float32: 1 + t and its square split exactly (fma) and the quotient
-    corrected by its residual before it rounds, so that t's own error and one rounding are all that is left
-    (the plain quotient of roundings lost up to 4.8 ulp in sigma' and tanh')."""
-    one = _F32_ONE
-    s1 = one + t
-    e1 = (one - s1) + t  # 1 + t = s1 + e1
-    dh = s1 * s1
-    dl = fma(s1, s1, -dh) + (s1 + s1) * e1
-    inv = one / dh
-    q = t * inv
-    return fma(fma(-q, dh, t) - q * dl, inv, q)
-
-
-@numba.njit(inline="always")
-def _t_over_square_f64(t):
-    """t / (1 + t)^2, float64 (its roundings are far below float64's bound)."""
-    return t / ((1.0 + t) * (1.0 + t))
-
-
-def _t_over_square(t):
-    """t / (1 + t)^2: _t_over_square_f32 or _t_over_square_f64 by the type of t."""
-    return t / ((1 + t) * (1 + t))
-
-
-@overload(_t_over_square, inline="always")
-def _t_over_square_numba(t):
-    return _t_over_square_f32.py_func if t == types.float32 else _t_over_square_f64.py_func
 
 @numba.njit(inline="always")
 def _forward_scalar(x):

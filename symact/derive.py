@@ -29,6 +29,7 @@ from sympy import IndexedBase, Sum
 from ._callable import make_callable
 from .catalog import Entry, Kind
 from .catalog.symbols import i, x, y
+from .compute_rules import canonical
 from .errors import InputError
 from .forms import absorb_sign, name_intermediates, normalise_sums, output_form, tidy
 from .functions import expand_named, recognise
@@ -145,7 +146,7 @@ def _label(entry: Entry, wrt: sympy.Expr, order: int = 1) -> str:
 
 def _elementwise(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool, mapping: dict) -> list[Gradient]:
     var = entry.variable
-    recognised = recognise(plain)
+    recognised = canonical(plain)  # the same maths, however spelled, gets the same textbook form
     raw = sympy.diff(plain, var)
     first_tb = tidy(sympy.diff(recognised, var))
     first = _accept("first derivative", entry, first_tb, raw, space)

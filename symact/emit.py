@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import sympy
 
+from . import kernel_lib
 from . import kernel_templates as T
 from .budget import BudgetExceeded, run_limited
 from .catalog import Entry, Kind
 from .catalog.symbols import x, y
+from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_derivative, match_double_double
 from .files import write_atomic
-from .functions import NamedFunction, recognise
-from .kernel_dd import F32_FORMS, PLAIN_FORMS, VEC_DD_FORMS
+from .functions import NamedFunction, sigmoid, softplus
 from .module_identity import identity_source, stamp
 from .printer import helper_name, kernel_code
 from .prose import plain as plain_text
@@ -55,6 +56,12 @@ class Forms:
     aux: tuple[sympy.Symbol, ...]  #: auxiliary inputs the definition uses (dropout's mask)
     params: tuple[tuple[str, float], ...]  #: (name, default)
     patches: tuple[RootPatch, ...] = field(default=())  #: root-centred forms of the derivative
+    #: the definition computed in double-double (a compute_rules.DOUBLE_DOUBLE_RULES rule), or None
+    double_double: DoubleDoubleRule | None = None
+    #: the derivative as a compensated kernel-library form (a compute_rules.DERIVATIVE_RULES rule), or None
+    derivative_rule: DerivativeMatch | None = None
+    #: whether f'(x) falls below float32's normal range somewhere without being 0 there (float32 vjp redo)
+    underflows: bool = False
 
 
 @functools.lru_cache(maxsize=64)
@@ -64,8 +71,12 @@ def elementwise_forms(entry: Entry) -> Forms:
 
     derivation = derive(entry)
     first = derivation.gradient("first")
-    forward = stabilise(entry.definition)
-    derivative = combine_by_sign(stabilise(sympy.diff(recognise(entry.definition), entry.variable)), entry.variable)
+    var = entry.variable
+    definition = canonical(entry.definition)  # the same maths, however spelled, is one expression
+    forward = stabilise(definition)
+    derivative = combine_by_sign(stabilise(sympy.diff(definition, var)), var)
+    double_double = match_double_double(definition, var)
+    match = None if double_double else match_derivative(sympy.diff(definition, var), var)
     output = stabilise(first.output.expr) if first.output is not None else None
     aux = tuple(a.symbol for a in entry.aux if a.symbol in entry.definition.free_symbols)
     params = tuple((T.keyword(p), float(p.default)) for p in entry.params)
@@ -73,8 +84,40 @@ def elementwise_forms(entry: Entry) -> Forms:
     if renames:
         forward, derivative = forward.xreplace(renames), derivative.xreplace(renames)
         output = output.xreplace(renames) if output is not None else None
-    patches = root_patches(entry, first.raw)
-    return Forms(forward, derivative, output, first.raw, aux, params, patches)
+        if match is not None:
+            match = DerivativeMatch(match.rule, match.argument.xreplace(renames), match.factor.xreplace(renames))
+    rule = double_double or (match.rule if match else None)
+    radius32 = match.rule.radius32 if match else 0.0
+    patches = root_patches(entry, first.raw, getattr(rule, "radius", None), radius32)
+    defaults = {p.symbol: p.default for p in entry.params}
+    underflows = double_double is None and _underflows(sympy.diff(definition, var).xreplace(defaults), var)
+    return Forms(forward, derivative, output, first.raw, aux, params, patches, double_double, match, underflows)
+
+
+#: float32's smallest normal number is 2**-126; a vjp g f'(x) whose f'(x) is below 2**-120 may have lost digits
+_F32_TINY_DERIVATIVE = 2.0**-120
+#: where f' is evaluated to decide whether it underflows: the float32 exponential's underflow, and far out
+_TAIL_POINTS = (50, 90, 110, 1e4, 1e19, 3.4e38)
+
+
+def _underflows(derivative: sympy.Expr, var: sympy.Symbol) -> bool:
+    """Whether |f'(x)| falls below 2**-120 (near or below float32's normal range) at some float32 x in a tail
+    without being exactly 0 there, so that a float32 vjp g f'(x) loses the digits of a subnormal f'(x) before g
+    scales them back: f' -> 0 as x -> +-inf (sigma', tanh', elu's alpha e^x, softsign's 1/(1 + |x|)^2), and not
+    f' = 0 on a half-line (relu).  Decided from the expression at 30 digits; auxiliary inputs (a 0/1 mask) at 1."""
+    from .rewrites import to_plain
+
+    plain = to_plain(derivative)
+    others = {s: 1 for s in plain.free_symbols if s != var}
+    for point in _TAIL_POINTS:
+        for sign in (1, -1):
+            try:
+                value = sympy.N(plain.xreplace({**others, var: sympy.Integer(sign * int(point))}), 30)
+            except Exception:
+                continue
+            if value.is_number and value.is_finite and 0 < abs(value) < _F32_TINY_DERIVATIVE:
+                return True
+    return False
 
 
 def _limit(expr: sympy.Expr, var: sympy.Symbol, direction) -> sympy.Expr | None:
@@ -111,8 +154,9 @@ def expand_for_limit(expr: sympy.Expr) -> sympy.Expr:
 #: helpers that evaluate their PRIMITIVES rule with an error-free transformation: the rounding error
 #: of 1 + exp(-|x|) is recovered exactly (Fast2Sum) and corrected for, which takes sigma from about
 #: 1.5 ulp to about 1.  The maths is the proved rule (sigma by the sign of x); only the rounding differs.
+#: (The elementwise loops' helpers are symact.kernel_lib's _sigmoid and _softplus, tested code.)
 _COMPENSATED = {
-    "sigmoid": (
+    sigmoid: (
         "    t = math.exp(-abs(x))\n"
         "    s = 1.0 + t\n"
         "    err = (1.0 - s) + t  # 1 + t = s + err exactly\n"
@@ -121,62 +165,24 @@ _COMPENSATED = {
     ),
 }
 
-#: the same for the elementwise loops, with one division: the correction q err / s needs 1 / s only to a
-#: few digits, and 1 / s is q (x >= 0) or 1 - q (x < 0, where q = t / (1 + t)) to the last bit or so
-_COMPENSATED_VEC = {
-    # softplus_stable as vecmath's softplus: float64 the same, float32 with no division by 1 + e
-    "softplus": "    return vsoftplus(x)\n",
-    "sigmoid": (
-        "    one = _lit(1.0, x)\n"
-        "    t = vexp(-abs(x))\n"
-        "    s = one + t\n"
-        "    err = (one - s) + t  # 1 + t = s + err exactly\n"
-        "    up = x >= _lit(0.0, x)\n"
-        "    a = select(up, one, t)\n"
-        "    q = a / s\n"
-        "    q64 = q - q * (err * select(up, q, one - q))\n"
-        "    inv = one / s  # float32: q corrected by its residual before it rounds (q64's correction comes after)\n"
-        "    q32 = a * inv\n"
-        "    q32 = fma(fma(-q32, s, a) - q32 * err, inv, q32)\n"
-        "    return select(_is32(x), q32, q64)\n"
-    ),
-}
-
-#: m sigma(w) (silu, swish): as m * sigma(w), but where a float32 sigma(w) would be subnormal (w < -64) the
-#: exponential is taken of w + 32 (exact) and the product scaled by 2^-32 last, so that m e^w rounds once
-#: rather than losing the subnormal's bits (up to 5 ulp below w = -87); float64 is m * sigma(w) exactly
-_MUL_SIGMOID = '''@numba.njit(inline="always")
-def _mul_sigmoid(m, w):
-    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
-    one = _lit(1.0, w)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
-    scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
-    t = ts * scale
-    s = one + t
-    err = (one - s) + t  # 1 + t = s + err exactly
-    up = w >= _lit(0.0, w)
-    a = select(up, one, ts)
-    q = a / s
-    q = q - q * (err * select(up, q, one - q * scale))  # 1 / s to a few digits: q (w >= 0) or 1 - q
-    # float32: m a / (1 + t) with m a split exactly and the quotient corrected by its residual before it rounds
-    # (rounding q first, then m q, lost up to 3.1 ulp)
-    nh = m * a
-    inv = one / s
-    q32 = nh * inv
-    c = (fma(-q32, s, nh) + fma(m, a, -nh)) - q32 * err
-    # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
-    q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
-    return select(_is32(w), q32, m * q) * scale
-'''
-
 #: the decorator of the scalar functions: inlined into the loops, so that LLVM sees one loop body
 _SCALAR = '@numba.njit(inline="always")'
 
 
-def _helpers_for(*exprs: sympy.Expr, vec: bool = False) -> str:
-    """Source of the helper functions (sigma, softplus) the expressions call, in a fixed order: with
-    ``vec``, inlined and calling :mod:`symact.vecmath` (for the elementwise loops), else ``math.*`` ones."""
+def _library_helpers(*exprs: sympy.Expr) -> list[str]:
+    """The :mod:`symact.kernel_lib` helpers (sigma, softplus, m sigma(w)) the elementwise loops of the
+    expressions call, in a fixed order."""
+    used = {type(f) for e in exprs if e is not None for f in e.atoms(NamedFunction)}
+    names = [helper_name(f) for f in sorted(PRIMITIVES, key=lambda f: f.__name__) if f in used]
+    missing = [n for n in names if not hasattr(kernel_lib, n)]
+    if missing:
+        raise ValueError(f"the kernel library has no helper {', '.join(missing)}")
+    return names + (["_mul_sigmoid"] if "_sigmoid" in names else [])
+
+
+def _helpers_for(*exprs: sympy.Expr) -> str:
+    """Source of the scalar ``math.*`` helper functions (sigma, softplus) the expressions call, in a fixed
+    order (for the row kernels)."""
     used: set[type] = set()
     for e in exprs:
         if e is not None:
@@ -185,15 +191,9 @@ def _helpers_for(*exprs: sympy.Expr, vec: bool = False) -> str:
     for function, rule in sorted(PRIMITIVES.items(), key=lambda kv: kv[0].__name__):
         if function not in used:
             continue
-        body = (_COMPENSATED_VEC if vec else _COMPENSATED).get(function.__name__)
-        body = (
-            body
-            or f"    return {kernel_code(rule.replacement.xreplace({W: x}), vec=vec, typed='x' if vec else None)}\n"
-        )
-        decorator = _SCALAR if vec else "@numba.njit(cache=True)"
-        parts.append(f'{decorator}\ndef {helper_name(function)}(x):\n    """{rule.name}: {rule.reason}."""\n{body}')
-        if vec and function.__name__ == "sigmoid":
-            parts.append(_MUL_SIGMOID.rstrip("\n"))
+        body = _COMPENSATED.get(function) or f"    return {kernel_code(rule.replacement.xreplace({W: x}))}\n"
+        doc = f'    """{rule.name}: {rule.reason}."""\n'
+        parts.append(f"@numba.njit(cache=True)\ndef {helper_name(function)}(x):\n{doc}{body}")
     return "\n\n".join(parts)
 
 
@@ -218,7 +218,7 @@ def _scalar_function(
     With ``elide``, a select is left out where the compute form already gives the special value (not
     for double-double entries, whose general case is another computation: ``dd_helper``, for float64
     arguments; float32 ones take the compute form in plain float64, accurate enough to round once).
-    ``f32_call`` replaces the compute form (a kernel_dd.F32_FORMS helper, for both float types; the guards
+    ``f32_call`` replaces the compute form (a compute_rules.DERIVATIVE_RULES call, for both float types; the guards
     then apply to float64 only, as the float32 helper gives the limits itself).
     """
     general = kernel_code(_share_exponentials(expr, var), vec=True, typed=var.name)
@@ -271,7 +271,9 @@ def _form_gives(expr: sympy.Expr, var: sympy.Symbol, at, value: sympy.Expr) -> b
     ``symact check`` tests every special value of every kernel either way."""
     others = sorted(expr.free_symbols - {var}, key=str)
     try:
-        fn = sympy.lambdify([var, *others], expr, modules=[{"sigmoid": _np_sigmoid, "softplus": _np_softplus}, "numpy"])
+        fn = sympy.lambdify(
+            [var, *others], expr, modules=[{sigmoid.__name__: _np_sigmoid, softplus.__name__: _np_softplus}, "numpy"]
+        )
         want = sympy.lambdify(others, value, modules="numpy") if value is not sympy.nan else None
         special = {sympy.oo: np.inf, -sympy.oo: -np.inf, sympy.nan: np.nan}[at]
         with np.errstate(all="ignore"):
@@ -346,21 +348,6 @@ def _common_factor(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
 _VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc|exp_shifted|softplus|sigmoid))\(")
 
 
-#: (entry, kernel) pairs whose float32 loop computes in float64 and rounds once, because float32
-#: arithmetic misses the kernel's bound there (found by ``symact check``'s float32 sweep); every other float32
-#: loop computes in float32 (twice the SIMD lanes).  Double-double entries compute in float64 throughout.
-#: The compute forms of sigma', tanh', silu' and swish' lost up to 4.8 and 5.7 ulp in float32 arithmetic: they
-#: take kernel_dd.F32_FORMS instead.  None is left: silu' and swish' derivatives were here (float64, 29 ms at
-#: 10^7) until _silu_prime_f32 gave (u + 1) e^u below -87 instead of 0 (float32 sweep: 2.19 ulp, 8.3 ms).
-F32_IN_F64: frozenset[tuple[str, str]] = frozenset()
-
-#: entries whose float32 vjp computes in float32 but is redone in float64 when some f'(x) came out below
-#: 2**-120, near float32's normal range (x < -83; tanh' for |x| > 41): a vjp g f'(x) whose f'(x) is subnormal loses
-#: its digits before g scales them back (150 ulp and more at g = 1e5); redone, g f'(x) keeps them, at no cost to
-#: other calls
-VJP_UNDERFLOW_REDO: frozenset[str] = frozenset({"sigmoid", "tanh", "elu", "softplus", "silu", "swish"})
-
-
 def _loops(
     kernel: str,
     inputs: Sequence[str],
@@ -425,7 +412,9 @@ def _parallel_twin(kernel: str, args: Sequence[str], flags: str, suffix: str = "
 
 
 def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -> str:
-    """The float32-native vjp loop of a VJP_UNDERFLOW_REDO entry, returning whether some f'(x) fell below 2**-120,
+    """The float32-native vjp loop of a function whose f'(x) underflows in a tail (Forms.underflows: a vjp
+    g f'(x) whose f'(x) is subnormal loses its digits before g scales them back, 150 ulp and more at g = 1e5;
+    redone in float64, g f'(x) keeps them, at no cost to other calls), returning whether some f'(x) fell below 2**-120,
     near or below float32's normal range, where it may be subnormal or come from a subnormal exponential
     (tanh' = 4 t / (1 + t)^2 with t below 2**-126 up to |x| = 44.4): a boolean or (a counter would halve the
     float32 lanes: elu's vjp 3.6 -> 4.5 ms at 10^7, and on 2 threads, as a prange reduction, silu's 5.2 -> 7.2
@@ -444,29 +433,6 @@ def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -
 
 
 _RUN = '''
-
-def _lit(c, like):
-    """The number c in the type of ``like`` (in Numba: float32 constants for float32 arithmetic)."""
-    return c
-
-
-@overload(_lit, inline="always")
-def _lit_numba(c, like):
-    if like == types.float32:
-        return lambda c, like: np.float32(c)
-    return lambda c, like: np.float64(c)
-
-
-def _is32(x):
-    """Whether x is a float32 (in Numba a compile-time constant: a select on it keeps one arm only)."""
-    return isinstance(x, np.float32)
-
-
-@overload(_is32, inline="always")
-def _is32_numba(x):
-    flag = x == types.float32
-    return lambda x: flag
-
 
 def _at(v, i):
     """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
@@ -585,15 +551,14 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 
 def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
     """Imports, the :mod:`symact.vecmath` functions the kernels call, input checks and ``_run``."""
-    from .vecmath import vecmath_source
-
     imports = (
         "import math\nimport sys\n\nimport numba\nimport numpy as np\n"
         "from numba import njit, types\nfrom numba.extending import intrinsic, overload\n"
     )
     parts = [imports, identity_source()]
     parts.append("# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---\n")
-    parts.append(vecmath_source(["select", *vecmath_names], imports=False).strip("\n") + "\n")
+    library = kernel_lib.library_source(["select", "_lit", "_is32", *vecmath_names], imports=False)
+    parts.append(library.strip("\n") + "\n")
     parts.append("# --- the kernels ---\n")
     parts.append(T._CHECKS.strip("\n") + "\n")
     parts.append(_RUN.strip("\n") + "\n")
@@ -609,30 +574,23 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     binary = [a.symbol for a in entry.aux if a.domain == "binary" and a.symbol in forms.aux]
 
     parts = []
-    helpers = _helpers_for(forms.forward, forms.derivative, forms.output, vec=True)
-    if helpers:
-        parts.append(helpers)
-    dd = entry.name in VEC_DD_FORMS or entry.name in T.DD_FORMS
-    extra_vecmath: tuple[str, ...] = ()
+    library = _library_helpers(forms.forward, forms.derivative, forms.output)
+    rule = forms.double_double
+    dd = rule is not None
     f_helper = d_helper = f_plain = d_plain = None
-    if dd:  # the finite case in double-double; special values and root patches stay
-        if entry.name in VEC_DD_FORMS:
-            source, f_helper, d_helper, extra_vecmath = VEC_DD_FORMS[entry.name]
-        else:
-            source, f_helper, d_helper = T.DD_FORMS[entry.name]
-        parts.append(source.strip("\n"))
-        if entry.name in PLAIN_FORMS:  # float32 arguments: the same algebra in plain float64
-            plain, f_plain, d_plain, names = PLAIN_FORMS[entry.name]
-            parts.append(plain.strip("\n"))
-            extra_vecmath = (*extra_vecmath, *names)
+    if rule is not None:  # the finite case in double-double (float32: plain float64); special values stay
+        f_helper, d_helper, f_plain, d_plain = rule.forward, rule.derivative, rule.plain_forward, rule.plain_derivative
+        library += [f_helper, d_helper, f_plain, d_plain]
     forward = _scalar_function(
         "_forward_scalar", forms.forward, scalar_args, x, True, (), binary, not dd, f_helper, f_plain
     )
     f32_call = None
-    if entry.name in F32_FORMS:
-        source, f32_call = F32_FORMS[entry.name]
-        parts.append(source.strip("\n"))
-        extra_vecmath = (*extra_vecmath, "vexp", "fma")
+    if forms.derivative_rule is not None:  # a compensated kernel-library form of f'
+        match = forms.derivative_rule
+        f32_call = match.rule.call.format(w=kernel_code(match.argument, vec=True, typed="x"), v="x")
+        if match.factor != 1:
+            f32_call = f"{kernel_code(match.factor, vec=True, typed='x')}*({f32_call})"
+        library += list(match.rule.helpers)
     derivative = _scalar_function(
         "_derivative_scalar",
         forms.derivative,
@@ -652,11 +610,14 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
     a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
     # double-double entries take float32 in: their scalar functions compute it in plain float64
-    native = {k: (entry.name, k) not in F32_IN_F64 for k in ("forward", "derivative", "vjp", "vjp_from_output")}
+    # every float32 loop computes in float32 (twice the SIMD lanes): where float32 arithmetic missed a bound, a
+    # compute rule's compensated form (sigma', tanh', (w sigma(w))': 4.8 and 5.7 ulp before) or the double-double
+    # rule's plain float64 form replaced it
+    native = dict.fromkeys(("forward", "derivative", "vjp", "vjp_from_output"), True)
     parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast, native["forward"]))
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
-    redo = body if entry.name in VJP_UNDERFLOW_REDO and native["vjp"] else None
+    redo = body if forms.underflows and native["vjp"] else None
     parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"], redo))
     wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses
     both = [
@@ -697,7 +658,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
             + tails.get(kernel, ")\n")
         )
     body = "\n\n".join(parts)
-    used = sorted(set(_VEC_CALL.findall(body)) | set(extra_vecmath) | ({"fma"} if "fma(" in body else set()))
+    used = sorted(set(_VEC_CALL.findall(body)) | set(library) | ({"fma"} if "fma(" in body else set()))
     code = [T.header(entry, command, _forms_doc(forms)), _elementwise_prelude(used)]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)

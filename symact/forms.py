@@ -21,7 +21,8 @@ import sympy
 from sympy import Add, Mul, Piecewise, Sum, Wild
 
 from .budget import BudgetExceeded, run_limited
-from .functions import NamedFunction, expand_named, recognise
+from .compute_rules import canonical
+from .functions import NamedFunction, expand_named
 from .sums import merge_sums, normalise_sums
 
 __all__ = [
@@ -236,7 +237,7 @@ def output_form(
     gives parameters values at which monotonicity is sampled.  The caller proves the candidate
     before accepting it.
     """
-    recognised = recognise(definition)
+    recognised = canonical(definition)
     substituted = derivative.subs(recognised, y)
     if x not in substituted.free_symbols:
         return substituted

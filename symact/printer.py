@@ -21,7 +21,7 @@ from __future__ import annotations
 import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
-from .functions import NamedFunction
+from .functions import NamedFunction, sigmoid
 
 __all__ = ["KernelPrinter", "kernel_code", "helper_name"]
 
@@ -122,7 +122,7 @@ class KernelPrinter(PythonCodePrinter):
     def _print_Mul(self, expr):
         if self._settings["vec"]:  # m sigma(w): the helper keeps m sigma(w) accurate where sigma(w) is subnormal
             factors = sympy.Mul.make_args(expr)
-            sig = [f for f in factors if isinstance(f, NamedFunction) and type(f).__name__ == "sigmoid"]
+            sig = [f for f in factors if isinstance(f, sigmoid)]
             if len(sig) == 1 and len(factors) > 1:
                 rest = sympy.Mul(*[f for f in factors if f is not sig[0]])
                 return f"_mul_sigmoid({self._print(rest)}, {self._print(sig[0].args[0])})"

@@ -185,7 +185,7 @@ RULES: tuple[Rewrite, ...] = (
         optim=ReplaceOptim(lambda e: _square_of(e) is not None, lambda e: (1 - _square_of(e)) * (1 + _square_of(e))),
     ),
     Rewrite(
-        "softplus",
+        "log1p_exp_as_softplus",
         log(1 + exp(W)),
         softplus(W),
         "log(1 + exp(w)) overflows for w > 709 (SymPy's log1p(exp(w)) too); the softplus primitive does not",

@@ -22,7 +22,6 @@ import mpmath
 import sympy
 
 from .catalog import Entry, Kind
-from .kernel_dd import PATCH_RADIUS, PATCH_RADIUS32
 
 __all__ = ["RootPatch", "root_patches", "SEARCH", "RADIUS"]
 
@@ -170,7 +169,9 @@ def _bisect(f, left, right, f_left):
     return (left + right) / 2
 
 
-def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, ...]:
+def root_patches(
+    entry: Entry, raw_derivative: sympy.Expr, radius: float | None = None, radius32: float = 0.0
+) -> tuple[RootPatch, ...]:
     """Patches around every simple zero of f' in :data:`SEARCH`, for smooth entries without parameters."""
     var = entry.variable
     if entry.kind is not Kind.ELEMENTWISE or entry.aux:
@@ -190,6 +191,7 @@ def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, .
     if raw_derivative.free_symbols != {var} or raw_derivative.has(sympy.Piecewise, sympy.Heaviside):
         return ()
     f = _function(raw_derivative, var)
+    base = radius or RADIUS
     start, stop, step = SEARCH
     patches = []
     with mpmath.workdps(50):
@@ -199,14 +201,13 @@ def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, .
             if fl == 0 or fl * fr >= 0:
                 continue
             root = _bisect(f, left, right, fl)
-            radius = PATCH_RADIUS.get(entry.name, RADIUS)
+            radius = base
             coefficients = None
             while coefficients is None and radius > 1e-3:
                 coefficients = _coefficients(f, root, radius)
                 if coefficients is None:
                     radius /= 2
             if coefficients is not None:
-                radius32 = PATCH_RADIUS32.get(entry.name, 0.0)
                 short = _coefficients(f, root, radius32 or radius, bits=30) or coefficients
                 root_text = mpmath.nstr(root, 40, strip_zeros=False)
                 patches.append(RootPatch(root_text, radius, coefficients, scale, short, radius32))

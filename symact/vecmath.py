@@ -786,11 +786,11 @@ _IMPORTS = (
 )
 
 
-def _module_assignments() -> dict[str, str]:
-    """Module-level constant name -> its source line(s), comments included."""
+def _module_assignments(module=None) -> dict[str, str]:
+    """Module-level constant name -> its source line(s), comments included (of this module, or ``module``)."""
     import ast
 
-    text = inspect.getsource(inspect.getmodule(_module_assignments))
+    text = inspect.getsource(module or inspect.getmodule(_module_assignments))
     lines = text.splitlines()
     out = {}
     for node in ast.parse(text).body:
@@ -810,10 +810,6 @@ def _python_function(obj):
     return obj
 
 
-def _overloads() -> dict[str, str]:
-    return {generic: f"_{generic}_numba" for generic in FUNCTIONS}
-
-
 def vecmath_source(names, imports: bool = True) -> str:
     """The source of the named functions of this module and of everything they use, in dependency order.
 
@@ -826,10 +822,19 @@ def vecmath_source(names, imports: bool = True) -> str:
     >>> "def _bits_f64" in src and "def exp_f64" in src and "def log1p_f64" not in src
     True
     """
-    module = inspect.getmodule(vecmath_source)
-    glb = vars(module)
-    constants = _module_assignments()
-    overloads = _overloads()
+    return library_source(names, [inspect.getmodule(vecmath_source)], imports)
+
+
+def library_source(names, modules, imports: bool = True) -> str:
+    """The source of the named functions of ``modules`` (this one and modules built on it, such as
+    :mod:`symact.kernel_lib`) and of everything they use there, in dependency order: each function's source,
+    the module constants it reads, and the Numba overload ``_<name>_numba`` of a generic Python function."""
+    glb: dict[str, object] = {}
+    constants: dict[str, str] = {}
+    for module in modules:
+        glb.update(vars(module))
+        constants.update(_module_assignments(module))
+    homes = {module.__name__ for module in modules}
     order: list[str] = []
     seen: set[str] = set()
 
@@ -841,7 +846,7 @@ def vecmath_source(names, imports: bool = True) -> str:
             order.append(name)
             return
         if name not in glb or not callable(glb[name]):
-            raise KeyError(f"vecmath has no function {name!r}; it has {', '.join(sorted(FUNCTIONS))}")
+            raise KeyError(f"{modules[0].__name__.rsplit('.', 1)[-1]} has no function {name!r}")
         code = _python_function(glb[name]).__code__
         used = set(code.co_names)
         for const in code.co_consts:  # nested functions (intrinsic codegen) and lambdas
@@ -851,12 +856,13 @@ def vecmath_source(names, imports: bool = True) -> str:
             if dep in constants or (dep in glb and dep != name and _is_local(glb[dep])):
                 visit(dep)
         order.append(name)
-        if name in overloads:
-            visit(overloads[name])
+        overload_name = f"_{name.lstrip('_')}_numba"
+        if overload_name in glb and _is_local(glb[overload_name]):
+            visit(overload_name)
 
     def _is_local(obj) -> bool:
         fn = _python_function(obj)
-        return getattr(fn, "__module__", None) == module.__name__ and inspect.isfunction(fn)
+        return getattr(fn, "__module__", None) in homes and inspect.isfunction(fn)
 
     for n in names:
         visit(n)

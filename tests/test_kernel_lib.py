@@ -1,0 +1,168 @@
+"""symact.kernel_lib: each building block against mpmath in float32 and float64, branch-free, and its source
+(as copied into generated modules) complete on its own."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import mpmath
+import numpy as np
+import pytest
+from numba import njit
+
+from symact import kernel_lib as kl
+from symact.check import load_module
+from symact.compute_rules import DOUBLE_DOUBLE_RULES
+from symact.ulp import reference, ulp_error
+
+
+def _sigma(v):
+    return 1 / (1 + mpmath.exp(-v))
+
+
+def _silu_prime(v):
+    s = _sigma(v)
+    return s * (1 + v * (1 - s))
+
+
+def _t_over_square(t):
+    return t / (1 + t) ** 2
+
+
+def _mish(v):
+    return v * mpmath.tanh(mpmath.log1p(mpmath.exp(v)))
+
+
+def _mish_prime(v):
+    e = mpmath.exp(v)
+    t = mpmath.tanh(mpmath.log1p(e))
+    return t + v * (1 - t**2) * e / (1 + e)
+
+
+_loops: dict = {}
+
+
+def _apply(name: str, xs: np.ndarray) -> np.ndarray:
+    """kernel_lib.<name> over an array, in the array's dtype, as a generated loop calls it."""
+    if name not in _loops:
+        f = getattr(kl, name)
+
+        @njit(error_model="numpy", fastmath={"contract"})
+        def loop(v, out):
+            for i in range(v.shape[0]):
+                out[i] = f(v[i])
+
+        _loops[name] = loop
+    out = np.empty_like(xs)
+    _loops[name](xs, out)
+    return out
+
+
+def _points(dtype, lo, hi, n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    xs = np.concatenate([rng.uniform(lo, hi, n), np.sign(rng.uniform(-1, 1, n)) * np.exp(rng.uniform(-30, 4, n))])
+    xs = xs[(xs >= lo) & (xs <= hi)]
+    return xs.astype(dtype)
+
+
+#: (helper, mpmath reference, domain, float32 bound, float64 bound, points kept away from, half-width)
+CASES = [
+    ("_sigmoid", _sigma, (-745.0, 745.0), 2.0, 2.0, None, 0.0),
+    ("_softplus", lambda v: mpmath.log1p(mpmath.exp(v)), (-745.0, 1e30), 2.0, 2.0, None, 0.0),
+    ("_t_over_square", _t_over_square, (0.0, 1.0), 2.0, 3.5, None, 0.0),  # f64: plain, 3.1 ulp,
+    ("_silu_prime", _silu_prime, (-100.0, 100.0), 2.5, 2.5, -1.2784645427610738, 0.0625),
+    ("_mish_dd", _mish, (-740.0, 40.0), None, 1.0, None, 0.0),
+    ("_mish_prime_dd", _mish_prime, (-740.0, 40.0), None, 1.5, -1.1924312145154952, 0.0625),
+    ("_mish_plain", _mish, (-85.0, 40.0), None, 1e5, None, 0.0),
+]
+
+
+#: float32 bound None: a float64-only block (float32 arguments take the plain float64 form)
+_BY_DTYPE = [
+    pytest.param(name, ref, domain, bound, zero, radius, dtype, id=f"{name}-{dtype.__name__}")
+    for name, ref, domain, bound32, bound64, zero, radius in CASES
+    for dtype, bound in ((np.float32, bound32), (np.float64, bound64))
+    if bound is not None
+]
+
+
+@pytest.mark.parametrize("name, ref, domain, bound, zero, radius, dtype", _BY_DTYPE)
+def test_building_block_within_its_bound(name, ref, domain, bound, zero, radius, dtype):
+    xs = _points(dtype, *domain)
+    if zero is not None:
+        xs = xs[np.abs(xs.astype(np.float64) - zero) > radius]
+    got = _apply(name, xs)
+    assert got.dtype == dtype
+    exact = reference(ref, xs)
+    if name == "_mish_plain":  # float64 algebra for float32 results: within 1 ulp of float32 after rounding
+        got, dtype, bound = got.astype(np.float32), np.float32, 1.0
+    errors = ulp_error(got, exact, dtype)
+    assert errors.max() <= bound, (xs[np.argmax(errors)], errors.max())
+
+
+def test_blocks_are_straight_line_code():
+    """No branch in any njit block (a branch stops LLVM from vectorising the loop around it)."""
+    for name, obj in vars(kl).items():
+        fn = getattr(obj, "py_func", None)
+        if fn is None or fn.__module__ != kl.__name__:
+            continue
+        tree = ast.parse(inspect.getsource(fn))
+        for node in ast.walk(tree):
+            assert not isinstance(node, (ast.If, ast.IfExp, ast.For, ast.While, ast.BoolOp)), (name, ast.unparse(node))
+
+
+@pytest.mark.parametrize("names", [["_mish_dd", "_mish_prime_dd", "_mish_plain"], ["_silu_prime"], ["_mul_sigmoid"]])
+def test_library_source_runs_on_its_own(names):
+    """The copied source defines everything it uses: executed alone, it computes what the module computes."""
+    namespace: dict = {}
+    exec(compile(kl.library_source(names), "<library>", "exec"), namespace)
+    xs = np.array([-3.0, -0.5, 0.0, 0.25, 2.0, 30.0])
+    for name in names:
+        if name == "_mul_sigmoid":
+            continue
+        original = getattr(kl, name)
+        copied = njit(lambda v, f=namespace[name]: f(v))
+        assert [copied(v) for v in xs] == [njit(lambda v, f=original: f(v))(v) for v in xs]
+
+
+def test_mul_sigmoid_keeps_subnormal_float32_products():
+    xs = np.array([-60.0, -80.0, -90.0, -100.0, -103.0], dtype=np.float32)
+
+    @njit
+    def loop(m, w, out):
+        for i in range(m.shape[0]):
+            out[i] = kl._mul_sigmoid(m[i], w[i])
+
+    out = np.empty_like(xs)
+    loop(xs, xs, out)
+    exact = reference(lambda v: v * _sigma(v), xs)
+    assert ulp_error(out, exact, np.float32).max() <= 1.5
+
+
+def test_mish_near_the_zero_of_its_derivative_and_at_the_patch_edge():
+    module = load_module("mish", "generated")
+    u0 = -1.1924312145154952
+    rng = np.random.default_rng(6)
+    (rule,) = DOUBLE_DOUBLE_RULES
+    radius = rule.radius
+    xs = np.concatenate(
+        [
+            u0 + rng.uniform(-4 * radius, 4 * radius, 300),
+            u0 + radius * rng.uniform(0.98, 1.02, 100) * rng.choice([-1, 1], 100),
+            u0 + np.exp(rng.uniform(-35, -3, 100)) * rng.choice([-1, 1], 100),
+        ]
+    )
+    forward, derivative = module.forward(xs), module.derivative(xs)
+    assert ulp_error(forward, reference(_mish, xs), np.float64).max() <= 2
+    assert ulp_error(derivative, reference(_mish_prime, xs), np.float64).max() <= 4
+
+
+def test_mish_tails_and_subnormal_results():
+    module = load_module("mish", "generated")
+    rng = np.random.default_rng(7)
+    xs = np.concatenate([rng.uniform(-760, -700, 200), rng.uniform(-60, -20, 100), rng.uniform(15, 45, 100)])
+    forward, derivative = module.forward(xs), module.derivative(xs)
+    assert ulp_error(forward, reference(_mish, xs), np.float64).max() <= 2
+    assert ulp_error(derivative, reference(_mish_prime, xs), np.float64).max() <= 4
+    assert np.signbit(module.forward(np.array([-0.0, -1e6]))).all()
