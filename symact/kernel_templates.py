@@ -21,6 +21,7 @@ from .module_identity import identity_source
 from .printer import kernel_code
 from .prose import plain
 from .rewrites import stabilise
+from .row_match import row_template
 from .vecmath import vecmath_source
 
 __all__ = ["header", "ELEMENTWISE_PRELUDE", "render_template", "keyword"]
@@ -1730,10 +1731,6 @@ def _sigmoid_ce_grad(z, y, q, plain):
     return rh + rl
 '''
 
-#: elementwise losses whose gradient is formed in double-double, and their weight on y sigma(-z)
-_SIGMOID_CE = {"sigmoid_cross_entropy_with_logits": "1.0", "weighted_cross_entropy_with_logits": "pos_weight"}
-
-
 _BINARY_FAST = '''
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
@@ -2713,31 +2710,32 @@ def _loss_forms(entry: Entry):
 
 
 def render_template(entry: Entry, command: str) -> str:
-    """The module text for a vector entry or a loss."""
+    """The module text for a vector entry or a loss, its template chosen by the maths of its definition
+    (:func:`symact.row_match.row_template`); ValueError where no template has that maths."""
     forms: list[tuple[str, str]] = []
-    if entry.kind is Kind.VECTOR:
-        if entry.name == "hardmax":
-            body = _ROWS + _FAST + _HARDMAX
-        else:
-            log = entry.name == "log_softmax"
-            what = "log-softmax" if log else "softmax"
-            api = _SOFTMAX_API.replace("@@WHAT@@", what)
-            api = api.replace("@@FROM_OUTPUT_DOC@@", _FROM_OUTPUT_DOC[log])
-            api = api.replace("@@SLACK@@", _FROM_OUTPUT_SLACK[log])
-            body = (_ROWS + _DD + _FAST_SM + _SOFTMAX + _FROM_OUTPUT + api).replace("@@LOG@@", str(log))
-            forms = [
-                ("log-sum-exp", "m + log(1 + sum_{k != argmax} exp(a_k - m)), m = max_k a_k"),
-                (
-                    "forward",
-                    "a_i - m - log1p(sum_{k != argmax} exp(a_k - m))" if log else "exp(a_i - m) / sum_k exp(a_k - m)",
-                ),
-                ("1 - p_i", "sum_{k != i} exp(a_k - m) / sum_k exp(a_k - m)"),
-            ]
-    elif entry.name == "mse":
+    match = row_template(entry, y_label, z)
+    what = match.kind if match is not None else None
+    if what == "hardmax":
+        body = _ROWS + _FAST + _HARDMAX
+    elif what in ("softmax", "log_softmax"):
+        log = what == "log_softmax"
+        api = _SOFTMAX_API.replace("@@WHAT@@", "log-softmax" if log else "softmax")
+        api = api.replace("@@FROM_OUTPUT_DOC@@", _FROM_OUTPUT_DOC[log])
+        api = api.replace("@@SLACK@@", _FROM_OUTPUT_SLACK[log])
+        body = (_ROWS + _DD + _FAST_SM + _SOFTMAX + _FROM_OUTPUT + api).replace("@@LOG@@", str(log))
+        forms = [
+            ("log-sum-exp", "m + log(1 + sum_{k != argmax} exp(a_k - m)), m = max_k a_k"),
+            (
+                "forward",
+                "a_i - m - log1p(sum_{k != argmax} exp(a_k - m))" if log else "exp(a_i - m) / sum_k exp(a_k - m)",
+            ),
+            ("1 - p_i", "sum_{k != i} exp(a_k - m) / sum_k exp(a_k - m)"),
+        ]
+    elif what == "mean_squared_error":
         body = _ROWS + _FAST + _REDUCE + _MSE
         forms = [("per element", "(d_hi + d_lo)^2 with yhat - y = d_hi + d_lo exactly")]
-    elif entry.name in ("softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits"):
-        sparse = entry.name.startswith("sparse")
+    elif what == "softmax_cross_entropy":
+        sparse = match.sparse
         body = (_ROWS + _DD + _FAST_SM + _SOFTMAX + _REDUCE + _SOFTMAX_CE).replace("@@LOG@@", "False")
         body = body.replace("@@LABELS@@", _SPARSE_LABELS if sparse else _SOFT_LABELS).replace("@@SPARSE@@", str(sparse))
         forms = [
@@ -2749,7 +2747,7 @@ def render_template(entry: Entry, command: str) -> str:
             ),
             ("gradient", "(e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / sum_k e_k, e_k = exp(z_k - m)"),
         ]
-    elif entry.name == "logistic_nll":
+    elif what == "logistic_regression_nll":
         body = _ROWS + _DD + _REDUCE + _LOGISTIC
         forms = [
             ("theta_i", "X_i . w + b in double-double (Dot2)"),
@@ -2757,44 +2755,56 @@ def render_template(entry: Entry, command: str) -> str:
             ("residual", "-y_i + sigma(theta_i) for theta_i < 0, else (1 - y_i) - sigma(-theta_i), kept as hi + lo"),
         ]
     elif entry.kind is Kind.LOSS and entry.variable == z:
-        loss, grad = _loss_forms(entry)
-        params = [keyword(p) for p in entry.params]
-        names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
-        loss_code = kernel_code(loss, names)
-        grad_code = kernel_code(grad, names)
-        weight = _SIGMOID_CE.get(entry.name)
-        if weight is not None:  # the gradient in double-double, the symbolic form for the limits
-            grad_code = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})"
-        pargs = "".join(f", {p}" for p in params)
-        helpers = _loss_helpers(loss, grad)
-        fast = weight is not None and "_softplus(" in loss_code
-        binary = (
-            _fast(("exp_f64", "log1p_f64", "fma", "select"))
-            + _BINARY_FAST.replace("@@PARGS@@", "".join(f", {p}" for p in params)).replace("@@W@@", weight)
-            if fast
-            else ""
-        )
-        body = (
-            _ROWS
-            + (_DD + _SIGMOID_CE_GRAD if weight is not None else "")
-            + _REDUCE
-            + helpers
-            + binary
-            + _ELEMENTWISE_LOSS.replace("@@FAST@@", str(fast))
-            .replace("@@PCALLT@@", "".join(f"_param({p}, {p!r}), " for p in params))
-            .replace("@@LOSS@@", loss_code)
-            .replace("@@GRAD@@", grad_code)
-            .replace("@@PARGS@@", pargs)
-            .replace("@@PSIG@@", ", float64" * len(params))
-            .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
-            .replace("@@PCALL@@", "".join(f", _param({p}, {p!r})" for p in params))
-        )
-        forms = [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
-        if y_label not in loss.free_symbols:
-            raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
+        body, forms = _elementwise_loss(entry, match.weight if match is not None else None)
     else:
-        raise ValueError(f"no kernel template for {entry.name} ({entry.kind.value})")
+        raise ValueError(
+            f"no row kernel for {entry.name} ({entry.kind.value}): its definition {sympy.sstr(entry.definition)} "
+            "is none of softmax exp(a_i)/Sum(exp(a_k)), log-softmax, hardmax KroneckerDelta(i, argmax), "
+            "mean squared error Sum((yhat_k - y_k)**2)/n, softmax cross-entropy (soft or integer labels), "
+            "the logistic-regression NLL, or an elementwise loss of the logit z and the label y"
+        )
     return header(entry, command, forms) + _IMPORTS + _CHECKS + body
+
+
+def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, list[tuple[str, str]]]:
+    """The body and compute forms of an elementwise loss of z and y.  ``weight``: the q of a sigmoid
+    cross-entropy -q y log sigma(z) - (1 - y) log(1 - sigma(z)), whose gradient is then formed in
+    double-double and whose forward takes the SIMD path; None for any other loss."""
+    loss, grad = _loss_forms(entry)
+    params = [keyword(p) for p in entry.params]
+    names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
+    loss_code = kernel_code(loss, names)
+    grad_code = kernel_code(grad, names)
+    fast = weight is not None
+    if fast:  # the gradient in double-double, the symbolic form for the limits
+        weight = repr(float(weight)) if weight.is_number else kernel_code(weight, names)
+        grad_code = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})"
+    pargs = "".join(f", {p}" for p in params)
+    helpers = _loss_helpers(loss, grad)
+    binary = (
+        _fast(("exp_f64", "log1p_f64", "fma", "select"))
+        + _BINARY_FAST.replace("@@PARGS@@", pargs).replace("@@W@@", weight)
+        if fast
+        else ""
+    )
+    body = (
+        _ROWS
+        + (_DD + _SIGMOID_CE_GRAD if fast else "")
+        + _REDUCE
+        + helpers
+        + binary
+        + _ELEMENTWISE_LOSS.replace("@@FAST@@", str(fast))
+        .replace("@@PCALLT@@", "".join(f"_param({p}, {p!r}), " for p in params))
+        .replace("@@LOSS@@", loss_code)
+        .replace("@@GRAD@@", grad_code)
+        .replace("@@PARGS@@", pargs)
+        .replace("@@PSIG@@", ", float64" * len(params))
+        .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
+        .replace("@@PCALL@@", "".join(f", _param({p}, {p!r})" for p in params))
+    )
+    if y_label not in loss.free_symbols:
+        raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
+    return body, [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
 
 
 def _loss_helpers(*exprs) -> str:
