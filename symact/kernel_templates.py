@@ -18,6 +18,7 @@ from .catalog import Entry, Kind
 from .catalog.symbols import label as y_label
 from .catalog.symbols import z
 from .module_identity import identity_source
+from .primitive_helpers import helpers_for
 from .printer import kernel_code
 from .prose import plain
 from .rewrites import stabilise
@@ -2808,7 +2809,5 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
 
 
 def _loss_helpers(*exprs) -> str:
-    from .emit import _helpers_for
-
-    text = _helpers_for(*exprs)
+    text = helpers_for(*exprs)
     return "\n\n" + text if text else ""

@@ -23,6 +23,7 @@ import sympy
 
 from .catalog import Entry, Kind
 from .kernel_dd import PATCH_RADIUS, PATCH_RADIUS32
+from .kernel_templates import keyword
 
 __all__ = ["RootPatch", "root_patches", "SEARCH", "RADIUS"]
 
@@ -179,8 +180,6 @@ def root_patches(entry: Entry, raw_derivative: sympy.Expr) -> tuple[RootPatch, .
     if entry.params:
         if len(entry.params) != 1:
             return ()
-        from .kernel_templates import keyword
-
         p = entry.params[0].symbol
         u = sympy.Symbol("u", real=True)
         scaled = raw_derivative.subs(var, u / p)
