@@ -25,7 +25,7 @@ from .rewrites import stabilise
 from .row_match import row_template
 from .vecmath import vecmath_source
 
-__all__ = ["header", "ELEMENTWISE_PRELUDE", "render_template", "keyword"]
+__all__ = ["header", "render_template", "keyword"]
 
 
 def keyword(param) -> str:
@@ -94,20 +94,6 @@ def _param(value, name):
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 '''
-
-ELEMENTWISE_PRELUDE = (
-    _IMPORTS
-    + _CHECKS
-    + """
-
-def _call(ufunc, arrays, params, out):
-    if out is None:
-        return ufunc(*arrays, *params)
-    if not isinstance(out, np.ndarray):
-        raise TypeError("out must be a numpy array")
-    return ufunc(*arrays, *params, out=out)
-"""
-)
 
 _ROWS = '''
 
