@@ -16,7 +16,8 @@ import sympy
 
 from .catalog import Entry, Kind
 from .catalog.symbols import label as y_label
-from .catalog.symbols import z
+from .catalog.symbols import x, z
+from .functions import sigmoid, softplus
 from .module_identity import identity_source
 from .primitive_helpers import helpers_for
 from .printer import kernel_code
@@ -2541,41 +2542,14 @@ _SPARSE_LABELS = """    t = np.asarray(labels)
 _LOGISTIC = '''
 
 @numba.njit(cache=True)
-def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    t = math.exp(x)
-    return t / (1.0 + t)
-
-
-@numba.njit(cache=True)
-def _softplus(x):
-    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-@numba.njit(cache=True)
-def _two_product(a, b):
-    p = a * b
-    s = 134217729.0 * a
-    ah = s - (s - a)
-    al = a - ah
-    s = 134217729.0 * b
-    bh = s - (s - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-@numba.njit(cache=True)
 def _dot2(row, w, b):
     """row . w + b in twice the working precision (Ogita, Rump and Oishi's Dot2): (hi, lo)."""
     s = np.float64(b)
     c = 0.0
     for k in range(row.shape[0]):
-        p, q = _two_product(np.float64(row[k]), np.float64(w[k]))
-        t = s + p
-        bb = t - s
-        c += ((s - (t - bb)) + (p - bb)) + q
-        s = t
+        p, q = _two_prod(np.float64(row[k]), np.float64(w[k]))
+        s, e = _two_sum(s, p)
+        c += e + q
     hi = s + c
     return hi, c - (hi - s)
 
@@ -2643,11 +2617,9 @@ def _weight_grad(X, rhi, rlo, out):
         for i in range(X.shape[0]):
             xij = np.float64(X[i, j])
             for r in (rhi[i], rlo[i]):
-                p, q = _two_product(r, xij)
-                t = s + p
-                bb = t - s
-                c += ((s - (t - bb)) + (p - bb)) + q
-                s = t
+                p, q = _two_prod(r, xij)
+                s, e = _two_sum(s, p)
+                c += e + q
         out[j] = s + c
     return out
 
@@ -2735,7 +2707,7 @@ def render_template(entry: Entry, command: str) -> str:
             ("gradient", "(e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / sum_k e_k, e_k = exp(z_k - m)"),
         ]
     elif what == "logistic_regression_nll":
-        body = _ROWS + _DD + _REDUCE + _LOGISTIC
+        body = _ROWS + _DD + _REDUCE + _loss_helpers(sigmoid(x), softplus(x)) + _LOGISTIC
         forms = [
             ("theta_i", "X_i . w + b in double-double (Dot2)"),
             ("loss", "sum_i y_i softplus(-theta_i) + (1 - y_i) softplus(theta_i)"),
