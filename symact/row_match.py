@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sympy
 from sympy import Indexed, KroneckerDelta, Sum, exp, log
 
+from .budget import BudgetExceeded, run_limited
 from .catalog import Entry, Kind
 
 __all__ = [
@@ -49,13 +50,22 @@ class RowTemplate:
     weight: sympy.Expr | None = None
 
 
+#: seconds for one proof that a definition equals a template's expression (simplify can run for minutes)
+PROOF_BUDGET = 10.0
+
+
+def _simplify_to_zero(difference: sympy.Expr) -> bool:
+    return sympy.simplify(sympy.expand_log(difference, force=True)) == 0
+
+
 def _equal(a: sympy.Expr, b: sympy.Expr) -> bool:
-    """a == b: structurally, else after expanding logarithms (real arguments) and simplifying."""
+    """a == b: structurally, else after expanding logarithms (real arguments) and simplifying, within
+    :data:`PROOF_BUDGET` (a proof that runs out of time is no match)."""
     if a == b:
         return True
     try:
-        return sympy.simplify(sympy.expand_log(a - b, force=True)) == 0
-    except (TypeError, ValueError, NotImplementedError):
+        return run_limited(_simplify_to_zero, PROOF_BUDGET, a - b)
+    except (BudgetExceeded, TypeError, ValueError, NotImplementedError):
         return False
 
 
