@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from symact.bench import main  # noqa: E402
+from symact.commands.bench import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

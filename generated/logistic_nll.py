@@ -43,7 +43,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_logistic_nll_4e6902ce5aa6", globals())
+__name__ = one_name("symact_kernel_logistic_nll_bf232aca91c4", globals())
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -331,27 +331,18 @@ def _fsum(values):
 
 @numba.njit(cache=True)
 def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    t = math.exp(x)
-    return t / (1.0 + t)
+    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
+    t = math.exp(-abs(x))
+    s = 1.0 + t
+    err = (1.0 - s) + t  # 1 + t = s + err exactly
+    q = (1.0 if x >= 0.0 else t) / s
+    return q - q * (err / s)
 
 
 @numba.njit(cache=True)
 def _softplus(x):
-    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-@numba.njit(cache=True)
-def _two_product(a, b):
-    p = a * b
-    s = 134217729.0 * a
-    ah = s - (s - a)
-    al = a - ah
-    s = 134217729.0 * b
-    bh = s - (s - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
+    return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
 @numba.njit(cache=True)
@@ -360,11 +351,9 @@ def _dot2(row, w, b):
     s = np.float64(b)
     c = 0.0
     for k in range(row.shape[0]):
-        p, q = _two_product(np.float64(row[k]), np.float64(w[k]))
-        t = s + p
-        bb = t - s
-        c += ((s - (t - bb)) + (p - bb)) + q
-        s = t
+        p, q = _two_prod(np.float64(row[k]), np.float64(w[k]))
+        s, e = _two_sum(s, p)
+        c += e + q
     hi = s + c
     return hi, c - (hi - s)
 
@@ -432,11 +421,9 @@ def _weight_grad(X, rhi, rlo, out):
         for i in range(X.shape[0]):
             xij = np.float64(X[i, j])
             for r in (rhi[i], rlo[i]):
-                p, q = _two_product(r, xij)
-                t = s + p
-                bb = t - s
-                c += ((s - (t - bb)) + (p - bb)) + q
-                s = t
+                p, q = _two_prod(r, xij)
+                s, e = _two_sum(s, p)
+                c += e + q
         out[j] = s + c
     return out
 

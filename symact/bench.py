@@ -8,7 +8,8 @@ of the same bytes (``N`` elements for a forward, scaled by 1.5 for a vjp, which 
 another half for each auxiliary input: dropout's mask).
 
 The generated modules are loaded by file path from ``generated/``; frameworks that are not installed are
-skipped with a note.  ``symact bench`` and ``benchmarks/bench.py`` call :func:`main`.
+skipped with a note.  ``symact bench`` and ``benchmarks/bench.py`` run it through
+:mod:`symact.commands.bench`.
 """
 
 from __future__ import annotations
@@ -722,16 +723,6 @@ def derivation_times(kernels: list[str]) -> dict[str, float]:
         derive(get(k))
         out[k] = time.perf_counter() - t0
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from .commands.bench import configure, run
-
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
-    configure(parser)
-    return run(parser.parse_args(argv))
 
 
 def startup_markdown(extra: dict) -> str:

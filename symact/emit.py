@@ -36,7 +36,7 @@ from .functions import NamedFunction, sigmoid, softplus
 from .module_identity import identity_source, stamp
 from .printer import helper_name, kernel_code
 from .prose import plain as plain_text
-from .rewrites import PRIMITIVES, W, combine_by_sign, stabilise
+from .rewrites import PRIMITIVES, combine_by_sign, stabilise
 from .roots import RootPatch, root_patches
 
 __all__ = ["Forms", "elementwise_forms", "render", "render_all", "emit", "EmitReport", "DEFAULT_DIR"]
@@ -151,20 +151,6 @@ def expand_for_limit(expr: sympy.Expr) -> sympy.Expr:
     return to_plain(expr)
 
 
-#: helpers that evaluate their PRIMITIVES rule with an error-free transformation: the rounding error
-#: of 1 + exp(-|x|) is recovered exactly (Fast2Sum) and corrected for, which takes sigma from about
-#: 1.5 ulp to about 1.  The maths is the proved rule (sigma by the sign of x); only the rounding differs.
-#: (The elementwise loops' helpers are symact.kernel_lib's _sigmoid and _softplus, tested code.)
-_COMPENSATED = {
-    sigmoid: (
-        "    t = math.exp(-abs(x))\n"
-        "    s = 1.0 + t\n"
-        "    err = (1.0 - s) + t  # 1 + t = s + err exactly\n"
-        "    q = (1.0 if x >= 0.0 else t) / s\n"
-        "    return q - q * (err / s)\n"
-    ),
-}
-
 #: the decorator of the scalar functions: inlined into the loops, so that LLVM sees one loop body
 _SCALAR = '@numba.njit(inline="always")'
 
@@ -178,23 +164,6 @@ def _library_helpers(*exprs: sympy.Expr) -> list[str]:
     if missing:
         raise ValueError(f"the kernel library has no helper {', '.join(missing)}")
     return names + (["_mul_sigmoid"] if "_sigmoid" in names else [])
-
-
-def _helpers_for(*exprs: sympy.Expr) -> str:
-    """Source of the scalar ``math.*`` helper functions (sigma, softplus) the expressions call, in a fixed
-    order (for the row kernels)."""
-    used: set[type] = set()
-    for e in exprs:
-        if e is not None:
-            used |= {type(f) for f in e.atoms(NamedFunction)}
-    parts = []
-    for function, rule in sorted(PRIMITIVES.items(), key=lambda kv: kv[0].__name__):
-        if function not in used:
-            continue
-        body = _COMPENSATED.get(function) or f"    return {kernel_code(rule.replacement.xreplace({W: x}))}\n"
-        doc = f'    """{rule.name}: {rule.reason}."""\n'
-        parts.append(f"@numba.njit(cache=True)\ndef {helper_name(function)}(x):\n{doc}{body}")
-    return "\n\n".join(parts)
 
 
 def _scalar_function(

@@ -16,14 +16,17 @@ import sympy
 
 from .catalog import Entry, Kind
 from .catalog.symbols import label as y_label
-from .catalog.symbols import z
+from .catalog.symbols import x, z
+from .functions import sigmoid, softplus
 from .module_identity import identity_source
+from .primitive_helpers import helpers_for
 from .printer import kernel_code
 from .prose import plain
 from .rewrites import stabilise
+from .row_match import row_template
 from .vecmath import vecmath_source
 
-__all__ = ["header", "ELEMENTWISE_PRELUDE", "render_template", "keyword"]
+__all__ = ["header", "render_template", "keyword"]
 
 
 def keyword(param) -> str:
@@ -92,20 +95,6 @@ def _param(value, name):
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
     return float(array) if array.ndim == 0 else array.astype(np.float64)
 '''
-
-ELEMENTWISE_PRELUDE = (
-    _IMPORTS
-    + _CHECKS
-    + """
-
-def _call(ufunc, arrays, params, out):
-    if out is None:
-        return ufunc(*arrays, *params)
-    if not isinstance(out, np.ndarray):
-        raise TypeError("out must be a numpy array")
-    return ufunc(*arrays, *params, out=out)
-"""
-)
 
 _ROWS = '''
 
@@ -315,79 +304,6 @@ def _dd_exps(row, m, eh, el, ke):
         th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
     return th, tl
 '''.replace("    @@EXP_DD_TAIL_4@@", _exp_dd_tail(4))
-
-#: elementwise entries whose finite values are formed in double-double
-_MISH_DD = '''
-
-@numba.njit(cache=True)
-def _mish_dd(x):
-    """x tanh(softplus(x)) for a finite x in double-double, rounded once: with e = exp(x) (x <= 0),
-    tanh(softplus(x)) = n / (n + 2), n = e (e + 2); with t = exp(-x) (x > 0), (1 + 2t) / (1 + 2t + 2t^2)."""
-    if x <= 0.0:
-        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
-        eh = math.ldexp(mh, k)
-        el = math.ldexp(ml, k)
-        ah, al = _dd_add(eh, el, 2.0, 0.0)
-        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
-        dh, dl = _dd_mul(eh, el, ah, al)
-        dh, dl = _dd_add(dh, dl, 2.0, 0.0)
-        rh, rl = _dd_div(nh, nl, dh, dl)
-        rh, rl = _dd_mul(rh, rl, x, 0.0)
-        return math.ldexp(rh + rl, k)
-    mh, ml, k = _exp_dd(-x, 0.0)
-    th = math.ldexp(mh, k)
-    tl = math.ldexp(ml, k)
-    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
-    sh, sl = _dd_mul(th, tl, th, tl)
-    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)
-    rh, rl = _dd_div(ah, al, dh, dl)
-    rh, rl = _dd_mul(rh, rl, x, 0.0)
-    return rh + rl
-
-
-@numba.njit(cache=True)
-def _mish_prime_dd(x):
-    """mish'(x) for a finite x in double-double, rounded once: [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
-    for x <= 0 (e = exp(x), n = e (e + 2)), [(1 + 2t) D + 4 x t^2 (1 + t)] / D^2 with D = 1 + 2t + 2t^2
-    for x > 0 (t = exp(-x))."""
-    if x < -800.0:  # |mish'(x)| < x e^x 4 underflows
-        return 0.0 * x
-    if x > 40.0:  # 1 - mish'(x) < 4 x exp(-2x) is far below the last bit
-        return 1.0
-    if x <= 0.0:
-        mh, ml, k = _exp_dd(x, 0.0)  # e = (mh + ml) 2**k
-        eh = math.ldexp(mh, k)
-        el = math.ldexp(ml, k)
-        ah, al = _dd_add(eh, el, 2.0, 0.0)
-        nh, nl = _dd_mul(mh, ml, ah, al)  # n / 2**k
-        dh, dl = _dd_mul(eh, el, ah, al)
-        dh, dl = _dd_add(dh, dl, 2.0, 0.0)  # n + 2
-        uh, ul = _dd_mul(nh, nl, dh, dl)
-        bh, bl = _dd_add(eh, el, 1.0, 0.0)
-        vh, vl = _dd_mul(mh, ml, bh, bl)
-        vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
-        uh, ul = _dd_add(uh, ul, vh, vl)
-        sh, sl = _dd_mul(dh, dl, dh, dl)
-        rh, rl = _dd_div(uh, ul, sh, sl)
-        return math.ldexp(rh + rl, k)
-    mh, ml, k = _exp_dd(-x, 0.0)
-    th = math.ldexp(mh, k)
-    tl = math.ldexp(ml, k)
-    ah, al = _dd_add(1.0, 0.0, 2.0 * th, 2.0 * tl)
-    sh, sl = _dd_mul(th, tl, th, tl)
-    dh, dl = _dd_add(ah, al, 2.0 * sh, 2.0 * sl)  # D
-    uh, ul = _dd_mul(ah, al, dh, dl)
-    bh, bl = _dd_add(th, tl, 1.0, 0.0)
-    vh, vl = _dd_mul(sh, sl, bh, bl)
-    vh, vl = _dd_mul(vh, vl, 4.0 * x, 0.0)
-    uh, ul = _dd_add(uh, ul, vh, vl)
-    qh, ql = _dd_mul(dh, dl, dh, dl)
-    rh, rl = _dd_div(uh, ul, qh, ql)
-    return rh + rl
-'''
-
-#: per entry: (helper source, forward helper, derivative helper or None)
-DD_FORMS = {"mish": (_DD + _MISH_DD, "_mish_dd", "_mish_prime_dd")}
 
 
 #: vectorisable row helpers: exact max, exp(a_k - m) summed exactly, the prange switch
@@ -1730,10 +1646,6 @@ def _sigmoid_ce_grad(z, y, q, plain):
     return rh + rl
 '''
 
-#: elementwise losses whose gradient is formed in double-double, and their weight on y sigma(-z)
-_SIGMOID_CE = {"sigmoid_cross_entropy_with_logits": "1.0", "weighted_cross_entropy_with_logits": "pos_weight"}
-
-
 _BINARY_FAST = '''
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
@@ -2557,41 +2469,14 @@ _SPARSE_LABELS = """    t = np.asarray(labels)
 _LOGISTIC = '''
 
 @numba.njit(cache=True)
-def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    t = math.exp(x)
-    return t / (1.0 + t)
-
-
-@numba.njit(cache=True)
-def _softplus(x):
-    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-@numba.njit(cache=True)
-def _two_product(a, b):
-    p = a * b
-    s = 134217729.0 * a
-    ah = s - (s - a)
-    al = a - ah
-    s = 134217729.0 * b
-    bh = s - (s - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-@numba.njit(cache=True)
 def _dot2(row, w, b):
     """row . w + b in twice the working precision (Ogita, Rump and Oishi's Dot2): (hi, lo)."""
     s = np.float64(b)
     c = 0.0
     for k in range(row.shape[0]):
-        p, q = _two_product(np.float64(row[k]), np.float64(w[k]))
-        t = s + p
-        bb = t - s
-        c += ((s - (t - bb)) + (p - bb)) + q
-        s = t
+        p, q = _two_prod(np.float64(row[k]), np.float64(w[k]))
+        s, e = _two_sum(s, p)
+        c += e + q
     hi = s + c
     return hi, c - (hi - s)
 
@@ -2659,11 +2544,9 @@ def _weight_grad(X, rhi, rlo, out):
         for i in range(X.shape[0]):
             xij = np.float64(X[i, j])
             for r in (rhi[i], rlo[i]):
-                p, q = _two_product(r, xij)
-                t = s + p
-                bb = t - s
-                c += ((s - (t - bb)) + (p - bb)) + q
-                s = t
+                p, q = _two_prod(r, xij)
+                s, e = _two_sum(s, p)
+                c += e + q
         out[j] = s + c
     return out
 
@@ -2713,31 +2596,32 @@ def _loss_forms(entry: Entry):
 
 
 def render_template(entry: Entry, command: str) -> str:
-    """The module text for a vector entry or a loss."""
+    """The module text for a vector entry or a loss, its template chosen by the maths of its definition
+    (:func:`symact.row_match.row_template`); ValueError where no template has that maths."""
     forms: list[tuple[str, str]] = []
-    if entry.kind is Kind.VECTOR:
-        if entry.name == "hardmax":
-            body = _ROWS + _FAST + _HARDMAX
-        else:
-            log = entry.name == "log_softmax"
-            what = "log-softmax" if log else "softmax"
-            api = _SOFTMAX_API.replace("@@WHAT@@", what)
-            api = api.replace("@@FROM_OUTPUT_DOC@@", _FROM_OUTPUT_DOC[log])
-            api = api.replace("@@SLACK@@", _FROM_OUTPUT_SLACK[log])
-            body = (_ROWS + _DD + _FAST_SM + _SOFTMAX + _FROM_OUTPUT + api).replace("@@LOG@@", str(log))
-            forms = [
-                ("log-sum-exp", "m + log(1 + sum_{k != argmax} exp(a_k - m)), m = max_k a_k"),
-                (
-                    "forward",
-                    "a_i - m - log1p(sum_{k != argmax} exp(a_k - m))" if log else "exp(a_i - m) / sum_k exp(a_k - m)",
-                ),
-                ("1 - p_i", "sum_{k != i} exp(a_k - m) / sum_k exp(a_k - m)"),
-            ]
-    elif entry.name == "mse":
+    match = row_template(entry, y_label, z)
+    what = match.kind if match is not None else None
+    if what == "argmax_indicator":
+        body = _ROWS + _FAST + _HARDMAX
+    elif what in ("normalised_exp", "log_normalised_exp"):
+        log = what == "log_normalised_exp"
+        api = _SOFTMAX_API.replace("@@WHAT@@", "log-softmax" if log else "softmax")
+        api = api.replace("@@FROM_OUTPUT_DOC@@", _FROM_OUTPUT_DOC[log])
+        api = api.replace("@@SLACK@@", _FROM_OUTPUT_SLACK[log])
+        body = (_ROWS + _DD + _FAST_SM + _SOFTMAX + _FROM_OUTPUT + api).replace("@@LOG@@", str(log))
+        forms = [
+            ("log-sum-exp", "m + log(1 + sum_{k != argmax} exp(a_k - m)), m = max_k a_k"),
+            (
+                "forward",
+                "a_i - m - log1p(sum_{k != argmax} exp(a_k - m))" if log else "exp(a_i - m) / sum_k exp(a_k - m)",
+            ),
+            ("1 - p_i", "sum_{k != i} exp(a_k - m) / sum_k exp(a_k - m)"),
+        ]
+    elif what == "mean_squared_error":
         body = _ROWS + _FAST + _REDUCE + _MSE
         forms = [("per element", "(d_hi + d_lo)^2 with yhat - y = d_hi + d_lo exactly")]
-    elif entry.name in ("softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits"):
-        sparse = entry.name.startswith("sparse")
+    elif what == "categorical_cross_entropy":
+        sparse = match.sparse
         body = (_ROWS + _DD + _FAST_SM + _SOFTMAX + _REDUCE + _SOFTMAX_CE).replace("@@LOG@@", "False")
         body = body.replace("@@LABELS@@", _SPARSE_LABELS if sparse else _SOFT_LABELS).replace("@@SPARSE@@", str(sparse))
         forms = [
@@ -2749,56 +2633,66 @@ def render_template(entry: Entry, command: str) -> str:
             ),
             ("gradient", "(e_j sum_{k != j} y_k - y_j sum_{k != j} e_k) / sum_k e_k, e_k = exp(z_k - m)"),
         ]
-    elif entry.name == "logistic_nll":
-        body = _ROWS + _DD + _REDUCE + _LOGISTIC
+    elif what == "logistic_regression_nll":
+        body = _ROWS + _DD + _REDUCE + _loss_helpers(sigmoid(x), softplus(x)) + _LOGISTIC
         forms = [
             ("theta_i", "X_i . w + b in double-double (Dot2)"),
             ("loss", "sum_i y_i softplus(-theta_i) + (1 - y_i) softplus(theta_i)"),
             ("residual", "-y_i + sigma(theta_i) for theta_i < 0, else (1 - y_i) - sigma(-theta_i), kept as hi + lo"),
         ]
     elif entry.kind is Kind.LOSS and entry.variable == z:
-        loss, grad = _loss_forms(entry)
-        params = [keyword(p) for p in entry.params]
-        names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
-        loss_code = kernel_code(loss, names)
-        grad_code = kernel_code(grad, names)
-        weight = _SIGMOID_CE.get(entry.name)
-        if weight is not None:  # the gradient in double-double, the symbolic form for the limits
-            grad_code = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})"
-        pargs = "".join(f", {p}" for p in params)
-        helpers = _loss_helpers(loss, grad)
-        fast = weight is not None and "_softplus(" in loss_code
-        binary = (
-            _fast(("exp_f64", "log1p_f64", "fma", "select"))
-            + _BINARY_FAST.replace("@@PARGS@@", "".join(f", {p}" for p in params)).replace("@@W@@", weight)
-            if fast
-            else ""
-        )
-        body = (
-            _ROWS
-            + (_DD + _SIGMOID_CE_GRAD if weight is not None else "")
-            + _REDUCE
-            + helpers
-            + binary
-            + _ELEMENTWISE_LOSS.replace("@@FAST@@", str(fast))
-            .replace("@@PCALLT@@", "".join(f"_param({p}, {p!r}), " for p in params))
-            .replace("@@LOSS@@", loss_code)
-            .replace("@@GRAD@@", grad_code)
-            .replace("@@PARGS@@", pargs)
-            .replace("@@PSIG@@", ", float64" * len(params))
-            .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
-            .replace("@@PCALL@@", "".join(f", _param({p}, {p!r})" for p in params))
-        )
-        forms = [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
-        if y_label not in loss.free_symbols:
-            raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
+        body, forms = _elementwise_loss(entry, match.weight if match is not None else None)
     else:
-        raise ValueError(f"no kernel template for {entry.name} ({entry.kind.value})")
+        raise ValueError(
+            f"no row kernel for {entry.name} ({entry.kind.value}): its definition {sympy.sstr(entry.definition)} "
+            "is none of softmax exp(a_i)/Sum(exp(a_k)), log-softmax, hardmax KroneckerDelta(i, argmax), "
+            "mean squared error Sum((yhat_k - y_k)**2)/n, softmax cross-entropy (soft or integer labels), "
+            "the logistic-regression NLL, or an elementwise loss of the logit z and the label y"
+        )
     return header(entry, command, forms) + _IMPORTS + _CHECKS + body
 
 
-def _loss_helpers(*exprs) -> str:
-    from .emit import _helpers_for
+def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, list[tuple[str, str]]]:
+    """The body and compute forms of an elementwise loss of z and y.  ``weight``: the q of a sigmoid
+    cross-entropy -q y log sigma(z) - (1 - y) log(1 - sigma(z)), whose gradient is then formed in
+    double-double and whose forward takes the SIMD path; None for any other loss."""
+    loss, grad = _loss_forms(entry)
+    params = [keyword(p) for p in entry.params]
+    names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
+    loss_code = kernel_code(loss, names)
+    grad_code = kernel_code(grad, names)
+    fast = weight is not None
+    if fast:  # the gradient in double-double, the symbolic form for the limits
+        weight = repr(float(weight)) if weight.is_number else kernel_code(weight, names)
+        grad_code = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})"
+    pargs = "".join(f", {p}" for p in params)
+    helpers = _loss_helpers(loss, grad)
+    binary = (
+        _fast(("exp_f64", "log1p_f64", "fma", "select"))
+        + _BINARY_FAST.replace("@@PARGS@@", pargs).replace("@@W@@", weight)
+        if fast
+        else ""
+    )
+    body = (
+        _ROWS
+        + (_DD + _SIGMOID_CE_GRAD if fast else "")
+        + _REDUCE
+        + helpers
+        + binary
+        + _ELEMENTWISE_LOSS.replace("@@FAST@@", str(fast))
+        .replace("@@PCALLT@@", "".join(f"_param({p}, {p!r}), " for p in params))
+        .replace("@@LOSS@@", loss_code)
+        .replace("@@GRAD@@", grad_code)
+        .replace("@@PARGS@@", pargs)
+        .replace("@@PSIG@@", ", float64" * len(params))
+        .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
+        .replace("@@PCALL@@", "".join(f", _param({p}, {p!r})" for p in params))
+    )
+    if y_label not in loss.free_symbols:
+        raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
+    return body, [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
 
-    text = _helpers_for(*exprs)
+
+def _loss_helpers(*exprs) -> str:
+    text = helpers_for(*exprs)
     return "\n\n" + text if text else ""

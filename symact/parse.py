@@ -64,7 +64,6 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_BITS",
     "parse_sympy",
-    "parse_latex",
     "default_namespace",
     "check_allowed",
 ]
@@ -724,10 +723,3 @@ def parse_sympy(
     if not isinstance(result, sympy.Expr):
         raise ParseError("expected an expression, got a condition (a comparison belongs inside Piecewise)", 1)
     return check_allowed(result)
-
-
-def parse_latex(text: str, namespace: Mapping[str, object] | None = None, **limits) -> sympy.Expr:
-    """Parse a LaTeX formula: see :func:`symact.latex.parse_latex` (kept there, with its grammar)."""
-    from .latex import parse_latex as read
-
-    return read(text, namespace, **limits)

@@ -22,6 +22,7 @@ import mpmath
 import sympy
 
 from .catalog import Entry, Kind
+from .kernel_templates import keyword
 
 __all__ = ["RootPatch", "root_patches", "SEARCH", "RADIUS"]
 
@@ -180,8 +181,6 @@ def root_patches(
     if entry.params:
         if len(entry.params) != 1:
             return ()
-        from .kernel_templates import keyword
-
         p = entry.params[0].symbol
         u = sympy.Symbol("u", real=True)
         scaled = raw_derivative.subs(var, u / p)

@@ -78,3 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print(text)
         print(f"wrote {args.markdown} and {args.json}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``symact bench`` as a program of its own (``benchmarks/bench.py``)."""
+    parser = argparse.ArgumentParser(prog="bench", description=HELP)
+    configure(parser)
+    return run(parser.parse_args(argv))
