@@ -114,7 +114,7 @@ def main(argv=None) -> int:
                 verdict = "yes" if passed else "**no**"
             except Exception as error:  # noqa: BLE001 - the benchmark reports every failure and goes on
                 cells = ["-"] * len(kernels)
-                verdict = f"error: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+                verdict = f"error: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]}"
                 if "-v" in sys.argv:
                     traceback.print_exc()
                 passed = False
