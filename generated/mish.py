@@ -12,6 +12,8 @@ is loaded under, it registers itself as one fixed name (below), which Numba's ca
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: x*tanh(softplus(x))
     derivative: 4*x*exp(-2*softplus(x))*sigmoid(x)/(1 + exp(-2*softplus(x)))**2 + tanh(softplus(x))
+
+compute forms (fits to f' near its zeros, not identities: symact check measures their error):
     near a zero of f': d P(d), P a Chebyshev fit of degree 9 (4 for float32) in d = x - u0, u0 = -1.1924312145154951637, for |d| < 0.0625
 """
 
@@ -47,7 +49,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_cc504382bd5d", globals())
+__name__ = one_name("symact_kernel_mish_c19e22728813", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---

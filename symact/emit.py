@@ -46,7 +46,7 @@ LIMIT_BUDGET = 5.0  #: seconds for each symbolic limit at +-inf
 
 @dataclass(frozen=True)
 class Forms:
-    """The compute forms of an elementwise entry (each proved equal to its source by the tests)."""
+    """The compute forms of an elementwise entry (each proved equal to its source: :mod:`symact.form_proofs`)."""
 
     forward: sympy.Expr
     derivative: sympy.Expr
@@ -698,19 +698,17 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         )
     body = "\n\n".join(parts)
     used = sorted(set(_VEC_CALL.findall(body)) | set(extra_vecmath) | ({"fma"} if "fma(" in body else set()))
-    code = [T.header(entry, command, _forms_doc(forms)), _elementwise_prelude(used)]
+    code = [T.header(entry, command, _forms_doc(entry)), _elementwise_prelude(used)]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)
     return "\n\n".join(code)
 
 
-def _forms_doc(forms: Forms) -> list[tuple[str, str]]:
-    rows = [("forward", sympy.sstr(forms.forward)), ("derivative", sympy.sstr(forms.derivative))]
-    if forms.output is not None:
-        rows.append(("from output y", sympy.sstr(forms.output)))
-    for patch in forms.patches:
-        rows.append(("near a zero of f'", patch.describe()))
-    return rows
+def _forms_doc(entry: Entry) -> list[tuple[str, str, str]]:
+    """(label, form, claim) for the header: each compute form with what was proved of it (symact.form_proofs)."""
+    from .form_proofs import form_claims
+
+    return list(form_claims(entry))
 
 
 def render(entry: Entry, command: str | None = None) -> str:
