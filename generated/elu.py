@@ -12,6 +12,8 @@ is loaded under, it registers itself as one fixed name (below), which Numba's ca
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: Piecewise((x, x > 0), (alpha*expm1(x), True))
     derivative: Piecewise((1, x > 0), (alpha*exp(x), True))
+
+compute forms (stabilising rewrites, not proved equal: each checked numerically at 38 points (50 digits)):
     from output y: Piecewise((1, y > 0), (alpha + y, True))
 
 parameters: alpha = 1 (the value -alpha that f approaches as x -> -inf)
@@ -49,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_elu_0c7a9f782485", globals())
+__name__ = one_name("symact_kernel_elu_b022cd31f924", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---

@@ -12,6 +12,8 @@ is loaded under, it registers itself as one fixed name (below), which Numba's ca
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: Piecewise((x, x > 0), (slope*x, True))
     derivative: Piecewise((1, x > 0), (slope, True))
+
+compute forms (stabilising rewrites, not proved equal: each checked numerically at 38 points (50 digits)):
     from output y: Piecewise((1, y > 0), (slope, True))
 
 parameters: slope = 1/100 (slope for x <= 0 (PyTorch's negative_slope))
@@ -49,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_leaky_relu_e8bb2248e505", globals())
+__name__ = one_name("symact_kernel_leaky_relu_70682736f4a4", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---

@@ -12,7 +12,13 @@ is loaded under, it registers itself as one fixed name (below), which Numba's ca
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: x*tanh(softplus(x))
     derivative: 4*x*exp(-2*softplus(x))*sigmoid(x)/(1 + exp(-2*softplus(x)))**2 + tanh(softplus(x))
+
+compute forms (fits to f' near its zeros, not identities: symact check measures their error):
     near a zero of f': d P(d), P a Chebyshev fit of degree 9 (4 for float32) in d = x - u0, u0 = -1.1924312145154951637, for |d| < 0.0625
+
+compute forms (symact.kernel_lib forms, chosen by the shape of f or f' and proved equal by cancellation):
+    forward (finite x): _mish_dd(x) (float64), _mish_plain(x) (float32): w tanh(softplus(w)) in head-tail arithmetic
+    derivative (finite x): _mish_prime_dd(x) (float64), _mish_prime_plain(x) (float32): w tanh(softplus(w)) in head-tail arithmetic
 """
 
 
@@ -47,7 +53,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_7266e1926383", globals())
+__name__ = one_name("symact_kernel_mish_9e783710cbd3", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---

@@ -30,8 +30,7 @@ import numpy as np
 import sympy
 
 from .catalog import Entry, Kind
-from .catalog.symbols import X, a, b, d, i, j, m, n, t, w, x, y, yhat, yv, z, zv
-from .catalog.symbols import label as y_label
+from .catalog.symbols import i, j, n, x, y
 from .reference import Scalar, instance, mp_value
 
 __all__ = ["KernelResult", "check_entry", "check", "table", "load_module", "BOUNDS", "grid", "ulp_error"]
@@ -253,7 +252,7 @@ def _check_elementwise(entry: Entry, module, dtype, size: str) -> list[KernelRes
     }
     for cls, values in grid(dtype, size, _numeric_kinks(entry), roots):
         xs = np.array(values, dtype=dtype)
-        aux_values = [np.array([dtype(q % 2) for q in range(len(xs))]) for _ in aux]  # dropout's mask 0/1
+        aux_values = [np.array([dtype(q % 2) for q in range(len(xs))]) for _ in aux]  # a mask of 0s and 1s
         gs = np.array([_G_VALUES[q % len(_G_VALUES)] for q in range(len(xs))], dtype=dtype)
         fwd = module.forward(xs, *aux_values)
         der = module.derivative(xs, *aux_values)
@@ -399,13 +398,17 @@ def _check_vector(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
 
     rng = np.random.default_rng(7)
     name = np.dtype(dtype).name
+    a = entry.variable
     derivation = derive(entry)
     jac_raw = derivation.gradient("jacobian").raw
     vjp_raw = derivation.gradient("vjp").raw
-    hard = entry.name == "hardmax"
+    # a definition through the index of the largest element (not the elements themselves) is piecewise
+    # constant: its value is the definition at argmax(a), its derivatives 0, and a nan anywhere gives nan
+    arg = _argmax_index(entry)
+    hard = arg is not None
     # vjp_from_output(y, g) is held to the derivation's output form at the y given (the forward's rounded
     # output), with random g and with g = 1, where g_j - sum_i p_i g_i cancels to sum_i p_i - 1; a module's
-    # FROM_OUTPUT_SLACK[dtype] is an error it documents besides, times |exp(y_j) sum_i g_i| (log-softmax's exp)
+    # FROM_OUTPUT_SLACK[dtype] is an error it documents besides, times |exp(y_j) sum_i g_i| (an output in logs)
     from_output = derivation.gradient("vjp").output if hasattr(module, "vjp_from_output") else None
     kernels = ("forward", "vjp", "jacobian", *(["vjp_from_output"] if from_output is not None else []))
     res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in kernels}
@@ -418,11 +421,11 @@ def _check_vector(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
         for i_ in range(n_):
             where = f"a = {row.tolist()}, i = {i_}"
             if hard:
-                finite = row[~np.isnan(row)]
                 if np.isnan(row).any():
                     exact = mpmath.nan
                 else:
-                    exact = mpmath.mpf(1 if i_ == int(np.argmax(finite)) else 0)
+                    at = entry.definition.xreplace({arg: sympy.Integer(int(np.argmax(row)))})
+                    exact = instance(at, ((n, n_), (i, i_)), (a,))([row])
             else:
                 exact = instance(entry.definition, ((n, n_), (i, i_)), (a,))([row])
             res["forward"].add(fwd[i_], exact, cls, where)
@@ -450,14 +453,20 @@ def _zero_or_nan(row):
     return mpmath.nan if np.isnan(row).any() else mpmath.mpf(0)
 
 
-def _check_softmax_loss(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+def _check_class_loss(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    """A loss of a row of logits normalised over the row (the class axis) against a row of soft labels or
+    an integer class label: forward(z, labels, reduction="sum") and grad, row by row."""
     from .derive import derive
 
-    sparse = entry.name.startswith("sparse")
+    # the labels: an integer class index (declared with the domain "index") or a row of soft labels
+    t = _label(entry, "index")
+    sparse = t is not None
+    yv = None if sparse else _label(entry)
+    zv = entry.variable
     rng = np.random.default_rng(11)
     name = np.dtype(dtype).name
     res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "grad")}
-    grad_raw = derive(entry).gradient(f"wrt:{zv[j]}").raw
+    grad_raw = derive(entry).gradient(f"wrt:{entry.wrt[0]}").raw
     for cls, row in _rows(dtype, size, rng):
         if np.isnan(row).any() or np.isinf(row).any():
             continue  # the limits of a loss at infinite logits depend on the labels; checked in the tests
@@ -493,6 +502,7 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
     name = np.dtype(dtype).name
     res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "grad", "forward mean")}
     defaults = {p.symbol: sympy.Float(float(p.default), 60) for p in entry.params}
+    z, y_label = entry.variable, _label(entry)
     f_ref = Scalar(entry.definition.subs(defaults), (z, y_label))
     g_ref = Scalar(derive(entry).gradient(f"wrt:{z}").raw.subs(defaults), (z, y_label))
     kw = {keyword(p): float(p.default) for p in entry.params}
@@ -520,13 +530,16 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
     return list(res.values())
 
 
-def _check_mse(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+def _check_mean_loss(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    """A loss that is a mean over its elements of a term of the prediction and the target there (no
+    normalisation across elements): forward and grad with reduction="mean", at several sizes and scales."""
     rng = np.random.default_rng(5)
     name = np.dtype(dtype).name
     res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "grad")}
     from .derive import derive
 
-    grad_raw = derive(entry).gradient(f"wrt:{yhat[j]}").raw
+    yhat, yv = entry.variable, _label(entry)
+    grad_raw = derive(entry).gradient(f"wrt:{entry.wrt[0]}").raw
     for count in (1, 2, 5, 9) if size == "small" else (1, 2, 3, 5, 9, 17):
         for scale in (1.0, 1e-3, 1e20):
             for _ in range(3 if size == "small" else 10):
@@ -546,14 +559,21 @@ def _check_mse(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
     return list(res.values())
 
 
-def _check_logistic(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+def _check_model_loss(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
+    """A loss of a linear model's weights w and bias b over data X (m samples of d features) and labels y:
+    forward(w, b, X, y) and grad -> (dw, db)."""
     from .derive import derive
 
     rng = np.random.default_rng(3)
     name = np.dtype(dtype).name
     res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "dw", "db")}
+    w = entry.variable
+    b = next(s for s in entry.wrt if not isinstance(s, sympy.Indexed))
+    data = next(a_ for a_ in entry.aux if len(a_.sizes) == 2)
+    X, (m, d) = data.symbol, data.sizes
+    yv = next(a_.symbol for a_ in entry.aux if a_ is not data)
     derivation = derive(entry)
-    raw_w = derivation.gradient(f"wrt:{w[j]}").raw
+    raw_w = derivation.gradient(f"wrt:{entry.wrt[0]}").raw
     raw_b = derivation.gradient(f"wrt:{b}").raw
     for m_, d_ in ((1, 1), (3, 2), (6, 3)) if size == "small" else ((1, 1), (3, 2), (6, 3), (10, 4)):
         for scale in (0.5, 5.0, 50.0):
@@ -576,6 +596,51 @@ def _check_logistic(entry: Entry, module, dtype, size: str) -> list[KernelResult
 
 
 # --------------------------------------------------------------------------------------------
+# what shape an entry has: decided from its mathematics (its symbols, labels and arguments), never its name
+
+
+def _argmax_index(entry: Entry) -> sympy.Symbol | None:
+    """The integer symbol standing for argmax of the input in a vector entry defined through it (a one-hot
+    of the largest element): a free integer symbol of the definition that is neither one of the entry's
+    indices nor a size, where the definition does not depend on the input's elements themselves."""
+    if entry.kind is not Kind.VECTOR or entry.definition.has(entry.variable):
+        return None
+    bound = {s for pair in entry.index_ranges for s in pair}
+    free = [s for s in entry.definition.free_symbols if s.is_integer and s not in bound]
+    return free[0] if len(free) == 1 else None
+
+
+def _label(entry: Entry, domain: str | None = None):
+    """The symbol of the entry's label input (the first auxiliary input, or the first of that sampling
+    ``domain``); None if there is none."""
+    return next((a_.symbol for a_ in entry.aux if domain is None or a_.domain == domain), None)
+
+
+def _loss_shape(entry: Entry) -> str:
+    """How a loss takes its arguments, from its definition: ``"binary"`` for a loss of one logit and one
+    label (elementwise); ``"model"`` for a loss differentiated with respect to several arguments (a linear
+    model's weights and bias); ``"classes"`` for a loss of a row of logits normalised over the row (a sum
+    of exponentials of the logits); else ``"mean"``, a mean of a term per element."""
+    var = entry.variable
+    if not isinstance(var, sympy.IndexedBase):
+        return "binary"
+    if len(entry.wrt) > 1:
+        return "model"
+    for s in entry.definition.atoms(sympy.Sum):
+        if any(e.has(var) for e in s.function.atoms(sympy.exp)):
+            return "classes"
+    return "mean"
+
+
+_LOSS_CHECKS = {
+    "binary": _check_binary_loss,
+    "model": _check_model_loss,
+    "classes": _check_class_loss,
+    "mean": _check_mean_loss,
+}
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def check_entry(
@@ -590,14 +655,8 @@ def check_entry(
                 results += _check_elementwise(entry, module, dtype, size)
             elif entry.kind is Kind.VECTOR:
                 results += _check_vector(entry, module, dtype, size)
-            elif entry.name == "mse":
-                results += _check_mse(entry, module, dtype, size)
-            elif entry.name == "logistic_nll":
-                results += _check_logistic(entry, module, dtype, size)
-            elif entry.variable == z:
-                results += _check_binary_loss(entry, module, dtype, size)
             else:
-                results += _check_softmax_loss(entry, module, dtype, size)
+                results += _LOSS_CHECKS[_loss_shape(entry)](entry, module, dtype, size)
     return results
 
 

@@ -32,6 +32,7 @@ from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_derivative, match_double_double
 from .files import write_atomic
+from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
 from .module_identity import identity_source, stamp
 from .printer import helper_name, kernel_code
@@ -47,7 +48,7 @@ LIMIT_BUDGET = 5.0  #: seconds for each symbolic limit at +-inf
 
 @dataclass(frozen=True)
 class Forms:
-    """The compute forms of an elementwise entry (each proved equal to its source by the tests)."""
+    """The compute forms of an elementwise entry (each proved equal to its source: :mod:`symact.form_proofs`)."""
 
     forward: sympy.Expr
     derivative: sympy.Expr
@@ -628,18 +629,30 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         )
     body = "\n\n".join(parts)
     used = sorted(set(_VEC_CALL.findall(body)) | set(library) | ({"fma"} if "fma(" in body else set()))
-    code = [T.header(entry, command, _forms_doc(forms)), _elementwise_prelude(used)]
+    code = [T.header(entry, command, _forms_doc(entry, forms)), _elementwise_prelude(used)]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)
     return "\n\n".join(code)
 
 
-def _forms_doc(forms: Forms) -> list[tuple[str, str]]:
-    rows = [("forward", sympy.sstr(forms.forward)), ("derivative", sympy.sstr(forms.derivative))]
-    if forms.output is not None:
-        rows.append(("from output y", sympy.sstr(forms.output)))
-    for patch in forms.patches:
-        rows.append(("near a zero of f'", patch.describe()))
+#: what the header says of a kernel-library form that replaces a compute form
+RULE = "symact.kernel_lib forms, chosen by the shape of f or f' and proved equal by cancellation"
+
+
+def _forms_doc(entry: Entry, forms: Forms) -> list[tuple[str, str, str]]:
+    """(label, form, claim) for the header: each compute form that runs, with what was proved of it
+    (symact.form_proofs); where a compute rule replaces a form, the rule and its argument."""
+    rows = list(form_claims(entry, forms))
+    if forms.double_double is not None:
+        rule = forms.double_double
+        for label, call in (("forward", rule.forward), ("derivative", rule.derivative)):
+            text = f"{call}(x) (float64), {rule.plain_forward if label == 'forward' else rule.plain_derivative}(x) "
+            rows.append((f"{label} (finite x)", text + f"(float32): {rule.name}", RULE))
+    if forms.derivative_rule is not None:
+        match = forms.derivative_rule
+        factor = "" if match.factor == 1 else f"{sympy.sstr(match.factor)} * "
+        text = f"{factor}{match.rule.name}, w = {sympy.sstr(match.argument)}"
+        rows.append(("derivative (finite x)", text, RULE))
     return rows
 
 

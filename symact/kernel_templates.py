@@ -37,8 +37,15 @@ def keyword(param) -> str:
     return head if sep and head.isidentifier() else param.name
 
 
-def header(entry: Entry, command: str, forms: list[tuple[str, str]]) -> str:
-    """The module docstring: entry, definition, compute forms, do-not-edit and the command."""
+#: what a header says of compute forms given without a claim
+_PROVED = "stabilising rewrites of the definition and its derivative, each proved equal"
+
+
+def header(entry: Entry, command: str, forms: list[tuple[str, ...]]) -> str:
+    """The module docstring: entry, definition, compute forms, do-not-edit and the command.
+
+    ``forms`` are (label, form) or (label, form, claim) rows; rows with the same claim are listed together
+    under "compute forms (claim):", in the order of their first row (a row without a claim: _PROVED)."""
     lines = [
         f'"""{entry.name}: {plain(entry.summary)}',
         "",
@@ -52,9 +59,11 @@ def header(entry: Entry, command: str, forms: list[tuple[str, str]]) -> str:
         "importlib.util.spec_from_file_location under any name, or symact.load(path). Whatever the name it",
         "is loaded under, it registers itself as one fixed name (below), which Numba's cache records.",
     ]
-    if forms:
-        lines += ["", "compute forms (stabilising rewrites of the definition and its derivative, each proved equal):"]
-        lines += [f"    {label}: {text}" for label, text in forms]
+    groups: dict[str, list[str]] = {}
+    for label, text, *claim in forms:
+        groups.setdefault(claim[0] if claim else _PROVED, []).append(f"    {label}: {text}")
+    for claim, rows in groups.items():
+        lines += ["", f"compute forms ({claim}):", *rows]
     if entry.params:
         lines += [
             "",

@@ -2,21 +2,46 @@
 
 Quick by default (the thin grid of :func:`symact.check.grid` with ``size="small"``, seconds per
 entry); ``--full`` is the dense grid and the float32 sweep over every 61st float32, minutes per entry.
+
+A user's kernel is checked the same way: ``symact check --expr EXPR --name NAME [--param k=v] --dir DIR``
+with the expression, name and parameters it was generated from (``--out DIR`` is accepted too, so that
+the generate command with ``generate`` replaced by ``check`` checks what it wrote).  The module's header
+must show the definition that the expression gives; a missing module or another definition is one line
+and exit 2, with the generate command that writes it.
 """
 
 from __future__ import annotations
 
 import argparse
 
+DEFAULT_DIR = "generated"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from ._common import add_param_option
+
     parser.epilog = (
         "By default the quick check: the thin grid the tests use and a float32 sweep of every 40009th "
         "float32 (seconds per entry). --full checks the dense grid and every 61st float32 (about 70 "
-        "million points per kernel): minutes per entry."
+        "million points per kernel): minutes per entry. A user kernel: symact check --expr "
+        '"x*tanh(log(1+exp(x)))" --name my_mish --dir mykernels, with the expression, name and --param '
+        "values given to symact generate (whose --out DIR is --dir here; --out is accepted too). Exit 0 "
+        "when every kernel is within its bound, 1 when one is not, 2 on bad input (a missing module, or "
+        "one generated from another expression)."
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="catalog entries (default: every one)")
-    parser.add_argument("--dir", default="generated", metavar="DIR", help="where the modules are (default generated/)")
+    parser.add_argument(
+        "--dir",
+        "--out",
+        dest="dir",
+        default=None,
+        metavar="DIR",
+        help=f"where the modules are (default {DEFAULT_DIR}/ for catalog entries; required with --expr: "
+        "the --out DIR given to symact generate)",
+    )
+    parser.add_argument("--expr", help="the user expression in x that symact generate --expr was given")
+    parser.add_argument("--name", help="the module name given to symact generate --name (with --expr)")
+    add_param_option(parser, "each free symbol of --expr (as when it was generated)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
         "--full",
@@ -39,11 +64,19 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ._common import check_input_dir
 
-    entries = [catalog.get(name) for name in args.names] if args.names else catalog.entries()
-    check_input_dir(args.dir)
-    missing = [e.name for e in entries if not (Path(args.dir) / f"{e.name}.py").is_file()]
-    if missing:
-        raise InputError(f"no module for {', '.join(missing)} in {args.dir}/: run 'symact generate' first")
+    if args.expr is not None:
+        entries = [_user_entry(args)]
+    else:
+        if args.name:
+            raise InputError("--name goes with --expr")
+        if args.param:
+            raise InputError("--param goes with --expr (a catalog kernel is checked at its parameters' defaults)")
+        entries = [catalog.get(name) for name in args.names] if args.names else catalog.entries()
+        args.dir = DEFAULT_DIR if args.dir is None else args.dir
+        check_input_dir(args.dir)
+        missing = [e.name for e in entries if not (Path(args.dir) / f"{e.name}.py").is_file()]
+        if missing:
+            raise InputError(f"no module for {', '.join(missing)} in {args.dir}/: run 'symact generate' first")
     if args.size == "full":
         count = f"{len(entries)} entries" if len(entries) != 1 else "1 entry"
         print(
@@ -66,3 +99,60 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"\nall {len(results)} kernel results within their bounds")
     return 0
+
+
+def _user_entry(args):
+    """The entry of a user expression, as ``symact generate --expr`` builds it, after checking that
+    ``args.dir`` holds the module generated from it: one line (exit 2) otherwise, naming the command
+    that writes it."""
+    from pathlib import Path
+
+    from ..derive import user_entry
+    from ..errors import InputError
+    from . import generate
+    from ._common import check_input_dir, check_user_name, substituted, user_expression
+
+    if args.names:
+        raise InputError("give either catalog names or --expr, not both")
+    check_user_name(args.name)
+    if args.dir is None:
+        raise InputError(
+            "--expr needs --dir DIR, the folder that symact generate --expr wrote the module to (its --out DIR)"
+        )
+    expr, var, values = user_expression(args, "x")
+    entry = user_entry(args.name, substituted(expr, values), var)
+    command = generate._command(argparse.Namespace(expr=args.expr, name=args.name, param=args.param, out=args.dir))
+    path = Path(args.dir) / f"{args.name}.py"
+    if not path.is_file():
+        if Path(args.dir).exists():
+            check_input_dir(args.dir)
+        raise InputError(f"no module {path}; write it with: {command}")
+    shown = module_definition(path)
+    want = definition_line(entry)
+    if shown is None:
+        raise InputError(f"{path} has no symact header (no definition line); write it with: {command}")
+    if shown != want:
+        theirs, ours = shown.partition(": ")[2], want.partition(": ")[2]
+        raise InputError(
+            f"{path} was generated from another expression (its definition is {theirs}, --expr gives {ours}); "
+            f"regenerate it with: {command}"
+        )
+    return entry
+
+
+def definition_line(entry) -> str:
+    """The line of a generated module's header that gives ``entry``'s definition, as the header writes it."""
+    import sympy
+
+    return f"definition: {sympy.sstr(entry.definition)}".replace("\\", "\\\\")
+
+
+def module_definition(path) -> str | None:
+    """The definition line of the module docstring at ``path``, or None when it has none."""
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    if not text.startswith('"""'):
+        return None
+    docstring = text[3:].partition('"""')[0]
+    return next((line for line in docstring.splitlines() if line.startswith("definition: ")), None)
