@@ -65,7 +65,9 @@ def elementwise_forms(entry: Entry) -> Forms:
     derivation = derive(entry)
     first = derivation.gradient("first")
     forward = stabilise(entry.definition)
-    derivative = combine_by_sign(stabilise(sympy.diff(recognise(entry.definition), entry.variable)), entry.variable)
+    derivative = _without_cancelling_terms(
+        combine_by_sign(stabilise(sympy.diff(recognise(entry.definition), entry.variable)), entry.variable)
+    )
     output = stabilise(first.output.expr) if first.output is not None else None
     aux = tuple(a.symbol for a in entry.aux if a.symbol in entry.definition.free_symbols)
     params = tuple((T.keyword(p), float(p.default)) for p in entry.params)
@@ -75,6 +77,19 @@ def elementwise_forms(entry: Entry) -> Forms:
         output = output.xreplace(renames) if output is not None else None
     patches = root_patches(entry, first.raw)
     return Forms(forward, derivative, output, first.raw, aux, params, patches)
+
+
+def _without_cancelling_terms(expr: sympy.Expr) -> sympy.Expr:
+    """A sum whose terms cancel symbolically, as the one fraction they make (stabilised again), else ``expr``.
+
+    softsign' = 1/(1 + |x|) - |x|/(1 + |x|)^2 subtracts two numbers near 1/|x| for large |x| and squares
+    1 + |x| (overflow past 1e154); over a common denominator the numerator is 1 + |x| - |x| = 1, and the
+    derivative is 1/(1 + |x|)^2.  Taken only where the fraction has fewer operations than the sum (terms
+    cancelled), so a sum that merely shares a denominator keeps its form."""
+    if not expr.is_Add:
+        return expr
+    combined = stabilise(sympy.together(expr))
+    return combined if sympy.count_ops(combined) < sympy.count_ops(expr) else expr
 
 
 def _limit(expr: sympy.Expr, var: sympy.Symbol, direction) -> sympy.Expr | None:

@@ -19,11 +19,72 @@ x*_sigmoid(-x)
 from __future__ import annotations
 
 import sympy
+from mpmath.libmp import normalize, round_nearest, to_float
 from sympy.printing.pycode import PythonCodePrinter
 
 from .functions import NamedFunction
 
-__all__ = ["KernelPrinter", "kernel_code", "helper_name"]
+__all__ = ["KernelPrinter", "kernel_code", "helper_name", "fold_constants", "correctly_rounded"]
+
+#: digits a constant subexpression is evaluated to before it is rounded to a float literal
+FOLD_DIGITS = 40
+
+
+def correctly_rounded(value: sympy.Expr, bits: int = 53) -> float:
+    """The real constant ``value`` (sqrt(2)/sqrt(pi), an exact rational, ...) rounded to nearest to ``bits``
+    bits (53: a float64; 24: a number that float32 holds exactly), from a FOLD_DIGITS-digit evaluation."""
+    number = sympy.Float(value.evalf(FOLD_DIGITS), FOLD_DIGITS)
+    if number == 0:
+        return 0.0
+    sign, man, exp, bc = number._mpf_
+    return to_float(normalize(sign, man, exp, bc, bits, round_nearest))
+
+
+class AddConstant(sympy.Function):
+    """``rest + c`` with the constant c as the unevaluated words ``hi + mid + lo``: hi has 24 bits, so that it
+    is exact in float32 and float64, and rest + hi is exact where rest is near -hi (Sterbenz); mid = c - hi
+    and lo = c - hi - mid (rounded to float64) follow, each sum exact or rounded once where rest + c is small.
+    y + lambda alpha at y = -1.7580993408473768 then keeps its digits (c - fl(c) is 1e-17: a constant
+    rounded to one float64 gets none of them right)."""
+
+    nargs = 4
+
+
+def _is_constant(e) -> bool:
+    return not e.free_symbols and e.is_number and e.is_extended_real is True and e.is_finite is True
+
+
+def fold_constants(expr: sympy.Expr) -> sympy.Expr:
+    """Every constant subexpression (sqrt(2), pi, sqrt(2)/(2 sqrt(pi)), products of them) as one correctly
+    rounded float, evaluated once at generation time; a sum ``rest + c`` with a constant that float32 does not
+    hold exactly as :class:`AddConstant`.  Plain numbers (Integer, Rational, Float) are left as they are: the
+    printer rounds them correctly."""
+    if expr.is_Atom:
+        if isinstance(expr, sympy.NumberSymbol):
+            return sympy.Float(correctly_rounded(expr))
+        return expr
+    if _is_constant(expr) and not expr.is_Number:
+        return sympy.Float(correctly_rounded(expr))
+    if isinstance(expr, (sympy.Mul, sympy.Add)):
+        const = [a for a in expr.args if _is_constant(a)]
+        if not const or (len(const) == 1 and const[0].is_Number and not isinstance(expr, sympy.Add)):
+            args = [fold_constants(a) for a in expr.args]
+            return expr.func(*args, evaluate=False) if args != list(expr.args) else expr
+        rest = [fold_constants(a) for a in expr.args if not _is_constant(a)]
+        if isinstance(expr, sympy.Add):
+            c = sympy.Add(*const)
+            hi = correctly_rounded(c, 24)
+            if c != sympy.Rational(hi):  # not held exactly by float32: hi + mid + lo
+                mid = correctly_rounded(c - sympy.Rational(hi))
+                lo = correctly_rounded(c - sympy.Rational(hi) - sympy.Rational(mid))
+                words = (sympy.Float(hi), sympy.Float(mid), sympy.Float(lo))
+                return AddConstant(sympy.Add(*rest, evaluate=False), *words)
+            if rest == [a for a in expr.args if not _is_constant(a)] and len(const) == 1 and const[0].is_Number:
+                return expr
+            return sympy.Add(sympy.Rational(hi), *rest, evaluate=False)
+        return sympy.Mul(sympy.Float(correctly_rounded(sympy.Mul(*const))), *rest, evaluate=False)
+    args = [fold_constants(a) for a in expr.args]
+    return expr.func(*args) if args != list(expr.args) else expr
 
 
 def helper_name(function: type) -> str:
@@ -94,21 +155,30 @@ class KernelPrinter(PythonCodePrinter):
     def _print_Half(self, expr):
         return self._number(0.5)
 
-    def _print_Max(self, expr):  # a ternary keeps the loop free of Python's max() dispatch
-        a, *rest = expr.args
-        code = self._print(a)
-        for b in rest:
-            pb = self._print(b)
-            code = f"({code} if {code} >= {pb} else {pb})"
-        return code
+    def _print_Max(self, expr):  # a ternary (a select with vec) keeps the loop free of max()'s dispatch
+        return self._extremum(expr, ">=")
 
     def _print_Min(self, expr):
+        return self._extremum(expr, "<=")
+
+    def _extremum(self, expr, op):
         a, *rest = expr.args
         code = self._print(a)
         for b in rest:
             pb = self._print(b)
-            code = f"({code} if {code} <= {pb} else {pb})"
+            code = f"select({code} {op} {pb}, {code}, {pb})" if self._settings["vec"] else f"({code} if {code} {op} {pb} else {pb})"
         return code
+
+    def _print_sign(self, expr):  # sign(w): 1, -1, or w itself at +-0 and nan; a select with vec
+        w = self._print(expr.args[0])
+        one, minus = self._number(1.0), self._number(-1.0)
+        if self._settings["vec"]:
+            return f"select({w} > {self._number(0.0)}, {one}, select({w} < {self._number(0.0)}, {minus}, {w}))"
+        return f"({one} if {w} > 0.0 else ({minus} if {w} < 0.0 else {w}))"
+
+    def _print_AddConstant(self, expr):
+        rest, hi, mid, lo = expr.args
+        return f"((({self._print(rest)} + {self._print(hi)}) + {self._print(mid)}) + {self._print(lo)})"
 
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.args
@@ -117,6 +187,9 @@ class KernelPrinter(PythonCodePrinter):
             return "(" + "*".join([b] * int(exponent)) + ")"
         if exponent == -1:
             return f"1.0/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Pow'])}"
+        if exponent.is_Integer and -4 <= int(exponent) <= -2:  # (1/b)^n: b^n would overflow long before it
+            b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Pow"])
+            return "(" + "*".join([f"({self._number(1.0)}/{b})"] * -int(exponent)) + ")"
         return super()._print_Pow(expr, rational=rational)
 
     def _print_Mul(self, expr):
@@ -159,4 +232,5 @@ def kernel_code(expr: sympy.Expr, names: dict | None = None, vec: bool = False, 
     """
     if names:
         expr = expr.xreplace(names)
+    expr = fold_constants(expr)
     return KernelPrinter({"vec": vec, "typed": typed}).doprint(expr)

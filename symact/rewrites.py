@@ -139,6 +139,61 @@ def _split_sigmoid(expr):
     return (a - b) * sigmoid(w) - b * sigmoid(-w)
 
 
+def _constant_term(expr, c):
+    """The sign (+1 or -1) with which the number ``c`` is a term of the sum ``expr``, else 0."""
+    if c in expr.args:
+        return 1
+    if -c in expr.args:
+        return -1
+    return 0
+
+
+def _erf_tail(expr):
+    """A sum with the terms c erf(w) and +-c (c a number): c (1 + erf(w)) or -c (1 - erf(w)) written with
+    erfc(|w|) by the sign of w, the rest of the sum kept; else None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        c, f = term.as_coeff_Mul()
+        if isinstance(f, erf):
+            sign = _constant_term(expr, c)
+            if not sign:
+                continue
+            w = f.args[0] if sign > 0 else -f.args[0]
+            tail = Piecewise((2 - erfc(Abs(w)), w >= 0), (erfc(Abs(w)), True))
+            rest = [t for t in expr.args if t is not term and t != sign * c]
+            return sympy.Add(sign * c * tail, *rest)
+    return None
+
+
+def _tanh_tail(expr):
+    """A sum with the terms c tanh(w) and +-c (c a number): 2c sigma(2w) or -2c sigma(-2w), the rest of the
+    sum kept; else None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        c, f = term.as_coeff_Mul()
+        if isinstance(f, tanh):
+            sign = _constant_term(expr, c)
+            if not sign:
+                continue
+            rest = [t for t in expr.args if t is not term and t != sign * c]
+            return sympy.Add(2 * sign * c * sigmoid(2 * sign * f.args[0]), *rest)
+    return None
+
+
+def _times_sign(expr):
+    """A product with the factors w and sign(w): the same product with |w| for both; else None."""
+    if not expr.is_Mul:
+        return None
+    for f in expr.args:
+        if isinstance(f, sympy.sign) and f.args[0] in expr.args:
+            w = f.args[0]
+            rest = [g for g in expr.args if g is not f and g != w]
+            return sympy.Mul(Abs(w), *rest)
+    return None
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -223,16 +278,44 @@ RULES: tuple[Rewrite, ...] = (
         ),
     ),
     Rewrite(
-        "erfc",
+        "one_plus_erf",
         1 + erf(W),
-        erfc(-W),
-        "1 + erf(w) cancels for w < -1; erfc(-w) keeps the tail",
+        Piecewise((2 - erfc(Abs(W)), W >= 0), (erfc(Abs(W)), True)),
+        "c + c erf(w) cancels for w < -1 (1 + erf(-6) is 2e-17); erfc(|w|) keeps the tail.  Written with |w| "
+        "because SymPy evaluates erfc(-u) to 2 - erfc(u), which would bring the cancellation back; also "
+        "inside a longer sum (gelu' = x phi(x) + 1/2 + erf(w)/2)",
+        optim=ReplaceOptim(lambda e: _erf_tail(e) is not None, lambda e: _erf_tail(e)),
     ),
     Rewrite(
-        "erfc_minus",
+        "one_minus_erf",
         1 - erf(W),
-        erfc(W),
-        "1 - erf(w) cancels for w > 1; erfc(w) keeps the tail",
+        Piecewise((erfc(Abs(W)), W >= 0), (2 - erfc(Abs(W)), True)),
+        "c - c erf(w) cancels for w > 1; erfc(|w|) keeps the tail (|w|, so that SymPy cannot turn erfc(-u) "
+        "into 2 - erfc(u))",
+        optim=ReplaceOptim(lambda e: _erf_tail(e) is not None, lambda e: _erf_tail(e)),
+    ),
+    Rewrite(
+        "one_plus_tanh",
+        1 + tanh(W),
+        2 * sigmoid(2 * W),
+        "c + c tanh(w) cancels for w < -1 (1 + tanh(-20) is 8e-18); 2 sigma(2w) keeps every digit; also "
+        "inside a longer sum",
+        optim=ReplaceOptim(lambda e: _tanh_tail(e) is not None, lambda e: _tanh_tail(e)),
+    ),
+    Rewrite(
+        "one_minus_tanh",
+        1 - tanh(W),
+        2 * sigmoid(-2 * W),
+        "c - c tanh(w) cancels for w > 1; 2 sigma(-2w) keeps every digit",
+        optim=ReplaceOptim(lambda e: _tanh_tail(e) is not None, lambda e: _tanh_tail(e)),
+    ),
+    Rewrite(
+        "abs_by_sign",
+        W * sympy.sign(W),
+        Abs(W),
+        "w sign(w) is |w|: one operation and no branch, and a sum |w| - w sign(w) then cancels symbolically "
+        "(softsign' = 1/(1 + |x|) - x sign(x)/(1 + |x|)^2) instead of in floating point",
+        optim=ReplaceOptim(lambda e: _times_sign(e) is not None, lambda e: _times_sign(e)),
     ),
 )
 
