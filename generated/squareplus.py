@@ -10,8 +10,8 @@ importlib.util.spec_from_file_location under any name, or symact.load(path). Wha
 is loaded under, it registers itself as one fixed name (below), which Numba's cache records.
 
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
-    forward: x/2 + sqrt(x**2 + 4)/2
-    derivative: x/(2*sqrt(x**2 + 4)) + 1/2
+    forward: Piecewise((sqrt(x**2 + 4) + Abs(x), x >= 0), (4/(sqrt(x**2 + 4) + Abs(x)), True))/2
+    derivative: Piecewise((sqrt(x**2 + 4) + Abs(x), x >= 0), (4/(sqrt(x**2 + 4) + Abs(x)), True))/(2*sqrt(x**2 + 4))
     from output y: (y**2*Abs(y) + y*sqrt(y**4 + 2*y**2 + 1) - Abs(y))/(2*y*(y**2 + 1))
 """
 
@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squareplus_8746859da387", globals())
+__name__ = one_name("symact_kernel_squareplus_4841c7c51695", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -238,16 +238,13 @@ PARAMS = {}
 
 @numba.njit(inline="always")
 def _forward_scalar(x):
-    r = x*_lit(0.5, x) + math.sqrt((x*x) + _lit(4.0, x))*_lit(0.5, x)
-    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
+    r = select((x >= _lit(0.0, x)), math.hypot(x, _lit(2.0, x)) + abs(x), 1.0/(math.hypot(x, _lit(2.0, x)) + abs(x))*_lit(4.0, x))*_lit(0.5, x)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x):
-    r = (x/math.sqrt((x*x) + _lit(4.0, x)))*_lit(0.5, x) + _lit(0.5, x)
-    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
-    r = select(x == _lit(math.inf, x), _lit(1.0, x), r)
+    r = (select((x >= _lit(0.0, x)), math.hypot(x, _lit(2.0, x)) + abs(x), 1.0/(math.hypot(x, _lit(2.0, x)) + abs(x))*_lit(4.0, x))/math.hypot(x, _lit(2.0, x)))*_lit(0.5, x)
     return r
 
 

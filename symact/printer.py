@@ -182,6 +182,12 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.args
+        if exponent == sympy.S.Half and base.is_Add and len(base.args) == 2:  # sqrt(w^2 + c): hypot(w, sqrt(c))
+            c = next((t for t in base.args if t.is_number), None)
+            square = next((t for t in base.args if t.is_Pow and t.exp == 2), None)
+            if c is not None and square is not None and c.is_positive:
+                root = sympy.Float(correctly_rounded(sympy.sqrt(c)))  # w^2 overflows for |w| > 1e154 (1e19 float32)
+                return f"math.hypot({self._print(square.base)}, {self._print(root)})"
         if exponent.is_Integer and 2 <= int(exponent) <= 4:
             b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
             return "(" + "*".join([b] * int(exponent)) + ")"

@@ -194,6 +194,50 @@ def _times_sign(expr):
     return None
 
 
+def _root_of_square_plus(s):
+    """(w, c) for s = sqrt(w**2 + c) with c a positive number, else None."""
+    if not (s.is_Pow and s.exp == sympy.S.Half and s.base.is_Add):
+        return None
+    c = sum((t for t in s.base.args if t.is_number), sympy.S.Zero)
+    rest = [t for t in s.base.args if not t.is_number]
+    if not (c.is_positive and len(rest) == 1 and rest[0].is_Pow and rest[0].exp == 2):
+        return None
+    return rest[0].base, c
+
+
+def _stable_w_plus_root(w, c, s):
+    """w + sqrt(w^2 + c) by the sign of w: |w| + s, or c / (|w| + s) where w < 0 (no cancellation)."""
+    return Piecewise((Abs(w) + s, w >= 0), (c / (Abs(w) + s), True))
+
+
+def _root_sum(expr):
+    """A sum with the terms k w and k sqrt(w^2 + c) (k, c numbers, c > 0) in the stable form of
+    :func:`_stable_w_plus_root`; or with the terms k and k w / sqrt(w^2 + c): k (w + s) / s; else None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        k, f = term.as_coeff_Mul()
+        found = _root_of_square_plus(f)
+        if found is not None:
+            w, c = found
+            if w.could_extract_minus_sign() or isinstance(w, Abs):
+                continue
+            partner = k * w
+            if partner in expr.args:
+                rest = [t for t in expr.args if t is not term and t != partner]
+                return sympy.Add(k * _stable_w_plus_root(w, c, f), *rest)
+        # k + k w / s
+        factors = sympy.Mul.make_args(f)
+        roots = [g for g in factors if g.is_Pow and g.exp == -sympy.S.Half and _root_of_square_plus(sympy.sqrt(g.base))]
+        if len(roots) == 1 and k in expr.args:
+            s = sympy.sqrt(roots[0].base)
+            w, c = _root_of_square_plus(s)
+            if sympy.Mul(*[g for g in factors if g is not roots[0]]) == w and not w.could_extract_minus_sign():
+                rest = [t for t in expr.args if t is not term and t != k]
+                return sympy.Add(k * _stable_w_plus_root(w, c, s) / s, *rest)
+    return None
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -316,6 +360,15 @@ RULES: tuple[Rewrite, ...] = (
         "w sign(w) is |w|: one operation and no branch, and a sum |w| - w sign(w) then cancels symbolically "
         "(softsign' = 1/(1 + |x|) - x sign(x)/(1 + |x|)^2) instead of in floating point",
         optim=ReplaceOptim(lambda e: _times_sign(e) is not None, lambda e: _times_sign(e)),
+    ),
+    Rewrite(
+        "root_of_square_plus",
+        W + sympy.sqrt(W**2 + 4),
+        Piecewise((Abs(W) + sympy.sqrt(W**2 + 4), W >= 0), (4 / (Abs(W) + sympy.sqrt(W**2 + 4)), True)),
+        "w + sqrt(w^2 + c) cancels for w << 0 (squareplus at x = -1e4 lost every digit); c / (|w| + sqrt(w^2 + c)) "
+        "there adds two positive numbers.  Also k + k w / sqrt(w^2 + c) (squareplus') as k (w + sqrt(w^2 + c)) / "
+        "sqrt(w^2 + c)",
+        optim=ReplaceOptim(lambda e: _root_sum(e) is not None, lambda e: _root_sum(e)),
     ),
 )
 

@@ -102,3 +102,9 @@ def test_sign_and_max_print_as_selects_in_vectorised_code():
     assert kernel_code(sympy.Max(x, 0), vec=True) == "select(0.0 >= x, 0.0, x)"
     assert "if" not in kernel_code(sympy.sign(x) * sympy.Max(x, 1), vec=True)
     assert kernel_code((1 + abs(x)) ** -2) == "((1.0/(abs(x) + 1.0))*(1.0/(abs(x) + 1.0)))"
+
+
+def test_root_of_a_square_plus_a_constant_prints_as_hypot():
+    # sqrt(x^2 + 4): x*x overflows for |x| > 1.3e154 (float32: 1.8e19); hypot(x, 2) does not
+    assert kernel_code(sympy.sqrt(x**2 + 4)) == "math.hypot(x, 2.0)"
+    assert kernel_code(sympy.sqrt(x**2 + 2)) == f"math.hypot(x, {2 ** 0.5!r})"

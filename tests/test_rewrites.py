@@ -108,3 +108,13 @@ def test_x_sign_x_is_abs_and_softsigns_derivative_has_no_cancelling_terms():
     assert stabilise(x * sign(x) / (1 + Abs(x))) == Abs(x) / (1 + Abs(x))
     forms = elementwise_forms(catalog.get("softsign"))
     assert forms.derivative == (1 + Abs(x)) ** -2
+
+
+def test_w_plus_root_of_square_plus_c_does_not_cancel_for_negative_w():
+    from sympy import Abs, Piecewise, sqrt
+
+    s = sqrt(x**2 + 4)
+    want = Piecewise((s + Abs(x), x >= 0), (4 / (s + Abs(x)), True))
+    assert stabilise(x + s) == want
+    assert stabilise(1 + x / s) == want / s  # squareplus' (times 2)
+    assert prove_compute_form(want / s, 1 + x / s).equal
