@@ -50,6 +50,15 @@ class AddConstant(sympy.Function):
     nargs = 4
 
 
+class ErfcScaled(sympy.Function):
+    """erfc(rest * c) for a constant c that float32 does not hold: ``(rest, hi32, lo32, hi64, lo64)`` with hi = c
+    rounded to the type's precision and lo = c - hi.  erfc's relative condition number is about 2 w^2, so the rounding of w = rest * c alone cost
+    500 ulp at w = 19 (gelu at x = -27); printed as erfc(w) (1 - 2 w d), with d = rest * c - w recovered by an
+    fma: erfc(w + d) = erfc(w) (1 - 2 w d) to within d / w, below an ulp."""
+
+    nargs = 5
+
+
 def _is_constant(e) -> bool:
     return not e.free_symbols and e.is_number and e.is_extended_real is True and e.is_finite is True
 
@@ -65,6 +74,16 @@ def fold_constants(expr: sympy.Expr) -> sympy.Expr:
         return expr
     if _is_constant(expr) and not expr.is_Number:
         return sympy.Float(correctly_rounded(expr))
+    if isinstance(expr, sympy.erfc) and expr.args[0].is_Mul:
+        const = [a for a in expr.args[0].args if _is_constant(a)]
+        if const:
+            c = sympy.Mul(*const)
+            hi = correctly_rounded(c, 24)
+            if c != sympy.Rational(hi):
+                rest = fold_constants(sympy.Mul(*[a for a in expr.args[0].args if not _is_constant(a)]))
+                hi64 = correctly_rounded(c)
+                words = (hi, correctly_rounded(c - sympy.Rational(hi)), hi64, correctly_rounded(c - sympy.Rational(hi64)))
+                return ErfcScaled(rest, *(sympy.Float(v) for v in words))
     if isinstance(expr, (sympy.Mul, sympy.Add)):
         const = [a for a in expr.args if _is_constant(a)]
         if not const or (len(const) == 1 and const[0].is_Number and not isinstance(expr, sympy.Add)):
@@ -175,6 +194,23 @@ class KernelPrinter(PythonCodePrinter):
         if self._settings["vec"]:
             return f"select({w} > {self._number(0.0)}, {one}, select({w} < {self._number(0.0)}, {minus}, {w}))"
         return f"({one} if {w} > 0.0 else ({minus} if {w} < 0.0 else {w}))"
+
+    def _print_ErfcScaled(self, expr):
+        rest = self._print(expr.args[0])
+
+        def corrected(hi, lo):
+            hi, lo = self._print(hi), self._print(lo)
+            w = f"({rest}*{hi})"
+            two, one = self._number(2.0), self._number(1.0)
+            factor = f"({one} - {two}*{w}*(fma({rest}, {hi}, -{w}) + {rest}*{lo}))"
+            # only where erfc(w) has not underflowed (w < 27): at w = inf the factor is nan
+            return f"(verfc({w})*select({w} < {self._number(64.0)}, {factor}, {one}))"
+
+        if not self._settings["vec"]:
+            return f"math.erfc({rest}*{self._print(expr.args[3])})"
+        wide = corrected(*expr.args[3:])
+        like = self._settings["typed"]
+        return f"select(_is32({like}), {corrected(*expr.args[1:3])}, {wide})" if like else wide
 
     def _print_AddConstant(self, expr):
         rest, hi, mid, lo = expr.args

@@ -108,3 +108,26 @@ def test_root_of_a_square_plus_a_constant_prints_as_hypot():
     # sqrt(x^2 + 4): x*x overflows for |x| > 1.3e154 (float32: 1.8e19); hypot(x, 2) does not
     assert kernel_code(sympy.sqrt(x**2 + 4)) == "math.hypot(x, 2.0)"
     assert kernel_code(sympy.sqrt(x**2 + 2)) == f"math.hypot(x, {2 ** 0.5!r})"
+
+
+def test_erfc_of_a_scaled_argument_corrects_the_rounding_of_the_argument():
+    # erfc's condition number is about 2 w^2: w = fl(x / sqrt(2)) alone cost 500 ulp at w = 19
+    import math
+    from fractions import Fraction
+
+    import mpmath
+
+    code = kernel_code(sympy.erfc(x / sympy.sqrt(2)), vec=True, typed="x")
+    assert "fma(" in code and "select(_is32(x)" in code
+    from symact.printer import ErfcScaled, fold_constants
+
+    folded = fold_constants(sympy.erfc(x / sympy.sqrt(2)))
+    assert isinstance(folded, ErfcScaled)
+    hi64, lo64 = float(folded.args[3]), float(folded.args[4])
+    x0 = 27.0
+    w = x0 * hi64
+    d = float(Fraction(x0) * Fraction(hi64) - Fraction(w)) + x0 * lo64  # what fma gives: the exact residual
+    got = math.erfc(w) * (1 - 2 * w * d)
+    with mpmath.workdps(40):
+        want = float(mpmath.erfc(mpmath.mpf(x0) / mpmath.sqrt(2)))
+    assert abs(got - want) <= 4 * abs(want) * 2**-52
