@@ -379,7 +379,7 @@ _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
 def _break_points(tex: str) -> list[tuple[int, int]]:
     r"""Where a formula may be broken: (index of a binary ' + ' or ' - ' outside every brace group,
     how many \left delimiters are open there)."""
-    points, depth, open_left, at = [], 0, 0, 0
+    points, depth, open_left, env, at = [], 0, 0, 0, 0
     while at < len(tex):
         char = tex[at]
         if char == "\\":
@@ -389,13 +389,15 @@ def _break_points(tex: str) -> list[tuple[int, int]]:
                 open_left += 1
             elif depth == 0 and name == "right":
                 open_left -= 1
+            elif name in ("begin", "end"):  # no break inside an environment: a cases row is one line
+                env += 1 if name == "begin" else -1
             at = command.end()
             continue
         if char == "{":
             depth += 1
         elif char == "}":
             depth -= 1
-        elif depth == 0 and tex.startswith((" + ", " - "), at) and at > 0 and tex[at - 1] not in "({[=&":
+        elif depth == 0 and env == 0 and tex.startswith((" + ", " - "), at) and at > 0 and tex[at - 1] not in "({[=&":
             points.append((at, open_left))
         at += 1
     return points

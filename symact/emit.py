@@ -75,7 +75,7 @@ def elementwise_forms(entry: Entry) -> Forms:
     var = entry.variable
     definition = canonical(entry.definition)  # the same maths, however spelled, is one expression
     forward = stabilise(definition)
-    derivative = combine_by_sign(stabilise(sympy.diff(definition, var)), var)
+    derivative = _without_cancelling_terms(combine_by_sign(stabilise(sympy.diff(definition, var)), var))
     double_double = match_double_double(definition, var)
     match = None if double_double else match_derivative(sympy.diff(definition, var), var)
     output = stabilise(first.output.expr) if first.output is not None else None
@@ -121,12 +121,25 @@ def _underflows(derivative: sympy.Expr, var: sympy.Symbol) -> bool:
     return False
 
 
+def _without_cancelling_terms(expr: sympy.Expr) -> sympy.Expr:
+    """A sum whose terms cancel symbolically, as the one fraction they make (stabilised again), else ``expr``.
+
+    softsign' = 1/(1 + |x|) - |x|/(1 + |x|)^2 subtracts two numbers near 1/|x| for large |x| and squares
+    1 + |x| (overflow past 1e154); over a common denominator the numerator is 1 + |x| - |x| = 1, and the
+    derivative is 1/(1 + |x|)^2.  Taken only where the fraction has fewer operations than the sum (terms
+    cancelled), so a sum that merely shares a denominator keeps its form."""
+    if not expr.is_Add:
+        return expr
+    combined = stabilise(sympy.together(expr))
+    return combined if sympy.count_ops(combined) < sympy.count_ops(expr) else expr
+
+
 def _limit(expr: sympy.Expr, var: sympy.Symbol, direction) -> sympy.Expr | None:
     """lim expr as var -> direction (+-oo), or None when SymPy cannot find a finite or infinite value.
 
     A Piecewise is followed into the branch whose condition holds for |var| large."""
+    far = sympy.Integer(10**9) * (1 if direction is sympy.oo else -1)
     if isinstance(expr, sympy.Piecewise):
-        far = sympy.Integer(10**9) * (1 if direction is sympy.oo else -1)
         for value, condition in expr.args:
             holds = condition.subs(var, far)
             if holds is sympy.true:
@@ -134,6 +147,10 @@ def _limit(expr: sympy.Expr, var: sympy.Symbol, direction) -> sympy.Expr | None:
             if holds is not sympy.false:
                 return None
         return None
+    if expr.has(sympy.Piecewise):  # a Piecewise inside (gelu' = ... Piecewise(erfc by the sign) ...): its far arm
+        expr = expr.replace(lambda e: isinstance(e, sympy.Piecewise), lambda e: _far_arm(e, var, far))
+        if expr.has(sympy.Piecewise):
+            return None
     try:
         value = run_limited(sympy.limit, LIMIT_BUDGET, expand_for_limit(expr), var, direction)
     except (BudgetExceeded, Exception):
@@ -143,6 +160,17 @@ def _limit(expr: sympy.Expr, var: sympy.Symbol, direction) -> sympy.Expr | None:
     if value.free_symbols - {s for s in expr.free_symbols if s != var}:
         return None
     return value
+
+
+def _far_arm(piecewise: sympy.Piecewise, var: sympy.Symbol, far: sympy.Expr) -> sympy.Expr:
+    """The arm of ``piecewise`` that holds for var = ``far`` (left as it is where that is not decided)."""
+    for value, condition in piecewise.args:
+        holds = condition.subs(var, far)
+        if holds is sympy.true:
+            return value
+        if holds is not sympy.false:
+            return piecewise
+    return piecewise
 
 
 def expand_for_limit(expr: sympy.Expr) -> sympy.Expr:

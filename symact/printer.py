@@ -19,11 +19,114 @@ x*_sigmoid(-x)
 from __future__ import annotations
 
 import sympy
+from mpmath.libmp import normalize, round_nearest, to_float
 from sympy.printing.pycode import PythonCodePrinter
 
 from .functions import NamedFunction, sigmoid
 
-__all__ = ["KernelPrinter", "kernel_code", "helper_name"]
+__all__ = ["KernelPrinter", "kernel_code", "helper_name", "fold_constants", "correctly_rounded"]
+
+#: digits a constant subexpression is evaluated to before it is rounded to a float literal
+FOLD_DIGITS = 40
+
+
+def correctly_rounded(value: sympy.Expr, bits: int = 53) -> float:
+    """The real constant ``value`` (sqrt(2)/sqrt(pi), an exact rational, ...) rounded to nearest to ``bits``
+    bits (53: a float64; 24: a number that float32 holds exactly), from a FOLD_DIGITS-digit evaluation."""
+    number = sympy.Float(value.evalf(FOLD_DIGITS), FOLD_DIGITS)
+    if number == 0:
+        return 0.0
+    sign, man, exp, bc = number._mpf_
+    return to_float(normalize(sign, man, exp, bc, bits, round_nearest))
+
+
+class AddConstant(sympy.Function):
+    """``rest + c`` with the constant c as the unevaluated words ``hi + mid + lo``: hi has 24 bits, so that it
+    is exact in float32 and float64, and rest + hi is exact where rest is near -hi (Sterbenz); mid = c - hi
+    and lo = c - hi - mid (rounded to float64) follow, each sum exact or rounded once where rest + c is small.
+    y + lambda alpha at y = -1.7580993408473768 then keeps its digits (c - fl(c) is 1e-17: a constant
+    rounded to one float64 gets none of them right)."""
+
+    nargs = 4
+
+
+class ErfcScaled(sympy.Function):
+    """erfc(rest * c) for a constant c that float32 does not hold: ``(rest, hi32, lo32, hi64, lo64)`` with hi = c
+    rounded to the type's precision and lo = c - hi.  erfc's relative condition number is about 2 w^2, so the
+    rounding of w = rest * c alone cost 500 ulp at w = 19 (gelu at x = -27); printed as erfc(w) (1 - 2 w d),
+    with d = rest * c - w recovered by an fma: erfc(w + d) = erfc(w) (1 - 2 w d) to within d / w, below an ulp."""
+
+    nargs = 5
+
+
+class ExpOfSquare(sympy.Function):
+    """exp(c w^2) for a number c that float32 and float64 hold exactly: ``(w, c)``.  exp's relative condition
+    number is |c w^2|, so the rounding of w*w alone cost 70 ulp at c w^2 = -360 (gelu' at x = -27); printed as
+    exp(t) (1 + r) with t = c (w*w) and r = c w^2 - t recovered exactly by two fmas."""
+
+    nargs = 2
+
+
+def _is_constant(e) -> bool:
+    return not e.free_symbols and e.is_number and e.is_extended_real is True and e.is_finite is True
+
+
+def fold_constants(expr: sympy.Expr) -> sympy.Expr:
+    """Every constant subexpression (sqrt(2), pi, sqrt(2)/(2 sqrt(pi)), products of them) as one correctly
+    rounded float, evaluated once at generation time; a sum ``rest + c`` with a constant that float32 does not
+    hold exactly as :class:`AddConstant`.  Plain numbers (Integer, Rational, Float) are left as they are: the
+    printer rounds them correctly."""
+    if expr.is_Atom:
+        if isinstance(expr, sympy.NumberSymbol):
+            return sympy.Float(correctly_rounded(expr))
+        return expr
+    if _is_constant(expr) and not expr.is_Number:
+        return sympy.Float(correctly_rounded(expr))
+    if isinstance(expr, sympy.exp) and expr.args[0].is_Mul and len(expr.args[0].args) == 2:
+        c, square = expr.args[0].as_coeff_Mul()
+        if (
+            c.is_Number
+            and c != 1
+            and square.is_Pow
+            and square.exp == 2
+            and c == sympy.Rational(correctly_rounded(c, 24))
+        ):
+            return ExpOfSquare(fold_constants(square.base), c)
+    if isinstance(expr, sympy.erfc) and expr.args[0].is_Mul:
+        const = [a for a in expr.args[0].args if _is_constant(a)]
+        if const:
+            c = sympy.Mul(*const)
+            hi = correctly_rounded(c, 24)
+            if c != sympy.Rational(hi):
+                rest = fold_constants(sympy.Mul(*[a for a in expr.args[0].args if not _is_constant(a)]))
+                hi64 = correctly_rounded(c)
+                words = (
+                    hi,
+                    correctly_rounded(c - sympy.Rational(hi)),
+                    hi64,
+                    correctly_rounded(c - sympy.Rational(hi64)),
+                )
+                return ErfcScaled(rest, *(sympy.Float(v) for v in words))
+    if isinstance(expr, (sympy.Mul, sympy.Add)):
+        const = [a for a in expr.args if _is_constant(a)]
+        if not const or (len(const) == 1 and const[0].is_Number and not isinstance(expr, sympy.Add)):
+            args = [fold_constants(a) for a in expr.args]
+            return expr.func(*args, evaluate=False) if args != list(expr.args) else expr
+        rest = [fold_constants(a) for a in expr.args if not _is_constant(a)]
+        if isinstance(expr, sympy.Add):
+            c = sympy.Add(*const)
+            hi = correctly_rounded(c, 24)
+            if c != sympy.Rational(hi):  # not held exactly by float32: hi + mid + lo
+                mid = correctly_rounded(c - sympy.Rational(hi))
+                lo = correctly_rounded(c - sympy.Rational(hi) - sympy.Rational(mid))
+                words = (sympy.Float(hi), sympy.Float(mid), sympy.Float(lo))
+                return AddConstant(sympy.Add(*rest, evaluate=False), *words)
+            if rest == [a for a in expr.args if not _is_constant(a)] and len(const) == 1 and const[0].is_Number:
+                return expr
+            return sympy.Add(sympy.Rational(hi), *rest, evaluate=False)
+        return sympy.Mul(sympy.Float(correctly_rounded(sympy.Mul(*const))), *rest, evaluate=False)
+    args = [fold_constants(a) for a in expr.args]
+    return expr.func(*args) if args != list(expr.args) else expr
 
 
 def helper_name(function: type) -> str:
@@ -94,29 +197,80 @@ class KernelPrinter(PythonCodePrinter):
     def _print_Half(self, expr):
         return self._number(0.5)
 
-    def _print_Max(self, expr):  # a ternary keeps the loop free of Python's max() dispatch
-        a, *rest = expr.args
-        code = self._print(a)
-        for b in rest:
-            pb = self._print(b)
-            code = f"({code} if {code} >= {pb} else {pb})"
-        return code
+    def _print_Max(self, expr):  # a ternary (a select with vec) keeps the loop free of max()'s dispatch
+        return self._extremum(expr, ">=")
 
     def _print_Min(self, expr):
+        return self._extremum(expr, "<=")
+
+    def _extremum(self, expr, op):
         a, *rest = expr.args
         code = self._print(a)
         for b in rest:
             pb = self._print(b)
-            code = f"({code} if {code} <= {pb} else {pb})"
+            code = (
+                f"select({code} {op} {pb}, {code}, {pb})"
+                if self._settings["vec"]
+                else f"({code} if {code} {op} {pb} else {pb})"
+            )
         return code
+
+    def _print_sign(self, expr):  # sign(w): 1, -1, or w itself at +-0 and nan; a select with vec
+        w = self._print(expr.args[0])
+        one, minus = self._number(1.0), self._number(-1.0)
+        if self._settings["vec"]:
+            return f"select({w} > {self._number(0.0)}, {one}, select({w} < {self._number(0.0)}, {minus}, {w}))"
+        return f"({one} if {w} > 0.0 else ({minus} if {w} < 0.0 else {w}))"
+
+    def _print_ExpOfSquare(self, expr):
+        w = self._print(expr.args[0])
+        c = self._print(expr.args[1])
+        if not self._settings["vec"]:
+            return f"math.exp(({w}*{w})*{c})"
+        p = f"({w}*{w})"
+        t = f"({p}*{c})"
+        r = f"(fma({c}, {p}, -{t}) + {c}*fma({w}, {w}, -{p}))"
+        one = self._number(1.0)
+        # the correction only where it is finite (|t| < 1000: exp(t) is 0 or inf beyond, and w*w = inf gives nan)
+        return f"(vexp({t})*select(abs({t}) < {self._number(1000.0)}, {one} + {r}, {one}))"
+
+    def _print_ErfcScaled(self, expr):
+        rest = self._print(expr.args[0])
+
+        def corrected(hi, lo):
+            hi, lo = self._print(hi), self._print(lo)
+            w = f"({rest}*{hi})"
+            two, one = self._number(2.0), self._number(1.0)
+            factor = f"({one} - {two}*{w}*(fma({rest}, {hi}, -{w}) + {rest}*{lo}))"
+            # only where erfc(w) has not underflowed (w < 27): at w = inf the factor is nan
+            return f"(verfc({w})*select({w} < {self._number(64.0)}, {factor}, {one}))"
+
+        if not self._settings["vec"]:
+            return f"math.erfc({rest}*{self._print(expr.args[3])})"
+        wide = corrected(*expr.args[3:])
+        like = self._settings["typed"]
+        return f"select(_is32({like}), {corrected(*expr.args[1:3])}, {wide})" if like else wide
+
+    def _print_AddConstant(self, expr):
+        rest, hi, mid, lo = expr.args
+        return f"((({self._print(rest)} + {self._print(hi)}) + {self._print(mid)}) + {self._print(lo)})"
 
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.args
+        if exponent == sympy.S.Half and base.is_Add and len(base.args) == 2:  # sqrt(w^2 + c): hypot(w, sqrt(c))
+            c = next((t for t in base.args if t.is_number), None)
+            square = next((t for t in base.args if t.is_Pow and t.exp == 2), None)
+            if c is not None and square is not None and c.is_positive:
+                root = sympy.Float(correctly_rounded(sympy.sqrt(c)))  # w^2 overflows for |w| > 1e154 (1e19 float32)
+                return f"math.hypot({self._print(square.base)}, {self._print(root)})"
         if exponent.is_Integer and 2 <= int(exponent) <= 4:
             b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
             return "(" + "*".join([b] * int(exponent)) + ")"
         if exponent == -1:
             return f"1.0/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Pow'])}"
+        if exponent.is_Integer and -4 <= int(exponent) <= -2:  # (1/b)^n: b^n would overflow long before it
+            b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Pow"])
+            return "(" + "*".join([f"({self._number(1.0)}/{b})"] * -int(exponent)) + ")"
         return super()._print_Pow(expr, rational=rational)
 
     def _print_Mul(self, expr):
@@ -159,4 +313,5 @@ def kernel_code(expr: sympy.Expr, names: dict | None = None, vec: bool = False, 
     """
     if names:
         expr = expr.xreplace(names)
+    expr = fold_constants(expr)
     return KernelPrinter({"vec": vec, "typed": typed}).doprint(expr)

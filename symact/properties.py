@@ -198,8 +198,27 @@ def _limit(expr: sympy.Expr, x: sympy.Symbol, direction) -> sympy.Expr:
         return sympy.Float(piece.evalf(DIGITS, subs={x: far}), DIGITS)
 
 
+def _dirac_delta(v, k=0):
+    """DiracDelta(v) (and its derivatives) as a number: 0.  Away from v = 0 that is its value; at v = 0 (a kink
+    of f', where f'' has no value) 0 is what sign(0) = 0 also gives: the mean of the one-sided values, a sample
+    that bisection for a sign change of f'' can use (softsign'' = -2 sign(x)/(1 + |x|)^3 - 2 x DiracDelta(x)...)."""
+    return mpmath.mpf(0)
+
+
+def _heaviside(v, h0=None):
+    if v == 0:
+        if h0 is None:
+            raise ValueError("Heaviside(0) is not defined here")
+        return mpmath.mpf(h0)
+    return mpmath.mpf(1 if v > 0 else 0)
+
+
+#: functions SymPy's mpmath printer leaves as names that mpmath does not define
+_MPMATH_EXTRA = {"DiracDelta": _dirac_delta, "Heaviside": _heaviside}
+
+
 def _numeric(expr: sympy.Expr, x: sympy.Symbol):
-    fn = sympy.lambdify(x, expr, modules="mpmath")
+    fn = sympy.lambdify(x, expr, modules=[_MPMATH_EXTRA, "mpmath"])
 
     def call(v):
         with mpmath.workdps(DIGITS):

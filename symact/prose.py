@@ -111,7 +111,8 @@ _WORDS = {
     **{name: name for name in "log exp ln tanh max min sum prod sigma alpha beta gamma delta theta lambda mu".split()},
     "infty": "inf", "to": "->", "le": "<=", "leq": "<=", "ge": ">=", "geq": ">=", "ne": "!=", "neq": "!=",
     "cdot": "*", "sim": "~", "top": "T", "in": "in", "lbrace": "{", "rbrace": "}", "lvert": "|", "rvert": "|",
-    "ldots": "...", ",": " ", ";": " ", " ": " ", "!": "", "{": "{", "}": "}", "_": "_", "left": "", "right": "",
+    "ldots": "...", "pi": "pi", "Phi": "Phi", "approx": "~=", ",": " ", ";": " ", " ": " ", "!": "", "{": "{",
+    "}": "}", "_": "_", "left": "", "right": "",
 }  # fmt: skip
 #: commands whose one braced argument is read as it is: \operatorname{softmax}, \mathit{slope}
 _WRAPPERS = frozenset("operatorname mathrm mathit mathbf text textrm".split())
@@ -154,6 +155,9 @@ def _command(name: str, math: str, at: int, whole: str) -> tuple[str, int]:
     if name == "hat":
         inner, at = _group(math, at, whole)
         return inner + "hat", at
+    if name == "sqrt":
+        inner, at = _group(math, at, whole)
+        return f"sqrt({inner})", at
     if name == "frac":
         top, at = _group(math, at, whole)
         bottom, at = _group(math, at, whole)

@@ -139,6 +139,105 @@ def _split_sigmoid(expr):
     return (a - b) * sigmoid(w) - b * sigmoid(-w)
 
 
+def _constant_term(expr, c):
+    """The sign (+1 or -1) with which the number ``c`` is a term of the sum ``expr``, else 0."""
+    if c in expr.args:
+        return 1
+    if -c in expr.args:
+        return -1
+    return 0
+
+
+def _erf_tail(expr):
+    """A sum with the terms c erf(w) and +-c (c a number): c (1 + erf(w)) or -c (1 - erf(w)) written with
+    erfc(|w|) by the sign of w, the rest of the sum kept; else None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        c, f = term.as_coeff_Mul()
+        if isinstance(f, erf):
+            sign = _constant_term(expr, c)
+            if not sign:
+                continue
+            w = f.args[0] if sign > 0 else -f.args[0]
+            tail = Piecewise((2 - erfc(Abs(w)), w >= 0), (erfc(Abs(w)), True))
+            rest = [t for t in expr.args if t is not term and t != sign * c]
+            return sympy.Add(sign * c * tail, *rest)
+    return None
+
+
+def _tanh_tail(expr):
+    """A sum with the terms c tanh(w) and +-c (c a number): 2c sigma(2w) or -2c sigma(-2w), the rest of the
+    sum kept; else None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        c, f = term.as_coeff_Mul()
+        if isinstance(f, tanh):
+            sign = _constant_term(expr, c)
+            if not sign:
+                continue
+            rest = [t for t in expr.args if t is not term and t != sign * c]
+            return sympy.Add(2 * sign * c * sigmoid(2 * sign * f.args[0]), *rest)
+    return None
+
+
+def _times_sign(expr):
+    """A product with the factors w and sign(w): the same product with |w| for both; else None."""
+    if not expr.is_Mul:
+        return None
+    for f in expr.args:
+        if isinstance(f, sympy.sign) and f.args[0] in expr.args:
+            w = f.args[0]
+            rest = [g for g in expr.args if g is not f and g != w]
+            return sympy.Mul(Abs(w), *rest)
+    return None
+
+
+def _root_of_square_plus(s):
+    """(w, c) for s = sqrt(w**2 + c) with c a positive number, else None."""
+    if not (s.is_Pow and s.exp == sympy.S.Half and s.base.is_Add):
+        return None
+    c = sum((t for t in s.base.args if t.is_number), sympy.S.Zero)
+    rest = [t for t in s.base.args if not t.is_number]
+    if not (c.is_positive and len(rest) == 1 and rest[0].is_Pow and rest[0].exp == 2):
+        return None
+    return rest[0].base, c
+
+
+def _stable_w_plus_root(w, c, s):
+    """w + sqrt(w^2 + c) by the sign of w: |w| + s, or c / (|w| + s) where w < 0 (no cancellation)."""
+    return Piecewise((Abs(w) + s, w >= 0), (c / (Abs(w) + s), True))
+
+
+def _root_sum(expr):
+    """A sum with the terms k w and k sqrt(w^2 + c) (k, c numbers, c > 0) in the stable form of
+    :func:`_stable_w_plus_root`; or with the terms k and k w / sqrt(w^2 + c): k (w + s) / s; else None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        k, f = term.as_coeff_Mul()
+        found = _root_of_square_plus(f)
+        if found is not None:
+            w, c = found
+            if w.could_extract_minus_sign() or isinstance(w, Abs):
+                continue
+            partner = k * w
+            if partner in expr.args:
+                rest = [t for t in expr.args if t is not term and t != partner]
+                return sympy.Add(k * _stable_w_plus_root(w, c, f), *rest)
+        # k + k w / s
+        factors = sympy.Mul.make_args(f)
+        roots = [g for g in factors if g.is_Pow and g.exp == -sympy.S.Half and _root_of_square_plus(sympy.sqrt(g.base))]
+        if len(roots) == 1 and k in expr.args:
+            s = sympy.sqrt(roots[0].base)
+            w, c = _root_of_square_plus(s)
+            if sympy.Mul(*[g for g in factors if g is not roots[0]]) == w and not w.could_extract_minus_sign():
+                rest = [t for t in expr.args if t is not term and t != k]
+                return sympy.Add(k * _stable_w_plus_root(w, c, s) / s, *rest)
+    return None
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -223,16 +322,53 @@ RULES: tuple[Rewrite, ...] = (
         ),
     ),
     Rewrite(
-        "erfc",
+        "one_plus_erf",
         1 + erf(W),
-        erfc(-W),
-        "1 + erf(w) cancels for w < -1; erfc(-w) keeps the tail",
+        Piecewise((2 - erfc(Abs(W)), W >= 0), (erfc(Abs(W)), True)),
+        "c + c erf(w) cancels for w < -1 (1 + erf(-6) is 2e-17); erfc(|w|) keeps the tail.  Written with |w| "
+        "because SymPy evaluates erfc(-u) to 2 - erfc(u), which would bring the cancellation back; also "
+        "inside a longer sum (gelu' = x phi(x) + 1/2 + erf(w)/2)",
+        optim=ReplaceOptim(lambda e: _erf_tail(e) is not None, lambda e: _erf_tail(e)),
     ),
     Rewrite(
-        "erfc_minus",
+        "one_minus_erf",
         1 - erf(W),
-        erfc(W),
-        "1 - erf(w) cancels for w > 1; erfc(w) keeps the tail",
+        Piecewise((erfc(Abs(W)), W >= 0), (2 - erfc(Abs(W)), True)),
+        "c - c erf(w) cancels for w > 1; erfc(|w|) keeps the tail (|w|, so that SymPy cannot turn erfc(-u) "
+        "into 2 - erfc(u))",
+        optim=ReplaceOptim(lambda e: _erf_tail(e) is not None, lambda e: _erf_tail(e)),
+    ),
+    Rewrite(
+        "one_plus_tanh",
+        1 + tanh(W),
+        2 * sigmoid(2 * W),
+        "c + c tanh(w) cancels for w < -1 (1 + tanh(-20) is 8e-18); 2 sigma(2w) keeps every digit; also "
+        "inside a longer sum",
+        optim=ReplaceOptim(lambda e: _tanh_tail(e) is not None, lambda e: _tanh_tail(e)),
+    ),
+    Rewrite(
+        "one_minus_tanh",
+        1 - tanh(W),
+        2 * sigmoid(-2 * W),
+        "c - c tanh(w) cancels for w > 1; 2 sigma(-2w) keeps every digit",
+        optim=ReplaceOptim(lambda e: _tanh_tail(e) is not None, lambda e: _tanh_tail(e)),
+    ),
+    Rewrite(
+        "abs_by_sign",
+        W * sympy.sign(W),
+        Abs(W),
+        "w sign(w) is |w|: one operation and no branch, and a sum |w| - w sign(w) then cancels symbolically "
+        "(softsign' = 1/(1 + |x|) - x sign(x)/(1 + |x|)^2) instead of in floating point",
+        optim=ReplaceOptim(lambda e: _times_sign(e) is not None, lambda e: _times_sign(e)),
+    ),
+    Rewrite(
+        "root_of_square_plus",
+        W + sympy.sqrt(W**2 + 4),
+        Piecewise((Abs(W) + sympy.sqrt(W**2 + 4), W >= 0), (4 / (Abs(W) + sympy.sqrt(W**2 + 4)), True)),
+        "w + sqrt(w^2 + c) cancels for w << 0 (squareplus at x = -1e4 lost every digit); c / (|w| + sqrt(w^2 + c)) "
+        "there adds two positive numbers.  Also k + k w / sqrt(w^2 + c) (squareplus') as k (w + sqrt(w^2 + c)) / "
+        "sqrt(w^2 + c)",
+        optim=ReplaceOptim(lambda e: _root_sum(e) is not None, lambda e: _root_sum(e)),
     ),
 )
 

@@ -10,6 +10,7 @@ from .conftest import ALL
 
 REQUIRED = (
     "step sigmoid tanh relu leaky_relu prelu rrelu elu softplus softmax log_softmax hardmax dropout mish swish silu "
+    "gelu gelu_tanh selu celu softsign squareplus log_sigmoid "
     "mse sigmoid_cross_entropy_with_logits weighted_cross_entropy_with_logits softmax_cross_entropy_with_logits "
     "sparse_softmax_cross_entropy_with_logits logistic_nll"
 ).split()
@@ -38,6 +39,16 @@ def test_parameter_defaults_match_the_references():
     assert catalog.get("rrelu").param("lower").default == sympy.Rational(1, 8)
     assert catalog.get("rrelu").param("upper").default == sympy.Rational(1, 3)
     assert catalog.get("elu").param("alpha").default == 1
+    assert catalog.get("celu").param("alpha").default == 1
+
+
+def test_selu_constants_are_the_papers_exact_decimals():
+    f = catalog.get("selu").definition
+    scale = sympy.Rational("1.0507009873554804934193349852946")
+    alpha = sympy.Rational("1.6732632423543772848170429916717")
+    x = catalog.get("selu").variable
+    assert f.subs(x, 1) == scale
+    assert sympy.limit(f.args[1][0], x, -sympy.oo) == -scale * alpha
     assert catalog.get("swish").param("beta").default == 1
 
 

@@ -3,12 +3,13 @@
 import importlib.util
 import itertools
 
+import numpy as np
 import pytest
 import sympy
 from sympy import Piecewise, Rational, exp, tanh
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
-from symact.catalog.symbols import x
+from symact.catalog.symbols import x, y
 from symact.functions import sigmoid
 from symact.printer import kernel_code
 
@@ -60,3 +61,85 @@ def test_unknown_functions_fail_loudly():
         kernel_code(sympy.Function("mystery")(x))
     with pytest.raises(PrintMethodNotImplementedError):
         kernel_code(sympy.besselj(0, x) * exp(x))
+
+
+def test_constant_subexpressions_fold_to_correctly_rounded_literals():
+    import mpmath
+    from sympy import pi, sqrt
+
+    from symact.printer import correctly_rounded, kernel_code
+
+    code = kernel_code(sqrt(2) * x * sympy.exp(-(x**2) / 2) / (2 * sqrt(pi)))
+    assert "sqrt" not in code and "pi" not in code
+    with mpmath.workdps(60):
+        want = float(mpmath.mpf(1) / mpmath.sqrt(2 * mpmath.pi))
+    assert repr(want) in code
+    # round to nearest, not toward zero (mpmath's to_float default)
+    assert correctly_rounded(sympy.Rational(2, 3)) == 2 / 3
+    assert correctly_rounded(sympy.Rational(1, 3), 24) == float(np.float32(1 / 3))
+
+
+def test_a_constant_added_to_a_variable_is_split_into_exact_words():
+    from symact.printer import AddConstant, fold_constants
+
+    c = sympy.Rational("1.0507009873554804934193349852946") * sympy.Rational("1.6732632423543772848170429916717")
+    folded = fold_constants(y + c)
+    assert isinstance(folded, AddConstant)
+    _, hi, mid, lo = folded.args
+    assert float(np.float32(float(hi))) == float(hi)  # exact in float32 and float64
+    assert abs(
+        sympy.Rational(float(hi)) + sympy.Rational(float(mid)) + sympy.Rational(float(lo)) - c
+    ) < c * sympy.Rational(1, 2**120)
+    # at y = -fl64(c), y + c is c - fl64(c); one float64 constant would give 0
+    y0 = -float(c)
+    got = ((y0 + float(hi)) + float(mid)) + float(lo)
+    assert abs(got - float(c - sympy.Rational(float(c)))) <= abs(got) * 2**-52
+    assert fold_constants(y + 1) == y + 1  # exact constants are left as they are
+
+
+def test_sign_and_max_print_as_selects_in_vectorised_code():
+    from symact.printer import kernel_code
+
+    assert kernel_code(sympy.sign(x), vec=True) == "select(x > 0.0, 1.0, select(x < 0.0, -1.0, x))"
+    assert kernel_code(sympy.Max(x, 0), vec=True) == "select(0.0 >= x, 0.0, x)"
+    assert "if" not in kernel_code(sympy.sign(x) * sympy.Max(x, 1), vec=True)
+    assert kernel_code((1 + abs(x)) ** -2) == "((1.0/(abs(x) + 1.0))*(1.0/(abs(x) + 1.0)))"
+
+
+def test_root_of_a_square_plus_a_constant_prints_as_hypot():
+    # sqrt(x^2 + 4): x*x overflows for |x| > 1.3e154 (float32: 1.8e19); hypot(x, 2) does not
+    assert kernel_code(sympy.sqrt(x**2 + 4)) == "math.hypot(x, 2.0)"
+    assert kernel_code(sympy.sqrt(x**2 + 2)) == f"math.hypot(x, {2**0.5!r})"
+
+
+def test_erfc_of_a_scaled_argument_corrects_the_rounding_of_the_argument():
+    # erfc's condition number is about 2 w^2: w = fl(x / sqrt(2)) alone cost 500 ulp at w = 19
+    import math
+    from fractions import Fraction
+
+    import mpmath
+
+    code = kernel_code(sympy.erfc(x / sympy.sqrt(2)), vec=True, typed="x")
+    assert "fma(" in code and "select(_is32(x)" in code
+    from symact.printer import ErfcScaled, fold_constants
+
+    folded = fold_constants(sympy.erfc(x / sympy.sqrt(2)))
+    assert isinstance(folded, ErfcScaled)
+    hi64, lo64 = float(folded.args[3]), float(folded.args[4])
+    x0 = 27.0
+    w = x0 * hi64
+    d = float(Fraction(x0) * Fraction(hi64) - Fraction(w)) + x0 * lo64  # what fma gives: the exact residual
+    got = math.erfc(w) * (1 - 2 * w * d)
+    with mpmath.workdps(40):
+        want = float(mpmath.erfc(mpmath.mpf(x0) / mpmath.sqrt(2)))
+    assert abs(got - want) <= 4 * abs(want) * 2**-52
+
+
+def test_exp_of_a_square_recovers_the_rounding_of_the_square():
+    # exp's condition number is |c w^2|: the rounding of x*x alone cost 70 ulp in gelu' at x = -27
+    from symact.printer import ExpOfSquare, fold_constants
+
+    assert fold_constants(sympy.exp(-(x**2) / 2)) == ExpOfSquare(x, Rational(-1, 2))
+    code = kernel_code(sympy.exp(-(x**2) / 2), vec=True, typed="x")
+    assert code.count("fma(") == 2 and "vexp(" in code
+    assert "fma" not in kernel_code(sympy.exp(-(x**2) / 3), vec=True)  # 1/3 is not exact: the plain form

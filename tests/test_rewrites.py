@@ -81,3 +81,40 @@ def test_compute_forms_equal_the_definition_and_the_raw_derivative(name):
     for compute, truth in ((forms.forward, entry.definition), (forms.derivative, forms.raw_derivative)):
         outcome = prove_compute_form(compute, truth, space)
         assert outcome.equal, f"{name}: {compute} vs {truth}: {outcome}"
+
+
+def test_one_plus_erf_keeps_the_tail_through_sympys_evaluation():
+    from sympy import Abs, Piecewise, erf, erfc, sqrt
+
+    w = x / sqrt(2)
+    # SymPy evaluates erfc(-w) to 2 - erfc(w): the rule writes erfc(|w|), which it leaves alone
+    assert sympy.erfc(-w) == 2 - sympy.erfc(w)
+    got = stabilise(1 + erf(w))
+    assert got == Piecewise((2 - erfc(Abs(w)), w >= 0), (erfc(Abs(w)), True))
+    # also inside a longer sum, with a coefficient (gelu' = x phi(x) + 1/2 + erf(w)/2)
+    got = stabilise(x * exp(-(x**2) / 2) + erf(w) / 2 + sympy.Rational(1, 2))
+    assert not got.has(erf) and got.has(erfc(Abs(w)))
+    assert prove_compute_form(got, x * exp(-(x**2) / 2) + erf(w) / 2 + sympy.Rational(1, 2)).equal
+
+
+def test_one_plus_tanh_is_a_sigmoid_also_inside_a_sum():
+    assert stabilise(1 + tanh(x)) == 2 * sigmoid(2 * x)
+    assert stabilise(sympy.Rational(1, 2) - tanh(x) / 2 + x) == sigmoid(-2 * x) + x
+
+
+def test_x_sign_x_is_abs_and_softsigns_derivative_has_no_cancelling_terms():
+    from sympy import Abs, sign
+
+    assert stabilise(x * sign(x) / (1 + Abs(x))) == Abs(x) / (1 + Abs(x))
+    forms = elementwise_forms(catalog.get("softsign"))
+    assert forms.derivative == (1 + Abs(x)) ** -2
+
+
+def test_w_plus_root_of_square_plus_c_does_not_cancel_for_negative_w():
+    from sympy import Abs, Piecewise, sqrt
+
+    s = sqrt(x**2 + 4)
+    want = Piecewise((s + Abs(x), x >= 0), (4 / (s + Abs(x)), True))
+    assert stabilise(x + s) == want
+    assert stabilise(1 + x / s) == want / s  # squareplus' (times 2)
+    assert prove_compute_form(want / s, 1 + x / s).equal

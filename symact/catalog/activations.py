@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sympy import KroneckerDelta, Piecewise, Rational, Sum, Symbol, exp, log, tanh
+from sympy import Abs, KroneckerDelta, Piecewise, Rational, Sum, Symbol, erf, exp, log, pi, sqrt, tanh
 
 from .entry import Aux, Entry, Kind, Named, Param, Variant
 from .symbols import a, i, j, k, n, o, p, x, y
@@ -17,6 +17,10 @@ upper = Symbol("upper", positive=True)
 keep_prob = Symbol("keep_prob", positive=True)
 mask = Symbol("m", nonnegative=True)
 r = Symbol("r", positive=True)
+
+#: SELU's fixed constants (Klambauer et al. 2017), as the exact decimals the paper gives
+_SELU_SCALE = Rational("1.0507009873554804934193349852946")
+_SELU_ALPHA = Rational("1.6732632423543772848170429916717")
 
 
 def _elementwise(name, summary, definition, **kw) -> Entry:
@@ -197,6 +201,93 @@ ACTIVATIONS = (
             "approximation in reinforcement learning, 2017, arXiv:1702.03118",
             "Hendrycks and Gimpel, Gaussian error linear units (GELUs), 2016, arXiv:1606.08415",
         ),
+    ),
+    _elementwise(
+        "gelu",
+        r"Gaussian error linear unit $x \Phi(x) = \frac{x}{2} \left(1 + \operatorname{erf}(x / \sqrt{2})\right)$.",
+        x / 2 * (1 + erf(x / sqrt(2))),
+        aliases=(
+            "torch.nn.functional.gelu",
+            "torch.nn.GELU",
+            "tf.nn.gelu",
+            "tf.keras.activations.gelu",
+            "jax.nn.gelu(approximate=False)",
+        ),
+        references=("Hendrycks and Gimpel, Gaussian error linear units (GELUs), 2016, arXiv:1606.08415",),
+        notes=(
+            r"The exact form, PyTorch's default (`approximate='none'`); "
+            r"JAX's `jax.nn.gelu` defaults to the tanh form."
+        ),
+    ),
+    _elementwise(
+        "gelu_tanh",
+        r"GELU, tanh approximation "
+        r"$\frac{x}{2} \left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\, x^{3})\right)\right)$.",
+        x / 2 * (1 + tanh(sqrt(2 / pi) * (x + Rational(44715, 1000000) * x**3))),
+        aliases=(
+            "torch.nn.functional.gelu(approximate='tanh')",
+            "tf.nn.gelu(approximate=True)",
+            "jax.nn.gelu",
+            "gelu_new",
+        ),
+        references=("Hendrycks and Gimpel, Gaussian error linear units (GELUs), 2016, arXiv:1606.08415",),
+        notes="The constant 0.044715 is taken as the exact decimal 44715/1000000.",
+    ),
+    _elementwise(
+        "selu",
+        r"Scaled exponential linear unit: $\lambda x$ for $x > 0$, else $\lambda \alpha (e^{x} - 1)$, "
+        r"with the fixed constants $\lambda \approx 1.0507$ and $\alpha \approx 1.6733$.",
+        Piecewise((_SELU_SCALE * x, x > 0), (_SELU_SCALE * _SELU_ALPHA * (exp(x) - 1), True)),
+        kinks=(0,),
+        subgradients=((0, _SELU_SCALE * _SELU_ALPHA),),
+        aliases=("torch.nn.functional.selu", "torch.nn.SELU", "tf.nn.selu", "tf.keras.activations.selu", "jax.nn.selu"),
+        references=(
+            "Klambauer, Unterthiner, Mayr and Hochreiter, Self-normalizing neural networks, NIPS 2017, "
+            "arXiv:1706.02515",
+        ),
+        notes=(
+            r"$\lambda = 1.0507009873554804934193349852946$ and $\alpha = 1.6732632423543772848170429916717$ "
+            r"are taken as exact decimals (the paper's 32 digits); $f'(0) = \lambda \alpha$, the left limit, "
+            "as PyTorch's `selu` backward gives."
+        ),
+    ),
+    _elementwise(
+        "celu",
+        r"Continuously differentiable ELU: $x$ for $x > 0$, else $\alpha (e^{x / \alpha} - 1)$.",
+        Piecewise((x, x > 0), (alpha * (exp(x / alpha) - 1), True)),
+        params=(Param(alpha, 1, r"the value $-\alpha$ that $f$ approaches as $x \to -\infty$"),),
+        kinks=(0,),
+        subgradients=((0, 1),),
+        aliases=("torch.nn.functional.celu", "torch.nn.CELU", "jax.nn.celu"),
+        references=("Barron, Continuously differentiable exponential linear units, 2017, arXiv:1704.07483",),
+        notes=r"$f'(0) = 1$ from both sides, for every $\alpha$.",
+    ),
+    _elementwise(
+        "softsign",
+        r"Softsign $x / (1 + |x|)$.",
+        x / (1 + Abs(x)),
+        aliases=("torch.nn.functional.softsign", "tf.nn.softsign", "tf.keras.activations.softsign", "jax.nn.soft_sign"),
+        references=(
+            "Bergstra, Desjardins, Lamblin and Bengio, Quadratic polynomials learn better image features, "
+            "Technical report 1337, Universite de Montreal, 2009",
+            "Glorot and Bengio, Understanding the difficulty of training deep feedforward neural networks, "
+            "AISTATS 2010",
+        ),
+    ),
+    _elementwise(
+        "squareplus",
+        r"Squareplus $(x + \sqrt{x^{2} + b}) / 2$ with $b = 4$, a smooth ReLU written with a square root.",
+        (x + sqrt(x**2 + 4)) / 2,
+        aliases=("jax.nn.squareplus",),
+        references=("Barron, Squareplus: a softplus-like algebraic rectifier, 2021, arXiv:2112.11687",),
+        notes="JAX's `jax.nn.squareplus` defaults to b = 4.",
+    ),
+    _elementwise(
+        "log_sigmoid",
+        r"Log-sigmoid $\log \sigma(x) = -\operatorname{softplus}(-x)$.",
+        log(1 / (1 + exp(-x))),
+        aliases=("torch.nn.functional.logsigmoid", "torch.nn.LogSigmoid", "tf.math.log_sigmoid", "jax.nn.log_sigmoid"),
+        references=(GOODFELLOW,),
     ),
 )
 
