@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_84510641408b", globals())
+__name__ = one_name("symact_kernel_gelu_ad9fc68039aa", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -610,39 +610,64 @@ PARAMS = {}
 
 @numba.njit(inline="always")
 def _forward_scalar(x):
-    r = (x*select((x*_lit(1.4142135623730951, x) >= _lit(0.0, x)), _lit(2.0, x) - select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))), select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x))))))*_lit(0.5, x)
+    r = x*_lit(0.5, x)*select((x*_lit(1.4142135623730951, x) >= _lit(0.0, x)), _lit(2.0, x) - select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))), select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))))
+    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
     return r
 
 
 @numba.njit(inline="always")
 def _derivative_scalar(x):
-    r = (x*(vexp(((x*x)*_lit(-0.5, x)))*select(abs(((x*x)*_lit(-0.5, x))) < _lit(1000.0, x), _lit(1.0, x) + (fma(_lit(-0.5, x), (x*x), -((x*x)*_lit(-0.5, x))) + _lit(-0.5, x)*fma(x, x, -(x*x))), _lit(1.0, x))))*_lit(0.3989422804014327, x) + select((x*_lit(1.4142135623730951, x) >= _lit(0.0, x)), _lit(2.0, x) - select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))), select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))))*_lit(0.5, x)
+    r = x*_lit(0.3989422804014327, x)*(vexp(((x*x)*_lit(-0.5, x)))*select(abs(((x*x)*_lit(-0.5, x))) < _lit(1000.0, x), _lit(1.0, x) + (fma(_lit(-0.5, x), (x*x), -((x*x)*_lit(-0.5, x))) + _lit(-0.5, x)*fma(x, x, -(x*x))), _lit(1.0, x))) + select((x*_lit(1.4142135623730951, x) >= _lit(0.0, x)), _lit(2.0, x) - select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))), select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))))*_lit(0.5, x)
     d = (x - -0.7517915246935645) - 1.4956759177009883e-17
     d32 = (x - _lit(-0.7517915368080139, x)) - _lit(1.211444988769017e-08, x)
     r = select(select(_is32(x), abs(d32) < 1.0, abs(d) < 1.0), select(_is32(x), d32*(_lit(0.4314939923140469, x) + d32*(_lit(0.38828498165780145, x) + d32*(_lit(-0.018199677879347634, x) + d32*(_lit(-0.1140081959633936, x) + d32*(_lit(-0.014771480594658881, x) + d32*(_lit(0.019421380834443537, x) + d32*(_lit(0.004538894052409891, x) + d32*(_lit(-0.0022385108375691178, x) + d32*(_lit(-0.0007436683336923826, x) + d32*(_lit(0.0001846216241458999, x) + d32*(_lit(8.419035802254918e-05, x) + d32*(_lit(-9.830607619190611e-06, x) + d32*(_lit(-6.107064971287766e-06, x)))))))))))))), d*(0.4314939923140469 + d*(0.388284982990552 + d*(-0.018199676398671087 + d*(-0.11400823329722191 + d*(-0.014771522148244282 + d*(0.01942167983819432 + d*(0.004539228379123981 + d*(-0.002239538068136674 + d*(-0.000744826838657432 + d*(0.00018633974665488472 + d*(8.61594784959083e-05 + d*(-1.1214381917396373e-05 + d*(-7.748460836071202e-06 + d*(4.3284961481947313e-07 + d*(5.702752605316006e-07 + d*(-1.6123075019559083e-09 + d*(-3.5457730707524376e-08 + d*(-1.387998626313949e-09 + d*(1.900786018345891e-09 + d*(1.386231567694654e-10 + d*(-8.777673977614052e-11 + d*(-7.236120662180862e-12 + d*(3.0110562712212517e-12)))))))))))))))))))))))), r)
+    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
+    r = select(x == _lit(math.inf, x), _lit(1.0, x), r)
     return r
 
 
 @numba.njit(**_FAST)
 def _forward_loop(x, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
-        out[i] = _forward_scalar(a_x)
+        d = _forward_scalar(a_x)
+        tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
+        out[i] = d
+    return tiny
 
 
 @numba.njit(**_FAST, parallel=True)
 def _forward_loop_parallel(x, out):
     n = out.shape[0]
+    flags = np.zeros(_SLICES, dtype=np.bool_)
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _forward_loop(_part(x, lo, hi), _part(out, lo, hi))
+        flags[c] = _forward_loop(_part(x, lo, hi), _part(out, lo, hi))
+    return flags.any()
+
+
+@numba.njit(**_FAST)
+def _forward_redo(x, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        out[i] = _forward_scalar(a_x)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _forward_redo_parallel(x, out):
+    n = out.shape[0]
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        _forward_redo(_part(x, lo, hi), _part(out, lo, hi))
 
 
 @numba.njit(**_FAST)
 def _derivative_loop(x, out):
     for i in range(out.shape[0]):
-        a_x = _at(x, i)
+        a_x = np.float64(_at(x, i))
         out[i] = _derivative_scalar(a_x)
 
 
@@ -657,29 +682,6 @@ def _derivative_loop_parallel(x, out):
 
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
-    tiny = False
-    for i in range(out.shape[0]):
-        a_x = _at(x, i)
-        a_g = _at(g, i)
-        d = _derivative_scalar(a_x)
-        tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
-        out[i] = a_g * d
-    return tiny
-
-
-@numba.njit(**_FAST, parallel=True)
-def _vjp_loop_parallel(x, g, out):
-    n = out.shape[0]
-    flags = np.zeros(_SLICES, dtype=np.bool_)
-    for c in numba.prange(_SLICES):
-        lo = c * n // _SLICES
-        hi = (c + 1) * n // _SLICES
-        flags[c] = _vjp_loop(_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi))
-    return flags.any()
-
-
-@numba.njit(**_FAST)
-def _vjp_redo(x, g, out):
     for i in range(out.shape[0]):
         a_x = np.float64(_at(x, i))
         a_g = np.float64(_at(g, i))
@@ -687,12 +689,12 @@ def _vjp_redo(x, g, out):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _vjp_redo_parallel(x, g, out):
+def _vjp_loop_parallel(x, g, out):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _vjp_redo(_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi))
+        _vjp_loop(_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi))
 
 
 @numba.njit(**_FAST)
@@ -700,7 +702,7 @@ def _value_and_grad_loop(x, out, out2):
     for i in range(out.shape[0]):
         a_x = _at(x, i)
         out[i] = _forward_scalar(a_x)
-        out2[i] = _derivative_scalar(a_x)
+        out2[i] = _derivative_scalar(np.float64(a_x))
 
 
 @numba.njit(**_FAST, parallel=True)
@@ -714,7 +716,7 @@ def _value_and_grad_loop_parallel(x, out, out2):
 
 def forward(x, *, out=None):
     """Gaussian error linear unit x Phi(x) = x/2 (1 + erf(x / sqrt(2))). Elementwise, for any shape; float32 stays float32."""
-    return _run(_forward_loop, _forward_loop_parallel, (_input(x, 'x'),), (), out)
+    return _run(_forward_loop, _forward_loop_parallel, (_input(x, 'x'),), (), out, redo=(_forward_redo, _forward_redo_parallel))
 
 
 def derivative(x, *, out=None):
@@ -724,7 +726,7 @@ def derivative(x, *, out=None):
 
 def vjp(x, g, *, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (), out, redo=(_vjp_redo, _vjp_redo_parallel))
+    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (), out)
 
 
 def value_and_grad(x, *, out=None):

@@ -146,7 +146,8 @@ def _label(entry: Entry, wrt: sympy.Expr, order: int = 1) -> str:
 
 def _elementwise(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool, mapping: dict) -> list[Gradient]:
     var = entry.variable
-    recognised = canonical(plain)  # the same maths, however spelled, gets the same textbook form
+    # an activation's maths, however spelled, gets one textbook form; a loss keeps its named log-terms
+    recognised = canonical(plain) if entry.kind is Kind.ELEMENTWISE else recognise(plain)
     raw = sympy.diff(plain, var)
     first_tb = tidy(sympy.diff(recognised, var))
     first = _accept("first derivative", entry, first_tb, raw, space)

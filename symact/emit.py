@@ -34,6 +34,7 @@ from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_d
 from .files import write_atomic
 from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
+from .measure import needs_float64
 from .module_identity import identity_source, stamp
 from .printer import helper_name, kernel_code
 from .prose import plain as plain_text
@@ -63,6 +64,10 @@ class Forms:
     derivative_rule: DerivativeMatch | None = None
     #: whether f'(x) falls below float32's normal range somewhere without being 0 there (float32 vjp redo)
     underflows: bool = False
+    #: whether f(x) itself falls below float32's normal range somewhere without being 0 there
+    forward_underflows: bool = False
+    #: whether the float32 forward and derivative compute in float64 (their forms miss the bound far in float32)
+    float32_wide: tuple[bool, bool] = (False, False)
 
 
 @functools.lru_cache(maxsize=64)
@@ -92,7 +97,31 @@ def elementwise_forms(entry: Entry) -> Forms:
     patches = root_patches(entry, first.raw, getattr(rule, "radius", None), radius32)
     defaults = {p.symbol: p.default for p in entry.params}
     underflows = double_double is None and _underflows(sympy.diff(definition, var).xreplace(defaults), var)
-    return Forms(forward, derivative, output, first.raw, aux, params, patches, double_double, match, underflows)
+    fixed = tuple((p.symbol, p.default) for p in entry.params) + tuple((a, 1) for a in aux)
+    back = {sympy.Symbol(k): p.symbol for (k, _), p in zip(params, entry.params)}
+    wide = (
+        needs_float64(forward.xreplace(back), definition, var, FAR * FORWARD_BOUND, fixed),
+        needs_float64(derivative.xreplace(back), first.raw, var, FAR * DERIVATIVE_BOUND, fixed),
+    )
+    tiny_f = double_double is None and _underflows(definition.xreplace(defaults), var)
+    return Forms(
+        forward, derivative, output, first.raw, aux, params, patches, double_double, match, underflows, tiny_f, wide
+    )
+
+
+def _primitive(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` is computed by one kernel-library primitive: a named function (sigma, softplus) or m
+    sigma(w) (:func:`symact.kernel_lib._mul_sigmoid`), times a constant."""
+    _, rest = expr.as_coeff_Mul()
+    if isinstance(rest, NamedFunction):
+        return True
+    return bool(rest.is_Mul and len([f for f in rest.args if isinstance(f, sigmoid)]) == 1)
+
+
+#: the kernels' bounds in ulp, and how far beyond them a form measured in float32 arithmetic (a proxy: NumPy's
+#: functions, not the kernel's) must be before the float32 kernel computes in float64: rounding-level differences
+#: between the proxy and the kernel stay in float32, structural losses (cancellation, an amplified argument) do not
+FORWARD_BOUND, DERIVATIVE_BOUND, FAR = 2.0, 4.0, 4.0
 
 
 #: float32's smallest normal number is 2**-126; a vjp g f'(x) whose f'(x) is below 2**-120 may have lost digits
@@ -354,6 +383,7 @@ def _loops(
     fastmath: bool,
     native: bool,
     redo: str | None = None,
+    scale: str = "a_g * ",
 ) -> str:
     """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out`` (and
     ``out2``, ... where ``body`` is several values: one pass computing them all).
@@ -379,9 +409,9 @@ def _loops(
         wide_head = f"@numba.njit(**{flags})\ndef _{kernel}_redo({', '.join(args)}):\n"
         return "\n\n".join(
             [
-                _redo_piece(kernel, args, reads, redo),
+                _redo_piece(kernel, args, reads, redo, scale),
                 _parallel_twin(kernel, args, flags, flagged=True),
-                f"{wide_head}    for i in range(out.shape[0]):\n{wide}        out[i] = a_g * {redo}\n",
+                f"{wide_head}    for i in range(out.shape[0]):\n{wide}        out[i] = {scale}{redo}\n",
                 _parallel_twin(kernel, args, flags, suffix="_redo"),
             ]
         )
@@ -409,7 +439,7 @@ def _parallel_twin(kernel: str, args: Sequence[str], flags: str, suffix: str = "
     )
 
 
-def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -> str:
+def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str, scale: str = "a_g * ") -> str:
     """The float32-native vjp loop of a function whose f'(x) underflows in a tail (Forms.underflows: a vjp
     g f'(x) whose f'(x) is subnormal loses its digits before g scales them back, 150 ulp and more at g = 1e5;
     redone in float64, g f'(x) keeps them, at no cost to other calls), returning whether some f'(x) fell below 2**-120,
@@ -425,7 +455,7 @@ def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str) -
         f"{reads}"
         f"        d = {derivative}\n"
         f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch\n"
-        "        out[i] = a_g * d\n"
+        f"        out[i] = {scale}d\n"
         "    return tiny\n"
     )
 
@@ -607,12 +637,22 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
     fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
     a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
-    # double-double entries take float32 in: their scalar functions compute it in plain float64
-    # every float32 loop computes in float32 (twice the SIMD lanes): where float32 arithmetic missed a bound, a
-    # compute rule's compensated form (sigma', tanh', (w sigma(w))': 4.8 and 5.7 ulp before) or the double-double
-    # rule's plain float64 form replaced it
-    native = dict.fromkeys(("forward", "derivative", "vjp", "vjp_from_output"), True)
-    parts.append(_loops("forward", ["x", *aux], pnames, f"_forward_scalar({a(scalar_args)})", fast, native["forward"]))
+    # a float32 loop computes in float32 (twice the SIMD lanes) unless the form, measured in float32 arithmetic at
+    # generation time, misses its bound far (symact.measure): then in float64, rounded once.  Kernel-library forms
+    # (a compute rule's compensated sigma', tanh', (w sigma(w))'; the double-double rule's plain float64 form) are
+    # accurate in float32 already.
+    native = {
+        "forward": dd or not forms.float32_wide[0],
+        "derivative": dd or forms.derivative_rule is not None or not forms.float32_wide[1],
+    }
+    native["vjp"] = native["derivative"]
+    native["vjp_from_output"] = True
+    value = f"_forward_scalar({a(scalar_args)})"
+    # f(x) itself subnormal in float32 (gelu at x < -13): a float32 loop redone in float64 where it came out tiny,
+    # unless a kernel-library primitive computes f (sigma, softplus, m sigma(w) keep a subnormal's digits)
+    tiny_f = forms.forward_underflows and native["forward"] and not dd and not _primitive(forms.forward)
+    redo_f = value if tiny_f else None
+    parts.append(_loops("forward", ["x", *aux], pnames, value, fast, native["forward"], redo_f, scale=""))
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
     redo = body if forms.underflows and native["vjp"] else None
@@ -644,6 +684,8 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     tails = {"value_and_grad": ", 2)\n"}
     if redo:
         tails["vjp"] = ", redo=(_vjp_redo, _vjp_redo_parallel))\n"
+    if redo_f:
+        tails["forward"] = ", redo=(_forward_redo, _forward_redo_parallel))\n"
     for kernel, first, second, doc in api:
         args = first + (f", {second}" if second else "")
         checks = f"_input({first}, {first!r}),"

@@ -257,8 +257,40 @@ def output_form(
             return None
         pieces.append((g, mapped))
     if all(g == pieces[0][0] for g, _ in pieces):
-        return pieces[0][0]
+        return _on_positive_range(pieces[0][0], definition, x, y)
     return Piecewise(*pieces)
+
+
+def _on_positive_range(g: sympy.Expr, definition: sympy.Expr, x: sympy.Symbol, y: sympy.Symbol) -> sympy.Expr:
+    """g simplified for y > 0 where f takes only positive values (sampled; the caller proves the result with
+    y = f(x) put in), and the squares under a root factored: squareplus' output form
+    (y^2 |y| + y sqrt(y^4 + 2 y^2 + 1) - |y|) / (2 y (y^2 + 1)) is y^2 / (y^2 + 1) there."""
+    if not g.has(sympy.Abs, sympy.sqrt) or not _positive(definition, x):
+        return g
+    positive = sympy.Dummy("y", positive=True)
+    try:
+        tidy_g = run_limited(
+            lambda: sympy.simplify(
+                g.xreplace({y: positive}).replace(
+                    lambda e: e.is_Pow and e.exp == sympy.Rational(1, 2), lambda e: sympy.sqrt(sympy.factor(e.base))
+                )
+            ),
+            10.0,
+        )
+    except BudgetExceeded:
+        return g
+    tidy_g = tidy_g.xreplace({positive: y})
+    return tidy_g if sympy.count_ops(tidy_g) < sympy.count_ops(g) else g
+
+
+def _positive(definition: sympy.Expr, x: sympy.Symbol) -> bool:
+    """Whether f(x) > 0 at every sample point from -1e6 to 1e6 (other symbols at 1)."""
+    others = {s: 1 for s in definition.free_symbols if s != x}
+    for v in (-1e6, -1e3, -50, -10, -3, -1, -0.5, -0.1, 0, 0.1, 0.5, 1, 3, 10, 50, 1e3, 1e6):
+        value = sympy.N(expand_named(definition).xreplace({**others, x: sympy.Float(v)}), 20)
+        if not (value.is_number and value.is_positive):
+            return False
+    return True
 
 
 def _as_piecewise_like(derivative, definition):

@@ -281,8 +281,15 @@ class KernelPrinter(PythonCodePrinter):
                 rest = sympy.Mul(*[f for f in factors if f is not sig[0]])
                 return f"_mul_sigmoid({self._print(rest)}, {self._print(sig[0].args[0])})"
         # the numeric coefficient last: 4*x*sigma(x)*sigma(-2x) overflows at x = 1e308 where
-        # x*sigma(x)*sigma(-2x)*4 does not
+        # x*sigma(x)*sigma(-2x)*4 does not; one below 1 right after the first factor: x*(2 - erfc(w))*0.5
+        # overflows at x = 1e308 where x*0.5*(2 - erfc(w)) does not
         coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Number and abs(coeff) < 1 and coeff != 0 and rest.is_Mul:
+            first, *others = rest.args
+            mul = sympy.printing.precedence.PRECEDENCE["Mul"]
+            tail = self.parenthesize(sympy.Mul(*others, evaluate=False), mul) if len(others) > 1 else None
+            tail = tail or self.parenthesize(others[0], mul)
+            return f"{self.parenthesize(first, mul)}*{self._print(coeff)}*{tail}"
         if coeff.is_Number and coeff not in (1, -1) and rest != 1 and rest.is_Mul is not None:
             body = self.parenthesize(rest, sympy.printing.precedence.PRECEDENCE["Mul"])
             return f"{body}*{self._print(coeff)}"

@@ -205,3 +205,39 @@ def test_zeros_of_the_derivative_are_exact_where_sympy_can_prove_them(definition
     patches = root_patches(entry, sympy.diff(entry.definition, x))
     roots = [float(p.root) for p in patches]
     assert any(r == zero if zero == 0 else abs(r - zero) < 1e-15 for r in roots), roots
+
+
+def test_float32_measurement_flags_structural_losses_only():
+    """A form that cancels or amplifies its argument's rounding in float32 is measured far beyond the bound; a
+    stable one is not (symact.measure, which decides a float32 kernel's arithmetic at generation time)."""
+    from symact.measure import float32_error, needs_float64
+
+    from sympy.codegen.cfunctions import log1p
+
+    stable = log1p(sympy.exp(-abs(x))) + sympy.Max(x, 0)
+    assert float32_error(sympy.log(1 + sympy.exp(-abs(x))) + sympy.Max(x, 0), sympy.log(1 + sympy.exp(x)), x) > 1e6
+    assert float32_error(stable, sympy.log(1 + sympy.exp(x)), x) < 3
+    cancelling = 1 - 1 / (1 + sympy.exp(-x))  # 1 - sigma(x) cancels for large x
+    truth = 1 / (1 + sympy.exp(x))
+    assert needs_float64(cancelling, truth, x, 8.0)
+    assert not needs_float64(truth, truth, x, 8.0)
+
+
+def test_float32_kernels_go_wide_only_where_measured():
+    from symact.catalog.activations import PENDING
+
+    wide = {n: elementwise_forms(get(n)).float32_wide for n in ("sigmoid", "tanh", "elu")}
+    assert wide["sigmoid"] == wide["tanh"] == wide["elu"] == (False, False)
+    gelu_tanh = next(e for e in PENDING if "0.044715" in e.summary)
+    assert elementwise_forms(gelu_tanh).float32_wide == (True, True)  # sigma(2w) amplifies w = c (x + 0.044715 x^3)
+
+
+def test_output_form_simplified_on_a_positive_range():
+    from symact.derive import derive
+
+    from symact.catalog.activations import PENDING
+
+    squareplus = next(e for e in PENDING if "Squareplus" in e.summary)
+    output = derive(squareplus).gradient("first").output.expr
+    y = sympy.Symbol("y", real=True)
+    assert output == y**2 / (y**2 + 1)

@@ -220,20 +220,6 @@ ACTIVATIONS = (
         ),
     ),
     _elementwise(
-        "gelu_tanh",
-        r"GELU, tanh approximation "
-        r"$\frac{x}{2} \left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\, x^{3})\right)\right)$.",
-        x / 2 * (1 + tanh(sqrt(2 / pi) * (x + Rational(44715, 1000000) * x**3))),
-        aliases=(
-            "torch.nn.functional.gelu(approximate='tanh')",
-            "tf.nn.gelu(approximate=True)",
-            "jax.nn.gelu",
-            "gelu_new",
-        ),
-        references=("Hendrycks and Gimpel, Gaussian error linear units (GELUs), 2016, arXiv:1606.08415",),
-        notes="The constant 0.044715 is taken as the exact decimal 44715/1000000.",
-    ),
-    _elementwise(
         "selu",
         r"Scaled exponential linear unit: $\lambda x$ for $x > 0$, else $\lambda \alpha (e^{x} - 1)$, "
         r"with the fixed constants $\lambda \approx 1.0507$ and $\alpha \approx 1.6733$.",
@@ -275,19 +261,40 @@ ACTIVATIONS = (
         ),
     ),
     _elementwise(
+        "log_sigmoid",
+        r"Log-sigmoid $\log \sigma(x) = -\operatorname{softplus}(-x)$.",
+        log(1 / (1 + exp(-x))),
+        aliases=("torch.nn.functional.logsigmoid", "torch.nn.LogSigmoid", "tf.math.log_sigmoid", "jax.nn.log_sigmoid"),
+        references=(GOODFELLOW,),
+    ),
+)
+
+#: entries whose kernels do not meet the bounds yet, kept out of the catalog (nothing lists, generates or documents
+#: them) and checked by benchmarks/user_expressions.py: gelu_tanh's sigma(2w) amplifies the rounding of
+#: w = c (x + 0.044715 x^3) about |w| times (float64: 416 ulp at x = -17; it needs w in double-double), and
+#: squareplus's forms overflow in intermediate sums past |x| = 1e154 and 9e307
+PENDING = (
+    _elementwise(
+        "gelu_tanh",
+        r"GELU, tanh approximation "
+        r"$\frac{x}{2} \left(1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\, x^{3})\right)\right)$.",
+        x / 2 * (1 + tanh(sqrt(2 / pi) * (x + Rational(44715, 1000000) * x**3))),
+        aliases=(
+            "torch.nn.functional.gelu(approximate='tanh')",
+            "tf.nn.gelu(approximate=True)",
+            "jax.nn.gelu",
+            "gelu_new",
+        ),
+        references=("Hendrycks and Gimpel, Gaussian error linear units (GELUs), 2016, arXiv:1606.08415",),
+        notes="The constant 0.044715 is taken as the exact decimal 44715/1000000.",
+    ),
+    _elementwise(
         "squareplus",
         r"Squareplus $(x + \sqrt{x^{2} + b}) / 2$ with $b = 4$, a smooth ReLU written with a square root.",
         (x + sqrt(x**2 + 4)) / 2,
         aliases=("jax.nn.squareplus",),
         references=("Barron, Squareplus: a softplus-like algebraic rectifier, 2021, arXiv:2112.11687",),
         notes="JAX's `jax.nn.squareplus` defaults to b = 4.",
-    ),
-    _elementwise(
-        "log_sigmoid",
-        r"Log-sigmoid $\log \sigma(x) = -\operatorname{softplus}(-x)$.",
-        log(1 / (1 + exp(-x))),
-        aliases=("torch.nn.functional.logsigmoid", "torch.nn.LogSigmoid", "tf.math.log_sigmoid", "jax.nn.log_sigmoid"),
-        references=(GOODFELLOW,),
     ),
 )
 
@@ -337,4 +344,4 @@ VECTOR_ACTIVATIONS = (
     ),
 )
 
-__all__ = ["ACTIVATIONS", "VECTOR_ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "PENDING", "VECTOR_ACTIVATIONS"]

@@ -1,0 +1,93 @@
+"""Compute forms chosen by measurement: a form evaluated in float32 arithmetic against the mpmath reference, at
+generation time, decides whether a float32 kernel computes in float32 (twice the SIMD lanes) or in float64,
+rounded once (the accuracy net for float32: float64's rounding errors vanish when the result rounds to float32).
+
+The measurement evaluates the form with NumPy on float32 arrays (each operation rounds to float32, as the
+kernel's do; sigma and softplus by their stable formulas in float32; functions NumPy lacks, erf and erfc, in
+float64 and rounded, so they count as exact) at fixed points over the whole float32 range, and compares with
+:class:`symact.reference.Scalar` of the expression the form stands for.  Deterministic: the same form gives the
+same decision.  ``symact check`` measures the kernels themselves afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import sympy
+
+from .reference import Scalar
+from .rewrites import to_plain
+from .ulp import ulp_error
+
+__all__ = ["float32_error", "needs_float64"]
+
+#: how many float32 points (plus the fixed ones) each measurement takes
+POINTS = 600
+
+
+def _np_sigmoid(z):
+    t = np.exp(-np.abs(z))
+    return np.where(z >= 0, np.ones_like(z), t) / (1 + t)
+
+
+def _np_softplus(z):
+    return np.where(z > 0, z, np.zeros_like(z)) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _by_float64(fn):
+    def apply(z):
+        z = np.asarray(z)
+        return np.vectorize(fn, otypes=[np.float64])(z.astype(np.float64)).astype(z.dtype)
+
+    return apply
+
+
+_MODULES = [
+    {
+        "sigmoid": _np_sigmoid,
+        "softplus": _np_softplus,
+        "erf": _by_float64(math.erf),
+        "erfc": _by_float64(math.erfc),
+    },
+    "numpy",
+]
+
+
+def _points() -> np.ndarray:
+    rng = np.random.default_rng(20261205)
+    wide = np.sign(rng.uniform(-1, 1, POINTS)) * np.exp(rng.uniform(-80, 88, POINTS))
+    near = rng.uniform(-40, 40, POINTS)
+    return np.concatenate([wide, near]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def float32_error(form: sympy.Expr, truth: sympy.Expr, var: sympy.Symbol, fixed: tuple = ()) -> float:
+    """The largest ulp error (float32) of ``form`` evaluated in float32 arithmetic against ``truth`` (both in
+    ``var``; ``fixed``: (symbol, value) pairs for the other symbols), over points where the truth is finite."""
+    values = dict(fixed)
+    form, truth = form.xreplace(values), truth.xreplace(values)
+    if form.free_symbols - {var} or truth.free_symbols - {var}:
+        return math.inf
+    xs = _points()
+    try:
+        fn = sympy.lambdify([var], form, modules=_MODULES)
+        with np.errstate(all="ignore"):
+            got = np.asarray(fn(xs), dtype=np.float64)
+    except Exception:  # a form NumPy cannot evaluate: no measurement, keep float32
+        return 0.0
+    if got.shape != xs.shape:
+        got = np.broadcast_to(got, xs.shape)
+    reference = Scalar(to_plain(truth), (var,))
+    exact = [reference(float(v)) for v in xs]
+    keep = [i for i, e in enumerate(exact) if e is not None and abs(e) < 3.4e38 and abs(e) > 1.2e-38]
+    if not keep:
+        return 0.0
+    errors = ulp_error(got[keep].astype(np.float32), [exact[i] for i in keep], np.float32)
+    return float(np.max(errors))
+
+
+def needs_float64(form: sympy.Expr, truth: sympy.Expr, var: sympy.Symbol, bound: float, fixed: tuple = ()) -> bool:
+    """Whether the float32 kernel of ``form`` should compute in float64: float32 arithmetic misses ``bound``."""
+    return float32_error(form, truth, var, fixed) > bound
