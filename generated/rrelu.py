@@ -11,7 +11,7 @@ is loaded under, it registers itself as one fixed name (below), which Numba's ca
 
 compute forms (stabilising rewrites of the definition and its derivative, each proved equal):
     forward: Piecewise((x, x > 0), (x*(lower/2 + upper/2), True))
-    derivative: Piecewise((1, x > 0), (lower/2 + upper/2, True))
+    derivative: Piecewise((1, x > 0), ((lower + upper)/2, True))
 
 compute forms (stabilising rewrites, not proved equal: each checked numerically at 38 points (50 digits)):
     from output y: Piecewise((1, y > 0), ((lower + upper)/2, True))
@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_rrelu_0c02b8a45f78", globals())
+__name__ = one_name("symact_kernel_rrelu_4f223283ea48", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -248,7 +248,7 @@ def _forward_scalar(x, lower, upper):
 
 @numba.njit(inline="always")
 def _derivative_scalar(x, lower, upper):
-    r = select((x > _lit(0.0, x)), _lit(1.0, x), lower*_lit(0.5, x) + upper*_lit(0.5, x))
+    r = select((x > _lit(0.0, x)), _lit(1.0, x), (lower + upper)*_lit(0.5, x))
     r = select(x != x, x, r)
     return r
 

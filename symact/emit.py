@@ -103,7 +103,7 @@ def elementwise_forms(entry: Entry) -> Forms:
         needs_float64(forward.xreplace(back), definition, var, FAR * FORWARD_BOUND, fixed),
         needs_float64(derivative.xreplace(back), first.raw, var, FAR * DERIVATIVE_BOUND, fixed),
     )
-    tiny_f = double_double is None and _underflows(definition.xreplace(defaults), var)
+    tiny_f = double_double is None and _underflows(definition.xreplace(defaults), var, near_zero=False)
     return Forms(
         forward, derivative, output, first.raw, aux, params, patches, double_double, match, underflows, tiny_f, wide
     )
@@ -128,21 +128,27 @@ FORWARD_BOUND, DERIVATIVE_BOUND, FAR = 2.0, 4.0, 4.0
 _F32_TINY_DERIVATIVE = 2.0**-120
 #: where f' is evaluated to decide whether it underflows: the float32 exponential's underflow, and far out
 _TAIL_POINTS = (50, 90, 110, 1e4, 1e19, 3.4e38)
+#: and near 0, where f' vanishes with x (x erf(x): f'(x) ~ 4 x / sqrt(pi), subnormal in float32 below 1e-38)
+_TINY_POINTS = ("1e-30", "1e-38", "1e-41", "1e-44")
 
 
-def _underflows(derivative: sympy.Expr, var: sympy.Symbol) -> bool:
+def _underflows(derivative: sympy.Expr, var: sympy.Symbol, near_zero: bool = True) -> bool:
     """Whether |f'(x)| falls below 2**-120 (near or below float32's normal range) at some float32 x in a tail
     without being exactly 0 there, so that a float32 vjp g f'(x) loses the digits of a subnormal f'(x) before g
-    scales them back: f' -> 0 as x -> +-inf (sigma', tanh', elu's alpha e^x, softsign's 1/(1 + |x|)^2), and not
-    f' = 0 on a half-line (relu).  Decided from the expression at 30 digits; auxiliary inputs (a 0/1 mask) at 1."""
+    scales them back: f' -> 0 as x -> +-inf (sigma', tanh', elu's alpha e^x, softsign's 1/(1 + |x|)^2) or as
+    x -> 0 (x erf(x)' ~ 4 x / sqrt(pi); not with ``near_zero`` False: a forward f(x) ~ x loses nothing there),
+    and not f' = 0 on a half-line (relu).  Decided from the expression at 30 digits; auxiliary inputs (a 0/1
+    mask) at 1."""
     from .rewrites import to_plain
 
     plain = to_plain(derivative)
     others = {s: 1 for s in plain.free_symbols if s != var}
-    for point in _TAIL_POINTS:
+    points = [sympy.Integer(int(p)) for p in _TAIL_POINTS]
+    points += [sympy.Rational(p) for p in _TINY_POINTS] if near_zero else []
+    for point in points:
         for sign in (1, -1):
             try:
-                value = sympy.N(plain.xreplace({**others, var: sympy.Integer(sign * int(point))}), 30)
+                value = sympy.N(plain.xreplace({**others, var: sign * point}), 30)
             except Exception:
                 continue
             if value.is_number and value.is_finite and 0 < abs(value) < _F32_TINY_DERIVATIVE:
@@ -156,7 +162,10 @@ def _without_cancelling_terms(expr: sympy.Expr) -> sympy.Expr:
     softsign' = 1/(1 + |x|) - |x|/(1 + |x|)^2 subtracts two numbers near 1/|x| for large |x| and squares
     1 + |x| (overflow past 1e154); over a common denominator the numerator is 1 + |x| - |x| = 1, and the
     derivative is 1/(1 + |x|)^2.  Taken only where the fraction has fewer operations than the sum (terms
-    cancelled), so a sum that merely shares a denominator keeps its form."""
+    cancelled), so a sum that merely shares a denominator keeps its form.  A Piecewise is taken branch by
+    branch (x/(1 + |x|) spelled as its branches, x/(1 + x) for x >= 0, has the same sums per branch)."""
+    if isinstance(expr, sympy.Piecewise):
+        return sympy.Piecewise(*((_without_cancelling_terms(v), c) for v, c in expr.args), evaluate=False)
     if not expr.is_Add:
         return expr
     combined = stabilise(sympy.together(expr))

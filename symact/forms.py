@@ -214,7 +214,10 @@ def _invert_piece(piece, derivative, x, y):
     """g with derivative = g(y) on a piece where y = piece(x), or None."""
     if x not in derivative.free_symbols:
         return derivative
-    solutions = sympy.solve(sympy.Eq(y, piece), x)
+    try:
+        solutions = sympy.solve(sympy.Eq(y, piece), x)
+    except NotImplementedError:  # no algorithm inverts the piece (x + log(1 + exp(-x))): no output form
+        return None
     if len(solutions) != 1:
         return None
     g = sympy.simplify(expand_named(derivative.subs(x, solutions[0])))

@@ -241,3 +241,41 @@ def test_output_form_simplified_on_a_positive_range():
     output = derive(squareplus).gradient("first").output.expr
     y = sympy.Symbol("y", real=True)
     assert output == y**2 / (y**2 + 1)
+
+
+def test_a_definition_solve_cannot_invert_has_no_output_form_and_no_error():
+    """sympy.solve raises NotImplementedError on y = x + log(1 + exp(-x)) ("multiple generators"); the output
+    form is simply absent, and the user's expression is derived and generated as any other."""
+    from symact.derive import derive, user_entry
+    from symact.forms import output_form
+
+    x = sympy.Symbol("x", real=True)
+    y = sympy.Symbol("y", real=True)
+    f = x + sympy.log(1 + sympy.exp(-x))
+    assert output_form(f, sympy.diff(f, x), x, y) in (None, 1 - sympy.exp(-y))  # softplus: sigma = 1 - exp(-y)
+    first = derive(user_entry("u", f, x)).gradient("first")
+    assert sympy.simplify(first.raw - sympy.diff(f, x)) == 0
+
+
+def test_a_derivative_spelled_by_branches_loses_its_cancelling_sums_per_branch():
+    """softsign spelled as its branches: each branch of f' is one fraction, 1/(1 + x)^2, not
+    1/(1 + x) - x/(1 + x)^2, which cancels and squares 1 + x (overflow past 1e154)."""
+    from symact.derive import user_entry
+    from symact.emit import elementwise_forms
+
+    x = sympy.Symbol("x", real=True)
+    f = sympy.Piecewise((x / (1 + x), x >= 0), (x / (1 - x), True))
+    derivative = elementwise_forms(user_entry("u", f, x)).derivative
+    assert isinstance(derivative, sympy.Piecewise)
+    assert all(not value.is_Add for value, _ in derivative.args), derivative
+
+
+def test_the_vjp_redo_is_decided_from_f_prime_in_the_tails_and_near_zero():
+    from symact.emit import _underflows
+
+    x = sympy.Symbol("x", real=True)
+    assert _underflows(sympy.diff(x * sympy.erf(x), x), x)  # 4 x / sqrt(pi): subnormal float32 below 1e-38
+    assert _underflows(sympy.exp(x), x)  # the left tail
+    assert not _underflows(1 / (1 + x**2) + 1, x)
+    assert not _underflows(sympy.Piecewise((1, x > 0), (0, True)), x)  # 0 on a half-line: nothing to redo
+    assert not _underflows(x, x, near_zero=False)  # a forward f(x) ~ x loses nothing at tiny x
