@@ -81,7 +81,9 @@ def compare(base, kernels, n, dtypes, threads, rounds, min_round, progress=print
                 continue
             for dtype in dtypes:
                 rng = np.random.default_rng(0)
-                x, g = bench._inputs("elementwise" if kind == "elementwise" else "rows", kernel, n, np.dtype(dtype), rng)
+                x, g = bench._inputs(
+                    "elementwise" if kind == "elementwise" else "rows", kernel, n, np.dtype(dtype), rng
+                )
                 extra = ((rng.random(x.shape) < 0.5).astype(x.dtype),) if kernel == "dropout" else ()
                 z = y = None
                 if kind == "loss":

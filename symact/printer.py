@@ -67,6 +67,15 @@ class ExpOfSquare(sympy.Function):
     nargs = 2
 
 
+class LinearByRoot(sympy.Function):
+    """a v + b for rationals a (not +-1), b != 0 whose root -b/a float32 holds: ``(v, b/a, a)``.  a v + b rounds
+    a v and then cancels near the root (hard sigmoid x/6 + 1/2 lost every digit at x = -3 + 2**-40); printed as
+    (v + b/a) a, or (v + b/a)/d for a = 1/d, v + b/a is exact near the root (Sterbenz) and the value rounds
+    once or twice."""
+
+    nargs = 3
+
+
 def _is_constant(e) -> bool:
     return not e.free_symbols and e.is_number and e.is_extended_real is True and e.is_finite is True
 
@@ -107,6 +116,9 @@ def fold_constants(expr: sympy.Expr) -> sympy.Expr:
                     correctly_rounded(c - sympy.Rational(hi64)),
                 )
                 return ErfcScaled(rest, *(sympy.Float(v) for v in words))
+    linear = _linear_by_its_root(expr)
+    if linear is not None:
+        return LinearByRoot(*linear)
     if isinstance(expr, (sympy.Mul, sympy.Add)):
         const = [a for a in expr.args if _is_constant(a)]
         if not const or (len(const) == 1 and const[0].is_Number and not isinstance(expr, sympy.Add)):
@@ -127,6 +139,26 @@ def fold_constants(expr: sympy.Expr) -> sympy.Expr:
         return sympy.Mul(sympy.Float(correctly_rounded(sympy.Mul(*const))), *rest, evaluate=False)
     args = [fold_constants(a) for a in expr.args]
     return expr.func(*args) if args != list(expr.args) else expr
+
+
+def _exact_in_float32(q: sympy.Rational) -> bool:
+    """Whether the rational ``q`` is a float32 number (and so a float64 one): a dyadic with a 24-bit numerator."""
+    return q.q & (q.q - 1) == 0 and abs(q.p) < 2**24 and q.q <= 2**126
+
+
+def _linear_by_its_root(expr: sympy.Expr):
+    """``(v, b/a, a)`` where ``expr`` is a v + b with a symbol v, rationals a (not +-1) and b != 0, and b/a a
+    float32 number (the root is printed exactly); else None."""
+    if not expr.is_Add or len(expr.args) != 2:
+        return None
+    b, term = expr.as_coeff_Add()
+    if not b.is_Rational or b == 0:
+        return None
+    a, v = term.as_coeff_Mul()
+    if not (v.is_Symbol and a.is_Rational and abs(a) != 1):
+        return None
+    shift = b / a
+    return (v, shift, a) if _exact_in_float32(shift) else None
 
 
 def helper_name(function: type) -> str:
@@ -251,6 +283,13 @@ class KernelPrinter(PythonCodePrinter):
         like = self._settings["typed"]
         return f"select(_is32({like}), {corrected(*expr.args[1:3])}, {wide})" if like else wide
 
+    def _print_LinearByRoot(self, expr):
+        v, shift, a = expr.args
+        inner = f"({self._print(v)} + {self._print(shift)})"
+        if abs(a.p) == 1:
+            return f"{'-' if a < 0 else ''}{inner}/{self._print(sympy.Integer(a.q))}"
+        return f"{inner}*{self._print(a)}"
+
     def _print_AddConstant(self, expr):
         rest, hi, mid, lo = expr.args
         return f"((({self._print(rest)} + {self._print(hi)}) + {self._print(mid)}) + {self._print(lo)})"
@@ -289,6 +328,11 @@ class KernelPrinter(PythonCodePrinter):
             mul = sympy.printing.precedence.PRECEDENCE["Mul"]
             tail = self.parenthesize(sympy.Mul(*others, evaluate=False), mul) if len(others) > 1 else None
             tail = tail or self.parenthesize(others[0], mul)
+            if coeff.is_Rational and abs(coeff.p) == 1 and coeff.q & (coeff.q - 1):  # 1/d, d no power of 2:
+                # divide (correctly rounded) rather than multiply by 1/d rounded (hard swish x (x + 3)/6:
+                # 2.06 -> 1.5 ulp in float32); a power of 2 stays a product, which is the same and faster
+                sign = "-" if coeff < 0 else ""
+                return f"{sign}{self.parenthesize(first, mul)}/{self._print(sympy.Integer(coeff.q))}*{tail}"
             return f"{self.parenthesize(first, mul)}*{self._print(coeff)}*{tail}"
         if coeff.is_Number and coeff not in (1, -1) and rest != 1 and rest.is_Mul is not None:
             body = self.parenthesize(rest, sympy.printing.precedence.PRECEDENCE["Mul"])

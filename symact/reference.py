@@ -44,6 +44,18 @@ def mp_value(v) -> mpmath.mpf:
     return mpmath.mpf(f)
 
 
+def _tanh(x):
+    """mpmath's tanh, but for |x| beyond the working precision's reach, sign(x) (1 - 2 exp(-2|x|)): mpmath's own
+    tanh sizes a shift by the magnitude of x and runs out of memory at tanh(exp(1e38)) (tanhexp's reference)."""
+    if mpmath.isfinite(x) and abs(x) > 4 * mpmath.mp.prec:
+        return mpmath.sign(x) * (1 - 2 * mpmath.exp(-2 * abs(x)))
+    return mpmath.tanh(x)
+
+
+#: functions lambdify takes from here before mpmath
+_SAFE = {"tanh": _tanh}
+
+
 def _adaptive(fn, args):
     """fn(*args) at increasing precision until two evaluations agree; None if they never do.
 
@@ -66,7 +78,7 @@ def _adaptive(fn, args):
         with mpmath.workdps(digits):
             try:
                 value = fn(*[+a for a in args])
-            except (ZeroDivisionError, ValueError, OverflowError):
+            except (ZeroDivisionError, ValueError, OverflowError, MemoryError):  # MemoryError: a huge shift
                 value = mpmath.nan
             value = mpmath.mpf(value) if not isinstance(value, mpmath.mpf) else +value
         if previous is not None:
@@ -93,7 +105,7 @@ class Scalar:
 
         self.expr = to_plain(expr)
         self.variables = tuple(variables)
-        self._fn = sympy.lambdify(self.variables, self.expr, "mpmath")
+        self._fn = sympy.lambdify(self.variables, self.expr, [_SAFE, "mpmath"])
 
     def __call__(self, *values) -> mpmath.mpf:
         args = [mp_value(v) for v in values]

@@ -210,9 +210,9 @@ def test_zeros_of_the_derivative_are_exact_where_sympy_can_prove_them(definition
 def test_float32_measurement_flags_structural_losses_only():
     """A form that cancels or amplifies its argument's rounding in float32 is measured far beyond the bound; a
     stable one is not (symact.measure, which decides a float32 kernel's arithmetic at generation time)."""
-    from symact.measure import float32_error, needs_float64
-
     from sympy.codegen.cfunctions import log1p
+
+    from symact.measure import float32_error, needs_float64
 
     stable = log1p(sympy.exp(-abs(x))) + sympy.Max(x, 0)
     assert float32_error(sympy.log(1 + sympy.exp(-abs(x))) + sympy.Max(x, 0), sympy.log(1 + sympy.exp(x)), x) > 1e6
@@ -233,9 +233,8 @@ def test_float32_kernels_go_wide_only_where_measured():
 
 
 def test_output_form_simplified_on_a_positive_range():
-    from symact.derive import derive
-
     from symact.catalog.activations import PENDING
+    from symact.derive import derive
 
     squareplus = next(e for e in PENDING if "Squareplus" in e.summary)
     output = derive(squareplus).gradient("first").output.expr

@@ -143,3 +143,29 @@ def test_exp_of_a_square_recovers_the_rounding_of_the_square():
     code = kernel_code(sympy.exp(-(x**2) / 2), vec=True, typed="x")
     assert code.count("fma(") == 2 and "vexp(" in code
     assert "fma" not in kernel_code(sympy.exp(-(x**2) / 3), vec=True)  # 1/3 is not exact: the plain form
+
+
+@pytest.mark.parametrize(
+    ("expr", "root"),
+    [(x / 6 + Rational(1, 2), -3), (-x / 3 + 1, 3), (x * Rational(2, 5) - Rational(3, 10), Rational(3, 4))],
+)
+def test_a_linear_form_is_printed_by_its_root_and_keeps_its_digits_there(expr, root, tmp_path):
+    """a x + b printed as (x + b/a) a (or /d): no cancellation near the root -b/a, where a x + b rounded
+    a x first and lost every digit (hard sigmoid x/6 + 1/2 at x = -3 + 2**-40)."""
+    import mpmath
+
+    f = compile_expr(expr, tmp_path)
+    for offset in (2.0**-40, -(2.0**-30), 2.0**-52 * 4):
+        point = float(root) + offset
+        want = expr.subs(x, sympy.Rational(point))
+        got = f(point)
+        assert abs(got - float(want)) <= abs(float(want)) * 2**-51, (point, got, float(want))
+    assert kernel_code(x / 6 + Rational(1, 2)) == "(x + 3.0)/6.0"
+    assert "6.0" in kernel_code(x * (x + 3) / 6) and "0.1666" not in kernel_code(x * (x + 3) / 6)
+    assert kernel_code(x / 2 + 1) == "(x + 2.0)/2.0"  # the same as *0.5 (LLVM multiplies by an exact reciprocal)
+    assert kernel_code(-x / 3 + 1) == "-(x + -3.0)/3.0"
+    del mpmath
+
+
+def test_a_linear_form_whose_root_no_float_holds_is_printed_as_it_is():
+    assert "(x + " not in kernel_code(x / 3 + Rational(1, 7))  # root -3/7: rounding it would move the root
