@@ -44,16 +44,32 @@ def mp_value(v) -> mpmath.mpf:
     return mpmath.mpf(f)
 
 
+_HUGE = mpmath.mpf(2) ** 60
+_CLAMP = mpmath.mpf(2) ** 1030  #: beyond every float (log(exp(x)) = x still holds for every float x)
+
+
+def _exp(x):
+    """mpmath's exp, but for |x| > 2**60 the power of two 2**round(x / log 2): mpmath reduces the argument with
+    log 2 to as many bits as x has before its point, and exp(-exp(1e30)) (a Gumbel cdf at 1e30) ran for hours.
+    Such a value is far outside every float's range either way (0 or inf once rounded), and the same x gives
+    the same value, so quotients of them still cancel; beyond 2**1030 (past every float) the exponent is
+    clamped (exp(-exp(1e30)))."""
+    if mpmath.isfinite(x) and abs(x) > _HUGE:
+        k = mpmath.nint(max(min(x, _CLAMP), -_CLAMP) / mpmath.ln2)  # |k| < 2**1031: a 1031-bit integer
+        return mpmath.ldexp(mpmath.mpf(1), int(k))
+    return mpmath.exp(x)
+
+
 def _tanh(x):
     """mpmath's tanh, but for |x| beyond the working precision's reach, sign(x) (1 - 2 exp(-2|x|)): mpmath's own
     tanh sizes a shift by the magnitude of x and runs out of memory at tanh(exp(1e38)) (tanhexp's reference)."""
     if mpmath.isfinite(x) and abs(x) > 4 * mpmath.mp.prec:
-        return mpmath.sign(x) * (1 - 2 * mpmath.exp(-2 * abs(x)))
+        return mpmath.sign(x) * (1 - 2 * _exp(-2 * abs(x)))
     return mpmath.tanh(x)
 
 
 #: functions lambdify takes from here before mpmath
-_SAFE = {"tanh": _tanh}
+_SAFE = {"tanh": _tanh, "exp": _exp}
 
 
 def _adaptive(fn, args):

@@ -35,3 +35,22 @@ def test_infinities_stand_for_limits_and_nan_propagates():
     assert sig(math.inf) == 1 and sig(-math.inf) < mpmath.mpf("1e-400")
     assert mpmath.isnan(sig(math.nan))
     assert mp_value(0.1) == mpmath.mpf(0.1)  # exact binary value, not 1/10
+
+
+def test_exponentials_of_huge_arguments_end_quickly_with_the_float_answer():
+    """exp(-exp(1e30)) and tanh(exp(88)): mpmath's own exp and tanh size their work by the argument's magnitude
+    (hours, or a MemoryError); the reference answers what every float answer rounds to."""
+    import time
+
+    import pytest
+
+    start = time.perf_counter()
+    gumbel = Scalar(1 - sympy.exp(-sympy.exp(x)), (x,))
+    assert float(gumbel(1e30)) == 1.0 and float(gumbel(3e38)) == 1.0 and float(gumbel(-1e30)) == 0.0
+    assert float(gumbel(-80.0)) == pytest.approx(1.8048513878454153e-35, rel=1e-15)
+    tanhexp = Scalar(x * sympy.tanh(sympy.exp(x)), (x,))
+    assert float(tanhexp(88.0)) == 88.0 and float(tanhexp(1e30)) == 1e30
+    assert float(tanhexp(1.0)) == pytest.approx(math.tanh(math.e), rel=1e-15)
+    softplus = Scalar(sympy.log(1 + sympy.exp(x)), (x,))
+    assert float(softplus(6.4e37)) == 6.4e37 and float(softplus(1e300)) == 1e300  # log(exp(x)) = x, every float
+    assert time.perf_counter() - start < 30
