@@ -36,7 +36,7 @@ from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
 from .measure import needs_float64
 from .module_identity import identity_source, stamp
-from .printer import helper_name, kernel_code
+from .printer import ARGUMENT, call_code, helper_name, kernel_code
 from .prose import plain as plain_text
 from .rewrites import PRIMITIVES, combine_by_sign, stabilise
 from .roots import RootPatch, root_patches
@@ -273,14 +273,20 @@ def _scalar_function(
             tests = ((-sympy.oo, f"{var} == _lit(-math.inf, {var})"), (sympy.oo, f"{var} == _lit(math.inf, {var})"))
             for direction, test in tests:
                 value = _limit(expr, var, direction)
+                # (a kernel-library form in place of the compute form handles its own tails)
+                own = dd_helper is None and f32_call is None
+                tail = own and value is not None and _nan_in_tail(expr, var, direction)
                 if binary and (value is None or value.free_symbols & set(binary)):
                     value = _limit_by_flag(expr, var, direction, binary[0], var.name)
                     code = value
                 elif value is not None:
-                    if elide and _form_gives(expr, var, direction, value):
+                    if elide and not tail and _form_gives(expr, var, direction, value):
                         continue  # the compute form already gives the limit there: no select needed
                     code = _value_code(value, var.name)
                 if value is not None:
+                    if tail:  # inf * 0 or inf - inf in the tail (x tanh(e^x)' at x = 1e30): the limit there too
+                        side = ">" if direction is sympy.oo else "<"
+                        test = f"({test}) | ((r != r) & ({var} {side} _lit(0.0, {var})))"
                     guard = f"select({test}, {code}, r)"
                     if f32_call is not None:  # the float32 helper gives the limits itself (a select costs 20%)
                         guard = f"select(_is32({var}), r, {guard})"
@@ -325,6 +331,33 @@ def _form_gives(expr: sympy.Expr, var: sympy.Symbol, at, value: sympy.Expr) -> b
     except Exception:  # a form NumPy cannot evaluate: keep the select
         return False
     return True
+
+
+#: large finite arguments where a compute form is probed for nan (float32 and float64 magnitudes)
+_TAIL_PROBES = (1e2, 1e4, 1e10, 1e30, 3e38, 1e100, 1e300)
+
+
+def _nan_in_tail(expr: sympy.Expr, var: sympy.Symbol, direction) -> bool:
+    """Whether the compute form, evaluated in IEEE float64 and float32 arithmetic (NumPy), gives nan at a
+    large finite argument on the side of ``direction`` (+-oo): an intermediate overflow, inf * 0 or inf - inf,
+    as in x e^x (1 - tanh(e^x)^2) at x = 100.  Such a form gets its limit there as well as at +-inf."""
+    others = sorted(expr.free_symbols - {var}, key=str)
+    sign = 1.0 if direction is sympy.oo else -1.0
+    try:
+        fn = sympy.lambdify(
+            [var, *others], expr, modules=[{sigmoid.__name__: _np_sigmoid, softplus.__name__: _np_softplus}, "numpy"]
+        )
+        with np.errstate(all="ignore"):
+            for dtype in (np.float64, np.float32):
+                for point in _TAIL_PROBES:
+                    if point > np.finfo(dtype).max:
+                        continue
+                    got = fn(dtype(sign * point), *[dtype(1.0)] * len(others))
+                    if np.isnan(got):
+                        return True
+    except Exception:  # a form NumPy cannot evaluate: no tail select
+        return False
+    return False
 
 
 def _limit_by_flag(expr, var, direction, flag, like: str) -> str | None:
@@ -381,6 +414,7 @@ def _common_factor(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     return sympy.Mul(*(inverse_factors(a) & inverse_factors(b)))
 
 
+_LIB_CALL = re.compile(r"\b(_[a-z][a-z0-9_]*)\(")  # kernel-library calls the printer wrote
 _VEC_CALL = re.compile(r"\b(v(?:exp|expm1|log|log1p|tanh|erf|erfc|exp_shifted|softplus|sigmoid))\(")
 
 
@@ -624,7 +658,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     f32_call = None
     if forms.derivative_rule is not None:  # a compensated kernel-library form of f'
         match = forms.derivative_rule
-        f32_call = match.rule.call.format(w=kernel_code(match.argument, vec=True, typed="x"), v="x")
+        f32_call = call_code(match.rule.pattern(ARGUMENT), match.argument, match.rule.call.format(w="{w}", v="x"))
         if match.factor != 1:
             f32_call = f"{kernel_code(match.factor, vec=True, typed='x')}*({f32_call})"
         library += list(match.rule.helpers)
@@ -707,7 +741,8 @@ def _render_elementwise(entry: Entry, command: str) -> str:
             + tails.get(kernel, ")\n")
         )
     body = "\n\n".join(parts)
-    used = sorted(set(_VEC_CALL.findall(body)) | set(library) | ({"fma"} if "fma(" in body else set()))
+    called = {n for n in _LIB_CALL.findall(body) if hasattr(kernel_lib, n)}  # argument corrections (printer)
+    used = sorted(set(_VEC_CALL.findall(body)) | set(library) | called | ({"fma"} if "fma(" in body else set()))
     code = [T.header(entry, command, _forms_doc(entry, forms)), _elementwise_prelude(used)]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)

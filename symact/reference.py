@@ -44,18 +44,18 @@ def mp_value(v) -> mpmath.mpf:
     return mpmath.mpf(f)
 
 
-_HUGE = mpmath.mpf(2) ** 60
-_CLAMP = mpmath.mpf(2) ** 1030  #: beyond every float (log(exp(x)) = x still holds for every float x)
+_HUGE = mpmath.mpf(2) ** 8192  #: past 1e2466: beyond the 1e1000 that stands for an infinite input, times constants
+_CLAMP = mpmath.mpf(2) ** 8200
 
 
 def _exp(x):
-    """mpmath's exp, but for |x| > 2**60 the power of two 2**round(x / log 2): mpmath reduces the argument with
-    log 2 to as many bits as x has before its point, and exp(-exp(1e30)) (a Gumbel cdf at 1e30) ran for hours.
-    Such a value is far outside every float's range either way (0 or inf once rounded), and the same x gives
-    the same value, so quotients of them still cancel; beyond 2**1030 (past every float) the exponent is
-    clamped (exp(-exp(1e30)))."""
+    """mpmath's exp, but for |x| > 2**8192 the power of two 2**round(x / log 2), with x clamped to +-2**8200:
+    mpmath reduces the argument with log 2 to as many bits as x has before its point, and exp(-exp(1e30)) (a
+    Gumbel cdf at -1e30) ran for hours.  Below 2**2048 mpmath's own exp is exact and fast (an 8192-bit reduction),
+    so that exp(2 w) = exp(w)^2 still holds where a derivative cancels such terms (x e^w / (1 + e^w) at
+    w = 1.7e52); beyond it every value is far outside every float's range (0 or inf once rounded)."""
     if mpmath.isfinite(x) and abs(x) > _HUGE:
-        k = mpmath.nint(max(min(x, _CLAMP), -_CLAMP) / mpmath.ln2)  # |k| < 2**1031: a 1031-bit integer
+        k = mpmath.nint(max(min(x, _CLAMP), -_CLAMP) / mpmath.ln2)
         return mpmath.ldexp(mpmath.mpf(1), int(k))
     return mpmath.exp(x)
 

@@ -278,3 +278,17 @@ def test_the_vjp_redo_is_decided_from_f_prime_in_the_tails_and_near_zero():
     assert not _underflows(1 / (1 + x**2) + 1, x)
     assert not _underflows(sympy.Piecewise((1, x > 0), (0, True)), x)  # 0 on a half-line: nothing to redo
     assert not _underflows(x, x, near_zero=False)  # a forward f(x) ~ x loses nothing at tiny x
+
+
+def test_a_form_that_gives_nan_in_a_tail_gets_its_limit_there():
+    """x tanh(e^x): f' = tanh(e^x) + x e^x (1 - tanh(e^x)^2) is inf * 0 past x = 88 (float32) and 709; the kernel
+    takes the limit 1 where the form gives nan on that side, not at +inf alone."""
+    from symact.emit import _nan_in_tail
+
+    t = sympy.tanh(sympy.exp(x))
+    assert _nan_in_tail(t + x * sympy.exp(x) * (1 - t**2), x, sympy.oo)
+    assert not _nan_in_tail(t + x * sympy.exp(x) * (1 - t**2), x, -sympy.oo)
+    assert not _nan_in_tail(sigmoid(x) * (1 - sigmoid(x)), x, sympy.oo)
+    code = render(user_entry("tanhexp_like", x * sympy.tanh(sympy.exp(x))))
+    assert "((r != r) & (x > _lit(0.0, x)))" in code
+    assert "(r != r)" not in render(get("sigmoid"))  # a form with no nan in its tails keeps its plain guards

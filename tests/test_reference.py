@@ -54,3 +54,13 @@ def test_exponentials_of_huge_arguments_end_quickly_with_the_float_answer():
     softplus = Scalar(sympy.log(1 + sympy.exp(x)), (x,))
     assert float(softplus(6.4e37)) == 6.4e37 and float(softplus(1e300)) == 1e300  # log(exp(x)) = x, every float
     assert time.perf_counter() - start < 30
+
+
+def test_exponentials_below_the_cutoff_stay_exact_so_that_derivatives_cancel():
+    """x e^w / (1 + e^w) at w = 1.7e52: its raw derivative cancels e^(2w) against (e^w)^2, which a power-of-two
+    stand-in for e^w breaks (the reference said 1.4e52 where f' is 1); and at the 1e1000 that stands for +inf."""
+    w = sympy.Rational(851, 500) * x
+    derivative = sympy.diff(x * sympy.exp(w) / (1 + sympy.exp(w)), x)
+    f = Scalar(derivative, (x,))
+    assert float(f(1.6179034210380888e52)) == 1.0
+    assert float(f(math.inf)) == 1.0
