@@ -221,8 +221,26 @@ def _invert_piece(piece, derivative, x, y):
     if len(solutions) != 1:
         return None
     g = sympy.simplify(expand_named(derivative.subs(x, solutions[0])))
-    g = tidy(sympy.expand(g))
+    g = tidy(sympy.expand(_logs_of_reciprocals(g)))
     return None if x in g.free_symbols else g
+
+
+def _logs_of_reciprocals(expr: sympy.Expr) -> sympy.Expr:
+    """log(c / d) as -log(d / c) for a number c: SymPy's inverse of 1 - exp(-exp(x)) gives
+    f' = (1 - y) log(-1/(y - 1)), where 1 - y loses y's digits before the division; -(1 - y) log(1 - y) is the
+    textbook form, and log(1 - y) becomes log1p(-y).  Equal wherever either log is real (c / d > 0 exactly when
+    d / c > 0), which is where an output form is evaluated."""
+
+    def reciprocal(u):
+        n, d = u.as_numer_denom()
+        if n.is_number and n != 0 and d.free_symbols:
+            return sympy.expand(d / n)
+        return None
+
+    return expr.replace(
+        lambda e: isinstance(e, sympy.log) and reciprocal(e.args[0]) is not None,
+        lambda e: -sympy.log(reciprocal(e.args[0])),
+    )
 
 
 def output_form(

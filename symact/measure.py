@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 
+import mpmath
 import numpy as np
 import sympy
 
@@ -21,7 +22,7 @@ from .reference import Scalar
 from .rewrites import to_plain
 from .ulp import ulp_error
 
-__all__ = ["float32_error", "needs_float64"]
+__all__ = ["float32_error", "needs_float64", "where_accuracy_is_lost"]
 
 #: how many float32 points (plus the fixed ones) each measurement takes
 POINTS = 600
@@ -91,3 +92,51 @@ def float32_error(form: sympy.Expr, truth: sympy.Expr, var: sympy.Symbol, fixed:
 def needs_float64(form: sympy.Expr, truth: sympy.Expr, var: sympy.Symbol, bound: float, fixed: tuple = ()) -> bool:
     """Whether the float32 kernel of ``form`` should compute in float64: float32 arithmetic misses ``bound``."""
     return float32_error(form, truth, var, fixed) > bound
+
+
+def _error_at(node: sympy.Expr, var: sympy.Symbol, point: float, dtype) -> float | None:
+    """The ulp error (in ``dtype``) of ``node`` computed in ``dtype`` arithmetic (NumPy) at var = ``point``
+    against its mpmath value; None where either is not a finite number."""
+    try:
+        fn = sympy.lambdify([var], node, modules=_MODULES)
+        with np.errstate(all="ignore"):
+            got = np.asarray(fn(np.array([point], dtype=dtype)), dtype=dtype).reshape(-1)[0]
+    except Exception:  # a node NumPy cannot evaluate
+        return None
+    exact = Scalar(to_plain(node), (var,))(float(point))
+    if exact is None or not mpmath.isfinite(exact):
+        return None
+    if not np.isfinite(got):  # inf or nan where the truth is a number
+        return math.inf
+    return float(ulp_error(np.array([got]), [exact], dtype)[0])
+
+
+def where_accuracy_is_lost(
+    form: sympy.Expr, var: sympy.Symbol, point: float, dtype, bound: float
+) -> tuple[sympy.Expr, float] | None:
+    """The sub-expression of ``form`` (a compute form in ``var`` alone) where accuracy is lost at var = ``point``:
+    the smallest one whose value, computed in ``dtype`` arithmetic, misses ``bound`` ulps while its operands
+    meet it (log(x + sqrt(x^2 + 1)) at x = -1e8: the sum x + sqrt(x^2 + 1), which cancels), with its error;
+    None where the whole form meets the bound there (the kernel's own code is at fault, not the form).
+
+    >>> from symact.catalog.symbols import x
+    >>> node, ulps = where_accuracy_is_lost(sympy.log(x + sympy.sqrt(x**2 + 1)), x, -1e8, np.float64, 2.0)
+    >>> node
+    x + sqrt(x**2 + 1)
+    """
+    if form.free_symbols != {var}:
+        return None
+    error = _error_at(form, var, point, dtype)
+    if error is None or error <= bound:
+        return None
+    node = form
+    while True:
+        worse = []
+        for child in node.args:
+            if isinstance(child, sympy.Expr) and var in child.free_symbols and not child.is_Symbol:
+                e = _error_at(child, var, point, dtype)
+                if e is not None and e > bound:
+                    worse.append((e, child))
+        if not worse:
+            return node, error
+        error, node = max(worse, key=lambda pair: pair[0])

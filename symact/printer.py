@@ -290,6 +290,16 @@ class KernelPrinter(PythonCodePrinter):
                 terms = [f"_dd_two_sum({code}, {b})[1]", err, eb]
                 code, err = s, " + ".join(t for t in terms if t)
             return code, err
+        if isinstance(expr, sympy.exp) and self._settings["typed"]:  # e = exp(v): its own error, and v's times e
+            v, ev = self._with_error(expr.args[0])
+            e = f"vexp({v})"
+            terms = [f"_exp_error({v}, {e})", f"{e}*({ev})" if ev else None]
+            return e, " + ".join(t for t in terms if t)
+        if isinstance(expr, sympy.Abs):  # |v|: exact; its error is v's, with v's sign
+            v, ev = self._with_error(expr.args[0])
+            if ev is None:
+                return self._print(expr), None
+            return f"abs({v})", f"select({v} < {self._number(0.0)}, -({ev}), {ev})"
         if expr.is_Pow and expr.exp in (2, 3):
             return self._with_error(sympy.Mul(*[expr.base] * int(expr.exp), evaluate=False))
         if expr.is_Mul:

@@ -69,6 +69,11 @@ def ulp_error(values, ref, dtype) -> np.ndarray:
     to inf is 0.5 ulp or less exactly where rounding to nearest overflows.  nan matches only a nan
     reference; an infinite reference matches only the same infinity; a mismatch there is inf ulp."""
     dtype = np.dtype(dtype)
+    with mpmath.workdps(max(60, mpmath.mp.dps)):  # an mpf reference keeps its digits (mpf() rounds to the context)
+        return _ulp_errors(values, ref, dtype)
+
+
+def _ulp_errors(values, ref, dtype) -> np.ndarray:
     fmax = mpmath.mpf(float(np.finfo(dtype).max))
     beyond = mpmath.mpf(2) ** (np.finfo(dtype).maxexp)
     values = np.atleast_1d(np.asarray(values, dtype=dtype))

@@ -183,3 +183,26 @@ def test_check_expr_of_a_file_without_a_header_is_one_line(capsys, tmp_path):
 def test_check_expr_bad_input_is_one_line(capsys, args, message):
     code, out, err = run(capsys, "check", *args)
     assert code == 2 and one_line(err) and message in err and not out
+
+
+def test_a_users_failing_kernel_names_the_sub_expression_that_loses_accuracy():
+    """log(x + sqrt(x^2 + 1)) (asinh as a log): at x = -1e8 the sum cancels to 0 (float64), near x = 0 the log of
+    1 + tiny; symact check --expr names that sub-expression, not just the kernel."""
+    import numpy as np
+    import sympy
+
+    from symact.check import KernelResult
+    from symact.commands.check import diagnose
+    from symact.derive import user_entry
+    from symact.measure import where_accuracy_is_lost
+
+    v = sympy.Symbol("x", real=True)
+    inner = v + sympy.sqrt(v**2 + 1)
+    node, ulps = where_accuracy_is_lost(sympy.log(inner), v, -1e8, np.float64, 2.0)
+    assert node == inner and ulps > 1e15
+    assert where_accuracy_is_lost(sympy.log(inner), v, 3.0, np.float64, 2.0) is None  # accurate there
+    entry = user_entry("asinh_as_log", sympy.log(inner), v)
+    failing = KernelResult("asinh_as_log", "forward", "float32", 2.0, errors=[(1.6e7, "tiny", "x = 2.4e-26")])
+    special = KernelResult("asinh_as_log", "derivative", "float32", 4.0, errors=[(0.5, "special", "x = 1.0")])
+    (line,) = diagnose(entry, [failing, special])  # a failure at a special value alone gets no line
+    assert line.startswith("asinh_as_log forward float32, 1.6e+07 ulp at x = 2.4e-26: symact cannot make log(")

@@ -13,6 +13,8 @@ and exit 2, with the generate command that writes it.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 
 DEFAULT_DIR = "generated"
 
@@ -96,9 +98,62 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{r.entry} {r.kernel} {r.dtype}:")
                 for text in r.examples:
                     print(f"    {text[:240]}")
+        if args.expr is not None:  # a user's expression: name the sub-expression where accuracy is lost
+            for line in diagnose(entries[0], failed):
+                print(line)
         return 1
     print(f"\nall {len(results)} kernel results within their bounds")
     return 0
+
+
+#: the input a failure's description starts with ("x = -3.25" or "x = -3.25, g = 0.3")
+_POINT = re.compile(r"^x = ([-+0-9.eE]+|-?inf|nan)(?:,|$)")
+
+
+def diagnose(entry, failed) -> list[str]:
+    """One line per failing kernel of an elementwise ``entry``: at its worst input, the sub-expression of the
+    compute form where accuracy is lost (:func:`symact.measure.where_accuracy_is_lost`): the smallest one that,
+    computed in the kernel's float type, misses the bound while its operands meet it."""
+    import numpy as np
+    import sympy
+
+    from ..emit import elementwise_forms
+    from ..measure import where_accuracy_is_lost
+
+    forms = elementwise_forms(entry)
+    lines = []
+    for r in failed:
+        worst = [(e, where) for e, _, where in r.errors if not math.isnan(e) and _POINT.match(where)]
+        worst = [(e, where) for e, where in worst if math.isfinite(float(_POINT.match(where).group(1)))]
+        if not worst:
+            continue
+        error, where = max(worst, key=lambda pair: pair[0])
+        if error <= r.bound:  # it fails at a special value (--examples shows it), not by accuracy
+            continue
+        point = float(_POINT.match(where).group(1))
+        if r.kernel == "forward":
+            form = None if forms.double_double else forms.forward
+        elif r.kernel in ("derivative", "vjp"):
+            form = None if (forms.double_double or forms.derivative_rule) else forms.derivative
+        else:
+            form = None
+        miss = f"{error:.3g} ulp" if math.isfinite(error) else "not finite"
+        head = f"{r.entry} {r.kernel} {r.dtype}, {miss} at x = {point!r}"
+        if form is None:
+            continue
+        found = where_accuracy_is_lost(form, entry.variable, point, np.dtype(r.dtype).type, r.bound)
+        if found is None:
+            lines.append(
+                f"{head}: its compute form meets the bound there in plain {r.dtype} arithmetic; the loss is "
+                "in the generated code (please report it)"
+            )
+            continue
+        node, ulps = found
+        lines.append(
+            f"{head}: symact cannot make {sympy.sstr(node)} accurate there "
+            f"({ulps:.3g} ulp in {r.dtype} arithmetic, its operands within {r.bound:g})"
+        )
+    return lines
 
 
 def _user_entry(args):
