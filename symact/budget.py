@@ -43,26 +43,35 @@ def run_limited(fn: Callable[..., T], seconds: float, *args: Any, isolate: bool 
     return _run_alarm(fn, seconds, args, kwargs)
 
 
+#: after the limit the alarm fires again this often until the call has ended: SymPy catches exceptions in places
+#: (factor's fallbacks under simplify), and an alarm raised once inside such a handler was swallowed and the call
+#: ran on for as long as it liked (a proof of gelu_tanh's derivative under load: 40 minutes)
+REPEAT = 0.25
+
+
 def _run_alarm(fn, seconds, args, kwargs):
-    outer_remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+    outer_remaining, outer_interval = signal.getitimer(signal.ITIMER_REAL)
     if outer_remaining and outer_remaining < seconds:
         # An enclosing budget ends first: let its handler fire.
         return fn(*args, **kwargs)
     start = time.monotonic()
+    done = False
 
     def on_alarm(signum, frame):
-        raise BudgetExceeded(f"gave up after {seconds:g} s")
+        if not done:
+            raise BudgetExceeded(f"gave up after {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT)
     try:
         return fn(*args, **kwargs)
     finally:
+        done = True  # an alarm already on its way no longer raises, so the rest of this block runs
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         if outer_remaining:
             left = outer_remaining - (time.monotonic() - start)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), outer_interval)
 
 
 def _child(conn, fn, args, kwargs):

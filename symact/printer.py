@@ -198,7 +198,10 @@ def amplifies_rounding(outer: sympy.Expr) -> bool:
     value = Scalar(outer, (ARGUMENT,))
     slope = Scalar(sympy.diff(outer, ARGUMENT), (ARGUMENT,))
     for w in _PROBES:
-        f, d = value(w), slope(w)
+        try:
+            f, d = value(w), slope(w)
+        except (TypeError, ValueError):  # complex there (log(w) at w < 0): not in the function's real domain
+            continue
         if f is None or d is None or f == 0 or not (mpmath.isfinite(f) and mpmath.isfinite(d)):
             continue
         if abs(w * d / f) > _AMPLIFICATION:

@@ -61,3 +61,25 @@ def test_budget_stops_a_long_computation():
     with pytest.raises(BudgetExceeded):
         run_limited(spin, 0.5, isolate=True)
     assert run_limited(sum, 1, [1, 2], isolate=True) == 3
+
+
+def test_budget_stops_a_computation_that_swallows_the_first_alarm():
+    """SymPy catches exceptions in places (factor's fallbacks under simplify): the alarm fires again until the
+    call has ended, so a budget holds even where its first BudgetExceeded was caught and dropped."""
+    import time
+
+    def stubborn():
+        try:
+            while True:
+                pass
+        except Exception:  # noqa: BLE001 - what a library's fallback does
+            pass
+        while True:
+            pass
+
+    start = time.monotonic()
+    with pytest.raises(BudgetExceeded):
+        run_limited(stubborn, 0.2)
+    assert time.monotonic() - start < 2.0
+    assert run_limited(sum, 0.2, [1, 2]) == 3
+    time.sleep(0.6)  # no alarm left over after a call that ended in time
