@@ -677,7 +677,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     )
     parts += [forward, derivative]
     if forms.output is not None:
-        parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, False))
+        parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, True))
     fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
     a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
     # a float32 loop computes in float32 (twice the SIMD lanes) unless the form, measured in float32 arithmetic at

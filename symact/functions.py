@@ -18,7 +18,7 @@ from __future__ import annotations
 import sympy
 from sympy import Function, S, exp, log, tanh
 
-__all__ = ["NamedFunction", "sigmoid", "softplus", "NAMED_FUNCTIONS", "expand_named", "recognise"]
+__all__ = ["NamedFunction", "sigmoid", "softplus", "NAMED_FUNCTIONS", "expand_named", "recognise", "square_plus"]
 
 
 class NamedFunction(Function):
@@ -137,3 +137,14 @@ def recognise(expr: sympy.Expr) -> sympy.Expr:
     for pattern, replacement in _RECOGNISERS:
         expr = expr.replace(pattern, replacement)
     return expr
+
+
+def square_plus(base: sympy.Expr):
+    """(w, c) for ``base`` = w**2 + c with c a positive number, else None."""
+    if not base.is_Add:
+        return None
+    c = sum((t for t in base.args if t.is_number), sympy.S.Zero)
+    rest = [t for t in base.args if not t.is_number]
+    if not (c.is_positive and len(rest) == 1 and rest[0].is_Pow and rest[0].exp == 2):
+        return None
+    return rest[0].base, c

@@ -26,7 +26,7 @@ import sympy
 from mpmath.libmp import normalize, round_nearest, to_float
 from sympy.printing.pycode import PythonCodePrinter
 
-from .functions import NamedFunction, sigmoid
+from .functions import NamedFunction, sigmoid, square_plus
 from .reference import Scalar
 
 __all__ = [
@@ -482,15 +482,15 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.args
-        if exponent == sympy.S.Half and base.is_Add and len(base.args) == 2:  # sqrt(w^2 + c): hypot(w, sqrt(c))
-            c = next((t for t in base.args if t.is_number), None)
-            square = next((t for t in base.args if t.is_Pow and t.exp == 2), None)
-            if c is not None and square is not None and c.is_positive:
-                root = sympy.Float(correctly_rounded(sympy.sqrt(c)))  # w^2 overflows for |w| > 1e154 (1e19 float32)
-                return f"math.hypot({self._print(square.base)}, {self._print(root)})"
+        if exponent == sympy.S.Half and square_plus(base) is not None:  # sqrt(w^2 + c): hypot(w, sqrt(c))
+            w, c = square_plus(base)
+            root = sympy.Float(correctly_rounded(sympy.sqrt(c)))  # w^2 overflows for |w| > 1e154 (1e19 float32)
+            return f"math.hypot({self._print(w)}, {self._print(root)})"
         if exponent.is_Integer and 2 <= int(exponent) <= 4:
             b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Mul"])
             return "(" + "*".join([b] * int(exponent)) + ")"
+        if exponent == -sympy.S.Half and square_plus(base) is not None:  # 1/sqrt(w^2 + c): 1/hypot(w, sqrt(c))
+            return f"{self._number(1.0)}/{self._print(sympy.sqrt(base))}"
         if exponent == -1:
             return f"1.0/{self.parenthesize(base, sympy.printing.precedence.PRECEDENCE['Pow'])}"
         if exponent.is_Integer and -4 <= int(exponent) <= -2:  # (1/b)^n: b^n would overflow long before it
@@ -523,6 +523,12 @@ class KernelPrinter(PythonCodePrinter):
         if coeff.is_Number and coeff not in (1, -1) and rest != 1 and rest.is_Mul is not None:
             body = self.parenthesize(rest, sympy.printing.precedence.PRECEDENCE["Mul"])
             return f"{body}*{self._print(coeff)}"
+        below = [f for f in sympy.Mul.make_args(expr) if f.is_Pow and f.exp.is_negative]
+        if len(below) > 1:  # one division each: a product of denominators overflows (1/(s h) at s = h = 1e155)
+            above = sympy.Mul(*[f for f in sympy.Mul.make_args(expr) if f not in below])
+            mul = sympy.printing.precedence.PRECEDENCE["Mul"]
+            text = self.parenthesize(above, mul) if above != 1 else self._number(1.0)
+            return text + "".join(f"/{self.parenthesize(1 / f, sympy.printing.precedence.PRECEDENCE['Pow'])}" for f in below)
         return super()._print_Mul(expr)
 
     def _mul_sigmoid(self, m: str, argument: sympy.Expr) -> str:

@@ -198,11 +198,32 @@ def _symbolic_zero(diff: sympy.Expr) -> str | None:
         return "identical after the sifting rule for KroneckerDelta"
     diff = sympy.piecewise_fold(diff)
     if isinstance(diff, Piecewise):
-        reasons = [_symbolic_zero_smooth(branch) for branch, _ in diff.args]
+        reasons, before = [], []
+        for branch, cond in diff.args:
+            reasons.append(_symbolic_zero_smooth(_on_side(branch, cond, before)))
+            before.append(cond)
         if all(reasons):
             return "zero on every branch of the Piecewise (" + "; ".join(dict.fromkeys(reasons)) + ")"
         return None
     return _symbolic_zero_smooth(diff)
+
+
+def _on_side(branch: sympy.Expr, cond, before: list) -> sympy.Expr:
+    """``branch`` with its variable written as +-p (p > 0) where its condition, after the conditions of the
+    branches ``before`` it failed, fixes the variable's sign: v >= 0 or v > 0, or True after one of those
+    (|v| is then v or -v, which SymPy's simplification needs: 2/(sqrt(v^2 + 4) + |v|) = (v + sqrt(v^2 + 4))/2
+    only where v < 0)."""
+    for test, negate in [(cond, False), *[(c, True) for c in reversed(before)]]:
+        if test is sympy.true:
+            continue
+        if isinstance(test, (sympy.GreaterThan, sympy.StrictGreaterThan, sympy.LessThan, sympy.StrictLessThan)):
+            v, other = test.lhs, test.rhs
+            if other == 0 and v.is_Symbol and v.is_real:
+                positive = isinstance(test, (sympy.GreaterThan, sympy.StrictGreaterThan)) != negate
+                p = sympy.Dummy(v.name, positive=True)
+                return branch.xreplace({v: p if positive else -p})
+        return branch
+    return branch
 
 
 _STEPS = (

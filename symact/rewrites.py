@@ -28,7 +28,7 @@ from sympy import Abs, Max, Piecewise, Wild, erf, erfc, exp, log, tanh
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.codegen.rewriting import ReplaceOptim, optimize
 
-from .functions import expand_named, recognise, sigmoid, softplus
+from .functions import expand_named, recognise, sigmoid, softplus, square_plus
 from .prove import Outcome, Space, prove_equal
 
 __all__ = [
@@ -196,18 +196,15 @@ def _times_sign(expr):
 
 def _root_of_square_plus(s):
     """(w, c) for s = sqrt(w**2 + c) with c a positive number, else None."""
-    if not (s.is_Pow and s.exp == sympy.S.Half and s.base.is_Add):
-        return None
-    c = sum((t for t in s.base.args if t.is_number), sympy.S.Zero)
-    rest = [t for t in s.base.args if not t.is_number]
-    if not (c.is_positive and len(rest) == 1 and rest[0].is_Pow and rest[0].exp == 2):
-        return None
-    return rest[0].base, c
+    return square_plus(s.base) if s.is_Pow and s.exp == sympy.S.Half else None
 
 
-def _stable_w_plus_root(w, c, s):
-    """w + sqrt(w^2 + c) by the sign of w: |w| + s, or c / (|w| + s) where w < 0 (no cancellation)."""
-    return Piecewise((Abs(w) + s, w >= 0), (c / (Abs(w) + s), True))
+def _stable_w_plus_root(w, c, s, k=sympy.S.One):
+    """k (w + sqrt(w^2 + c)) by the sign of w: k |w| + k s, or (k c / 2) / h with h = |w|/2 + s/2 where w < 0
+    (no cancellation).  The coefficient goes into the branches and h halves both terms, so that nothing
+    overflows where the result is finite (|w| + s is inf for |w| > 9e307)."""
+    half = sympy.Add(Abs(w) / 2, s / 2, evaluate=False)
+    return Piecewise((k * Abs(w) + k * s, w >= 0), (sympy.Mul(k * c / 2, sympy.Pow(half, -1)), True))
 
 
 def _root_sum(expr):
@@ -225,7 +222,7 @@ def _root_sum(expr):
             partner = k * w
             if partner in expr.args:
                 rest = [t for t in expr.args if t is not term and t != partner]
-                return sympy.Add(k * _stable_w_plus_root(w, c, f), *rest)
+                return sympy.Add(_stable_w_plus_root(w, c, f, k), *rest)
         # k + k w / s
         factors = sympy.Mul.make_args(f)
         roots = [g for g in factors if g.is_Pow and g.exp == -sympy.S.Half and _root_of_square_plus(sympy.sqrt(g.base))]
@@ -234,7 +231,9 @@ def _root_sum(expr):
             w, c = _root_of_square_plus(s)
             if sympy.Mul(*[g for g in factors if g is not roots[0]]) == w and not w.could_extract_minus_sign():
                 rest = [t for t in expr.args if t is not term and t != k]
-                return sympy.Add(k * _stable_w_plus_root(w, c, s) / s, *rest)
+                half = sympy.Add(Abs(w) / 2, s / 2, evaluate=False)  # k (w + s) / s; where w < 0 c/(|w| + s)/s
+                tail = sympy.Mul(k * c / 2, sympy.Pow(half, -1), sympy.Pow(s, -1))
+                return sympy.Add(Piecewise((k + k * w / s, w >= 0), (tail, True)), *rest)
     return None
 
 

@@ -110,6 +110,14 @@ def test_root_of_a_square_plus_a_constant_prints_as_hypot():
     # sqrt(x^2 + 4): x*x overflows for |x| > 1.3e154 (float32: 1.8e19); hypot(x, 2) does not
     assert kernel_code(sympy.sqrt(x**2 + 4)) == "math.hypot(x, 2.0)"
     assert kernel_code(sympy.sqrt(x**2 + 2)) == f"math.hypot(x, {2**0.5!r})"
+    assert kernel_code(1 / sympy.sqrt(x**2 + 4)) == "1.0/math.hypot(x, 2.0)"  # 1/sqrt(x*x + 4) is 0 at 1e155
+
+
+def test_a_product_of_denominators_is_divided_out_one_by_one(tmp_path):
+    # 1/(s h) with s = h = 1e155 overflows to 0 where the truth, 1e-310, is a subnormal
+    s, h = sympy.sqrt(x**2 + 4), abs(x) + 1
+    f = compile_expr(1 / (s * h), tmp_path)
+    assert f(-1e155) == pytest.approx(1e-310, rel=1e-12)
 
 
 def test_erfc_of_a_scaled_argument_corrects_the_rounding_of_the_argument():

@@ -15,6 +15,17 @@ def test_true_identities_are_proved():
     assert prove_equal(tanh(x), 2 * sigmoid(2 * x) - 1).equal
 
 
+def test_a_piecewise_form_is_proved_branch_by_branch_on_its_side_of_zero():
+    """Each branch is simplified where its condition holds: |x| is x where x >= 0 and -x after it, which the
+    no-cancellation form of x + sqrt(x^2 + 4) needs (4/(sqrt(x^2 + 4) + |x|) equals it only where x < 0)."""
+    s = sympy.sqrt(x**2 + 4)
+    stable = Piecewise((abs(x) + s, x >= 0), (4 / (abs(x) + s), True))
+    outcome = prove_equal(stable, x + s)
+    assert outcome.equal and outcome.proof.method == "symbolic"
+    swapped = Piecewise((4 / (abs(x) + s), x >= 0), (abs(x) + s, True))  # each branch on the wrong side
+    assert prove_equal(swapped, x + s).equal is False
+
+
 def test_wrong_identity_gets_a_counterexample_with_both_values():
     out = prove_equal(tanh(x), (1 - exp(-x)) / (1 + exp(-x)))
     assert out.equal is False
