@@ -34,7 +34,7 @@ from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_d
 from .files import write_atomic
 from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
-from .measure import needs_float64
+from .measure import error_at, needs_float64
 from .module_identity import identity_source, stamp
 from .printer import ARGUMENT, call_code, helper_name, kernel_code
 from .prose import plain as plain_text
@@ -68,6 +68,10 @@ class Forms:
     forward_underflows: bool = False
     #: whether the float32 forward and derivative compute in float64 (their forms miss the bound far in float32)
     float32_wide: tuple[bool, bool] = (False, False)
+    #: root-centred forms of f itself, near its zeros where the forward form cancels (x + sqrt(x^2 + 1)/2 - 1/2)
+    forward_patches: tuple[RootPatch, ...] = ()
+    #: and of the output form, near its zeros where it cancels (1 - exp(-y)/2 at y = -log 2)
+    output_patches: tuple[RootPatch, ...] = ()
 
 
 @functools.lru_cache(maxsize=64)
@@ -104,9 +108,54 @@ def elementwise_forms(entry: Entry) -> Forms:
         needs_float64(derivative.xreplace(back), first.raw, var, FAR * DERIVATIVE_BOUND, fixed),
     )
     tiny_f = double_double is None and _underflows(definition.xreplace(defaults), var, near_zero=False)
+    near_zeros = out_zeros = ()
+    if not (double_double or entry.params):
+        near_zeros = root_patches(entry, definition, keep=_cancels_at(forward, var))
+        if output is not None:
+            out_zeros = root_patches(entry, first.output.expr, keep=_cancels_at(output, y), var=y)
     return Forms(
-        forward, derivative, output, first.raw, aux, params, patches, double_double, match, underflows, tiny_f, wide
+        forward,
+        derivative,
+        output,
+        first.raw,
+        aux,
+        params,
+        patches,
+        double_double,
+        match,
+        underflows,
+        tiny_f,
+        wide,
+        near_zeros,
+        out_zeros,
     )
+
+
+#: distances from a zero of f at which a forward form is measured (float64 and float32 arithmetic, NumPy)
+_NEAR_ZERO = (1e-300, 1e-30, 1e-12, 1e-6, 1e-3, 0.1)
+
+
+def _cancels_at(forward: sympy.Expr, var: sympy.Symbol):
+    """``keep(root)`` for :func:`symact.roots.root_patches` on f: whether the forward form, measured in float64
+    and float32 arithmetic (symact.measure), misses the forward bound near that zero of f (a form that
+    cancels there: f(x) - f(x0) computed as a difference).  Forms accurate near their zeros (tanh, x sigma(x))
+    get no patch and no select."""
+
+    if forward.free_symbols != {var}:
+        return lambda root: False
+
+    def keep(root: float) -> bool:
+        for dtype in (np.float64, np.float32):
+            for d in _NEAR_ZERO:
+                for point in (root + d, root - d):
+                    if point == root or not np.isfinite(dtype(point)):
+                        continue
+                    error = error_at(forward, var, float(dtype(point)), dtype)
+                    if error is not None and error > FORWARD_BOUND:
+                        return True
+        return False
+
+    return keep
 
 
 def _primitive(expr: sympy.Expr) -> bool:
@@ -653,7 +702,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
         f_helper, d_helper, f_plain, d_plain = rule.forward, rule.derivative, rule.plain_forward, rule.plain_derivative
         library += [f_helper, d_helper, f_plain, d_plain]
     forward = _scalar_function(
-        "_forward_scalar", forms.forward, scalar_args, x, True, (), binary, not dd, f_helper, f_plain
+        "_forward_scalar", forms.forward, scalar_args, x, True, forms.forward_patches, binary, not dd, f_helper, f_plain
     )
     f32_call = None
     if forms.derivative_rule is not None:  # a compensated kernel-library form of f'
@@ -677,7 +726,7 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     )
     parts += [forward, derivative]
     if forms.output is not None:
-        parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, True))
+        parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, True, forms.output_patches))
     fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
     a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
     # a float32 loop computes in float32 (twice the SIMD lanes) unless the form, measured in float32 arithmetic at

@@ -78,6 +78,10 @@ def form_claims(entry: Entry, forms) -> tuple[tuple[str, str, str], ...]:
             where = ", ".join(f"{k} = {v}" for k, v in outcome.counterexample.point.items())
             raise ValueError(f"{entry.name}: the compute form of the {label} differs from its source at {where}")
         rows.append((label, sympy.sstr(shown), _claim(outcome)))
+    for patch in forms.forward_patches:
+        rows.append(("near a zero of f", patch.describe(), FIT))
     for patch in forms.patches:
         rows.append(("near a zero of f'", patch.describe(), FIT))
+    for patch in forms.output_patches:
+        rows.append(("near a zero of f' from y", patch.describe("y"), FIT))
     return tuple(rows)

@@ -22,7 +22,7 @@ from .reference import Scalar
 from .rewrites import to_plain
 from .ulp import ulp_error
 
-__all__ = ["float32_error", "needs_float64", "where_accuracy_is_lost"]
+__all__ = ["error_at", "float32_error", "needs_float64", "where_accuracy_is_lost"]
 
 #: how many float32 points (plus the fixed ones) each measurement takes
 POINTS = 600
@@ -94,7 +94,7 @@ def needs_float64(form: sympy.Expr, truth: sympy.Expr, var: sympy.Symbol, bound:
     return float32_error(form, truth, var, fixed) > bound
 
 
-def _error_at(node: sympy.Expr, var: sympy.Symbol, point: float, dtype) -> float | None:
+def error_at(node: sympy.Expr, var: sympy.Symbol, point: float, dtype) -> float | None:
     """The ulp error (in ``dtype``) of ``node`` computed in ``dtype`` arithmetic (NumPy) at var = ``point``
     against its mpmath value; None where either is not a finite number."""
     try:
@@ -126,7 +126,7 @@ def where_accuracy_is_lost(
     """
     if form.free_symbols != {var}:
         return None
-    error = _error_at(form, var, point, dtype)
+    error = error_at(form, var, point, dtype)
     if error is None or error <= bound:
         return None
     node = form
@@ -134,7 +134,7 @@ def where_accuracy_is_lost(
         worse = []
         for child in node.args:
             if isinstance(child, sympy.Expr) and var in child.free_symbols and not child.is_Symbol:
-                e = _error_at(child, var, point, dtype)
+                e = error_at(child, var, point, dtype)
                 if e is not None and e > bound:
                     worse.append((e, child))
         if not worse:

@@ -237,6 +237,29 @@ def _root_sum(expr):
     return None
 
 
+def _root_minus_its_value(expr):
+    """A sum with the terms k sqrt(w^2 + c) and -k sqrt(c) (k, c numbers, c > 0): the difference as
+    k w^2 / (sqrt(w^2 + c) + sqrt(c)) where |w| < 1 (it cancels to 0 there: bent identity at x = 1e-30) and as it
+    is elsewhere, as k s (1 - sqrt(c)/s) (w^2 overflows for |w| > 1e154, and the difference no longer
+    cancels); else None."""
+    if not expr.is_Add:
+        return None
+    constant = sum((t for t in expr.args if t.is_number), sympy.S.Zero)
+    for term in expr.args:
+        k, f = term.as_coeff_Mul()
+        found = _root_of_square_plus(f)
+        if found is None or k == 0:
+            continue
+        w, c = found
+        value = k * sympy.sqrt(c)
+        if sympy.simplify(constant + value) != 0:
+            continue
+        rest = [t for t in expr.args if t is not term and not t.is_number]
+        small = k * w**2 / (f + sympy.sqrt(c))
+        return sympy.Add(Piecewise((small, Abs(w) < sympy.sqrt(c)), (k * f * (1 - sympy.sqrt(c) / f), True)), *rest)
+    return None
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -368,6 +391,14 @@ RULES: tuple[Rewrite, ...] = (
         "there adds two positive numbers.  Also k + k w / sqrt(w^2 + c) (squareplus') as k (w + sqrt(w^2 + c)) / "
         "sqrt(w^2 + c)",
         optim=ReplaceOptim(lambda e: _root_sum(e) is not None, lambda e: _root_sum(e)),
+    ),
+    Rewrite(
+        "root_minus_its_value",
+        sympy.sqrt(W**2 + 1) - 1,
+        Piecewise((W**2 / (sympy.sqrt(W**2 + 1) + 1), Abs(W) < 1), (sympy.sqrt(W**2 + 1) * (1 - 1 / sympy.sqrt(W**2 + 1)), True)),
+        "sqrt(w^2 + c) - sqrt(c) cancels to 0 near w = 0 (bent identity at x = 1e-30 gave 0, not x); "
+        "w^2 / (sqrt(w^2 + c) + sqrt(c)) there adds positive numbers (and, as k times either, for any k)",
+        optim=ReplaceOptim(lambda e: _root_minus_its_value(e) is not None, lambda e: _root_minus_its_value(e)),
     ),
 )
 

@@ -53,8 +53,8 @@ class RootPatch:
             lo = float(r - hi)
         return hi, lo
 
-    def describe(self) -> str:
-        u = f"{self.scale}*x" if self.scale else "x"
+    def describe(self, var: str = "x") -> str:
+        u = f"{self.scale}*{var}" if self.scale else var
         return (
             f"d P(d), P a Chebyshev fit of degree {len(self.coefficients) - 1} "
             f"({len(self.coefficients32) - 1} for float32) in d = {u} - u0, "
@@ -192,15 +192,34 @@ def _snap(raw_derivative: sympy.Expr, var: sympy.Symbol, root):
         except (BudgetExceeded, Exception):
             continue
         if value == 0:
-            return mpmath.mpf(sympy.Float(candidate, 60))
+            return mpmath.mpf(str(sympy.N(candidate, 60)))
     return root
 
 
+def _zeros(f, expr: sympy.Expr, var: sympy.Symbol):
+    """The simple zeros of ``expr`` (``f``: it as an mpmath function) in :data:`SEARCH`, snapped to exact values
+    where SymPy proves them (at the caller's working precision)."""
+    start, stop, step = SEARCH
+    grid = [mpmath.mpf(start) + k * mpmath.mpf(step) for k in range(int((stop - start) / step) + 1)]
+    values = [f(t) for t in grid]
+    for left, right, fl, fr in zip(grid, grid[1:], values, values[1:]):
+        if fl != 0 and fl * fr < 0:
+            yield _snap(expr, var, _bisect(f, left, right, fl))
+
+
 def root_patches(
-    entry: Entry, raw_derivative: sympy.Expr, radius: float | None = None, radius32: float = 0.0
+    entry: Entry,
+    raw_derivative: sympy.Expr,
+    radius: float | None = None,
+    radius32: float = 0.0,
+    keep=None,
+    var: sympy.Symbol | None = None,
 ) -> tuple[RootPatch, ...]:
-    """Patches around every simple zero of f' in :data:`SEARCH`, for smooth entries without parameters."""
-    var = entry.variable
+    """Patches around every simple zero of f' in :data:`SEARCH`, for smooth entries without parameters (or whose
+    zeros scale with their one parameter).  The same fit serves f itself near its zeros (``raw_derivative``: the
+    definition; or the output form, in ``var`` = y).  ``keep(root)`` (a float) says which zeros get a patch
+    (default: every one)."""
+    var = var or entry.variable
     if entry.kind is not Kind.ELEMENTWISE or entry.aux:
         return ()
     scale = ""
@@ -217,15 +236,11 @@ def root_patches(
         return ()
     f = _function(raw_derivative, var)
     base = radius or RADIUS
-    start, stop, step = SEARCH
     patches = []
     with mpmath.workdps(50):
-        grid = [mpmath.mpf(start) + k * mpmath.mpf(step) for k in range(int((stop - start) / step) + 1)]
-        values = [f(t) for t in grid]
-        for left, right, fl, fr in zip(grid, grid[1:], values, values[1:]):
-            if fl == 0 or fl * fr >= 0:
+        for root in _zeros(f, raw_derivative, var):
+            if keep is not None and not keep(float(root)):
                 continue
-            root = _snap(raw_derivative, var, _bisect(f, left, right, fl))
             radius = base
             coefficients = None
             while coefficients is None and radius > 1e-3:

@@ -303,3 +303,27 @@ def test_an_output_form_takes_the_log_of_a_reciprocal_as_a_negated_log():
     entry = user_entry("cloglog_like", 1 - sympy.exp(-sympy.exp(x)))
     assert derive(entry).gradient("first").output.expr == (y - 1) * sympy.log(1 - y)
     assert elementwise_forms(entry).output == (y - 1) * log1p(-y)
+
+
+def test_a_form_that_cancels_near_a_zero_gets_a_patch_there_and_only_there(tmp_path):
+    """log(1 + e^x) - log 2 is softplus(x) - log 2, which cancels to 0 near its zero x = 0 (f ~ x/2); its output
+    form 1 - e^(-y)/2 cancels near y = -log 2 (x -> -inf).  Each gets a polynomial in the distance to the zero,
+    found from the expression; tanh and silu, accurate at their zeros, get none."""
+    import numpy as np
+
+    from symact import load
+
+    entry = user_entry("shifted_softplus", sympy.log(1 + sympy.exp(x)) - sympy.log(2), x)
+    forms = elementwise_forms(entry)
+    assert [float(p.root) for p in forms.forward_patches] == [0.0]
+    assert [round(float(p.root), 15) for p in forms.output_patches] == [round(-np.log(2), 15)]
+    assert elementwise_forms(get("tanh")).forward_patches == elementwise_forms(get("silu")).forward_patches == ()
+    path = tmp_path / "shifted_softplus.py"
+    path.write_text(render(entry))
+    module = load(path)
+    for dtype in (np.float32, np.float64):
+        points = np.array([1e-20, -3e-8, 0.3, 1e-300], dtype=dtype)
+        want = np.log1p(np.expm1(points.astype(np.float64)) / 2)  # log((1 + e^x)/2), no cancellation
+        assert np.allclose(module.forward(points), want, rtol=4 * np.finfo(dtype).eps, atol=0)
+    y0 = np.nextafter(-np.log(2.0), 0.0)  # f'(x) = 1 - e^(-y)/2 = 1.1e-16 there, not 0 or 2.2e-16
+    assert module.vjp_from_output(np.array([y0]), np.array([1.0]))[0] == pytest.approx(-np.expm1(-y0 - np.log(2)), rel=1e-14)

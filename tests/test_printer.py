@@ -113,6 +113,16 @@ def test_root_of_a_square_plus_a_constant_prints_as_hypot():
     assert kernel_code(1 / sympy.sqrt(x**2 + 4)) == "1.0/math.hypot(x, 2.0)"  # 1/sqrt(x*x + 4) is 0 at 1e155
 
 
+def test_squareplus_stable_form_is_finite_and_right_over_the_whole_range(tmp_path):
+    from symact.rewrites import stabilise
+
+    f = compile_expr(stabilise((x + sympy.sqrt(x**2 + 4)) / 2), tmp_path)
+    assert f(1.79e308) == 1.79e308  # |x| + sqrt(x^2 + 4) overflows here; |x|/2 + sqrt(x^2 + 4)/2 does not
+    assert f(-1.79e308) == pytest.approx(1 / 1.79e308, rel=1e-15)
+    assert f(-1e155) == pytest.approx(1e-155, rel=1e-15)
+    assert f(-1e4) == pytest.approx(1 / (0.5e4 + (1e8 + 4) ** 0.5 / 2), rel=1e-15)
+
+
 def test_a_product_of_denominators_is_divided_out_one_by_one(tmp_path):
     # 1/(s h) with s = h = 1e155 overflows to 0 where the truth, 1e-310, is a subnormal
     s, h = sympy.sqrt(x**2 + 4), abs(x) + 1

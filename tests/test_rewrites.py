@@ -114,7 +114,20 @@ def test_w_plus_root_of_square_plus_c_does_not_cancel_for_negative_w():
     from sympy import Abs, Piecewise, sqrt
 
     s = sqrt(x**2 + 4)
-    want = Piecewise((s + Abs(x), x >= 0), (4 / (s + Abs(x)), True))
-    assert stabilise(x + s) == want
-    assert stabilise(1 + x / s) == want / s  # squareplus' (times 2)
-    assert prove_compute_form(want / s, 1 + x / s).equal
+    half = sympy.Add(Abs(x) / 2, s / 2, evaluate=False)  # (|x| + s)/2: no overflow at |x| = 1.8e308
+    assert stabilise(x + s) == Piecewise((s + Abs(x), x >= 0), (2 / half, True))
+    assert stabilise(x / 2 + s / 2) == Piecewise((s / 2 + Abs(x) / 2, x >= 0), (1 / half, True))  # squareplus
+    assert stabilise(1 + x / s) == Piecewise((1 + x / s, x >= 0), (2 / (half * s), True))  # squareplus' (times 2)
+    for form, source in ((stabilise(x + s), x + s), (stabilise(1 + x / s), 1 + x / s)):
+        assert prove_compute_form(form, source).equal
+
+
+def test_root_minus_its_value_does_not_cancel_near_zero():
+    from sympy import Abs, Piecewise, sqrt
+
+    s = sqrt(x**2 + 1)
+    stable = stabilise(x + s / 2 - sympy.Rational(1, 2))  # the bent identity
+    small = sympy.Rational(1, 2) * x**2 / (s + 1)
+    assert stable == x + Piecewise((small, Abs(x) < 1), (s * (1 - 1 / s) / 2, True))
+    assert prove_compute_form(stable, x + s / 2 - sympy.Rational(1, 2)).equal
+    assert stabilise(s - 2) == s - 2  # no cancellation to remove: sqrt(x^2 + 1) never reaches 2 at x = 0
