@@ -13,7 +13,9 @@ so the freshness check can tell a PDF built from an older .tex.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -26,6 +28,7 @@ from pathlib import Path
 import sympy
 
 from . import prose
+from .cache import cached
 from .catalog import Entry, Kind
 from .display import latex as _display_latex
 from .errors import SymactError
@@ -572,8 +575,23 @@ def render(
     """Every file of the document set in memory (figures included); the PDF is built by :func:`write`.
 
     ``catalog`` adds the catalog document and the family figures; ``separate_tex`` a .tex per entry
-    (the catalog's .tex already holds every entry).
+    (the catalog's .tex already holds every entry).  The set is read from :mod:`symact.cache` where the same
+    entries were rendered by the same symact before.
     """
+    formats = sorted(set(formats))
+    parts = (repr(list(entries)), ",".join(formats), str(catalog), str(separate_tex))
+
+    def compute() -> str:
+        done = _render(entries, formats, catalog, separate_tex)
+        files = {name: base64.b64encode(data).decode("ascii") for name, data in done.files.items()}
+        return json.dumps({"files": files, "tex_sources": list(done.tex_sources)}, sort_keys=True)
+
+    stored = json.loads(cached("documents", parts, compute))
+    files = {name: base64.b64decode(data) for name, data in stored["files"].items()}
+    return Rendered(files, tuple(stored["tex_sources"]))
+
+
+def _render(entries: Sequence[Entry], formats: Iterable[str], catalog: bool, separate_tex: bool) -> Rendered:
     from .plots import FAMILIES, family_figure, function_figure
 
     formats = set(formats)

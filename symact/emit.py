@@ -28,6 +28,7 @@ import sympy
 from . import kernel_lib
 from . import kernel_templates as T
 from .budget import BudgetExceeded, run_limited
+from .cache import cached
 from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_derivative, match_double_double
@@ -822,6 +823,10 @@ def _forms_doc(entry: Entry, forms: Forms) -> list[tuple[str, str, str]]:
 def render(entry: Entry, command: str | None = None) -> str:
     """The text of the generated module for ``entry``."""
     command = command or f"symact generate {entry.name}"
+    return cached("module", (repr(entry), command), lambda: _render(entry, command))
+
+
+def _render(entry: Entry, command: str) -> str:
     if entry.kind is Kind.ELEMENTWISE:
         text = _render_elementwise(entry, command)
     else:
