@@ -85,7 +85,7 @@ def elementwise_forms(entry: Entry) -> Forms:
     var = entry.variable
     definition = canonical(entry.definition)  # the same maths, however spelled, is one expression
     forward = stabilise(definition)
-    derivative = _without_cancelling_terms(combine_by_sign(stabilise(sympy.diff(definition, var)), var))
+    derivative = _without_cancelling_terms(combine_by_sign(stabilise(_derivative_source(definition, var, first)), var))
     double_double = match_double_double(definition, var)
     match = None if double_double else match_derivative(sympy.diff(definition, var), var)
     output = stabilise(first.output.expr) if first.output is not None else None
@@ -157,6 +157,17 @@ def _cancels_at(forward: sympy.Expr, var: sympy.Symbol):
         return False
 
     return keep
+
+
+def _derivative_source(definition: sympy.Expr, var: sympy.Symbol, first) -> sympy.Expr:
+    """What the derivative's compute form is built from: SymPy's derivative of the definition, or the textbook form
+    derive proved equal to it where that is at most half as many operations (log(x + sqrt(x^2 + 1))' =
+    1/sqrt(x^2 + 1), not (1 + x/sqrt(x^2 + 1))/(x + sqrt(x^2 + 1)), which overflows and cancels)."""
+    raw = sympy.diff(definition, var)
+    textbook = first.textbook
+    if textbook is None or textbook.proof is None or textbook.expr.has(sympy.Derivative):
+        return raw
+    return textbook.expr if 2 * sympy.count_ops(textbook.expr) <= sympy.count_ops(raw) else raw
 
 
 def _primitive(expr: sympy.Expr) -> bool:

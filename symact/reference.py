@@ -6,7 +6,8 @@ is computed at 50 digits and again at twice the precision, doubling until the tw
 so that cancellation in the plain formula (1 - tanh(x)^2 at x = 300) cannot fake a result; where
 they still disagree at 1600 digits (1 - sigma(z) at z = 1e35 needs 10^35 digits) the value is
 None, "unresolved", and the check counts it rather than trusting it.  An
-infinite input is evaluated as +-10^1000, which gives the limit for the functions of the catalog.
+infinite input is evaluated as +-10^1000, which gives the limit for the functions of the catalog; where the value
+still moves between 10^1000 and 10^2000 (log x) or cannot be resolved there, the value is SymPy's limit.
 
 >>> from symact.catalog.symbols import x
 >>> from sympy import tanh
@@ -113,6 +114,38 @@ def _adaptive(fn, args):
     return None  # unresolved: the plain formula needs more than MAX_DIGITS digits here
 
 
+def _agree(a, b) -> bool:
+    if mpmath.isinf(a) or mpmath.isinf(b):
+        return a == b
+    return abs(a - b) <= max(abs(a), abs(b)) * AGREE
+
+
+#: seconds for SymPy's limit at an infinite input
+LIMIT_BUDGET = 10.0
+
+
+@functools.lru_cache(maxsize=256)
+def _limit(expr: sympy.Expr, variables: tuple, args: tuple, i: int):
+    """The limit of ``expr`` as variable ``i`` goes to the infinity in ``args`` (mpmath numbers as text; the
+    others finite), as an mpmath number; None where SymPy finds none in time."""
+    from .budget import BudgetExceeded, run_limited
+
+    values = {v: sympy.Float(a, 60) for k, (v, a) in enumerate(zip(variables, args)) if k != i}
+    direction = sympy.oo if mpmath.mpf(args[i]) > 0 else -sympy.oo
+    try:
+        found = run_limited(lambda: sympy.limit(expr.xreplace(values), variables[i], direction), LIMIT_BUDGET)
+    except (BudgetExceeded, Exception):  # SymPy raises NotImplementedError, ValueError, ... on hard limits
+        return None
+    if found is sympy.oo:
+        return mpmath.inf
+    if found is -sympy.oo:
+        return -mpmath.inf
+    if found.is_number and found.is_real:
+        with mpmath.workdps(DIGITS):
+            return mpmath.mpf(sympy.N(found, DIGITS))
+    return None
+
+
 class Scalar:
     """A scalar expression of ``variables`` (symbols) as an adaptive-precision mpmath function."""
 
@@ -129,7 +162,18 @@ class Scalar:
             used = self.expr.free_symbols
             if any(mpmath.isnan(a) and s in used for a, s in zip(args, self.variables)):
                 return mpmath.nan
-        return _adaptive(self._fn, args)
+        value = _adaptive(self._fn, args)
+        infinite = [i for i, a in enumerate(args) if mpmath.isfinite(a) and abs(a) >= INFINITY]
+        if len(infinite) != 1:
+            return value
+        i = infinite[0]
+        further = _adaptive(self._fn, [a * INFINITY if k == i else a for k, a in enumerate(args)])  # +-10^2000
+        if value is not None and further is not None and not mpmath.isnan(value) and _agree(value, further):
+            return value
+        # still moving between 10^1000 and 10^2000 (log x), or lost (a difference that cancels past 1600 digits):
+        # SymPy's limit, under a time budget; else what 10^1000 gave
+        limit = _limit(self.expr, self.variables, tuple(str(a) for a in args), i)
+        return limit if limit is not None else value
 
 
 class Instance:

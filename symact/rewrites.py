@@ -260,6 +260,19 @@ def _root_minus_its_value(expr):
     return None
 
 
+def _log_of_root_sum(expr):
+    """log(w + sqrt(w^2 + c)) (c > 0 a number) as asinh(w / sqrt(c)) + log(sqrt(c)); else None."""
+    if not (isinstance(expr, log) and expr.args[0].is_Add and len(expr.args[0].args) == 2):
+        return None
+    for root in expr.args[0].args:
+        found = _root_of_square_plus(root)
+        if found is not None:
+            w, c = found
+            if sympy.Add(*[t for t in expr.args[0].args if t is not root]) == w:
+                return sympy.asinh(w / sympy.sqrt(c)) + log(sympy.sqrt(c))
+    return None
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -382,6 +395,14 @@ RULES: tuple[Rewrite, ...] = (
         "w sign(w) is |w|: one operation and no branch, and a sum |w| - w sign(w) then cancels symbolically "
         "(softsign' = 1/(1 + |x|) - x sign(x)/(1 + |x|)^2) instead of in floating point",
         optim=ReplaceOptim(lambda e: _times_sign(e) is not None, lambda e: _times_sign(e)),
+    ),
+    Rewrite(
+        "log_of_root_sum_as_asinh",
+        log(W + sympy.sqrt(W**2 + 1)),
+        sympy.asinh(W),
+        "log(w + sqrt(w^2 + c)) is log(1 + tiny) near w = 0 and cancels inside for w << 0; asinh(w/sqrt(c)) + "
+        "log(sqrt(c)) (the library's asinh) is accurate everywhere",
+        optim=ReplaceOptim(lambda e: _log_of_root_sum(e) is not None, lambda e: _log_of_root_sum(e)),
     ),
     Rewrite(
         "root_of_square_plus",

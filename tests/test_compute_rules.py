@@ -327,3 +327,19 @@ def test_a_form_that_cancels_near_a_zero_gets_a_patch_there_and_only_there(tmp_p
         assert np.allclose(module.forward(points), want, rtol=4 * np.finfo(dtype).eps, atol=0)
     y0 = np.nextafter(-np.log(2.0), 0.0)  # f'(x) = 1 - e^(-y)/2 = 1.1e-16 there, not 0 or 2.2e-16
     assert module.vjp_from_output(np.array([y0]), np.array([1.0]))[0] == pytest.approx(-np.expm1(-y0 - np.log(2)), rel=1e-14)
+
+
+def test_the_derivative_is_built_from_the_proved_textbook_form_where_that_is_much_simpler():
+    """log(x + sqrt(x^2 + 1))': SymPy's (1 + x/s)/(x + s) overflows past 1e154 and cancels for x << 0; the
+    textbook form derive proves, 1/sqrt(x^2 + 1), does neither.  Catalog derivatives keep SymPy's (their textbook
+    forms are not half as long)."""
+    from symact.emit import _derivative_source
+    from symact.derive import derive
+
+    entry = user_entry("asinh_log", sympy.log(x + sympy.sqrt(x**2 + 1)), x)
+    first = derive(entry).gradient("first")
+    assert _derivative_source(entry.definition, x, first) == 1 / sympy.sqrt(x**2 + 1)
+    assert elementwise_forms(entry).derivative == 1 / sympy.sqrt(x**2 + 1)
+    for name in ("silu", "gelu", "softsign"):
+        f = canonical(get(name).definition)  # as elementwise_forms sees it: x sigma(x), not x/(1 + e^-x)
+        assert _derivative_source(f, x, derive(get(name)).gradient("first")) == sympy.diff(f, x)

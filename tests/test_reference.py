@@ -37,6 +37,15 @@ def test_infinities_stand_for_limits_and_nan_propagates():
     assert mp_value(0.1) == mpmath.mpf(0.1)  # exact binary value, not 1/10
 
 
+def test_an_infinite_input_gets_the_limit_where_10_to_the_1000_is_not_it():
+    """log(x + sqrt(x^2 + 1)) is 2303 at 1e1000 and still growing; its derivative cancels there past every
+    precision (x + sqrt(x^2 + 1) ~ 1e-1000 at x = -1e1000).  The limits are inf and 0."""
+    s = sympy.sqrt(x**2 + 1)
+    assert Scalar(log(x + s), (x,))(math.inf) == mpmath.inf
+    assert Scalar((1 + x / s) / (x + s), (x,))(-math.inf) == 0
+    assert Scalar(tanh(x), (x,))(math.inf) == 1  # settled at 1e1000: no limit taken
+
+
 def test_exponentials_of_huge_arguments_end_quickly_with_the_float_answer():
     """exp(-exp(1e30)) and tanh(exp(88)): mpmath's own exp and tanh size their work by the argument's magnitude
     (hours, or a MemoryError); the reference answers what every float answer rounds to."""

@@ -122,6 +122,14 @@ def test_w_plus_root_of_square_plus_c_does_not_cancel_for_negative_w():
         assert prove_compute_form(form, source).equal
 
 
+def test_log_of_w_plus_root_is_asinh():
+    s = sympy.sqrt(x**2 + 4)
+    assert stabilise(log(x + sympy.sqrt(x**2 + 1))) == sympy.asinh(x)
+    assert stabilise(log(x + s)) == sympy.asinh(x / 2) + log(2)
+    assert prove_compute_form(sympy.asinh(x / 2) + log(2), log(x + s)).equal
+    assert not stabilise(log(2 * x + s)).has(sympy.asinh)  # 2x + sqrt(x^2 + 4) is no asinh
+
+
 def test_root_minus_its_value_does_not_cancel_near_zero():
     from sympy import Abs, Piecewise, sqrt
 
