@@ -50,7 +50,9 @@ from .vecmath import (
     _f32_bits,
     _f64_bits,
     _pow2_f64,
+    exp_f64,
     fma,
+    log1p_f64,
     select,
     vexp,
     vexp_shifted,
@@ -113,6 +115,37 @@ def _sigmoid(x):
 def _softplus(x):
     """softplus(x) = max(x, 0) + log1p(e^-|x|): vecmath's softplus."""
     return vsoftplus(x)
+
+
+@njit(inline="always")
+def _softplus_parts_f32(v):
+    """(s, e): s = float64's softplus(v) rounded to float32 (within half an ulp, where _softplus's float32
+    arithmetic is within one), e what the rounding took off."""
+    s64 = vsoftplus(np.float64(v))
+    s = np.float32(s64)
+    e = np.float32(s64 - np.float64(s))
+    return s, select(abs(e) < np.float32(math.inf), e, np.float32(0.0))
+
+
+@njit(inline="always")
+def _softplus_parts_f64(v):
+    """(s, e): s = max(v, 0) + log1p(e^-|v|) (_softplus's value) and e its rounding error (TwoSum), the whole
+    error where softplus is large enough for it to matter (log1p's own is below ulp(1/2)); 0 at +-inf."""
+    m = select(v > 0.0, v, 0.0)
+    low = log1p_f64(exp_f64(-abs(v)))
+    s, e = _dd_two_sum(m, low)
+    return s, select(abs(e) < math.inf, e, 0.0)
+
+
+def _softplus_parts(v):
+    """(softplus(v) as computed, its rounding error to first order): _softplus_parts_f32 or _f64 by the type of v.
+    Called twice, for the value and for the error, the copies are one computation once inlined."""
+    return v, v
+
+
+@overload(_softplus_parts, inline="always")
+def _softplus_parts_numba(v):
+    return _softplus_parts_f32.py_func if v == types.float32 else _softplus_parts_f64.py_func
 
 
 @njit(inline="always")

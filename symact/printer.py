@@ -26,7 +26,7 @@ import sympy
 from mpmath.libmp import normalize, round_nearest, to_float
 from sympy.printing.pycode import PythonCodePrinter
 
-from .functions import NamedFunction, sigmoid, square_plus
+from .functions import NamedFunction, sigmoid, softplus, square_plus
 from .reference import Scalar
 
 __all__ = [
@@ -298,6 +298,10 @@ class KernelPrinter(PythonCodePrinter):
             e = f"vexp({v})"
             terms = [f"_exp_error({v}, {e})", f"{e}*({ev})" if ev else None]
             return e, " + ".join(t for t in terms if t)
+        if isinstance(expr, softplus) and self._settings["typed"]:  # s = softplus(v): its own error, and v's times sigma(v)
+            v, ev = self._with_error(expr.args[0])
+            terms = [f"_softplus_parts({v})[1]", f"_sigmoid({v})*({ev})" if ev else None]
+            return f"_softplus_parts({v})[0]", " + ".join(t for t in terms if t)
         if isinstance(expr, sympy.Abs):  # |v|: exact; its error is v's, with v's sign
             v, ev = self._with_error(expr.args[0])
             if ev is None:

@@ -261,3 +261,13 @@ def test_sigma_of_a_scaled_argument_is_corrected_for_the_arguments_rounding(dtyp
         worst_plain = max(worst_plain, ulp_error(plain(point), want, dtype)[0])
     assert worst <= 2.0 < 8.0 < worst_plain  # what the correction is for
     assert np.isnan(f(dtype(np.nan))) and f(dtype(np.inf)) == np.inf  # the correction dropped where it is nan
+
+
+def test_softplus_in_an_amplified_argument_brings_its_own_rounding_error():
+    """sigma(-2 softplus(x)) (tanh(softplus(x))' through sech^2 = 4 sigma(2w) sigma(-2w)) amplifies softplus's
+    rounding 2 softplus(x) times: the argument's error is softplus's own (TwoSum of its last sum) times -2."""
+    from symact.functions import softplus
+
+    code = kernel_code(sigmoid(-2 * softplus(x)), vec=True, typed="x")
+    assert "_mul_sigmoid_at(" in code and "_softplus_parts(x)[1]" in code
+    assert "_softplus_parts" not in kernel_code(sympy.tanh(softplus(x)), vec=True, typed="x")  # no amplification
