@@ -201,10 +201,24 @@ def _zeros(f, expr: sympy.Expr, var: sympy.Symbol):
     where SymPy proves them (at the caller's working precision)."""
     start, stop, step = SEARCH
     grid = [mpmath.mpf(start) + k * mpmath.mpf(step) for k in range(int((stop - start) / step) + 1)]
-    values = [f(t) for t in grid]
-    for left, right, fl, fr in zip(grid, grid[1:], values, values[1:]):
-        if fl != 0 and fl * fr < 0:
+    values = [_real(f, t) for t in grid]
+    for k, (left, right, fl, fr) in enumerate(zip(grid, grid[1:], values, values[1:])):
+        if fl == 0 and k > 0 and values[k - 1] is not None and fr is not None and values[k - 1] * fr < 0:
+            yield _snap(expr, var, left)  # a zero on the grid itself, crossed
+        elif fl is not None and fr is not None and fl != 0 and fr != 0 and fl * fr < 0:
             yield _snap(expr, var, _bisect(f, left, right, fl))
+
+
+def _real(f, t):
+    """f(t) where it is a real number; None outside f's real domain (an output form in y past y's range: the
+    log of a negative number) or where mpmath cannot evaluate it."""
+    try:
+        value = f(t)
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+        return None
+    if isinstance(value, mpmath.mpc):
+        return None if value.imag != 0 else value.real
+    return value if mpmath.isfinite(value) else None
 
 
 def root_patches(

@@ -343,3 +343,14 @@ def test_the_derivative_is_built_from_the_proved_textbook_form_where_that_is_muc
     for name in ("silu", "gelu", "softsign"):
         f = canonical(get(name).definition)  # as elementwise_forms sees it: x sigma(x), not x/(1 + e^-x)
         assert _derivative_source(f, x, derive(get(name)).gradient("first")) == sympy.diff(f, x)
+
+
+def test_zeros_are_looked_for_only_where_the_form_is_real():
+    """1 - exp(-exp(x)): its output form -(1 - y) log(1 - y) is complex past y = 1, where the search for zeros
+    used to compare complex numbers (TypeError); the module is generated, and its zeros are real ones."""
+    from symact.roots import _zeros, _function
+
+    y = sympy.Symbol("y", real=True)
+    form = -(1 - y) * sympy.log(1 - y)
+    assert [float(z) for z in _zeros(_function(form, y), form, y)] == [0.0]
+    assert "def forward" in render(user_entry("cloglog", 1 - sympy.exp(-sympy.exp(x)), x))
