@@ -266,6 +266,28 @@ def _at_kinks(lhs, rhs, kinks, params) -> list[str]:
     return found
 
 
+def _scalar_and_vector(lhs, rhs) -> str:
+    """A message when one name is both a scalar (x) and the base of a vector (x_i): its samples could not be
+    numbers (the scalar would stay a symbol in a counterexample); empty otherwise."""
+    for e in (lhs, rhs, lhs + rhs):
+        labels = {ix.base.label for ix in e.atoms(sympy.Indexed)}
+        if not labels:
+            continue
+        bare = e.xreplace({ix: sympy.Dummy() for ix in e.atoms(sympy.Indexed)}).free_symbols
+        both = sorted(s.name for s in labels if any(b.name == s.name for b in bare))
+        if both:
+            name = both[0]
+            return (
+                f"{name} is both a scalar ({name}) and a vector ({name}_i or {name}[i]) in this claim: "
+                "rename one of them"
+            )
+    return ""
+
+
+#: vector sizes tried for a claim about a general n: 2 first, so that a claim wrong for every n is refuted at a
+#: realistic size rather than at the degenerate n = 1, which comes next
+SIZES = (2, 1, 3, 4)
+
 MEMORY = 3 << 30  #: bytes the worker may allocate beyond what it holds when it starts
 
 
@@ -316,6 +338,9 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
     except (ParseError, InputError) as exc:
         return ("error", type(exc).__name__, str(exc), getattr(exc, "position", None))
 
+    clash = _scalar_and_vector(lhs, rhs)
+    if clash:
+        return ("error", "InputError", clash, None)
     symbols = {s for e in (lhs, rhs) for s in e.free_symbols if isinstance(s, sympy.Symbol)}
     if var is not None and not any(s.name == var for s in symbols):
         return ("error", "InputError", f"--var {var}: neither side mentions {var}", None)
@@ -343,6 +368,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
         domains=domains,
         index_ranges=_index_space((lhs, rhs)) if indexed else {},
         assumptions=identities,
+        sizes=SIZES,
     )
     left = budget - (time.monotonic() - start)
     left = round(max(left, 0.5), 1)

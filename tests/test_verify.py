@@ -193,7 +193,7 @@ def test_a_name_means_one_symbol_on_both_sides():
     """n bounds a Sum on the left (a positive integer) and is a bare factor on the right."""
     assert verify("Sum(k, (k, 0, n - 1))", "n*(n - 1)/2").equal is True
     v = verify("Sum(k, (k, 0, n - 1))", "n*(n + 1)/2")
-    assert v.equal is False and v.counterexample["point"]["n"] == "1"
+    assert v.equal is False and v.counterexample["point"]["n"] == "2"  # a realistic size, not the degenerate n = 1
     assert verify("Sum(a[k], (k, 0, n - 1))", "n*a[0]").equal is False
 
 
@@ -372,3 +372,37 @@ def test_symact_verify_is_callable_from_the_package():
 
     assert symact.verify("tanh(x)", "2*sigmoid(2*x) - 1").equal is True
     assert module("x", "2*x").equal is False  # the module itself, once imported, calls verify
+
+
+# --------------------------------------------------------------------------------------------
+# counterexamples that can be trusted: confirmed at a higher precision, numbers only
+
+
+def test_a_difference_lost_to_cancellation_is_not_a_counterexample():
+    """TensorFlow's stable form of the sigmoid cross-entropy against the textbook one: at x = 1000,
+    1 - sigmoid(1000) inside the log loses every digit at 50 digits (rhs -4444.46 instead of -10443)."""
+    v = verify("Max(x, 0) - x*z + log(1 + exp(-Abs(x)))", "-(z*log(sigmoid(x)) + (1 - z)*log(1 - sigmoid(x)))")
+    assert v.equal is True, v
+    assert "higher precision" in v.note
+    rhs = "-(z*log(sigmoid(x)) + (1 - z)*log(1 - sigmoid(x))) + x/10**20"
+    wrong = verify("Max(x, 0) - x*z + log(1 + exp(-Abs(x)))", rhs)
+    assert wrong.equal is False
+
+
+def test_a_difference_that_does_not_settle_is_undecided():
+    import sympy
+
+    from symact.prove import _confirm, evaluate
+
+    x = sympy.Symbol("x", real=True)
+    left, right = sympy.log(1 - 1 / (1 + sympy.exp(-x))), -x - sympy.log(1 + sympy.exp(-x))
+    at = {x: 10**5}  # 1 - sigmoid(1e5) needs 43430 digits
+    outcome, values, why = _confirm(left, right, at, evaluate(left, at), evaluate(right, at))
+    assert outcome == "unstable" and values is None and "digits" in why
+    stable = _confirm(x, x + 1, {x: 2}, sympy.Integer(2), sympy.Integer(3))
+    assert stable[0] == "differ"
+
+
+def test_a_name_that_is_a_scalar_and_a_vector_is_refused():
+    with pytest.raises(InputError, match="both a scalar"):
+        verify(r"x_i + x", r"x_i", latex=True)
