@@ -63,6 +63,8 @@ class Verdict:
     points: int = 0
     digits: int = 0
     seconds: float = field(default=0.0, compare=False)
+    #: how text that could be read more than one way was read (LaTeX: \sigma used as a value, a word as a function)
+    readings: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         """The dictionary ``symact verify --json`` prints."""
@@ -73,6 +75,7 @@ class Verdict:
             "lhs": self.lhs,
             "rhs": self.rhs,
             "note": self.note,
+            "readings": list(self.readings),
         }
 
 
@@ -156,16 +159,26 @@ _ASSUMPTION_SYMBOLS = {
 # the work (run in a forked process)
 
 
-def _read(text, latex: bool, namespace: Mapping[str, object]):
-    if isinstance(text, sympy.Expr):  # from Python: already an expression
-        return text
+def _read(sides, latex: bool, namespace: Mapping[str, object]):
+    """Both sides as expressions, and the notes on how their LaTeX was read (read together: a \\sigma used as a
+    value on one side takes its argument from the \\sigma(y) on the other)."""
     if latex:
-        from .latex import parse_latex
+        from .latex import read_latex_claim
 
-        return parse_latex(text, namespace)
+        texts = [t for t in sides if not isinstance(t, sympy.Expr)]
+        readings = iter(read_latex_claim(texts, namespace)) if texts else iter(())
+        exprs, notes = [], []
+        for side, label in zip(sides, ("lhs", "rhs"), strict=True):
+            if isinstance(side, sympy.Expr):  # from Python: already an expression
+                exprs.append(side)
+                continue
+            reading = next(readings)
+            exprs.append(reading.expr)
+            notes.extend(f"{label}: {note}" for note in reading.notes)
+        return exprs, tuple(notes)
     from .parse import parse_sympy
 
-    return parse_sympy(text, namespace)
+    return [t if isinstance(t, sympy.Expr) else parse_sympy(t, namespace) for t in sides], ()
 
 
 def _unify(lhs, rhs):
@@ -331,7 +344,8 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
                 values[name] = value
             elif kind != "sum":
                 namespace[name] = sympy.Symbol(name, **_ASSUMPTION_SYMBOLS[kind])
-        lhs, rhs = _unify(*(_read(t, latex, namespace) for t in (lhs_text, rhs_text)))
+        (lhs, rhs), readings = _read((lhs_text, rhs_text), latex, namespace)
+        lhs, rhs = _unify(lhs, rhs)
         if values:
             subs = {s: values[s.name] for e in (lhs, rhs) for s in e.free_symbols if s.name in values}
             lhs, rhs = lhs.subs(subs), rhs.subs(subs)
@@ -389,7 +403,9 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
             )
         if outcome.note:
             notes.append(outcome.note)
-        return Verdict(True, proof.method, *shown, "; ".join(notes), None, proof.points, proof.digits, seconds)
+        return Verdict(
+            True, proof.method, *shown, "; ".join(notes), None, proof.points, proof.digits, seconds, readings
+        )
     counter = outcome.counterexample
     param_names = {str(p) for p in params}
     example = {
@@ -404,7 +420,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
         note += " (the claim fails for these parameter values)"
     if outcome.note:
         note += f"; {outcome.note}"
-    return Verdict(False, "counterexample", *shown, note, example, 0, 0, seconds)
+    return Verdict(False, "counterexample", *shown, note, example, 0, 0, seconds, readings)
 
 
 # --------------------------------------------------------------------------------------------

@@ -321,7 +321,8 @@ def test_cli_equal_json(capsys):
     code, out, err = _run(["--json", "--", "-softplus(-x)", "log(sigmoid(x))"], capsys)
     assert code == 0 and not err
     data = json.loads(out)
-    assert list(data) == ["equal", "method", "counterexample", "lhs", "rhs", "note"]
+    assert list(data) == ["equal", "method", "counterexample", "lhs", "rhs", "note", "readings"]
+    assert data["readings"] == []  # SymPy syntax has one reading
     assert data["equal"] is True and data["method"] == "symbolic" and data["counterexample"] is None
     assert data["lhs"] == "-softplus(-x)"
 
