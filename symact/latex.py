@@ -87,7 +87,7 @@ _WRAPPERS = frozenset("operatorname mathrm text textrm textnormal mathsf mathbf 
 #: \ln and \exp take everything up to the next bracket (\ln(x) + 1 as ln(x + 1))
 _NAMED_COMMANDS = {
     "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "erf": "erf", "erfc": "erfc", "sigma": "sigmoid",
-    "exp": "exp", "ln": "log", "log": "log", "sech": "sech",
+    "exp": "exp", "ln": "log", "log": "log", "sech": "sech", "Phi": "Phi",
 }  # fmt: skip
 
 
@@ -95,8 +95,13 @@ def _sech(argument):
     return 1 / sympy.cosh(argument)
 
 
-#: functions that LaTeX readers expect beyond the namespace of SymPy syntax: sech(x) as 1/cosh(x)
-_LATEX_FUNCTIONS = {"sech": _sech}
+def _normal_cdf(argument):
+    return (1 + sympy.erf(argument / sympy.sqrt(2))) / 2
+
+
+#: functions that LaTeX readers expect beyond the namespace of SymPy syntax: sech(x) as 1/cosh(x), \Phi(x) as the
+#: standard normal distribution function (GELU's x \Phi(x))
+_LATEX_FUNCTIONS = {"sech": _sech, "Phi": _normal_cdf}
 _GREEK = (
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta kappa lambda mu nu xi rho varrho tau "
     "upsilon phi varphi chi psi omega".split()
@@ -455,8 +460,10 @@ def _value_use(text: str, end: int, name: str) -> str:
     at = end
     while at < len(text) and text[at] == " ":
         at += 1
-    if text[at : at + 1] in ("'", "_"):
+    if text[at : at + 1] == "'":
         return "call"
+    if text[at : at + 1] == "_" and name == "sigma":  # \sigma_i, \sigma_{k}: a variable with an index
+        return "subscript"
     if text[at : at + 1] == "^":
         group = _braced(text, at + 1)
         at = group[1] if group else at + 2
@@ -614,7 +621,9 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
                 emit(")")
             end = stop
         elif name in _NAMED_COMMANDS:
-            target = functions[_NAMED_COMMANDS[name]]
+            target = functions[_NAMED_COMMANDS[name].lower()]
+            if name == "Phi":
+                state.note("\\Phi is read as the standard normal distribution function (1 + erf(x/\\sqrt{2}))/2")
             use = _value_use(text, end, name)
             if name in _VALUE_PLACEHOLDERS and use == "value":
                 emit(f"\\mathit{{{_VALUE_PLACEHOLDERS[name]}}}")  # resolved from the claim's calls of the function
@@ -626,6 +635,8 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
                     f"so \\{name} stands for a value there"
                 )
                 emit(f"\\mathit{{{_VALUE_PLACEHOLDERS[name]}}}")
+            elif name == "sigma" and use == "subscript":
+                emit("\\sigma")
             elif name == "sigma" and use == "bare":
                 token = _BARE_TOKEN.match(text, end + len(text[end:]) - len(text[end:].lstrip(" ")))
                 shown = token.group(0) if token else "x"
@@ -651,10 +662,14 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
             emit(f"\\sum_{{{letter}=0}}^{{n - 1}}")
             end += index.end()
         elif name in _NATIVE:
-            if name == "mathit":
+            if name == "mathit":  # \mathit{slope}: one variable, its name taken as it is
                 group = _braced(text, end)
                 if group is not None and group[0].strip() in _VALUE_PLACEHOLDERS.values():
                     raise ParseError(f"\\mathit{{{group[0].strip()}}} is a reserved name", column)
+                if group is not None and re.fullmatch(r"\s*[A-Za-z]+\s*", group[0]):
+                    emit(f"\\mathit{{{group[0].strip()}}}")
+                    at = group[1]
+                    continue
             emit(match.group(0))
             if name == "delta":  # \delta_{i,j} -> \delta_{ij}
                 rest = re.match(r"_\{\s*([A-Za-z])\s*,\s*([A-Za-z])\s*\}", text[end:])
@@ -815,7 +830,7 @@ _SUBSCRIPTED = re.compile(r"^(?P<base>[A-Za-z]+)_\{(?P<sub>[^{}]+)\}$")
 
 def _roles(expr) -> tuple[set[str], set[str]]:
     indices, sizes = set(), set()
-    for s in expr.atoms(sympy.Sum):
+    for s in expr.atoms(sympy.Sum, sympy.Product):
         for var, lo, hi in s.limits:
             indices.add(var.name)
             sizes |= {sym.name for sym in (lo.free_symbols | hi.free_symbols)}
@@ -946,7 +961,7 @@ def _resolve_values(exprs: list, states: list[_State]) -> list:
         elif not arguments:
             raise _Refused(f"\\{key} has no argument and no \\{key}(x) in the claim says which: write \\{key}(x)")
         else:
-            shown = " or ".join(f"\\{key}({sympy.latex(a)})" for a in arguments)
+            shown = " or ".join(f"\\{key}({sympy.latex(a)})" for a in sorted(arguments, key=sympy.default_sort_key))
             raise _Refused(f"\\{key} without an argument could be {shown}: write its argument")
         for i in users:
             exprs[i] = exprs[i].xreplace({s: value for s in exprs[i].free_symbols if s.name == placeholder})

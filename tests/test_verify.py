@@ -407,3 +407,57 @@ def test_a_difference_that_does_not_settle_is_undecided():
 def test_a_name_that_is_a_scalar_and_a_vector_is_refused():
     with pytest.raises(InputError, match="both a scalar"):
         verify(r"x_i + x", r"x_i", latex=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the issue's LaTeX examples: the right verdict, with the reading shown, or an honest refusal
+
+
+@pytest.mark.parametrize(
+    "lhs, rhs, equal, reading",
+    [
+        (r"\frac{d}{dy}\sigma(y)", r"\sigma(1-\sigma)", True, r"rhs: \sigma without an argument is read as \sigma(y)"),
+        (r"\operatorname{Mish}(x)", "x*tanh(ln(1+e^{x}))", True, "rhs: the word 'ln' is read as the function log"),
+        (
+            r"\begin{cases} 1 &if x>0 \\ 0 &if x\le 0 \end{cases}",
+            r"\frac{d}{dx}\operatorname{ReLU}(x)",
+            True,
+            "lhs: the word 'if' in the cases is read as text",
+        ),
+        ("L-ReLU(y)", r"\max(0, y) + \mathit{slope} \min(0, y)", True, "lhs: L-ReLU is read as the function leaky_relu"),
+        (r"\tanh'(x)", r"1 - \tanh^2", True, r"rhs: \tanh without an argument is read as \tanh(x)"),
+        (r"\sigma'(x)", r"\sigma(x)(1 + \sigma(x))", False, None),
+    ],
+)
+def test_latex_claims_as_people_write_them(lhs, rhs, equal, reading):
+    v = verify(lhs, rhs, latex=True)
+    assert v.equal is equal, v
+    if reading:
+        assert any(reading in r for r in v.readings), v.readings
+    else:
+        assert v.readings == ()
+
+
+def test_the_verdict_shows_how_each_side_was_read(capsys):
+    code, out, _ = _run(["--latex", r"\frac{d}{dy}\sigma(y)", r"\sigma(1-\sigma)"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "lhs: (1 - sigmoid(y))*sigmoid(y)" and lines[1] == "rhs: (1 - sigmoid(y))*sigmoid(y)"
+    assert r"read rhs: \sigma without an argument is read as \sigma(y)" in out
+    code, out, _ = _run(["--latex", "--json", r"\operatorname{Mish}(x)", "x*tanh(ln(1+e^{x}))"], capsys)
+    assert code == 0 and "rhs: the word 'tanh' is read as the function tanh" in json.loads(out)["readings"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--latex", r"\sigma(1-\sigma)", r"\sigma(1-\sigma)"], r"or as \sigma \cdot (1-\sigma)"),
+        (["--latex", r"\frac{\delta L}{\delta w_j}", "x_j"], "does not define L"),
+        (["--latex", r"\sum_{j=0}^{numclass-1} x_j", "x_0"], r"write n u m c l a s s for a product, \mathit{numclass}"),
+        (["--latex", r"\mathrm{ReLU}(x)", "wx"], "'wx' is a run of letters"),
+    ],
+)
+def test_latex_refusals_are_one_line_with_the_readings(argv, message, capsys):
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and not out
+    assert len(err.strip().splitlines()) == 1 and message in err
