@@ -121,6 +121,8 @@ _COMMAND = re.compile(r"\\([A-Za-z]+\*?|.)")
 #: a function written as a Greek letter or a command that a derivation also uses as a value, without its argument
 #: (\sigma(1 - \sigma), 1 - \tanh^2): the placeholder the value is read as until the claim says which call it is
 _VALUE_PLACEHOLDERS = {"sigma": "SIGMAOFTHECLAIM", "tanh": "TANHOFTHECLAIM"}
+#: one-letter names that papers give to functions: f(x) is no certain product
+_FUNCTION_LETTERS = frozenset("f g h F G H phi varphi psi".split())
 #: words that join a value to its condition in a cases row (``1 & if x > 0``)
 _CASE_WORDS = frozenset("if for when whenever where and with while".split())
 _OTHERWISE_WORDS = frozenset("otherwise else elsewhere".split())
@@ -166,6 +168,9 @@ cases: CASES_BEGIN case_row (MATRIX_ROW_DELIM case_row)* MATRIX_ROW_DELIM? CASES
 case_row: _expression MATRIX_COL_DELIM (_relation | OTHERWISE)
 // the derivative operator that the preprocessing writes for \frac{d}{dx}, \frac{d^2 f}{dx^2}, \frac{\partial L}{\partial w_j}
 derivative_op: DIFF_WRT L_BRACE _expression R_BRACE L_BRACE number R_BRACE _expression_mul
+// a decorated or named variable with a subscript: \hat{y}_i (read as \mathit{yhat}_i)
+MULTI_SUB: /_\{[A-Za-z0-9]+\}|_[A-Za-z0-9]/
+multi_letter_indexed: multi_letter_symbol MULTI_SUB
 // a function of a sum without parentheses: \log\sum_k e^{z_k}
 named_function_sum: NAMED_FUNC summation
 
@@ -177,6 +182,8 @@ named_function_sum: NAMED_FUNC summation
 %extend _expression_mul: named_function_sum
 %extend _expression_mul: derivative_op
 %extend _expression_func: cases
+%extend _atomic_expr: multi_letter_indexed
+%extend adjacent_expressions: multi_letter_indexed _expression_mul
 %extend adjacent_expressions: (named_function | named_function_power | named_function_base) _expression_mul
 %extend adjacent_expressions: (square_root | abs | max | min) _expression_mul
 %extend adjacent_expressions: (superscript | group_round_parentheses) _expression_mul
@@ -235,10 +242,21 @@ def _transformer_class():
             return first
 
         def function_applied(self, tokens):
-            """f(x) for an unknown one-letter f: implicit multiplication, as in x(1 - x)."""
+            """s(x) for a one-letter s: implicit multiplication, as in x(1 - x) or \\alpha(e^x - 1); refused for the
+            letters that name functions (f(x), g(x), \\phi(x): the normal density), where it is no certain product."""
             symbol, args = tokens[0], tokens[2]
             if len(args) != 1:
                 raise _Refused(f"unknown function {symbol}")
+            name = getattr(symbol, "name", "")
+            if name in _FUNCTION_LETTERS:
+                shown = f"\\{name}" if len(name) > 1 else name
+                raise _Refused(
+                    f"{shown}({_shown(args[0])}) reads as a function {shown} applied to {_shown(args[0])} (which the formula "
+                    f"does not define) or as {shown} times ({_shown(args[0])}): write out the function, or "
+                    f"{shown} \\cdot ({_shown(args[0])}) for the product"
+                )
+            if symbol not in args[0].free_symbols and isinstance(symbol, sympy.Symbol):
+                self.state.note(f"{name}({_shown(args[0])}) is read as {name} times ({_shown(args[0])})")
             return symbol * args[0]
 
         def number(self, tokens):
@@ -257,6 +275,10 @@ def _transformer_class():
                 raise _Refused(f"{name} needs an argument")
             t = sympy.Dummy("t", real=True)
             return sympy.diff(function(t, *args[1:]), t, primes).subs(t, args[0])
+
+        def multi_letter_indexed(self, tokens):
+            symbol, subscript = tokens
+            return sympy.Symbol(f"{symbol.name}_{{{str(subscript)[1:].strip('{}')}}}")
 
         def derivative_op(self, tokens):
             variable, order, body = (t for t in tokens if not isinstance(t, Token))
@@ -363,10 +385,11 @@ def _braced(text: str, start: int) -> tuple[str, int] | None:
 
 
 def _next_char(text: str, at: int) -> str:
+    """The next character after spaces and \\left; a square bracket counts as a parenthesis (it is read as one)."""
     rest = text[at:].lstrip(" ")
     if rest.startswith("\\left"):
         rest = rest[len("\\left") :].lstrip(" ")
-    return rest[:1]
+    return "(" if rest[:1] == "[" else rest[:1]
 
 
 def _in_subscript(text: str, at: int) -> bool:
@@ -471,7 +494,7 @@ def _value_use(text: str, end: int, name: str) -> str:
             at += 1
     if text[at : at + 1] == "{":
         return "call"
-    if text[at:].startswith("\\left") or text[at : at + 1] == "(":
+    if text[at:].startswith("\\left") or text[at : at + 1] in ("(", "["):
         stop = _after_call(text, at)
         inside = text[at:stop] if stop else ""
         if re.search(rf"\\{name}(?![A-Za-z])(?!\s*(?:\(|\\left|'|_|\^\s*\{{?[^{{}}]*\}}?\s*\())", inside):
@@ -479,7 +502,9 @@ def _value_use(text: str, end: int, name: str) -> str:
         return "call"
     if name == "sigma" and _BARE_TOKEN.match(text, at) and not text[at:].startswith("\\"):
         return "bare"
-    if name == "tanh" and (_BARE_TOKEN.match(text, at) or _BARE_CALL.match(text, at)):
+    if name == "tanh" and (
+        _BARE_TOKEN.match(text, at) or _BARE_CALL.match(text, at) or re.match(r"\\[dt]?frac(?![A-Za-z])", text[at:])
+    ):
         return "call"
     return "value"
 
@@ -649,6 +674,14 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
                 end = _function_call(text, end, target, name, column, namespace, emit, emit_nested)
         elif name == "partial":  # \frac{\partial}{\partial x}: the grammar's derivative reads d and dx
             emit("d")
+        elif name in ("hat", "bar", "tilde"):  # \hat{y}: a variable of its own, yhat
+            group = _braced(text, end)
+            inner = group[0].strip() if group else ""
+            letter = re.fullmatch(r"\\?([A-Za-z]+)", inner)
+            if group is None or letter is None or (inner.startswith("\\") and letter.group(1) not in _GREEK):
+                raise ParseError(f"\\{name} takes one letter in braces, as in \\{name}{{y}}", column)
+            emit(f"\\mathit{{{letter.group(1)}{name}}}")
+            end = group[1]
         elif name in ("lvert", "rvert", "vert"):
             emit("|")
         elif name == "pi":
@@ -782,13 +815,13 @@ def _after_call(text: str, at: int) -> int | None:
         at += len("\\left")
         while at < len(text) and text[at] == " ":
             at += 1
-    if text[at : at + 1] != "(":
+    if text[at : at + 1] not in ("(", "["):
         return None
     depth = 0
     for stop in range(at, len(text)):
-        if text[stop] == "(":
+        if text[stop] in "([":
             depth += 1
-        elif text[stop] == ")":
+        elif text[stop] in ")]":
             depth -= 1
             if depth == 0:
                 return stop + 1
