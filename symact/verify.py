@@ -253,29 +253,51 @@ def _kinks(exprs, variables):
 
 
 def _at_kinks(lhs, rhs, kinks, params) -> list[str]:
-    """Where the sides differ exactly at a kink (a set of measure zero): 'x = 0 (lhs 0, rhs 1/2)'."""
+    """Where the sides differ exactly at a kink (a set of measure zero): 'x = 0 (lhs 0, rhs 1/2)'.
+
+    Each kink is tried with the parameters at their defaults and then with the other symbols at a few values
+    (ELU' against {1 for x >= 0; f + alpha}: equal at x = 0 only for alpha = 1, the default)."""
     from .budget import run_limited
     from .functions import expand_named
     from .prove import _agree, _is_number, _show, evaluate
 
     found = []
     defaults = {p: (vals[0] if vals else sympy.Rational(37, 100)) for p, vals in params.items()}
+    plain = (expand_named(lhs), expand_named(rhs))
     for var, points in kinks.items():
+        others = sorted(
+            {
+                s
+                for e in plain
+                for s in e.free_symbols
+                if isinstance(s, sympy.Symbol) and s != var and not s.is_integer and s not in defaults
+            },
+            key=sympy.default_sort_key,
+        )
+        trials = [dict(defaults)]
+        for value in (sympy.Rational(19, 10), sympy.Rational(37, 100)):
+            trials.append({**{p: value for p in defaults}, **{s: value for s in others}})
         for point in points:
-            subs = {**{p: v for p, v in defaults.items() if p != var}, var: point.subs(defaults)}
-            try:
-                left = run_limited(evaluate, 1.0, expand_named(lhs).subs(subs), {})
-                right = run_limited(evaluate, 1.0, expand_named(rhs).subs(subs), {})
-            except Exception:  # too slow, or undefined there: nothing to say about this point
-                continue
-            if not (_is_number(left) and _is_number(right)):
-                continue  # other variables left: the kink is a line, not a point, and was sampled around
-            if not _agree(left, right):
-                where = f"{var} = {_show(subs[var])}"
-                if getattr(point, "free_symbols", None):  # x = alpha, shown at the parameters' defaults
-                    fixed = ", ".join(f"{p} = {_show(defaults[p])}" for p in sorted(point.free_symbols, key=str))
-                    where = f"{var} = {point} ({fixed})"
+            for trial in trials:
+                subs = {**{p: v for p, v in trial.items() if p != var}, var: point.subs(trial)}
+                try:
+                    left = run_limited(evaluate, 1.0, plain[0].subs(subs), {})
+                    right = run_limited(evaluate, 1.0, plain[1].subs(subs), {})
+                except Exception:  # too slow, or undefined there: nothing to say about this point
+                    continue
+                if not (_is_number(left) and _is_number(right)):
+                    continue  # other variables left: the kink is a line, not a point, and was sampled around
+                if _agree(left, right):
+                    continue
+                if trial is trials[0]:  # the defaults: named only where the kink moves with them (x = alpha)
+                    fixed = sorted(getattr(point, "free_symbols", set()) & set(trial), key=str)
+                else:
+                    fixed = sorted(set(trial) - {var}, key=str)
+                where = f"{var} = {point if fixed else _show(subs[var])}"
+                if fixed:
+                    where += " (" + ", ".join(f"{p} = {_show(trial[p])}" for p in fixed) + ")"
                 found.append(f"{where} (lhs {_show(left)}, rhs {_show(right)})")
+                break
     return found
 
 

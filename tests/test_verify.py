@@ -461,3 +461,11 @@ def test_latex_refusals_are_one_line_with_the_readings(argv, message, capsys):
     code, out, err = _run(argv, capsys)
     assert code == 2 and not out
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_a_kink_where_the_sides_differ_only_for_some_parameter_values_gets_the_note():
+    """ELU' against {1 for x >= 0; f + alpha}: at x = 0 the sides agree for alpha = 1 (the default) only."""
+    for a in ("alpha", "a"):
+        v = verify(f"diff(elu(x, {a}), x)", f"Piecewise((1, x >= 0), (elu(x, {a}) + {a}, True))")
+        assert v.equal is True
+        assert f"x = 0 ({a} = 1.9) (lhs 1.9, rhs 1)" in v.note, v.note
