@@ -141,6 +141,16 @@ _DOMAIN = re.compile(
 )
 
 
+#: a piecewise definition written as a brace and an array (or aligned, or matrix): \left\{ \begin{array}{ll} ...
+_PIECEWISE_OPEN = re.compile(
+    r"(?:\\left\s*)?\\\{\s*\\begin\{(?P<env>array|aligned|matrix|smallmatrix)\}(?:\s*\{[lcr|\s]*\})?"
+)
+_PIECEWISE_CLOSE = {
+    env: re.compile(r"\\end\{" + env + r"\}(?:\s*\\right\s*\.|\s*\\right\s*\\\}|\s*\\\})?")
+    for env in ("array", "aligned", "matrix", "smallmatrix")
+}
+
+
 class _State:
     """What reading one formula found out beyond its expression: notes on how ambiguous text was read, and
     which functions were used as values (\\sigma without an argument) in a product form (\\sigma(1 - \\sigma))."""
@@ -255,7 +265,7 @@ def _transformer_class():
                     f"does not define) or as {shown} times ({_shown(args[0])}): write out the function, or "
                     f"{shown} \\cdot ({_shown(args[0])}) for the product"
                 )
-            if symbol not in args[0].free_symbols and isinstance(symbol, sympy.Symbol):
+            if symbol not in args[0].free_symbols and isinstance(symbol, sympy.Symbol) and len(name) == 1:
                 self.state.note(f"{name}({_shown(args[0])}) is read as {name} times ({_shown(args[0])})")
             return symbol * args[0]
 
@@ -579,7 +589,16 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
             if stop is not None:
                 at = stop
                 continue
-        if char in "[]":  # square brackets group like parentheses (\sqrt[n]{x} keeps its own)
+        if char == "[" and "".join(out[-3:]).rstrip().endswith("\\sqrt"):  # \sqrt[4]{x}: the root's degree
+            close = text.find("]", at)
+            if close < 0:
+                raise ParseError("the degree of \\sqrt[...] is not closed", at + 1)
+            emit("[")
+            emit_nested(at + 1, close)
+            emit("]")
+            at = close + 1
+            continue
+        if char in "[]":  # square brackets group like parentheses
             emit("(" if char == "[" else ")")
             at += 1
             continue
@@ -599,7 +618,17 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
         column = at + 1
         if name in _DANGEROUS or name.rstrip("*") in _DANGEROUS:
             raise ParseError(f"\\{name} is refused: only mathematics is read, no TeX programming", column)
-        if name in ("left", "right"):  # dropped here: the grammar could read \left as \le ft
+        opening = _PIECEWISE_OPEN.match(text, at) if name in ("left", "{") else None
+        if opening:  # \left\{ \begin{array}{ll} x & x > 0 \\ 0 & \text{otherwise} \end{array} \right.: cases
+            state.note(f"\\begin{{{opening.group('env')}}} after a brace is read as cases (a piecewise definition)")
+            emit("\\begin{cases}")
+            closing = _PIECEWISE_CLOSE[opening.group("env")].search(text, opening.end())
+            if closing is None:
+                raise ParseError(f"\\begin{{{opening.group('env')}}} is not closed", column)
+            emit_nested(opening.end(), closing.start())
+            emit("\\end{cases}")
+            end = closing.end()
+        elif name in ("left", "right"):  # dropped here: the grammar could read \left as \le ft
             if text[end : end + 1] in (".", "(", ")", "[", "]", "|"):
                 end += 1 if text[end] == "." else 0
             emit(" ")

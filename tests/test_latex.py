@@ -256,6 +256,9 @@ def test_sigma_used_as_a_value_takes_its_argument_from_the_other_side():
         ((r"\frac{\partial L}{\partial w}",), "the formula does not define L"),
         (("f'(x)",), "f is not a known function"),
         ((r"\mathit{SIGMAOFTHECLAIM}",), "reserved"),
+        ((r"f(x)",), r"reads as a function f applied to x .* or as f times \(x\)"),
+        ((r"x\phi(x)",), r"\\phi\(x\) reads as a function \\phi"),
+        ((r"\begin{array}{ll} 1 & x \end{array}",), "only cases"),
         ((r"\frac{d^2}{dx}x^3",), "the orders of the derivative differ"),
         ((r"\frac{d}{dx}",), "incomplete"),
     ],
@@ -295,6 +298,7 @@ y_ = IndexedBase("y", real=True)
         (r"\sech^{2}(x)", 1 / sympy.cosh(x) ** 2),
         (r"\sigma(x)[1 - \sigma(x)]", sigmoid(x) * (1 - sigmoid(x))),
         (r"\sigma(x)\left[1 - \sigma(x)\right]", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\sqrt[4]{x} [1 - x]", x ** Rational(1, 4) * (1 - x)),  # a root's degree keeps its brackets
         (r"-\log p_{ij}", -log(p[i, j])),
         (r"\log\sum_{k=0}^{n-1} e^{z_k} - z_j", log(Sum(exp(z[k]), (k, 0, n - 1))) - z[j]),
         (r"\log\sum_k e^{z_k}", log(Sum(exp(z[k]), (k, 0, n - 1)))),
@@ -303,6 +307,12 @@ y_ = IndexedBase("y", real=True)
         (r"\begin{cases} x & x >= 0 \\ 0 & x < 0 \end{cases}", Piecewise((x, x >= 0), (0, True))),
         (r"\begin{cases} x & \text{if } x \geq 0 \\ 0.01x & \text{otherwise} \end{cases}", Piecewise((x, x >= 0), (x / 100, True))),
         (r"x \Phi(x)", x * (1 + sympy.erf(x / sympy.sqrt(2))) / 2),
+        (
+            r"\left\{ \begin{array}{ll} x & \text{if } x > 0 \\ \alpha(e^x - 1) & \text{otherwise} \end{array} \right.",
+            Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
+        ),
+        (r"\{ \begin{matrix} 1 & x>0 \\ 0 & x \le 0\end{matrix}", Piecewise((1, x > 0), (0, True))),
+        (r"\frac{1}{N}\sum_{i=1}^{N} (y_i - \hat{y}_i)^2", Sum((y_[i] - IndexedBase("yhat", real=True)[i]) ** 2, (i, 1, Symbol("N", integer=True, positive=True))) / Symbol("N", integer=True, positive=True)),
         (r"\max(0, x), \; x \in \mathbb{R}", Max(0, x)),
     ],
 )
