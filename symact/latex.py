@@ -151,6 +151,32 @@ _PIECEWISE_CLOSE = {
 }
 
 
+#: the norm of a vector, or of a sum or difference of vectors: \|w\|_2^2, \left\| x - y \right\|^2, \|w\|_1
+_VECTOR = r"(?:\\mathbf\s*\{\s*[A-Za-z]\s*\}|\\boldsymbol\s*\{\s*[A-Za-z]\s*\}|[A-Za-z])"
+_NORM = re.compile(
+    r"(?:\\left\s*)?\\\|\s*(?P<inner>" + _VECTOR + r"(?:\s*[+-]\s*" + _VECTOR + r")*)\s*(?:\\right\s*)?\\\|"
+    r"(?:\s*_\s*(?:\{\s*(?P<p>[12])\s*\}|(?P<p1>[12])))?(?:\s*\^\s*(?:\{\s*(?P<power>2)\s*\}|(?P<power1>2)))?"
+)
+
+
+def _norm_as_sum(norm: re.Match, text: str) -> str:
+    """The sum over a vector's entries that a norm stands for, in LaTeX: \|x - y\|_2^2 as
+    \sum_{k=0}^{n-1} (x_{k} - y_{k})^{2}, with an index letter the formula does not use."""
+    index = next(c for c in "klmpqrs" if not re.search(rf"(?<![A-Za-z\\]){c}(?![A-Za-z])", text))
+    inner = re.sub(
+        r"\\(?:mathbf|boldsymbol)\s*\{\s*([A-Za-z])\s*\}|([A-Za-z])",
+        lambda m: f"{m.group(1) or m.group(2)}_{{{index}}}",
+        norm.group("inner"),
+    )
+    total = f"\\sum_{{{index}=0}}^{{n - 1}}"
+    squared = bool(norm.group("power") or norm.group("power1"))
+    if "1" in (norm.group("p"), norm.group("p1")):
+        body = f"{total} \\left|{inner}\\right|"
+        return f"\\left({body}\\right)^{{2}}" if squared else body
+    squares = f"{total} \\left({inner}\\right)^{{2}}"
+    return squares if squared else f"\\sqrt{{{squares}}}"
+
+
 class _State:
     """What reading one formula found out beyond its expression: notes on how ambiguous text was read, and
     which functions were used as values (\\sigma without an argument) in a product form (\\sigma(1 - \\sigma))."""
@@ -636,6 +662,16 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
             emit(" ")
         elif name == "\\":
             emit("\\\\")
+        elif name == "|" or (name in ("left", "right") and text.startswith("\\|", end)):
+            norm = _NORM.match(text, at)
+            if norm is None:
+                raise ParseError("\\| is read only as a norm of a vector, as in \\|w\\|_2^2 or \\|x - y\\|^2", column)
+            expanded = _norm_as_sum(norm, text)
+            shown = re.sub(r"\\(?:left|right)\s*", "", norm.group(0)).strip()
+            state.note(f"{shown} is read as {expanded} (a norm over the entries of a vector)")
+            inner, _ = _preprocess(expanded, namespace, state)
+            emit(inner)
+            end = norm.end()
         elif name in "{}|":
             emit({"{": "(", "}": ")", "|": "|"}[name])
         elif name in ("begin", "end"):

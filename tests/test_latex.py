@@ -259,6 +259,7 @@ def test_sigma_used_as_a_value_takes_its_argument_from_the_other_side():
         ((r"f(x)",), r"reads as a function f applied to x .* or as f times \(x\)"),
         ((r"x\phi(x)",), r"\\phi\(x\) reads as a function \\phi"),
         ((r"\begin{array}{ll} 1 & x \end{array}",), "only cases"),
+        ((r"\|w x\|",), r"\\\| is read only as a norm of a vector"),
         ((r"\frac{d^2}{dx}x^3",), "the orders of the derivative differ"),
         ((r"\frac{d}{dx}",), "incomplete"),
     ],
@@ -312,6 +313,10 @@ y_ = IndexedBase("y", real=True)
             Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
         ),
         (r"\{ \begin{matrix} 1 & x>0 \\ 0 & x \le 0\end{matrix}", Piecewise((1, x > 0), (0, True))),
+        (r"\left\| w \right\|_2^2", Sum(w[k] ** 2, (k, 0, n - 1))),  # the norm of a vector, over its entries
+        (r"\|x - y\|^{2}", Sum((IndexedBase("x", real=True)[k] - y_[k]) ** 2, (k, 0, n - 1))),
+        (r"\frac{w_j}{\|w\|_2}", w[j] / sympy.sqrt(Sum(w[k] ** 2, (k, 0, n - 1)))),
+        (r"\|\mathbf{w}\|_1", Sum(Abs(w[k]), (k, 0, n - 1))),
         (r"\frac{1}{N}\sum_{i=1}^{N} (y_i - \hat{y}_i)^2", Sum((y_[i] - IndexedBase("yhat", real=True)[i]) ** 2, (i, 1, Symbol("N", integer=True, positive=True))) / Symbol("N", integer=True, positive=True)),
         (r"\max(0, x), \; x \in \mathbb{R}", Max(0, x)),
     ],
