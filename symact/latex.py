@@ -136,7 +136,8 @@ _DERIVATIVE_TOP_LETTER = re.compile(r"^\s*(?P<d>d)" + _ORDER + r"(?P<body>[A-Za-
 _DERIVATIVE_BOTTOM = re.compile(r"^\s*(?P<d>" + _D + r")\s*(?P<var>" + _VARIABLE + r")\s*" + _ORDER + r"\s*$", re.S)
 _DOMAIN = re.compile(
     r"(?:\s*(?:,|;|\\quad|\\qquad|\\,|\\;|\\text\{\s*(?:for|for all|where)\s*\}))*\s*(?:\\forall\s*)?"
-    r"(?P<what>(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\s*,\s*(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?)*)"
+    r"(?P<what>(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?"
+    r"(?:\s*,\s*(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?)*)"
     r"\s*\\in\s*\\mathbb\s*\{?\s*R\s*\}?(?:\^\s*\{?[A-Za-z0-9]+\}?)?\s*[.,]?\s*$"
 )
 
@@ -160,9 +161,11 @@ _NORM = re.compile(
 
 
 def _norm_as_sum(norm: re.Match, text: str) -> str:
-    """The sum over a vector's entries that a norm stands for, in LaTeX: \|x - y\|_2^2 as
+    r"""The sum over a vector's entries that a norm stands for, in LaTeX: \|x - y\|_2^2 as
     \sum_{k=0}^{n-1} (x_{k} - y_{k})^{2}, with an index letter the formula does not use."""
-    index = next(c for c in "klmpqrs" if not re.search(rf"(?<![A-Za-z\\]){c}(?![A-Za-z])", text))
+    index = next((c for c in "klmpqrs" if not re.search(rf"(?<![A-Za-z\\]){c}(?![A-Za-z])", text)), None)
+    if index is None:
+        raise ParseError("no free letter is left for the index of the norm: write the sum out")
     inner = re.sub(
         r"\\(?:mathbf|boldsymbol)\s*\{\s*([A-Za-z])\s*\}|([A-Za-z])",
         lambda m: f"{m.group(1) or m.group(2)}_{{{index}}}",
@@ -202,7 +205,7 @@ named_function_power: NAMED_FUNC CARET _expression_core L_PAREN list_of_expressi
 named_function_base: NAMED_FUNC UNDERSCORE group_curly_parentheses L_PAREN list_of_expressions R_PAREN
 cases: CASES_BEGIN case_row (MATRIX_ROW_DELIM case_row)* MATRIX_ROW_DELIM? CASES_END
 case_row: _expression MATRIX_COL_DELIM (_relation | OTHERWISE)
-// the derivative operator that the preprocessing writes for \frac{d}{dx}, \frac{d^2 f}{dx^2}, \frac{\partial L}{\partial w_j}
+// the derivative operator written for \frac{d}{dx}, \frac{d^2 f}{dx^2}, \frac{\partial L}{\partial w}
 derivative_op: DIFF_WRT L_BRACE _expression R_BRACE L_BRACE number R_BRACE _expression_mul
 // a decorated or named variable with a subscript: \hat{y}_i (read as \mathit{yhat}_i)
 MULTI_SUB: /_\{[A-Za-z0-9]+\}|_[A-Za-z0-9]/
@@ -287,9 +290,9 @@ def _transformer_class():
             if name in _FUNCTION_LETTERS:
                 shown = f"\\{name}" if len(name) > 1 else name
                 raise _Refused(
-                    f"{shown}({_shown(args[0])}) reads as a function {shown} applied to {_shown(args[0])} (which the formula "
-                    f"does not define) or as {shown} times ({_shown(args[0])}): write out the function, or "
-                    f"{shown} \\cdot ({_shown(args[0])}) for the product"
+                    f"{shown}({_shown(args[0])}) reads as a function {shown} applied to {_shown(args[0])} "
+                    f"(which the formula does not define) or as {shown} times ({_shown(args[0])}): write out the "
+                    f"function, or {shown} \\cdot ({_shown(args[0])}) for the product"
                 )
             if symbol not in args[0].free_symbols and isinstance(symbol, sympy.Symbol) and len(name) == 1:
                 self.state.note(f"{name}({_shown(args[0])}) is read as {name} times ({_shown(args[0])})")
@@ -480,9 +483,8 @@ def _word(text, at, functions, namespace, state, emit, emit_nested) -> int | Non
         emit("\\mathit{pi}")
         return stop
     target = _known_function(run, functions)
-    if target is not None and _next_char(text, stop) in ("(", "'", "^", "{", "_") or (
-        target is not None and _BARE_TOKEN.match(text, stop + len(text[stop:]) - len(text[stop:].lstrip(" ")))
-    ):
+    after = stop + len(text[stop:]) - len(text[stop:].lstrip(" "))
+    if target is not None and (_next_char(text, stop) in ("(", "'", "^", "{", "_") or _BARE_TOKEN.match(text, after)):
         state.note(f"the word '{run}' is read as the function {'log' if target == 'ln' else target}")
         return _function_call(text, stop, target, run, column, namespace, emit, emit_nested)
     if len(run) == 2 and run[1] == "e" and _next_char(text, stop) == "^":  # xe^{x}: x times e^{x}
@@ -546,9 +548,9 @@ def _value_use(text: str, end: int, name: str) -> str:
 
 
 def _derivative_fraction(text: str, end: int):
-    """For ``\\frac{d^k F}{dx^k}`` (d, \\partial, \\delta, \\mathrm{d}) starting after ``\\frac`` at ``end``: the span of
-    x, the order k, the span of F (empty for the operator \\frac{d}{dx}), the differential and where the fraction
-    ends; None when the fraction is not a derivative."""
+    """For ``\\frac{d^k F}{dx^k}`` (d, \\partial, \\delta, \\mathrm{d}) starting after ``\\frac`` at ``end``: the
+    span of x, the order k, the span of F (empty for the operator \\frac{d}{dx}), the differential and where the
+    fraction ends; None when the fraction is not a derivative."""
     top = _braced(text, end)
     bottom = _braced(text, top[1]) if top else None
     if bottom is None:
@@ -1051,10 +1053,11 @@ def _resolve_values(exprs: list, states: list[_State]) -> list:
             message = "\\sigma has no argument anywhere in the claim: it is read as a variable sigma, not the sigmoid"
         elif not arguments and forms:
             form = forms[0]
+            argument = form[len(key) + 1 :]
             raise _Refused(
-                f"{form} reads as the sigmoid of {form[len(key) + 1 :]} or as \\{key} \\cdot {form[len(key) + 1 :]} with "
+                f"{form} reads as the sigmoid of {argument} or as \\{key} \\cdot {argument} with "
                 f"\\{key} a value, and no \\{key}(x) in the claim says which: write \\{key}(x)(1 - \\{key}(x)) "
-                f"or \\operatorname{{{function.__name__}}}{form[len(key) + 1 :]}"
+                f"or \\operatorname{{{function.__name__}}}{argument}"
             )
         elif not arguments:
             raise _Refused(f"\\{key} has no argument and no \\{key}(x) in the claim says which: write \\{key}(x)")

@@ -675,5 +675,8 @@ def prove_equal(
     note = f"{skipped} sample points could not be evaluated and were skipped" if skipped else ""
     detail = f"agree to {AGREE} digits at {checked} points ({DIGITS}-digit mpmath evaluation)"
     if raised:
-        detail += f"; {raised} of them only at a higher precision (up to {CONFIRM_DIGITS[-1]} digits): digits lost to cancellation"
+        detail += (
+            f"; {raised} of them only at a higher precision (up to {CONFIRM_DIGITS[-1]} digits): "
+            "digits lost to cancellation"
+        )
     return Outcome(True, Proof("numeric", detail, checked, AGREE), note=note)

@@ -245,7 +245,7 @@ def test_sigma_used_as_a_value_takes_its_argument_from_the_other_side():
     "texts, message",
     [
         ((r"\sigma(1-\sigma)",), r"reads as the sigmoid of \(1-\\sigma\) or as \\sigma \\cdot"),
-        ((r"\sigma(1-\sigma)", r"\sigma(x) + \sigma(2x)"), r"could be \\sigma\(.*\) or \\sigma\(.*\): write its argument"),
+        ((r"\sigma(1-\sigma)", r"\sigma(x) + \sigma(2x)"), r"could be \\sigma\(.*\) or \\sigma\(.*\): write its"),
         ((r"\sigma z",), r"reads as \\sigma\(z\) \(the sigmoid\) or as \\sigma \\cdot z"),
         ((r"1 - \tanh^2",), r"no \\tanh\(x\) in the claim"),
         (("wx + b",), r"'wx' is a run of letters: write w x for a product, \\mathit\{wx\} for one variable"),
@@ -277,6 +277,8 @@ w = IndexedBase("w", real=True)
 X = IndexedBase("X", real=True)
 z = IndexedBase("z", real=True)
 y_ = IndexedBase("y", real=True)
+yhat = IndexedBase("yhat", real=True)
+N = Symbol("N", integer=True, positive=True)
 
 
 @pytest.mark.parametrize(
@@ -306,7 +308,10 @@ y_ = IndexedBase("y", real=True)
         (r"\prod_{k=1}^{n} a_k", sympy.Product(a[k], (k, 1, n))),
         (r"X_{i,j}", X[i, j]),
         (r"\begin{cases} x & x >= 0 \\ 0 & x < 0 \end{cases}", Piecewise((x, x >= 0), (0, True))),
-        (r"\begin{cases} x & \text{if } x \geq 0 \\ 0.01x & \text{otherwise} \end{cases}", Piecewise((x, x >= 0), (x / 100, True))),
+        (
+            r"\begin{cases} x & \text{if } x \geq 0 \\ 0.01x & \text{otherwise} \end{cases}",
+            Piecewise((x, x >= 0), (x / 100, True)),
+        ),
         (r"x \Phi(x)", x * (1 + sympy.erf(x / sympy.sqrt(2))) / 2),
         (
             r"\left\{ \begin{array}{ll} x & \text{if } x > 0 \\ \alpha(e^x - 1) & \text{otherwise} \end{array} \right.",
@@ -317,7 +322,7 @@ y_ = IndexedBase("y", real=True)
         (r"\|x - y\|^{2}", Sum((IndexedBase("x", real=True)[k] - y_[k]) ** 2, (k, 0, n - 1))),
         (r"\frac{w_j}{\|w\|_2}", w[j] / sympy.sqrt(Sum(w[k] ** 2, (k, 0, n - 1)))),
         (r"\|\mathbf{w}\|_1", Sum(Abs(w[k]), (k, 0, n - 1))),
-        (r"\frac{1}{N}\sum_{i=1}^{N} (y_i - \hat{y}_i)^2", Sum((y_[i] - IndexedBase("yhat", real=True)[i]) ** 2, (i, 1, Symbol("N", integer=True, positive=True))) / Symbol("N", integer=True, positive=True)),
+        (r"\frac{1}{N}\sum_{i=1}^{N} (y_i - \hat{y}_i)^2", Sum((y_[i] - yhat[i]) ** 2, (i, 1, N)) / N),
         (r"\max(0, x), \; x \in \mathbb{R}", Max(0, x)),
     ],
 )

@@ -424,7 +424,7 @@ def test_a_name_that_is_a_scalar_and_a_vector_is_refused():
             True,
             "lhs: the word 'if' in the cases is read as text",
         ),
-        ("L-ReLU(y)", r"\max(0, y) + \mathit{slope} \min(0, y)", True, "lhs: L-ReLU is read as the function leaky_relu"),
+        ("L-ReLU(y)", r"\max(0, y) + \mathit{slope} \min(0, y)", True, "lhs: L-ReLU is read as the function"),
         (r"\tanh'(x)", r"1 - \tanh^2", True, r"rhs: \tanh without an argument is read as \tanh(x)"),
         (r"\sigma'(x)", r"\sigma(x)(1 + \sigma(x))", False, None),
     ],
