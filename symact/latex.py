@@ -18,7 +18,19 @@ these additions:
   "everything up to the next bracket" as SymPy's grammar would (``\ln(x) + 1`` is ln(x) + 1).
   A sum takes a product: ``\sum_k a_k + 1`` is (sum_k a_k) + 1.
 * **No silent guess.**  The Earley parser keeps every reading of an ambiguous text; readings that
-  mean different things are refused with both shown.
+  mean different things are refused with both shown.  Text that the grammar alone would misread is
+  decided by its context, with a note in :attr:`LatexReading.notes`, or refused with the readings:
+  a run of letters is a known function (``tanh(x)``, ``ln(1+e^x)``, ``L-ReLU(y)``), a joining word
+  in a cases row (``1 & if x > 0``), or refused (``wx``: ``w x`` or ``\mathit{wx}``), never a
+  product of letters; ``\sigma`` or ``\tanh`` used as a value (``\sigma(1-\sigma)``, ``1 - \tanh^2``)
+  is the one call of that function the claim makes, on either side (:func:`read_latex_claim`);
+  ``f(x)``, ``\phi(x)`` (a function or a product?) and the derivative of an undefined ``L``
+  (``\frac{\delta L}{\delta w}``) are refused.
+* **Paper notation.**  ``f'(x)``, ``f^{\prime}(x)`` and ``{f}'(x)`` of a known function; ``\frac{d^2}{dx^2}``,
+  ``\frac{d\sigma(x)}{dx}``, ``\frac{\partial}{\partial w_j}``; ``\operatorname{sech}``, ``\Phi``; square
+  brackets; ``\log p_{ij}``, ``\log\sum_k``; ``\sum_k`` without bounds (0 .. n - 1, noted); ``\prod``;
+  ``X_{i,j}``; ``\hat{y}_i``; norms ``\|w\|_2^2`` as sums over the entries; ``\left\{\begin{array}`` as
+  cases; ``<=``; a trailing ``x \in \mathbb{R}`` (left out, noted).
 * **The same allowlist as SymPy syntax.**  The result goes through
   :func:`symact.parse.check_allowed`, and symbols get the same assumptions as in
   :func:`symact.parse.parse_sympy` (real variables, the catalog's positive parameters, integer

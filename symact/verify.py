@@ -490,7 +490,11 @@ def verify(
     except MemoryError:
         raise Undecided(f"the formula needs more than {MEMORY >> 30} GiB of memory to verify") from None
     except Exception as exc:  # a failure inside SymPy on a strange input: say so, in one line
-        raise Undecided(f"the verifier could not handle this input ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise Undecided(
+            f"the verifier could not handle this input ({type(exc).__name__}: {first}); "
+            "simplify the formula or write it in SymPy syntax"
+        ) from None
     if isinstance(result, tuple):
         _, kind, message, position = result
         if kind == "ParseError":
