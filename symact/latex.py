@@ -192,6 +192,28 @@ def _norm_as_sum(norm: re.Match, text: str) -> str:
     return squares if squared else f"\\sqrt{{{squares}}}"
 
 
+#: ``\theta^T x``, ``w^{\top} x``: a transpose or a power
+_TRANSPOSE = re.compile(
+    r"(?P<a>\\[A-Za-z]+|[A-Za-z])\s*\^\s*(?:T|\{\s*T\s*\}|\\top|\{\s*\\top\s*\}|\\intercal)\s*"
+    r"(?P<b>\\mathbf\s*\{\s*[A-Za-z]\s*\}|\\[A-Za-z]+|[A-Za-z])"
+)
+#: the i-th example in the notation of lecture notes: ``x^{(i)}``, ``x_j^{(i)}``, ``y^{(i)}``
+_SAMPLE = re.compile(
+    r"(?P<base>(?<![A-Za-z\\])[A-Za-z])(?:_\{?(?P<feature>[a-z])\}?)?\^\s*\{\s*\(\s*(?P<i>[a-z])\s*\)\s*\}"
+)
+
+
+def _sample_index(match: re.Match, state: _State) -> str:
+    base, feature, sample = match.group("base"), match.group("feature"), match.group("i")
+    indices = sample + (feature or "")
+    state.note(f"{match.group(0)} is read as {base}_{{{indices}}}: the superscript ({sample}) numbers the example")
+    return f"{base}_{{{indices}}}"
+
+
+#: an indicator function: \mathbb{1}[x > 0], \mathbb{I}(x > 0), \mathbf{1}\{x > 0\} (the braces are read as parentheses)
+_INDICATOR = re.compile(r"\\math(?:bb|bf)\s*\{\s*(?:1|I)\s*\}(?=\s*(?:\\left\s*)?[\[(]|\s*\\\{|\s*\\left\s*\\\{)")
+
+
 class _State:
     """What reading one formula found out beyond its expression: notes on how ambiguous text was read, and
     which functions were used as values (\\sigma without an argument) in a product form (\\sigma(1 - \\sigma))."""
@@ -299,8 +321,9 @@ def _transformer_class():
             if len(args) != 1:
                 raise _Refused(f"unknown function {symbol}")
             name = getattr(symbol, "name", "")
-            if name in _FUNCTION_LETTERS:
-                shown = f"\\{name}" if len(name) > 1 else name
+            if name in _FUNCTION_LETTERS or name.split("_")[0] in _FUNCTION_LETTERS:
+                shown = re.sub(r"^(" + "|".join(_GREEK) + r")(?![A-Za-z])", r"\\\1", name)
+                shown = re.sub(r"_\{?(" + "|".join(_GREEK) + r")\}?$", r"_\\\1", shown)
                 raise _Refused(
                     f"{shown}({_shown(args[0])}) reads as a function {shown} applied to {_shown(args[0])} "
                     f"(which the formula does not define) or as {shown} times ({_shown(args[0])}): write out the "
@@ -512,8 +535,9 @@ def _word(text, at, functions, namespace, state, emit, emit_nested) -> int | Non
             f"name, or {spaced}(...) for a product",
             column,
         )
+    greek = f"\\{run} for the Greek letter, " if run in _GREEK else ""
     raise ParseError(
-        f"'{run}' is a run of letters: write {spaced} for a product, \\mathit{{{run}}} for one variable, "
+        f"'{run}' is a run of letters: write {greek}{spaced} for a product, \\mathit{{{run}}} for one variable, "
         f"or \\operatorname{{{run}}}(x) for a function",
         column,
     )
@@ -695,7 +719,7 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
                 raise ParseError(f"the environment {env!r} is not supported (only cases)", column)
             emit(f"\\{name}{{cases}}")
             end = group[1]
-        elif name.rstrip("*") in _WRAPPERS:
+        elif name.rstrip("*") in _WRAPPERS and not _INDICATOR.match(text, at):
             group = _braced(text, end)
             if group is None:
                 raise ParseError(f"\\{name} needs a braced argument", column)
@@ -751,8 +775,33 @@ def _preprocess(text: str, namespace: Mapping[str, object], state: _State | None
                 )
             else:
                 end = _function_call(text, end, target, name, column, namespace, emit, emit_nested)
-        elif name == "partial":  # \frac{\partial}{\partial x}: the grammar's derivative reads d and dx
-            emit("d")
+        elif name == "partial":  # \partial_x F: the derivative operator; \frac{\partial}{\partial x} is read above
+            sub = re.match(r"\s*_\s*(\{\s*" + _VARIABLE + r"\s*\}|" + _VARIABLE + r")", text[end:])
+            if sub is None:
+                raise ParseError(
+                    "\\partial is read in \\frac{\\partial F}{\\partial x} or as \\partial_x F: write one of them",
+                    column,
+                )
+            variable = sub.group(1).strip().strip("{}").strip()
+            emit("\\diffwrt{")
+            emit_nested(
+                end + sub.start(1) + sub.group(1).index(variable),
+                end + sub.start(1) + sub.group(1).index(variable) + len(variable),
+            )
+            emit("}{1}")
+            end += sub.end()
+        elif name in ("mathbb", "mathbf") and _INDICATOR.match(text, at):  # \mathbb{1}[x > 0]: an indicator
+            indicator = _INDICATOR.match(text, at)
+            opening = re.compile(r"\s*(?:\\left\s*)?(\\\{|\(|\[)").match(text, indicator.end())
+            closing = {"\\{": r"(?:\\right\s*)?\\\}", "(": r"(?:\\right\s*)?\)", "[": r"(?:\\right\s*)?\]"}
+            close = re.compile(closing[opening.group(1)]).search(text, opening.end())
+            if close is None:
+                raise ParseError("the condition of the indicator is not closed", column)
+            state.note(f"{indicator.group(0)}[...] is read as an indicator: 1 where the condition holds, else 0")
+            emit("\\begin{cases} 1 & ")
+            emit_nested(opening.end(), close.start())
+            emit(" \\\\ 0 & \\otherwise \\end{cases}")
+            end = close.end()
         elif name in ("hat", "bar", "tilde"):  # \hat{y}: a variable of its own, yhat
             group = _braced(text, end)
             inner = group[0].strip() if group else ""
@@ -1145,6 +1194,16 @@ def _normalise(body: str, state: _State) -> str:
     """Spellings with one meaning, rewritten before the allowlist: <= >= !=, f^{\\prime}(x) and {f}'(x) as
     f'(x), and a trailing domain statement (x \\in \\mathbb{R}), which is left out with a note."""
     body = body.replace("<=", "\\le ").replace(">=", "\\ge ").replace("!=", "\\ne ")
+    body = re.sub(r"\\[lr]?Vert(?![A-Za-z])", lambda m: "\\|", body)
+    transpose = _TRANSPOSE.search(body)
+    if transpose:
+        a, b = transpose.group("a"), transpose.group("b")
+        raise ParseError(
+            f"{transpose.group(0).strip()} reads as a transpose (the dot product \\sum_k {a}_k {b}_k) or as {a} to the "
+            f"power T times {b}: write \\sum_{{k=0}}^{{n-1}} {a}_k {b}_k, or {a}^{{T}} \\cdot {b} for the power",
+            transpose.start() + 1,
+        )
+    body = _SAMPLE.sub(lambda m: _sample_index(m, state), body)
     body = re.sub(r"\^\s*\{\s*((?:\\prime\s*)+)\}", lambda m: "'" * m.group(1).count("\\prime"), body)
     body = re.sub(r"\^\s*\\prime(?![A-Za-z])", "'", body)
     body = re.sub(r"(?<![A-Za-z])\{\s*(\\[A-Za-z]+|\\operatorname\{[^{}]*\}|[A-Za-z]+)\s*\}(?=\s*')", r"\1", body)

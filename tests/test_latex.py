@@ -260,6 +260,15 @@ def test_sigma_used_as_a_value_takes_its_argument_from_the_other_side():
         ((r"x\phi(x)",), r"\\phi\(x\) reads as a function \\phi"),
         ((r"\begin{array}{ll} 1 & x \end{array}",), "only cases"),
         ((r"\|w x\|",), r"\\\| is read only as a norm of a vector"),
+        (
+            (r"\theta^T x",),
+            r"reads as a transpose \(the dot product \\sum_k \\theta_k x_k\) or as \\theta to the power",
+        ),
+        ((r"w^{\top} x + b",), r"reads as a transpose"),
+        ((r"h_\theta(x)",), r"h_\\theta\(x\) reads as a function h_\\theta applied to x"),
+        ((r"\partial x",), r"write one of them"),
+        ((r"\mathbb{1}[x > 0",), r"not closed"),
+        (("lambda x",), r"write \\lambda for the Greek letter"),
         ((r"\frac{d^2}{dx}x^3",), "the orders of the derivative differ"),
         ((r"\frac{d}{dx}",), "incomplete"),
     ],
@@ -322,6 +331,12 @@ N = Symbol("N", integer=True, positive=True)
         (r"\|x - y\|^{2}", Sum((IndexedBase("x", real=True)[k] - y_[k]) ** 2, (k, 0, n - 1))),
         (r"\frac{w_j}{\|w\|_2}", w[j] / sympy.sqrt(Sum(w[k] ** 2, (k, 0, n - 1)))),
         (r"\|\mathbf{w}\|_1", Sum(Abs(w[k]), (k, 0, n - 1))),
+        (r"\lVert w \rVert_2^2", Sum(w[k] ** 2, (k, 0, n - 1))),
+        (r"\mathbb{1}[x > 0]", Piecewise((1, x > 0), (0, True))),  # an indicator
+        (r"x \mathbf{1}\{x > 0\}", x * Piecewise((1, x > 0), (0, True))),
+        (r"\partial_x (x^3)", 3 * x**2),
+        (r"\partial_{w_j} \sum_{i=0}^{n-1} w_i X_{i}", X[j]),
+        (r"(y^{(i)} - \sigma(x^{(i)}))", y_[i] - sigmoid(IndexedBase("x", real=True)[i])),  # the i-th example
         (r"\frac{1}{N}\sum_{i=1}^{N} (y_i - \hat{y}_i)^2", Sum((y_[i] - yhat[i]) ** 2, (i, 1, N)) / N),
         (r"\max(0, x), \; x \in \mathbb{R}", Max(0, x)),
     ],
