@@ -123,6 +123,8 @@ _PIECES = st.sampled_from(
         "\\begin{cases}", "\\end{cases}", "&", "\\\\", "_", "i", "0.5", "99999", "!", "|",
         "\\operatorname{ReLU}", "\\ln", "\\sum_{k=0}^{n}", "\\alpha", " ", "\\input",
         "\\cdot", "\\delta_{ij}", "\\write18{touch /tmp/symact-pwned}", "\\immediate",
+        "'", "[", "]", "\\partial", "\\|", "\\mathbb{1}", "x^{(i)}", "if", "wx", "L-ReLU", "\\hat{y}", "\\sum_k",
+        "\\prod_{k=1}^{n}", "d", "{dx}", "^T", "\\left\\{\\begin{array}{ll}", "\\end{array}\\right.",
     ]
 )  # fmt: skip
 

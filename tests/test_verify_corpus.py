@@ -3,7 +3,7 @@ posts write them (tests/verify_corpus.jsonl: one claim a line, with the verdict 
 equal", or "refused" where the text can be read more than one way or says something undefined).
 
 Every claim is read here (both sides, together); the verdict is checked for every refused claim and for every third
-of the others, which keeps this file near 30 s.  ``SYMACT_FULL_CORPUS=1`` checks every verdict (about 90 s)."""
+of the others, which keeps this file near 40 s.  ``SYMACT_FULL_CORPUS=1`` checks every verdict (about 80 s)."""
 
 from __future__ import annotations
 
