@@ -1151,12 +1151,17 @@ def parse_latex(text: str, namespace: Mapping[str, object] | None = None, *, max
 
 
 def read_latex_claim(
-    texts: list[str], namespace: Mapping[str, object] | None = None, *, max_length: int = MAX_LATEX_LENGTH
+    texts: list[str],
+    namespace: Mapping[str, object] | None = None,
+    *,
+    max_length: int = MAX_LATEX_LENGTH,
+    context: tuple = (),
 ) -> list[LatexReading]:
     r"""Read the formulas of one claim (its two sides) together: a function used as a value on one side
     (``\sigma(1-\sigma)``) takes its argument from its call on either side (``rac{d}{dy}\sigma(y)``).
 
-    Returns one :class:`LatexReading` per text, with notes on every reading the context decided.
+    ``context`` holds expressions of the same claim given otherwise (a side passed from Python): their calls count
+    too.  Returns one :class:`LatexReading` per text, with notes on every reading the context decided.
     """
     from .budget import BudgetExceeded, run_limited
 
@@ -1179,7 +1184,7 @@ def read_latex_claim(
         raw.append(expr)
         states.append(state)
     try:
-        resolved = _resolve_values(raw, states)
+        resolved = _resolve_values([*raw, *context], [*states, *(_State() for _ in context)])[: len(raw)]
         done = [run_limited(_differentiate, LATEX_SECONDS, e) for e in resolved]
     except _Refused as exc:
         raise ParseError(str(exc)) from None

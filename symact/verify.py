@@ -166,7 +166,8 @@ def _read(sides, latex: bool, namespace: Mapping[str, object]):
         from .latex import read_latex_claim
 
         texts = [t for t in sides if not isinstance(t, sympy.Expr)]
-        readings = iter(read_latex_claim(texts, namespace)) if texts else iter(())
+        given = tuple(t for t in sides if isinstance(t, sympy.Expr))
+        readings = iter(read_latex_claim(texts, namespace, context=given)) if texts else iter(())
         exprs, notes = [], []
         for side, label in zip(sides, ("lhs", "rhs"), strict=True):
             if isinstance(side, sympy.Expr):  # from Python: already an expression

@@ -469,3 +469,14 @@ def test_a_kink_where_the_sides_differ_only_for_some_parameter_values_gets_the_n
         v = verify(f"diff(elu(x, {a}), x)", f"Piecewise((1, x >= 0), (elu(x, {a}) + {a}, True))")
         assert v.equal is True
         assert f"x = 0 ({a} = 1.9) (lhs 1.9, rhs 1)" in v.note, v.note
+
+
+def test_a_side_given_from_python_lends_its_calls_to_a_latex_side():
+    import sympy
+
+    from symact.functions import sigmoid
+
+    x = sympy.Symbol("x", real=True)
+    v = verify(sympy.diff(sigmoid(x), x), r"\sigma(1-\sigma)", latex=True)
+    assert v.equal is True
+    assert any(r"read as \sigma(x)" in r for r in v.readings)
