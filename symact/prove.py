@@ -514,7 +514,14 @@ def _settled(before, after) -> bool:
     """Whether a value did not move when the precision rose: the same to AGREE digits, or the same infinity."""
     if _is_number(before) and _is_number(after):
         return _agree(before, after)
-    return _is_value(before) and _is_value(after) and before == after
+    if not (_is_value(before) and _is_value(after)):
+        return False
+    if before == after:  # the same infinity
+        return True
+    if before.is_finite and after.is_finite:  # complex values (log of a negative number): the same to AGREE digits
+        gap = abs(complex(sympy.N(before - after, 20)))
+        return gap <= abs(complex(sympy.N(after, 20))) * 10.0**-AGREE
+    return False
 
 
 def _confirm(li, ri, subs, va, vb):

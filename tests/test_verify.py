@@ -480,3 +480,9 @@ def test_a_side_given_from_python_lends_its_calls_to_a_latex_side():
     v = verify(sympy.diff(sigmoid(x), x), r"\sigma(1-\sigma)", latex=True)
     assert v.equal is True
     assert any(r"read as \sigma(x)" in r for r in v.readings)
+
+
+def test_a_complex_value_settles_too():
+    """log(x) at x < 0 is complex: the confirmation at higher precision compares complex values, not only reals."""
+    v = verify("log(x)", "log(Abs(x))")
+    assert v.equal is False and "I" in v.counterexample["lhs"]
