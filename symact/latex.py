@@ -912,6 +912,7 @@ def _function_call(text, end, target, shown, column, namespace, emit, emit_neste
     bare = _BARE_TOKEN.match(text, at)
     call = _BARE_CALL.match(text, at)
     if bare is not None:
+        _check_bare_argument(text, at, bare.end(), shown, column)
         emit(f"{head}(")
         emit_nested(at, bare.end())
         emit(")")
@@ -928,11 +929,37 @@ def _function_call(text, end, target, shown, column, namespace, emit, emit_neste
     if call is not None:
         stop = _after_call(text, call.end())
         if stop is not None:
+            _check_bare_argument(text, at, stop, shown, column)
             emit(f"{head}(")
             emit_nested(at, stop)
             emit(")")
             return stop
     raise ParseError(f"write \\{shown} with its argument in parentheses, as in \\{shown}(x)", column)
+
+
+def _check_bare_argument(text: str, start: int, stop: int, shown: str, column: int) -> None:
+    """A function's argument without parentheses (\\ln x, \\log\\sigma(z)) is certain only where an operator or
+    the end follows it; a power (\\ln x^2: \\ln(x^2) or (\\ln x)^2?) or another factor (\\log 2x: \\log(2x) or
+    \\log(2) x?) after it is refused with both readings."""
+    rest = text[stop:].lstrip(" ")
+    argument = text[start:stop].strip()
+    if rest.startswith("^"):
+        power = re.match(r"\^\s*(\{[^{}]*\}|[0-9A-Za-z])", rest)
+        tail = power.group(0) if power else "^"
+        raise ParseError(
+            f"\\{shown} {argument}{tail} reads as \\{shown}({argument}{tail}) or as (\\{shown} {argument}){tail}: "
+            "write the parentheses",
+            column,
+        )
+    factor = re.match(r"[0-9A-Za-z]|\\(?:" + "|".join(_GREEK + list(_NAMED_COMMANDS)) + r")(?![A-Za-z])", rest)
+    if factor or rest[:1] in ("(", "["):
+        tail = factor.group(0) if factor else rest[:1]
+        written = text[start : stop + len(text[stop:]) - len(rest) + len(tail)].strip()
+        raise ParseError(
+            f"\\{shown} {written} reads as \\{shown}({written}...) or as \\{shown}({argument}) times {tail}...: "
+            "write the parentheses",
+            column,
+        )
 
 
 def _after_call(text: str, at: int) -> int | None:

@@ -271,6 +271,10 @@ def test_sigma_used_as_a_value_takes_its_argument_from_the_other_side():
         ((r"\partial x",), r"write one of them"),
         ((r"\mathbb{1}[x > 0",), r"not closed"),
         (("lambda x",), r"write \\lambda for the Greek letter"),
+        ((r"\ln x^2",), r"\\ln x\^2 reads as \\ln\(x\^2\) or as \(\\ln x\)\^2"),  # a bare argument, then more
+        ((r"\log 2x",), r"\\log 2x reads as \\log\(2x...\) or as \\log\(2\) times x"),
+        ((r"\exp x^2",), r"\\exp\(x\^2\) or as \(\\exp x\)\^2"),
+        ((r"\log \sigma(x)^2",), r"or as \(\\log \\sigma\(x\)\)\^2"),
         ((r"\frac{d^2}{dx}x^3",), "the orders of the derivative differ"),
         ((r"\frac{d}{dx}",), "incomplete"),
     ],
