@@ -24,8 +24,9 @@ these additions:
   in a cases row (``1 & if x > 0``), or refused (``wx``: ``w x`` or ``\mathit{wx}``), never a
   product of letters; ``\sigma`` or ``\tanh`` used as a value (``\sigma(1-\sigma)``, ``1 - \tanh^2``)
   is the one call of that function the claim makes, on either side (:func:`read_latex_claim`);
-  ``f(x)``, ``\phi(x)`` (a function or a product?) and the derivative of an undefined ``L``
-  (``\frac{\delta L}{\delta w}``) are refused.
+  ``f(x)``, ``\phi(x)`` (a function or a product?), ``\theta^T x`` (a transpose or a power?),
+  ``\ln x^2`` and ``\log 2x`` (how far does the argument reach?), ``x^2^3``, ``1e-3`` and the
+  derivative of an undefined ``L`` (``\frac{\delta L}{\delta w}``) are refused.
 * **Paper notation.**  ``f'(x)``, ``f^{\prime}(x)`` and ``{f}'(x)`` of a known function; ``\frac{d^2}{dx^2}``,
   ``\frac{d\sigma(x)}{dx}``, ``\frac{\partial}{\partial w_j}``; ``\operatorname{sech}``, ``\Phi``; square
   brackets; ``\log p_{ij}``, ``\log\sum_k``; ``\sum_k`` without bounds (0 .. n - 1, noted); ``\prod``;
@@ -99,7 +100,7 @@ _WRAPPERS = frozenset("operatorname mathrm text textrm textnormal mathsf mathbf 
 #: \ln and \exp take everything up to the next bracket (\ln(x) + 1 as ln(x + 1))
 _NAMED_COMMANDS = {
     "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "erf": "erf", "erfc": "erfc", "sigma": "sigmoid",
-    "exp": "exp", "ln": "log", "log": "log", "sech": "sech", "Phi": "Phi",
+    "exp": "exp", "ln": "log", "log": "log", "sech": "sech", "Phi": "Phi", "sin": "sin", "cos": "cos", "tan": "tan",
 }  # fmt: skip
 
 
@@ -1227,6 +1228,21 @@ def _normalise(body: str, state: _State) -> str:
     f'(x), and a trailing domain statement (x \\in \\mathbb{R}), which is left out with a note."""
     body = body.replace("<=", "\\le ").replace(">=", "\\ge ").replace("!=", "\\ne ")
     body = re.sub(r"\\[lr]?Vert(?![A-Za-z])", lambda m: "\\|", body)
+    double = re.search(r"\^\s*(?:\{[^{}]*\}|[^\s{}\\])\s*\^", body)
+    if double:
+        raise ParseError(
+            f"a double superscript ({double.group(0).strip()}...) is an error in TeX: write x^{{a^b}} or (x^a)^b",
+            double.start() + 1,
+        )
+    scientific = re.search(r"(?<![A-Za-z0-9.])([0-9.]+)e([-+]?[0-9]+)(?![0-9])", body)
+    if scientific:
+        number, exponent = scientific.groups()
+        literal = f"e {exponent[0]} {exponent[1:]}" if exponent[0] in "+-" else f"e \\cdot {exponent}"
+        raise ParseError(
+            f"{scientific.group(0)} reads as {number} \\cdot {literal} (Euler's number) or as "
+            f"{number} \\cdot 10^{{{exponent}}}: write one of them",
+            scientific.start() + 1,
+        )
     transpose = _TRANSPOSE.search(body)
     if transpose:
         a, b = transpose.group("a"), transpose.group("b")
