@@ -455,7 +455,7 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
 
     A difference at DIGITS digits is confirmed at rising precision (:func:`_confirm`) before it counts:
     1 - sigmoid(1000) inside a log loses every digit at 50 digits and settles only at 200."""
-    checked = skipped = raised = 0
+    checked = skipped = raised = highest = 0
     undecided = ""
     for subs, li, ri in _points(lhs, rhs, space, points):
         if time.monotonic() > deadline:
@@ -486,6 +486,7 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
             if verdict == "agree":
                 checked += 1
                 raised += 1
+                highest = max(highest, values)
                 continue
             if verdict == "unstable":
                 where = ", ".join(f"{k} = {_show(v)}" for k, v in subs.items())
@@ -493,9 +494,15 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
                 skipped += 1
                 continue
             point = {str(k): _show(v) for k, v in subs.items()}
-            return checked, skipped, Counterexample(point, _show(values[0]), _show(values[1])), undecided, raised
+            return (
+                checked,
+                skipped,
+                Counterexample(point, _show(values[0]), _show(values[1])),
+                undecided,
+                (raised, highest),
+            )
         checked += 1
-    return checked, skipped, None, undecided, raised
+    return checked, skipped, None, undecided, (raised, highest)
 
 
 CONFIRM_DIGITS = (100, 200, 400, 800)  #: the precisions a difference found at DIGITS digits is re-evaluated at
@@ -527,9 +534,9 @@ def _settled(before, after) -> bool:
 def _confirm(li, ri, subs, va, vb):
     """Re-evaluate a difference found at DIGITS digits at rising precision until both values settle.
 
-    Returns ("differ", (lhs, rhs), ""), with the values at the highest precision used, ("agree", None, "")
-    when the sides agree at a higher precision (the difference was lost digits), or ("unstable", None,
-    reason) when the values keep moving up to the last precision or take too long to compute."""
+    Returns ("differ", (lhs, rhs), ""), with the values at the highest precision used, ("agree", digits, "")
+    when the sides agree at a higher precision (the difference was lost digits; digits is the precision it took),
+    or ("unstable", None, reason) when the values keep moving up to the last precision or take too long."""
     before = (va, vb)
     for digits in CONFIRM_DIGITS:
         try:
@@ -539,7 +546,7 @@ def _confirm(li, ri, subs, va, vb):
         except Exception as exc:
             return "unstable", None, f"evaluating them at {digits} digits failed ({type(exc).__name__})"
         if _agree(*after):
-            return "agree", None, ""
+            return "agree", digits, ""
         if all(_settled(b, a) for b, a in zip(before, after, strict=True)):
             return "differ", after, ""
         before = after
@@ -681,9 +688,7 @@ def prove_equal(
         return Outcome(None, note="no sample point could be evaluated")
     note = f"{skipped} sample points could not be evaluated and were skipped" if skipped else ""
     detail = f"agree to {AGREE} digits at {checked} points ({DIGITS}-digit mpmath evaluation)"
+    raised, highest = raised
     if raised:
-        detail += (
-            f"; {raised} of them only at a higher precision (up to {CONFIRM_DIGITS[-1]} digits): "
-            "digits lost to cancellation"
-        )
+        detail += f"; {raised} of them only at {highest} digits: digits lost to cancellation at {DIGITS}"
     return Outcome(True, Proof("numeric", detail, checked, AGREE), note=note)
