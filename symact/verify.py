@@ -13,6 +13,12 @@ several values of every parameter.  The semantics:
   difference that is a nonzero rational function (``x + 1e-60`` against ``x``) or a constant ratio
   (``exp(x)*(1 + 1e-50)`` against ``exp(x)``) is found symbolically, below those digits;
 * numeric evidence needs at least :data:`MIN_POINTS` agreeing points;
+* a difference found at 50 digits is evaluated again at 100 to 800 digits before it counts: where
+  the sides agree there, the digits were lost to cancellation; where the values do not settle, the
+  answer is :class:`Undecided` with the point and the reason; a counterexample holds numbers only;
+* LaTeX sides are read together (:func:`symact.latex.read_latex_claim`): how text that could be
+  read more than one way was read is in :attr:`Verdict.readings`;
+* a claim about a general vector size n is tried at n = 2 first, then 1, 3, 4;
 * ``assume`` restricts the claim: ``x>=0``, ``0<y<1``, ``alpha=1``, ``Sum(y[k], (k, 0, n - 1)) = 1``;
 * everything (parsing included) runs in a forked process that is killed at the time limit, so a
   hostile formula gets a verdict or :class:`Undecided` (exit 2) within :data:`LIMIT` seconds.
