@@ -624,6 +624,7 @@ _ALLOWED_TYPES: tuple[type, ...] = (
     sympy.functions.elementary.piecewise.ExprCondPair,
     KroneckerDelta,
     Sum,
+    sympy.Product,
     Derivative,
     Indexed,
     IndexedBase,
@@ -663,7 +664,7 @@ def check_allowed(expr: sympy.Basic, *, max_size: int = 20 * MAX_NODES) -> sympy
             raise ParseError(f"the formula is undefined (it contains {node})")
         if not (isinstance(node, NamedFunction) or isinstance(node, _ALLOWED_TYPES)):
             raise ParseError(f"{type(node).__name__} is not allowed in a formula")
-        if isinstance(node, sympy.Tuple) and not isinstance(parent, (Sum, Derivative, Piecewise)):
+        if isinstance(node, sympy.Tuple) and not isinstance(parent, (Sum, sympy.Product, Derivative, Piecewise)):
             raise ParseError("a tuple is allowed only in the limits of a Sum")
         if isinstance(node, sympy.Float) and not math.isfinite(float(node)):
             raise ParseError("the formula contains a non-finite number")

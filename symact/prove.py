@@ -450,7 +450,13 @@ def replace_sum(expr, pattern, value):
 
 
 def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
-    checked = skipped = 0
+    """Sample both sides; return (agreeing points, skipped points, counterexample or None, why undecided or "",
+    points that agreed only at a higher precision).
+
+    A difference at DIGITS digits is confirmed at rising precision (:func:`_confirm`) before it counts:
+    1 - sigmoid(1000) inside a log loses every digit at 50 digits and settles only at 200."""
+    checked = skipped = raised = highest = 0
+    undecided = ""
     for subs, li, ri in _points(lhs, rhs, space, points):
         if time.monotonic() > deadline:
             break
@@ -467,19 +473,84 @@ def _numeric(lhs, rhs, space: Space, points: int, deadline: float):
             continue
         finite = [_is_number(v) for v in (va, vb)]
         if not all(finite):
-            if any(finite) and not any(v.has(sympy.nan) for v in (va, vb)):
-                pass  # one side finite, the other not: a genuine difference
+            if any(finite) and all(_is_value(v) for v in (va, vb)):
+                pass  # one side finite, the other infinite or complex: a genuine difference
             else:
-                skipped += 1
+                skipped += 1  # nan, or a value that is not a number (an unevaluated Sum): decides nothing
                 continue
         if _unresolved(va, vb) or _unresolved(vb, va):
             skipped += 1  # evalf could only bound one side (|v| < 1e-13770), and the other is below the bound
             continue
         if not _agree(va, vb):
+            verdict, values, why = _confirm(li, ri, subs, va, vb)
+            if verdict == "agree":
+                checked += 1
+                raised += 1
+                highest = max(highest, values)
+                continue
+            if verdict == "unstable":
+                where = ", ".join(f"{k} = {_show(v)}" for k, v in subs.items())
+                undecided = undecided or f"at {where} the sides differ at {DIGITS} digits, but {why}"
+                skipped += 1
+                continue
             point = {str(k): _show(v) for k, v in subs.items()}
-            return checked, skipped, Counterexample(point, _show(va), _show(vb))
+            return (
+                checked,
+                skipped,
+                Counterexample(point, _show(values[0]), _show(values[1])),
+                undecided,
+                (raised, highest),
+            )
         checked += 1
-    return checked, skipped, None
+    return checked, skipped, None, undecided, (raised, highest)
+
+
+CONFIRM_DIGITS = (100, 200, 400, 800)  #: the precisions a difference found at DIGITS digits is re-evaluated at
+
+
+def _is_value(v) -> bool:
+    """A number, an infinity or a complex number: no free symbol, no unevaluated Sum, not nan."""
+    return bool(
+        isinstance(v, sympy.Basic)
+        and not v.free_symbols
+        and not v.has(sympy.nan, Sum, sympy.Product, sympy.Integral, sympy.Derivative)
+    )
+
+
+def _settled(before, after) -> bool:
+    """Whether a value did not move when the precision rose: the same to AGREE digits, or the same infinity."""
+    if _is_number(before) and _is_number(after):
+        return _agree(before, after)
+    if not (_is_value(before) and _is_value(after)):
+        return False
+    if before == after:  # the same infinity
+        return True
+    if before.is_finite and after.is_finite:  # complex values (log of a negative number): the same to AGREE digits
+        gap = abs(complex(sympy.N(before - after, 20)))
+        return gap <= abs(complex(sympy.N(after, 20))) * 10.0**-AGREE
+    return False
+
+
+def _confirm(li, ri, subs, va, vb):
+    """Re-evaluate a difference found at DIGITS digits at rising precision until both values settle.
+
+    Returns ("differ", (lhs, rhs), ""), with the values at the highest precision used, ("agree", digits, "")
+    when the sides agree at a higher precision (the difference was lost digits; digits is the precision it took),
+    or ("unstable", None, reason) when the values keep moving up to the last precision or take too long."""
+    before = (va, vb)
+    for digits in CONFIRM_DIGITS:
+        try:
+            after = tuple(run_limited(evaluate, POINT_BUDGET, e, subs, digits) for e in (li, ri))
+        except BudgetExceeded:
+            return "unstable", None, f"evaluating them at {digits} digits took more than {POINT_BUDGET:g} s"
+        except Exception as exc:
+            return "unstable", None, f"evaluating them at {digits} digits failed ({type(exc).__name__})"
+        if _agree(*after):
+            return "agree", digits, ""
+        if all(_settled(b, a) for b, a in zip(before, after, strict=True)):
+            return "differ", after, ""
+        before = after
+    return "unstable", None, f"their values still change between {CONFIRM_DIGITS[-2]} and {CONFIRM_DIGITS[-1]} digits"
 
 
 def _show(v, digits: int = 30) -> str:
@@ -604,15 +675,20 @@ def prove_equal(
             return certain
     remaining = budget - (time.monotonic() - start)
     try:
-        checked, skipped, counter = run_limited(
+        checked, skipped, counter, undecided, raised = run_limited(
             _numeric, max(remaining, 0.5), plain_l, plain_r, space, points, start + budget
         )
     except BudgetExceeded:
         return Outcome(None, note=f"no proof and no counterexample within {budget:g} s")
     if counter is not None:
         return Outcome(False, counterexample=counter)
+    if undecided:
+        return Outcome(None, note=f"could not decide: {undecided}")
     if checked == 0:
         return Outcome(None, note="no sample point could be evaluated")
     note = f"{skipped} sample points could not be evaluated and were skipped" if skipped else ""
     detail = f"agree to {AGREE} digits at {checked} points ({DIGITS}-digit mpmath evaluation)"
+    raised, highest = raised
+    if raised:
+        detail += f"; {raised} of them only at {highest} digits: digits lost to cancellation at {DIGITS}"
     return Outcome(True, Proof("numeric", detail, checked, AGREE), note=note)

@@ -13,6 +13,12 @@ several values of every parameter.  The semantics:
   difference that is a nonzero rational function (``x + 1e-60`` against ``x``) or a constant ratio
   (``exp(x)*(1 + 1e-50)`` against ``exp(x)``) is found symbolically, below those digits;
 * numeric evidence needs at least :data:`MIN_POINTS` agreeing points;
+* a difference found at 50 digits is evaluated again at 100 to 800 digits before it counts: where
+  the sides agree there, the digits were lost to cancellation; where the values do not settle, the
+  answer is :class:`Undecided` with the point and the reason; a counterexample holds numbers only;
+* LaTeX sides are read together (:func:`symact.latex.read_latex_claim`): how text that could be
+  read more than one way was read is in :attr:`Verdict.readings`;
+* a claim about a general vector size n is tried at n = 2 first, then 1, 3, 4;
 * ``assume`` restricts the claim: ``x>=0``, ``0<y<1``, ``alpha=1``, ``Sum(y[k], (k, 0, n - 1)) = 1``;
 * everything (parsing included) runs in a forked process that is killed at the time limit, so a
   hostile formula gets a verdict or :class:`Undecided` (exit 2) within :data:`LIMIT` seconds.
@@ -63,6 +69,8 @@ class Verdict:
     points: int = 0
     digits: int = 0
     seconds: float = field(default=0.0, compare=False)
+    #: how text that could be read more than one way was read (LaTeX: \sigma used as a value, a word as a function)
+    readings: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         """The dictionary ``symact verify --json`` prints."""
@@ -73,6 +81,7 @@ class Verdict:
             "lhs": self.lhs,
             "rhs": self.rhs,
             "note": self.note,
+            "readings": list(self.readings),
         }
 
 
@@ -156,16 +165,27 @@ _ASSUMPTION_SYMBOLS = {
 # the work (run in a forked process)
 
 
-def _read(text, latex: bool, namespace: Mapping[str, object]):
-    if isinstance(text, sympy.Expr):  # from Python: already an expression
-        return text
+def _read(sides, latex: bool, namespace: Mapping[str, object]):
+    """Both sides as expressions, and the notes on how their LaTeX was read (read together: a \\sigma used as a
+    value on one side takes its argument from the \\sigma(y) on the other)."""
     if latex:
-        from .latex import parse_latex
+        from .latex import read_latex_claim
 
-        return parse_latex(text, namespace)
+        texts = [t for t in sides if not isinstance(t, sympy.Expr)]
+        given = tuple(t for t in sides if isinstance(t, sympy.Expr))
+        readings = iter(read_latex_claim(texts, namespace, context=given)) if texts else iter(())
+        exprs, notes = [], []
+        for side, label in zip(sides, ("lhs", "rhs"), strict=True):
+            if isinstance(side, sympy.Expr):  # from Python: already an expression
+                exprs.append(side)
+                continue
+            reading = next(readings)
+            exprs.append(reading.expr)
+            notes.extend(f"{label}: {note}" for note in reading.notes)
+        return exprs, tuple(notes)
     from .parse import parse_sympy
 
-    return parse_sympy(text, namespace)
+    return [t if isinstance(t, sympy.Expr) else parse_sympy(t, namespace) for t in sides], ()
 
 
 def _unify(lhs, rhs):
@@ -240,31 +260,75 @@ def _kinks(exprs, variables):
 
 
 def _at_kinks(lhs, rhs, kinks, params) -> list[str]:
-    """Where the sides differ exactly at a kink (a set of measure zero): 'x = 0 (lhs 0, rhs 1/2)'."""
+    """Where the sides differ exactly at a kink (a set of measure zero): 'x = 0 (lhs 0, rhs 1/2)'.
+
+    Each kink is tried with the parameters at their defaults and then with the other symbols at a few values
+    (ELU' against {1 for x >= 0; f + alpha}: equal at x = 0 only for alpha = 1, the default)."""
     from .budget import run_limited
     from .functions import expand_named
     from .prove import _agree, _is_number, _show, evaluate
 
     found = []
     defaults = {p: (vals[0] if vals else sympy.Rational(37, 100)) for p, vals in params.items()}
+    plain = (expand_named(lhs), expand_named(rhs))
     for var, points in kinks.items():
+        others = sorted(
+            {
+                s
+                for e in plain
+                for s in e.free_symbols
+                if isinstance(s, sympy.Symbol) and s != var and not s.is_integer and s not in defaults
+            },
+            key=sympy.default_sort_key,
+        )
+        trials = [dict(defaults)]
+        for value in (sympy.Rational(19, 10), sympy.Rational(37, 100)):
+            trials.append({**{p: value for p in defaults}, **{s: value for s in others}})
         for point in points:
-            subs = {**{p: v for p, v in defaults.items() if p != var}, var: point.subs(defaults)}
-            try:
-                left = run_limited(evaluate, 1.0, expand_named(lhs).subs(subs), {})
-                right = run_limited(evaluate, 1.0, expand_named(rhs).subs(subs), {})
-            except Exception:  # too slow, or undefined there: nothing to say about this point
-                continue
-            if not (_is_number(left) and _is_number(right)):
-                continue  # other variables left: the kink is a line, not a point, and was sampled around
-            if not _agree(left, right):
-                where = f"{var} = {_show(subs[var])}"
-                if getattr(point, "free_symbols", None):  # x = alpha, shown at the parameters' defaults
-                    fixed = ", ".join(f"{p} = {_show(defaults[p])}" for p in sorted(point.free_symbols, key=str))
-                    where = f"{var} = {point} ({fixed})"
+            for trial in trials:
+                subs = {**{p: v for p, v in trial.items() if p != var}, var: point.subs(trial)}
+                try:
+                    left = run_limited(evaluate, 1.0, plain[0].subs(subs), {})
+                    right = run_limited(evaluate, 1.0, plain[1].subs(subs), {})
+                except Exception:  # too slow, or undefined there: nothing to say about this point
+                    continue
+                if not (_is_number(left) and _is_number(right)):
+                    continue  # other variables left: the kink is a line, not a point, and was sampled around
+                if _agree(left, right):
+                    continue
+                if trial is trials[0]:  # the defaults: named only where the kink moves with them (x = alpha)
+                    fixed = sorted(getattr(point, "free_symbols", set()) & set(trial), key=str)
+                else:
+                    fixed = sorted(set(trial) - {var}, key=str)
+                where = f"{var} = {point if fixed else _show(subs[var])}"
+                if fixed:
+                    where += " (" + ", ".join(f"{p} = {_show(trial[p])}" for p in fixed) + ")"
                 found.append(f"{where} (lhs {_show(left)}, rhs {_show(right)})")
+                break
     return found
 
+
+def _scalar_and_vector(lhs, rhs) -> str:
+    """A message when one name is both a scalar (x) and the base of a vector (x_i): its samples could not be
+    numbers (the scalar would stay a symbol in a counterexample); empty otherwise."""
+    for e in (lhs, rhs, lhs + rhs):
+        labels = {ix.base.label for ix in e.atoms(sympy.Indexed)}
+        if not labels:
+            continue
+        bare = e.xreplace({ix: sympy.Dummy() for ix in e.atoms(sympy.Indexed)}).free_symbols
+        both = sorted(s.name for s in labels if any(b.name == s.name for b in bare))
+        if both:
+            name = both[0]
+            return (
+                f"{name} is both a scalar ({name}) and a vector ({name}_i or {name}[i]) in this claim: "
+                "rename one of them"
+            )
+    return ""
+
+
+#: vector sizes tried for a claim about a general n: 2 first, so that a claim wrong for every n is refuted at a
+#: realistic size rather than at the degenerate n = 1, which comes next
+SIZES = (2, 1, 3, 4)
 
 MEMORY = 3 << 30  #: bytes the worker may allocate beyond what it holds when it starts
 
@@ -309,13 +373,17 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
                 values[name] = value
             elif kind != "sum":
                 namespace[name] = sympy.Symbol(name, **_ASSUMPTION_SYMBOLS[kind])
-        lhs, rhs = _unify(*(_read(t, latex, namespace) for t in (lhs_text, rhs_text)))
+        (lhs, rhs), readings = _read((lhs_text, rhs_text), latex, namespace)
+        lhs, rhs = _unify(lhs, rhs)
         if values:
             subs = {s: values[s.name] for e in (lhs, rhs) for s in e.free_symbols if s.name in values}
             lhs, rhs = lhs.subs(subs), rhs.subs(subs)
     except (ParseError, InputError) as exc:
         return ("error", type(exc).__name__, str(exc), getattr(exc, "position", None))
 
+    clash = _scalar_and_vector(lhs, rhs)
+    if clash:
+        return ("error", "InputError", clash, None)
     symbols = {s for e in (lhs, rhs) for s in e.free_symbols if isinstance(s, sympy.Symbol)}
     if var is not None and not any(s.name == var for s in symbols):
         return ("error", "InputError", f"--var {var}: neither side mentions {var}", None)
@@ -343,6 +411,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
         domains=domains,
         index_ranges=_index_space((lhs, rhs)) if indexed else {},
         assumptions=identities,
+        sizes=SIZES,
     )
     left = budget - (time.monotonic() - start)
     left = round(max(left, 0.5), 1)
@@ -363,7 +432,9 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
             )
         if outcome.note:
             notes.append(outcome.note)
-        return Verdict(True, proof.method, *shown, "; ".join(notes), None, proof.points, proof.digits, seconds)
+        return Verdict(
+            True, proof.method, *shown, "; ".join(notes), None, proof.points, proof.digits, seconds, readings
+        )
     counter = outcome.counterexample
     param_names = {str(p) for p in params}
     example = {
@@ -378,7 +449,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
         note += " (the claim fails for these parameter values)"
     if outcome.note:
         note += f"; {outcome.note}"
-    return Verdict(False, "counterexample", *shown, note, example, 0, 0, seconds)
+    return Verdict(False, "counterexample", *shown, note, example, 0, 0, seconds, readings)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,7 +497,11 @@ def verify(
     except MemoryError:
         raise Undecided(f"the formula needs more than {MEMORY >> 30} GiB of memory to verify") from None
     except Exception as exc:  # a failure inside SymPy on a strange input: say so, in one line
-        raise Undecided(f"the verifier could not handle this input ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise Undecided(
+            f"the verifier could not handle this input ({type(exc).__name__}: {first}); "
+            "simplify the formula or write it in SymPy syntax"
+        ) from None
     if isinstance(result, tuple):
         _, kind, message, position = result
         if kind == "ParseError":

@@ -123,6 +123,8 @@ _PIECES = st.sampled_from(
         "\\begin{cases}", "\\end{cases}", "&", "\\\\", "_", "i", "0.5", "99999", "!", "|",
         "\\operatorname{ReLU}", "\\ln", "\\sum_{k=0}^{n}", "\\alpha", " ", "\\input",
         "\\cdot", "\\delta_{ij}", "\\write18{touch /tmp/symact-pwned}", "\\immediate",
+        "'", "[", "]", "\\partial", "\\|", "\\mathbb{1}", "x^{(i)}", "if", "wx", "L-ReLU", "\\hat{y}", "\\sum_k",
+        "\\prod_{k=1}^{n}", "d", "{dx}", "^T", "\\left\\{\\begin{array}{ll}", "\\end{array}\\right.",
     ]
 )  # fmt: skip
 
@@ -188,3 +190,169 @@ def test_round_trip_through_sympys_latex_printer(text):
         return
     back = parse_latex(sympy.latex(expr))
     assert prove_equal(expr, back, budget=5).equal is not False
+
+
+# --------------------------------------------------------------------------------------------
+# no silent guess: text that could be read two ways is read as the context makes certain (with a note), or refused
+
+
+def _read(*texts):
+    from symact.latex import read_latex_claim
+
+    return read_latex_claim(list(texts))
+
+
+@pytest.mark.parametrize(
+    "text, expected, note",
+    [
+        ("x*tanh(ln(1+e^{x}))", x * tanh(log(1 + exp(x))), "the word 'tanh' is read as the function tanh"),
+        (r"\operatorname{Mish}(x)", x * tanh(log(1 + exp(x))), None),
+        ("ReLU(x) + 1", Piecewise((x, x > 0), (0, True)) + 1, "the word 'ReLU' is read as the function relu"),
+        ("L-ReLU(x)", Piecewise((x, x > 0), (Symbol("slope", positive=True) * x, True)), "L-ReLU is read as"),
+        (r"\operatorname{L-ReLU}(x)", Piecewise((x, x > 0), (Symbol("slope", positive=True) * x, True)), "leaky_relu"),
+        (
+            r"\begin{cases} 1 &if x>0 \\ 0 &if x\le 0 \end{cases}",
+            Piecewise((1, x > 0), (0, True)),
+            "the word 'if' in the cases is read as text",
+        ),
+        (r"\begin{cases} 1 & x>0 \\ 0 & otherwise \end{cases}", Piecewise((1, x > 0), (0, True)), "'otherwise'"),
+        (r"xe^{x}", x * exp(x), "x times the exponential"),
+        (r"\sigma^2 + \mu", Symbol("sigma", real=True) ** 2 + Symbol("mu", real=True), "variable sigma"),
+        (r"\sigma(x)(1-\sigma(x)), \quad x \in \mathbb{R}", sigmoid(x) * (1 - sigmoid(x)), "domain"),
+    ],
+)
+def test_a_reading_the_context_makes_certain_is_used_and_noted(text, expected, note):
+    (reading,) = _read(text)
+    assert reading.expr == expected
+    if note is None:
+        assert reading.notes == ()
+    else:
+        assert any(note in n for n in reading.notes), reading.notes
+
+
+def test_sigma_used_as_a_value_takes_its_argument_from_the_other_side():
+    y = Symbol("y", real=True)
+    left, right = _read(r"\frac{d}{dy}\sigma(y)", r"\sigma(1-\sigma)")
+    assert right.expr == sigmoid(y) * (1 - sigmoid(y))
+    assert any("read as \\sigma(y)" in n for n in right.notes)
+    assert any("\\sigma \\cdot (1-\\sigma)" in n for n in right.notes)
+    assert left.notes == ()
+    _, tanh_side = _read(r"\frac{d}{dx}\tanh(x)", r"1 - \tanh^2")
+    assert tanh_side.expr == 1 - tanh(x) ** 2
+    left, _ = _read(r"\frac{d\sigma}{dx}", r"\sigma(x)(1 - \sigma(x))")  # the value on top of the fraction
+    assert left.expr == sigmoid(x) * (1 - sigmoid(x))
+
+
+@pytest.mark.parametrize(
+    "texts, message",
+    [
+        ((r"\sigma(1-\sigma)",), r"reads as the sigmoid of \(1-\\sigma\) or as \\sigma \\cdot"),
+        ((r"\sigma(1-\sigma)", r"\sigma(x) + \sigma(2x)"), r"could be \\sigma\(.*\) or \\sigma\(.*\): write its"),
+        ((r"\sigma z",), r"reads as \\sigma\(z\) \(the sigmoid\) or as \\sigma \\cdot z"),
+        ((r"1 - \tanh^2",), r"no \\tanh\(x\) in the claim"),
+        (("wx + b",), r"'wx' is a run of letters: write w x for a product, \\mathit\{wx\} for one variable"),
+        ((r"\sum_{j=0}^{numclass-1} x_j",), "'numclass' is a run of letters"),
+        (("Foo(x)",), "unknown function Foo"),
+        (("relux(x)",), r"unknown function relux \(did you mean relu"),
+        ((r"\frac{\delta L}{\delta w_j}",), "the formula does not define L"),
+        ((r"\frac{\partial L}{\partial w}",), "the formula does not define L"),
+        (("f'(x)",), "f is not a known function"),
+        ((r"\mathit{SIGMAOFTHECLAIM}",), "reserved"),
+        ((r"f(x)",), r"reads as a function f applied to x .* or as f times \(x\)"),
+        ((r"x\phi(x)",), r"\\phi\(x\) reads as a function \\phi"),
+        ((r"\begin{array}{ll} 1 & x \end{array}",), "only cases"),
+        ((r"\|w x\|",), r"\\\| is read only as a norm of a vector"),
+        (
+            (r"\theta^T x",),
+            r"reads as a transpose \(the dot product \\sum_k \\theta_k x_k\) or as \\theta to the power",
+        ),
+        ((r"w^{\top} x + b",), r"reads as a transpose"),
+        ((r"h_\theta(x)",), r"h_\\theta\(x\) reads as a function h_\\theta applied to x"),
+        ((r"\partial x",), r"write one of them"),
+        ((r"\mathbb{1}[x > 0",), r"not closed"),
+        (("lambda x",), r"write \\lambda for the Greek letter"),
+        ((r"\ln x^2",), r"\\ln x\^2 reads as \\ln\(x\^2\) or as \(\\ln x\)\^2"),  # a bare argument, then more
+        ((r"\log 2x",), r"\\log 2x reads as \\log\(2x...\) or as \\log\(2\) times x"),
+        ((r"\exp x^2",), r"\\exp\(x\^2\) or as \(\\exp x\)\^2"),
+        ((r"\log \sigma(x)^2",), r"or as \(\\log \\sigma\(x\)\)\^2"),
+        (("x^2^3",), "a double superscript"),
+        (("1e-3 x",), r"1e-3 reads as 1 \\cdot e - 3 \(Euler's number\) or as 1 \\cdot 10\^\{-3\}"),
+        (("2.5e3",), r"2.5 \\cdot e \\cdot 3"),
+        ((r"\frac{d^2}{dx}x^3",), "the orders of the derivative differ"),
+        ((r"\frac{d}{dx}",), "incomplete"),
+    ],
+)
+def test_text_with_several_readings_is_refused_with_the_readings(texts, message):
+    with pytest.raises(ParseError, match=message):
+        _read(*texts)
+
+
+# --------------------------------------------------------------------------------------------
+# ordinary notation from papers, lecture notes and posts
+
+
+w = IndexedBase("w", real=True)
+X = IndexedBase("X", real=True)
+z = IndexedBase("z", real=True)
+y_ = IndexedBase("y", real=True)
+yhat = IndexedBase("yhat", real=True)
+N = Symbol("N", integer=True, positive=True)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (r"\sigma'(x)", sigmoid(x) * (1 - sigmoid(x))),  # primes of a known function
+        (r"\sigma^{\prime}(x)", sigmoid(x) * (1 - sigmoid(x))),
+        (r"{\sigma}'(x)", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\tanh'(x)", 1 - tanh(x) ** 2),
+        (r"\tanh''(x)", sympy.diff(tanh(x), x, 2)),
+        (r"\operatorname{ReLU}'(x)", Piecewise((1, x > 0), (0, True))),
+        (r"\operatorname{softplus}'(2x)", sigmoid(2 * x)),  # the derivative at the argument, not d/dx
+        (r"\frac{d^{2}}{dx^{2}}\sigma(x)", sympy.diff(sigmoid(x), x, 2)),
+        (r"\frac{d^2 \tanh(x)}{dx^2}", sympy.diff(tanh(x), x, 2)),
+        (r"\frac{d\sigma(x)}{dx}", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\frac{\partial \sigma(x)}{\partial x}", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\dfrac{\mathrm{d}}{\mathrm{d}x} x^2", 2 * x),
+        (r"\frac{\partial}{\partial w_j} \sum_{i=0}^{n-1} w_i X_{i}", X[j]),
+        (r"\operatorname{sech}^2(x)", 1 / sympy.cosh(x) ** 2),
+        (r"\sin^2(x) + \cos^{2} x", sympy.sin(x) ** 2 + sympy.cos(x) ** 2),
+        (r"\sech^{2}(x)", 1 / sympy.cosh(x) ** 2),
+        (r"\sigma(x)[1 - \sigma(x)]", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\sigma(x)\left[1 - \sigma(x)\right]", sigmoid(x) * (1 - sigmoid(x))),
+        (r"\sqrt[4]{x} [1 - x]", x ** Rational(1, 4) * (1 - x)),  # a root's degree keeps its brackets
+        (r"-\log p_{ij}", -log(p[i, j])),
+        (r"\log\sum_{k=0}^{n-1} e^{z_k} - z_j", log(Sum(exp(z[k]), (k, 0, n - 1))) - z[j]),
+        (r"\log\sum_k e^{z_k}", log(Sum(exp(z[k]), (k, 0, n - 1)))),
+        (r"\prod_{k=1}^{n} a_k", sympy.Product(a[k], (k, 1, n))),
+        (r"X_{i,j}", X[i, j]),
+        (r"\begin{cases} x & x >= 0 \\ 0 & x < 0 \end{cases}", Piecewise((x, x >= 0), (0, True))),
+        (
+            r"\begin{cases} x & \text{if } x \geq 0 \\ 0.01x & \text{otherwise} \end{cases}",
+            Piecewise((x, x >= 0), (x / 100, True)),
+        ),
+        (r"x \Phi(x)", x * (1 + sympy.erf(x / sympy.sqrt(2))) / 2),
+        (
+            r"\left\{ \begin{array}{ll} x & \text{if } x > 0 \\ \alpha(e^x - 1) & \text{otherwise} \end{array} \right.",
+            Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
+        ),
+        (r"\{ \begin{matrix} 1 & x>0 \\ 0 & x \le 0\end{matrix}", Piecewise((1, x > 0), (0, True))),
+        (r"\left\| w \right\|_2^2", Sum(w[k] ** 2, (k, 0, n - 1))),  # the norm of a vector, over its entries
+        (r"\|x - y\|^{2}", Sum((IndexedBase("x", real=True)[k] - y_[k]) ** 2, (k, 0, n - 1))),
+        (r"\frac{w_j}{\|w\|_2}", w[j] / sympy.sqrt(Sum(w[k] ** 2, (k, 0, n - 1)))),
+        (r"\|\mathbf{w}\|_1", Sum(Abs(w[k]), (k, 0, n - 1))),
+        (r"\lVert w \rVert_2^2", Sum(w[k] ** 2, (k, 0, n - 1))),
+        (r"\mathbb{1}[x > 0]", Piecewise((1, x > 0), (0, True))),  # an indicator
+        (r"x \mathbf{1}\{x > 0\}", x * Piecewise((1, x > 0), (0, True))),
+        (r"\partial_x (x^3)", 3 * x**2),
+        (r"\partial_{w_j} \sum_{i=0}^{n-1} w_i X_{i}", X[j]),
+        (r"(y^{(i)} - \sigma(x^{(i)}))", y_[i] - sigmoid(IndexedBase("x", real=True)[i])),  # the i-th example
+        (r"\frac{1}{N}\sum_{i=1}^{N} (y_i - \hat{y}_i)^2", Sum((y_[i] - yhat[i]) ** 2, (i, 1, N)) / N),
+        (r"\max(0, x), \; x \in \mathbb{R}", Max(0, x)),
+    ],
+)
+def test_reads_ordinary_notation(text, expected):
+    from symact.prove import sift
+
+    got = parse_latex(text)
+    assert got == expected or sympy.simplify(sift(got) - expected) == 0, got

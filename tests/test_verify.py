@@ -193,7 +193,7 @@ def test_a_name_means_one_symbol_on_both_sides():
     """n bounds a Sum on the left (a positive integer) and is a bare factor on the right."""
     assert verify("Sum(k, (k, 0, n - 1))", "n*(n - 1)/2").equal is True
     v = verify("Sum(k, (k, 0, n - 1))", "n*(n + 1)/2")
-    assert v.equal is False and v.counterexample["point"]["n"] == "1"
+    assert v.equal is False and v.counterexample["point"]["n"] == "2"  # a realistic size, not the degenerate n = 1
     assert verify("Sum(a[k], (k, 0, n - 1))", "n*a[0]").equal is False
 
 
@@ -321,7 +321,8 @@ def test_cli_equal_json(capsys):
     code, out, err = _run(["--json", "--", "-softplus(-x)", "log(sigmoid(x))"], capsys)
     assert code == 0 and not err
     data = json.loads(out)
-    assert list(data) == ["equal", "method", "counterexample", "lhs", "rhs", "note"]
+    assert list(data) == ["equal", "method", "counterexample", "lhs", "rhs", "note", "readings"]
+    assert data["readings"] == []  # SymPy syntax has one reading
     assert data["equal"] is True and data["method"] == "symbolic" and data["counterexample"] is None
     assert data["lhs"] == "-softplus(-x)"
 
@@ -372,3 +373,116 @@ def test_symact_verify_is_callable_from_the_package():
 
     assert symact.verify("tanh(x)", "2*sigmoid(2*x) - 1").equal is True
     assert module("x", "2*x").equal is False  # the module itself, once imported, calls verify
+
+
+# --------------------------------------------------------------------------------------------
+# counterexamples that can be trusted: confirmed at a higher precision, numbers only
+
+
+def test_a_difference_lost_to_cancellation_is_not_a_counterexample():
+    """TensorFlow's stable form of the sigmoid cross-entropy against the textbook one: at x = 1000,
+    1 - sigmoid(1000) inside the log loses every digit at 50 digits (rhs -4444.46 instead of -10443)."""
+    v = verify("Max(x, 0) - x*z + log(1 + exp(-Abs(x)))", "-(z*log(sigmoid(x)) + (1 - z)*log(1 - sigmoid(x)))")
+    assert v.equal is True, v
+    assert "1 of them only at 200 digits" in v.note
+    rhs = "-(z*log(sigmoid(x)) + (1 - z)*log(1 - sigmoid(x))) + x/10**20"
+    wrong = verify("Max(x, 0) - x*z + log(1 + exp(-Abs(x)))", rhs)
+    assert wrong.equal is False
+
+
+def test_a_difference_that_does_not_settle_is_undecided():
+    import sympy
+
+    from symact.prove import _confirm, evaluate
+
+    x = sympy.Symbol("x", real=True)
+    left, right = sympy.log(1 - 1 / (1 + sympy.exp(-x))), -x - sympy.log(1 + sympy.exp(-x))
+    at = {x: 10**5}  # 1 - sigmoid(1e5) needs 43430 digits
+    outcome, values, why = _confirm(left, right, at, evaluate(left, at), evaluate(right, at))
+    assert outcome == "unstable" and values is None and "digits" in why
+    stable = _confirm(x, x + 1, {x: 2}, sympy.Integer(2), sympy.Integer(3))
+    assert stable[0] == "differ"
+
+
+def test_a_name_that_is_a_scalar_and_a_vector_is_refused():
+    with pytest.raises(InputError, match="both a scalar"):
+        verify(r"x_i + x", r"x_i", latex=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the issue's LaTeX examples: the right verdict, with the reading shown, or an honest refusal
+
+
+@pytest.mark.parametrize(
+    "lhs, rhs, equal, reading",
+    [
+        (r"\frac{d}{dy}\sigma(y)", r"\sigma(1-\sigma)", True, r"rhs: \sigma without an argument is read as \sigma(y)"),
+        (r"\operatorname{Mish}(x)", "x*tanh(ln(1+e^{x}))", True, "rhs: the word 'ln' is read as the function log"),
+        (
+            r"\begin{cases} 1 &if x>0 \\ 0 &if x\le 0 \end{cases}",
+            r"\frac{d}{dx}\operatorname{ReLU}(x)",
+            True,
+            "lhs: the word 'if' in the cases is read as text",
+        ),
+        ("L-ReLU(y)", r"\max(0, y) + \mathit{slope} \min(0, y)", True, "lhs: L-ReLU is read as the function"),
+        (r"\tanh'(x)", r"1 - \tanh^2", True, r"rhs: \tanh without an argument is read as \tanh(x)"),
+        (r"\sigma'(x)", r"\sigma(x)(1 + \sigma(x))", False, None),
+    ],
+)
+def test_latex_claims_as_people_write_them(lhs, rhs, equal, reading):
+    v = verify(lhs, rhs, latex=True)
+    assert v.equal is equal, v
+    if reading:
+        assert any(reading in r for r in v.readings), v.readings
+    else:
+        assert v.readings == ()
+
+
+def test_the_verdict_shows_how_each_side_was_read(capsys):
+    code, out, _ = _run(["--latex", r"\frac{d}{dy}\sigma(y)", r"\sigma(1-\sigma)"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "lhs: (1 - sigmoid(y))*sigmoid(y)" and lines[1] == "rhs: (1 - sigmoid(y))*sigmoid(y)"
+    assert r"read rhs: \sigma without an argument is read as \sigma(y)" in out
+    code, out, _ = _run(["--latex", "--json", r"\operatorname{Mish}(x)", "x*tanh(ln(1+e^{x}))"], capsys)
+    assert code == 0 and "rhs: the word 'tanh' is read as the function tanh" in json.loads(out)["readings"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--latex", r"\sigma(1-\sigma)", r"\sigma(1-\sigma)"], r"or as \sigma \cdot (1-\sigma)"),
+        (["--latex", r"\frac{\delta L}{\delta w_j}", "x_j"], "does not define L"),
+        (["--latex", r"\sum_{j=0}^{numclass-1} x_j", "x_0"], r"write n u m c l a s s for a product, \mathit{numclass}"),
+        (["--latex", r"\mathrm{ReLU}(x)", "wx"], "'wx' is a run of letters"),
+    ],
+)
+def test_latex_refusals_are_one_line_with_the_readings(argv, message, capsys):
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and not out
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_a_kink_where_the_sides_differ_only_for_some_parameter_values_gets_the_note():
+    """ELU' against {1 for x >= 0; f + alpha}: at x = 0 the sides agree for alpha = 1 (the default) only."""
+    for a in ("alpha", "a"):
+        v = verify(f"diff(elu(x, {a}), x)", f"Piecewise((1, x >= 0), (elu(x, {a}) + {a}, True))")
+        assert v.equal is True
+        assert f"x = 0 ({a} = 1.9) (lhs 1.9, rhs 1)" in v.note, v.note
+
+
+def test_a_side_given_from_python_lends_its_calls_to_a_latex_side():
+    import sympy
+
+    from symact.functions import sigmoid
+
+    x = sympy.Symbol("x", real=True)
+    v = verify(sympy.diff(sigmoid(x), x), r"\sigma(1-\sigma)", latex=True)
+    assert v.equal is True
+    assert any(r"read as \sigma(x)" in r for r in v.readings)
+
+
+def test_a_complex_value_settles_too():
+    """log(x) at x < 0 is complex: the confirmation at higher precision compares complex values, not only reals."""
+    v = verify("log(x)", "log(Abs(x))")
+    assert v.equal is False and "I" in v.counterexample["lhs"]

@@ -84,6 +84,7 @@ def _any_sympy_not_latex(sides) -> bool:
 
 def _text(verdict) -> str:
     lines = [f"lhs: {verdict.lhs}", f"rhs: {verdict.rhs}"]
+    lines += [f"  read {reading}" for reading in verdict.readings]
     if verdict.equal:
         lines.append(f"EQUAL ({verdict.method}, {verdict.seconds:.2f} s)")
     else:
