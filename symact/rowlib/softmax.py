@@ -609,8 +609,6 @@ def _jacobian_vector(a, out):
 
 _LANES = 32  # independent accumulators in _dot2 and _dot3: their inner loops over the lanes vectorise
 _FROM_OUTPUT_MAX = 1e300  # sums below this: no overflow in the compensated arithmetic
-_TWO_M28 = 3.725290298461914e-09  # 2**-28
-_TWO_M52 = 2.220446049250313e-16  # 2**-52
 
 
 @numba.njit(cache=True, error_model="numpy")
