@@ -105,3 +105,38 @@ def test_sigmoid_cross_entropy_kernels_match_the_plain_forms():
         np.testing.assert_allclose(grad, losses._grad_ufunc(z, y), rtol=1e-12 if dtype == np.float64 else 1e-6)
     plain = losses._forward(z, y, (), "none", None, None)
     assert losses._forward(z, y, (), "mean", None, losses._fast_forward) == pytest.approx(np.mean(plain), rel=1e-15)
+
+
+def test_a_loss_without_simd_kernels_copies_only_what_it_calls(tmp_path):
+    """An elementwise loss that is no sigmoid cross-entropy: its parameter threaded as a keyword into the
+    printed per-element forms, and none of rowlib.losses' SIMD kernels in the module."""
+    import importlib.util
+
+    import sympy
+
+    from symact.catalog import Aux, Entry, Kind, Param
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import render_template
+
+    c = sympy.Symbol("c", positive=True)
+    entry = Entry(
+        "my_scaled_squares",
+        Kind.LOSS,
+        "mine",
+        c * (z - label) ** 2,
+        variable=z,
+        wrt=(z,),
+        params=(Param(c, 2, "`scale`: a scale"),),
+        aux=(Aux(label, "the label", "unit"),),
+        builtin=False,
+    )
+    text = render_template(entry, "cmd")
+    assert "def _loss_fast" not in text and "def _weight" not in text and "def _forward(" in text
+    path = tmp_path / "my_scaled_squares.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("my_scaled_squares", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    zs, ys = np.array([0.5, -1.0, 2.0]), np.array([0.0, 1.0, 0.25])
+    assert module.forward(zs, ys, scale=3.0) == pytest.approx(3.0 * np.mean((zs - ys) ** 2), rel=1e-15)
+    np.testing.assert_allclose(module.grad(zs, ys, reduction="sum"), 4.0 * (zs - ys), rtol=1e-15)
