@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_celu_5ef493858dcd", globals())
+__name__ = one_name("symact_kernel_celu_7495fb15099a", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -405,8 +405,8 @@ def _part_numba(v, lo, hi):
         return lambda v, lo, hi: v[lo:hi]
     return lambda v, lo, hi: v
 
-
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 _EXACT = {"cache": True, "error_model": "numpy"}
 
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads

@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_tanh_0b53dd3ebe66", globals())
+__name__ = one_name("symact_kernel_gelu_tanh_2c5c67f8ae4d", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -100,11 +100,14 @@ def _is32_numba(x):
 
 
 @njit(inline="always")
-def _dd_two_sum(a, b):
-    """s + e = a + b exactly (Knuth)."""
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
+
+#: vecmath's TwoSum under the name symact.printer's compensated sums call it by
+_dd_two_sum = _two_sum
 
 
 @intrinsic
@@ -467,8 +470,8 @@ def _part_numba(v, lo, hi):
         return lambda v, lo, hi: v[lo:hi]
     return lambda v, lo, hi: v
 
-
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 _EXACT = {"cache": True, "error_model": "numpy"}
 
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads

@@ -19,6 +19,8 @@ import sys
 
 import numba
 import numpy as np
+from numba import extending, njit, types
+from numba.extending import intrinsic, overload
 
 
 # One fixed name for this module however it is loaded (a folder on sys.path, a package, importlib under
@@ -43,40 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_softmax_28a7447ce1c3", globals())
-
-def _floats(value, name):
-    """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
-    array = value if type(value) is np.ndarray else np.asarray(value)
-    kind = array.dtype.kind
-    if kind == "f" and array.dtype.itemsize <= 8:
-        return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
-    if kind in "iub":
-        return array.astype(np.float64)
-    raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
-
-
-def _param(value, name):
-    """A parameter: a real number, or an array that broadcasts against the input."""
-    if type(value) is float:
-        return value
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
-    return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
-def _rows(value, name, axis):
-    """The input as a C-contiguous 2-D array of rows along ``axis``, and how to undo that."""
-    array = _floats(value, name)
-    if array.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension (a vector of scores)")
-    if not -array.ndim <= axis < array.ndim:
-        raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
-    moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
-    return array, moved.shape, rows
-
+__name__ = one_name("symact_kernel_log_softmax_32e8b8854408", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -94,35 +63,133 @@ def _direct(out, array, axis, *others):
     return None
 
 
-def _result(rows_out, moved_shape, axis, out, dtype):
-    result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
-    if out is None:
-        return result
-    if not isinstance(out, np.ndarray) or out.shape != result.shape:
-        raise ValueError(f"out must be an array of shape {result.shape}")
-    out[...] = result
-    return out
+def _by_dtype(single, double):
+    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
+    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
+    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
+
+    def dispatch(row, *rest):
+        return (single if row.dtype == np.float32 else double)(row, *rest)
+
+    @extending.overload(dispatch, jit_options={"cache": True})
+    def _dispatch(row, *rest):
+        chosen = single if row.dtype == types.float32 else double
+        return lambda row, *rest: chosen(row, *rest)
+
+    return dispatch
+
+_F32_ABS = np.int32(0x7FFFFFFF)
+
+_F32_INF = np.int32(0x7F800000)  # the bits of float32 +inf
+
+_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+
+_LOG = True
+
+_TWO_M64 = 5.421010862427522e-20  # 2**-64
 
 
-@numba.njit(cache=True)
-def _shifted(a, m, e, lo):
-    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
-    kmax = -1
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        d = v - m
-        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
-            e[k] = 0.0
-            lo[k] = 0.0
-            continue
-        bb = d - v
-        err = (v - (d - bb)) + (-m - bb)
-        t = math.exp(d)
-        e[k] = t + t * err
-        lo[k] = err
-        if kmax < 0 and v == m:
-            kmax = k
-    return kmax
+@intrinsic
+def _bits_f32(typingctx, i):
+    """The float32 whose bits are the int32 i."""
+    if i != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return types.float32(types.int32), codegen
+
+_CONTRACT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # fused multiply-adds only
+
+_F32_C3 = np.float32(1.0 / 6.0)
+
+_F32_C4 = np.float32(1.0 / 24.0)
+
+_F32_C5 = np.float32(1.0 / 120.0)
+
+_F32_C6 = np.float32(1.0 / 720.0)
+
+_F32_C7 = np.float32(1.0 / 5040.0)
+
+_F32_EXP_ROW_LO = np.float32(-131.0)  # exp(x) 2**64 is a normal float32 down to x = -131.7
+
+_F32_HALF = np.float32(0.5)
+
+_F32_INV_LN2 = np.float32(1.4426950216293335)
+
+_F32_LN2_HI = np.float32(0.693359375)  # ln 2 to 9 bits: k * _F32_LN2_HI is exact
+
+_F32_LN2_LO = np.float32(-0.00021219444170128554)
+
+_F32_ONE = np.float32(1.0)
+
+_F32_SCALE_BIAS = np.int32(191 - 0x4B400000)  # bits(t) + it = k + 127 + 64: the exponent of 2**(k + 64)
+
+_F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2**23
+
+_F32_ZERO = np.float32(0.0)
+
+
+@intrinsic
+def _f32_bits(typingctx, x):
+    """The bits of a float32 as an int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+@numba.njit(**_CONTRACT)
+def _exps_f32(row, m, e):
+    """e[k] = exp(row[k] - m) 2**64 for a float32 row and its finite maximum m, all in float32 (16 lanes):
+    the difference exact as s + err (TwoSum), err folded into the Cody-Waite reduced argument, the degree-7
+    polynomial of _exps_single, times 2**(k + 64), exactly (the scale keeps every term that can matter a
+    normal number, with float32's relative precision: the rest of a confident row, or a subnormal result);
+    0 below -131 (all such terms together are below 2**-173).  No sum here: an int64 fixed-point sum in
+    this loop halves its lanes (measured: 8 float32 lanes, slower than a separate pass); _sum_single sums
+    e afterwards, from L1."""
+    for k in range(row.shape[0]):
+        v = np.float32(row[k])
+        s = v - m
+        bb = s - v
+        err = (v - (s - bb)) + (-m - bb)
+        low = s < _F32_EXP_ROW_LO
+        c = select(low, _F32_EXP_ROW_LO, s)
+        t = c * _F32_INV_LN2 + _F32_SHIFT
+        kk = t - _F32_SHIFT
+        r = ((c - kk * _F32_LN2_HI) - kk * _F32_LN2_LO) + err
+        q = _F32_C7
+        q = q * r + _F32_C6
+        q = q * r + _F32_C5
+        q = q * r + _F32_C4
+        q = q * r + _F32_C3
+        q = q * r + _F32_HALF
+        p = _F32_ONE + (r + (r * r) * q)
+        scale = _bits_f32(np.int32(np.int32(_f32_bits(t) + _F32_SCALE_BIAS) << np.int32(23)))
+        e[k] = select(low, _F32_ZERO, p * scale)
 
 
 @numba.njit(cache=True)
@@ -158,503 +225,25 @@ def _row_special(a):
 
 
 @numba.njit(cache=True)
-def _excluded(values, out):
-    """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
-    n = values.shape[0]
-    acc = 0.0
-    for k in range(n):
-        out[k] = acc
-        acc += values[k]
-    acc = 0.0
-    for k in range(n - 1, -1, -1):
-        out[k] += acc
-        acc += values[k]
-
-
-@numba.njit(cache=True)
-def _two_sum(a, b):
-    """s + e = a + b exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@numba.njit(cache=True)
-def _fast_two_sum(a, b):
-    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
-    s = a + b
-    return s, b - (s - a)
-
-
-@numba.njit(cache=True)
-def _two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
-    p = a * b
-    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
-        return p, 0.0
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-@numba.njit(cache=True)
-def _dd_add(ah, al, bh, bl):
-    s, e = _two_sum(ah, bh)
-    return _fast_two_sum(s, e + (al + bl))
-
-
-@numba.njit(cache=True)
-def _dd_mul(ah, al, bh, bl):
-    p, e = _two_prod(ah, bh)
-    return _fast_two_sum(p, e + (ah * bl + al * bh))
-
-
-@numba.njit(cache=True)
-def _dd_div(ah, al, bh, bl):
-    q = ah / bh
-    p, e = _two_prod(q, bh)
-    r = (((ah - p) - e) + al) - q * bl
-    return _fast_two_sum(q, r / bh)
-
-
-@numba.njit(cache=True)
-def _exp_dd(x, xlo):
-    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
-    if x < -2200.0:
-        return 0.0, 0.0, 0
-    k = math.floor(x * 1.4426950408889634 + 0.5)
-    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
-    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
-    r2 += xlo
-    sh, sl = _two_prod(r1, r1)
-    q = 1.0 / 20922789888000.0
-    q = q * r1 + 1.0 / 1307674368000.0
-    q = q * r1 + 1.0 / 87178291200.0
-    q = q * r1 + 1.0 / 6227020800.0
-    q = q * r1 + 1.0 / 479001600.0
-    q = q * r1 + 1.0 / 39916800.0
-    q = q * r1 + 1.0 / 3628800.0
-    q = q * r1 + 1.0 / 362880.0
-    q = q * r1 + 1.0 / 40320.0
-    q = q * r1 + 1.0 / 5040.0
-    q = q * r1 + 1.0 / 720.0
-    q = q * r1 + 1.0 / 120.0
-    q = q * r1 + 1.0 / 24.0
-    q = q * r1 + 1.0 / 6.0
-    tail = (r1 * sh) * q
-    a, b = _two_sum(1.0, r1)
-    c, d = _two_sum(a, 0.5 * sh)
-    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
-    return hi, lo + hi * r2, int(k)
-
-
-@numba.njit(cache=True)
-def _dd_exps(row, m, eh, el, ke):
-    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
-    returns the total sum_k exp(row[k] - m) as a double-double."""
-    th = 0.0
-    tl = 0.0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d, err = _two_sum(v, -m)
-        if d == -math.inf:
-            eh[k] = 0.0
-            el[k] = 0.0
-            ke[k] = 0
-            continue
-        h, lo, kk = _exp_dd(d, err)
-        eh[k] = h
-        el[k] = lo
-        ke[k] = kk
-        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
-    return th, tl
-
-
-from numba import extending, njit, types
-
-intrinsic = extending.intrinsic
-
-_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
-
-_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
-
-_INV_LN2 = 1.4426950408889634
-
-_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
-
-_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
-
-_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
-
-_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
-
-
-@njit(inline="always")
-def _exp_poly_f64(r):
-    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
-    q = 1.0 / 6227020800.0
-    q = q * r + 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    return (r * r) * q
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    """The float64 whose bits are the int64 i."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-
-@njit(inline="always")
-def _pow2_f64(k):
-    """2.0**k for an int64 k in [-1022, 1023]."""
-    return _bits_f64((k + 1023) << 52)
-
-
-@njit(inline="always")
-def _exp_hilo_f64(hi, lo, m):
-    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
-    t = hi * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
-    p = m + m * (r + _exp_poly_f64(r))
-    ki = _f64_bits(t) - _SHIFT_BITS
-    k1 = ki >> 1
-    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
-
-
-@intrinsic
-def select(typingctx, c, a, b):
-    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
-    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
-    if not isinstance(c, types.Boolean):
-        return None
-    result = typingctx.unify_types(a, b)
-    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        cond, then, other = args
-        then = context.cast(builder, then, signature.args[1], signature.return_type)
-        other = context.cast(builder, other, signature.args[2], signature.return_type)
-        return builder.select(cond, then, other)
-
-    return result(c, a, b), codegen
-
-
-@njit(inline="always")
-def exp_f64(x):
-    """exp(x), float64, within 1 ulp."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXP_LO, _EXP_LO, c)
-    return _exp_hilo_f64(c, 0.0, 1.0)
-
-_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
-
-_F32_C3 = np.float32(1.0 / 6.0)
-
-_F32_C4 = np.float32(1.0 / 24.0)
-
-_F32_C5 = np.float32(1.0 / 120.0)
-
-_F32_C6 = np.float32(1.0 / 720.0)
-
-_F32_C7 = np.float32(1.0 / 5040.0)
-
-_F32_EXP_HI = np.float32(89.0)  # expf overflows above 88.72
-
-_F32_HALF = np.float32(0.5)
-
-_F32_INV_LN2 = np.float32(1.4426950216293335)
-
-_F32_LN2_HI = np.float32(0.693359375)  # ln 2 to 9 bits: k * _F32_LN2_HI is exact
-
-_F32_LN2_LO = np.float32(-0.00021219444170128554)
-
-_F32_ONE = np.float32(1.0)
-
-_F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2**23
-
-_F32_SHIFT_BITS = 0x4B400000
-
-
-@intrinsic
-def _bits_f32(typingctx, i):
-    """The float32 whose bits are the int32 i."""
-    if i != types.int32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-
-    return types.float32(types.int32), codegen
-
-
-@intrinsic
-def _f32_bits(typingctx, x):
-    """The bits of a float32 as an int32."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int32))
-
-    return types.int32(types.float32), codegen
-
-
-@njit(inline="always")
-def _exp_scaled_f32(x, lo, n):
-    """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
-    k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
-    c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
-    c = select(c < lo, lo, c)
-    t = c * _F32_INV_LN2 + _F32_SHIFT
-    k = t - _F32_SHIFT
-    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
-    q = _F32_C7
-    q = q * r + _F32_C6
-    q = q * r + _F32_C5
-    q = q * r + _F32_C4
-    q = q * r + _F32_C3
-    q = q * r + _F32_HALF
-    p = _F32_ONE + (r + (r * r) * q)
-    ki = np.int32(_f32_bits(t) - np.int32(_F32_SHIFT_BITS) + n)
-    k1 = ki >> np.int32(1)
-    s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
-    s2 = _bits_f32(np.int32((ki - k1 + np.int32(127)) << np.int32(23)))
-    return (p * s1) * s2
-
-
-@njit(inline="always")
-def exp_f32(x):
-    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
-    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
-    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
-    instead of 17), barring underflow.  Float arguments of one type only.
-
-    >>> from numba import njit
-    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
-    True
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
-def _by_dtype(single, double):
-    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
-    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
-    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
-
-    def dispatch(row, *rest):
-        return (single if row.dtype == np.float32 else double)(row, *rest)
-
-    @extending.overload(dispatch, jit_options={"cache": True})
-    def _dispatch(row, *rest):
-        chosen = single if row.dtype == types.float32 else double
-        return lambda row, *rest: chosen(row, *rest)
-
-    return dispatch
-
-
-def _is_single(row):
-    """Whether ``row`` is float32; in Numba a compile-time constant."""
-    return row.dtype == np.float32
-
-
-@extending.overload(_is_single, jit_options={"cache": True})
-def _is_single_numba(row):
-    flag = row.dtype == types.float32
-    return lambda row: flag
-
-
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
-_ABS_MASK = 0x7FFFFFFFFFFFFFFF
-_INF_BITS = 0x7FF0000000000000
-_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
-_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _max_key(row):
-    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
-    hi = -_ABS_MASK
-    for k in range(row.shape[0]):
-        b = _f64_bits(np.float64(row[k]))
-        mag = b & _ABS_MASK
-        key = b ^ ((b >> 63) & _ABS_MASK)
-        key = mag if mag > _INF_BITS else key
-        hi = key if key > hi else hi
-    return hi
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _key_value(key):
-    """The float64 of an ordered key."""
-    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps(row, m, e):
-    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
-    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
-    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
-    (no rounding error, any order: the loop vectorises)."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
+def _shifted(a, m, e, lo):
+    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
+    kmax = -1
+    for k in range(a.shape[0]):
+        v = np.float64(a[k])
         d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
         bb = d - v
-        lo = (v - (d - bb)) + (-m - bb)
-        keep = d > _EXP_LO
-        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
-        e[k] = t
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+        err = (v - (d - bb)) + (-m - bb)
+        t = math.exp(d)
+        e[k] = t + t * err
+        lo[k] = err
+        if kmax < 0 and v == m:
+            kmax = k
+    return kmax
 
-
-_C2 = np.float32(0.5)  # Taylor coefficients of exp in float32
-_C3 = np.float32(1.0 / 6.0)
-_C4 = np.float32(1.0 / 24.0)
-_C5 = np.float32(1.0 / 120.0)
-_C6 = np.float32(1.0 / 720.0)
-_C7 = np.float32(1.0 / 5040.0)
-_ONE32 = np.float32(1.0)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps_single(row, m, e):
-    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
-    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
-    ulp), scaled by 2**k in float64."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        d = np.float64(row[k]) - m
-        d = d if d > -200.0 else -200.0
-        t = d * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
-        q = _C7
-        q = q * r + _C6
-        q = q * r + _C5
-        q = q * r + _C4
-        q = q * r + _C3
-        q = q * r + _C2
-        p = _ONE32 + (r + (r * r) * q)
-        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _nonneg_sum(e, below):
-    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
-    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
-    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
-    where _exps' absolute 2**-61 is not enough for log p_k."""
-    top = 0
-    for k in range(e.shape[0]):
-        b = _f64_bits(e[k])
-        b = b if e[k] < below or not e[k] < math.inf else 0  # inf and nan: a plain sum below
-        top = b if b > top else top
-    if top == 0:
-        return 0.0
-    if top >= 9205357638345293824:  # 2**1021 and above: too large to scale to [0.5, 1) and back
-        return _neumaier(e, -1)
-    s = 1022 - (top >> 52)
-    scale = _bits_f64((s + 1023) << 52)
-    sh = 0
-    sl = 0
-    for k in range(e.shape[0]):
-        t = e[k] * scale if e[k] < below else 0.0
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
-    total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
-    return total * _bits_f64((1023 - s) << 52)
-
-
-_exps_by_dtype = _by_dtype(_exps_single, _exps)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _log_rest(row, m, e):
-    """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
-    rest = _exps_by_dtype(row, m, e)
-    return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _row_max(row):
-    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
-    n = row.shape[0]
-    if n == 0 or n > _FAST_MAX_N:
-        return False, 0.0
-    key = _max_key(row)
-    m = _key_value(key)
-    return key <= _INF_BITS and abs(m) < math.inf, m
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _chunk(c, chunks, rows):
-    return c * rows // chunks, (c + 1) * rows // chunks
-
-
-def _threaded(rows):
-    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
-    threads = numba.get_num_threads()
-    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
-
-
-#: log-softmax (True) or softmax (False): a module constant, so that Numba compiles the one path the module has
-_LOG = True
 
 @numba.njit(cache=True, error_model="numpy")
 def _forward_row_slow(row, out, e, lo):
@@ -689,16 +278,6 @@ def _forward_row_slow(row, out, e, lo):
             out[k] = e[k] / total
 
 
-_CONTRACT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # fused multiply-adds only
-_F32_ABS = np.int32(0x7FFFFFFF)
-_F32_INF = np.int32(0x7F800000)  # the bits of float32 +inf
-_F32_EXP_ROW_LO = np.float32(-131.0)  # exp(x) 2**64 is a normal float32 down to x = -131.7
-_F32_SCALE_BIAS = np.int32(191 - 0x4B400000)  # bits(t) + it = k + 127 + 64: the exponent of 2**(k + 64)
-_F32_NIL = np.float32(0.0)
-_F32_TWO_M18 = np.float32(3.814697265625e-06)  # 2**-18
-_TWO_M64 = 5.421010862427522e-20  # 2**-64
-
-
 @numba.njit(cache=True, error_model="numpy")
 def _max_key_single(row):
     """_max_key for a float32 row: the largest entry as an ordered int32 key (every nan above +inf), 16 lanes."""
@@ -711,47 +290,63 @@ def _max_key_single(row):
         hi = select(key > hi, key, hi)
     return hi
 
+_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
 
-@numba.njit(**_CONTRACT)
-def _exps_f32(row, m, e):
-    """e[k] = exp(row[k] - m) 2**64 for a float32 row and its finite maximum m, all in float32 (16 lanes):
-    the difference exact as s + err (TwoSum), err folded into the Cody-Waite reduced argument, the degree-7
-    polynomial of _exps_single, times 2**(k + 64), exactly (the scale keeps every term that can matter a
-    normal number, with float32's relative precision: the rest of a confident row, or a subnormal result);
-    0 below -131 (all such terms together are below 2**-173).  No sum here: an int64 fixed-point sum in
-    this loop halves its lanes (measured: 8 float32 lanes, slower than a separate pass); _sum_single sums
-    e afterwards, from L1."""
-    for k in range(row.shape[0]):
-        v = np.float32(row[k])
-        s = v - m
-        bb = s - v
-        err = (v - (s - bb)) + (-m - bb)
-        low = s < _F32_EXP_ROW_LO
-        c = select(low, _F32_EXP_ROW_LO, s)
-        t = c * _F32_INV_LN2 + _F32_SHIFT
-        kk = t - _F32_SHIFT
-        r = ((c - kk * _F32_LN2_HI) - kk * _F32_LN2_LO) + err
-        q = _F32_C7
-        q = q * r + _F32_C6
-        q = q * r + _F32_C5
-        q = q * r + _F32_C4
-        q = q * r + _F32_C3
-        q = q * r + _F32_HALF
-        p = _F32_ONE + (r + (r * r) * q)
-        scale = _bits_f32(np.int32(np.int32(_f32_bits(t) + _F32_SCALE_BIAS) << np.int32(23)))
-        e[k] = select(low, _F32_NIL, p * scale)
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+
+_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _sum_single(e):
-    """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18, truncated (at most _FAST_MAX_N terms
-    below 2**46 each fit an int64), so the error is below 2**-30 of the total, which is at least 2**64; an
-    integer sum vectorises in any order and gives the same bits on every machine (a float one would need
-    reassociation)."""
-    acc = 0
+def _nonneg_sum(e, below):
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
+    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
+    where _exps' absolute 2**-61 is not enough for log p_k."""
+    top = 0
     for k in range(e.shape[0]):
-        acc += np.int64(np.float32(e[k]) * _F32_TWO_M18)
-    return np.float64(acc) * 262144.0
+        b = _f64_bits(e[k])
+        b = b if e[k] < below or not e[k] < math.inf else 0  # inf and nan: a plain sum below
+        top = b if b > top else top
+    if top == 0:
+        return 0.0
+    if top >= 9205357638345293824:  # 2**1021 and above: too large to scale to [0.5, 1) and back
+        return _neumaier(e, -1)
+    s = 1022 - (top >> 52)
+    scale = _bits_f64((s + 1023) << 52)
+    sh = 0
+    sl = 0
+    for k in range(e.shape[0]):
+        t = e[k] * scale if e[k] < below else 0.0
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
+    return total * _bits_f64((1023 - s) << 52)
 
 
 @numba.njit(**_CONTRACT)
@@ -772,6 +367,20 @@ def _shift_single(row, out, m, big):
     """out[k] = row[k] - m - big, in float64 (a float32 difference is exact there) and rounded once."""
     for k in range(row.shape[0]):
         out[k] = (np.float64(row[k]) - m) - big
+
+_F32_TWO_M18 = np.float32(3.814697265625e-06)  # 2**-18
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sum_single(e):
+    """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18, truncated (at most _FAST_MAX_N terms
+    below 2**46 each fit an int64), so the error is below 2**-30 of the total, which is at least 2**64; an
+    integer sum vectorises in any order and gives the same bits on every machine (a float one would need
+    reassociation)."""
+    acc = 0
+    for k in range(e.shape[0]):
+        acc += np.int64(np.float32(e[k]) * _F32_TWO_M18)
+    return np.float64(acc) * 262144.0
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -798,7 +407,47 @@ def _forward_row_single(row, out, e, lo):
     _shift_single(row, out, np.float64(m), math.log1p(rest))
 
 
+@numba.njit(**_CONTRACT)
+def _divide(e, out, total):
+    """out[k] = e[k] / total without a division per entry: e[k] (ih + il) with 1 / total = ih + il to
+    about 2**-105 (the remainder 1 - total ih exact by a fused multiply-add), so each out[k] is e[k] / total
+    rounded once, bar a 2**-104 relative slip."""
+    ih = 1.0 / total
+    il = (1.0 - total * ih) / total
+    for k in range(e.shape[0]):
+        out[k] = e[k] * ih + e[k] * il
+
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
 _SCALE_BIAS = 1023 + 64 - _SHIFT_BITS  # bits(t) + it = k + 1023 + 64: the exponent of 2**(k + 64)
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+
+@njit(inline="always")
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
 
 
 @numba.njit(**_CONTRACT)
@@ -826,16 +475,39 @@ def _exps_fwd(row, m, e):
         sl += np.int64((x - h) * _Q_LO)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
+_INF_BITS = 0x7FF0000000000000
 
-@numba.njit(**_CONTRACT)
-def _divide(e, out, total):
-    """out[k] = e[k] / total without a division per entry: e[k] (ih + il) with 1 / total = ih + il to
-    about 2**-105 (the remainder 1 - total ih exact by a fused multiply-add), so each out[k] is e[k] / total
-    rounded once, bar a 2**-104 relative slip."""
-    ih = 1.0 / total
-    il = (1.0 - total * ih) / total
-    for k in range(e.shape[0]):
-        out[k] = e[k] * ih + e[k] * il
+_ABS_MASK = 0x7FFFFFFFFFFFFFFF
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _key_value(key):
+    """The float64 of an ordered key."""
+    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _max_key(row):
+    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
+    hi = -_ABS_MASK
+    for k in range(row.shape[0]):
+        b = _f64_bits(np.float64(row[k]))
+        mag = b & _ABS_MASK
+        key = b ^ ((b >> 63) & _ABS_MASK)
+        key = mag if mag > _INF_BITS else key
+        hi = key if key > hi else hi
+    return hi
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _row_max(row):
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    n = row.shape[0]
+    if n == 0 or n > _FAST_MAX_N:
+        return False, 0.0
+    key = _max_key(row)
+    m = _key_value(key)
+    return key <= _INF_BITS and abs(m) < math.inf, m
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -859,7 +531,6 @@ def _forward_row_double(row, out, e, lo):
     else:
         _divide(e, out, 1.0 + rest)
 
-
 #: softmax or log-softmax of one row (float32 rows by _forward_row_single)
 _forward_row = _by_dtype(_forward_row_single, _forward_row_double)
 
@@ -874,6 +545,11 @@ def _forward_rows(a, out):
     return out
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _chunk(c, chunks, rows):
+    return c * rows // chunks, (c + 1) * rows // chunks
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _forward_rows_par(a, out, chunks):
     rows, n = a.shape
@@ -884,6 +560,228 @@ def _forward_rows_par(a, out, chunks):
         for r in range(start, stop):
             _forward_row(a[r], out[r], e, lo)
     return out
+
+
+def _result(rows_out, moved_shape, axis, out, dtype):
+    result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
+    if out is None:
+        return result
+    if not isinstance(out, np.ndarray) or out.shape != result.shape:
+        raise ValueError(f"out must be an array of shape {result.shape}")
+    out[...] = result
+    return out
+
+
+def _floats(value, name):
+    """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    kind = array.dtype.kind
+    if kind == "f" and array.dtype.itemsize <= 8:
+        return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
+    if kind in "iub":
+        return array.astype(np.float64)
+    raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
+
+
+def _rows(value, name, axis):
+    """The input as a C-contiguous 2-D array of rows along ``axis``, and how to undo that."""
+    array = _floats(value, name)
+    if array.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (a vector of scores)")
+    if not -array.ndim <= axis < array.ndim:
+        raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
+    moved = np.moveaxis(array, axis, -1)
+    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
+    return array, moved.shape, rows
+
+
+def _threaded(rows):
+    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    threads = numba.get_num_threads()
+    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+
+
+def forward(a, axis=-1, *, out=None):
+    """Softmax (log-softmax where ``_LOG``) along ``axis``; any number of leading dimensions."""
+    array, shape, rows = _rows(a, "a", axis)
+    chunks = _threaded(rows)
+    target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
+    if not rows.size:  # no rows, or rows of no element: an empty result, as NumPy, PyTorch and JAX give
+        result = target
+    elif chunks:
+        result = _forward_rows_par(rows, target, chunks)
+    else:
+        result = _forward_rows(rows, target)
+    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
+
+
+def _vjp_call(serial, parallel, a, g, axis, out, name):
+    array, shape, rows = _rows(a, name, axis)
+    garray = _floats(g, "g")
+    if garray.shape != array.shape:
+        raise ValueError(f"g must have the shape of {name}, {array.shape}, not {garray.shape}")
+    _, _, grows = _rows(garray.astype(array.dtype, copy=False), "g", axis)
+    chunks = _threaded(rows)
+    target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
+    if not rows.size:
+        result = target
+    elif chunks:
+        result = parallel(rows, grows, target, chunks)
+    else:
+        result = serial(rows, grows, target)
+    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
+
+
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps(row, m, e):
+    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
+    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
+    (no rounding error, any order: the loop vectorises)."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        lo = (v - (d - bb)) + (-m - bb)
+        keep = d > _EXP_LO
+        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+        e[k] = t
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@njit(inline="always")
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(inline="always")
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(inline="always")
+def _exp_tail_poly(r1):
+    """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
+    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
+    compiled with the caller's options, as if written there."""
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    return q
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = _exp_tail_poly(r1)
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _dd_exps(row, m, eh, el, ke):
+    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
+    returns the total sum_k exp(row[k] - m) as a double-double."""
+    th = 0.0
+    tl = 0.0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d, err = _two_sum(v, -m)
+        if d == -math.inf:
+            eh[k] = 0.0
+            el[k] = 0.0
+            ke[k] = 0
+            continue
+        h, lo, kk = _exp_dd(d, err)
+        eh[k] = h
+        el[k] = lo
+        ke[k] = kk
+        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
+    return th, tl
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
 @numba.njit(cache=True)
@@ -1012,18 +910,10 @@ def _vjp_row_single(ar, gr, outr, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vtwo_prod(a, b):
-    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
-    took 17 operations)."""
-    p = a * b
-    return p, fma(a, b, -p)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vdd_mul(ah, al, bh, bl):
-    p, e = _vtwo_prod(ah, bh)
-    s = p + (e + (ah * bl + al * bh))
-    return s, (e + (ah * bl + al * bh)) - (s - p)
+def _scale2(x, k):
+    """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
+    k1 = k >> 1
+    return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1034,11 +924,31 @@ def _vsum2(a, b, c):
     return s, c + ((a - (s - bb)) + (b - bb))
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _scale2(x, k):
-    """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
-    k1 = k >> 1
-    return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    p = a * b
+    return p, fma(a, b, -p)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1063,20 +973,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
         bb = r1 - rh
         r2 = ((rh - (r1 - bb)) + (-(kk * _LN2_LO) - bb)) + xlo
         qh, ql = _vtwo_prod(r1, r1)
-        q = 1.0 / 20922789888000.0
-        q = q * r1 + 1.0 / 1307674368000.0
-        q = q * r1 + 1.0 / 87178291200.0
-        q = q * r1 + 1.0 / 6227020800.0
-        q = q * r1 + 1.0 / 479001600.0
-        q = q * r1 + 1.0 / 39916800.0
-        q = q * r1 + 1.0 / 3628800.0
-        q = q * r1 + 1.0 / 362880.0
-        q = q * r1 + 1.0 / 40320.0
-        q = q * r1 + 1.0 / 5040.0
-        q = q * r1 + 1.0 / 720.0
-        q = q * r1 + 1.0 / 120.0
-        q = q * r1 + 1.0 / 24.0
-        q = q * r1 + 1.0 / 6.0
+        q = _exp_tail_poly(r1)
         tail = (r1 * qh) * q
         a, b = _vsum2(1.0, r1, 0.0)
         c, b = _vsum2(a, 0.5 * qh, b)
@@ -1102,6 +999,15 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _first(row, m):
+    n = row.shape[0]
+    first = n
+    for k in range(n):
+        first = min(first, k if np.float64(row[k]) == m else n)
+    return first
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _g_ok(g):
     """Whether every |g_k| is below 2**960 (finite, and safe for the Veltkamp split)."""
     top = 0
@@ -1112,12 +1018,10 @@ def _g_ok(g):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _first(row, m):
-    n = row.shape[0]
-    first = n
-    for k in range(n):
-        first = min(first, k if np.float64(row[k]) == m else n)
-    return first
+def _vdd_mul(ah, al, bh, bl):
+    p, e = _vtwo_prod(ah, bh)
+    s = p + (e + (ah * bl + al * bh))
+    return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1179,7 +1083,6 @@ def _vjp_row_double(ar, gr, outr, w, ke):
         y = ph * dh + (ph * dl + pl * dh)
         outr[k] = _scale2(y, ke[k])
 
-
 _vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
 
 
@@ -1205,58 +1108,13 @@ def _vjp_rows_par(a, g, out, chunks):
     return out
 
 
-@numba.njit(cache=True)
-def _jacobian_vector(a, out):
-    n = a.shape[0]
-    p = np.empty(n)
-    e = np.empty(n)
-    lo = np.empty(n)
-    other = np.empty(n)
-    total = _probabilities(a, p, e, lo)
-    _excluded(e, other)
-    for i in range(n):
-        for j in range(n):
-            if i == j:  # 1 - p_i as the other classes' share: no cancellation when p_i is near 1
-                share = other[i] / total
-                out[i, j] = share if _LOG else p[i] * share
-            else:
-                out[i, j] = -p[j] if _LOG else -p[i] * p[j]
-    return out
-
+def vjp(a, g, axis=-1, *, out=None):
+    """The vector-Jacobian product g^T J of ``forward`` along ``axis``, from the scores ``a``."""
+    return _vjp_call(_vjp_rows, _vjp_rows_par, a, g, axis, out, "a")
 
 _LANES = 32  # independent accumulators in _dot2 and _dot3: their inner loops over the lanes vectorise
+
 _FROM_OUTPUT_MAX = 1e300  # sums below this: no overflow in the compensated arithmetic
-_TWO_M28 = 3.725290298461914e-09  # 2**-28
-_TWO_M52 = 2.220446049250313e-16  # 2**-52
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _plain_dot(p, g, acc):
-    """(s, b): sum_k p_k g_k (sum_k g_k for log) and sum_k |p_k g_k| in float64, in _LANES lanes (vectorised,
-    and the same order, so the same bits, on every machine).  For float32 rows the products are exact and
-    |s - sum| <= (n - 1) 2**-53 b."""
-    n = g.shape[0]
-    acc[:] = 0.0
-    hi = acc[0]
-    mag = acc[1]
-    full = n - n % _LANES
-    for base in range(0, full, _LANES):
-        for j in range(_LANES):
-            gk = np.float64(g[base + j])
-            x = select(_LOG, gk, np.float64(p[base + j]) * gk)
-            hi[j] += x
-            mag[j] += abs(x)
-    s = 0.0
-    b = 0.0
-    for k in range(full, n):
-        gk = np.float64(g[k])
-        x = gk if _LOG else np.float64(p[k]) * gk
-        s += x
-        b += abs(x)
-    for j in range(_LANES):
-        s += hi[j]
-        b += mag[j]
-    return s, b
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1295,32 +1153,6 @@ def _dot2(p, g, acc):
         b += mag[j]
     s, c = _fast_two_sum(s, c)
     return s, c, b
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _sum2(g, acc):
-    """sum_k g_k as a double-double (s, c): Sum2 (TwoSum, the errors summed) in _LANES lanes as in _dot2,
-    within about n**2 2**-106 sum_k |g_k|."""
-    n = g.shape[0]
-    acc[:] = 0.0
-    hi = acc[0]
-    lo = acc[1]
-    full = n - n % _LANES
-    for base in range(0, full, _LANES):
-        for j in range(_LANES):
-            x = np.float64(g[base + j])
-            h = hi[j]
-            t = h + x
-            bb = t - h
-            lo[j] += (h - (t - bb)) + (x - bb)
-            hi[j] = t
-    s = 0.0
-    c = 0.0
-    for k in range(full, n):
-        s, c = _vsum2(s, np.float64(g[k]), c)
-    for j in range(_LANES):
-        s, c = _vsum2(s, hi[j], c + lo[j])
-    return _fast_two_sum(s, c)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1388,31 +1220,15 @@ def _from_output_plain(y, g, out):
         out[k] = gk - math.exp(np.float64(y[k])) * s if _LOG else np.float64(y[k]) * (gk - s)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _softmax_from_output(pr, gr, outr, s, c, tol):
-    """out_j = p_j ((g_j - s) - c), g_j - s exact (TwoSum); returns how many |g_j - s - c| fall below tol."""
-    close = 0
-    for k in range(pr.shape[0]):
-        gk = np.float64(gr[k])
-        dh = gk - s
-        bb = dh - gk
-        d = dh + (((gk - (dh - bb)) + (-s - bb)) - c)
-        outr[k] = np.float64(pr[k]) * d
-        close += select(abs(d) < tol, 1, 0)
-    return close
+def _is_single(row):
+    """Whether ``row`` is float32; in Numba a compile-time constant."""
+    return row.dtype == np.float32
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _softmax_from_output_single(pr, gr, outr, s, tol):
-    """out_j = p_j (g_j - s) for a float32 row, in float64 (error 2**-52 relative before the float32 rounding);
-    returns how many |g_j - s| fall below tol.  (In float32 with s split in two, 16 lanes, it ran no faster
-    and came within 1.3 ulp instead of 0.5.)"""
-    close = 0
-    for k in range(pr.shape[0]):
-        d = np.float64(gr[k]) - s
-        outr[k] = np.float64(pr[k]) * d
-        close += select(abs(d) < tol, 1, 0)
-    return close
+@extending.overload(_is_single, jit_options={"cache": True})
+def _is_single_numba(row):
+    flag = row.dtype == types.float32
+    return lambda row: flag
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
@@ -1453,6 +1269,98 @@ def _log_from_output_single(yr, gr, outr, t, err):
         outr[k] = d
         close += select((abs(d) < (abs(x) * 1.220703125e-04 + e * err * 134217728.0)) | (y > 700.0), 1, 0)
     return close
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _plain_dot(p, g, acc):
+    """(s, b): sum_k p_k g_k (sum_k g_k for log) and sum_k |p_k g_k| in float64, in _LANES lanes (vectorised,
+    and the same order, so the same bits, on every machine).  For float32 rows the products are exact and
+    |s - sum| <= (n - 1) 2**-53 b."""
+    n = g.shape[0]
+    acc[:] = 0.0
+    hi = acc[0]
+    mag = acc[1]
+    full = n - n % _LANES
+    for base in range(0, full, _LANES):
+        for j in range(_LANES):
+            gk = np.float64(g[base + j])
+            x = select(_LOG, gk, np.float64(p[base + j]) * gk)
+            hi[j] += x
+            mag[j] += abs(x)
+    s = 0.0
+    b = 0.0
+    for k in range(full, n):
+        gk = np.float64(g[k])
+        x = gk if _LOG else np.float64(p[k]) * gk
+        s += x
+        b += abs(x)
+    for j in range(_LANES):
+        s += hi[j]
+        b += mag[j]
+    return s, b
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _softmax_from_output(pr, gr, outr, s, c, tol):
+    """out_j = p_j ((g_j - s) - c), g_j - s exact (TwoSum); returns how many |g_j - s - c| fall below tol."""
+    close = 0
+    for k in range(pr.shape[0]):
+        gk = np.float64(gr[k])
+        dh = gk - s
+        bb = dh - gk
+        d = dh + (((gk - (dh - bb)) + (-s - bb)) - c)
+        outr[k] = np.float64(pr[k]) * d
+        close += select(abs(d) < tol, 1, 0)
+    return close
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _softmax_from_output_single(pr, gr, outr, s, tol):
+    """out_j = p_j (g_j - s) for a float32 row, in float64 (error 2**-52 relative before the float32 rounding);
+    returns how many |g_j - s| fall below tol.  (In float32 with s split in two, 16 lanes, it ran no faster
+    and came within 1.3 ulp instead of 0.5.)"""
+    close = 0
+    for k in range(pr.shape[0]):
+        d = np.float64(gr[k]) - s
+        outr[k] = np.float64(pr[k]) * d
+        close += select(abs(d) < tol, 1, 0)
+    return close
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sum2(g, acc):
+    """sum_k g_k as a double-double (s, c): Sum2 (TwoSum, the errors summed) in _LANES lanes as in _dot2,
+    within about n**2 2**-106 sum_k |g_k|."""
+    n = g.shape[0]
+    acc[:] = 0.0
+    hi = acc[0]
+    lo = acc[1]
+    full = n - n % _LANES
+    for base in range(0, full, _LANES):
+        for j in range(_LANES):
+            x = np.float64(g[base + j])
+            h = hi[j]
+            t = h + x
+            bb = t - h
+            lo[j] += (h - (t - bb)) + (x - bb)
+            hi[j] = t
+    s = 0.0
+    c = 0.0
+    for k in range(full, n):
+        s, c = _vsum2(s, np.float64(g[k]), c)
+    for j in range(_LANES):
+        s, c = _vsum2(s, hi[j], c + lo[j])
+    return _fast_two_sum(s, c)
+
+_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
+
+
+@njit(inline="always")
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1550,53 +1458,42 @@ def _from_output_rows_par(y, g, out, chunks):
     return out
 
 
-def forward(a, axis=-1, *, out=None):
-    """log-softmax along ``axis``; any number of leading dimensions."""
-    array, shape, rows = _rows(a, "a", axis)
-    chunks = _threaded(rows)
-    target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
-    if not rows.size:  # no rows, or rows of no element: an empty result, as NumPy, PyTorch and JAX give
-        result = target
-    elif chunks:
-        result = _forward_rows_par(rows, target, chunks)
-    else:
-        result = _forward_rows(rows, target)
-    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
-
-
-def _vjp_call(serial, parallel, a, g, axis, out, name):
-    array, shape, rows = _rows(a, name, axis)
-    garray = _floats(g, "g")
-    if garray.shape != array.shape:
-        raise ValueError(f"g must have the shape of {name}, {array.shape}, not {garray.shape}")
-    _, _, grows = _rows(garray.astype(array.dtype, copy=False), "g", axis)
-    chunks = _threaded(rows)
-    target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
-    if not rows.size:
-        result = target
-    elif chunks:
-        result = parallel(rows, grows, target, chunks)
-    else:
-        result = serial(rows, grows, target)
-    return out if direct is not None else _result(result, shape, axis, out, array.dtype)
-
-
-def vjp(a, g, axis=-1, *, out=None):
-    """The vector-Jacobian product g^T J of log-softmax along ``axis``, from the scores ``a``."""
-    return _vjp_call(_vjp_rows, _vjp_rows_par, a, g, axis, out, "a")
-
-
-#: vjp_from_output's error besides its 4 ulps, per dtype, in units of |exp(y_j) sum_i g_i|
-FROM_OUTPUT_SLACK = {"float64": 2.0**-50}
-
-
 def vjp_from_output(y, g, axis=-1, *, out=None):
-    """The vector-Jacobian product g^T J of log-softmax along ``axis`` from its output ``y`` = forward(a), as
-    PyTorch's backward computes it: g - exp(y) sum(g), the sum in double-double.  float32: within 4 ulp of the
-    exact value at the ``y`` given (exp in float64 to 2**-41, and in double-double where g_j and exp(y_j)
-    sum(g) cancel).  float64: exp(y) in float64, whose error stays: within 4 ulp plus 2**-50 |exp(y_j) sum(g)|
-    (``FROM_OUTPUT_SLACK``); ``vjp`` from the scores has no such term."""
+    """The vector-Jacobian product g^T J of ``forward`` along ``axis`` from its output ``y`` = forward(a)."""
     return _vjp_call(_from_output_rows, _from_output_rows_par, y, g, axis, out, "y")
+
+
+@numba.njit(cache=True)
+def _excluded(values, out):
+    """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
+    n = values.shape[0]
+    acc = 0.0
+    for k in range(n):
+        out[k] = acc
+        acc += values[k]
+    acc = 0.0
+    for k in range(n - 1, -1, -1):
+        out[k] += acc
+        acc += values[k]
+
+
+@numba.njit(cache=True)
+def _jacobian_vector(a, out):
+    n = a.shape[0]
+    p = np.empty(n)
+    e = np.empty(n)
+    lo = np.empty(n)
+    other = np.empty(n)
+    total = _probabilities(a, p, e, lo)
+    _excluded(e, other)
+    for i in range(n):
+        for j in range(n):
+            if i == j:  # 1 - p_i as the other classes' share: no cancellation when p_i is near 1
+                share = other[i] / total
+                out[i, j] = share if _LOG else p[i] * share
+            else:
+                out[i, j] = -p[j] if _LOG else -p[i] * p[j]
+    return out
 
 
 def jacobian(a, *, out=None):
@@ -1611,3 +1508,15 @@ def jacobian(a, *, out=None):
         raise ValueError(f"out must be an array of shape {result.shape}")
     out[...] = result
     return out
+
+
+forward.__doc__ = "Log-softmax along ``axis``; any number of leading dimensions."
+vjp.__doc__ = "The vector-Jacobian product g^T J of log-softmax along ``axis``, from the scores ``a``."
+vjp_from_output.__doc__ = """The vector-Jacobian product g^T J of log-softmax along ``axis`` from its output ``y`` = forward(a), as
+    PyTorch's backward computes it: g - exp(y) sum(g), the sum in double-double.  float32: within 4 ulp of the
+    exact value at the ``y`` given (exp in float64 to 2**-41, and in double-double where g_j and exp(y_j)
+    sum(g) cancel).  float64: exp(y) in float64, whose error stays: within 4 ulp plus 2**-50 |exp(y_j) sum(g)|
+    (``FROM_OUTPUT_SLACK``); ``vjp`` from the scores has no such term."""
+
+#: vjp_from_output's error besides its 4 ulps, per dtype, in units of |exp(y_j) sum_i g_i|
+FROM_OUTPUT_SLACK = {"float64": 2.0**-50}

@@ -19,6 +19,8 @@ import sys
 
 import numba
 import numpy as np
+from numba import extending, njit, types
+from numba.extending import intrinsic, overload
 
 
 # One fixed name for this module however it is loaded (a folder on sys.path, a package, importlib under
@@ -43,7 +45,38 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_logistic_nll_bf232aca91c4", globals())
+__name__ = one_name("symact_kernel_logistic_nll_0a528a586049", globals())
+
+
+@numba.njit(cache=True)
+def _sigmoid(x):
+    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
+    t = math.exp(-abs(x))
+    s = 1.0 + t
+    err = (1.0 - s) + t  # 1 + t = s + err exactly
+    q = (1.0 if x >= 0.0 else t) / s
+    return q - q * (err / s)
+
+
+@numba.njit(cache=True)
+def _softplus(x):
+    """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
+    return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
+
+@numba.njit(cache=True)
+def _fsum(values):
+    s = 0.0
+    c = 0.0
+    for k in range(values.shape[0]):
+        v = values[k]
+        t = s + v
+        if abs(s) >= abs(v):
+            c += (s - t) + v
+        else:
+            c += (v - t) + s
+        s = t
+    return s + c if math.isfinite(s) else s
+
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -56,134 +89,22 @@ def _floats(value, name):
     raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
 
 
-def _param(value, name):
-    """A parameter: a real number, or an array that broadcasts against the input."""
-    if type(value) is float:
-        return value
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
-    return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
-def _rows(value, name, axis):
-    """The input as a C-contiguous 2-D array of rows along ``axis``, and how to undo that."""
-    array = _floats(value, name)
-    if array.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension (a vector of scores)")
-    if not -array.ndim <= axis < array.ndim:
-        raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
-    moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
-    return array, moved.shape, rows
-
-
-def _direct(out, array, axis, *others):
-    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
-    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
-    if (
-        isinstance(out, np.ndarray)
-        and out.shape == array.shape
-        and out.dtype == array.dtype
-        and out.flags.c_contiguous
-        and out.ndim >= 1
-        and axis in (-1, array.ndim - 1)
-        and not any(np.shares_memory(out, x) for x in (array, *others))
-    ):
-        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
-    return None
-
-
-def _result(rows_out, moved_shape, axis, out, dtype):
-    result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
-    if out is None:
-        return result
-    if not isinstance(out, np.ndarray) or out.shape != result.shape:
-        raise ValueError(f"out must be an array of shape {result.shape}")
-    out[...] = result
-    return out
-
-
-@numba.njit(cache=True)
-def _shifted(a, m, e, lo):
-    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
-    kmax = -1
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        d = v - m
-        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
-            e[k] = 0.0
-            lo[k] = 0.0
-            continue
-        bb = d - v
-        err = (v - (d - bb)) + (-m - bb)
-        t = math.exp(d)
-        e[k] = t + t * err
-        lo[k] = err
-        if kmax < 0 and v == m:
-            kmax = k
-    return kmax
-
-
-@numba.njit(cache=True)
-def _neumaier(values, skip):
-    """Compensated sum of values[k] for k != skip."""
-    s = 0.0
-    c = 0.0
-    for k in range(values.shape[0]):
-        if k == skip:
-            continue
-        v = values[k]
-        t = s + v
-        if abs(s) >= abs(v):
-            c += (s - t) + v
-        else:
-            c += (v - t) + s
-        s = t
-    return s + c if math.isfinite(s) else s
-
-
-@numba.njit(cache=True)
-def _row_special(a):
-    """(has_nan, max)."""
-    m = -math.inf
-    bad = False
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        if v != v:
-            bad = True
-        elif v > m:
-            m = v
-    return bad, m
-
-
-@numba.njit(cache=True)
-def _excluded(values, out):
-    """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
-    n = values.shape[0]
-    acc = 0.0
-    for k in range(n):
-        out[k] = acc
-        acc += values[k]
-    acc = 0.0
-    for k in range(n - 1, -1, -1):
-        out[k] += acc
-        acc += values[k]
-
-
-@numba.njit(cache=True)
-def _two_sum(a, b):
-    """s + e = a + b exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@numba.njit(cache=True)
-def _fast_two_sum(a, b):
-    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
-    s = a + b
-    return s, b - (s - a)
+def _inputs(w, b, X, y):
+    w = _floats(w, "w")
+    X = _floats(X, "X")
+    y = _floats(y, "y")
+    b = np.asarray(b)
+    if b.ndim != 0 or b.dtype.kind not in "fiub":
+        raise TypeError("b must be a real scalar")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (samples, features), not of shape {X.shape}")
+    if w.shape != (X.shape[1],):
+        raise ValueError(f"w must have shape ({X.shape[1]},) for X of shape {X.shape}, not {w.shape}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},) for X of shape {X.shape}, not {y.shape}")
+    if np.any((y < 0) | (y > 1)):
+        raise ValueError("labels y must lie in [0, 1]")
+    return w, np.float64(b), np.ascontiguousarray(X), y
 
 
 @numba.njit(cache=True)
@@ -201,148 +122,12 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True)
-def _dd_add(ah, al, bh, bl):
-    s, e = _two_sum(ah, bh)
-    return _fast_two_sum(s, e + (al + bl))
-
-
-@numba.njit(cache=True)
-def _dd_mul(ah, al, bh, bl):
-    p, e = _two_prod(ah, bh)
-    return _fast_two_sum(p, e + (ah * bl + al * bh))
-
-
-@numba.njit(cache=True)
-def _dd_div(ah, al, bh, bl):
-    q = ah / bh
-    p, e = _two_prod(q, bh)
-    r = (((ah - p) - e) + al) - q * bl
-    return _fast_two_sum(q, r / bh)
-
-
-@numba.njit(cache=True)
-def _exp_dd(x, xlo):
-    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
-    if x < -2200.0:
-        return 0.0, 0.0, 0
-    k = math.floor(x * 1.4426950408889634 + 0.5)
-    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
-    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
-    r2 += xlo
-    sh, sl = _two_prod(r1, r1)
-    q = 1.0 / 20922789888000.0
-    q = q * r1 + 1.0 / 1307674368000.0
-    q = q * r1 + 1.0 / 87178291200.0
-    q = q * r1 + 1.0 / 6227020800.0
-    q = q * r1 + 1.0 / 479001600.0
-    q = q * r1 + 1.0 / 39916800.0
-    q = q * r1 + 1.0 / 3628800.0
-    q = q * r1 + 1.0 / 362880.0
-    q = q * r1 + 1.0 / 40320.0
-    q = q * r1 + 1.0 / 5040.0
-    q = q * r1 + 1.0 / 720.0
-    q = q * r1 + 1.0 / 120.0
-    q = q * r1 + 1.0 / 24.0
-    q = q * r1 + 1.0 / 6.0
-    tail = (r1 * sh) * q
-    a, b = _two_sum(1.0, r1)
-    c, d = _two_sum(a, 0.5 * sh)
-    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
-    return hi, lo + hi * r2, int(k)
-
-
-@numba.njit(cache=True)
-def _dd_exps(row, m, eh, el, ke):
-    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
-    returns the total sum_k exp(row[k] - m) as a double-double."""
-    th = 0.0
-    tl = 0.0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d, err = _two_sum(v, -m)
-        if d == -math.inf:
-            eh[k] = 0.0
-            el[k] = 0.0
-            ke[k] = 0
-            continue
-        h, lo, kk = _exp_dd(d, err)
-        eh[k] = h
-        el[k] = lo
-        ke[k] = kk
-        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
-    return th, tl
-
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of none, mean, sum, not {reduction!r}")
-    return reduction
-
-
-def _same_shape(a, b, names):
-    if a.shape != b.shape:
-        raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
-
-
-def _finish(values, reduction, dtype, out, count):
-    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
-    if reduction == "none":
-        if out is None:
-            return values.astype(dtype)
-        if not isinstance(out, np.ndarray) or out.shape != values.shape:
-            raise ValueError(f"out must be an array of shape {values.shape}")
-        out[...] = values
-        return out
-    if out is not None:
-        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
-    total = _fsum(values.reshape(-1))
-    if reduction == "mean":
-        total = total / count if count else math.nan
-    return dtype.type(total)
-
-
-def _grad_out(values, dtype, out):
-    if out is None:
-        return values.astype(dtype)
-    if not isinstance(out, np.ndarray) or out.shape != values.shape:
-        raise ValueError(f"out must be an array of shape {values.shape}")
-    out[...] = values
-    return out
-
-
-@numba.njit(cache=True)
-def _fsum(values):
-    s = 0.0
-    c = 0.0
-    for k in range(values.shape[0]):
-        v = values[k]
-        t = s + v
-        if abs(s) >= abs(v):
-            c += (s - t) + v
-        else:
-            c += (v - t) + s
-        s = t
-    return s + c if math.isfinite(s) else s
-
-
-@numba.njit(cache=True)
-def _sigmoid(x):
-    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    t = math.exp(-abs(x))
-    s = 1.0 + t
-    err = (1.0 - s) + t  # 1 + t = s + err exactly
-    q = (1.0 if x >= 0.0 else t) / s
-    return q - q * (err / s)
-
-
-@numba.njit(cache=True)
-def _softplus(x):
-    """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
-    return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
+@njit(inline="always")
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
 
 
 @numba.njit(cache=True)
@@ -377,6 +162,83 @@ def _losses(X, w, b, y, out):
         neg = _softplus(t) + _sigmoid(t) * lo[i]  # softplus(theta)
         out[i] = (label * pos if label != 0.0 else 0.0) + ((1.0 - label) * neg if label != 1.0 else 0.0)
     return out
+
+
+def forward(w, b, X, y):
+    """The negative log-likelihood summed over the samples (rows of X)."""
+    w, b, X, y = _inputs(w, b, X, y)
+    values = _losses(X, w, b, y, np.empty(X.shape[0]))
+    return np.result_type(w, X).type(_fsum(values))
+
+
+def _grad_out(values, dtype, out):
+    if out is None:
+        return values.astype(dtype)
+    if not isinstance(out, np.ndarray) or out.shape != values.shape:
+        raise ValueError(f"out must be an array of shape {values.shape}")
+    out[...] = values
+    return out
+
+
+@njit(inline="always")
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(inline="always")
+def _exp_tail_poly(r1):
+    """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
+    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
+    compiled with the caller's options, as if written there."""
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    return q
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = _exp_tail_poly(r1)
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
 
 
 @numba.njit(cache=True)
@@ -426,31 +288,6 @@ def _weight_grad(X, rhi, rlo, out):
                 c += e + q
         out[j] = s + c
     return out
-
-
-def _inputs(w, b, X, y):
-    w = _floats(w, "w")
-    X = _floats(X, "X")
-    y = _floats(y, "y")
-    b = np.asarray(b)
-    if b.ndim != 0 or b.dtype.kind not in "fiub":
-        raise TypeError("b must be a real scalar")
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (samples, features), not of shape {X.shape}")
-    if w.shape != (X.shape[1],):
-        raise ValueError(f"w must have shape ({X.shape[1]},) for X of shape {X.shape}, not {w.shape}")
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},) for X of shape {X.shape}, not {y.shape}")
-    if np.any((y < 0) | (y > 1)):
-        raise ValueError("labels y must lie in [0, 1]")
-    return w, np.float64(b), np.ascontiguousarray(X), y
-
-
-def forward(w, b, X, y):
-    """The negative log-likelihood summed over the samples (rows of X)."""
-    w, b, X, y = _inputs(w, b, X, y)
-    values = _losses(X, w, b, y, np.empty(X.shape[0]))
-    return np.result_type(w, X).type(_fsum(values))
 
 
 def grad(w, b, X, y, *, out=None):

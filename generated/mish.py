@@ -53,7 +53,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_9e783710cbd3", globals())
+__name__ = one_name("symact_kernel_mish_c6682a7cd1ed", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -151,8 +151,8 @@ def _ht_div(ah, at, bh, bt):
 
 
 @njit(inline="always")
-def _dd_fast_two_sum(a, b):
-    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
@@ -175,14 +175,14 @@ def _ht_exp_neg(y):
     kf = t - 6755399441055744.0
     k = _f64_bits(t) - 0x4338000000000000
     rh = y - kf * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
-    r1, r2 = _dd_fast_two_sum(rh, -(kf * 4.7493250390316726e-07))  # inexact only where |rh| < 6e-4: r2 < 2**-60
+    r1, r2 = _fast_two_sum(rh, -(kf * 4.7493250390316726e-07))  # inexact only where |rh| < 6e-4: r2 < 2**-60
     s2 = r1 * r1  # q(r1) = sum_j r1**j / (j + 2)! to j = 12 (truncation < 2**-62), by Estrin: a short chain
     s4 = s2 * s2
     q = (0.5 + r1 * (1.0 / 6.0)) + s2 * ((1.0 / 24.0) + r1 * (1.0 / 120.0))
     q = q + s4 * (((1.0 / 720.0) + r1 * (1.0 / 5040.0)) + s2 * ((1.0 / 40320.0) + r1 * (1.0 / 362880.0)))
     s = ((1.0 / 3628800.0) + r1 * (1.0 / 39916800.0)) + s2 * ((1.0 / 479001600.0) + r1 * (1.0 / 6227020800.0))
     q = q + (s4 * s4) * (s + s4 * (1.0 / 87178291200.0))
-    a, b = _dd_fast_two_sum(1.0, r1)
+    a, b = _fast_two_sum(1.0, r1)
     h, t = _ht(a, s2 * q)
     return h, t + (b + h * r2), k
 
@@ -202,15 +202,15 @@ def _mish_parts(x, neg):
     u2h = uh * uh  # exact: a product of heads
     u2t = (uh + uh + ut) * ut
     g = select(neg, 2.0, 1.0)
-    s, e = _dd_fast_two_sum(g, uh + uh)
-    s, f = _dd_fast_two_sum(s, (3.0 - g) * u2h)  # 2 u**2 <= 2u < 1 + 2u (x > 0), u**2 <= 1 < 2 + 2u
+    s, e = _fast_two_sum(g, uh + uh)
+    s, f = _fast_two_sum(s, (3.0 - g) * u2h)  # 2 u**2 <= 2u < 1 + 2u (x > 0), u**2 <= 1 < 2 + 2u
     dh, dt = _ht(s, (e + f) + ((ut + ut) + (3.0 - g) * u2t))
     wh = select(neg, mh, uh)
     wt = select(neg, mt, ut)
     vh = select(neg, uh, 0.0)
     vt = select(neg, ut, 0.0)
-    s, e = _dd_fast_two_sum(2.0 - g, wh + wh)
-    s, f = _dd_fast_two_sum(s, wh * vh)  # m u <= 2m
+    s, e = _fast_two_sum(2.0 - g, wh + wh)
+    s, f = _fast_two_sum(s, wh * vh)  # m u <= 2m
     return uh, ut, mh, mt, k, u2h, u2t, dh, dt, s, (e + f) + ((wt + wt) + wh * vt + wt * (vh + vt))
 
 
@@ -409,17 +409,17 @@ def _mish_plain(x):
 
 
 @njit(inline="always")
-def _dd_two_sum(a, b):
-    """s + e = a + b exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@njit(inline="always")
 def _ht_mul(ah, at, bh, bt):
     """(ah + at)(bh + bt) for heads ah, bh as an unnormalised pair: the exact product of the heads and the rest."""
     return ah * bh, ah * bt + at * (bh + bt)
+
+
+@njit(inline="always")
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
 
 
 @njit(inline="always")
@@ -432,8 +432,8 @@ def _mish_prime_dd(x):
     xc = select(x > 40.0, 40.0, select(x < -800.0, -800.0, x))
     uh, ut, mh, mt, k, u2h, u2t, dh, dt, nh, nt = _mish_parts(xc, neg)
     g = select(neg, 2.0, 1.0)
-    s, e = _dd_fast_two_sum(g - 1.0, uh)  # Q = 1 + u for x <= 0, u + u**2 for x > 0
-    s, f = _dd_fast_two_sum(s, (2.0 - g) * u2h)  # u**2 <= u
+    s, e = _fast_two_sum(g - 1.0, uh)  # Q = 1 + u for x <= 0, u + u**2 for x > 0
+    s, f = _fast_two_sum(s, (2.0 - g) * u2h)  # u**2 <= u
     oh, ot = _ht(s, (e + f) + (ut + (2.0 - g) * u2t))
     w1, w2 = _ht_mul(select(neg, mh, uh), select(neg, mt, ut), oh, ot)
     wh, wt = _ht(w1, w2)
@@ -442,7 +442,7 @@ def _mish_prime_dd(x):
     t1, t2 = _ht_mul(wh, wt, xh, x4 - xh)
     nh, nt = _ht(nh, nt)
     v1, v2 = _ht_mul(nh, nt, dh, dt)
-    s, e = _dd_two_sum(v1, t1)
+    s, e = _two_sum(v1, t1)
     s1, s2 = _ht_mul(dh, dt, dh, dt)
     sh, st = _ht(s1, s2)
     qh, qt = _ht_div(s, e + (v2 + t2), sh, st)
@@ -704,8 +704,8 @@ def _part_numba(v, lo, hi):
         return lambda v, lo, hi: v[lo:hi]
     return lambda v, lo, hi: v
 
-
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 _EXACT = {"cache": True, "error_model": "numpy"}
 
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads

@@ -17,6 +17,8 @@ import sys
 
 import numba
 import numpy as np
+from numba import extending, njit, types
+from numba.extending import intrinsic, overload
 
 
 # One fixed name for this module however it is loaded (a folder on sys.path, a package, importlib under
@@ -41,39 +43,9 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mse_4661f01a120f", globals())
+__name__ = one_name("symact_kernel_mse_55cdd715a61a", globals())
 
-def _floats(value, name):
-    """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
-    array = value if type(value) is np.ndarray else np.asarray(value)
-    kind = array.dtype.kind
-    if kind == "f" and array.dtype.itemsize <= 8:
-        return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
-    if kind in "iub":
-        return array.astype(np.float64)
-    raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
-
-
-def _param(value, name):
-    """A parameter: a real number, or an array that broadcasts against the input."""
-    if type(value) is float:
-        return value
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
-    return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
-def _rows(value, name, axis):
-    """The input as a C-contiguous 2-D array of rows along ``axis``, and how to undo that."""
-    array = _floats(value, name)
-    if array.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension (a vector of scores)")
-    if not -array.ndim <= axis < array.ndim:
-        raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
-    moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
-    return array, moved.shape, rows
+_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
 
 
 def _direct(out, array, axis, *others):
@@ -92,35 +64,118 @@ def _direct(out, array, axis, *others):
     return None
 
 
-def _result(rows_out, moved_shape, axis, out, dtype):
-    result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
-    if out is None:
-        return result
-    if not isinstance(out, np.ndarray) or out.shape != result.shape:
-        raise ValueError(f"out must be an array of shape {result.shape}")
-    out[...] = result
+@numba.njit(cache=True)
+def _fsum(values):
+    s = 0.0
+    c = 0.0
+    for k in range(values.shape[0]):
+        v = values[k]
+        t = s + v
+        if abs(s) >= abs(v):
+            c += (s - t) + v
+        else:
+            c += (v - t) + s
+        s = t
+    return s + c if math.isfinite(s) else s
+
+
+def _finish(values, reduction, dtype, out, count):
+    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
+    if reduction == "none":
+        if out is None:
+            return values.astype(dtype)
+        if not isinstance(out, np.ndarray) or out.shape != values.shape:
+            raise ValueError(f"out must be an array of shape {values.shape}")
+        out[...] = values
+        return out
+    if out is not None:
+        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
+    total = _fsum(values.reshape(-1))
+    if reduction == "mean":
+        total = total / count if count else math.nan
+    return dtype.type(total)
+
+
+def _flat(x):
+    return np.ascontiguousarray(x).reshape(-1)
+
+
+def _floats(value, name):
+    """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    kind = array.dtype.kind
+    if kind == "f" and array.dtype.itemsize <= 8:
+        return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
+    if kind in "iub":
+        return array.astype(np.float64)
+    raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
+
+
+def _same_shape(a, b, names):
+    if a.shape != b.shape:
+        raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
+
+
+def _inputs(predictions, targets):
+    yhat = _floats(predictions, "predictions")
+    y = _floats(targets, "targets")
+    _same_shape(yhat, y, ("predictions", "targets"))
+    return yhat, y
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of none, mean, sum, not {reduction!r}")
+    return reduction
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _squares(yhat, y, out):
+    for k in range(yhat.shape[0]):
+        a = np.float64(yhat[k])
+        b = np.float64(y[k])
+        d = a - b
+        bb = d - a
+        err = (a - (d - bb)) + (-b - bb)
+        out[k] = d * d + 2.0 * d * err
     return out
 
 
-@numba.njit(cache=True)
-def _shifted(a, m, e, lo):
-    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
-    kmax = -1
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        d = v - m
-        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
-            e[k] = 0.0
-            lo[k] = 0.0
-            continue
-        bb = d - v
-        err = (v - (d - bb)) + (-m - bb)
-        t = math.exp(d)
-        e[k] = t + t * err
-        lo[k] = err
-        if kmax < 0 and v == m:
-            kmax = k
-    return kmax
+@numba.njit(cache=True, error_model="numpy")
+def _chunk(c, chunks, rows):
+    return c * rows // chunks, (c + 1) * rows // chunks
+
+_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
+
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+
+_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
 
 
 @numba.njit(cache=True)
@@ -139,272 +194,6 @@ def _neumaier(values, skip):
             c += (v - t) + s
         s = t
     return s + c if math.isfinite(s) else s
-
-
-@numba.njit(cache=True)
-def _row_special(a):
-    """(has_nan, max)."""
-    m = -math.inf
-    bad = False
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        if v != v:
-            bad = True
-        elif v > m:
-            m = v
-    return bad, m
-
-
-@numba.njit(cache=True)
-def _excluded(values, out):
-    """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
-    n = values.shape[0]
-    acc = 0.0
-    for k in range(n):
-        out[k] = acc
-        acc += values[k]
-    acc = 0.0
-    for k in range(n - 1, -1, -1):
-        out[k] += acc
-        acc += values[k]
-
-
-from numba import extending, njit, types
-
-intrinsic = extending.intrinsic
-
-_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
-
-_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
-
-_INV_LN2 = 1.4426950408889634
-
-_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
-
-_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
-
-_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
-
-_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
-
-
-@njit(inline="always")
-def _exp_poly_f64(r):
-    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
-    q = 1.0 / 6227020800.0
-    q = q * r + 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    return (r * r) * q
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    """The float64 whose bits are the int64 i."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-
-@njit(inline="always")
-def _pow2_f64(k):
-    """2.0**k for an int64 k in [-1022, 1023]."""
-    return _bits_f64((k + 1023) << 52)
-
-
-@njit(inline="always")
-def _exp_hilo_f64(hi, lo, m):
-    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
-    t = hi * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
-    p = m + m * (r + _exp_poly_f64(r))
-    ki = _f64_bits(t) - _SHIFT_BITS
-    k1 = ki >> 1
-    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
-
-
-@intrinsic
-def select(typingctx, c, a, b):
-    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
-    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
-    if not isinstance(c, types.Boolean):
-        return None
-    result = typingctx.unify_types(a, b)
-    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        cond, then, other = args
-        then = context.cast(builder, then, signature.args[1], signature.return_type)
-        other = context.cast(builder, other, signature.args[2], signature.return_type)
-        return builder.select(cond, then, other)
-
-    return result(c, a, b), codegen
-
-
-@njit(inline="always")
-def exp_f64(x):
-    """exp(x), float64, within 1 ulp."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXP_LO, _EXP_LO, c)
-    return _exp_hilo_f64(c, 0.0, 1.0)
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
-    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
-    instead of 17), barring underflow.  Float arguments of one type only.
-
-    >>> from numba import njit
-    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
-    True
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
-def _by_dtype(single, double):
-    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
-    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
-    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
-
-    def dispatch(row, *rest):
-        return (single if row.dtype == np.float32 else double)(row, *rest)
-
-    @extending.overload(dispatch, jit_options={"cache": True})
-    def _dispatch(row, *rest):
-        chosen = single if row.dtype == types.float32 else double
-        return lambda row, *rest: chosen(row, *rest)
-
-    return dispatch
-
-
-def _is_single(row):
-    """Whether ``row`` is float32; in Numba a compile-time constant."""
-    return row.dtype == np.float32
-
-
-@extending.overload(_is_single, jit_options={"cache": True})
-def _is_single_numba(row):
-    flag = row.dtype == types.float32
-    return lambda row: flag
-
-
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
-_ABS_MASK = 0x7FFFFFFFFFFFFFFF
-_INF_BITS = 0x7FF0000000000000
-_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
-_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _max_key(row):
-    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
-    hi = -_ABS_MASK
-    for k in range(row.shape[0]):
-        b = _f64_bits(np.float64(row[k]))
-        mag = b & _ABS_MASK
-        key = b ^ ((b >> 63) & _ABS_MASK)
-        key = mag if mag > _INF_BITS else key
-        hi = key if key > hi else hi
-    return hi
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _key_value(key):
-    """The float64 of an ordered key."""
-    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps(row, m, e):
-    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
-    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
-    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
-    (no rounding error, any order: the loop vectorises)."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        lo = (v - (d - bb)) + (-m - bb)
-        keep = d > _EXP_LO
-        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
-        e[k] = t
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
-
-
-_C2 = np.float32(0.5)  # Taylor coefficients of exp in float32
-_C3 = np.float32(1.0 / 6.0)
-_C4 = np.float32(1.0 / 24.0)
-_C5 = np.float32(1.0 / 120.0)
-_C6 = np.float32(1.0 / 720.0)
-_C7 = np.float32(1.0 / 5040.0)
-_ONE32 = np.float32(1.0)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps_single(row, m, e):
-    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
-    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
-    ulp), scaled by 2**k in float64."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        d = np.float64(row[k]) - m
-        d = d if d > -200.0 else -200.0
-        t = d * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
-        q = _C7
-        q = q * r + _C6
-        q = q * r + _C5
-        q = q * r + _C4
-        q = q * r + _C3
-        q = q * r + _C2
-        p = _ONE32 + (r + (r * r) * q)
-        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -433,105 +222,6 @@ def _nonneg_sum(e, below):
         sl += np.int64((t - h) * _Q_LO)
     total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
     return total * _bits_f64((1023 - s) << 52)
-
-
-_exps_by_dtype = _by_dtype(_exps_single, _exps)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _log_rest(row, m, e):
-    """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
-    rest = _exps_by_dtype(row, m, e)
-    return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _row_max(row):
-    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
-    n = row.shape[0]
-    if n == 0 or n > _FAST_MAX_N:
-        return False, 0.0
-    key = _max_key(row)
-    m = _key_value(key)
-    return key <= _INF_BITS and abs(m) < math.inf, m
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _chunk(c, chunks, rows):
-    return c * rows // chunks, (c + 1) * rows // chunks
-
-
-def _threaded(rows):
-    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
-    threads = numba.get_num_threads()
-    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
-
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of none, mean, sum, not {reduction!r}")
-    return reduction
-
-
-def _same_shape(a, b, names):
-    if a.shape != b.shape:
-        raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
-
-
-def _finish(values, reduction, dtype, out, count):
-    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
-    if reduction == "none":
-        if out is None:
-            return values.astype(dtype)
-        if not isinstance(out, np.ndarray) or out.shape != values.shape:
-            raise ValueError(f"out must be an array of shape {values.shape}")
-        out[...] = values
-        return out
-    if out is not None:
-        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
-    total = _fsum(values.reshape(-1))
-    if reduction == "mean":
-        total = total / count if count else math.nan
-    return dtype.type(total)
-
-
-def _grad_out(values, dtype, out):
-    if out is None:
-        return values.astype(dtype)
-    if not isinstance(out, np.ndarray) or out.shape != values.shape:
-        raise ValueError(f"out must be an array of shape {values.shape}")
-    out[...] = values
-    return out
-
-
-@numba.njit(cache=True)
-def _fsum(values):
-    s = 0.0
-    c = 0.0
-    for k in range(values.shape[0]):
-        v = values[k]
-        t = s + v
-        if abs(s) >= abs(v):
-            c += (s - t) + v
-        else:
-            c += (v - t) + s
-        s = t
-    return s + c if math.isfinite(s) else s
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _squares(yhat, y, out):
-    for k in range(yhat.shape[0]):
-        a = np.float64(yhat[k])
-        b = np.float64(y[k])
-        d = a - b
-        bb = d - a
-        err = (a - (d - bb)) + (-b - bb)
-        out[k] = d * d + 2.0 * d * err
-    return out
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -563,33 +253,6 @@ def _sum_squares_par(yhat, y, blocks, chunks):
     return _fsum(sums)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _scaled_differences(yhat, y, size, out):
-    """out = 2 (yhat - y) / size."""
-    for k in range(yhat.shape[0]):
-        out[k] = 2.0 * (np.float64(yhat[k]) - np.float64(y[k])) / size
-    return out
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _scaled_differences_par(yhat, y, size, out, chunks):
-    for c in numba.prange(chunks):
-        start, stop = _chunk(c, chunks, yhat.shape[0])
-        _scaled_differences(yhat[start:stop], y[start:stop], size, out[start:stop])
-    return out
-
-
-def _inputs(predictions, targets):
-    yhat = _floats(predictions, "predictions")
-    y = _floats(targets, "targets")
-    _same_shape(yhat, y, ("predictions", "targets"))
-    return yhat, y
-
-
-def _flat(x):
-    return np.ascontiguousarray(x).reshape(-1)
-
-
 def forward(predictions, targets, reduction="mean", *, out=None):
     """Squared errors (yhat - y)^2, reduced by ``reduction`` (none, mean or sum)."""
     reduction = _reduction(reduction)
@@ -612,6 +275,31 @@ def forward(predictions, targets, reduction="mean", *, out=None):
     if reduction == "mean":
         total = total / yhat.size if yhat.size else math.nan
     return yhat.dtype.type(total)
+
+
+def _grad_out(values, dtype, out):
+    if out is None:
+        return values.astype(dtype)
+    if not isinstance(out, np.ndarray) or out.shape != values.shape:
+        raise ValueError(f"out must be an array of shape {values.shape}")
+    out[...] = values
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scaled_differences(yhat, y, size, out):
+    """out = 2 (yhat - y) / size."""
+    for k in range(yhat.shape[0]):
+        out[k] = 2.0 * (np.float64(yhat[k]) - np.float64(y[k])) / size
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _scaled_differences_par(yhat, y, size, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, yhat.shape[0])
+        _scaled_differences(yhat[start:stop], y[start:stop], size, out[start:stop])
+    return out
 
 
 def grad(predictions, targets, reduction="mean", *, out=None):

@@ -52,7 +52,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_1a7bf07a62d9", globals())
+__name__ = one_name("symact_kernel_sigmoid_ca8a9f28cd9b", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -455,8 +455,8 @@ def _part_numba(v, lo, hi):
         return lambda v, lo, hi: v[lo:hi]
     return lambda v, lo, hi: v
 
-
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 _EXACT = {"cache": True, "error_model": "numpy"}
 
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads

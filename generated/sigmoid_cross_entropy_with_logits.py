@@ -18,6 +18,8 @@ import sys
 
 import numba
 import numpy as np
+from numba import extending, njit, types
+from numba.extending import intrinsic, overload
 
 
 # One fixed name for this module however it is loaded (a folder on sys.path, a package, importlib under
@@ -42,96 +44,22 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_b436ccc45d67", globals())
+__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_ae3efadf16de", globals())
 
-def _floats(value, name):
-    """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
-    array = value if type(value) is np.ndarray else np.asarray(value)
-    kind = array.dtype.kind
-    if kind == "f" and array.dtype.itemsize <= 8:
-        return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
-    if kind in "iub":
-        return array.astype(np.float64)
-    raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
+_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
 
 
-def _param(value, name):
-    """A parameter: a real number, or an array that broadcasts against the input."""
-    if type(value) is float:
-        return value
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
-    return float(array) if array.ndim == 0 else array.astype(np.float64)
-
-
-def _rows(value, name, axis):
-    """The input as a C-contiguous 2-D array of rows along ``axis``, and how to undo that."""
-    array = _floats(value, name)
-    if array.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension (a vector of scores)")
-    if not -array.ndim <= axis < array.ndim:
-        raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
-    moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
-    return array, moved.shape, rows
-
-
-def _direct(out, array, axis, *others):
-    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
-    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
-    if (
-        isinstance(out, np.ndarray)
-        and out.shape == array.shape
-        and out.dtype == array.dtype
-        and out.flags.c_contiguous
-        and out.ndim >= 1
-        and axis in (-1, array.ndim - 1)
-        and not any(np.shares_memory(out, x) for x in (array, *others))
-    ):
-        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
-    return None
-
-
-def _result(rows_out, moved_shape, axis, out, dtype):
-    result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
-    if out is None:
-        return result
-    if not isinstance(out, np.ndarray) or out.shape != result.shape:
-        raise ValueError(f"out must be an array of shape {result.shape}")
-    out[...] = result
-    return out
+def _chunks(size):
+    """The number of chunks for a prange twin, or 0 for the serial kernel."""
+    threads = numba.get_num_threads()
+    return 4 * threads if size >= 262144 and threads > 1 else 0
 
 
 @numba.njit(cache=True)
-def _shifted(a, m, e, lo):
-    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
-    kmax = -1
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        d = v - m
-        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
-            e[k] = 0.0
-            lo[k] = 0.0
-            continue
-        bb = d - v
-        err = (v - (d - bb)) + (-m - bb)
-        t = math.exp(d)
-        e[k] = t + t * err
-        lo[k] = err
-        if kmax < 0 and v == m:
-            kmax = k
-    return kmax
-
-
-@numba.njit(cache=True)
-def _neumaier(values, skip):
-    """Compensated sum of values[k] for k != skip."""
+def _fsum(values):
     s = 0.0
     c = 0.0
     for k in range(values.shape[0]):
-        if k == skip:
-            continue
         v = values[k]
         t = s + v
         if abs(s) >= abs(v):
@@ -140,183 +68,6 @@ def _neumaier(values, skip):
             c += (v - t) + s
         s = t
     return s + c if math.isfinite(s) else s
-
-
-@numba.njit(cache=True)
-def _row_special(a):
-    """(has_nan, max)."""
-    m = -math.inf
-    bad = False
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        if v != v:
-            bad = True
-        elif v > m:
-            m = v
-    return bad, m
-
-
-@numba.njit(cache=True)
-def _excluded(values, out):
-    """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
-    n = values.shape[0]
-    acc = 0.0
-    for k in range(n):
-        out[k] = acc
-        acc += values[k]
-    acc = 0.0
-    for k in range(n - 1, -1, -1):
-        out[k] += acc
-        acc += values[k]
-
-
-@numba.njit(cache=True)
-def _two_sum(a, b):
-    """s + e = a + b exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@numba.njit(cache=True)
-def _fast_two_sum(a, b):
-    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
-    s = a + b
-    return s, b - (s - a)
-
-
-@numba.njit(cache=True)
-def _two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
-    p = a * b
-    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
-        return p, 0.0
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-@numba.njit(cache=True)
-def _dd_add(ah, al, bh, bl):
-    s, e = _two_sum(ah, bh)
-    return _fast_two_sum(s, e + (al + bl))
-
-
-@numba.njit(cache=True)
-def _dd_mul(ah, al, bh, bl):
-    p, e = _two_prod(ah, bh)
-    return _fast_two_sum(p, e + (ah * bl + al * bh))
-
-
-@numba.njit(cache=True)
-def _dd_div(ah, al, bh, bl):
-    q = ah / bh
-    p, e = _two_prod(q, bh)
-    r = (((ah - p) - e) + al) - q * bl
-    return _fast_two_sum(q, r / bh)
-
-
-@numba.njit(cache=True)
-def _exp_dd(x, xlo):
-    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
-    if x < -2200.0:
-        return 0.0, 0.0, 0
-    k = math.floor(x * 1.4426950408889634 + 0.5)
-    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
-    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
-    r2 += xlo
-    sh, sl = _two_prod(r1, r1)
-    q = 1.0 / 20922789888000.0
-    q = q * r1 + 1.0 / 1307674368000.0
-    q = q * r1 + 1.0 / 87178291200.0
-    q = q * r1 + 1.0 / 6227020800.0
-    q = q * r1 + 1.0 / 479001600.0
-    q = q * r1 + 1.0 / 39916800.0
-    q = q * r1 + 1.0 / 3628800.0
-    q = q * r1 + 1.0 / 362880.0
-    q = q * r1 + 1.0 / 40320.0
-    q = q * r1 + 1.0 / 5040.0
-    q = q * r1 + 1.0 / 720.0
-    q = q * r1 + 1.0 / 120.0
-    q = q * r1 + 1.0 / 24.0
-    q = q * r1 + 1.0 / 6.0
-    tail = (r1 * sh) * q
-    a, b = _two_sum(1.0, r1)
-    c, d = _two_sum(a, 0.5 * sh)
-    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
-    return hi, lo + hi * r2, int(k)
-
-
-@numba.njit(cache=True)
-def _dd_exps(row, m, eh, el, ke):
-    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
-    returns the total sum_k exp(row[k] - m) as a double-double."""
-    th = 0.0
-    tl = 0.0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d, err = _two_sum(v, -m)
-        if d == -math.inf:
-            eh[k] = 0.0
-            el[k] = 0.0
-            ke[k] = 0
-            continue
-        h, lo, kk = _exp_dd(d, err)
-        eh[k] = h
-        el[k] = lo
-        ke[k] = kk
-        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
-    return th, tl
-
-
-@numba.njit(cache=True)
-def _sigmoid_ce_grad(z, y, q, plain):
-    """-q y sigmoid(-z) + (1 - y) sigmoid(z) with t = exp(-|z|) in double-double: for z >= 0 it is
-    ((1 - y) - q y t) / (1 + t), for z < 0 ((1 - y) t - q y) / (1 + t), each formed in double-double
-    and rounded once (no cancellation error near z = logit(y) beyond the last bit)."""
-    if not (math.isfinite(z) and math.isfinite(y) and math.isfinite(q)) or not math.isfinite(plain):
-        return plain
-    mh, ml, k = _exp_dd(-abs(z), 0.0)
-    th = math.ldexp(mh, k)
-    tl = math.ldexp(ml, k)
-    dh, dl = _two_sum(1.0, th)
-    dh, dl = _fast_two_sum(dh, dl + tl)
-    qyh, qyl = _two_prod(q, y)
-    oyh, oyl = _two_sum(1.0, -y)
-    if z >= 0.0:
-        if oyh == 0.0:  # -q y t / (1 + t), scaled by 2**k last
-            xh, xl = _dd_mul(qyh, qyl, mh, ml)
-            xh, xl = _dd_div(xh, xl, dh, dl)
-            return -math.ldexp(xh + xl, k)
-        xh, xl = _dd_mul(qyh, qyl, th, tl)
-        nh, nl = _dd_add(oyh, oyl, -xh, -xl)
-    else:
-        if qyh == 0.0:  # (1 - y) t / (1 + t), scaled by 2**k last
-            xh, xl = _dd_mul(oyh, oyl, mh, ml)
-            xh, xl = _dd_div(xh, xl, dh, dl)
-            return math.ldexp(xh + xl, k)
-        xh, xl = _dd_mul(oyh, oyl, th, tl)
-        nh, nl = _dd_add(xh, xl, -qyh, -qyl)
-    rh, rl = _dd_div(nh, nl, dh, dl)
-    return rh + rl
-
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of none, mean, sum, not {reduction!r}")
-    return reduction
-
-
-def _same_shape(a, b, names):
-    if a.shape != b.shape:
-        raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
 
 
 def _finish(values, reduction, dtype, out, count):
@@ -336,49 +87,9 @@ def _finish(values, reduction, dtype, out, count):
     return dtype.type(total)
 
 
-def _grad_out(values, dtype, out):
-    if out is None:
-        return values.astype(dtype)
-    if not isinstance(out, np.ndarray) or out.shape != values.shape:
-        raise ValueError(f"out must be an array of shape {values.shape}")
-    out[...] = values
-    return out
-
-
-@numba.njit(cache=True)
-def _fsum(values):
-    s = 0.0
-    c = 0.0
-    for k in range(values.shape[0]):
-        v = values[k]
-        t = s + v
-        if abs(s) >= abs(v):
-            c += (s - t) + v
-        else:
-            c += (v - t) + s
-        s = t
-    return s + c if math.isfinite(s) else s
-
-
-@numba.njit(cache=True)
-def _sigmoid(x):
-    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
-    t = math.exp(-abs(x))
-    s = 1.0 + t
-    err = (1.0 - s) + t  # 1 + t = s + err exactly
-    q = (1.0 if x >= 0.0 else t) / s
-    return q - q * (err / s)
-
-
-@numba.njit(cache=True)
-def _softplus(x):
-    """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
-    return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
-
-
-from numba import extending, njit, types
-
-intrinsic = extending.intrinsic
+@numba.njit(cache=True, error_model="numpy")
+def _chunk(c, chunks, rows):
+    return c * rows // chunks, (c + 1) * rows // chunks
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
@@ -481,6 +192,25 @@ def exp_f64(x):
     c = select(c < _EXP_LO, _EXP_LO, c)
     return _exp_hilo_f64(c, 0.0, 1.0)
 
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
 _SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
 
 _TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
@@ -525,136 +255,44 @@ def log1p_f64(x):
     return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
 
 
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
-    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
-    instead of 17), barring underflow.  Float arguments of one type only.
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _loss_fast(zs, ys, params, out):
+    """The per-element losses in float64, in SIMD, with one exponential and one log1p (vecmath's): the loss
+    w y softplus(-z) + (1 - y) softplus(z) (w = _weight(*params)) is, with l = log1p(exp(-|z|)) and softplus(+-z) =
+    max(+-z, 0) + l, (1 - y) z + (w y + 1 - y) l for z >= 0 and w y (-z) + (w y + 1 - y) l for z < 0: for labels
+    in [0, 1] and w >= 0 (the only callers) a sum of two nonnegative terms, so nothing cancels."""
+    w = _weight(*params)
+    for k in range(zs.shape[0]):
+        z = np.float64(zs[k])
+        y = np.float64(ys[k])
+        wy = w * y
+        lin = select(z >= 0.0, select(z < math.inf, fma(-y, z, z), (1.0 - y) * z), -(wy * z))  # z = inf: 0 * inf
+        out[k] = fma(fma(w, y, 1.0 - y), log1p_f64(exp_f64(-abs(z))), lin)
+    return out
 
-    >>> from numba import njit
-    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
-    True
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
-def _by_dtype(single, double):
-    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
-    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
-    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
-
-    def dispatch(row, *rest):
-        return (single if row.dtype == np.float32 else double)(row, *rest)
-
-    @extending.overload(dispatch, jit_options={"cache": True})
-    def _dispatch(row, *rest):
-        chosen = single if row.dtype == types.float32 else double
-        return lambda row, *rest: chosen(row, *rest)
-
-    return dispatch
-
-
-def _is_single(row):
-    """Whether ``row`` is float32; in Numba a compile-time constant."""
-    return row.dtype == np.float32
-
-
-@extending.overload(_is_single, jit_options={"cache": True})
-def _is_single_numba(row):
-    flag = row.dtype == types.float32
-    return lambda row: flag
-
-
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
-_ABS_MASK = 0x7FFFFFFFFFFFFFFF
-_INF_BITS = 0x7FF0000000000000
 _Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
+
 _Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+
 _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _max_key(row):
-    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
-    hi = -_ABS_MASK
-    for k in range(row.shape[0]):
-        b = _f64_bits(np.float64(row[k]))
-        mag = b & _ABS_MASK
-        key = b ^ ((b >> 63) & _ABS_MASK)
-        key = mag if mag > _INF_BITS else key
-        hi = key if key > hi else hi
-    return hi
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _key_value(key):
-    """The float64 of an ordered key."""
-    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps(row, m, e):
-    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
-    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
-    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
-    (no rounding error, any order: the loop vectorises)."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        lo = (v - (d - bb)) + (-m - bb)
-        keep = d > _EXP_LO
-        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
-        e[k] = t
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
-
-
-_C2 = np.float32(0.5)  # Taylor coefficients of exp in float32
-_C3 = np.float32(1.0 / 6.0)
-_C4 = np.float32(1.0 / 24.0)
-_C5 = np.float32(1.0 / 120.0)
-_C6 = np.float32(1.0 / 720.0)
-_C7 = np.float32(1.0 / 5040.0)
-_ONE32 = np.float32(1.0)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps_single(row, m, e):
-    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
-    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
-    ulp), scaled by 2**k in float64."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        d = np.float64(row[k]) - m
-        d = d if d > -200.0 else -200.0
-        t = d * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
-        q = _C7
-        q = q * r + _C6
-        q = q * r + _C5
-        q = q * r + _C4
-        q = q * r + _C3
-        q = q * r + _C2
-        p = _ONE32 + (r + (r * r) * q)
-        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+@numba.njit(cache=True)
+def _neumaier(values, skip):
+    """Compensated sum of values[k] for k != skip."""
+    s = 0.0
+    c = 0.0
+    for k in range(values.shape[0]):
+        if k == skip:
+            continue
+        v = values[k]
+        t = s + v
+        if abs(s) >= abs(v):
+            c += (s - t) + v
+        else:
+            c += (v - t) + s
+        s = t
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -685,71 +323,6 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
-_exps_by_dtype = _by_dtype(_exps_single, _exps)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _log_rest(row, m, e):
-    """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
-    rest = _exps_by_dtype(row, m, e)
-    return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _row_max(row):
-    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
-    n = row.shape[0]
-    if n == 0 or n > _FAST_MAX_N:
-        return False, 0.0
-    key = _max_key(row)
-    m = _key_value(key)
-    return key <= _INF_BITS and abs(m) < math.inf, m
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _chunk(c, chunks, rows):
-    return c * rows // chunks, (c + 1) * rows // chunks
-
-
-def _threaded(rows):
-    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
-    threads = numba.get_num_threads()
-    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _loss_fast(zs, ys, out):
-    """The per-element losses in float64, in SIMD, with one exponential and one log1p (vecmath's): the loss
-    w y softplus(-z) + (1 - y) softplus(z) (w = 1.0) is, with l = log1p(exp(-|z|)) and softplus(+-z) =
-    max(+-z, 0) + l, (1 - y) z + (w y + 1 - y) l for z >= 0 and w y (-z) + (w y + 1 - y) l for z < 0: for labels
-    in [0, 1] and w >= 0 (the only callers) a sum of two nonnegative terms, so nothing cancels."""
-    w = 1.0
-    for k in range(zs.shape[0]):
-        z = np.float64(zs[k])
-        y = np.float64(ys[k])
-        wy = w * y
-        lin = select(z >= 0.0, select(z < math.inf, fma(-y, z, z), (1.0 - y) * z), -(wy * z))  # z = inf: 0 * inf
-        out[k] = fma(fma(w, y, 1.0 - y), log1p_f64(exp_f64(-abs(z))), lin)
-    return out
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _loss_blocks(zs, ys, first, last, blocks, sums):
-    """sums[b] = the losses of block b of ``blocks`` summed to relative precision (_total), for b in [first,
-    last): each block's losses computed into a buffer that stays in cache, never the whole array."""
-    buf = np.empty(_FAST_MAX_N)
-    for b in range(first, last):
-        start, stop = _chunk(b, blocks, zs.shape[0])
-        sums[b] = _total(_loss_fast(zs[start:stop], ys[start:stop], buf[: stop - start]))
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loss_blocks_par(zs, ys, blocks, sums, chunks):
-    for c in numba.prange(chunks):
-        first, last = _chunk(c, chunks, blocks)
-        _loss_blocks(zs, ys, first, last, blocks, sums)
-
-
 @numba.njit(cache=True, error_model="numpy")
 def _total(values):
     """sum of the values: nonnegative ones in blocks summed exactly in fixed point, else compensated."""
@@ -767,44 +340,100 @@ def _total(values):
     return _fsum(sums)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _grad_fast(zs, ys, size, out):
-    """The gradient for float32 logits, in float64 with the vectorisable sigmoid, in SIMD; the elements where
-    cancellation could cost a float32 ulp (and non-finite ones) are redone by _grad_scalar (double-double)."""
-    bad = 0
-    for k in range(zs.shape[0]):
-        z = np.float64(zs[k])
-        y = np.float64(ys[k])
-        x, ok = _grad_f32_parts(z, y, 1.0)
-        out[k] = x / size
-        bad += 0 if ok else 1
-    if bad:
-        for k in range(zs.shape[0]):
-            z = np.float64(zs[k])
-            y = np.float64(ys[k])
-            if not _grad_f32_parts(z, y, 1.0)[1]:
-                out[k] = _grad_scalar(z, y) / size
+@numba.njit(cache=True, error_model="numpy")
+def _loss_blocks(zs, ys, params, first, last, blocks, sums):
+    """sums[b] = the losses of block b of ``blocks`` summed to relative precision (_total), for b in [first,
+    last): each block's losses computed into a buffer that stays in cache, never the whole array."""
+    buf = np.empty(_FAST_MAX_N)
+    for b in range(first, last):
+        start, stop = _chunk(b, blocks, zs.shape[0])
+        sums[b] = _total(_loss_fast(zs[start:stop], ys[start:stop], params, buf[: stop - start]))
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_blocks_par(zs, ys, params, blocks, sums, chunks):
+    for c in numba.prange(chunks):
+        first, last = _chunk(c, chunks, blocks)
+        _loss_blocks(zs, ys, params, first, last, blocks, sums)
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_fast_par(zs, ys, params, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _loss_fast(zs[start:stop], ys[start:stop], params, out[start:stop])
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _grad_f32_parts(z, y, w):
-    """(x, ok): the gradient -w y sigma(-z) + (1 - y) sigma(z) in float64 from one exponential, e = exp(-|z|):
-    ((1 - y) - w y e) / (1 + e) for z >= 0, ((1 - y) e - w y) / (1 + e) for z < 0; ok where the numerator keeps
-    2**-26 of its terms (so cancellation cannot cost a float32 ulp) and z is finite."""
-    e = exp_f64(-abs(z))
-    pos = z >= 0.0
-    sp = select(pos, 1.0, e)
-    sn = select(pos, e, 1.0)
-    wy = w * y
-    num = (1.0 - y) * sp - wy * sn
-    ok = (abs(num) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08) & (abs(z) < math.inf)
-    return num / (1.0 + e), ok
+def _fast_forward(z, y, params, reduction, out):
+    """forward on the SIMD path when every parameter is a number (None where one is an array)."""
+    if any(not isinstance(p, float) for p in params):
+        return None
+    if any(not p >= 0.0 for p in params):  # a negative weight: the terms of _loss_fast can cancel
+        return None
+    chunks = _chunks(z.size)
+    if reduction == "none":
+        if chunks:
+            values = _loss_fast_par(z.reshape(-1), y.reshape(-1), params, np.empty(z.size), chunks)
+        else:
+            values = _loss_fast(z.reshape(-1), y.reshape(-1), params, np.empty(z.size))
+        return _finish(values.reshape(z.shape), reduction, z.dtype, out, z.size)
+    if out is not None:
+        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
+    blocks = max(1, -(-z.size // _FAST_MAX_N))
+    sums = np.empty(blocks)
+    if chunks:
+        _loss_blocks_par(z.reshape(-1), y.reshape(-1), params, blocks, sums, min(chunks, blocks))
+    else:
+        _loss_blocks(z.reshape(-1), y.reshape(-1), params, 0, blocks, blocks, sums)
+    total = _fsum(sums)
+    if reduction == "mean":
+        total = total / z.size if z.size else math.nan
+    return z.dtype.type(total)
+
+
+def _direct(out, array, axis, *others):
+    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
+    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
+    if (
+        isinstance(out, np.ndarray)
+        and out.shape == array.shape
+        and out.dtype == array.dtype
+        and out.flags.c_contiguous
+        and out.ndim >= 1
+        and axis in (-1, array.ndim - 1)
+        and not any(np.shares_memory(out, x) for x in (array, *others))
+    ):
+        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
+    return None
+
+
+@numba.njit(inline="always")
+def _exp_tail_poly(r1):
+    """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
+    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
+    compiled with the caller's options, as if written there."""
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    return q
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def _prod2(a, b):
-    """p + e = a * b exactly (barring underflow): the error by one fma (vecmath's intrinsic), as _vtwo_prod."""
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
     p = a * b
     return p, fma(a, b, -p)
 
@@ -824,21 +453,8 @@ def _sigmoid_ce_grad_dd(z, y, w):
     r1 = rh - kl
     bb = r1 - rh
     r2 = (rh - (r1 - bb)) + (-kl - bb)
-    qh, ql = _prod2(r1, r1)
-    q = 1.0 / 20922789888000.0
-    q = q * r1 + 1.0 / 1307674368000.0
-    q = q * r1 + 1.0 / 87178291200.0
-    q = q * r1 + 1.0 / 6227020800.0
-    q = q * r1 + 1.0 / 479001600.0
-    q = q * r1 + 1.0 / 39916800.0
-    q = q * r1 + 1.0 / 3628800.0
-    q = q * r1 + 1.0 / 362880.0
-    q = q * r1 + 1.0 / 40320.0
-    q = q * r1 + 1.0 / 5040.0
-    q = q * r1 + 1.0 / 720.0
-    q = q * r1 + 1.0 / 120.0
-    q = q * r1 + 1.0 / 24.0
-    q = q * r1 + 1.0 / 6.0
+    qh, ql = _vtwo_prod(r1, r1)
+    q = _exp_tail_poly(r1)
     tail = (r1 * qh) * q
     a = 1.0 + r1
     bb = a - 1.0
@@ -860,7 +476,7 @@ def _sigmoid_ce_grad_dd(z, y, w):
     d = dh + dl
     dl = dl - (d - dh)
     dh = d
-    qyh, qyl = _prod2(w, y)
+    qyh, qyl = _vtwo_prod(w, y)
     oyh = 1.0 - y  # y <= 1
     oyl = (1.0 - oyh) - y
     pos = z >= 0.0
@@ -871,7 +487,7 @@ def _sigmoid_ce_grad_dd(z, y, w):
     zero = ah == 0.0
     uh = select(zero, mh, th)
     ul = select(zero, ml, tl)
-    ph, pl = _prod2(bh, uh)  # B t (or B times t's mantissa)
+    ph, pl = _vtwo_prod(bh, uh)  # B t (or B times t's mantissa)
     pl = pl + (bh * ul + bl * uh)
     xh = ph + pl
     xl = pl - (xh - ph)
@@ -881,7 +497,7 @@ def _sigmoid_ce_grad_dd(z, y, w):
     nh = sh + sl
     nl = sl - (nh - sh)
     g = nh / dh  # (nh + nl) / (dh + dl), as _dd_div
-    ph, pl = _prod2(g, dh)
+    ph, pl = _vtwo_prod(g, dh)
     r = (((nh - ph) - pl) + nl) - g * dl
     v = g + r / dh
     v = select(pos, v, -v)
@@ -891,10 +507,10 @@ def _sigmoid_ce_grad_dd(z, y, w):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad_double(zs, ys, size, out):
+def _grad_double(zs, ys, params, size, out):
     """The gradient for float64 logits in double-double, rounded once, in SIMD (_sigmoid_ce_grad_dd); the
     elements with a non-finite logit or label are redone by _grad_scalar."""
-    q = 1.0
+    q = _weight(*params)
     bad = 0
     for k in range(zs.shape[0]):
         z = zs[k]
@@ -906,65 +522,292 @@ def _grad_double(zs, ys, size, out):
         for k in range(zs.shape[0]):
             y = np.float64(ys[k])
             if not (abs(zs[k]) < math.inf and abs(y) < math.inf):
-                out[k] = _grad_scalar(zs[k], y) / size
+                out[k] = _grad_scalar(zs[k], y, *params) / size
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _grad_double_par(zs, ys, size, out, chunks):
+def _grad_double_par(zs, ys, params, size, out, chunks):
     for c in numba.prange(chunks):
         start, stop = _chunk(c, chunks, zs.shape[0])
-        _grad_double(zs[start:stop], ys[start:stop], size, out[start:stop])
+        _grad_double(zs[start:stop], ys[start:stop], params, size, out[start:stop])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _grad_f32_parts(z, y, w):
+    """(x, ok): the gradient -w y sigma(-z) + (1 - y) sigma(z) in float64 from one exponential, e = exp(-|z|):
+    ((1 - y) - w y e) / (1 + e) for z >= 0, ((1 - y) e - w y) / (1 + e) for z < 0; ok where the numerator keeps
+    2**-26 of its terms (so cancellation cannot cost a float32 ulp) and z is finite."""
+    e = exp_f64(-abs(z))
+    pos = z >= 0.0
+    sp = select(pos, 1.0, e)
+    sn = select(pos, e, 1.0)
+    wy = w * y
+    num = (1.0 - y) * sp - wy * sn
+    ok = (abs(num) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08) & (abs(z) < math.inf)
+    return num / (1.0 + e), ok
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _grad_fast(zs, ys, params, size, out):
+    """The gradient for float32 logits, in float64 with the vectorisable sigmoid, in SIMD; the elements where
+    cancellation could cost a float32 ulp (and non-finite ones) are redone by _grad_scalar (double-double)."""
+    w = _weight(*params)
+    bad = 0
+    for k in range(zs.shape[0]):
+        z = np.float64(zs[k])
+        y = np.float64(ys[k])
+        x, ok = _grad_f32_parts(z, y, w)
+        out[k] = x / size
+        bad += 0 if ok else 1
+    if bad:
+        for k in range(zs.shape[0]):
+            z = np.float64(zs[k])
+            y = np.float64(ys[k])
+            if not _grad_f32_parts(z, y, w)[1]:
+                out[k] = _grad_scalar(z, y, *params) / size
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loss_fast_par(zs, ys, out, chunks):
+def _grad_fast_par(zs, ys, params, size, out, chunks):
     for c in numba.prange(chunks):
         start, stop = _chunk(c, chunks, zs.shape[0])
-        _loss_fast(zs[start:stop], ys[start:stop], out[start:stop])
+        _grad_fast(zs[start:stop], ys[start:stop], params, size, out[start:stop])
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _grad_fast_par(zs, ys, size, out, chunks):
-    for c in numba.prange(chunks):
-        start, stop = _chunk(c, chunks, zs.shape[0])
-        _grad_fast(zs[start:stop], ys[start:stop], size, out[start:stop])
+def _grad_out(values, dtype, out):
+    if out is None:
+        return values.astype(dtype)
+    if not isinstance(out, np.ndarray) or out.shape != values.shape:
+        raise ValueError(f"out must be an array of shape {values.shape}")
+    out[...] = values
     return out
 
 
-def _chunks(size):
-    """The number of chunks for a prange twin, or 0 for the serial kernel."""
-    threads = numba.get_num_threads()
-    return 4 * threads if size >= 262144 and threads > 1 else 0
-
-
-def _fast_forward(z, y, params, reduction, out):
-    """forward on the SIMD path when every parameter is a number (None where one is an array)."""
-    if any(not isinstance(p, float) for p in params):
+def _fast_grad(z, y, params, reduction, out):
+    """grad on the SIMD path when every parameter is a number (and, for float64, |q| < 2**64); else None."""
+    if not (
+        all(isinstance(p, float) for p in params)
+        and (z.dtype == np.float32 or all(abs(p) < 18446744073709551616.0 for p in params))  # no overflow
+    ):
         return None
-    if any(not p >= 0.0 for p in params):  # a negative weight: the terms of _loss_fast can cancel
-        return None
-    chunks = _chunks(z.size)
-    if reduction == "none":
-        if chunks:
-            values = _loss_fast_par(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size), chunks)
-        else:
-            values = _loss_fast(z.reshape(-1), y.reshape(-1), *params, np.empty(z.size))
-        return _finish(values.reshape(z.shape), reduction, z.dtype, out, z.size)
-    if out is not None:
-        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
-    blocks = max(1, -(-z.size // _FAST_MAX_N))
-    sums = np.empty(blocks)
-    if chunks:
-        _loss_blocks_par(z.reshape(-1), y.reshape(-1), *params, blocks, sums, min(chunks, blocks))
+    size = float(z.size) if reduction == "mean" and z.size else 1.0
+    z = np.asarray(z, order="C")
+    direct = _direct(out, z, -1, y) if z.ndim else None
+    target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
+    flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))
+    single = z.dtype == np.float32
+    if chunks := _chunks(z.size):
+        (_grad_fast_par if single else _grad_double_par)(*flat, params, size, target.reshape(-1), chunks)
     else:
-        _loss_blocks(z.reshape(-1), y.reshape(-1), *params, 0, blocks, blocks, sums)
-    total = _fsum(sums)
-    if reduction == "mean":
-        total = total / z.size if z.size else math.nan
-    return z.dtype.type(total)
+        (_grad_fast if single else _grad_double)(*flat, params, size, target.reshape(-1))
+    return out if direct is not None else _grad_out(target, z.dtype, out)
+
+
+def _floats(value, name):
+    """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    kind = array.dtype.kind
+    if kind == "f" and array.dtype.itemsize <= 8:
+        return array if array.dtype.itemsize >= 4 else array.astype(np.float32)
+    if kind in "iub":
+        return array.astype(np.float64)
+    raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _outside_unit(ys):
+    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
+    outside = False
+    for k in range(ys.shape[0]):
+        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
+    return outside
+
+
+def _same_shape(a, b, names):
+    if a.shape != b.shape:
+        raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
+
+
+def _inputs(logits, labels):
+    z = _floats(logits, "logits")
+    y = _floats(labels, "labels")
+    _same_shape(z, y, ("logits", "labels"))
+    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
+        raise ValueError("labels must lie in [0, 1]")
+    return z, y
+
+
+def _param(value, name):
+    """A parameter: a real number, or an array that broadcasts against the input."""
+    if type(value) is float:
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
+    return float(array) if array.ndim == 0 else array.astype(np.float64)
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of none, mean, sum, not {reduction!r}")
+    return reduction
+
+
+def _forward(logits, labels, raw, reduction, out, fast):
+    """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
+    module has no SIMD kernels."""
+    reduction = _reduction(reduction)
+    z, y = _inputs(logits, labels)
+    z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
+    y = np.asarray(y, order="C")
+    if fast is not None:
+        result = fast(z, y, tuple(_param(v, n) for v, n in raw), reduction, out)
+        if result is not None:
+            return result
+    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *(_param(v, n) for v, n in raw))
+    return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
+
+
+def _grad(logits, labels, raw, reduction, out, fast):
+    """``grad`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_grad, or None."""
+    reduction = _reduction(reduction)
+    z, y = _inputs(logits, labels)
+    params = tuple(_param(v, n) for v, n in raw)
+    if fast is not None:
+        result = fast(z, y, params, reduction, out)
+        if result is not None:
+            return result
+    values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), *params))
+    if reduction == "mean" and z.size:
+        values = values / z.size
+    return _grad_out(values, z.dtype, out)
+
+
+@njit(inline="always")
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(inline="always")
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = _exp_tail_poly(r1)
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _sigmoid_ce_grad(z, y, q, plain):
+    """-q y sigmoid(-z) + (1 - y) sigmoid(z) with t = exp(-|z|) in double-double: for z >= 0 it is
+    ((1 - y) - q y t) / (1 + t), for z < 0 ((1 - y) t - q y) / (1 + t), each formed in double-double
+    and rounded once (no cancellation error near z = logit(y) beyond the last bit)."""
+    if not (math.isfinite(z) and math.isfinite(y) and math.isfinite(q)) or not math.isfinite(plain):
+        return plain
+    mh, ml, k = _exp_dd(-abs(z), 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    dh, dl = _two_sum(1.0, th)
+    dh, dl = _fast_two_sum(dh, dl + tl)
+    qyh, qyl = _two_prod(q, y)
+    oyh, oyl = _two_sum(1.0, -y)
+    if z >= 0.0:
+        if oyh == 0.0:  # -q y t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(qyh, qyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return -math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(qyh, qyl, th, tl)
+        nh, nl = _dd_add(oyh, oyl, -xh, -xl)
+    else:
+        if qyh == 0.0:  # (1 - y) t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(oyh, oyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(oyh, oyl, th, tl)
+        nh, nl = _dd_add(xh, xl, -qyh, -qyl)
+    rh, rl = _dd_div(nh, nl, dh, dl)
+    return rh + rl
+
+
+@numba.njit(cache=True)
+def _sigmoid(x):
+    """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
+    t = math.exp(-abs(x))
+    s = 1.0 + t
+    err = (1.0 - s) + t  # 1 + t = s + err exactly
+    q = (1.0 if x >= 0.0 else t) / s
+    return q - q * (err / s)
+
+
+@numba.njit(cache=True)
+def _softplus(x):
+    """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
+    return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
+
+
+@numba.njit(cache=True)
+def _weight():
+    return 1.0
 
 
 @numba.njit(cache=True)
@@ -987,58 +830,11 @@ def _grad_ufunc(z, y):
     return _grad_scalar(z, y)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _outside_unit(ys):
-    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
-    outside = False
-    for k in range(ys.shape[0]):
-        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
-    return outside
-
-
-def _inputs(logits, labels):
-    z = _floats(logits, "logits")
-    y = _floats(labels, "labels")
-    _same_shape(z, y, ("logits", "labels"))
-    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
-        raise ValueError("labels must lie in [0, 1]")
-    return z, y
-
-
 def forward(logits, labels, *, reduction="mean", out=None):
     """The loss of each logit against its label, reduced by ``reduction`` (none, mean or sum)."""
-    reduction = _reduction(reduction)
-    z, y = _inputs(logits, labels)
-    z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
-    y = np.asarray(y, order="C")
-    if True:
-        fast = _fast_forward(z, y, (), reduction, out)
-        if fast is not None:
-            return fast
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64))
-    return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
+    return _forward(logits, labels, (), reduction, out, _fast_forward)
 
 
 def grad(logits, labels, *, reduction="mean", out=None):
     """The gradient of the reduced loss with respect to the logits."""
-    reduction = _reduction(reduction)
-    z, y = _inputs(logits, labels)
-    params = ()
-    if True and all(isinstance(p, float) for p in params) and (
-        z.dtype == np.float32 or all(abs(p) < 18446744073709551616.0 for p in params)  # |q| < 2**64: no overflow
-    ):
-        size = float(z.size) if reduction == "mean" and z.size else 1.0
-        z = np.asarray(z, order="C")
-        direct = _direct(out, z, -1, y) if z.ndim else None
-        target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
-        flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))
-        single = z.dtype == np.float32
-        if chunks := _chunks(z.size):
-            (_grad_fast_par if single else _grad_double_par)(*flat, *params, size, target.reshape(-1), chunks)
-        else:
-            (_grad_fast if single else _grad_double)(*flat, *params, size, target.reshape(-1))
-        return out if direct is not None else _grad_out(target, z.dtype, out)
-    values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64)))
-    if reduction == "mean" and z.size:
-        values = values / z.size
-    return _grad_out(values, z.dtype, out)
+    return _grad(logits, labels, (), reduction, out, _fast_grad)

@@ -18,6 +18,8 @@ import sys
 
 import numba
 import numpy as np
+from numba import extending, njit, types
+from numba.extending import intrinsic, overload
 
 
 # One fixed name for this module however it is loaded (a folder on sys.path, a package, importlib under
@@ -42,7 +44,42 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_45af26ab5c33", globals())
+__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_1290ab558786", globals())
+
+_SPARSE = False
+
+
+@numba.njit(cache=True)
+def _fsum(values):
+    s = 0.0
+    c = 0.0
+    for k in range(values.shape[0]):
+        v = values[k]
+        t = s + v
+        if abs(s) >= abs(v):
+            c += (s - t) + v
+        else:
+            c += (v - t) + s
+        s = t
+    return s + c if math.isfinite(s) else s
+
+
+def _finish(values, reduction, dtype, out, count):
+    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
+    if reduction == "none":
+        if out is None:
+            return values.astype(dtype)
+        if not isinstance(out, np.ndarray) or out.shape != values.shape:
+            raise ValueError(f"out must be an array of shape {values.shape}")
+        out[...] = values
+        return out
+    if out is not None:
+        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
+    total = _fsum(values.reshape(-1))
+    if reduction == "mean":
+        total = total / count if count else math.nan
+    return dtype.type(total)
+
 
 def _floats(value, name):
     """A float32 or float64 array (or scalar) for an input; other real dtypes become float64."""
@@ -55,231 +92,66 @@ def _floats(value, name):
     raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
 
 
-def _param(value, name):
-    """A parameter: a real number, or an array that broadcasts against the input."""
-    if type(value) is float:
-        return value
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
-    return float(array) if array.ndim == 0 else array.astype(np.float64)
+def _same_shape(a, b, names):
+    if a.shape != b.shape:
+        raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
 
 
-def _rows(value, name, axis):
-    """The input as a C-contiguous 2-D array of rows along ``axis``, and how to undo that."""
-    array = _floats(value, name)
-    if array.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension (a vector of scores)")
-    if not -array.ndim <= axis < array.ndim:
-        raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
-    moved = np.moveaxis(array, axis, -1)
-    rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
-    return array, moved.shape, rows
+def _labels(labels, z):
+    """(y, t): soft labels as rows and a dummy index, or (_SPARSE) a dummy row and the class indices."""
+    if _SPARSE:
+        t = np.asarray(labels)
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"labels must be integer class indices, not dtype {t.dtype}")
+        if t.shape != z.shape[:-1]:
+            raise ValueError(
+                f"labels must have the shape of logits without the class axis, {z.shape[:-1]}, not {t.shape}"
+            )
+        if t.size and (t.min() < 0 or t.max() >= z.shape[-1]):
+            raise ValueError(f"labels must lie in [0, {z.shape[-1]}) for {z.shape[-1]} classes")
+        return np.zeros((1, z.shape[-1])), np.ascontiguousarray(t.reshape(-1).astype(np.int64))
+    y = _floats(labels, "labels")
+    _same_shape(z, y, ("logits", "labels"))
+    if np.any(y < 0):
+        raise ValueError("labels must be non-negative (a probability vector per row)")
+    return np.ascontiguousarray(y.reshape(-1, z.shape[-1])), np.zeros(1, dtype=np.int64)
 
 
-def _direct(out, array, axis, *others):
-    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
-    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
-    if (
-        isinstance(out, np.ndarray)
-        and out.shape == array.shape
-        and out.dtype == array.dtype
-        and out.flags.c_contiguous
-        and out.ndim >= 1
-        and axis in (-1, array.ndim - 1)
-        and not any(np.shares_memory(out, x) for x in (array, *others))
-    ):
-        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
-    return None
+def _logits(logits):
+    z = _floats(logits, "logits")
+    if z.ndim == 0:
+        raise ValueError("logits must have a class axis (the last)")
+    return z, np.ascontiguousarray(z.reshape(-1, z.shape[-1]))
 
 
-def _result(rows_out, moved_shape, axis, out, dtype):
-    result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
-    if out is None:
-        return result
-    if not isinstance(out, np.ndarray) or out.shape != result.shape:
-        raise ValueError(f"out must be an array of shape {result.shape}")
-    out[...] = result
-    return out
+def _by_dtype(single, double):
+    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
+    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
+    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
 
+    def dispatch(row, *rest):
+        return (single if row.dtype == np.float32 else double)(row, *rest)
 
-@numba.njit(cache=True)
-def _shifted(a, m, e, lo):
-    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
-    kmax = -1
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        d = v - m
-        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
-            e[k] = 0.0
-            lo[k] = 0.0
-            continue
-        bb = d - v
-        err = (v - (d - bb)) + (-m - bb)
-        t = math.exp(d)
-        e[k] = t + t * err
-        lo[k] = err
-        if kmax < 0 and v == m:
-            kmax = k
-    return kmax
+    @extending.overload(dispatch, jit_options={"cache": True})
+    def _dispatch(row, *rest):
+        chosen = single if row.dtype == types.float32 else double
+        return lambda row, *rest: chosen(row, *rest)
 
+    return dispatch
 
-@numba.njit(cache=True)
-def _neumaier(values, skip):
-    """Compensated sum of values[k] for k != skip."""
-    s = 0.0
-    c = 0.0
-    for k in range(values.shape[0]):
-        if k == skip:
-            continue
-        v = values[k]
-        t = s + v
-        if abs(s) >= abs(v):
-            c += (s - t) + v
-        else:
-            c += (v - t) + s
-        s = t
-    return s + c if math.isfinite(s) else s
+_F32_C3 = np.float32(1.0 / 6.0)
 
+_F32_C4 = np.float32(1.0 / 24.0)
 
-@numba.njit(cache=True)
-def _row_special(a):
-    """(has_nan, max)."""
-    m = -math.inf
-    bad = False
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        if v != v:
-            bad = True
-        elif v > m:
-            m = v
-    return bad, m
+_F32_C5 = np.float32(1.0 / 120.0)
 
+_F32_C6 = np.float32(1.0 / 720.0)
 
-@numba.njit(cache=True)
-def _excluded(values, out):
-    """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
-    n = values.shape[0]
-    acc = 0.0
-    for k in range(n):
-        out[k] = acc
-        acc += values[k]
-    acc = 0.0
-    for k in range(n - 1, -1, -1):
-        out[k] += acc
-        acc += values[k]
+_F32_C7 = np.float32(1.0 / 5040.0)
 
+_F32_HALF = np.float32(0.5)
 
-@numba.njit(cache=True)
-def _two_sum(a, b):
-    """s + e = a + b exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@numba.njit(cache=True)
-def _fast_two_sum(a, b):
-    """s + e = a + b exactly for |a| >= |b| (Dekker)."""
-    s = a + b
-    return s, b - (s - a)
-
-
-@numba.njit(cache=True)
-def _two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
-    p = a * b
-    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
-        return p, 0.0
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
-
-@numba.njit(cache=True)
-def _dd_add(ah, al, bh, bl):
-    s, e = _two_sum(ah, bh)
-    return _fast_two_sum(s, e + (al + bl))
-
-
-@numba.njit(cache=True)
-def _dd_mul(ah, al, bh, bl):
-    p, e = _two_prod(ah, bh)
-    return _fast_two_sum(p, e + (ah * bl + al * bh))
-
-
-@numba.njit(cache=True)
-def _dd_div(ah, al, bh, bl):
-    q = ah / bh
-    p, e = _two_prod(q, bh)
-    r = (((ah - p) - e) + al) - q * bl
-    return _fast_two_sum(q, r / bh)
-
-
-@numba.njit(cache=True)
-def _exp_dd(x, xlo):
-    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
-    if x < -2200.0:
-        return 0.0, 0.0, 0
-    k = math.floor(x * 1.4426950408889634 + 0.5)
-    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
-    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
-    r2 += xlo
-    sh, sl = _two_prod(r1, r1)
-    q = 1.0 / 20922789888000.0
-    q = q * r1 + 1.0 / 1307674368000.0
-    q = q * r1 + 1.0 / 87178291200.0
-    q = q * r1 + 1.0 / 6227020800.0
-    q = q * r1 + 1.0 / 479001600.0
-    q = q * r1 + 1.0 / 39916800.0
-    q = q * r1 + 1.0 / 3628800.0
-    q = q * r1 + 1.0 / 362880.0
-    q = q * r1 + 1.0 / 40320.0
-    q = q * r1 + 1.0 / 5040.0
-    q = q * r1 + 1.0 / 720.0
-    q = q * r1 + 1.0 / 120.0
-    q = q * r1 + 1.0 / 24.0
-    q = q * r1 + 1.0 / 6.0
-    tail = (r1 * sh) * q
-    a, b = _two_sum(1.0, r1)
-    c, d = _two_sum(a, 0.5 * sh)
-    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
-    return hi, lo + hi * r2, int(k)
-
-
-@numba.njit(cache=True)
-def _dd_exps(row, m, eh, el, ke):
-    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
-    returns the total sum_k exp(row[k] - m) as a double-double."""
-    th = 0.0
-    tl = 0.0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d, err = _two_sum(v, -m)
-        if d == -math.inf:
-            eh[k] = 0.0
-            el[k] = 0.0
-            ke[k] = 0
-            continue
-        h, lo, kk = _exp_dd(d, err)
-        eh[k] = h
-        el[k] = lo
-        ke[k] = kk
-        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
-    return th, tl
-
-
-from numba import extending, njit, types
-
-intrinsic = extending.intrinsic
-
-_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
-
-_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
+_F32_ONE = np.float32(1.0)
 
 _INV_LN2 = 1.4426950408889634
 
@@ -287,9 +159,69 @@ _LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 
 
 _LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
 
+_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
+
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+
+_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
 _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
 
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_single(row, m, e):
+    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
+    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
+    ulp), scaled by 2**k in float64."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        d = np.float64(row[k]) - m
+        d = d if d > -200.0 else -200.0
+        t = d * _INV_LN2 + _SHIFT
+        kk = t - _SHIFT
+        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
+        q = _F32_C7
+        q = q * r + _F32_C6
+        q = q * r + _F32_C5
+        q = q * r + _F32_C4
+        q = q * r + _F32_C3
+        q = q * r + _F32_HALF
+        p = _F32_ONE + (r + (r * r) * q)
+        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
+        e[k] = x
+        h = (x + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((x - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
 
 
 @njit(inline="always")
@@ -310,30 +242,6 @@ def _exp_poly_f64(r):
     return (r * r) * q
 
 
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    """The float64 whose bits are the int64 i."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-
 @njit(inline="always")
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
@@ -350,187 +258,6 @@ def _exp_hilo_f64(hi, lo, m):
     ki = _f64_bits(t) - _SHIFT_BITS
     k1 = ki >> 1
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
-
-
-@intrinsic
-def select(typingctx, c, a, b):
-    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
-    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
-    if not isinstance(c, types.Boolean):
-        return None
-    result = typingctx.unify_types(a, b)
-    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        cond, then, other = args
-        then = context.cast(builder, then, signature.args[1], signature.return_type)
-        other = context.cast(builder, other, signature.args[2], signature.return_type)
-        return builder.select(cond, then, other)
-
-    return result(c, a, b), codegen
-
-
-@njit(inline="always")
-def exp_f64(x):
-    """exp(x), float64, within 1 ulp."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXP_LO, _EXP_LO, c)
-    return _exp_hilo_f64(c, 0.0, 1.0)
-
-_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
-
-_F32_C3 = np.float32(1.0 / 6.0)
-
-_F32_C4 = np.float32(1.0 / 24.0)
-
-_F32_C5 = np.float32(1.0 / 120.0)
-
-_F32_C6 = np.float32(1.0 / 720.0)
-
-_F32_C7 = np.float32(1.0 / 5040.0)
-
-_F32_EXP_HI = np.float32(89.0)  # expf overflows above 88.72
-
-_F32_HALF = np.float32(0.5)
-
-_F32_INV_LN2 = np.float32(1.4426950216293335)
-
-_F32_LN2_HI = np.float32(0.693359375)  # ln 2 to 9 bits: k * _F32_LN2_HI is exact
-
-_F32_LN2_LO = np.float32(-0.00021219444170128554)
-
-_F32_ONE = np.float32(1.0)
-
-_F32_SHIFT = np.float32(12582912.0)  # 1.5 * 2**23
-
-_F32_SHIFT_BITS = 0x4B400000
-
-
-@intrinsic
-def _bits_f32(typingctx, i):
-    """The float32 whose bits are the int32 i."""
-    if i != types.int32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-
-    return types.float32(types.int32), codegen
-
-
-@intrinsic
-def _f32_bits(typingctx, x):
-    """The bits of a float32 as an int32."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int32))
-
-    return types.int32(types.float32), codegen
-
-
-@njit(inline="always")
-def _exp_scaled_f32(x, lo, n):
-    """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
-    k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
-    c = select(x > _F32_EXP_HI, _F32_EXP_HI, x)
-    c = select(c < lo, lo, c)
-    t = c * _F32_INV_LN2 + _F32_SHIFT
-    k = t - _F32_SHIFT
-    r = (c - k * _F32_LN2_HI) - k * _F32_LN2_LO
-    q = _F32_C7
-    q = q * r + _F32_C6
-    q = q * r + _F32_C5
-    q = q * r + _F32_C4
-    q = q * r + _F32_C3
-    q = q * r + _F32_HALF
-    p = _F32_ONE + (r + (r * r) * q)
-    ki = np.int32(_f32_bits(t) - np.int32(_F32_SHIFT_BITS) + n)
-    k1 = ki >> np.int32(1)
-    s1 = _bits_f32(np.int32((k1 + np.int32(127)) << np.int32(23)))
-    s2 = _bits_f32(np.int32((ki - k1 + np.int32(127)) << np.int32(23)))
-    return (p * s1) * s2
-
-
-@njit(inline="always")
-def exp_f32(x):
-    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
-    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
-    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
-    instead of 17), barring underflow.  Float arguments of one type only.
-
-    >>> from numba import njit
-    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
-    True
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
-def _by_dtype(single, double):
-    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
-    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
-    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
-
-    def dispatch(row, *rest):
-        return (single if row.dtype == np.float32 else double)(row, *rest)
-
-    @extending.overload(dispatch, jit_options={"cache": True})
-    def _dispatch(row, *rest):
-        chosen = single if row.dtype == types.float32 else double
-        return lambda row, *rest: chosen(row, *rest)
-
-    return dispatch
-
-
-def _is_single(row):
-    """Whether ``row`` is float32; in Numba a compile-time constant."""
-    return row.dtype == np.float32
-
-
-@extending.overload(_is_single, jit_options={"cache": True})
-def _is_single_numba(row):
-    flag = row.dtype == types.float32
-    return lambda row: flag
-
-
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
-_ABS_MASK = 0x7FFFFFFFFFFFFFFF
-_INF_BITS = 0x7FF0000000000000
-_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
-_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _max_key(row):
-    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
-    hi = -_ABS_MASK
-    for k in range(row.shape[0]):
-        b = _f64_bits(np.float64(row[k]))
-        mag = b & _ABS_MASK
-        key = b ^ ((b >> 63) & _ABS_MASK)
-        key = mag if mag > _INF_BITS else key
-        hi = key if key > hi else hi
-    return hi
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _key_value(key):
-    """The float64 of an ordered key."""
-    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -554,42 +281,25 @@ def _exps(row, m, e):
         sl += np.int64((t - h) * _Q_LO)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
-
-_C2 = np.float32(0.5)  # Taylor coefficients of exp in float32
-_C3 = np.float32(1.0 / 6.0)
-_C4 = np.float32(1.0 / 24.0)
-_C5 = np.float32(1.0 / 120.0)
-_C6 = np.float32(1.0 / 720.0)
-_C7 = np.float32(1.0 / 5040.0)
-_ONE32 = np.float32(1.0)
+_exps_by_dtype = _by_dtype(_exps_single, _exps)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _exps_single(row, m, e):
-    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
-    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
-    ulp), scaled by 2**k in float64."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        d = np.float64(row[k]) - m
-        d = d if d > -200.0 else -200.0
-        t = d * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
-        q = _C7
-        q = q * r + _C6
-        q = q * r + _C5
-        q = q * r + _C4
-        q = q * r + _C3
-        q = q * r + _C2
-        p = _ONE32 + (r + (r * r) * q)
-        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+@numba.njit(cache=True)
+def _neumaier(values, skip):
+    """Compensated sum of values[k] for k != skip."""
+    s = 0.0
+    c = 0.0
+    for k in range(values.shape[0]):
+        if k == skip:
+            continue
+        v = values[k]
+        t = s + v
+        if abs(s) >= abs(v):
+            c += (s - t) + v
+        else:
+            c += (v - t) + s
+        s = t
+    return s + c if math.isfinite(s) else s
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -620,9 +330,6 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
-_exps_by_dtype = _by_dtype(_exps_single, _exps)
-
-
 @numba.njit(cache=True, error_model="numpy")
 def _log_rest(row, m, e):
     """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
@@ -630,652 +337,57 @@ def _log_rest(row, m, e):
     return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _row_max(row):
-    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
-    n = row.shape[0]
-    if n == 0 or n > _FAST_MAX_N:
-        return False, 0.0
-    key = _max_key(row)
-    m = _key_value(key)
-    return key <= _INF_BITS and abs(m) < math.inf, m
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _chunk(c, chunks, rows):
-    return c * rows // chunks, (c + 1) * rows // chunks
-
-
-def _threaded(rows):
-    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
-    threads = numba.get_num_threads()
-    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
-
-
-#: log-softmax (True) or softmax (False): a module constant, so that Numba compiles the one path the module has
-_LOG = False
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_row_slow(row, out, e, lo):
-    """One row, scalar: nan rows, infinite maxima and very long rows."""
-    n = row.shape[0]
-    bad, m = _row_special(row)
-    if bad:
-        out[:] = math.nan
-        return
-    if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
-        count = 0
-        for k in range(n):
-            if np.float64(row[k]) == m:
-                count += 1
-        for k in range(n):
-            hit = np.float64(row[k]) == m
-            if _LOG:
-                out[k] = -math.log(count) if hit else -math.inf
-            else:
-                out[k] = 1.0 / count if hit else 0.0
-        return
-    kmax = _shifted(row, m, e, lo)
-    rest = _neumaier(e, kmax)
-    if _LOG:
-        big = math.log1p(rest)
-        for k in range(n):
-            d = np.float64(row[k]) - m
-            out[k] = (d - big) + lo[k] if d != -math.inf else -math.inf
-    else:
-        total = 1.0 + rest
-        for k in range(n):
-            out[k] = e[k] / total
-
-
-_CONTRACT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # fused multiply-adds only
-_F32_ABS = np.int32(0x7FFFFFFF)
-_F32_INF = np.int32(0x7F800000)  # the bits of float32 +inf
-_F32_EXP_ROW_LO = np.float32(-131.0)  # exp(x) 2**64 is a normal float32 down to x = -131.7
-_F32_SCALE_BIAS = np.int32(191 - 0x4B400000)  # bits(t) + it = k + 127 + 64: the exponent of 2**(k + 64)
-_F32_NIL = np.float32(0.0)
-_F32_TWO_M18 = np.float32(3.814697265625e-06)  # 2**-18
-_TWO_M64 = 5.421010862427522e-20  # 2**-64
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _max_key_single(row):
-    """_max_key for a float32 row: the largest entry as an ordered int32 key (every nan above +inf), 16 lanes."""
-    hi = np.int32(-0x7FFFFFFF)
-    for k in range(row.shape[0]):
-        b = _f32_bits(np.float32(row[k]))  # (a no-op: float64 rows never come here, but are typed)
-        mag = np.int32(b & _F32_ABS)
-        key = np.int32(b ^ ((b >> np.int32(31)) & _F32_ABS))
-        key = select(mag > _F32_INF, mag, key)
-        hi = select(key > hi, key, hi)
-    return hi
-
-
-@numba.njit(**_CONTRACT)
-def _exps_f32(row, m, e):
-    """e[k] = exp(row[k] - m) 2**64 for a float32 row and its finite maximum m, all in float32 (16 lanes):
-    the difference exact as s + err (TwoSum), err folded into the Cody-Waite reduced argument, the degree-7
-    polynomial of _exps_single, times 2**(k + 64), exactly (the scale keeps every term that can matter a
-    normal number, with float32's relative precision: the rest of a confident row, or a subnormal result);
-    0 below -131 (all such terms together are below 2**-173).  No sum here: an int64 fixed-point sum in
-    this loop halves its lanes (measured: 8 float32 lanes, slower than a separate pass); _sum_single sums
-    e afterwards, from L1."""
-    for k in range(row.shape[0]):
-        v = np.float32(row[k])
-        s = v - m
-        bb = s - v
-        err = (v - (s - bb)) + (-m - bb)
-        low = s < _F32_EXP_ROW_LO
-        c = select(low, _F32_EXP_ROW_LO, s)
-        t = c * _F32_INV_LN2 + _F32_SHIFT
-        kk = t - _F32_SHIFT
-        r = ((c - kk * _F32_LN2_HI) - kk * _F32_LN2_LO) + err
-        q = _F32_C7
-        q = q * r + _F32_C6
-        q = q * r + _F32_C5
-        q = q * r + _F32_C4
-        q = q * r + _F32_C3
-        q = q * r + _F32_HALF
-        p = _F32_ONE + (r + (r * r) * q)
-        scale = _bits_f32(np.int32(np.int32(_f32_bits(t) + _F32_SCALE_BIAS) << np.int32(23)))
-        e[k] = select(low, _F32_NIL, p * scale)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _sum_single(e):
-    """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18, truncated (at most _FAST_MAX_N terms
-    below 2**46 each fit an int64), so the error is below 2**-30 of the total, which is at least 2**64; an
-    integer sum vectorises in any order and gives the same bits on every machine (a float one would need
-    reassociation)."""
-    acc = 0
-    for k in range(e.shape[0]):
-        acc += np.int64(np.float32(e[k]) * _F32_TWO_M18)
-    return np.float64(acc) * 262144.0
-
-
-@numba.njit(**_CONTRACT)
-def _scale_single(out, inv):
-    """out[k] *= inv in float32 (16 lanes), inv split into two float32s ih + il (to about 2**-48) and the
-    product e (ih + il) taken by a fused multiply-add: rounded once, bar a 2**-47 relative slip (and a
-    quarter of an ulp where the result is subnormal), where a float64 product would take half the lanes
-    and two conversions."""
-    ih = np.float32(inv)
-    il = np.float32(inv - np.float64(ih))
-    for k in range(out.shape[0]):
-        x = np.float32(out[k])  # (a no-op: float64 rows never come here, but are typed)
-        out[k] = x * ih + x * il
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _shift_single(row, out, m, big):
-    """out[k] = row[k] - m - big, in float64 (a float32 difference is exact there) and rounded once."""
-    for k in range(row.shape[0]):
-        out[k] = (np.float64(row[k]) - m) - big
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_row_single(row, out, e, lo):
-    """softmax or log-softmax of a float32 row, in float32 where float32 suffices: exp(a_k - m) 2**64 in
-    float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
-    the rest (in float64, rounded once)."""
-    n = row.shape[0]
-    key = _max_key_single(row) if 0 < n <= _FAST_MAX_N else _F32_INF
-    m = _bits_f32(np.int32(key ^ ((key >> np.int32(31)) & _F32_ABS)))
-    if key >= _F32_INF or m == -math.inf:  # nan, an infinite maximum, an empty or very long row
-        _forward_row_slow(row, out, e, lo)
-        return
-    _exps_f32(row, m, out)
-    total = _sum_single(out)  # (scaled by 2**64, as out)
-    if not _LOG:
-        _scale_single(out, 1.0 / total)
-        return
-    rest = total * _TWO_M64 - 1.0  # to 2**-30 of the total: relative precision where rest >= 0.5
-    if rest < 0.5:  # a confident row (no other entry at 1): the rest to relative precision, from float64
-        for k in range(n):
-            e[k] = np.float64(out[k]) * _TWO_M64
-        rest = _nonneg_sum(e, 1.0)
-    _shift_single(row, out, np.float64(m), math.log1p(rest))
-
-
-_SCALE_BIAS = 1023 + 64 - _SHIFT_BITS  # bits(t) + it = k + 1023 + 64: the exponent of 2**(k + 64)
-
-
-@numba.njit(**_CONTRACT)
-def _exps_fwd(row, m, e):
-    """_exps for the forward (the vjp and the losses keep _exps): fused multiply-adds, and 2**k applied as
-    2**(k + 64) (exact) then 2**-64 (one rounding where the result is subnormal) instead of
-    _exp_hilo_f64's two halves of k (fewer integer operations)."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        keep = d > _EXP_LO
-        lo = select(keep, (v - (d - bb)) + (-m - bb), 0.0)
-        c = select(keep, d, _EXP_LO)
-        t = c * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = ((c - kk * _LN2_HI) - kk * _LN2_LO) + lo
-        p = 1.0 + (r + _exp_poly_f64(r))
-        x = (p * _bits_f64((_f64_bits(t) + _SCALE_BIAS) << 52)) * _TWO_M64
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
-
-
-@numba.njit(**_CONTRACT)
-def _divide(e, out, total):
-    """out[k] = e[k] / total without a division per entry: e[k] (ih + il) with 1 / total = ih + il to
-    about 2**-105 (the remainder 1 - total ih exact by a fused multiply-add), so each out[k] is e[k] / total
-    rounded once, bar a 2**-104 relative slip."""
-    ih = 1.0 / total
-    il = (1.0 - total * ih) / total
-    for k in range(e.shape[0]):
-        out[k] = e[k] * ih + e[k] * il
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_row_double(row, out, e, lo):
-    """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
-    or a shift."""
-    fast, m = _row_max(row)
-    if not fast:
-        _forward_row_slow(row, out, e, lo)
-        return
-    rest = _exps_fwd(row, m, e)
-    if _LOG:
-        big = math.log1p(rest if rest >= 0.0625 else _nonneg_sum(e, 1.0))
-        for k in range(row.shape[0]):
-            v = np.float64(row[k])
-            d = v - m
-            bb = d - v
-            err = (v - (d - bb)) + (-m - bb)
-            x = (d - big) + err
-            out[k] = x if d != -math.inf else -math.inf
-    else:
-        _divide(e, out, 1.0 + rest)
-
-
-#: softmax or log-softmax of one row (float32 rows by _forward_row_single)
-_forward_row = _by_dtype(_forward_row_single, _forward_row_double)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_rows(a, out):
-    n = a.shape[1]
-    e = np.empty(n)
-    lo = np.empty(n)
-    for r in range(a.shape[0]):
-        _forward_row(a[r], out[r], e, lo)
-    return out
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _forward_rows_par(a, out, chunks):
-    rows, n = a.shape
-    for c in numba.prange(chunks):
-        e = np.empty(n)
-        lo = np.empty(n)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            _forward_row(a[r], out[r], e, lo)
-    return out
-
-
 @numba.njit(cache=True)
-def _probabilities(row, p, e, lo):
-    """p = softmax(row) in float64; returns the total of e (e[k] = exp(row[k] - max))."""
-    bad, m = _row_special(row)
+def _loss_limit(row, yrow, m, sparse, t):
+    """The limit of the loss when the largest logits are infinite."""
     n = row.shape[0]
-    if bad or m == math.inf or m == -math.inf:
-        count = 0
-        for k in range(n):
-            if np.float64(row[k]) == m:
-                count += 1
-        for k in range(n):
-            p[k] = math.nan if bad else (1.0 / count if np.float64(row[k]) == m else 0.0)
-            e[k] = p[k]
-        return 1.0
-    kmax = _shifted(row, m, e, lo)
-    total = 1.0 + _neumaier(e, kmax)
+    count = 0
     for k in range(n):
-        p[k] = e[k] / total
+        if np.float64(row[k]) == m:
+            count += 1
+    total = 0.0
+    for k in range(n):
+        hit = np.float64(row[k]) == m
+        w = (1.0 if k == t else 0.0) if sparse else np.float64(yrow[k])
+        if w == 0.0:
+            continue
+        total += w * (math.log(count) if hit else math.inf)
     return total
 
 
 @numba.njit(cache=True)
-def _vjp_row_dd(ar, gr, outr, w, ke):
-    """One row of the vjp in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
-    n = ar.shape[0]
-    p = w[0]
-    e = w[1]
-    lo = w[2]
-    terms = w[3]
-    eh = w[4]
-    el = w[5]
-    bad, m = _row_special(ar)
-    if bad or m == math.inf or m == -math.inf:
-        _probabilities(ar, p, e, lo)
-        for k in range(n):
-            terms[k] = np.float64(gr[k])
-        s = _neumaier(terms, -1) if _LOG else 0.0
-        if not _LOG:
-            for k in range(n):
-                s += p[k] * np.float64(gr[k]) if p[k] != 0.0 else 0.0
-        for k in range(n):
-            gk = np.float64(gr[k])
-            outr[k] = gk - p[k] * s if _LOG else p[k] * (gk - s)
-        return
-    # p_k = (eh[k] + el[k]) 2**ke[k] / total in double-double, the sums and the difference in
-    # double-double, one rounding at the end
-    th, tl = _dd_exps(ar, m, eh, el, ke)
-    for k in range(n):
-        eh[k], el[k] = _dd_div(eh[k], el[k], th, tl)
-    top = 0
-    for k in range(n):
-        if np.float64(ar[k]) == m:
-            top = k
-            break
-    gt = np.float64(gr[top])
-    sh = 0.0
-    sl = 0.0
-    for k in range(n):
-        gk = np.float64(gr[k])
-        if _LOG:  # sum_i g_i
-            sh, sl = _dd_add(sh, sl, gk, 0.0)
-        elif k != top:  # D = g_top - sum_i p_i g_i = sum_{i != top} p_i (g_top - g_i): no
-            # cancellation when p_top is near 1
-            dh, dl = _two_sum(gt, -gk)
-            xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), dh, dl)
-            sh, sl = _dd_add(sh, sl, xh, xl)
-    for k in range(n):
-        gk = np.float64(gr[k])
-        if _LOG:  # g_j - p_j sum_i g_i
-            xh, xl = _dd_mul(math.ldexp(eh[k], ke[k]), math.ldexp(el[k], ke[k]), sh, sl)
-            dh, dl = _dd_add(gk, 0.0, -xh, -xl)
-            outr[k] = dh + dl
-        else:  # p_j ((g_j - g_top) + D), scaled by 2**ke[j] last (one rounding for a subnormal)
-            dh, dl = _two_sum(gk, -gt)
-            dh, dl = _dd_add(dh, dl, sh, sl)
-            xh, xl = _dd_mul(eh[k], el[k], dh, dl)
-            outr[k] = math.ldexp(xh + xl, ke[k])
+def _row_special(a):
+    """(has_nan, max)."""
+    m = -math.inf
+    bad = False
+    for k in range(a.shape[0]):
+        v = np.float64(a[k])
+        if v != v:
+            bad = True
+        elif v > m:
+            m = v
+    return bad, m
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _weighted_sums(e, g, pos, neg):
-    """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
-    terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
-    for k in range(e.shape[0]):
-        gk = np.float64(g[k])
-        x = gk if _LOG else e[k] * gk
-        pos[k] = x if not x <= 0.0 else 0.0
-        neg[k] = -x if x < 0.0 else 0.0
-    sp = _nonneg_sum(pos, math.inf)
-    sn = _nonneg_sum(neg, math.inf)
-    return sp - sn, sp + sn
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_row_single(ar, gr, outr, w, ke):
-    """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
-    error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
-    g_j - s or g_j - p_j s) is redone in double-double."""
-    n = ar.shape[0]
-    fast, m = _row_max(ar)
-    if not fast:
-        _vjp_row_dd(ar, gr, outr, w, ke)
-        return
-    e = w[0]
-    total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
-    s, b = _weighted_sums(e, gr, w[1], w[2])
-    if not _LOG:
-        s /= total
-        b /= total
-    if not (abs(b) < math.inf):
-        _vjp_row_dd(ar, gr, outr, w, ke)
-        return
-    tol = (n + 16) * 9.313225746154785e-10 * b  # (n + 16) 2**-30: the sums' error bound times 2**23
-    close = 0
-    for k in range(n):
-        gk = np.float64(gr[k])
-        p = e[k] / total
-        x = gk - p * s if _LOG else p * (gk - s)
-        outr[k] = x
-        c = abs(gk - p * s) < p * tol if _LOG else abs(gk - s) < tol
-        close += 1 if c else 0
-    if close:
-        _vjp_row_dd(ar, gr, outr, w, ke)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vtwo_prod(a, b):
-    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
-    took 17 operations)."""
-    p = a * b
-    return p, fma(a, b, -p)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vdd_mul(ah, al, bh, bl):
-    p, e = _vtwo_prod(ah, bh)
-    s = p + (e + (ah * bl + al * bh))
-    return s, (e + (ah * bl + al * bh)) - (s - p)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vsum2(a, b, c):
-    """s + e = a + b exactly (Knuth), the error added to c."""
-    s = a + b
-    bb = s - a
-    return s, c + ((a - (s - bb)) + (b - bb))
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _scale2(x, k):
-    """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
-    k1 = k >> 1
-    return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps_dd(row, m, eh, el, ke, sh, sl):
-    """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
-    k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
-    double-double, summed in fixed point as in _exps."""
-    ih = 0
-    il = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
+@numba.njit(cache=True)
+def _shifted(a, m, e, lo):
+    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
+    kmax = -1
+    for k in range(a.shape[0]):
+        v = np.float64(a[k])
         d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
         bb = d - v
         err = (v - (d - bb)) + (-m - bb)
-        keep = d > -1000.0
-        x = d if keep else -1000.0
-        xlo = err if keep else 0.0
-        t = x * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        rh = x - kk * _LN2_HI  # exact: the constant has 21 bits and |k| < 2**11
-        r1 = rh - kk * _LN2_LO
-        bb = r1 - rh
-        r2 = ((rh - (r1 - bb)) + (-(kk * _LN2_LO) - bb)) + xlo
-        qh, ql = _vtwo_prod(r1, r1)
-        q = 1.0 / 20922789888000.0
-        q = q * r1 + 1.0 / 1307674368000.0
-        q = q * r1 + 1.0 / 87178291200.0
-        q = q * r1 + 1.0 / 6227020800.0
-        q = q * r1 + 1.0 / 479001600.0
-        q = q * r1 + 1.0 / 39916800.0
-        q = q * r1 + 1.0 / 3628800.0
-        q = q * r1 + 1.0 / 362880.0
-        q = q * r1 + 1.0 / 40320.0
-        q = q * r1 + 1.0 / 5040.0
-        q = q * r1 + 1.0 / 720.0
-        q = q * r1 + 1.0 / 120.0
-        q = q * r1 + 1.0 / 24.0
-        q = q * r1 + 1.0 / 6.0
-        tail = (r1 * qh) * q
-        a, b = _vsum2(1.0, r1, 0.0)
-        c, b = _vsum2(a, 0.5 * qh, b)
-        lo = b + (0.5 * ql + tail)
-        hi = c + lo
-        lo = lo - (hi - c)
-        lo = lo + hi * r2
-        ki = _f64_bits(t) - _SHIFT_BITS
-        eh[k] = hi
-        el[k] = lo
-        ke[k] = ki
-        xh = _scale2(hi, ki)
-        xl = _scale2(lo, ki)
-        sh[k] = xh
-        sl[k] = xl
-        h = (xh + _ROUND_HI) - _ROUND_HI
-        ih += np.int64(h * _Q_HI)
-        il += np.int64((xh - h) * _Q_LO + xl * _Q_LO)
-    a = np.float64(ih) / _Q_HI
-    b = np.float64(il) / _Q_LO
-    s = a + b
-    return s, b - (s - a)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _g_ok(g):
-    """Whether every |g_k| is below 2**960 (finite, and safe for the Veltkamp split)."""
-    top = 0
-    for k in range(g.shape[0]):
-        b = _f64_bits(np.float64(g[k])) & _ABS_MASK
-        top = b if b > top else top
-    return top < 0x7BF0000000000000
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _first(row, m):
-    n = row.shape[0]
-    first = n
-    for k in range(n):
-        first = min(first, k if np.float64(row[k]) == m else n)
-    return first
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_row_double(ar, gr, outr, w, ke):
-    """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
-    and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
-    n = ar.shape[0]
-    fast, m = _row_max(ar)
-    if not fast or not _g_ok(gr):
-        _vjp_row_dd(ar, gr, outr, w, ke)
-        return
-    eh = w[0]
-    el = w[1]
-    sh = w[2]
-    sl = w[3]
-    xh = w[4]
-    xl = w[5]
-    th, tl = _exps_dd(ar, m, eh, el, ke, sh, sl)
-    ith, itl = _dd_div(1.0, 0.0, th, tl)
-    if _LOG:  # S = sum_i g_i / total; out_j = g_j - e_j S
-        s = 0.0
-        c = 0.0
-        for k in range(n):
-            s, c = _vsum2(s, np.float64(gr[k]), c)
-        s, c = _fast_two_sum(s, c)
-        s, c = _dd_mul(s, c, ith, itl)
-        for k in range(n):
-            ph, pl = _vdd_mul(sh[k], sl[k], s, c)
-            gk = np.float64(gr[k])
-            y = gk - ph
-            bb = y - gk
-            outr[k] = y + (((gk - (y - bb)) + (-ph - bb)) - pl)
-        return
-    # D = sum_{i != top} e_i (g_top - g_i) / total; out_j = p_j ((g_j - g_top) + D)
-    gt = np.float64(gr[_first(ar, m)])
-    for k in range(n):
-        gk = np.float64(gr[k])
-        dh = gt - gk
-        bb = dh - gt
-        dl = (gt - (dh - bb)) + (-gk - bb)
-        xh[k], xl[k] = _vdd_mul(sh[k], sl[k], dh, dl)
-    s = 0.0
-    c = 0.0
-    for k in range(n):
-        s, c = _vsum2(s, xh[k], c + xl[k])
-    s, c = _fast_two_sum(s, c)
-    dh0, dl0 = _dd_mul(s, c, ith, itl)
-    for k in range(n):
-        gk = np.float64(gr[k])
-        dh = gk - gt
-        bb = dh - gk
-        dl = (gk - (dh - bb)) + (-gt - bb)
-        a = dh + dh0
-        bb = a - dh
-        b = ((dh - (a - bb)) + (dh0 - bb)) + (dl + dl0)
-        dh = a + b
-        dl = b - (dh - a)
-        ph, pl = _vdd_mul(eh[k], el[k], ith, itl)
-        y = ph * dh + (ph * dl + pl * dh)
-        outr[k] = _scale2(y, ke[k])
-
-
-_vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_rows(a, g, out):
-    n = a.shape[1]
-    w = np.empty((6, n))
-    ke = np.empty(n, dtype=np.int64)
-    for r in range(a.shape[0]):
-        _vjp_row(a[r], g[r], out[r], w, ke)
-    return out
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _vjp_rows_par(a, g, out, chunks):
-    rows, n = a.shape
-    for c in numba.prange(chunks):
-        w = np.empty((6, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            _vjp_row(a[r], g[r], out[r], w, ke)
-    return out
-
-
-@numba.njit(cache=True)
-def _jacobian_vector(a, out):
-    n = a.shape[0]
-    p = np.empty(n)
-    e = np.empty(n)
-    lo = np.empty(n)
-    other = np.empty(n)
-    total = _probabilities(a, p, e, lo)
-    _excluded(e, other)
-    for i in range(n):
-        for j in range(n):
-            if i == j:  # 1 - p_i as the other classes' share: no cancellation when p_i is near 1
-                share = other[i] / total
-                out[i, j] = share if _LOG else p[i] * share
-            else:
-                out[i, j] = -p[j] if _LOG else -p[i] * p[j]
-    return out
-
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _reduction(reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of none, mean, sum, not {reduction!r}")
-    return reduction
-
-
-def _same_shape(a, b, names):
-    if a.shape != b.shape:
-        raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
-
-
-def _finish(values, reduction, dtype, out, count):
-    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
-    if reduction == "none":
-        if out is None:
-            return values.astype(dtype)
-        if not isinstance(out, np.ndarray) or out.shape != values.shape:
-            raise ValueError(f"out must be an array of shape {values.shape}")
-        out[...] = values
-        return out
-    if out is not None:
-        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
-    total = _fsum(values.reshape(-1))
-    if reduction == "mean":
-        total = total / count if count else math.nan
-    return dtype.type(total)
-
-
-def _grad_out(values, dtype, out):
-    if out is None:
-        return values.astype(dtype)
-    if not isinstance(out, np.ndarray) or out.shape != values.shape:
-        raise ValueError(f"out must be an array of shape {values.shape}")
-    out[...] = values
-    return out
-
-
-@numba.njit(cache=True)
-def _fsum(values):
-    s = 0.0
-    c = 0.0
-    for k in range(values.shape[0]):
-        v = values[k]
-        t = s + v
-        if abs(s) >= abs(v):
-            c += (s - t) + v
-        else:
-            c += (v - t) + s
-        s = t
-    return s + c if math.isfinite(s) else s
+        t = math.exp(d)
+        e[k] = t + t * err
+        lo[k] = err
+        if kmax < 0 and v == m:
+            kmax = k
+    return kmax
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1293,6 +405,42 @@ def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
         w = np.float64(yr[k])
         terms[k] = w * (big - ((np.float64(zr[k]) - m) + lo[k])) if w != 0.0 else 0.0
     return _neumaier(terms, -1)
+
+_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+
+_INF_BITS = 0x7FF0000000000000
+
+_ABS_MASK = 0x7FFFFFFFFFFFFFFF
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _key_value(key):
+    """The float64 of an ordered key."""
+    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _max_key(row):
+    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
+    hi = -_ABS_MASK
+    for k in range(row.shape[0]):
+        b = _f64_bits(np.float64(row[k]))
+        mag = b & _ABS_MASK
+        key = b ^ ((b >> 63) & _ABS_MASK)
+        key = mag if mag > _INF_BITS else key
+        hi = key if key > hi else hi
+    return hi
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _row_max(row):
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    n = row.shape[0]
+    if n == 0 or n > _FAST_MAX_N:
+        return False, 0.0
+    key = _max_key(row)
+    m = _key_value(key)
+    return key <= _INF_BITS and abs(m) < math.inf, m
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1329,6 +477,11 @@ def _loss_rows(z, y, out, sparse, labels):
     return out
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _chunk(c, chunks, rows):
+    return c * rows // chunks, (c + 1) * rows // chunks
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def _loss_rows_par(z, y, out, sparse, labels, chunks):
     rows, n = z.shape
@@ -1340,23 +493,183 @@ def _loss_rows_par(z, y, out, sparse, labels, chunks):
             out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
     return out
 
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of none, mean, sum, not {reduction!r}")
+    return reduction
+
+
+def _threaded(rows):
+    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    threads = numba.get_num_threads()
+    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+
+
+def forward(logits, labels, reduction="mean", *, out=None):
+    """The cross-entropy of softmax(logits) over the last axis, per row, reduced by ``reduction``."""
+    reduction = _reduction(reduction)
+    z, rows = _logits(logits)
+    y, t = _labels(labels, z)
+    chunks = _threaded(rows)
+    if chunks:
+        values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), _SPARSE, t, chunks)
+    else:
+        values = _loss_rows(rows, y, np.empty(rows.shape[0]), _SPARSE, t)
+    return _finish(values.reshape(z.shape[:-1]), reduction, z.dtype, out, rows.shape[0])
+
+
+def _direct(out, array, axis, *others):
+    """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
+    dtype and the rows run along its last axis; else None (the result is computed, then copied)."""
+    if (
+        isinstance(out, np.ndarray)
+        and out.shape == array.shape
+        and out.dtype == array.dtype
+        and out.flags.c_contiguous
+        and out.ndim >= 1
+        and axis in (-1, array.ndim - 1)
+        and not any(np.shares_memory(out, x) for x in (array, *others))
+    ):
+        return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
+    return None
+
+
+def _grad_out(values, dtype, out):
+    if out is None:
+        return values.astype(dtype)
+    if not isinstance(out, np.ndarray) or out.shape != values.shape:
+        raise ValueError(f"out must be an array of shape {values.shape}")
+    out[...] = values
+    return out
+
+
+@njit(inline="always")
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(inline="always")
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
 
 @numba.njit(cache=True)
-def _loss_limit(row, yrow, m, sparse, t):
-    """The limit of the loss when the largest logits are infinite."""
-    n = row.shape[0]
-    count = 0
-    for k in range(n):
-        if np.float64(row[k]) == m:
-            count += 1
-    total = 0.0
-    for k in range(n):
-        hit = np.float64(row[k]) == m
-        w = (1.0 if k == t else 0.0) if sparse else np.float64(yrow[k])
-        if w == 0.0:
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(inline="always")
+def _exp_tail_poly(r1):
+    """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
+    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
+    compiled with the caller's options, as if written there."""
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    return q
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-100 relative, for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = _exp_tail_poly(r1)
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _dd_exps(row, m, eh, el, ke):
+    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
+    returns the total sum_k exp(row[k] - m) as a double-double."""
+    th = 0.0
+    tl = 0.0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d, err = _two_sum(v, -m)
+        if d == -math.inf:
+            eh[k] = 0.0
+            el[k] = 0.0
+            ke[k] = 0
             continue
-        total += w * (math.log(count) if hit else math.inf)
-    return total
+        h, lo, kk = _exp_dd(d, err)
+        eh[k] = h
+        el[k] = lo
+        ke[k] = kk
+        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
+    return th, tl
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+@numba.njit(cache=True)
+def _excluded(values, out):
+    """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
+    n = values.shape[0]
+    acc = 0.0
+    for k in range(n):
+        out[k] = acc
+        acc += values[k]
+    acc = 0.0
+    for k in range(n - 1, -1, -1):
+        out[k] += acc
+        acc += values[k]
 
 
 @numba.njit(cache=True)
@@ -1375,6 +688,27 @@ def _excluded_dd(vh, vl, oh, ol):
     for k in range(n - 1, -1, -1):
         oh[k], ol[k] = _dd_add(oh[k], ol[k], ah, al)
         ah, al = _dd_add(ah, al, vh[k], vl[k])
+
+
+@numba.njit(cache=True)
+def _probabilities(row, p, e, lo):
+    """p = softmax(row) in float64; returns the total of e (e[k] = exp(row[k] - max))."""
+    bad, m = _row_special(row)
+    n = row.shape[0]
+    if bad or m == math.inf or m == -math.inf:
+        count = 0
+        for k in range(n):
+            if np.float64(row[k]) == m:
+                count += 1
+        for k in range(n):
+            p[k] = math.nan if bad else (1.0 / count if np.float64(row[k]) == m else 0.0)
+            e[k] = p[k]
+        return 1.0
+    kmax = _shifted(row, m, e, lo)
+    total = 1.0 + _neumaier(e, kmax)
+    for k in range(n):
+        p[k] = e[k] / total
+    return total
 
 
 @numba.njit(cache=True)
@@ -1454,11 +788,130 @@ def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     if close:
         _grad_row_dd(zr, yrow, outr, scale, w, ke)
 
+_CANCEL = 1.1368683772161603e-13  # 2**-43: the sums' quantisation (2**-103 of each term) over 2**-60
+
+_Y_MAX_BITS = 0x7830000000000000  # the bits of 2**900: labels below it keep the Veltkamp splits in range
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scale2(x, k):
+    """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
+    k1 = k >> 1
+    return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vsum2(a, b, c):
+    """s + e = a + b exactly (Knuth), the error added to c."""
+    s = a + b
+    bb = s - a
+    return s, c + ((a - (s - bb)) + (b - bb))
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_dd(row, m, eh, el, ke, sh, sl):
+    """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
+    k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
+    double-double, summed in fixed point as in _exps."""
+    ih = 0
+    il = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        err = (v - (d - bb)) + (-m - bb)
+        keep = d > -1000.0
+        x = d if keep else -1000.0
+        xlo = err if keep else 0.0
+        t = x * _INV_LN2 + _SHIFT
+        kk = t - _SHIFT
+        rh = x - kk * _LN2_HI  # exact: the constant has 21 bits and |k| < 2**11
+        r1 = rh - kk * _LN2_LO
+        bb = r1 - rh
+        r2 = ((rh - (r1 - bb)) + (-(kk * _LN2_LO) - bb)) + xlo
+        qh, ql = _vtwo_prod(r1, r1)
+        q = _exp_tail_poly(r1)
+        tail = (r1 * qh) * q
+        a, b = _vsum2(1.0, r1, 0.0)
+        c, b = _vsum2(a, 0.5 * qh, b)
+        lo = b + (0.5 * ql + tail)
+        hi = c + lo
+        lo = lo - (hi - c)
+        lo = lo + hi * r2
+        ki = _f64_bits(t) - _SHIFT_BITS
+        eh[k] = hi
+        el[k] = lo
+        ke[k] = ki
+        xh = _scale2(hi, ki)
+        xl = _scale2(lo, ki)
+        sh[k] = xh
+        sl[k] = xl
+        h = (xh + _ROUND_HI) - _ROUND_HI
+        ih += np.int64(h * _Q_HI)
+        il += np.int64((xh - h) * _Q_LO + xl * _Q_LO)
+    a = np.float64(ih) / _Q_HI
+    b = np.float64(il) / _Q_LO
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _first(row, m):
+    n = row.shape[0]
+    first = n
+    for k in range(n):
+        first = min(first, k if np.float64(row[k]) == m else n)
+    return first
 
 _Q_LO3 = 5316911983139663491615228241121378304.0  # 2**122: the third level of _sum_fixed
+
 _ROUND_LO = 4.470348358154297e-08  # 1.5 * 2**-25: (x + it) - it rounds |x| <= 2**-26 to a multiple of 2**-77
-_Y_MAX_BITS = 0x7830000000000000  # the bits of 2**900: labels below it keep the Veltkamp splits in range
-_CANCEL = 1.1368683772161603e-13  # 2**-43: the sums' quantisation (2**-103 of each term) over 2**-60
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1501,6 +954,13 @@ def _sum_fixed(vh, vl, lo, skip):
     lo2 = (b - (hi - a)) + np.float64(i3) / _Q_LO3
     a = hi + lo2
     return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _vdd_mul(ah, al, bh, bl):
+    p, e = _vtwo_prod(ah, bh)
+    s = p + (e + (ah * bl + al * bh))
+    return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1573,7 +1033,6 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     if close:
         _grad_row_dd(zr, yrow, outr, scale, w, ke)
 
-
 _grad_row_by_dtype = _by_dtype(_grad_row_single, _grad_row_double)
 
 
@@ -1612,34 +1071,6 @@ def _grad_rows_par(z, y, out, sparse, labels, scale, chunks):
     return out
 
 
-def _logits(logits):
-    z = _floats(logits, "logits")
-    if z.ndim == 0:
-        raise ValueError("logits must have a class axis (the last)")
-    return z, np.ascontiguousarray(z.reshape(-1, z.shape[-1]))
-
-
-def _labels(labels, z):
-    y = _floats(labels, "labels")
-    _same_shape(z, y, ("logits", "labels"))
-    if np.any(y < 0):
-        raise ValueError("labels must be non-negative (a probability vector per row)")
-    return np.ascontiguousarray(y.reshape(-1, z.shape[-1])), np.zeros(1, dtype=np.int64)
-
-
-def forward(logits, labels, reduction="mean", *, out=None):
-    """The cross-entropy of softmax(logits) over the last axis, per row, reduced by ``reduction``."""
-    reduction = _reduction(reduction)
-    z, rows = _logits(logits)
-    y, t = _labels(labels, z)
-    chunks = _threaded(rows)
-    if chunks:
-        values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), False, t, chunks)
-    else:
-        values = _loss_rows(rows, y, np.empty(rows.shape[0]), False, t)
-    return _finish(values.reshape(z.shape[:-1]), reduction, z.dtype, out, rows.shape[0])
-
-
 def grad(logits, labels, reduction="mean", *, out=None):
     """The gradient with respect to the logits (divided by the number of rows for the mean)."""
     reduction = _reduction(reduction)
@@ -1650,7 +1081,7 @@ def grad(logits, labels, reduction="mean", *, out=None):
     direct = out is not None and _direct(out, z, -1, labels) is not None
     target = out.reshape(rows.shape) if direct else np.empty(rows.shape, dtype=z.dtype)
     if chunks:
-        values = _grad_rows_par(rows, y, target, False, t, scale, chunks)
+        values = _grad_rows_par(rows, y, target, _SPARSE, t, scale, chunks)
     else:
-        values = _grad_rows(rows, y, target, False, t, scale)
+        values = _grad_rows(rows, y, target, _SPARSE, t, scale)
     return out if direct else _grad_out(values.reshape(z.shape), z.dtype, out)

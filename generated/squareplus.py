@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squareplus_c10346f014df", globals())
+__name__ = one_name("symact_kernel_squareplus_e558f7cecd39", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -142,8 +142,8 @@ def _part_numba(v, lo, hi):
         return lambda v, lo, hi: v[lo:hi]
     return lambda v, lo, hi: v
 
-
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 _EXACT = {"cache": True, "error_model": "numpy"}
 
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads

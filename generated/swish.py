@@ -54,7 +54,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_swish_d7dce33b1ac6", globals())
+__name__ = one_name("symact_kernel_swish_f0a3d17c1f1c", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -511,8 +511,8 @@ def _part_numba(v, lo, hi):
         return lambda v, lo, hi: v[lo:hi]
     return lambda v, lo, hi: v
 
-
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 _EXACT = {"cache": True, "error_model": "numpy"}
 
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads

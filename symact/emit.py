@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from . import kernel_lib
+from . import kernel_lib, rowlib
 from . import kernel_templates as T
 from .budget import BudgetExceeded, run_limited
 from .cache import cached
@@ -564,121 +564,21 @@ def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str, s
     )
 
 
-_RUN = '''
-
-def _at(v, i):
-    """Element i of a flat input, or the input itself where it is a scalar (in Numba: chosen by type)."""
-    return v if np.ndim(v) == 0 else v[i]
-
-
-@overload(_at, inline="always")
-def _at_numba(v, i):
-    if isinstance(v, types.Array):
-        return lambda v, i: v[i]
-    return lambda v, i: v
-
-
-def _part(v, lo, hi):
-    """Elements lo..hi of a flat input, or the input itself where it is a scalar."""
-    return v if np.ndim(v) == 0 else v[lo:hi]
-
-
-@overload(_part, inline="always")
-def _part_numba(v, lo, hi):
-    if isinstance(v, types.Array):
-        return lambda v, lo, hi: v[lo:hi]
-    return lambda v, lo, hi: v
-
-
-_FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
-_EXACT = {"cache": True, "error_model": "numpy"}
-
-#: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
-#: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs.  On 2 free
-#: cores the twin pays from 2**16 for relu (1.17x; 0.90x at 2**15), 2**14 for sigmoid, 2**12 for silu and
-#: tanh; where another process holds the second core each parallel call can wait for a time slice
-#: (about 8 ms): raise this module attribute, or set_num_threads(1), there
-PARALLEL_MIN = 1 << 16
-
-#: the parallel twin of a loop runs the serial loop on this many slices of the arrays
-_SLICES = 16
-
-
-def _input(value, name):
-    """An input: a Python int or float stays a Python float, which NumPy 2 promotes to the other inputs'
-    dtype; anything else becomes a float32 or float64 array (:func:`_floats`)."""
-    return float(value) if type(value) in (int, float) else _floats(value, name)
-
-
-def _flat(array, shape):
-    """A flat C-contiguous array of ``shape``'s elements, or a scalar where ``array`` has one element."""
-    if array.size == 1 and array.shape != shape:
-        return array.reshape(-1)[0]
-    if array.shape != shape:
-        array = np.broadcast_to(array, shape)
-    return np.ascontiguousarray(array).reshape(-1)
-
-
-def _loop(serial, parallel, size):
-    return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
-
-
-def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
-    """Broadcast the inputs, flatten them and run the loop (its parallel twin for large inputs) into
-    out: a new array, or the given one (its shape must be the broadcast shape); with ``outputs`` > 1,
-    out is None or a sequence of that many arrays, and a tuple of results is returned.  ``redo`` is a
-    (serial, parallel) pair run over the same arguments where the loop returns True."""
-    if outputs == 1:
-        outs = (out,)
-    elif out is None:
-        outs = (None,) * outputs
-    elif isinstance(out, (tuple, list)) and len(out) == outputs:
-        outs = tuple(out)
-    else:
-        raise TypeError(f"out must be a sequence of {outputs} numpy arrays")
-    first = arrays[0]
-    if (  # the common case first: contiguous inputs of one shape and dtype, scalar parameters
-        all(type(a) is np.ndarray for a in arrays)
-        and first.flags.c_contiguous
-        and all(a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous for a in arrays[1:])
-        and all(type(p) is float for p in params)
-        and all(
-            o is None
-            or (type(o) is np.ndarray and o.shape == first.shape and o.dtype == first.dtype and o.flags.c_contiguous)
-            for o in outs
-        )
-    ):
-        results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
-        args = [*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results]]
-        if _loop(serial, parallel, first.size)(*args) is True:
-            _loop(*redo, first.size)(*args)
-    else:
-        dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
-        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
-        args = [_flat(np.asarray(a, dtype=dtype), shape) for a in arrays]
-        args += [p if np.ndim(p) == 0 else _flat(p, shape) for p in params]
-        results = []
-        for o in outs:
-            if o is None:
-                results.append(np.empty(shape, dtype))
-            elif not isinstance(o, np.ndarray):
-                raise TypeError("out must be a numpy array")
-            elif o.shape != shape:
-                raise ValueError(f"out has shape {o.shape}, the result has shape {shape}")
-            elif o.dtype.kind != "f":
-                raise TypeError(f"out must be a float32 or float64 array, not dtype {o.dtype}")
-            else:
-                results.append(o)
-        direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
-        targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
-        if _loop(serial, parallel, targets[0].size)(*args, *targets) is True:
-            _loop(*redo, targets[0].size)(*args, *targets)
-        for r, t, d in zip(results, targets, direct):
-            if not d:
-                np.copyto(r, t.reshape(shape), casting="same_kind")
-    results = [r if o is not None or r.ndim else r[()] for r, o in zip(results, outs)]
-    return results[0] if outputs == 1 else tuple(results)
-'''
+#: the runtime of an elementwise module (symact.rowlib.elementwise): what its loops and functions call
+_RUN = [
+    "_floats",
+    "_param",
+    "_at",
+    "_part",
+    "_FAST",
+    "_EXACT",
+    "PARALLEL_MIN",
+    "_SLICES",
+    "_input",
+    "_flat",
+    "_loop",
+    "_run",
+]
 
 
 def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
@@ -692,8 +592,7 @@ def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
     library = kernel_lib.library_source(["select", "_lit", "_is32", *vecmath_names], imports=False)
     parts.append(library.strip("\n") + "\n")
     parts.append("# --- the kernels ---\n")
-    parts.append(T._CHECKS.strip("\n") + "\n")
-    parts.append(_RUN.strip("\n") + "\n")
+    parts.append(rowlib.source(_RUN, ["checks", "elementwise"]).strip("\n") + "\n")
     return "\n\n".join(parts)
 
 

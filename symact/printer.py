@@ -278,7 +278,7 @@ class KernelPrinter(PythonCodePrinter):
             r, er = self._with_error(rest)
             h = self._print(hi)
             s = f"({r} + {h})"
-            terms = [f"_dd_two_sum({r}, {h})[1]", er, self._print(mid), self._print(lo)]
+            terms = [f"_two_sum({r}, {h})[1]", er, self._print(mid), self._print(lo)]
             return s, " + ".join(t for t in terms if t)
         if isinstance(expr, LinearByRoot):
             v, shift, a = expr.args
@@ -290,7 +290,7 @@ class KernelPrinter(PythonCodePrinter):
             code, err = parts[0]
             for b, eb in parts[1:]:
                 s = f"({code} + {b})"
-                terms = [f"_dd_two_sum({code}, {b})[1]", err, eb]
+                terms = [f"_two_sum({code}, {b})[1]", err, eb]
                 code, err = s, " + ".join(t for t in terms if t)
             return code, err
         if isinstance(expr, sympy.exp) and self._settings["typed"]:  # e = exp(v): its own error, and v's times e

@@ -410,6 +410,13 @@ def _two_sum(a, b):
 
 
 @njit(inline="always")
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(inline="always")
 def _split26(v):
     """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
     return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
@@ -787,7 +794,8 @@ _IMPORTS = (
 
 
 def _module_assignments(module=None) -> dict[str, str]:
-    """Module-level constant name -> its source line(s), comments included (of this module, or ``module``)."""
+    """Module-level constant name -> its source line(s), comments and a ``#:`` comment above included (of this
+    module, or ``module``): ``_UPPER`` and ``UPPER`` constants and ``_lower = f(...)`` objects."""
     import ast
 
     text = inspect.getsource(module or inspect.getmodule(_module_assignments))
@@ -796,8 +804,11 @@ def _module_assignments(module=None) -> dict[str, str]:
     for node in ast.parse(text).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
-            if name.startswith("_") and name.isupper():
-                out[name] = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+            if (name.startswith("_") or name.isupper()) and not name.startswith("__"):  # constants, _x = f(...)
+                first = node.lineno - 1
+                while first and lines[first - 1].startswith("#:"):  # its doc comment
+                    first -= 1
+                out[name] = "\n".join(lines[first : node.end_lineno])
     return out
 
 
@@ -808,6 +819,18 @@ def _python_function(obj):
     if hasattr(obj, "_defn"):
         return obj._defn
     return obj
+
+
+def _decorator_names(fn) -> set[str]:
+    """The names a function's decorators read (``@numba.njit(**_CONTRACT)``: ``numba`` and ``_CONTRACT``)."""
+    import ast
+
+    try:
+        tree = ast.parse(inspect.getsource(fn).lstrip())
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    defs = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return {n.id for d in defs for dec in d.decorator_list for n in ast.walk(dec) if isinstance(n, ast.Name)}
 
 
 def vecmath_source(names, imports: bool = True) -> str:
@@ -825,30 +848,42 @@ def vecmath_source(names, imports: bool = True) -> str:
     return library_source(names, [inspect.getmodule(vecmath_source)], imports)
 
 
-def library_source(names, modules, imports: bool = True) -> str:
+def library_source(names, modules, imports: bool = True, settings=None, exclude=()) -> str:
     """The source of the named functions of ``modules`` (this one and modules built on it, such as
     :mod:`symact.kernel_lib`) and of everything they use there, in dependency order: each function's source,
-    the module constants it reads, and the Numba overload ``_<name>_numba`` of a generic Python function."""
+    the module constants it reads (and what their values are computed from), and the Numba overload
+    ``_<name>_numba`` of a generic Python function.  ``settings``: constant name -> the value a generated
+    module gives it instead of the module's own (a per-module switch, such as log-softmax or softmax)."""
+    import ast
+
     glb: dict[str, object] = {}
     constants: dict[str, str] = {}
     for module in modules:
         glb.update(vars(module))
         constants.update(_module_assignments(module))
+    for name, value in (settings or {}).items():
+        if name not in constants:
+            raise KeyError(f"no module constant {name!r} to set")
+        constants[name] = f"{name} = {value}"
     homes = {module.__name__ for module in modules}
     order: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = set(exclude)
 
     def visit(name: str) -> None:
         if name in seen:
             return
         seen.add(name)
         if name in constants:
+            for node in ast.walk(ast.parse(constants[name])):  # what the value is computed from
+                if isinstance(node, ast.Name) and node.id != name and (node.id in constants or node.id in glb):
+                    if node.id in constants or _is_local(glb[node.id]):
+                        visit(node.id)
             order.append(name)
             return
         if name not in glb or not callable(glb[name]):
             raise KeyError(f"{modules[0].__name__.rsplit('.', 1)[-1]} has no function {name!r}")
         code = _python_function(glb[name]).__code__
-        used = set(code.co_names)
+        used = set(code.co_names) | _decorator_names(_python_function(glb[name]))
         for const in code.co_consts:  # nested functions (intrinsic codegen) and lambdas
             if inspect.iscode(const):
                 used |= set(const.co_names)

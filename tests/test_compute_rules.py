@@ -152,6 +152,7 @@ GENERATOR = [
     "primitive_helpers.py",
     "row_match.py",
     "kernel_templates.py",
+    *sorted(f"rowlib/{p.name}" for p in (Path(__file__).parent.parent / "symact" / "rowlib").glob("*.py")),
 ]
 
 

@@ -1,0 +1,115 @@
+"""Double-double arithmetic: exact products, sums and quotients, and exp to about 2**-60 relative (a few bits past float64).
+
+Real Numba code: :func:`symact.rowlib.source` copies what a generated module uses into it."""
+
+import math
+
+import numba
+import numpy as np
+
+from ..vecmath import _fast_two_sum, _two_sum, fma
+
+
+@numba.njit(cache=True)
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@numba.njit(cache=True)
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+@numba.njit(cache=True)
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+@numba.njit(cache=True)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(inline="always")
+def _exp_tail_poly(r1):
+    """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
+    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
+    compiled with the caller's options, as if written there."""
+    q = 1.0 / 20922789888000.0
+    q = q * r1 + 1.0 / 1307674368000.0
+    q = q * r1 + 1.0 / 87178291200.0
+    q = q * r1 + 1.0 / 6227020800.0
+    q = q * r1 + 1.0 / 479001600.0
+    q = q * r1 + 1.0 / 39916800.0
+    q = q * r1 + 1.0 / 3628800.0
+    q = q * r1 + 1.0 / 362880.0
+    q = q * r1 + 1.0 / 40320.0
+    q = q * r1 + 1.0 / 5040.0
+    q = q * r1 + 1.0 / 720.0
+    q = q * r1 + 1.0 / 120.0
+    q = q * r1 + 1.0 / 24.0
+    q = q * r1 + 1.0 / 6.0
+    return q
+
+
+@numba.njit(cache=True)
+def _exp_dd(x, xlo):
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (the constant ln 2 split in 21 + 53 bits and the polynomial bound it), for x <= 0 (xlo tiny)."""
+    if x < -2200.0:
+        return 0.0, 0.0, 0
+    k = math.floor(x * 1.4426950408889634 + 0.5)
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**12
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh, sl = _two_prod(r1, r1)
+    q = _exp_tail_poly(r1)
+    tail = (r1 * sh) * q
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _dd_exps(row, m, eh, el, ke):
+    """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
+    returns the total sum_k exp(row[k] - m) as a double-double."""
+    th = 0.0
+    tl = 0.0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d, err = _two_sum(v, -m)
+        if d == -math.inf:
+            eh[k] = 0.0
+            el[k] = 0.0
+            ke[k] = 0
+            continue
+        h, lo, kk = _exp_dd(d, err)
+        eh[k] = h
+        el[k] = lo
+        ke[k] = kk
+        th, tl = _dd_add(th, tl, math.ldexp(h, kk), math.ldexp(lo, kk))
+    return th, tl

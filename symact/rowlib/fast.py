@@ -1,0 +1,193 @@
+"""Vectorisable row helpers: the exact maximum, exp(a_k - m) summed exactly in fixed point, the prange switch.
+
+Real Numba code: :func:`symact.rowlib.source` copies what a generated module uses into it."""
+
+import math
+
+import numba
+import numpy as np
+from numba import extending, types
+
+from ..vecmath import (
+    _EXP_LO,
+    _F32_C3,
+    _F32_C4,
+    _F32_C5,
+    _F32_C6,
+    _F32_C7,
+    _F32_HALF,
+    _F32_ONE,
+    _INV_LN2,
+    _LN2_HI,
+    _LN2_LO,
+    _SHIFT,
+    _SHIFT_BITS,
+    _bits_f64,
+    _exp_hilo_f64,
+    _f64_bits,
+)
+from .rows import _neumaier
+
+
+def _by_dtype(single, double):
+    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
+    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
+    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
+
+    def dispatch(row, *rest):
+        return (single if row.dtype == np.float32 else double)(row, *rest)
+
+    @extending.overload(dispatch, jit_options={"cache": True})
+    def _dispatch(row, *rest):
+        chosen = single if row.dtype == types.float32 else double
+        return lambda row, *rest: chosen(row, *rest)
+
+    return dispatch
+
+
+def _is_single(row):
+    """Whether ``row`` is float32; in Numba a compile-time constant."""
+    return row.dtype == np.float32
+
+
+@extending.overload(_is_single, jit_options={"cache": True})
+def _is_single_numba(row):
+    flag = row.dtype == types.float32
+    return lambda row: flag
+
+
+_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+_ABS_MASK = 0x7FFFFFFFFFFFFFFF
+_INF_BITS = 0x7FF0000000000000
+_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _max_key(row):
+    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
+    hi = -_ABS_MASK
+    for k in range(row.shape[0]):
+        b = _f64_bits(np.float64(row[k]))
+        mag = b & _ABS_MASK
+        key = b ^ ((b >> 63) & _ABS_MASK)
+        key = mag if mag > _INF_BITS else key
+        hi = key if key > hi else hi
+    return hi
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _key_value(key):
+    """The float64 of an ordered key."""
+    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps(row, m, e):
+    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
+    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
+    (no rounding error, any order: the loop vectorises)."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        lo = (v - (d - bb)) + (-m - bb)
+        keep = d > _EXP_LO
+        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+        e[k] = t
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_single(row, m, e):
+    """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
+    r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
+    ulp), scaled by 2**k in float64."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        d = np.float64(row[k]) - m
+        d = d if d > -200.0 else -200.0
+        t = d * _INV_LN2 + _SHIFT
+        kk = t - _SHIFT
+        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
+        q = _F32_C7
+        q = q * r + _F32_C6
+        q = q * r + _F32_C5
+        q = q * r + _F32_C4
+        q = q * r + _F32_C3
+        q = q * r + _F32_HALF
+        p = _F32_ONE + (r + (r * r) * q)
+        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
+        e[k] = x
+        h = (x + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((x - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nonneg_sum(e, below):
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
+    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
+    where _exps' absolute 2**-61 is not enough for log p_k."""
+    top = 0
+    for k in range(e.shape[0]):
+        b = _f64_bits(e[k])
+        b = b if e[k] < below or not e[k] < math.inf else 0  # inf and nan: a plain sum below
+        top = b if b > top else top
+    if top == 0:
+        return 0.0
+    if top >= 9205357638345293824:  # 2**1021 and above: too large to scale to [0.5, 1) and back
+        return _neumaier(e, -1)
+    s = 1022 - (top >> 52)
+    scale = _bits_f64((s + 1023) << 52)
+    sh = 0
+    sl = 0
+    for k in range(e.shape[0]):
+        t = e[k] * scale if e[k] < below else 0.0
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
+    return total * _bits_f64((1023 - s) << 52)
+
+
+_exps_by_dtype = _by_dtype(_exps_single, _exps)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _log_rest(row, m, e):
+    """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
+    rest = _exps_by_dtype(row, m, e)
+    return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _row_max(row):
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    n = row.shape[0]
+    if n == 0 or n > _FAST_MAX_N:
+        return False, 0.0
+    key = _max_key(row)
+    m = _key_value(key)
+    return key <= _INF_BITS and abs(m) < math.inf, m
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _chunk(c, chunks, rows):
+    return c * rows // chunks, (c + 1) * rows // chunks
+
+
+def _threaded(rows):
+    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    threads = numba.get_num_threads()
+    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0

@@ -1,0 +1,392 @@
+"""Elementwise losses of a logit z and a label y: the input checks and reductions around each module's printed
+per-element forms, and for the sigmoid cross-entropies (weight w of the positive class) SIMD kernels: the
+forward with vecmath's exp and log1p, the gradient in double-double.
+
+A generated module defines the per-element functions ``_loss_scalar``, ``_grad_scalar``, ``_loss_ufunc`` and
+``_grad_ufunc`` (printed from its SymPy forms), ``_weight`` (w from its parameters), and ``forward`` and ``grad``
+with its parameters as keywords, which call ``_forward`` and ``_grad``; the kernels here take the parameters
+as one tuple ``params``.
+
+Real Numba code: :func:`symact.rowlib.source` copies what a generated module uses into it."""
+
+import math
+
+import numba
+import numpy as np
+
+from ..vecmath import (
+    _INV_LN2,
+    _LN2_HI,
+    _LN2_LO,
+    _SHIFT,
+    _SHIFT_BITS,
+    _bits_f64,
+    _f64_bits,
+    _fast_two_sum,
+    _two_sum,
+    exp_f64,
+    fma,
+    log1p_f64,
+    select,
+)
+from .checks import _floats, _param
+from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _two_prod, _vtwo_prod
+from .fast import _FAST_MAX_N, _chunk, _nonneg_sum
+from .reduce import _finish, _fsum, _grad_out, _reduction, _same_shape
+from .rows import _direct
+
+
+@numba.njit(cache=True)
+def _sigmoid_ce_grad(z, y, q, plain):
+    """-q y sigmoid(-z) + (1 - y) sigmoid(z) with t = exp(-|z|) in double-double: for z >= 0 it is
+    ((1 - y) - q y t) / (1 + t), for z < 0 ((1 - y) t - q y) / (1 + t), each formed in double-double
+    and rounded once (no cancellation error near z = logit(y) beyond the last bit)."""
+    if not (math.isfinite(z) and math.isfinite(y) and math.isfinite(q)) or not math.isfinite(plain):
+        return plain
+    mh, ml, k = _exp_dd(-abs(z), 0.0)
+    th = math.ldexp(mh, k)
+    tl = math.ldexp(ml, k)
+    dh, dl = _two_sum(1.0, th)
+    dh, dl = _fast_two_sum(dh, dl + tl)
+    qyh, qyl = _two_prod(q, y)
+    oyh, oyl = _two_sum(1.0, -y)
+    if z >= 0.0:
+        if oyh == 0.0:  # -q y t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(qyh, qyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return -math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(qyh, qyl, th, tl)
+        nh, nl = _dd_add(oyh, oyl, -xh, -xl)
+    else:
+        if qyh == 0.0:  # (1 - y) t / (1 + t), scaled by 2**k last
+            xh, xl = _dd_mul(oyh, oyl, mh, ml)
+            xh, xl = _dd_div(xh, xl, dh, dl)
+            return math.ldexp(xh + xl, k)
+        xh, xl = _dd_mul(oyh, oyl, th, tl)
+        nh, nl = _dd_add(xh, xl, -qyh, -qyl)
+    rh, rl = _dd_div(nh, nl, dh, dl)
+    return rh + rl
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _loss_fast(zs, ys, params, out):
+    """The per-element losses in float64, in SIMD, with one exponential and one log1p (vecmath's): the loss
+    w y softplus(-z) + (1 - y) softplus(z) (w = _weight(*params)) is, with l = log1p(exp(-|z|)) and softplus(+-z) =
+    max(+-z, 0) + l, (1 - y) z + (w y + 1 - y) l for z >= 0 and w y (-z) + (w y + 1 - y) l for z < 0: for labels
+    in [0, 1] and w >= 0 (the only callers) a sum of two nonnegative terms, so nothing cancels."""
+    w = _weight(*params)
+    for k in range(zs.shape[0]):
+        z = np.float64(zs[k])
+        y = np.float64(ys[k])
+        wy = w * y
+        lin = select(z >= 0.0, select(z < math.inf, fma(-y, z, z), (1.0 - y) * z), -(wy * z))  # z = inf: 0 * inf
+        out[k] = fma(fma(w, y, 1.0 - y), log1p_f64(exp_f64(-abs(z))), lin)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_blocks(zs, ys, params, first, last, blocks, sums):
+    """sums[b] = the losses of block b of ``blocks`` summed to relative precision (_total), for b in [first,
+    last): each block's losses computed into a buffer that stays in cache, never the whole array."""
+    buf = np.empty(_FAST_MAX_N)
+    for b in range(first, last):
+        start, stop = _chunk(b, blocks, zs.shape[0])
+        sums[b] = _total(_loss_fast(zs[start:stop], ys[start:stop], params, buf[: stop - start]))
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_blocks_par(zs, ys, params, blocks, sums, chunks):
+    for c in numba.prange(chunks):
+        first, last = _chunk(c, chunks, blocks)
+        _loss_blocks(zs, ys, params, first, last, blocks, sums)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _total(values):
+    """sum of the values: nonnegative ones in blocks summed exactly in fixed point, else compensated."""
+    n = values.shape[0]
+    low = 0.0
+    for k in range(n):
+        low = min(low, values[k])
+    if not low >= 0.0:
+        return _fsum(values)
+    blocks = max(1, -(-n // _FAST_MAX_N))
+    sums = np.empty(blocks)
+    for c in range(blocks):
+        start, stop = _chunk(c, blocks, n)
+        sums[c] = _nonneg_sum(values[start:stop], math.inf)
+    return _fsum(sums)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _grad_fast(zs, ys, params, size, out):
+    """The gradient for float32 logits, in float64 with the vectorisable sigmoid, in SIMD; the elements where
+    cancellation could cost a float32 ulp (and non-finite ones) are redone by _grad_scalar (double-double)."""
+    w = _weight(*params)
+    bad = 0
+    for k in range(zs.shape[0]):
+        z = np.float64(zs[k])
+        y = np.float64(ys[k])
+        x, ok = _grad_f32_parts(z, y, w)
+        out[k] = x / size
+        bad += 0 if ok else 1
+    if bad:
+        for k in range(zs.shape[0]):
+            z = np.float64(zs[k])
+            y = np.float64(ys[k])
+            if not _grad_f32_parts(z, y, w)[1]:
+                out[k] = _grad_scalar(z, y, *params) / size
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _grad_f32_parts(z, y, w):
+    """(x, ok): the gradient -w y sigma(-z) + (1 - y) sigma(z) in float64 from one exponential, e = exp(-|z|):
+    ((1 - y) - w y e) / (1 + e) for z >= 0, ((1 - y) e - w y) / (1 + e) for z < 0; ok where the numerator keeps
+    2**-26 of its terms (so cancellation cannot cost a float32 ulp) and z is finite."""
+    e = exp_f64(-abs(z))
+    pos = z >= 0.0
+    sp = select(pos, 1.0, e)
+    sn = select(pos, e, 1.0)
+    wy = w * y
+    num = (1.0 - y) * sp - wy * sn
+    ok = (abs(num) >= (abs(wy) * sn + abs(1.0 - y) * sp) * 1.4901161193847656e-08) & (abs(z) < math.inf)
+    return num / (1.0 + e), ok
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _sigmoid_ce_grad_dd(z, y, w):
+    """_sigmoid_ce_grad for finite z and y and |q| < 2**64, branch-free (SIMD): t = exp(-|z|) in double-double
+    (_exp_dd vectorised: k by the shift trick, 2**k from the bits, the argument clamped at -1000 where t
+    underflows anyway), A - B t over 1 + t with (A, B) = (1 - y, q y) for z >= 0 and (q y, 1 - y), negated,
+    for z < 0; where A = 0 the mantissa of t is used and the quotient scaled by 2**k last, as there."""
+    x = -abs(z)
+    x = select(x > -1000.0, x, -1000.0)
+    t = x * _INV_LN2 + _SHIFT
+    kk = t - _SHIFT
+    rh = x - kk * _LN2_HI  # exact: the constant has 21 bits and |k| < 2**11
+    kl = kk * _LN2_LO
+    r1 = rh - kl
+    bb = r1 - rh
+    r2 = (rh - (r1 - bb)) + (-kl - bb)
+    qh, ql = _vtwo_prod(r1, r1)
+    q = _exp_tail_poly(r1)
+    tail = (r1 * qh) * q
+    a = 1.0 + r1
+    bb = a - 1.0
+    b = (1.0 - (a - bb)) + (r1 - bb)
+    c = a + 0.5 * qh
+    bb = c - a
+    b = b + ((a - (c - bb)) + (0.5 * qh - bb))
+    lo = b + (0.5 * ql + tail)
+    mh = c + lo
+    ml = (lo - (mh - c)) + mh * r2  # exp(x) = (mh + ml) 2**k
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    s1 = _bits_f64((k1 + 1023) << 52)
+    s2 = _bits_f64((ki - k1 + 1023) << 52)
+    th = (mh * s1) * s2
+    tl = (ml * s1) * s2
+    dh = 1.0 + th  # 1 + t, th <= 1
+    dl = (th - (dh - 1.0)) + tl
+    d = dh + dl
+    dl = dl - (d - dh)
+    dh = d
+    qyh, qyl = _vtwo_prod(w, y)
+    oyh = 1.0 - y  # y <= 1
+    oyl = (1.0 - oyh) - y
+    pos = z >= 0.0
+    ah = select(pos, oyh, qyh)
+    al = select(pos, oyl, qyl)
+    bh = select(pos, qyh, oyh)
+    bl = select(pos, qyl, oyl)
+    zero = ah == 0.0
+    uh = select(zero, mh, th)
+    ul = select(zero, ml, tl)
+    ph, pl = _vtwo_prod(bh, uh)  # B t (or B times t's mantissa)
+    pl = pl + (bh * ul + bl * uh)
+    xh = ph + pl
+    xl = pl - (xh - ph)
+    sh = ah - xh  # A - B t, as _dd_add
+    bb = sh - ah
+    sl = ((ah - (sh - bb)) + (-xh - bb)) + (al - xl)
+    nh = sh + sl
+    nl = sl - (nh - sh)
+    g = nh / dh  # (nh + nl) / (dh + dl), as _dd_div
+    ph, pl = _vtwo_prod(g, dh)
+    r = (((nh - ph) - pl) + nl) - g * dl
+    v = g + r / dh
+    v = select(pos, v, -v)
+    kz = select(zero, ki, 0)
+    k1 = kz >> 1
+    return (v * _bits_f64((k1 + 1023) << 52)) * _bits_f64((kz - k1 + 1023) << 52)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_double(zs, ys, params, size, out):
+    """The gradient for float64 logits in double-double, rounded once, in SIMD (_sigmoid_ce_grad_dd); the
+    elements with a non-finite logit or label are redone by _grad_scalar."""
+    q = _weight(*params)
+    bad = 0
+    for k in range(zs.shape[0]):
+        z = zs[k]
+        y = np.float64(ys[k])
+        ok = (abs(z) < math.inf) & (abs(y) < math.inf)
+        out[k] = _sigmoid_ce_grad_dd(select(ok, z, 0.0), select(ok, y, 0.0), q) / size
+        bad += select(ok, 0, 1)
+    if bad:
+        for k in range(zs.shape[0]):
+            y = np.float64(ys[k])
+            if not (abs(zs[k]) < math.inf and abs(y) < math.inf):
+                out[k] = _grad_scalar(zs[k], y, *params) / size
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _grad_double_par(zs, ys, params, size, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _grad_double(zs[start:stop], ys[start:stop], params, size, out[start:stop])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_fast_par(zs, ys, params, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _loss_fast(zs[start:stop], ys[start:stop], params, out[start:stop])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _grad_fast_par(zs, ys, params, size, out, chunks):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _grad_fast(zs[start:stop], ys[start:stop], params, size, out[start:stop])
+    return out
+
+
+def _chunks(size):
+    """The number of chunks for a prange twin, or 0 for the serial kernel."""
+    threads = numba.get_num_threads()
+    return 4 * threads if size >= 262144 and threads > 1 else 0
+
+
+def _fast_forward(z, y, params, reduction, out):
+    """forward on the SIMD path when every parameter is a number (None where one is an array)."""
+    if any(not isinstance(p, float) for p in params):
+        return None
+    if any(not p >= 0.0 for p in params):  # a negative weight: the terms of _loss_fast can cancel
+        return None
+    chunks = _chunks(z.size)
+    if reduction == "none":
+        if chunks:
+            values = _loss_fast_par(z.reshape(-1), y.reshape(-1), params, np.empty(z.size), chunks)
+        else:
+            values = _loss_fast(z.reshape(-1), y.reshape(-1), params, np.empty(z.size))
+        return _finish(values.reshape(z.shape), reduction, z.dtype, out, z.size)
+    if out is not None:
+        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
+    blocks = max(1, -(-z.size // _FAST_MAX_N))
+    sums = np.empty(blocks)
+    if chunks:
+        _loss_blocks_par(z.reshape(-1), y.reshape(-1), params, blocks, sums, min(chunks, blocks))
+    else:
+        _loss_blocks(z.reshape(-1), y.reshape(-1), params, 0, blocks, blocks, sums)
+    total = _fsum(sums)
+    if reduction == "mean":
+        total = total / z.size if z.size else math.nan
+    return z.dtype.type(total)
+
+
+@numba.njit(cache=True)
+def _weight(*params):
+    """The weight w of the positive class from the loss's parameters.  Each generated module defines its own
+    (from its parameters, such as ``pos_weight``); this one, for tests of this module: w = 1."""
+    return 1.0
+
+
+@numba.njit(cache=True)
+def _grad_scalar(z, y, *params):
+    """The gradient of one element.  Each generated module defines its own, printed from its SymPy form; this
+    one, for tests of this module: the sigmoid cross-entropy's, -y sigma(-z) + (1 - y) sigma(z)."""
+    return 1.0 / (1.0 + math.exp(-z)) - y
+
+
+def _loss_ufunc(z, y, *params):
+    """The loss of each element.  Each generated module defines its own (a ufunc of its printed form); this
+    one, for tests of this module: the sigmoid cross-entropy."""
+    return np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+
+def _grad_ufunc(z, y, *params):
+    """The gradient of each element, as _loss_ufunc."""
+    return 1.0 / (1.0 + np.exp(-z)) - y
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _outside_unit(ys):
+    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
+    outside = False
+    for k in range(ys.shape[0]):
+        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
+    return outside
+
+
+def _inputs(logits, labels):
+    z = _floats(logits, "logits")
+    y = _floats(labels, "labels")
+    _same_shape(z, y, ("logits", "labels"))
+    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
+        raise ValueError("labels must lie in [0, 1]")
+    return z, y
+
+
+def _forward(logits, labels, raw, reduction, out, fast):
+    """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
+    module has no SIMD kernels."""
+    reduction = _reduction(reduction)
+    z, y = _inputs(logits, labels)
+    z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
+    y = np.asarray(y, order="C")
+    if fast is not None:
+        result = fast(z, y, tuple(_param(v, n) for v, n in raw), reduction, out)
+        if result is not None:
+            return result
+    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *(_param(v, n) for v, n in raw))
+    return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
+
+
+def _fast_grad(z, y, params, reduction, out):
+    """grad on the SIMD path when every parameter is a number (and, for float64, |q| < 2**64); else None."""
+    if not (
+        all(isinstance(p, float) for p in params)
+        and (z.dtype == np.float32 or all(abs(p) < 18446744073709551616.0 for p in params))  # no overflow
+    ):
+        return None
+    size = float(z.size) if reduction == "mean" and z.size else 1.0
+    z = np.asarray(z, order="C")
+    direct = _direct(out, z, -1, y) if z.ndim else None
+    target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
+    flat = (z.reshape(-1), np.ascontiguousarray(y).reshape(-1))
+    single = z.dtype == np.float32
+    if chunks := _chunks(z.size):
+        (_grad_fast_par if single else _grad_double_par)(*flat, params, size, target.reshape(-1), chunks)
+    else:
+        (_grad_fast if single else _grad_double)(*flat, params, size, target.reshape(-1))
+    return out if direct is not None else _grad_out(target, z.dtype, out)
+
+
+def _grad(logits, labels, raw, reduction, out, fast):
+    """``grad`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_grad, or None."""
+    reduction = _reduction(reduction)
+    z, y = _inputs(logits, labels)
+    params = tuple(_param(v, n) for v, n in raw)
+    if fast is not None:
+        result = fast(z, y, params, reduction, out)
+        if result is not None:
+            return result
+    values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), *params))
+    if reduction == "mean" and z.size:
+        values = values / z.size
+    return _grad_out(values, z.dtype, out)

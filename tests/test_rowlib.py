@@ -1,0 +1,142 @@
+"""symact.rowlib: the row kernels' building blocks run as ordinary Numba functions, and the source they give
+generated modules is complete."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from symact import rowlib
+from symact.rowlib import dd, fast, reduce, rows
+
+
+def test_two_prod_and_dd_arithmetic_are_exact():
+    rng = np.random.default_rng(1)
+    for a, b in rng.standard_normal((20, 2)) * 1e3:
+        p, e = dd._two_prod(a, b)
+        assert Fraction(p) + Fraction(e) == Fraction(a) * Fraction(b)
+        s, t = dd._dd_add(a, 0.0, b, 0.0)
+        assert Fraction(s) + Fraction(t) == Fraction(a) + Fraction(b)
+        h, lo = dd._dd_mul(a, 0.0, b, 0.0)
+        assert Fraction(h) + Fraction(lo) == Fraction(a) * Fraction(b)
+        q, r = dd._dd_div(a, 0.0, b, 0.0)
+        assert abs((Fraction(q) + Fraction(r)) / (Fraction(a) / Fraction(b)) - 1) < Fraction(1, 2**100)
+
+
+@pytest.mark.parametrize("x", [0.0, -1e-10, -0.5, -3.0, -700.0, -745.5])
+def test_exp_dd_beyond_double_precision(x):
+    """hi + lo within 2**-56 (the Taylor tail is formed in double: about 2**-60 of exp(x) at |r| = ln2 / 2)."""
+    import mpmath
+
+    mpmath.mp.prec = 200
+    hi, lo, k = dd._exp_dd(x, 0.0)
+    got = (mpmath.mpf(hi) + mpmath.mpf(lo)) * mpmath.mpf(2) ** k
+    assert abs(got / mpmath.exp(x) - 1) < mpmath.mpf(2) ** -56
+
+
+def test_compensated_sums():
+    values = np.array([1e16, 1.0, -1e16, 3.0, 1e-5])
+    assert rows._neumaier(values, -1) == math.fsum(values)
+    assert rows._neumaier(values, 3) == math.fsum(np.delete(values, 3))
+    assert reduce._fsum(values) == math.fsum(values)
+    out = np.empty(4)
+    rows._excluded(np.array([1.0, 2.0, 4.0, 8.0]), out)
+    assert out.tolist() == [14.0, 13.0, 11.0, 7.0]
+
+
+def test_shifted_exponentials_and_the_exact_maximum():
+    a = np.array([0.5, 3.0, -2.0, 3.0, -np.inf])
+    assert rows._row_special(a) == (False, 3.0)
+    assert fast._key_value(fast._max_key(a)) == 3.0
+    assert fast._max_key(np.array([1.0, np.nan])) > fast._INF_BITS  # nan above every number
+    e, lo = np.empty(5), np.empty(5)
+    assert rows._shifted(a, 3.0, e, lo) == 1  # the first maximum
+    np.testing.assert_allclose(e, np.exp(a - 3.0), rtol=1e-15)
+    rest = fast._exps(a, 3.0, e)  # sum_k exp(a_k - m) - 1, to about 2**-61
+    assert abs(rest - (math.fsum(np.exp(a - 3.0)) - 1)) < 2**-58
+    tiny = np.array([1e-30, 3e-31, 0.0])
+    assert fast._nonneg_sum(tiny, 1.0) == pytest.approx(1.3e-30, rel=1e-15)
+
+
+def test_the_source_of_a_kernel_runs_on_its_own(tmp_path):
+    """The hardmax module's kernels and everything they use, and nothing else, run without symact."""
+    import importlib.util
+
+    text = rowlib.IMPORTS + rowlib.source(["forward"], ["checks", "rows", "fast", "hardmax"])
+    assert "def _exps(" not in text  # only what forward uses
+    path = tmp_path / "rowlib_source_test.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("rowlib_source_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    got = module.forward(np.array([[1.0, 3.0, 3.0], [np.nan, 0.0, 1.0]]))
+    assert np.array_equal(got[0], [0.0, 1.0, 0.0]) and np.isnan(got[1]).all()
+
+
+def test_settings_replace_a_module_constant():
+    text = rowlib.source(["_labels"], ["checks", "reduce", "softmax_ce"], {"_SPARSE": "True"})
+    assert "_SPARSE = True" in text and "_SPARSE = False" not in text
+    with pytest.raises(KeyError):
+        rowlib.source(["_labels"], ["checks", "reduce", "softmax_ce"], {"_NO_SUCH": "1"})
+
+
+def test_used_names_finds_library_names_only():
+    code = "def grad(z):\n    return _finish(_fsum(z), 'sum', z.dtype, None, 1) + math.pi + _local(z)\n"
+    assert rowlib.used_names(code, ["reduce"]) == ["_finish", "_fsum"]
+
+
+def test_sigmoid_cross_entropy_kernels_match_the_plain_forms():
+    """rowlib.losses with its own defaults (w = 1): the SIMD forward and the double-double gradient agree with
+    the per-element forms, float64 and float32."""
+    from symact.rowlib import losses
+
+    z = np.array([-30.0, -2.0, -0.1, 0.0, 0.5, 3.0, 40.0])
+    y = np.array([0.0, 0.3, 1.0, 0.5, 0.2, 1.0, 0.0])
+    for dtype in (np.float64, np.float32):
+        zt = z.astype(dtype)
+        fast = losses._forward(zt, y, (), "none", None, losses._fast_forward)
+        plain = losses._forward(zt, y, (), "none", None, None)
+        assert fast.dtype == dtype
+        np.testing.assert_allclose(fast, plain, rtol=1e-14 if dtype == np.float64 else 1e-6)
+        grad = losses._grad(zt, y, (), "sum", None, losses._fast_grad)
+        np.testing.assert_allclose(grad, losses._grad_ufunc(z, y), rtol=1e-12 if dtype == np.float64 else 1e-6)
+    plain = losses._forward(z, y, (), "none", None, None)
+    assert losses._forward(z, y, (), "mean", None, losses._fast_forward) == pytest.approx(np.mean(plain), rel=1e-15)
+
+
+def test_a_loss_without_simd_kernels_copies_only_what_it_calls(tmp_path):
+    """An elementwise loss that is no sigmoid cross-entropy: its parameter threaded as a keyword into the
+    printed per-element forms, and none of rowlib.losses' SIMD kernels in the module."""
+    import importlib.util
+
+    import sympy
+
+    from symact.catalog import Aux, Entry, Kind, Param
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import render_template
+
+    c = sympy.Symbol("c", positive=True)
+    entry = Entry(
+        "my_scaled_squares",
+        Kind.LOSS,
+        "mine",
+        c * (z - label) ** 2,
+        variable=z,
+        wrt=(z,),
+        params=(Param(c, 2, "`scale`: a scale"),),
+        aux=(Aux(label, "the label", "unit"),),
+        builtin=False,
+    )
+    text = render_template(entry, "cmd")
+    assert "def _loss_fast" not in text and "def _weight" not in text and "def _forward(" in text
+    path = tmp_path / "my_scaled_squares.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("my_scaled_squares", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    zs, ys = np.array([0.5, -1.0, 2.0]), np.array([0.0, 1.0, 0.25])
+    assert module.forward(zs, ys, scale=3.0) == pytest.approx(3.0 * np.mean((zs - ys) ** 2), rel=1e-15)
+    np.testing.assert_allclose(module.grad(zs, ys, reduction="sum"), 4.0 * (zs - ys), rtol=1e-15)
