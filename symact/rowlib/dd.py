@@ -1,4 +1,5 @@
-"""Double-double arithmetic: exact products, sums and quotients, and exp to about 2**-60 relative (a few bits past float64).
+"""Double-double arithmetic: exact products, sums and quotients, and exp to about 2**-60 relative
+(a few bits past float64).
 
 Real Numba code: :func:`symact.rowlib.source` copies what a generated module uses into it."""
 
@@ -77,7 +78,8 @@ def _exp_tail_poly(r1):
 
 @numba.njit(cache=True)
 def _exp_dd(x, xlo):
-    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (the constant ln 2 split in 21 + 53 bits and the polynomial bound it), for x <= 0 (xlo tiny)."""
+    """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
+    bits and the polynomial give), for x <= 0 (xlo tiny)."""
     if x < -2200.0:
         return 0.0, 0.0, 0
     k = math.floor(x * 1.4426950408889634 + 0.5)
