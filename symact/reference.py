@@ -47,6 +47,7 @@ def mp_value(v) -> mpmath.mpf:
 
 _HUGE = mpmath.mpf(2) ** 8192  #: past 1e2466: beyond the 1e1000 that stands for an infinite input, times constants
 _CLAMP = mpmath.mpf(2) ** 8200
+_REDUCE = mpmath.mpf(2) ** 40  #: from here exp reduces its argument itself (see _exp)
 
 
 def _exp(x):
@@ -58,6 +59,14 @@ def _exp(x):
     if mpmath.isfinite(x) and abs(x) > _HUGE:
         k = mpmath.nint(max(min(x, _CLAMP), -_CLAMP) / mpmath.ln2)
         return mpmath.ldexp(mpmath.mpf(1), int(k))
+    if mpmath.isfinite(x) and abs(x) > _REDUCE:
+        # x = k log 2 + r with log 2 to as many more bits as x has before its point: mpmath itself takes e**x
+        # for a large integer x (every float past 2**53) as a power of e, 10-20x slower (12 ms at 400 digits,
+        # most of the time of symact check), with the same value
+        with mpmath.extraprec(int(mpmath.mag(x)) + 30):
+            k = int(mpmath.nint(x / mpmath.ln2))
+            r = x - k * mpmath.ln2
+        return mpmath.ldexp(mpmath.exp(r), k)
     return mpmath.exp(x)
 
 
