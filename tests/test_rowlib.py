@@ -140,3 +140,33 @@ def test_a_loss_without_simd_kernels_copies_only_what_it_calls(tmp_path):
     zs, ys = np.array([0.5, -1.0, 2.0]), np.array([0.0, 1.0, 0.25])
     assert module.forward(zs, ys, scale=3.0) == pytest.approx(3.0 * np.mean((zs - ys) ** 2), rel=1e-15)
     np.testing.assert_allclose(module.grad(zs, ys, reduction="sum"), 4.0 * (zs - ys), rtol=1e-15)
+
+
+def test_kernel_code_in_string_literals_stays_below_150_lines():
+    """Numba code lives in real modules (copied into generated/ from their source), not in string literals: the
+    lines of code-like text in every string constant of the package that is not a docstring (f-strings' parts
+    included) stay below 150 in all, the glue the printer and emit need."""
+    import ast
+    import re
+    from pathlib import Path
+
+    code = re.compile(r"^\s*(def |return\b|for |while |if |elif |else:|@|[A-Za-z_][\w\[\], ]*\s*[-+*/]?=[^=])")
+
+    def docstrings(tree):
+        kinds = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        return {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, kinds) and n.body and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
+
+    counts = {}
+    for path in sorted((Path(__file__).parent.parent / "symact").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        skip = docstrings(tree)
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                   and id(n) not in skip]
+        counts[path.name] = sum(1 for s in strings for line in s.splitlines() if code.match(line))
+    assert code.match("    s = a + b") and code.match("@numba.njit") and not code.match("the sum of a and b")
+    assert sum(counts.values()) < 150, sorted(counts.items(), key=lambda kv: -kv[1])[:5]
