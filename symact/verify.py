@@ -42,7 +42,7 @@ import sympy
 from ._callable import make_callable
 from .errors import InputError, ParseError, SymactError
 
-__all__ = ["LIMIT", "Verdict", "Undecided", "verify", "parse_assumption"]
+__all__ = ["LIMIT", "Verdict", "Undecided", "verify", "verify_command", "parse_assumption"]
 
 MIN_POINTS = 6  #: the fewest agreeing sample points that count as numeric evidence of equality
 LIMIT = 8.0  #: seconds for the whole verification, parsing included (the issue allows 10, start-up included)
@@ -512,6 +512,60 @@ def verify(
             raise InputError(message)
         raise Undecided(message)
     return _replace_seconds(result, time.monotonic() - start)
+
+
+def verify_command(
+    lhs: str,
+    rhs: str,
+    *,
+    latex: bool = False,
+    var: str | None = None,
+    assume: Iterable[str] = (),
+    limit: float = LIMIT,
+    fix: str = "drop --latex",
+) -> Verdict:
+    """:func:`verify`, with the hint ``symact verify`` adds to a LaTeX parse error of SymPy syntax (``fix``: how
+    to read the sides as SymPy)."""
+    try:
+        return verify(lhs, rhs, latex=latex, var=var, assume=assume, limit=limit)
+    except ParseError as exc:
+        if latex and _sympy_not_latex(lhs, rhs):
+            raise InputError(f"{exc}; this looks like SymPy syntax: {fix}") from None
+        raise
+
+
+SYNTAX_SECONDS = 8.0  #: how long telling SymPy syntax from LaTeX may take (an error path only)
+
+
+def _sympy_not_latex(*sides: str) -> bool:
+    """Whether a side that LaTeX does not read is SymPy syntax, read with the safe parsers (no eval) in
+    a worker process under a time limit."""
+    from .budget import BudgetExceeded, run_limited
+
+    try:
+        return bool(run_limited(_any_sympy_not_latex, SYNTAX_SECONDS, sides, isolate=True))
+    except BudgetExceeded:
+        return False
+    except Exception:  # only a hint: an unexpected failure leaves the parse error as it was
+        return False
+
+
+def _any_sympy_not_latex(sides) -> bool:
+    from .latex import parse_latex
+    from .parse import parse_sympy
+
+    for side in sides:
+        try:
+            parse_latex(side)
+            continue
+        except ParseError:
+            pass
+        try:
+            parse_sympy(side)
+            return True
+        except ParseError:
+            pass
+    return False
 
 
 def _replace_seconds(verdict: Verdict, seconds: float) -> Verdict:

@@ -31,55 +31,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..errors import InputError, ParseError
-    from ..verify import verify
+    from ..verify import verify_command
 
-    try:
-        verdict = verify(args.lhs, args.rhs, latex=args.latex, var=args.var, assume=args.assume)
-    except ParseError as exc:
-        if args.latex and _sympy_not_latex(args.lhs, args.rhs):
-            raise InputError(f"{exc}; this looks like SymPy syntax: drop --latex") from None
-        raise
+    verdict = verify_command(args.lhs, args.rhs, latex=args.latex, var=args.var, assume=args.assume)
     if args.json:
         print(json.dumps(verdict.to_json(), indent=2))
     else:
         print(_text(verdict))
     return 0 if verdict.equal else 1
-
-
-SYNTAX_SECONDS = 8.0  #: how long telling SymPy syntax from LaTeX may take (an error path only)
-
-
-def _sympy_not_latex(*sides: str) -> bool:
-    """Whether a side that LaTeX does not read is SymPy syntax, read with the safe parsers (no eval) in
-    a worker process under a time limit."""
-    from ..budget import BudgetExceeded, run_limited
-
-    try:
-        return bool(run_limited(_any_sympy_not_latex, SYNTAX_SECONDS, sides, isolate=True))
-    except BudgetExceeded:
-        return False
-    except Exception:  # only a hint: an unexpected failure leaves the parse error as it was
-        return False
-
-
-def _any_sympy_not_latex(sides) -> bool:
-    from ..errors import ParseError
-    from ..latex import parse_latex
-    from ..parse import parse_sympy
-
-    for side in sides:
-        try:
-            parse_latex(side)
-            continue
-        except ParseError:
-            pass
-        try:
-            parse_sympy(side)
-            return True
-        except ParseError:
-            pass
-    return False
 
 
 def _text(verdict) -> str:
