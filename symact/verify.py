@@ -400,7 +400,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
             domains[total.function.base] = "simplex"
     catalog_params = _catalog_params()
     params = {s: catalog_params.get(s, ()) for s in symbols if s.is_positive and not s.is_integer and s not in domains}
-    reals = [s for s in symbols if not s.is_positive and not s.is_integer]
+    reals = sorted((s for s in symbols if not s.is_positive and not s.is_integer), key=sympy.default_sort_key)
     if var is not None:
         reals = [s for s in reals if s.name == var] or reals
     kinks = _kinks((lhs, rhs), reals)
