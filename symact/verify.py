@@ -21,7 +21,8 @@ several values of every parameter.  The semantics:
 * a claim about a general vector size n is tried at n = 2 first, then 1, 3, 4;
 * ``assume`` restricts the claim: ``x>=0``, ``0<y<1``, ``alpha=1``, ``Sum(y[k], (k, 0, n - 1)) = 1``;
 * everything (parsing included) runs in a forked process that is killed at the time limit, so a
-  hostile formula gets a verdict or :class:`Undecided` (exit 2) within :data:`LIMIT` seconds.
+  hostile formula gets a verdict or :class:`Undecided` (exit 2) within :data:`LIMIT` seconds;
+* :func:`symact.batch.verify_batch` grades many claims (JSON Lines, ``symact verify --batch``), each in the same way.
 
 >>> v = verify("diff(sigmoid(x), x)", "sigmoid(x)*(1 - sigmoid(x))")
 >>> v.equal, v.method
@@ -525,7 +526,7 @@ def verify_command(
     fix: str = "drop --latex",
 ) -> Verdict:
     """:func:`verify`, with the hint ``symact verify`` adds to a LaTeX parse error of SymPy syntax (``fix``: how
-    to read the sides as SymPy)."""
+    to read the sides as SymPy); ``symact verify --batch`` grades each of its claims through this too."""
     try:
         return verify(lhs, rhs, latex=latex, var=var, assume=assume, limit=limit)
     except ParseError as exc:
