@@ -235,7 +235,7 @@ def test_the_same_record_whatever_process_grades_it():
 # Dask (the optional extra symact[dask]; skipped when it is not installed)
 
 
-def test_dask_local_cluster_gives_the_same_records(one_job):
+def test_dask_local_cluster_gives_the_same_records(one_job, claims_file, capsys):
     try:
         import dask
         from distributed import Client, LocalCluster
@@ -249,4 +249,7 @@ def test_dask_local_cluster_gives_the_same_records(one_job):
     with dask.config.set({"distributed.worker.daemon": False}):
         with LocalCluster(**options) as cluster, Client(cluster) as client:
             records = list(verify_batch(CLAIMS, client=client))
+            code, out, err = _run(capsys, "--batch", str(claims_file), "--dask", cluster.scheduler_address)
     assert _without_seconds(records) == _without_seconds(one_job)
+    assert code == 0 and err == ""
+    assert [json.loads(line)["exit"] for line in out.splitlines()] == [0, 1, 2, 2]  # as test_cli_batch_to_stdout
