@@ -30,6 +30,7 @@ _LAZY = {
     "SymactError": ("symact.errors", "SymactError"),
     "ParseError": ("symact.errors", "ParseError"),
     "verify": ("symact.verify", "verify"),
+    "verify_batch": ("symact.batch", "verify_batch"),
     "Verdict": ("symact.verify", "Verdict"),
     "parse_sympy": ("symact.parse", "parse_sympy"),
     "parse_latex": ("symact.latex", "parse_latex"),

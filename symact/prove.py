@@ -408,7 +408,8 @@ def _indexed_points(lhs, rhs, space, rng, reals, params, aux, bases, limit):
                         vals = _sample_domain("simplex", rng, shape[0])
                         subs.update({base[q]: vals[q] for q in range(shape[0])})
                         continue
-                    for ix in li.atoms(Indexed) | ri.atoms(Indexed):
+                    # in a fixed order: a set's order follows the string hash, which differs between processes
+                    for ix in sorted(li.atoms(Indexed) | ri.atoms(Indexed), key=sympy.default_sort_key):
                         if ix.base == base:
                             subs[ix] = _sample_domain(dom, rng)[0]
                 yield subs, li, ri

@@ -21,7 +21,8 @@ several values of every parameter.  The semantics:
 * a claim about a general vector size n is tried at n = 2 first, then 1, 3, 4;
 * ``assume`` restricts the claim: ``x>=0``, ``0<y<1``, ``alpha=1``, ``Sum(y[k], (k, 0, n - 1)) = 1``;
 * everything (parsing included) runs in a forked process that is killed at the time limit, so a
-  hostile formula gets a verdict or :class:`Undecided` (exit 2) within :data:`LIMIT` seconds.
+  hostile formula gets a verdict or :class:`Undecided` (exit 2) within :data:`LIMIT` seconds;
+* :func:`symact.batch.verify_batch` grades many claims (JSON Lines, ``symact verify --batch``), each in the same way.
 
 >>> v = verify("diff(sigmoid(x), x)", "sigmoid(x)*(1 - sigmoid(x))")
 >>> v.equal, v.method
@@ -42,7 +43,7 @@ import sympy
 from ._callable import make_callable
 from .errors import InputError, ParseError, SymactError
 
-__all__ = ["LIMIT", "Verdict", "Undecided", "verify", "parse_assumption"]
+__all__ = ["LIMIT", "Verdict", "Undecided", "verify", "verify_command", "parse_assumption"]
 
 MIN_POINTS = 6  #: the fewest agreeing sample points that count as numeric evidence of equality
 LIMIT = 8.0  #: seconds for the whole verification, parsing included (the issue allows 10, start-up included)
@@ -400,7 +401,7 @@ def _work(lhs_text, rhs_text, latex, var, assume, budget):
             domains[total.function.base] = "simplex"
     catalog_params = _catalog_params()
     params = {s: catalog_params.get(s, ()) for s in symbols if s.is_positive and not s.is_integer and s not in domains}
-    reals = [s for s in symbols if not s.is_positive and not s.is_integer]
+    reals = sorted((s for s in symbols if not s.is_positive and not s.is_integer), key=sympy.default_sort_key)
     if var is not None:
         reals = [s for s in reals if s.name == var] or reals
     kinks = _kinks((lhs, rhs), reals)
@@ -512,6 +513,60 @@ def verify(
             raise InputError(message)
         raise Undecided(message)
     return _replace_seconds(result, time.monotonic() - start)
+
+
+def verify_command(
+    lhs: str,
+    rhs: str,
+    *,
+    latex: bool = False,
+    var: str | None = None,
+    assume: Iterable[str] = (),
+    limit: float = LIMIT,
+    fix: str = "drop --latex",
+) -> Verdict:
+    """:func:`verify`, with the hint ``symact verify`` adds to a LaTeX parse error of SymPy syntax (``fix``: how
+    to read the sides as SymPy); ``symact verify --batch`` grades each of its claims through this too."""
+    try:
+        return verify(lhs, rhs, latex=latex, var=var, assume=assume, limit=limit)
+    except ParseError as exc:
+        if latex and _sympy_not_latex(lhs, rhs):
+            raise InputError(f"{exc}; this looks like SymPy syntax: {fix}") from None
+        raise
+
+
+SYNTAX_SECONDS = 8.0  #: how long telling SymPy syntax from LaTeX may take (an error path only)
+
+
+def _sympy_not_latex(*sides: str) -> bool:
+    """Whether a side that LaTeX does not read is SymPy syntax, read with the safe parsers (no eval) in
+    a worker process under a time limit."""
+    from .budget import BudgetExceeded, run_limited
+
+    try:
+        return bool(run_limited(_any_sympy_not_latex, SYNTAX_SECONDS, sides, isolate=True))
+    except BudgetExceeded:
+        return False
+    except Exception:  # only a hint: an unexpected failure leaves the parse error as it was
+        return False
+
+
+def _any_sympy_not_latex(sides) -> bool:
+    from .latex import parse_latex
+    from .parse import parse_sympy
+
+    for side in sides:
+        try:
+            parse_latex(side)
+            continue
+        except ParseError:
+            pass
+        try:
+            parse_sympy(side)
+            return True
+        except ParseError:
+            pass
+    return False
 
 
 def _replace_seconds(verdict: Verdict, seconds: float) -> Verdict:
