@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_softmax_444b325445a8", globals())
+__name__ = one_name("symact_kernel_log_softmax_3a3f67343789", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -61,6 +61,107 @@ def _direct(out, array, axis, *others):
     ):
         return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
     return None
+
+_LOG = True
+
+
+@numba.njit(cache=True)
+def _neumaier(values, skip):
+    """Compensated sum of values[k] for k != skip."""
+    s = 0.0
+    c = 0.0
+    for k in range(values.shape[0]):
+        if k == skip:
+            continue
+        v = values[k]
+        t = s + v
+        if abs(s) >= abs(v):
+            c += (s - t) + v
+        else:
+            c += (v - t) + s
+        s = t
+    return s + c if math.isfinite(s) else s
+
+
+@numba.njit(cache=True)
+def _row_special(a):
+    """(has_nan, max)."""
+    m = -math.inf
+    bad = False
+    for k in range(a.shape[0]):
+        v = np.float64(a[k])
+        if v != v:
+            bad = True
+        elif v > m:
+            m = v
+    return bad, m
+
+
+@numba.njit(cache=True)
+def _shifted(a, m, e, lo):
+    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
+    kmax = -1
+    for k in range(a.shape[0]):
+        v = np.float64(a[k])
+        d = v - m
+        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
+            e[k] = 0.0
+            lo[k] = 0.0
+            continue
+        bb = d - v
+        err = (v - (d - bb)) + (-m - bb)
+        t = math.exp(d)
+        e[k] = t + t * err
+        lo[k] = err
+        if kmax < 0 and v == m:
+            kmax = k
+    return kmax
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _forward_row_slow(row, out, e, lo):
+    """One row, scalar: nan rows, infinite maxima and very long rows."""
+    n = row.shape[0]
+    bad, m = _row_special(row)
+    if bad:
+        out[:] = math.nan
+        return
+    if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
+        count = 0
+        for k in range(n):
+            if np.float64(row[k]) == m:
+                count += 1
+        for k in range(n):
+            hit = np.float64(row[k]) == m
+            if _LOG:
+                out[k] = -math.log(count) if hit else -math.inf
+            else:
+                out[k] = 1.0 / count if hit else 0.0
+        return
+    kmax = _shifted(row, m, e, lo)
+    rest = _neumaier(e, kmax)
+    if _LOG:
+        big = math.log1p(rest)
+        for k in range(n):
+            d = np.float64(row[k]) - m
+            out[k] = (d - big) + lo[k] if d != -math.inf else -math.inf
+    else:
+        total = 1.0 + rest
+        for k in range(n):
+            out[k] = e[k] / total
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _forward_redo(a, out, redo):
+    """The rows flagged in redo by the scalar path (nan, an infinite maximum, rows over _FAST_MAX_N): a kernel
+    of its own, compiled by the first call that meets such a row, not by every first call."""
+    n = a.shape[1]
+    e = np.empty(n)
+    lo = np.empty(n)
+    for r in range(a.shape[0]):
+        if redo[r]:
+            _forward_row_slow(a[r], out[r], e, lo)
+    return out
 
 
 def _by_dtype(single, double):
@@ -83,8 +184,6 @@ _F32_ABS = np.int32(0x7FFFFFFF)
 _F32_INF = np.int32(0x7F800000)  # the bits of float32 +inf
 
 _FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
-
-_LOG = True
 
 _TWO_M64 = 5.421010862427522e-20  # 2**-64
 
@@ -190,92 +289,6 @@ def _exps_f32(row, m, e):
         p = _F32_ONE + (r + (r * r) * q)
         scale = _bits_f32(np.int32(np.int32(_f32_bits(t) + _F32_SCALE_BIAS) << np.int32(23)))
         e[k] = select(low, _F32_ZERO, p * scale)
-
-
-@numba.njit(cache=True)
-def _neumaier(values, skip):
-    """Compensated sum of values[k] for k != skip."""
-    s = 0.0
-    c = 0.0
-    for k in range(values.shape[0]):
-        if k == skip:
-            continue
-        v = values[k]
-        t = s + v
-        if abs(s) >= abs(v):
-            c += (s - t) + v
-        else:
-            c += (v - t) + s
-        s = t
-    return s + c if math.isfinite(s) else s
-
-
-@numba.njit(cache=True)
-def _row_special(a):
-    """(has_nan, max)."""
-    m = -math.inf
-    bad = False
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        if v != v:
-            bad = True
-        elif v > m:
-            m = v
-    return bad, m
-
-
-@numba.njit(cache=True)
-def _shifted(a, m, e, lo):
-    """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
-    kmax = -1
-    for k in range(a.shape[0]):
-        v = np.float64(a[k])
-        d = v - m
-        if d == -math.inf:  # a[k] - m overflows (or a[k] = -inf): exp gives 0
-            e[k] = 0.0
-            lo[k] = 0.0
-            continue
-        bb = d - v
-        err = (v - (d - bb)) + (-m - bb)
-        t = math.exp(d)
-        e[k] = t + t * err
-        lo[k] = err
-        if kmax < 0 and v == m:
-            kmax = k
-    return kmax
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_row_slow(row, out, e, lo):
-    """One row, scalar: nan rows, infinite maxima and very long rows."""
-    n = row.shape[0]
-    bad, m = _row_special(row)
-    if bad:
-        out[:] = math.nan
-        return
-    if m == math.inf or m == -math.inf:  # the limit: the entries at m share the mass
-        count = 0
-        for k in range(n):
-            if np.float64(row[k]) == m:
-                count += 1
-        for k in range(n):
-            hit = np.float64(row[k]) == m
-            if _LOG:
-                out[k] = -math.log(count) if hit else -math.inf
-            else:
-                out[k] = 1.0 / count if hit else 0.0
-        return
-    kmax = _shifted(row, m, e, lo)
-    rest = _neumaier(e, kmax)
-    if _LOG:
-        big = math.log1p(rest)
-        for k in range(n):
-            d = np.float64(row[k]) - m
-            out[k] = (d - big) + lo[k] if d != -math.inf else -math.inf
-    else:
-        total = 1.0 + rest
-        for k in range(n):
-            out[k] = e[k] / total
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -392,19 +405,19 @@ def _forward_row_single(row, out, e, lo):
     key = _max_key_single(row) if 0 < n <= _FAST_MAX_N else _F32_INF
     m = _bits_f32(np.int32(key ^ ((key >> np.int32(31)) & _F32_ABS)))
     if key >= _F32_INF or m == -math.inf:  # nan, an infinite maximum, an empty or very long row
-        _forward_row_slow(row, out, e, lo)
-        return
+        return True
     _exps_f32(row, m, out)
     total = _sum_single(out)  # (scaled by 2**64, as out)
     if not _LOG:
         _scale_single(out, 1.0 / total)
-        return
+        return False
     rest = total * _TWO_M64 - 1.0  # to 2**-30 of the total: relative precision where rest >= 0.5
     if rest < 0.5:  # a confident row (no other entry at 1): the rest to relative precision, from float64
         for k in range(n):
             e[k] = np.float64(out[k]) * _TWO_M64
         rest = _nonneg_sum(e, 1.0)
     _shift_single(row, out, np.float64(m), math.log1p(rest))
+    return False
 
 
 @numba.njit(**_CONTRACT)
@@ -513,11 +526,10 @@ def _row_max(row):
 @numba.njit(cache=True, error_model="numpy")
 def _forward_row_double(row, out, e, lo):
     """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
-    or a shift."""
+    or a shift.  Returns whether the row is left to _forward_row_slow (as _forward_row_single)."""
     fast, m = _row_max(row)
     if not fast:
-        _forward_row_slow(row, out, e, lo)
-        return
+        return True
     rest = _exps_fwd(row, m, e)
     if _LOG:
         big = math.log1p(rest if rest >= 0.0625 else _nonneg_sum(e, 1.0))
@@ -530,18 +542,20 @@ def _forward_row_double(row, out, e, lo):
             out[k] = x if d != -math.inf else -math.inf
     else:
         _divide(e, out, 1.0 + rest)
+    return False
 
-#: softmax or log-softmax of one row (float32 rows by _forward_row_single)
+#: softmax or log-softmax of one row (float32 rows by _forward_row_single); True: a row for _forward_row_slow
 _forward_row = _by_dtype(_forward_row_single, _forward_row_double)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _forward_rows(a, out):
+def _forward_rows(a, out, redo):
+    """The rows the vectorised path takes; redo[r] set where row r is left to _forward_redo."""
     n = a.shape[1]
     e = np.empty(n)
     lo = np.empty(n)
     for r in range(a.shape[0]):
-        _forward_row(a[r], out[r], e, lo)
+        redo[r] = _forward_row(a[r], out[r], e, lo)
     return out
 
 
@@ -551,14 +565,14 @@ def _chunk(c, chunks, rows):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _forward_rows_par(a, out, chunks):
+def _forward_rows_par(a, out, redo, chunks):
     rows, n = a.shape
     for c in numba.prange(chunks):
         e = np.empty(n)
         lo = np.empty(n)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _forward_row(a[r], out[r], e, lo)
+            redo[r] = _forward_row(a[r], out[r], e, lo)
     return out
 
 
@@ -608,14 +622,17 @@ def forward(a, axis=-1, *, out=None):
     target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
     if not rows.size:  # no rows, or rows of no element: an empty result, as NumPy, PyTorch and JAX give
         result = target
-    elif chunks:
-        result = _forward_rows_par(rows, target, chunks)
     else:
-        result = _forward_rows(rows, target)
+        redo = np.zeros(rows.shape[0], dtype=np.bool_)
+        result = _forward_rows_par(rows, target, redo, chunks) if chunks else _forward_rows(rows, target, redo)
+        if redo.any():
+            _forward_redo(rows, result, redo)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
-def _vjp_call(serial, parallel, a, g, axis, out, name):
+def _vjp_call(serial, parallel, again, a, g, axis, out, name):
+    """A vjp by rows: ``serial(rows, grows, target, redo)`` or ``parallel(..., redo, chunks)``, then
+    ``again(rows, grows, target, redo)`` for the rows they flag in ``redo`` (none, mostly)."""
     array, shape, rows = _rows(a, name, axis)
     garray = _floats(g, "g")
     if garray.shape != array.shape:
@@ -625,51 +642,12 @@ def _vjp_call(serial, parallel, a, g, axis, out, name):
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
     if not rows.size:
         result = target
-    elif chunks:
-        result = parallel(rows, grows, target, chunks)
     else:
-        result = serial(rows, grows, target)
+        redo = np.zeros(rows.shape[0], dtype=np.bool_)
+        result = parallel(rows, grows, target, redo, chunks) if chunks else serial(rows, grows, target, redo)
+        if redo.any():
+            again(rows, grows, result, redo)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
-
-
-@njit(inline="always")
-def _pow2_f64(k):
-    """2.0**k for an int64 k in [-1022, 1023]."""
-    return _bits_f64((k + 1023) << 52)
-
-
-@njit(inline="always")
-def _exp_hilo_f64(hi, lo, m):
-    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
-    t = hi * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
-    p = m + m * (r + _exp_poly_f64(r))
-    ki = _f64_bits(t) - _SHIFT_BITS
-    k1 = ki >> 1
-    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps(row, m, e):
-    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
-    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
-    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
-    (no rounding error, any order: the loop vectorises)."""
-    sh = 0
-    sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        lo = (v - (d - bb)) + (-m - bb)
-        keep = d > _EXP_LO
-        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
-        e[k] = t
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 
 @njit(inline="always")
@@ -865,6 +843,58 @@ def _vjp_row_dd(ar, gr, outr, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _vjp_redo(a, g, out, redo):
+    """The rows flagged in redo, in double-double by _vjp_row_dd: compiled by the first call that has one."""
+    n = a.shape[1]
+    w = np.empty((6, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(a.shape[0]):
+        if redo[r]:
+            _vjp_row_dd(a[r], g[r], out[r], w, ke)
+    return out
+
+
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps(row, m, e):
+    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
+    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
+    (no rounding error, any order: the loop vectorises)."""
+    sh = 0
+    sl = 0
+    for k in range(row.shape[0]):
+        v = np.float64(row[k])
+        d = v - m
+        bb = d - v
+        lo = (v - (d - bb)) + (-m - bb)
+        keep = d > _EXP_LO
+        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+        e[k] = t
+        h = (t + _ROUND_HI) - _ROUND_HI
+        sh += np.int64(h * _Q_HI)
+        sl += np.int64((t - h) * _Q_LO)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _weighted_sums(e, g, pos, neg):
     """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
     terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
@@ -882,12 +912,11 @@ def _weighted_sums(e, g, pos, neg):
 def _vjp_row_single(ar, gr, outr, w, ke):
     """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
     error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
-    g_j - s or g_j - p_j s) is redone in double-double."""
+    g_j - s or g_j - p_j s) is left to the double-double _vjp_row_dd: returns whether it is."""
     n = ar.shape[0]
     fast, m = _row_max(ar)
     if not fast:
-        _vjp_row_dd(ar, gr, outr, w, ke)
-        return
+        return True
     e = w[0]
     total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
     s, b = _weighted_sums(e, gr, w[1], w[2])
@@ -895,8 +924,7 @@ def _vjp_row_single(ar, gr, outr, w, ke):
         s /= total
         b /= total
     if not (abs(b) < math.inf):
-        _vjp_row_dd(ar, gr, outr, w, ke)
-        return
+        return True
     tol = (n + 16) * 9.313225746154785e-10 * b  # (n + 16) 2**-30: the sums' error bound times 2**23
     close = 0
     for k in range(n):
@@ -906,8 +934,7 @@ def _vjp_row_single(ar, gr, outr, w, ke):
         outr[k] = x
         c = abs(gk - p * s) < p * tol if _LOG else abs(gk - s) < tol
         close += 1 if c else 0
-    if close:
-        _vjp_row_dd(ar, gr, outr, w, ke)
+    return close != 0
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1032,8 +1059,7 @@ def _vjp_row_double(ar, gr, outr, w, ke):
     n = ar.shape[0]
     fast, m = _row_max(ar)
     if not fast or not _g_ok(gr):
-        _vjp_row_dd(ar, gr, outr, w, ke)
-        return
+        return True
     eh = w[0]
     el = w[1]
     sh = w[2]
@@ -1055,7 +1081,7 @@ def _vjp_row_double(ar, gr, outr, w, ke):
             y = gk - ph
             bb = y - gk
             outr[k] = y + (((gk - (y - bb)) + (-ph - bb)) - pl)
-        return
+        return False
     # D = sum_{i != top} e_i (g_top - g_i) / total; out_j = p_j ((g_j - g_top) + D)
     gt = np.float64(gr[_first(ar, m)])
     for k in range(n):
@@ -1083,77 +1109,39 @@ def _vjp_row_double(ar, gr, outr, w, ke):
         ph, pl = _vdd_mul(eh[k], el[k], ith, itl)
         y = ph * dh + (ph * dl + pl * dh)
         outr[k] = _scale2(y, ke[k])
+    return False
 
+#: one row of the vjp; True: a row for _vjp_row_dd (nan, inf, long rows, cancellation beyond the bound)
 _vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _vjp_rows(a, g, out):
+def _vjp_rows(a, g, out, redo):
     n = a.shape[1]
     w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(a.shape[0]):
-        _vjp_row(a[r], g[r], out[r], w, ke)
+        redo[r] = _vjp_row(a[r], g[r], out[r], w, ke)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _vjp_rows_par(a, g, out, chunks):
+def _vjp_rows_par(a, g, out, redo, chunks):
     rows, n = a.shape
     for c in numba.prange(chunks):
         w = np.empty((6, n))
         ke = np.empty(n, dtype=np.int64)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _vjp_row(a[r], g[r], out[r], w, ke)
+            redo[r] = _vjp_row(a[r], g[r], out[r], w, ke)
     return out
 
 
 def vjp(a, g, axis=-1, *, out=None):
     """The vector-Jacobian product g^T J of ``forward`` along ``axis``, from the scores ``a``."""
-    return _vjp_call(_vjp_rows, _vjp_rows_par, a, g, axis, out, "a")
+    return _vjp_call(_vjp_rows, _vjp_rows_par, _vjp_redo, a, g, axis, out, "a")
 
 _LANES = 32  # independent accumulators in _dot2 and _dot3: their inner loops over the lanes vectorise
-
-_FROM_OUTPUT_MAX = 1e300  # sums below this: no overflow in the compensated arithmetic
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _dot2(p, g, acc):
-    """(s, c, b): sum_k p_k g_k as the double-double s + c, and sum_k |p_k g_k|: Dot2 (Ogita, Rump and
-    Oishi) in _LANES independent lanes, each product split exactly by an fma and each sum by TwoSum, the lanes
-    then added in order.  |s + c - sum| is below about n**2 2**-106 b."""
-    n = p.shape[0]
-    acc[:] = 0.0
-    hi = acc[0]
-    lo = acc[1]
-    mag = acc[2]
-    full = n - n % _LANES
-    for base in range(0, full, _LANES):
-        for j in range(_LANES):
-            pk = np.float64(p[base + j])
-            gk = np.float64(g[base + j])
-            x = pk * gk
-            h = hi[j]
-            t = h + x
-            bb = t - h
-            lo[j] += ((h - (t - bb)) + (x - bb)) + fma(pk, gk, -x)
-            hi[j] = t
-            mag[j] += abs(x)
-    s = 0.0
-    c = 0.0
-    b = 0.0
-    for k in range(full, n):
-        pk = np.float64(p[k])
-        gk = np.float64(g[k])
-        x = pk * gk
-        s, c = _vsum2(s, x, c + fma(pk, gk, -x))
-        b += abs(x)
-    for j in range(_LANES):
-        s, c = _vsum2(s, hi[j], c + lo[j])
-        b += mag[j]
-    s, c = _fast_two_sum(s, c)
-    return s, c, b
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -1219,6 +1207,101 @@ def _from_output_plain(y, g, out):
     for k in range(y.shape[0]):
         gk = np.float64(g[k])
         out[k] = gk - math.exp(np.float64(y[k])) * s if _LOG else np.float64(y[k]) * (gk - s)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _softmax_from_output(pr, gr, outr, s, c, tol):
+    """out_j = p_j ((g_j - s) - c), g_j - s exact (TwoSum); returns how many |g_j - s - c| fall below tol."""
+    close = 0
+    for k in range(pr.shape[0]):
+        gk = np.float64(gr[k])
+        dh = gk - s
+        bb = dh - gk
+        d = dh + (((gk - (dh - bb)) + (-s - bb)) - c)
+        outr[k] = np.float64(pr[k]) * d
+        close += select(abs(d) < tol, 1, 0)
+    return close
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _from_output_again(yr, gr, outr, acc, w, ke):
+    """A row _from_output_row left: the sum by _dot3 (about 2**-150), and for a float32 log-softmax row the
+    exponentials in double-double."""
+    n = yr.shape[0]
+    s, c = _dot3(yr, gr, acc)
+    if not _LOG:
+        _softmax_from_output(yr, gr, outr, s, c, 0.0)
+        return
+    fast, m = _row_max(yr)
+    if not fast or m >= 1.0:
+        _from_output_plain(yr, gr, outr)
+        return
+    eh = w[0]
+    el = w[1]
+    sh = w[2]
+    sl = w[3]
+    _exps_dd(yr, 0.0, eh, el, ke, sh, sl)  # exp(y_k) = sh[k] + sl[k]
+    for k in range(n):
+        a = sh[k]
+        ph = a * s
+        pl = fma(a, s, -ph) + (a * c + sl[k] * s)
+        gk = np.float64(gr[k])
+        d = gk - ph
+        bb = d - gk
+        outr[k] = d + (((gk - (d - bb)) + (-ph - bb)) - pl)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _from_output_redo(y, g, out, redo):
+    """The rows flagged in redo, by _from_output_again: compiled by the first call that has one."""
+    n = y.shape[1]
+    acc = np.empty((3, _LANES))
+    w = np.empty((4, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(y.shape[0]):
+        if redo[r]:
+            _from_output_again(y[r], g[r], out[r], acc, w, ke)
+    return out
+
+_FROM_OUTPUT_MAX = 1e300  # sums below this: no overflow in the compensated arithmetic
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _dot2(p, g, acc):
+    """(s, c, b): sum_k p_k g_k as the double-double s + c, and sum_k |p_k g_k|: Dot2 (Ogita, Rump and
+    Oishi) in _LANES independent lanes, each product split exactly by an fma and each sum by TwoSum, the lanes
+    then added in order.  |s + c - sum| is below about n**2 2**-106 b."""
+    n = p.shape[0]
+    acc[:] = 0.0
+    hi = acc[0]
+    lo = acc[1]
+    mag = acc[2]
+    full = n - n % _LANES
+    for base in range(0, full, _LANES):
+        for j in range(_LANES):
+            pk = np.float64(p[base + j])
+            gk = np.float64(g[base + j])
+            x = pk * gk
+            h = hi[j]
+            t = h + x
+            bb = t - h
+            lo[j] += ((h - (t - bb)) + (x - bb)) + fma(pk, gk, -x)
+            hi[j] = t
+            mag[j] += abs(x)
+    s = 0.0
+    c = 0.0
+    b = 0.0
+    for k in range(full, n):
+        pk = np.float64(p[k])
+        gk = np.float64(g[k])
+        x = pk * gk
+        s, c = _vsum2(s, x, c + fma(pk, gk, -x))
+        b += abs(x)
+    for j in range(_LANES):
+        s, c = _vsum2(s, hi[j], c + lo[j])
+        b += mag[j]
+    s, c = _fast_two_sum(s, c)
+    return s, c, b
 
 
 def _is_single(row):
@@ -1302,20 +1385,6 @@ def _plain_dot(p, g, acc):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _softmax_from_output(pr, gr, outr, s, c, tol):
-    """out_j = p_j ((g_j - s) - c), g_j - s exact (TwoSum); returns how many |g_j - s - c| fall below tol."""
-    close = 0
-    for k in range(pr.shape[0]):
-        gk = np.float64(gr[k])
-        dh = gk - s
-        bb = dh - gk
-        d = dh + (((gk - (dh - bb)) + (-s - bb)) - c)
-        outr[k] = np.float64(pr[k]) * d
-        close += select(abs(d) < tol, 1, 0)
-    return close
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _softmax_from_output_single(pr, gr, outr, s, tol):
     """out_j = p_j (g_j - s) for a float32 row, in float64 (error 2**-52 relative before the float32 rounding);
     returns how many |g_j - s| fall below tol.  (In float32 with s split in two, 16 lanes, it ran no faster
@@ -1370,10 +1439,11 @@ def _from_output_row(yr, gr, outr, acc, w, ke):
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
     float64 sum for float32 rows of up to 1024 (exact products), Sum2 / Dot2 for longer ones and for float64
-    rows; where some g_j - sum cancels below that bound, the row is redone with _dot3.  For log-softmax,
+    rows; where some g_j - sum cancels below that bound, the row is redone with _dot3 (returns True: the row is
+    left to _from_output_again).  For log-softmax,
     exp(y_j) is _exp_short (2**-41) for float32 rows and vecmath's exp_f64 for float64 ones; a float32 row where
     g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about
-    2**-60), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
+    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
     n = yr.shape[0]
     single = _is_single(yr)
     if single and n <= 1024:
@@ -1396,58 +1466,35 @@ def _from_output_row(yr, gr, outr, acc, w, ke):
         err = (n + 2) * (n + 2) * 2.465190328815662e-32 * b  # (n + 2)**2 2**-105 b
     if not (abs(s) < _FROM_OUTPUT_MAX and b < _FROM_OUTPUT_MAX):
         _from_output_plain(yr, gr, outr)
-        return
+        return False
     if not _LOG:  # the sum's error err is below 2**-26 (float32) or 2**-53 (float64) of |g_j - s| above tol
         if single:
             close = _softmax_from_output_single(yr, gr, outr, s, err * 67108864.0)
         else:
             close = _softmax_from_output(yr, gr, outr, s, c, err * 9007199254740992.0)
-        if close == 0:
-            return
-        s, c = _dot3(yr, gr, acc)
-        _softmax_from_output(yr, gr, outr, s, c, 0.0)
-        return
+        return close != 0
     if not single:  # exp_f64's error, within 2**-52 of exp(y_j), is left: within 2**-50 |exp(y_j) S|
         for k in range(n):
             e = exp_f64(np.float64(yr[k]))
             outr[k] = fma(-e, s, np.float64(gr[k])) - e * c
-        return
+        return False
     # float32: the exponential's error and the sum's below 2**-27 of |d|, or the row again in double-double
-    if _log_from_output_single(yr, gr, outr, s + c, err) == 0:
-        return
-    s, c = _dot3(yr, gr, acc)
-    fast, m = _row_max(yr)
-    if not fast or m >= 1.0:
-        _from_output_plain(yr, gr, outr)
-        return
-    eh = w[0]
-    el = w[1]
-    sh = w[2]
-    sl = w[3]
-    _exps_dd(yr, 0.0, eh, el, ke, sh, sl)  # exp(y_k) = sh[k] + sl[k]
-    for k in range(n):
-        a = sh[k]
-        ph = a * s
-        pl = fma(a, s, -ph) + (a * c + sl[k] * s)
-        gk = np.float64(gr[k])
-        d = gk - ph
-        bb = d - gk
-        outr[k] = d + (((gk - (d - bb)) + (-ph - bb)) - pl)
+    return _log_from_output_single(yr, gr, outr, s + c, err) != 0
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _from_output_rows(y, g, out):
+def _from_output_rows(y, g, out, redo):
     n = y.shape[1]
     acc = np.empty((3, _LANES))
     w = np.empty((4, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(y.shape[0]):
-        _from_output_row(y[r], g[r], out[r], acc, w, ke)
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _from_output_rows_par(y, g, out, chunks):
+def _from_output_rows_par(y, g, out, redo, chunks):
     rows, n = y.shape
     for c in numba.prange(chunks):
         acc = np.empty((3, _LANES))
@@ -1455,13 +1502,13 @@ def _from_output_rows_par(y, g, out, chunks):
         ke = np.empty(n, dtype=np.int64)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _from_output_row(y[r], g[r], out[r], acc, w, ke)
+            redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
     return out
 
 
 def vjp_from_output(y, g, axis=-1, *, out=None):
     """The vector-Jacobian product g^T J of ``forward`` along ``axis`` from its output ``y`` = forward(a)."""
-    return _vjp_call(_from_output_rows, _from_output_rows_par, y, g, axis, out, "y")
+    return _vjp_call(_from_output_rows, _from_output_rows_par, _from_output_redo, y, g, axis, out, "y")
 
 
 @numba.njit(cache=True)

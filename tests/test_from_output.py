@@ -72,9 +72,40 @@ def test_the_threaded_rows_match_the_serial_ones(name):
         y = m.forward(rng.normal(0, 2, (300, 1000)).astype(dtype))
         g = rng.normal(size=y.shape).astype(dtype)
         g[7] = 1.0  # a row that cancels and is redone
-        serial = m._from_output_rows(y, g, np.empty_like(y))
-        threaded = m._from_output_rows_par(y, g, np.empty_like(y), 4)
+        redo = np.zeros(y.shape[0], dtype=np.bool_)
+        threaded_redo = np.zeros(y.shape[0], dtype=np.bool_)
+        serial = m._from_output_rows(y, g, np.empty_like(y), redo)
+        threaded = m._from_output_rows_par(y, g, np.empty_like(y), threaded_redo, 4)
         np.testing.assert_array_equal(serial, threaded)
+        np.testing.assert_array_equal(redo, threaded_redo)
+        if name == "softmax":  # g = 1: 1 - sum_i p_i cancels
+            assert redo[7]
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_a_row_left_to_the_redo_kernel_gets_the_redo(name):
+    """The hot kernel only flags a row whose sum cancels; _from_output_redo (a kernel of its own, compiled
+    only when a row needs it) redoes it with _dot3, as the row kernel did in place before."""
+    m = mod(name)
+    rng = np.random.default_rng(8)
+    for dtype in (np.float32, np.float64):
+        y = m.forward(rng.normal(0, 2, (3, 50)).astype(dtype))
+        g = rng.normal(size=y.shape).astype(dtype)
+        g[1] = 1.0  # softmax: g_j - sum_i p_i g_i = 1 - sum_i p_i cancels
+        redo = np.zeros(3, dtype=np.bool_)
+        hot = m._from_output_rows(y, g, np.empty_like(y), redo)
+        if not redo.any():
+            continue
+        again = m._from_output_redo(y, g, hot.copy(), redo)
+        np.testing.assert_array_equal(again, m.vjp_from_output(y, g))
+        acc = np.empty((3, m._LANES))
+        for r in np.flatnonzero(redo):  # the redo of a row is the row alone through _from_output_again
+            w = np.empty((4, y.shape[1]))
+            ke = np.empty(y.shape[1], dtype=np.int64)
+            alone = np.empty(y.shape[1], dtype=dtype)
+            m._from_output_again(y[r], g[r], alone, acc, w, ke)
+            np.testing.assert_array_equal(alone, again[r])
+        np.testing.assert_array_equal(again[~redo], hot[~redo])
 
 
 def test_softmax_keeps_its_last_bits_where_the_sum_cancels():

@@ -50,17 +50,18 @@ def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
 
 @numba.njit(cache=True, error_model="numpy")
 def _loss_row(zr, yr, sparse, t, e, lo, terms):
-    """The loss of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k)."""
+    """(slow, loss) of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k);
+    slow: the row is left to _loss_row_slow (nan, infinite logits, very long rows; the loss is then 0)."""
     fast, m = _row_max(zr)
     if not fast:
-        return _loss_row_slow(zr, yr, sparse, t, e, lo, terms)
+        return True, 0.0
     big = math.log1p(_log_rest(zr, m, e))
     if sparse:
         v = np.float64(zr[t])
         d = v - m
         bb = d - v
         err = (v - (d - bb)) + (-m - bb)
-        return big - (d + (err if d != -math.inf else 0.0))
+        return False, big - (d + (err if d != -math.inf else 0.0))
     for k in range(zr.shape[0]):
         v = np.float64(zr[k])
         d = v - m
@@ -69,28 +70,42 @@ def _loss_row(zr, yr, sparse, t, e, lo, terms):
         w = np.float64(yr[k])
         x = w * (big - (d + (err if d != -math.inf else 0.0)))
         terms[k] = x if w != 0.0 else 0.0
-    return _nonneg_sum(terms, math.inf)
+    return False, _nonneg_sum(terms, math.inf)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loss_rows(z, y, out, sparse, labels):
+def _loss_rows(z, y, out, sparse, labels, redo):
+    """The loss of each row; redo[r] set where row r is left to _loss_redo."""
     n = z.shape[1]
     w = np.empty((3, n))
     for r in range(z.shape[0]):
         yr = y[0] if sparse else y[r]
-        out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
+        redo[r], out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loss_rows_par(z, y, out, sparse, labels, chunks):
+def _loss_rows_par(z, y, out, sparse, labels, redo, chunks):
     rows, n = z.shape
     for c in numba.prange(chunks):
         w = np.empty((3, n))
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
             yr = y[0] if sparse else y[r]
-            out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
+            redo[r], out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_redo(z, y, out, sparse, labels, redo):
+    """The rows flagged in redo by the scalar _loss_row_slow: a kernel of its own, compiled by the first call
+    that meets such a row, not by every first call."""
+    n = z.shape[1]
+    w = np.empty((3, n))
+    for r in range(z.shape[0]):
+        if redo[r]:
+            yr = y[0] if sparse else y[r]
+            out[r] = _loss_row_slow(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
     return out
 
 
@@ -185,18 +200,17 @@ def _grad_row_dd(zr, yrow, outr, scale, w, ke):
 def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
     the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in
-    double-double.  The sparse label t is unused (yrow holds it), as _grad_row_double's twin."""
+    double-double (returns True: the row is left to _grad_row_dd).  The sparse label t is unused (yrow holds
+    it), as _grad_row_double's twin."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
     if not fast:
-        _grad_row_dd(zr, yrow, outr, scale, w, ke)
-        return
+        return True
     e = w[0]
     total = 1.0 + _exps(zr, m, e)  # p to float64 accuracy: the bound below needs it
     ysum = _nonneg_sum(yrow, math.inf)
     if not (ysum < math.inf):
-        _grad_row_dd(zr, yrow, outr, scale, w, ke)
-        return
+        return True
     tol = (n + 16) * 9.313225746154785e-10 * ysum  # (n + 16) 2**-30 sum(y): the error bound times 2**23
     close = 0
     for k in range(n):
@@ -204,8 +218,7 @@ def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
         x = p * ysum - yrow[k]
         outr[k] = x * scale
         close += 1 if abs(x) < p * tol else 0
-    if close:
-        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+    return close != 0
 
 
 _Q_LO3 = 5316911983139663491615228241121378304.0  # 2**122: the third level of _sum_fixed
@@ -265,7 +278,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     difference and quotient per element in SIMD loops, one rounding.  The sums are exact but for their
     quantisation, at most 2**-103 of Y and of the total: a row where that could reach 2**-60 of some output
     (e_j sum_{k != j} y_k and y_j sum_{k != j} e_k equal to 2**-43, soft labels at the prediction) is redone
-    by _grad_row_dd.  A sparse row (label t >= 0) is e_j scale / total but at t, -sum_{k != t} e_k scale / total:
+    by _grad_row_dd (returns True: the row is left to it).  A sparse row (label t >= 0) is e_j scale / total but at t, -sum_{k != t} e_k scale / total:
     no cancellation, no label sums."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
@@ -274,8 +287,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
         for k in range(n):
             ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
     if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, long rows, huge or nan labels
-        _grad_row_dd(zr, yrow, outr, scale, w, ke)
-        return
+        return True
     eh = w[0]
     el = w[1]
     sh = w[2]
@@ -294,7 +306,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
             oh, ol = rh, rl
         oh, ol = _dd_mul(oh, ol, ch, cl)
         outr[t] = 0.0 - (oh + ol)  # +0 for a single class, as 0 - 0 in _grad_row_dd
-        return
+        return False
     jy = _first(yrow, _bits_f64(ybits))
     yh, yl = _sum_fixed(yrow, yrow, False, jy)
     ah, al = _two_sum(yrow[jy], yh)
@@ -323,45 +335,66 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
         nl = sl2 - (nh - sh2)
         close += select(abs(nh) >= _CANCEL * (xh + ph), 0, 1)
         outr[k] = _scale2(_vdd_mul(nh, nl, ch, cl)[0], select(zero, ke[k], 0))  # scale / total
-    if close:
-        _grad_row_dd(zr, yrow, outr, scale, w, ke)
+    return close != 0
 
 
+#: one row of the gradient; True: a row for _grad_row_dd
 _grad_row_by_dtype = _by_dtype(_grad_row_single, _grad_row_double)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _grad_row(z, y, out, sparse, labels, scale, r, w, ke):
-    n = z.shape[1]
-    yrow = w[14]
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _label_row(y, sparse, labels, r, yrow):
+    """Row r's labels in float64 into yrow (a one-hot row for a sparse label)."""
     if sparse:
         yrow[:] = 0.0
         yrow[labels[r]] = 1.0
     else:
-        for k in range(n):
+        for k in range(yrow.shape[0]):
             yrow[k] = np.float64(y[r, k])
-    _grad_row_by_dtype(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _grad_row(z, y, out, sparse, labels, scale, r, w, ke):
+    """Row r of the gradient; returns whether it is left to _grad_redo.  Inlined (as _label_row): no level of
+    its own to compile."""
+    yrow = w[14]
+    _label_row(y, sparse, labels, r, yrow)
+    return _grad_row_by_dtype(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _grad_rows(z, y, out, sparse, labels, scale):
+def _grad_rows(z, y, out, sparse, labels, scale, redo):
     n = z.shape[1]
     w = np.empty((15, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(z.shape[0]):
-        _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
+        redo[r] = _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _grad_rows_par(z, y, out, sparse, labels, scale, chunks):
+def _grad_rows_par(z, y, out, sparse, labels, scale, redo, chunks):
     rows, n = z.shape
     for c in numba.prange(chunks):
         w = np.empty((15, n))
         ke = np.empty(n, dtype=np.int64)
         start, stop = _chunk(c, chunks, rows)
         for r in range(start, stop):
-            _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
+            redo[r] = _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_redo(z, y, out, sparse, labels, scale, redo):
+    """The rows flagged in redo, in double-double by _grad_row_dd: compiled by the first call that has one."""
+    n = z.shape[1]
+    w = np.empty((15, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(z.shape[0]):
+        if redo[r]:
+            yrow = w[14]
+            _label_row(y, sparse, labels, r, yrow)
+            _grad_row_dd(z[r], yrow, out[r], scale, w, ke)
     return out
 
 
@@ -398,10 +431,13 @@ def forward(logits, labels, reduction="mean", *, out=None):
     z, rows = _logits(logits)
     y, t = _labels(labels, z)
     chunks = _threaded(rows)
+    redo = np.zeros(rows.shape[0], dtype=np.bool_)
     if chunks:
-        values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), _SPARSE, t, chunks)
+        values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), _SPARSE, t, redo, chunks)
     else:
-        values = _loss_rows(rows, y, np.empty(rows.shape[0]), _SPARSE, t)
+        values = _loss_rows(rows, y, np.empty(rows.shape[0]), _SPARSE, t, redo)
+    if redo.any():
+        _loss_redo(rows, y, values, _SPARSE, t, redo)
     return _finish(values.reshape(z.shape[:-1]), reduction, z.dtype, out, rows.shape[0])
 
 
@@ -414,8 +450,11 @@ def grad(logits, labels, reduction="mean", *, out=None):
     chunks = _threaded(rows)
     direct = out is not None and _direct(out, z, -1, labels) is not None
     target = out.reshape(rows.shape) if direct else np.empty(rows.shape, dtype=z.dtype)
+    redo = np.zeros(rows.shape[0], dtype=np.bool_)
     if chunks:
-        values = _grad_rows_par(rows, y, target, _SPARSE, t, scale, chunks)
+        values = _grad_rows_par(rows, y, target, _SPARSE, t, scale, redo, chunks)
     else:
-        values = _grad_rows(rows, y, target, _SPARSE, t, scale)
+        values = _grad_rows(rows, y, target, _SPARSE, t, scale, redo)
+    if redo.any():
+        _grad_redo(rows, y, values, _SPARSE, t, scale, redo)
     return out if direct else _grad_out(values.reshape(z.shape), z.dtype, out)
