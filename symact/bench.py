@@ -8,8 +8,10 @@ of the same bytes (``N`` elements for a forward, scaled by 1.5 for a vjp, which 
 another half for each auxiliary input: dropout's mask).
 
 The generated modules are loaded by file path from ``generated/``; frameworks that are not installed are
-skipped with a note.  ``symact bench`` and ``benchmarks/bench.py`` run it through
-:mod:`symact.commands.bench`.
+skipped with a note.  A table is headed by the record of the machine (:mod:`symact.machine`: CPU, flags,
+versions, the capability each implementation dispatches at), and its summary says when the comparison is
+not representative because a peer runs below its best on that CPU.  ``symact bench`` and
+``benchmarks/bench.py`` run it through :mod:`symact.commands.bench`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .machine import Machine
 
 __all__ = ["Case", "load_generated", "run_cases", "markdown", "summary", "startup"]
 
@@ -519,11 +525,23 @@ def from_json(text: str) -> tuple[list[Result], list[str]]:
     return results, data.get("notes", [])
 
 
-def summary(results: list[Result]) -> str:
+def _verdict_line(machine: Machine | None) -> str | None:
+    """The verdict of :func:`symact.machine.verdict`, in bold, when the comparison is not representative."""
+    from .machine import verdict
+
+    line = verdict(machine) if machine is not None else None
+    return f"**{line}**" if line else None
+
+
+def summary(results: list[Result], machine: Machine | None = None) -> str:
     """The issue's targets, from the ``out=`` cases (and the losses, which allocate): symact's speed relative to
     PyTorch at the same thread count (geometric means, and every case below 1x), and the memory-bound
-    kernels' share of the copy bandwidth."""
+    kernels' share of the copy bandwidth; first, given the :class:`~symact.machine.Machine`, whether the
+    comparison is representative of its CPU."""
     lines = ["### Against the targets (`out=`, kernel for kernel; losses allocating, as their API has no `out=`)", ""]
+    warning = _verdict_line(machine)
+    if warning:
+        lines += [warning, ""]
     by_threads: dict[tuple[int, int], list[float]] = {}
     slow = []
     with_out = {r.case.kernel for r in results if r.case.mode == "out"}
@@ -566,9 +584,10 @@ def summary(results: list[Result]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(results: list[Result], notes: list[str]) -> str:
+def markdown(results: list[Result], notes: list[str], machine: Machine | None = None) -> str:
     """One table row per case: milliseconds of each implementation, symact's speed relative to PyTorch
-    (t_torch / t_symact: above 1 is faster) and to the copy limit (t_copy / t_symact)."""
+    (t_torch / t_symact: above 1 is faster) and to the copy limit (t_copy / t_symact); headed, given the
+    :class:`~symact.machine.Machine`, by its section."""
     impl_names = []
     for r in results:
         for k in r.times:
@@ -577,6 +596,10 @@ def markdown(results: list[Result], notes: list[str]) -> str:
     head = ["kernel", "op", "dtype", "N", "threads", "mode", *[f"{k} ms" for k in impl_names], "copy ms"]
     head += ["vs torch", "of copy"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    if machine is not None:
+        from . import machine as machines
+
+        lines = [machines.markdown(machine), "### Times", "", *lines]
     ratios = []
     for r in results:
         c = r.case
@@ -596,25 +619,23 @@ def markdown(results: list[Result], notes: list[str]) -> str:
             f"{', '.join(FROM_OUTPUT)} both compute from the saved output (symact's `vjp_from_output`); "
             "for a loss gradient PyTorch's is autograd's forward and backward (it has no gradient kernel)."
         )
-        lines += ["", summary(results).rstrip("\n")]
+        lines += ["", summary(results, machine).rstrip("\n")]
+    elif warning := _verdict_line(machine):  # no PyTorch: no summary
+        lines += ["", warning]
     if notes:
         lines.append("")
         lines += [f"- {n}" for n in dict.fromkeys(notes)]
     return "\n".join(lines) + "\n"
 
 
-def to_json(results: list[Result], notes: list[str], extra: dict | None = None) -> str:
-    import numba
+def to_json(results: list[Result], notes: list[str], extra: dict | None = None, machine: Machine | None = None) -> str:
+    """The results, notes and ``extra`` tables, with the record of the machine under ``"machine"`` (read
+    now when not given): CPU, flags, versions, capabilities, ``"representative"`` and its ``"warnings"``."""
+    from .machine import record
 
-    meta = {"numpy": np.__version__, "numba": numba.__version__, "python": sys.version.split()[0]}
-    try:
-        import torch
-
-        meta["torch"] = torch.__version__
-    except ImportError:
-        pass
     rows = [{**dataclasses.asdict(r.case), "seconds": r.times, "copy_seconds": r.limit} for r in results]
-    return json.dumps({"meta": meta, "results": rows, "notes": notes, **(extra or {})}, indent=1)
+    payload = {"machine": (machine or record()).to_dict(), "results": rows, "notes": notes, **(extra or {})}
+    return json.dumps(payload, indent=1)
 
 
 _STARTUP = """

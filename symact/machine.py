@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["Machine", "record", "shortfalls", "best_torch_capability", "markdown", "text"]
+__all__ = ["Machine", "record", "shortfalls", "verdict", "best_torch_capability", "markdown", "text"]
 
 #: where Linux describes the CPU; a module constant so that tests can point it elsewhere
 CPUINFO = Path("/proc/cpuinfo")
@@ -360,6 +360,12 @@ def shortfalls(m: Machine) -> list[str]:
     representative (of the kernels; it remains a fact about this configuration)."""
     checks = (_torch_warning, _numpy_warning, _numba_warning, _jax_warning)
     return [w for check in checks if (w := check(m)) is not None]
+
+
+def verdict(m: Machine) -> str | None:
+    """One line for a table's summary and for stderr when the comparison is not representative, else None."""
+    found = shortfalls(m)
+    return f"Not representative of this CPU: {'; '.join(found)}." if found else None
 
 
 # --- showing it -----------------------------------------------------------------------------------------

@@ -50,3 +50,36 @@ def test_summary_holds_each_case_to_pytorch_at_its_thread_count():
     assert "silu forward float32 N=1e7 2 thread(s): 0.50x" in text
     assert "sigmoid vjp" not in text.split("below PyTorch")[1].split("Memory-bound")[0]
     assert "relu forward float32 t=1: 80%" in text
+
+
+def _machine(torch_capability):
+    """This machine's record, made an AVX-512 x86 CPU with PyTorch at ``torch_capability``."""
+    import dataclasses
+
+    from symact import machine
+
+    flags = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl")
+    return dataclasses.replace(
+        machine.record(),
+        architecture="x86_64",
+        flags=flags,
+        numba_features=flags,
+        numpy_dispatch=(),
+        torch_capability=torch_capability,
+    )
+
+
+def test_the_table_and_json_carry_the_machine_and_say_when_it_is_not_representative():
+    results = [
+        bench.Result(bench.Case("silu", "forward", "float32", 10**7, 1, "out"), {"symact": 1.0, "torch": 2.0}, 1)
+    ]
+    fair = bench.markdown(results, [], _machine("AVX512"))
+    assert fair.startswith("### Machine") and "| PyTorch CPU capability | AVX512 (best on this CPU: AVX512) |" in fair
+    assert "Not representative" not in fair
+    held = bench.markdown(results, [], _machine("AVX2"))
+    summary = held.split("### Against the targets")[1]
+    assert "**Not representative of this CPU: PyTorch runs at AVX2 on a CPU that allows AVX512.**" in summary
+    data = json.loads(bench.to_json(results, [], machine=_machine("AVX2")))
+    assert data["machine"]["torch_capability"] == "AVX2" and data["machine"]["representative"] is False
+    assert data["machine"]["warnings"] == ["PyTorch runs at AVX2 on a CPU that allows AVX512"]
+    assert "flags" in json.loads(bench.to_json(results, []))["machine"]  # read when not given

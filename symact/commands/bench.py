@@ -1,7 +1,9 @@
 """``symact bench``: time every generated kernel against NumPy, sympy.lambdify, PyTorch and JAX.
 
 The work is in :mod:`symact.bench`; this module parses the options, prints progress, and writes the
-markdown table and the JSON file.
+markdown table and the JSON file, both with the record of the machine (:mod:`symact.machine`).  When an
+implementation runs below its best on this CPU the table's summary says the comparison is not
+representative, and so does one line on stderr.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
+    import sys
     from pathlib import Path
 
-    from .. import bench
+    from .. import bench, machine
     from ..errors import InputError
     from ._common import check_input_dir, check_output_file, write_text
 
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no generated modules in {args.dir}/ (symact generate writes them)")
     threads = args.threads or sorted({1, os.cpu_count() or 1})
     progress = None if args.quiet else (lambda line: print(line, flush=True))
+    record = machine.record()
     results, notes = [], []
     if args.startup_only:
         args.startup = True
@@ -66,17 +70,20 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     extra = {}
-    text = bench.markdown(results, notes) if results else ""
+    text = bench.markdown(results, notes, record) if results else machine.markdown(record)
     if args.startup:
         extra["startup"] = bench.startup(kernels, args.dir)
         extra["startup_forms"] = bench.startup_forms()
         extra["derivation_seconds"] = bench.derivation_times([k for k in kernels if not k.startswith("_")])
         text += "\n" + bench.startup_markdown(extra)
     write_text(markdown, text)
-    write_text(json_path, bench.to_json(results, notes, extra))
+    write_text(json_path, bench.to_json(results, notes, extra, record))
     if not args.quiet:
         print(text)
         print(f"wrote {args.markdown} and {args.json}")
+    warning = machine.verdict(record)
+    if warning:
+        print(f"symact bench: {warning}", file=sys.stderr)
     return 0
 
 
