@@ -20,6 +20,7 @@ COMMANDS = {
     "generate": ("generate", "write the Numba kernel modules of generated/ (or --check that they are up to date)"),
     "check": ("check", "check every generated kernel against the mpmath reference: a table of ULP errors"),
     "bench": ("bench", "time the generated kernels side by side with NumPy, lambdify, PyTorch and JAX"),
+    "machine": ("machine", "the machine as bench records it: CPU, SIMD flags, versions, each library's CPU capability"),
 }
 
 

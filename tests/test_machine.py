@@ -7,10 +7,13 @@ import dataclasses
 import json
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
 from symact import machine
+
+GENERATED = Path(__file__).resolve().parent.parent / "generated"
 
 AVX512 = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
 
@@ -162,3 +165,38 @@ def test_the_markdown_section_lists_the_fields():
     for text in ("| CPU | Test CPU (x86_64) |", "avx512vl", "torch 2.13.0", "AVX2 (best on this CPU: AVX512)"):
         assert text in section
     assert "| representative | no: PyTorch runs at AVX2" in section
+
+
+def _cli(capsys, *args):
+    from symact.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_symact_machine_prints_the_record(capsys):
+    code, out, err = _cli(capsys, "machine")
+    assert code == 0 and err == "" and out.startswith("CPU ") and "\nrepresentative " in out
+    code, out, err = _cli(capsys, "machine", "--json")
+    data = json.loads(out)
+    assert code == 0 and {"cpu", "flags", "versions", "torch_capability", "warnings", "representative"} <= set(data)
+    code, out, err = _cli(capsys, "machine", "--yaml")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not (GENERATED / "relu.py").exists(), reason="generated/ is not there")
+def test_bench_says_on_stderr_when_pytorch_is_held_below_its_best(capsys, monkeypatch, tmp_path):
+    m = machine.record()
+    best = machine.best_torch_capability(m.flags, m.architecture)
+    if best in (None, "DEFAULT"):
+        pytest.skip("this CPU allows PyTorch nothing above DEFAULT")
+    monkeypatch.setattr(machine, "_torch_capability", lambda: "DEFAULT")  # no torch needed to time
+    md, js = tmp_path / "b.md", tmp_path / "b.json"
+    args = ["relu", "--dir", str(GENERATED), "--sizes", "1000", "--dtypes", "float64", "--threads", "1"]
+    args += ["--modes", "out", "--ops", "forward", "--rounds", "1", "--quiet", "--markdown", str(md), "--json", str(js)]
+    code, out, err = _cli(capsys, "bench", *args)
+    line = f"symact bench: Not representative of this CPU: PyTorch runs at DEFAULT on a CPU that allows {best}."
+    assert code == 0 and out == "" and err.strip() == line
+    assert md.read_text().startswith("### Machine") and "Not representative of this CPU" in md.read_text()
+    assert json.loads(js.read_text())["machine"]["representative"] is False
