@@ -229,7 +229,7 @@ def _torch_capability() -> str | None:
     """PyTorch's dispatch level (``AVX512``, ``AVX2``, ``DEFAULT``, ...); None where it is not installed."""
     try:
         import torch
-    except ImportError:
+    except (ImportError, OSError):  # not installed, or its shared libraries do not load
         return None
     try:
         return str(torch.backends.cpu.get_cpu_capability())

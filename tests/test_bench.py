@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -54,11 +55,9 @@ def test_summary_holds_each_case_to_pytorch_at_its_thread_count():
 
 def _machine(torch_capability):
     """This machine's record, made an AVX-512 x86 CPU with PyTorch at ``torch_capability``."""
-    import dataclasses
-
     from symact import machine
 
-    flags = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl")
+    flags = ("avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
     return dataclasses.replace(
         machine.record(),
         architecture="x86_64",
@@ -70,9 +69,8 @@ def _machine(torch_capability):
 
 
 def test_the_table_and_json_carry_the_machine_and_say_when_it_is_not_representative():
-    results = [
-        bench.Result(bench.Case("silu", "forward", "float32", 10**7, 1, "out"), {"symact": 1.0, "torch": 2.0}, 1)
-    ]
+    case = bench.Case("silu", "forward", "float32", 10**7, 1, "out")
+    results = [bench.Result(case, {"symact": 1.0, "torch": 2.0}, 1)]
     fair = bench.markdown(results, [], _machine("AVX512"))
     assert fair.startswith("### Machine") and "| PyTorch CPU capability | AVX512 (best on this CPU: AVX512) |" in fair
     assert "Not representative" not in fair
@@ -83,3 +81,6 @@ def test_the_table_and_json_carry_the_machine_and_say_when_it_is_not_representat
     assert data["machine"]["torch_capability"] == "AVX2" and data["machine"]["representative"] is False
     assert data["machine"]["warnings"] == ["PyTorch runs at AVX2 on a CPU that allows AVX512"]
     assert "flags" in json.loads(bench.to_json(results, []))["machine"]  # read when not given
+    alone = [bench.Result(case, {"symact": 1.0}, 1)]  # no PyTorch, so no summary: the verdict still shows
+    numpy_held = dataclasses.replace(_machine(None), numpy_dispatch=("X86_V4",), numpy_enabled=())
+    assert "**Not representative of this CPU: NumPy leaves out its X86_V4 code" in bench.markdown(alone, [], numpy_held)
