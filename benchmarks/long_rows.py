@@ -85,7 +85,8 @@ def machine():
                 break
     except OSError:
         pass
-    return f"{model}, {platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}"
+    versions = f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}"
+    return f"{model}, {platform.machine()}, {versions}"
 
 
 def markdown(results, impls, command, rounds):
@@ -121,7 +122,8 @@ def main(argv=None):
     parser.add_argument("--markdown")
     args = parser.parse_args(argv)
     results, impls = run(args.rounds, args.before)
-    text = markdown(results, impls, "PYTHONPATH=. python3 benchmarks/long_rows.py " + " ".join(argv or sys.argv[1:]), args.rounds)
+    command = "PYTHONPATH=. python3 benchmarks/long_rows.py " + " ".join(argv or sys.argv[1:])
+    text = markdown(results, impls, command, args.rounds)
     if args.markdown:
         Path(args.markdown).write_text(text)
     print(text)

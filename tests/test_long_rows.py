@@ -65,7 +65,7 @@ def _check(got, ref, dtype, what, bound=DEFAULT_BOUND):
     hi = ref[worst].astype(np.float64)
     lo = (ref[worst] - hi.astype(LD)).astype(np.float64)
     with mpmath.workdps(60):
-        exact = [mpmath.mpf(float(h)) + mpmath.mpf(float(l)) if np.isfinite(h) else mpmath.mpf(float(h)) for h, l in zip(hi, lo)]
+        exact = [mpmath.mpf(float(h)) + (mpmath.mpf(float(w)) if np.isfinite(h) else 0) for h, w in zip(hi, lo)]
         errors = ulp_error(got[worst], exact, dtype)
     assert np.all(errors <= bound), (what, float(np.max(errors)), int(worst[int(np.argmax(errors))]))
     return float(np.max(errors))

@@ -12,9 +12,9 @@ from .checks import _floats
 from .dd import _dd_add, _dd_div, _dd_exps, _dd_mul, _vtwo_prod
 from .fast import (
     _ABS_MASK,
+    _FAST_MAX_N,
     _Q_HI,
     _Q_LO,
-    _FAST_MAX_N,
     _ROUND_HI,
     _by_dtype,
     _chunk,
