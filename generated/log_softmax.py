@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_softmax_3a3f67343789", globals())
+__name__ = one_name("symact_kernel_log_softmax_cb6cfac0cfb5", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -120,7 +120,7 @@ def _shifted(a, m, e, lo):
 
 @numba.njit(cache=True, error_model="numpy")
 def _forward_row_slow(row, out, e, lo):
-    """One row, scalar: nan rows, infinite maxima and very long rows."""
+    """One row, scalar: nan rows and infinite maxima."""
     n = row.shape[0]
     bad, m = _row_special(row)
     if bad:
@@ -153,7 +153,7 @@ def _forward_row_slow(row, out, e, lo):
 
 @numba.njit(cache=True, error_model="numpy")
 def _forward_redo(a, out, redo):
-    """The rows flagged in redo by the scalar path (nan, an infinite maximum, rows over _FAST_MAX_N): a kernel
+    """The rows flagged in redo by the scalar path (nan, an infinite maximum): a kernel
     of its own, compiled by the first call that meets such a row, not by every first call."""
     n = a.shape[1]
     e = np.empty(n)
@@ -182,8 +182,6 @@ def _by_dtype(single, double):
 _F32_ABS = np.int32(0x7FFFFFFF)
 
 _F32_INF = np.int32(0x7F800000)  # the bits of float32 +inf
-
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
 
 _TWO_M64 = 5.421010862427522e-20  # 2**-64
 
@@ -303,9 +301,11 @@ def _max_key_single(row):
         hi = select(key > hi, key, hi)
     return hi
 
+_FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
+
 _Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
 
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31: 2**16 terms fit)
 
 _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
 
@@ -320,6 +320,17 @@ def _bits_f64(typingctx, i):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return types.float64(types.int64), codegen
+
+_CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _carry(sh, sl):
+    """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
+    (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
+    block's terms (each below 2**46 in magnitude) keep |sl| below 2**63: exact sums for rows of any length."""
+    c = sl >> _CARRY
+    return sh + c, sl - (c << _CARRY)
 
 
 @intrinsic
@@ -336,10 +347,10 @@ def _f64_bits(typingctx, x):
 
 @numba.njit(cache=True, error_model="numpy")
 def _nonneg_sum(e, below):
-    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
-    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
-    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
-    where _exps' absolute 2**-61 is not enough for log p_k."""
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
+    precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps, in blocks with a carry.  With below = 1, the rest of a confident row (all but
+    the one maximum), where _exps' absolute error (n 2**-77 of the total) is not enough for log p_k."""
     top = 0
     for k in range(e.shape[0]):
         b = _f64_bits(e[k])
@@ -351,13 +362,17 @@ def _nonneg_sum(e, below):
         return _neumaier(e, -1)
     s = 1022 - (top >> 52)
     scale = _bits_f64((s + 1023) << 52)
+    n = e.shape[0]
     sh = 0
     sl = 0
-    for k in range(e.shape[0]):
-        t = e[k] * scale if e[k] < below else 0.0
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        eb = e[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        for k in range(len(eb)):
+            t = eb[k] * scale if eb[k] < below else 0.0
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
     return total * _bits_f64((1023 - s) << 52)
 
@@ -381,19 +396,28 @@ def _shift_single(row, out, m, big):
     for k in range(row.shape[0]):
         out[k] = (np.float64(row[k]) - m) - big
 
-_F32_TWO_M18 = np.float32(3.814697265625e-06)  # 2**-18
-
 
 @numba.njit(cache=True, error_model="numpy")
 def _sum_single(e):
-    """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18, truncated (at most _FAST_MAX_N terms
-    below 2**46 each fit an int64), so the error is below 2**-30 of the total, which is at least 2**64; an
-    integer sum vectorises in any order and gives the same bits on every machine (a float one would need
-    reassociation)."""
+    """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18 for n <= 2**16 (2**(18 - x) for
+    n <= 2**(16 + x)), truncated, so the error, below n units, is below 2**-30 of the total, which is at least
+    2**64; blocks of 2**(16 - x) terms (each below 2**(46 + x) units) fit an int64, their high bits carried
+    into a second sum after each block.  An integer sum vectorises in any order and gives the same bits on
+    every machine (a float one would need reassociation)."""
+    n = e.shape[0]
+    x = 0
+    while x < 16 and (_FAST_MAX_N << x) < n:
+        x += 1
+    inv = _bits_f32(np.int32((127 - 18 + x) << 23))  # 2**(x - 18)
+    block = _FAST_MAX_N >> x
+    hi = 0
     acc = 0
-    for k in range(e.shape[0]):
-        acc += np.int64(np.float32(e[k]) * _F32_TWO_M18)
-    return np.float64(acc) * 262144.0
+    for start in range(0, n, block):
+        eb = e[start : start + block]  # (views: a loop over range(start, stop) does not vectorise)
+        for k in range(len(eb)):
+            acc += np.int64(np.float32(eb[k]) * inv)
+        hi, acc = _carry(hi, acc)
+    return (np.float64(hi) * 140737488355328.0 + np.float64(acc)) * _bits_f64((1023 + 18 - x) << 52)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -402,9 +426,9 @@ def _forward_row_single(row, out, e, lo):
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
     the rest (in float64, rounded once)."""
     n = row.shape[0]
-    key = _max_key_single(row) if 0 < n <= _FAST_MAX_N else _F32_INF
+    key = _max_key_single(row) if n > 0 else _F32_INF
     m = _bits_f32(np.int32(key ^ ((key >> np.int32(31)) & _F32_ABS)))
-    if key >= _F32_INF or m == -math.inf:  # nan, an infinite maximum, an empty or very long row
+    if key >= _F32_INF or m == -math.inf:  # nan, an infinite maximum, an empty row
         return True
     _exps_f32(row, m, out)
     total = _sum_single(out)  # (scaled by 2**64, as out)
@@ -468,24 +492,29 @@ def _exps_fwd(row, m, e):
     """_exps for the forward (the vjp and the losses keep _exps): fused multiply-adds, and 2**k applied as
     2**(k + 64) (exact) then 2**-64 (one rounding where the result is subnormal) instead of
     _exp_hilo_f64's two halves of k (fewer integer operations)."""
+    n = row.shape[0]
     sh = 0
     sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        keep = d > _EXP_LO
-        lo = select(keep, (v - (d - bb)) + (-m - bb), 0.0)
-        c = select(keep, d, _EXP_LO)
-        t = c * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = ((c - kk * _LN2_HI) - kk * _LN2_LO) + lo
-        p = 1.0 + (r + _exp_poly_f64(r))
-        x = (p * _bits_f64((_f64_bits(t) + _SCALE_BIAS) << 52)) * _TWO_M64
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            v = np.float64(rowb[k])
+            d = v - m
+            bb = d - v
+            keep = d > _EXP_LO
+            lo = select(keep, (v - (d - bb)) + (-m - bb), 0.0)
+            c = select(keep, d, _EXP_LO)
+            t = c * _INV_LN2 + _SHIFT
+            kk = t - _SHIFT
+            r = ((c - kk * _LN2_HI) - kk * _LN2_LO) + lo
+            p = 1.0 + (r + _exp_poly_f64(r))
+            x = (p * _bits_f64((_f64_bits(t) + _SCALE_BIAS) << 52)) * _TWO_M64
+            eb[k] = x
+            h = (x + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((x - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 _INF_BITS = 0x7FF0000000000000
@@ -514,9 +543,10 @@ def _max_key(row):
 
 @numba.njit(cache=True, error_model="numpy")
 def _row_max(row):
-    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum; any
+    length but 0)."""
     n = row.shape[0]
-    if n == 0 or n > _FAST_MAX_N:
+    if n == 0:
         return False, 0.0
     key = _max_key(row)
     m = _key_value(key)
@@ -875,22 +905,28 @@ def _exp_hilo_f64(hi, lo, m):
 @numba.njit(cache=True, error_model="numpy")
 def _exps(row, m, e):
     """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
-    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
-    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
-    (no rounding error, any order: the loop vectorises)."""
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to n 2**-77 of the
+    total (2**-61 for n = 2**16): each e[k] is split into a multiple of 2**-30 and a remainder, both summed
+    exactly as integers (no rounding error, any order: the loop vectorises), in blocks of _FAST_MAX_N with
+    a carry between them (_carry)."""
+    n = row.shape[0]
     sh = 0
     sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        lo = (v - (d - bb)) + (-m - bb)
-        keep = d > _EXP_LO
-        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
-        e[k] = t
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            v = np.float64(rowb[k])
+            d = v - m
+            bb = d - v
+            lo = (v - (d - bb)) + (-m - bb)
+            keep = d > _EXP_LO
+            t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+            eb[k] = t
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 
@@ -925,7 +961,9 @@ def _vjp_row_single(ar, gr, outr, w, ke):
         b /= total
     if not (abs(b) < math.inf):
         return True
-    tol = (n + 16) * 9.313225746154785e-10 * b  # (n + 16) 2**-30: the sums' error bound times 2**23
+    # (16 + n 2**-20) 2**-30 b: the sums' error bound times 2**23.  The sums are exact but for the quantisation,
+    # n 2**-76 of each (below n 2**-20 2**-53 b with room to spare), and a few roundings (16 2**-53 b)
+    tol = (16.0 + n * 9.5367431640625e-07) * 9.313225746154785e-10 * b
     close = 0
     for k in range(n):
         gk = np.float64(gr[k])
@@ -980,12 +1018,8 @@ def _vtwo_prod(a, b):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _exps_dd(row, m, eh, el, ke, sh, sl):
-    """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
-    k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
-    double-double, summed in fixed point as in _exps."""
-    ih = 0
-    il = 0
+def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
+    """_exps_dd's loop over a block of the row (views), the fixed-point sums (ih, il) carried on."""
     for k in range(row.shape[0]):
         v = np.float64(row[k])
         d = v - m
@@ -1020,6 +1054,23 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
         h = (xh + _ROUND_HI) - _ROUND_HI
         ih += np.int64(h * _Q_HI)
         il += np.int64((xh - h) * _Q_LO + xl * _Q_LO)
+    return ih, il
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_dd(row, m, eh, el, ke, sh, sl):
+    """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
+    k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
+    double-double, summed in fixed point as in _exps (in blocks of _FAST_MAX_N, carried)."""
+    n = row.shape[0]
+    ih = 0
+    il = 0
+    for start in range(0, n, _FAST_MAX_N):
+        stop = start + _FAST_MAX_N  # (views: a loop over range(start, stop) does not vectorise)
+        ih, il = _exps_dd_block(
+            row[start:stop], m, eh[start:stop], el[start:stop], ke[start:stop], sh[start:stop], sl[start:stop], ih, il
+        )
+        ih, il = _carry(ih, il)
     a = np.float64(ih) / _Q_HI
     b = np.float64(il) / _Q_LO
     s = a + b
@@ -1111,7 +1162,7 @@ def _vjp_row_double(ar, gr, outr, w, ke):
         outr[k] = _scale2(y, ke[k])
     return False
 
-#: one row of the vjp; True: a row for _vjp_row_dd (nan, inf, long rows, cancellation beyond the bound)
+#: one row of the vjp; True: a row for _vjp_row_dd (nan, inf, cancellation beyond the bound)
 _vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
 
 

@@ -43,9 +43,9 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mse_55cdd715a61a", globals())
+__name__ = one_name("symact_kernel_mse_19f0a3c51c90", globals())
 
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+_FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
 
 def _direct(out, array, axis, *others):
@@ -149,7 +149,7 @@ def _chunk(c, chunks, rows):
 
 _Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
 
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31: 2**16 terms fit)
 
 _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
 
@@ -164,6 +164,17 @@ def _bits_f64(typingctx, i):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
 
     return types.float64(types.int64), codegen
+
+_CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _carry(sh, sl):
+    """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
+    (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
+    block's terms (each below 2**46 in magnitude) keep |sl| below 2**63: exact sums for rows of any length."""
+    c = sl >> _CARRY
+    return sh + c, sl - (c << _CARRY)
 
 
 @intrinsic
@@ -198,10 +209,10 @@ def _neumaier(values, skip):
 
 @numba.njit(cache=True, error_model="numpy")
 def _nonneg_sum(e, below):
-    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
-    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
-    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
-    where _exps' absolute 2**-61 is not enough for log p_k."""
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
+    precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps, in blocks with a carry.  With below = 1, the rest of a confident row (all but
+    the one maximum), where _exps' absolute error (n 2**-77 of the total) is not enough for log p_k."""
     top = 0
     for k in range(e.shape[0]):
         b = _f64_bits(e[k])
@@ -213,13 +224,17 @@ def _nonneg_sum(e, below):
         return _neumaier(e, -1)
     s = 1022 - (top >> 52)
     scale = _bits_f64((s + 1023) << 52)
+    n = e.shape[0]
     sh = 0
     sl = 0
-    for k in range(e.shape[0]):
-        t = e[k] * scale if e[k] < below else 0.0
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        eb = e[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        for k in range(len(eb)):
+            t = eb[k] * scale if eb[k] < below else 0.0
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
     return total * _bits_f64((1023 - s) << 52)
 

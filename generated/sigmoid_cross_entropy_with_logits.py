@@ -44,9 +44,9 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_e59b20785d20", globals())
+__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_56a76e6f5508", globals())
 
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+_FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
 
 def _chunks(size):
@@ -272,9 +272,20 @@ def _loss_fast(zs, ys, params, out):
 
 _Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
 
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31: 2**16 terms fit)
 
 _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+_CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _carry(sh, sl):
+    """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
+    (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
+    block's terms (each below 2**46 in magnitude) keep |sl| below 2**63: exact sums for rows of any length."""
+    c = sl >> _CARRY
+    return sh + c, sl - (c << _CARRY)
 
 
 @numba.njit(cache=True)
@@ -297,10 +308,10 @@ def _neumaier(values, skip):
 
 @numba.njit(cache=True, error_model="numpy")
 def _nonneg_sum(e, below):
-    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
-    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
-    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
-    where _exps' absolute 2**-61 is not enough for log p_k."""
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
+    precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps, in blocks with a carry.  With below = 1, the rest of a confident row (all but
+    the one maximum), where _exps' absolute error (n 2**-77 of the total) is not enough for log p_k."""
     top = 0
     for k in range(e.shape[0]):
         b = _f64_bits(e[k])
@@ -312,13 +323,17 @@ def _nonneg_sum(e, below):
         return _neumaier(e, -1)
     s = 1022 - (top >> 52)
     scale = _bits_f64((s + 1023) << 52)
+    n = e.shape[0]
     sh = 0
     sl = 0
-    for k in range(e.shape[0]):
-        t = e[k] * scale if e[k] < below else 0.0
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        eb = e[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        for k in range(len(eb)):
+            t = eb[k] * scale if eb[k] < below else 0.0
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
     return total * _bits_f64((1023 - s) << 52)
 

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_4f614d6b7495", globals())
+__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_5416ed88b8d6", globals())
 
 _SPARSE = False
 
@@ -197,7 +197,7 @@ def _shifted(a, m, e, lo):
 
 @numba.njit(cache=True, error_model="numpy")
 def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
-    """One row, scalar: nan, infinite logits, very long rows."""
+    """One row, scalar: nan, infinite logits."""
     n = zr.shape[0]
     bad, m = _row_special(zr)
     if bad or m == math.inf or m == -math.inf:
@@ -254,6 +254,8 @@ _F32_HALF = np.float32(0.5)
 
 _F32_ONE = np.float32(1.0)
 
+_FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
+
 _INV_LN2 = 1.4426950408889634
 
 _LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
@@ -262,7 +264,7 @@ _LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
 
 _Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
 
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31: 2**16 terms fit)
 
 _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
 
@@ -282,6 +284,17 @@ def _bits_f64(typingctx, i):
 
     return types.float64(types.int64), codegen
 
+_CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _carry(sh, sl):
+    """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
+    (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
+    block's terms (each below 2**46 in magnitude) keep |sl| below 2**63: exact sums for rows of any length."""
+    c = sl >> _CARRY
+    return sh + c, sl - (c << _CARRY)
+
 
 @intrinsic
 def _f64_bits(typingctx, x):
@@ -300,26 +313,31 @@ def _exps_single(row, m, e):
     """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
     r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
     ulp), scaled by 2**k in float64."""
+    n = row.shape[0]
     sh = 0
     sl = 0
-    for k in range(row.shape[0]):
-        d = np.float64(row[k]) - m
-        d = d if d > -200.0 else -200.0
-        t = d * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
-        q = _F32_C7
-        q = q * r + _F32_C6
-        q = q * r + _F32_C5
-        q = q * r + _F32_C4
-        q = q * r + _F32_C3
-        q = q * r + _F32_HALF
-        p = _F32_ONE + (r + (r * r) * q)
-        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            d = np.float64(rowb[k]) - m
+            d = d if d > -200.0 else -200.0
+            t = d * _INV_LN2 + _SHIFT
+            kk = t - _SHIFT
+            r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
+            q = _F32_C7
+            q = q * r + _F32_C6
+            q = q * r + _F32_C5
+            q = q * r + _F32_C4
+            q = q * r + _F32_C3
+            q = q * r + _F32_HALF
+            p = _F32_ONE + (r + (r * r) * q)
+            x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
+            eb[k] = x
+            h = (x + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((x - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 _EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
@@ -364,22 +382,28 @@ def _exp_hilo_f64(hi, lo, m):
 @numba.njit(cache=True, error_model="numpy")
 def _exps(row, m, e):
     """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
-    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
-    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
-    (no rounding error, any order: the loop vectorises)."""
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to n 2**-77 of the
+    total (2**-61 for n = 2**16): each e[k] is split into a multiple of 2**-30 and a remainder, both summed
+    exactly as integers (no rounding error, any order: the loop vectorises), in blocks of _FAST_MAX_N with
+    a carry between them (_carry)."""
+    n = row.shape[0]
     sh = 0
     sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        lo = (v - (d - bb)) + (-m - bb)
-        keep = d > _EXP_LO
-        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
-        e[k] = t
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            v = np.float64(rowb[k])
+            d = v - m
+            bb = d - v
+            lo = (v - (d - bb)) + (-m - bb)
+            keep = d > _EXP_LO
+            t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+            eb[k] = t
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 _exps_by_dtype = _by_dtype(_exps_single, _exps)
@@ -387,10 +411,10 @@ _exps_by_dtype = _by_dtype(_exps_single, _exps)
 
 @numba.njit(cache=True, error_model="numpy")
 def _nonneg_sum(e, below):
-    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
-    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
-    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
-    where _exps' absolute 2**-61 is not enough for log p_k."""
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
+    precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps, in blocks with a carry.  With below = 1, the rest of a confident row (all but
+    the one maximum), where _exps' absolute error (n 2**-77 of the total) is not enough for log p_k."""
     top = 0
     for k in range(e.shape[0]):
         b = _f64_bits(e[k])
@@ -402,13 +426,17 @@ def _nonneg_sum(e, below):
         return _neumaier(e, -1)
     s = 1022 - (top >> 52)
     scale = _bits_f64((s + 1023) << 52)
+    n = e.shape[0]
     sh = 0
     sl = 0
-    for k in range(e.shape[0]):
-        t = e[k] * scale if e[k] < below else 0.0
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        eb = e[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        for k in range(len(eb)):
+            t = eb[k] * scale if eb[k] < below else 0.0
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
     return total * _bits_f64((1023 - s) << 52)
 
@@ -418,8 +446,6 @@ def _log_rest(row, m, e):
     """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
     rest = _exps_by_dtype(row, m, e)
     return rest if rest >= 0.0625 else _nonneg_sum(e, 1.0)
-
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
 
 _INF_BITS = 0x7FF0000000000000
 
@@ -447,9 +473,10 @@ def _max_key(row):
 
 @numba.njit(cache=True, error_model="numpy")
 def _row_max(row):
-    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum; any
+    length but 0)."""
     n = row.shape[0]
-    if n == 0 or n > _FAST_MAX_N:
+    if n == 0:
         return False, 0.0
     key = _max_key(row)
     m = _key_value(key)
@@ -459,7 +486,7 @@ def _row_max(row):
 @numba.njit(cache=True, error_model="numpy")
 def _loss_row(zr, yr, sparse, t, e, lo, terms):
     """(slow, loss) of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k);
-    slow: the row is left to _loss_row_slow (nan, infinite logits, very long rows; the loss is then 0)."""
+    slow: the row is left to _loss_row_slow (nan, infinite logits; the loss is then 0)."""
     fast, m = _row_max(zr)
     if not fast:
         return True, 0.0
@@ -821,7 +848,9 @@ def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     ysum = _nonneg_sum(yrow, math.inf)
     if not (ysum < math.inf):
         return True
-    tol = (n + 16) * 9.313225746154785e-10 * ysum  # (n + 16) 2**-30 sum(y): the error bound times 2**23
+    # (16 + n 2**-20) 2**-30 sum(y): the error bound times 2**23 (the sums' quantisation, n 2**-76 of each, and a
+    # few roundings, as in _vjp_row_single)
+    tol = (16.0 + n * 9.5367431640625e-07) * 9.313225746154785e-10 * ysum
     close = 0
     for k in range(n):
         p = e[k] / total
@@ -878,12 +907,8 @@ def _vtwo_prod(a, b):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _exps_dd(row, m, eh, el, ke, sh, sl):
-    """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
-    k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
-    double-double, summed in fixed point as in _exps."""
-    ih = 0
-    il = 0
+def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
+    """_exps_dd's loop over a block of the row (views), the fixed-point sums (ih, il) carried on."""
     for k in range(row.shape[0]):
         v = np.float64(row[k])
         d = v - m
@@ -918,6 +943,23 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
         h = (xh + _ROUND_HI) - _ROUND_HI
         ih += np.int64(h * _Q_HI)
         il += np.int64((xh - h) * _Q_LO + xl * _Q_LO)
+    return ih, il
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_dd(row, m, eh, el, ke, sh, sl):
+    """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
+    k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
+    double-double, summed in fixed point as in _exps (in blocks of _FAST_MAX_N, carried)."""
+    n = row.shape[0]
+    ih = 0
+    il = 0
+    for start in range(0, n, _FAST_MAX_N):
+        stop = start + _FAST_MAX_N  # (views: a loop over range(start, stop) does not vectorise)
+        ih, il = _exps_dd_block(
+            row[start:stop], m, eh[start:stop], el[start:stop], ke[start:stop], sh[start:stop], sl[start:stop], ih, il
+        )
+        ih, il = _carry(ih, il)
     a = np.float64(ih) / _Q_HI
     b = np.float64(il) / _Q_LO
     s = a + b
@@ -961,7 +1003,8 @@ def _sum_fixed(vh, vl, lo, skip):
     """sum_{k != skip} (vh[k] + vl[k]) (vl left out without ``lo``) for values >= 0 with |vl[k]| <= ulp(vh[k]),
     as a double-double to about n 2**-122 of the largest term: the values scaled by the power of two that
     brings the largest vh[k] to [0.5, 1), then quantised to 2**-122 and summed exactly as integers at three
-    levels (multiples of 2**-30, of 2**-77 and of 2**-122: any order, SIMD; n <= _FAST_MAX_N)."""
+    levels (multiples of 2**-30, of 2**-77 and of 2**-122: any order, SIMD), in blocks of _FAST_MAX_N terms
+    with the carries between the levels after each block (so any n; the quantisation is below n 2**-121)."""
     n = vh.shape[0]
     top = 0
     for k in range(n):
@@ -973,23 +1016,26 @@ def _sum_fixed(vh, vl, lo, skip):
     i1 = 0
     i2 = 0
     i3 = 0
-    for k in range(n):
-        keep = k != skip
-        x = _scale2(select(keep, vh[k], 0.0), s)
-        xl = _scale2(select(keep & lo, vl[k], 0.0), s)
-        h = (x + _ROUND_HI) - _ROUND_HI
-        r = x - h
-        m2 = (r + _ROUND_LO) - _ROUND_LO
-        l2 = (xl + _ROUND_LO) - _ROUND_LO
-        i1 += np.int64(h * _Q_HI)
-        i2 += np.int64((m2 + l2) * _Q_LO)
-        i3 += np.int64(((r - m2) + (xl - l2)) * _Q_LO3)
-    c = i3 >> 45  # carries: 2**45 units of 2**-122 make one of 2**-77, 2**47 of those one of 2**-30
-    i3 -= c << 45
-    i2 += c
-    c = i2 >> 47
-    i2 -= c << 47
-    i1 += c
+    for start in range(0, n, _FAST_MAX_N):
+        vhb = vh[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        vlb = vl[start : start + _FAST_MAX_N]
+        for k in range(len(vhb)):
+            keep = k != skip - start
+            x = _scale2(select(keep, vhb[k], 0.0), s)
+            xl = _scale2(select(keep & lo, vlb[k], 0.0), s)
+            h = (x + _ROUND_HI) - _ROUND_HI
+            r = x - h
+            m2 = (r + _ROUND_LO) - _ROUND_LO
+            l2 = (xl + _ROUND_LO) - _ROUND_LO
+            i1 += np.int64(h * _Q_HI)
+            i2 += np.int64((m2 + l2) * _Q_LO)
+            i3 += np.int64(((r - m2) + (xl - l2)) * _Q_LO3)
+        c = i3 >> 45  # carries: 2**45 units of 2**-122 make one of 2**-77, 2**47 of those one of 2**-30
+        i3 -= c << 45
+        i2 += c
+        c = i2 >> 47
+        i2 -= c << 47
+        i1 += c
     a = np.float64(i1) / _Q_HI
     b = np.float64(i2) / _Q_LO
     hi = a + b
@@ -1018,11 +1064,12 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     no cancellation, no label sums."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
+    cancel = _CANCEL * max(1.0, n / _FAST_MAX_N)  # the quantisation grows with n past 2**16 terms
     ybits = 0
     if t < 0:
         for k in range(n):
             ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
-    if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, long rows, huge or nan labels
+    if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, huge or nan labels
         return True
     eh = w[0]
     el = w[1]
@@ -1069,7 +1116,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
         sh2, sl2 = _vsum2(xh, -ph, xl - pl)  # e_j sum_{k != j} y_k - y_j sum_{k != j} e_k
         nh = sh2 + sl2
         nl = sl2 - (nh - sh2)
-        close += select(abs(nh) >= _CANCEL * (xh + ph), 0, 1)
+        close += select(abs(nh) >= cancel * (xh + ph), 0, 1)
         outr[k] = _scale2(_vdd_mul(nh, nl, ch, cl)[0], select(zero, ke[k], 0))  # scale / total
     return close != 0
 

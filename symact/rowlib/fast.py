@@ -56,12 +56,22 @@ def _is_single_numba(row):
     return lambda row: flag
 
 
-_FAST_MAX_N = 65536  # rows up to this length take the vectorised path (the fixed-point sums below stay exact)
+_FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
+_CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 _INF_BITS = 0x7FF0000000000000
 _Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31, n <= 2**16)
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31: 2**16 terms fit)
 _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _carry(sh, sl):
+    """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
+    (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
+    block's terms (each below 2**46 in magnitude) keep |sl| below 2**63: exact sums for rows of any length."""
+    c = sl >> _CARRY
+    return sh + c, sl - (c << _CARRY)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -86,22 +96,28 @@ def _key_value(key):
 @numba.njit(cache=True, error_model="numpy")
 def _exps(row, m, e):
     """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
-    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to about 2**-61 of the
-    total: each e[k] is split into a multiple of 2**-30 and a remainder, both summed exactly as integers
-    (no rounding error, any order: the loop vectorises)."""
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to n 2**-77 of the
+    total (2**-61 for n = 2**16): each e[k] is split into a multiple of 2**-30 and a remainder, both summed
+    exactly as integers (no rounding error, any order: the loop vectorises), in blocks of _FAST_MAX_N with
+    a carry between them (_carry)."""
+    n = row.shape[0]
     sh = 0
     sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        lo = (v - (d - bb)) + (-m - bb)
-        keep = d > _EXP_LO
-        t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
-        e[k] = t
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            v = np.float64(rowb[k])
+            d = v - m
+            bb = d - v
+            lo = (v - (d - bb)) + (-m - bb)
+            keep = d > _EXP_LO
+            t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+            eb[k] = t
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 
@@ -110,35 +126,40 @@ def _exps_single(row, m, e):
     """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
     r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
     ulp), scaled by 2**k in float64."""
+    n = row.shape[0]
     sh = 0
     sl = 0
-    for k in range(row.shape[0]):
-        d = np.float64(row[k]) - m
-        d = d if d > -200.0 else -200.0
-        t = d * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
-        q = _F32_C7
-        q = q * r + _F32_C6
-        q = q * r + _F32_C5
-        q = q * r + _F32_C4
-        q = q * r + _F32_C3
-        q = q * r + _F32_HALF
-        p = _F32_ONE + (r + (r * r) * q)
-        x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            d = np.float64(rowb[k]) - m
+            d = d if d > -200.0 else -200.0
+            t = d * _INV_LN2 + _SHIFT
+            kk = t - _SHIFT
+            r = np.float32((d - kk * _LN2_HI) - kk * _LN2_LO)
+            q = _F32_C7
+            q = q * r + _F32_C6
+            q = q * r + _F32_C5
+            q = q * r + _F32_C4
+            q = q * r + _F32_C3
+            q = q * r + _F32_HALF
+            p = _F32_ONE + (r + (r * r) * q)
+            x = np.float64(p) * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
+            eb[k] = x
+            h = (x + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((x - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _nonneg_sum(e, below):
-    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, at most _FAST_MAX_N of them) to
-    relative precision: the values scaled by a power of two that brings the largest to [0.5, 1), then summed
-    in fixed point as in _exps.  With below = 1, the rest of a confident row (all but the one maximum),
-    where _exps' absolute 2**-61 is not enough for log p_k."""
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
+    precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps, in blocks with a carry.  With below = 1, the rest of a confident row (all but
+    the one maximum), where _exps' absolute error (n 2**-77 of the total) is not enough for log p_k."""
     top = 0
     for k in range(e.shape[0]):
         b = _f64_bits(e[k])
@@ -150,13 +171,17 @@ def _nonneg_sum(e, below):
         return _neumaier(e, -1)
     s = 1022 - (top >> 52)
     scale = _bits_f64((s + 1023) << 52)
+    n = e.shape[0]
     sh = 0
     sl = 0
-    for k in range(e.shape[0]):
-        t = e[k] * scale if e[k] < below else 0.0
-        h = (t + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((t - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        eb = e[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        for k in range(len(eb)):
+            t = eb[k] * scale if eb[k] < below else 0.0
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
     return total * _bits_f64((1023 - s) << 52)
 
@@ -173,9 +198,10 @@ def _log_rest(row, m, e):
 
 @numba.njit(cache=True, error_model="numpy")
 def _row_max(row):
-    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum)."""
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum; any
+    length but 0)."""
     n = row.shape[0]
-    if n == 0 or n > _FAST_MAX_N:
+    if n == 0:
         return False, 0.0
     key = _max_key(row)
     m = _key_value(key)

@@ -48,6 +48,7 @@ from .fast import (
     _Q_LO,
     _ROUND_HI,
     _by_dtype,
+    _carry,
     _chunk,
     _exps,
     _is_single,
@@ -63,7 +64,7 @@ _LOG = False
 
 @numba.njit(cache=True, error_model="numpy")
 def _forward_row_slow(row, out, e, lo):
-    """One row, scalar: nan rows, infinite maxima and very long rows."""
+    """One row, scalar: nan rows and infinite maxima."""
     n = row.shape[0]
     bad, m = _row_special(row)
     if bad:
@@ -148,14 +149,25 @@ def _exps_f32(row, m, e):
 
 @numba.njit(cache=True, error_model="numpy")
 def _sum_single(e):
-    """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18, truncated (at most _FAST_MAX_N terms
-    below 2**46 each fit an int64), so the error is below 2**-30 of the total, which is at least 2**64; an
-    integer sum vectorises in any order and gives the same bits on every machine (a float one would need
-    reassociation)."""
+    """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18 for n <= 2**16 (2**(18 - x) for
+    n <= 2**(16 + x)), truncated, so the error, below n units, is below 2**-30 of the total, which is at least
+    2**64; blocks of 2**(16 - x) terms (each below 2**(46 + x) units) fit an int64, their high bits carried
+    into a second sum after each block.  An integer sum vectorises in any order and gives the same bits on
+    every machine (a float one would need reassociation)."""
+    n = e.shape[0]
+    x = 0
+    while x < 16 and (_FAST_MAX_N << x) < n:
+        x += 1
+    inv = _bits_f32(np.int32((127 - 18 + x) << 23))  # 2**(x - 18)
+    block = _FAST_MAX_N >> x
+    hi = 0
     acc = 0
-    for k in range(e.shape[0]):
-        acc += np.int64(np.float32(e[k]) * _F32_TWO_M18)
-    return np.float64(acc) * 262144.0
+    for start in range(0, n, block):
+        eb = e[start : start + block]  # (views: a loop over range(start, stop) does not vectorise)
+        for k in range(len(eb)):
+            acc += np.int64(np.float32(eb[k]) * inv)
+        hi, acc = _carry(hi, acc)
+    return (np.float64(hi) * 140737488355328.0 + np.float64(acc)) * _bits_f64((1023 + 18 - x) << 52)
 
 
 @numba.njit(**_CONTRACT)
@@ -184,9 +196,9 @@ def _forward_row_single(row, out, e, lo):
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
     the rest (in float64, rounded once)."""
     n = row.shape[0]
-    key = _max_key_single(row) if 0 < n <= _FAST_MAX_N else _F32_INF
+    key = _max_key_single(row) if n > 0 else _F32_INF
     m = _bits_f32(np.int32(key ^ ((key >> np.int32(31)) & _F32_ABS)))
-    if key >= _F32_INF or m == -math.inf:  # nan, an infinite maximum, an empty or very long row
+    if key >= _F32_INF or m == -math.inf:  # nan, an infinite maximum, an empty row
         return True
     _exps_f32(row, m, out)
     total = _sum_single(out)  # (scaled by 2**64, as out)
@@ -210,24 +222,29 @@ def _exps_fwd(row, m, e):
     """_exps for the forward (the vjp and the losses keep _exps): fused multiply-adds, and 2**k applied as
     2**(k + 64) (exact) then 2**-64 (one rounding where the result is subnormal) instead of
     _exp_hilo_f64's two halves of k (fewer integer operations)."""
+    n = row.shape[0]
     sh = 0
     sl = 0
-    for k in range(row.shape[0]):
-        v = np.float64(row[k])
-        d = v - m
-        bb = d - v
-        keep = d > _EXP_LO
-        lo = select(keep, (v - (d - bb)) + (-m - bb), 0.0)
-        c = select(keep, d, _EXP_LO)
-        t = c * _INV_LN2 + _SHIFT
-        kk = t - _SHIFT
-        r = ((c - kk * _LN2_HI) - kk * _LN2_LO) + lo
-        p = 1.0 + (r + _exp_poly_f64(r))
-        x = (p * _bits_f64((_f64_bits(t) + _SCALE_BIAS) << 52)) * _TWO_M64
-        e[k] = x
-        h = (x + _ROUND_HI) - _ROUND_HI
-        sh += np.int64(h * _Q_HI)
-        sl += np.int64((x - h) * _Q_LO)
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            v = np.float64(rowb[k])
+            d = v - m
+            bb = d - v
+            keep = d > _EXP_LO
+            lo = select(keep, (v - (d - bb)) + (-m - bb), 0.0)
+            c = select(keep, d, _EXP_LO)
+            t = c * _INV_LN2 + _SHIFT
+            kk = t - _SHIFT
+            r = ((c - kk * _LN2_HI) - kk * _LN2_LO) + lo
+            p = 1.0 + (r + _exp_poly_f64(r))
+            x = (p * _bits_f64((_f64_bits(t) + _SCALE_BIAS) << 52)) * _TWO_M64
+            eb[k] = x
+            h = (x + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((x - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 
@@ -293,7 +310,7 @@ def _forward_rows_par(a, out, redo, chunks):
 
 @numba.njit(cache=True, error_model="numpy")
 def _forward_redo(a, out, redo):
-    """The rows flagged in redo by the scalar path (nan, an infinite maximum, rows over _FAST_MAX_N): a kernel
+    """The rows flagged in redo by the scalar path (nan, an infinite maximum): a kernel
     of its own, compiled by the first call that meets such a row, not by every first call."""
     n = a.shape[1]
     e = np.empty(n)
@@ -414,7 +431,9 @@ def _vjp_row_single(ar, gr, outr, w, ke):
         b /= total
     if not (abs(b) < math.inf):
         return True
-    tol = (n + 16) * 9.313225746154785e-10 * b  # (n + 16) 2**-30: the sums' error bound times 2**23
+    # (16 + n 2**-20) 2**-30 b: the sums' error bound times 2**23.  The sums are exact but for the quantisation,
+    # n 2**-76 of each (below n 2**-20 2**-53 b with room to spare), and a few roundings (16 2**-53 b)
+    tol = (16.0 + n * 9.5367431640625e-07) * 9.313225746154785e-10 * b
     close = 0
     for k in range(n):
         gk = np.float64(gr[k])
@@ -452,9 +471,25 @@ def _scale2(x, k):
 def _exps_dd(row, m, eh, el, ke, sh, sl):
     """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
     k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
-    double-double, summed in fixed point as in _exps."""
+    double-double, summed in fixed point as in _exps (in blocks of _FAST_MAX_N, carried)."""
+    n = row.shape[0]
     ih = 0
     il = 0
+    for start in range(0, n, _FAST_MAX_N):
+        stop = start + _FAST_MAX_N  # (views: a loop over range(start, stop) does not vectorise)
+        ih, il = _exps_dd_block(
+            row[start:stop], m, eh[start:stop], el[start:stop], ke[start:stop], sh[start:stop], sl[start:stop], ih, il
+        )
+        ih, il = _carry(ih, il)
+    a = np.float64(ih) / _Q_HI
+    b = np.float64(il) / _Q_LO
+    s = a + b
+    return s, b - (s - a)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
+    """_exps_dd's loop over a block of the row (views), the fixed-point sums (ih, il) carried on."""
     for k in range(row.shape[0]):
         v = np.float64(row[k])
         d = v - m
@@ -489,10 +524,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
         h = (xh + _ROUND_HI) - _ROUND_HI
         ih += np.int64(h * _Q_HI)
         il += np.int64((xh - h) * _Q_LO + xl * _Q_LO)
-    a = np.float64(ih) / _Q_HI
-    b = np.float64(il) / _Q_LO
-    s = a + b
-    return s, b - (s - a)
+    return ih, il
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -574,7 +606,7 @@ def _vjp_row_double(ar, gr, outr, w, ke):
     return False
 
 
-#: one row of the vjp; True: a row for _vjp_row_dd (nan, inf, long rows, cancellation beyond the bound)
+#: one row of the vjp; True: a row for _vjp_row_dd (nan, inf, cancellation beyond the bound)
 _vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
 
 

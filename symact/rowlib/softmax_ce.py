@@ -12,6 +12,7 @@ from .checks import _floats
 from .dd import _dd_add, _dd_div, _dd_exps, _dd_mul, _vtwo_prod
 from .fast import (
     _ABS_MASK,
+    _FAST_MAX_N,
     _Q_HI,
     _Q_LO,
     _ROUND_HI,
@@ -33,7 +34,7 @@ _SPARSE = False
 
 @numba.njit(cache=True, error_model="numpy")
 def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
-    """One row, scalar: nan, infinite logits, very long rows."""
+    """One row, scalar: nan, infinite logits."""
     n = zr.shape[0]
     bad, m = _row_special(zr)
     if bad or m == math.inf or m == -math.inf:
@@ -51,7 +52,7 @@ def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
 @numba.njit(cache=True, error_model="numpy")
 def _loss_row(zr, yr, sparse, t, e, lo, terms):
     """(slow, loss) of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k);
-    slow: the row is left to _loss_row_slow (nan, infinite logits, very long rows; the loss is then 0)."""
+    slow: the row is left to _loss_row_slow (nan, infinite logits; the loss is then 0)."""
     fast, m = _row_max(zr)
     if not fast:
         return True, 0.0
@@ -211,7 +212,9 @@ def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     ysum = _nonneg_sum(yrow, math.inf)
     if not (ysum < math.inf):
         return True
-    tol = (n + 16) * 9.313225746154785e-10 * ysum  # (n + 16) 2**-30 sum(y): the error bound times 2**23
+    # (16 + n 2**-20) 2**-30 sum(y): the error bound times 2**23 (the sums' quantisation, n 2**-76 of each, and a
+    # few roundings, as in _vjp_row_single)
+    tol = (16.0 + n * 9.5367431640625e-07) * 9.313225746154785e-10 * ysum
     close = 0
     for k in range(n):
         p = e[k] / total
@@ -232,7 +235,8 @@ def _sum_fixed(vh, vl, lo, skip):
     """sum_{k != skip} (vh[k] + vl[k]) (vl left out without ``lo``) for values >= 0 with |vl[k]| <= ulp(vh[k]),
     as a double-double to about n 2**-122 of the largest term: the values scaled by the power of two that
     brings the largest vh[k] to [0.5, 1), then quantised to 2**-122 and summed exactly as integers at three
-    levels (multiples of 2**-30, of 2**-77 and of 2**-122: any order, SIMD; n <= _FAST_MAX_N)."""
+    levels (multiples of 2**-30, of 2**-77 and of 2**-122: any order, SIMD), in blocks of _FAST_MAX_N terms
+    with the carries between the levels after each block (so any n; the quantisation is below n 2**-121)."""
     n = vh.shape[0]
     top = 0
     for k in range(n):
@@ -244,23 +248,26 @@ def _sum_fixed(vh, vl, lo, skip):
     i1 = 0
     i2 = 0
     i3 = 0
-    for k in range(n):
-        keep = k != skip
-        x = _scale2(select(keep, vh[k], 0.0), s)
-        xl = _scale2(select(keep & lo, vl[k], 0.0), s)
-        h = (x + _ROUND_HI) - _ROUND_HI
-        r = x - h
-        m2 = (r + _ROUND_LO) - _ROUND_LO
-        l2 = (xl + _ROUND_LO) - _ROUND_LO
-        i1 += np.int64(h * _Q_HI)
-        i2 += np.int64((m2 + l2) * _Q_LO)
-        i3 += np.int64(((r - m2) + (xl - l2)) * _Q_LO3)
-    c = i3 >> 45  # carries: 2**45 units of 2**-122 make one of 2**-77, 2**47 of those one of 2**-30
-    i3 -= c << 45
-    i2 += c
-    c = i2 >> 47
-    i2 -= c << 47
-    i1 += c
+    for start in range(0, n, _FAST_MAX_N):
+        vhb = vh[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        vlb = vl[start : start + _FAST_MAX_N]
+        for k in range(len(vhb)):
+            keep = k != skip - start
+            x = _scale2(select(keep, vhb[k], 0.0), s)
+            xl = _scale2(select(keep & lo, vlb[k], 0.0), s)
+            h = (x + _ROUND_HI) - _ROUND_HI
+            r = x - h
+            m2 = (r + _ROUND_LO) - _ROUND_LO
+            l2 = (xl + _ROUND_LO) - _ROUND_LO
+            i1 += np.int64(h * _Q_HI)
+            i2 += np.int64((m2 + l2) * _Q_LO)
+            i3 += np.int64(((r - m2) + (xl - l2)) * _Q_LO3)
+        c = i3 >> 45  # carries: 2**45 units of 2**-122 make one of 2**-77, 2**47 of those one of 2**-30
+        i3 -= c << 45
+        i2 += c
+        c = i2 >> 47
+        i2 -= c << 47
+        i1 += c
     a = np.float64(i1) / _Q_HI
     b = np.float64(i2) / _Q_LO
     hi = a + b
@@ -282,11 +289,12 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     no cancellation, no label sums."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
+    cancel = _CANCEL * max(1.0, n / _FAST_MAX_N)  # the quantisation grows with n past 2**16 terms
     ybits = 0
     if t < 0:
         for k in range(n):
             ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
-    if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, long rows, huge or nan labels
+    if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, huge or nan labels
         return True
     eh = w[0]
     el = w[1]
@@ -333,7 +341,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
         sh2, sl2 = _vsum2(xh, -ph, xl - pl)  # e_j sum_{k != j} y_k - y_j sum_{k != j} e_k
         nh = sh2 + sl2
         nl = sl2 - (nh - sh2)
-        close += select(abs(nh) >= _CANCEL * (xh + ph), 0, 1)
+        close += select(abs(nh) >= cancel * (xh + ph), 0, 1)
         outr[k] = _scale2(_vdd_mul(nh, nl, ch, cl)[0], select(zero, ke[k], 0))  # scale / total
     return close != 0
 
