@@ -253,7 +253,9 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
         .replace("@@PSIG@@", ", float64" * len(params))
         .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
     )
-    body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, exclude=_LOSS_OWN) + glue
+    domain = next((a.domain for a in entry.aux if a.symbol == y_label), "real")
+    settings = {"_UNIT_LABELS": str(domain in ("unit", "binary"))}
+    body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, settings, exclude=_LOSS_OWN) + glue
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
     return body, [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]

@@ -333,10 +333,17 @@ def _outside_unit(ys):
     return outside
 
 
+#: whether the labels must lie in [0, 1] (a loss whose label is declared with the domain "unit" or "binary"); a
+#: generated module sets it from its entry's label domain, False for a real target or a label of -1 or +1
+_UNIT_LABELS = True
+
+
 def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
+    if not _UNIT_LABELS:
+        return z, y
     if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
         raise ValueError("labels must lie in [0, 1]")
     return z, y
