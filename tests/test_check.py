@@ -30,6 +30,7 @@ SHAPES = {
     "softmax_cross_entropy_with_logits": "classes",
     "sparse_softmax_cross_entropy_with_logits": "classes",
     "logistic_nll": "model",
+    "huber": "binary",
 }
 
 

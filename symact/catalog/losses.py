@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from sympy import Sum, Symbol, exp, log
+from sympy import Abs, Piecewise, Sum, Symbol, exp, log
 
 from .activations import GOODFELLOW
 from .entry import Aux, Entry, Kind, Named, Param
 from .symbols import X, b, d, i, j, k, l, m, n, p, t, w, y, yhat, yv, z, zv
 
 pos_weight = Symbol("q", positive=True)
+delta = Symbol("delta", positive=True)
+beta = Symbol("beta", positive=True)
+
+#: the residual of a regression loss: the prediction z less the target y
+_D = z - y
 
 _SIG_Z = 1 / (1 + exp(-z))
 #: the softmax denominator sums over its own index l, so that it can sit inside a sum over k
@@ -116,6 +121,31 @@ LOSSES = (
         index_ranges=((i, m), (j, d), (k, d)),
         aliases=("sklearn.linear_model.LogisticRegression (loss)", "optax.sigmoid_binary_cross_entropy (summed)"),
         references=(GOODFELLOW, "Bishop, Pattern Recognition and Machine Learning, 2006, section 4.3.2"),
+    ),
+    Entry(
+        name="huber",
+        kind=Kind.LOSS,
+        summary=(
+            r"Huber loss of the prediction $z$ against the target $y$, $d = z - y$: "
+            r"$d^2/2$ for $|d| \le \delta$, else $\delta (|d| - \delta/2)$."
+        ),
+        definition=Piecewise((_D**2 / 2, Abs(_D) <= delta), (delta * (Abs(_D) - delta / 2), True)),
+        variable=z,
+        wrt=(z,),
+        params=(Param(delta, 1, r"`delta`: where the loss turns from quadratic to linear"),),
+        aux=(Aux(y, "the target", "real"),),
+        subgradients=((y - delta, -delta), (y + delta, delta)),
+        aliases=("torch.nn.functional.huber_loss", "tf.keras.losses.Huber", "optax.huber_loss"),
+        references=(
+            "Huber, Robust estimation of a location parameter, Annals of Mathematical Statistics, 1964",
+        ),
+        notes=(
+            r"Per element, before any reduction: PyTorch's `huber_loss` and `tf.keras.losses.Huber` reduce by "
+            r"the mean by default (`reduction='mean'`; Keras averages over the last axis, then over the batch), "
+            r"`optax.huber_loss` returns the elements.  $\delta = 1$ by default in all three.  At $|d| = \delta$ "
+            r"the quadratic branch is taken (PyTorch's `abs(d) < delta` picks the linear one there; "
+            r"both give the same value and the same gradient $\pm\delta$)."
+        ),
     ),
 )
 
