@@ -31,6 +31,8 @@ SHAPES = {
     "sparse_softmax_cross_entropy_with_logits": "classes",
     "logistic_nll": "model",
     "huber": "binary",
+    "smooth_l1": "binary",
+    "l1": "binary",
 }
 
 

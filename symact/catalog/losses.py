@@ -147,6 +147,50 @@ LOSSES = (
             r"both give the same value and the same gradient $\pm\delta$)."
         ),
     ),
+    Entry(
+        name="smooth_l1",
+        kind=Kind.LOSS,
+        summary=(
+            r"Smooth L1 loss of the prediction $z$ against the target $y$, $d = z - y$: "
+            r"$d^2/(2\beta)$ for $|d| < \beta$, else $|d| - \beta/2$."
+        ),
+        definition=Piecewise((_D**2 / (2 * beta), Abs(_D) < beta), (Abs(_D) - beta / 2, True)),
+        variable=z,
+        wrt=(z,),
+        params=(Param(beta, 1, r"`beta`: where the loss turns from quadratic to linear"),),
+        aux=(Aux(y, "the target", "real"),),
+        subgradients=((y - beta, -1), (y + beta, 1)),
+        aliases=("torch.nn.functional.smooth_l1_loss", "torch.nn.SmoothL1Loss"),
+        references=("Girshick, Fast R-CNN, ICCV 2015", "PyTorch, `torch.nn.SmoothL1Loss`"),
+        notes=(
+            r"Per element, before any reduction (PyTorch reduces by the mean by default).  $\beta = 1$ by default, "
+            r"as PyTorch; there it equals huber with $\delta = 1$, and in general it is huber divided by $\beta$.  "
+            r"PyTorch's $\beta = 0$ (plain L1) is outside this entry, whose $\beta$ is positive.  At "
+            r"$|d| = \beta$ the linear branch is taken, as PyTorch's `abs(d) < beta`."
+        ),
+    ),
+    Entry(
+        name="l1",
+        kind=Kind.LOSS,
+        summary=r"Absolute error of the prediction $z$ against the target $y$: $|z - y|$.",
+        definition=Abs(_D),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, "the target", "real"),),
+        subgradients=((y, 0),),
+        aliases=(
+            "torch.nn.functional.l1_loss",
+            "tf.keras.losses.MeanAbsoluteError",
+            "tf.keras.losses.mean_absolute_error",
+            "optax.l1_loss",
+        ),
+        references=("PyTorch, `torch.nn.L1Loss`",),
+        notes=(
+            r"Per element, before any reduction: PyTorch's `l1_loss` reduces by the mean by default, Keras's "
+            r"`MeanAbsoluteError` averages over the last axis and then over the batch.  At $z = y$ the "
+            r"subgradient 0 is chosen, as PyTorch and JAX ($\operatorname{sign}(0) = 0$)."
+        ),
+    ),
 )
 
 __all__ = ["LOSSES"]
