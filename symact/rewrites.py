@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sympy
-from sympy import Abs, Max, Piecewise, Wild, erf, erfc, exp, log, tanh
+from sympy import Abs, Max, Piecewise, Wild, cosh, erf, erfc, exp, log, sinh, tanh
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.codegen.rewriting import ReplaceOptim, optimize
 
@@ -273,6 +273,29 @@ def _log_of_root_sum(expr):
     return None
 
 
+def _sinh_over_cosh(expr):
+    """A product with the factors sinh(w) and 1/cosh(w): the same product with tanh(w) for both; else None."""
+    if not expr.is_Mul:
+        return None
+    for f in expr.args:
+        if isinstance(f, sinh) and cosh(f.args[0]) ** -1 in expr.args:
+            w = f.args[0]
+            rest = [g for g in expr.args if g is not f and g != cosh(w) ** -1]
+            return sympy.Mul(tanh(w), *rest)
+    return None
+
+
+#: below this |w|, log cosh(w) is computed as log1p(2 sinh(w/2)^2); above, as |w| + softplus(-2|w|) - log 2
+_LOG_COSH_SPLIT = 2
+
+
+def _log_cosh(w):
+    """log cosh(w) without overflow (cosh overflows for |w| > 710) and without cancellation near 0 (|w| -
+    log 2 + log1p(exp(-2|w|)) cancels to nothing at w = 1e-3, where log cosh(w) = w^2/2)."""
+    wide = Abs(w) + softplus(-2 * Abs(w)) - log(2)
+    return Piecewise((log1p(2 * sinh(w / 2) ** 2), Abs(w) < _LOG_COSH_SPLIT), (wide, True))
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -343,6 +366,22 @@ RULES: tuple[Rewrite, ...] = (
         "exp(w) - 1 cancels for small w.  SymPy's expm1_opt is not reused: on 4 exp(-2|x|)/(1 + "
         "exp(-2|x|))^2 it returns 4 exp(2|x|)/(exp(2|x|) + 1)^2, which overflows",
         optim=ReplaceOptim(lambda e: _exp_minus_one(e) is not None, lambda e: _exp_minus_one(e)),
+    ),
+    Rewrite(
+        "log_cosh",
+        log(cosh(W)),
+        _log_cosh(W),
+        "log(cosh(w)) overflows to inf for |w| > 710 (log cosh(w) is |w| - log 2 there) and loses w^2/2 near 0 "
+        "to the rounding of cosh(w) near 1; log1p(2 sinh(w/2)^2) for |w| < 2 and |w| + softplus(-2|w|) - log 2 "
+        "beyond keep both",
+    ),
+    Rewrite(
+        "tanh_from_ratio",
+        sinh(W) / cosh(W),
+        tanh(W),
+        "sinh(w)/cosh(w) is inf/inf = nan for |w| > 710 and rounds twice; tanh(w) is one library call, "
+        "exact to an ulp and +-1 in the tails",
+        optim=ReplaceOptim(lambda e: _sinh_over_cosh(e) is not None, lambda e: _sinh_over_cosh(e)),
     ),
     Rewrite(
         "log1p",
