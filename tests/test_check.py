@@ -33,6 +33,7 @@ SHAPES = {
     "huber": "binary",
     "smooth_l1": "binary",
     "l1": "binary",
+    "soft_margin": "binary",
 }
 
 

@@ -136,9 +136,7 @@ LOSSES = (
         aux=(Aux(y, "the target", "real"),),
         subgradients=((y - delta, -delta), (y + delta, delta)),
         aliases=("torch.nn.functional.huber_loss", "tf.keras.losses.Huber", "optax.huber_loss"),
-        references=(
-            "Huber, Robust estimation of a location parameter, Annals of Mathematical Statistics, 1964",
-        ),
+        references=("Huber, Robust estimation of a location parameter, Annals of Mathematical Statistics, 1964",),
         notes=(
             r"Per element, before any reduction: PyTorch's `huber_loss` and `tf.keras.losses.Huber` reduce by "
             r"the mean by default (`reduction='mean'`; Keras averages over the last axis, then over the batch), "
@@ -189,6 +187,28 @@ LOSSES = (
             r"Per element, before any reduction: PyTorch's `l1_loss` reduces by the mean by default, Keras's "
             r"`MeanAbsoluteError` averages over the last axis and then over the batch.  At $z = y$ the "
             r"subgradient 0 is chosen, as PyTorch and JAX ($\operatorname{sign}(0) = 0$)."
+        ),
+    ),
+    Entry(
+        name="soft_margin",
+        kind=Kind.LOSS,
+        summary=(
+            r"Soft-margin (logistic) loss of the score $z$ against the label $y \in \lbrace -1, 1 \rbrace$: "
+            r"$\log(1 + e^{-y z})$."
+        ),
+        definition=log(1 + exp(-y * z)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the label, $-1$ or $+1$", "sign"),),
+        aliases=("torch.nn.functional.soft_margin_loss", "torch.nn.SoftMarginLoss"),
+        references=(
+            "PyTorch, `torch.nn.SoftMarginLoss`",
+            "Bishop, Pattern Recognition and Machine Learning, 2006, section 7.1.2",
+        ),
+        notes=(
+            r"Per element, before any reduction (PyTorch reduces by the mean by default).  Labels are $-1$ and "
+            r"$+1$, not 0 and 1: with $t = (1 + y)/2$ it is sigmoid_cross_entropy_with_logits of $z$ against $t$.  "
+            r"Neither PyTorch nor this kernel checks the labels; any real $y$ gives $\log(1 + e^{-y z})$."
         ),
     ),
 )
