@@ -235,6 +235,7 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
     loss_code = kernel_code(loss, names)
     grad_code = kernel_code(grad, names)
+    loss_code, grad_code = _nan_guarded(loss, loss_code), _nan_guarded(grad, grad_code)
     fast = weight is not None
     if fast:  # the gradient in double-double, the symbolic form for the limits
         weight = repr(float(weight)) if weight.is_number else kernel_code(weight, names)
@@ -259,6 +260,16 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
     return body, [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
+
+
+def _nan_guarded(form: sympy.Expr, code: str) -> str:
+    """``code`` of a per-element ``form`` in z and y, wrapped in rowlib's ``_nan_or`` where the form does not give
+    nan at a nan logit or label by itself (a Piecewise whose conditions are all false there: nan in, nan out)."""
+    from .emit import _form_gives
+
+    if any(v in form.free_symbols and not _form_gives(form, v, sympy.nan, sympy.nan) for v in (z, y_label)):
+        return f"_nan_or(z, y, {code})"
+    return code
 
 
 def _loss_helpers(*exprs) -> str:

@@ -142,6 +142,43 @@ def test_a_loss_without_simd_kernels_copies_only_what_it_calls(tmp_path):
     np.testing.assert_allclose(module.grad(zs, ys, reduction="sum"), 4.0 * (zs - ys), rtol=1e-15)
 
 
+@pytest.mark.parametrize("domain, checked", [("unit", True), ("real", False), ("sign", False)])
+def test_a_loss_checks_its_labels_by_their_domain_and_gives_nan_for_nan(tmp_path, domain, checked):
+    """Labels are held to [0, 1] only where the entry's label domain is unit (or binary); a Piecewise form whose
+    conditions are false at nan (max(0, 1 - y z), written as a Piecewise) still gives nan there."""
+    import importlib.util
+
+    import sympy
+
+    from symact.catalog import Aux, Entry, Kind
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import render_template
+
+    entry = Entry(
+        f"my_margin_{domain}",
+        Kind.LOSS,
+        "mine",
+        sympy.Piecewise((1 - label * z, label * z < 1), (0, True)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(label, "the label", domain),),
+        builtin=False,
+    )
+    path = tmp_path / f"{entry.name}.py"
+    path.write_text(render_template(entry, "cmd"))
+    spec = importlib.util.spec_from_file_location(entry.name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    zs, ys = np.array([0.5, np.nan, 2.0, 0.25]), np.array([1.0, 1.0, 1.0, np.nan])
+    np.testing.assert_array_equal(module.forward(zs, ys, reduction="none"), [0.5, np.nan, 0.0, np.nan])
+    np.testing.assert_array_equal(module.grad(zs, ys, reduction="none"), [-1.0, np.nan, 0.0, np.nan])
+    if checked:
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            module.forward(np.zeros(2), np.array([-1.0, 1.0]))
+    else:
+        assert module.forward(np.zeros(2), np.array([-1.0, 1.0]), reduction="sum") == 2.0
+
+
 def test_kernel_code_in_string_literals_stays_below_150_lines():
     """Numba code lives in real modules (copied into generated/ from their source), not in string literals: the
     lines of code-like text in every string constant of the package that is not a docstring (f-strings' parts

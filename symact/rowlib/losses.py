@@ -324,6 +324,13 @@ def _grad_ufunc(z, y, *params):
     return 1.0 / (1.0 + np.exp(-z)) - y
 
 
+@numba.njit(cache=True)
+def _nan_or(z, y, value):
+    """nan where the logit or the label is nan, else ``value``: the per-element form of a loss whose conditions
+    are false at nan (max(0, 1 - y z) is 0 there), so that nan goes in and nan comes out."""
+    return z + y if z != z or y != y else value
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _outside_unit(ys):
     """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
