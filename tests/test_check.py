@@ -34,6 +34,8 @@ SHAPES = {
     "smooth_l1": "binary",
     "l1": "binary",
     "soft_margin": "binary",
+    "hinge": "binary",
+    "squared_hinge": "binary",
 }
 
 

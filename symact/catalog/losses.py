@@ -211,6 +211,49 @@ LOSSES = (
             r"Neither PyTorch nor this kernel checks the labels; any real $y$ gives $\log(1 + e^{-y z})$."
         ),
     ),
+    Entry(
+        name="hinge",
+        kind=Kind.LOSS,
+        summary=(r"Hinge loss of the score $z$ against the label $y \in \lbrace -1, 1 \rbrace$: $\max(0, 1 - y z)$."),
+        definition=Piecewise((1 - y * z, y * z < 1), (0, True)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the label, $-1$ or $+1$", "sign"),),
+        subgradients=((1 / y, 0),),
+        aliases=("tf.keras.losses.Hinge", "tf.keras.losses.hinge", "optax.hinge_loss"),
+        references=(
+            "Cortes and Vapnik, Support-vector networks, Machine Learning, 1995",
+            "TensorFlow, `tf.keras.losses.Hinge`",
+        ),
+        notes=(
+            r"Per element, before any reduction: Keras's `Hinge` averages over the last axis and then over the "
+            r"batch, and turns labels given as 0 and 1 into $-1$ and $+1$ first (this kernel takes $-1$ and $+1$ "
+            r"as they are, unchecked); `optax.hinge_loss` returns the elements.  PyTorch has no elementwise "
+            r"hinge loss: `torch.nn.MultiMarginLoss` on two classes with scores $(s_0, s_1)$ gives half of it, "
+            r"with $z = s_1 - s_0$.  At $y z = 1$ the subgradient 0 is chosen (as relu'(0) = 0)."
+        ),
+    ),
+    Entry(
+        name="squared_hinge",
+        kind=Kind.LOSS,
+        summary=(
+            r"Squared hinge loss of the score $z$ against the label $y \in \lbrace -1, 1 \rbrace$: "
+            r"$\max(0, 1 - y z)^2$."
+        ),
+        definition=Piecewise(((1 - y * z) ** 2, y * z < 1), (0, True)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the label, $-1$ or $+1$", "sign"),),
+        subgradients=((1 / y, 0),),
+        aliases=("tf.keras.losses.SquaredHinge", "tf.keras.losses.squared_hinge"),
+        references=("TensorFlow, `tf.keras.losses.SquaredHinge`",),
+        notes=(
+            r"Per element, before any reduction: Keras's `SquaredHinge` averages over the last axis and then over "
+            r"the batch, and turns labels given as 0 and 1 into $-1$ and $+1$ first (this kernel takes $-1$ and "
+            r"$+1$ as they are, unchecked).  Differentiable everywhere: the gradient $-2 y (1 - y z)$ is 0 at "
+            r"$y z = 1$ from both sides."
+        ),
+    ),
 )
 
 __all__ = ["LOSSES"]
