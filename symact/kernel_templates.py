@@ -22,7 +22,7 @@ from .catalog.symbols import x, z
 from .functions import sigmoid, softplus
 from .module_identity import identity_source
 from .primitive_helpers import helpers_for
-from .printer import kernel_code
+from .printer import _power_of_two, kernel_code
 from .prose import plain
 from .rewrites import stabilise
 from .row_match import row_template
@@ -235,6 +235,7 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
     loss_code = kernel_code(loss, names)
     grad_code = kernel_code(grad, names)
+    loss_code, grad_code = _exp_compensated(loss, loss_code, names), _exp_compensated(grad, grad_code, names)
     loss_code, grad_code = _nan_guarded(loss, loss_code), _nan_guarded(grad, grad_code)
     fast = weight is not None
     if fast:  # the gradient in double-double, the symbolic form for the limits
@@ -260,6 +261,25 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
     return body, [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
+
+
+def _exp_compensated(form: sympy.Expr, code: str, names: dict) -> str:
+    """``code`` of a per-element ``form`` exp(w) + c a b, with c a power of two and a, b symbols or 1 (the logit,
+    a label: exact inputs), as rowlib's ``_exp_plus``: exp(w) in double-double plus the exact product, rounded
+    once, where the two cancel (exp(z) - y z near its zeros, its gradient exp(z) - y at z = log y); ``code``
+    itself for the limits.  Any other form: ``code``."""
+    if not form.is_Add:
+        return code
+    exps = [t for t in form.args if isinstance(t, sympy.exp)]
+    rest = sympy.Add(*[t for t in form.args if not isinstance(t, sympy.exp)])
+    c, factors = rest.as_coeff_mul()
+    if len(exps) != 1 or not (c.is_Rational and _power_of_two(c)) or not 1 <= len(factors) <= 2:
+        return code
+    if not all(isinstance(f, sympy.Symbol) for f in factors):
+        return code
+    a, b = (c * factors[0], *factors[1:], sympy.S.One)[:2]
+    args = ", ".join(kernel_code(e, names) for e in (exps[0].args[0], a, b))
+    return f"_exp_plus({args}, {code})"
 
 
 def _nan_guarded(form: sympy.Expr, code: str) -> str:

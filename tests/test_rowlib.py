@@ -207,3 +207,39 @@ def test_kernel_code_in_string_literals_stays_below_150_lines():
         counts[path.name] = sum(1 for s in strings for line in s.splitlines() if code.match(line))
     assert code.match("    s = a + b") and code.match("@numba.njit") and not code.match("the sum of a and b")
     assert sum(counts.values()) < 150, sorted(counts.items(), key=lambda kv: -kv[1])[:5]
+
+
+def test_exp_plus_keeps_the_digits_that_plain_float64_cancels():
+    from symact.rowlib import losses
+
+    assert losses._exp_plus(1e-20, -1.0, 1.0, math.exp(1e-20) - 1.0) == pytest.approx(1e-20, rel=1e-15)
+    z, y = 5.332419403886679, 40.0  # near a zero of exp(z) - y z
+    import mpmath
+
+    with mpmath.workdps(50):
+        exact = float(mpmath.exp(mpmath.mpf(z)) - mpmath.mpf(y) * mpmath.mpf(z))
+    assert losses._exp_plus(z, -y, z, math.exp(z) - y * z) == exact
+    assert losses._exp_plus(800.0, -1.0, 1.0, math.inf) == math.inf  # the limits from the plain value
+
+
+@pytest.mark.parametrize(
+    "form, fires",
+    [
+        ("exp(z) - y*z", True),
+        ("exp(z) - y", True),
+        ("exp(2*z) - 2*y*z", True),
+        ("exp(z) - y/3", False),
+        ("exp(z) + exp(y)", False),
+        ("exp(z) - y*z*q", False),
+        ("log(z) - y", False),
+    ],
+)
+def test_exp_plus_fires_on_an_exponential_plus_an_exact_product(form, fires):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _exp_compensated
+
+    expr = sympy.sympify(form, locals={"z": z, "y": label, "q": sympy.Symbol("q", positive=True)})
+    code = _exp_compensated(expr, "PLAIN", {})
+    assert code.startswith("_exp_plus(") == fires and code.endswith("PLAIN)" if fires else "PLAIN")

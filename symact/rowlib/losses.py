@@ -325,6 +325,20 @@ def _grad_ufunc(z, y, *params):
 
 
 @numba.njit(cache=True)
+def _exp_plus(w, a, b, plain):
+    """exp(w) + a b for exact a and b (labels, the logit, powers of two) with exp(w) in double-double, a b exact
+    (TwoProduct) and the sum rounded once: no cancellation error where exp(w) is near -a b (exp(z) - y at
+    z = log y, where plain float64 loses every digit: exp(1e-20) - 1 is 0; exp(z) - y z near its zeros).
+    ``plain``, the same value computed plainly, where it or w, a b is not finite."""
+    if not (math.isfinite(w) and math.isfinite(a * b) and math.isfinite(plain)):
+        return plain
+    mh, ml, k = _exp_dd(w, 0.0)
+    ph, pl = _two_prod(a, b)
+    sh, sl = _two_sum(math.ldexp(mh, k), ph)
+    return sh + (sl + (math.ldexp(ml, k) + pl))
+
+
+@numba.njit(cache=True)
 def _nan_or(z, y, value):
     """nan where the logit or the label is nan, else ``value``: the per-element form of a loss whose conditions
     are false at nan (max(0, 1 - y z) is 0 there), so that nan goes in and nan comes out."""
