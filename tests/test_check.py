@@ -36,6 +36,7 @@ SHAPES = {
     "soft_margin": "binary",
     "hinge": "binary",
     "squared_hinge": "binary",
+    "poisson_nll": "binary",
 }
 
 

@@ -254,6 +254,28 @@ LOSSES = (
             r"$y z = 1$ from both sides."
         ),
     ),
+    Entry(
+        name="poisson_nll",
+        kind=Kind.LOSS,
+        summary=(
+            r"Poisson negative log-likelihood of the log-rate $z$ against the count $y$, without the constant "
+            r"$\log y!$: $e^{z} - y z$."
+        ),
+        definition=exp(z) - y * z,
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the target: a count, or any $y \ge 0$", "real"),),
+        aliases=("torch.nn.functional.poisson_nll_loss", "torch.nn.PoissonNLLLoss"),
+        references=("PyTorch, `torch.nn.PoissonNLLLoss`", "TensorFlow, `tf.nn.log_poisson_loss`"),
+        notes=(
+            r"PyTorch's `poisson_nll_loss` with its defaults `log_input=True, full=False` (and the mean "
+            r"reduction): the input is the log of the rate.  `tf.nn.log_poisson_loss(targets, log_input)` is the "
+            r"same per element.  `tf.keras.losses.Poisson` takes the rate $\lambda = e^{z}$ itself: its "
+            r"$\lambda - y \log(\lambda + \epsilon)$ is this loss at $z = \log \lambda$ up to the $\epsilon$ "
+            r"($10^{-7}$).  With `full=True` PyTorch adds Stirling's $y \log y - y + \log(2 \pi y)/2$ for "
+            r"$y > 1$, which does not depend on $z$."
+        ),
+    ),
 )
 
 __all__ = ["LOSSES"]
