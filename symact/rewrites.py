@@ -273,6 +273,35 @@ def _log_of_root_sum(expr):
     return None
 
 
+def _sigmoid_pair_complement(expr):
+    """A sum with a number k and the terms c1 sigma(w) and c2 sigma(-w): k as k sigma(w) + k sigma(-w), so that
+    the sum becomes (k + c1) sigma(w) + (k + c2) sigma(-w) (1 - y sigma(w) - (1 - y) sigma(-w) is
+    (1 - y) sigma(w) + y sigma(-w)); else None."""
+    if not expr.is_Add:
+        return None
+    k = sum((t for t in expr.args if t.is_number), sympy.S.Zero)
+    if k == 0:
+        return None
+    for s in expr.atoms(sigmoid):
+        w = s.args[0]
+        if w.could_extract_minus_sign():
+            continue
+        c1 = sympy.Add(*[t.as_independent(s, as_Add=False)[0] for t in expr.args if t.has(s) and _factor_of(t, s)])
+        partner = sigmoid(-w)
+        c2 = sympy.Add(*[t.as_independent(partner, as_Add=False)[0] for t in expr.args if _factor_of(t, partner)])
+        if c1 == 0 or c2 == 0:
+            continue
+        rest = [t for t in expr.args if not t.is_number and not _factor_of(t, s) and not _factor_of(t, partner)]
+        return sympy.Add(sympy.expand(k + c1) * s, sympy.expand(k + c2) * partner, *rest)
+    return None
+
+
+def _factor_of(term, s) -> bool:
+    """Whether ``s`` is a factor of ``term`` to the first power, and the rest of the term does not contain it."""
+    factors = sympy.Mul.make_args(term)
+    return factors.count(s) == 1 and not sympy.Mul(*[f for f in factors if f != s]).has(sigmoid)
+
+
 def _sinh_over_cosh(expr):
     """A product with the factors sinh(w) and 1/cosh(w): the same product with tanh(w) for both; else None."""
     if not expr.is_Mul:
@@ -324,6 +353,15 @@ RULES: tuple[Rewrite, ...] = (
         "sigma(w) sigma(-w) rounds two sigmoids and their product; exp(-|w|) / (1 + exp(-|w|))^2 is one "
         "exponential and no overflow",
         optim=ReplaceOptim(lambda e: _sigmoid_pair(e) is not None, lambda e: _sigmoid_pair(e)),
+    ),
+    Rewrite(
+        "sigmoid_pair_complement",
+        1 + A * sigmoid(W) + B * sigmoid(-W),
+        (1 + A) * sigmoid(W) + (1 + B) * sigmoid(-W),
+        "k + c1 sigma(w) + c2 sigma(-w) cancels where the sigmoids' terms come near -k (1 - p_t of a focal loss, "
+        "1 - y sigma(z) - (1 - y) sigma(-z), at y = 1 and z = 40 is 0, not 4e-18); with k = k sigma(w) + k sigma(-w) "
+        "the terms (1 - y) sigma(z) and y sigma(-z) are small where the sum is",
+        optim=ReplaceOptim(lambda e: _sigmoid_pair_complement(e) is not None, lambda e: _sigmoid_pair_complement(e)),
     ),
     Rewrite(
         "sigmoid_minus_label",

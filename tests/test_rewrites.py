@@ -159,3 +159,13 @@ def test_sinh_over_cosh_becomes_tanh(c, w):
 
     assert stabilise(c * sinh(w) / cosh(w)) == c * tanh(w)
     assert stabilise(sinh(w) + 1 / cosh(w)) == sinh(w) + 1 / cosh(w)  # no ratio: unchanged
+
+
+@pytest.mark.parametrize("w", [x, 2 * x + 1])
+def test_one_minus_a_mixture_of_sigmoids_becomes_a_sum_of_small_terms(w):
+    """1 - p_t of a focal loss, p_t = y sigma(w) + (1 - y)(1 - sigma(w)): no cancellation at y = 1, w = 40."""
+    got = stabilise(1 - (y * sigmoid(w) + (1 - y) * (1 - sigmoid(w))))
+    assert sympy.expand(got - (y * sigmoid(-w) + (1 - y) * sigmoid(w))) == 0
+    assert not any(t.is_number for t in got.args)
+    assert stabilise(x * sigmoid(-x) + 1) == x * sigmoid(-x) + 1  # no sigma(x) partner: unchanged
+    assert stabilise(2 + sigmoid(x)) == 2 + sigmoid(x)
