@@ -142,7 +142,7 @@ LOSSES = (
             r"the mean by default (`reduction='mean'`; Keras averages over the last axis, then over the batch), "
             r"`optax.huber_loss` returns the elements.  $\delta = 1$ by default in all three.  At $|d| = \delta$ "
             r"the quadratic branch is taken (PyTorch's `abs(d) < delta` picks the linear one there; "
-            r"both give the same value and the same gradient $\pm\delta$)."
+            r"both give the same value and the same gradient, $-\delta$ or $\delta$)."
         ),
     ),
     Entry(
@@ -207,7 +207,7 @@ LOSSES = (
         ),
         notes=(
             r"Per element, before any reduction (PyTorch reduces by the mean by default).  Labels are $-1$ and "
-            r"$+1$, not 0 and 1: with $t = (1 + y)/2$ it is sigmoid_cross_entropy_with_logits of $z$ against $t$.  "
+            r"$+1$, not 0 and 1: with $t = (1 + y)/2$ it is `sigmoid_cross_entropy_with_logits` of $z$ against $t$.  "
             r"Neither PyTorch nor this kernel checks the labels; any real $y$ gives $\log(1 + e^{-y z})$."
         ),
     ),
@@ -271,8 +271,8 @@ LOSSES = (
             r"PyTorch's `poisson_nll_loss` with its defaults `log_input=True, full=False` (and the mean "
             r"reduction): the input is the log of the rate.  `tf.nn.log_poisson_loss(targets, log_input)` is the "
             r"same per element.  `tf.keras.losses.Poisson` takes the rate $\lambda = e^{z}$ itself: its "
-            r"$\lambda - y \log(\lambda + \epsilon)$ is this loss at $z = \log \lambda$ up to the $\epsilon$ "
-            r"($10^{-7}$).  With `full=True` PyTorch adds Stirling's $y \log y - y + \log(2 \pi y)/2$ for "
+            r"$\lambda - y \log(\lambda + 10^{-7})$ is this loss at $z = \log \lambda$ up to the $10^{-7}$.  "
+            r"With `full=True` PyTorch adds Stirling's $y \log y - y + \log(2 \pi y)/2$ for "
             r"$y > 1$, which does not depend on $z$."
         ),
     ),
