@@ -236,6 +236,10 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     loss_code = kernel_code(loss, names)
     grad_code = kernel_code(grad, names)
     loss_code, grad_code = _exp_compensated(loss, loss_code, names), _exp_compensated(grad, grad_code, names)
+    difference = _log_cosh_of_difference(entry.definition)
+    if difference is not None:
+        a, b = (kernel_code(e, names) for e in difference)
+        loss_code = f"_log_cosh_difference({a}, {b}, {loss_code})"
     loss_code, grad_code = _nan_guarded(loss, loss_code), _nan_guarded(grad, grad_code)
     fast = weight is not None
     if fast:  # the gradient in double-double, the symbolic form for the limits
@@ -260,7 +264,11 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, settings, exclude=_LOSS_OWN) + glue
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
-    return body, [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
+    forms = [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
+    if difference is not None:
+        a, b = (sympy.sstr(e) for e in difference)
+        forms.insert(1, ("loss (finite)", f"log cosh({a} - {b}) compensated (rowlib _log_cosh_difference)"))
+    return body, forms
 
 
 def _exp_compensated(form: sympy.Expr, code: str, names: dict) -> str:
@@ -280,6 +288,20 @@ def _exp_compensated(form: sympy.Expr, code: str, names: dict) -> str:
     a, b = (c * factors[0], *factors[1:], sympy.S.One)[:2]
     args = ", ".join(kernel_code(e, names) for e in (exps[0].args[0], a, b))
     return f"_exp_plus({args}, {code})"
+
+
+def _log_cosh_of_difference(definition: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr] | None:
+    """(a, b) for a definition log(cosh(a - b)) of two symbols (a regression loss of the residual), which
+    rowlib's ``_log_cosh_difference`` computes with the residual's rounding error carried; else None."""
+    if not (isinstance(definition, sympy.log) and isinstance(definition.args[0], sympy.cosh)):
+        return None
+    residual = definition.args[0].args[0]
+    terms = sympy.Add.make_args(residual)
+    plus = [t for t in terms if isinstance(t, sympy.Symbol)]
+    minus = [-t for t in terms if isinstance(-t, sympy.Symbol)]
+    if len(terms) != 2 or len(plus) != 1 or len(minus) != 1:
+        return None
+    return plus[0], minus[0]
 
 
 def _nan_guarded(form: sympy.Expr, code: str) -> str:

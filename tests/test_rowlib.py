@@ -194,7 +194,9 @@ def test_kernel_code_in_string_literals_stays_below_150_lines():
         return {
             id(n.body[0].value)
             for n in ast.walk(tree)
-            if isinstance(n, kinds) and n.body and isinstance(n.body[0], ast.Expr)
+            if isinstance(n, kinds)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
             and isinstance(n.body[0].value, ast.Constant)
         }
 
@@ -202,8 +204,11 @@ def test_kernel_code_in_string_literals_stays_below_150_lines():
     for path in sorted((Path(__file__).parent.parent / "symact").rglob("*.py")):
         tree = ast.parse(path.read_text())
         skip = docstrings(tree)
-        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                   and id(n) not in skip]
+        strings = [
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in skip
+        ]
         counts[path.name] = sum(1 for s in strings for line in s.splitlines() if code.match(line))
     assert code.match("    s = a + b") and code.match("@numba.njit") and not code.match("the sum of a and b")
     assert sum(counts.values()) < 150, sorted(counts.items(), key=lambda kv: -kv[1])[:5]
@@ -243,3 +248,49 @@ def test_exp_plus_fires_on_an_exponential_plus_an_exact_product(form, fires):
     expr = sympy.sympify(form, locals={"z": z, "y": label, "q": sympy.Symbol("q", positive=True)})
     code = _exp_compensated(expr, "PLAIN", {})
     assert code.startswith("_exp_plus(") == fires and code.endswith("PLAIN)" if fires else "PLAIN")
+
+
+@pytest.mark.parametrize(
+    "form, pair",
+    [
+        ("log(cosh(z - y))", ("z", "y")),
+        ("log(cosh(y - z))", ("y", "z")),
+        ("log(cosh(2*z - y))", None),
+        ("log(cosh(z))", None),
+        ("log(sinh(z - y))", None),
+    ],
+)
+def test_log_cosh_of_a_difference_is_found_by_its_shape(form, pair):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _log_cosh_of_difference
+
+    symbols = {"z": z, "y": label}
+    found = _log_cosh_of_difference(sympy.sympify(form, locals=symbols))
+    if pair is None:
+        assert found is None
+    else:  # cosh is even: SymPy may write cosh(z - y) as cosh(y - z), and either order computes the same
+        assert found is not None and set(found) == {symbols[s] for s in pair}
+
+
+def test_log_cosh_difference_carries_the_residual_rounding():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for _ in range(3000):
+        b = float(rng.choice([0.0, 1.0, 0.25, -2.5, 40.0, rng.normal()]))
+        a = b + float(np.exp(rng.uniform(-30, 3))) * float(rng.choice([-1.0, 1.0]))
+        with mpmath.workdps(60):
+            exact = mpmath.log(mpmath.cosh(mpmath.mpf(a) - mpmath.mpf(b)))
+        if exact == 0:
+            continue
+        got = losses._log_cosh_difference(a, b, math.nan)
+        worst = max(worst, float(abs(mpmath.mpf(got) - exact) / (math.ulp(float(exact)))))
+    assert worst <= 1.5
+    assert math.isnan(losses._log_cosh_difference(math.nan, 0.0, math.nan))
+    assert losses._log_cosh_difference(math.inf, 0.0, math.inf) == math.inf
+    assert losses._log_cosh_difference(1e300, -1e300, 2e300) == pytest.approx(2e300 - math.log(2))

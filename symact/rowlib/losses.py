@@ -339,6 +339,43 @@ def _exp_plus(w, a, b, plain):
 
 
 @numba.njit(cache=True)
+def _log_cosh_difference(a, b, plain):
+    """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
+    doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
+    u = cosh(d) - 1 = 2 sinh(d/2)^2 with sinh(t) = t + t^3 P(t^2) (its Taylor series to t^21) and the square in
+    double-double, then log1p(u_hi) + u_lo / (1 + u_hi); beyond, |d| - log 2 + log1p(exp(-2|d|)) + d_lo, with
+    log 2 as two doubles.  ``plain`` where a, b or d is not finite."""
+    dh, dl = _two_sum(a, -b)
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(dh)):
+        return plain
+    w = abs(dh)
+    if dh < 0.0:
+        dl = -dl
+    if w >= 2.0:  # log cosh(d) > 1.3: no cancellation; d's low part enters with slope tanh(d) = 1 to 2**-5
+        return w - 0.6931471805599453 + (math.log1p(math.exp(-2.0 * w)) + (dl - 2.3190468138462996e-17))
+    t = 0.5 * w
+    t2 = t * t
+    p = 1.0 / 51090942171709440000.0  # 1/21!
+    for c in (
+        1.0 / 121645100408832000.0,
+        1.0 / 355687428096000.0,
+        1.0 / 1307674368000.0,
+        1.0 / 6227020800.0,
+        1.0 / 39916800.0,
+        1.0 / 362880.0,
+        1.0 / 5040.0,
+        1.0 / 120.0,
+        1.0 / 6.0,
+    ):
+        p = p * t2 + c
+    sh, sl = _fast_two_sum(t, t * t2 * p)
+    sl += 0.5 * dl * (1.0 + 0.5 * t2)  # d's low part, with slope cosh(t) / 2
+    uh, ul = _two_prod(sh, sh)
+    ul += 2.0 * sh * sl
+    return math.log1p(2.0 * uh) + 2.0 * ul / (1.0 + 2.0 * uh)
+
+
+@numba.njit(cache=True)
 def _nan_or(z, y, value):
     """nan where the logit or the label is nan, else ``value``: the per-element form of a loss whose conditions
     are false at nan (max(0, 1 - y z) is 0 there), so that nan goes in and nan comes out."""
