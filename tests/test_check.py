@@ -33,6 +33,7 @@ SHAPES = {
     "huber": "binary",
     "smooth_l1": "binary",
     "l1": "binary",
+    "log_cosh": "binary",
     "soft_margin": "binary",
     "hinge": "binary",
     "squared_hinge": "binary",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sympy import Abs, Piecewise, Sum, Symbol, exp, log
+from sympy import Abs, Piecewise, Sum, Symbol, cosh, exp, log
 
 from .activations import GOODFELLOW
 from .entry import Aux, Entry, Kind, Named, Param
@@ -187,6 +187,24 @@ LOSSES = (
             r"Per element, before any reduction: PyTorch's `l1_loss` reduces by the mean by default, Keras's "
             r"`MeanAbsoluteError` averages over the last axis and then over the batch.  At $z = y$ the "
             r"subgradient 0 is chosen, as PyTorch and JAX ($\operatorname{sign}(0) = 0$)."
+        ),
+    ),
+    Entry(
+        name="log_cosh",
+        kind=Kind.LOSS,
+        summary=r"Log-cosh loss of the prediction $z$ against the target $y$: $\log \cosh(z - y)$.",
+        definition=log(cosh(_D)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, "the target", "real"),),
+        aliases=("tf.keras.losses.LogCosh", "tf.keras.losses.log_cosh", "optax.log_cosh"),
+        references=("TensorFlow, `tf.keras.losses.LogCosh`", "Optax, `optax.log_cosh`"),
+        notes=(
+            r"Per element, before any reduction: Keras's `LogCosh` averages over the last axis and then over the "
+            r"batch; `optax.log_cosh` returns the elements.  Like $d^2/2$ for small $d = z - y$ and like "
+            r"$|d| - \log 2$ for large.  Keras computes $d + \operatorname{softplus}(-2 d) - \log 2$ and Optax "
+            r"`logaddexp(d, -d) - log(2)`, which do not overflow where $\cosh d$ does but lose the digits of "
+            r"$d^2/2$ near 0; this kernel takes $\log(1 + 2 \sinh^2(d/2))$ there, with the rounding of $d$ carried."
         ),
     ),
     Entry(
