@@ -406,7 +406,7 @@ RULES: tuple[Rewrite, ...] = (
         optim=ReplaceOptim(lambda e: _exp_minus_one(e) is not None, lambda e: _exp_minus_one(e)),
     ),
     Rewrite(
-        "log_cosh",
+        "log_of_cosh",
         log(cosh(W)),
         _log_cosh(W),
         "log(cosh(w)) overflows to inf for |w| > 710 (log cosh(w) is |w| - log 2 there) and loses w^2/2 near 0 "
