@@ -500,19 +500,23 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
     from .kernel_templates import keyword
 
     name = np.dtype(dtype).name
-    res = {k_: KernelResult(entry.name, k_, name, DEFAULT_BOUND) for k_ in ("forward", "grad", "forward mean")}
+    bounds = {k_: BOUNDS.get(k_, DEFAULT_BOUND) for k_ in ("forward", "grad", "forward mean")}  # forward: 2 ulp
+    res = {k_: KernelResult(entry.name, k_, name, bound) for k_, bound in bounds.items()}
     defaults = {p.symbol: sympy.Float(float(p.default), 60) for p in entry.params}
     z, y_label = entry.variable, _label(entry)
     f_ref = Scalar(entry.definition.subs(defaults), (z, y_label))
     g_ref = Scalar(derive(entry).gradient(f"wrt:{z}").raw.subs(defaults), (z, y_label))
     kw = {keyword(p): float(p.default) for p in entry.params}
-    for cls, values in grid(dtype, size):
-        zs = np.array(values, dtype=dtype)
-        if size != "small":  # every third point: the plain loss at huge |z| needs thousands of digits
-            zs = zs[::3] if cls != "special" else zs
-        if cls == "special":
-            zs = zs[~np.isinf(zs)]  # limits at infinite logits depend on the label (0 * inf)
-        for lab in (0.0, 1.0, 0.75) if size == "small" else (0.0, 1.0, 0.25, 0.75):
+    domain = next(a_.domain for a_ in entry.aux if a_.symbol == y_label)
+    labels = _LABEL_VALUES[domain][size == "small"]
+    for lab in labels:
+        kinks = _label_kinks(entry.definition.subs(defaults), z, y_label, lab)
+        for cls, values in grid(dtype, size, kinks):
+            zs = np.array(values, dtype=dtype)
+            if size != "small" and cls != "kink":  # every third point: the plain loss at huge |z| needs many digits
+                zs = zs[::3] if cls != "special" else zs
+            if cls == "special":
+                zs = zs[~np.isinf(zs)]  # limits at infinite logits depend on the label (0 * inf)
             ys = np.full(zs.shape, lab, dtype=dtype)
             loss = module.forward(zs, ys, reduction="none", **kw)
             grad = module.grad(zs, ys, reduction="sum", **kw)
@@ -520,14 +524,41 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
                 where = f"z = {float(zv_)!r}, y = {lab}"
                 res["forward"].add(loss[q], f_ref(zv_, lab), cls, where)
                 res["grad"].add(grad[q], g_ref(zv_, lab), cls, where)
+    for cls, values in grid(dtype, size):
         if cls == "ordinary":  # the mean of a batch: a reduction, checked against the exact mean
-            zs = zs[:16]
-            ys = np.linspace(0, 1, len(zs)).astype(dtype)
+            zs = np.array(values, dtype=dtype)[:16]
+            spread = domain in ("unit", "real")  # labels across [0, 1], else the domain's values in turn
+            ys = np.linspace(0, 1, len(zs)) if spread else np.resize(np.array(labels), len(zs))
+            ys = ys.astype(dtype)
             with mpmath.workdps(60):
                 parts = [f_ref(zz, yy) for zz, yy in zip(zs, ys)]
                 exact = None if None in parts else mpmath.fsum(parts) / len(zs)
             res["forward mean"].add(module.forward(zs, ys, reduction="mean", **kw), exact, cls, "16 logits")
     return list(res.values())
+
+
+#: the labels an elementwise loss is checked at, by the domain of its label: (full, small)
+_LABEL_VALUES = {
+    "unit": ((0.0, 1.0, 0.25, 0.75), (0.0, 1.0, 0.75)),
+    "binary": ((0.0, 1.0), (0.0, 1.0)),
+    "sign": ((-1.0, 1.0), (-1.0, 1.0)),
+    "real": ((0.0, 1.0, 0.25, 0.75, -2.5, 40.0), (0.0, 1.0, -2.5)),
+}
+
+
+def _label_kinks(definition, z, y_label, lab: float) -> list[float]:
+    """The kinks in ``z`` of an elementwise loss at the label ``lab``, as floats: the roots of the arguments of
+    Abs, sign and Max linear in z, and of each Piecewise condition (|z - y| <= c gives z = y - c and y + c)."""
+    from .prove import find_kinks
+
+    at = definition.subs(y_label, sympy.Float(lab, 60))
+    places = list(find_kinks(at, z))
+    for piecewise in at.atoms(sympy.Piecewise):  # also a condition not linear in z
+        for _, cond in piecewise.args:
+            for rel in cond.atoms(sympy.core.relational.Relational):
+                if rel.has(z):
+                    places += sympy.solve(sympy.Eq(rel.lhs, rel.rhs), z)
+    return sorted({float(c) for c in places if c.is_number and c.is_real})
 
 
 def _check_mean_loss(entry: Entry, module, dtype, size: str) -> list[KernelResult]:

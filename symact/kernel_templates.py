@@ -22,7 +22,7 @@ from .catalog.symbols import x, z
 from .functions import sigmoid, softplus
 from .module_identity import identity_source
 from .primitive_helpers import helpers_for
-from .printer import kernel_code
+from .printer import _power_of_two, kernel_code
 from .prose import plain
 from .rewrites import stabilise
 from .row_match import row_template
@@ -235,6 +235,12 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
     loss_code = kernel_code(loss, names)
     grad_code = kernel_code(grad, names)
+    loss_code, grad_code = _exp_compensated(loss, loss_code, names), _exp_compensated(grad, grad_code, names)
+    difference = _log_cosh_of_difference(entry.definition)
+    if difference is not None:
+        a, b = (kernel_code(e, names) for e in difference)
+        loss_code = f"_log_cosh_difference({a}, {b}, {loss_code})"
+    loss_code, grad_code = _nan_guarded(loss, loss_code), _nan_guarded(grad, grad_code)
     fast = weight is not None
     if fast:  # the gradient in double-double, the symbolic form for the limits
         weight = repr(float(weight)) if weight.is_number else kernel_code(weight, names)
@@ -253,10 +259,59 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
         .replace("@@PSIG@@", ", float64" * len(params))
         .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
     )
-    body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, exclude=_LOSS_OWN) + glue
+    domain = next((a.domain for a in entry.aux if a.symbol == y_label), "real")
+    settings = {"_UNIT_LABELS": str(domain in ("unit", "binary"))}
+    body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, settings, exclude=_LOSS_OWN) + glue
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
-    return body, [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
+    forms = [("loss", sympy.sstr(loss)), ("gradient", sympy.sstr(grad))]
+    if difference is not None:
+        a, b = (sympy.sstr(e) for e in difference)
+        forms.insert(1, ("loss (finite)", f"log cosh({a} - {b}) compensated (rowlib _log_cosh_difference)"))
+    return body, forms
+
+
+def _exp_compensated(form: sympy.Expr, code: str, names: dict) -> str:
+    """``code`` of a per-element ``form`` exp(w) + c a b, with c a power of two and a, b symbols or 1 (the logit,
+    a label: exact inputs), as rowlib's ``_exp_plus``: exp(w) in double-double plus the exact product, rounded
+    once, where the two cancel (exp(z) - y z near its zeros, its gradient exp(z) - y at z = log y); ``code``
+    itself for the limits.  Any other form: ``code``."""
+    if not form.is_Add:
+        return code
+    exps = [t for t in form.args if isinstance(t, sympy.exp)]
+    rest = sympy.Add(*[t for t in form.args if not isinstance(t, sympy.exp)])
+    c, factors = rest.as_coeff_mul()
+    if len(exps) != 1 or not (c.is_Rational and _power_of_two(c)) or not 1 <= len(factors) <= 2:
+        return code
+    if not all(isinstance(f, sympy.Symbol) for f in factors):
+        return code
+    a, b = (c * factors[0], *factors[1:], sympy.S.One)[:2]
+    args = ", ".join(kernel_code(e, names) for e in (exps[0].args[0], a, b))
+    return f"_exp_plus({args}, {code})"
+
+
+def _log_cosh_of_difference(definition: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr] | None:
+    """(a, b) for a definition log(cosh(a - b)) of two symbols (a regression loss of the residual), which
+    rowlib's ``_log_cosh_difference`` computes with the residual's rounding error carried; else None."""
+    if not (isinstance(definition, sympy.log) and isinstance(definition.args[0], sympy.cosh)):
+        return None
+    residual = definition.args[0].args[0]
+    terms = sympy.Add.make_args(residual)
+    plus = [t for t in terms if isinstance(t, sympy.Symbol)]
+    minus = [-t for t in terms if isinstance(-t, sympy.Symbol)]
+    if len(terms) != 2 or len(plus) != 1 or len(minus) != 1:
+        return None
+    return plus[0], minus[0]
+
+
+def _nan_guarded(form: sympy.Expr, code: str) -> str:
+    """``code`` of a per-element ``form`` in z and y, wrapped in rowlib's ``_nan_or`` where the form does not give
+    nan at a nan logit or label by itself (a Piecewise whose conditions are all false there: nan in, nan out)."""
+    from .emit import _form_gives
+
+    if any(v in form.free_symbols and not _form_gives(form, v, sympy.nan, sympy.nan) for v in (z, y_label)):
+        return f"_nan_or(z, y, {code})"
+    return code
 
 
 def _loss_helpers(*exprs) -> str:

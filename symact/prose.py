@@ -108,7 +108,8 @@ def plain(text: str) -> str:
 
 #: commands that read as a word or a symbol
 _WORDS = {
-    **{name: name for name in "log exp ln tanh max min sum prod sigma alpha beta gamma delta theta lambda mu".split()},
+    **{name: name for name in "log exp ln tanh cosh max min sum prod sigma alpha beta gamma delta theta".split()},
+    "lambda": "lambda", "mu": "mu", "sinh": "sinh",
     "infty": "inf", "to": "->", "le": "<=", "leq": "<=", "ge": ">=", "geq": ">=", "ne": "!=", "neq": "!=",
     "cdot": "*", "sim": "~", "top": "T", "in": "in", "lbrace": "{", "rbrace": "}", "lvert": "|", "rvert": "|",
     "ldots": "...", "pi": "pi", "Phi": "Phi", "approx": "~=", ",": " ", ";": " ", " ": " ", "!": "", "{": "{",

@@ -314,6 +314,8 @@ def _sample_domain(domain: str, rng: random.Random, size: int = 1):
         return [Rational(rng.randint(1, 999), 1000) for _ in range(size)]
     if domain == "binary":
         return [rng.randint(0, 1) for _ in range(size)]
+    if domain == "sign":
+        return [rng.choice((-1, 1)) for _ in range(size)]
     if domain == "simplex":
         raw = [rng.randint(1, 100) for _ in range(size)]
         return [Rational(v, sum(raw)) for v in raw]

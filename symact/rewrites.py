@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sympy
-from sympy import Abs, Max, Piecewise, Wild, erf, erfc, exp, log, tanh
+from sympy import Abs, Max, Piecewise, Wild, cosh, erf, erfc, exp, log, sinh, tanh
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.codegen.rewriting import ReplaceOptim, optimize
 
@@ -273,6 +273,58 @@ def _log_of_root_sum(expr):
     return None
 
 
+def _sigmoid_pair_complement(expr):
+    """A sum with a number k and the terms c1 sigma(w) and c2 sigma(-w): k as k sigma(w) + k sigma(-w), so that
+    the sum becomes (k + c1) sigma(w) + (k + c2) sigma(-w) (1 - y sigma(w) - (1 - y) sigma(-w) is
+    (1 - y) sigma(w) + y sigma(-w)); else None."""
+    if not expr.is_Add:
+        return None
+    k = sum((t for t in expr.args if t.is_number), sympy.S.Zero)
+    if k == 0:
+        return None
+    for s in expr.atoms(sigmoid):
+        w = s.args[0]
+        if w.could_extract_minus_sign():
+            continue
+        c1 = sympy.Add(*[t.as_independent(s, as_Add=False)[0] for t in expr.args if t.has(s) and _factor_of(t, s)])
+        partner = sigmoid(-w)
+        c2 = sympy.Add(*[t.as_independent(partner, as_Add=False)[0] for t in expr.args if _factor_of(t, partner)])
+        if c1 == 0 or c2 == 0:
+            continue
+        rest = [t for t in expr.args if not t.is_number and not _factor_of(t, s) and not _factor_of(t, partner)]
+        return sympy.Add(sympy.expand(k + c1) * s, sympy.expand(k + c2) * partner, *rest)
+    return None
+
+
+def _factor_of(term, s) -> bool:
+    """Whether ``s`` is a factor of ``term`` to the first power, and the rest of the term does not contain it."""
+    factors = sympy.Mul.make_args(term)
+    return factors.count(s) == 1 and not sympy.Mul(*[f for f in factors if f != s]).has(sigmoid)
+
+
+def _sinh_over_cosh(expr):
+    """A product with the factors sinh(w) and 1/cosh(w): the same product with tanh(w) for both; else None."""
+    if not expr.is_Mul:
+        return None
+    for f in expr.args:
+        if isinstance(f, sinh) and cosh(f.args[0]) ** -1 in expr.args:
+            w = f.args[0]
+            rest = [g for g in expr.args if g is not f and g != cosh(w) ** -1]
+            return sympy.Mul(tanh(w), *rest)
+    return None
+
+
+#: below this |w|, log cosh(w) is computed as log1p(2 sinh(w/2)^2); above, as |w| + softplus(-2|w|) - log 2
+_LOG_COSH_SPLIT = 2
+
+
+def _log_cosh(w):
+    """log cosh(w) without overflow (cosh overflows for |w| > 710) and without cancellation near 0 (|w| -
+    log 2 + log1p(exp(-2|w|)) cancels to nothing at w = 1e-3, where log cosh(w) = w^2/2)."""
+    wide = Abs(w) + softplus(-2 * Abs(w)) - log(2)
+    return Piecewise((log1p(2 * sinh(w / 2) ** 2), Abs(w) < _LOG_COSH_SPLIT), (wide, True))
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -301,6 +353,15 @@ RULES: tuple[Rewrite, ...] = (
         "sigma(w) sigma(-w) rounds two sigmoids and their product; exp(-|w|) / (1 + exp(-|w|))^2 is one "
         "exponential and no overflow",
         optim=ReplaceOptim(lambda e: _sigmoid_pair(e) is not None, lambda e: _sigmoid_pair(e)),
+    ),
+    Rewrite(
+        "sigmoid_pair_complement",
+        1 + A * sigmoid(W) + B * sigmoid(-W),
+        (1 + A) * sigmoid(W) + (1 + B) * sigmoid(-W),
+        "k + c1 sigma(w) + c2 sigma(-w) cancels where the sigmoids' terms come near -k (1 - p_t of a focal loss, "
+        "1 - y sigma(z) - (1 - y) sigma(-z), at y = 1 and z = 40 is 0, not 4e-18); with k = k sigma(w) + k sigma(-w) "
+        "the terms (1 - y) sigma(z) and y sigma(-z) are small where the sum is",
+        optim=ReplaceOptim(lambda e: _sigmoid_pair_complement(e) is not None, lambda e: _sigmoid_pair_complement(e)),
     ),
     Rewrite(
         "sigmoid_minus_label",
@@ -343,6 +404,22 @@ RULES: tuple[Rewrite, ...] = (
         "exp(w) - 1 cancels for small w.  SymPy's expm1_opt is not reused: on 4 exp(-2|x|)/(1 + "
         "exp(-2|x|))^2 it returns 4 exp(2|x|)/(exp(2|x|) + 1)^2, which overflows",
         optim=ReplaceOptim(lambda e: _exp_minus_one(e) is not None, lambda e: _exp_minus_one(e)),
+    ),
+    Rewrite(
+        "log_of_cosh",
+        log(cosh(W)),
+        _log_cosh(W),
+        "log(cosh(w)) overflows to inf for |w| > 710 (log cosh(w) is |w| - log 2 there) and loses w^2/2 near 0 "
+        "to the rounding of cosh(w) near 1; log1p(2 sinh(w/2)^2) for |w| < 2 and |w| + softplus(-2|w|) - log 2 "
+        "beyond keep both",
+    ),
+    Rewrite(
+        "tanh_from_ratio",
+        sinh(W) / cosh(W),
+        tanh(W),
+        "sinh(w)/cosh(w) is inf/inf = nan for |w| > 710 and rounds twice; tanh(w) is one library call, "
+        "exact to an ulp and +-1 in the tails",
+        optim=ReplaceOptim(lambda e: _sinh_over_cosh(e) is not None, lambda e: _sinh_over_cosh(e)),
     ),
     Rewrite(
         "log1p",

@@ -30,6 +30,14 @@ SHAPES = {
     "softmax_cross_entropy_with_logits": "classes",
     "sparse_softmax_cross_entropy_with_logits": "classes",
     "logistic_nll": "model",
+    "huber": "binary",
+    "smooth_l1": "binary",
+    "l1": "binary",
+    "log_cosh": "binary",
+    "soft_margin": "binary",
+    "hinge": "binary",
+    "squared_hinge": "binary",
+    "poisson_nll": "binary",
 }
 
 

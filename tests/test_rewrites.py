@@ -139,3 +139,33 @@ def test_root_minus_its_value_does_not_cancel_near_zero():
     assert stable == x + Piecewise((small, Abs(x) < 1), (s * (1 - 1 / s) / 2, True))
     assert prove_compute_form(stable, x + s / 2 - sympy.Rational(1, 2)).equal
     assert stabilise(s - 2) == s - 2  # no cancellation to remove: sqrt(x^2 + 1) never reaches 2 at x = 0
+
+
+@pytest.mark.parametrize("w", [x, 2 * x + 1, y - x])
+def test_log_cosh_becomes_a_form_that_neither_overflows_nor_cancels(w):
+    from sympy import Piecewise, cosh, sinh
+    from sympy.codegen.cfunctions import log1p
+
+    got = stabilise(log(cosh(w)))
+    assert isinstance(got, Piecewise) and not got.has(cosh)
+    assert got.args[0][0] == log1p(2 * sinh(w / 2) ** 2)  # near 0: no cancellation
+    assert got.args[1][0].has(softplus(-2 * abs(w)))  # far out: no overflow
+    assert prove_compute_form(got, log(cosh(w))).equal
+
+
+@pytest.mark.parametrize("c, w", [(1, x), (-1, y - x), (3, 2 * x)])
+def test_sinh_over_cosh_becomes_tanh(c, w):
+    from sympy import cosh, sinh
+
+    assert stabilise(c * sinh(w) / cosh(w)) == c * tanh(w)
+    assert stabilise(sinh(w) + 1 / cosh(w)) == sinh(w) + 1 / cosh(w)  # no ratio: unchanged
+
+
+@pytest.mark.parametrize("w", [x, 2 * x + 1])
+def test_one_minus_a_mixture_of_sigmoids_becomes_a_sum_of_small_terms(w):
+    """1 - p_t of a focal loss, p_t = y sigma(w) + (1 - y)(1 - sigma(w)): no cancellation at y = 1, w = 40."""
+    got = stabilise(1 - (y * sigmoid(w) + (1 - y) * (1 - sigmoid(w))))
+    assert sympy.expand(got - (y * sigmoid(-w) + (1 - y) * sigmoid(w))) == 0
+    assert not any(t.is_number for t in got.args)
+    assert stabilise(x * sigmoid(-x) + 1) == x * sigmoid(-x) + 1  # no sigma(x) partner: unchanged
+    assert stabilise(2 + sigmoid(x)) == 2 + sigmoid(x)

@@ -142,6 +142,43 @@ def test_a_loss_without_simd_kernels_copies_only_what_it_calls(tmp_path):
     np.testing.assert_allclose(module.grad(zs, ys, reduction="sum"), 4.0 * (zs - ys), rtol=1e-15)
 
 
+@pytest.mark.parametrize("domain, checked", [("unit", True), ("real", False), ("sign", False)])
+def test_a_loss_checks_its_labels_by_their_domain_and_gives_nan_for_nan(tmp_path, domain, checked):
+    """Labels are held to [0, 1] only where the entry's label domain is unit (or binary); a Piecewise form whose
+    conditions are false at nan (max(0, 1 - y z), written as a Piecewise) still gives nan there."""
+    import importlib.util
+
+    import sympy
+
+    from symact.catalog import Aux, Entry, Kind
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import render_template
+
+    entry = Entry(
+        f"my_margin_{domain}",
+        Kind.LOSS,
+        "mine",
+        sympy.Piecewise((1 - label * z, label * z < 1), (0, True)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(label, "the label", domain),),
+        builtin=False,
+    )
+    path = tmp_path / f"{entry.name}.py"
+    path.write_text(render_template(entry, "cmd"))
+    spec = importlib.util.spec_from_file_location(entry.name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    zs, ys = np.array([0.5, np.nan, 2.0, 0.25]), np.array([1.0, 1.0, 1.0, np.nan])
+    np.testing.assert_array_equal(module.forward(zs, ys, reduction="none"), [0.5, np.nan, 0.0, np.nan])
+    np.testing.assert_array_equal(module.grad(zs, ys, reduction="none"), [-1.0, np.nan, 0.0, np.nan])
+    if checked:
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            module.forward(np.zeros(2), np.array([-1.0, 1.0]))
+    else:
+        assert module.forward(np.zeros(2), np.array([-1.0, 1.0]), reduction="sum") == 2.0
+
+
 def test_kernel_code_in_string_literals_stays_below_150_lines():
     """Numba code lives in real modules (copied into generated/ from their source), not in string literals: the
     lines of code-like text in every string constant of the package that is not a docstring (f-strings' parts
@@ -157,7 +194,9 @@ def test_kernel_code_in_string_literals_stays_below_150_lines():
         return {
             id(n.body[0].value)
             for n in ast.walk(tree)
-            if isinstance(n, kinds) and n.body and isinstance(n.body[0], ast.Expr)
+            if isinstance(n, kinds)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
             and isinstance(n.body[0].value, ast.Constant)
         }
 
@@ -165,8 +204,93 @@ def test_kernel_code_in_string_literals_stays_below_150_lines():
     for path in sorted((Path(__file__).parent.parent / "symact").rglob("*.py")):
         tree = ast.parse(path.read_text())
         skip = docstrings(tree)
-        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                   and id(n) not in skip]
+        strings = [
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in skip
+        ]
         counts[path.name] = sum(1 for s in strings for line in s.splitlines() if code.match(line))
     assert code.match("    s = a + b") and code.match("@numba.njit") and not code.match("the sum of a and b")
     assert sum(counts.values()) < 150, sorted(counts.items(), key=lambda kv: -kv[1])[:5]
+
+
+def test_exp_plus_keeps_the_digits_that_plain_float64_cancels():
+    from symact.rowlib import losses
+
+    assert losses._exp_plus(1e-20, -1.0, 1.0, math.exp(1e-20) - 1.0) == pytest.approx(1e-20, rel=1e-15)
+    z, y = 5.332419403886679, 40.0  # near a zero of exp(z) - y z
+    import mpmath
+
+    with mpmath.workdps(50):
+        exact = float(mpmath.exp(mpmath.mpf(z)) - mpmath.mpf(y) * mpmath.mpf(z))
+    assert losses._exp_plus(z, -y, z, math.exp(z) - y * z) == exact
+    assert losses._exp_plus(800.0, -1.0, 1.0, math.inf) == math.inf  # the limits from the plain value
+
+
+@pytest.mark.parametrize(
+    "form, fires",
+    [
+        ("exp(z) - y*z", True),
+        ("exp(z) - y", True),
+        ("exp(2*z) - 2*y*z", True),
+        ("exp(z) - y/3", False),
+        ("exp(z) + exp(y)", False),
+        ("exp(z) - y*z*q", False),
+        ("log(z) - y", False),
+    ],
+)
+def test_exp_plus_fires_on_an_exponential_plus_an_exact_product(form, fires):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _exp_compensated
+
+    expr = sympy.sympify(form, locals={"z": z, "y": label, "q": sympy.Symbol("q", positive=True)})
+    code = _exp_compensated(expr, "PLAIN", {})
+    assert code.startswith("_exp_plus(") == fires and code.endswith("PLAIN)" if fires else "PLAIN")
+
+
+@pytest.mark.parametrize(
+    "form, pair",
+    [
+        ("log(cosh(z - y))", ("z", "y")),
+        ("log(cosh(y - z))", ("y", "z")),
+        ("log(cosh(2*z - y))", None),
+        ("log(cosh(z))", None),
+        ("log(sinh(z - y))", None),
+    ],
+)
+def test_log_cosh_of_a_difference_is_found_by_its_shape(form, pair):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _log_cosh_of_difference
+
+    symbols = {"z": z, "y": label}
+    found = _log_cosh_of_difference(sympy.sympify(form, locals=symbols))
+    if pair is None:
+        assert found is None
+    else:  # cosh is even: SymPy may write cosh(z - y) as cosh(y - z), and either order computes the same
+        assert found is not None and set(found) == {symbols[s] for s in pair}
+
+
+def test_log_cosh_difference_carries_the_residual_rounding():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for _ in range(3000):
+        b = float(rng.choice([0.0, 1.0, 0.25, -2.5, 40.0, rng.normal()]))
+        a = b + float(np.exp(rng.uniform(-30, 3))) * float(rng.choice([-1.0, 1.0]))
+        with mpmath.workdps(60):
+            exact = mpmath.log(mpmath.cosh(mpmath.mpf(a) - mpmath.mpf(b)))
+        if exact == 0:
+            continue
+        got = losses._log_cosh_difference(a, b, math.nan)
+        worst = max(worst, float(abs(mpmath.mpf(got) - exact) / (math.ulp(float(exact)))))
+    assert worst <= 1.5
+    assert math.isnan(losses._log_cosh_difference(math.nan, 0.0, math.nan))
+    assert losses._log_cosh_difference(math.inf, 0.0, math.inf) == math.inf
+    assert losses._log_cosh_difference(1e300, -1e300, 2e300) == pytest.approx(2e300 - math.log(2))

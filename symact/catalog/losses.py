@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from sympy import Sum, Symbol, exp, log
+from sympy import Abs, Piecewise, Sum, Symbol, cosh, exp, log
 
 from .activations import GOODFELLOW
 from .entry import Aux, Entry, Kind, Named, Param
 from .symbols import X, b, d, i, j, k, l, m, n, p, t, w, y, yhat, yv, z, zv
 
 pos_weight = Symbol("q", positive=True)
+delta = Symbol("delta", positive=True)
+beta = Symbol("beta", positive=True)
+
+#: the residual of a regression loss: the prediction z less the target y
+_D = z - y
 
 _SIG_Z = 1 / (1 + exp(-z))
 #: the softmax denominator sums over its own index l, so that it can sit inside a sum over k
@@ -116,6 +121,178 @@ LOSSES = (
         index_ranges=((i, m), (j, d), (k, d)),
         aliases=("sklearn.linear_model.LogisticRegression (loss)", "optax.sigmoid_binary_cross_entropy (summed)"),
         references=(GOODFELLOW, "Bishop, Pattern Recognition and Machine Learning, 2006, section 4.3.2"),
+    ),
+    Entry(
+        name="huber",
+        kind=Kind.LOSS,
+        summary=(
+            r"Huber loss of the prediction $z$ against the target $y$, $d = z - y$: "
+            r"$d^2/2$ for $|d| \le \delta$, else $\delta (|d| - \delta/2)$."
+        ),
+        definition=Piecewise((_D**2 / 2, Abs(_D) <= delta), (delta * (Abs(_D) - delta / 2), True)),
+        variable=z,
+        wrt=(z,),
+        params=(Param(delta, 1, r"`delta`: where the loss turns from quadratic to linear"),),
+        aux=(Aux(y, "the target", "real"),),
+        subgradients=((y - delta, -delta), (y + delta, delta)),
+        aliases=("torch.nn.functional.huber_loss", "tf.keras.losses.Huber", "optax.huber_loss"),
+        references=("Huber, Robust estimation of a location parameter, Annals of Mathematical Statistics, 1964",),
+        notes=(
+            r"Per element, before any reduction: PyTorch's `huber_loss` and `tf.keras.losses.Huber` reduce by "
+            r"the mean by default (`reduction='mean'`; Keras averages over the last axis, then over the batch), "
+            r"`optax.huber_loss` returns the elements.  $\delta = 1$ by default in all three.  At $|d| = \delta$ "
+            r"the quadratic branch is taken (PyTorch's `abs(d) < delta` picks the linear one there; "
+            r"both give the same value and the same gradient, $-\delta$ or $\delta$)."
+        ),
+    ),
+    Entry(
+        name="smooth_l1",
+        kind=Kind.LOSS,
+        summary=(
+            r"Smooth L1 loss of the prediction $z$ against the target $y$, $d = z - y$: "
+            r"$d^2/(2\beta)$ for $|d| < \beta$, else $|d| - \beta/2$."
+        ),
+        definition=Piecewise((_D**2 / (2 * beta), Abs(_D) < beta), (Abs(_D) - beta / 2, True)),
+        variable=z,
+        wrt=(z,),
+        params=(Param(beta, 1, r"`beta`: where the loss turns from quadratic to linear"),),
+        aux=(Aux(y, "the target", "real"),),
+        subgradients=((y - beta, -1), (y + beta, 1)),
+        aliases=("torch.nn.functional.smooth_l1_loss", "torch.nn.SmoothL1Loss"),
+        references=("Girshick, Fast R-CNN, ICCV 2015", "PyTorch, `torch.nn.SmoothL1Loss`"),
+        notes=(
+            r"Per element, before any reduction (PyTorch reduces by the mean by default).  $\beta = 1$ by default, "
+            r"as PyTorch; there it equals huber with $\delta = 1$, and in general it is huber divided by $\beta$.  "
+            r"PyTorch's $\beta = 0$ (plain L1) is outside this entry, whose $\beta$ is positive.  At "
+            r"$|d| = \beta$ the linear branch is taken, as PyTorch's `abs(d) < beta`."
+        ),
+    ),
+    Entry(
+        name="l1",
+        kind=Kind.LOSS,
+        summary=r"Absolute error of the prediction $z$ against the target $y$: $|z - y|$.",
+        definition=Abs(_D),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, "the target", "real"),),
+        subgradients=((y, 0),),
+        aliases=(
+            "torch.nn.functional.l1_loss",
+            "tf.keras.losses.MeanAbsoluteError",
+            "tf.keras.losses.mean_absolute_error",
+            "optax.l1_loss",
+        ),
+        references=("PyTorch, `torch.nn.L1Loss`",),
+        notes=(
+            r"Per element, before any reduction: PyTorch's `l1_loss` reduces by the mean by default, Keras's "
+            r"`MeanAbsoluteError` averages over the last axis and then over the batch.  At $z = y$ the "
+            r"subgradient 0 is chosen, as PyTorch and JAX ($\operatorname{sign}(0) = 0$)."
+        ),
+    ),
+    Entry(
+        name="log_cosh",
+        kind=Kind.LOSS,
+        summary=r"Log-cosh loss of the prediction $z$ against the target $y$: $\log \cosh(z - y)$.",
+        definition=log(cosh(_D)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, "the target", "real"),),
+        aliases=("tf.keras.losses.LogCosh", "tf.keras.losses.log_cosh", "optax.log_cosh"),
+        references=("TensorFlow, `tf.keras.losses.LogCosh`", "Optax, `optax.log_cosh`"),
+        notes=(
+            r"Per element, before any reduction: Keras's `LogCosh` averages over the last axis and then over the "
+            r"batch; `optax.log_cosh` returns the elements.  Like $d^2/2$ for small $d = z - y$ and like "
+            r"$|d| - \log 2$ for large.  Keras computes $d + \operatorname{softplus}(-2 d) - \log 2$ and Optax "
+            r"`logaddexp(d, -d) - log(2)`, which do not overflow where $\cosh d$ does but lose the digits of "
+            r"$d^2/2$ near 0; this kernel takes $\log(1 + 2 \sinh^2(d/2))$ there, with the rounding of $d$ carried."
+        ),
+    ),
+    Entry(
+        name="soft_margin",
+        kind=Kind.LOSS,
+        summary=(
+            r"Soft-margin (logistic) loss of the score $z$ against the label $y \in \lbrace -1, 1 \rbrace$: "
+            r"$\log(1 + e^{-y z})$."
+        ),
+        definition=log(1 + exp(-y * z)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the label, $-1$ or $+1$", "sign"),),
+        aliases=("torch.nn.functional.soft_margin_loss", "torch.nn.SoftMarginLoss"),
+        references=(
+            "PyTorch, `torch.nn.SoftMarginLoss`",
+            "Bishop, Pattern Recognition and Machine Learning, 2006, section 7.1.2",
+        ),
+        notes=(
+            r"Per element, before any reduction (PyTorch reduces by the mean by default).  Labels are $-1$ and "
+            r"$+1$, not 0 and 1: with $t = (1 + y)/2$ it is `sigmoid_cross_entropy_with_logits` of $z$ against $t$.  "
+            r"Neither PyTorch nor this kernel checks the labels; any real $y$ gives $\log(1 + e^{-y z})$."
+        ),
+    ),
+    Entry(
+        name="hinge",
+        kind=Kind.LOSS,
+        summary=(r"Hinge loss of the score $z$ against the label $y \in \lbrace -1, 1 \rbrace$: $\max(0, 1 - y z)$."),
+        definition=Piecewise((1 - y * z, y * z < 1), (0, True)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the label, $-1$ or $+1$", "sign"),),
+        subgradients=((1 / y, 0),),
+        aliases=("tf.keras.losses.Hinge", "tf.keras.losses.hinge", "optax.hinge_loss"),
+        references=(
+            "Cortes and Vapnik, Support-vector networks, Machine Learning, 1995",
+            "TensorFlow, `tf.keras.losses.Hinge`",
+        ),
+        notes=(
+            r"Per element, before any reduction: Keras's `Hinge` averages over the last axis and then over the "
+            r"batch, and turns labels given as 0 and 1 into $-1$ and $+1$ first (this kernel takes $-1$ and $+1$ "
+            r"as they are, unchecked); `optax.hinge_loss` returns the elements.  PyTorch has no elementwise "
+            r"hinge loss: `torch.nn.MultiMarginLoss` on two classes with scores $(s_0, s_1)$ gives half of it, "
+            r"with $z = s_1 - s_0$.  At $y z = 1$ the subgradient 0 is chosen (as relu'(0) = 0)."
+        ),
+    ),
+    Entry(
+        name="squared_hinge",
+        kind=Kind.LOSS,
+        summary=(
+            r"Squared hinge loss of the score $z$ against the label $y \in \lbrace -1, 1 \rbrace$: "
+            r"$\max(0, 1 - y z)^2$."
+        ),
+        definition=Piecewise(((1 - y * z) ** 2, y * z < 1), (0, True)),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the label, $-1$ or $+1$", "sign"),),
+        subgradients=((1 / y, 0),),
+        aliases=("tf.keras.losses.SquaredHinge", "tf.keras.losses.squared_hinge"),
+        references=("TensorFlow, `tf.keras.losses.SquaredHinge`",),
+        notes=(
+            r"Per element, before any reduction: Keras's `SquaredHinge` averages over the last axis and then over "
+            r"the batch, and turns labels given as 0 and 1 into $-1$ and $+1$ first (this kernel takes $-1$ and "
+            r"$+1$ as they are, unchecked).  Differentiable everywhere: the gradient $-2 y (1 - y z)$ is 0 at "
+            r"$y z = 1$ from both sides."
+        ),
+    ),
+    Entry(
+        name="poisson_nll",
+        kind=Kind.LOSS,
+        summary=(
+            r"Poisson negative log-likelihood of the log-rate $z$ against the count $y$, without the constant "
+            r"$\log y!$: $e^{z} - y z$."
+        ),
+        definition=exp(z) - y * z,
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the target: a count, or any $y \ge 0$", "real"),),
+        aliases=("torch.nn.functional.poisson_nll_loss", "torch.nn.PoissonNLLLoss"),
+        references=("PyTorch, `torch.nn.PoissonNLLLoss`", "TensorFlow, `tf.nn.log_poisson_loss`"),
+        notes=(
+            r"PyTorch's `poisson_nll_loss` with its defaults `log_input=True, full=False` (and the mean "
+            r"reduction): the input is the log of the rate.  `tf.nn.log_poisson_loss(targets, log_input)` is the "
+            r"same per element.  `tf.keras.losses.Poisson` takes the rate $\lambda = e^{z}$ itself: its "
+            r"$\lambda - y \log(\lambda + 10^{-7})$ is this loss at $z = \log \lambda$ up to the $10^{-7}$.  "
+            r"With `full=True` PyTorch adds Stirling's $y \log y - y + \log(2 \pi y)/2$ for "
+            r"$y > 1$, which does not depend on $z$."
+        ),
     ),
 )
 

@@ -324,6 +324,64 @@ def _grad_ufunc(z, y, *params):
     return 1.0 / (1.0 + np.exp(-z)) - y
 
 
+@numba.njit(cache=True)
+def _exp_plus(w, a, b, plain):
+    """exp(w) + a b for exact a and b (labels, the logit, powers of two) with exp(w) in double-double, a b exact
+    (TwoProduct) and the sum rounded once: no cancellation error where exp(w) is near -a b (exp(z) - y at
+    z = log y, where plain float64 loses every digit: exp(1e-20) - 1 is 0; exp(z) - y z near its zeros).
+    ``plain``, the same value computed plainly, where it or w, a b is not finite."""
+    if not (math.isfinite(w) and math.isfinite(a * b) and math.isfinite(plain)):
+        return plain
+    mh, ml, k = _exp_dd(w, 0.0)
+    ph, pl = _two_prod(a, b)
+    sh, sl = _two_sum(math.ldexp(mh, k), ph)
+    return sh + (sl + (math.ldexp(ml, k) + pl))
+
+
+@numba.njit(cache=True)
+def _log_cosh_difference(a, b, plain):
+    """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
+    doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
+    u = cosh(d) - 1 = 2 sinh(d/2)^2 with sinh(t) = t + t^3 P(t^2) (its Taylor series to t^21) and the square in
+    double-double, then log1p(u_hi) + u_lo / (1 + u_hi); beyond, |d| - log 2 + log1p(exp(-2|d|)) + d_lo, with
+    log 2 as two doubles.  ``plain`` where a, b or d is not finite."""
+    dh, dl = _two_sum(a, -b)
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(dh)):
+        return plain
+    w = abs(dh)
+    if dh < 0.0:
+        dl = -dl
+    if w >= 2.0:  # log cosh(d) > 1.3: no cancellation; d's low part enters with slope tanh(d) = 1 to 2**-5
+        return w - 0.6931471805599453 + (math.log1p(math.exp(-2.0 * w)) + (dl - 2.3190468138462996e-17))
+    t = 0.5 * w
+    t2 = t * t
+    p = 1.0 / 51090942171709440000.0  # 1/21!
+    for c in (
+        1.0 / 121645100408832000.0,
+        1.0 / 355687428096000.0,
+        1.0 / 1307674368000.0,
+        1.0 / 6227020800.0,
+        1.0 / 39916800.0,
+        1.0 / 362880.0,
+        1.0 / 5040.0,
+        1.0 / 120.0,
+        1.0 / 6.0,
+    ):
+        p = p * t2 + c
+    sh, sl = _fast_two_sum(t, t * t2 * p)
+    sl += 0.5 * dl * (1.0 + 0.5 * t2)  # d's low part, with slope cosh(t) / 2
+    uh, ul = _two_prod(sh, sh)
+    ul += 2.0 * sh * sl
+    return math.log1p(2.0 * uh) + 2.0 * ul / (1.0 + 2.0 * uh)
+
+
+@numba.njit(cache=True)
+def _nan_or(z, y, value):
+    """nan where the logit or the label is nan, else ``value``: the per-element form of a loss whose conditions
+    are false at nan (max(0, 1 - y z) is 0 there), so that nan goes in and nan comes out."""
+    return z + y if z != z or y != y else value
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _outside_unit(ys):
     """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
@@ -333,10 +391,17 @@ def _outside_unit(ys):
     return outside
 
 
+#: whether the labels must lie in [0, 1] (a loss whose label is declared with the domain "unit" or "binary"); a
+#: generated module sets it from its entry's label domain, False for a real target or a label of -1 or +1
+_UNIT_LABELS = True
+
+
 def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
+    if not _UNIT_LABELS:
+        return z, y
     if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
         raise ValueError("labels must lie in [0, 1]")
     return z, y
