@@ -60,6 +60,7 @@ FAMILY: list[tuple[str, str]] = [
     ("asinh as a log", "log(x+sqrt(x**2+1))"),
     ("shifted softplus", "log(1+exp(x)) - log(2)"),
     ("log cosh", "log((exp(x)+exp(-x))/2)"),
+    ("log of the sum of exponentials", "log(exp(x)+exp(-x))"),
     ("gaussian", "exp(-x**2)"),
     ("x times gaussian", "x*exp(-x**2/2)"),
     ("complementary log-log", "1 - exp(-exp(x))"),

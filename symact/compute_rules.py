@@ -113,7 +113,17 @@ DOUBLE_DOUBLE_RULES: tuple[DoubleDoubleRule, ...] = (
 
 # --- canonical spelling -------------------------------------------------------------------------------------
 
-_NAMED = (sigmoid, sympy.tanh, softplus)
+#: the functions a subexpression is recognised as (then the rewrites and primitives of that function apply):
+#: cosh and sinh too, and twice each, since exp(w) + exp(-w) is written for 2 cosh(w) as often as with its half
+_NAMED = (
+    sigmoid,
+    sympy.tanh,
+    softplus,
+    sympy.cosh,
+    sympy.sinh,
+    lambda w: 2 * sympy.cosh(w),
+    lambda w: 2 * sympy.sinh(w),
+)
 
 
 def _arguments(node: sympy.Expr) -> list[sympy.Expr]:
@@ -162,7 +172,8 @@ def _proved_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
 
 
 def _as_named(node: sympy.Expr) -> sympy.Expr | None:
-    """The named function (sigma, tanh, softplus of some w) that ``node`` equals, proved, or None."""
+    """The named function (sigma, tanh, softplus, cosh, sinh of some w, or twice cosh or sinh) that ``node`` equals,
+    proved, or None."""
     if isinstance(node, NamedFunction) or not node.has(sympy.exp):
         return None
     symbols = sorted(node.free_symbols, key=lambda s: s.name)
@@ -177,8 +188,8 @@ def _as_named(node: sympy.Expr) -> sympy.Expr | None:
 
 
 def canonical(expr: sympy.Expr) -> sympy.Expr:
-    """``expr`` with every subexpression that equals sigma(w), tanh(w) or softplus(w) written so (the largest
-    first), after :func:`symact.functions.recognise`'s patterns.
+    """``expr`` with every subexpression that equals sigma(w), tanh(w), softplus(w), cosh(w) or sinh(w) (or twice
+    either of the last two) written so (the largest first), after :func:`symact.functions.recognise`'s patterns.
 
     >>> from sympy import Symbol, exp
     >>> x = Symbol("x", real=True)

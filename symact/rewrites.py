@@ -318,6 +318,17 @@ def _sinh_over_cosh(expr):
 _LOG_COSH_SPLIT = 2
 
 
+def _log_of_scaled_cosh(expr):
+    """log(c cosh(w)) for a number c > 0 (c = 1 included) as log(c) + the stable log cosh(w); else None.
+    exp(w) + exp(-w) is read as 2 cosh(w), so log(exp(w) + exp(-w)) arrives here as log(2 cosh(w))."""
+    if not isinstance(expr, log):
+        return None
+    c, rest = expr.args[0].as_coeff_Mul()
+    if isinstance(rest, cosh) and c.is_Number and c > 0:
+        return log(c) + _log_cosh(rest.args[0]) if c != 1 else _log_cosh(rest.args[0])
+    return None
+
+
 def _log_cosh(w):
     """log cosh(w) without overflow (cosh overflows for |w| > 710) and without cancellation near 0 (|w| -
     log 2 + log1p(exp(-2|w|)) cancels to nothing at w = 1e-3, where log cosh(w) = w^2/2)."""
@@ -412,6 +423,7 @@ RULES: tuple[Rewrite, ...] = (
         "log(cosh(w)) overflows to inf for |w| > 710 (log cosh(w) is |w| - log 2 there) and loses w^2/2 near 0 "
         "to the rounding of cosh(w) near 1; log1p(2 sinh(w/2)^2) for |w| < 2 and |w| + softplus(-2|w|) - log 2 "
         "beyond keep both",
+        optim=ReplaceOptim(lambda e: _log_of_scaled_cosh(e) is not None, lambda e: _log_of_scaled_cosh(e)),
     ),
     Rewrite(
         "tanh_from_ratio",

@@ -48,6 +48,11 @@ SPELLINGS = {
     "2*x/(1+exp(-2*x))": 2 * x * sigmoid(2 * x),
     "log(1+exp(2*x))/2": softplus(2 * x) / 2,
     "x*(exp(x)-exp(-x))/(exp(x)+exp(-x))": x * sympy.tanh(x),
+    "log((exp(x)+exp(-x))/2)": sympy.log(sympy.cosh(x)),
+    "(exp(2*x)+exp(-2*x))/2": sympy.cosh(2 * x),
+    "exp(x)+exp(-x)": 2 * sympy.cosh(x),
+    "(exp(x)-exp(-x))/2": sympy.sinh(x),
+    "x*(exp(x)-exp(-x))": 2 * x * sympy.sinh(x),
 }
 
 

@@ -153,6 +153,16 @@ def test_log_cosh_becomes_a_form_that_neither_overflows_nor_cancels(w):
     assert prove_compute_form(got, log(cosh(w))).equal
 
 
+@pytest.mark.parametrize("c, w", [(2, x), (sympy.Rational(1, 2), 2 * x + 1)])
+def test_log_of_a_positive_multiple_of_cosh_splits_off_the_constant(c, w):
+    from sympy import cosh
+
+    got = stabilise(log(c * cosh(w)))  # log(exp(x) + exp(-x)) is read as log(2 cosh(x))
+    assert not got.has(cosh) and got.has(softplus(-2 * abs(w)))
+    assert prove_compute_form(got, log(c * cosh(w))).equal
+    assert stabilise(log(-2 * cosh(w))).has(cosh)  # log of a negative number: left as it is
+
+
 @pytest.mark.parametrize("c, w", [(1, x), (-1, y - x), (3, 2 * x)])
 def test_sinh_over_cosh_becomes_tanh(c, w):
     from sympy import cosh, sinh
