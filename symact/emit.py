@@ -15,7 +15,6 @@ from the stabilised loss and gradient in the same way.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -35,7 +34,7 @@ from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_d
 from .files import write_atomic
 from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
-from .measure import error_at, needs_float64
+from .measure import _np_sigmoid, _np_softplus, error_at, form_gives, needs_float64
 from .module_identity import identity_source, stamp
 from .printer import ARGUMENT, call_code, helper_name, kernel_code
 from .prose import plain as plain_text
@@ -341,7 +340,7 @@ def _scalar_function(
                     value = _limit_by_flag(expr, var, direction, binary[0], var.name)
                     code = value
                 elif value is not None:
-                    if elide and not tail and _form_gives(expr, var, direction, value):
+                    if elide and not tail and form_gives(expr, var, direction, value):
                         continue  # the compute form already gives the limit there: no select needed
                     code = _value_code(value, var.name)
                 if value is not None:
@@ -352,46 +351,10 @@ def _scalar_function(
                     if f32_call is not None:  # the float32 helper gives the limits itself (a select costs 20%)
                         guard = f"select(_is32({var}), r, {guard})"
                     lines.append(f"    r = {guard}")
-        if not (elide and _form_gives(expr, var, sympy.nan, sympy.nan)):
+        if not (elide and form_gives(expr, var, sympy.nan, sympy.nan)):
             lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
     return "\n".join(lines) + "\n"
-
-
-def _np_sigmoid(z):
-    t = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, t) / (1.0 + t)
-
-
-def _np_softplus(z):
-    return np.where(z > 0, z, 0.0) + np.log1p(np.exp(-np.abs(z)))
-
-
-def _form_gives(expr: sympy.Expr, var: sympy.Symbol, at, value: sympy.Expr) -> bool:
-    """Whether the compute form, evaluated in IEEE float64 arithmetic (NumPy: the same inf, nan and zero
-    rules as the kernels' selects and symact.vecmath), gives ``value`` at var = ``at`` (+-oo or nan) for
-    several values of the other symbols, so that the select for that special input can be left out.
-    ``symact check`` tests every special value of every kernel either way."""
-    others = sorted(expr.free_symbols - {var}, key=str)
-    try:
-        fn = sympy.lambdify(
-            [var, *others], expr, modules=[{sigmoid.__name__: _np_sigmoid, softplus.__name__: _np_softplus}, "numpy"]
-        )
-        want = sympy.lambdify(others, value, modules="numpy") if value is not sympy.nan else None
-        special = {sympy.oo: np.inf, -sympy.oo: -np.inf, sympy.nan: np.nan}[at]
-        with np.errstate(all="ignore"):
-            for sample in (0.5, 1.0, 2.0):
-                got = float(fn(special, *[sample] * len(others)))
-                if want is None:
-                    if got == got:
-                        return False
-                    continue
-                expected = float(want(*[sample] * len(others)))
-                if got != expected or math.copysign(1, got) != math.copysign(1, expected):
-                    return False
-    except Exception:  # a form NumPy cannot evaluate: keep the select
-        return False
-    return True
 
 
 #: large finite arguments where a compute form is probed for nan (float32 and float64 magnitudes)

@@ -20,6 +20,7 @@ from .catalog import Entry, Kind
 from .catalog.symbols import label as y_label
 from .catalog.symbols import x, z
 from .functions import sigmoid, softplus
+from .measure import form_gives
 from .module_identity import identity_source
 from .primitive_helpers import helpers_for
 from .printer import _power_of_two, kernel_code
@@ -307,9 +308,7 @@ def _log_cosh_of_difference(definition: sympy.Expr) -> tuple[sympy.Expr, sympy.E
 def _nan_guarded(form: sympy.Expr, code: str) -> str:
     """``code`` of a per-element ``form`` in z and y, wrapped in rowlib's ``_nan_or`` where the form does not give
     nan at a nan logit or label by itself (a Piecewise whose conditions are all false there: nan in, nan out)."""
-    from .emit import _form_gives
-
-    if any(v in form.free_symbols and not _form_gives(form, v, sympy.nan, sympy.nan) for v in (z, y_label)):
+    if any(v in form.free_symbols and not form_gives(form, v, sympy.nan, sympy.nan) for v in (z, y_label)):
         return f"_nan_or(z, y, {code})"
     return code
 

@@ -22,7 +22,7 @@ from .reference import Scalar
 from .rewrites import to_plain
 from .ulp import ulp_error
 
-__all__ = ["error_at", "float32_error", "needs_float64", "where_accuracy_is_lost"]
+__all__ = ["error_at", "float32_error", "form_gives", "needs_float64", "where_accuracy_is_lost"]
 
 #: how many float32 points (plus the fixed ones) each measurement takes
 POINTS = 600
@@ -35,6 +35,31 @@ def _np_sigmoid(z):
 
 def _np_softplus(z):
     return np.where(z > 0, z, np.zeros_like(z)) + np.log1p(np.exp(-np.abs(z)))
+
+
+def form_gives(expr: sympy.Expr, var: sympy.Symbol, at, value: sympy.Expr) -> bool:
+    """Whether the compute form, evaluated in IEEE float64 arithmetic (NumPy: the same inf, nan and zero
+    rules as the kernels' selects and symact.vecmath), gives ``value`` at var = ``at`` (+-oo or nan) for
+    several values of the other symbols, so that the select for that special input can be left out.
+    ``symact check`` tests every special value of every kernel either way."""
+    others = sorted(expr.free_symbols - {var}, key=str)
+    try:
+        fn = sympy.lambdify([var, *others], expr, modules=[{"sigmoid": _np_sigmoid, "softplus": _np_softplus}, "numpy"])
+        want = sympy.lambdify(others, value, modules="numpy") if value is not sympy.nan else None
+        special = {sympy.oo: np.inf, -sympy.oo: -np.inf, sympy.nan: np.nan}[at]
+        with np.errstate(all="ignore"):
+            for sample in (0.5, 1.0, 2.0):
+                got = float(fn(special, *[sample] * len(others)))
+                if want is None:
+                    if got == got:
+                        return False
+                    continue
+                expected = float(want(*[sample] * len(others)))
+                if got != expected or math.copysign(1, got) != math.copysign(1, expected):
+                    return False
+    except Exception:  # a form NumPy cannot evaluate: keep the select
+        return False
+    return True
 
 
 def _by_float64(fn):
