@@ -26,6 +26,24 @@ def test_list_shows_every_entry(capsys):
     assert mish_row.rstrip().endswith("no")
 
 
+def test_list_for_one_framework_gives_its_names_and_the_conventions(capsys):
+    code, out, _ = run(capsys, "list", "--framework", "torch")
+    assert code == 0
+    blocks = {line.split(" ")[0]: line for line in out.splitlines() if not line.startswith(" ")}
+    assert "torch.nn.functional.huber_loss" in blocks["huber"] and "tf.keras" not in blocks["huber"]
+    assert "log_cosh" not in blocks  # PyTorch has no log-cosh loss
+    assert "reduction='mean'" in out  # huber's conventions, printed under it
+    code, out, _ = run(capsys, "list", "--framework", "keras", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["log_cosh"]["keras names"].startswith("tf.keras.losses.LogCosh")
+    assert "Keras" in rows["log_cosh"]["notes"] and "sigmoid" not in rows
+
+
+def test_list_for_an_unknown_framework_is_one_line_and_exit_2(capsys):
+    code, _, err = run(capsys, "list", "--framework", "caffe")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "torch" in err
+
+
 def test_derive_sigmoid_json_gives_the_output_form(capsys):
     code, out, _ = run(capsys, "derive", "sigmoid", "--format", "json")
     data = json.loads(out)
