@@ -49,7 +49,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_dropout_ae17320c9da7", globals())
+__name__ = one_name("symact_kernel_dropout_e3ce3136383d", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -158,10 +158,17 @@ PARALLEL_MIN = 1 << 16
 #: the parallel twin of a loop runs the serial loop on this many slices of the arrays
 _SLICES = 16
 
+_F32 = np.dtype(np.float32)
+
+#: the dtypes a kernel takes as they are (NumPy's dtype objects of the native float types are singletons)
+_F64 = np.dtype(np.float64)
+
 
 def _input(value, name):
     """An input: a Python int or float stays a Python float, which NumPy 2 promotes to the other inputs'
     dtype; anything else becomes a float32 or float64 array (:func:`_floats`)."""
+    if type(value) is np.ndarray and (value.dtype is _F64 or value.dtype is _F32):
+        return value
     return float(value) if type(value) in (int, float) else _floats(value, name)
 
 
@@ -183,6 +190,27 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
     out: a new array, or the given one (its shape must be the broadcast shape); with ``outputs`` > 1,
     out is None or a sequence of that many arrays, and a tuple of results is returned.  ``redo`` is a
     (serial, parallel) pair run over the same arguments where the loop returns True."""
+    first = arrays[0]
+    if outputs == 1 and type(first) is np.ndarray and first.flags.c_contiguous:  # the common case, fast:
+        dtype, shape = first.dtype, first.shape  # contiguous arrays of one shape and dtype, float parameters
+        plain = out is None or (
+            type(out) is np.ndarray and out.dtype == dtype and out.shape == shape and out.flags.c_contiguous
+        )
+        for a in arrays[1:]:
+            plain = plain and type(a) is np.ndarray and a.dtype == dtype and a.shape == shape and a.flags.c_contiguous
+        for p in params:
+            plain = plain and type(p) is float
+        if plain:
+            result = np.empty(shape, dtype) if out is None else out
+            if first.ndim == 1:
+                args = (*arrays, *params, result)
+            else:
+                args = (*[a.reshape(-1) for a in arrays], *params, result.reshape(-1))
+            size = first.size
+            loop = parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+            if loop(*args) is True:
+                _loop(*redo, size)(*args)
+            return result if out is not None or result.ndim else result[()]
     if outputs == 1:
         outs = (out,)
     elif out is None:
@@ -191,8 +219,7 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
         outs = tuple(out)
     else:
         raise TypeError(f"out must be a sequence of {outputs} numpy arrays")
-    first = arrays[0]
-    if (  # the common case first: contiguous inputs of one shape and dtype, scalar parameters
+    if (  # contiguous inputs of one shape and dtype, scalar parameters (several outputs)
         all(type(a) is np.ndarray for a in arrays)
         and first.flags.c_contiguous
         and all(a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous for a in arrays[1:])

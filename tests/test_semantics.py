@@ -122,3 +122,29 @@ def test_unsupported_dtypes_are_a_clean_type_error(name):
         for call in calls:
             with pytest.raises(TypeError, match="float32 or float64"):
                 call(bad)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_contiguous_and_strided_inputs_agree(name, dtype):
+    """The fast path (contiguous arrays of one shape and dtype) and the general one (strided views,
+    broadcasting, a Fortran-ordered out) give the same values, shapes, dtypes and result types."""
+    module = load_module(name)
+    rng = np.random.default_rng(1)
+    for shape in [(), (7,), (3, 5), (2, 3, 4)]:
+        x = rng.normal(0.0, 3.0, shape).astype(dtype)
+        g = rng.normal(size=shape).astype(dtype)
+        aux = _aux(module, x)
+        strided = np.repeat(x[..., None], 2, axis=-1)[..., 0]  # the same values, not contiguous
+        for call, extra in ((module.forward, ()), (module.vjp, (g,))):
+            fast, general = call(x, *extra, *aux), call(strided if shape else x[()], *extra, *aux)
+            assert type(fast) is type(general) and np.shape(fast) == shape
+            np.testing.assert_array_equal(fast, general)
+            assert np.asarray(fast).dtype == dtype
+        out = np.empty(shape, dtype)
+        assert module.forward(x, *aux, out=out) is out
+        np.testing.assert_array_equal(out, module.forward(x, *aux))
+        if len(shape) >= 2:
+            fortran = np.empty(shape, dtype, order="F")
+            assert module.forward(x, *aux, out=fortran) is fortran
+            np.testing.assert_array_equal(fortran, out)
