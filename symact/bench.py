@@ -115,6 +115,11 @@ def _frameworks(notes: list[str]) -> dict:
     return found
 
 
+#: SELU's constants as PyTorch's selu takes them (the catalog's exact decimals, rounded to float64)
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
 def _torch_impls(torch, kernel: str, op: str, mode: str, x, g, params) -> dict[str, Callable]:
     """PyTorch's kernel for the same work: aten ``.out`` / ``.grad_input`` overloads into ``out``,
     functional calls allocating; the vjp from what PyTorch's backward saves (the output for sigmoid and tanh)."""
@@ -126,6 +131,8 @@ def _torch_impls(torch, kernel: str, op: str, mode: str, x, g, params) -> dict[s
         "leaky_relu": params.get("slope", 0.01),
         "rrelu": (params.get("lower", 0.125) + params.get("upper", 1 / 3)) / 2,
     }
+    celu = params.get("alpha", 1.0)
+    buffer = torch.empty_like(xt)  # log_sigmoid's saved exp(-|x|), as PyTorch's forward keeps it for backward
     fwd = {
         "sigmoid": (lambda: a.sigmoid.out(xt, out=o), lambda: torch.sigmoid(xt)),
         "tanh": (lambda: a.tanh.out(xt, out=o), lambda: torch.tanh(xt)),
@@ -137,6 +144,15 @@ def _torch_impls(torch, kernel: str, op: str, mode: str, x, g, params) -> dict[s
         "elu": (lambda: a.elu.out(xt, params.get("alpha", 1.0), 1, 1, out=o), lambda: F.elu(xt)),
         "leaky_relu": (lambda: a.leaky_relu.out(xt, slope["leaky_relu"], out=o), lambda: F.leaky_relu(xt)),
         "rrelu": (lambda: a.leaky_relu.out(xt, slope["rrelu"], out=o), lambda: F.rrelu(xt, training=False)),
+        "gelu": (lambda: a.gelu.out(xt, approximate="none", out=o), lambda: F.gelu(xt)),
+        "gelu_tanh": (lambda: a.gelu.out(xt, approximate="tanh", out=o), lambda: F.gelu(xt, approximate="tanh")),
+        "selu": (lambda: a.elu.out(xt, _SELU_ALPHA, _SELU_SCALE, 1, out=o), lambda: F.selu(xt)),
+        "celu": (lambda: a.elu.out(xt, celu, 1, 1 / celu, out=o), lambda: F.celu(xt, celu)),
+        "log_sigmoid": (
+            lambda: a.log_sigmoid_forward.output(xt, output=o, buffer=buffer),
+            lambda: F.logsigmoid(xt),
+        ),
+        "softsign": (None, lambda: F.softsign(xt)),  # a composite of three kernels in PyTorch: no out=
         "softmax": (lambda: a._softmax.out(xt, -1, False, out=o), lambda: torch.softmax(xt, -1)),
         "log_softmax": (lambda: a._log_softmax.out(xt, -1, False, out=o), lambda: torch.log_softmax(xt, -1)),
     }
@@ -144,6 +160,8 @@ def _torch_impls(torch, kernel: str, op: str, mode: str, x, g, params) -> dict[s
         w = torch.tensor([params.get("alpha", 0.25)], dtype=xt.dtype)
         fwd["prelu"] = (None, lambda: F.prelu(xt, w))
     y = fwd[kernel][1]() if kernel in fwd and op == "vjp" else None
+    if kernel == "log_sigmoid" and op == "vjp":
+        a.log_sigmoid_forward.output(xt, output=torch.empty_like(xt), buffer=buffer)
     bwd = {
         "sigmoid": (lambda: a.sigmoid_backward.grad_input(gt, y, grad_input=o), lambda: a.sigmoid_backward(gt, y)),
         "tanh": (lambda: a.tanh_backward.grad_input(gt, y, grad_input=o), lambda: a.tanh_backward(gt, y)),
@@ -169,6 +187,26 @@ def _torch_impls(torch, kernel: str, op: str, mode: str, x, g, params) -> dict[s
         "rrelu": (
             lambda: a.leaky_relu_backward.grad_input(gt, xt, slope["rrelu"], False, grad_input=o),
             lambda: a.leaky_relu_backward(gt, xt, slope["rrelu"], False),
+        ),
+        "gelu": (
+            lambda: a.gelu_backward.grad_input(gt, xt, approximate="none", grad_input=o),
+            lambda: a.gelu_backward(gt, xt, approximate="none"),
+        ),
+        "gelu_tanh": (
+            lambda: a.gelu_backward.grad_input(gt, xt, approximate="tanh", grad_input=o),
+            lambda: a.gelu_backward(gt, xt, approximate="tanh"),
+        ),
+        "selu": (
+            lambda: a.elu_backward.grad_input(gt, _SELU_ALPHA, _SELU_SCALE, 1, False, xt, grad_input=o),
+            lambda: a.elu_backward(gt, _SELU_ALPHA, _SELU_SCALE, 1, False, xt),
+        ),
+        "celu": (
+            lambda: a.elu_backward.grad_input(gt, celu, 1, 1 / celu, False, xt, grad_input=o),
+            lambda: a.elu_backward(gt, celu, 1, 1 / celu, False, xt),
+        ),
+        "log_sigmoid": (
+            lambda: a.log_sigmoid_backward.grad_input(gt, xt, buffer, grad_input=o),
+            lambda: a.log_sigmoid_backward(gt, xt, buffer),
         ),
         "softmax": (
             lambda: a._softmax_backward_data.out(gt, y, -1, xt.dtype, grad_input=o),
@@ -197,6 +235,9 @@ def _torch_impls(torch, kernel: str, op: str, mode: str, x, g, params) -> dict[s
                     "prelu": lambda v: F.prelu(v, torch.tensor([params.get("alpha", 0.25)], dtype=v.dtype)),
                     "rrelu": lambda v: F.rrelu(v, training=False),
                     "swish": F.silu,
+                    "gelu_tanh": lambda v: F.gelu(v, approximate="tanh"),
+                    "log_sigmoid": F.logsigmoid,
+                    "celu": lambda v: F.celu(v, celu),
                 }.get(kernel)
                 or getattr(F, kernel, None)
                 or getattr(torch, kernel)
@@ -247,6 +288,10 @@ def _lambdify_impls(kernel: str, op: str, x, g) -> dict[str, Callable]:
     if expr.free_symbols - {var}:
         return {}
     f = sympy.lambdify(var, expr, "numpy")
+    try:  # erf has no NumPy function: lambdify falls back to math.erf, which takes no array (without SciPy)
+        f(x[:2])
+    except TypeError:
+        return {}
     if op == "forward":
         return {"sympy.lambdify": lambda: f(x)}
     return {"sympy.lambdify": lambda: g * f(x)}
@@ -285,6 +330,11 @@ def _loss_impls(torch, jax, kernel: str, op: str, z, y, textbook: bool) -> dict[
                 v, yt, pos_weight=torch.tensor(1.0, dtype=v.dtype)
             ),
             "mse": lambda v: F.mse_loss(v, yt),
+            "l1": lambda v: F.l1_loss(v, yt),
+            "huber": lambda v: F.huber_loss(v, yt),
+            "smooth_l1": lambda v: F.smooth_l1_loss(v, yt),
+            "soft_margin": lambda v: F.soft_margin_loss(v, yt),
+            "poisson_nll": lambda v: F.poisson_nll_loss(v, yt),
         }.get(kernel)
         if fn is not None:
             if op == "forward":

@@ -215,3 +215,68 @@ def test_logistic_nll_matches_torch(dtype):
     gw, gb = module.grad(w, b, X, y)
     _close(gw, dw.numpy(), dtype, "logistic_nll dw")
     _close(gb, db.numpy(), dtype, "logistic_nll db")
+
+
+def _bench_kernels():
+    from symact.bench import _torch_impls
+
+    x = np.linspace(-3.0, 3.0, 16)
+    return [k for k in catalog_elementwise_and_rows() if _torch_impls(torch, k, "forward", "alloc", x, x, {})]
+
+
+def catalog_elementwise_and_rows():
+    from symact import catalog
+    from symact.catalog import Kind
+
+    return [e.name for e in catalog.entries() if e.kind in (Kind.ELEMENTWISE, Kind.VECTOR)]
+
+
+@pytest.mark.parametrize("mode", ["out", "alloc"])
+@pytest.mark.parametrize("op", ["forward", "vjp"])
+@pytest.mark.parametrize("kernel", _bench_kernels())
+def test_bench_times_the_same_function_in_torch(kernel, op, mode):
+    """What `symact bench` times as PyTorch's kernel computes what symact's does (the vjp of sigmoid, tanh,
+    softmax and log_softmax from the saved output, as PyTorch's backward does)."""
+    from symact.bench import _torch_impls
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-3.0, 3.0, (4, 8))
+    g = rng.uniform(-1.0, 1.0, x.shape)
+    module = symact.load(kernel)
+    impls = _torch_impls(torch, kernel, op, mode, x, g, {})
+    if not impls:
+        pytest.skip(f"PyTorch has no {mode} kernel for {kernel} {op}")
+    expected = module.forward(x) if op == "forward" else module.vjp(x, g)
+    for name, call in impls.items():
+        result = call()
+        result = result[0] if isinstance(result, tuple) else result
+        _close(np.asarray(result), expected, np.float64, f"bench's {name} for {kernel} {op} {mode}")
+
+
+def _bench_losses():
+    from symact import catalog
+    from symact.bench import _loss_impls, _loss_inputs
+    from symact.catalog import Kind
+
+    names = [e.name for e in catalog.entries() if e.kind is Kind.LOSS]
+    rng = np.random.default_rng(0)
+    return [
+        k
+        for k in names
+        if k != "logistic_nll" and _loss_impls(torch, None, k, "forward", *_loss_inputs(k, 64, np.float64, rng), False)
+    ]
+
+
+@pytest.mark.parametrize("op", ["forward", "grad"])
+@pytest.mark.parametrize("kernel", _bench_losses())
+def test_bench_times_the_same_loss_in_torch(kernel, op):
+    """What `symact bench` times as PyTorch's loss (its mean reduction, autograd for the gradient) is symact's."""
+    from symact.bench import _loss_impls, _loss_inputs
+
+    z, y = _loss_inputs(kernel, 64, np.float64, np.random.default_rng(4))
+    module = symact.load(kernel)
+    expected = module.forward(z, y) if op == "forward" else module.grad(z, y)
+    for name, call in _loss_impls(torch, None, kernel, op, z, y, False).items():
+        result = call()
+        result = result[0] if isinstance(result, tuple) else result
+        _close(np.asarray(result.detach()), expected, np.float64, f"bench's {name} for {kernel} {op}")
