@@ -95,7 +95,11 @@ ACTIVATIONS = (
         subgradients=((0, slope),),
         aliases=("torch.nn.functional.leaky_relu", "tf.nn.leaky_relu", "jax.nn.leaky_relu"),
         references=("Maas, Hannun and Ng, Rectifier nonlinearities improve neural network acoustic models, ICML 2013",),
-        notes="`tf.nn.leaky_relu` defaults to `alpha=0.2`; PyTorch and JAX default to 0.01.",
+        notes=(
+            r"`tf.nn.leaky_relu` defaults to `alpha=0.2`; PyTorch and JAX default to 0.01.  "
+            r"$f'(0) = \mathit{slope}$, as PyTorch's backward gives; JAX's `jnp.where(x >= 0, x, slope * x)` "
+            r"differentiates the right branch there, 1."
+        ),
     ),
     _elementwise(
         "prelu",
@@ -180,7 +184,7 @@ ACTIVATIONS = (
         "mish",
         r"Mish $x \cdot \tanh(\operatorname{softplus}(x))$.",
         x * tanh(log(1 + exp(x))),
-        aliases=("torch.nn.functional.mish", "tfa.activations.mish"),
+        aliases=("torch.nn.functional.mish", "tfa.activations.mish", "jax.nn.mish"),
         references=("Misra, Mish: a self regularized non-monotonic activation function, 2019, arXiv:1908.08681",),
     ),
     _elementwise(
