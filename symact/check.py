@@ -527,7 +527,7 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
     for cls, values in grid(dtype, size):
         if cls == "ordinary":  # the mean of a batch: a reduction, checked against the exact mean
             zs = np.array(values, dtype=dtype)[:16]
-            spread = domain in ("unit", "real")  # labels across [0, 1], else the domain's values in turn
+            spread = domain in ("unit", "real", "nonnegative")  # labels across [0, 1], else the domain's values
             ys = np.linspace(0, 1, len(zs)) if spread else np.resize(np.array(labels), len(zs))
             ys = ys.astype(dtype)
             with mpmath.workdps(60):
@@ -543,6 +543,7 @@ _LABEL_VALUES = {
     "binary": ((0.0, 1.0), (0.0, 1.0)),
     "sign": ((-1.0, 1.0), (-1.0, 1.0)),
     "real": ((0.0, 1.0, 0.25, 0.75, -2.5, 40.0), (0.0, 1.0, -2.5)),
+    "nonnegative": ((0.0, 1.0, 0.25, 0.75, 1e-300, 40.0), (0.0, 1.0, 0.75, 40.0)),
 }
 
 

@@ -142,10 +142,13 @@ def test_a_loss_without_simd_kernels_copies_only_what_it_calls(tmp_path):
     np.testing.assert_allclose(module.grad(zs, ys, reduction="sum"), 4.0 * (zs - ys), rtol=1e-15)
 
 
-@pytest.mark.parametrize("domain, checked", [("unit", True), ("real", False), ("sign", False)])
+@pytest.mark.parametrize(
+    "domain, checked", [("unit", r"\[0, 1\]"), ("nonnegative", "nonnegative"), ("real", None), ("sign", None)]
+)
 def test_a_loss_checks_its_labels_by_their_domain_and_gives_nan_for_nan(tmp_path, domain, checked):
-    """Labels are held to [0, 1] only where the entry's label domain is unit (or binary); a Piecewise form whose
-    conditions are false at nan (max(0, 1 - y z), written as a Piecewise) still gives nan there."""
+    """Labels are held to [0, 1] where the entry's label domain is unit (or binary), to y >= 0 where it is
+    nonnegative, and not checked otherwise; a Piecewise form whose conditions are false at nan (max(0, 1 - y z),
+    written as a Piecewise) still gives nan there."""
     import importlib.util
 
     import sympy
@@ -173,8 +176,13 @@ def test_a_loss_checks_its_labels_by_their_domain_and_gives_nan_for_nan(tmp_path
     np.testing.assert_array_equal(module.forward(zs, ys, reduction="none"), [0.5, np.nan, 0.0, np.nan])
     np.testing.assert_array_equal(module.grad(zs, ys, reduction="none"), [-1.0, np.nan, 0.0, np.nan])
     if checked:
-        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        with pytest.raises(ValueError, match=checked):
             module.forward(np.zeros(2), np.array([-1.0, 1.0]))
+        if domain == "nonnegative":  # no upper end
+            assert module.forward(np.zeros(2), np.array([0.0, 2.0]), reduction="sum") == 2.0
+        else:
+            with pytest.raises(ValueError, match=checked):
+                module.forward(np.zeros(2), np.array([0.0, 2.0]))
     else:
         assert module.forward(np.zeros(2), np.array([-1.0, 1.0]), reduction="sum") == 2.0
 
@@ -248,6 +256,65 @@ def test_exp_plus_fires_on_an_exponential_plus_an_exact_product(form, fires):
     expr = sympy.sympify(form, locals={"z": z, "y": label, "q": sympy.Symbol("q", positive=True)})
     code = _exp_compensated(expr, "PLAIN", {})
     assert code.startswith("_exp_plus(") == fires and code.endswith("PLAIN)" if fires else "PLAIN")
+
+
+def test_log_dd_is_a_double_double_log():
+    import mpmath
+
+    from symact.rowlib.dd import _log_dd
+
+    rng = np.random.default_rng(11)
+    xs = [1.0, 0.5, 2.0, 0.75, 0.1, 1e-300, 5e-324, 1.7e308, 1 + 2**-52, 1 - 2**-53, 1 + 1e-10]
+    xs += list(np.ldexp(rng.uniform(0.5, 1.0, 200), rng.integers(-1074, 1024, 200)))
+    xs += list(1.0 + rng.uniform(-0.3, 0.3, 200))
+    with mpmath.workdps(60):
+        for x in xs:
+            hi, lo = _log_dd(float(x))
+            exact = mpmath.log(mpmath.mpf(float(x)))
+            assert abs(mpmath.mpf(hi) + lo - exact) <= 2.0**-100 * abs(exact), x
+            assert hi == float(exact)  # the high part is the correctly rounded log
+
+
+def test_log_plus_keeps_the_digits_that_plain_float64_cancels():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    y = 0.1
+    z = math.log(y)  # y log y - y z = y (log y - z): plain float64 keeps only the rounding of log y
+    with mpmath.workdps(60):
+        exact = float(mpmath.mpf(y) * (mpmath.log(mpmath.mpf(y)) - mpmath.mpf(z)))
+    plain = y * math.log(y) - y * z
+    assert plain != exact
+    assert losses._log_plus(y, y, -1.0, z, plain) == pytest.approx(exact, rel=2**-52)
+    assert losses._log_plus(0.0, 0.0, -1.0, 3.0, -0.0) == -0.0  # the plain value where log(u) is not finite
+    assert math.isnan(losses._log_plus(y, y, -1.0, math.nan, math.nan))
+
+
+@pytest.mark.parametrize(
+    "form, fires",
+    [
+        ("y*log(y) - y*z", True),
+        ("y*log(y) - 2*y*z", True),
+        ("Piecewise((0, Eq(y, 0)), (y*log(y), True)) - y*z", True),
+        ("Piecewise((0, Eq(z, 0)), (y*log(y), True)) - y*z", False),
+        ("Piecewise((1, Eq(y, 0)), (y*log(y), True)) - y*z", False),
+        ("y*log(y) - y*z/3", False),
+        ("y*log(y) - z", False),
+        ("y*log(y) - y*z*q", False),
+        ("log(y) - z", False),
+        ("exp(z) - y*z", False),
+    ],
+)
+def test_log_plus_fires_on_s_log_u_plus_an_exact_multiple_of_s(form, fires):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _log_compensated
+
+    expr = sympy.sympify(form, locals={"z": z, "y": label, "q": sympy.Symbol("q", positive=True)})
+    code = _log_compensated(expr, "PLAIN", {})
+    assert code.startswith("_log_plus(") == fires and code.endswith("PLAIN)" if fires else "PLAIN")
 
 
 @pytest.mark.parametrize(

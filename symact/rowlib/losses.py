@@ -30,7 +30,7 @@ from ..vecmath import (
     select,
 )
 from .checks import _floats, _param
-from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _two_prod, _vtwo_prod
+from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _log_dd, _two_prod, _vtwo_prod
 from .fast import _FAST_MAX_N, _chunk, _nonneg_sum
 from .reduce import _finish, _fsum, _grad_out, _reduction, _same_shape
 from .rows import _direct
@@ -339,6 +339,23 @@ def _exp_plus(w, a, b, plain):
 
 
 @numba.njit(cache=True)
+def _log_plus(s, u, a, b, plain):
+    """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two) with log(u) in double-double
+    (``_log_dd``), a b exact (TwoProduct), their sum rounded once and the product with s in double-double: no
+    cancellation error where log(u) is near -a b (y log y - y z at z = log y, where plain float64 keeps only the
+    rounding of log y).  ``plain``, the same value computed plainly, where it or s, u, a b is not finite or u is
+    not positive."""
+    if not (math.isfinite(s) and math.isfinite(a * b) and math.isfinite(plain) and 0.0 < u < math.inf):
+        return plain
+    lh, ll = _log_dd(u)
+    ph, pl = _two_prod(a, b)
+    dh, dl = _two_sum(lh, ph)
+    dh, dl = _fast_two_sum(dh, dl + (ll + pl))
+    rh, rl = _two_prod(s, dh)
+    return rh + (rl + s * dl)
+
+
+@numba.njit(cache=True)
 def _log_cosh_difference(a, b, plain):
     """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
     doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
@@ -383,27 +400,28 @@ def _nan_or(z, y, value):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _outside_unit(ys):
-    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
+def _outside(ys, low, high):
+    """Whether some label lies outside [low, high] (nan does not), in one vectorised pass."""
     outside = False
     for k in range(ys.shape[0]):
-        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
+        outside |= (ys[k] < low) | (ys[k] > high)
     return outside
 
 
-#: whether the labels must lie in [0, 1] (a loss whose label is declared with the domain "unit" or "binary"); a
-#: generated module sets it from its entry's label domain, False for a real target or a label of -1 or +1
-_UNIT_LABELS = True
+#: the interval the labels must lie in, from the entry's label domain: [0, 1] for "unit" and "binary", [0, inf]
+#: for "nonnegative"; None (unchecked) for a real target or a label of -1 or +1.  A generated module sets it
+_LABEL_RANGE = (0.0, 1.0)
 
 
 def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
-    if not _UNIT_LABELS:
+    if _LABEL_RANGE is None:
         return z, y
-    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
-        raise ValueError("labels must lie in [0, 1]")
+    low, high = _LABEL_RANGE
+    if _outside(y.reshape(-1), low, high) if y.ndim and y.flags.c_contiguous else np.any((y < low) | (y > high)):
+        raise ValueError("labels must lie in [0, 1]" if high < math.inf else "labels must be nonnegative")
     return z, y
 
 
