@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_98494b38fbe0", globals())
+__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_ce236d94bfa9", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -621,7 +621,7 @@ def _fast_grad(z, y, params, reduction, out):
         (_grad_fast if single else _grad_double)(*flat, params, size, target.reshape(-1))
     return out if direct is not None else _grad_out(target, z.dtype, out)
 
-_UNIT_LABELS = True
+_LABEL_RANGE = (0.0, 1.0)
 
 
 def _floats(value, name):
@@ -636,11 +636,11 @@ def _floats(value, name):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _outside_unit(ys):
-    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
+def _outside(ys, low, high):
+    """Whether some label lies outside [low, high] (nan does not), in one vectorised pass."""
     outside = False
     for k in range(ys.shape[0]):
-        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
+        outside |= (ys[k] < low) | (ys[k] > high)
     return outside
 
 
@@ -653,10 +653,11 @@ def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
-    if not _UNIT_LABELS:
+    if _LABEL_RANGE is None:
         return z, y
-    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
-        raise ValueError("labels must lie in [0, 1]")
+    low, high = _LABEL_RANGE
+    if _outside(y.reshape(-1), low, high) if y.ndim and y.flags.c_contiguous else np.any((y < low) | (y > high)):
+        raise ValueError("labels must lie in [0, 1]" if high < math.inf else "labels must be nonnegative")
     return z, y
 
 

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_smooth_l1_7403989998e8", globals())
+__name__ = one_name("symact_kernel_smooth_l1_254c180d9309", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -79,7 +79,7 @@ def _finish(values, reduction, dtype, out, count):
         total = total / count if count else math.nan
     return dtype.type(total)
 
-_UNIT_LABELS = False
+_LABEL_RANGE = None
 
 
 def _floats(value, name):
@@ -94,11 +94,11 @@ def _floats(value, name):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _outside_unit(ys):
-    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
+def _outside(ys, low, high):
+    """Whether some label lies outside [low, high] (nan does not), in one vectorised pass."""
     outside = False
     for k in range(ys.shape[0]):
-        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
+        outside |= (ys[k] < low) | (ys[k] > high)
     return outside
 
 
@@ -111,10 +111,11 @@ def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
-    if not _UNIT_LABELS:
+    if _LABEL_RANGE is None:
         return z, y
-    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
-        raise ValueError("labels must lie in [0, 1]")
+    low, high = _LABEL_RANGE
+    if _outside(y.reshape(-1), low, high) if y.ndim and y.flags.c_contiguous else np.any((y < low) | (y > high)):
+        raise ValueError("labels must lie in [0, 1]" if high < math.inf else "labels must be nonnegative")
     return z, y
 
 

@@ -38,6 +38,8 @@ SHAPES = {
     "hinge": "binary",
     "squared_hinge": "binary",
     "poisson_nll": "binary",
+    "kl_divergence": "binary",
+    "kl_divergence_log_target": "binary",
 }
 
 

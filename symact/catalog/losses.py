@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sympy import Abs, Piecewise, Sum, Symbol, cosh, exp, log
+from sympy import Abs, Eq, Piecewise, Sum, Symbol, cosh, exp, log
 
 from .activations import GOODFELLOW
 from .entry import Aux, Entry, Kind, Named, Param
@@ -292,6 +292,56 @@ LOSSES = (
             r"$\lambda - y \log(\lambda + 10^{-7})$ is this loss at $z = \log \lambda$ up to the $10^{-7}$.  "
             r"With `full=True` PyTorch adds Stirling's $y \log y - y + \log(2 \pi y)/2$ for "
             r"$y > 1$, which does not depend on $z$."
+        ),
+    ),
+    Entry(
+        name="kl_divergence",
+        kind=Kind.LOSS,
+        summary=(
+            r"Pointwise Kullback-Leibler divergence of the log-probability $z$ against the target probability $y$: "
+            r"$y (\log y - z)$, 0 at $y = 0$."
+        ),
+        definition=Piecewise((0, Eq(y, 0)), (y * log(y), True)) - y * z,
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the target probability, $y \ge 0$", "nonnegative"),),
+        aliases=("torch.nn.functional.kl_div", "torch.nn.KLDivLoss", "optax.kl_divergence"),
+        references=(
+            "Kullback and Leibler, On information and sufficiency, Annals of Mathematical Statistics, 1951",
+            "PyTorch, `torch.nn.KLDivLoss`",
+        ),
+        notes=(
+            r"Per element, before any reduction: the input $z$ is a log-probability (a `log_softmax` output) and "
+            r"the target $y$ a probability, PyTorch's `kl_div` with `log_target=False`; its default reduction "
+            r"`'mean'` averages over every element, `'batchmean'` (the divergence) sums and divides by the batch.  "
+            r"$y \log y$ is taken as 0 at $y = 0$, as PyTorch's `xlogy`, so the loss there is $-0 \cdot z$ "
+            r"(nan at a nan $z$, as in PyTorch); labels below 0 raise ValueError.  The gradient is $-y$.  "
+            r"`optax.kl_divergence(log_predictions, targets)` is the same per element and sums over the last "
+            r"axis.  `tf.keras.losses.KLDivergence` takes probabilities $p$ and $y$, each clipped to "
+            r"$[10^{-7}, 1]$, and sums $y \log(y / p)$ over the last axis: this loss at $z = \log p$ up to the "
+            r"clipping, which also makes $y = 0$ count as $10^{-7}$.  With the target given as a "
+            r"log-probability see `kl_divergence_log_target`."
+        ),
+    ),
+    Entry(
+        name="kl_divergence_log_target",
+        kind=Kind.LOSS,
+        summary=(
+            r"Pointwise Kullback-Leibler divergence of the log-probability $z$ against the target given as a "
+            r"log-probability $y$: $e^{y} (y - z)$."
+        ),
+        definition=exp(y) * (y - z),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the target log-probability, $y \le 0$ (any real $y$ is accepted)", "real"),),
+        aliases=("torch.nn.functional.kl_div(log_target=True)", "optax.kl_divergence_with_log_targets"),
+        references=("PyTorch, `torch.nn.KLDivLoss`", "Optax, `optax.kl_divergence_with_log_targets`"),
+        notes=(
+            r"Per element, before any reduction: PyTorch's `kl_div` with `log_target=True` (default reduction "
+            r"`'mean'` over every element; `'batchmean'` gives the divergence), and "
+            r"`optax.kl_divergence_with_log_targets(log_predictions, log_targets)`, which sums over the last axis.  "
+            r"It is `kl_divergence` at the target $e^{y}$, without the special case at a zero target: "
+            r"$y = -\infty$ gives nan here, as $0 \cdot \infty$ in PyTorch.  The gradient is $-e^{y}$."
         ),
     ),
 )
