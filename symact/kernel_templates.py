@@ -227,9 +227,9 @@ FROM_OUTPUT_SLACK = {slack}
 """
 
 
-#: the interval an elementwise loss's labels are checked to lie in, by the label's domain (rowlib's _LABEL_RANGE);
-#: any other domain is unchecked
-_LABEL_RANGES = {"unit": "(0.0, 1.0)", "binary": "(0.0, 1.0)", "nonnegative": "(0.0, math.inf)"}
+#: the interval an elementwise loss's labels (its input) are checked to lie in, by the label's domain (the entry's
+#: input_domain): rowlib's _LABEL_RANGE (_INPUT_RANGE); any other domain is unchecked
+_RANGES = {"unit": "(0.0, 1.0)", "binary": "(0.0, 1.0)", "nonnegative": "(0.0, math.inf)"}
 
 
 def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, list[tuple[str, str]]]:
@@ -243,6 +243,9 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     grad_code = kernel_code(grad, names)
     loss_code, grad_code = _exp_compensated(loss, loss_code, names), _exp_compensated(grad, grad_code, names)
     loss_code, grad_code = _log_compensated(loss, loss_code, names), _log_compensated(grad, grad_code, names)
+    pair = _entropy_pair_of(loss)
+    if pair is not None:
+        loss_code = f"_entropy_pair({', '.join(kernel_code(e, names) for e in pair)}, {loss_code})"
     difference = _log_cosh_of_difference(entry.definition)
     if difference is not None:
         a, b = (kernel_code(e, names) for e in difference)
@@ -267,7 +270,7 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
         .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
     )
     domain = next((a.domain for a in entry.aux if a.symbol == y_label), "real")
-    settings = {"_LABEL_RANGE": _LABEL_RANGES.get(domain, "None")}
+    settings = {"_LABEL_RANGE": _RANGES.get(domain, "None"), "_INPUT_RANGE": _RANGES.get(entry.input_domain, "None")}
     body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, settings, exclude=_LOSS_OWN) + glue
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
@@ -327,6 +330,20 @@ def _log_compensated(form: sympy.Expr, code: str, names: dict) -> str:
         args = ", ".join(kernel_code(e, names) for e in (s, lg.args[0], c, others[0]))
         return f"_log_plus({args}, {code})"
     return code
+
+
+def _entropy_pair_of(form: sympy.Expr) -> tuple[sympy.Symbol, sympy.Symbol] | None:
+    """(y, p) for a per-element ``form`` that is the stabilised -(y log p + (1 - y) log(1 - p)) of two symbols (each
+    term 0 where its weight is, as xlogy), which rowlib's ``_entropy_pair`` computes in double-double; else None."""
+    symbols = sorted(form.free_symbols, key=str)
+    if len(symbols) != 2:
+        return None
+    for s, u in (symbols, symbols[::-1]):
+        term = sympy.Piecewise((0, sympy.Eq(s, 0)), (s * sympy.log(u), True))
+        rest = sympy.Piecewise((0, sympy.Eq(s, 1)), ((1 - s) * sympy.log(1 - u), True))
+        if form == stabilise(-term - rest):
+            return s, u
+    return None
 
 
 def _log_cosh_of_difference(definition: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr] | None:

@@ -317,6 +317,62 @@ def test_log_plus_fires_on_s_log_u_plus_an_exact_multiple_of_s(form, fires):
     assert code.startswith("_log_plus(") == fires and code.endswith("PLAIN)" if fires else "PLAIN")
 
 
+def test_entropy_pair_rounds_once_where_plain_float64_rounds_five_times():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    rng = np.random.default_rng(2)
+    worst = 0.0
+    with mpmath.workdps(50):
+        for p, y in zip(rng.uniform(0, 1, 300), rng.choice([0.1, 0.3, 0.6, 0.9], 300)):
+            plain = -y * math.log(p) - (1 - y) * math.log1p(-p)
+            got = losses._entropy_pair(y, p, plain)
+            P, Y = mpmath.mpf(p), mpmath.mpf(y)
+            exact = -Y * mpmath.log(P) - (1 - Y) * mpmath.log(1 - P)
+            worst = max(worst, float(abs(got - exact) / np.spacing(float(exact))))
+    assert worst <= 0.5 + 2**-10
+    assert losses._entropy_pair(1.0, 0.0, math.inf) == math.inf  # the ends from the plain value
+    assert losses._entropy_pair(0.0, 1.0, -0.0) == 0.0
+
+
+def test_entropy_pair_fires_on_the_binary_entropy_of_two_symbols_only():
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _entropy_pair_of
+    from symact.rewrites import stabilise
+
+    y = label
+    ce = -sympy.Piecewise((0, sympy.Eq(y, 0)), (y * sympy.log(z), True)) - sympy.Piecewise(
+        (0, sympy.Eq(y, 1)), ((1 - y) * sympy.log(1 - z), True)
+    )
+    assert _entropy_pair_of(stabilise(ce)) == (y, z)
+    assert _entropy_pair_of(stabilise(ce.subs(y, 2 * y))) is None
+    assert _entropy_pair_of(stabilise(-y * sympy.log(z) - (1 - y) * sympy.log(1 + z))) is None
+
+
+def test_a_loss_of_probabilities_checks_its_input(tmp_path):
+    """An elementwise loss whose input domain is unit holds its input to [0, 1] (a logit's is unchecked)."""
+    import dataclasses
+    import importlib.util
+
+    from symact import catalog
+    from symact.kernel_templates import render_template
+
+    entry = dataclasses.replace(catalog.get("binary_cross_entropy"), name="my_bce", builtin=False)
+    path = tmp_path / "my_bce.py"
+    path.write_text(render_template(entry, "cmd"))
+    spec = importlib.util.spec_from_file_location("my_bce", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.forward(np.array([0.5, 1.0]), np.array([1.0, 1.0]), reduction="sum") == pytest.approx(math.log(2))
+    with pytest.raises(ValueError, match=r"inputs must lie in \[0, 1\]"):
+        module.forward(np.array([0.5, 1.5]), np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"inputs must lie in \[0, 1\]"):
+        module.grad(np.array(-0.25), np.array(1.0))
+
+
 @pytest.mark.parametrize(
     "form, pair",
     [

@@ -356,6 +356,26 @@ def _log_plus(s, u, a, b, plain):
 
 
 @numba.njit(cache=True)
+def _entropy_pair(y, p, plain):
+    """-(y log p + (1 - y) log(1 - p)) in double-double, rounded once: 1 - y and 1 - p exact (TwoSum), the logs by
+    ``_log_dd`` (log(1 - p) as log(h) + log1p(l / h) of 1 - p = h + l), the products and the sum in double-double
+    (plain float64 rounds 1 - y, both logs, both products and the sum: 2.1 ulp at y = 0.3).  ``plain``, the same
+    value computed plainly, where either log is not finite (p = 0 or 1, a label's term that is 0 there) or an
+    input is not finite."""
+    if not (0.0 < p < 1.0 and math.isfinite(y) and math.isfinite(plain)):
+        return plain
+    ah, al = _log_dd(p)
+    qh, ql = _two_sum(1.0, -p)
+    bh, bl = _log_dd(qh)
+    bh, bl = _dd_add(bh, bl, math.log1p(ql / qh), 0.0)
+    wh, wl = _two_sum(1.0, -y)
+    sh, sl = _dd_mul(y, 0.0, ah, al)
+    th, tl = _dd_mul(wh, wl, bh, bl)
+    sh, sl = _dd_add(sh, sl, th, tl)
+    return -(sh + sl)
+
+
+@numba.njit(cache=True)
 def _log_cosh_difference(a, b, plain):
     """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
     doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
@@ -411,17 +431,28 @@ def _outside(ys, low, high):
 #: the interval the labels must lie in, from the entry's label domain: [0, 1] for "unit" and "binary", [0, inf]
 #: for "nonnegative"; None (unchecked) for a real target or a label of -1 or +1.  A generated module sets it
 _LABEL_RANGE = (0.0, 1.0)
+#: the interval the input (logits, or probabilities) must lie in, from the entry's input domain: None (a logit or
+#: a prediction, unchecked), [0, 1] for probabilities.  A generated module sets it
+_INPUT_RANGE = None
+
+
+def _check_range(values, bounds, what):
+    """ValueError where some element of ``values`` lies outside ``bounds`` = (low, high) (nan does not); None:
+    unchecked."""
+    if bounds is None:
+        return
+    low, high = bounds
+    flat = values.ndim and values.flags.c_contiguous
+    if _outside(values.reshape(-1), low, high) if flat else np.any((values < low) | (values > high)):
+        raise ValueError(f"{what} must lie in [0, 1]" if high < math.inf else f"{what} must be nonnegative")
 
 
 def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
-    if _LABEL_RANGE is None:
-        return z, y
-    low, high = _LABEL_RANGE
-    if _outside(y.reshape(-1), low, high) if y.ndim and y.flags.c_contiguous else np.any((y < low) | (y > high)):
-        raise ValueError("labels must lie in [0, 1]" if high < math.inf else "labels must be nonnegative")
+    _check_range(z, _INPUT_RANGE, "inputs")
+    _check_range(y, _LABEL_RANGE, "labels")
     return z, y
 
 
