@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squared_hinge_3458275f4ebd", globals())
+__name__ = one_name("symact_kernel_squared_hinge_2db130e420fb", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -77,7 +77,29 @@ def _finish(values, reduction, dtype, out, count):
         total = total / count if count else math.nan
     return dtype.type(total)
 
+_INPUT_RANGE = None
+
 _LABEL_RANGE = None
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _outside(ys, low, high):
+    """Whether some label lies outside [low, high] (nan does not), in one vectorised pass."""
+    outside = False
+    for k in range(ys.shape[0]):
+        outside |= (ys[k] < low) | (ys[k] > high)
+    return outside
+
+
+def _check_range(values, bounds, what):
+    """ValueError where some element of ``values`` lies outside ``bounds`` = (low, high) (nan does not); None:
+    unchecked."""
+    if bounds is None:
+        return
+    low, high = bounds
+    flat = values.ndim and values.flags.c_contiguous
+    if _outside(values.reshape(-1), low, high) if flat else np.any((values < low) | (values > high)):
+        raise ValueError(f"{what} must lie in [0, 1]" if high < math.inf else f"{what} must be nonnegative")
 
 
 def _floats(value, name):
@@ -91,15 +113,6 @@ def _floats(value, name):
     raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _outside(ys, low, high):
-    """Whether some label lies outside [low, high] (nan does not), in one vectorised pass."""
-    outside = False
-    for k in range(ys.shape[0]):
-        outside |= (ys[k] < low) | (ys[k] > high)
-    return outside
-
-
 def _same_shape(a, b, names):
     if a.shape != b.shape:
         raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
@@ -109,11 +122,8 @@ def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
-    if _LABEL_RANGE is None:
-        return z, y
-    low, high = _LABEL_RANGE
-    if _outside(y.reshape(-1), low, high) if y.ndim and y.flags.c_contiguous else np.any((y < low) | (y > high)):
-        raise ValueError("labels must lie in [0, 1]" if high < math.inf else "labels must be nonnegative")
+    _check_range(z, _INPUT_RANGE, "inputs")
+    _check_range(y, _LABEL_RANGE, "labels")
     return z, y
 
 

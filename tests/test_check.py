@@ -40,6 +40,7 @@ SHAPES = {
     "poisson_nll": "binary",
     "kl_divergence": "binary",
     "kl_divergence_log_target": "binary",
+    "binary_cross_entropy": "binary",
 }
 
 

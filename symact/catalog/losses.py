@@ -344,6 +344,38 @@ LOSSES = (
             r"$y = -\infty$ gives nan here, as $0 \cdot \infty$ in PyTorch.  The gradient is $-e^{y}$."
         ),
     ),
+    Entry(
+        name="binary_cross_entropy",
+        kind=Kind.LOSS,
+        summary=(
+            r"Binary cross-entropy of the probability $z$ against the label $y$: "
+            r"$-y \log z - (1 - y) \log(1 - z)$, each term 0 where its weight is."
+        ),
+        definition=(
+            -Piecewise((0, Eq(y, 0)), (y * log(z), True)) - Piecewise((0, Eq(y, 1)), ((1 - y) * log(1 - z), True))
+        ),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the label, in $[0, 1]$", "unit"),),
+        input_domain="unit",
+        aliases=(
+            "torch.nn.functional.binary_cross_entropy",
+            "torch.nn.BCELoss",
+            "tf.keras.losses.BinaryCrossentropy(from_logits=False)",
+        ),
+        references=("PyTorch, `torch.nn.BCELoss`", "TensorFlow, `tf.keras.losses.BinaryCrossentropy`"),
+        notes=(
+            r"Per element, before any reduction, of a probability $z$ (a `sigmoid` output); from the logit, "
+            r"`sigmoid_cross_entropy_with_logits` is the accurate form.  Inputs outside $[0, 1]$ raise "
+            r"ValueError, as PyTorch does; labels outside $[0, 1]$ too.  $0 \log 0$ is taken as 0, so $z = 0$ or "
+            r"$1$ at the matching label gives 0.  Named conventions at the ends, which this kernel does not "
+            r"follow (it computes the unclamped maths: $+\infty$ at $z = 0$ for $y > 0$ and at $z = 1$ for "
+            r"$y < 1$, with an infinite gradient): PyTorch's clamp, each log at least $-100$ in the forward "
+            r"(so the loss is at most 100), and $(z - y) / \max(z (1 - z), 10^{-12})$ as the gradient; "
+            r"Keras's epsilon, $z$ clipped to $[10^{-7}, 1 - 10^{-7}]$ (Keras 2 also adds $10^{-7}$ inside "
+            r"both logs), with the mean over the last axis."
+        ),
+    ),
 )
 
 __all__ = ["LOSSES"]
