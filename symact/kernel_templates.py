@@ -243,6 +243,9 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     grad_code = kernel_code(grad, names)
     loss_code, grad_code = _exp_compensated(loss, loss_code, names), _exp_compensated(grad, grad_code, names)
     loss_code, grad_code = _log_compensated(loss, loss_code, names), _log_compensated(grad, grad_code, names)
+    square = _log_plus_square_of(loss)
+    if square is not None:
+        loss_code = f"_log_plus_square({', '.join(kernel_code(e, names) for e in square)}, {loss_code})"
     pair = _entropy_pair_of(loss)
     if pair is not None:
         loss_code = f"_entropy_pair({', '.join(kernel_code(e, names) for e in pair)}, {loss_code})"
@@ -271,6 +274,8 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     )
     domain = next((a.domain for a in entry.aux if a.symbol == y_label), "real")
     settings = {"_LABEL_RANGE": _RANGES.get(domain, "None"), "_INPUT_RANGE": _RANGES.get(entry.input_domain, "None")}
+    logs = {f.args[0] for f in entry.definition.atoms(sympy.log)}
+    settings["_POSITIVE_PARAMS"] = repr(tuple(keyword(p) for p in entry.params if p.symbol in logs))
     body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, settings, exclude=_LOSS_OWN) + glue
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
@@ -343,6 +348,29 @@ def _entropy_pair_of(form: sympy.Expr) -> tuple[sympy.Symbol, sympy.Symbol] | No
         rest = sympy.Piecewise((0, sympy.Eq(s, 1)), ((1 - s) * sympy.log(1 - u), True))
         if form == stabilise(-term - rest):
             return s, u
+    return None
+
+
+def _log_plus_square_of(form: sympy.Expr) -> tuple[sympy.Expr, ...] | None:
+    """(v, a, b, k) for a per-element ``form`` k log(v) + k (a - b)^2 / v of symbols v, a, b and a power of two k
+    (a Gaussian negative log-likelihood), which rowlib's ``_log_plus_square`` computes in double-double; else
+    None."""
+    terms = sympy.Add.make_args(form)
+    if len(terms) != 2:
+        return None
+    for logs, rest in (terms, terms[::-1]):
+        k, lg = logs.as_coeff_Mul()
+        if not (isinstance(lg, sympy.log) and isinstance(lg.args[0], sympy.Symbol)) or not _power_of_two(k):
+            continue
+        v = lg.args[0]
+        square = rest * v / k
+        if not (square.is_Pow and square.exp == 2 and square.base.is_Add and len(square.base.args) == 2):
+            continue
+        (ca, a), (cb, b) = (t.as_coeff_Mul() for t in square.base.args)
+        if not (isinstance(a, sympy.Symbol) and isinstance(b, sympy.Symbol) and {ca, cb} == {1, -1}):
+            continue
+        a, b = (a, b) if ca == 1 else (b, a)
+        return v, a, b, k
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -371,6 +372,57 @@ def test_a_loss_of_probabilities_checks_its_input(tmp_path):
         module.forward(np.array([0.5, 1.5]), np.array([1.0, 1.0]))
     with pytest.raises(ValueError, match=r"inputs must lie in \[0, 1\]"):
         module.grad(np.array(-0.25), np.array(1.0))
+
+
+def test_log_plus_square_rounds_once_where_log_v_and_the_square_cancel():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    v, y = 0.5, 0.3
+    z = y + math.sqrt(-v * math.log(v))  # near a zero of (log v + (z - y)^2 / v) / 2
+    plain = math.log(v) * 0.5 + 0.5 * (z - y) ** 2 / v
+    with mpmath.workdps(60):
+        exact = float((mpmath.log(mpmath.mpf(v)) + (mpmath.mpf(z) - mpmath.mpf(y)) ** 2 / mpmath.mpf(v)) / 2)
+    assert abs(plain - exact) > 1e6 * abs(np.spacing(exact))
+    assert losses._log_plus_square(v, z, y, 0.5, plain) == exact
+    assert losses._log_plus_square(0.0, 1.0, 0.0, 0.5, math.inf) == math.inf  # the plain value at the limits
+
+
+@pytest.mark.parametrize(
+    "form, fires",
+    [
+        ("log(v)/2 + (z - y)**2/(2*v)", True),
+        ("log(v) + (y - z)**2/v", True),
+        ("log(v)/3 + (z - y)**2/(3*v)", False),
+        ("log(v)/2 + (z - y)**2/(4*v)", False),
+        ("log(v)/2 + (z - 2*y)**2/(2*v)", False),
+        ("log(v)/2 + (z - y)**2/2", False),
+    ],
+)
+def test_log_plus_square_fires_on_a_gaussian_nll_shape(form, fires):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _log_plus_square_of
+
+    v = sympy.Symbol("v", positive=True)
+    expr = sympy.sympify(form, locals={"z": z, "y": label, "v": v})
+    assert (_log_plus_square_of(expr) is not None) == fires
+
+
+def test_a_loss_parameter_must_be_positive():
+    from symact.check import load_module
+
+    module = load_module("gaussian_nll", Path(__file__).parent.parent / "generated")
+    for bad in (0.0, -1.0, np.array([1.0, -2.0])):
+        with pytest.raises(ValueError, match="parameter var must be positive"):
+            module.forward(np.zeros(2), np.ones(2), var=bad)
+        with pytest.raises(ValueError, match="parameter var must be positive"):
+            module.grad(np.zeros(2), np.ones(2), var=bad)
+    assert module.forward(np.zeros(2), np.ones(2), var=np.array([1.0, 4.0]), reduction="none")[1] == pytest.approx(
+        (math.log(4.0) + 0.25) / 2
+    )
 
 
 @pytest.mark.parametrize(

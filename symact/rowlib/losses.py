@@ -376,6 +376,25 @@ def _entropy_pair(y, p, plain):
 
 
 @numba.njit(cache=True)
+def _log_plus_square(v, a, b, k, plain):
+    """k (log(v) + (a - b)^2 / v) for exact v > 0, a, b and a power of two k, rounded once: a - b exact
+    (TwoSum), its square, the quotient and log(v) (``_log_dd``) in double-double, so that nothing cancels
+    where log(v) < 0 is near -(a - b)^2 / v (plain float64 keeps only the rounding of log v there) and the
+    rounding of a - b is not doubled by the square.  ``plain``, the same value computed plainly, where it or an
+    input is not finite, or v is not positive."""
+    if not (0.0 < v < math.inf and math.isfinite(a) and math.isfinite(b) and math.isfinite(plain)):
+        return plain
+    dh, dl = _two_sum(a, -b)
+    if not math.isfinite(dh) or abs(dh) > 1e150:  # the square in double-double would overflow
+        return plain
+    sh, sl = _dd_mul(dh, dl, dh, dl)
+    qh, ql = _dd_div(sh, sl, v, 0.0)
+    lh, ll = _log_dd(v)
+    th, tl = _dd_add(lh, ll, qh, ql)
+    return k * (th + tl)
+
+
+@numba.njit(cache=True)
 def _log_cosh_difference(a, b, plain):
     """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
     doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
@@ -456,6 +475,20 @@ def _inputs(logits, labels):
     return z, y
 
 
+#: the keywords of the parameters the loss is undefined at 0 or below for (the argument of a log in its
+#: definition, such as a variance); a generated module sets it
+_POSITIVE_PARAMS = ()
+
+
+def _positive(value, name):
+    """A parameter (:func:`_param`); ValueError where it is 0 or negative and one of :data:`_POSITIVE_PARAMS`
+    (nan passes, and gives nan)."""
+    param = _param(value, name)
+    if name in _POSITIVE_PARAMS and np.any(np.asarray(param) <= 0.0):
+        raise ValueError(f"parameter {name} must be positive")
+    return param
+
+
 def _forward(logits, labels, raw, reduction, out, fast):
     """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
     module has no SIMD kernels."""
@@ -463,11 +496,12 @@ def _forward(logits, labels, raw, reduction, out, fast):
     z, y = _inputs(logits, labels)
     z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
     y = np.asarray(y, order="C")
+    params = tuple(_positive(v, n) for v, n in raw)
     if fast is not None:
-        result = fast(z, y, tuple(_param(v, n) for v, n in raw), reduction, out)
+        result = fast(z, y, params, reduction, out)
         if result is not None:
             return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *(_param(v, n) for v, n in raw))
+    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -495,7 +529,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
     """``grad`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_grad, or None."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
-    params = tuple(_param(v, n) for v, n in raw)
+    params = tuple(_positive(v, n) for v, n in raw)
     if fast is not None:
         result = fast(z, y, params, reduction, out)
         if result is not None:
