@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_huber_40f344eaf283", globals())
+__name__ = one_name("symact_kernel_huber_e6318ec908a7", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -128,6 +128,8 @@ def _inputs(logits, labels):
     _check_range(y, _LABEL_RANGE, "labels")
     return z, y
 
+_POSITIVE_PARAMS = ()
+
 
 def _param(value, name):
     """A parameter: a real number, or an array that broadcasts against the input."""
@@ -137,6 +139,15 @@ def _param(value, name):
     if array.dtype.kind not in "fiub":
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
     return float(array) if array.ndim == 0 else array.astype(np.float64)
+
+
+def _positive(value, name):
+    """A parameter (:func:`_param`); ValueError where it is 0 or negative and one of :data:`_POSITIVE_PARAMS`
+    (nan passes, and gives nan)."""
+    param = _param(value, name)
+    if name in _POSITIVE_PARAMS and np.any(np.asarray(param) <= 0.0):
+        raise ValueError(f"parameter {name} must be positive")
+    return param
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -154,11 +165,12 @@ def _forward(logits, labels, raw, reduction, out, fast):
     z, y = _inputs(logits, labels)
     z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
     y = np.asarray(y, order="C")
+    params = tuple(_positive(v, n) for v, n in raw)
     if fast is not None:
-        result = fast(z, y, tuple(_param(v, n) for v, n in raw), reduction, out)
+        result = fast(z, y, params, reduction, out)
         if result is not None:
             return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *(_param(v, n) for v, n in raw))
+    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -175,7 +187,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
     """``grad`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_grad, or None."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
-    params = tuple(_param(v, n) for v, n in raw)
+    params = tuple(_positive(v, n) for v, n in raw)
     if fast is not None:
         result = fast(z, y, params, reduction, out)
         if result is not None:

@@ -41,6 +41,7 @@ SHAPES = {
     "kl_divergence": "binary",
     "kl_divergence_log_target": "binary",
     "binary_cross_entropy": "binary",
+    "gaussian_nll": "binary",
 }
 
 

@@ -11,6 +11,7 @@ from .symbols import X, b, d, i, j, k, l, m, n, p, t, w, y, yhat, yv, z, zv
 pos_weight = Symbol("q", positive=True)
 delta = Symbol("delta", positive=True)
 beta = Symbol("beta", positive=True)
+var = Symbol("v", positive=True)
 
 #: the residual of a regression loss: the prediction z less the target y
 _D = z - y
@@ -374,6 +375,34 @@ LOSSES = (
             r"(so the loss is at most 100), and $(z - y) / \max(z (1 - z), 10^{-12})$ as the gradient; "
             r"Keras's epsilon, $z$ clipped to $[10^{-7}, 1 - 10^{-7}]$ (Keras 2 also adds $10^{-7}$ inside "
             r"both logs), with the mean over the last axis."
+        ),
+    ),
+    Entry(
+        name="gaussian_nll",
+        kind=Kind.LOSS,
+        summary=(
+            r"Gaussian negative log-likelihood of the mean $z$ against the target $y$ with the variance $v$, "
+            r"without the constant: $(\log v + (z - y)^2 / v) / 2$."
+        ),
+        definition=(log(var) + _D**2 / var) / 2,
+        variable=z,
+        wrt=(z,),
+        params=(Param(var, 1, r"`var`: the variance, a number or an array that broadcasts against the input"),),
+        aux=(Aux(y, "the target", "real"),),
+        aliases=("torch.nn.functional.gaussian_nll_loss", "torch.nn.GaussianNLLLoss"),
+        references=(
+            "Nix and Weigend, Estimating the mean and variance of the target probability distribution, ICNN 1994",
+            "PyTorch, `torch.nn.GaussianNLLLoss`",
+        ),
+        notes=(
+            r"PyTorch's `gaussian_nll_loss(input, target, var)` per element, with its default `full=False` (no "
+            r"$\log(2 \pi)/2$) and before its mean reduction.  The variance is the keyword `var`, a number or an "
+            r"array that broadcasts against the input; 0 or negative raises ValueError (PyTorch raises on a "
+            r"negative one).  PyTorch clamps the variance to at least `eps` $= 10^{-6}$ (without a gradient "
+            r"through the clamp); this kernel takes $v$ as given.  The gradient is with respect to the mean $z$ "
+            r"only, $(z - y) / v$: the loss kernels differentiate one input, so the gradient with respect to the "
+            r"variance, $(1 - (z - y)^2 / v) / (2 v)$, is not generated.  `symact check` runs at $v = 1$, the "
+            r"default; the forward keeps its digits at any $v$, where $\log v$ and $(z - y)^2 / v$ cancel too."
         ),
     ),
 )
