@@ -243,6 +243,9 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     grad_code = kernel_code(grad, names)
     loss_code, grad_code = _exp_compensated(loss, loss_code, names), _exp_compensated(grad, grad_code, names)
     loss_code, grad_code = _log_compensated(loss, loss_code, names), _log_compensated(grad, grad_code, names)
+    product = _exp_times_difference_of(loss)
+    if product is not None:
+        loss_code = f"_exp_times_difference({', '.join(kernel_code(e, names) for e in product)}, {loss_code})"
     square = _log_plus_square_of(loss)
     if square is not None:
         loss_code = f"_log_plus_square({', '.join(kernel_code(e, names) for e in square)}, {loss_code})"
@@ -372,6 +375,21 @@ def _log_plus_square_of(form: sympy.Expr) -> tuple[sympy.Expr, ...] | None:
         a, b = (a, b) if ca == 1 else (b, a)
         return v, a, b, k
     return None
+
+
+def _exp_times_difference_of(form: sympy.Expr) -> tuple[sympy.Expr, ...] | None:
+    """(w, a, b) for a per-element ``form`` exp(w) (a - b) of symbols a and b (w any expression of them), which
+    rowlib's ``_exp_times_difference`` rounds once; else None."""
+    factors = sympy.Mul.make_args(form)
+    exps = [f for f in factors if isinstance(f, sympy.exp)]
+    sums = [f for f in factors if f.is_Add]
+    if len(factors) != 2 or len(exps) != 1 or len(sums) != 1 or len(sums[0].args) != 2:
+        return None
+    (ca, a), (cb, b) = (t.as_coeff_Mul() for t in sums[0].args)
+    if not (isinstance(a, sympy.Symbol) and isinstance(b, sympy.Symbol) and {ca, cb} == {1, -1}):
+        return None
+    a, b = (a, b) if ca == 1 else (b, a)
+    return exps[0].args[0], a, b
 
 
 def _log_cosh_of_difference(definition: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr] | None:

@@ -425,6 +425,44 @@ def test_a_loss_parameter_must_be_positive():
     )
 
 
+def test_exp_times_difference_rounds_once():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    rng = np.random.default_rng(4)
+    worst = 0.0
+    with mpmath.workdps(50):
+        for y, z in zip(rng.uniform(-60, 60, 300), rng.uniform(-100, 100, 300)):
+            got = losses._exp_times_difference(y, y, z, (y - z) * math.exp(y))
+            exact = mpmath.exp(mpmath.mpf(y)) * (mpmath.mpf(y) - mpmath.mpf(z))
+            worst = max(worst, float(abs(got - exact) / np.spacing(abs(float(exact)))))
+    assert worst <= 0.5 + 2**-10
+    assert losses._exp_times_difference(-2.5, -2.5, 1.79e308, -1.5e307) == -1.5e307  # plain near the largest
+    assert math.isnan(losses._exp_times_difference(1.0, 1.0, math.nan, math.nan))
+
+
+@pytest.mark.parametrize(
+    "form, fires",
+    [
+        ("exp(y)*(y - z)", True),
+        ("exp(2*y)*(z - y)", True),
+        ("2*exp(y)*(y - z)", False),
+        ("exp(y)*(y - 2*z)", False),
+        ("exp(y)*(y - z - 1)", False),
+        ("y*(y - z)", False),
+    ],
+)
+def test_exp_times_difference_fires_on_an_exponential_times_a_difference_of_symbols(form, fires):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _exp_times_difference_of
+
+    expr = sympy.sympify(form, locals={"z": z, "y": label})
+    assert (_exp_times_difference_of(expr) is not None) == fires
+
+
 @pytest.mark.parametrize(
     "form, pair",
     [
