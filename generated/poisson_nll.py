@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_poisson_nll_271327d34178", globals())
+__name__ = one_name("symact_kernel_poisson_nll_80fbda795888", globals())
 
 @numba.njit(inline="always")
 def _exp_tail_poly(r1):
@@ -162,7 +162,29 @@ def _finish(values, reduction, dtype, out, count):
         total = total / count if count else math.nan
     return dtype.type(total)
 
-_UNIT_LABELS = False
+_INPUT_RANGE = None
+
+_LABEL_RANGE = None
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _outside(ys, low, high):
+    """Whether some label lies outside [low, high] (nan does not), in one vectorised pass."""
+    outside = False
+    for k in range(ys.shape[0]):
+        outside |= (ys[k] < low) | (ys[k] > high)
+    return outside
+
+
+def _check_range(values, bounds, what):
+    """ValueError where some element of ``values`` lies outside ``bounds`` = (low, high) (nan does not); None:
+    unchecked."""
+    if bounds is None:
+        return
+    low, high = bounds
+    flat = values.ndim and values.flags.c_contiguous
+    if _outside(values.reshape(-1), low, high) if flat else np.any((values < low) | (values > high)):
+        raise ValueError(f"{what} must lie in [0, 1]" if high < math.inf else f"{what} must be nonnegative")
 
 
 def _floats(value, name):
@@ -176,15 +198,6 @@ def _floats(value, name):
     raise TypeError(f"{name} must be a real array (float32 or float64), not dtype {array.dtype}")
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _outside_unit(ys):
-    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
-    outside = False
-    for k in range(ys.shape[0]):
-        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
-    return outside
-
-
 def _same_shape(a, b, names):
     if a.shape != b.shape:
         raise ValueError(f"{names[1]} must have the shape of {names[0]}, {a.shape}, not {b.shape}")
@@ -194,11 +207,11 @@ def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
-    if not _UNIT_LABELS:
-        return z, y
-    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
-        raise ValueError("labels must lie in [0, 1]")
+    _check_range(z, _INPUT_RANGE, "inputs")
+    _check_range(y, _LABEL_RANGE, "labels")
     return z, y
+
+_POSITIVE_PARAMS = ()
 
 
 def _param(value, name):
@@ -209,6 +222,15 @@ def _param(value, name):
     if array.dtype.kind not in "fiub":
         raise TypeError(f"parameter {name} must be a real number, not {type(value).__name__}")
     return float(array) if array.ndim == 0 else array.astype(np.float64)
+
+
+def _positive(value, name):
+    """A parameter (:func:`_param`); ValueError where it is 0 or negative and one of :data:`_POSITIVE_PARAMS`
+    (nan passes, and gives nan)."""
+    param = _param(value, name)
+    if name in _POSITIVE_PARAMS and np.any(np.asarray(param) <= 0.0):
+        raise ValueError(f"parameter {name} must be positive")
+    return param
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -226,11 +248,12 @@ def _forward(logits, labels, raw, reduction, out, fast):
     z, y = _inputs(logits, labels)
     z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
     y = np.asarray(y, order="C")
+    params = tuple(_positive(v, n) for v, n in raw)
     if fast is not None:
-        result = fast(z, y, tuple(_param(v, n) for v, n in raw), reduction, out)
+        result = fast(z, y, params, reduction, out)
         if result is not None:
             return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *(_param(v, n) for v, n in raw))
+    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -247,7 +270,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
     """``grad`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_grad, or None."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
-    params = tuple(_param(v, n) for v, n in raw)
+    params = tuple(_positive(v, n) for v, n in raw)
     if fast is not None:
         result = fast(z, y, params, reduction, out)
         if result is not None:

@@ -511,7 +511,7 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
     labels = _LABEL_VALUES[domain][size == "small"]
     for lab in labels:
         kinks = _label_kinks(entry.definition.subs(defaults), z, y_label, lab)
-        for cls, values in grid(dtype, size, kinks):
+        for cls, values in _input_grid(entry, dtype, size, kinks):
             zs = np.array(values, dtype=dtype)
             if size != "small" and cls != "kink":  # every third point: the plain loss at huge |z| needs many digits
                 zs = zs[::3] if cls != "special" else zs
@@ -524,10 +524,10 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
                 where = f"z = {float(zv_)!r}, y = {lab}"
                 res["forward"].add(loss[q], f_ref(zv_, lab), cls, where)
                 res["grad"].add(grad[q], g_ref(zv_, lab), cls, where)
-    for cls, values in grid(dtype, size):
+    for cls, values in _input_grid(entry, dtype, size):
         if cls == "ordinary":  # the mean of a batch: a reduction, checked against the exact mean
             zs = np.array(values, dtype=dtype)[:16]
-            spread = domain in ("unit", "real")  # labels across [0, 1], else the domain's values in turn
+            spread = domain in ("unit", "real", "nonnegative")  # labels across [0, 1], else the domain's values
             ys = np.linspace(0, 1, len(zs)) if spread else np.resize(np.array(labels), len(zs))
             ys = ys.astype(dtype)
             with mpmath.workdps(60):
@@ -537,12 +537,34 @@ def _check_binary_loss(entry: Entry, module, dtype, size: str) -> list[KernelRes
     return list(res.values())
 
 
+def _input_grid(entry: Entry, dtype, size: str, kinks: Sequence[float] = ()) -> list[tuple[str, list]]:
+    """The grid of an elementwise loss's input: :func:`grid` for a logit; for a probability (input domain
+    ``unit``) the grid's points in [0, 1], the ordinary ones mapped inside it, and a class near 1 (1 - 2^-k and
+    the floats just below 1), where log(1 - p) needs the digits of 1 - p."""
+    classes = grid(dtype, size, kinks)
+    if entry.input_domain != "unit":
+        return classes
+    out = []
+    for cls, values in classes:
+        if cls == "ordinary":
+            values = [dtype((abs(v) + 0.5) / 31.0) for v in values]  # linspace(-30, 30), uniform(-8, 8) into (0, 1)
+        out.append((cls, [v for v in values if 0 <= v <= 1 or v != v]))
+    near = [dtype(1) - dtype(2.0**-k_) for k_ in range(1, PRECISION[dtype] + 1)]
+    below = dtype(1)
+    for _ in range(8):
+        below = np.nextafter(below, dtype(0))
+        near.append(below)
+    out.append(("near 1", near + [dtype(1)]))
+    return [(cls, values) for cls, values in out if values]
+
+
 #: the labels an elementwise loss is checked at, by the domain of its label: (full, small)
 _LABEL_VALUES = {
     "unit": ((0.0, 1.0, 0.25, 0.75), (0.0, 1.0, 0.75)),
     "binary": ((0.0, 1.0), (0.0, 1.0)),
     "sign": ((-1.0, 1.0), (-1.0, 1.0)),
     "real": ((0.0, 1.0, 0.25, 0.75, -2.5, 40.0), (0.0, 1.0, -2.5)),
+    "nonnegative": ((0.0, 1.0, 0.25, 0.75, 1e-300, 40.0), (0.0, 1.0, 0.75, 40.0)),
 }
 
 

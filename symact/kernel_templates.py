@@ -227,6 +227,11 @@ FROM_OUTPUT_SLACK = {slack}
 """
 
 
+#: the interval an elementwise loss's labels (its input) are checked to lie in, by the label's domain (the entry's
+#: input_domain): rowlib's _LABEL_RANGE (_INPUT_RANGE); any other domain is unchecked
+_RANGES = {"unit": "(0.0, 1.0)", "binary": "(0.0, 1.0)", "nonnegative": "(0.0, math.inf)"}
+
+
 def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, list[tuple[str, str]]]:
     """The body and compute forms of an elementwise loss of z and y.  ``weight``: the q of a sigmoid
     cross-entropy -q y log sigma(z) - (1 - y) log(1 - sigma(z)), whose gradient is then formed in
@@ -237,6 +242,16 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     loss_code = kernel_code(loss, names)
     grad_code = kernel_code(grad, names)
     loss_code, grad_code = _exp_compensated(loss, loss_code, names), _exp_compensated(grad, grad_code, names)
+    loss_code, grad_code = _log_compensated(loss, loss_code, names), _log_compensated(grad, grad_code, names)
+    product = _exp_times_difference_of(loss)
+    if product is not None:
+        loss_code = f"_exp_times_difference({', '.join(kernel_code(e, names) for e in product)}, {loss_code})"
+    square = _log_plus_square_of(loss)
+    if square is not None:
+        loss_code = f"_log_plus_square({', '.join(kernel_code(e, names) for e in square)}, {loss_code})"
+    pair = _entropy_pair_of(loss)
+    if pair is not None:
+        loss_code = f"_entropy_pair({', '.join(kernel_code(e, names) for e in pair)}, {loss_code})"
     difference = _log_cosh_of_difference(entry.definition)
     if difference is not None:
         a, b = (kernel_code(e, names) for e in difference)
@@ -261,7 +276,9 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
         .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
     )
     domain = next((a.domain for a in entry.aux if a.symbol == y_label), "real")
-    settings = {"_UNIT_LABELS": str(domain in ("unit", "binary"))}
+    settings = {"_LABEL_RANGE": _RANGES.get(domain, "None"), "_INPUT_RANGE": _RANGES.get(entry.input_domain, "None")}
+    logs = {f.args[0] for f in entry.definition.atoms(sympy.log)}
+    settings["_POSITIVE_PARAMS"] = repr(tuple(keyword(p) for p in entry.params if p.symbol in logs))
     body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, settings, exclude=_LOSS_OWN) + glue
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
@@ -289,6 +306,90 @@ def _exp_compensated(form: sympy.Expr, code: str, names: dict) -> str:
     a, b = (c * factors[0], *factors[1:], sympy.S.One)[:2]
     args = ", ".join(kernel_code(e, names) for e in (exps[0].args[0], a, b))
     return f"_exp_plus({args}, {code})"
+
+
+def _log_compensated(form: sympy.Expr, code: str, names: dict) -> str:
+    """``code`` of a per-element ``form`` s log(u) + c s v, with s, u, v symbols and c a power of two (the logit,
+    a label: exact inputs; s log(u) may be the Piecewise that is 0 at s = 0, as xlogy), as rowlib's
+    ``_log_plus``: s (log(u) + c v) with log(u) in double-double, where the two terms cancel (y log y - y z at
+    z = log y); ``code`` itself for the limits.  Any other form: ``code``."""
+    terms = sympy.Add.make_args(form)
+    if len(terms) != 2:
+        return code
+    for logs, rest in (terms, terms[::-1]):
+        at_zero = None
+        if isinstance(logs, sympy.Piecewise) and len(logs.args) == 2:
+            (zero, at_zero), (logs, otherwise) = logs.args
+            if not (zero == 0 and isinstance(at_zero, sympy.Eq) and otherwise == sympy.true):
+                continue
+        c0, factors = logs.as_coeff_mul()
+        if c0 != 1 or len(factors) != 2:
+            continue
+        s, lg = sorted(factors, key=lambda f: isinstance(f, sympy.log))
+        if not (isinstance(s, sympy.Symbol) and isinstance(lg, sympy.log) and isinstance(lg.args[0], sympy.Symbol)):
+            continue
+        if at_zero is not None and {at_zero.lhs, at_zero.rhs} != {sympy.S.Zero, s}:
+            continue
+        c, others = (rest / s).as_coeff_mul()
+        if rest.has(sympy.log) or not (c.is_Rational and _power_of_two(c)) or len(others) != 1:
+            continue
+        if not isinstance(others[0], sympy.Symbol):
+            continue
+        args = ", ".join(kernel_code(e, names) for e in (s, lg.args[0], c, others[0]))
+        return f"_log_plus({args}, {code})"
+    return code
+
+
+def _entropy_pair_of(form: sympy.Expr) -> tuple[sympy.Symbol, sympy.Symbol] | None:
+    """(y, p) for a per-element ``form`` that is the stabilised -(y log p + (1 - y) log(1 - p)) of two symbols (each
+    term 0 where its weight is, as xlogy), which rowlib's ``_entropy_pair`` computes in double-double; else None."""
+    symbols = sorted(form.free_symbols, key=str)
+    if len(symbols) != 2:
+        return None
+    for s, u in (symbols, symbols[::-1]):
+        term = sympy.Piecewise((0, sympy.Eq(s, 0)), (s * sympy.log(u), True))
+        rest = sympy.Piecewise((0, sympy.Eq(s, 1)), ((1 - s) * sympy.log(1 - u), True))
+        if form == stabilise(-term - rest):
+            return s, u
+    return None
+
+
+def _log_plus_square_of(form: sympy.Expr) -> tuple[sympy.Expr, ...] | None:
+    """(v, a, b, k) for a per-element ``form`` k log(v) + k (a - b)^2 / v of symbols v, a, b and a power of two k
+    (a Gaussian negative log-likelihood), which rowlib's ``_log_plus_square`` computes in double-double; else
+    None."""
+    terms = sympy.Add.make_args(form)
+    if len(terms) != 2:
+        return None
+    for logs, rest in (terms, terms[::-1]):
+        k, lg = logs.as_coeff_Mul()
+        if not (isinstance(lg, sympy.log) and isinstance(lg.args[0], sympy.Symbol)) or not _power_of_two(k):
+            continue
+        v = lg.args[0]
+        square = rest * v / k
+        if not (square.is_Pow and square.exp == 2 and square.base.is_Add and len(square.base.args) == 2):
+            continue
+        (ca, a), (cb, b) = (t.as_coeff_Mul() for t in square.base.args)
+        if not (isinstance(a, sympy.Symbol) and isinstance(b, sympy.Symbol) and {ca, cb} == {1, -1}):
+            continue
+        a, b = (a, b) if ca == 1 else (b, a)
+        return v, a, b, k
+    return None
+
+
+def _exp_times_difference_of(form: sympy.Expr) -> tuple[sympy.Expr, ...] | None:
+    """(w, a, b) for a per-element ``form`` exp(w) (a - b) of symbols a and b (w any expression of them), which
+    rowlib's ``_exp_times_difference`` rounds once; else None."""
+    factors = sympy.Mul.make_args(form)
+    exps = [f for f in factors if isinstance(f, sympy.exp)]
+    sums = [f for f in factors if f.is_Add]
+    if len(factors) != 2 or len(exps) != 1 or len(sums) != 1 or len(sums[0].args) != 2:
+        return None
+    (ca, a), (cb, b) = (t.as_coeff_Mul() for t in sums[0].args)
+    if not (isinstance(a, sympy.Symbol) and isinstance(b, sympy.Symbol) and {ca, cb} == {1, -1}):
+        return None
+    a, b = (a, b) if ca == 1 else (b, a)
+    return exps[0].args[0], a, b
 
 
 def _log_cosh_of_difference(definition: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr] | None:

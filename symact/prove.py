@@ -321,6 +321,8 @@ def _sample_domain(domain: str, rng: random.Random, size: int = 1):
         return [Rational(v, sum(raw)) for v in raw]
     if domain == "positive":
         return [Rational(rng.randint(100, 5000), 1000) for _ in range(size)]
+    if domain == "nonnegative":
+        return [Rational(rng.randint(0, 5000), 1000) for _ in range(size)]
     return [Rational(rng.randint(-8000, 8000), 1000) for _ in range(size)]
 
 

@@ -314,6 +314,21 @@ def _sinh_over_cosh(expr):
     return None
 
 
+def _square_minus_itself(expr):
+    """c w^2 - c w (two terms, w not a number) as -c w (1 - w); else None.  -w (1 - w) rather than w (w - 1): the
+    two differ in the sign of their zero at w = 1, where -w (1 - w) is -0, the side of a probability w <= 1."""
+    if not expr.is_Add or len(expr.args) != 2:
+        return None
+    for sq, lin in (expr.args, expr.args[::-1]):
+        c, w2 = sq.as_coeff_Mul()
+        if not (w2.is_Pow and w2.exp == 2) or w2.base.is_number:
+            continue
+        w = w2.base
+        if lin == -c * w:
+            return -c * w * (1 - w)
+    return None
+
+
 #: below this |w|, log cosh(w) is computed as log1p(2 sinh(w/2)^2); above, as |w| + softplus(-2|w|) - log 2
 _LOG_COSH_SPLIT = 2
 
@@ -424,6 +439,14 @@ RULES: tuple[Rewrite, ...] = (
         "to the rounding of cosh(w) near 1; log1p(2 sinh(w/2)^2) for |w| < 2 and |w| + softplus(-2|w|) - log 2 "
         "beyond keep both",
         optim=ReplaceOptim(lambda e: _log_of_scaled_cosh(e) is not None, lambda e: _log_of_scaled_cosh(e)),
+    ),
+    Rewrite(
+        "square_minus_itself",
+        W**2 - W,
+        -W * (1 - W),
+        "w^2 - w cancels near w = 1 (at w = 1 - 2^-40 the rounding of w^2 is 2^14 times the result, as in the "
+        "p(1 - p) of a loss of probabilities); -w (1 - w) rounds twice, 1 - w exact there",
+        optim=ReplaceOptim(lambda e: _square_minus_itself(e) is not None, lambda e: _square_minus_itself(e)),
     ),
     Rewrite(
         "tanh_from_ratio",

@@ -38,6 +38,10 @@ SHAPES = {
     "hinge": "binary",
     "squared_hinge": "binary",
     "poisson_nll": "binary",
+    "kl_divergence": "binary",
+    "kl_divergence_log_target": "binary",
+    "binary_cross_entropy": "binary",
+    "gaussian_nll": "binary",
 }
 
 

@@ -179,3 +179,12 @@ def test_one_minus_a_mixture_of_sigmoids_becomes_a_sum_of_small_terms(w):
     assert not any(t.is_number for t in got.args)
     assert stabilise(x * sigmoid(-x) + 1) == x * sigmoid(-x) + 1  # no sigma(x) partner: unchanged
     assert stabilise(2 + sigmoid(x)) == 2 + sigmoid(x)
+
+
+@pytest.mark.parametrize("c, w", [(1, x), (-1, x), (3, sympy.log(x))])
+def test_square_minus_itself_becomes_a_product(c, w):
+    """w^2 - w cancels near w = 1 (the p(1 - p) of a loss of probabilities); -w (1 - w) does not."""
+    got = stabilise(c * w**2 - c * w)
+    assert got == -c * w * (1 - w)
+    assert stabilise(x**2 - 2 * x) == x**2 - 2 * x  # not the same multiple: unchanged
+    assert stabilise(x**2 - y) == x**2 - y

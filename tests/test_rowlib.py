@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,10 +143,13 @@ def test_a_loss_without_simd_kernels_copies_only_what_it_calls(tmp_path):
     np.testing.assert_allclose(module.grad(zs, ys, reduction="sum"), 4.0 * (zs - ys), rtol=1e-15)
 
 
-@pytest.mark.parametrize("domain, checked", [("unit", True), ("real", False), ("sign", False)])
+@pytest.mark.parametrize(
+    "domain, checked", [("unit", r"\[0, 1\]"), ("nonnegative", "nonnegative"), ("real", None), ("sign", None)]
+)
 def test_a_loss_checks_its_labels_by_their_domain_and_gives_nan_for_nan(tmp_path, domain, checked):
-    """Labels are held to [0, 1] only where the entry's label domain is unit (or binary); a Piecewise form whose
-    conditions are false at nan (max(0, 1 - y z), written as a Piecewise) still gives nan there."""
+    """Labels are held to [0, 1] where the entry's label domain is unit (or binary), to y >= 0 where it is
+    nonnegative, and not checked otherwise; a Piecewise form whose conditions are false at nan (max(0, 1 - y z),
+    written as a Piecewise) still gives nan there."""
     import importlib.util
 
     import sympy
@@ -173,8 +177,13 @@ def test_a_loss_checks_its_labels_by_their_domain_and_gives_nan_for_nan(tmp_path
     np.testing.assert_array_equal(module.forward(zs, ys, reduction="none"), [0.5, np.nan, 0.0, np.nan])
     np.testing.assert_array_equal(module.grad(zs, ys, reduction="none"), [-1.0, np.nan, 0.0, np.nan])
     if checked:
-        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        with pytest.raises(ValueError, match=checked):
             module.forward(np.zeros(2), np.array([-1.0, 1.0]))
+        if domain == "nonnegative":  # no upper end
+            assert module.forward(np.zeros(2), np.array([0.0, 2.0]), reduction="sum") == 2.0
+        else:
+            with pytest.raises(ValueError, match=checked):
+                module.forward(np.zeros(2), np.array([0.0, 2.0]))
     else:
         assert module.forward(np.zeros(2), np.array([-1.0, 1.0]), reduction="sum") == 2.0
 
@@ -248,6 +257,210 @@ def test_exp_plus_fires_on_an_exponential_plus_an_exact_product(form, fires):
     expr = sympy.sympify(form, locals={"z": z, "y": label, "q": sympy.Symbol("q", positive=True)})
     code = _exp_compensated(expr, "PLAIN", {})
     assert code.startswith("_exp_plus(") == fires and code.endswith("PLAIN)" if fires else "PLAIN")
+
+
+def test_log_dd_is_a_double_double_log():
+    import mpmath
+
+    from symact.rowlib.dd import _log_dd
+
+    rng = np.random.default_rng(11)
+    xs = [1.0, 0.5, 2.0, 0.75, 0.1, 1e-300, 5e-324, 1.7e308, 1 + 2**-52, 1 - 2**-53, 1 + 1e-10]
+    xs += list(np.ldexp(rng.uniform(0.5, 1.0, 200), rng.integers(-1074, 1024, 200)))
+    xs += list(1.0 + rng.uniform(-0.3, 0.3, 200))
+    with mpmath.workdps(60):
+        for x in xs:
+            hi, lo = _log_dd(float(x))
+            exact = mpmath.log(mpmath.mpf(float(x)))
+            assert abs(mpmath.mpf(hi) + lo - exact) <= 2.0**-100 * abs(exact), x
+            assert hi == float(exact)  # the high part is the correctly rounded log
+
+
+def test_log_plus_keeps_the_digits_that_plain_float64_cancels():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    y = 0.1
+    z = math.log(y)  # y log y - y z = y (log y - z): plain float64 keeps only the rounding of log y
+    with mpmath.workdps(60):
+        exact = float(mpmath.mpf(y) * (mpmath.log(mpmath.mpf(y)) - mpmath.mpf(z)))
+    plain = y * math.log(y) - y * z
+    assert plain != exact
+    assert losses._log_plus(y, y, -1.0, z, plain) == pytest.approx(exact, rel=2**-52)
+    assert losses._log_plus(0.0, 0.0, -1.0, 3.0, -0.0) == -0.0  # the plain value where log(u) is not finite
+    assert math.isnan(losses._log_plus(y, y, -1.0, math.nan, math.nan))
+
+
+@pytest.mark.parametrize(
+    "form, fires",
+    [
+        ("y*log(y) - y*z", True),
+        ("y*log(y) - 2*y*z", True),
+        ("Piecewise((0, Eq(y, 0)), (y*log(y), True)) - y*z", True),
+        ("Piecewise((0, Eq(z, 0)), (y*log(y), True)) - y*z", False),
+        ("Piecewise((1, Eq(y, 0)), (y*log(y), True)) - y*z", False),
+        ("y*log(y) - y*z/3", False),
+        ("y*log(y) - z", False),
+        ("y*log(y) - y*z*q", False),
+        ("log(y) - z", False),
+        ("exp(z) - y*z", False),
+    ],
+)
+def test_log_plus_fires_on_s_log_u_plus_an_exact_multiple_of_s(form, fires):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _log_compensated
+
+    expr = sympy.sympify(form, locals={"z": z, "y": label, "q": sympy.Symbol("q", positive=True)})
+    code = _log_compensated(expr, "PLAIN", {})
+    assert code.startswith("_log_plus(") == fires and code.endswith("PLAIN)" if fires else "PLAIN")
+
+
+def test_entropy_pair_rounds_once_where_plain_float64_rounds_five_times():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    rng = np.random.default_rng(2)
+    worst = 0.0
+    with mpmath.workdps(50):
+        for p, y in zip(rng.uniform(0, 1, 300), rng.choice([0.1, 0.3, 0.6, 0.9], 300)):
+            plain = -y * math.log(p) - (1 - y) * math.log1p(-p)
+            got = losses._entropy_pair(y, p, plain)
+            P, Y = mpmath.mpf(p), mpmath.mpf(y)
+            exact = -Y * mpmath.log(P) - (1 - Y) * mpmath.log(1 - P)
+            worst = max(worst, float(abs(got - exact) / np.spacing(float(exact))))
+    assert worst <= 0.5 + 2**-10
+    assert losses._entropy_pair(1.0, 0.0, math.inf) == math.inf  # the ends from the plain value
+    assert losses._entropy_pair(0.0, 1.0, -0.0) == 0.0
+
+
+def test_entropy_pair_fires_on_the_binary_entropy_of_two_symbols_only():
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _entropy_pair_of
+    from symact.rewrites import stabilise
+
+    y = label
+    ce = -sympy.Piecewise((0, sympy.Eq(y, 0)), (y * sympy.log(z), True)) - sympy.Piecewise(
+        (0, sympy.Eq(y, 1)), ((1 - y) * sympy.log(1 - z), True)
+    )
+    assert _entropy_pair_of(stabilise(ce)) == (y, z)
+    assert _entropy_pair_of(stabilise(ce.subs(y, 2 * y))) is None
+    assert _entropy_pair_of(stabilise(-y * sympy.log(z) - (1 - y) * sympy.log(1 + z))) is None
+
+
+def test_a_loss_of_probabilities_checks_its_input(tmp_path):
+    """An elementwise loss whose input domain is unit holds its input to [0, 1] (a logit's is unchecked)."""
+    import dataclasses
+    import importlib.util
+
+    from symact import catalog
+    from symact.kernel_templates import render_template
+
+    entry = dataclasses.replace(catalog.get("binary_cross_entropy"), name="my_bce", builtin=False)
+    path = tmp_path / "my_bce.py"
+    path.write_text(render_template(entry, "cmd"))
+    spec = importlib.util.spec_from_file_location("my_bce", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.forward(np.array([0.5, 1.0]), np.array([1.0, 1.0]), reduction="sum") == pytest.approx(math.log(2))
+    with pytest.raises(ValueError, match=r"inputs must lie in \[0, 1\]"):
+        module.forward(np.array([0.5, 1.5]), np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"inputs must lie in \[0, 1\]"):
+        module.grad(np.array(-0.25), np.array(1.0))
+
+
+def test_log_plus_square_rounds_once_where_log_v_and_the_square_cancel():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    v, y = 0.5, 0.3
+    z = y + math.sqrt(-v * math.log(v))  # near a zero of (log v + (z - y)^2 / v) / 2
+    plain = math.log(v) * 0.5 + 0.5 * (z - y) ** 2 / v
+    with mpmath.workdps(60):
+        exact = float((mpmath.log(mpmath.mpf(v)) + (mpmath.mpf(z) - mpmath.mpf(y)) ** 2 / mpmath.mpf(v)) / 2)
+    assert abs(plain - exact) > 1e6 * abs(np.spacing(exact))
+    assert losses._log_plus_square(v, z, y, 0.5, plain) == exact
+    assert losses._log_plus_square(0.0, 1.0, 0.0, 0.5, math.inf) == math.inf  # the plain value at the limits
+
+
+@pytest.mark.parametrize(
+    "form, fires",
+    [
+        ("log(v)/2 + (z - y)**2/(2*v)", True),
+        ("log(v) + (y - z)**2/v", True),
+        ("log(v)/3 + (z - y)**2/(3*v)", False),
+        ("log(v)/2 + (z - y)**2/(4*v)", False),
+        ("log(v)/2 + (z - 2*y)**2/(2*v)", False),
+        ("log(v)/2 + (z - y)**2/2", False),
+    ],
+)
+def test_log_plus_square_fires_on_a_gaussian_nll_shape(form, fires):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _log_plus_square_of
+
+    v = sympy.Symbol("v", positive=True)
+    expr = sympy.sympify(form, locals={"z": z, "y": label, "v": v})
+    assert (_log_plus_square_of(expr) is not None) == fires
+
+
+def test_a_loss_parameter_must_be_positive():
+    from symact.check import load_module
+
+    module = load_module("gaussian_nll", Path(__file__).parent.parent / "generated")
+    for bad in (0.0, -1.0, np.array([1.0, -2.0])):
+        with pytest.raises(ValueError, match="parameter var must be positive"):
+            module.forward(np.zeros(2), np.ones(2), var=bad)
+        with pytest.raises(ValueError, match="parameter var must be positive"):
+            module.grad(np.zeros(2), np.ones(2), var=bad)
+    assert module.forward(np.zeros(2), np.ones(2), var=np.array([1.0, 4.0]), reduction="none")[1] == pytest.approx(
+        (math.log(4.0) + 0.25) / 2
+    )
+
+
+def test_exp_times_difference_rounds_once():
+    import mpmath
+
+    from symact.rowlib import losses
+
+    rng = np.random.default_rng(4)
+    worst = 0.0
+    with mpmath.workdps(50):
+        for y, z in zip(rng.uniform(-60, 60, 300), rng.uniform(-100, 100, 300)):
+            got = losses._exp_times_difference(y, y, z, (y - z) * math.exp(y))
+            exact = mpmath.exp(mpmath.mpf(y)) * (mpmath.mpf(y) - mpmath.mpf(z))
+            worst = max(worst, float(abs(got - exact) / np.spacing(abs(float(exact)))))
+    assert worst <= 0.5 + 2**-10
+    assert losses._exp_times_difference(-2.5, -2.5, 1.79e308, -1.5e307) == -1.5e307  # plain near the largest
+    assert math.isnan(losses._exp_times_difference(1.0, 1.0, math.nan, math.nan))
+
+
+@pytest.mark.parametrize(
+    "form, fires",
+    [
+        ("exp(y)*(y - z)", True),
+        ("exp(2*y)*(z - y)", True),
+        ("2*exp(y)*(y - z)", False),
+        ("exp(y)*(y - 2*z)", False),
+        ("exp(y)*(y - z - 1)", False),
+        ("y*(y - z)", False),
+    ],
+)
+def test_exp_times_difference_fires_on_an_exponential_times_a_difference_of_symbols(form, fires):
+    import sympy
+
+    from symact.catalog.symbols import label, z
+    from symact.kernel_templates import _exp_times_difference_of
+
+    expr = sympy.sympify(form, locals={"z": z, "y": label})
+    assert (_exp_times_difference_of(expr) is not None) == fires
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,9 @@ class Aux:
     """An auxiliary input that is not differentiated: labels, a dropout mask, a sampled slope.
 
     ``domain`` says how to sample it in numeric proofs and kernel checks: ``real``, ``unit`` (0..1),
-    ``binary`` ({0, 1}), ``sign`` ({-1, +1}), ``simplex`` (non-negative, summing to 1 over its index) or
-    ``index`` (an integer class index in [0, n)).  ``sizes`` are the size symbols of an indexed input, one per axis.
+    ``nonnegative`` (y >= 0), ``binary`` ({0, 1}), ``sign`` ({-1, +1}), ``simplex`` (non-negative, summing to 1
+    over its index) or ``index`` (an integer class index in [0, n)).  ``sizes`` are the size symbols of an
+    indexed input, one per axis.
     """
 
     symbol: sympy.Symbol | sympy.IndexedBase
@@ -97,6 +98,9 @@ class Entry:
     references: tuple[str, ...] = ()
     variants: tuple[Variant, ...] = ()
     notes: str = ""
+    #: where the differentiated input of an elementwise loss lives, in the words of :class:`Aux`'s domains:
+    #: ``real`` (a logit, a prediction) or ``unit`` (a probability in [0, 1], checked by the kernels)
+    input_domain: str = "real"
     builtin: bool = field(default=True, compare=False)
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sympy import Abs, Piecewise, Sum, Symbol, cosh, exp, log
+from sympy import Abs, Eq, Piecewise, Sum, Symbol, cosh, exp, log
 
 from .activations import GOODFELLOW
 from .entry import Aux, Entry, Kind, Named, Param
@@ -11,6 +11,7 @@ from .symbols import X, b, d, i, j, k, l, m, n, p, t, w, y, yhat, yv, z, zv
 pos_weight = Symbol("q", positive=True)
 delta = Symbol("delta", positive=True)
 beta = Symbol("beta", positive=True)
+var = Symbol("v", positive=True)
 
 #: the residual of a regression loss: the prediction z less the target y
 _D = z - y
@@ -292,6 +293,116 @@ LOSSES = (
             r"$\lambda - y \log(\lambda + 10^{-7})$ is this loss at $z = \log \lambda$ up to the $10^{-7}$.  "
             r"With `full=True` PyTorch adds Stirling's $y \log y - y + \log(2 \pi y)/2$ for "
             r"$y > 1$, which does not depend on $z$."
+        ),
+    ),
+    Entry(
+        name="kl_divergence",
+        kind=Kind.LOSS,
+        summary=(
+            r"Pointwise Kullback-Leibler divergence of the log-probability $z$ against the target probability $y$: "
+            r"$y (\log y - z)$, 0 at $y = 0$."
+        ),
+        definition=Piecewise((0, Eq(y, 0)), (y * log(y), True)) - y * z,
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the target probability, $y \ge 0$", "nonnegative"),),
+        aliases=("torch.nn.functional.kl_div", "torch.nn.KLDivLoss", "optax.kl_divergence"),
+        references=(
+            "Kullback and Leibler, On information and sufficiency, Annals of Mathematical Statistics, 1951",
+            "PyTorch, `torch.nn.KLDivLoss`",
+        ),
+        notes=(
+            r"Per element, before any reduction: the input $z$ is a log-probability (a `log_softmax` output) and "
+            r"the target $y$ a probability, PyTorch's `kl_div` with `log_target=False`; its default reduction "
+            r"`'mean'` averages over every element, `'batchmean'` (the divergence) sums and divides by the batch.  "
+            r"$y \log y$ is taken as 0 at $y = 0$, as PyTorch's `xlogy`, so the loss there is $-0 \cdot z$ "
+            r"(nan at a nan $z$, as in PyTorch); labels below 0 raise ValueError.  The gradient is $-y$.  "
+            r"`optax.kl_divergence(log_predictions, targets)` is the same per element and sums over the last "
+            r"axis.  `tf.keras.losses.KLDivergence` takes probabilities $p$ and $y$, each clipped to "
+            r"$[10^{-7}, 1]$, and sums $y \log(y / p)$ over the last axis: this loss at $z = \log p$ up to the "
+            r"clipping, which also makes $y = 0$ count as $10^{-7}$.  With the target given as a "
+            r"log-probability see `kl_divergence_log_target`."
+        ),
+    ),
+    Entry(
+        name="kl_divergence_log_target",
+        kind=Kind.LOSS,
+        summary=(
+            r"Pointwise Kullback-Leibler divergence of the log-probability $z$ against the target given as a "
+            r"log-probability $y$: $e^{y} (y - z)$."
+        ),
+        definition=exp(y) * (y - z),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the target log-probability, $y \le 0$ (any real $y$ is accepted)", "real"),),
+        aliases=("torch.nn.functional.kl_div(log_target=True)", "optax.kl_divergence_with_log_targets"),
+        references=("PyTorch, `torch.nn.KLDivLoss`", "Optax, `optax.kl_divergence_with_log_targets`"),
+        notes=(
+            r"Per element, before any reduction: PyTorch's `kl_div` with `log_target=True` (default reduction "
+            r"`'mean'` over every element; `'batchmean'` gives the divergence), and "
+            r"`optax.kl_divergence_with_log_targets(log_predictions, log_targets)`, which sums over the last axis.  "
+            r"It is `kl_divergence` at the target $e^{y}$, without the special case at a zero target: "
+            r"$y = -\infty$ gives nan here, as $0 \cdot \infty$ in PyTorch.  The gradient is $-e^{y}$."
+        ),
+    ),
+    Entry(
+        name="binary_cross_entropy",
+        kind=Kind.LOSS,
+        summary=(
+            r"Binary cross-entropy of the probability $z$ against the label $y$: "
+            r"$-y \log z - (1 - y) \log(1 - z)$, each term 0 where its weight is."
+        ),
+        definition=(
+            -Piecewise((0, Eq(y, 0)), (y * log(z), True)) - Piecewise((0, Eq(y, 1)), ((1 - y) * log(1 - z), True))
+        ),
+        variable=z,
+        wrt=(z,),
+        aux=(Aux(y, r"the label, in $[0, 1]$", "unit"),),
+        input_domain="unit",
+        aliases=(
+            "torch.nn.functional.binary_cross_entropy",
+            "torch.nn.BCELoss",
+            "tf.keras.losses.BinaryCrossentropy(from_logits=False)",
+        ),
+        references=("PyTorch, `torch.nn.BCELoss`", "TensorFlow, `tf.keras.losses.BinaryCrossentropy`"),
+        notes=(
+            r"Per element, before any reduction, of a probability $z$ (a `sigmoid` output); from the logit, "
+            r"`sigmoid_cross_entropy_with_logits` is the accurate form.  Inputs outside $[0, 1]$ raise "
+            r"ValueError, as PyTorch does; labels outside $[0, 1]$ too.  $0 \log 0$ is taken as 0, so $z = 0$ or "
+            r"$1$ at the matching label gives 0.  Named conventions at the ends, which this kernel does not "
+            r"follow (it computes the unclamped maths: $+\infty$ at $z = 0$ for $y > 0$ and at $z = 1$ for "
+            r"$y < 1$, with an infinite gradient): PyTorch's clamp, each log at least $-100$ in the forward "
+            r"(so the loss is at most 100), and $(z - y) / \max(z (1 - z), 10^{-12})$ as the gradient; "
+            r"Keras's epsilon, $z$ clipped to $[10^{-7}, 1 - 10^{-7}]$ (Keras 2 also adds $10^{-7}$ inside "
+            r"both logs), with the mean over the last axis."
+        ),
+    ),
+    Entry(
+        name="gaussian_nll",
+        kind=Kind.LOSS,
+        summary=(
+            r"Gaussian negative log-likelihood of the mean $z$ against the target $y$ with the variance $v$, "
+            r"without the constant: $(\log v + (z - y)^2 / v) / 2$."
+        ),
+        definition=(log(var) + _D**2 / var) / 2,
+        variable=z,
+        wrt=(z,),
+        params=(Param(var, 1, r"`var`: the variance, a number or an array that broadcasts against the input"),),
+        aux=(Aux(y, "the target", "real"),),
+        aliases=("torch.nn.functional.gaussian_nll_loss", "torch.nn.GaussianNLLLoss"),
+        references=(
+            "Nix and Weigend, Estimating the mean and variance of the target probability distribution, ICNN 1994",
+            "PyTorch, `torch.nn.GaussianNLLLoss`",
+        ),
+        notes=(
+            r"PyTorch's `gaussian_nll_loss(input, target, var)` per element, with its default `full=False` (no "
+            r"$\log(2 \pi)/2$) and before its mean reduction.  The variance is the keyword `var`, a number or an "
+            r"array that broadcasts against the input; 0 or negative raises ValueError (PyTorch raises on a "
+            r"negative one).  PyTorch clamps the variance to at least `eps` $= 10^{-6}$ (without a gradient "
+            r"through the clamp); this kernel takes $v$ as given.  The gradient is with respect to the mean $z$ "
+            r"only, $(z - y) / v$: the loss kernels differentiate one input, so the gradient with respect to the "
+            r"variance, $(1 - (z - y)^2 / v) / (2 v)$, is not generated.  `symact check` runs at $v = 1$, the "
+            r"default; the forward keeps its digits at any $v$, where $\log v$ and $(z - y)^2 / v$ cancel too."
         ),
     ),
 )

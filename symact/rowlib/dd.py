@@ -1,5 +1,5 @@
-"""Double-double arithmetic: exact products, sums and quotients, and exp to about 2**-60 relative
-(a few bits past float64).
+"""Double-double arithmetic: exact products, sums and quotients, exp to about 2**-60 relative
+(a few bits past float64), and log to about 2**-100.
 
 Real Numba code: :func:`symact.rowlib.source` copies what a generated module uses into it."""
 
@@ -93,6 +93,44 @@ def _exp_dd(x, xlo):
     c, d = _two_sum(a, 0.5 * sh)
     hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
     return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(cache=True)
+def _log_dd(x):
+    """log(x) = hi + lo to about 2**-100 relative, for a finite x > 0: x = m 2**e with m in [1/sqrt 2, sqrt 2),
+    log m = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...) with s = (m - 1)/(m + 1), |s| < 0.172, the series to
+    s^44 (its first eleven terms in double-double, the rest, below 2**-53 of the sum, in double), and e ln 2
+    added with ln 2 as two doubles."""
+    m, e = math.frexp(x)
+    if m < 0.7071067811865476:
+        m *= 2.0
+        e -= 1
+    dh, dl = _two_sum(m, 1.0)
+    sh, sl = _dd_div(m - 1.0, 0.0, dh, dl)  # m - 1 exact (Sterbenz)
+    s2h, s2l = _dd_mul(sh, sl, sh, sl)
+    q = 1.0 / 45.0
+    for c in (1.0 / 43.0, 1.0 / 41.0, 1.0 / 39.0, 1.0 / 37.0, 1.0 / 35.0, 1.0 / 33.0, 1.0 / 31.0, 1.0 / 29.0):
+        q = q * s2h + c
+    q = (q * s2h + 1.0 / 27.0) * s2h + 1.0 / 25.0
+    qh, ql = q * s2h + 1.0 / 23.0, 0.0
+    for ch, cl in (
+        (0.047619047619047616, 2.64338815386942e-18),  # 1/21 as two doubles
+        (0.05263157894736842, 2.921639538487254e-18),
+        (0.058823529411764705, 8.163404592832033e-19),
+        (0.06666666666666667, 9.251858538542971e-19),
+        (0.07692307692307693, -4.270088556250602e-18),
+        (0.09090909090909091, -2.523234146875356e-18),
+        (0.1111111111111111, 6.1679056923619804e-18),
+        (0.14285714285714285, 7.93016446160826e-18),
+        (0.2, -1.1102230246251566e-17),
+        (0.3333333333333333, 1.850371707708594e-17),  # 1/3
+        (1.0, 0.0),
+    ):
+        qh, ql = _dd_mul(qh, ql, s2h, s2l)
+        qh, ql = _dd_add(qh, ql, ch, cl)
+    lh, ll = _dd_mul(sh, sl, qh, ql)
+    ph, pl = _two_prod(float(e), 0.6931471805599453)
+    return _dd_add(ph, pl + e * 2.3190468138462996e-17, 2.0 * lh, 2.0 * ll)
 
 
 @numba.njit(cache=True)

@@ -30,7 +30,7 @@ from ..vecmath import (
     select,
 )
 from .checks import _floats, _param
-from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _two_prod, _vtwo_prod
+from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _log_dd, _two_prod, _vtwo_prod
 from .fast import _FAST_MAX_N, _chunk, _nonneg_sum
 from .reduce import _finish, _fsum, _grad_out, _reduction, _same_shape
 from .rows import _direct
@@ -339,6 +339,77 @@ def _exp_plus(w, a, b, plain):
 
 
 @numba.njit(cache=True)
+def _log_plus(s, u, a, b, plain):
+    """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two) with log(u) in double-double
+    (``_log_dd``), a b exact (TwoProduct), their sum rounded once and the product with s in double-double: no
+    cancellation error where log(u) is near -a b (y log y - y z at z = log y, where plain float64 keeps only the
+    rounding of log y).  ``plain``, the same value computed plainly, where it or s, u, a b is not finite or u is
+    not positive."""
+    if not (math.isfinite(s) and math.isfinite(a * b) and math.isfinite(plain) and 0.0 < u < math.inf):
+        return plain
+    lh, ll = _log_dd(u)
+    ph, pl = _two_prod(a, b)
+    dh, dl = _two_sum(lh, ph)
+    dh, dl = _fast_two_sum(dh, dl + (ll + pl))
+    rh, rl = _two_prod(s, dh)
+    return rh + (rl + s * dl)
+
+
+@numba.njit(cache=True)
+def _entropy_pair(y, p, plain):
+    """-(y log p + (1 - y) log(1 - p)) in double-double, rounded once: 1 - y and 1 - p exact (TwoSum), the logs by
+    ``_log_dd`` (log(1 - p) as log(h) + log1p(l / h) of 1 - p = h + l), the products and the sum in double-double
+    (plain float64 rounds 1 - y, both logs, both products and the sum: 2.1 ulp at y = 0.3).  ``plain``, the same
+    value computed plainly, where either log is not finite (p = 0 or 1, a label's term that is 0 there) or an
+    input is not finite."""
+    if not (0.0 < p < 1.0 and math.isfinite(y) and math.isfinite(plain)):
+        return plain
+    ah, al = _log_dd(p)
+    qh, ql = _two_sum(1.0, -p)
+    bh, bl = _log_dd(qh)
+    bh, bl = _dd_add(bh, bl, math.log1p(ql / qh), 0.0)
+    wh, wl = _two_sum(1.0, -y)
+    sh, sl = _dd_mul(y, 0.0, ah, al)
+    th, tl = _dd_mul(wh, wl, bh, bl)
+    sh, sl = _dd_add(sh, sl, th, tl)
+    return -(sh + sl)
+
+
+@numba.njit(cache=True)
+def _log_plus_square(v, a, b, k, plain):
+    """k (log(v) + (a - b)^2 / v) for exact v > 0, a, b and a power of two k, rounded once: a - b exact
+    (TwoSum), its square, the quotient and log(v) (``_log_dd``) in double-double, so that nothing cancels
+    where log(v) < 0 is near -(a - b)^2 / v (plain float64 keeps only the rounding of log v there) and the
+    rounding of a - b is not doubled by the square.  ``plain``, the same value computed plainly, where it or an
+    input is not finite, or v is not positive."""
+    if not (0.0 < v < math.inf and math.isfinite(a) and math.isfinite(b) and math.isfinite(plain)):
+        return plain
+    dh, dl = _two_sum(a, -b)
+    if not math.isfinite(dh) or abs(dh) > 1e150:  # the square in double-double would overflow
+        return plain
+    sh, sl = _dd_mul(dh, dl, dh, dl)
+    qh, ql = _dd_div(sh, sl, v, 0.0)
+    lh, ll = _log_dd(v)
+    th, tl = _dd_add(lh, ll, qh, ql)
+    return k * (th + tl)
+
+
+@numba.njit(cache=True)
+def _exp_times_difference(w, a, b, plain):
+    """exp(w) (a - b) for exact w, a and b, rounded once: a - b exact (TwoSum), exp(w) in double-double
+    (``_exp_dd``), their product in double-double (plain float64 rounds a - b, exp and the product: 1.8 ulp at
+    exp(y) (y - z), y = 40).  ``plain``, the same value computed plainly, where it or an input is not finite."""
+    if not (math.isfinite(w) and math.isfinite(a) and math.isfinite(b) and math.isfinite(plain)) or plain == 0.0:
+        return plain
+    dh, dl = _two_sum(a, -b)
+    if not abs(dh) < 1e300:  # TwoSum's error term or the unscaled product would overflow: the plain value
+        return plain
+    eh, el, k = _exp_dd(w, 0.0)
+    ph, pl = _dd_mul(eh, el, dh, dl)
+    return math.ldexp(ph + pl, k)
+
+
+@numba.njit(cache=True)
 def _log_cosh_difference(a, b, plain):
     """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
     doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
@@ -383,28 +454,54 @@ def _nan_or(z, y, value):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _outside_unit(ys):
-    """Whether some label lies outside [0, 1] (nan does not), in one vectorised pass."""
+def _outside(ys, low, high):
+    """Whether some label lies outside [low, high] (nan does not), in one vectorised pass."""
     outside = False
     for k in range(ys.shape[0]):
-        outside |= (ys[k] < 0.0) | (ys[k] > 1.0)
+        outside |= (ys[k] < low) | (ys[k] > high)
     return outside
 
 
-#: whether the labels must lie in [0, 1] (a loss whose label is declared with the domain "unit" or "binary"); a
-#: generated module sets it from its entry's label domain, False for a real target or a label of -1 or +1
-_UNIT_LABELS = True
+#: the interval the labels must lie in, from the entry's label domain: [0, 1] for "unit" and "binary", [0, inf]
+#: for "nonnegative"; None (unchecked) for a real target or a label of -1 or +1.  A generated module sets it
+_LABEL_RANGE = (0.0, 1.0)
+#: the interval the input (logits, or probabilities) must lie in, from the entry's input domain: None (a logit or
+#: a prediction, unchecked), [0, 1] for probabilities.  A generated module sets it
+_INPUT_RANGE = None
+
+
+def _check_range(values, bounds, what):
+    """ValueError where some element of ``values`` lies outside ``bounds`` = (low, high) (nan does not); None:
+    unchecked."""
+    if bounds is None:
+        return
+    low, high = bounds
+    flat = values.ndim and values.flags.c_contiguous
+    if _outside(values.reshape(-1), low, high) if flat else np.any((values < low) | (values > high)):
+        raise ValueError(f"{what} must lie in [0, 1]" if high < math.inf else f"{what} must be nonnegative")
 
 
 def _inputs(logits, labels):
     z = _floats(logits, "logits")
     y = _floats(labels, "labels")
     _same_shape(z, y, ("logits", "labels"))
-    if not _UNIT_LABELS:
-        return z, y
-    if _outside_unit(y.reshape(-1)) if y.ndim and y.flags.c_contiguous else np.any((y < 0) | (y > 1)):
-        raise ValueError("labels must lie in [0, 1]")
+    _check_range(z, _INPUT_RANGE, "inputs")
+    _check_range(y, _LABEL_RANGE, "labels")
     return z, y
+
+
+#: the keywords of the parameters the loss is undefined at 0 or below for (the argument of a log in its
+#: definition, such as a variance); a generated module sets it
+_POSITIVE_PARAMS = ()
+
+
+def _positive(value, name):
+    """A parameter (:func:`_param`); ValueError where it is 0 or negative and one of :data:`_POSITIVE_PARAMS`
+    (nan passes, and gives nan)."""
+    param = _param(value, name)
+    if name in _POSITIVE_PARAMS and np.any(np.asarray(param) <= 0.0):
+        raise ValueError(f"parameter {name} must be positive")
+    return param
 
 
 def _forward(logits, labels, raw, reduction, out, fast):
@@ -414,11 +511,12 @@ def _forward(logits, labels, raw, reduction, out, fast):
     z, y = _inputs(logits, labels)
     z = np.asarray(z, order="C")  # not ascontiguousarray, which makes a 0-d array 1-d
     y = np.asarray(y, order="C")
+    params = tuple(_positive(v, n) for v, n in raw)
     if fast is not None:
-        result = fast(z, y, tuple(_param(v, n) for v, n in raw), reduction, out)
+        result = fast(z, y, params, reduction, out)
         if result is not None:
             return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *(_param(v, n) for v, n in raw))
+    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -446,7 +544,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
     """``grad`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_grad, or None."""
     reduction = _reduction(reduction)
     z, y = _inputs(logits, labels)
-    params = tuple(_param(v, n) for v, n in raw)
+    params = tuple(_positive(v, n) for v, n in raw)
     if fast is not None:
         result = fast(z, y, params, reduction, out)
         if result is not None:
