@@ -20,6 +20,7 @@ import pytest
 import symact
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore:reduction: .mean. divides the total loss:UserWarning")
 F = torch.nn.functional
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-13), np.float32: dict(rtol=2e-6, atol=1e-7)}
@@ -135,8 +136,44 @@ def _labels_real(shape, rng):
     return rng.normal(0.0, 3.0, shape)
 
 
-# name -> (PyTorch's loss of (input, target, reduction), labels, keyword arguments for symact's kernels)
+def _labels_nonnegative(shape, rng):
+    return np.where(rng.random(shape) < 0.1, 0.0, rng.random(shape) * 2.0)
+
+
+def _probabilities(z):
+    """Inputs in (0, 1) for a loss of probabilities: the grid's points through a sigmoid."""
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _var(value):
+    return torch.tensor(value, dtype=torch.float64)
+
+
+# name -> (PyTorch's loss of (input, target, reduction), labels, keyword arguments for symact's kernels,
+# optionally a map from the grid to the loss's inputs)
 LOSSES = {
+    "kl_divergence": (lambda z, y, r: F.kl_div(z, y, reduction=r), _labels_nonnegative, {}),
+    "kl_divergence_log_target": (
+        lambda z, y, r: F.kl_div(z, y, reduction=r, log_target=True),
+        _labels_real,
+        {},
+    ),
+    "binary_cross_entropy": (
+        lambda p, y, r: F.binary_cross_entropy(p, y, reduction=r),
+        _labels_unit,
+        {},
+        _probabilities,
+    ),
+    "gaussian_nll": (
+        lambda z, y, r: F.gaussian_nll_loss(z, y, _var(np.ones(z.shape)), reduction=r),
+        _labels_real,
+        {},
+    ),
+    "gaussian_nll(2.5)": (
+        lambda z, y, r: F.gaussian_nll_loss(z, y, _var(np.full(z.shape, 2.5)), reduction=r),
+        _labels_real,
+        {"var": 2.5},
+    ),
     "mse": (lambda z, y, r: F.mse_loss(z, y, reduction=r), _labels_real, {}),
     "l1": (lambda z, y, r: F.l1_loss(z, y, reduction=r), _labels_real, {}),
     "huber": (lambda z, y, r: F.huber_loss(z, y, reduction=r), _labels_real, {}),
@@ -164,10 +201,12 @@ LOSSES = {
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 @pytest.mark.parametrize("case", sorted(LOSSES))
 def test_loss_matches_torch(case, reduction, dtype):
-    function, labels, params = LOSSES[case]
+    function, labels, params, *inputs = LOSSES[case]
     module = symact.load(_entry(case))
     rng = np.random.default_rng(11)
     z = _points(dtype).reshape(-1, 3)
+    if inputs:
+        z = inputs[0](z.astype(np.float64)).astype(dtype)
     y = labels(z.shape, rng).astype(dtype)
     tz = _t(z)
     loss = function(tz, torch.tensor(y, dtype=torch.float64), reduction)
