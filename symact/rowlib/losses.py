@@ -307,6 +307,13 @@ def _weight(*params):
 
 
 @numba.njit(cache=True)
+def _loss_scalar(z, y, *params):
+    """The loss of one element.  Each generated module defines its own, printed from its SymPy form; this one,
+    for tests of this module: the sigmoid cross-entropy's, max(z, 0) - z y + log1p(exp(-|z|))."""
+    return max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
+
+
+@numba.njit(cache=True)
 def _grad_scalar(z, y, *params):
     """The gradient of one element.  Each generated module defines its own, printed from its SymPy form; this
     one, for tests of this module: the sigmoid cross-entropy's, -y sigma(-z) + (1 - y) sigma(z)."""
@@ -504,6 +511,61 @@ def _positive(value, name):
     return param
 
 
+#: elements per block of the generic loops below: a block's float64 losses stay in cache while they are summed
+_BLOCK = 4096
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_sums(zs, ys, params, sums):
+    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
+    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
+    buf = np.empty(_BLOCK)
+    n = zs.shape[0]
+    for b in range(sums.shape[0]):
+        start = b * _BLOCK
+        m = min(_BLOCK, n - start)
+        for k in range(m):
+            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        sums[b] = _fsum(buf[:m])
+    return sums
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _loss_each(zs, ys, params, out):
+    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
+    for k in range(zs.shape[0]):
+        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _grad_each(zs, ys, params, size, out):
+    """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
+    once to out's dtype."""
+    for k in range(zs.shape[0]):
+        out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+    return out
+
+
+def _generic_forward(z, y, params, reduction, out):
+    """forward by the generic loops, where every parameter is a number (None where one is an array, which the
+    ufunc broadcasts)."""
+    if any(type(p) is not float for p in params):
+        return None
+    zs, ys = z.reshape(-1), y.reshape(-1)
+    if reduction == "none":
+        direct = _direct(out, z, -1, y) if z.ndim else None
+        target = direct.reshape(-1) if direct is not None else np.empty(z.size, dtype=z.dtype)
+        _loss_each(zs, ys, params, target)
+        return out if direct is not None else _finish(target.reshape(z.shape), reduction, z.dtype, out, z.size)
+    if out is not None:
+        raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
+    total = _fsum(_loss_sums(zs, ys, params, np.empty(-(-z.size // _BLOCK))))
+    if reduction == "mean":
+        total = total / z.size if z.size else math.nan
+    return z.dtype.type(total)
+
+
 def _forward(logits, labels, raw, reduction, out, fast):
     """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
     module has no SIMD kernels."""
@@ -516,6 +578,9 @@ def _forward(logits, labels, raw, reduction, out, fast):
         result = fast(z, y, params, reduction, out)
         if result is not None:
             return result
+    result = _generic_forward(z, y, params, reduction, out)
+    if result is not None:
+        return result
     values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
@@ -549,6 +614,13 @@ def _grad(logits, labels, raw, reduction, out, fast):
         result = fast(z, y, params, reduction, out)
         if result is not None:
             return result
+    if all(type(p) is float for p in params):  # the generic loop, into out or an array of z's dtype
+        size = float(z.size) if reduction == "mean" and z.size else 1.0
+        z = np.asarray(z, order="C")
+        direct = _direct(out, z, -1, y) if z.ndim else None
+        target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
+        _grad_each(z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, size, target.reshape(-1))
+        return out if direct is not None else _grad_out(target, z.dtype, out)
     values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), *params))
     if reduction == "mean" and z.size:
         values = values / z.size
