@@ -47,9 +47,8 @@ from .fast import (
     _Q_HI,
     _Q_LO,
     _ROUND_HI,
-    _by_dtype,
     _carry,
-    _chunk,
+    _by_blocks,
     _exps,
     _is_single,
     _nonneg_sum,
@@ -281,30 +280,38 @@ def _forward_row_double(row, out, e, lo):
     return False
 
 
-#: softmax or log-softmax of one row (float32 rows by _forward_row_single); True: a row for _forward_row_slow
-_forward_row = _by_dtype(_forward_row_single, _forward_row_double)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_rows(a, out, redo):
-    """The rows the vectorised path takes; redo[r] set where row r is left to _forward_redo."""
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _forward_rows_single(a, out, redo):
+    """_forward_rows for float32 rows."""
     n = a.shape[1]
     e = np.empty(n)
     lo = np.empty(n)
     for r in range(a.shape[0]):
-        redo[r] = _forward_row(a[r], out[r], e, lo)
+        redo[r] = _forward_row_single(a[r], out[r], e, lo)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _forward_rows_double(a, out, redo):
+    """_forward_rows for float64 rows."""
+    n = a.shape[1]
+    e = np.empty(n)
+    lo = np.empty(n)
+    for r in range(a.shape[0]):
+        redo[r] = _forward_row_double(a[r], out[r], e, lo)
+    return out
+
+
+def _forward_rows(a, out, redo):
+    """The rows the vectorised path takes; redo[r] set where row r is left to _forward_redo.  A kernel per dtype,
+    chosen here: only the one a call needs compiles, and the row function is called directly (a choice made in
+    Numba, by an overload, is a level of its own that compiles the whole row function once more)."""
+    return (_forward_rows_single if a.dtype == np.float32 else _forward_rows_double)(a, out, redo)
+
+
 def _forward_rows_par(a, out, redo, chunks):
-    rows, n = a.shape
-    for c in numba.prange(chunks):
-        e = np.empty(n)
-        lo = np.empty(n)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _forward_row(a[r], out[r], e, lo)
+    """_forward_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_forward_rows, chunks, (a, out, redo), (0, 1, 2))
     return out
 
 
@@ -473,8 +480,8 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
     double-double, summed in fixed point as in _exps (in blocks of _FAST_MAX_N, carried)."""
     n = row.shape[0]
-    ih = 0
-    il = 0
+    ih = np.int64(0)  # not the literal 0: typing the loop would compile _exps_dd_block for Literal[int](0) too
+    il = np.int64(0)
     for start in range(0, n, _FAST_MAX_N):
         stop = start + _FAST_MAX_N  # (views: a loop over range(start, stop) does not vectorise)
         ih, il = _exps_dd_block(
@@ -606,29 +613,37 @@ def _vjp_row_double(ar, gr, outr, w, ke):
     return False
 
 
-#: one row of the vjp; True: a row for _vjp_row_dd (nan, inf, cancellation beyond the bound)
-_vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_rows(a, g, out, redo):
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _vjp_rows_single(a, g, out, redo):
+    """_vjp_rows for float32 rows."""
     n = a.shape[1]
     w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(a.shape[0]):
-        redo[r] = _vjp_row(a[r], g[r], out[r], w, ke)
+        redo[r] = _vjp_row_single(a[r], g[r], out[r], w, ke)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _vjp_rows_double(a, g, out, redo):
+    """_vjp_rows for float64 rows."""
+    n = a.shape[1]
+    w = np.empty((6, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(a.shape[0]):
+        redo[r] = _vjp_row_double(a[r], g[r], out[r], w, ke)
+    return out
+
+
+def _vjp_rows(a, g, out, redo):
+    """The vjp of the rows; redo[r] set where row r is left to _vjp_row_dd (nan, inf, cancellation beyond the
+    bound).  A kernel per dtype, chosen here (as _forward_rows)."""
+    return (_vjp_rows_single if a.dtype == np.float32 else _vjp_rows_double)(a, g, out, redo)
+
+
 def _vjp_rows_par(a, g, out, redo, chunks):
-    rows, n = a.shape
-    for c in numba.prange(chunks):
-        w = np.empty((6, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _vjp_row(a[r], g[r], out[r], w, ke)
+    """_vjp_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_vjp_rows, chunks, (a, g, out, redo), (0, 1, 2, 3))
     return out
 
 
@@ -969,7 +984,7 @@ def _from_output_again(yr, gr, outr, acc, w, ke):
         outr[k] = d + (((gk - (d - bb)) + (-ph - bb)) - pl)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _from_output_rows(y, g, out, redo):
     n = y.shape[1]
     acc = np.empty((3, _LANES))
@@ -980,16 +995,9 @@ def _from_output_rows(y, g, out, redo):
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _from_output_rows_par(y, g, out, redo, chunks):
-    rows, n = y.shape
-    for c in numba.prange(chunks):
-        acc = np.empty((3, _LANES))
-        w = np.empty((4, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
+    """_from_output_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_from_output_rows, chunks, (y, g, out, redo), (0, 1, 2, 3))
     return out
 
 
