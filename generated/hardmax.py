@@ -40,7 +40,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_hardmax_dc5f0562d3ee", globals())
+__name__ = one_name("symact_kernel_hardmax_c922e723e22c", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -74,7 +74,7 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))

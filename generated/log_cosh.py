@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_cosh_b9da0e545d4e", globals())
+__name__ = one_name("symact_kernel_log_cosh_b2b904e09406", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -181,7 +181,7 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b

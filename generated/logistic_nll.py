@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_logistic_nll_41e916b10818", globals())
+__name__ = one_name("symact_kernel_logistic_nll_468477afd2f7", globals())
 
 
 @numba.njit
@@ -107,7 +107,7 @@ def _inputs(w, b, X, y):
     return w, np.float64(b), np.ascontiguousarray(X), y
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -187,7 +187,7 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))

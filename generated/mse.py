@@ -43,7 +43,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mse_fcbbd6248988", globals())
+__name__ = one_name("symact_kernel_mse_92eb919b3874", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -168,7 +168,7 @@ def _bits_f64(typingctx, i):
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_poisson_nll_d8730d1bbd29", globals())
+__name__ = one_name("symact_kernel_poisson_nll_35d98deb1f5a", globals())
 
 @numba.njit(inline="always")
 def _exp_tail_poly(r1):
@@ -75,7 +75,7 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b

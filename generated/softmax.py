@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_6ab49af84e68", globals())
+__name__ = one_name("symact_kernel_softmax_074cb14660dd", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -166,7 +166,7 @@ def _forward_redo(a, out, redo):
 _CONTRACT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # fused multiply-adds only
 
 
-@numba.njit(**_CONTRACT)
+@numba.njit(**{**_CONTRACT, "cache": False})
 def _divide(e, out, total):
     """out[k] = e[k] / total without a division per entry: e[k] (ih + il) with 1 / total = ih + il to
     about 2**-105 (the remainder 1 - total ih exact by a fused multiply-add), so each out[k] is e[k] / total
@@ -215,7 +215,7 @@ def _bits_f64(typingctx, i):
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -273,7 +273,7 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
-@numba.njit(**_CONTRACT)
+@numba.njit(**{**_CONTRACT, "cache": False})
 def _exps_fwd(row, m, e):
     """_exps for the forward (the vjp and the losses keep _exps): fused multiply-adds, and 2**k applied as
     2**(k + 64) (exact) then 2**-64 (one rounding where the result is subnormal) instead of
@@ -340,7 +340,7 @@ _INF_BITS = 0x7FF0000000000000
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
@@ -371,7 +371,7 @@ def _row_max(row):
     return key <= _INF_BITS and abs(m) < math.inf, m
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _forward_row_double(row, out, e, lo):
     """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
     or a shift.  Returns whether the row is left to _forward_row_slow (as _forward_row_single)."""
@@ -460,7 +460,7 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@numba.njit(**_CONTRACT)
+@numba.njit(**{**_CONTRACT, "cache": False})
 def _exps_f32(row, m, e):
     """e[k] = exp(row[k] - m) 2**64 for a float32 row and its finite maximum m, all in float32 (16 lanes):
     the difference exact as s + err (TwoSum), err folded into the Cody-Waite reduced argument, the degree-7
@@ -503,7 +503,7 @@ def _max_key_single(row):
     return hi
 
 
-@numba.njit(**_CONTRACT)
+@numba.njit(**{**_CONTRACT, "cache": False})
 def _scale_single(out, inv):
     """out[k] *= inv in float32 (16 lanes), inv split into two float32s ih + il (to about 2**-48) and the
     product e (ih + il) taken by a fused multiply-add: rounded once, bar a 2**-47 relative slip (and a
@@ -546,7 +546,7 @@ def _sum_single(e):
     return (np.float64(hi) * 140737488355328.0 + np.float64(acc)) * _bits_f64((1023 + 18 - x) << 52)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _forward_row_single(row, out, e, lo):
     """softmax or log-softmax of a float32 row, in float32 where float32 suffices: exp(a_k - m) 2**64 in
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
@@ -713,13 +713,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -805,7 +805,7 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
@@ -902,14 +902,14 @@ def _vjp_redo(a, g, out, redo):
     return out
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
     return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -1004,7 +1004,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     return s, b - (s - a)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -1023,14 +1023,14 @@ def _g_ok(g):
     return top < 0x7BF0000000000000
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_double(ar, gr, outr, w, ke):
     """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
     and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
@@ -1161,7 +1161,7 @@ def _weighted_sums(e, g, pos, neg):
     return sp - sn, sp + sn
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_single(ar, gr, outr, w, ke):
     """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
     error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
@@ -1382,17 +1382,6 @@ def _dot2(p, g, acc):
     return s, c, b
 
 
-def _is_single(row):
-    """Whether ``row`` is float32; in Numba a compile-time constant."""
-    return row.dtype == np.float32
-
-
-@extending.overload(_is_single, jit_options={"cache": True})
-def _is_single_numba(row):
-    flag = row.dtype == types.float32
-    return lambda row: flag
-
-
 @numba.njit(error_model="numpy", inline="always")
 def _exp_short(y):
     """exp(y) in float64 to 2**-41 relative, for y <= 700 (float32 log-softmax outputs: exact inputs): Cody-Waite
@@ -1511,8 +1500,8 @@ def exp_f64(x):
     return _exp_hilo_f64(c, 0.0, 1.0)
 
 
-@numba.njit(error_model="numpy")
-def _from_output_row(yr, gr, outr, acc, w, ke):
+@numba.njit(error_model="numpy", inline="always")
+def _from_output_row(yr, gr, outr, acc, w, ke, single):
     """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
@@ -1521,9 +1510,11 @@ def _from_output_row(yr, gr, outr, acc, w, ke):
     left to _from_output_again).  For log-softmax,
     exp(y_j) is _exp_short (2**-41) for float32 rows and vecmath's exp_f64 for float64 ones; a float32 row where
     g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about
-    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
+    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum).
+    ``single``: whether the row is float32, the constant True or False at the call.  Inlined into the rows kernel
+    of each dtype, where Numba prunes the other dtype's branches before typing them: a float64 call compiles
+    none of the float32 sums (and the row function is no level of its own to compile)."""
     n = yr.shape[0]
-    single = _is_single(yr)
     if single and n <= 1024:
         s, b = _plain_dot(yr, gr, acc)
         c = 0.0
@@ -1561,14 +1552,33 @@ def _from_output_row(yr, gr, outr, acc, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _from_output_rows(y, g, out, redo):
+def _from_output_rows_double(y, g, out, redo):
+    """_from_output_rows for float64 rows."""
     n = y.shape[1]
     acc = np.empty((3, _LANES))
     w = np.empty((4, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(y.shape[0]):
-        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, False)
     return out
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _from_output_rows_single(y, g, out, redo):
+    """_from_output_rows for float32 rows."""
+    n = y.shape[1]
+    acc = np.empty((3, _LANES))
+    w = np.empty((4, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(y.shape[0]):
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, True)
+    return out
+
+
+def _from_output_rows(y, g, out, redo):
+    """vjp_from_output of the rows; redo[r] set where row r is left to _from_output_again.  A kernel per dtype,
+    chosen here (as _forward_rows), each passing _from_output_row its dtype as a literal."""
+    return (_from_output_rows_single if y.dtype == np.float32 else _from_output_rows_double)(y, g, out, redo)
 
 
 def _from_output_rows_par(y, g, out, redo, chunks):

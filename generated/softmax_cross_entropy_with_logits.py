@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_9182d0cc0e83", globals())
+__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_9688c55ef2b8", globals())
 
 _SPARSE = False
 
@@ -287,7 +287,7 @@ def _bits_f64(typingctx, i):
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -452,7 +452,7 @@ _INF_BITS = 0x7FF0000000000000
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
@@ -625,13 +625,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -717,7 +717,7 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
@@ -856,14 +856,14 @@ _CANCEL = 1.1368683772161603e-13  # 2**-43: the sums' quantisation (2**-103 of e
 _Y_MAX_BITS = 0x7830000000000000  # the bits of 2**900: labels below it keep the Veltkamp splits in range
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
     return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -958,7 +958,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     return s, b - (s - a)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -1036,14 +1036,14 @@ def _sum_fixed(vh, vl, lo, skip):
     return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     """One float64 row as _grad_row_dd, vectorised: e_k in double-double by _exps_dd, the excluded sums
     sum_{k != j} e_k = (1 + rest) - e_j (>= 1 for j != top) and sum_{k != j} y_k = Y - y_j (>= max y for
@@ -1125,7 +1125,7 @@ def _grad_rows_double(z, y, out, sparse, labels, scale, redo):
     return out
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
     the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_b971c15ff0e1", globals())
+__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_34fe243dbbe4", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -281,7 +281,7 @@ _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a mult
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -725,13 +725,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -754,7 +754,7 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))

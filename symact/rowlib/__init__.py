@@ -86,11 +86,14 @@ def cache_entry_points_only(code: str) -> str:
         decorator = _jit_decorator(node)
         if name in called or not isinstance(decorator, ast.Call):
             continue
-        cache = [k for k in decorator.keywords if k.arg == "cache"]
-        if not cache:
-            continue
         row = decorator.lineno - 1
         text = lines[row]
+        options = [k.value.id for k in decorator.keywords if k.arg is None and isinstance(k.value, ast.Name)]
+        if len(options) == 1 and not decorator.args and len(decorator.keywords) == 1:  # njit(**_CONTRACT)
+            lines[row] = text.replace(f"**{options[0]})", f'**{{**{options[0]}, "cache": False}})', 1)
+            continue
+        if not [k for k in decorator.keywords if k.arg == "cache"]:
+            continue
         for old in ("cache=True, ", ", cache=True", "cache=True"):
             if old in text:
                 lines[row] = text.replace(old, "", 1).replace("njit()", "njit")

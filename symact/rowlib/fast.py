@@ -65,7 +65,7 @@ _Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <
 _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -87,7 +87,7 @@ def _max_key(row):
     return hi
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))

@@ -50,7 +50,6 @@ from .fast import (
     _carry,
     _by_blocks,
     _exps,
-    _is_single,
     _nonneg_sum,
     _row_max,
     _threaded,
@@ -189,7 +188,7 @@ def _shift_single(row, out, m, big):
         out[k] = (np.float64(row[k]) - m) - big
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _forward_row_single(row, out, e, lo):
     """softmax or log-softmax of a float32 row, in float32 where float32 suffices: exp(a_k - m) 2**64 in
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
@@ -258,7 +257,7 @@ def _divide(e, out, total):
         out[k] = e[k] * ih + e[k] * il
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _forward_row_double(row, out, e, lo):
     """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
     or a shift.  Returns whether the row is left to _forward_row_slow (as _forward_row_single)."""
@@ -421,7 +420,7 @@ def _weighted_sums(e, g, pos, neg):
     return sp - sn, sp + sn
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_single(ar, gr, outr, w, ke):
     """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
     error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
@@ -452,14 +451,14 @@ def _vjp_row_single(ar, gr, outr, w, ke):
     return close != 0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -467,7 +466,7 @@ def _vsum2(a, b, c):
     return s, c + ((a - (s - bb)) + (b - bb))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
@@ -544,7 +543,7 @@ def _g_ok(g):
     return top < 0x7BF0000000000000
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -553,7 +552,7 @@ def _first(row, m):
     return first
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_double(ar, gr, outr, w, ke):
     """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
     and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
@@ -907,8 +906,8 @@ def _log_from_output_single(yr, gr, outr, t, err):
     return close
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _from_output_row(yr, gr, outr, acc, w, ke):
+@numba.njit(error_model="numpy", inline="always")
+def _from_output_row(yr, gr, outr, acc, w, ke, single):
     """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
@@ -917,9 +916,11 @@ def _from_output_row(yr, gr, outr, acc, w, ke):
     left to _from_output_again).  For log-softmax,
     exp(y_j) is _exp_short (2**-41) for float32 rows and vecmath's exp_f64 for float64 ones; a float32 row where
     g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about
-    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
+    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum).
+    ``single``: whether the row is float32, the constant True or False at the call.  Inlined into the rows kernel
+    of each dtype, where Numba prunes the other dtype's branches before typing them: a float64 call compiles
+    none of the float32 sums (and the row function is no level of its own to compile)."""
     n = yr.shape[0]
-    single = _is_single(yr)
     if single and n <= 1024:
         s, b = _plain_dot(yr, gr, acc)
         c = 0.0
@@ -985,14 +986,33 @@ def _from_output_again(yr, gr, outr, acc, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _from_output_rows(y, g, out, redo):
+def _from_output_rows_single(y, g, out, redo):
+    """_from_output_rows for float32 rows."""
     n = y.shape[1]
     acc = np.empty((3, _LANES))
     w = np.empty((4, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(y.shape[0]):
-        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, True)
     return out
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _from_output_rows_double(y, g, out, redo):
+    """_from_output_rows for float64 rows."""
+    n = y.shape[1]
+    acc = np.empty((3, _LANES))
+    w = np.empty((4, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(y.shape[0]):
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, False)
+    return out
+
+
+def _from_output_rows(y, g, out, redo):
+    """vjp_from_output of the rows; redo[r] set where row r is left to _from_output_again.  A kernel per dtype,
+    chosen here (as _forward_rows), each passing _from_output_row its dtype as a literal."""
+    return (_from_output_rows_single if y.dtype == np.float32 else _from_output_rows_double)(y, g, out, redo)
 
 
 def _from_output_rows_par(y, g, out, redo, chunks):

@@ -190,7 +190,7 @@ def _grad_row_dd(zr, yrow, outr, scale, w, ke):
         outr[k] = xh + xl
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
     the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in
@@ -269,7 +269,7 @@ def _sum_fixed(vh, vl, lo, skip):
     return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     """One float64 row as _grad_row_dd, vectorised: e_k in double-double by _exps_dd, the excluded sums
     sum_{k != j} e_k = (1 + rest) - e_j (>= 1 for j != top) and sum_{k != j} y_k = Y - y_j (>= max y for
