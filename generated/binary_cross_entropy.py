@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_binary_cross_entropy_0404075e20cf", globals())
+__name__ = one_name("symact_kernel_binary_cross_entropy_02693ec8492d", globals())
 
 @njit(inline="always")
 def _fast_two_sum(a, b):
@@ -61,13 +61,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -82,13 +82,13 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -96,7 +96,7 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _log_dd(x):
     """log(x) = hi + lo to about 2**-100 relative, for a finite x > 0: x = m 2**e with m in [1/sqrt 2, sqrt 2),
     log m = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...) with s = (m - 1)/(m + 1), |s| < 0.172, the series to
@@ -134,7 +134,7 @@ def _log_dd(x):
     return _dd_add(ph, pl + e * 2.3190468138462996e-17, 2.0 * lh, 2.0 * ll)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _entropy_pair(y, p, plain):
     """-(y log p + (1 - y) log(1 - p)) in double-double, rounded once: 1 - y and 1 - p exact (TwoSum), the logs by
     ``_log_dd`` (log(1 - p) as log(h) + log1p(l / h) of 1 - p = h + l), the products and the sum in double-double
@@ -409,7 +409,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
     return _grad_out(values, z.dtype, out)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _nan_or(z, y, value):
     """nan where the logit or the label is nan, else ``value``: the per-element form of a loss whose conditions
     are false at nan (max(0, 1 - y z) is 0 there), so that nan goes in and nan comes out."""

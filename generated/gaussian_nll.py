@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gaussian_nll_af9b2b4cd4bc", globals())
+__name__ = one_name("symact_kernel_gaussian_nll_135561d655ca", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -318,13 +318,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -339,7 +339,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -347,13 +347,13 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _log_dd(x):
     """log(x) = hi + lo to about 2**-100 relative, for a finite x > 0: x = m 2**e with m in [1/sqrt 2, sqrt 2),
     log m = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...) with s = (m - 1)/(m + 1), |s| < 0.172, the series to
@@ -391,7 +391,7 @@ def _log_dd(x):
     return _dd_add(ph, pl + e * 2.3190468138462996e-17, 2.0 * lh, 2.0 * ll)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _log_plus_square(v, a, b, k, plain):
     """k (log(v) + (a - b)^2 / v) for exact v > 0, a, b and a power of two k, rounded once: a - b exact
     (TwoSum), its square, the quotient and log(v) (``_log_dd``) in double-double, so that nothing cancels

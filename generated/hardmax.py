@@ -40,7 +40,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_hardmax_f467575a356c", globals())
+__name__ = one_name("symact_kernel_hardmax_c922e723e22c", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -74,7 +74,7 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
@@ -92,7 +92,7 @@ def _f64_bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _max_key(row):
     """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
     hi = -_ABS_MASK
@@ -105,7 +105,7 @@ def _max_key(row):
     return hi
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _forward_row(row, out):
     n = row.shape[0]
     key = _max_key(row)
@@ -122,25 +122,46 @@ def _forward_row(row, out):
         out[first] = 1.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _forward_rows(a, out):
     for r in range(a.shape[0]):
         _forward_row(a[r], out[r])
     return out
 
-
-@numba.njit(cache=True, error_model="numpy")
-def _chunk(c, chunks, rows):
-    return c * rows // chunks, (c + 1) * rows // chunks
+#: the worker threads of _by_blocks (the calling thread is one more), made by its first call
+_POOL = []
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _by_blocks(kernel, chunks, args, split):
+    """``kernel(*args)`` over ``chunks`` blocks of rows, on up to ``numba.get_num_threads()`` threads (the caller
+    one of them); the arguments at the positions in ``split`` are cut to a block's rows, the others passed whole.
+
+    ``kernel`` is a serial row kernel compiled with ``nogil=True``, so the blocks run in parallel, each with the
+    serial loop's bits.  This is the large-array path of a row entry instead of a ``parallel=True`` twin: the
+    twin's parfor lowering, and the optimisation and machine code of the whole row kernel once more inside it,
+    were about a quarter of a large array's first call (the softmax vjp at 10**6 elements), and a process that
+    met a small array and a large one compiled both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = args[0].shape[0]
+    blocks = iter(range(chunks))  # shared by the threads: next() on it is atomic under the GIL
+
+    def work():
+        for c in blocks:
+            start, stop = c * rows // chunks, (c + 1) * rows // chunks
+            kernel(*[x[start:stop] if i in split else x for i, x in enumerate(args)])
+
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
+    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), chunks) - 1)]
+    work()
+    for helper in helpers:
+        helper.result()
+
+
 def _forward_rows_par(a, out, chunks):
-    rows = a.shape[0]
-    for c in numba.prange(chunks):
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            _forward_row(a[r], out[r])
+    """_forward_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_forward_rows, chunks, (a, out), (0, 1))
     return out
 
 
@@ -178,7 +199,7 @@ def _rows(value, name, axis):
 
 
 def _threaded(rows):
-    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    """The number of blocks of rows for :func:`_by_blocks`, or 0 for the serial kernel alone."""
     threads = numba.get_num_threads()
     return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
 
@@ -195,7 +216,7 @@ def forward(a, axis=-1, *, out=None):
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _vjp_row(row, g, out):
     bad = _max_key(row) > _INF_BITS
     for k in range(row.shape[0]):
@@ -203,20 +224,16 @@ def _vjp_row(row, g, out):
         out[k] = math.nan if bad or gk != gk else 0.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _vjp_rows(a, g, out):
     for r in range(a.shape[0]):
         _vjp_row(a[r], g[r], out[r])
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _vjp_rows_par(a, g, out, chunks):
-    rows = a.shape[0]
-    for c in numba.prange(chunks):
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            _vjp_row(a[r], g[r], out[r])
+    """_vjp_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_vjp_rows, chunks, (a, g, out), (0, 1, 2))
     return out
 
 

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_058869bbaadb", globals())
+__name__ = one_name("symact_kernel_kl_divergence_035ffd714089", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -316,13 +316,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -337,7 +337,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -345,13 +345,13 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _log_dd(x):
     """log(x) = hi + lo to about 2**-100 relative, for a finite x > 0: x = m 2**e with m in [1/sqrt 2, sqrt 2),
     log m = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...) with s = (m - 1)/(m + 1), |s| < 0.172, the series to
@@ -389,7 +389,7 @@ def _log_dd(x):
     return _dd_add(ph, pl + e * 2.3190468138462996e-17, 2.0 * lh, 2.0 * ll)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _log_plus(s, u, a, b, plain):
     """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two) with log(u) in double-double
     (``_log_dd``), a b exact (TwoProduct), their sum rounded once and the product with s in double-double: no

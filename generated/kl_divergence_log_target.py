@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_log_target_14e9a46b39f1", globals())
+__name__ = one_name("symact_kernel_kl_divergence_log_target_b57ecc208f71", globals())
 
 @njit(inline="always")
 def _fast_two_sum(a, b):
@@ -53,7 +53,7 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -68,7 +68,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
@@ -104,7 +104,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -123,7 +123,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _exp_times_difference(w, a, b, plain):
     """exp(w) (a - b) for exact w, a and b, rounded once: a - b exact (TwoSum), exp(w) in double-double
     (``_exp_dd``), their product in double-double (plain float64 rounds a - b, exp and the product: 1.8 ulp at

@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_cosh_00af16b6e87b", globals())
+__name__ = one_name("symact_kernel_log_cosh_49e12eaf7097", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -309,7 +309,7 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -332,7 +332,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _log_cosh_difference(a, b, plain):
     """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
     doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
@@ -369,7 +369,7 @@ def _log_cosh_difference(a, b, plain):
     return math.log1p(2.0 * uh) + 2.0 * ul / (1.0 + 2.0 * uh)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)

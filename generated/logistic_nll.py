@@ -45,10 +45,10 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_logistic_nll_b8237f7e8b83", globals())
+__name__ = one_name("symact_kernel_logistic_nll_c50e2fe29adc", globals())
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
     t = math.exp(-abs(x))
@@ -58,7 +58,7 @@ def _sigmoid(x):
     return q - q * (err / s)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
@@ -132,7 +132,7 @@ def _inputs(w, b, X, y):
     return w, np.float64(b), np.ascontiguousarray(X), y
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -155,7 +155,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dot2(row, w, b):
     """row . w + b in twice the working precision (Ogita, Rump and Oishi's Dot2): (hi, lo)."""
     s = np.float64(b)
@@ -168,7 +168,7 @@ def _dot2(row, w, b):
     return hi, c - (hi - s)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _theta(X, w, b, hi, lo):
     for i in range(X.shape[0]):
         hi[i], lo[i] = _dot2(X[i], w, b)
@@ -212,13 +212,13 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -248,7 +248,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""

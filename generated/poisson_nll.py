@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_poisson_nll_12ae8a4a2d4f", globals())
+__name__ = one_name("symact_kernel_poisson_nll_1cbe7008671d", globals())
 
 @numba.njit(inline="always")
 def _exp_tail_poly(r1):
@@ -75,7 +75,7 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -98,7 +98,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -117,7 +117,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _exp_plus(w, a, b, plain):
     """exp(w) + a b for exact a and b (labels, the logit, powers of two) with exp(w) in double-double, a b exact
     (TwoProduct) and the sum rounded once: no cancellation error where exp(w) is near -a b (exp(z) - y at

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_soft_margin_ecaa1c716b03", globals())
+__name__ = one_name("symact_kernel_soft_margin_e56a7a5fa42b", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -301,7 +301,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
     return _grad_out(values, z.dtype, out)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
     t = math.exp(-abs(x))
@@ -311,7 +311,7 @@ def _sigmoid(x):
     return q - q * (err / s)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)

@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_8895eae2b7d5", globals())
+__name__ = one_name("symact_kernel_softmax_074cb14660dd", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -65,7 +65,7 @@ def _direct(out, array, axis, *others):
 _LOG = False
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _neumaier(values, skip):
     """Compensated sum of values[k] for k != skip."""
     s = 0.0
@@ -83,7 +83,7 @@ def _neumaier(values, skip):
     return s + c if math.isfinite(s) else s
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _row_special(a):
     """(has_nan, max)."""
     m = -math.inf
@@ -97,7 +97,7 @@ def _row_special(a):
     return bad, m
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
@@ -118,7 +118,7 @@ def _shifted(a, m, e, lo):
     return kmax
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _forward_row_slow(row, out, e, lo):
     """One row, scalar: nan rows and infinite maxima."""
     n = row.shape[0]
@@ -163,27 +163,249 @@ def _forward_redo(a, out, redo):
             _forward_row_slow(a[r], out[r], e, lo)
     return out
 
+_CONTRACT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # fused multiply-adds only
 
-def _by_dtype(single, double):
-    """A function ``f(row, *rest)`` that runs ``single(row, *rest)`` for a float32 ``row`` and ``double(row, *rest)``
-    otherwise, chosen by type when Numba compiles the caller: only the one a call needs is compiled (a runtime
-    flag would compile both, and the float32 path of a float64 call is most of a row kernel's first call)."""
 
-    def dispatch(row, *rest):
-        return (single if row.dtype == np.float32 else double)(row, *rest)
+@numba.njit(**{**_CONTRACT, "cache": False})
+def _divide(e, out, total):
+    """out[k] = e[k] / total without a division per entry: e[k] (ih + il) with 1 / total = ih + il to
+    about 2**-105 (the remainder 1 - total ih exact by a fused multiply-add), so each out[k] is e[k] / total
+    rounded once, bar a 2**-104 relative slip."""
+    ih = 1.0 / total
+    il = (1.0 - total * ih) / total
+    for k in range(e.shape[0]):
+        out[k] = e[k] * ih + e[k] * il
 
-    @extending.overload(dispatch, jit_options={"cache": True})
-    def _dispatch(row, *rest):
-        chosen = single if row.dtype == types.float32 else double
-        return lambda row, *rest: chosen(row, *rest)
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
 
-    return dispatch
+_FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
+
+_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31: 2**16 terms fit)
+
+_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+_SCALE_BIAS = 1023 + 64 - _SHIFT_BITS  # bits(t) + it = k + 1023 + 64: the exponent of 2**(k + 64)
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_TWO_M64 = 5.421010862427522e-20  # 2**-64
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+_CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
+
+
+@numba.njit(error_model="numpy", inline="always")
+def _carry(sh, sl):
+    """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
+    (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
+    block's terms (each below 2**46 in magnitude) keep |sl| below 2**63: exact sums for rows of any length."""
+    c = sl >> _CARRY
+    return sh + c, sl - (c << _CARRY)
+
+
+@njit(inline="always")
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+@numba.njit(**{**_CONTRACT, "cache": False})
+def _exps_fwd(row, m, e):
+    """_exps for the forward (the vjp and the losses keep _exps): fused multiply-adds, and 2**k applied as
+    2**(k + 64) (exact) then 2**-64 (one rounding where the result is subnormal) instead of
+    _exp_hilo_f64's two halves of k (fewer integer operations)."""
+    n = row.shape[0]
+    sh = 0
+    sl = 0
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            v = np.float64(rowb[k])
+            d = v - m
+            bb = d - v
+            keep = d > _EXP_LO
+            lo = select(keep, (v - (d - bb)) + (-m - bb), 0.0)
+            c = select(keep, d, _EXP_LO)
+            t = c * _INV_LN2 + _SHIFT
+            kk = t - _SHIFT
+            r = ((c - kk * _LN2_HI) - kk * _LN2_LO) + lo
+            p = 1.0 + (r + _exp_poly_f64(r))
+            x = (p * _bits_f64((_f64_bits(t) + _SCALE_BIAS) << 52)) * _TWO_M64
+            eb[k] = x
+            h = (x + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((x - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@numba.njit(error_model="numpy")
+def _nonneg_sum(e, below):
+    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
+    precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
+    in fixed point as in _exps, in blocks with a carry.  With below = 1, the rest of a confident row (all but
+    the one maximum), where _exps' absolute error (n 2**-77 of the total) is not enough for log p_k."""
+    top = 0
+    for k in range(e.shape[0]):
+        b = _f64_bits(e[k])
+        b = b if e[k] < below or not e[k] < math.inf else 0  # inf and nan: a plain sum below
+        top = b if b > top else top
+    if top == 0:
+        return 0.0
+    if top >= 9205357638345293824:  # 2**1021 and above: too large to scale to [0.5, 1) and back
+        return _neumaier(e, -1)
+    s = 1022 - (top >> 52)
+    scale = _bits_f64((s + 1023) << 52)
+    n = e.shape[0]
+    sh = 0
+    sl = 0
+    for start in range(0, n, _FAST_MAX_N):
+        eb = e[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        for k in range(len(eb)):
+            t = eb[k] * scale if eb[k] < below else 0.0
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
+    total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
+    return total * _bits_f64((1023 - s) << 52)
+
+_INF_BITS = 0x7FF0000000000000
+
+_ABS_MASK = 0x7FFFFFFFFFFFFFFF
+
+
+@numba.njit(error_model="numpy", inline="always")
+def _key_value(key):
+    """The float64 of an ordered key."""
+    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
+
+
+@numba.njit(error_model="numpy")
+def _max_key(row):
+    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
+    hi = -_ABS_MASK
+    for k in range(row.shape[0]):
+        b = _f64_bits(np.float64(row[k]))
+        mag = b & _ABS_MASK
+        key = b ^ ((b >> 63) & _ABS_MASK)
+        key = mag if mag > _INF_BITS else key
+        hi = key if key > hi else hi
+    return hi
+
+
+@numba.njit(error_model="numpy")
+def _row_max(row):
+    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum; any
+    length but 0)."""
+    n = row.shape[0]
+    if n == 0:
+        return False, 0.0
+    key = _max_key(row)
+    m = _key_value(key)
+    return key <= _INF_BITS and abs(m) < math.inf, m
+
+
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+def _forward_row_double(row, out, e, lo):
+    """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
+    or a shift.  Returns whether the row is left to _forward_row_slow (as _forward_row_single)."""
+    fast, m = _row_max(row)
+    if not fast:
+        return True
+    rest = _exps_fwd(row, m, e)
+    if _LOG:
+        big = math.log1p(rest if rest >= 0.0625 else _nonneg_sum(e, 1.0))
+        for k in range(row.shape[0]):
+            v = np.float64(row[k])
+            d = v - m
+            bb = d - v
+            err = (v - (d - bb)) + (-m - bb)
+            x = (d - big) + err
+            out[k] = x if d != -math.inf else -math.inf
+    else:
+        _divide(e, out, 1.0 + rest)
+    return False
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _forward_rows_double(a, out, redo):
+    """_forward_rows for float64 rows."""
+    n = a.shape[1]
+    e = np.empty(n)
+    lo = np.empty(n)
+    for r in range(a.shape[0]):
+        redo[r] = _forward_row_double(a[r], out[r], e, lo)
+    return out
 
 _F32_ABS = np.int32(0x7FFFFFFF)
 
 _F32_INF = np.int32(0x7F800000)  # the bits of float32 +inf
-
-_TWO_M64 = 5.421010862427522e-20  # 2**-64
 
 
 @intrinsic
@@ -196,8 +418,6 @@ def _bits_f32(typingctx, i):
         return builder.bitcast(args[0], context.get_value_type(types.float32))
 
     return types.float32(types.int32), codegen
-
-_CONTRACT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # fused multiply-adds only
 
 _F32_C3 = np.float32(1.0 / 6.0)
 
@@ -240,26 +460,7 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@intrinsic
-def select(typingctx, c, a, b):
-    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
-    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
-    if not isinstance(c, types.Boolean):
-        return None
-    result = typingctx.unify_types(a, b)
-    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        cond, then, other = args
-        then = context.cast(builder, then, signature.args[1], signature.return_type)
-        other = context.cast(builder, other, signature.args[2], signature.return_type)
-        return builder.select(cond, then, other)
-
-    return result(c, a, b), codegen
-
-
-@numba.njit(**_CONTRACT)
+@numba.njit(**{**_CONTRACT, "cache": False})
 def _exps_f32(row, m, e):
     """e[k] = exp(row[k] - m) 2**64 for a float32 row and its finite maximum m, all in float32 (16 lanes):
     the difference exact as s + err (TwoSum), err folded into the Cody-Waite reduced argument, the degree-7
@@ -289,7 +490,7 @@ def _exps_f32(row, m, e):
         e[k] = select(low, _F32_ZERO, p * scale)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _max_key_single(row):
     """_max_key for a float32 row: the largest entry as an ordered int32 key (every nan above +inf), 16 lanes."""
     hi = np.int32(-0x7FFFFFFF)
@@ -301,83 +502,8 @@ def _max_key_single(row):
         hi = select(key > hi, key, hi)
     return hi
 
-_FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
-_Q_HI = 1073741824.0  # 2**30: exp(a_k - m) = h + l with h a multiple of 2**-30, summed as integers
-
-_Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <= 2**-31: 2**16 terms fit)
-
-_ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    """The float64 whose bits are the int64 i."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-_CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _carry(sh, sl):
-    """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
-    (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
-    block's terms (each below 2**46 in magnitude) keep |sl| below 2**63: exact sums for rows of any length."""
-    c = sl >> _CARRY
-    return sh + c, sl - (c << _CARRY)
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _nonneg_sum(e, below):
-    """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
-    precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
-    in fixed point as in _exps, in blocks with a carry.  With below = 1, the rest of a confident row (all but
-    the one maximum), where _exps' absolute error (n 2**-77 of the total) is not enough for log p_k."""
-    top = 0
-    for k in range(e.shape[0]):
-        b = _f64_bits(e[k])
-        b = b if e[k] < below or not e[k] < math.inf else 0  # inf and nan: a plain sum below
-        top = b if b > top else top
-    if top == 0:
-        return 0.0
-    if top >= 9205357638345293824:  # 2**1021 and above: too large to scale to [0.5, 1) and back
-        return _neumaier(e, -1)
-    s = 1022 - (top >> 52)
-    scale = _bits_f64((s + 1023) << 52)
-    n = e.shape[0]
-    sh = 0
-    sl = 0
-    for start in range(0, n, _FAST_MAX_N):
-        eb = e[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
-        for k in range(len(eb)):
-            t = eb[k] * scale if eb[k] < below else 0.0
-            h = (t + _ROUND_HI) - _ROUND_HI
-            sh += np.int64(h * _Q_HI)
-            sl += np.int64((t - h) * _Q_LO)
-        sh, sl = _carry(sh, sl)
-    total = np.float64(sh) / _Q_HI + np.float64(sl) / _Q_LO
-    return total * _bits_f64((1023 - s) << 52)
-
-
-@numba.njit(**_CONTRACT)
+@numba.njit(**{**_CONTRACT, "cache": False})
 def _scale_single(out, inv):
     """out[k] *= inv in float32 (16 lanes), inv split into two float32s ih + il (to about 2**-48) and the
     product e (ih + il) taken by a fused multiply-add: rounded once, bar a 2**-47 relative slip (and a
@@ -390,14 +516,14 @@ def _scale_single(out, inv):
         out[k] = x * ih + x * il
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _shift_single(row, out, m, big):
     """out[k] = row[k] - m - big, in float64 (a float32 difference is exact there) and rounded once."""
     for k in range(row.shape[0]):
         out[k] = (np.float64(row[k]) - m) - big
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _sum_single(e):
     """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18 for n <= 2**16 (2**(18 - x) for
     n <= 2**(16 + x)), truncated, so the error, below n units, is below 2**-30 of the total, which is at least
@@ -420,7 +546,7 @@ def _sum_single(e):
     return (np.float64(hi) * 140737488355328.0 + np.float64(acc)) * _bits_f64((1023 + 18 - x) << 52)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _forward_row_single(row, out, e, lo):
     """softmax or log-softmax of a float32 row, in float32 where float32 suffices: exp(a_k - m) 2**64 in
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
@@ -444,165 +570,57 @@ def _forward_row_single(row, out, e, lo):
     return False
 
 
-@numba.njit(**_CONTRACT)
-def _divide(e, out, total):
-    """out[k] = e[k] / total without a division per entry: e[k] (ih + il) with 1 / total = ih + il to
-    about 2**-105 (the remainder 1 - total ih exact by a fused multiply-add), so each out[k] is e[k] / total
-    rounded once, bar a 2**-104 relative slip."""
-    ih = 1.0 / total
-    il = (1.0 - total * ih) / total
-    for k in range(e.shape[0]):
-        out[k] = e[k] * ih + e[k] * il
-
-_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
-
-_INV_LN2 = 1.4426950408889634
-
-_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
-
-_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
-
-_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
-
-_SCALE_BIAS = 1023 + 64 - _SHIFT_BITS  # bits(t) + it = k + 1023 + 64: the exponent of 2**(k + 64)
-
-_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
-
-
-@njit(inline="always")
-def _exp_poly_f64(r):
-    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
-    q = 1.0 / 6227020800.0
-    q = q * r + 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    return (r * r) * q
-
-
-@numba.njit(**_CONTRACT)
-def _exps_fwd(row, m, e):
-    """_exps for the forward (the vjp and the losses keep _exps): fused multiply-adds, and 2**k applied as
-    2**(k + 64) (exact) then 2**-64 (one rounding where the result is subnormal) instead of
-    _exp_hilo_f64's two halves of k (fewer integer operations)."""
-    n = row.shape[0]
-    sh = 0
-    sl = 0
-    for start in range(0, n, _FAST_MAX_N):
-        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
-        eb = e[start : start + _FAST_MAX_N]
-        for k in range(len(rowb)):
-            v = np.float64(rowb[k])
-            d = v - m
-            bb = d - v
-            keep = d > _EXP_LO
-            lo = select(keep, (v - (d - bb)) + (-m - bb), 0.0)
-            c = select(keep, d, _EXP_LO)
-            t = c * _INV_LN2 + _SHIFT
-            kk = t - _SHIFT
-            r = ((c - kk * _LN2_HI) - kk * _LN2_LO) + lo
-            p = 1.0 + (r + _exp_poly_f64(r))
-            x = (p * _bits_f64((_f64_bits(t) + _SCALE_BIAS) << 52)) * _TWO_M64
-            eb[k] = x
-            h = (x + _ROUND_HI) - _ROUND_HI
-            sh += np.int64(h * _Q_HI)
-            sl += np.int64((x - h) * _Q_LO)
-        sh, sl = _carry(sh, sl)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
-
-_INF_BITS = 0x7FF0000000000000
-
-_ABS_MASK = 0x7FFFFFFFFFFFFFFF
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _key_value(key):
-    """The float64 of an ordered key."""
-    return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _max_key(row):
-    """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
-    hi = -_ABS_MASK
-    for k in range(row.shape[0]):
-        b = _f64_bits(np.float64(row[k]))
-        mag = b & _ABS_MASK
-        key = b ^ ((b >> 63) & _ABS_MASK)
-        key = mag if mag > _INF_BITS else key
-        hi = key if key > hi else hi
-    return hi
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _row_max(row):
-    """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum; any
-    length but 0)."""
-    n = row.shape[0]
-    if n == 0:
-        return False, 0.0
-    key = _max_key(row)
-    m = _key_value(key)
-    return key <= _INF_BITS and abs(m) < math.inf, m
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_row_double(row, out, e, lo):
-    """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
-    or a shift.  Returns whether the row is left to _forward_row_slow (as _forward_row_single)."""
-    fast, m = _row_max(row)
-    if not fast:
-        return True
-    rest = _exps_fwd(row, m, e)
-    if _LOG:
-        big = math.log1p(rest if rest >= 0.0625 else _nonneg_sum(e, 1.0))
-        for k in range(row.shape[0]):
-            v = np.float64(row[k])
-            d = v - m
-            bb = d - v
-            err = (v - (d - bb)) + (-m - bb)
-            x = (d - big) + err
-            out[k] = x if d != -math.inf else -math.inf
-    else:
-        _divide(e, out, 1.0 + rest)
-    return False
-
-#: softmax or log-softmax of one row (float32 rows by _forward_row_single); True: a row for _forward_row_slow
-_forward_row = _by_dtype(_forward_row_single, _forward_row_double)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_rows(a, out, redo):
-    """The rows the vectorised path takes; redo[r] set where row r is left to _forward_redo."""
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _forward_rows_single(a, out, redo):
+    """_forward_rows for float32 rows."""
     n = a.shape[1]
     e = np.empty(n)
     lo = np.empty(n)
     for r in range(a.shape[0]):
-        redo[r] = _forward_row(a[r], out[r], e, lo)
+        redo[r] = _forward_row_single(a[r], out[r], e, lo)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _chunk(c, chunks, rows):
-    return c * rows // chunks, (c + 1) * rows // chunks
+def _forward_rows(a, out, redo):
+    """The rows the vectorised path takes; redo[r] set where row r is left to _forward_redo.  A kernel per dtype,
+    chosen here: only the one a call needs compiles, and the row function is called directly (a choice made in
+    Numba, by an overload, is a level of its own that compiles the whole row function once more)."""
+    return (_forward_rows_single if a.dtype == np.float32 else _forward_rows_double)(a, out, redo)
+
+#: the worker threads of _by_blocks (the calling thread is one more), made by its first call
+_POOL = []
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _by_blocks(kernel, chunks, args, split):
+    """``kernel(*args)`` over ``chunks`` blocks of rows, on up to ``numba.get_num_threads()`` threads (the caller
+    one of them); the arguments at the positions in ``split`` are cut to a block's rows, the others passed whole.
+
+    ``kernel`` is a serial row kernel compiled with ``nogil=True``, so the blocks run in parallel, each with the
+    serial loop's bits.  This is the large-array path of a row entry instead of a ``parallel=True`` twin: the
+    twin's parfor lowering, and the optimisation and machine code of the whole row kernel once more inside it,
+    were about a quarter of a large array's first call (the softmax vjp at 10**6 elements), and a process that
+    met a small array and a large one compiled both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = args[0].shape[0]
+    blocks = iter(range(chunks))  # shared by the threads: next() on it is atomic under the GIL
+
+    def work():
+        for c in blocks:
+            start, stop = c * rows // chunks, (c + 1) * rows // chunks
+            kernel(*[x[start:stop] if i in split else x for i, x in enumerate(args)])
+
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
+    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), chunks) - 1)]
+    work()
+    for helper in helpers:
+        helper.result()
+
+
 def _forward_rows_par(a, out, redo, chunks):
-    rows, n = a.shape
-    for c in numba.prange(chunks):
-        e = np.empty(n)
-        lo = np.empty(n)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _forward_row(a[r], out[r], e, lo)
+    """_forward_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_forward_rows, chunks, (a, out, redo), (0, 1, 2))
     return out
 
 
@@ -640,7 +658,7 @@ def _rows(value, name, axis):
 
 
 def _threaded(rows):
-    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    """The number of blocks of rows for :func:`_by_blocks`, or 0 for the serial kernel alone."""
     threads = numba.get_num_threads()
     return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
 
@@ -695,13 +713,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -716,7 +734,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -746,7 +764,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -765,7 +783,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_exps(row, m, eh, el, ke):
     """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
     returns the total sum_k exp(row[k] - m) as a double-double."""
@@ -787,13 +805,13 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _probabilities(row, p, e, lo):
     """p = softmax(row) in float64; returns the total of e (e[k] = exp(row[k] - max))."""
     bad, m = _row_special(row)
@@ -814,7 +832,7 @@ def _probabilities(row, p, e, lo):
     return total
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _vjp_row_dd(ar, gr, outr, w, ke):
     """One row of the vjp in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
     n = ar.shape[0]
@@ -884,105 +902,14 @@ def _vjp_redo(a, g, out, redo):
     return out
 
 
-@njit(inline="always")
-def _pow2_f64(k):
-    """2.0**k for an int64 k in [-1022, 1023]."""
-    return _bits_f64((k + 1023) << 52)
-
-
-@njit(inline="always")
-def _exp_hilo_f64(hi, lo, m):
-    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
-    t = hi * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
-    p = m + m * (r + _exp_poly_f64(r))
-    ki = _f64_bits(t) - _SHIFT_BITS
-    k1 = ki >> 1
-    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _exps(row, m, e):
-    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
-    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to n 2**-77 of the
-    total (2**-61 for n = 2**16): each e[k] is split into a multiple of 2**-30 and a remainder, both summed
-    exactly as integers (no rounding error, any order: the loop vectorises), in blocks of _FAST_MAX_N with
-    a carry between them (_carry)."""
-    n = row.shape[0]
-    sh = 0
-    sl = 0
-    for start in range(0, n, _FAST_MAX_N):
-        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
-        eb = e[start : start + _FAST_MAX_N]
-        for k in range(len(rowb)):
-            v = np.float64(rowb[k])
-            d = v - m
-            bb = d - v
-            lo = (v - (d - bb)) + (-m - bb)
-            keep = d > _EXP_LO
-            t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
-            eb[k] = t
-            h = (t + _ROUND_HI) - _ROUND_HI
-            sh += np.int64(h * _Q_HI)
-            sl += np.int64((t - h) * _Q_LO)
-        sh, sl = _carry(sh, sl)
-    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _weighted_sums(e, g, pos, neg):
-    """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
-    terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
-    for k in range(e.shape[0]):
-        gk = np.float64(g[k])
-        x = gk if _LOG else e[k] * gk
-        pos[k] = x if not x <= 0.0 else 0.0
-        neg[k] = -x if x < 0.0 else 0.0
-    sp = _nonneg_sum(pos, math.inf)
-    sn = _nonneg_sum(neg, math.inf)
-    return sp - sn, sp + sn
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_row_single(ar, gr, outr, w, ke):
-    """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
-    error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
-    g_j - s or g_j - p_j s) is left to the double-double _vjp_row_dd: returns whether it is."""
-    n = ar.shape[0]
-    fast, m = _row_max(ar)
-    if not fast:
-        return True
-    e = w[0]
-    total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
-    s, b = _weighted_sums(e, gr, w[1], w[2])
-    if not _LOG:
-        s /= total
-        b /= total
-    if not (abs(b) < math.inf):
-        return True
-    # (16 + n 2**-20) 2**-30 b: the sums' error bound times 2**23.  The sums are exact but for the quantisation,
-    # n 2**-76 of each (below n 2**-20 2**-53 b with room to spare), and a few roundings (16 2**-53 b)
-    tol = (16.0 + n * 9.5367431640625e-07) * 9.313225746154785e-10 * b
-    close = 0
-    for k in range(n):
-        gk = np.float64(gr[k])
-        p = e[k] / total
-        x = gk - p * s if _LOG else p * (gk - s)
-        outr[k] = x
-        c = abs(gk - p * s) < p * tol if _LOG else abs(gk - s) < tol
-        close += 1 if c else 0
-    return close != 0
-
-
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
     return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -1009,7 +936,7 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always")
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
     took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
@@ -1017,7 +944,7 @@ def _vtwo_prod(a, b):
     return p, fma(a, b, -p)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
     """_exps_dd's loop over a block of the row (views), the fixed-point sums (ih, il) carried on."""
     for k in range(row.shape[0]):
@@ -1057,14 +984,14 @@ def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
     return ih, il
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _exps_dd(row, m, eh, el, ke, sh, sl):
     """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
     k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
     double-double, summed in fixed point as in _exps (in blocks of _FAST_MAX_N, carried)."""
     n = row.shape[0]
-    ih = 0
-    il = 0
+    ih = np.int64(0)  # not the literal 0: typing the loop would compile _exps_dd_block for Literal[int](0) too
+    il = np.int64(0)
     for start in range(0, n, _FAST_MAX_N):
         stop = start + _FAST_MAX_N  # (views: a loop over range(start, stop) does not vectorise)
         ih, il = _exps_dd_block(
@@ -1077,7 +1004,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     return s, b - (s - a)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -1086,7 +1013,7 @@ def _first(row, m):
     return first
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _g_ok(g):
     """Whether every |g_k| is below 2**960 (finite, and safe for the Veltkamp split)."""
     top = 0
@@ -1096,14 +1023,14 @@ def _g_ok(g):
     return top < 0x7BF0000000000000
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_double(ar, gr, outr, w, ke):
     """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
     and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
@@ -1162,29 +1089,129 @@ def _vjp_row_double(ar, gr, outr, w, ke):
         outr[k] = _scale2(y, ke[k])
     return False
 
-#: one row of the vjp; True: a row for _vjp_row_dd (nan, inf, cancellation beyond the bound)
-_vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
 
-
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_rows(a, g, out, redo):
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _vjp_rows_double(a, g, out, redo):
+    """_vjp_rows for float64 rows."""
     n = a.shape[1]
     w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(a.shape[0]):
-        redo[r] = _vjp_row(a[r], g[r], out[r], w, ke)
+        redo[r] = _vjp_row_double(a[r], g[r], out[r], w, ke)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@numba.njit(error_model="numpy")
+def _exps(row, m, e):
+    """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
+    the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to n 2**-77 of the
+    total (2**-61 for n = 2**16): each e[k] is split into a multiple of 2**-30 and a remainder, both summed
+    exactly as integers (no rounding error, any order: the loop vectorises), in blocks of _FAST_MAX_N with
+    a carry between them (_carry)."""
+    n = row.shape[0]
+    sh = 0
+    sl = 0
+    for start in range(0, n, _FAST_MAX_N):
+        rowb = row[start : start + _FAST_MAX_N]  # (views: a loop over range(start, stop) does not vectorise)
+        eb = e[start : start + _FAST_MAX_N]
+        for k in range(len(rowb)):
+            v = np.float64(rowb[k])
+            d = v - m
+            bb = d - v
+            lo = (v - (d - bb)) + (-m - bb)
+            keep = d > _EXP_LO
+            t = _exp_hilo_f64(d if keep else _EXP_LO, lo if keep else 0.0, 1.0)
+            eb[k] = t
+            h = (t + _ROUND_HI) - _ROUND_HI
+            sh += np.int64(h * _Q_HI)
+            sl += np.int64((t - h) * _Q_LO)
+        sh, sl = _carry(sh, sl)
+    return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
+
+
+@numba.njit(error_model="numpy")
+def _weighted_sums(e, g, pos, neg):
+    """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
+    terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
+    for k in range(e.shape[0]):
+        gk = np.float64(g[k])
+        x = gk if _LOG else e[k] * gk
+        pos[k] = x if not x <= 0.0 else 0.0
+        neg[k] = -x if x < 0.0 else 0.0
+    sp = _nonneg_sum(pos, math.inf)
+    sn = _nonneg_sum(neg, math.inf)
+    return sp - sn, sp + sn
+
+
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+def _vjp_row_single(ar, gr, outr, w, ke):
+    """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
+    error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
+    g_j - s or g_j - p_j s) is left to the double-double _vjp_row_dd: returns whether it is."""
+    n = ar.shape[0]
+    fast, m = _row_max(ar)
+    if not fast:
+        return True
+    e = w[0]
+    total = 1.0 + _exps(ar, m, e)  # p to float64 accuracy: the bound below needs it
+    s, b = _weighted_sums(e, gr, w[1], w[2])
+    if not _LOG:
+        s /= total
+        b /= total
+    if not (abs(b) < math.inf):
+        return True
+    # (16 + n 2**-20) 2**-30 b: the sums' error bound times 2**23.  The sums are exact but for the quantisation,
+    # n 2**-76 of each (below n 2**-20 2**-53 b with room to spare), and a few roundings (16 2**-53 b)
+    tol = (16.0 + n * 9.5367431640625e-07) * 9.313225746154785e-10 * b
+    close = 0
+    for k in range(n):
+        gk = np.float64(gr[k])
+        p = e[k] / total
+        x = gk - p * s if _LOG else p * (gk - s)
+        outr[k] = x
+        c = abs(gk - p * s) < p * tol if _LOG else abs(gk - s) < tol
+        close += 1 if c else 0
+    return close != 0
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _vjp_rows_single(a, g, out, redo):
+    """_vjp_rows for float32 rows."""
+    n = a.shape[1]
+    w = np.empty((6, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(a.shape[0]):
+        redo[r] = _vjp_row_single(a[r], g[r], out[r], w, ke)
+    return out
+
+
+def _vjp_rows(a, g, out, redo):
+    """The vjp of the rows; redo[r] set where row r is left to _vjp_row_dd (nan, inf, cancellation beyond the
+    bound).  A kernel per dtype, chosen here (as _forward_rows)."""
+    return (_vjp_rows_single if a.dtype == np.float32 else _vjp_rows_double)(a, g, out, redo)
+
+
 def _vjp_rows_par(a, g, out, redo, chunks):
-    rows, n = a.shape
-    for c in numba.prange(chunks):
-        w = np.empty((6, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _vjp_row(a[r], g[r], out[r], w, ke)
+    """_vjp_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_vjp_rows, chunks, (a, g, out, redo), (0, 1, 2, 3))
     return out
 
 
@@ -1195,7 +1222,7 @@ def vjp(a, g, axis=-1, *, out=None):
 _LANES = 32  # independent accumulators in _dot2 and _dot3: their inner loops over the lanes vectorise
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _add3(s, c, d, x):
     """(s, c, d) + x: TwoSum into s, its error TwoSum into c, that error into d (SumK with K = 3)."""
     t = s + x
@@ -1206,7 +1233,7 @@ def _add3(s, c, d, x):
     return t, u, d + ((c - (u - bb)) + (r - bb))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _dot3(p, g, acc):
     """sum_k p_k g_k (sum_k g_k for log) as a double-double (s, c): each product split exactly by an fma, the
     parts summed in triple precision (SumK with K = 3) in _LANES lanes as in _dot2.  The error is about
@@ -1248,7 +1275,7 @@ def _dot3(p, g, acc):
     return s, c + d
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _from_output_plain(y, g, out):
     """The textbook formula in float64, for rows with nan, inf or overflowing sums (IEEE results)."""
     s = 0.0
@@ -1260,7 +1287,7 @@ def _from_output_plain(y, g, out):
         out[k] = gk - math.exp(np.float64(y[k])) * s if _LOG else np.float64(y[k]) * (gk - s)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _softmax_from_output(pr, gr, outr, s, c, tol):
     """out_j = p_j ((g_j - s) - c), g_j - s exact (TwoSum); returns how many |g_j - s - c| fall below tol."""
     close = 0
@@ -1274,7 +1301,7 @@ def _softmax_from_output(pr, gr, outr, s, c, tol):
     return close
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _from_output_again(yr, gr, outr, acc, w, ke):
     """A row _from_output_row left: the sum by _dot3 (about 2**-150), and for a float32 log-softmax row the
     exponentials in double-double."""
@@ -1317,7 +1344,7 @@ def _from_output_redo(y, g, out, redo):
 _FROM_OUTPUT_MAX = 1e300  # sums below this: no overflow in the compensated arithmetic
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _dot2(p, g, acc):
     """(s, c, b): sum_k p_k g_k as the double-double s + c, and sum_k |p_k g_k|: Dot2 (Ogita, Rump and
     Oishi) in _LANES independent lanes, each product split exactly by an fma and each sum by TwoSum, the lanes
@@ -1355,18 +1382,7 @@ def _dot2(p, g, acc):
     return s, c, b
 
 
-def _is_single(row):
-    """Whether ``row`` is float32; in Numba a compile-time constant."""
-    return row.dtype == np.float32
-
-
-@extending.overload(_is_single, jit_options={"cache": True})
-def _is_single_numba(row):
-    flag = row.dtype == types.float32
-    return lambda row: flag
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always")
 def _exp_short(y):
     """exp(y) in float64 to 2**-41 relative, for y <= 700 (float32 log-softmax outputs: exact inputs): Cody-Waite
     as exp_f64, then Taylor to degree 10 (truncation 2**-41.5 for |r| <= ln 2 / 2) instead of 13, with 2**k set
@@ -1389,7 +1405,7 @@ def _exp_short(y):
     return q * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@numba.njit(error_model="numpy", fastmath={"contract"})
 def _log_from_output_single(yr, gr, outr, t, err):
     """out_j = g_j - exp(y_j) t for a float32 row, in float64 with _exp_short; returns how many outputs that
     exponential's error (2**-41 of |exp(y_j) t|, so 2**-28 of |d| unless d cancels below 2**-13 of it) or the
@@ -1406,7 +1422,7 @@ def _log_from_output_single(yr, gr, outr, t, err):
     return close
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _plain_dot(p, g, acc):
     """(s, b): sum_k p_k g_k (sum_k g_k for log) and sum_k |p_k g_k| in float64, in _LANES lanes (vectorised,
     and the same order, so the same bits, on every machine).  For float32 rows the products are exact and
@@ -1435,7 +1451,7 @@ def _plain_dot(p, g, acc):
     return s, b
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _softmax_from_output_single(pr, gr, outr, s, tol):
     """out_j = p_j (g_j - s) for a float32 row, in float64 (error 2**-52 relative before the float32 rounding);
     returns how many |g_j - s| fall below tol.  (In float32 with s split in two, 16 lanes, it ran no faster
@@ -1448,7 +1464,7 @@ def _softmax_from_output_single(pr, gr, outr, s, tol):
     return close
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _sum2(g, acc):
     """sum_k g_k as a double-double (s, c): Sum2 (TwoSum, the errors summed) in _LANES lanes as in _dot2,
     within about n**2 2**-106 sum_k |g_k|."""
@@ -1484,8 +1500,8 @@ def exp_f64(x):
     return _exp_hilo_f64(c, 0.0, 1.0)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _from_output_row(yr, gr, outr, acc, w, ke):
+@numba.njit(error_model="numpy", inline="always")
+def _from_output_row(yr, gr, outr, acc, w, ke, single):
     """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
@@ -1494,9 +1510,11 @@ def _from_output_row(yr, gr, outr, acc, w, ke):
     left to _from_output_again).  For log-softmax,
     exp(y_j) is _exp_short (2**-41) for float32 rows and vecmath's exp_f64 for float64 ones; a float32 row where
     g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about
-    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
+    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum).
+    ``single``: whether the row is float32, the constant True or False at the call.  Inlined into the rows kernel
+    of each dtype, where Numba prunes the other dtype's branches before typing them: a float64 call compiles
+    none of the float32 sums (and the row function is no level of its own to compile)."""
     n = yr.shape[0]
-    single = _is_single(yr)
     if single and n <= 1024:
         s, b = _plain_dot(yr, gr, acc)
         c = 0.0
@@ -1533,27 +1551,39 @@ def _from_output_row(yr, gr, outr, acc, w, ke):
     return _log_from_output_single(yr, gr, outr, s + c, err) != 0
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _from_output_rows(y, g, out, redo):
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _from_output_rows_double(y, g, out, redo):
+    """_from_output_rows for float64 rows."""
     n = y.shape[1]
     acc = np.empty((3, _LANES))
     w = np.empty((4, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(y.shape[0]):
-        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, False)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _from_output_rows_single(y, g, out, redo):
+    """_from_output_rows for float32 rows."""
+    n = y.shape[1]
+    acc = np.empty((3, _LANES))
+    w = np.empty((4, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(y.shape[0]):
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, True)
+    return out
+
+
+def _from_output_rows(y, g, out, redo):
+    """vjp_from_output of the rows; redo[r] set where row r is left to _from_output_again.  A kernel per dtype,
+    chosen here (as _forward_rows), each passing _from_output_row its dtype as a literal."""
+    return (_from_output_rows_single if y.dtype == np.float32 else _from_output_rows_double)(y, g, out, redo)
+
+
 def _from_output_rows_par(y, g, out, redo, chunks):
-    rows, n = y.shape
-    for c in numba.prange(chunks):
-        acc = np.empty((3, _LANES))
-        w = np.empty((4, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
+    """_from_output_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_from_output_rows, chunks, (y, g, out, redo), (0, 1, 2, 3))
     return out
 
 
@@ -1562,7 +1592,7 @@ def vjp_from_output(y, g, axis=-1, *, out=None):
     return _vjp_call(_from_output_rows, _from_output_rows_par, _from_output_redo, y, g, axis, out, "y")
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _excluded(values, out):
     """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
     n = values.shape[0]

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_c0018a464d4e", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_9cd59bbe63bb", globals())
 
 _SPARSE = True
 
@@ -149,7 +149,7 @@ def _logits(logits):
     return z, np.ascontiguousarray(z.reshape(-1, z.shape[-1]))
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _loss_limit(row, yrow, m, sparse, t):
     """The limit of the loss when the largest logits are infinite."""
     n = row.shape[0]
@@ -167,7 +167,7 @@ def _loss_limit(row, yrow, m, sparse, t):
     return total
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _neumaier(values, skip):
     """Compensated sum of values[k] for k != skip."""
     s = 0.0
@@ -185,7 +185,7 @@ def _neumaier(values, skip):
     return s + c if math.isfinite(s) else s
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _row_special(a):
     """(has_nan, max)."""
     m = -math.inf
@@ -199,7 +199,7 @@ def _row_special(a):
     return bad, m
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
@@ -220,7 +220,7 @@ def _shifted(a, m, e, lo):
     return kmax
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
     """One row, scalar: nan, infinite logits."""
     n = zr.shape[0]
@@ -312,7 +312,7 @@ def _bits_f64(typingctx, i):
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -333,7 +333,7 @@ def _f64_bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _exps_single(row, m, e):
     """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
     r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
@@ -404,7 +404,7 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _exps(row, m, e):
     """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
     the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to n 2**-77 of the
@@ -434,7 +434,7 @@ def _exps(row, m, e):
 _exps_by_dtype = _by_dtype(_exps_single, _exps)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _nonneg_sum(e, below):
     """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
     precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
@@ -466,7 +466,7 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _log_rest(row, m, e):
     """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
     rest = _exps_by_dtype(row, m, e)
@@ -477,13 +477,13 @@ _INF_BITS = 0x7FF0000000000000
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _max_key(row):
     """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
     hi = -_ABS_MASK
@@ -496,7 +496,7 @@ def _max_key(row):
     return hi
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _row_max(row):
     """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum; any
     length but 0)."""
@@ -508,7 +508,7 @@ def _row_max(row):
     return key <= _INF_BITS and abs(m) < math.inf, m
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _loss_row(zr, yr, sparse, t, e, lo, terms):
     """(slow, loss) of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k);
     slow: the row is left to _loss_row_slow (nan, infinite logits; the loss is then 0)."""
@@ -533,7 +533,7 @@ def _loss_row(zr, yr, sparse, t, e, lo, terms):
     return False, _nonneg_sum(terms, math.inf)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_rows(z, y, out, sparse, labels, redo):
     """The loss of each row; redo[r] set where row r is left to _loss_redo."""
     n = z.shape[1]
@@ -543,21 +543,40 @@ def _loss_rows(z, y, out, sparse, labels, redo):
         redo[r], out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
     return out
 
-
-@numba.njit(cache=True, error_model="numpy")
-def _chunk(c, chunks, rows):
-    return c * rows // chunks, (c + 1) * rows // chunks
+#: the worker threads of _by_blocks (the calling thread is one more), made by its first call
+_POOL = []
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+def _by_blocks(kernel, chunks, args, split):
+    """``kernel(*args)`` over ``chunks`` blocks of rows, on up to ``numba.get_num_threads()`` threads (the caller
+    one of them); the arguments at the positions in ``split`` are cut to a block's rows, the others passed whole.
+
+    ``kernel`` is a serial row kernel compiled with ``nogil=True``, so the blocks run in parallel, each with the
+    serial loop's bits.  This is the large-array path of a row entry instead of a ``parallel=True`` twin: the
+    twin's parfor lowering, and the optimisation and machine code of the whole row kernel once more inside it,
+    were about a quarter of a large array's first call (the softmax vjp at 10**6 elements), and a process that
+    met a small array and a large one compiled both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = args[0].shape[0]
+    blocks = iter(range(chunks))  # shared by the threads: next() on it is atomic under the GIL
+
+    def work():
+        for c in blocks:
+            start, stop = c * rows // chunks, (c + 1) * rows // chunks
+            kernel(*[x[start:stop] if i in split else x for i, x in enumerate(args)])
+
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
+    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), chunks) - 1)]
+    work()
+    for helper in helpers:
+        helper.result()
+
+
 def _loss_rows_par(z, y, out, sparse, labels, redo, chunks):
-    rows, n = z.shape
-    for c in numba.prange(chunks):
-        w = np.empty((3, n))
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            yr = y[0] if sparse else y[r]
-            redo[r], out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
+    """_loss_rows over ``chunks`` blocks of rows on threads (the labels, or sparse class indices, cut too)."""
+    _by_blocks(_loss_rows, chunks, (z, y, out, sparse, labels, redo), (0, 2, 4 if sparse else 1, 5))
     return out
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -570,7 +589,7 @@ def _reduction(reduction):
 
 
 def _threaded(rows):
-    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    """The number of blocks of rows for :func:`_by_blocks`, or 0 for the serial kernel alone."""
     threads = numba.get_num_threads()
     return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
 
@@ -631,13 +650,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -652,7 +671,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -682,7 +701,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -701,7 +720,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_exps(row, m, eh, el, ke):
     """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
     returns the total sum_k exp(row[k] - m) as a double-double."""
@@ -723,13 +742,13 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _excluded(values, out):
     """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
     n = values.shape[0]
@@ -743,7 +762,7 @@ def _excluded(values, out):
         acc += values[k]
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _excluded_dd(vh, vl, oh, ol):
     """oh[k] + ol[k] = sum of (vh[i] + vl[i]) for i != k in double-double, from prefix and suffix sums
     (the values are >= 0: no cancellation)."""
@@ -761,7 +780,7 @@ def _excluded_dd(vh, vl, oh, ol):
         ah, al = _dd_add(ah, al, vh[k], vl[k])
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _probabilities(row, p, e, lo):
     """p = softmax(row) in float64; returns the total of e (e[k] = exp(row[k] - max))."""
     bad, m = _row_special(row)
@@ -782,7 +801,7 @@ def _probabilities(row, p, e, lo):
     return total
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _grad_row_dd(zr, yrow, outr, scale, w, ke):
     """One row of the gradient in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
     n = zr.shape[0]
@@ -833,7 +852,7 @@ def _grad_row_dd(zr, yrow, outr, scale, w, ke):
         outr[k] = xh + xl
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always")
 def _label_row(y, sparse, labels, r, yrow):
     """Row r's labels in float64 into yrow (a one-hot row for a sparse label)."""
     if sparse:
@@ -857,46 +876,19 @@ def _grad_redo(z, y, out, sparse, labels, scale, redo):
             _grad_row_dd(z[r], yrow, out[r], scale, w, ke)
     return out
 
-
-@numba.njit(cache=True, error_model="numpy")
-def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
-    """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
-    the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in
-    double-double (returns True: the row is left to _grad_row_dd).  The sparse label t is unused (yrow holds
-    it), as _grad_row_double's twin."""
-    n = zr.shape[0]
-    fast, m = _row_max(zr)
-    if not fast:
-        return True
-    e = w[0]
-    total = 1.0 + _exps(zr, m, e)  # p to float64 accuracy: the bound below needs it
-    ysum = _nonneg_sum(yrow, math.inf)
-    if not (ysum < math.inf):
-        return True
-    # (16 + n 2**-20) 2**-30 sum(y): the error bound times 2**23 (the sums' quantisation, n 2**-76 of each, and a
-    # few roundings, as in _vjp_row_single)
-    tol = (16.0 + n * 9.5367431640625e-07) * 9.313225746154785e-10 * ysum
-    close = 0
-    for k in range(n):
-        p = e[k] / total
-        x = p * ysum - yrow[k]
-        outr[k] = x * scale
-        close += 1 if abs(x) < p * tol else 0
-    return close != 0
-
 _CANCEL = 1.1368683772161603e-13  # 2**-43: the sums' quantisation (2**-103 of each term) over 2**-60
 
 _Y_MAX_BITS = 0x7830000000000000  # the bits of 2**900: labels below it keep the Veltkamp splits in range
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
     return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -923,7 +915,7 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always")
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
     took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
@@ -931,7 +923,7 @@ def _vtwo_prod(a, b):
     return p, fma(a, b, -p)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
     """_exps_dd's loop over a block of the row (views), the fixed-point sums (ih, il) carried on."""
     for k in range(row.shape[0]):
@@ -971,14 +963,14 @@ def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
     return ih, il
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _exps_dd(row, m, eh, el, ke, sh, sl):
     """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
     k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
     double-double, summed in fixed point as in _exps (in blocks of _FAST_MAX_N, carried)."""
     n = row.shape[0]
-    ih = 0
-    il = 0
+    ih = np.int64(0)  # not the literal 0: typing the loop would compile _exps_dd_block for Literal[int](0) too
+    il = np.int64(0)
     for start in range(0, n, _FAST_MAX_N):
         stop = start + _FAST_MAX_N  # (views: a loop over range(start, stop) does not vectorise)
         ih, il = _exps_dd_block(
@@ -991,7 +983,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     return s, b - (s - a)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -1023,7 +1015,7 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _sum_fixed(vh, vl, lo, skip):
     """sum_{k != skip} (vh[k] + vl[k]) (vl left out without ``lo``) for values >= 0 with |vl[k]| <= ulp(vh[k]),
     as a double-double to about n 2**-122 of the largest term: the values scaled by the power of two that
@@ -1069,14 +1061,14 @@ def _sum_fixed(vh, vl, lo, skip):
     return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     """One float64 row as _grad_row_dd, vectorised: e_k in double-double by _exps_dd, the excluded sums
     sum_{k != j} e_k = (1 + rest) - e_j (>= 1 for j != top) and sum_{k != j} y_k = Y - y_j (>= max y for
@@ -1102,7 +1094,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     sl = w[3]
     _exps_dd(zr, m, eh, el, ke, sh, sl)
     top = _first(zr, m)
-    rh, rl = _sum_fixed(sh, sl, True, top)  # e_top = 1
+    rh, rl = _sum_fixed(sh, sl, np.bool_(True), top)  # e_top = 1; np.bool_: one _sum_fixed, not one per literal
     th, tl = _two_sum(1.0, rh)
     th, tl = _fast_two_sum(th, tl + rl)
     ch, cl = _dd_div(scale, 0.0, th, tl)
@@ -1116,7 +1108,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
         outr[t] = 0.0 - (oh + ol)  # +0 for a single class, as 0 - 0 in _grad_row_dd
         return False
     jy = _first(yrow, _bits_f64(ybits))
-    yh, yl = _sum_fixed(yrow, yrow, False, jy)
+    yh, yl = _sum_fixed(yrow, yrow, np.bool_(False), jy)
     ah, al = _two_sum(yrow[jy], yh)
     ah, al = _fast_two_sum(ah, al + yl)
     close = 0
@@ -1145,38 +1137,68 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
         outr[k] = _scale2(_vdd_mul(nh, nl, ch, cl)[0], select(zero, ke[k], 0))  # scale / total
     return close != 0
 
-#: one row of the gradient; True: a row for _grad_row_dd
-_grad_row_by_dtype = _by_dtype(_grad_row_single, _grad_row_double)
 
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _grad_row(z, y, out, sparse, labels, scale, r, w, ke):
-    """Row r of the gradient; returns whether it is left to _grad_redo.  Inlined (as _label_row): no level of
-    its own to compile."""
-    yrow = w[14]
-    _label_row(y, sparse, labels, r, yrow)
-    return _grad_row_by_dtype(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _grad_rows(z, y, out, sparse, labels, scale, redo):
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _grad_rows_double(z, y, out, sparse, labels, scale, redo):
+    """_grad_rows for float64 logits."""
     n = z.shape[1]
     w = np.empty((15, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(z.shape[0]):
-        redo[r] = _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
+        _label_row(y, sparse, labels, r, w[14])
+        redo[r] = _grad_row_double(z[r], w[14], out[r], scale, w, ke, labels[r] if sparse else -1)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
+    """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
+    the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in
+    double-double (returns True: the row is left to _grad_row_dd).  The sparse label t is unused (yrow holds
+    it), as _grad_row_double's twin."""
+    n = zr.shape[0]
+    fast, m = _row_max(zr)
+    if not fast:
+        return True
+    e = w[0]
+    total = 1.0 + _exps(zr, m, e)  # p to float64 accuracy: the bound below needs it
+    ysum = _nonneg_sum(yrow, math.inf)
+    if not (ysum < math.inf):
+        return True
+    # (16 + n 2**-20) 2**-30 sum(y): the error bound times 2**23 (the sums' quantisation, n 2**-76 of each, and a
+    # few roundings, as in _vjp_row_single)
+    tol = (16.0 + n * 9.5367431640625e-07) * 9.313225746154785e-10 * ysum
+    close = 0
+    for k in range(n):
+        p = e[k] / total
+        x = p * ysum - yrow[k]
+        outr[k] = x * scale
+        close += 1 if abs(x) < p * tol else 0
+    return close != 0
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _grad_rows_single(z, y, out, sparse, labels, scale, redo):
+    """_grad_rows for float32 logits."""
+    n = z.shape[1]
+    w = np.empty((15, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(z.shape[0]):
+        _label_row(y, sparse, labels, r, w[14])
+        redo[r] = _grad_row_single(z[r], w[14], out[r], scale, w, ke, labels[r] if sparse else -1)
+    return out
+
+
+def _grad_rows(z, y, out, sparse, labels, scale, redo):
+    """The gradient of the rows; redo[r] set where row r is left to _grad_redo (_grad_row_dd).  A kernel per
+    dtype, chosen here: only the one a call needs compiles, and it calls the row function directly (a choice
+    made in Numba, by an overload, is a level of its own that compiles the whole row function once more)."""
+    return (_grad_rows_single if z.dtype == np.float32 else _grad_rows_double)(z, y, out, sparse, labels, scale, redo)
+
+
 def _grad_rows_par(z, y, out, sparse, labels, scale, redo, chunks):
-    rows, n = z.shape
-    for c in numba.prange(chunks):
-        w = np.empty((15, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
+    """_grad_rows over ``chunks`` blocks of rows on threads (the labels, or sparse class indices, cut too)."""
+    _by_blocks(_grad_rows, chunks, (z, y, out, sparse, labels, scale, redo), (0, 2, 4 if sparse else 1, 6))
     return out
 
 

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squared_hinge_6a976dcfd8ec", globals())
+__name__ = one_name("symact_kernel_squared_hinge_91acd909fb8a", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -301,7 +301,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
     return _grad_out(values, z.dtype, out)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _nan_or(z, y, value):
     """nan where the logit or the label is nan, else ``value``: the per-element form of a loss whose conditions
     are false at nan (max(0, 1 - y z) is 0 there), so that nan goes in and nan comes out."""

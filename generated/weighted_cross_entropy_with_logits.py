@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_151c4053360a", globals())
+__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_24b1194d82b1", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -114,7 +114,7 @@ def _finish(values, reduction, dtype, out, count):
     return dtype.type(total)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _chunk(c, chunks, rows):
     return c * rows // chunks, (c + 1) * rows // chunks
 
@@ -306,7 +306,7 @@ _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a mult
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -315,7 +315,7 @@ def _carry(sh, sl):
     return sh + c, sl - (c << _CARRY)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _neumaier(values, skip):
     """Compensated sum of values[k] for k != skip."""
     s = 0.0
@@ -333,7 +333,7 @@ def _neumaier(values, skip):
     return s + c if math.isfinite(s) else s
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _nonneg_sum(e, below):
     """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
     precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
@@ -365,7 +365,7 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def _total(values):
     """sum of the values: nonnegative ones in blocks summed exactly in fixed point, else compensated."""
     n = values.shape[0]
@@ -472,7 +472,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always")
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
     took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
@@ -480,7 +480,7 @@ def _vtwo_prod(a, b):
     return p, fma(a, b, -p)
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always")
 def _sigmoid_ce_grad_dd(z, y, w):
     """_sigmoid_ce_grad for finite z and y and |q| < 2**64, branch-free (SIMD): t = exp(-|z|) in double-double
     (_exp_dd vectorised: k by the shift trick, 2**k from the bits, the argument clamped at -1000 where t
@@ -576,7 +576,7 @@ def _grad_double_par(zs, ys, params, size, out, chunks):
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always")
 def _grad_f32_parts(z, y, w):
     """(x, ok): the gradient -w y sigma(-z) + (1 - y) sigma(z) in float64 from one exponential, e = exp(-|z|):
     ((1 - y) - w y e) / (1 + e) for z >= 0, ((1 - y) e - w y) / (1 + e) for z < 0; ok where the numerator keeps
@@ -837,13 +837,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -858,7 +858,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -866,13 +866,13 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -891,7 +891,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _sigmoid_ce_grad(z, y, q, plain):
     """-q y sigmoid(-z) + (1 - y) sigmoid(z) with t = exp(-|z|) in double-double: for z >= 0 it is
     ((1 - y) - q y t) / (1 + t), for z < 0 ((1 - y) t - q y) / (1 + t), each formed in double-double
@@ -923,7 +923,7 @@ def _sigmoid_ce_grad(z, y, q, plain):
     return rh + rl
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
     t = math.exp(-abs(x))
@@ -933,13 +933,13 @@ def _sigmoid(x):
     return q - q * (err / s)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _weight(pos_weight):
     return pos_weight
 

@@ -23,7 +23,7 @@ import inspect
 
 from .. import vecmath
 
-__all__ = ["IMPORTS", "source", "used_names"]
+__all__ = ["IMPORTS", "cache_entry_points_only", "source", "used_names"]
 
 #: the imports every generated row module starts with (the copied functions use these names)
 IMPORTS = (
@@ -54,3 +54,48 @@ def used_names(code: str, modules) -> list[str]:
     defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     loads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - defined
     return sorted(n for n in loads if n in glb and not n.startswith("__") and not inspect.ismodule(glb[n]))
+
+
+def _jit_decorator(node) -> ast.expr | None:
+    """The ``numba.njit(...)`` / ``njit(...)`` decorator of a function definition, if it has one."""
+    for d in node.decorator_list:
+        f = d.func if isinstance(d, ast.Call) else d
+        if (isinstance(f, ast.Attribute) and f.attr == "njit") or (isinstance(f, ast.Name) and f.id == "njit"):
+            return d
+    return None
+
+
+def cache_entry_points_only(code: str) -> str:
+    """``code`` (a generated row module's text) with ``cache=True`` taken off every jitted function that no Python
+    code of the module calls: Numba caches only the entry points, the kernels the Python functions run.
+
+    A cached kernel is stored with everything it calls linked in, so a later process loads it whole and never
+    compiles its callees; caching a callee as well bought nothing there, and cost a first call dearly: every
+    cached function is written out as machine code of its own, the callees it links included, so each level of
+    a row kernel (the per-row function, its SIMD loops) was emitted once more for the cache.  A callee still
+    compiles once per process, shared by the kernels that call it.  The entry points: the jitted functions named
+    in the body of a Python function (not in the module-level calls that build an overload from them)."""
+    tree = ast.parse(code)
+    jitted = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef) and _jit_decorator(n) is not None}
+    called = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name not in jitted:
+            called |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    lines = code.split("\n")
+    for name, node in jitted.items():
+        decorator = _jit_decorator(node)
+        if name in called or not isinstance(decorator, ast.Call):
+            continue
+        row = decorator.lineno - 1
+        text = lines[row]
+        options = [k.value.id for k in decorator.keywords if k.arg is None and isinstance(k.value, ast.Name)]
+        if len(options) == 1 and not decorator.args and len(decorator.keywords) == 1:  # njit(**_CONTRACT)
+            lines[row] = text.replace(f"**{options[0]})", f'**{{**{options[0]}, "cache": False}})', 1)
+            continue
+        if not [k for k in decorator.keywords if k.arg == "cache"]:
+            continue
+        for old in ("cache=True, ", ", cache=True", "cache=True"):
+            if old in text:
+                lines[row] = text.replace(old, "", 1).replace("njit()", "njit")
+                break
+    return "\n".join(lines)

@@ -11,7 +11,7 @@ import numpy as np
 from ..vecmath import _fast_two_sum, _two_sum, fma
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -34,13 +34,13 @@ def _vtwo_prod(a, b):
     return p, fma(a, b, -p)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))

@@ -65,7 +65,7 @@ _Q_LO = 151115727451828646838272.0  # 2**77: l * 2**77 summed as integers (|l| <
 _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a multiple of 2**-30
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -87,7 +87,7 @@ def _max_key(row):
     return hi
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
@@ -214,6 +214,37 @@ def _chunk(c, chunks, rows):
 
 
 def _threaded(rows):
-    """The number of chunks of rows for the prange twin of a row kernel, or 0 for the serial one."""
+    """The number of blocks of rows for :func:`_by_blocks`, or 0 for the serial kernel alone."""
     threads = numba.get_num_threads()
     return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+
+
+#: the worker threads of _by_blocks (the calling thread is one more), made by its first call
+_POOL = []
+
+
+def _by_blocks(kernel, chunks, args, split):
+    """``kernel(*args)`` over ``chunks`` blocks of rows, on up to ``numba.get_num_threads()`` threads (the caller
+    one of them); the arguments at the positions in ``split`` are cut to a block's rows, the others passed whole.
+
+    ``kernel`` is a serial row kernel compiled with ``nogil=True``, so the blocks run in parallel, each with the
+    serial loop's bits.  This is the large-array path of a row entry instead of a ``parallel=True`` twin: the
+    twin's parfor lowering, and the optimisation and machine code of the whole row kernel once more inside it,
+    were about a quarter of a large array's first call (the softmax vjp at 10**6 elements), and a process that
+    met a small array and a large one compiled both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = args[0].shape[0]
+    blocks = iter(range(chunks))  # shared by the threads: next() on it is atomic under the GIL
+
+    def work():
+        for c in blocks:
+            start, stop = c * rows // chunks, (c + 1) * rows // chunks
+            kernel(*[x[start:stop] if i in split else x for i, x in enumerate(args)])
+
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
+    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), chunks) - 1)]
+    work()
+    for helper in helpers:
+        helper.result()

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from .checks import _floats
-from .fast import _INF_BITS, _chunk, _key_value, _max_key, _threaded
+from .fast import _INF_BITS, _by_blocks, _key_value, _max_key, _threaded
 from .rows import _direct, _result, _rows
 
 
@@ -29,20 +29,16 @@ def _forward_row(row, out):
         out[first] = 1.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _forward_rows(a, out):
     for r in range(a.shape[0]):
         _forward_row(a[r], out[r])
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _forward_rows_par(a, out, chunks):
-    rows = a.shape[0]
-    for c in numba.prange(chunks):
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            _forward_row(a[r], out[r])
+    """_forward_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_forward_rows, chunks, (a, out), (0, 1))
     return out
 
 
@@ -54,20 +50,16 @@ def _vjp_row(row, g, out):
         out[k] = math.nan if bad or gk != gk else 0.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _vjp_rows(a, g, out):
     for r in range(a.shape[0]):
         _vjp_row(a[r], g[r], out[r])
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _vjp_rows_par(a, g, out, chunks):
-    rows = a.shape[0]
-    for c in numba.prange(chunks):
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            _vjp_row(a[r], g[r], out[r])
+    """_vjp_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_vjp_rows, chunks, (a, g, out), (0, 1, 2))
     return out
 
 

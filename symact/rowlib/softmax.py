@@ -47,11 +47,9 @@ from .fast import (
     _Q_HI,
     _Q_LO,
     _ROUND_HI,
-    _by_dtype,
     _carry,
-    _chunk,
+    _by_blocks,
     _exps,
-    _is_single,
     _nonneg_sum,
     _row_max,
     _threaded,
@@ -190,7 +188,7 @@ def _shift_single(row, out, m, big):
         out[k] = (np.float64(row[k]) - m) - big
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _forward_row_single(row, out, e, lo):
     """softmax or log-softmax of a float32 row, in float32 where float32 suffices: exp(a_k - m) 2**64 in
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
@@ -259,7 +257,7 @@ def _divide(e, out, total):
         out[k] = e[k] * ih + e[k] * il
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _forward_row_double(row, out, e, lo):
     """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
     or a shift.  Returns whether the row is left to _forward_row_slow (as _forward_row_single)."""
@@ -281,30 +279,38 @@ def _forward_row_double(row, out, e, lo):
     return False
 
 
-#: softmax or log-softmax of one row (float32 rows by _forward_row_single); True: a row for _forward_row_slow
-_forward_row = _by_dtype(_forward_row_single, _forward_row_double)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _forward_rows(a, out, redo):
-    """The rows the vectorised path takes; redo[r] set where row r is left to _forward_redo."""
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _forward_rows_single(a, out, redo):
+    """_forward_rows for float32 rows."""
     n = a.shape[1]
     e = np.empty(n)
     lo = np.empty(n)
     for r in range(a.shape[0]):
-        redo[r] = _forward_row(a[r], out[r], e, lo)
+        redo[r] = _forward_row_single(a[r], out[r], e, lo)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _forward_rows_double(a, out, redo):
+    """_forward_rows for float64 rows."""
+    n = a.shape[1]
+    e = np.empty(n)
+    lo = np.empty(n)
+    for r in range(a.shape[0]):
+        redo[r] = _forward_row_double(a[r], out[r], e, lo)
+    return out
+
+
+def _forward_rows(a, out, redo):
+    """The rows the vectorised path takes; redo[r] set where row r is left to _forward_redo.  A kernel per dtype,
+    chosen here: only the one a call needs compiles, and the row function is called directly (a choice made in
+    Numba, by an overload, is a level of its own that compiles the whole row function once more)."""
+    return (_forward_rows_single if a.dtype == np.float32 else _forward_rows_double)(a, out, redo)
+
+
 def _forward_rows_par(a, out, redo, chunks):
-    rows, n = a.shape
-    for c in numba.prange(chunks):
-        e = np.empty(n)
-        lo = np.empty(n)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _forward_row(a[r], out[r], e, lo)
+    """_forward_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_forward_rows, chunks, (a, out, redo), (0, 1, 2))
     return out
 
 
@@ -414,7 +420,7 @@ def _weighted_sums(e, g, pos, neg):
     return sp - sn, sp + sn
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_single(ar, gr, outr, w, ke):
     """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
     error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
@@ -445,14 +451,14 @@ def _vjp_row_single(ar, gr, outr, w, ke):
     return close != 0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -460,7 +466,7 @@ def _vsum2(a, b, c):
     return s, c + ((a - (s - bb)) + (b - bb))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
@@ -473,8 +479,8 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
     double-double, summed in fixed point as in _exps (in blocks of _FAST_MAX_N, carried)."""
     n = row.shape[0]
-    ih = 0
-    il = 0
+    ih = np.int64(0)  # not the literal 0: typing the loop would compile _exps_dd_block for Literal[int](0) too
+    il = np.int64(0)
     for start in range(0, n, _FAST_MAX_N):
         stop = start + _FAST_MAX_N  # (views: a loop over range(start, stop) does not vectorise)
         ih, il = _exps_dd_block(
@@ -537,7 +543,7 @@ def _g_ok(g):
     return top < 0x7BF0000000000000
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -546,7 +552,7 @@ def _first(row, m):
     return first
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_double(ar, gr, outr, w, ke):
     """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
     and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
@@ -606,29 +612,37 @@ def _vjp_row_double(ar, gr, outr, w, ke):
     return False
 
 
-#: one row of the vjp; True: a row for _vjp_row_dd (nan, inf, cancellation beyond the bound)
-_vjp_row = _by_dtype(_vjp_row_single, _vjp_row_double)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _vjp_rows(a, g, out, redo):
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _vjp_rows_single(a, g, out, redo):
+    """_vjp_rows for float32 rows."""
     n = a.shape[1]
     w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(a.shape[0]):
-        redo[r] = _vjp_row(a[r], g[r], out[r], w, ke)
+        redo[r] = _vjp_row_single(a[r], g[r], out[r], w, ke)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _vjp_rows_double(a, g, out, redo):
+    """_vjp_rows for float64 rows."""
+    n = a.shape[1]
+    w = np.empty((6, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(a.shape[0]):
+        redo[r] = _vjp_row_double(a[r], g[r], out[r], w, ke)
+    return out
+
+
+def _vjp_rows(a, g, out, redo):
+    """The vjp of the rows; redo[r] set where row r is left to _vjp_row_dd (nan, inf, cancellation beyond the
+    bound).  A kernel per dtype, chosen here (as _forward_rows)."""
+    return (_vjp_rows_single if a.dtype == np.float32 else _vjp_rows_double)(a, g, out, redo)
+
+
 def _vjp_rows_par(a, g, out, redo, chunks):
-    rows, n = a.shape
-    for c in numba.prange(chunks):
-        w = np.empty((6, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _vjp_row(a[r], g[r], out[r], w, ke)
+    """_vjp_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_vjp_rows, chunks, (a, g, out, redo), (0, 1, 2, 3))
     return out
 
 
@@ -892,8 +906,8 @@ def _log_from_output_single(yr, gr, outr, t, err):
     return close
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _from_output_row(yr, gr, outr, acc, w, ke):
+@numba.njit(error_model="numpy", inline="always")
+def _from_output_row(yr, gr, outr, acc, w, ke, single):
     """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
@@ -902,9 +916,11 @@ def _from_output_row(yr, gr, outr, acc, w, ke):
     left to _from_output_again).  For log-softmax,
     exp(y_j) is _exp_short (2**-41) for float32 rows and vecmath's exp_f64 for float64 ones; a float32 row where
     g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about
-    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum)."""
+    2**-60, again by _from_output_again), and a float64 row keeps the exp's error (2**-52 of exp(y_j) sum).
+    ``single``: whether the row is float32, the constant True or False at the call.  Inlined into the rows kernel
+    of each dtype, where Numba prunes the other dtype's branches before typing them: a float64 call compiles
+    none of the float32 sums (and the row function is no level of its own to compile)."""
     n = yr.shape[0]
-    single = _is_single(yr)
     if single and n <= 1024:
         s, b = _plain_dot(yr, gr, acc)
         c = 0.0
@@ -969,27 +985,39 @@ def _from_output_again(yr, gr, outr, acc, w, ke):
         outr[k] = d + (((gk - (d - bb)) + (-ph - bb)) - pl)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _from_output_rows(y, g, out, redo):
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _from_output_rows_single(y, g, out, redo):
+    """_from_output_rows for float32 rows."""
     n = y.shape[1]
     acc = np.empty((3, _LANES))
     w = np.empty((4, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(y.shape[0]):
-        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, True)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _from_output_rows_double(y, g, out, redo):
+    """_from_output_rows for float64 rows."""
+    n = y.shape[1]
+    acc = np.empty((3, _LANES))
+    w = np.empty((4, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(y.shape[0]):
+        redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, False)
+    return out
+
+
+def _from_output_rows(y, g, out, redo):
+    """vjp_from_output of the rows; redo[r] set where row r is left to _from_output_again.  A kernel per dtype,
+    chosen here (as _forward_rows), each passing _from_output_row its dtype as a literal."""
+    return (_from_output_rows_single if y.dtype == np.float32 else _from_output_rows_double)(y, g, out, redo)
+
+
 def _from_output_rows_par(y, g, out, redo, chunks):
-    rows, n = y.shape
-    for c in numba.prange(chunks):
-        acc = np.empty((3, _LANES))
-        w = np.empty((4, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke)
+    """_from_output_rows over ``chunks`` blocks of rows on threads."""
+    _by_blocks(_from_output_rows, chunks, (y, g, out, redo), (0, 1, 2, 3))
     return out
 
 

@@ -16,8 +16,7 @@ from .fast import (
     _Q_HI,
     _Q_LO,
     _ROUND_HI,
-    _by_dtype,
-    _chunk,
+    _by_blocks,
     _exps,
     _log_rest,
     _nonneg_sum,
@@ -74,7 +73,7 @@ def _loss_row(zr, yr, sparse, t, e, lo, terms):
     return False, _nonneg_sum(terms, math.inf)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_rows(z, y, out, sparse, labels, redo):
     """The loss of each row; redo[r] set where row r is left to _loss_redo."""
     n = z.shape[1]
@@ -85,15 +84,9 @@ def _loss_rows(z, y, out, sparse, labels, redo):
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
 def _loss_rows_par(z, y, out, sparse, labels, redo, chunks):
-    rows, n = z.shape
-    for c in numba.prange(chunks):
-        w = np.empty((3, n))
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            yr = y[0] if sparse else y[r]
-            redo[r], out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
+    """_loss_rows over ``chunks`` blocks of rows on threads (the labels, or sparse class indices, cut too)."""
+    _by_blocks(_loss_rows, chunks, (z, y, out, sparse, labels, redo), (0, 2, 4 if sparse else 1, 5))
     return out
 
 
@@ -197,7 +190,7 @@ def _grad_row_dd(zr, yrow, outr, scale, w, ke):
         outr[k] = xh + xl
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
     the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in
@@ -276,7 +269,7 @@ def _sum_fixed(vh, vl, lo, skip):
     return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
 def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     """One float64 row as _grad_row_dd, vectorised: e_k in double-double by _exps_dd, the excluded sums
     sum_{k != j} e_k = (1 + rest) - e_j (>= 1 for j != top) and sum_{k != j} y_k = Y - y_j (>= max y for
@@ -302,7 +295,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     sl = w[3]
     _exps_dd(zr, m, eh, el, ke, sh, sl)
     top = _first(zr, m)
-    rh, rl = _sum_fixed(sh, sl, True, top)  # e_top = 1
+    rh, rl = _sum_fixed(sh, sl, np.bool_(True), top)  # e_top = 1; np.bool_: one _sum_fixed, not one per literal
     th, tl = _two_sum(1.0, rh)
     th, tl = _fast_two_sum(th, tl + rl)
     ch, cl = _dd_div(scale, 0.0, th, tl)
@@ -316,7 +309,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
         outr[t] = 0.0 - (oh + ol)  # +0 for a single class, as 0 - 0 in _grad_row_dd
         return False
     jy = _first(yrow, _bits_f64(ybits))
-    yh, yl = _sum_fixed(yrow, yrow, False, jy)
+    yh, yl = _sum_fixed(yrow, yrow, np.bool_(False), jy)
     ah, al = _two_sum(yrow[jy], yh)
     ah, al = _fast_two_sum(ah, al + yl)
     close = 0
@@ -346,9 +339,6 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     return close != 0
 
 
-#: one row of the gradient; True: a row for _grad_row_dd
-_grad_row_by_dtype = _by_dtype(_grad_row_single, _grad_row_double)
-
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _label_row(y, sparse, labels, r, yrow):
@@ -361,34 +351,40 @@ def _label_row(y, sparse, labels, r, yrow):
             yrow[k] = np.float64(y[r, k])
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def _grad_row(z, y, out, sparse, labels, scale, r, w, ke):
-    """Row r of the gradient; returns whether it is left to _grad_redo.  Inlined (as _label_row): no level of
-    its own to compile."""
-    yrow = w[14]
-    _label_row(y, sparse, labels, r, yrow)
-    return _grad_row_by_dtype(z[r], yrow, out[r], scale, w, ke, labels[r] if sparse else -1)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _grad_rows(z, y, out, sparse, labels, scale, redo):
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _grad_rows_single(z, y, out, sparse, labels, scale, redo):
+    """_grad_rows for float32 logits."""
     n = z.shape[1]
     w = np.empty((15, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(z.shape[0]):
-        redo[r] = _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
+        _label_row(y, sparse, labels, r, w[14])
+        redo[r] = _grad_row_single(z[r], w[14], out[r], scale, w, ke, labels[r] if sparse else -1)
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _grad_rows_double(z, y, out, sparse, labels, scale, redo):
+    """_grad_rows for float64 logits."""
+    n = z.shape[1]
+    w = np.empty((15, n))
+    ke = np.empty(n, dtype=np.int64)
+    for r in range(z.shape[0]):
+        _label_row(y, sparse, labels, r, w[14])
+        redo[r] = _grad_row_double(z[r], w[14], out[r], scale, w, ke, labels[r] if sparse else -1)
+    return out
+
+
+def _grad_rows(z, y, out, sparse, labels, scale, redo):
+    """The gradient of the rows; redo[r] set where row r is left to _grad_redo (_grad_row_dd).  A kernel per
+    dtype, chosen here: only the one a call needs compiles, and it calls the row function directly (a choice
+    made in Numba, by an overload, is a level of its own that compiles the whole row function once more)."""
+    return (_grad_rows_single if z.dtype == np.float32 else _grad_rows_double)(z, y, out, sparse, labels, scale, redo)
+
+
 def _grad_rows_par(z, y, out, sparse, labels, scale, redo, chunks):
-    rows, n = z.shape
-    for c in numba.prange(chunks):
-        w = np.empty((15, n))
-        ke = np.empty(n, dtype=np.int64)
-        start, stop = _chunk(c, chunks, rows)
-        for r in range(start, stop):
-            redo[r] = _grad_row(z, y, out, sparse, labels, scale, r, w, ke)
+    """_grad_rows over ``chunks`` blocks of rows on threads (the labels, or sparse class indices, cut too)."""
+    _by_blocks(_grad_rows, chunks, (z, y, out, sparse, labels, scale, redo), (0, 2, 4 if sparse else 1, 6))
     return out
 
 
