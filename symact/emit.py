@@ -335,6 +335,9 @@ def _scalar_function(
                 value = _limit(expr, var, direction)
                 # (a kernel-library form in place of the compute form handles its own tails)
                 own = dd_helper is None and f32_call is None
+                line = _asymptote_select(expr, var, direction, value) if own else None
+                if line is not None:  # an intermediate overflow where f itself is finite: f's asymptote there
+                    lines.append(line)
                 tail = own and value is not None and _nan_in_tail(expr, var, direction)
                 if binary and (value is None or value.free_symbols & set(binary)):
                     value = _limit_by_flag(expr, var, direction, binary[0], var.name)
@@ -355,6 +358,76 @@ def _scalar_function(
             lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
     return "\n".join(lines) + "\n"
+
+
+def _asymptote_select(expr: sympy.Expr, var: sympy.Symbol, direction, value) -> str | None:
+    """A select of f's linear asymptote a x + b where the compute form overflows at a finite x on the side of
+    ``direction`` while f does not, or None.  softplus(2 x)/2 is inf for x > 8.99e307 (2 x overflows) where f(x) = x
+    to the last bit: with a = lim f(x)/x and b = lim f(x) - a x both finite numbers, f(x) - (a x + b) -> 0, so at
+    the magnitudes where an intermediate overflows (x beyond 1e38) a x + b is f(x) to far below an ulp.  Only where
+    f -> +-inf (``value``), |a| <= 1 (a x + b finite wherever x is), and the form, evaluated in IEEE float64 and
+    float32 arithmetic (NumPy) at the largest finite x of that side, gives +-inf there."""
+    if value not in (sympy.oo, -sympy.oo) or expr.free_symbols != {var} or not _overflows_at_top(expr, var, direction):
+        return None
+    a = _limit(expr / var, var, direction)
+    if a is None or not a.is_number or not a.is_finite or a == 0 or abs(a) > 1:
+        return None
+    b = _limit(expr - a * var, var, direction)
+    if b is None or not b.is_number or not b.is_finite:
+        return None
+    side = ">" if direction is sympy.oo else "<"
+    name = var.name
+    asymptote = kernel_code(a * var + b, vec=True, typed=name)
+    test = f"(abs(r) == _lit(math.inf, {name})) & ({name} {side} _lit(0.0, {name})) & (abs({name}) < _lit(math.inf, {name}))"
+    return f"    r = select({test}, {asymptote}, r)"
+
+
+#: the scale of :func:`_scaled_derivative`: f'(x) 2**-64
+_DERIVATIVE_SCALE = sympy.Rational(1, 2**64)
+
+
+def _scaled_derivative(derivative: sympy.Expr, var: sympy.Symbol) -> sympy.Expr | None:
+    """f'(x) 2**-64, the scale folded into each product (and each arm of a Piecewise), where the derivative's form
+    overflows at the largest finite x of either side (float64 or float32 arithmetic, NumPy) and this one does not,
+    else None.  A vjp g f'(x) with |g| < 1 is finite there (x |x|' = 2|x| at x = 1.8e308, g = 0.3: 1.08e308): the
+    vjp loop redoes such elements as g (f'(x) 2**-64) 2**64."""
+    if derivative.free_symbols != {var}:
+        return None
+    sides = [d for d in (sympy.oo, -sympy.oo) if _overflows_at_top(derivative, var, d)]
+    if not sides:
+        return None
+    scaled = sympy.piecewise_fold(_DERIVATIVE_SCALE * derivative)
+    if isinstance(scaled, sympy.Piecewise):
+        scaled = sympy.Piecewise(*((sympy.expand_mul(v), c) for v, c in scaled.args), evaluate=False)
+    if any(_overflows_at_top(scaled, var, d) for d in sides):
+        return None
+    return scaled
+
+
+def _overflows_at_top(expr: sympy.Expr, var: sympy.Symbol, direction) -> bool:
+    """Whether the compute form gives +-inf at the largest finite float64 or float32 of the side of ``direction``."""
+    from .functions import square_plus
+
+    sign = 1.0 if direction is sympy.oo else -1.0
+    hypot = sympy.Function("_hypot")  # sqrt(w^2 + c) as the printer prints it: hypot(w, sqrt(c)), no overflow
+    expr = expr.replace(
+        lambda e: e.is_Pow and abs(e.exp) == sympy.S.Half and square_plus(e.base) is not None,
+        lambda e: hypot(square_plus(e.base)[0], sympy.sqrt(square_plus(e.base)[1])) ** (2 * e.exp),
+    )
+    try:
+        fn = sympy.lambdify(
+            [var],
+            expr,
+            modules=[{sigmoid.__name__: _np_sigmoid, softplus.__name__: _np_softplus, "_hypot": np.hypot}, "numpy"],
+        )
+        with np.errstate(all="ignore"):
+            for dtype in (np.float64, np.float32):
+                got = fn(dtype(sign * np.finfo(dtype).max))
+                if np.isinf(got):
+                    return True
+    except Exception:  # a form NumPy cannot evaluate: no select
+        return False
+    return False
 
 
 #: large finite arguments where a compute form is probed for nan (float32 and float64 magnitudes)
@@ -451,6 +524,8 @@ def _loops(
     native: bool,
     redo: str | None = None,
     scale: str = "a_g * ",
+    overflow: str | None = None,
+    redo_tiny: bool = True,
 ) -> str:
     """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out`` (and
     ``out2``, ... where ``body`` is several values: one pass computing them all).
@@ -460,7 +535,9 @@ def _loops(
     computes in float32; parameters take the type of the first input), else in float64.  With ``redo`` (a
     vjp's f'(x) call; ``body`` is then ``a_g * f'(x)``), the loop returns whether some float32 f'(x) fell below
     2**-120 (:func:`_redo_piece`), and ``_<kernel>_redo`` (with its own twin) computes the array again in
-    float64, called by ``_run`` only then: compiled only when an input needs it."""
+    float64, called by ``_run`` only then: compiled only when an input needs it.  With ``overflow`` (a call of f'(x)
+    times 2**-64, :func:`_scaled_derivative`), the loop also returns whether some f'(x) overflowed at a finite x,
+    float32 or float64, and the redo takes g (f'(x) 2**-64) 2**64 there (x |x|: g 2|x| at x = 1.8e308, g = 0.3)."""
     bodies = [body] if isinstance(body, str) else list(body)
     outs = ["out", *[f"out{k}" for k in range(2, len(bodies) + 1)]]
     stores = "".join(f"        {o}[i] = {b}\n" for o, b in zip(outs, bodies))
@@ -472,13 +549,19 @@ def _loops(
         reads = wide
     flags = "_FAST" if fastmath else "_EXACT"
     args = [*inputs, *params, *outs]
-    if redo and native:
+    if redo and (native or overflow):
         wide_head = f"@numba.njit(**{flags})\ndef _{kernel}_redo({', '.join(args)}):\n"
+        again = f"        out[i] = {scale}{redo}\n"
+        if overflow:  # g (f'(x) 2**-64) 2**64 where f'(x) overflowed, the product rounded once
+            again = (
+                f"        d = {redo}\n        big = (abs(d) == math.inf) & (abs(a_{inputs[0]}) < math.inf)\n"
+                f"        out[i] = select(big, ({scale}{overflow})*18446744073709551616.0, {scale}d)\n"
+            )
         return "\n\n".join(
             [
-                _redo_piece(kernel, args, reads, redo, scale),
+                _redo_piece(kernel, args, reads, redo, scale, tiny=native and redo_tiny, overflow=bool(overflow)),
                 _parallel_twin(kernel, args, flags, flagged=True),
-                f"{wide_head}    for i in range(out.shape[0]):\n{wide}        out[i] = {scale}{redo}\n",
+                f"{wide_head}    for i in range(out.shape[0]):\n{wide}{again}",
                 _parallel_twin(kernel, args, flags, suffix="_redo"),
             ]
         )
@@ -506,7 +589,15 @@ def _parallel_twin(kernel: str, args: Sequence[str], flags: str, suffix: str = "
     )
 
 
-def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str, scale: str = "a_g * ") -> str:
+def _redo_piece(
+    kernel: str,
+    args: Sequence[str],
+    reads: str,
+    derivative: str,
+    scale: str = "a_g * ",
+    tiny: bool = True,
+    overflow: bool = False,
+) -> str:
     """The float32-native vjp loop of a function whose f'(x) underflows in a tail (Forms.underflows: a vjp
     g f'(x) whose f'(x) is subnormal loses its digits before g scales them back, 150 ulp and more at g = 1e5;
     redone in float64, g f'(x) keeps them, at no cost to other calls), returning whether some f'(x) fell below 2**-120,
@@ -515,13 +606,18 @@ def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str, s
     float32 lanes: elu's vjp 3.6 -> 4.5 ms at 10^7, and on 2 threads, as a prange reduction, silu's 5.2 -> 7.2
     ms)."""
     first = reads.split("=", 1)[0].strip()  # the loop's first input: float32 or float64
+    flag = ""
+    if tiny:
+        flag += f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch\n"
+    if overflow:  # f'(x) overflowed at a finite x: redone as g (f'(x) 2**-64) 2**64
+        flag += f"        tiny |= (abs(d) == math.inf) & (abs({first}) < math.inf)\n"
     return (
         f"@numba.njit(**_FAST)\ndef _{kernel}_loop({', '.join(args)}):\n"
         "    tiny = False\n"
         "    for i in range(out.shape[0]):\n"
         f"{reads}"
         f"        d = {derivative}\n"
-        f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch\n"
+        f"{flag}"
         f"        out[i] = {scale}d\n"
         "    return tiny\n"
     )
@@ -622,7 +718,19 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
     redo = body if forms.underflows and native["vjp"] else None
-    parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"], redo))
+    scaled = None if dd or forms.derivative_rule is not None else _scaled_derivative(forms.derivative, x)
+    overflow = None
+    if scaled is not None:  # f'(x) overflows at the top of the range where g f'(x) may not: its redo
+        parts.append(_scalar_function("_derivative_scaled_scalar", scaled, scalar_args, x, False))
+        wide_args = ", ".join(f"a_{n}" for n in scalar_args)
+        overflow = f"_derivative_scaled_scalar({wide_args})"
+        redo_tiny = redo is not None
+        redo = body
+    else:
+        redo_tiny = True
+    parts.append(
+        _loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"], redo, overflow=overflow, redo_tiny=redo_tiny)
+    )
     wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses
     both = [
         f"_forward_scalar({a(scalar_args) if native['forward'] else wide})",
