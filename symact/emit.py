@@ -34,7 +34,7 @@ from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_d
 from .files import write_atomic
 from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
-from .measure import _np_sigmoid, _np_softplus, error_at, form_gives, needs_float64
+from .measure import _np_sigmoid, _np_softplus, error_at, float32_error, form_gives
 from .module_identity import identity_source, stamp
 from .printer import ARGUMENT, call_code, helper_name, kernel_code
 from .prose import plain as plain_text
@@ -68,6 +68,8 @@ class Forms:
     forward_underflows: bool = False
     #: whether the float32 forward and derivative compute in float64 (their forms miss the bound far in float32)
     float32_wide: tuple[bool, bool] = (False, False)
+    #: whether the float32 proxy is near the bound or misses it, not far: the rendered kernel is measured (_measured_wide)
+    float32_doubt: tuple[bool, bool] = (False, False)
     #: root-centred forms of f itself, near its zeros where the forward form cancels (x + sqrt(x^2 + 1)/2 - 1/2)
     forward_patches: tuple[RootPatch, ...] = ()
     #: and of the output form, near its zeros where it cancels (1 - exp(-y)/2 at y = -log 2)
@@ -103,9 +105,14 @@ def elementwise_forms(entry: Entry) -> Forms:
     underflows = double_double is None and _underflows(sympy.diff(definition, var).xreplace(defaults), var)
     fixed = tuple((p.symbol, p.default) for p in entry.params) + tuple((a, 1) for a in aux)
     back = {sympy.Symbol(k): p.symbol for (k, _), p in zip(params, entry.params)}
-    wide = (
-        needs_float64(forward.xreplace(back), definition, var, FAR * FORWARD_BOUND, fixed),
-        needs_float64(derivative.xreplace(back), first.raw, var, FAR * DERIVATIVE_BOUND, fixed),
+    errors = (
+        float32_error(forward.xreplace(back), definition, var, fixed),
+        float32_error(derivative.xreplace(back), first.raw, var, fixed),
+    )
+    wide = (errors[0] > FAR * FORWARD_BOUND, errors[1] > FAR * DERIVATIVE_BOUND)
+    doubt = (
+        DOUBT * FORWARD_BOUND < errors[0] <= FAR * FORWARD_BOUND,
+        DOUBT * DERIVATIVE_BOUND < errors[1] <= FAR * DERIVATIVE_BOUND,
     )
     tiny_f = double_double is None and _underflows(definition.xreplace(defaults), var, near_zero=False)
     near_zeros = out_zeros = ()
@@ -126,6 +133,7 @@ def elementwise_forms(entry: Entry) -> Forms:
         underflows,
         tiny_f,
         wide,
+        doubt,
         near_zeros,
         out_zeros,
     )
@@ -182,6 +190,9 @@ def _primitive(expr: sympy.Expr) -> bool:
 #: functions, not the kernel's) must be before the float32 kernel computes in float64: rounding-level differences
 #: between the proxy and the kernel stay in float32, structural losses (cancellation, an amplified argument) do not
 FORWARD_BOUND, DERIVATIVE_BOUND, FAR = 2.0, 4.0, 4.0
+#: and from how far below them the rendered float32 kernel itself is measured (_measured_wide): the proxy's error
+#: and the kernel's differ by rounding-level amounts either way (log((exp(x)+exp(-x))/2): proxy 1.58, kernel 3.21)
+DOUBT = 0.75
 
 
 #: float32's smallest normal number is 2**-126; a vjp g f'(x) whose f'(x) is below 2**-120 may have lost digits
@@ -655,8 +666,55 @@ def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
     return "\n\n".join(parts)
 
 
-def _render_elementwise(entry: Entry, command: str) -> str:
-    forms = elementwise_forms(entry)
+#: the float32 sweep that decides a doubtful float32 kernel: every MEASURE_STRIDE-th float32 by its bits, both
+#: signs (about a million points; odd, and neither of symact.check's strides)
+MEASURE_STRIDE = 4001
+
+
+def _measured_wide(entry: Entry, command: str, forms: Forms) -> Forms:
+    """``forms`` with float32_wide decided by measurement where the float32 proxy (symact.measure: NumPy's functions
+    in float32) is within DOUBT of the bound or misses it, but not by FAR, so that rounding-level differences between proxy and kernel
+    stay in float32: the module is rendered, compiled, and its float32 forward and derivative are measured
+    against its float64 ones (as symact.check's float32 sweep does) on a sweep of float32; a kernel over its
+    bound computes in float64, rounded once (log((exp(x)+exp(-x))/2) forward 3.21 -> 0.5 ulp, sigmoid(x) tanh(x)
+    derivative 4.17 -> 0.5).  Nothing is measured where there is no doubt (most entries)."""
+    import dataclasses
+    import importlib.util
+    import sys
+    import tempfile
+
+    doubt = (forms.float32_doubt[0], forms.float32_doubt[1] and forms.derivative_rule is None)
+    if forms.double_double or forms.aux or not any(doubt):
+        return forms
+    from .check import _f32_ulps
+
+    text = stamp(_render_elementwise(entry, command, forms).rstrip("\n") + "\n", entry.name)
+    top = np.float32(np.finfo(np.float32).max).view(np.int32)
+    positive = np.arange(1, int(top) + 1, MEASURE_STRIDE, dtype=np.int32)
+    x32 = np.concatenate([positive, positive | np.int32(-(2**31))]).view(np.float32)
+    x64 = x32.astype(np.float64)
+    wide = list(forms.float32_wide)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"_measure_{entry.name}.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location(f"_symact_measure_{entry.name}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+            kernels = (module.forward, module.derivative)
+            for k, (kernel, bound) in enumerate(zip(kernels, (FORWARD_BOUND, DERIVATIVE_BOUND))):
+                if doubt[k] and not wide[k]:
+                    errors, wrong = _f32_ulps(kernel(x32), kernel(x64))
+                    wide[k] = bool(wrong) or float(errors.max()) > bound
+        finally:
+            sys.modules.pop(spec.name, None)
+    return dataclasses.replace(forms, float32_wide=tuple(wide)) if tuple(wide) != forms.float32_wide else forms
+
+
+def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) -> str:
+    if forms is None:
+        forms = _measured_wide(entry, command, elementwise_forms(entry))
     pnames = [p for p, _ in forms.params]
     aux = [a.name for a in forms.aux]
     scalar_args = ["x", *aux, *pnames]
