@@ -179,3 +179,15 @@ def test_one_minus_a_mixture_of_sigmoids_becomes_a_sum_of_small_terms(w):
     assert not any(t.is_number for t in got.args)
     assert stabilise(x * sigmoid(-x) + 1) == x * sigmoid(-x) + 1  # no sigma(x) partner: unchanged
     assert stabilise(2 + sigmoid(x)) == 2 + sigmoid(x)
+
+
+def test_a_product_of_exponentials_is_one_exponential():
+    """exp(x) exp(-exp(x)) (the complementary log-log's derivative) as exp(x - exp(x)): one rounding, and the
+    rounding error of its argument corrected for by the printer; any number of exp factors, others kept."""
+    from sympy import exp
+
+    from symact.rewrites import stabilise
+
+    assert stabilise(exp(x) * exp(-exp(x))) == exp(x - exp(x))
+    assert stabilise(3 * x * exp(x) * exp(-x**2) * exp(2 * x)) == 3 * x * exp(3 * x - x**2)
+    assert stabilise(x * exp(x)) == x * exp(x)
