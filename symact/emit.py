@@ -676,8 +676,8 @@ def _measured_wide(entry: Entry, command: str, forms: Forms) -> Forms:
     in float32) is within DOUBT of the bound or misses it, but not by FAR, so that rounding-level differences between proxy and kernel
     stay in float32: the module is rendered, compiled, and its float32 forward and derivative are measured
     against its float64 ones (as symact.check's float32 sweep does) on a sweep of float32; a kernel over its
-    bound computes in float64, rounded once (log((exp(x)+exp(-x))/2) forward 3.21 -> 0.5 ulp, sigmoid(x) tanh(x)
-    derivative 4.17 -> 0.5).  Nothing is measured where there is no doubt (most entries)."""
+    bound computes in float64, rounded once (log((exp(x)+exp(-x))/2)'s float32 forward, 3.21 ulp, and sigmoid(x) tanh(x)'s
+    float32 derivative, 4.17, are so within their bounds).  Nothing is measured where there is no doubt (most entries)."""
     import dataclasses
     import importlib.util
     import sys
