@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_38cbd4bb300f", globals())
+__name__ = one_name("symact_kernel_gelu_a2ff1b893499", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -99,28 +99,14 @@ def _is32_numba(x):
     return lambda x: flag
 
 
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
-    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
-    instead of 17), barring underflow.  Float arguments of one type only.
-
-    >>> from numba import njit
-    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
-    True
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
+def _mul_exp(m, t, e):
+    """m exp(t + e), e the small rounding error of a computed t: _mul_exp_f32 or _mul_exp_f64 by the type of t."""
+    return m
 
 
-def verfc(x):
-    """erfc(x); in Numba the vectorisable erfc_f32 / erfc_f64."""
-    return math.erfc(x)
+def vexp(x):
+    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
+    return math.exp(x)
 
 
 def _pick(x, f32, f64):
@@ -131,242 +117,6 @@ def _pick(x, f32, f64):
     if x == types.float64:
         return f64.py_func
     return None
-
-_ERF_C0 = 1.0830752376761712  # the constant terms of the erf / erfc fits
-
-_ERF_C0_LO = 1.0408911050063143e-16  # and their rounding errors (the fits' constants are C0 + C0_LO)
-
-
-@njit(inline="always")
-def _erf_small_poly_f64(t):
-    """erf(x) / x - _ERF_C0 with t = 8 x**2 - 1, |x| <= 0.5 (degree 9)."""
-    p = -1.0893429375776461e-15
-    p = p * t + 8.777607481006789e-14
-    p = p * t + -6.374417573691971e-12
-    p = p * t + 4.127025151938976e-10
-    p = p * t + -2.3472291635294847e-08
-    p = p * t + 1.1516037795233198e-06
-    p = p * t + -4.76233693446849e-05
-    p = p * t + 0.0016130716680617073
-    p = p * t + -0.04364205888669792
-    return p * t
-
-
-@njit(inline="always")
-def _two_sum(a, b):
-    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@njit(inline="always")
-def _erf_small_f64(x):
-    """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
-    t = 8.0 * (x * x) - 1.0
-    s, e = _two_sum(_ERF_C0, _erf_small_poly_f64(t))
-    return x * s + x * (e + _ERF_C0_LO)
-
-_ERFCX_MID_C0 = 0.3215854164543175
-
-_ERFCX_MID_C0_LO = 1.7007985607722196e-17
-
-_ERFCX_TAIL_C0 = 0.5437500712042601
-
-_ERFCX_TAIL_C0_LO = -3.8394990791664805e-18
-
-_ERFCX_TAIL_V0 = 0.08066115702479339  # the tail fit's variable: t = (1 / a**2 - V0) / VH
-
-_ERFCX_TAIL_VH = 0.07933884297520662
-
-_HIGH32_MASK = -4294967296  # 0xFFFFFFFF00000000 as int64: clears the low 32 bits
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    """The float64 whose bits are the int64 i."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-
-@njit(inline="always")
-def _erfcx_mid_poly_f64(t):
-    """erfcx(a) - _ERFCX_MID_C0 with t = a - 1.5, 0.5 <= a <= 2.5 (degree 22)."""
-    p = 4.089897411779722e-12
-    p = p * t + -1.734053928766956e-11
-    p = p * t + 4.8778006804111125e-11
-    p = p * t + -1.9648646045553093e-10
-    p = p * t + 8.348299788481909e-10
-    p = p * t + -3.251584211636436e-09
-    p = p * t + 1.2320891414760783e-08
-    p = p * t + -4.595084529057363e-08
-    p = p * t + 1.675518801711717e-07
-    p = p * t + -5.960923218763459e-07
-    p = p * t + 2.066969922878226e-06
-    p = p * t + -6.974987783040836e-06
-    p = p * t + 2.2864312427826564e-05
-    p = p * t + -7.265892314129167e-05
-    p = p * t + 0.00022330994432059154
-    p = p * t + -0.0006619300662692695
-    p = p * t + 0.0018861348770324421
-    p = p * t + -0.00514595754799691
-    p = p * t + 0.013377340953066615
-    p = p * t + -0.032930905299562184
-    p = p * t + 0.0761510398554774
-    p = p * t + -0.16362291773256007
-    return p * t
-
-
-@njit(inline="always")
-def _erfcx_tail_poly_f64(t):
-    """a erfcx(a) - _ERFCX_TAIL_C0, t = (1 / a**2 - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH, 2.5 <= a <= 27.5 (degree 22)."""
-    p = 1.0855011333169192e-12
-    p = p * t + -2.2447187709977e-12
-    p = p * t + -1.5231853438142057e-12
-    p = p * t + 2.812939636609869e-12
-    p = p * t + 1.048095835022153e-11
-    p = p * t + -2.3204710257382908e-11
-    p = p * t + 3.0509507234819166e-11
-    p = p * t + -7.743055381045506e-11
-    p = p * t + 2.2135685721815347e-10
-    p = p * t + -5.803609150176659e-10
-    p = p * t + 1.5653759102551364e-09
-    p = p * t + -4.435410371315874e-09
-    p = p * t + 1.314395727998299e-08
-    p = p * t + -4.096360393423999e-08
-    p = p * t + 1.353997574006867e-07
-    p = p * t + -4.795831289060577e-07
-    p = p * t + 1.845384093832919e-06
-    p = p * t + -7.86206674624392e-06
-    p = p * t + 3.812842332756712e-05
-    p = p * t + -0.00021983957988292544
-    p = p * t + 0.001626411232201209
-    p = p * t + -0.018172469152823653
-    return p * t
-
-_INV_LN2 = 1.4426950408889634
-
-_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
-
-_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
-
-_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
-
-_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
-
-
-@njit(inline="always")
-def _exp_poly_f64(r):
-    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
-    q = 1.0 / 6227020800.0
-    q = q * r + 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    return (r * r) * q
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@njit(inline="always")
-def _pow2_f64(k):
-    """2.0**k for an int64 k in [-1022, 1023]."""
-    return _bits_f64((k + 1023) << 52)
-
-
-@njit(inline="always")
-def _exp_hilo_f64(hi, lo, m):
-    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
-    t = hi * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
-    p = m + m * (r + _exp_poly_f64(r))
-    ki = _f64_bits(t) - _SHIFT_BITS
-    k1 = ki >> 1
-    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
-
-_LOW27_CLEAR = -134217728  # ~(2**27 - 1) as int64
-
-
-@njit(inline="always")
-def _split26(v):
-    """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
-    return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
-
-
-@njit(inline="always")
-def _erfc_tail_f64(a):
-    """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0; a < 0.5 gives a finite unused value).
-
-    ``exp(-a**2) erfcx(a)``: ``a**2 = z**2 + (z - a)(z + a)`` with ``z`` a to 21 bits (``z**2`` exact), and the
-    rounding errors of the polynomial's last addition and of the division by ``a`` carried into the
-    exponent as a relative correction, so that only exp's own rounding remains."""
-    a = select(a > 27.5, 27.5, a)
-    a = select(a < 0.5, 0.5, a)
-    z = _bits_f64(_f64_bits(a) & _HIGH32_MASK)
-    mid = a < 2.5
-    t_mid = a - 1.5
-    t_tail = (1.0 / (a * a) - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH
-    w = select(mid, _erfcx_mid_poly_f64(t_mid), _erfcx_tail_poly_f64(t_tail))
-    s, e = _two_sum(select(mid, _ERFCX_MID_C0, _ERFCX_TAIL_C0), w)
-    e = e + select(mid, _ERFCX_MID_C0_LO, _ERFCX_TAIL_C0_LO)
-    d = select(mid, 1.0, a)
-    q = s / d
-    qh = _split26(q)
-    dh = _split26(d)
-    ql = q - qh
-    dl = d - dh
-    ph = q * d
-    pl = ((qh * dh - ph) + qh * dl + ql * dh) + ql * dl  # q * d = ph + pl (Dekker)
-    rel = (e + ((s - ph) - pl)) / s  # (true numerator - q d) / (q d)
-    return _exp_hilo_f64(-(z * z), (z - a) * (z + a) + rel, q)
-
-
-@njit(inline="always")
-def erfc_f64(x):
-    """erfc(x) = 1 - erf(x), float64, accurate for large x (no cancellation)."""
-    a = math.fabs(x)
-    e = _erfc_tail_f64(a)
-    big = select(x > 0.0, e, 2.0 - e)
-    return select(a < 0.5, 1.0 - _erf_small_f64(x), big)
-
-
-@njit(inline="always")
-def erfc_f32(x):
-    """erfc(x), float32."""
-    return np.float32(erfc_f64(np.float64(x)))
-
-
-@overload(verfc, inline="always")
-def _verfc_numba(x):
-    return _pick(x, erfc_f32, erfc_f64)
-
-
-def vexp(x):
-    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
-    return math.exp(x)
 
 _F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
 
@@ -453,6 +203,76 @@ _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
 _EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
 
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@njit(inline="always")
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always")
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(inline="always")
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
 
 @njit(inline="always")
 def exp_f64(x):
@@ -465,6 +285,227 @@ def exp_f64(x):
 @overload(vexp, inline="always")
 def _vexp_numba(x):
     return _pick(x, exp_f32, exp_f64)
+
+
+@njit(inline="always")
+def _mul_exp_f32(m, t, e):
+    """m exp(t + e) in float32: m (exp(t) (1 + e)), the correction only where |t| < 1000 (exp(t) is 0 or inf
+    beyond, and e may be nan there)."""
+    one = np.float32(1.0)
+    return m * (vexp(t) * select(abs(t) < np.float32(1000.0), one + e, one))
+
+
+@njit(inline="always")
+def _mul_exp_f64(m, t, e):
+    """m exp(t + e) in float64 for a small e (the rounding error of a computed t), with m inside the scaling: the
+    product m (1 + expm1(r)) is formed at exp's reduced argument r and scaled by 2**k last, in two exact steps and
+    one rounding, so that a subnormal exp(t) loses nothing before m scales it back (-2 x exp(-x^2) at x = 26.8 is
+    6.6e-312 where exp(-x^2) is 1.2e-313: 13.5 ulp as x (exp(-x^2)) (-2), 0.5 here).  |t| < 1000 and m finite;
+    elsewhere its limit: m inf (m = +-inf, |t| < 1000), m 0 or a signed 0 (t <= -1000: inf * 0 would be nan), m inf
+    (t >= 1000), nan (t nan).  A subnormal m with a large positive t loses its digits before the scaling."""
+    ok = (abs(t) < 1000.0) & (abs(m) < math.inf)
+    c = select(ok, t, 0.0)
+    lo = select(ok, e, 0.0)
+    u = c * _INV_LN2 + _SHIFT
+    k = u - _SHIFT
+    r = ((c - k * _LN2_HI) - k * _LN2_LO) + lo  # exact reduction for |c| < 2048 (_LN2_HI has 21 bits)
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(u) - _SHIFT_BITS  # |ki| <= 1443: two factors 2**k1 2**(ki - k1), each in range
+    k1 = ki >> 1
+    scaled = (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+    x = select(abs(t) < 1000.0, 1.0, select(t > 0.0, math.inf, 0.0))  # exp(t) where only its sign or limit counts
+    plain = select((x == 0.0) & (m == m), math.copysign(0.0, m), m * x)
+    return select(ok, scaled, select(t == t, plain, t))
+
+
+@overload(_mul_exp, inline="always")
+def _mul_exp_numba(m, t, e):
+    return _mul_exp_f32.py_func if t == types.float32 else _mul_exp_f64.py_func
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+def verfc(x):
+    """erfc(x); in Numba the vectorisable erfc_f32 / erfc_f64."""
+    return math.erfc(x)
+
+_ERF_C0 = 1.0830752376761712  # the constant terms of the erf / erfc fits
+
+_ERF_C0_LO = 1.0408911050063143e-16  # and their rounding errors (the fits' constants are C0 + C0_LO)
+
+
+@njit(inline="always")
+def _erf_small_poly_f64(t):
+    """erf(x) / x - _ERF_C0 with t = 8 x**2 - 1, |x| <= 0.5 (degree 9)."""
+    p = -1.0893429375776461e-15
+    p = p * t + 8.777607481006789e-14
+    p = p * t + -6.374417573691971e-12
+    p = p * t + 4.127025151938976e-10
+    p = p * t + -2.3472291635294847e-08
+    p = p * t + 1.1516037795233198e-06
+    p = p * t + -4.76233693446849e-05
+    p = p * t + 0.0016130716680617073
+    p = p * t + -0.04364205888669792
+    return p * t
+
+
+@njit(inline="always")
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(inline="always")
+def _erf_small_f64(x):
+    """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
+    t = 8.0 * (x * x) - 1.0
+    s, e = _two_sum(_ERF_C0, _erf_small_poly_f64(t))
+    return x * s + x * (e + _ERF_C0_LO)
+
+_ERFCX_MID_C0 = 0.3215854164543175
+
+_ERFCX_MID_C0_LO = 1.7007985607722196e-17
+
+_ERFCX_TAIL_C0 = 0.5437500712042601
+
+_ERFCX_TAIL_C0_LO = -3.8394990791664805e-18
+
+_ERFCX_TAIL_V0 = 0.08066115702479339  # the tail fit's variable: t = (1 / a**2 - V0) / VH
+
+_ERFCX_TAIL_VH = 0.07933884297520662
+
+_HIGH32_MASK = -4294967296  # 0xFFFFFFFF00000000 as int64: clears the low 32 bits
+
+
+@njit(inline="always")
+def _erfcx_mid_poly_f64(t):
+    """erfcx(a) - _ERFCX_MID_C0 with t = a - 1.5, 0.5 <= a <= 2.5 (degree 22)."""
+    p = 4.089897411779722e-12
+    p = p * t + -1.734053928766956e-11
+    p = p * t + 4.8778006804111125e-11
+    p = p * t + -1.9648646045553093e-10
+    p = p * t + 8.348299788481909e-10
+    p = p * t + -3.251584211636436e-09
+    p = p * t + 1.2320891414760783e-08
+    p = p * t + -4.595084529057363e-08
+    p = p * t + 1.675518801711717e-07
+    p = p * t + -5.960923218763459e-07
+    p = p * t + 2.066969922878226e-06
+    p = p * t + -6.974987783040836e-06
+    p = p * t + 2.2864312427826564e-05
+    p = p * t + -7.265892314129167e-05
+    p = p * t + 0.00022330994432059154
+    p = p * t + -0.0006619300662692695
+    p = p * t + 0.0018861348770324421
+    p = p * t + -0.00514595754799691
+    p = p * t + 0.013377340953066615
+    p = p * t + -0.032930905299562184
+    p = p * t + 0.0761510398554774
+    p = p * t + -0.16362291773256007
+    return p * t
+
+
+@njit(inline="always")
+def _erfcx_tail_poly_f64(t):
+    """a erfcx(a) - _ERFCX_TAIL_C0, t = (1 / a**2 - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH, 2.5 <= a <= 27.5 (degree 22)."""
+    p = 1.0855011333169192e-12
+    p = p * t + -2.2447187709977e-12
+    p = p * t + -1.5231853438142057e-12
+    p = p * t + 2.812939636609869e-12
+    p = p * t + 1.048095835022153e-11
+    p = p * t + -2.3204710257382908e-11
+    p = p * t + 3.0509507234819166e-11
+    p = p * t + -7.743055381045506e-11
+    p = p * t + 2.2135685721815347e-10
+    p = p * t + -5.803609150176659e-10
+    p = p * t + 1.5653759102551364e-09
+    p = p * t + -4.435410371315874e-09
+    p = p * t + 1.314395727998299e-08
+    p = p * t + -4.096360393423999e-08
+    p = p * t + 1.353997574006867e-07
+    p = p * t + -4.795831289060577e-07
+    p = p * t + 1.845384093832919e-06
+    p = p * t + -7.86206674624392e-06
+    p = p * t + 3.812842332756712e-05
+    p = p * t + -0.00021983957988292544
+    p = p * t + 0.001626411232201209
+    p = p * t + -0.018172469152823653
+    return p * t
+
+_LOW27_CLEAR = -134217728  # ~(2**27 - 1) as int64
+
+
+@njit(inline="always")
+def _split26(v):
+    """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
+    return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
+
+
+@njit(inline="always")
+def _erfc_tail_f64(a):
+    """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0; a < 0.5 gives a finite unused value).
+
+    ``exp(-a**2) erfcx(a)``: ``a**2 = z**2 + (z - a)(z + a)`` with ``z`` a to 21 bits (``z**2`` exact), and the
+    rounding errors of the polynomial's last addition and of the division by ``a`` carried into the
+    exponent as a relative correction, so that only exp's own rounding remains."""
+    a = select(a > 27.5, 27.5, a)
+    a = select(a < 0.5, 0.5, a)
+    z = _bits_f64(_f64_bits(a) & _HIGH32_MASK)
+    mid = a < 2.5
+    t_mid = a - 1.5
+    t_tail = (1.0 / (a * a) - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH
+    w = select(mid, _erfcx_mid_poly_f64(t_mid), _erfcx_tail_poly_f64(t_tail))
+    s, e = _two_sum(select(mid, _ERFCX_MID_C0, _ERFCX_TAIL_C0), w)
+    e = e + select(mid, _ERFCX_MID_C0_LO, _ERFCX_TAIL_C0_LO)
+    d = select(mid, 1.0, a)
+    q = s / d
+    qh = _split26(q)
+    dh = _split26(d)
+    ql = q - qh
+    dl = d - dh
+    ph = q * d
+    pl = ((qh * dh - ph) + qh * dl + ql * dh) + ql * dl  # q * d = ph + pl (Dekker)
+    rel = (e + ((s - ph) - pl)) / s  # (true numerator - q d) / (q d)
+    return _exp_hilo_f64(-(z * z), (z - a) * (z + a) + rel, q)
+
+
+@njit(inline="always")
+def erfc_f64(x):
+    """erfc(x) = 1 - erf(x), float64, accurate for large x (no cancellation)."""
+    a = math.fabs(x)
+    e = _erfc_tail_f64(a)
+    big = select(x > 0.0, e, 2.0 - e)
+    return select(a < 0.5, 1.0 - _erf_small_f64(x), big)
+
+
+@njit(inline="always")
+def erfc_f32(x):
+    """erfc(x), float32."""
+    return np.float32(erfc_f64(np.float64(x)))
+
+
+@overload(verfc, inline="always")
+def _verfc_numba(x):
+    return _pick(x, erfc_f32, erfc_f64)
 
 
 # --- the kernels ---
@@ -644,7 +685,7 @@ def _forward_scalar(x):
 
 @numba.njit(inline="always")
 def _derivative_scalar(x):
-    r = x*_lit(0.3989422804014327, x)*(vexp(((x*x)*_lit(-0.5, x)))*select(abs(((x*x)*_lit(-0.5, x))) < _lit(1000.0, x), _lit(1.0, x) + (fma(_lit(-0.5, x), (x*x), -((x*x)*_lit(-0.5, x))) + _lit(-0.5, x)*fma(x, x, -(x*x))), _lit(1.0, x))) + select((x*_lit(1.4142135623730951, x) >= _lit(0.0, x)), _lit(2.0, x) - select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))), select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))))*_lit(0.5, x)
+    r = _mul_exp(x*_lit(0.3989422804014327, x), ((x*x)*_lit(-0.5, x)), (fma(_lit(-0.5, x), (x*x), -((x*x)*_lit(-0.5, x))) + _lit(-0.5, x)*fma(x, x, -(x*x)))) + select((x*_lit(1.4142135623730951, x) >= _lit(0.0, x)), _lit(2.0, x) - select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))), select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))))*_lit(0.5, x)
     d = (x - -0.7517915246935645) - 1.4956759177009883e-17
     d32 = (x - _lit(-0.7517915368080139, x)) - _lit(1.211444988769017e-08, x)
     r = select(select(_is32(x), abs(d32) < 1.0, abs(d) < 1.0), select(_is32(x), d32*(_lit(0.4314939923140469, x) + d32*(_lit(0.38828498165780145, x) + d32*(_lit(-0.018199677879347634, x) + d32*(_lit(-0.1140081959633936, x) + d32*(_lit(-0.014771480594658881, x) + d32*(_lit(0.019421380834443537, x) + d32*(_lit(0.004538894052409891, x) + d32*(_lit(-0.0022385108375691178, x) + d32*(_lit(-0.0007436683336923826, x) + d32*(_lit(0.0001846216241458999, x) + d32*(_lit(8.419035802254918e-05, x) + d32*(_lit(-9.830607619190611e-06, x) + d32*(_lit(-6.107064971287766e-06, x)))))))))))))), d*(0.4314939923140469 + d*(0.388284982990552 + d*(-0.018199676398671087 + d*(-0.11400823329722191 + d*(-0.014771522148244282 + d*(0.01942167983819432 + d*(0.004539228379123981 + d*(-0.002239538068136674 + d*(-0.000744826838657432 + d*(0.00018633974665488472 + d*(8.61594784959083e-05 + d*(-1.1214381917396373e-05 + d*(-7.748460836071202e-06 + d*(4.3284961481947313e-07 + d*(5.702752605316006e-07 + d*(-1.6123075019559083e-09 + d*(-3.5457730707524376e-08 + d*(-1.387998626313949e-09 + d*(1.900786018345891e-09 + d*(1.386231567694654e-10 + d*(-8.777673977614052e-11 + d*(-7.236120662180862e-12 + d*(3.0110562712212517e-12)))))))))))))))))))))))), r)

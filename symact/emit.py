@@ -34,7 +34,7 @@ from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_d
 from .files import write_atomic
 from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
-from .measure import _np_sigmoid, _np_softplus, error_at, form_gives, needs_float64
+from .measure import _np_sigmoid, _np_softplus, error_at, float32_error, form_gives
 from .module_identity import identity_source, stamp
 from .printer import ARGUMENT, call_code, helper_name, kernel_code
 from .prose import plain as plain_text
@@ -68,6 +68,8 @@ class Forms:
     forward_underflows: bool = False
     #: whether the float32 forward and derivative compute in float64 (their forms miss the bound far in float32)
     float32_wide: tuple[bool, bool] = (False, False)
+    #: whether the float32 proxy is near the bound or misses it, not far: the rendered kernel is measured (_measured_wide)
+    float32_doubt: tuple[bool, bool] = (False, False)
     #: root-centred forms of f itself, near its zeros where the forward form cancels (x + sqrt(x^2 + 1)/2 - 1/2)
     forward_patches: tuple[RootPatch, ...] = ()
     #: and of the output form, near its zeros where it cancels (1 - exp(-y)/2 at y = -log 2)
@@ -103,9 +105,14 @@ def elementwise_forms(entry: Entry) -> Forms:
     underflows = double_double is None and _underflows(sympy.diff(definition, var).xreplace(defaults), var)
     fixed = tuple((p.symbol, p.default) for p in entry.params) + tuple((a, 1) for a in aux)
     back = {sympy.Symbol(k): p.symbol for (k, _), p in zip(params, entry.params)}
-    wide = (
-        needs_float64(forward.xreplace(back), definition, var, FAR * FORWARD_BOUND, fixed),
-        needs_float64(derivative.xreplace(back), first.raw, var, FAR * DERIVATIVE_BOUND, fixed),
+    errors = (
+        float32_error(forward.xreplace(back), definition, var, fixed),
+        float32_error(derivative.xreplace(back), first.raw, var, fixed),
+    )
+    wide = (errors[0] > FAR * FORWARD_BOUND, errors[1] > FAR * DERIVATIVE_BOUND)
+    doubt = (
+        DOUBT * FORWARD_BOUND < errors[0] <= FAR * FORWARD_BOUND,
+        DOUBT * DERIVATIVE_BOUND < errors[1] <= FAR * DERIVATIVE_BOUND,
     )
     tiny_f = double_double is None and _underflows(definition.xreplace(defaults), var, near_zero=False)
     near_zeros = out_zeros = ()
@@ -126,6 +133,7 @@ def elementwise_forms(entry: Entry) -> Forms:
         underflows,
         tiny_f,
         wide,
+        doubt,
         near_zeros,
         out_zeros,
     )
@@ -182,6 +190,9 @@ def _primitive(expr: sympy.Expr) -> bool:
 #: functions, not the kernel's) must be before the float32 kernel computes in float64: rounding-level differences
 #: between the proxy and the kernel stay in float32, structural losses (cancellation, an amplified argument) do not
 FORWARD_BOUND, DERIVATIVE_BOUND, FAR = 2.0, 4.0, 4.0
+#: and from how far below them the rendered float32 kernel itself is measured (_measured_wide): the proxy's error
+#: and the kernel's differ by rounding-level amounts either way (log((exp(x)+exp(-x))/2): proxy 1.58, kernel 3.21)
+DOUBT = 0.75
 
 
 #: float32's smallest normal number is 2**-126; a vjp g f'(x) whose f'(x) is below 2**-120 may have lost digits
@@ -335,6 +346,9 @@ def _scalar_function(
                 value = _limit(expr, var, direction)
                 # (a kernel-library form in place of the compute form handles its own tails)
                 own = dd_helper is None and f32_call is None
+                line = _asymptote_select(expr, var, direction, value) if own else None
+                if line is not None:  # an intermediate overflow where f itself is finite: f's asymptote there
+                    lines.append(line)
                 tail = own and value is not None and _nan_in_tail(expr, var, direction)
                 if binary and (value is None or value.free_symbols & set(binary)):
                     value = _limit_by_flag(expr, var, direction, binary[0], var.name)
@@ -355,6 +369,76 @@ def _scalar_function(
             lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
     return "\n".join(lines) + "\n"
+
+
+def _asymptote_select(expr: sympy.Expr, var: sympy.Symbol, direction, value) -> str | None:
+    """A select of f's linear asymptote a x + b where the compute form overflows at a finite x on the side of
+    ``direction`` while f does not, or None.  softplus(2 x)/2 is inf for x > 8.99e307 (2 x overflows) where f(x) = x
+    to the last bit: with a = lim f(x)/x and b = lim f(x) - a x both finite numbers, f(x) - (a x + b) -> 0, so at
+    the magnitudes where an intermediate overflows (x beyond 1e38) a x + b is f(x) to far below an ulp.  Only where
+    f -> +-inf (``value``), |a| <= 1 (a x + b finite wherever x is), and the form, evaluated in IEEE float64 and
+    float32 arithmetic (NumPy) at the largest finite x of that side, gives +-inf there."""
+    if value not in (sympy.oo, -sympy.oo) or expr.free_symbols != {var} or not _overflows_at_top(expr, var, direction):
+        return None
+    a = _limit(expr / var, var, direction)
+    if a is None or not a.is_number or not a.is_finite or a == 0 or abs(a) > 1:
+        return None
+    b = _limit(expr - a * var, var, direction)
+    if b is None or not b.is_number or not b.is_finite:
+        return None
+    side = ">" if direction is sympy.oo else "<"
+    name = var.name
+    asymptote = kernel_code(a * var + b, vec=True, typed=name)
+    test = f"(abs(r) == _lit(math.inf, {name})) & ({name} {side} _lit(0.0, {name})) & (abs({name}) < _lit(math.inf, {name}))"
+    return f"    r = select({test}, {asymptote}, r)"
+
+
+#: the scale of :func:`_scaled_derivative`: f'(x) 2**-64
+_DERIVATIVE_SCALE = sympy.Rational(1, 2**64)
+
+
+def _scaled_derivative(derivative: sympy.Expr, var: sympy.Symbol) -> sympy.Expr | None:
+    """f'(x) 2**-64, the scale folded into each product (and each arm of a Piecewise), where the derivative's form
+    overflows at the largest finite x of either side (float64 or float32 arithmetic, NumPy) and this one does not,
+    else None.  A vjp g f'(x) with |g| < 1 is finite there (x |x|' = 2|x| at x = 1.8e308, g = 0.3: 1.08e308): the
+    vjp loop redoes such elements as g (f'(x) 2**-64) 2**64."""
+    if derivative.free_symbols != {var}:
+        return None
+    sides = [d for d in (sympy.oo, -sympy.oo) if _overflows_at_top(derivative, var, d)]
+    if not sides:
+        return None
+    scaled = sympy.piecewise_fold(_DERIVATIVE_SCALE * derivative)
+    if isinstance(scaled, sympy.Piecewise):
+        scaled = sympy.Piecewise(*((sympy.expand_mul(v), c) for v, c in scaled.args), evaluate=False)
+    if any(_overflows_at_top(scaled, var, d) for d in sides):
+        return None
+    return scaled
+
+
+def _overflows_at_top(expr: sympy.Expr, var: sympy.Symbol, direction) -> bool:
+    """Whether the compute form gives +-inf at the largest finite float64 or float32 of the side of ``direction``."""
+    from .functions import square_plus
+
+    sign = 1.0 if direction is sympy.oo else -1.0
+    hypot = sympy.Function("_hypot")  # sqrt(w^2 + c) as the printer prints it: hypot(w, sqrt(c)), no overflow
+    expr = expr.replace(
+        lambda e: e.is_Pow and abs(e.exp) == sympy.S.Half and square_plus(e.base) is not None,
+        lambda e: hypot(square_plus(e.base)[0], sympy.sqrt(square_plus(e.base)[1])) ** (2 * e.exp),
+    )
+    try:
+        fn = sympy.lambdify(
+            [var],
+            expr,
+            modules=[{sigmoid.__name__: _np_sigmoid, softplus.__name__: _np_softplus, "_hypot": np.hypot}, "numpy"],
+        )
+        with np.errstate(all="ignore"):
+            for dtype in (np.float64, np.float32):
+                got = fn(dtype(sign * np.finfo(dtype).max))
+                if np.isinf(got):
+                    return True
+    except Exception:  # a form NumPy cannot evaluate: no select
+        return False
+    return False
 
 
 #: large finite arguments where a compute form is probed for nan (float32 and float64 magnitudes)
@@ -451,6 +535,8 @@ def _loops(
     native: bool,
     redo: str | None = None,
     scale: str = "a_g * ",
+    overflow: str | None = None,
+    redo_tiny: bool = True,
 ) -> str:
     """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out`` (and
     ``out2``, ... where ``body`` is several values: one pass computing them all).
@@ -460,7 +546,9 @@ def _loops(
     computes in float32; parameters take the type of the first input), else in float64.  With ``redo`` (a
     vjp's f'(x) call; ``body`` is then ``a_g * f'(x)``), the loop returns whether some float32 f'(x) fell below
     2**-120 (:func:`_redo_piece`), and ``_<kernel>_redo`` (with its own twin) computes the array again in
-    float64, called by ``_run`` only then: compiled only when an input needs it."""
+    float64, called by ``_run`` only then: compiled only when an input needs it.  With ``overflow`` (a call of f'(x)
+    times 2**-64, :func:`_scaled_derivative`), the loop also returns whether some f'(x) overflowed at a finite x,
+    float32 or float64, and the redo takes g (f'(x) 2**-64) 2**64 there (x |x|: g 2|x| at x = 1.8e308, g = 0.3)."""
     bodies = [body] if isinstance(body, str) else list(body)
     outs = ["out", *[f"out{k}" for k in range(2, len(bodies) + 1)]]
     stores = "".join(f"        {o}[i] = {b}\n" for o, b in zip(outs, bodies))
@@ -472,13 +560,19 @@ def _loops(
         reads = wide
     flags = "_FAST" if fastmath else "_EXACT"
     args = [*inputs, *params, *outs]
-    if redo and native:
+    if redo and (native or overflow):
         wide_head = f"@numba.njit(**{flags})\ndef _{kernel}_redo({', '.join(args)}):\n"
+        again = f"        out[i] = {scale}{redo}\n"
+        if overflow:  # g (f'(x) 2**-64) 2**64 where f'(x) overflowed, the product rounded once
+            again = (
+                f"        d = {redo}\n        big = (abs(d) == math.inf) & (abs(a_{inputs[0]}) < math.inf)\n"
+                f"        out[i] = select(big, ({scale}{overflow})*18446744073709551616.0, {scale}d)\n"
+            )
         return "\n\n".join(
             [
-                _redo_piece(kernel, args, reads, redo, scale),
+                _redo_piece(kernel, args, reads, redo, scale, tiny=native and redo_tiny, overflow=bool(overflow)),
                 _parallel_twin(kernel, args, flags, flagged=True),
-                f"{wide_head}    for i in range(out.shape[0]):\n{wide}        out[i] = {scale}{redo}\n",
+                f"{wide_head}    for i in range(out.shape[0]):\n{wide}{again}",
                 _parallel_twin(kernel, args, flags, suffix="_redo"),
             ]
         )
@@ -506,7 +600,15 @@ def _parallel_twin(kernel: str, args: Sequence[str], flags: str, suffix: str = "
     )
 
 
-def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str, scale: str = "a_g * ") -> str:
+def _redo_piece(
+    kernel: str,
+    args: Sequence[str],
+    reads: str,
+    derivative: str,
+    scale: str = "a_g * ",
+    tiny: bool = True,
+    overflow: bool = False,
+) -> str:
     """The float32-native vjp loop of a function whose f'(x) underflows in a tail (Forms.underflows: a vjp
     g f'(x) whose f'(x) is subnormal loses its digits before g scales them back, 150 ulp and more at g = 1e5;
     redone in float64, g f'(x) keeps them, at no cost to other calls), returning whether some f'(x) fell below 2**-120,
@@ -515,13 +617,18 @@ def _redo_piece(kernel: str, args: Sequence[str], reads: str, derivative: str, s
     float32 lanes: elu's vjp 3.6 -> 4.5 ms at 10^7, and on 2 threads, as a prange reduction, silu's 5.2 -> 7.2
     ms)."""
     first = reads.split("=", 1)[0].strip()  # the loop's first input: float32 or float64
+    flag = ""
+    if tiny:
+        flag += f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch\n"
+    if overflow:  # f'(x) overflowed at a finite x: redone as g (f'(x) 2**-64) 2**64
+        flag += f"        tiny |= (abs(d) == math.inf) & (abs({first}) < math.inf)\n"
     return (
         f"@numba.njit(**_FAST)\ndef _{kernel}_loop({', '.join(args)}):\n"
         "    tiny = False\n"
         "    for i in range(out.shape[0]):\n"
         f"{reads}"
         f"        d = {derivative}\n"
-        f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch\n"
+        f"{flag}"
         f"        out[i] = {scale}d\n"
         "    return tiny\n"
     )
@@ -559,8 +666,55 @@ def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
     return "\n\n".join(parts)
 
 
-def _render_elementwise(entry: Entry, command: str) -> str:
-    forms = elementwise_forms(entry)
+#: the float32 sweep that decides a doubtful float32 kernel: every MEASURE_STRIDE-th float32 by its bits, both
+#: signs (about a million points; odd, and neither of symact.check's strides)
+MEASURE_STRIDE = 4001
+
+
+def _measured_wide(entry: Entry, command: str, forms: Forms) -> Forms:
+    """``forms`` with float32_wide decided by measurement where the float32 proxy (symact.measure: NumPy's functions
+    in float32) is within DOUBT of the bound or misses it, but not by FAR, so that rounding-level differences between proxy and kernel
+    stay in float32: the module is rendered, compiled, and its float32 forward and derivative are measured
+    against its float64 ones (as symact.check's float32 sweep does) on a sweep of float32; a kernel over its
+    bound computes in float64, rounded once (log((exp(x)+exp(-x))/2)'s float32 forward, 3.21 ulp, and sigmoid(x) tanh(x)'s
+    float32 derivative, 4.17, are so within their bounds).  Nothing is measured where there is no doubt (most entries)."""
+    import dataclasses
+    import importlib.util
+    import sys
+    import tempfile
+
+    doubt = (forms.float32_doubt[0], forms.float32_doubt[1] and forms.derivative_rule is None)
+    if forms.double_double or forms.aux or not any(doubt):
+        return forms
+    from .check import _f32_ulps
+
+    text = stamp(_render_elementwise(entry, command, forms).rstrip("\n") + "\n", entry.name)
+    top = np.float32(np.finfo(np.float32).max).view(np.int32)
+    positive = np.arange(1, int(top) + 1, MEASURE_STRIDE, dtype=np.int32)
+    x32 = np.concatenate([positive, positive | np.int32(-(2**31))]).view(np.float32)
+    x64 = x32.astype(np.float64)
+    wide = list(forms.float32_wide)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"_measure_{entry.name}.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location(f"_symact_measure_{entry.name}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+            kernels = (module.forward, module.derivative)
+            for k, (kernel, bound) in enumerate(zip(kernels, (FORWARD_BOUND, DERIVATIVE_BOUND))):
+                if doubt[k] and not wide[k]:
+                    errors, wrong = _f32_ulps(kernel(x32), kernel(x64))
+                    wide[k] = bool(wrong) or float(errors.max()) > bound
+        finally:
+            sys.modules.pop(spec.name, None)
+    return dataclasses.replace(forms, float32_wide=tuple(wide)) if tuple(wide) != forms.float32_wide else forms
+
+
+def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) -> str:
+    if forms is None:
+        forms = _measured_wide(entry, command, elementwise_forms(entry))
     pnames = [p for p, _ in forms.params]
     aux = [a.name for a in forms.aux]
     scalar_args = ["x", *aux, *pnames]
@@ -622,7 +776,19 @@ def _render_elementwise(entry: Entry, command: str) -> str:
     body = f"_derivative_scalar({a(scalar_args)})"
     parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
     redo = body if forms.underflows and native["vjp"] else None
-    parts.append(_loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"], redo))
+    scaled = None if dd or forms.derivative_rule is not None else _scaled_derivative(forms.derivative, x)
+    overflow = None
+    if scaled is not None:  # f'(x) overflows at the top of the range where g f'(x) may not: its redo
+        parts.append(_scalar_function("_derivative_scaled_scalar", scaled, scalar_args, x, False))
+        wide_args = ", ".join(f"a_{n}" for n in scalar_args)
+        overflow = f"_derivative_scaled_scalar({wide_args})"
+        redo_tiny = redo is not None
+        redo = body
+    else:
+        redo_tiny = True
+    parts.append(
+        _loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"], redo, overflow=overflow, redo_tiny=redo_tiny)
+    )
     wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses
     both = [
         f"_forward_scalar({a(scalar_args) if native['forward'] else wide})",

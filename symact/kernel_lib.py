@@ -243,6 +243,47 @@ def _exp_error_numba(v, e):
     return _exp_error_f32.py_func if v == types.float32 else _exp_error_f64.py_func
 
 
+@njit(inline="always")
+def _mul_exp_f32(m, t, e):
+    """m exp(t + e) in float32: m (exp(t) (1 + e)), the correction only where |t| < 1000 (exp(t) is 0 or inf
+    beyond, and e may be nan there)."""
+    one = np.float32(1.0)
+    return m * (vexp(t) * select(abs(t) < np.float32(1000.0), one + e, one))
+
+
+@njit(inline="always")
+def _mul_exp_f64(m, t, e):
+    """m exp(t + e) in float64 for a small e (the rounding error of a computed t), with m inside the scaling: the
+    product m (1 + expm1(r)) is formed at exp's reduced argument r and scaled by 2**k last, in two exact steps and
+    one rounding, so that a subnormal exp(t) loses nothing before m scales it back (-2 x exp(-x^2) at x = 26.8 is
+    6.6e-312 where exp(-x^2) is 1.2e-313: 13.5 ulp as x (exp(-x^2)) (-2), 0.5 here).  |t| < 1000 and m finite;
+    elsewhere its limit: m inf (m = +-inf, |t| < 1000), m 0 or a signed 0 (t <= -1000: inf * 0 would be nan), m inf
+    (t >= 1000), nan (t nan).  A subnormal m with a large positive t loses its digits before the scaling."""
+    ok = (abs(t) < 1000.0) & (abs(m) < math.inf)
+    c = select(ok, t, 0.0)
+    lo = select(ok, e, 0.0)
+    u = c * _INV_LN2 + _SHIFT
+    k = u - _SHIFT
+    r = ((c - k * _LN2_HI) - k * _LN2_LO) + lo  # exact reduction for |c| < 2048 (_LN2_HI has 21 bits)
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(u) - _SHIFT_BITS  # |ki| <= 1443: two factors 2**k1 2**(ki - k1), each in range
+    k1 = ki >> 1
+    scaled = (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+    x = select(abs(t) < 1000.0, 1.0, select(t > 0.0, math.inf, 0.0))  # exp(t) where only its sign or limit counts
+    plain = select((x == 0.0) & (m == m), math.copysign(0.0, m), m * x)
+    return select(ok, scaled, select(t == t, plain, t))
+
+
+def _mul_exp(m, t, e):
+    """m exp(t + e), e the small rounding error of a computed t: _mul_exp_f32 or _mul_exp_f64 by the type of t."""
+    return m
+
+
+@overload(_mul_exp, inline="always")
+def _mul_exp_numba(m, t, e):
+    return _mul_exp_f32.py_func if t == types.float32 else _mul_exp_f64.py_func
+
+
 # --- sigma' and tanh', silu' -------------------------------------------------------------------------
 
 

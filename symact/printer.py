@@ -444,14 +444,20 @@ class KernelPrinter(PythonCodePrinter):
             return f"select({w} > {self._number(0.0)}, {one}, select({w} < {self._number(0.0)}, {minus}, {w}))"
         return f"({one} if {w} > 0.0 else ({minus} if {w} < 0.0 else {w}))"
 
-    def _print_ExpOfSquare(self, expr):
+    def _exp_of_square_parts(self, expr) -> tuple[str, str]:
+        """(t, e) for exp(c w^2): t = (w w) c as computed and e = c w^2 - t, its rounding error (two fmas)."""
         w = self._print(expr.args[0])
         c = self._print(expr.args[1])
-        if not self._settings["vec"]:
-            return f"math.exp(({w}*{w})*{c})"
         p = f"({w}*{w})"
         t = f"({p}*{c})"
-        r = f"(fma({c}, {p}, -{t}) + {c}*fma({w}, {w}, -{p}))"
+        return t, f"(fma({c}, {p}, -{t}) + {c}*fma({w}, {w}, -{p}))"
+
+    def _print_ExpOfSquare(self, expr):
+        if not self._settings["vec"]:
+            w = self._print(expr.args[0])
+            c = self._print(expr.args[1])
+            return f"math.exp(({w}*{w})*{c})"
+        t, r = self._exp_of_square_parts(expr)
         one = self._number(1.0)
         # the correction only where it is finite (|t| < 1000: exp(t) is 0 or inf beyond, and w*w = inf gives nan)
         return f"(vexp({t})*select(abs({t}) < {self._number(1000.0)}, {one} + {r}, {one}))"
@@ -509,6 +515,13 @@ class KernelPrinter(PythonCodePrinter):
             if len(sig) == 1 and len(factors) > 1:
                 rest = sympy.Mul(*[f for f in factors if f is not sig[0]])
                 return self._mul_sigmoid(self._print(rest), sig[0].args[0])
+            # m exp(c w^2): m goes inside exp's scaling (kernel_lib._mul_exp), so that a subnormal exp(c w^2) keeps
+            # the digits m scales back (-2 x exp(-x^2) at x = 26.8: 13.5 -> 0.5 ulp)
+            gauss = [f for f in factors if isinstance(f, ExpOfSquare)]
+            if len(gauss) == 1 and len(factors) > 1:
+                rest = sympy.Mul(*[f for f in factors if f is not gauss[0]])
+                t, e = self._exp_of_square_parts(gauss[0])
+                return f"_mul_exp({self._print(rest)}, {t}, {e})"
         # the numeric coefficient last: 4*x*sigma(x)*sigma(-2x) overflows at x = 1e308 where
         # x*sigma(x)*sigma(-2x)*4 does not; one below 1 right after the first factor: x*(2 - erfc(w))*0.5
         # overflows at x = 1e308 where x*0.5*(2 - erfc(w)) does not

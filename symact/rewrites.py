@@ -351,6 +351,18 @@ def _log_cosh(w):
     return Piecewise((log1p(2 * sinh(w / 2) ** 2), Abs(w) < _LOG_COSH_SPLIT), (wide, True))
 
 
+def _product_of_exponentials(expr):
+    """A product with two or more factors exp(a), exp(b), ... as the same product with the one factor
+    exp(a + b + ...); else None."""
+    if not expr.is_Mul:
+        return None
+    exps = [f for f in expr.args if isinstance(f, exp)]
+    if len(exps) < 2:
+        return None
+    rest = [f for f in expr.args if not isinstance(f, exp)]
+    return sympy.Mul(exp(sympy.Add(*[f.args[0] for f in exps]), evaluate=False), *rest)
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
@@ -532,6 +544,15 @@ RULES: tuple[Rewrite, ...] = (
         "sqrt(w^2 + c) - sqrt(c) cancels to 0 near w = 0 (bent identity at x = 1e-30 gave 0, not x); "
         "w^2 / (sqrt(w^2 + c) + sqrt(c)) there adds positive numbers (and, as k times either, for any k)",
         optim=ReplaceOptim(lambda e: _root_minus_its_value(e) is not None, lambda e: _root_minus_its_value(e)),
+    ),
+    Rewrite(
+        "product_of_exponentials",
+        exp(W) * exp(-exp(W)),
+        exp(W - exp(W)),
+        "exp(a) exp(b) rounds each exponential and their product (three roundings; exp(x) exp(-exp(x)), the "
+        "complementary log-log's derivative, reached 4.14 ulp), and overflows in one factor where the product is "
+        "finite (exp(800) exp(-790)); exp(a + b) rounds once, with the rounding error of a + b corrected for",
+        optim=ReplaceOptim(lambda e: _product_of_exponentials(e) is not None, lambda e: _product_of_exponentials(e)),
     ),
 )
 

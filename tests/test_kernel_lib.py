@@ -215,3 +215,38 @@ def test_the_rounding_error_of_softplus_is_recovered(dtype):
     assert worst < (2.0**-40 if dtype is np.float32 else 2.0**-54)  # float64: log1p's own error remains
     for special in (np.inf, -np.inf):
         assert parts(dtype(special))[1] == 0.0
+
+
+def test_mul_exp_keeps_the_digits_of_a_subnormal_exp():
+    """_mul_exp(m, t, e) is m exp(t + e) within an ulp, also where exp(t) is subnormal and m scales it back into the
+    normal range (-2 x exp(-x^2) at x = 26.8: 13.5 ulp computed as x exp(-x^2) (-2)), and where it is subnormal."""
+
+    @njit
+    def loop(m, t, e, out):
+        for i in range(m.shape[0]):
+            out[i] = kl._mul_exp(m[i], t[i], e[i])
+
+    rng = np.random.default_rng(14)
+    t = np.concatenate([rng.uniform(-760.0, -700.0, 300), rng.uniform(-30.0, 30.0, 100), rng.uniform(680, 709, 50)])
+    m = np.concatenate([rng.uniform(1.0, 1e6, 300), rng.uniform(-1e3, 1e3, 100), rng.uniform(0.01, 1.0, 50)])
+    e = rng.uniform(-1e-14, 1e-14, t.size) * np.abs(t) * 2.0**-52
+    out = np.empty_like(t)
+    loop(m, t, e, out)
+    with mpmath.workdps(60):
+        exact = [mpmath.mpf(a) * mpmath.exp(mpmath.mpf(b) + mpmath.mpf(c)) for a, b, c in zip(m, t, e)]
+    from symact.check import ulp_error as one_ulp
+
+    worst = max(one_ulp(v, x, np.float64) for v, x in zip(out, exact))
+    assert worst <= 1.0
+    specials = np.array([[2.0, -2000.0], [-2.0, -2000.0], [np.inf, -2000.0], [-np.inf, 5.0], [3.0, 2000.0],
+                         [3.0, np.nan], [np.nan, 1.0], [np.inf, np.inf]])
+    got = np.empty(len(specials))
+    loop(specials[:, 0].copy(), specials[:, 1].copy(), np.zeros(len(specials)), got)
+    expected = [0.0, -0.0, 0.0, -np.inf, np.inf, np.nan, np.nan, np.inf]
+    for a, b in zip(got, expected):
+        assert (np.isnan(a) and np.isnan(b)) or (a == b and np.signbit(a) == np.signbit(b)), (got, expected)
+    m32 = np.array([3.0, -0.5, 1e5], dtype=np.float32)
+    t32 = np.array([-2.0, 10.0, -20.0], dtype=np.float32)  # float32: m (exp(t) (1 + e)), as before
+    out32 = np.empty_like(m32)
+    loop(m32, t32, np.zeros(3, dtype=np.float32), out32)
+    assert np.allclose(out32, m32.astype(np.float64) * np.exp(t32.astype(np.float64)), rtol=3e-7, atol=1e-44)

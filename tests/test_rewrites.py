@@ -188,3 +188,15 @@ def test_square_minus_itself_becomes_a_product(c, w):
     assert got == -c * w * (1 - w)
     assert stabilise(x**2 - 2 * x) == x**2 - 2 * x  # not the same multiple: unchanged
     assert stabilise(x**2 - y) == x**2 - y
+
+
+def test_a_product_of_exponentials_is_one_exponential():
+    """exp(x) exp(-exp(x)) (the complementary log-log's derivative) as exp(x - exp(x)): one rounding, and the
+    rounding error of its argument corrected for by the printer; any number of exp factors, others kept."""
+    from sympy import exp
+
+    from symact.rewrites import stabilise
+
+    assert stabilise(exp(x) * exp(-exp(x))) == exp(x - exp(x))
+    assert stabilise(3 * x * exp(x) * exp(-x**2) * exp(2 * x)) == 3 * x * exp(3 * x - x**2)
+    assert stabilise(x * exp(x)) == x * exp(x)
