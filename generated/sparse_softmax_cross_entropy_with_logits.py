@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_9cd59bbe63bb", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_419566fcaa23", globals())
 
 _SPARSE = True
 
@@ -1077,8 +1077,8 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     difference and quotient per element in SIMD loops, one rounding.  The sums are exact but for their
     quantisation, at most 2**-103 of Y and of the total: a row where that could reach 2**-60 of some output
     (e_j sum_{k != j} y_k and y_j sum_{k != j} e_k equal to 2**-43, soft labels at the prediction) is redone
-    by _grad_row_dd (returns True: the row is left to it).  A sparse row (label t >= 0) is e_j scale / total but at t, -sum_{k != t} e_k scale / total:
-    no cancellation, no label sums."""
+    by _grad_row_dd (returns True: the row is left to it).  A sparse row (label t >= 0) is e_j scale / total
+    but at t, -sum_{k != t} e_k scale / total: no cancellation, no label sums."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
     cancel = _CANCEL * max(1.0, n / _FAST_MAX_N)  # the quantisation grows with n past 2**16 terms

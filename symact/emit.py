@@ -68,7 +68,8 @@ class Forms:
     forward_underflows: bool = False
     #: whether the float32 forward and derivative compute in float64 (their forms miss the bound far in float32)
     float32_wide: tuple[bool, bool] = (False, False)
-    #: whether the float32 proxy is near the bound or misses it, not far: the rendered kernel is measured (_measured_wide)
+    #: whether the float32 proxy is near the bound or misses it, not far: the rendered kernel is measured
+    #: (_measured_wide)
     float32_doubt: tuple[bool, bool] = (False, False)
     #: root-centred forms of f itself, near its zeros where the forward form cancels (x + sqrt(x^2 + 1)/2 - 1/2)
     forward_patches: tuple[RootPatch, ...] = ()
@@ -389,7 +390,10 @@ def _asymptote_select(expr: sympy.Expr, var: sympy.Symbol, direction, value) -> 
     side = ">" if direction is sympy.oo else "<"
     name = var.name
     asymptote = kernel_code(a * var + b, vec=True, typed=name)
-    test = f"(abs(r) == _lit(math.inf, {name})) & ({name} {side} _lit(0.0, {name})) & (abs({name}) < _lit(math.inf, {name}))"
+    test = (
+        f"(abs(r) == _lit(math.inf, {name})) & ({name} {side} _lit(0.0, {name})) "
+        f"& (abs({name}) < _lit(math.inf, {name}))"
+    )
     return f"    r = select({test}, {asymptote}, r)"
 
 
@@ -619,7 +623,10 @@ def _redo_piece(
     first = reads.split("=", 1)[0].strip()  # the loop's first input: float32 or float64
     flag = ""
     if tiny:
-        flag += f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch\n"
+        flag += (
+            f"        tiny |= _is32({first}) & (abs(d) < 7.52316384526264e-37)"
+            "  # 2**-120; d is float64 by a root patch\n"
+        )
     if overflow:  # f'(x) overflowed at a finite x: redone as g (f'(x) 2**-64) 2**64
         flag += f"        tiny |= (abs(d) == math.inf) & (abs({first}) < math.inf)\n"
     return (
@@ -673,11 +680,12 @@ MEASURE_STRIDE = 4001
 
 def _measured_wide(entry: Entry, command: str, forms: Forms) -> Forms:
     """``forms`` with float32_wide decided by measurement where the float32 proxy (symact.measure: NumPy's functions
-    in float32) is within DOUBT of the bound or misses it, but not by FAR, so that rounding-level differences between proxy and kernel
-    stay in float32: the module is rendered, compiled, and its float32 forward and derivative are measured
-    against its float64 ones (as symact.check's float32 sweep does) on a sweep of float32; a kernel over its
-    bound computes in float64, rounded once (log((exp(x)+exp(-x))/2)'s float32 forward, 3.21 ulp, and sigmoid(x) tanh(x)'s
-    float32 derivative, 4.17, are so within their bounds).  Nothing is measured where there is no doubt (most entries)."""
+    in float32) is within DOUBT of the bound or misses it, but not by FAR, so that rounding-level differences
+    between proxy and kernel stay in float32: the module is rendered, compiled, and its float32 forward and
+    derivative are measured against its float64 ones (as symact.check's float32 sweep does) on a sweep of
+    float32; a kernel over its bound computes in float64, rounded once (log((exp(x)+exp(-x))/2)'s float32
+    forward, 3.21 ulp, and sigmoid(x) tanh(x)'s float32 derivative, 4.17, are so within their bounds).
+    Nothing is measured where there is no doubt (most entries)."""
     import dataclasses
     import importlib.util
     import sys
@@ -787,7 +795,17 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
     else:
         redo_tiny = True
     parts.append(
-        _loops("vjp", ["x", "g", *aux], pnames, f"a_g * {body}", fast, native["vjp"], redo, overflow=overflow, redo_tiny=redo_tiny)
+        _loops(
+            "vjp",
+            ["x", "g", *aux],
+            pnames,
+            f"a_g * {body}",
+            fast,
+            native["vjp"],
+            redo,
+            overflow=overflow,
+            redo_tiny=redo_tiny,
+        )
     )
     wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses
     both = [

@@ -298,7 +298,9 @@ class KernelPrinter(PythonCodePrinter):
             e = f"vexp({v})"
             terms = [f"_exp_error({v}, {e})", f"{e}*({ev})" if ev else None]
             return e, " + ".join(t for t in terms if t)
-        if isinstance(expr, softplus) and self._settings["typed"]:  # s = softplus(v): its own error, and v's times sigma(v)
+        if (
+            isinstance(expr, softplus) and self._settings["typed"]
+        ):  # s = softplus(v): its own error, and v's times sigma(v)
             v, ev = self._with_error(expr.args[0])
             terms = [f"_softplus_parts({v})[1]", f"_sigmoid({v})*({ev})" if ev else None]
             return f"_softplus_parts({v})[0]", " + ".join(t for t in terms if t)
@@ -545,7 +547,9 @@ class KernelPrinter(PythonCodePrinter):
             above = sympy.Mul(*[f for f in sympy.Mul.make_args(expr) if f not in below])
             mul = sympy.printing.precedence.PRECEDENCE["Mul"]
             text = self.parenthesize(above, mul) if above != 1 else self._number(1.0)
-            return text + "".join(f"/{self.parenthesize(1 / f, sympy.printing.precedence.PRECEDENCE['Pow'])}" for f in below)
+            return text + "".join(
+                f"/{self.parenthesize(1 / f, sympy.printing.precedence.PRECEDENCE['Pow'])}" for f in below
+            )
         return super()._print_Mul(expr)
 
     def _mul_sigmoid(self, m: str, argument: sympy.Expr) -> str:

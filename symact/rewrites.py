@@ -540,7 +540,10 @@ RULES: tuple[Rewrite, ...] = (
     Rewrite(
         "root_minus_its_value",
         sympy.sqrt(W**2 + 1) - 1,
-        Piecewise((W**2 / (sympy.sqrt(W**2 + 1) + 1), Abs(W) < 1), (sympy.sqrt(W**2 + 1) * (1 - 1 / sympy.sqrt(W**2 + 1)), True)),
+        Piecewise(
+            (W**2 / (sympy.sqrt(W**2 + 1) + 1), Abs(W) < 1),
+            (sympy.sqrt(W**2 + 1) * (1 - 1 / sympy.sqrt(W**2 + 1)), True),
+        ),
         "sqrt(w^2 + c) - sqrt(c) cancels to 0 near w = 0 (bent identity at x = 1e-30 gave 0, not x); "
         "w^2 / (sqrt(w^2 + c) + sqrt(c)) there adds positive numbers (and, as k times either, for any k)",
         optim=ReplaceOptim(lambda e: _root_minus_its_value(e) is not None, lambda e: _root_minus_its_value(e)),

@@ -332,15 +332,17 @@ def test_a_form_that_cancels_near_a_zero_gets_a_patch_there_and_only_there(tmp_p
         want = np.log1p(np.expm1(points.astype(np.float64)) / 2)  # log((1 + e^x)/2), no cancellation
         assert np.allclose(module.forward(points), want, rtol=4 * np.finfo(dtype).eps, atol=0)
     y0 = np.nextafter(-np.log(2.0), 0.0)  # f'(x) = 1 - e^(-y)/2 = 1.1e-16 there, not 0 or 2.2e-16
-    assert module.vjp_from_output(np.array([y0]), np.array([1.0]))[0] == pytest.approx(-np.expm1(-y0 - np.log(2)), rel=1e-14)
+    assert module.vjp_from_output(np.array([y0]), np.array([1.0]))[0] == pytest.approx(
+        -np.expm1(-y0 - np.log(2)), rel=1e-14
+    )
 
 
 def test_the_derivative_is_built_from_the_proved_textbook_form_where_that_is_much_simpler():
     """log(x + sqrt(x^2 + 1))': SymPy's (1 + x/s)/(x + s) overflows past 1e154 and cancels for x << 0; the
     textbook form derive proves, 1/sqrt(x^2 + 1), does neither.  Catalog derivatives keep SymPy's (their textbook
     forms are not half as long)."""
-    from symact.emit import _derivative_source
     from symact.derive import derive
+    from symact.emit import _derivative_source
 
     entry = user_entry("asinh_log", sympy.log(x + sympy.sqrt(x**2 + 1)), x)
     first = derive(entry).gradient("first")
@@ -354,7 +356,7 @@ def test_the_derivative_is_built_from_the_proved_textbook_form_where_that_is_muc
 def test_zeros_are_looked_for_only_where_the_form_is_real():
     """1 - exp(-exp(x)): its output form -(1 - y) log(1 - y) is complex past y = 1, where the search for zeros
     used to compare complex numbers (TypeError); the module is generated, and its zeros are real ones."""
-    from symact.roots import _zeros, _function
+    from symact.roots import _function, _zeros
 
     y = sympy.Symbol("y", real=True)
     form = -(1 - y) * sympy.log(1 - y)

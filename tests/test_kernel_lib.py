@@ -238,8 +238,18 @@ def test_mul_exp_keeps_the_digits_of_a_subnormal_exp():
 
     worst = max(one_ulp(v, x, np.float64) for v, x in zip(out, exact))
     assert worst <= 1.0
-    specials = np.array([[2.0, -2000.0], [-2.0, -2000.0], [np.inf, -2000.0], [-np.inf, 5.0], [3.0, 2000.0],
-                         [3.0, np.nan], [np.nan, 1.0], [np.inf, np.inf]])
+    specials = np.array(
+        [
+            [2.0, -2000.0],
+            [-2.0, -2000.0],
+            [np.inf, -2000.0],
+            [-np.inf, 5.0],
+            [3.0, 2000.0],
+            [3.0, np.nan],
+            [np.nan, 1.0],
+            [np.inf, np.inf],
+        ]
+    )
     got = np.empty(len(specials))
     loop(specials[:, 0].copy(), specials[:, 1].copy(), np.zeros(len(specials)), got)
     expected = [0.0, -0.0, 0.0, -np.inf, np.inf, np.nan, np.nan, np.inf]
