@@ -1,10 +1,15 @@
 """Time budgets: every proof attempt and every evaluation of a user's expression runs under one.
 
 SymPy's ``simplify`` can run for minutes, and a hostile expression can ask for a huge integer.
-:func:`run_limited` runs a callable under a wall-clock limit and raises :class:`BudgetExceeded`
-when the limit passes.  In the main thread it uses a SIGALRM timer (cheap, interrupts pure-Python
-work); with ``isolate=True`` or off the main thread it runs the call in a forked process that is
-killed at the limit, which also stops work stuck inside a C extension.
+:func:`run_limited` runs a callable under a limit and raises :class:`BudgetExceeded` when the limit
+passes.  In the main thread the limit is on the processor time this process spends (an ITIMER_PROF
+timer: cheap, interrupts pure-Python work), so that what is proved, parsed and generated does not
+depend on how busy the machine is: under wall-clock limits a loaded machine gave up on proofs and
+parses that an idle one finished (a three-term LaTeX fraction failed its 3 s on a busy CI machine).
+A wall-clock limit of :data:`WALL_FACTOR` times as long stays behind it, for a call that waits
+instead of computing.  With ``isolate=True`` or off the main thread the call runs in a forked
+process that is killed when the wall-clock limit passes, which also stops work stuck inside a C
+extension.
 """
 
 from __future__ import annotations
@@ -49,29 +54,41 @@ def run_limited(fn: Callable[..., T], seconds: float, *args: Any, isolate: bool 
 REPEAT = 0.25
 
 
+#: the wall-clock limit behind each processor-time limit, as a multiple of it (a call that sleeps or waits on
+#: a lock spends no processor time)
+WALL_FACTOR = 10.0
+
+_TIMERS = ((signal.ITIMER_PROF, signal.SIGPROF, time.process_time), (signal.ITIMER_REAL, signal.SIGALRM, time.monotonic))
+
+
 def _run_alarm(fn, seconds, args, kwargs):
-    outer_remaining, outer_interval = signal.getitimer(signal.ITIMER_REAL)
-    if outer_remaining and outer_remaining < seconds:
-        # An enclosing budget ends first: let its handler fire.
+    # A timer whose enclosing budget ends first is left to that budget's handler.
+    armed = []
+    for (timer, signum, clock), limit in zip(_TIMERS, (seconds, seconds * WALL_FACTOR)):
+        remaining, interval = signal.getitimer(timer)
+        if not remaining or remaining >= limit:
+            armed.append((timer, signum, clock, limit, remaining, interval))
+    if not armed:
         return fn(*args, **kwargs)
-    start = time.monotonic()
     done = False
 
     def on_alarm(signum, frame):
         if not done:
             raise BudgetExceeded(f"gave up after {seconds:g} s")
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT)
+    restore = []
+    for timer, signum, clock, limit, remaining, interval in armed:
+        restore.append((timer, signum, clock, signal.signal(signum, on_alarm), remaining, interval, clock()))
+        signal.setitimer(timer, limit, REPEAT)
     try:
         return fn(*args, **kwargs)
     finally:
         done = True  # an alarm already on its way no longer raises, so the rest of this block runs
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_remaining:
-            left = outer_remaining - (time.monotonic() - start)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), outer_interval)
+        for timer, signum, clock, handler, remaining, interval, start in restore:
+            signal.setitimer(timer, 0)
+            signal.signal(signum, handler)
+            if remaining:
+                signal.setitimer(timer, max(remaining - (clock() - start), 1e-3), interval)
 
 
 def _child(conn, fn, args, kwargs):

@@ -10,9 +10,15 @@ import pytest
 from symact import catalog
 from symact.catalog import Kind
 
-# One fresh cache of generated text per test session (symact.cache), shared with the commands the tests run in
-# new processes: each module and document set is computed once per run, not taken from an earlier run.
-os.environ["SYMACT_CACHE_DIR"] = tempfile.mkdtemp(prefix="symact-cache-")
+# One fresh cache of generated text per test run (symact.cache), shared by pytest-xdist's workers and by the
+# commands the tests run in new processes: each module and document set is computed once per run (rendering
+# the catalog takes minutes), not taken from an earlier run.  The cache writes whole files only (os.replace).
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+if _RUN:
+    os.environ["SYMACT_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"symact-cache-{_RUN}")
+    os.makedirs(os.environ["SYMACT_CACHE_DIR"], exist_ok=True)
+else:
+    os.environ["SYMACT_CACHE_DIR"] = tempfile.mkdtemp(prefix="symact-cache-")
 
 ALL = catalog.names()
 ELEMENTWISE = [e.name for e in catalog.entries() if e.kind is Kind.ELEMENTWISE]

@@ -94,3 +94,39 @@ def test_budget_stops_a_computation_that_swallows_the_first_alarm():
     assert time.monotonic() - start < 2.0
     assert run_limited(sum, 0.2, [1, 2]) == 3
     time.sleep(0.6)  # no alarm left over after a call that ended in time
+
+
+def test_budget_counts_processor_time_with_a_wall_clock_limit_behind_it():
+    """A budget is on the processor time the call spends, so that a busy machine does not change what is proved,
+    parsed or generated; a call that waits instead of computing is stopped at WALL_FACTOR times the budget."""
+    import time
+
+    from symact.budget import WALL_FACTOR
+
+    assert run_limited(time.sleep, 0.1, 0.3) is None  # 0.3 s asleep spends no processor time
+    start = time.monotonic()
+    with pytest.raises(BudgetExceeded):
+        run_limited(time.sleep, 0.05, 60.0)
+    assert 0.05 * WALL_FACTOR * 0.9 <= time.monotonic() - start < 0.05 * WALL_FACTOR + 1.0
+
+
+def test_nested_budgets_end_at_the_first_limit_and_restore_the_outer_one():
+    import signal
+    import time
+
+    def spin():
+        while True:
+            pass
+
+    start = time.process_time()
+    with pytest.raises(BudgetExceeded, match="0.2 s"):
+        run_limited(lambda: run_limited(spin, 5.0), 0.2)
+    assert time.process_time() - start < 1.0
+
+    def inner_then_spin():
+        assert run_limited(sum, 5.0, [1, 2]) == 3  # ends in time: the outer budget goes on
+        spin()
+
+    with pytest.raises(BudgetExceeded, match="0.3 s"):
+        run_limited(inner_then_spin, 0.3)
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0) and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
