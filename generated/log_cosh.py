@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_cosh_49e12eaf7097", globals())
+__name__ = one_name("symact_kernel_log_cosh_b267427ebe7d", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -186,7 +186,9 @@ def _check_range(values, bounds, what):
     low, high = bounds
     flat = values.ndim and values.flags.c_contiguous
     if _outside(values.reshape(-1), low, high) if flat else np.any((values < low) | (values > high)):
-        raise ValueError(f"{what} must lie in [0, 1]" if high < math.inf else f"{what} must be nonnegative")
+        if high < math.inf:
+            raise ValueError(f"{what} must lie in [{low:g}, {high:g}]")
+        raise ValueError(f"{what} must be nonnegative" if low == 0 else f"{what} must be at least {low:g}")
 
 
 def _floats(value, name):

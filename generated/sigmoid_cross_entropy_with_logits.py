@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_2d42ea6a389a", globals())
+__name__ = one_name("symact_kernel_sigmoid_cross_entropy_with_logits_613810d7a279", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -713,7 +713,9 @@ def _check_range(values, bounds, what):
     low, high = bounds
     flat = values.ndim and values.flags.c_contiguous
     if _outside(values.reshape(-1), low, high) if flat else np.any((values < low) | (values > high)):
-        raise ValueError(f"{what} must lie in [0, 1]" if high < math.inf else f"{what} must be nonnegative")
+        if high < math.inf:
+            raise ValueError(f"{what} must lie in [{low:g}, {high:g}]")
+        raise ValueError(f"{what} must be nonnegative" if low == 0 else f"{what} must be at least {low:g}")
 
 
 def _floats(value, name):

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squared_hinge_91acd909fb8a", globals())
+__name__ = one_name("symact_kernel_squared_hinge_423e62c5f60a", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -185,7 +185,9 @@ def _check_range(values, bounds, what):
     low, high = bounds
     flat = values.ndim and values.flags.c_contiguous
     if _outside(values.reshape(-1), low, high) if flat else np.any((values < low) | (values > high)):
-        raise ValueError(f"{what} must lie in [0, 1]" if high < math.inf else f"{what} must be nonnegative")
+        if high < math.inf:
+            raise ValueError(f"{what} must lie in [{low:g}, {high:g}]")
+        raise ValueError(f"{what} must be nonnegative" if low == 0 else f"{what} must be at least {low:g}")
 
 
 def _floats(value, name):

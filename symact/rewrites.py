@@ -424,7 +424,7 @@ RULES: tuple[Rewrite, ...] = (
         "log(1 + exp(w)) overflows for w > 709 (SymPy's log1p(exp(w)) too); the softplus primitive does not",
     ),
     Rewrite(
-        "log_sigmoid",
+        "log_of_sigmoid",
         log(sigmoid(W)),
         -softplus(-W),
         "log(sigma(w)) is log(0) = -inf once sigma(w) underflows; -softplus(-w) stays finite and exact",

@@ -64,24 +64,40 @@ def test_the_readme_has_snippets():
     assert all(line.split("  #")[0].strip() in (c.split("  #")[0].strip() for c in COMMANDS) for line in SLOW)
 
 
-@pytest.mark.parametrize("line", COMMANDS, ids=[c.split("  #")[0].strip()[:70] for c in COMMANDS])
-def test_command_line(line, scratch):
+def _snippets() -> list[tuple[str, str]]:
+    """The README's ``symact`` command lines and Python blocks, in the order a reader meets them (a later one
+    may use what an earlier one wrote: ``check --expr ... --dir mykernels`` after ``generate ... --out
+    mykernels``)."""
+    found = []
+    for language, block in re.findall(r"^```(sh|python)\n(.*?)^```", README, flags=re.S | re.M):
+        if language == "python":
+            found.append(("python", block))
+        else:
+            found.extend(
+                ("sh", line) for line in block.splitlines() if line.split("  #", 1)[0].strip().startswith("symact ")
+            )
+    return found
+
+
+def _run_command_line(line: str, folder: Path) -> str | None:
+    """None where the line does what its comment says, else what went wrong."""
     command, _, comment = line.partition("  #")
     command = command.strip()
     if command in SLOW:
-        pytest.skip(SLOW[command])
+        return None
     expected = int(m.group(1)) if (m := re.search(r"\(exit (\d)\)", comment)) else 0  # "(exit 1)" in the comment
     args = shlex.split(command)[1:]
     result = subprocess.run(
         [sys.executable, "-m", "symact", *args],
-        cwd=scratch,
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=600,
         env=_env(),
     )
-    assert result.returncode == expected, (command, result.stdout[-2000:], result.stderr[-2000:])
-    assert "Traceback" not in result.stderr
+    if result.returncode != expected or "Traceback" in result.stderr:
+        return f"{command}: exit {result.returncode}, not {expected}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    return None
 
 
 def _checked(block: str) -> str:
@@ -110,9 +126,20 @@ def _checked(block: str) -> str:
     return "import re\n" + "\n".join(out)
 
 
-@pytest.mark.parametrize("block", PYTHON, ids=[f"python-{i}" for i in range(len(PYTHON))])
-def test_python_block(block, scratch):
+def _run_python_block(block: str, folder: Path) -> str | None:
     result = subprocess.run(
-        [sys.executable, "-c", _checked(block)], cwd=scratch, capture_output=True, text=True, timeout=600, env=_env()
+        [sys.executable, "-c", _checked(block)], cwd=folder, capture_output=True, text=True, timeout=600, env=_env()
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    return None if result.returncode == 0 else f"Python block:\n{block}\n{result.stderr[-3000:]}"
+
+
+def test_the_readme_runs_in_order_as_a_reader_runs_it(scratch):
+    """Every snippet, one after the other in one folder (one test, so that pytest-xdist cannot split the
+    sequence over its workers); every failing one is reported."""
+    failures = []
+    for language, text in _snippets():
+        run = _run_python_block if language == "python" else _run_command_line
+        failure = run(text, scratch)
+        if failure is not None:
+            failures.append(failure)
+    assert not failures, "\n\n".join(failures)
