@@ -97,21 +97,28 @@ def kind_of(module) -> str:
     return "elementwise"
 
 
-def _frameworks(notes: list[str]) -> dict:
+#: the libraries a run compares with, where installed
+PEERS = ("torch", "jax")
+
+
+def _frameworks(notes: list[str], peers=PEERS) -> dict:
+    """The peers of ``peers`` that are installed, imported (JAX with float64 enabled); a note for each missing."""
     found = {}
-    try:
-        import torch
+    if "torch" in peers:
+        try:
+            import torch
 
-        found["torch"] = torch
-    except ImportError:
-        notes.append("PyTorch is not installed: `pip install torch==2.13.0` (the CPU wheel) to compare with it.")
-    try:
-        import jax
+            found["torch"] = torch
+        except ImportError:
+            notes.append("PyTorch is not installed: `pip install torch==2.13.0` (the CPU wheel) to compare with it.")
+    if "jax" in peers:
+        try:
+            import jax
 
-        jax.config.update("jax_enable_x64", True)
-        found["jax"] = jax
-    except ImportError:
-        notes.append("JAX is not installed: `pip install jax jaxlib` (CPU) to compare with it.")
+            jax.config.update("jax_enable_x64", True)
+            found["jax"] = jax
+        except ImportError:
+            notes.append("JAX is not installed: `pip install jax jaxlib` (CPU) to compare with it.")
     return found
 
 
@@ -450,11 +457,18 @@ def run_cases(
     rounds: int = 7,
     min_round: float = 0.002,
     progress: Callable[[str], None] | None = None,
+    peers: tuple[str, ...] = PEERS,
 ) -> tuple[list[Result], list[str]]:
+    """Time each case of the product of the arguments, with each of ``peers`` (of :data:`PEERS`) that is
+    installed beside symact.  JAX starts threads when imported: a process that forks afterwards (symact's own
+    time budgets do) should leave it out."""
     import numba
 
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        raise ValueError(f"unknown peer {unknown[0]!r}: one of {', '.join(PEERS)}")
     notes: list[str] = []
-    fw = _frameworks(notes)
+    fw = _frameworks(notes, peers)
     rng = np.random.default_rng(0)
     results = []
     for kernel in kernels:

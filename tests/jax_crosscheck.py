@@ -188,3 +188,15 @@ def test_softmax_cross_entropy_matches_optax(labels, dtype):
         )
     _close(module.forward(z, y, reduction="none"), value, dtype, f"{labels} per row")
     _close(module.grad(z, y, reduction="sum"), grad, dtype, f"{labels} gradient of the sum")
+
+
+def test_bench_times_jax_beside_symact():
+    from pathlib import Path
+
+    from symact import bench
+
+    generated = Path(__file__).resolve().parent.parent / "generated"
+    results, _ = bench.run_cases(
+        ["sigmoid"], [1000], ["float64"], [1], ["alloc"], ["forward"], directory=generated, rounds=1, peers=("jax",)
+    )  # JAX allocates its results: it is timed against symact's allocating calls
+    assert len(results) == 1 and {"jax", "symact"} <= set(results[0].times) and "torch" not in results[0].times

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,12 @@ def test_interleaved_medians_rank_a_slow_call_behind_a_fast_one():
 
 @pytest.mark.skipif(not (GENERATED / "relu.py").exists(), reason="generated/ is not there")
 def test_a_tiny_run_writes_a_table_and_json():
+    # JAX is left out: its threads must not be in a process that forks (the suite's time budgets do);
+    # tests/jax_crosscheck.py times it in a process of its own
     results, notes = bench.run_cases(
-        ["relu"], [1000], ["float64"], [1], ["out"], ["forward", "vjp"], directory=GENERATED, rounds=2
+        ["relu"], [1000], ["float64"], [1], ["out"], ["forward", "vjp"], directory=GENERATED, rounds=2, peers=("torch",)
     )
+    assert "jax" not in sys.modules
     assert [(r.case.op, r.case.mode) for r in results] == [("forward", "out"), ("vjp", "out")]
     for r in results:
         assert r.times["symact"] > 0 and r.limit > 0
@@ -84,3 +88,13 @@ def test_the_table_and_json_carry_the_machine_and_say_when_it_is_not_representat
     alone = [bench.Result(case, {"symact": 1.0}, 1)]  # no PyTorch, so no summary: the verdict still shows
     numpy_held = dataclasses.replace(_machine(None), numpy_dispatch=("X86_V4",), numpy_enabled=())
     assert "**Not representative of this CPU: NumPy leaves out its X86_V4 code" in bench.markdown(alone, [], numpy_held)
+
+
+def test_an_unknown_peer_is_a_clear_error(capsys):
+    from symact.cli import main
+
+    with pytest.raises(ValueError, match="unknown peer 'tf'"):
+        bench.run_cases(["relu"], [1000], ["float64"], [1], ["out"], ["forward"], directory=GENERATED, peers=("tf",))
+    assert main(["bench", "relu", "--dir", str(GENERATED), "--peers", "torch,tf"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--peers: unknown peer 'tf'" in err

@@ -31,6 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--startup", action="store_true", help="also time import, first call and cold compile")
     parser.add_argument("--startup-only", action="store_true", help="only the start-up tables (no kernel timings)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--peers",
+        default="torch,jax",
+        help="the libraries to compare with, comma-separated, or none (default: torch,jax)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no module for {', '.join(missing)} in {args.dir}/ (symact generate writes them)")
     if not kernels:
         raise InputError(f"no generated modules in {args.dir}/ (symact generate writes them)")
+    peers = () if args.peers.strip() == "none" else tuple(p.strip() for p in args.peers.split(",") if p.strip())
+    unknown = sorted(set(peers) - set(bench.PEERS))
+    if unknown:
+        raise InputError(f"--peers: unknown peer {unknown[0]!r}; give some of {','.join(bench.PEERS)}, or none")
     threads = args.threads or sorted({1, os.cpu_count() or 1})
     progress = None if args.quiet else (lambda line: print(line, flush=True))
     record = machine.record()
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             directory=args.dir,
             rounds=args.rounds,
             progress=progress,
+            peers=peers,
         )
     extra = {}
     text = bench.markdown(results, notes, record) if results else machine.markdown(record)
