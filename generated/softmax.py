@@ -45,7 +45,10 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_074cb14660dd", globals())
+__name__ = one_name("symact_kernel_softmax_8a6f58d46d8e", globals())
+
+_SIGN = 1
+
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -666,6 +669,8 @@ def _threaded(rows):
 def forward(a, axis=-1, *, out=None):
     """Softmax (log-softmax where ``_LOG``) along ``axis``; any number of leading dimensions."""
     array, shape, rows = _rows(a, "a", axis)
+    if _SIGN < 0:
+        rows = np.negative(rows)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
     if not rows.size:  # no rows, or rows of no element: an empty result, as NumPy, PyTorch and JAX give
@@ -686,6 +691,8 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
     if garray.shape != array.shape:
         raise ValueError(f"g must have the shape of {name}, {array.shape}, not {garray.shape}")
     _, _, grows = _rows(garray.astype(array.dtype, copy=False), "g", axis)
+    if _SIGN < 0 and name == "a":  # the scores: softmax's kernel on -a (from the output y, y is softmax's own)
+        rows = np.negative(rows)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
     if not rows.size:
@@ -695,6 +702,8 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
         result = parallel(rows, grows, target, redo, chunks) if chunks else serial(rows, grows, target, redo)
         if redo.any():
             again(rows, grows, result, redo)
+        if _SIGN < 0:  # d/da f(-a) = -f'(-a)
+            np.negative(result, out=result)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
@@ -1630,7 +1639,11 @@ def jacobian(a, *, out=None):
     array = _floats(a, "a")
     if array.ndim != 1:
         raise ValueError(f"jacobian expects a 1-D vector a, not an array of shape {array.shape}")
-    result = _jacobian_vector(array, np.empty((array.shape[0], array.shape[0]), dtype=array.dtype))
+    result = _jacobian_vector(
+        -array if _SIGN < 0 else array, np.empty((array.shape[0], array.shape[0]), dtype=array.dtype)
+    )
+    if _SIGN < 0:
+        np.negative(result, out=result)
     if out is None:
         return result
     if not isinstance(out, np.ndarray) or out.shape != result.shape:

@@ -58,7 +58,11 @@ REPEAT = 0.25
 #: a lock spends no processor time)
 WALL_FACTOR = 10.0
 
-_TIMERS = ((signal.ITIMER_PROF, signal.SIGPROF, time.process_time), (signal.ITIMER_REAL, signal.SIGALRM, time.monotonic))
+#: (timer, its signal, its clock): the processor-time limit, then the wall-clock one behind it
+_TIMERS = (
+    (signal.ITIMER_PROF, signal.SIGPROF, time.process_time),
+    (signal.ITIMER_REAL, signal.SIGALRM, time.monotonic),
+)
 
 
 def _run_alarm(fn, seconds, args, kwargs):

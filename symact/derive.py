@@ -225,11 +225,13 @@ def _output_in_vector(entry: Entry, shown: sympy.Expr, plain: sympy.Expr) -> sym
     if entry.output is None or not entry.named:
         return None
     item = entry.named[0]
-    numerator, denominator = sympy.fraction(item.expr)
+    numerator, denominator = sympy.fraction(item.expr, exact=True)  # exp(-a_i) stays a numerator
     hold, stand_in, out = sympy.Dummy("D", positive=True), sympy.Dummy("P", positive=True), sympy.Dummy("O")
-    if numerator != sympy.exp(entry.variable[item.index]):
+    score = entry.variable[item.index]
+    sign = next((s for s in (1, -1) if numerator == sympy.exp(s * score)), None)  # p_i = exp(+-a_i) / D
+    if sign is None:
         return None
-    relation = plain.xreplace({denominator: hold}).subs(entry.variable[item.index], sympy.log(stand_in * hold))
+    relation = plain.xreplace({denominator: hold}).subs(score, sign * sympy.log(stand_in * hold))
     relation = sympy.expand_log(relation, force=True)
     if relation.free_symbols != {stand_in}:
         return None

@@ -139,7 +139,7 @@ def name_intermediates(expr: sympy.Expr, named) -> sympy.Expr:
     The denominator D itself (sum_k exp(a_k) for the softmax) is left as it is.
     """
     for item in named:
-        numerator, denominator = sympy.fraction(item.expr)
+        numerator, denominator = sympy.fraction(item.expr, exact=True)  # exp(-a_i) stays a numerator
         hold = sympy.Dummy("D", positive=True)
         w = Wild("w")
         pattern = numerator.xreplace({item.index: w})

@@ -91,6 +91,10 @@ _FROM_OUTPUT_DOC = {
     (``FROM_OUTPUT_SLACK``); ``vjp`` from the scores has no such term.""",
 }
 _FROM_OUTPUT_SLACK = {False: "{}", True: '{"float64": 2.0**-50}'}
+_NEGATED_DOC = """
+
+    Here the function is taken of the negated scores, f(-a): y = f(-a), and the product is the one above for
+    f at -a, negated (the chain rule through a -> -a, exact)."""
 
 _ELEMENTWISE_LOSS = '''
 
@@ -154,12 +158,17 @@ def render_template(entry: Entry, command: str) -> str:
         body = _library(["forward", "vjp", "jacobian"], _HARDMAX_MODULES)
     elif what in ("normalised_exp", "log_normalised_exp"):
         log = what == "log_normalised_exp"
-        name = "log-softmax" if log else "softmax"
-        body = _library(["forward", "vjp", "vjp_from_output", "jacobian"], _SOFTMAX_MODULES, {"_LOG": str(log)})
+        name = ("log-softmax" if log else "softmax") + (" of the negated scores" if match.sign < 0 else "")
+        settings = {"_LOG": str(log), "_SIGN": str(match.sign)}
+        body = _library(["forward", "vjp", "vjp_from_output", "jacobian"], _SOFTMAX_MODULES, settings)
         body += _SOFTMAX_GLUE.format(
-            what=name, cap=name.capitalize(), slack=_FROM_OUTPUT_SLACK[log], doc=_FROM_OUTPUT_DOC[log]
+            what=name,
+            cap=name.capitalize(),
+            slack=_FROM_OUTPUT_SLACK[log],
+            doc=_FROM_OUTPUT_DOC[log] + (_NEGATED_DOC if match.sign < 0 else ""),
         )
-        forms = [
+        negated = [("scores", "a_k = -x_k (exact); the derivatives of softmax's, negated")] if match.sign < 0 else []
+        forms = negated + [
             ("log-sum-exp", "m + log(1 + sum_{k != argmax} exp(a_k - m)), m = max_k a_k"),
             (
                 "forward",

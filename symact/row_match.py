@@ -40,6 +40,7 @@ class RowTemplate:
     """The kernel template a definition matched, and what the match found.
 
     ``kind``: ``normalised_exp`` (softmax), ``log_normalised_exp`` (log-softmax), ``argmax_indicator`` (hardmax),
+    each of the first two with ``sign`` -1 where it is taken of the negated scores (softmin: softmax(-a)),
     ``mean_squared_error``,
     ``categorical_cross_entropy`` (``sparse``: an integer label gathers one log-probability),
     ``logistic_regression_nll`` or ``binary_cross_entropy_with_logits`` (``weight``: the coefficient q of
@@ -49,6 +50,7 @@ class RowTemplate:
     kind: str
     sparse: bool = False
     weight: sympy.Expr | None = None
+    sign: int = 1
 
 
 #: seconds for one proof that a definition equals a template's expression (simplify can run for minutes)
@@ -87,13 +89,14 @@ def _size(s: Sum) -> sympy.Expr:
     return s.limits[0][2] + 1
 
 
-def exp_sums(expr: sympy.Expr, var: sympy.IndexedBase) -> list[Sum]:
-    """The sums Sum(exp(var[k]), (k, 0, N - 1)) in ``expr``: softmax's denominator over a whole row."""
+def exp_sums(expr: sympy.Expr, var: sympy.IndexedBase, sign: int = 1) -> list[Sum]:
+    """The sums Sum(exp(sign var[k]), (k, 0, N - 1)) in ``expr``: softmax's denominator over a whole row (of the
+    negated scores where ``sign`` is -1)."""
     found = []
     for s in expr.atoms(Sum):
         if len(s.limits) == 1 and s.limits[0][1] == 0:
             k = s.limits[0][0]
-            if s.function == exp(var[k]):
+            if s.function == exp(sign * var[k]):
                 found.append(s)
     return sorted(found, key=sympy.default_sort_key)
 
@@ -105,24 +108,26 @@ def _index_of(expr: sympy.Expr, var: sympy.IndexedBase):
     return None
 
 
-def softmax_index(expr: sympy.Expr, var: sympy.IndexedBase):
-    """The index i where ``expr`` is softmax's p_i = exp(var[i]) / Sum(exp(var[k]), (k, 0, N - 1)), else None."""
-    for s in exp_sums(expr, var):
+def softmax_index(expr: sympy.Expr, var: sympy.IndexedBase, sign: int = 1):
+    """The index i where ``expr`` is softmax's p_i = exp(var[i]) / Sum(exp(var[k]), (k, 0, N - 1)), else None;
+    with ``sign`` -1, of the negated scores: exp(-var[i]) / Sum(exp(-var[k]), ...) (softmin)."""
+    for s in exp_sums(expr, var, sign):
         numerator = expr * s
         if not isinstance(numerator, exp):
             numerator = sympy.powsimp(sympy.simplify(numerator))
         if isinstance(numerator, exp):
-            i = _index_of(numerator.args[0], var)
-            if i is not None and _equal(expr, exp(var[i]) / s):
+            i = _index_of(sign * numerator.args[0], var)
+            if i is not None and _equal(expr, exp(sign * var[i]) / s):
                 return i
     return None
 
 
-def log_softmax_index(expr: sympy.Expr, var: sympy.IndexedBase):
-    """The index i where ``expr`` is log p_i = var[i] - log(Sum(exp(var[k]), (k, 0, N - 1))), else None."""
-    for s in exp_sums(expr, var):
-        i = _index_of(sympy.expand_log(expr + log(s), force=True), var)
-        if i is not None and _equal(expr, log(exp(var[i]) / s)):
+def log_softmax_index(expr: sympy.Expr, var: sympy.IndexedBase, sign: int = 1):
+    """The index i where ``expr`` is log p_i = var[i] - log(Sum(exp(var[k]), (k, 0, N - 1))), else None; with
+    ``sign`` -1, of the negated scores: -var[i] - log(Sum(exp(-var[k]), ...))."""
+    for s in exp_sums(expr, var, sign):
+        i = _index_of(sign * sympy.expand_log(expr + log(s), force=True), var)
+        if i is not None and _equal(expr, log(exp(sign * var[i]) / s)):
             return i
     return None
 
@@ -247,10 +252,11 @@ def row_template(entry: Entry, label: sympy.Symbol, logit: sympy.Symbol) -> RowT
         if is_hardmax(expr, index):
             return RowTemplate("argmax_indicator")
         if isinstance(var, sympy.IndexedBase) and index is not None:
-            if softmax_index(expr, var) == index:
-                return RowTemplate("normalised_exp")
-            if log_softmax_index(expr, var) == index:
-                return RowTemplate("log_normalised_exp")
+            for sign in (1, -1):
+                if softmax_index(expr, var, sign) == index:
+                    return RowTemplate("normalised_exp", sign=sign)
+                if log_softmax_index(expr, var, sign) == index:
+                    return RowTemplate("log_normalised_exp", sign=sign)
         return None
     if entry.kind is not Kind.LOSS:
         return None

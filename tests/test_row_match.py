@@ -52,6 +52,8 @@ def _user_entries() -> dict[str, Entry]:
     return {
         "softmax": Entry("my_softmax", Kind.VECTOR, "mine", exp(v[r]) / _S, **_ROW),
         "log_softmax": Entry("my_log_softmax", Kind.VECTOR, "mine", log(exp(v[r]) / _S), **_ROW),
+        # softmax of the negated scores, spelled with exp(v_r) in the denominator
+        "softmin": Entry("my_softmin", Kind.VECTOR, "mine", 1 / (exp(v[r]) * Sum(exp(-v[u]), (u, 0, N - 1))), **_ROW),
         "hardmax": Entry(
             "my_onehot",
             Kind.VECTOR,
@@ -142,6 +144,12 @@ def test_softmax_matchers_find_the_index_and_refuse_other_maths():
     assert log_softmax_index(v[r] - log(_S), v) == r
     assert log_softmax_index(log(exp(v[c]) / _S), v) == c
     assert log_softmax_index(2 * v[r] - log(_S), v) is None
+    negated = Sum(exp(-v[u]), (u, 0, N - 1))
+    assert softmax_index(exp(-v[r]) / negated, v, -1) == r
+    assert softmax_index(exp(-v[r]) / negated, v) is None and softmax_index(exp(v[r]) / _S, v, -1) is None
+    assert softmax_index(exp(v[r]) / negated, v, -1) is None  # numerator and sum of opposite signs
+    assert log_softmax_index(-v[r] - log(negated), v, -1) == r
+    assert log_softmax_index(v[r] - log(negated), v, -1) is None
 
 
 def test_sigmoid_cross_entropy_weight_is_the_coefficient_of_the_positive_term():

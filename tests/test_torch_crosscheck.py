@@ -104,9 +104,9 @@ def test_step_is_heaviside_with_one_at_zero():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("axis", [-1, 0])
-@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
 def test_rows_match_torch(name, axis, dtype):
-    function = {"softmax": F.softmax, "log_softmax": F.log_softmax}[name]
+    function = {"softmax": F.softmax, "log_softmax": F.log_softmax, "softmin": F.softmin}[name]
     module = symact.load(name)
     rng = np.random.default_rng(3)
     a = rng.normal(0.0, 4.0, size=(6, 9)).astype(dtype)

@@ -297,6 +297,7 @@ ACTIVATIONS = (
 
 
 _SUM_EXP = Sum(exp(a[k]), (k, 0, n - 1))
+_SUM_EXP_NEG = Sum(exp(-a[k]), (k, 0, n - 1))
 _SOFTMAX_P = Named(p, i, exp(a[i]) / _SUM_EXP, "the softmax probabilities")
 _VECTOR = dict(kind=Kind.VECTOR, variable=a, wrt=(a[j],), index_ranges=((i, n), (j, n), (k, n)))
 
@@ -322,6 +323,17 @@ VECTOR_ACTIVATIONS = (
         named=(_SOFTMAX_P,),
         aliases=("torch.nn.functional.log_softmax", "tf.nn.log_softmax", "jax.nn.log_softmax"),
         references=(GOODFELLOW,),
+        **_VECTOR,
+    ),
+    Entry(
+        name="softmin",
+        summary=r"Softmin $p_i = e^{-a_i} / \sum_k e^{-a_k}$, the softmax of the negated scores.",
+        definition=exp(-a[i]) / _SUM_EXP_NEG,
+        output=p,
+        named=(Named(p, i, exp(-a[i]) / _SUM_EXP_NEG, "the softmin probabilities"),),
+        aliases=("torch.nn.functional.softmin", "torch.nn.Softmin"),
+        references=("PyTorch, torch.nn.Softmin",),
+        notes="The smallest score gets the largest probability: softmin(a) = softmax(-a).",
         **_VECTOR,
     ),
     Entry(

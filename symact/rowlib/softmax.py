@@ -59,6 +59,10 @@ from .rows import _direct, _excluded, _neumaier, _result, _row_special, _rows, _
 #: log-softmax (True) or softmax (False): a module constant, so that Numba compiles the one path the module has
 _LOG = False
 
+#: of the scores (1) or of the negated scores (-1: softmin, softmax(-a)).  Negation is exact, so the kernels of
+#: softmax(-a) are softmax's on -a, its vjp and Jacobian softmax's negated; a module constant like _LOG
+_SIGN = 1
+
 
 @numba.njit(cache=True, error_model="numpy")
 def _forward_row_slow(row, out, e, lo):
@@ -1037,6 +1041,8 @@ def _from_output_redo(y, g, out, redo):
 def forward(a, axis=-1, *, out=None):
     """Softmax (log-softmax where ``_LOG``) along ``axis``; any number of leading dimensions."""
     array, shape, rows = _rows(a, "a", axis)
+    if _SIGN < 0:
+        rows = np.negative(rows)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis)) is None else direct
     if not rows.size:  # no rows, or rows of no element: an empty result, as NumPy, PyTorch and JAX give
@@ -1057,6 +1063,8 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
     if garray.shape != array.shape:
         raise ValueError(f"g must have the shape of {name}, {array.shape}, not {garray.shape}")
     _, _, grows = _rows(garray.astype(array.dtype, copy=False), "g", axis)
+    if _SIGN < 0 and name == "a":  # the scores: softmax's kernel on -a (from the output y, y is softmax's own)
+        rows = np.negative(rows)
     chunks = _threaded(rows)
     target = np.empty_like(rows) if (direct := _direct(out, array, axis, garray)) is None else direct
     if not rows.size:
@@ -1066,6 +1074,8 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
         result = parallel(rows, grows, target, redo, chunks) if chunks else serial(rows, grows, target, redo)
         if redo.any():
             again(rows, grows, result, redo)
+        if _SIGN < 0:  # d/da f(-a) = -f'(-a)
+            np.negative(result, out=result)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
@@ -1084,7 +1094,11 @@ def jacobian(a, *, out=None):
     array = _floats(a, "a")
     if array.ndim != 1:
         raise ValueError(f"jacobian expects a 1-D vector a, not an array of shape {array.shape}")
-    result = _jacobian_vector(array, np.empty((array.shape[0], array.shape[0]), dtype=array.dtype))
+    result = _jacobian_vector(
+        -array if _SIGN < 0 else array, np.empty((array.shape[0], array.shape[0]), dtype=array.dtype)
+    )
+    if _SIGN < 0:
+        np.negative(result, out=result)
     if out is None:
         return result
     if not isinstance(out, np.ndarray) or out.shape != result.shape:
