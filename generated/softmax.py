@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_8a6f58d46d8e", globals())
+__name__ = one_name("symact_kernel_softmax_311e745f8b18", globals())
 
 _SIGN = 1
 
@@ -628,7 +628,9 @@ def _forward_rows_par(a, out, redo, chunks):
 
 
 def _result(rows_out, moved_shape, axis, out, dtype):
-    result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
+    result = rows_out.reshape(moved_shape)
+    if axis not in (-1, len(moved_shape) - 1):
+        result = np.moveaxis(result, -1, axis)
     if out is None:
         return result
     if not isinstance(out, np.ndarray) or out.shape != result.shape:
@@ -655,15 +657,18 @@ def _rows(value, name, axis):
         raise ValueError(f"{name} must have at least one dimension (a vector of scores)")
     if not -array.ndim <= axis < array.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
-    moved = np.moveaxis(array, axis, -1)
+    # rows along the last axis need no moveaxis (4 us of a small call's 16)
+    moved = array if axis in (-1, array.ndim - 1) else np.moveaxis(array, axis, -1)
     rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
     return array, moved.shape, rows
 
 
 def _threaded(rows):
     """The number of blocks of rows for :func:`_by_blocks`, or 0 for the serial kernel alone."""
+    if rows.size < 262144:  # before get_num_threads, which costs a small call 1.4 us
+        return 0
     threads = numba.get_num_threads()
-    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+    return min(rows.shape[0], 4 * threads) if threads > 1 else 0
 
 
 def forward(a, axis=-1, *, out=None):
@@ -678,7 +683,7 @@ def forward(a, axis=-1, *, out=None):
     else:
         redo = np.zeros(rows.shape[0], dtype=np.bool_)
         result = _forward_rows_par(rows, target, redo, chunks) if chunks else _forward_rows(rows, target, redo)
-        if redo.any():
+        if np.count_nonzero(redo):  # not redo.any(): 0.4 us against 1.5
             _forward_redo(rows, result, redo)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
@@ -700,7 +705,7 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
     else:
         redo = np.zeros(rows.shape[0], dtype=np.bool_)
         result = parallel(rows, grows, target, redo, chunks) if chunks else serial(rows, grows, target, redo)
-        if redo.any():
+        if np.count_nonzero(redo):  # not redo.any(): 0.4 us against 1.5
             again(rows, grows, result, redo)
         if _SIGN < 0:  # d/da f(-a) = -f'(-a)
             np.negative(result, out=result)

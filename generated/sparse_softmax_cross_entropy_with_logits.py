@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_419566fcaa23", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_cae3502002c6", globals())
 
 _SPARSE = True
 
@@ -590,8 +590,10 @@ def _reduction(reduction):
 
 def _threaded(rows):
     """The number of blocks of rows for :func:`_by_blocks`, or 0 for the serial kernel alone."""
+    if rows.size < 262144:  # before get_num_threads, which costs a small call 1.4 us
+        return 0
     threads = numba.get_num_threads()
-    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+    return min(rows.shape[0], 4 * threads) if threads > 1 else 0
 
 
 def forward(logits, labels, reduction="mean", *, out=None):
@@ -605,7 +607,7 @@ def forward(logits, labels, reduction="mean", *, out=None):
         values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), _SPARSE, t, redo, chunks)
     else:
         values = _loss_rows(rows, y, np.empty(rows.shape[0]), _SPARSE, t, redo)
-    if redo.any():
+    if np.count_nonzero(redo):  # not redo.any(): 0.4 us against 1.5
         _loss_redo(rows, y, values, _SPARSE, t, redo)
     return _finish(values.reshape(z.shape[:-1]), reduction, z.dtype, out, rows.shape[0])
 
@@ -1216,6 +1218,6 @@ def grad(logits, labels, reduction="mean", *, out=None):
         values = _grad_rows_par(rows, y, target, _SPARSE, t, scale, redo, chunks)
     else:
         values = _grad_rows(rows, y, target, _SPARSE, t, scale, redo)
-    if redo.any():
+    if np.count_nonzero(redo):  # not redo.any(): 0.4 us against 1.5
         _grad_redo(rows, y, values, _SPARSE, t, scale, redo)
     return out if direct else _grad_out(values.reshape(z.shape), z.dtype, out)

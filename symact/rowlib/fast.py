@@ -215,8 +215,10 @@ def _chunk(c, chunks, rows):
 
 def _threaded(rows):
     """The number of blocks of rows for :func:`_by_blocks`, or 0 for the serial kernel alone."""
+    if rows.size < 262144:  # before get_num_threads, which costs a small call 1.4 us
+        return 0
     threads = numba.get_num_threads()
-    return min(rows.shape[0], 4 * threads) if rows.size >= 262144 and threads > 1 else 0
+    return min(rows.shape[0], 4 * threads) if threads > 1 else 0
 
 
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call

@@ -17,7 +17,8 @@ def _rows(value, name, axis):
         raise ValueError(f"{name} must have at least one dimension (a vector of scores)")
     if not -array.ndim <= axis < array.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with {array.ndim} dimensions")
-    moved = np.moveaxis(array, axis, -1)
+    # rows along the last axis need no moveaxis (4 us of a small call's 16)
+    moved = array if axis in (-1, array.ndim - 1) else np.moveaxis(array, axis, -1)
     rows = np.ascontiguousarray(moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]))  # (k, 0) rows too
     return array, moved.shape, rows
 
@@ -39,7 +40,9 @@ def _direct(out, array, axis, *others):
 
 
 def _result(rows_out, moved_shape, axis, out, dtype):
-    result = np.moveaxis(rows_out.reshape(moved_shape), -1, axis)
+    result = rows_out.reshape(moved_shape)
+    if axis not in (-1, len(moved_shape) - 1):
+        result = np.moveaxis(result, -1, axis)
     if out is None:
         return result
     if not isinstance(out, np.ndarray) or out.shape != result.shape:

@@ -1050,7 +1050,7 @@ def forward(a, axis=-1, *, out=None):
     else:
         redo = np.zeros(rows.shape[0], dtype=np.bool_)
         result = _forward_rows_par(rows, target, redo, chunks) if chunks else _forward_rows(rows, target, redo)
-        if redo.any():
+        if np.count_nonzero(redo):  # not redo.any(): 0.4 us against 1.5
             _forward_redo(rows, result, redo)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
@@ -1072,7 +1072,7 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
     else:
         redo = np.zeros(rows.shape[0], dtype=np.bool_)
         result = parallel(rows, grows, target, redo, chunks) if chunks else serial(rows, grows, target, redo)
-        if redo.any():
+        if np.count_nonzero(redo):  # not redo.any(): 0.4 us against 1.5
             again(rows, grows, result, redo)
         if _SIGN < 0:  # d/da f(-a) = -f'(-a)
             np.negative(result, out=result)

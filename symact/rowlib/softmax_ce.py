@@ -439,7 +439,7 @@ def forward(logits, labels, reduction="mean", *, out=None):
         values = _loss_rows_par(rows, y, np.empty(rows.shape[0]), _SPARSE, t, redo, chunks)
     else:
         values = _loss_rows(rows, y, np.empty(rows.shape[0]), _SPARSE, t, redo)
-    if redo.any():
+    if np.count_nonzero(redo):  # not redo.any(): 0.4 us against 1.5
         _loss_redo(rows, y, values, _SPARSE, t, redo)
     return _finish(values.reshape(z.shape[:-1]), reduction, z.dtype, out, rows.shape[0])
 
@@ -458,6 +458,6 @@ def grad(logits, labels, reduction="mean", *, out=None):
         values = _grad_rows_par(rows, y, target, _SPARSE, t, scale, redo, chunks)
     else:
         values = _grad_rows(rows, y, target, _SPARSE, t, scale, redo)
-    if redo.any():
+    if np.count_nonzero(redo):  # not redo.any(): 0.4 us against 1.5
         _grad_redo(rows, y, values, _SPARSE, t, scale, redo)
     return out if direct else _grad_out(values.reshape(z.shape), z.dtype, out)
