@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_311e745f8b18", globals())
+__name__ = one_name("symact_kernel_softmax_74d5dd2e31e6", globals())
 
 _SIGN = 1
 
@@ -1248,42 +1248,20 @@ def _add3(s, c, d, x):
 
 
 @numba.njit(error_model="numpy")
-def _dot3(p, g, acc):
-    """sum_k p_k g_k (sum_k g_k for log) as a double-double (s, c): each product split exactly by an fma, the
-    parts summed in triple precision (SumK with K = 3) in _LANES lanes as in _dot2.  The error is about
-    n 2**-159 sum_k |p_k g_k| before the rounding to double-double: g_j - s - c, which the callers take, is
-    accurate to its last bits even where it cancels to 2**-100 of s (g = 1 and sum_k p_k = 1 + 2**-60)."""
-    n = p.shape[0]
-    acc[:] = 0.0
-    hi = acc[0]
-    mid = acc[1]
-    lo = acc[2]
-    full = n - n % _LANES
-    for base in range(0, full, _LANES):
-        for j in range(_LANES):
-            pk = np.float64(p[base + j])
-            gk = np.float64(g[base + j])
-            x = select(_LOG, gk, pk * gk)
-            e = select(_LOG, 0.0, fma(pk, gk, -x))
-            h, m, q = _add3(hi[j], mid[j], lo[j], x)
-            t = m + e
-            bb = t - m
-            hi[j] = h
-            mid[j] = t
-            lo[j] = q + ((m - (t - bb)) + (e - bb))
+def _dot3_scalar(p, g):
+    """_dot3's sum in one scalar loop: the same triple-precision accumulation (SumK with K = 3, each product split
+    by an fma), without the lanes.  The redo of a rare row uses it: it compiles in a fraction of _dot3's time,
+    which a first call that meets such a row pays."""
     s = 0.0
     c = 0.0
     d = 0.0
-    for k in range(full, n):
+    for k in range(p.shape[0]):
         pk = np.float64(p[k])
         gk = np.float64(g[k])
         x = gk if _LOG else pk * gk
         s, c, d = _add3(s, c, d, x)
         if not _LOG:
             c, d = _vsum2(c, fma(pk, gk, -x), d)
-    for j in range(_LANES):
-        s, c, d = _add3(s, c, d, hi[j])
-        c, d = _vsum2(c, mid[j], d + lo[j])
     c, d = _vsum2(c, d, 0.0)
     s, c = _vsum2(s, c, 0.0)
     return s, c + d
@@ -1317,26 +1295,25 @@ def _softmax_from_output(pr, gr, outr, s, c, tol):
 
 @numba.njit(error_model="numpy")
 def _from_output_again(yr, gr, outr, acc, w, ke):
-    """A row _from_output_row left: the sum by _dot3 (about 2**-150), and for a float32 log-softmax row the
-    exponentials in double-double."""
+    """A row _from_output_row left: the sum in triple precision (about 2**-150), and for a float32 log-softmax
+    row the exponentials in double-double (_exp_dd, about 2**-60).  Scalar loops: the redo is rare, and its
+    kernel is what a first call compiles when it meets such a row."""
     n = yr.shape[0]
-    s, c = _dot3(yr, gr, acc)
+    s, c = _dot3_scalar(yr, gr)
     if not _LOG:
         _softmax_from_output(yr, gr, outr, s, c, 0.0)
         return
-    fast, m = _row_max(yr)
-    if not fast or m >= 1.0:
-        _from_output_plain(yr, gr, outr)
-        return
-    eh = w[0]
-    el = w[1]
-    sh = w[2]
-    sl = w[3]
-    _exps_dd(yr, 0.0, eh, el, ke, sh, sl)  # exp(y_k) = sh[k] + sl[k]
+    for k in range(n):  # nan, inf or y_k >= 1 (not a log-softmax output): the plain formula, as _from_output_row
+        if not np.float64(yr[k]) < 1.0:
+            _from_output_plain(yr, gr, outr)
+            return
     for k in range(n):
-        a = sh[k]
+        y = np.float64(yr[k])
+        h, lo, e = _exp_dd(y, 0.0)  # exp(y_k) = (h + lo) 2**e (its reduction holds for y < 1 as for y <= 0)
+        a = math.ldexp(h, e)
+        al = math.ldexp(lo, e)
         ph = a * s
-        pl = fma(a, s, -ph) + (a * c + sl[k] * s)
+        pl = fma(a, s, -ph) + (a * c + al * s)
         gk = np.float64(gr[k])
         d = gk - ph
         bb = d - gk

@@ -40,7 +40,7 @@ from ..vecmath import (
     select,
 )
 from .checks import _floats
-from .dd import _dd_add, _dd_div, _dd_exps, _dd_mul, _exp_tail_poly, _vtwo_prod
+from .dd import _dd_add, _dd_div, _dd_exps, _dd_mul, _exp_dd, _exp_tail_poly, _vtwo_prod
 from .fast import (
     _ABS_MASK,
     _FAST_MAX_N,
@@ -961,28 +961,47 @@ def _from_output_row(yr, gr, outr, acc, w, ke, single):
     return _log_from_output_single(yr, gr, outr, s + c, err) != 0
 
 
+@numba.njit(error_model="numpy")
+def _dot3_scalar(p, g):
+    """_dot3's sum in one scalar loop: the same triple-precision accumulation (SumK with K = 3, each product split
+    by an fma), without the lanes.  The redo of a rare row uses it: it compiles in a fraction of _dot3's time,
+    which a first call that meets such a row pays."""
+    s = 0.0
+    c = 0.0
+    d = 0.0
+    for k in range(p.shape[0]):
+        pk = np.float64(p[k])
+        gk = np.float64(g[k])
+        x = gk if _LOG else pk * gk
+        s, c, d = _add3(s, c, d, x)
+        if not _LOG:
+            c, d = _vsum2(c, fma(pk, gk, -x), d)
+    c, d = _vsum2(c, d, 0.0)
+    s, c = _vsum2(s, c, 0.0)
+    return s, c + d
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _from_output_again(yr, gr, outr, acc, w, ke):
-    """A row _from_output_row left: the sum by _dot3 (about 2**-150), and for a float32 log-softmax row the
-    exponentials in double-double."""
+    """A row _from_output_row left: the sum in triple precision (about 2**-150), and for a float32 log-softmax
+    row the exponentials in double-double (_exp_dd, about 2**-60).  Scalar loops: the redo is rare, and its
+    kernel is what a first call compiles when it meets such a row."""
     n = yr.shape[0]
-    s, c = _dot3(yr, gr, acc)
+    s, c = _dot3_scalar(yr, gr)
     if not _LOG:
         _softmax_from_output(yr, gr, outr, s, c, 0.0)
         return
-    fast, m = _row_max(yr)
-    if not fast or m >= 1.0:
-        _from_output_plain(yr, gr, outr)
-        return
-    eh = w[0]
-    el = w[1]
-    sh = w[2]
-    sl = w[3]
-    _exps_dd(yr, 0.0, eh, el, ke, sh, sl)  # exp(y_k) = sh[k] + sl[k]
+    for k in range(n):  # nan, inf or y_k >= 1 (not a log-softmax output): the plain formula, as _from_output_row
+        if not np.float64(yr[k]) < 1.0:
+            _from_output_plain(yr, gr, outr)
+            return
     for k in range(n):
-        a = sh[k]
+        y = np.float64(yr[k])
+        h, lo, e = _exp_dd(y, 0.0)  # exp(y_k) = (h + lo) 2**e (its reduction holds for y < 1 as for y <= 0)
+        a = math.ldexp(h, e)
+        al = math.ldexp(lo, e)
         ph = a * s
-        pl = fma(a, s, -ph) + (a * c + sl[k] * s)
+        pl = fma(a, s, -ph) + (a * c + al * s)
         gk = np.float64(gr[k])
         d = gk - ph
         bb = d - gk
