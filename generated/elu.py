@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_elu_50f999730e71", globals())
+__name__ = one_name("symact_kernel_elu_cf3b0c43d475", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -409,6 +409,13 @@ _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 _EXACT = {"cache": True, "error_model": "numpy"}
 
+#: the options of a module's scalar functions, by its loops' options: each compiled once (per argument types)
+#: and inlined into the loops by LLVM (alwaysinline), with the loops' error model and contraction, so that the
+#: inlined code is what the loop would have computed; not cached (the loops are, with them inside)
+_INLINE_FAST = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+_INLINE_EXACT = {"forceinline": True, "error_model": "numpy"}
+
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
 #: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs.  On 2 free
 #: cores the twin pays from 2**16 for relu (1.17x; 0.90x at 2**15), 2**14 for sigmoid, 2**12 for silu and
@@ -526,19 +533,19 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {'alpha': 1.0}
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
 def _forward_scalar(x, alpha):
     r = select((x > _lit(0.0, x)), x, alpha*vexpm1(x))
     return r
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
 def _derivative_scalar(x, alpha):
     r = select((x > _lit(0.0, x)), _lit(1.0, x), alpha*vexp(-abs(x)))
     return r
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
 def _from_output_scalar(y, alpha):
     r = select((y > _lit(0.0, y)), _lit(1.0, y), alpha + y)
     return r

@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_a2ff1b893499", globals())
+__name__ = one_name("symact_kernel_gelu_131d5d60e11b", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -559,6 +559,13 @@ _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 _EXACT = {"cache": True, "error_model": "numpy"}
 
+#: the options of a module's scalar functions, by its loops' options: each compiled once (per argument types)
+#: and inlined into the loops by LLVM (alwaysinline), with the loops' error model and contraction, so that the
+#: inlined code is what the loop would have computed; not cached (the loops are, with them inside)
+_INLINE_FAST = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+_INLINE_EXACT = {"forceinline": True, "error_model": "numpy"}
+
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
 #: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs.  On 2 free
 #: cores the twin pays from 2**16 for relu (1.17x; 0.90x at 2**15), 2**14 for sigmoid, 2**12 for silu and
@@ -676,22 +683,66 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
+def _forward_scalar_32(x):
+    _c0 = verfc(abs(x) * np.float32(0.7071067690849304))
+    r = x * np.float32(0.5) * select(x * np.float32(1.4142135623730951) >= np.float32(0.0), np.float32(2.0) - _c0 * select(abs(x) * np.float32(0.7071067690849304) < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * (abs(x) * np.float32(0.7071067690849304)) * (fma(abs(x), np.float32(0.7071067690849304), -(abs(x) * np.float32(0.7071067690849304))) + abs(x) * np.float32(1.210161710447897e-08)), np.float32(1.0)), _c0 * select(abs(x) * np.float32(0.7071067690849304) < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * (abs(x) * np.float32(0.7071067690849304)) * (fma(abs(x), np.float32(0.7071067690849304), -(abs(x) * np.float32(0.7071067690849304))) + abs(x) * np.float32(1.210161710447897e-08)), np.float32(1.0)))
+    r = select(x == np.float32(-math.inf), np.float32(0.0), r)
+    return r
+
+
+@numba.njit(**_INLINE_FAST)
+def _forward_scalar_64(x):
+    _c0 = verfc(abs(x) * 0.7071067811865476)
+    r = x * 0.5 * select(x * 1.4142135623730951 >= 0.0, 2.0 - _c0 * select(abs(x) * 0.7071067811865476 < 64.0, 1.0 - 2.0 * (abs(x) * 0.7071067811865476) * (fma(abs(x), 0.7071067811865476, -(abs(x) * 0.7071067811865476)) + abs(x) * -4.833646656726457e-17), 1.0), _c0 * select(abs(x) * 0.7071067811865476 < 64.0, 1.0 - 2.0 * (abs(x) * 0.7071067811865476) * (fma(abs(x), 0.7071067811865476, -(abs(x) * 0.7071067811865476)) + abs(x) * -4.833646656726457e-17), 1.0))
+    r = select(x == -math.inf, 0.0, r)
+    return r
+
+
 def _forward_scalar(x):
-    r = x*_lit(0.5, x)*select((x*_lit(1.4142135623730951, x) >= _lit(0.0, x)), _lit(2.0, x) - select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))), select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))))
-    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
+    """_forward_scalar_32 or _forward_scalar_64 by the type of x (in Numba an overload: a call types one)."""
+    return (_forward_scalar_32 if isinstance(x, np.float32) else _forward_scalar_64)(x)
+
+
+@overload(_forward_scalar, inline="always")
+def _forward_scalar_typed(x):
+    if x == types.float32:
+        return lambda x: _forward_scalar_32(x)
+    return lambda x: _forward_scalar_64(x)
+
+
+@numba.njit(**_INLINE_FAST)
+def _derivative_scalar_32(x):
+    _c0 = verfc(abs(x) * np.float32(0.7071067690849304))
+    r = _mul_exp(x * np.float32(0.3989422804014327), x * x * np.float32(-0.5), fma(np.float32(-0.5), x * x, -(x * x * np.float32(-0.5))) + np.float32(-0.5) * fma(x, x, -(x * x))) + select(x * np.float32(1.4142135623730951) >= np.float32(0.0), np.float32(2.0) - _c0 * select(abs(x) * np.float32(0.7071067690849304) < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * (abs(x) * np.float32(0.7071067690849304)) * (fma(abs(x), np.float32(0.7071067690849304), -(abs(x) * np.float32(0.7071067690849304))) + abs(x) * np.float32(1.210161710447897e-08)), np.float32(1.0)), _c0 * select(abs(x) * np.float32(0.7071067690849304) < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * (abs(x) * np.float32(0.7071067690849304)) * (fma(abs(x), np.float32(0.7071067690849304), -(abs(x) * np.float32(0.7071067690849304))) + abs(x) * np.float32(1.210161710447897e-08)), np.float32(1.0))) * np.float32(0.5)
+    d32 = x - np.float32(-0.7517915368080139) - np.float32(1.211444988769017e-08)
+    r = select(abs(d32) < 1.0, d32 * (np.float32(0.4314939923140469) + d32 * (np.float32(0.38828498165780145) + d32 * (np.float32(-0.018199677879347634) + d32 * (np.float32(-0.1140081959633936) + d32 * (np.float32(-0.014771480594658881) + d32 * (np.float32(0.019421380834443537) + d32 * (np.float32(0.004538894052409891) + d32 * (np.float32(-0.0022385108375691178) + d32 * (np.float32(-0.0007436683336923826) + d32 * (np.float32(0.0001846216241458999) + d32 * (np.float32(8.419035802254918e-05) + d32 * (np.float32(-9.830607619190611e-06) + d32 * np.float32(-6.107064971287766e-06))))))))))))), r)
+    r = select(x == np.float32(-math.inf), np.float32(0.0), r)
+    r = select(x == np.float32(math.inf), np.float32(1.0), r)
     return r
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
+def _derivative_scalar_64(x):
+    _c0 = verfc(abs(x) * 0.7071067811865476)
+    r = _mul_exp(x * 0.3989422804014327, x * x * -0.5, fma(-0.5, x * x, -(x * x * -0.5)) + -0.5 * fma(x, x, -(x * x))) + select(x * 1.4142135623730951 >= 0.0, 2.0 - _c0 * select(abs(x) * 0.7071067811865476 < 64.0, 1.0 - 2.0 * (abs(x) * 0.7071067811865476) * (fma(abs(x), 0.7071067811865476, -(abs(x) * 0.7071067811865476)) + abs(x) * -4.833646656726457e-17), 1.0), _c0 * select(abs(x) * 0.7071067811865476 < 64.0, 1.0 - 2.0 * (abs(x) * 0.7071067811865476) * (fma(abs(x), 0.7071067811865476, -(abs(x) * 0.7071067811865476)) + abs(x) * -4.833646656726457e-17), 1.0)) * 0.5
+    d = x - -0.7517915246935645 - 1.4956759177009883e-17
+    r = select(abs(d) < 1.0, d * (0.4314939923140469 + d * (0.388284982990552 + d * (-0.018199676398671087 + d * (-0.11400823329722191 + d * (-0.014771522148244282 + d * (0.01942167983819432 + d * (0.004539228379123981 + d * (-0.002239538068136674 + d * (-0.000744826838657432 + d * (0.00018633974665488472 + d * (8.61594784959083e-05 + d * (-1.1214381917396373e-05 + d * (-7.748460836071202e-06 + d * (4.3284961481947313e-07 + d * (5.702752605316006e-07 + d * (-1.6123075019559083e-09 + d * (-3.5457730707524376e-08 + d * (-1.387998626313949e-09 + d * (1.900786018345891e-09 + d * (1.386231567694654e-10 + d * (-8.777673977614052e-11 + d * (-7.236120662180862e-12 + d * 3.0110562712212517e-12)))))))))))))))))))))), r)
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, 1.0, r)
+    return r
+
+
 def _derivative_scalar(x):
-    r = _mul_exp(x*_lit(0.3989422804014327, x), ((x*x)*_lit(-0.5, x)), (fma(_lit(-0.5, x), (x*x), -((x*x)*_lit(-0.5, x))) + _lit(-0.5, x)*fma(x, x, -(x*x)))) + select((x*_lit(1.4142135623730951, x) >= _lit(0.0, x)), _lit(2.0, x) - select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))), select(_is32(x), (verfc((abs(x)*_lit(0.7071067690849304, x)))*select((abs(x)*_lit(0.7071067690849304, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067690849304, x))*(fma(abs(x), _lit(0.7071067690849304, x), -(abs(x)*_lit(0.7071067690849304, x))) + abs(x)*_lit(1.210161710447897e-08, x))), _lit(1.0, x))), (verfc((abs(x)*_lit(0.7071067811865476, x)))*select((abs(x)*_lit(0.7071067811865476, x)) < _lit(64.0, x), (_lit(1.0, x) - _lit(2.0, x)*(abs(x)*_lit(0.7071067811865476, x))*(fma(abs(x), _lit(0.7071067811865476, x), -(abs(x)*_lit(0.7071067811865476, x))) + abs(x)*_lit(-4.833646656726457e-17, x))), _lit(1.0, x)))))*_lit(0.5, x)
-    d = (x - -0.7517915246935645) - 1.4956759177009883e-17
-    d32 = (x - _lit(-0.7517915368080139, x)) - _lit(1.211444988769017e-08, x)
-    r = select(select(_is32(x), abs(d32) < 1.0, abs(d) < 1.0), select(_is32(x), d32*(_lit(0.4314939923140469, x) + d32*(_lit(0.38828498165780145, x) + d32*(_lit(-0.018199677879347634, x) + d32*(_lit(-0.1140081959633936, x) + d32*(_lit(-0.014771480594658881, x) + d32*(_lit(0.019421380834443537, x) + d32*(_lit(0.004538894052409891, x) + d32*(_lit(-0.0022385108375691178, x) + d32*(_lit(-0.0007436683336923826, x) + d32*(_lit(0.0001846216241458999, x) + d32*(_lit(8.419035802254918e-05, x) + d32*(_lit(-9.830607619190611e-06, x) + d32*(_lit(-6.107064971287766e-06, x)))))))))))))), d*(0.4314939923140469 + d*(0.388284982990552 + d*(-0.018199676398671087 + d*(-0.11400823329722191 + d*(-0.014771522148244282 + d*(0.01942167983819432 + d*(0.004539228379123981 + d*(-0.002239538068136674 + d*(-0.000744826838657432 + d*(0.00018633974665488472 + d*(8.61594784959083e-05 + d*(-1.1214381917396373e-05 + d*(-7.748460836071202e-06 + d*(4.3284961481947313e-07 + d*(5.702752605316006e-07 + d*(-1.6123075019559083e-09 + d*(-3.5457730707524376e-08 + d*(-1.387998626313949e-09 + d*(1.900786018345891e-09 + d*(1.386231567694654e-10 + d*(-8.777673977614052e-11 + d*(-7.236120662180862e-12 + d*(3.0110562712212517e-12)))))))))))))))))))))))), r)
-    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
-    r = select(x == _lit(math.inf, x), _lit(1.0, x), r)
-    return r
+    """_derivative_scalar_32 or _derivative_scalar_64 by the type of x (in Numba an overload: a call types one)."""
+    return (_derivative_scalar_32 if isinstance(x, np.float32) else _derivative_scalar_64)(x)
+
+
+@overload(_derivative_scalar, inline="always")
+def _derivative_scalar_typed(x):
+    if x == types.float32:
+        return lambda x: _derivative_scalar_32(x)
+    return lambda x: _derivative_scalar_64(x)
 
 
 @numba.njit(**_FAST)

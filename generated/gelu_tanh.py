@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_tanh_a4403c2d63fc", globals())
+__name__ = one_name("symact_kernel_gelu_tanh_7baef1fd4242", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -471,6 +471,13 @@ _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 _EXACT = {"cache": True, "error_model": "numpy"}
 
+#: the options of a module's scalar functions, by its loops' options: each compiled once (per argument types)
+#: and inlined into the loops by LLVM (alwaysinline), with the loops' error model and contraction, so that the
+#: inlined code is what the loop would have computed; not cached (the loops are, with them inside)
+_INLINE_FAST = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+_INLINE_EXACT = {"forceinline": True, "error_model": "numpy"}
+
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
 #: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs.  On 2 free
 #: cores the twin pays from 2**16 for relu (1.17x; 0.90x at 2**15), 2**14 for sigmoid, 2**12 for silu and
@@ -588,22 +595,68 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
+def _forward_scalar_32(x):
+    r = _mul_sigmoid_at(x, np.float32(1.5957691216057308) * (x + np.float32(0.044715) * (x * x * x)), fma(np.float32(1.5957691216057308), x + np.float32(0.044715) * (x * x * x), -(np.float32(1.5957691216057308) * (x + np.float32(0.044715) * (x * x * x)))) + np.float32(1.5957691216057308) * (_two_sum(x, np.float32(0.044715) * (x * x * x))[1] + fma(np.float32(0.044715), x * x * x, -(np.float32(0.044715) * (x * x * x))) + np.float32(0.044715) * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * np.float32(1.5461444854736329e-09)) + (x + np.float32(0.044715) * (x * x * x)) * np.float32(-4.534068042105272e-08))
+    r = select(x == np.float32(-math.inf), np.float32(0.0), r)
+    return r
+
+
+@numba.njit(**_INLINE_FAST)
+def _forward_scalar_64(x):
+    r = _mul_sigmoid_at(x, 1.5957691216057308 * (x + 0.044715 * (x * x * x)), fma(1.5957691216057308, x + 0.044715 * (x * x * x), -(1.5957691216057308 * (x + 0.044715 * (x * x * x)))) + 1.5957691216057308 * (_two_sum(x, 0.044715 * (x * x * x))[1] + fma(0.044715, x * x * x, -(0.044715 * (x * x * x))) + 0.044715 * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * 2.1960211427085595e-18) + (x + 0.044715 * (x * x * x)) * -9.96930880911092e-17)
+    r = select(x == -math.inf, 0.0, r)
+    return r
+
+
 def _forward_scalar(x):
-    r = _mul_sigmoid_at(x, (_lit(1.5957691216057308, x)*(x + (_lit(0.044715, x)*((x*x)*x)))), fma(_lit(1.5957691216057308, x), (x + (_lit(0.044715, x)*((x*x)*x))), -(_lit(1.5957691216057308, x)*(x + (_lit(0.044715, x)*((x*x)*x))))) + _lit(1.5957691216057308, x)*(_two_sum(x, (_lit(0.044715, x)*((x*x)*x)))[1] + fma(_lit(0.044715, x), ((x*x)*x), -(_lit(0.044715, x)*((x*x)*x))) + _lit(0.044715, x)*(fma((x*x), x, -((x*x)*x)) + x*(fma(x, x, -(x*x)))) + ((x*x)*x)*(select(_is32(x), _lit(1.5461444854736329e-09, x), _lit(2.1960211427085595e-18, x)))) + (x + (_lit(0.044715, x)*((x*x)*x)))*(select(_is32(x), _lit(-4.534068042105272e-08, x), _lit(-9.96930880911092e-17, x))))
-    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
+    """_forward_scalar_32 or _forward_scalar_64 by the type of x (in Numba an overload: a call types one)."""
+    return (_forward_scalar_32 if isinstance(x, np.float32) else _forward_scalar_64)(x)
+
+
+@overload(_forward_scalar, inline="always")
+def _forward_scalar_typed(x):
+    if x == types.float32:
+        return lambda x: _forward_scalar_32(x)
+    return lambda x: _forward_scalar_64(x)
+
+
+@numba.njit(**_INLINE_FAST)
+def _derivative_scalar_32(x):
+    _c0 = _two_sum(x, np.float32(0.044715) * (x * x * x))
+    _c1 = vexp(np.float32(-1.5957691216057308) * abs(x + np.float32(0.044715) * (x * x * x)))
+    _c2 = _plus_finite(_c1, _c1 * (fma(np.float32(-1.5957691216057308), abs(x + np.float32(0.044715) * (x * x * x)), -(np.float32(-1.5957691216057308) * abs(x + np.float32(0.044715) * (x * x * x)))) + np.float32(-1.5957691216057308) * select(x + np.float32(0.044715) * (x * x * x) < np.float32(0.0), -(_c0[1] + fma(np.float32(0.044715), x * x * x, -(np.float32(0.044715) * (x * x * x))) + np.float32(0.044715) * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * np.float32(1.5461444854736329e-09)), _c0[1] + fma(np.float32(0.044715), x * x * x, -(np.float32(0.044715) * (x * x * x))) + np.float32(0.044715) * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * np.float32(1.5461444854736329e-09)) + abs(x + np.float32(0.044715) * (x * x * x)) * np.float32(4.534068042105272e-08)))
+    r = x * (x * x * np.float32(0.134145) + np.float32(1.0)) * _c2 / ((np.float32(1.0) + _c2) * (np.float32(1.0) + _c2)) * np.float32(1.5957691216057308) + _mul_sigmoid_at(np.float32(1.0), np.float32(1.5957691216057308) * (x + np.float32(0.044715) * (x * x * x)), fma(np.float32(1.5957691216057308), x + np.float32(0.044715) * (x * x * x), -(np.float32(1.5957691216057308) * (x + np.float32(0.044715) * (x * x * x)))) + np.float32(1.5957691216057308) * (_c0[1] + fma(np.float32(0.044715), x * x * x, -(np.float32(0.044715) * (x * x * x))) + np.float32(0.044715) * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * np.float32(1.5461444854736329e-09)) + (x + np.float32(0.044715) * (x * x * x)) * np.float32(-4.534068042105272e-08))
+    d32 = x - np.float32(-0.7524614334106445) - np.float32(1.1339627903339533e-08)
+    r = select(abs(d32) < 1.0, d32 * (np.float32(0.4304000910248585) + d32 * (np.float32(0.38751844560531457) + d32 * (np.float32(-0.015782853731157103) + d32 * (np.float32(-0.11394446319364832) + d32 * (np.float32(-0.016619320490303315) + d32 * (np.float32(0.019682092465746804) + d32 * (np.float32(0.005260973416072993) + d32 * (np.float32(-0.0024216794987608984) + d32 * (np.float32(-0.0009270243665151904) + d32 * (np.float32(0.00026127439316222265) + d32 * (np.float32(0.00012319327472515385) + d32 * (np.float32(-3.128686458468733e-05) + d32 * (np.float32(-1.4471198971893807e-05) + d32 * (np.float32(3.184213380104311e-06) + d32 * np.float32(1.307159781718225e-06))))))))))))))), r)
+    r = select((x == np.float32(-math.inf)) | (r != r) & (x < np.float32(0.0)), np.float32(0.0), r)
+    r = select((x == np.float32(math.inf)) | (r != r) & (x > np.float32(0.0)), np.float32(1.0), r)
     return r
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
+def _derivative_scalar_64(x):
+    _c0 = _two_sum(x, 0.044715 * (x * x * x))
+    _c1 = vexp(-1.5957691216057308 * abs(x + 0.044715 * (x * x * x)))
+    _c2 = _plus_finite(_c1, _c1 * (fma(-1.5957691216057308, abs(x + 0.044715 * (x * x * x)), -(-1.5957691216057308 * abs(x + 0.044715 * (x * x * x)))) + -1.5957691216057308 * select(x + 0.044715 * (x * x * x) < 0.0, -(_c0[1] + fma(0.044715, x * x * x, -(0.044715 * (x * x * x))) + 0.044715 * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * 2.1960211427085595e-18), _c0[1] + fma(0.044715, x * x * x, -(0.044715 * (x * x * x))) + 0.044715 * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * 2.1960211427085595e-18) + abs(x + 0.044715 * (x * x * x)) * 9.96930880911092e-17))
+    r = x * (x * x * 0.134145 + 1.0) * _c2 / ((1.0 + _c2) * (1.0 + _c2)) * 1.5957691216057308 + _mul_sigmoid_at(1.0, 1.5957691216057308 * (x + 0.044715 * (x * x * x)), fma(1.5957691216057308, x + 0.044715 * (x * x * x), -(1.5957691216057308 * (x + 0.044715 * (x * x * x)))) + 1.5957691216057308 * (_c0[1] + fma(0.044715, x * x * x, -(0.044715 * (x * x * x))) + 0.044715 * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * 2.1960211427085595e-18) + (x + 0.044715 * (x * x * x)) * -9.96930880911092e-17)
+    d = x - -0.7524614220710163 - 3.635560509207687e-17
+    r = select(abs(d) < 1.0, d * (0.4304000910248585 + d * (0.3875184461357889 + d * (-0.01578285352184805 + d * (-0.11394448308095759 + d * (-0.016619328343050285 + d * (0.019682309459789764 + d * (0.005261059254851575 + d * (-0.0024227318452533257 + d * (-0.0009274420220104447 + d * (0.00026392763552379484 + d * (0.00012425226988297766 + d * (-3.49561467499975e-05 + d * (-1.5950856157962168e-05 + d * (5.918530200176945e-06 + d * (2.4334180800221895e-06 + d * (-9.896849126457762e-07 + d * (-4.307284966560505e-07 + d * (1.413047797770202e-07 + d * (7.475760192304524e-08 + d * (-1.6702330756781735e-08 + d * (-1.1497597363799372e-08 + d * (1.5793335854685396e-09 + d * (1.427652916432528e-09 + d * (-9.50760646618862e-11 + d * -1.0703473740426143e-10)))))))))))))))))))))))), r)
+    r = select((x == -math.inf) | (r != r) & (x < 0.0), 0.0, r)
+    r = select((x == math.inf) | (r != r) & (x > 0.0), 1.0, r)
+    return r
+
+
 def _derivative_scalar(x):
-    r = (x*((x*x)*_lit(0.134145, x) + _lit(1.0, x))*_plus_finite(vexp((_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))), (vexp((_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))))*(fma(_lit(-1.5957691216057308, x), abs((x + (_lit(0.044715, x)*((x*x)*x)))), -(_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))) + _lit(-1.5957691216057308, x)*(select((x + (_lit(0.044715, x)*((x*x)*x))) < _lit(0.0, x), -(_two_sum(x, (_lit(0.044715, x)*((x*x)*x)))[1] + fma(_lit(0.044715, x), ((x*x)*x), -(_lit(0.044715, x)*((x*x)*x))) + _lit(0.044715, x)*(fma((x*x), x, -((x*x)*x)) + x*(fma(x, x, -(x*x)))) + ((x*x)*x)*(select(_is32(x), _lit(1.5461444854736329e-09, x), _lit(2.1960211427085595e-18, x)))), _two_sum(x, (_lit(0.044715, x)*((x*x)*x)))[1] + fma(_lit(0.044715, x), ((x*x)*x), -(_lit(0.044715, x)*((x*x)*x))) + _lit(0.044715, x)*(fma((x*x), x, -((x*x)*x)) + x*(fma(x, x, -(x*x)))) + ((x*x)*x)*(select(_is32(x), _lit(1.5461444854736329e-09, x), _lit(2.1960211427085595e-18, x))))) + abs((x + (_lit(0.044715, x)*((x*x)*x))))*(select(_is32(x), _lit(4.534068042105272e-08, x), _lit(9.96930880911092e-17, x)))))/((_lit(1.0, x) + _plus_finite(vexp((_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))), (vexp((_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))))*(fma(_lit(-1.5957691216057308, x), abs((x + (_lit(0.044715, x)*((x*x)*x)))), -(_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))) + _lit(-1.5957691216057308, x)*(select((x + (_lit(0.044715, x)*((x*x)*x))) < _lit(0.0, x), -(_two_sum(x, (_lit(0.044715, x)*((x*x)*x)))[1] + fma(_lit(0.044715, x), ((x*x)*x), -(_lit(0.044715, x)*((x*x)*x))) + _lit(0.044715, x)*(fma((x*x), x, -((x*x)*x)) + x*(fma(x, x, -(x*x)))) + ((x*x)*x)*(select(_is32(x), _lit(1.5461444854736329e-09, x), _lit(2.1960211427085595e-18, x)))), _two_sum(x, (_lit(0.044715, x)*((x*x)*x)))[1] + fma(_lit(0.044715, x), ((x*x)*x), -(_lit(0.044715, x)*((x*x)*x))) + _lit(0.044715, x)*(fma((x*x), x, -((x*x)*x)) + x*(fma(x, x, -(x*x)))) + ((x*x)*x)*(select(_is32(x), _lit(1.5461444854736329e-09, x), _lit(2.1960211427085595e-18, x))))) + abs((x + (_lit(0.044715, x)*((x*x)*x))))*(select(_is32(x), _lit(4.534068042105272e-08, x), _lit(9.96930880911092e-17, x))))))*(_lit(1.0, x) + _plus_finite(vexp((_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))), (vexp((_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))))*(fma(_lit(-1.5957691216057308, x), abs((x + (_lit(0.044715, x)*((x*x)*x)))), -(_lit(-1.5957691216057308, x)*abs((x + (_lit(0.044715, x)*((x*x)*x)))))) + _lit(-1.5957691216057308, x)*(select((x + (_lit(0.044715, x)*((x*x)*x))) < _lit(0.0, x), -(_two_sum(x, (_lit(0.044715, x)*((x*x)*x)))[1] + fma(_lit(0.044715, x), ((x*x)*x), -(_lit(0.044715, x)*((x*x)*x))) + _lit(0.044715, x)*(fma((x*x), x, -((x*x)*x)) + x*(fma(x, x, -(x*x)))) + ((x*x)*x)*(select(_is32(x), _lit(1.5461444854736329e-09, x), _lit(2.1960211427085595e-18, x)))), _two_sum(x, (_lit(0.044715, x)*((x*x)*x)))[1] + fma(_lit(0.044715, x), ((x*x)*x), -(_lit(0.044715, x)*((x*x)*x))) + _lit(0.044715, x)*(fma((x*x), x, -((x*x)*x)) + x*(fma(x, x, -(x*x)))) + ((x*x)*x)*(select(_is32(x), _lit(1.5461444854736329e-09, x), _lit(2.1960211427085595e-18, x))))) + abs((x + (_lit(0.044715, x)*((x*x)*x))))*(select(_is32(x), _lit(4.534068042105272e-08, x), _lit(9.96930880911092e-17, x))))))))*_lit(1.5957691216057308, x) + _mul_sigmoid_at(_lit(1.0, x), (_lit(1.5957691216057308, x)*(x + (_lit(0.044715, x)*((x*x)*x)))), fma(_lit(1.5957691216057308, x), (x + (_lit(0.044715, x)*((x*x)*x))), -(_lit(1.5957691216057308, x)*(x + (_lit(0.044715, x)*((x*x)*x))))) + _lit(1.5957691216057308, x)*(_two_sum(x, (_lit(0.044715, x)*((x*x)*x)))[1] + fma(_lit(0.044715, x), ((x*x)*x), -(_lit(0.044715, x)*((x*x)*x))) + _lit(0.044715, x)*(fma((x*x), x, -((x*x)*x)) + x*(fma(x, x, -(x*x)))) + ((x*x)*x)*(select(_is32(x), _lit(1.5461444854736329e-09, x), _lit(2.1960211427085595e-18, x)))) + (x + (_lit(0.044715, x)*((x*x)*x)))*(select(_is32(x), _lit(-4.534068042105272e-08, x), _lit(-9.96930880911092e-17, x))))
-    d = (x - -0.7524614220710163) - 3.635560509207687e-17
-    d32 = (x - _lit(-0.7524614334106445, x)) - _lit(1.1339627903339533e-08, x)
-    r = select(select(_is32(x), abs(d32) < 1.0, abs(d) < 1.0), select(_is32(x), d32*(_lit(0.4304000910248585, x) + d32*(_lit(0.38751844560531457, x) + d32*(_lit(-0.015782853731157103, x) + d32*(_lit(-0.11394446319364832, x) + d32*(_lit(-0.016619320490303315, x) + d32*(_lit(0.019682092465746804, x) + d32*(_lit(0.005260973416072993, x) + d32*(_lit(-0.0024216794987608984, x) + d32*(_lit(-0.0009270243665151904, x) + d32*(_lit(0.00026127439316222265, x) + d32*(_lit(0.00012319327472515385, x) + d32*(_lit(-3.128686458468733e-05, x) + d32*(_lit(-1.4471198971893807e-05, x) + d32*(_lit(3.184213380104311e-06, x) + d32*(_lit(1.307159781718225e-06, x)))))))))))))))), d*(0.4304000910248585 + d*(0.3875184461357889 + d*(-0.01578285352184805 + d*(-0.11394448308095759 + d*(-0.016619328343050285 + d*(0.019682309459789764 + d*(0.005261059254851575 + d*(-0.0024227318452533257 + d*(-0.0009274420220104447 + d*(0.00026392763552379484 + d*(0.00012425226988297766 + d*(-3.49561467499975e-05 + d*(-1.5950856157962168e-05 + d*(5.918530200176945e-06 + d*(2.4334180800221895e-06 + d*(-9.896849126457762e-07 + d*(-4.307284966560505e-07 + d*(1.413047797770202e-07 + d*(7.475760192304524e-08 + d*(-1.6702330756781735e-08 + d*(-1.1497597363799372e-08 + d*(1.5793335854685396e-09 + d*(1.427652916432528e-09 + d*(-9.50760646618862e-11 + d*(-1.0703473740426143e-10)))))))))))))))))))))))))), r)
-    r = select((x == _lit(-math.inf, x)) | ((r != r) & (x < _lit(0.0, x))), _lit(0.0, x), r)
-    r = select((x == _lit(math.inf, x)) | ((r != r) & (x > _lit(0.0, x))), _lit(1.0, x), r)
-    return r
+    """_derivative_scalar_32 or _derivative_scalar_64 by the type of x (in Numba an overload: a call types one)."""
+    return (_derivative_scalar_32 if isinstance(x, np.float32) else _derivative_scalar_64)(x)
+
+
+@overload(_derivative_scalar, inline="always")
+def _derivative_scalar_typed(x):
+    if x == types.float32:
+        return lambda x: _derivative_scalar_32(x)
+    return lambda x: _derivative_scalar_64(x)
 
 
 @numba.njit(**_FAST)

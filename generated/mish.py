@@ -53,7 +53,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_e462349cfe01", globals())
+__name__ = one_name("symact_kernel_mish_cdd36d90d933", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -708,6 +708,13 @@ _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 _EXACT = {"cache": True, "error_model": "numpy"}
 
+#: the options of a module's scalar functions, by its loops' options: each compiled once (per argument types)
+#: and inlined into the loops by LLVM (alwaysinline), with the loops' error model and contraction, so that the
+#: inlined code is what the loop would have computed; not cached (the loops are, with them inside)
+_INLINE_FAST = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+_INLINE_EXACT = {"forceinline": True, "error_model": "numpy"}
+
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
 #: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs.  On 2 free
 #: cores the twin pays from 2**16 for relu (1.17x; 0.90x at 2**15), 2**14 for sigmoid, 2**12 for silu and
@@ -825,27 +832,72 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_EXACT)
+def _forward_scalar_32(x):
+    x64 = np.float64(x)
+    r = _mish_plain(x64)
+    r = select(x == np.float32(-math.inf), np.float32(0.0), r)
+    r = select(x == np.float32(math.inf), np.float32(math.inf), r)
+    r = select(x != x, x, r)
+    return r
+
+
+@numba.njit(**_INLINE_EXACT)
+def _forward_scalar_64(x):
+    x64 = np.float64(x)
+    r = _mish_dd(x64)
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, math.inf, r)
+    r = select(x != x, x, r)
+    return r
+
+
 def _forward_scalar(x):
+    """_forward_scalar_32 or _forward_scalar_64 by the type of x (in Numba an overload: a call types one)."""
+    return (_forward_scalar_32 if isinstance(x, np.float32) else _forward_scalar_64)(x)
+
+
+@overload(_forward_scalar, inline="always")
+def _forward_scalar_typed(x):
+    if x == types.float32:
+        return lambda x: _forward_scalar_32(x)
+    return lambda x: _forward_scalar_64(x)
+
+
+@numba.njit(**_INLINE_EXACT)
+def _derivative_scalar_32(x):
     x64 = np.float64(x)
-    r = select(_is32(x), _mish_plain(x64), _mish_dd(x64))
-    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
-    r = select(x == _lit(math.inf, x), _lit(math.inf, x), r)
+    r = _mish_prime_plain(x64)
+    d32 = x - np.float32(-1.1924312114715576) - np.float32(-3.0439375464652585e-09)
+    r = select(abs(d32) < 0.0625, d32 * (np.float32(0.2669479140495345) + d32 * (np.float32(0.20473128008205818) + d32 * (np.float32(0.041907815828702503) + d32 * (np.float32(-0.020288213434707738) + d32 * np.float32(-0.015815787707069408))))), r)
+    r = select(x == np.float32(-math.inf), np.float32(0.0), r)
+    r = select(x == np.float32(math.inf), np.float32(1.0), r)
     r = select(x != x, x, r)
     return r
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_EXACT)
+def _derivative_scalar_64(x):
+    x64 = np.float64(x)
+    r = _mish_prime_dd(x64)
+    d = x - -1.1924312145154952 - -4.8484829848031044e-17
+    r = select(abs(d) < 0.0625, d * (0.2669479140495345 + d * (0.20473126408010586 + d * (0.04190782104361114 + d * (-0.020271822716683853 + d * (-0.015821126564332707 + d * (-0.0033606849278275722 + d * (0.0010924074041705394 + d * (0.0009898186787416206 + d * (0.0002535842183955046 + d * -4.213025390019054e-05))))))))), r)
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, 1.0, r)
+    r = select(x != x, x, r)
+    return r
+
+
 def _derivative_scalar(x):
-    x64 = np.float64(x)
-    r = select(_is32(x), _mish_prime_plain(x64), _mish_prime_dd(x64))
-    d = (x - -1.1924312145154952) - -4.8484829848031044e-17
-    d32 = (x - _lit(-1.1924312114715576, x)) - _lit(-3.0439375464652585e-09, x)
-    r = select(select(_is32(x), abs(d32) < 0.0625, abs(d) < 0.0625), select(_is32(x), d32*(_lit(0.2669479140495345, x) + d32*(_lit(0.20473128008205818, x) + d32*(_lit(0.041907815828702503, x) + d32*(_lit(-0.020288213434707738, x) + d32*(_lit(-0.015815787707069408, x)))))), d*(0.2669479140495345 + d*(0.20473126408010586 + d*(0.04190782104361114 + d*(-0.020271822716683853 + d*(-0.015821126564332707 + d*(-0.0033606849278275722 + d*(0.0010924074041705394 + d*(0.0009898186787416206 + d*(0.0002535842183955046 + d*(-4.213025390019054e-05))))))))))), r)
-    r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
-    r = select(x == _lit(math.inf, x), _lit(1.0, x), r)
-    r = select(x != x, x, r)
-    return r
+    """_derivative_scalar_32 or _derivative_scalar_64 by the type of x (in Numba an overload: a call types one)."""
+    return (_derivative_scalar_32 if isinstance(x, np.float32) else _derivative_scalar_64)(x)
+
+
+@overload(_derivative_scalar, inline="always")
+def _derivative_scalar_typed(x):
+    if x == types.float32:
+        return lambda x: _derivative_scalar_32(x)
+    return lambda x: _derivative_scalar_64(x)
 
 
 @numba.njit(**_EXACT)

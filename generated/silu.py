@@ -52,7 +52,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_silu_306be6549217", globals())
+__name__ = one_name("symact_kernel_silu_0d7832967af2", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -513,6 +513,13 @@ _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 _EXACT = {"cache": True, "error_model": "numpy"}
 
+#: the options of a module's scalar functions, by its loops' options: each compiled once (per argument types)
+#: and inlined into the loops by LLVM (alwaysinline), with the loops' error model and contraction, so that the
+#: inlined code is what the loop would have computed; not cached (the loops are, with them inside)
+_INLINE_FAST = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+_INLINE_EXACT = {"forceinline": True, "error_model": "numpy"}
+
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
 #: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs.  On 2 free
 #: cores the twin pays from 2**16 for relu (1.17x; 0.90x at 2**15), 2**14 for sigmoid, 2**12 for silu and
@@ -630,22 +637,43 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
 def _forward_scalar(x):
     r = _mul_sigmoid(x, x)
     r = select(x == _lit(-math.inf, x), _lit(0.0, x), r)
     return r
 
 
-@numba.njit(inline="always")
-def _derivative_scalar(x):
+@numba.njit(**_INLINE_FAST)
+def _derivative_scalar_32(x):
     r = _silu_prime(x)
-    d = (x - -1.2784645427610737) - -1.0946994183093437e-16
-    d32 = (x - _lit(-1.2784645557403564, x)) - _lit(1.2979282537628478e-08, x)
-    r = select(select(_is32(x), abs(d32) < 0.0625, abs(d) < 0.0625), select(_is32(x), d32*(_lit(0.2178117057198001, x) + d32*(_lit(0.14664879638881922, x) + d32*(_lit(0.018874810417085934, x) + d32*(_lit(-0.01522203338527895, x) + d32*(_lit(-0.00660269088614334, x)))))), d*(0.2178117057198001 + d*(0.1466487969969469 + d*(0.01887481422378238 + d*(-0.015222655223188084 + d*(-0.006606589138493352 + d*(0.0001266274101903543 + d*(0.0007985219798206147 + d*(0.00018570716531323203 + d*(-4.093402573552048e-05 + d*(-2.9710633664725938e-05))))))))))), r)
-    r = select(_is32(x), r, select(x == _lit(-math.inf, x), _lit(0.0, x), r))
-    r = select(_is32(x), r, select(x == _lit(math.inf, x), _lit(1.0, x), r))
+    d32 = x - np.float32(-1.2784645557403564) - np.float32(1.2979282537628478e-08)
+    r = select(abs(d32) < 0.0625, d32 * (np.float32(0.2178117057198001) + d32 * (np.float32(0.14664879638881922) + d32 * (np.float32(0.018874810417085934) + d32 * (np.float32(-0.01522203338527895) + d32 * np.float32(-0.00660269088614334))))), r)
+    r = r
+    r = r
     return r
+
+
+@numba.njit(**_INLINE_FAST)
+def _derivative_scalar_64(x):
+    r = _silu_prime(x)
+    d = x - -1.2784645427610737 - -1.0946994183093437e-16
+    r = select(abs(d) < 0.0625, d * (0.2178117057198001 + d * (0.1466487969969469 + d * (0.01887481422378238 + d * (-0.015222655223188084 + d * (-0.006606589138493352 + d * (0.0001266274101903543 + d * (0.0007985219798206147 + d * (0.00018570716531323203 + d * (-4.093402573552048e-05 + d * -2.9710633664725938e-05))))))))), r)
+    r = select(x == -math.inf, 0.0, r)
+    r = select(x == math.inf, 1.0, r)
+    return r
+
+
+def _derivative_scalar(x):
+    """_derivative_scalar_32 or _derivative_scalar_64 by the type of x (in Numba an overload: a call types one)."""
+    return (_derivative_scalar_32 if isinstance(x, np.float32) else _derivative_scalar_64)(x)
+
+
+@overload(_derivative_scalar, inline="always")
+def _derivative_scalar_typed(x):
+    if x == types.float32:
+        return lambda x: _derivative_scalar_32(x)
+    return lambda x: _derivative_scalar_64(x)
 
 
 @numba.njit(**_FAST)

@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squareplus_7c48819146f0", globals())
+__name__ = one_name("symact_kernel_squareplus_e5c2274b45ca", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -145,6 +145,13 @@ def _part_numba(v, lo, hi):
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 _EXACT = {"cache": True, "error_model": "numpy"}
+
+#: the options of a module's scalar functions, by its loops' options: each compiled once (per argument types)
+#: and inlined into the loops by LLVM (alwaysinline), with the loops' error model and contraction, so that the
+#: inlined code is what the loop would have computed; not cached (the loops are, with them inside)
+_INLINE_FAST = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+_INLINE_EXACT = {"forceinline": True, "error_model": "numpy"}
 
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
 #: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs.  On 2 free
@@ -263,20 +270,20 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
 def _forward_scalar(x):
     r = select((x >= _lit(0.0, x)), math.hypot(x, _lit(2.0, x))*_lit(0.5, x) + abs(x)*_lit(0.5, x), 1.0/(math.hypot(x, _lit(2.0, x))*_lit(0.5, x) + abs(x)*_lit(0.5, x)))
     return r
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
 def _derivative_scalar(x):
     r = select((x >= _lit(0.0, x)), x*_lit(0.5, x)*_lit(1.0, x)/math.hypot(x, _lit(2.0, x)) + _lit(0.5, x), _lit(1.0, x)/(math.hypot(x, _lit(2.0, x)))/(math.hypot(x, _lit(2.0, x))*_lit(0.5, x) + abs(x)*_lit(0.5, x)))
     r = select(x == _lit(math.inf, x), _lit(1.0, x), r)
     return r
 
 
-@numba.njit(inline="always")
+@numba.njit(**_INLINE_FAST)
 def _from_output_scalar(y):
     r = (y*y)/((y*y) + _lit(1.0, y))
     r = select((y == _lit(-math.inf, y)) | ((r != r) & (y < _lit(0.0, y))), _lit(1.0, y), r)

@@ -164,3 +164,44 @@ def test_a_doubtful_float32_kernel_is_measured_and_computes_in_float64(tmp_path)
     xs = np.array([0.08, -0.0801, 3.0, 1e-3], dtype=np.float32)
     exact = np.log(np.cosh(xs.astype(np.float64)))
     assert np.all(np.abs(module.forward(xs) - exact) <= 1.0 * np.spacing(exact.astype(np.float32)))
+
+
+def test_a_scalar_function_is_split_by_dtype_with_its_constants_folded_and_repeated_calls_computed_once():
+    """emit.split_by_dtype: each version keeps its arm of every select on _is32(x), _lit(c, x) is c in that type,
+    a call a statement repeats is computed once, a dead assignment goes; the overload picks a version by x's
+    type, and both versions compute what the unsplit function computes, in Python and in Numba."""
+    import math
+
+    import numba
+    import numpy as np
+
+    from symact import kernel_lib
+    from symact.emit import split_by_dtype
+
+    text = (
+        "@numba.njit(**_INLINE_FAST)\n"
+        "def _f(x, k):\n"
+        "    d32 = x - _lit(0.5, x)\n"
+        "    r = select(_is32(x), vexp(abs(d32)) + vexp(abs(d32)), vexp(abs(x)) * _lit(2.0, x) + k)\n"
+        "    r = select(_is32(x) & (x > _lit(100.0, x)), _lit(0.0, x), r)\n"
+        "    return r\n"
+    )
+    split = split_by_dtype(text, "x")
+    assert "_is32" not in split and "_lit(" not in split and "def _f_32(x, k)" in split and "def _f_64(x, k)" in split
+    v32 = split.split("def _f_32")[1].split("def _f_64")[0]
+    v64 = split.split("def _f_64")[1].split("def _f(")[0]
+    assert v32.count("vexp(abs(d32))") == 1 and "np.float32(100.0)" in v32  # hoisted once; the float32 constant
+    assert "d32" not in v64 and "100.0" not in v64 and "vexp(abs(x)) * 2.0 + k" in v64  # dead store, folded select
+    assert split_by_dtype(text.replace("_is32(x)", "True"), "x") == text.replace("_is32(x)", "True")  # nothing to split
+
+    namespace = {"numba": numba, "np": np, "math": math, "_INLINE_FAST": {"forceinline": True}}
+    exec(kernel_lib.library_source(["select", "_lit", "_is32", "vexp"], imports=True), namespace)
+    exec(split, namespace)
+    exec(text.replace("_f(", "_whole("), namespace)
+    f, whole = namespace["_f"], namespace["_whole"]
+    loop = numba.njit(lambda xs, k: [f(v, k) for v in xs])
+    for dtype in (np.float32, np.float64):
+        xs = np.array([-3.0, 0.25, 2.0, 150.0], dtype=dtype)
+        expected = [whole(v, 1.5) for v in xs]
+        assert expected[3] == 0.0 if dtype is np.float32 else expected[3] > 1e60  # each dtype's own arm
+        assert [f(v, 1.5) for v in xs] == expected and loop(xs, 1.5) == expected

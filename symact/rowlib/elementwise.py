@@ -37,6 +37,11 @@ def _part_numba(v, lo, hi):
 
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 _EXACT = {"cache": True, "error_model": "numpy"}
+#: the options of a module's scalar functions, by its loops' options: each compiled once (per argument types)
+#: and inlined into the loops by LLVM (alwaysinline), with the loops' error model and contraction, so that the
+#: inlined code is what the loop would have computed; not cached (the loops are, with them inside)
+_INLINE_FAST = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+_INLINE_EXACT = {"forceinline": True, "error_model": "numpy"}
 
 #: from this many elements a kernel runs its parallel twin on Numba's threads (numba.set_num_threads
 #: sets how many; 1 keeps every call on the calling thread); below it the serial loop runs.  On 2 free
