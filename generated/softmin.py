@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmin_3e63375c16a6", globals())
+__name__ = one_name("symact_kernel_softmin_f7774a26b222", globals())
 
 _SIGN = -1
 
@@ -1234,7 +1234,7 @@ def vjp(a, g, axis=-1, *, out=None):
     """The vector-Jacobian product g^T J of ``forward`` along ``axis``, from the scores ``a``."""
     return _vjp_call(_vjp_rows, _vjp_rows_par, _vjp_redo, a, g, axis, out, "a")
 
-_LANES = 32  # independent accumulators in _dot2 and _dot3: their inner loops over the lanes vectorise
+_LANES = 32  # independent accumulators in _dot2 and _sum2: their inner loops over the lanes vectorise
 
 
 @numba.njit(error_model="numpy")
@@ -1250,9 +1250,11 @@ def _add3(s, c, d, x):
 
 @numba.njit(error_model="numpy")
 def _dot3_scalar(p, g):
-    """_dot3's sum in one scalar loop: the same triple-precision accumulation (SumK with K = 3, each product split
-    by an fma), without the lanes.  The redo of a rare row uses it: it compiles in a fraction of _dot3's time,
-    which a first call that meets such a row pays."""
+    """sum_k p_k g_k (sum_k g_k for log) as a double-double (s, c): each product split exactly by an fma, the parts
+    summed in triple precision (SumK with K = 3).  The error is about n 2**-159 sum_k |p_k g_k| before the rounding
+    to double-double: g_j - s - c, which the callers take, is accurate to its last bits even where it cancels to
+    2**-100 of s (g = 1 and sum_k p_k = 1 + 2**-60).  One scalar loop: the redo of a rare row uses it, and a first
+    call that meets such a row compiles it (a version in 32 lanes took three times as long to compile)."""
     s = 0.0
     c = 0.0
     d = 0.0
@@ -1498,7 +1500,7 @@ def _from_output_row(yr, gr, outr, acc, w, ke, single):
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
     float64 sum for float32 rows of up to 1024 (exact products), Sum2 / Dot2 for longer ones and for float64
-    rows; where some g_j - sum cancels below that bound, the row is redone with _dot3 (returns True: the row is
+    rows; where some g_j - sum cancels below that bound, the row is redone with _dot3_scalar (returns True: the row is
     left to _from_output_again).  For log-softmax,
     exp(y_j) is _exp_short (2**-41) for float32 rows and vecmath's exp_f64 for float64 ones; a float32 row where
     g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about

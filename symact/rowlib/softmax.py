@@ -681,7 +681,7 @@ def _jacobian_vector(a, out):
     return out
 
 
-_LANES = 32  # independent accumulators in _dot2 and _dot3: their inner loops over the lanes vectorise
+_LANES = 32  # independent accumulators in _dot2 and _sum2: their inner loops over the lanes vectorise
 _FROM_OUTPUT_MAX = 1e300  # sums below this: no overflow in the compensated arithmetic
 
 
@@ -790,48 +790,6 @@ def _add3(s, c, d, x):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _dot3(p, g, acc):
-    """sum_k p_k g_k (sum_k g_k for log) as a double-double (s, c): each product split exactly by an fma, the
-    parts summed in triple precision (SumK with K = 3) in _LANES lanes as in _dot2.  The error is about
-    n 2**-159 sum_k |p_k g_k| before the rounding to double-double: g_j - s - c, which the callers take, is
-    accurate to its last bits even where it cancels to 2**-100 of s (g = 1 and sum_k p_k = 1 + 2**-60)."""
-    n = p.shape[0]
-    acc[:] = 0.0
-    hi = acc[0]
-    mid = acc[1]
-    lo = acc[2]
-    full = n - n % _LANES
-    for base in range(0, full, _LANES):
-        for j in range(_LANES):
-            pk = np.float64(p[base + j])
-            gk = np.float64(g[base + j])
-            x = select(_LOG, gk, pk * gk)
-            e = select(_LOG, 0.0, fma(pk, gk, -x))
-            h, m, q = _add3(hi[j], mid[j], lo[j], x)
-            t = m + e
-            bb = t - m
-            hi[j] = h
-            mid[j] = t
-            lo[j] = q + ((m - (t - bb)) + (e - bb))
-    s = 0.0
-    c = 0.0
-    d = 0.0
-    for k in range(full, n):
-        pk = np.float64(p[k])
-        gk = np.float64(g[k])
-        x = gk if _LOG else pk * gk
-        s, c, d = _add3(s, c, d, x)
-        if not _LOG:
-            c, d = _vsum2(c, fma(pk, gk, -x), d)
-    for j in range(_LANES):
-        s, c, d = _add3(s, c, d, hi[j])
-        c, d = _vsum2(c, mid[j], d + lo[j])
-    c, d = _vsum2(c, d, 0.0)
-    s, c = _vsum2(s, c, 0.0)
-    return s, c + d
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _from_output_plain(y, g, out):
     """The textbook formula in float64, for rows with nan, inf or overflowing sums (IEEE results)."""
     s = 0.0
@@ -916,7 +874,7 @@ def _from_output_row(yr, gr, outr, acc, w, ke, single):
 
     The sum comes from the cheapest method whose error bound keeps every output within about an ulp: a plain
     float64 sum for float32 rows of up to 1024 (exact products), Sum2 / Dot2 for longer ones and for float64
-    rows; where some g_j - sum cancels below that bound, the row is redone with _dot3 (returns True: the row is
+    rows; where some g_j - sum cancels below that bound, the row is redone with _dot3_scalar (returns True: the row is
     left to _from_output_again).  For log-softmax,
     exp(y_j) is _exp_short (2**-41) for float32 rows and vecmath's exp_f64 for float64 ones; a float32 row where
     g_j and exp(y_j) sum come within that exp's error of each other is redone with a double-double exp (about
@@ -963,9 +921,11 @@ def _from_output_row(yr, gr, outr, acc, w, ke, single):
 
 @numba.njit(error_model="numpy")
 def _dot3_scalar(p, g):
-    """_dot3's sum in one scalar loop: the same triple-precision accumulation (SumK with K = 3, each product split
-    by an fma), without the lanes.  The redo of a rare row uses it: it compiles in a fraction of _dot3's time,
-    which a first call that meets such a row pays."""
+    """sum_k p_k g_k (sum_k g_k for log) as a double-double (s, c): each product split exactly by an fma, the parts
+    summed in triple precision (SumK with K = 3).  The error is about n 2**-159 sum_k |p_k g_k| before the rounding
+    to double-double: g_j - s - c, which the callers take, is accurate to its last bits even where it cancels to
+    2**-100 of s (g = 1 and sum_k p_k = 1 + 2**-60).  One scalar loop: the redo of a rare row uses it, and a first
+    call that meets such a row compiles it (a version in 32 lanes took three times as long to compile)."""
     s = 0.0
     c = 0.0
     d = 0.0
