@@ -20,6 +20,16 @@ if _RUN:
 else:
     os.environ["SYMACT_CACHE_DIR"] = tempfile.mkdtemp(prefix="symact-cache-")
 
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/jax_crosscheck.py imports JAX, whose threads must not be in the suite's processes (they fork): only
+    the process that names it on its command line (tests/test_jax_crosscheck.py starts one) collects it, never
+    the suite's --doctest-modules collection of every module."""
+    if collection_path.name == "jax_crosscheck.py":
+        return not any(os.path.basename(arg.split("::")[0]) == "jax_crosscheck.py" for arg in config.args)
+    return None
+
+
 ALL = catalog.names()
 ELEMENTWISE = [e.name for e in catalog.entries() if e.kind is Kind.ELEMENTWISE]
 INDEXED = [e.name for e in catalog.entries() if e.is_indexed]
