@@ -681,10 +681,12 @@ def prove_equal(
             certain = None
         if certain is not None:
             return certain
-    remaining = budget - (time.monotonic() - start)
+    # at least half a second of sampling, on its processor-time budget and on its wall-clock deadline alike: the
+    # symbolic attempts' budgets count processor time, so on a busy machine they may leave no wall-clock time
+    remaining = max(budget - (time.monotonic() - start), 0.5)
     try:
         checked, skipped, counter, undecided, raised = run_limited(
-            _numeric, max(remaining, 0.5), plain_l, plain_r, space, points, start + budget
+            _numeric, remaining, plain_l, plain_r, space, points, time.monotonic() + remaining
         )
     except BudgetExceeded:
         return Outcome(None, note=f"no proof and no counterexample within {budget:g} s")
