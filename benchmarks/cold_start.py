@@ -42,7 +42,8 @@ elif "axis" in params:  # a row function
     a = rng.standard_normal((n // 1000, 1000)).astype(dtype)
     args = (a,) if kernel == "forward" else (a, rng.standard_normal(a.shape).astype(dtype))
 elif len(params) >= 2 and params[1] in ("labels", "targets"):  # a loss
-    z = rng.standard_normal((n // 1000, 1000)).astype(dtype)
+    # inputs in the loss's own domain where it has one (probabilities for BCE on probabilities)
+    z = (rng.random if getattr(module, "_INPUT_RANGE", None) else rng.standard_normal)((n // 1000, 1000)).astype(dtype)
     if "sparse" in name:
         labels = rng.integers(0, 1000, n // 1000)
     elif "softmax" in name:
