@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_131d5d60e11b", globals())
+__name__ = one_name("symact_kernel_gelu_b6c3ec80d8de", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -103,6 +103,8 @@ def _mul_exp(m, t, e):
     """m exp(t + e), e the small rounding error of a computed t: _mul_exp_f32 or _mul_exp_f64 by the type of t."""
     return m
 
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 
 def vexp(x):
     """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
@@ -110,12 +112,11 @@ def vexp(x):
 
 
 def _pick(x, f32, f64):
-    """The Numba implementation for the argument type x: f32's Python function for float32, f64's for
-    float64 (returned as plain functions, not closures, so that Numba inlines them cleanly)."""
+    """The version for the argument type x (f32 for float32, f64 for float64), or None for another type."""
     if x == types.float32:
-        return f32.py_func
+        return f32
     if x == types.float64:
-        return f64.py_func
+        return f64
     return None
 
 _F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
@@ -171,7 +172,7 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
     k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
@@ -194,7 +195,7 @@ def _exp_scaled_f32(x, lo, n):
     return (p * s1) * s2
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_f32(x):
     """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
     return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
@@ -214,7 +215,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -256,13 +257,13 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -274,7 +275,7 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -284,10 +285,11 @@ def exp_f64(x):
 
 @overload(vexp, inline="always")
 def _vexp_numba(x):
-    return _pick(x, exp_f32, exp_f64)
+    f = _pick(x, exp_f32, exp_f64)
+    return None if f is None else lambda x: f(x)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_exp_f32(m, t, e):
     """m exp(t + e) in float32: m (exp(t) (1 + e)), the correction only where |t| < 1000 (exp(t) is 0 or inf
     beyond, and e may be nan there)."""
@@ -295,7 +297,7 @@ def _mul_exp_f32(m, t, e):
     return m * (vexp(t) * select(abs(t) < np.float32(1000.0), one + e, one))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_exp_f64(m, t, e):
     """m exp(t + e) in float64 for a small e (the rounding error of a computed t), with m inside the scaling: the
     product m (1 + expm1(r)) is formed at exp's reduced argument r and scaled by 2**k last, in two exact steps and
@@ -320,7 +322,8 @@ def _mul_exp_f64(m, t, e):
 
 @overload(_mul_exp, inline="always")
 def _mul_exp_numba(m, t, e):
-    return _mul_exp_f32.py_func if t == types.float32 else _mul_exp_f64.py_func
+    f = _mul_exp_f32 if t == types.float32 else _mul_exp_f64
+    return lambda m, t, e: f(m, t, e)
 
 
 @intrinsic
@@ -351,7 +354,7 @@ _ERF_C0 = 1.0830752376761712  # the constant terms of the erf / erfc fits
 _ERF_C0_LO = 1.0408911050063143e-16  # and their rounding errors (the fits' constants are C0 + C0_LO)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erf_small_poly_f64(t):
     """erf(x) / x - _ERF_C0 with t = 8 x**2 - 1, |x| <= 0.5 (degree 9)."""
     p = -1.0893429375776461e-15
@@ -366,7 +369,7 @@ def _erf_small_poly_f64(t):
     return p * t
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -374,7 +377,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erf_small_f64(x):
     """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
     t = 8.0 * (x * x) - 1.0
@@ -396,7 +399,7 @@ _ERFCX_TAIL_VH = 0.07933884297520662
 _HIGH32_MASK = -4294967296  # 0xFFFFFFFF00000000 as int64: clears the low 32 bits
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erfcx_mid_poly_f64(t):
     """erfcx(a) - _ERFCX_MID_C0 with t = a - 1.5, 0.5 <= a <= 2.5 (degree 22)."""
     p = 4.089897411779722e-12
@@ -424,7 +427,7 @@ def _erfcx_mid_poly_f64(t):
     return p * t
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erfcx_tail_poly_f64(t):
     """a erfcx(a) - _ERFCX_TAIL_C0, t = (1 / a**2 - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH, 2.5 <= a <= 27.5 (degree 22)."""
     p = 1.0855011333169192e-12
@@ -454,13 +457,13 @@ def _erfcx_tail_poly_f64(t):
 _LOW27_CLEAR = -134217728  # ~(2**27 - 1) as int64
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _split26(v):
     """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
     return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erfc_tail_f64(a):
     """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0; a < 0.5 gives a finite unused value).
 
@@ -488,7 +491,7 @@ def _erfc_tail_f64(a):
     return _exp_hilo_f64(-(z * z), (z - a) * (z + a) + rel, q)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def erfc_f64(x):
     """erfc(x) = 1 - erf(x), float64, accurate for large x (no cancellation)."""
     a = math.fabs(x)
@@ -497,7 +500,7 @@ def erfc_f64(x):
     return select(a < 0.5, 1.0 - _erf_small_f64(x), big)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def erfc_f32(x):
     """erfc(x), float32."""
     return np.float32(erfc_f64(np.float64(x)))
@@ -505,7 +508,8 @@ def erfc_f32(x):
 
 @overload(verfc, inline="always")
 def _verfc_numba(x):
-    return _pick(x, erfc_f32, erfc_f64)
+    f = _pick(x, erfc_f32, erfc_f64)
+    return None if f is None else lambda x: f(x)
 
 
 # --- the kernels ---
@@ -598,9 +602,75 @@ def _flat(array, shape):
         array = np.broadcast_to(array, shape)
     return np.ascontiguousarray(array).reshape(-1)
 
+#: (loop, the argument types' keys) -> the address of the loop's compiled entry point (:func:`_address`)
+_ADDRESSES = {}
 
-def _loop(serial, parallel, size):
-    return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+
+def _kind(value):
+    """The key of an argument's Numba type: an array's dtype, dimensions, writeability and alignment (its layout is
+    C), a tuple's the keys of its items, a scalar's Python type."""
+    if type(value) is np.ndarray:
+        return value.dtype.char, value.ndim, value.flags.writeable, value.flags.aligned
+    return tuple(_kind(v) for v in value) if type(value) is tuple else type(value)
+
+
+def _address(loop, args):
+    """The address of the C entry point of ``loop`` compiled for the types of ``args`` (Numba's cfunc wrapper:
+    the arguments as they are, the result returned), compiled or loaded from the cache on the first call.
+
+    A ``parallel=True`` twin calls this code on its slices (:func:`_call_loop`) instead of calling the loop, which
+    would link the loop into the twin, where LLVM optimised and compiled it once more: gelu's forward at 10**6
+    elements took 2.5 s to a first call, 1.9 s this way.  The twin must pass values of the types Numba gives
+    ``args`` here: an array's type is its dtype, writeability and alignment (the arrays here are C-contiguous, and
+    a C-contiguous array's slice along its first axis is one too), a float's float64, an int's int64."""
+    key = (loop, *[_kind(a) for a in args])
+    address = _ADDRESSES.get(key)
+    if address is None:
+        signature = tuple(numba.typeof(a) for a in args)
+        loop.compile(signature)
+        result = loop.overloads[signature]
+        address = _ADDRESSES[key] = result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+    return address
+
+
+def _go(serial, parallel, args):
+    """``serial(*args)``, or for a large array (the last argument is an output) its parallel twin, which runs the
+    serial loop's compiled code on slices (:func:`_address`); the loop's result (a flag, or None)."""
+    if args[-1].size >= PARALLEL_MIN and numba.get_num_threads() > 1:
+        return parallel(*args, _address(serial, args))
+    return serial(*args)
+
+
+def _loop_call(result, drop=False):
+    """The code of a call of the compiled loop at an address with a tuple of arguments, returning ``result`` (or,
+    with ``drop``, nothing: the loop returns its output array, a new reference, released here)."""
+
+    def codegen(context, builder, signature, llargs):
+        from llvmlite import ir
+
+        kinds = signature.args[1].types
+        values = [builder.extract_value(llargs[1], k) for k in range(len(kinds))]
+        function = ir.FunctionType(context.get_value_type(result), [context.get_value_type(t) for t in kinds])
+        value = builder.call(builder.inttoptr(llargs[0], function.as_pointer()), values)
+        if drop:
+            context.nrt.decref(builder, result, value)
+        return context.get_dummy_value() if drop or result == types.none else value
+
+    return codegen
+
+
+@intrinsic
+def _call_loop(typingctx, address, args):
+    """Call the compiled loop at ``address`` (:func:`_address`) with the tuple ``args``, for a loop that returns
+    nothing.  The types of ``args`` must be those the loop was compiled for: the twin passes the slices of its
+    own arguments, of their types."""
+    return types.none(address, args), _loop_call(types.none)
+
+
+@intrinsic
+def _call_flagged(typingctx, address, args):
+    """:func:`_call_loop` for a loop that returns a flag: the flag."""
+    return types.boolean(address, args), _loop_call(types.boolean)
 
 
 def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
@@ -624,10 +694,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
                 args = (*arrays, *params, result)
             else:
                 args = (*[a.reshape(-1) for a in arrays], *params, result.reshape(-1))
-            size = first.size
-            loop = parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
-            if loop(*args) is True:
-                _loop(*redo, size)(*args)
+            if _go(serial, parallel, args) is True:
+                _go(*redo, args)
             return result if out is not None or result.ndim else result[()]
     if outputs == 1:
         outs = (out,)
@@ -650,8 +718,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
     ):
         results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
         args = [*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results]]
-        if _loop(serial, parallel, first.size)(*args) is True:
-            _loop(*redo, first.size)(*args)
+        if _go(serial, parallel, args) is True:
+            _go(*redo, args)
     else:
         dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
         shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
@@ -671,8 +739,9 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
                 results.append(o)
         direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
         targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
-        if _loop(serial, parallel, targets[0].size)(*args, *targets) is True:
-            _loop(*redo, targets[0].size)(*args, *targets)
+        args = (*args, *targets)
+        if _go(serial, parallel, args) is True:
+            _go(*redo, args)
         for r, t, d in zip(results, targets, direct):
             if not d:
                 np.copyto(r, t.reshape(shape), casting="same_kind")
@@ -685,16 +754,20 @@ PARAMS = {}
 
 @numba.njit(**_INLINE_FAST)
 def _forward_scalar_32(x):
-    _c0 = verfc(abs(x) * np.float32(0.7071067690849304))
-    r = x * np.float32(0.5) * select(x * np.float32(1.4142135623730951) >= np.float32(0.0), np.float32(2.0) - _c0 * select(abs(x) * np.float32(0.7071067690849304) < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * (abs(x) * np.float32(0.7071067690849304)) * (fma(abs(x), np.float32(0.7071067690849304), -(abs(x) * np.float32(0.7071067690849304))) + abs(x) * np.float32(1.210161710447897e-08)), np.float32(1.0)), _c0 * select(abs(x) * np.float32(0.7071067690849304) < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * (abs(x) * np.float32(0.7071067690849304)) * (fma(abs(x), np.float32(0.7071067690849304), -(abs(x) * np.float32(0.7071067690849304))) + abs(x) * np.float32(1.210161710447897e-08)), np.float32(1.0)))
+    _c2 = abs(x)
+    _c1 = _c2 * np.float32(0.7071067690849304)
+    _c0 = verfc(_c1) * select(_c1 < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * _c1 * (fma(_c2, np.float32(0.7071067690849304), -_c1) + _c2 * np.float32(1.210161710447897e-08)), np.float32(1.0))
+    r = x * np.float32(0.5) * select(x * np.float32(1.4142135623730951) >= np.float32(0.0), np.float32(2.0) - _c0, _c0)
     r = select(x == np.float32(-math.inf), np.float32(0.0), r)
     return r
 
 
 @numba.njit(**_INLINE_FAST)
 def _forward_scalar_64(x):
-    _c0 = verfc(abs(x) * 0.7071067811865476)
-    r = x * 0.5 * select(x * 1.4142135623730951 >= 0.0, 2.0 - _c0 * select(abs(x) * 0.7071067811865476 < 64.0, 1.0 - 2.0 * (abs(x) * 0.7071067811865476) * (fma(abs(x), 0.7071067811865476, -(abs(x) * 0.7071067811865476)) + abs(x) * -4.833646656726457e-17), 1.0), _c0 * select(abs(x) * 0.7071067811865476 < 64.0, 1.0 - 2.0 * (abs(x) * 0.7071067811865476) * (fma(abs(x), 0.7071067811865476, -(abs(x) * 0.7071067811865476)) + abs(x) * -4.833646656726457e-17), 1.0))
+    _c2 = abs(x)
+    _c1 = _c2 * 0.7071067811865476
+    _c0 = verfc(_c1) * select(_c1 < 64.0, 1.0 - 2.0 * _c1 * (fma(_c2, 0.7071067811865476, -_c1) + _c2 * -4.833646656726457e-17), 1.0)
+    r = x * 0.5 * select(x * 1.4142135623730951 >= 0.0, 2.0 - _c0, _c0)
     r = select(x == -math.inf, 0.0, r)
     return r
 
@@ -713,8 +786,12 @@ def _forward_scalar_typed(x):
 
 @numba.njit(**_INLINE_FAST)
 def _derivative_scalar_32(x):
-    _c0 = verfc(abs(x) * np.float32(0.7071067690849304))
-    r = _mul_exp(x * np.float32(0.3989422804014327), x * x * np.float32(-0.5), fma(np.float32(-0.5), x * x, -(x * x * np.float32(-0.5))) + np.float32(-0.5) * fma(x, x, -(x * x))) + select(x * np.float32(1.4142135623730951) >= np.float32(0.0), np.float32(2.0) - _c0 * select(abs(x) * np.float32(0.7071067690849304) < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * (abs(x) * np.float32(0.7071067690849304)) * (fma(abs(x), np.float32(0.7071067690849304), -(abs(x) * np.float32(0.7071067690849304))) + abs(x) * np.float32(1.210161710447897e-08)), np.float32(1.0)), _c0 * select(abs(x) * np.float32(0.7071067690849304) < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * (abs(x) * np.float32(0.7071067690849304)) * (fma(abs(x), np.float32(0.7071067690849304), -(abs(x) * np.float32(0.7071067690849304))) + abs(x) * np.float32(1.210161710447897e-08)), np.float32(1.0))) * np.float32(0.5)
+    _c3 = abs(x)
+    _c2 = _c3 * np.float32(0.7071067690849304)
+    _c0 = verfc(_c2) * select(_c2 < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * _c2 * (fma(_c3, np.float32(0.7071067690849304), -_c2) + _c3 * np.float32(1.210161710447897e-08)), np.float32(1.0))
+    _c4 = x * x
+    _c1 = _c4 * np.float32(-0.5)
+    r = _mul_exp(x * np.float32(0.3989422804014327), _c1, fma(np.float32(-0.5), _c4, -_c1) + np.float32(-0.5) * fma(x, x, -_c4)) + select(x * np.float32(1.4142135623730951) >= np.float32(0.0), np.float32(2.0) - _c0, _c0) * np.float32(0.5)
     d32 = x - np.float32(-0.7517915368080139) - np.float32(1.211444988769017e-08)
     r = select(abs(d32) < 1.0, d32 * (np.float32(0.4314939923140469) + d32 * (np.float32(0.38828498165780145) + d32 * (np.float32(-0.018199677879347634) + d32 * (np.float32(-0.1140081959633936) + d32 * (np.float32(-0.014771480594658881) + d32 * (np.float32(0.019421380834443537) + d32 * (np.float32(0.004538894052409891) + d32 * (np.float32(-0.0022385108375691178) + d32 * (np.float32(-0.0007436683336923826) + d32 * (np.float32(0.0001846216241458999) + d32 * (np.float32(8.419035802254918e-05) + d32 * (np.float32(-9.830607619190611e-06) + d32 * np.float32(-6.107064971287766e-06))))))))))))), r)
     r = select(x == np.float32(-math.inf), np.float32(0.0), r)
@@ -724,8 +801,12 @@ def _derivative_scalar_32(x):
 
 @numba.njit(**_INLINE_FAST)
 def _derivative_scalar_64(x):
-    _c0 = verfc(abs(x) * 0.7071067811865476)
-    r = _mul_exp(x * 0.3989422804014327, x * x * -0.5, fma(-0.5, x * x, -(x * x * -0.5)) + -0.5 * fma(x, x, -(x * x))) + select(x * 1.4142135623730951 >= 0.0, 2.0 - _c0 * select(abs(x) * 0.7071067811865476 < 64.0, 1.0 - 2.0 * (abs(x) * 0.7071067811865476) * (fma(abs(x), 0.7071067811865476, -(abs(x) * 0.7071067811865476)) + abs(x) * -4.833646656726457e-17), 1.0), _c0 * select(abs(x) * 0.7071067811865476 < 64.0, 1.0 - 2.0 * (abs(x) * 0.7071067811865476) * (fma(abs(x), 0.7071067811865476, -(abs(x) * 0.7071067811865476)) + abs(x) * -4.833646656726457e-17), 1.0)) * 0.5
+    _c3 = abs(x)
+    _c2 = _c3 * 0.7071067811865476
+    _c0 = verfc(_c2) * select(_c2 < 64.0, 1.0 - 2.0 * _c2 * (fma(_c3, 0.7071067811865476, -_c2) + _c3 * -4.833646656726457e-17), 1.0)
+    _c4 = x * x
+    _c1 = _c4 * -0.5
+    r = _mul_exp(x * 0.3989422804014327, _c1, fma(-0.5, _c4, -_c1) + -0.5 * fma(x, x, -_c4)) + select(x * 1.4142135623730951 >= 0.0, 2.0 - _c0, _c0) * 0.5
     d = x - -0.7517915246935645 - 1.4956759177009883e-17
     r = select(abs(d) < 1.0, d * (0.4314939923140469 + d * (0.388284982990552 + d * (-0.018199676398671087 + d * (-0.11400823329722191 + d * (-0.014771522148244282 + d * (0.01942167983819432 + d * (0.004539228379123981 + d * (-0.002239538068136674 + d * (-0.000744826838657432 + d * (0.00018633974665488472 + d * (8.61594784959083e-05 + d * (-1.1214381917396373e-05 + d * (-7.748460836071202e-06 + d * (4.3284961481947313e-07 + d * (5.702752605316006e-07 + d * (-1.6123075019559083e-09 + d * (-3.5457730707524376e-08 + d * (-1.387998626313949e-09 + d * (1.900786018345891e-09 + d * (1.386231567694654e-10 + d * (-8.777673977614052e-11 + d * (-7.236120662180862e-12 + d * 3.0110562712212517e-12)))))))))))))))))))))), r)
     r = select(x == -math.inf, 0.0, r)
@@ -757,14 +838,14 @@ def _forward_loop(x, out):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _forward_loop_parallel(x, out):
+def _forward_loop_parallel(x, out, address):
     n = out.shape[0]
-    flags = np.zeros(_SLICES, dtype=np.bool_)
+    count = 0
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        flags[c] = _forward_loop(_part(x, lo, hi), _part(out, lo, hi))
-    return flags.any()
+        count += _call_flagged(address, (_part(x, lo, hi), _part(out, lo, hi)))
+    return count > 0
 
 
 @numba.njit(**_FAST)
@@ -775,12 +856,12 @@ def _forward_redo(x, out):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _forward_redo_parallel(x, out):
+def _forward_redo_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _forward_redo(_part(x, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_FAST)
@@ -791,12 +872,12 @@ def _derivative_loop(x, out):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _derivative_loop_parallel(x, out):
+def _derivative_loop_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _derivative_loop(_part(x, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_FAST)
@@ -808,12 +889,12 @@ def _vjp_loop(x, g, out):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _vjp_loop_parallel(x, g, out):
+def _vjp_loop_parallel(x, g, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _vjp_loop(_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_FAST)
@@ -825,12 +906,12 @@ def _value_and_grad_loop(x, out, out2):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _value_and_grad_loop_parallel(x, out, out2):
+def _value_and_grad_loop_parallel(x, out, out2, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _value_and_grad_loop(_part(x, lo, hi), _part(out, lo, hi), _part(out2, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi), _part(out2, lo, hi)))
 
 
 def forward(x, *, out=None):

@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_tanh_7baef1fd4242", globals())
+__name__ = one_name("symact_kernel_gelu_tanh_c3c66eef0982", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -98,6 +98,8 @@ def _is32_numba(x):
     flag = x == types.float32
     return lambda x: flag
 
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 
 @intrinsic
 def fma(typingctx, a, b, c):
@@ -125,12 +127,11 @@ def vexp_shifted(x, shift):
 
 
 def _pick(x, f32, f64):
-    """The Numba implementation for the argument type x: f32's Python function for float32, f64's for
-    float64 (returned as plain functions, not closures, so that Numba inlines them cleanly)."""
+    """The version for the argument type x (f32 for float32, f64 for float64), or None for another type."""
     if x == types.float32:
-        return f32.py_func
+        return f32
     if x == types.float64:
-        return f64.py_func
+        return f64
     return None
 
 _F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
@@ -188,7 +189,7 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
     k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
@@ -211,7 +212,7 @@ def _exp_scaled_f32(x, lo, n):
     return (p * s1) * s2
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_shifted_f32(x, shift):
     """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
     normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
@@ -234,7 +235,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -276,13 +277,13 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -294,7 +295,7 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -302,7 +303,7 @@ def exp_f64(x):
     return _exp_hilo_f64(c, 0.0, 1.0)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_shifted_f64(x, shift):
     """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
     return exp_f64(x) * select(shift, 18446744073709551616.0, 1.0)
@@ -310,10 +311,11 @@ def exp_shifted_f64(x, shift):
 
 @overload(vexp_shifted, inline="always")
 def _vexp_shifted_numba(x, shift):
-    return _pick(x, exp_shifted_f32, exp_shifted_f64)
+    f = _pick(x, exp_shifted_f32, exp_shifted_f64)
+    return None if f is None else lambda x, shift: f(x, shift)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_sigmoid(m, w):
     """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
     one = _lit(1.0, w)
@@ -338,7 +340,7 @@ def _mul_sigmoid(m, w):
     return select(_is32(w), q32, m * q) * scale
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_sigmoid_at(m, w, e):
     """m sigma(w + e), e the small rounding error of a computed argument w, float32 kept accurate where sigma(w) is
     subnormal.  To first order sigma(w + e) = sigma(w) (1 + (1 - sigma(w)) e), and that factor goes into the
@@ -368,7 +370,7 @@ def _mul_sigmoid_at(m, w, e):
     return q * scale
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _plus_finite(value, correction):
     """value + correction where the correction is finite, else value (at w = +-inf a rounding error is nan)."""
     return select(abs(correction) < _lit(math.inf, value), value + correction, value)
@@ -381,7 +383,7 @@ def vexp(x):
 _F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_f32(x):
     """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
     return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
@@ -389,10 +391,11 @@ def exp_f32(x):
 
 @overload(vexp, inline="always")
 def _vexp_numba(x):
-    return _pick(x, exp_f32, exp_f64)
+    f = _pick(x, exp_f32, exp_f64)
+    return None if f is None else lambda x: f(x)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _sigmoid(x):
     """sigma(x) = 1 / (1 + e^-x) (x >= 0) or e^x / (1 + e^x) (x < 0), with the rounding error of 1 + e^-|x|
     recovered exactly (Fast2Sum) and corrected for: about 1 ulp instead of 1.5.  The correction q err / s needs
@@ -412,7 +415,7 @@ def _sigmoid(x):
     return select(_is32(x), q32, q64)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -510,9 +513,75 @@ def _flat(array, shape):
         array = np.broadcast_to(array, shape)
     return np.ascontiguousarray(array).reshape(-1)
 
+#: (loop, the argument types' keys) -> the address of the loop's compiled entry point (:func:`_address`)
+_ADDRESSES = {}
 
-def _loop(serial, parallel, size):
-    return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+
+def _kind(value):
+    """The key of an argument's Numba type: an array's dtype, dimensions, writeability and alignment (its layout is
+    C), a tuple's the keys of its items, a scalar's Python type."""
+    if type(value) is np.ndarray:
+        return value.dtype.char, value.ndim, value.flags.writeable, value.flags.aligned
+    return tuple(_kind(v) for v in value) if type(value) is tuple else type(value)
+
+
+def _address(loop, args):
+    """The address of the C entry point of ``loop`` compiled for the types of ``args`` (Numba's cfunc wrapper:
+    the arguments as they are, the result returned), compiled or loaded from the cache on the first call.
+
+    A ``parallel=True`` twin calls this code on its slices (:func:`_call_loop`) instead of calling the loop, which
+    would link the loop into the twin, where LLVM optimised and compiled it once more: gelu's forward at 10**6
+    elements took 2.5 s to a first call, 1.9 s this way.  The twin must pass values of the types Numba gives
+    ``args`` here: an array's type is its dtype, writeability and alignment (the arrays here are C-contiguous, and
+    a C-contiguous array's slice along its first axis is one too), a float's float64, an int's int64."""
+    key = (loop, *[_kind(a) for a in args])
+    address = _ADDRESSES.get(key)
+    if address is None:
+        signature = tuple(numba.typeof(a) for a in args)
+        loop.compile(signature)
+        result = loop.overloads[signature]
+        address = _ADDRESSES[key] = result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+    return address
+
+
+def _go(serial, parallel, args):
+    """``serial(*args)``, or for a large array (the last argument is an output) its parallel twin, which runs the
+    serial loop's compiled code on slices (:func:`_address`); the loop's result (a flag, or None)."""
+    if args[-1].size >= PARALLEL_MIN and numba.get_num_threads() > 1:
+        return parallel(*args, _address(serial, args))
+    return serial(*args)
+
+
+def _loop_call(result, drop=False):
+    """The code of a call of the compiled loop at an address with a tuple of arguments, returning ``result`` (or,
+    with ``drop``, nothing: the loop returns its output array, a new reference, released here)."""
+
+    def codegen(context, builder, signature, llargs):
+        from llvmlite import ir
+
+        kinds = signature.args[1].types
+        values = [builder.extract_value(llargs[1], k) for k in range(len(kinds))]
+        function = ir.FunctionType(context.get_value_type(result), [context.get_value_type(t) for t in kinds])
+        value = builder.call(builder.inttoptr(llargs[0], function.as_pointer()), values)
+        if drop:
+            context.nrt.decref(builder, result, value)
+        return context.get_dummy_value() if drop or result == types.none else value
+
+    return codegen
+
+
+@intrinsic
+def _call_loop(typingctx, address, args):
+    """Call the compiled loop at ``address`` (:func:`_address`) with the tuple ``args``, for a loop that returns
+    nothing.  The types of ``args`` must be those the loop was compiled for: the twin passes the slices of its
+    own arguments, of their types."""
+    return types.none(address, args), _loop_call(types.none)
+
+
+@intrinsic
+def _call_flagged(typingctx, address, args):
+    """:func:`_call_loop` for a loop that returns a flag: the flag."""
+    return types.boolean(address, args), _loop_call(types.boolean)
 
 
 def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
@@ -536,10 +605,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
                 args = (*arrays, *params, result)
             else:
                 args = (*[a.reshape(-1) for a in arrays], *params, result.reshape(-1))
-            size = first.size
-            loop = parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
-            if loop(*args) is True:
-                _loop(*redo, size)(*args)
+            if _go(serial, parallel, args) is True:
+                _go(*redo, args)
             return result if out is not None or result.ndim else result[()]
     if outputs == 1:
         outs = (out,)
@@ -562,8 +629,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
     ):
         results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
         args = [*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results]]
-        if _loop(serial, parallel, first.size)(*args) is True:
-            _loop(*redo, first.size)(*args)
+        if _go(serial, parallel, args) is True:
+            _go(*redo, args)
     else:
         dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
         shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
@@ -583,8 +650,9 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
                 results.append(o)
         direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
         targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
-        if _loop(serial, parallel, targets[0].size)(*args, *targets) is True:
-            _loop(*redo, targets[0].size)(*args, *targets)
+        args = (*args, *targets)
+        if _go(serial, parallel, args) is True:
+            _go(*redo, args)
         for r, t, d in zip(results, targets, direct):
             if not d:
                 np.copyto(r, t.reshape(shape), casting="same_kind")
@@ -597,14 +665,24 @@ PARAMS = {}
 
 @numba.njit(**_INLINE_FAST)
 def _forward_scalar_32(x):
-    r = _mul_sigmoid_at(x, np.float32(1.5957691216057308) * (x + np.float32(0.044715) * (x * x * x)), fma(np.float32(1.5957691216057308), x + np.float32(0.044715) * (x * x * x), -(np.float32(1.5957691216057308) * (x + np.float32(0.044715) * (x * x * x)))) + np.float32(1.5957691216057308) * (_two_sum(x, np.float32(0.044715) * (x * x * x))[1] + fma(np.float32(0.044715), x * x * x, -(np.float32(0.044715) * (x * x * x))) + np.float32(0.044715) * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * np.float32(1.5461444854736329e-09)) + (x + np.float32(0.044715) * (x * x * x)) * np.float32(-4.534068042105272e-08))
+    _c4 = x * x
+    _c3 = _c4 * x
+    _c2 = np.float32(0.044715) * _c3
+    _c1 = x + _c2
+    _c0 = np.float32(1.5957691216057308) * _c1
+    r = _mul_sigmoid_at(x, _c0, fma(np.float32(1.5957691216057308), _c1, -_c0) + np.float32(1.5957691216057308) * (_two_sum(x, _c2)[1] + fma(np.float32(0.044715), _c3, -_c2) + np.float32(0.044715) * (fma(_c4, x, -_c3) + x * fma(x, x, -_c4)) + _c3 * np.float32(1.5461444854736329e-09)) + _c1 * np.float32(-4.534068042105272e-08))
     r = select(x == np.float32(-math.inf), np.float32(0.0), r)
     return r
 
 
 @numba.njit(**_INLINE_FAST)
 def _forward_scalar_64(x):
-    r = _mul_sigmoid_at(x, 1.5957691216057308 * (x + 0.044715 * (x * x * x)), fma(1.5957691216057308, x + 0.044715 * (x * x * x), -(1.5957691216057308 * (x + 0.044715 * (x * x * x)))) + 1.5957691216057308 * (_two_sum(x, 0.044715 * (x * x * x))[1] + fma(0.044715, x * x * x, -(0.044715 * (x * x * x))) + 0.044715 * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * 2.1960211427085595e-18) + (x + 0.044715 * (x * x * x)) * -9.96930880911092e-17)
+    _c4 = x * x
+    _c3 = _c4 * x
+    _c2 = 0.044715 * _c3
+    _c1 = x + _c2
+    _c0 = 1.5957691216057308 * _c1
+    r = _mul_sigmoid_at(x, _c0, fma(1.5957691216057308, _c1, -_c0) + 1.5957691216057308 * (_two_sum(x, _c2)[1] + fma(0.044715, _c3, -_c2) + 0.044715 * (fma(_c4, x, -_c3) + x * fma(x, x, -_c4)) + _c3 * 2.1960211427085595e-18) + _c1 * -9.96930880911092e-17)
     r = select(x == -math.inf, 0.0, r)
     return r
 
@@ -623,10 +701,18 @@ def _forward_scalar_typed(x):
 
 @numba.njit(**_INLINE_FAST)
 def _derivative_scalar_32(x):
-    _c0 = _two_sum(x, np.float32(0.044715) * (x * x * x))
-    _c1 = vexp(np.float32(-1.5957691216057308) * abs(x + np.float32(0.044715) * (x * x * x)))
-    _c2 = _plus_finite(_c1, _c1 * (fma(np.float32(-1.5957691216057308), abs(x + np.float32(0.044715) * (x * x * x)), -(np.float32(-1.5957691216057308) * abs(x + np.float32(0.044715) * (x * x * x)))) + np.float32(-1.5957691216057308) * select(x + np.float32(0.044715) * (x * x * x) < np.float32(0.0), -(_c0[1] + fma(np.float32(0.044715), x * x * x, -(np.float32(0.044715) * (x * x * x))) + np.float32(0.044715) * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * np.float32(1.5461444854736329e-09)), _c0[1] + fma(np.float32(0.044715), x * x * x, -(np.float32(0.044715) * (x * x * x))) + np.float32(0.044715) * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * np.float32(1.5461444854736329e-09)) + abs(x + np.float32(0.044715) * (x * x * x)) * np.float32(4.534068042105272e-08)))
-    r = x * (x * x * np.float32(0.134145) + np.float32(1.0)) * _c2 / ((np.float32(1.0) + _c2) * (np.float32(1.0) + _c2)) * np.float32(1.5957691216057308) + _mul_sigmoid_at(np.float32(1.0), np.float32(1.5957691216057308) * (x + np.float32(0.044715) * (x * x * x)), fma(np.float32(1.5957691216057308), x + np.float32(0.044715) * (x * x * x), -(np.float32(1.5957691216057308) * (x + np.float32(0.044715) * (x * x * x)))) + np.float32(1.5957691216057308) * (_c0[1] + fma(np.float32(0.044715), x * x * x, -(np.float32(0.044715) * (x * x * x))) + np.float32(0.044715) * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * np.float32(1.5461444854736329e-09)) + (x + np.float32(0.044715) * (x * x * x)) * np.float32(-4.534068042105272e-08))
+    _c10 = x * x
+    _c9 = _c10 * x
+    _c8 = np.float32(0.044715) * _c9
+    _c2 = _two_sum(x, _c8)[1] + fma(np.float32(0.044715), _c9, -_c8) + np.float32(0.044715) * (fma(_c10, x, -_c9) + x * fma(x, x, -_c10)) + _c9 * np.float32(1.5461444854736329e-09)
+    _c7 = x + _c8
+    _c6 = abs(_c7)
+    _c4 = np.float32(-1.5957691216057308) * _c6
+    _c3 = vexp(_c4)
+    _c1 = _plus_finite(_c3, _c3 * (fma(np.float32(-1.5957691216057308), _c6, -_c4) + np.float32(-1.5957691216057308) * select(_c7 < np.float32(0.0), -_c2, _c2) + _c6 * np.float32(4.534068042105272e-08)))
+    _c0 = np.float32(1.0) + _c1
+    _c5 = np.float32(1.5957691216057308) * _c7
+    r = x * (_c10 * np.float32(0.134145) + np.float32(1.0)) * _c1 / (_c0 * _c0) * np.float32(1.5957691216057308) + _mul_sigmoid_at(np.float32(1.0), _c5, fma(np.float32(1.5957691216057308), _c7, -_c5) + np.float32(1.5957691216057308) * _c2 + _c7 * np.float32(-4.534068042105272e-08))
     d32 = x - np.float32(-0.7524614334106445) - np.float32(1.1339627903339533e-08)
     r = select(abs(d32) < 1.0, d32 * (np.float32(0.4304000910248585) + d32 * (np.float32(0.38751844560531457) + d32 * (np.float32(-0.015782853731157103) + d32 * (np.float32(-0.11394446319364832) + d32 * (np.float32(-0.016619320490303315) + d32 * (np.float32(0.019682092465746804) + d32 * (np.float32(0.005260973416072993) + d32 * (np.float32(-0.0024216794987608984) + d32 * (np.float32(-0.0009270243665151904) + d32 * (np.float32(0.00026127439316222265) + d32 * (np.float32(0.00012319327472515385) + d32 * (np.float32(-3.128686458468733e-05) + d32 * (np.float32(-1.4471198971893807e-05) + d32 * (np.float32(3.184213380104311e-06) + d32 * np.float32(1.307159781718225e-06))))))))))))))), r)
     r = select((x == np.float32(-math.inf)) | (r != r) & (x < np.float32(0.0)), np.float32(0.0), r)
@@ -636,10 +722,18 @@ def _derivative_scalar_32(x):
 
 @numba.njit(**_INLINE_FAST)
 def _derivative_scalar_64(x):
-    _c0 = _two_sum(x, 0.044715 * (x * x * x))
-    _c1 = vexp(-1.5957691216057308 * abs(x + 0.044715 * (x * x * x)))
-    _c2 = _plus_finite(_c1, _c1 * (fma(-1.5957691216057308, abs(x + 0.044715 * (x * x * x)), -(-1.5957691216057308 * abs(x + 0.044715 * (x * x * x)))) + -1.5957691216057308 * select(x + 0.044715 * (x * x * x) < 0.0, -(_c0[1] + fma(0.044715, x * x * x, -(0.044715 * (x * x * x))) + 0.044715 * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * 2.1960211427085595e-18), _c0[1] + fma(0.044715, x * x * x, -(0.044715 * (x * x * x))) + 0.044715 * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * 2.1960211427085595e-18) + abs(x + 0.044715 * (x * x * x)) * 9.96930880911092e-17))
-    r = x * (x * x * 0.134145 + 1.0) * _c2 / ((1.0 + _c2) * (1.0 + _c2)) * 1.5957691216057308 + _mul_sigmoid_at(1.0, 1.5957691216057308 * (x + 0.044715 * (x * x * x)), fma(1.5957691216057308, x + 0.044715 * (x * x * x), -(1.5957691216057308 * (x + 0.044715 * (x * x * x)))) + 1.5957691216057308 * (_c0[1] + fma(0.044715, x * x * x, -(0.044715 * (x * x * x))) + 0.044715 * (fma(x * x, x, -(x * x * x)) + x * fma(x, x, -(x * x))) + x * x * x * 2.1960211427085595e-18) + (x + 0.044715 * (x * x * x)) * -9.96930880911092e-17)
+    _c10 = x * x
+    _c9 = _c10 * x
+    _c8 = 0.044715 * _c9
+    _c2 = _two_sum(x, _c8)[1] + fma(0.044715, _c9, -_c8) + 0.044715 * (fma(_c10, x, -_c9) + x * fma(x, x, -_c10)) + _c9 * 2.1960211427085595e-18
+    _c7 = x + _c8
+    _c6 = abs(_c7)
+    _c4 = -1.5957691216057308 * _c6
+    _c3 = vexp(_c4)
+    _c1 = _plus_finite(_c3, _c3 * (fma(-1.5957691216057308, _c6, -_c4) + -1.5957691216057308 * select(_c7 < 0.0, -_c2, _c2) + _c6 * 9.96930880911092e-17))
+    _c0 = 1.0 + _c1
+    _c5 = 1.5957691216057308 * _c7
+    r = x * (_c10 * 0.134145 + 1.0) * _c1 / (_c0 * _c0) * 1.5957691216057308 + _mul_sigmoid_at(1.0, _c5, fma(1.5957691216057308, _c7, -_c5) + 1.5957691216057308 * _c2 + _c7 * -9.96930880911092e-17)
     d = x - -0.7524614220710163 - 3.635560509207687e-17
     r = select(abs(d) < 1.0, d * (0.4304000910248585 + d * (0.3875184461357889 + d * (-0.01578285352184805 + d * (-0.11394448308095759 + d * (-0.016619328343050285 + d * (0.019682309459789764 + d * (0.005261059254851575 + d * (-0.0024227318452533257 + d * (-0.0009274420220104447 + d * (0.00026392763552379484 + d * (0.00012425226988297766 + d * (-3.49561467499975e-05 + d * (-1.5950856157962168e-05 + d * (5.918530200176945e-06 + d * (2.4334180800221895e-06 + d * (-9.896849126457762e-07 + d * (-4.307284966560505e-07 + d * (1.413047797770202e-07 + d * (7.475760192304524e-08 + d * (-1.6702330756781735e-08 + d * (-1.1497597363799372e-08 + d * (1.5793335854685396e-09 + d * (1.427652916432528e-09 + d * (-9.50760646618862e-11 + d * -1.0703473740426143e-10)))))))))))))))))))))))), r)
     r = select((x == -math.inf) | (r != r) & (x < 0.0), 0.0, r)
@@ -667,12 +761,12 @@ def _forward_loop(x, out):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _forward_loop_parallel(x, out):
+def _forward_loop_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _forward_loop(_part(x, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_FAST)
@@ -683,12 +777,12 @@ def _derivative_loop(x, out):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _derivative_loop_parallel(x, out):
+def _derivative_loop_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _derivative_loop(_part(x, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_FAST)
@@ -700,12 +794,12 @@ def _vjp_loop(x, g, out):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _vjp_loop_parallel(x, g, out):
+def _vjp_loop_parallel(x, g, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _vjp_loop(_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_FAST)
@@ -717,12 +811,12 @@ def _value_and_grad_loop(x, out, out2):
 
 
 @numba.njit(**_FAST, parallel=True)
-def _value_and_grad_loop_parallel(x, out, out2):
+def _value_and_grad_loop_parallel(x, out, out2, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _value_and_grad_loop(_part(x, lo, hi), _part(out, lo, hi), _part(out2, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi), _part(out2, lo, hi)))
 
 
 def forward(x, *, out=None):

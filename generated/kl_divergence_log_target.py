@@ -44,9 +44,12 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_log_target_b82509eb8eac", globals())
+__name__ = one_name("symact_kernel_kl_divergence_log_target_add70ea0a4ea", globals())
 
-@njit(inline="always")
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+
+@njit(**{**_HELPER, "cache": False})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
@@ -96,7 +99,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -336,6 +339,12 @@ def _reduction(reduction):
     return reduction
 
 
+def _wide(z, y, params):
+    """The arguments of ``_loss_ufunc`` and ``_grad_ufunc`` (array parameters), all float64: the ufuncs compile
+    on their first call (no signature, so that importing a module compiles nothing), for float64 only."""
+    return (z.astype(np.float64), y.astype(np.float64), *[np.asarray(p, dtype=np.float64) for p in params])
+
+
 def _forward(logits, labels, raw, reduction, out, fast):
     """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
     module has no SIMD kernels."""
@@ -351,7 +360,7 @@ def _forward(logits, labels, raw, reduction, out, fast):
     result = _generic_forward(z, y, params, reduction, out)
     if result is not None:
         return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
+    values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -389,28 +398,28 @@ def _grad(logits, labels, raw, reduction, out, fast):
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         _grad_each(z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, size, target.reshape(-1))
         return out if direct is not None else _grad_out(target, z.dtype, out)
-    values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), *params))
+    values = np.asarray(_grad_ufunc(*_wide(z, y, params)))
     if reduction == "mean" and z.size:
         values = values / z.size
     return _grad_out(values, z.dtype, out)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _loss_scalar(z, y):
     return _exp_times_difference(y, y, z, (y - z)*math.exp(y))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _grad_scalar(z, y):
     return -math.exp(y)
 
 
-@numba.vectorize(["float64(float64, float64)"], cache=True)
+@numba.vectorize(cache=True)
 def _loss_ufunc(z, y):
     return _loss_scalar(z, y)
 
 
-@numba.vectorize(["float64(float64, float64)"], cache=True)
+@numba.vectorize(cache=True)
 def _grad_ufunc(z, y):
     return _grad_scalar(z, y)
 

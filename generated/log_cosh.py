@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_cosh_b267427ebe7d", globals())
+__name__ = one_name("symact_kernel_log_cosh_01aa2c6d08b3", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -245,6 +245,12 @@ def _reduction(reduction):
     return reduction
 
 
+def _wide(z, y, params):
+    """The arguments of ``_loss_ufunc`` and ``_grad_ufunc`` (array parameters), all float64: the ufuncs compile
+    on their first call (no signature, so that importing a module compiles nothing), for float64 only."""
+    return (z.astype(np.float64), y.astype(np.float64), *[np.asarray(p, dtype=np.float64) for p in params])
+
+
 def _forward(logits, labels, raw, reduction, out, fast):
     """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
     module has no SIMD kernels."""
@@ -260,7 +266,7 @@ def _forward(logits, labels, raw, reduction, out, fast):
     result = _generic_forward(z, y, params, reduction, out)
     if result is not None:
         return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
+    values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -298,13 +304,15 @@ def _grad(logits, labels, raw, reduction, out, fast):
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         _grad_each(z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, size, target.reshape(-1))
         return out if direct is not None else _grad_out(target, z.dtype, out)
-    values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), *params))
+    values = np.asarray(_grad_ufunc(*_wide(z, y, params)))
     if reduction == "mean" and z.size:
         values = values / z.size
     return _grad_out(values, z.dtype, out)
 
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
-@njit(inline="always")
+
+@njit(**{**_HELPER, "cache": False})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
@@ -326,7 +334,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -377,22 +385,22 @@ def _softplus(x):
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _loss_scalar(z, y):
     return _log_cosh_difference(y, z, (math.log1p((math.sinh(y*0.5 + z*-0.5)*math.sinh(y*0.5 + z*-0.5))*2.0) if (abs(y - z) < 2.0) else (((abs(y - z) + _softplus(abs(y - z)*-2.0) + -0.6931471824645996) + 1.904654299957768e-09) + -1.667085920830552e-25)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _grad_scalar(z, y):
     return -math.tanh(y - z)
 
 
-@numba.vectorize(["float64(float64, float64)"], cache=True)
+@numba.vectorize(cache=True)
 def _loss_ufunc(z, y):
     return _loss_scalar(z, y)
 
 
-@numba.vectorize(["float64(float64, float64)"], cache=True)
+@numba.vectorize(cache=True)
 def _grad_ufunc(z, y):
     return _grad_scalar(z, y)
 

@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_logistic_nll_c50e2fe29adc", globals())
+__name__ = one_name("symact_kernel_logistic_nll_771d27267122", globals())
 
 
 @numba.njit
@@ -146,8 +146,10 @@ def _two_prod(a, b):
     bl = b - bh
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
-@njit(inline="always")
+
+@njit(**{**_HELPER, "cache": False})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -205,7 +207,7 @@ def _grad_out(values, dtype, out):
     return out
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b

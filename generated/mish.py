@@ -53,7 +53,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_cdd36d90d933", globals())
+__name__ = one_name("symact_kernel_mish_7eaaa029909d", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -100,6 +100,15 @@ def _is32_numba(x):
     flag = x == types.float32
     return lambda x: flag
 
+#: the options of every function here: compiled once per argument type, with NumPy's error model (a division by
+#: zero gives inf or nan, no check that stops vectorisation), and inlined into its caller by LLVM
+#: (``alwaysinline``).  Numba's ``inline="always"`` inlined the IR instead and typed every copy: gelu's erfc in its
+#: derivative cost a second on each first call.  A generated module sets its own (``fastmath={"contract"}`` where
+#: its loops contract), so that a function computes what the loop around it would have computed.  Every option is
+#: set: Numba compiles a function once per argument types, and one that leaves an option unset takes it from the
+#: caller that happens to compile it first (a float32 loop that contracts), for every later caller too.
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
 
 @intrinsic
 def _bits_f64(typingctx, i):
@@ -113,7 +122,7 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _dd_scale(v, k):
     """v * 2**k for an int64 k in [-2040, 0], by two exact power-of-two factors (one rounding at most)."""
     k1 = k >> 1
@@ -134,14 +143,14 @@ def _f64_bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht_head(v):
     """v with the low 27 bits of its significand cleared (Dekker's split by a mask): 26 significant bits,
     so that the product of two heads is exact (unless it underflows)."""
     return _bits_f64(_f64_bits(v) & -134217728)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht_div(ah, at, bh, bt):
     """(ah + at) / (bh + bt) for a head bh as a head-tail pair: the quotient to 26 bits, qh, and the residual
     (ah + at) - qh (bh + bt) (qh bh exact, the difference small) divided in double."""
@@ -150,14 +159,14 @@ def _ht_div(ah, at, bh, bt):
     return qh, (((ah - qh * bh) + at) - qh * bt) * inv
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht(p1, p2):
     """p1 + p2 (|p2| <= |p1| / 2) as a head h (26 bits) and a tail t = (p1 - h) + p2, |t| < 2**-24 |h|:
     p1 - h is exact (a multiple of p1's last bit, below 2 |p1|), so the tail's only rounding is 2**-53 of it,
@@ -166,7 +175,7 @@ def _ht(p1, p2):
     return h, (p1 - h) + p2
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht_exp_neg(y):
     """exp(y) = (h + t) 2**k for -1100 <= y <= 0: h a head, h + t in [0.7, 1.42] within about 2**-55 relative,
     k an int64.  y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact, r1 + r2 = r within 2**-60),
@@ -187,7 +196,7 @@ def _ht_exp_neg(y):
     return h, t + (b + h * r2), k
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_parts(x, neg):
     """The pieces shared by mish and mish' for -800 <= x <= 40 as head-tail pairs (heads of 26 bits, tails
     good to about 2**-75 of the value), with u = exp(-|x|) = m 2**k (any tiny value below 2**-1000) and g = 2
@@ -214,7 +223,7 @@ def _mish_parts(x, neg):
     return uh, ut, mh, mt, k, u2h, u2t, dh, dt, s, (e + f) + ((wt + wt) + wh * vt + wt * (vh + vt))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_dd(x):
     """x tanh(softplus(x)) for a finite x, rounded once from head-tail pairs, both signs in one branch-free
     evaluation: x N / D (times 2**k for x <= 0) with _mish_parts' N and D; mish(x) = x to the last bit
@@ -236,12 +245,11 @@ def vexp(x):
 
 
 def _pick(x, f32, f64):
-    """The Numba implementation for the argument type x: f32's Python function for float32, f64's for
-    float64 (returned as plain functions, not closures, so that Numba inlines them cleanly)."""
+    """The version for the argument type x (f32 for float32, f64 for float64), or None for another type."""
     if x == types.float32:
-        return f32.py_func
+        return f32
     if x == types.float64:
-        return f64.py_func
+        return f64
     return None
 
 _F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
@@ -297,7 +305,7 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
     k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
@@ -320,7 +328,7 @@ def _exp_scaled_f32(x, lo, n):
     return (p * s1) * s2
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_f32(x):
     """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
     return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
@@ -340,7 +348,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -358,13 +366,13 @@ def _exp_poly_f64(r):
     return (r * r) * q
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -376,7 +384,7 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -386,10 +394,11 @@ def exp_f64(x):
 
 @overload(vexp, inline="always")
 def _vexp_numba(x):
-    return _pick(x, exp_f32, exp_f64)
+    f = _pick(x, exp_f32, exp_f64)
+    return None if f is None else lambda x: f(x)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_nd(x):
     """(N, D, W) with tanh(softplus(x)) = N / D and mish'(x) = (N D + 4 x W) / D^2, from u = exp(-|x|) alone:
     x <= 0: N = u (u + 2), D = N + 2, W = u (1 + u); x > 0: N = 1 + 2u, D = N + 2u^2, W = u^2 (1 + u)."""
@@ -401,20 +410,20 @@ def _mish_nd(x):
     return n, d, w
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_plain(x):
     """mish(x) = x N / D: one exponential and one division (float32 results, computed in float64)."""
     n, d, w = _mish_nd(x)
     return x * n / d
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht_mul(ah, at, bh, bt):
     """(ah + at)(bh + bt) for heads ah, bh as an unnormalised pair: the exact product of the heads and the rest."""
     return ah * bh, ah * bt + at * (bh + bt)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -422,7 +431,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_prime_dd(x):
     """mish'(x) for a finite x, rounded once from head-tail pairs: (N D + 4 x w Q) / D^2 (times 2**k for
     x <= 0) with _mish_parts' N, D and w = m, Q = 1 + u for x <= 0 (= [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
@@ -451,7 +460,7 @@ def _mish_prime_dd(x):
     return select(x < -800.0, -0.0, r)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_prime_plain(x):
     """mish'(x) = (N D + 4 x W) / D^2 (float32 results, computed in float64; the root patch covers the
     cancellation near the zero of mish')."""
@@ -488,7 +497,7 @@ _F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
 _F32_ZERO = np.float32(0.0)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_shifted_f32(x, shift):
     """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
     normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
@@ -497,7 +506,7 @@ def exp_shifted_f32(x, shift):
     return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_shifted_f64(x, shift):
     """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
     return exp_f64(x) * select(shift, 18446744073709551616.0, 1.0)
@@ -505,10 +514,11 @@ def exp_shifted_f64(x, shift):
 
 @overload(vexp_shifted, inline="always")
 def _vexp_shifted_numba(x, shift):
-    return _pick(x, exp_shifted_f32, exp_shifted_f64)
+    f = _pick(x, exp_shifted_f32, exp_shifted_f64)
+    return None if f is None else lambda x, shift: f(x, shift)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_sigmoid(m, w):
     """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
     one = _lit(1.0, w)
@@ -533,7 +543,7 @@ def _mul_sigmoid(m, w):
     return select(_is32(w), q32, m * q) * scale
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _sigmoid(x):
     """sigma(x) = 1 / (1 + e^-x) (x >= 0) or e^x / (1 + e^x) (x < 0), with the rounding error of 1 + e^-|x|
     recovered exactly (Fast2Sum) and corrected for: about 1 ulp instead of 1.5.  The correction q err / s needs
@@ -574,7 +584,7 @@ _F32_LOG_LN2_LO = np.float32(9.05800061445916e-06)
 _F32_TWO = np.float32(2.0)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def softplus_f32(x):
     """log(1 + exp(x)) = max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1], computed in float32: 1 + e = 2^k (1 + f)
     with f = e exactly (e < 1/2, k = 0) or f = (e - 1) / 2 exactly (k = 1), so that there is no rounding error of
@@ -603,7 +613,7 @@ _TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit
 _MANT_MASK = 0x000FFFFFFFFFFFFF
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _log_kernel_f64(u, c, kbias):
     """log(u) + c for u > 0 finite (normal), with kbias added to the exponent."""
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
@@ -626,7 +636,7 @@ def _log_kernel_f64(u, c, kbias):
     return s * (hfsq + R) + (dk * _LN2_LO + c) - hfsq + f + dk * _LN2_HI
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def log1p_f64(x):
     """log(1 + x), float64, within 1 ulp; log1p(-1) = -inf, log1p(x < -1) = nan."""
     u = 1.0 + x
@@ -640,7 +650,7 @@ def log1p_f64(x):
     return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def softplus_f64(x):
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), float64."""
     return select(x > 0.0, x, 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
@@ -648,10 +658,11 @@ def softplus_f64(x):
 
 @overload(vsoftplus, inline="always")
 def _vsoftplus_numba(x):
-    return _pick(x, softplus_f32, softplus_f64)
+    f = _pick(x, softplus_f32, softplus_f64)
+    return None if f is None else lambda x: f(x)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _softplus(x):
     """softplus(x) = max(x, 0) + log1p(e^-|x|): vecmath's softplus."""
     return vsoftplus(x)
@@ -747,9 +758,75 @@ def _flat(array, shape):
         array = np.broadcast_to(array, shape)
     return np.ascontiguousarray(array).reshape(-1)
 
+#: (loop, the argument types' keys) -> the address of the loop's compiled entry point (:func:`_address`)
+_ADDRESSES = {}
 
-def _loop(serial, parallel, size):
-    return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+
+def _kind(value):
+    """The key of an argument's Numba type: an array's dtype, dimensions, writeability and alignment (its layout is
+    C), a tuple's the keys of its items, a scalar's Python type."""
+    if type(value) is np.ndarray:
+        return value.dtype.char, value.ndim, value.flags.writeable, value.flags.aligned
+    return tuple(_kind(v) for v in value) if type(value) is tuple else type(value)
+
+
+def _address(loop, args):
+    """The address of the C entry point of ``loop`` compiled for the types of ``args`` (Numba's cfunc wrapper:
+    the arguments as they are, the result returned), compiled or loaded from the cache on the first call.
+
+    A ``parallel=True`` twin calls this code on its slices (:func:`_call_loop`) instead of calling the loop, which
+    would link the loop into the twin, where LLVM optimised and compiled it once more: gelu's forward at 10**6
+    elements took 2.5 s to a first call, 1.9 s this way.  The twin must pass values of the types Numba gives
+    ``args`` here: an array's type is its dtype, writeability and alignment (the arrays here are C-contiguous, and
+    a C-contiguous array's slice along its first axis is one too), a float's float64, an int's int64."""
+    key = (loop, *[_kind(a) for a in args])
+    address = _ADDRESSES.get(key)
+    if address is None:
+        signature = tuple(numba.typeof(a) for a in args)
+        loop.compile(signature)
+        result = loop.overloads[signature]
+        address = _ADDRESSES[key] = result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+    return address
+
+
+def _go(serial, parallel, args):
+    """``serial(*args)``, or for a large array (the last argument is an output) its parallel twin, which runs the
+    serial loop's compiled code on slices (:func:`_address`); the loop's result (a flag, or None)."""
+    if args[-1].size >= PARALLEL_MIN and numba.get_num_threads() > 1:
+        return parallel(*args, _address(serial, args))
+    return serial(*args)
+
+
+def _loop_call(result, drop=False):
+    """The code of a call of the compiled loop at an address with a tuple of arguments, returning ``result`` (or,
+    with ``drop``, nothing: the loop returns its output array, a new reference, released here)."""
+
+    def codegen(context, builder, signature, llargs):
+        from llvmlite import ir
+
+        kinds = signature.args[1].types
+        values = [builder.extract_value(llargs[1], k) for k in range(len(kinds))]
+        function = ir.FunctionType(context.get_value_type(result), [context.get_value_type(t) for t in kinds])
+        value = builder.call(builder.inttoptr(llargs[0], function.as_pointer()), values)
+        if drop:
+            context.nrt.decref(builder, result, value)
+        return context.get_dummy_value() if drop or result == types.none else value
+
+    return codegen
+
+
+@intrinsic
+def _call_loop(typingctx, address, args):
+    """Call the compiled loop at ``address`` (:func:`_address`) with the tuple ``args``, for a loop that returns
+    nothing.  The types of ``args`` must be those the loop was compiled for: the twin passes the slices of its
+    own arguments, of their types."""
+    return types.none(address, args), _loop_call(types.none)
+
+
+@intrinsic
+def _call_flagged(typingctx, address, args):
+    """:func:`_call_loop` for a loop that returns a flag: the flag."""
+    return types.boolean(address, args), _loop_call(types.boolean)
 
 
 def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
@@ -773,10 +850,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
                 args = (*arrays, *params, result)
             else:
                 args = (*[a.reshape(-1) for a in arrays], *params, result.reshape(-1))
-            size = first.size
-            loop = parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
-            if loop(*args) is True:
-                _loop(*redo, size)(*args)
+            if _go(serial, parallel, args) is True:
+                _go(*redo, args)
             return result if out is not None or result.ndim else result[()]
     if outputs == 1:
         outs = (out,)
@@ -799,8 +874,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
     ):
         results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
         args = [*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results]]
-        if _loop(serial, parallel, first.size)(*args) is True:
-            _loop(*redo, first.size)(*args)
+        if _go(serial, parallel, args) is True:
+            _go(*redo, args)
     else:
         dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
         shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
@@ -820,8 +895,9 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
                 results.append(o)
         direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
         targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
-        if _loop(serial, parallel, targets[0].size)(*args, *targets) is True:
-            _loop(*redo, targets[0].size)(*args, *targets)
+        args = (*args, *targets)
+        if _go(serial, parallel, args) is True:
+            _go(*redo, args)
         for r, t, d in zip(results, targets, direct):
             if not d:
                 np.copyto(r, t.reshape(shape), casting="same_kind")
@@ -837,7 +913,8 @@ def _forward_scalar_32(x):
     x64 = np.float64(x)
     r = _mish_plain(x64)
     r = select(x == np.float32(-math.inf), np.float32(0.0), r)
-    r = select(x == np.float32(math.inf), np.float32(math.inf), r)
+    _c0 = np.float32(math.inf)
+    r = select(x == _c0, _c0, r)
     r = select(x != x, x, r)
     return r
 
@@ -908,12 +985,12 @@ def _forward_loop(x, out):
 
 
 @numba.njit(**_EXACT, parallel=True)
-def _forward_loop_parallel(x, out):
+def _forward_loop_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _forward_loop(_part(x, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_EXACT)
@@ -924,12 +1001,12 @@ def _derivative_loop(x, out):
 
 
 @numba.njit(**_EXACT, parallel=True)
-def _derivative_loop_parallel(x, out):
+def _derivative_loop_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _derivative_loop(_part(x, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_EXACT)
@@ -941,12 +1018,12 @@ def _vjp_loop(x, g, out):
 
 
 @numba.njit(**_EXACT, parallel=True)
-def _vjp_loop_parallel(x, g, out):
+def _vjp_loop_parallel(x, g, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _vjp_loop(_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi)))
 
 
 @numba.njit(**_EXACT)
@@ -958,12 +1035,12 @@ def _value_and_grad_loop(x, out, out2):
 
 
 @numba.njit(**_EXACT, parallel=True)
-def _value_and_grad_loop_parallel(x, out, out2):
+def _value_and_grad_loop_parallel(x, out, out2, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
         hi = (c + 1) * n // _SLICES
-        _value_and_grad_loop(_part(x, lo, hi), _part(out, lo, hi), _part(out2, lo, hi))
+        _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi), _part(out2, lo, hi)))
 
 
 def forward(x, *, out=None):

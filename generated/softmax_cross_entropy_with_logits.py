@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_7d216fd00ee5", globals())
+__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_883c502b7327", globals())
 
 _SPARSE = False
 
@@ -367,8 +367,10 @@ def _exps_single(row, m, e):
 
 _EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
 
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
-@njit(inline="always")
+
+@njit(**{**_HELPER, "cache": False})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -386,13 +388,13 @@ def _exp_poly_f64(r):
     return (r * r) * q
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -637,14 +639,14 @@ def _grad_out(values, dtype, out):
     return out
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmin_f7774a26b222", globals())
+__name__ = one_name("symact_kernel_softmin_e7a71bb540ea", globals())
 
 _SIGN = -1
 
@@ -227,8 +227,10 @@ def _carry(sh, sl):
     c = sl >> _CARRY
     return sh + c, sl - (c << _CARRY)
 
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
-@njit(inline="always")
+
+@njit(**{**_HELPER, "cache": False})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -713,14 +715,14 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -1116,13 +1118,13 @@ def _vjp_rows_double(a, g, out, redo):
     return out
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -1486,7 +1488,7 @@ def _sum2(g, acc):
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
     c = select(x > _EXP_HI, _EXP_HI, x)

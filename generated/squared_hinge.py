@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squared_hinge_423e62c5f60a", globals())
+__name__ = one_name("symact_kernel_squared_hinge_26f9dcab29d5", globals())
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -244,6 +244,12 @@ def _reduction(reduction):
     return reduction
 
 
+def _wide(z, y, params):
+    """The arguments of ``_loss_ufunc`` and ``_grad_ufunc`` (array parameters), all float64: the ufuncs compile
+    on their first call (no signature, so that importing a module compiles nothing), for float64 only."""
+    return (z.astype(np.float64), y.astype(np.float64), *[np.asarray(p, dtype=np.float64) for p in params])
+
+
 def _forward(logits, labels, raw, reduction, out, fast):
     """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
     module has no SIMD kernels."""
@@ -259,7 +265,7 @@ def _forward(logits, labels, raw, reduction, out, fast):
     result = _generic_forward(z, y, params, reduction, out)
     if result is not None:
         return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
+    values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -297,7 +303,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         _grad_each(z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, size, target.reshape(-1))
         return out if direct is not None else _grad_out(target, z.dtype, out)
-    values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), *params))
+    values = np.asarray(_grad_ufunc(*_wide(z, y, params)))
     if reduction == "mean" and z.size:
         values = values / z.size
     return _grad_out(values, z.dtype, out)
@@ -310,22 +316,22 @@ def _nan_or(z, y, value):
     return z + y if z != z or y != y else value
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _loss_scalar(z, y):
     return _nan_or(z, y, (((-y*z + 1.0)*(-y*z + 1.0)) if (y*z < 1.0) else 0.0))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _grad_scalar(z, y):
     return _nan_or(z, y, ((y*(y*z - 1.0))*2.0 if (y*z < 1.0) else 0.0))
 
 
-@numba.vectorize(["float64(float64, float64)"], cache=True)
+@numba.vectorize(cache=True)
 def _loss_ufunc(z, y):
     return _loss_scalar(z, y)
 
 
-@numba.vectorize(["float64(float64, float64)"], cache=True)
+@numba.vectorize(cache=True)
 def _grad_ufunc(z, y):
     return _grad_scalar(z, y)
 

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_c05338739c63", globals())
+__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_5189673d9f36", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -122,6 +122,8 @@ _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
 _EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
 
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
 _INV_LN2 = 1.4426950408889634
 
 _LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
@@ -133,7 +135,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -175,13 +177,13 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -212,7 +214,7 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -245,7 +247,7 @@ _TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit
 _MANT_MASK = 0x000FFFFFFFFFFFFF
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _log_kernel_f64(u, c, kbias):
     """log(u) + c for u > 0 finite (normal), with kbias added to the exponent."""
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
@@ -268,7 +270,7 @@ def _log_kernel_f64(u, c, kbias):
     return s * (hfsq + R) + (dk * _LN2_LO + c) - hfsq + f + dk * _LN2_HI
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def log1p_f64(x):
     """log(1 + x), float64, within 1 ulp; log1p(-1) = -inf, log1p(x < -1) = nan."""
     u = 1.0 + x
@@ -391,19 +393,92 @@ def _loss_blocks(zs, ys, params, first, last, blocks, sums):
         start, stop = _chunk(b, blocks, zs.shape[0])
         sums[b] = _total(_loss_fast(zs[start:stop], ys[start:stop], params, buf[: stop - start]))
 
+#: (loop, the argument types' keys) -> the address of the loop's compiled entry point (:func:`_address`)
+_ADDRESSES = {}
+
+
+def _kind(value):
+    """The key of an argument's Numba type: an array's dtype, dimensions, writeability and alignment (its layout is
+    C), a tuple's the keys of its items, a scalar's Python type."""
+    if type(value) is np.ndarray:
+        return value.dtype.char, value.ndim, value.flags.writeable, value.flags.aligned
+    return tuple(_kind(v) for v in value) if type(value) is tuple else type(value)
+
+
+def _address(loop, args):
+    """The address of the C entry point of ``loop`` compiled for the types of ``args`` (Numba's cfunc wrapper:
+    the arguments as they are, the result returned), compiled or loaded from the cache on the first call.
+
+    A ``parallel=True`` twin calls this code on its slices (:func:`_call_loop`) instead of calling the loop, which
+    would link the loop into the twin, where LLVM optimised and compiled it once more: gelu's forward at 10**6
+    elements took 2.5 s to a first call, 1.9 s this way.  The twin must pass values of the types Numba gives
+    ``args`` here: an array's type is its dtype, writeability and alignment (the arrays here are C-contiguous, and
+    a C-contiguous array's slice along its first axis is one too), a float's float64, an int's int64."""
+    key = (loop, *[_kind(a) for a in args])
+    address = _ADDRESSES.get(key)
+    if address is None:
+        signature = tuple(numba.typeof(a) for a in args)
+        loop.compile(signature)
+        result = loop.overloads[signature]
+        address = _ADDRESSES[key] = result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+    return address
+
+
+def _loop_call(result, drop=False):
+    """The code of a call of the compiled loop at an address with a tuple of arguments, returning ``result`` (or,
+    with ``drop``, nothing: the loop returns its output array, a new reference, released here)."""
+
+    def codegen(context, builder, signature, llargs):
+        from llvmlite import ir
+
+        kinds = signature.args[1].types
+        values = [builder.extract_value(llargs[1], k) for k in range(len(kinds))]
+        function = ir.FunctionType(context.get_value_type(result), [context.get_value_type(t) for t in kinds])
+        value = builder.call(builder.inttoptr(llargs[0], function.as_pointer()), values)
+        if drop:
+            context.nrt.decref(builder, result, value)
+        return context.get_dummy_value() if drop or result == types.none else value
+
+    return codegen
+
+
+@intrinsic
+def _call_loop(typingctx, address, args):
+    """Call the compiled loop at ``address`` (:func:`_address`) with the tuple ``args``, for a loop that returns
+    nothing.  The types of ``args`` must be those the loop was compiled for: the twin passes the slices of its
+    own arguments, of their types."""
+    return types.none(address, args), _loop_call(types.none)
+
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loss_blocks_par(zs, ys, params, blocks, sums, chunks):
+def _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address):
+    """_loss_blocks over ``chunks`` runs of blocks on Numba's threads, each the serial kernel's compiled code at
+    ``address`` (rowlib.fast._address; the twins below likewise): the twin compiles nothing but the prange."""
     for c in numba.prange(chunks):
         first, last = _chunk(c, chunks, blocks)
-        _loss_blocks(zs, ys, params, first, last, blocks, sums)
+        _call_loop(address, (zs, ys, params, np.int64(first), np.int64(last), blocks, sums))
+
+
+def _loss_blocks_par(zs, ys, params, blocks, sums, chunks):
+    address = _address(_loss_blocks, (zs, ys, params, 0, blocks, blocks, sums))
+    _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address)
+
+
+@intrinsic
+def _call_loop_out(typingctx, address, args):
+    """:func:`_call_loop` for a loop that returns its output array, its last argument: nothing."""
+    return types.none(address, args), _loop_call(args.types[-1], drop=True)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loss_fast_par(zs, ys, params, out, chunks):
+def _loss_fast_twin(zs, ys, params, out, chunks, address):
     for c in numba.prange(chunks):
         start, stop = _chunk(c, chunks, zs.shape[0])
-        _loss_fast(zs[start:stop], ys[start:stop], params, out[start:stop])
+        _call_loop_out(address, (zs[start:stop], ys[start:stop], params, out[start:stop]))
+
+
+def _loss_fast_par(zs, ys, params, out, chunks):
+    _loss_fast_twin(zs, ys, params, out, chunks, _address(_loss_fast, (zs, ys, params, out)))
     return out
 
 
@@ -569,10 +644,14 @@ def _grad_double(zs, ys, params, size, out):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _grad_double_par(zs, ys, params, size, out, chunks):
+def _grad_double_twin(zs, ys, params, size, out, chunks, address):
     for c in numba.prange(chunks):
         start, stop = _chunk(c, chunks, zs.shape[0])
-        _grad_double(zs[start:stop], ys[start:stop], params, size, out[start:stop])
+        _call_loop_out(address, (zs[start:stop], ys[start:stop], params, size, out[start:stop]))
+
+
+def _grad_double_par(zs, ys, params, size, out, chunks):
+    _grad_double_twin(zs, ys, params, size, out, chunks, _address(_grad_double, (zs, ys, params, size, out)))
     return out
 
 
@@ -613,10 +692,14 @@ def _grad_fast(zs, ys, params, size, out):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _grad_fast_par(zs, ys, params, size, out, chunks):
+def _grad_fast_twin(zs, ys, params, size, out, chunks, address):
     for c in numba.prange(chunks):
         start, stop = _chunk(c, chunks, zs.shape[0])
-        _grad_fast(zs[start:stop], ys[start:stop], params, size, out[start:stop])
+        _call_loop_out(address, (zs[start:stop], ys[start:stop], params, size, out[start:stop]))
+
+
+def _grad_fast_par(zs, ys, params, size, out, chunks):
+    _grad_fast_twin(zs, ys, params, size, out, chunks, _address(_grad_fast, (zs, ys, params, size, out)))
     return out
 
 
@@ -774,6 +857,12 @@ def _reduction(reduction):
     return reduction
 
 
+def _wide(z, y, params):
+    """The arguments of ``_loss_ufunc`` and ``_grad_ufunc`` (array parameters), all float64: the ufuncs compile
+    on their first call (no signature, so that importing a module compiles nothing), for float64 only."""
+    return (z.astype(np.float64), y.astype(np.float64), *[np.asarray(p, dtype=np.float64) for p in params])
+
+
 def _forward(logits, labels, raw, reduction, out, fast):
     """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
     module has no SIMD kernels."""
@@ -789,7 +878,7 @@ def _forward(logits, labels, raw, reduction, out, fast):
     result = _generic_forward(z, y, params, reduction, out)
     if result is not None:
         return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
+    values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -818,20 +907,20 @@ def _grad(logits, labels, raw, reduction, out, fast):
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         _grad_each(z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, size, target.reshape(-1))
         return out if direct is not None else _grad_out(target, z.dtype, out)
-    values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), *params))
+    values = np.asarray(_grad_ufunc(*_wide(z, y, params)))
     if reduction == "mean" and z.size:
         values = values / z.size
     return _grad_out(values, z.dtype, out)
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(inline="always")
+@njit(**{**_HELPER, "cache": False})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -941,27 +1030,27 @@ def _softplus(x):
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
-@numba.njit
+@numba.njit(error_model="numpy", fastmath=False)
 def _weight(pos_weight):
     return pos_weight
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _loss_scalar(z, y, pos_weight):
     return pos_weight*y*_softplus(-z) + (1.0 - y)*_softplus(z)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _grad_scalar(z, y, pos_weight):
     return _sigmoid_ce_grad(z, y, pos_weight, -pos_weight*y*_sigmoid(-z) + (1.0 - y)*_sigmoid(z))
 
 
-@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+@numba.vectorize(cache=True)
 def _loss_ufunc(z, y, pos_weight):
     return _loss_scalar(z, y, pos_weight)
 
 
-@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+@numba.vectorize(cache=True)
 def _grad_ufunc(z, y, pos_weight):
     return _grad_scalar(z, y, pos_weight)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from . import kernel_lib, rowlib
+from . import kernel_lib, rowlib, vecmath
 from . import kernel_templates as T
 from .budget import BudgetExceeded, run_limited
 from .cache import cached
@@ -377,19 +377,16 @@ def _scalar_function(
     return split_by_dtype("\n".join(lines) + "\n", var.name)
 
 
-#: calls that are cheap to type (or are the select itself): never hoisted by _hoist_repeated_calls
-_CHEAP_CALLS = {"_lit", "select", "abs", "fma", "_is32", "np.float64", "np.float32", "math.copysign"}
-
-
 def split_by_dtype(text: str, var: str) -> str:
     """A scalar function (``text``, one decorated ``def``) as a float32 and a float64 version, with an overload
     that picks one by the type of ``var`` as Numba types a call, so that a call types one version only.
 
     In each version ``_is32(var)`` is the constant it is there, and a select on a constant keeps its one arm (an
-    ``&`` or ``|`` with a constant folds too), then a call repeated within one statement is computed once, and an
-    assignment nothing reads is dropped.  The arithmetic of the arm kept is unchanged (LLVM folded the other arm
-    away already), but Numba typed both arms and every copy of an inlined call: gelu's forward held four
-    inlined erfc's and its first call took 12 s.  The text is returned unchanged where it has no ``_is32(var)``.
+    ``&`` or ``|`` with a constant folds too), then each repeated subexpression is computed once
+    (:func:`_share_subexpressions`), and an assignment nothing reads is dropped.  The arithmetic of the arm kept
+    is unchanged (LLVM folded the other arm away already), but Numba typed both arms and every copy of an
+    inlined call: gelu's forward held four inlined erfc's and its first call took 12 s.  Without
+    ``_is32(var)`` the function stays one, its repeated subexpressions shared.
     """
     tree = ast.parse(text)
     (fn,) = tree.body
@@ -399,13 +396,14 @@ def split_by_dtype(text: str, var: str) -> str:
         if isinstance(n, ast.Call) and _called(n) == "_is32" and [ast.unparse(a) for a in n.args] == [var]
     ]
     if not uses or var not in [a.arg for a in fn.args.args]:
-        return text
+        _share_subexpressions(fn)
+        return ast.unparse(ast.fix_missing_locations(fn)) + "\n"
     args = ", ".join(a.arg for a in fn.args.args)
     versions = []
     for flag, suffix in ((True, "32"), (False, "64")):
         version = _Constant32(var, flag).visit(copy.deepcopy(fn))
         version.name = f"{fn.name}_{suffix}"
-        _hoist_repeated_calls(version)
+        _share_subexpressions(version)
         _drop_unread(version)
         versions.append(ast.unparse(ast.fix_missing_locations(version)))
     dispatch = (
@@ -462,40 +460,83 @@ def _constant(node) -> bool | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, bool) else None
 
 
-def _hoist_repeated_calls(fn: ast.FunctionDef) -> None:
-    """Compute a call that a statement repeats (verfc(w) in both arms of a select on the sign) once, into a
-    local before that statement: an inlined call is typed once per copy.  Innermost first, so that a hoisted
-    call's own repeated calls are locals already."""
+def _share_subexpressions(fn: ast.FunctionDef) -> None:
+    """Compute each subexpression the function repeats (an operation or a call, in one statement or in several
+    with none of its names assigned between them) once, into a local before its first use, the largest first.
+
+    Numba types every operation of its IR one by one (gelu's float32 forward repeats |x|/sqrt(2) six times and
+    the erfc correction twice); LLVM's CSE merges the copies again, so the code compiled is the same and so are
+    its results (tests/test_emit.py compares every elementwise kernel's bits).  A constant's conversion
+    (``np.float32(0.5)``) stays where it is: it is a literal to Numba."""
     taken = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
-    body = []
-    for stmt in fn.body:
-        while isinstance(stmt, ast.Assign):
-            counts: dict[str, int] = {}
-            for n in ast.walk(stmt.value):
-                if isinstance(n, ast.Call) and _called(n) not in _CHEAP_CALLS:
-                    counts[ast.dump(n)] = counts.get(ast.dump(n), 0) + 1
-            repeated = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Call) and counts.get(ast.dump(n), 0) > 1]
-            if not repeated:
-                break
-            target = min(repeated, key=lambda n: len(ast.dump(n)))  # innermost: no repeated call inside it
-            key = ast.dump(target)
-            name = next(f"_c{k}" for k in range(len(taken) + 1) if f"_c{k}" not in taken)
-            taken.add(name)
-            body.append(ast.Assign([ast.Name(name, ast.Store())], copy.deepcopy(target), lineno=0))
-            stmt = _Replace(key, name).visit(stmt)
-        body.append(stmt)
-    fn.body = body
+    while True:
+        found: dict[str, list[tuple[int, ast.AST]]] = {}
+        for index, stmt in enumerate(fn.body):
+            for node in _shareable(stmt):
+                found.setdefault(ast.dump(node), []).append((index, node))
+        best = None
+        for key, places in found.items():
+            names = {n.id for n in ast.walk(places[0][1]) if isinstance(n, ast.Name)}
+            first = places[0][0]
+            # the copies up to the first statement (from the first one on) that assigns one of its names
+            end = next(
+                (i for i in range(first, len(fn.body)) if _assigned(fn.body[i]) & names),
+                len(fn.body) - 1,
+            )
+            same = [(i, n) for i, n in places if i <= end]
+            if len(same) > 1 and (best is None or len(key) > len(best[0])):
+                best = (key, same)
+        if best is None:
+            return
+        key, same = best
+        name = next(f"_c{k}" for k in range(len(taken) + 1) if f"_c{k}" not in taken)
+        taken.add(name)
+        first = same[0][0]
+        value = copy.deepcopy(same[0][1])
+        replace = _Replace(key, name)
+        for i in sorted({i for i, _ in same}):
+            fn.body[i] = replace.visit(fn.body[i])
+        fn.body.insert(first, ast.Assign([ast.Name(name, ast.Store())], value, lineno=0))
+
+
+def _shareable(stmt: ast.stmt):
+    """The operations and calls of a statement's value that a local can hold: not a constant (``-1.0``,
+    ``np.float32(0.5)``), nothing inside a conditional expression or a lambda (evaluated only on one arm)."""
+    value = stmt.value if isinstance(stmt, (ast.Assign, ast.Return, ast.Expr)) else None
+    if value is None:
+        return
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.IfExp, ast.BoolOp, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Compare)) and not _is_literal(node):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _is_literal(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _is_literal(node.operand)
+    if isinstance(node, ast.Call):
+        return _called(node) in ("np.float32", "np.float64") and all(_is_literal(a) for a in node.args)
+    return False
+
+
+def _assigned(stmt: ast.stmt) -> set[str]:
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 class _Replace(ast.NodeTransformer):
     def __init__(self, key: str, name: str):
         self.key, self.name = key, name
 
-    def visit_Call(self, node):
-        if ast.dump(node) == self.key:
+    def generic_visit(self, node):
+        if isinstance(node, ast.expr) and not isinstance(node, ast.Name) and ast.dump(node) == self.key:
             return ast.Name(self.name, ast.Load())
-        self.generic_visit(node)
-        return node
+        return super().generic_visit(node)
 
 
 def _drop_unread(fn: ast.FunctionDef) -> None:
@@ -713,35 +754,36 @@ def _loops(
                 f"        d = {redo}\n        big = (abs(d) == math.inf) & (abs(a_{inputs[0]}) < math.inf)\n"
                 f"        out[i] = select(big, ({scale}{overflow})*18446744073709551616.0, {scale}d)\n"
             )
-        return "\n\n".join(
-            [
-                _redo_piece(kernel, args, reads, redo, scale, tiny=native and redo_tiny, overflow=bool(overflow)),
-                _parallel_twin(kernel, args, flags, flagged=True),
-                f"{wide_head}    for i in range(out.shape[0]):\n{wide}{again}",
-                _parallel_twin(kernel, args, flags, suffix="_redo"),
-            ]
-        )
+        loop = _redo_piece(kernel, args, reads, redo, scale, tiny=native and redo_tiny, overflow=bool(overflow))
+        again = f"{wide_head}    for i in range(out.shape[0]):\n{wide}{again}"
+        return "\n\n".join([loop, _parallel_twin(loop), again, _parallel_twin(again)])
     head = f"@numba.njit(**{flags})\ndef _{kernel}_loop({', '.join(args)}):\n"
-    return f"{head}    for i in range(out.shape[0]):\n{reads}{stores}\n\n" + _parallel_twin(kernel, args, flags)
+    loop = f"{head}    for i in range(out.shape[0]):\n{reads}{stores}"
+    return f"{loop}\n\n{_parallel_twin(loop)}"
 
 
-def _parallel_twin(kernel: str, args: Sequence[str], flags: str, suffix: str = "_loop", flagged: bool = False) -> str:
-    """The ``parallel=True`` twin of ``_<kernel><suffix>``: the serial loop itself on _SLICES slices, one prange
-    over them (``flagged``: the loop returns a flag, and the twin whether any slice raised it).  The twin
-    compiles nothing but the prange (a twin with its own copy of the loop body, inlined derivative and all, took
-    seconds more to compile on a first call), and runs as fast: the slices are the serial loop's vectorised
-    code (silu's vjp on 2 threads: 5.4 ms, against 7.2 for a prange over elements)."""
-    parts = ", ".join(f"_part({a}, lo, hi)" for a in args)
-    call = f"_{kernel}{suffix}({parts})"
+def _parallel_twin(serial: str) -> str:
+    """The ``parallel=True`` twin of a serial loop (``serial``, its text): the loop on _SLICES slices of its
+    arrays, one prange over them; where the loop returns a flag, the twin returns whether a slice raised it.
+
+    Each slice runs the serial loop's own compiled code, called at its address (the twin's last argument:
+    rowlib.elementwise._address, _call_loop, _call_flagged): the twin compiles nothing but the prange, and
+    runs the serial loop's vectorised code (silu's vjp on 2 threads: 5.4 ms, against 7.2 for a prange over
+    elements; a copy of the loop inside the twin ran 12% slower than the loop itself, sigmoid's forward in
+    float32)."""
+    (fn,) = ast.parse(serial).body
+    args = [a.arg for a in fn.args.args]
+    flagged = isinstance(fn.body[-1], ast.Return)
+    slices = ", ".join(f"_part({a}, lo, hi)" for a in args)
+    call = f"{'_call_flagged' if flagged else '_call_loop'}(address, ({slices}))"
+    decorator = ast.unparse(fn.decorator_list[0])[:-1] + ", parallel=True)"
     return (
-        f"@numba.njit(**{flags}, parallel=True)\n"
-        f"def _{kernel}{suffix}_parallel({', '.join(args)}):\n"
-        "    n = out.shape[0]\n"
-        + ("    flags = np.zeros(_SLICES, dtype=np.bool_)\n" if flagged else "")
-        + "    for c in numba.prange(_SLICES):\n"
+        f"@{decorator}\n"
+        f"def {fn.name}_parallel({', '.join(args)}, address):\n"
+        "    n = out.shape[0]\n" + ("    count = 0\n" if flagged else "") + "    for c in numba.prange(_SLICES):\n"
         "        lo = c * n // _SLICES\n"
         "        hi = (c + 1) * n // _SLICES\n"
-        + (f"        flags[c] = {call}\n    return flags.any()\n" if flagged else f"        {call}\n")
+        + (f"        count += {call}\n    return count > 0\n" if flagged else f"        {call}\n")
     )
 
 
@@ -796,23 +838,30 @@ _RUN = [
     "_SLICES",
     "_input",
     "_flat",
-    "_loop",
+    "_go",
+    "_call_loop",
+    "_call_flagged",
     "_run",
 ]
 
 
-def _elementwise_prelude(vecmath_names: Sequence[str]) -> str:
-    """Imports, the :mod:`symact.vecmath` functions the kernels call, input checks and ``_run``."""
+def _elementwise_prelude(vecmath_names: Sequence[str], fast: bool) -> str:
+    """Imports, the :mod:`symact.vecmath` functions the kernels call, input checks and ``_run``; the functions
+    contract to fused multiply-adds where the loops do (``fast``: :data:`symact.vecmath._HELPER`)."""
     imports = (
         "import math\nimport sys\n\nimport numba\nimport numpy as np\n"
         "from numba import njit, types\nfrom numba.extending import intrinsic, overload\n"
     )
     parts = [imports, identity_source()]
     parts.append("# --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---\n")
-    library = kernel_lib.library_source(["select", "_lit", "_is32", *vecmath_names], imports=False)
+    library = kernel_lib.library_source(
+        ["select", "_lit", "_is32", *vecmath_names],
+        imports=False,
+        settings={"_HELPER": vecmath.CONTRACTED_HELPER} if fast else None,
+    )
     parts.append(library.strip("\n") + "\n")
     parts.append("# --- the kernels ---\n")
-    parts.append(rowlib.source(_RUN, ["checks", "elementwise"]).strip("\n") + "\n")
+    parts.append(rowlib.source(_RUN, ["checks", "fast", "elementwise"]).strip("\n") + "\n")
     return "\n\n".join(parts)
 
 
@@ -995,7 +1044,7 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
         body = body.replace(_SCALAR, "@numba.njit(**_INLINE_EXACT)")
     called = {n for n in _LIB_CALL.findall(body) if hasattr(kernel_lib, n)}  # argument corrections (printer)
     used = sorted(set(_VEC_CALL.findall(body)) | set(library) | called | ({"fma"} if "fma(" in body else set()))
-    code = [T.header(entry, command, _forms_doc(entry, forms)), _elementwise_prelude(used)]
+    code = [T.header(entry, command, _forms_doc(entry, forms)), _elementwise_prelude(used, fast)]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)
     return "\n\n".join(code)

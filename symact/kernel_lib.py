@@ -39,6 +39,7 @@ from .vecmath import (
     _F32_ONE,
     _F32_SHIFT,
     _F32_SHIFT_BITS,
+    _HELPER,
     _INV_LN2,
     _LN2_HI,
     _LN2_LO,
@@ -93,7 +94,7 @@ def _is32_numba(x):
 # --- sigma and softplus ----------------------------------------------------------------------------------------
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _sigmoid(x):
     """sigma(x) = 1 / (1 + e^-x) (x >= 0) or e^x / (1 + e^x) (x < 0), with the rounding error of 1 + e^-|x|
     recovered exactly (Fast2Sum) and corrected for: about 1 ulp instead of 1.5.  The correction q err / s needs
@@ -113,13 +114,13 @@ def _sigmoid(x):
     return select(_is32(x), q32, q64)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _softplus(x):
     """softplus(x) = max(x, 0) + log1p(e^-|x|): vecmath's softplus."""
     return vsoftplus(x)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _softplus_parts_f32(v):
     """(s, e): s = float64's softplus(v) rounded to float32 (within half an ulp, where _softplus's float32
     arithmetic is within one), e what the rounding took off."""
@@ -129,7 +130,7 @@ def _softplus_parts_f32(v):
     return s, select(abs(e) < np.float32(math.inf), e, np.float32(0.0))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _softplus_parts_f64(v):
     """(s, e): s = max(v, 0) + log1p(e^-|v|) (_softplus's value) and e its rounding error (TwoSum), the whole
     error where softplus is large enough for it to matter (log1p's own is below ulp(1/2)); 0 at +-inf."""
@@ -147,10 +148,11 @@ def _softplus_parts(v):
 
 @overload(_softplus_parts, inline="always")
 def _softplus_parts_numba(v):
-    return _softplus_parts_f32.py_func if v == types.float32 else _softplus_parts_f64.py_func
+    f = _softplus_parts_f32 if v == types.float32 else _softplus_parts_f64
+    return lambda v: f(v)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_sigmoid(m, w):
     """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
     one = _lit(1.0, w)
@@ -175,7 +177,7 @@ def _mul_sigmoid(m, w):
     return select(_is32(w), q32, m * q) * scale
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_sigmoid_at(m, w, e):
     """m sigma(w + e), e the small rounding error of a computed argument w, float32 kept accurate where sigma(w) is
     subnormal.  To first order sigma(w + e) = sigma(w) (1 + (1 - sigma(w)) e), and that factor goes into the
@@ -205,13 +207,13 @@ def _mul_sigmoid_at(m, w, e):
     return q * scale
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _plus_finite(value, correction):
     """value + correction where the correction is finite, else value (at w = +-inf a rounding error is nan)."""
     return select(abs(correction) < _lit(math.inf, value), value + correction, value)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_error_f32(v, e):
     """exp(v) - e for e = vexp(v) in float32: the float64 exp (within 2**-52) less e, rounded to float32; 0 where
     e is inf or nan."""
@@ -219,7 +221,7 @@ def _exp_error_f32(v, e):
     return select(abs(e) < np.float32(math.inf), d, np.float32(0.0))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_error_f64(v, e):
     """exp(v) - e for e = vexp(v) in float64, to about 2**-50 of itself: exp(v) = (h + t) 2**k in head-tail
     arithmetic (_ht_exp_neg, whose reduction holds for v up to 709.8 as well), e scaled by 2**-k in two exact
@@ -240,10 +242,11 @@ def _exp_error(v, e):
 
 @overload(_exp_error, inline="always")
 def _exp_error_numba(v, e):
-    return _exp_error_f32.py_func if v == types.float32 else _exp_error_f64.py_func
+    f = _exp_error_f32 if v == types.float32 else _exp_error_f64
+    return lambda v, e: f(v, e)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_exp_f32(m, t, e):
     """m exp(t + e) in float32: m (exp(t) (1 + e)), the correction only where |t| < 1000 (exp(t) is 0 or inf
     beyond, and e may be nan there)."""
@@ -251,7 +254,7 @@ def _mul_exp_f32(m, t, e):
     return m * (vexp(t) * select(abs(t) < np.float32(1000.0), one + e, one))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mul_exp_f64(m, t, e):
     """m exp(t + e) in float64 for a small e (the rounding error of a computed t), with m inside the scaling: the
     product m (1 + expm1(r)) is formed at exp's reduced argument r and scaled by 2**k last, in two exact steps and
@@ -281,13 +284,14 @@ def _mul_exp(m, t, e):
 
 @overload(_mul_exp, inline="always")
 def _mul_exp_numba(m, t, e):
-    return _mul_exp_f32.py_func if t == types.float32 else _mul_exp_f64.py_func
+    f = _mul_exp_f32 if t == types.float32 else _mul_exp_f64
+    return lambda m, t, e: f(m, t, e)
 
 
 # --- sigma' and tanh', silu' -------------------------------------------------------------------------
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _t_over_square_f32(t):
     """t / (1 + t)^2 for t in [0, 1], float32: 1 + t and its square split exactly (fma) and the quotient
     corrected by its residual before it rounds, so that t's own error and one rounding are all that is left
@@ -302,7 +306,7 @@ def _t_over_square_f32(t):
     return fma(fma(-q, dh, t) - q * dl, inv, q)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _t_over_square_f64(t):
     """t / (1 + t)^2, float64 (its roundings are far below float64's bound)."""
     return t / ((1.0 + t) * (1.0 + t))
@@ -315,10 +319,11 @@ def _t_over_square(t):
 
 @overload(_t_over_square, inline="always")
 def _t_over_square_numba(t):
-    return _t_over_square_f32.py_func if t == types.float32 else _t_over_square_f64.py_func
+    f = _t_over_square_f32 if t == types.float32 else _t_over_square_f64
+    return lambda t: f(t)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _silu_prime_f32(u):
     """silu'(u) = (u + 1 + t) t / (1 + t)^2 (u < 0, t = e^u) or (1 + t + u t) / (1 + t)^2 (u >= 0, t = e^-u),
     in float32 arithmetic to about 2 ulp for |u - u0| > 1/16 (u0 = -1.278..., the zero; the root patch covers
@@ -362,7 +367,7 @@ def _silu_prime_f32(u):
     return select(u < np.float32(-110.0), np.float32(-0.0), q0)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _silu_prime_f64(u):
     """_silu_prime_f32's algorithm in float64 (within 1.9 ulp for |u - u0| > 1/16 on 10^4 random points against
     mpmath), with e^u's exponent split 2^k = s sl, s = 2^max(k, -1000), so that a result below the normal range
@@ -400,20 +405,21 @@ def _silu_prime(u):
 
 @overload(_silu_prime, inline="always")
 def _silu_prime_numba(u):
-    return _silu_prime_f32.py_func if u == types.float32 else _silu_prime_f64.py_func
+    f = _silu_prime_f32 if u == types.float32 else _silu_prime_f64
+    return lambda u: f(u)
 
 
 # --- mish in head-tail arithmetic -------------------------------------------------------------------------
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht_head(v):
     """v with the low 27 bits of its significand cleared (Dekker's split by a mask): 26 significant bits,
     so that the product of two heads is exact (unless it underflows)."""
     return _bits_f64(_f64_bits(v) & -134217728)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht(p1, p2):
     """p1 + p2 (|p2| <= |p1| / 2) as a head h (26 bits) and a tail t = (p1 - h) + p2, |t| < 2**-24 |h|:
     p1 - h is exact (a multiple of p1's last bit, below 2 |p1|), so the tail's only rounding is 2**-53 of it,
@@ -422,13 +428,13 @@ def _ht(p1, p2):
     return h, (p1 - h) + p2
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht_mul(ah, at, bh, bt):
     """(ah + at)(bh + bt) for heads ah, bh as an unnormalised pair: the exact product of the heads and the rest."""
     return ah * bh, ah * bt + at * (bh + bt)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht_div(ah, at, bh, bt):
     """(ah + at) / (bh + bt) for a head bh as a head-tail pair: the quotient to 26 bits, qh, and the residual
     (ah + at) - qh (bh + bt) (qh bh exact, the difference small) divided in double."""
@@ -437,7 +443,7 @@ def _ht_div(ah, at, bh, bt):
     return qh, (((ah - qh * bh) + at) - qh * bt) * inv
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _dd_scale(v, k):
     """v * 2**k for an int64 k in [-2040, 0], by two exact power-of-two factors (one rounding at most)."""
     k1 = k >> 1
@@ -446,7 +452,7 @@ def _dd_scale(v, k):
     return (v * s1) * s2
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _ht_exp_neg(y):
     """exp(y) = (h + t) 2**k for -1100 <= y <= 0: h a head, h + t in [0.7, 1.42] within about 2**-55 relative,
     k an int64.  y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact, r1 + r2 = r within 2**-60),
@@ -467,7 +473,7 @@ def _ht_exp_neg(y):
     return h, t + (b + h * r2), k
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_parts(x, neg):
     """The pieces shared by mish and mish' for -800 <= x <= 40 as head-tail pairs (heads of 26 bits, tails
     good to about 2**-75 of the value), with u = exp(-|x|) = m 2**k (any tiny value below 2**-1000) and g = 2
@@ -494,7 +500,7 @@ def _mish_parts(x, neg):
     return uh, ut, mh, mt, k, u2h, u2t, dh, dt, s, (e + f) + ((wt + wt) + wh * vt + wt * (vh + vt))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_dd(x):
     """x tanh(softplus(x)) for a finite x, rounded once from head-tail pairs, both signs in one branch-free
     evaluation: x N / D (times 2**k for x <= 0) with _mish_parts' N and D; mish(x) = x to the last bit
@@ -510,7 +516,7 @@ def _mish_dd(x):
     return select(x < -800.0, -0.0, r)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_prime_dd(x):
     """mish'(x) for a finite x, rounded once from head-tail pairs: (N D + 4 x w Q) / D^2 (times 2**k for
     x <= 0) with _mish_parts' N, D and w = m, Q = 1 + u for x <= 0 (= [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
@@ -539,7 +545,7 @@ def _mish_prime_dd(x):
     return select(x < -800.0, -0.0, r)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_nd(x):
     """(N, D, W) with tanh(softplus(x)) = N / D and mish'(x) = (N D + 4 x W) / D^2, from u = exp(-|x|) alone:
     x <= 0: N = u (u + 2), D = N + 2, W = u (1 + u); x > 0: N = 1 + 2u, D = N + 2u^2, W = u^2 (1 + u)."""
@@ -551,14 +557,14 @@ def _mish_nd(x):
     return n, d, w
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_plain(x):
     """mish(x) = x N / D: one exponential and one division (float32 results, computed in float64)."""
     n, d, w = _mish_nd(x)
     return x * n / d
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _mish_prime_plain(x):
     """mish'(x) = (N D + 4 x W) / D^2 (float32 results, computed in float64; the root patch covers the
     cancellation near the zero of mish')."""
@@ -566,9 +572,9 @@ def _mish_prime_plain(x):
     return (n * d + 4.0 * x * w) / (d * d)
 
 
-def library_source(names, imports: bool = True) -> str:
+def library_source(names, imports: bool = True, settings=None) -> str:
     """The source of the named functions of this module and :mod:`symact.vecmath`, and of everything they use,
-    in dependency order (:func:`symact.vecmath.library_source`)."""
+    in dependency order (:func:`symact.vecmath.library_source`; ``settings`` as there)."""
     import sys
 
-    return vecmath.library_source(names, [vecmath, sys.modules[__name__]], imports)
+    return vecmath.library_source(names, [vecmath, sys.modules[__name__]], imports, settings)

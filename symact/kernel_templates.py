@@ -27,6 +27,7 @@ from .printer import _power_of_two, kernel_code
 from .prose import plain
 from .rewrites import stabilise
 from .row_match import row_template
+from .vecmath import CONTRACTED_HELPER
 
 __all__ = ["header", "render_template", "keyword"]
 
@@ -98,22 +99,22 @@ _NEGATED_DOC = """
 
 _ELEMENTWISE_LOSS = '''
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _loss_scalar(z, y@@PARGS@@):
     return @@LOSS@@
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _grad_scalar(z, y@@PARGS@@):
     return @@GRAD@@
 
 
-@numba.vectorize(["float64(float64, float64@@PSIG@@)"], cache=True)
+@numba.vectorize(cache=True)
 def _loss_ufunc(z, y@@PARGS@@):
     return _loss_scalar(z, y@@PARGS@@)
 
 
-@numba.vectorize(["float64(float64, float64@@PSIG@@)"], cache=True)
+@numba.vectorize(cache=True)
 def _grad_ufunc(z, y@@PARGS@@):
     return _grad_scalar(z, y@@PARGS@@)
 
@@ -131,7 +132,7 @@ def grad(logits, labels, *@@PKW@@, reduction="mean", out=None):
 #: the weight of the positive class of a sigmoid cross-entropy, from the loss's parameters (its SIMD kernels' w)
 _WEIGHT = """
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)
 def _weight(@@PARAMS@@):
     return @@W@@
 """
@@ -220,7 +221,10 @@ _LOSS_MODULES = ["checks", "rows", "dd", "fast", "reduce", "losses"]
 
 
 def _library(names, modules, settings=None, exclude=()) -> str:
-    """The rowlib functions ``names`` and everything they use, as module text."""
+    """The rowlib functions ``names`` and everything they use, as module text.  The vecmath functions contract to
+    fused multiply-adds (vecmath.CONTRACTED_HELPER), as the SIMD loops that call them do (rowlib.softmax._CONTRACT,
+    losses._loss_fast); the double-double paths call only vecmath's error-free sums, which have no product."""
+    settings = {"_HELPER": CONTRACTED_HELPER, **(settings or {})}
     return "\n" + rowlib.source(names, modules, settings, exclude).strip("\n") + "\n"
 
 
@@ -281,7 +285,6 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
         .replace("@@LOSS@@", loss_code)
         .replace("@@GRAD@@", grad_code)
         .replace("@@PARGS@@", pargs)
-        .replace("@@PSIG@@", ", float64" * len(params))
         .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
     )
     domain = next((a.domain for a in entry.aux if a.symbol == y_label), "real")

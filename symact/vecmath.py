@@ -22,7 +22,7 @@ Special values follow C99: overflow to inf exactly where the rounded result over
 signed zeros, +-inf and nan.  The float32 exp, expm1, log1p, tanh and sigmoid compute in float32 (16 lanes,
 within 2 ulp); the other float32 functions compute in float64 and round once at the end (within 1 ulp).
 
-Every function is ``njit(inline="always")`` and has ``_f64`` and ``_f32`` versions; the generic ``vexp``,
+Every function is ``njit(**_HELPER)`` (inlined by LLVM) and has ``_f64`` and ``_f32`` versions; the generic ``vexp``,
 ``vlog1p``, ... dispatch on the argument's type inside Numba (and call ``math`` in plain Python).
 :func:`vecmath_source` returns the source of chosen functions and everything they use, in dependency order,
 for a self-contained generated module.
@@ -103,6 +103,19 @@ def _bits_f32(typingctx, i):
         return builder.bitcast(args[0], context.get_value_type(types.float32))
 
     return types.float32(types.int32), codegen
+
+
+#: the options of every function here: compiled once per argument type, with NumPy's error model (a division by
+#: zero gives inf or nan, no check that stops vectorisation), and inlined into its caller by LLVM
+#: (``alwaysinline``).  Numba's ``inline="always"`` inlined the IR instead and typed every copy: gelu's erfc in its
+#: derivative cost a second on each first call.  A generated module sets its own (``fastmath={"contract"}`` where
+#: its loops contract), so that a function computes what the loop around it would have computed.  Every option is
+#: set: Numba compiles a function once per argument types, and one that leaves an option unset takes it from the
+#: caller that happens to compile it first (a float32 loop that contracts), for every later caller too.
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
+#: ``_HELPER`` in a generated module whose loops contract (its text, as the module's ``_HELPER`` line)
+CONTRACTED_HELPER = '{"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}'
 
 
 # --- constants -----------------------------------------------------------------------------------------
@@ -214,7 +227,7 @@ def fma(typingctx, a, b, c):
 # --- float64 ---------------------------------------------------------------------------------------------
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -232,13 +245,13 @@ def _exp_poly_f64(r):
     return (r * r) * q
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -250,7 +263,7 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -258,7 +271,7 @@ def exp_f64(x):
     return _exp_hilo_f64(c, 0.0, 1.0)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def expm1_f64(x):
     """exp(x) - 1, float64, accurate near 0."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -272,7 +285,7 @@ def expm1_f64(x):
     return select(math.fabs(x) < _TINY, x, y)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _log_kernel_f64(u, c, kbias):
     """log(u) + c for u > 0 finite (normal), with kbias added to the exponent."""
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
@@ -295,7 +308,7 @@ def _log_kernel_f64(u, c, kbias):
     return s * (hfsq + R) + (dk * _LN2_LO + c) - hfsq + f + dk * _LN2_HI
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def log_f64(x):
     """log(x), float64, within 1 ulp; log(0) = -inf, log(x < 0) = nan."""
     sub = x < _MIN_NORMAL
@@ -306,7 +319,7 @@ def log_f64(x):
     return select((x == math.inf) | (x != x), x, y)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def log1p_f64(x):
     """log(1 + x), float64, within 1 ulp; log1p(-1) = -inf, log1p(x < -1) = nan."""
     u = 1.0 + x
@@ -320,7 +333,7 @@ def log1p_f64(x):
     return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def tanh_f64(x):
     """tanh(x), float64."""
     a = math.fabs(x)
@@ -330,7 +343,7 @@ def tanh_f64(x):
     return math.copysign(y, x)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erf_small_poly_f64(t):
     """erf(x) / x - _ERF_C0 with t = 8 x**2 - 1, |x| <= 0.5 (degree 9)."""
     p = -1.0893429375776461e-15
@@ -345,7 +358,7 @@ def _erf_small_poly_f64(t):
     return p * t
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erfcx_mid_poly_f64(t):
     """erfcx(a) - _ERFCX_MID_C0 with t = a - 1.5, 0.5 <= a <= 2.5 (degree 22)."""
     p = 4.089897411779722e-12
@@ -373,7 +386,7 @@ def _erfcx_mid_poly_f64(t):
     return p * t
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erfcx_tail_poly_f64(t):
     """a erfcx(a) - _ERFCX_TAIL_C0, t = (1 / a**2 - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH, 2.5 <= a <= 27.5 (degree 22)."""
     p = 1.0855011333169192e-12
@@ -401,7 +414,7 @@ def _erfcx_tail_poly_f64(t):
     return p * t
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -409,20 +422,20 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _split26(v):
     """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
     return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erfc_tail_f64(a):
     """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0; a < 0.5 gives a finite unused value).
 
@@ -450,7 +463,7 @@ def _erfc_tail_f64(a):
     return _exp_hilo_f64(-(z * z), (z - a) * (z + a) + rel, q)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _erf_small_f64(x):
     """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
     t = 8.0 * (x * x) - 1.0
@@ -458,7 +471,7 @@ def _erf_small_f64(x):
     return x * s + x * (e + _ERF_C0_LO)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def erf_f64(x):
     """erf(x), float64."""
     a = math.fabs(x)
@@ -466,7 +479,7 @@ def erf_f64(x):
     return select(a < 0.5, _erf_small_f64(x), big)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def erfc_f64(x):
     """erfc(x) = 1 - erf(x), float64, accurate for large x (no cancellation)."""
     a = math.fabs(x)
@@ -475,14 +488,14 @@ def erfc_f64(x):
     return select(a < 0.5, 1.0 - _erf_small_f64(x), big)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def sigmoid_f64(x):
     """1 / (1 + exp(-x)), float64: exp(-|x|) / (1 + exp(-|x|)) for x < 0."""
     e = exp_f64(-math.fabs(x))
     return select(x >= 0.0, 1.0, e) / (1.0 + e)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def softplus_f64(x):
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), float64."""
     return select(x > 0.0, x, 0.0) + log1p_f64(exp_f64(-math.fabs(x)))
@@ -493,7 +506,7 @@ def softplus_f64(x):
 # float64 and round once, which costs half the lanes but keeps them within 1 ulp.
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
     k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
@@ -516,13 +529,13 @@ def _exp_scaled_f32(x, lo, n):
     return (p * s1) * s2
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_f32(x):
     """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
     return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_shifted_f32(x, shift):
     """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
     normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
@@ -531,13 +544,13 @@ def exp_shifted_f32(x, shift):
     return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def exp_shifted_f64(x, shift):
     """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
     return exp_f64(x) * select(shift, 18446744073709551616.0, 1.0)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def sigmoid_f32(x):
     """1 / (1 + exp(-x)), float32, computed in float32."""
     e = exp_f32(-abs(x))
@@ -547,7 +560,7 @@ def sigmoid_f32(x):
 # more float32: expm1, log1p and tanh in float32; log, erf, erfc and softplus in float64, rounded once -------
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def expm1_f32(x):
     """exp(x) - 1, float32, computed in float32 as expm1_f64 is: x = k ln 2 + r, h = e^r - 1 (degree-8 Taylor),
     2 (2^(k-1) h + (2^(k-1) - 1/2)) with one rounding (fma); x itself below 2**-24 in magnitude."""
@@ -570,13 +583,13 @@ def expm1_f32(x):
     return select(abs(x) < _F32_TINY, x, y + y)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def log_f32(x):
     """log(x), float32."""
     return np.float32(log_f64(np.float64(x)))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def log1p_f32(x):
     """log(1 + x), float32, computed in float32 (musl's log1pf, branch-free): 1 + x = 2**k m with m in
     [sqrt(2)/2, sqrt(2)), the rounding error of 1 + x as a first-order correction, the atanh series in
@@ -600,7 +613,7 @@ def log1p_f32(x):
     return select((abs(x) < _F32_TINY) | (x == np.float32(math.inf)) | (x != x), x, y)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def tanh_f32(x):
     """tanh(x), float32, computed in float32: x + x^3 P(x^2) below |x| = 0.75 (P of degree 5, fitted to
     tanh's relative error on Chebyshev nodes, coefficients rounded to float32 one by one with the rest refitted:
@@ -619,19 +632,19 @@ def tanh_f32(x):
     return select(a < _F32_TANH_SMALL, small, select(x < _F32_ZERO, -big, big))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def erf_f32(x):
     """erf(x), float32."""
     return np.float32(erf_f64(np.float64(x)))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def erfc_f32(x):
     """erfc(x), float32."""
     return np.float32(erfc_f64(np.float64(x)))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def softplus_f32(x):
     """log(1 + exp(x)) = max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1], computed in float32: 1 + e = 2^k (1 + f)
     with f = e exactly (e < 1/2, k = 0) or f = (e - 1) / 2 exactly (k = 1), so that there is no rounding error of
@@ -658,12 +671,11 @@ def softplus_f32(x):
 
 
 def _pick(x, f32, f64):
-    """The Numba implementation for the argument type x: f32's Python function for float32, f64's for
-    float64 (returned as plain functions, not closures, so that Numba inlines them cleanly)."""
+    """The version for the argument type x (f32 for float32, f64 for float64), or None for another type."""
     if x == types.float32:
-        return f32.py_func
+        return f32
     if x == types.float64:
-        return f64.py_func
+        return f64
     return None
 
 
@@ -721,52 +733,62 @@ def vsoftplus(x):
 
 @overload(vexp, inline="always")
 def _vexp_numba(x):
-    return _pick(x, exp_f32, exp_f64)
+    f = _pick(x, exp_f32, exp_f64)
+    return None if f is None else lambda x: f(x)
 
 
 @overload(vexpm1, inline="always")
 def _vexpm1_numba(x):
-    return _pick(x, expm1_f32, expm1_f64)
+    f = _pick(x, expm1_f32, expm1_f64)
+    return None if f is None else lambda x: f(x)
 
 
 @overload(vlog, inline="always")
 def _vlog_numba(x):
-    return _pick(x, log_f32, log_f64)
+    f = _pick(x, log_f32, log_f64)
+    return None if f is None else lambda x: f(x)
 
 
 @overload(vlog1p, inline="always")
 def _vlog1p_numba(x):
-    return _pick(x, log1p_f32, log1p_f64)
+    f = _pick(x, log1p_f32, log1p_f64)
+    return None if f is None else lambda x: f(x)
 
 
 @overload(vtanh, inline="always")
 def _vtanh_numba(x):
-    return _pick(x, tanh_f32, tanh_f64)
+    f = _pick(x, tanh_f32, tanh_f64)
+    return None if f is None else lambda x: f(x)
 
 
 @overload(verf, inline="always")
 def _verf_numba(x):
-    return _pick(x, erf_f32, erf_f64)
+    f = _pick(x, erf_f32, erf_f64)
+    return None if f is None else lambda x: f(x)
 
 
 @overload(verfc, inline="always")
 def _verfc_numba(x):
-    return _pick(x, erfc_f32, erfc_f64)
+    f = _pick(x, erfc_f32, erfc_f64)
+    return None if f is None else lambda x: f(x)
 
 
 @overload(vexp_shifted, inline="always")
 def _vexp_shifted_numba(x, shift):
-    return _pick(x, exp_shifted_f32, exp_shifted_f64)
+    f = _pick(x, exp_shifted_f32, exp_shifted_f64)
+    return None if f is None else lambda x, shift: f(x, shift)
 
 
 @overload(vsigmoid, inline="always")
 def _vsigmoid_numba(x):
-    return _pick(x, sigmoid_f32, sigmoid_f64)
+    f = _pick(x, sigmoid_f32, sigmoid_f64)
+    return None if f is None else lambda x: f(x)
 
 
 @overload(vsoftplus, inline="always")
 def _vsoftplus_numba(x):
-    return _pick(x, softplus_f32, softplus_f64)
+    f = _pick(x, softplus_f32, softplus_f64)
+    return None if f is None else lambda x: f(x)
 
 
 # --- source emission -----------------------------------------------------------------------------------------

@@ -36,8 +36,10 @@ def test_header_is_deterministic_and_modules_import_only_math_sys_numpy_numba(fi
     assert not re.search(r"20\d\d-\d\d-\d\d", text)  # no dates
     imports = {line.split()[1].split(".")[0] for line in text.splitlines() if re.match(r"(import|from) \w", line)}
     assert imports == {"math", "sys", "numba", "numpy"}  # sys: the fixed module name (symact.module_identity)
-    # contraction (FMA) only: fast-math flags that drop inf, nan or signed zeros, or reassociate, never
-    assert text.count("fastmath") == text.count('"fastmath": {"contract"}') + text.count('fastmath={"contract"}')
+    # contraction (FMA) only, or none said explicitly: fast-math flags that drop inf, nan or signed zeros, or
+    # reassociate, never
+    allowed = ('"fastmath": {"contract"}', 'fastmath={"contract"}', '"fastmath": False', "fastmath=False")
+    assert text.count("fastmath") == sum(text.count(a) for a in allowed)
     assert "fastmath=True" not in text and not re.search(r"[\"'](nnan|ninf|nsz|reassoc|fast)[\"']", text)
     assert "cache=True" in text or '"cache": True' in text
 
@@ -168,7 +170,7 @@ def test_a_doubtful_float32_kernel_is_measured_and_computes_in_float64(tmp_path)
 
 def test_a_scalar_function_is_split_by_dtype_with_its_constants_folded_and_repeated_calls_computed_once():
     """emit.split_by_dtype: each version keeps its arm of every select on _is32(x), _lit(c, x) is c in that type,
-    a call a statement repeats is computed once, a dead assignment goes; the overload picks a version by x's
+    a repeated subexpression is computed once, a dead assignment goes; the overload picks a version by x's
     type, and both versions compute what the unsplit function computes, in Python and in Numba."""
     import math
 
@@ -192,7 +194,8 @@ def test_a_scalar_function_is_split_by_dtype_with_its_constants_folded_and_repea
     v64 = split.split("def _f_64")[1].split("def _f(")[0]
     assert v32.count("vexp(abs(d32))") == 1 and "np.float32(100.0)" in v32  # hoisted once; the float32 constant
     assert "d32" not in v64 and "100.0" not in v64 and "vexp(abs(x)) * 2.0 + k" in v64  # dead store, folded select
-    assert split_by_dtype(text.replace("_is32(x)", "True"), "x") == text.replace("_is32(x)", "True")  # nothing to split
+    one = split_by_dtype(text.replace("_is32(x)", "True"), "x")  # nothing to split: one function, shared
+    assert "def _f(x, k)" in one and "_f_32" not in one and one.count("vexp(abs(d32))") == 1
 
     namespace = {"numba": numba, "np": np, "math": math, "_INLINE_FAST": {"forceinline": True}}
     exec(kernel_lib.library_source(["select", "_lit", "_is32", "vexp"], imports=True), namespace)
@@ -205,3 +208,40 @@ def test_a_scalar_function_is_split_by_dtype_with_its_constants_folded_and_repea
         expected = [whole(v, 1.5) for v in xs]
         assert expected[3] == 0.0 if dtype is np.float32 else expected[3] > 1e60  # each dtype's own arm
         assert [f(v, 1.5) for v in xs] == expected and loop(xs, 1.5) == expected
+
+
+def test_repeated_subexpressions_are_computed_once_where_their_names_hold_the_same_values():
+    """emit._share_subexpressions: a subexpression repeated within a statement or across statements is computed
+    once, the largest first; not across an assignment to one of its names, not out of a conditional expression,
+    and never a constant (np.float32(0.5) is a literal to Numba).  The function computes what it computed."""
+    import ast
+    import math
+
+    import numpy as np
+
+    from symact.emit import _share_subexpressions
+
+    text = (
+        "def f(x, y):\n"
+        "    a = abs(x) * np.float32(0.5) + math.exp(abs(x) * np.float32(0.5))\n"
+        "    r = a * (x + y) - (x + y)\n"
+        "    x = x * 2.0\n"
+        "    r = r + (x + y) + (y if x > 0 else (x + y) * 3.0)\n"
+        "    return r\n"
+    )
+    fn = ast.parse(text).body[0]
+    _share_subexpressions(fn)
+    shared = ast.unparse(fn)
+    assert shared.count("abs(x) * np.float32(0.5)") == 1  # within one statement
+    assert shared.count("np.float32(0.5)") == 1 and "= np.float32(0.5)" not in shared
+    lines = shared.splitlines()
+    before = "\n".join(lines[: next(i for i, line in enumerate(lines) if "x = x * 2.0" in line)])
+    after = "\n".join(lines[next(i for i, line in enumerate(lines) if "x = x * 2.0" in line) :])
+    assert before.count("x + y") == 1  # across statements, up to the assignment to x
+    assert "(x + y) * 3.0" in after  # inside a conditional expression: left where it is
+    namespace = {"np": np, "math": math}
+    exec(text, namespace)
+    whole = namespace["f"]
+    exec(shared, namespace)
+    for x, y in ((0.25, 2.0), (-1.5, 0.5)):
+        assert namespace["f"](x, y) == whole(x, y)

@@ -1,6 +1,7 @@
 """The elementwise loops behind the generated modules: broadcasting, ``out=``, threads, types and vectorisation."""
 
 import re
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -61,21 +62,46 @@ def test_array_parameter_broadcasts_like_an_input():
     np.testing.assert_allclose(m.vjp(x, 2.0, alpha=alpha), 2.0 * np.where(x > 0, 1.0, alpha), rtol=1e-15)
 
 
-def test_parallel_twin_gives_the_same_bits():
-    m = mod("mish")
+GENERATED = Path(__file__).resolve().parents[1] / "generated"
+ELEMENTWISE = sorted(p.stem for p in GENERATED.glob("*.py") if "_forward_scalar" in p.read_text())
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_parallel_twin_gives_the_same_bits(name):
+    """The twin (rowlib.elementwise._go with 2 threads: the serial loop's compiled code called at its address on
+    slices) gives the serial loop's bits for every loop of every elementwise module, float32 and float64, a
+    read-only input, scalar and array parameters, and the flag of a loop that has one."""
+    m = mod(name)
     n = m.PARALLEL_MIN + 3
-    x = np.random.default_rng(1).uniform(-20, 20, n)
-    serial = np.empty(n)
-    m._forward_loop(x, serial)
+    rng = np.random.default_rng(1)
     previous = numba.get_num_threads()
     try:
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        np.testing.assert_array_equal(m.forward(x), serial)
-        parallel = np.empty(n)
-        m._forward_loop_parallel(x, parallel)
-        np.testing.assert_array_equal(parallel, serial)
+        for dtype in (np.float32, np.float64):
+            x = rng.uniform(-20, 20, n).astype(dtype)
+            x[:4] = [0.0, 1e-30, -100.0, np.inf]
+            x.setflags(write=False)
+            g = rng.uniform(-3, 3, n).astype(dtype)
+            params = [(rng.random(n) * 0.5).astype(dtype) if k == 0 else 0.25 for k in range(len(m.PARAMS))]
+            aux = [np.ones(n, dtype) for _ in range(_aux_count(m))]
+            loops = {"forward": (x, *aux), "vjp": (x, g, *aux), "value_and_grad": (x, *aux)}
+            for kernel, inputs in loops.items():
+                outs = [np.empty(n, dtype) for _ in range(2 if kernel == "value_and_grad" else 1)]
+                serial, parallel = getattr(m, f"_{kernel}_loop"), getattr(m, f"_{kernel}_loop_parallel")
+                expected = [o.copy() for o in outs]
+                flag = serial(*inputs, *params, *expected)
+                assert m._go(serial, parallel, (*inputs, *params, *outs)) == flag, (kernel, dtype)
+                for got, want in zip(outs, expected):
+                    np.testing.assert_array_equal(got, want, err_msg=f"{name} {kernel} {dtype.__name__}")
     finally:
         numba.set_num_threads(previous)
+
+
+def _aux_count(m):
+    import inspect
+
+    sig = inspect.signature(m.forward).parameters
+    return sum(1 for p in list(sig)[1:] if sig[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "silu", "tanh", "elu", "softplus", "relu"])

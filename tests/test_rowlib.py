@@ -507,3 +507,89 @@ def test_log_cosh_difference_carries_the_residual_rounding():
     assert math.isnan(losses._log_cosh_difference(math.nan, 0.0, math.nan))
     assert losses._log_cosh_difference(math.inf, 0.0, math.inf) == math.inf
     assert losses._log_cosh_difference(1e300, -1e300, 2e300) == pytest.approx(2e300 - math.log(2))
+
+
+@pytest.mark.parametrize("name", ["sigmoid_cross_entropy_with_logits", "weighted_cross_entropy_with_logits"])
+def test_the_loss_twins_give_the_serial_kernels_bits(name):
+    """rowlib.losses' parallel=True twins run the serial kernels' compiled code at its address
+    (rowlib.fast._address, _call_loop, _call_loop_out) on chunks: the serial kernels' bits, float32 and float64,
+    a read-only input, and an output array's reference returned by the kernel released (no array kept alive)."""
+    import inspect
+    import sys
+
+    import numba
+
+    from symact.check import load_module
+
+    m = load_module(name, "generated")
+    n = 300_001
+    rng = np.random.default_rng(4)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        for dtype in (np.float32, np.float64):
+            z = (rng.standard_normal(n) * 20).astype(dtype)
+            z[:3] = [0.0, -1e-30, 88.0]
+            z.setflags(write=False)
+            y = rng.random(n).astype(dtype)
+            params = (1.5,) * len(
+                [
+                    p
+                    for p in inspect.signature(m.forward).parameters.values()
+                    if p.kind is p.KEYWORD_ONLY and p.name not in ("reduction", "out")
+                ]
+            )
+            blocks = -(-n // m._FAST_MAX_N)
+            serial, twin = np.empty(blocks), np.empty(blocks)
+            m._loss_blocks(z, y, params, 0, blocks, blocks, serial)
+            m._loss_blocks_par(z, y, params, blocks, twin, 4)
+            np.testing.assert_array_equal(twin, serial)
+            np.testing.assert_array_equal(
+                m._loss_fast_par(z, y, params, np.empty(n), 4), m._loss_fast(z, y, params, np.empty(n))
+            )
+            grad, grad_par = (
+                (m._grad_fast, m._grad_fast_par) if dtype == np.float32 else (m._grad_double, m._grad_double_par)
+            )
+            out = np.empty(n, dtype)
+            before = sys.getrefcount(out)
+            result = grad_par(z, y, params, 3.0, out, 4)
+            assert result is out
+            del result
+            assert sys.getrefcount(out) == before  # the kernels' returned views of out released
+            np.testing.assert_array_equal(out, grad(z, y, params, 3.0, np.empty(n, dtype)))
+    finally:
+        numba.set_num_threads(previous)
+
+
+_ORDER_CHILD = r"""
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import sigmoid_cross_entropy_with_logits as m
+if sys.argv[2] == "loop-first":  # the contracting float32 loop compiles _grad_scalar and the vecmath functions
+    z = np.array([1.0, np.nan, 2.0], np.float32)
+    m.grad(z, np.full(3, 0.5, np.float32), reduction="none")
+zs = np.log(3) + np.arange(-40, 40) * 2.0**-52
+print([float(m._grad_scalar(z, 0.75)).hex() for z in zs], float(m._sigmoid(0.3)).hex())
+"""
+
+
+def test_a_kernels_bits_do_not_depend_on_which_caller_compiled_it_first(tmp_path):
+    """Numba compiles a function once per argument types, and an option the function leaves unset comes from the
+    caller that compiles it first: _grad_scalar (double-double, exact only without contraction) first compiled
+    by the contracting float32 loop gave other bits (4.7501e-16 for 4.7513e-16 at z = log 3, y = 3/4).  Every
+    function that such a loop calls sets its options (vecmath._HELPER, the loss templates): two fresh processes,
+    one compiling through the loop first, print the same bits."""
+    import shutil
+    import subprocess
+    import sys
+
+    outputs = []
+    for order in ("loop-first", "scalar-first"):
+        folder = tmp_path / order
+        folder.mkdir()
+        shutil.copy(Path(__file__).resolve().parents[1] / "generated" / "sigmoid_cross_entropy_with_logits.py", folder)
+        run = subprocess.run([sys.executable, "-c", _ORDER_CHILD, str(folder), order], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]

@@ -9,6 +9,7 @@ from numba import types
 from numba.extending import overload
 
 from .checks import _floats
+from .fast import _address, _call_flagged, _call_loop  # noqa: F401 (the parallel twins call them)
 
 
 def _at(v, i):
@@ -76,8 +77,12 @@ def _flat(array, shape):
     return np.ascontiguousarray(array).reshape(-1)
 
 
-def _loop(serial, parallel, size):
-    return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+def _go(serial, parallel, args):
+    """``serial(*args)``, or for a large array (the last argument is an output) its parallel twin, which runs the
+    serial loop's compiled code on slices (:func:`_address`); the loop's result (a flag, or None)."""
+    if args[-1].size >= PARALLEL_MIN and numba.get_num_threads() > 1:
+        return parallel(*args, _address(serial, args))
+    return serial(*args)
 
 
 def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
@@ -101,10 +106,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
                 args = (*arrays, *params, result)
             else:
                 args = (*[a.reshape(-1) for a in arrays], *params, result.reshape(-1))
-            size = first.size
-            loop = parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
-            if loop(*args) is True:
-                _loop(*redo, size)(*args)
+            if _go(serial, parallel, args) is True:
+                _go(*redo, args)
             return result if out is not None or result.ndim else result[()]
     if outputs == 1:
         outs = (out,)
@@ -127,8 +130,8 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
     ):
         results = [np.empty(first.shape, first.dtype) if o is None else o for o in outs]
         args = [*[a.reshape(-1) for a in arrays], *params, *[r.reshape(-1) for r in results]]
-        if _loop(serial, parallel, first.size)(*args) is True:
-            _loop(*redo, first.size)(*args)
+        if _go(serial, parallel, args) is True:
+            _go(*redo, args)
     else:
         dtype = np.result_type(*arrays)  # a Python number is weak (NumPy 2): float32 x and g = 2.0 give float32
         shape = np.broadcast_shapes(*(np.shape(a) for a in arrays), *(np.shape(p) for p in params))
@@ -148,8 +151,9 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
                 results.append(o)
         direct = [r.dtype == dtype and r.flags.c_contiguous for r in results]
         targets = [r.reshape(-1) if d else np.empty(r.size, dtype) for r, d in zip(results, direct)]
-        if _loop(serial, parallel, targets[0].size)(*args, *targets) is True:
-            _loop(*redo, targets[0].size)(*args, *targets)
+        args = (*args, *targets)
+        if _go(serial, parallel, args) is True:
+            _go(*redo, args)
         for r, t, d in zip(results, targets, direct):
             if not d:
                 np.copyto(r, t.reshape(shape), casting="same_kind")

@@ -31,7 +31,7 @@ from ..vecmath import (
 )
 from .checks import _floats, _param
 from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _log_dd, _two_prod, _vtwo_prod
-from .fast import _FAST_MAX_N, _chunk, _nonneg_sum
+from .fast import _FAST_MAX_N, _address, _call_loop, _call_loop_out, _chunk, _nonneg_sum
 from .reduce import _finish, _fsum, _grad_out, _reduction, _same_shape
 from .rows import _direct
 
@@ -95,10 +95,17 @@ def _loss_blocks(zs, ys, params, first, last, blocks, sums):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loss_blocks_par(zs, ys, params, blocks, sums, chunks):
+def _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address):
+    """_loss_blocks over ``chunks`` runs of blocks on Numba's threads, each the serial kernel's compiled code at
+    ``address`` (rowlib.fast._address; the twins below likewise): the twin compiles nothing but the prange."""
     for c in numba.prange(chunks):
         first, last = _chunk(c, chunks, blocks)
-        _loss_blocks(zs, ys, params, first, last, blocks, sums)
+        _call_loop(address, (zs, ys, params, np.int64(first), np.int64(last), blocks, sums))
+
+
+def _loss_blocks_par(zs, ys, params, blocks, sums, chunks):
+    address = _address(_loss_blocks, (zs, ys, params, 0, blocks, blocks, sums))
+    _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -243,26 +250,38 @@ def _grad_double(zs, ys, params, size, out):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
+def _grad_double_twin(zs, ys, params, size, out, chunks, address):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _call_loop_out(address, (zs[start:stop], ys[start:stop], params, size, out[start:stop]))
+
+
 def _grad_double_par(zs, ys, params, size, out, chunks):
-    for c in numba.prange(chunks):
-        start, stop = _chunk(c, chunks, zs.shape[0])
-        _grad_double(zs[start:stop], ys[start:stop], params, size, out[start:stop])
+    _grad_double_twin(zs, ys, params, size, out, chunks, _address(_grad_double, (zs, ys, params, size, out)))
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
+def _loss_fast_twin(zs, ys, params, out, chunks, address):
+    for c in numba.prange(chunks):
+        start, stop = _chunk(c, chunks, zs.shape[0])
+        _call_loop_out(address, (zs[start:stop], ys[start:stop], params, out[start:stop]))
+
+
 def _loss_fast_par(zs, ys, params, out, chunks):
-    for c in numba.prange(chunks):
-        start, stop = _chunk(c, chunks, zs.shape[0])
-        _loss_fast(zs[start:stop], ys[start:stop], params, out[start:stop])
+    _loss_fast_twin(zs, ys, params, out, chunks, _address(_loss_fast, (zs, ys, params, out)))
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _grad_fast_par(zs, ys, params, size, out, chunks):
+def _grad_fast_twin(zs, ys, params, size, out, chunks, address):
     for c in numba.prange(chunks):
         start, stop = _chunk(c, chunks, zs.shape[0])
-        _grad_fast(zs[start:stop], ys[start:stop], params, size, out[start:stop])
+        _call_loop_out(address, (zs[start:stop], ys[start:stop], params, size, out[start:stop]))
+
+
+def _grad_fast_par(zs, ys, params, size, out, chunks):
+    _grad_fast_twin(zs, ys, params, size, out, chunks, _address(_grad_fast, (zs, ys, params, size, out)))
     return out
 
 
@@ -299,21 +318,21 @@ def _fast_forward(z, y, params, reduction, out):
     return z.dtype.type(total)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)  # every option set: none from a caller
 def _weight(*params):
     """The weight w of the positive class from the loss's parameters.  Each generated module defines its own
     (from its parameters, such as ``pos_weight``); this one, for tests of this module: w = 1."""
     return 1.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)  # every option set: none from a caller
 def _loss_scalar(z, y, *params):
     """The loss of one element.  Each generated module defines its own, printed from its SymPy form; this one,
     for tests of this module: the sigmoid cross-entropy's, max(z, 0) - z y + log1p(exp(-|z|))."""
     return max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", fastmath=False)  # every option set: none from a caller
 def _grad_scalar(z, y, *params):
     """The gradient of one element.  Each generated module defines its own, printed from its SymPy form; this
     one, for tests of this module: the sigmoid cross-entropy's, -y sigma(-z) + (1 - y) sigma(z)."""
@@ -568,6 +587,12 @@ def _generic_forward(z, y, params, reduction, out):
     return z.dtype.type(total)
 
 
+def _wide(z, y, params):
+    """The arguments of ``_loss_ufunc`` and ``_grad_ufunc`` (array parameters), all float64: the ufuncs compile
+    on their first call (no signature, so that importing a module compiles nothing), for float64 only."""
+    return (z.astype(np.float64), y.astype(np.float64), *[np.asarray(p, dtype=np.float64) for p in params])
+
+
 def _forward(logits, labels, raw, reduction, out, fast):
     """``forward`` with the parameters as (value, name) pairs ``raw``; ``fast``: _fast_forward, or None where the
     module has no SIMD kernels."""
@@ -583,7 +608,7 @@ def _forward(logits, labels, raw, reduction, out, fast):
     result = _generic_forward(z, y, params, reduction, out)
     if result is not None:
         return result
-    values = _loss_ufunc(z.astype(np.float64), y.astype(np.float64), *params)
+    values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
@@ -623,7 +648,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
         _grad_each(z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, size, target.reshape(-1))
         return out if direct is not None else _grad_out(target, z.dtype, out)
-    values = np.asarray(_grad_ufunc(z.astype(np.float64), y.astype(np.float64), *params))
+    values = np.asarray(_grad_ufunc(*_wide(z, y, params)))
     if reduction == "mean" and z.size:
         values = values / z.size
     return _grad_out(values, z.dtype, out)
