@@ -49,7 +49,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_dropout_0e4226a97777", globals())
+__name__ = one_name("symact_kernel_dropout_eaa27ab07bd1", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -337,7 +337,12 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {'keep_prob': 0.5}
 
 
-@numba.njit(**_INLINE_FAST)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _forward_scalar(x, m, keep_prob):
     r = m * x / keep_prob
     _c0 = _lit(-math.inf, x)
@@ -349,13 +354,13 @@ def _forward_scalar(x, m, keep_prob):
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x, m, keep_prob):
     r = m / keep_prob
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y, m, keep_prob):
     r = m / keep_prob
     return r

@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_b6c3ec80d8de", globals())
+__name__ = one_name("symact_kernel_gelu_83f2d39b39d8", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -172,7 +172,12 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@njit(**_HELPER)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
     k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
@@ -215,7 +220,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -257,13 +262,13 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -354,7 +359,7 @@ _ERF_C0 = 1.0830752376761712  # the constant terms of the erf / erfc fits
 _ERF_C0_LO = 1.0408911050063143e-16  # and their rounding errors (the fits' constants are C0 + C0_LO)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _erf_small_poly_f64(t):
     """erf(x) / x - _ERF_C0 with t = 8 x**2 - 1, |x| <= 0.5 (degree 9)."""
     p = -1.0893429375776461e-15
@@ -369,7 +374,7 @@ def _erf_small_poly_f64(t):
     return p * t
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -377,7 +382,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _erf_small_f64(x):
     """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
     t = 8.0 * (x * x) - 1.0
@@ -399,7 +404,7 @@ _ERFCX_TAIL_VH = 0.07933884297520662
 _HIGH32_MASK = -4294967296  # 0xFFFFFFFF00000000 as int64: clears the low 32 bits
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _erfcx_mid_poly_f64(t):
     """erfcx(a) - _ERFCX_MID_C0 with t = a - 1.5, 0.5 <= a <= 2.5 (degree 22)."""
     p = 4.089897411779722e-12
@@ -427,7 +432,7 @@ def _erfcx_mid_poly_f64(t):
     return p * t
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _erfcx_tail_poly_f64(t):
     """a erfcx(a) - _ERFCX_TAIL_C0, t = (1 / a**2 - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH, 2.5 <= a <= 27.5 (degree 22)."""
     p = 1.0855011333169192e-12
@@ -457,13 +462,13 @@ def _erfcx_tail_poly_f64(t):
 _LOW27_CLEAR = -134217728  # ~(2**27 - 1) as int64
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _split26(v):
     """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
     return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _erfc_tail_f64(a):
     """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0; a < 0.5 gives a finite unused value).
 

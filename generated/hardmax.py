@@ -40,7 +40,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_hardmax_5b2a886c401a", globals())
+__name__ = one_name("symact_kernel_hardmax_849d09f805b6", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -74,7 +74,12 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@numba.njit(error_model="numpy", inline="always")
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
@@ -92,7 +97,7 @@ def _f64_bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _max_key(row):
     """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
     hi = -_ABS_MASK
@@ -105,7 +110,7 @@ def _max_key(row):
     return hi
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _forward_row(row, out):
     n = row.shape[0]
     key = _max_key(row)
@@ -221,7 +226,7 @@ def forward(a, axis=-1, *, out=None):
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _vjp_row(row, g, out):
     bad = _max_key(row) > _INF_BITS
     for k in range(row.shape[0]):

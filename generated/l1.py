@@ -44,7 +44,12 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_l1_876041863197", globals())
+__name__ = one_name("symact_kernel_l1_cb328d6c2169", globals())
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -309,12 +314,12 @@ def _grad(logits, labels, raw, reduction, out, fast):
     return _grad_out(values, z.dtype, out)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _loss_scalar(z, y):
     return abs(y - z)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y):
     return -(1.0 if y - z > 0.0 else (-1.0 if y - z < 0.0 else y - z))
 

@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_leaky_relu_8bfbea0b6b82", globals())
+__name__ = one_name("symact_kernel_leaky_relu_629550314281", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -339,20 +339,25 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {'slope': 0.01}
 
 
-@numba.njit(**_INLINE_FAST)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _forward_scalar(x, slope):
     r = select(x > _lit(0.0, x), x, slope * x)
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x, slope):
     r = select(x > _lit(0.0, x), _lit(1.0, x), slope)
     r = select(x != x, x, r)
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y, slope):
     r = select(y > _lit(0.0, y), _lit(1.0, y), slope)
     r = select(y != y, y, r)

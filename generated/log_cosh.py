@@ -45,7 +45,12 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_cosh_01aa2c6d08b3", globals())
+__name__ = one_name("symact_kernel_log_cosh_b7f887758ee2", globals())
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -312,14 +317,14 @@ def _grad(logits, labels, raw, reduction, out, fast):
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -334,7 +339,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -342,7 +347,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _log_cosh_difference(a, b, plain):
     """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
     doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
@@ -379,18 +384,18 @@ def _log_cosh_difference(a, b, plain):
     return math.log1p(2.0 * uh) + 2.0 * ul / (1.0 + 2.0 * uh)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _loss_scalar(z, y):
     return _log_cosh_difference(y, z, (math.log1p((math.sinh(y*0.5 + z*-0.5)*math.sinh(y*0.5 + z*-0.5))*2.0) if (abs(y - z) < 2.0) else (((abs(y - z) + _softplus(abs(y - z)*-2.0) + -0.6931471824645996) + 1.904654299957768e-09) + -1.667085920830552e-25)))
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y):
     return -math.tanh(y - z)
 

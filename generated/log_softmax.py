@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_softmax_56567e366ffd", globals())
+__name__ = one_name("symact_kernel_log_softmax_8a17866d3867", globals())
 
 _SIGN = 1
 
@@ -68,7 +68,12 @@ def _direct(out, array, axis, *others):
 _LOG = True
 
 
-@numba.njit
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(**_CALLEE)
 def _neumaier(values, skip):
     """Compensated sum of values[k] for k != skip."""
     s = 0.0
@@ -86,7 +91,7 @@ def _neumaier(values, skip):
     return s + c if math.isfinite(s) else s
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _row_special(a):
     """(has_nan, max)."""
     m = -math.inf
@@ -100,7 +105,7 @@ def _row_special(a):
     return bad, m
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
@@ -121,7 +126,7 @@ def _shifted(a, m, e, lo):
     return kmax
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _forward_row_slow(row, out, e, lo):
     """One row, scalar: nan rows and infinite maxima."""
     n = row.shape[0]
@@ -169,7 +174,7 @@ def _forward_redo(a, out, redo):
 _CONTRACT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}  # fused multiply-adds only
 
 
-@numba.njit(**{**_CONTRACT, "cache": False})
+@numba.njit(**{**_CONTRACT, **_CALLEE})
 def _divide(e, out, total):
     """out[k] = e[k] / total without a division per entry: e[k] (ih + il) with 1 / total = ih + il to
     about 2**-105 (the remainder 1 - total ih exact by a fused multiply-add), so each out[k] is e[k] / total
@@ -218,7 +223,7 @@ def _bits_f64(typingctx, i):
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -229,7 +234,7 @@ def _carry(sh, sl):
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -278,7 +283,7 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
-@numba.njit(**{**_CONTRACT, "cache": False})
+@numba.njit(**{**_CONTRACT, **_CALLEE})
 def _exps_fwd(row, m, e):
     """_exps for the forward (the vjp and the losses keep _exps): fused multiply-adds, and 2**k applied as
     2**(k + 64) (exact) then 2**-64 (one rounding where the result is subnormal) instead of
@@ -309,7 +314,7 @@ def _exps_fwd(row, m, e):
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _nonneg_sum(e, below):
     """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
     precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
@@ -345,13 +350,13 @@ _INF_BITS = 0x7FF0000000000000
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _max_key(row):
     """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
     hi = -_ABS_MASK
@@ -364,7 +369,7 @@ def _max_key(row):
     return hi
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _row_max(row):
     """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum; any
     length but 0)."""
@@ -376,7 +381,7 @@ def _row_max(row):
     return key <= _INF_BITS and abs(m) < math.inf, m
 
 
-@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)  # inlined: no level of its own (see _forward_rows)
 def _forward_row_double(row, out, e, lo):
     """softmax or log-softmax of one float64 row: max, exp(a_k - m) summed exactly, in fixed point, then a scale
     or a shift.  Returns whether the row is left to _forward_row_slow (as _forward_row_single)."""
@@ -465,7 +470,7 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@numba.njit(**{**_CONTRACT, "cache": False})
+@numba.njit(**{**_CONTRACT, **_CALLEE})
 def _exps_f32(row, m, e):
     """e[k] = exp(row[k] - m) 2**64 for a float32 row and its finite maximum m, all in float32 (16 lanes):
     the difference exact as s + err (TwoSum), err folded into the Cody-Waite reduced argument, the degree-7
@@ -495,7 +500,7 @@ def _exps_f32(row, m, e):
         e[k] = select(low, _F32_ZERO, p * scale)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _max_key_single(row):
     """_max_key for a float32 row: the largest entry as an ordered int32 key (every nan above +inf), 16 lanes."""
     hi = np.int32(-0x7FFFFFFF)
@@ -508,7 +513,7 @@ def _max_key_single(row):
     return hi
 
 
-@numba.njit(**{**_CONTRACT, "cache": False})
+@numba.njit(**{**_CONTRACT, **_CALLEE})
 def _scale_single(out, inv):
     """out[k] *= inv in float32 (16 lanes), inv split into two float32s ih + il (to about 2**-48) and the
     product e (ih + il) taken by a fused multiply-add: rounded once, bar a 2**-47 relative slip (and a
@@ -521,14 +526,14 @@ def _scale_single(out, inv):
         out[k] = x * ih + x * il
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _shift_single(row, out, m, big):
     """out[k] = row[k] - m - big, in float64 (a float32 difference is exact there) and rounded once."""
     for k in range(row.shape[0]):
         out[k] = (np.float64(row[k]) - m) - big
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _sum_single(e):
     """sum_k e[k] for e from _exps_f32, in fixed point: units of 2**18 for n <= 2**16 (2**(18 - x) for
     n <= 2**(16 + x)), truncated, so the error, below n units, is below 2**-30 of the total, which is at least
@@ -551,7 +556,7 @@ def _sum_single(e):
     return (np.float64(hi) * 140737488355328.0 + np.float64(acc)) * _bits_f64((1023 + 18 - x) << 52)
 
 
-@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)  # inlined: no level of its own (see _forward_rows)
 def _forward_row_single(row, out, e, lo):
     """softmax or log-softmax of a float32 row, in float32 where float32 suffices: exp(a_k - m) 2**64 in
     float32 (written to out), their sum in fixed point, then a scale (rounded once) or a shift by log1p of
@@ -714,14 +719,14 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -729,13 +734,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -750,7 +755,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -758,7 +763,7 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
     17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
@@ -780,7 +785,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -799,7 +804,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _dd_exps(row, m, eh, el, ke):
     """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
     returns the total sum_k exp(row[k] - m) as a double-double."""
@@ -821,13 +826,13 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _probabilities(row, p, e, lo):
     """p = softmax(row) in float64; returns the total of e (e[k] = exp(row[k] - max))."""
     bad, m = _row_special(row)
@@ -848,7 +853,7 @@ def _probabilities(row, p, e, lo):
     return total
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _vjp_row_dd(ar, gr, outr, w, ke):
     """One row of the vjp in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
     n = ar.shape[0]
@@ -918,14 +923,14 @@ def _vjp_redo(a, g, out, redo):
     return out
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
     return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -952,7 +957,7 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
     took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
@@ -960,7 +965,7 @@ def _vtwo_prod(a, b):
     return p, fma(a, b, -p)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
     """_exps_dd's loop over a block of the row (views), the fixed-point sums (ih, il) carried on."""
     for k in range(row.shape[0]):
@@ -1000,7 +1005,7 @@ def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
     return ih, il
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _exps_dd(row, m, eh, el, ke, sh, sl):
     """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
     k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
@@ -1020,7 +1025,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     return s, b - (s - a)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -1029,7 +1034,7 @@ def _first(row, m):
     return first
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _g_ok(g):
     """Whether every |g_k| is below 2**960 (finite, and safe for the Veltkamp split)."""
     top = 0
@@ -1039,14 +1044,14 @@ def _g_ok(g):
     return top < 0x7BF0000000000000
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_double(ar, gr, outr, w, ke):
     """One float64 row with p in double-double as in _vjp_row_dd, vectorised: the exponentials, the products
     and the output in SIMD loops, only the double-double sums (Sum2) scalar."""
@@ -1117,13 +1122,13 @@ def _vjp_rows_double(a, g, out, redo):
     return out
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -1135,7 +1140,7 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _exps(row, m, e):
     """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
     the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to n 2**-77 of the
@@ -1163,7 +1168,7 @@ def _exps(row, m, e):
     return np.float64(sh - 1073741824) / _Q_HI + np.float64(sl) / _Q_LO
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _weighted_sums(e, g, pos, neg):
     """(sum_k e_k g_k, sum_k e_k |g_k|), or (sum_k g_k, sum_k |g_k|) for log: the positive and the negative
     terms each summed to relative precision in fixed point (SIMD, no reassociation); a nan stays."""
@@ -1177,7 +1182,7 @@ def _weighted_sums(e, g, pos, neg):
     return sp - sn, sp + sn
 
 
-@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)  # inlined: no level of its own (see _forward_rows)
 def _vjp_row_single(ar, gr, outr, w, ke):
     """One float32 row in float64: p_k = exp(a_k - m) / total to a few float64 ulps, the plain sums'
     error bounded; a row where that bound could reach a float32 ulp of some output (cancellation in
@@ -1238,7 +1243,7 @@ def vjp(a, g, axis=-1, *, out=None):
 _LANES = 32  # independent accumulators in _dot2 and _sum2: their inner loops over the lanes vectorise
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _add3(s, c, d, x):
     """(s, c, d) + x: TwoSum into s, its error TwoSum into c, that error into d (SumK with K = 3)."""
     t = s + x
@@ -1249,7 +1254,7 @@ def _add3(s, c, d, x):
     return t, u, d + ((c - (u - bb)) + (r - bb))
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _dot3_scalar(p, g):
     """sum_k p_k g_k (sum_k g_k for log) as a double-double (s, c): each product split exactly by an fma, the parts
     summed in triple precision (SumK with K = 3).  The error is about n 2**-159 sum_k |p_k g_k| before the rounding
@@ -1271,7 +1276,7 @@ def _dot3_scalar(p, g):
     return s, c + d
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _from_output_plain(y, g, out):
     """The textbook formula in float64, for rows with nan, inf or overflowing sums (IEEE results)."""
     s = 0.0
@@ -1283,7 +1288,7 @@ def _from_output_plain(y, g, out):
         out[k] = gk - math.exp(np.float64(y[k])) * s if _LOG else np.float64(y[k]) * (gk - s)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _softmax_from_output(pr, gr, outr, s, c, tol):
     """out_j = p_j ((g_j - s) - c), g_j - s exact (TwoSum); returns how many |g_j - s - c| fall below tol."""
     close = 0
@@ -1297,7 +1302,7 @@ def _softmax_from_output(pr, gr, outr, s, c, tol):
     return close
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _from_output_again(yr, gr, outr, acc, w, ke):
     """A row _from_output_row left: the sum in triple precision (about 2**-150), and for a float32 log-softmax
     row the exponentials in double-double (_exp_dd, about 2**-60).  Scalar loops: the redo is rare, and its
@@ -1339,7 +1344,7 @@ def _from_output_redo(y, g, out, redo):
 _FROM_OUTPUT_MAX = 1e300  # sums below this: no overflow in the compensated arithmetic
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _dot2(p, g, acc):
     """(s, c, b): sum_k p_k g_k as the double-double s + c, and sum_k |p_k g_k|: Dot2 (Ogita, Rump and
     Oishi) in _LANES independent lanes, each product split exactly by an fma and each sum by TwoSum, the lanes
@@ -1377,7 +1382,7 @@ def _dot2(p, g, acc):
     return s, c, b
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _exp_short(y):
     """exp(y) in float64 to 2**-41 relative, for y <= 700 (float32 log-softmax outputs: exact inputs): Cody-Waite
     as exp_f64, then Taylor to degree 10 (truncation 2**-41.5 for |r| <= ln 2 / 2) instead of 13, with 2**k set
@@ -1400,7 +1405,7 @@ def _exp_short(y):
     return q * _bits_f64((_f64_bits(t) - _SHIFT_BITS + 1023) << 52)
 
 
-@numba.njit(error_model="numpy", fastmath={"contract"})
+@numba.njit(error_model="numpy", fastmath={"contract"}, **_CALLEE)
 def _log_from_output_single(yr, gr, outr, t, err):
     """out_j = g_j - exp(y_j) t for a float32 row, in float64 with _exp_short; returns how many outputs that
     exponential's error (2**-41 of |exp(y_j) t|, so 2**-28 of |d| unless d cancels below 2**-13 of it) or the
@@ -1417,7 +1422,7 @@ def _log_from_output_single(yr, gr, outr, t, err):
     return close
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _plain_dot(p, g, acc):
     """(s, b): sum_k p_k g_k (sum_k g_k for log) and sum_k |p_k g_k| in float64, in _LANES lanes (vectorised,
     and the same order, so the same bits, on every machine).  For float32 rows the products are exact and
@@ -1446,7 +1451,7 @@ def _plain_dot(p, g, acc):
     return s, b
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _softmax_from_output_single(pr, gr, outr, s, tol):
     """out_j = p_j (g_j - s) for a float32 row, in float64 (error 2**-52 relative before the float32 rounding);
     returns how many |g_j - s| fall below tol.  (In float32 with s split in two, 16 lanes, it ran no faster
@@ -1459,7 +1464,7 @@ def _softmax_from_output_single(pr, gr, outr, s, tol):
     return close
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _sum2(g, acc):
     """sum_k g_k as a double-double (s, c): Sum2 (TwoSum, the errors summed) in _LANES lanes as in _dot2,
     within about n**2 2**-106 sum_k |g_k|."""
@@ -1487,7 +1492,7 @@ def _sum2(g, acc):
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -1495,7 +1500,7 @@ def exp_f64(x):
     return _exp_hilo_f64(c, 0.0, 1.0)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _from_output_row(yr, gr, outr, acc, w, ke, single):
     """One row: p_j (g_j - sum_i p_i g_i) for softmax, g_j - exp(y_j) sum_i g_i for log-softmax.
 
@@ -1587,7 +1592,7 @@ def vjp_from_output(y, g, axis=-1, *, out=None):
     return _vjp_call(_from_output_rows, _from_output_rows_par, _from_output_redo, y, g, axis, out, "y")
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _excluded(values, out):
     """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
     n = values.shape[0]

@@ -45,10 +45,15 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_logistic_nll_771d27267122", globals())
+__name__ = one_name("symact_kernel_logistic_nll_81133c0efd12", globals())
 
 
-@numba.njit
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(**_CALLEE)
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
     t = math.exp(-abs(x))
@@ -58,7 +63,7 @@ def _sigmoid(x):
     return q - q * (err / s)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
@@ -132,7 +137,7 @@ def _inputs(w, b, X, y):
     return w, np.float64(b), np.ascontiguousarray(X), y
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -149,7 +154,7 @@ def _two_prod(a, b):
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -157,7 +162,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _dot2(row, w, b):
     """row . w + b in twice the working precision (Ogita, Rump and Oishi's Dot2): (hi, lo)."""
     s = np.float64(b)
@@ -170,7 +175,7 @@ def _dot2(row, w, b):
     return hi, c - (hi - s)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _theta(X, w, b, hi, lo):
     for i in range(X.shape[0]):
         hi[i], lo[i] = _dot2(X[i], w, b)
@@ -207,20 +212,20 @@ def _grad_out(values, dtype, out):
     return out
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -228,7 +233,7 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
     17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
@@ -250,7 +255,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""

@@ -53,7 +53,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_7eaaa029909d", globals())
+__name__ = one_name("symact_kernel_mish_7c746fd7e3ac", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -122,7 +122,12 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(**_HELPER)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@njit(**{**_HELPER, **_CALLEE})
 def _dd_scale(v, k):
     """v * 2**k for an int64 k in [-2040, 0], by two exact power-of-two factors (one rounding at most)."""
     k1 = k >> 1
@@ -143,14 +148,14 @@ def _f64_bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _ht_head(v):
     """v with the low 27 bits of its significand cleared (Dekker's split by a mask): 26 significant bits,
     so that the product of two heads is exact (unless it underflows)."""
     return _bits_f64(_f64_bits(v) & -134217728)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _ht_div(ah, at, bh, bt):
     """(ah + at) / (bh + bt) for a head bh as a head-tail pair: the quotient to 26 bits, qh, and the residual
     (ah + at) - qh (bh + bt) (qh bh exact, the difference small) divided in double."""
@@ -159,14 +164,14 @@ def _ht_div(ah, at, bh, bt):
     return qh, (((ah - qh * bh) + at) - qh * bt) * inv
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _ht(p1, p2):
     """p1 + p2 (|p2| <= |p1| / 2) as a head h (26 bits) and a tail t = (p1 - h) + p2, |t| < 2**-24 |h|:
     p1 - h is exact (a multiple of p1's last bit, below 2 |p1|), so the tail's only rounding is 2**-53 of it,
@@ -175,7 +180,7 @@ def _ht(p1, p2):
     return h, (p1 - h) + p2
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _ht_exp_neg(y):
     """exp(y) = (h + t) 2**k for -1100 <= y <= 0: h a head, h + t in [0.7, 1.42] within about 2**-55 relative,
     k an int64.  y = k ln2 + r1 + r2 (k by the 1.5 * 2**52 shift, k * ln2_hi exact, r1 + r2 = r within 2**-60),
@@ -196,7 +201,7 @@ def _ht_exp_neg(y):
     return h, t + (b + h * r2), k
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _mish_parts(x, neg):
     """The pieces shared by mish and mish' for -800 <= x <= 40 as head-tail pairs (heads of 26 bits, tails
     good to about 2**-75 of the value), with u = exp(-|x|) = m 2**k (any tiny value below 2**-1000) and g = 2
@@ -223,7 +228,7 @@ def _mish_parts(x, neg):
     return uh, ut, mh, mt, k, u2h, u2t, dh, dt, s, (e + f) + ((wt + wt) + wh * vt + wt * (vh + vt))
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _mish_dd(x):
     """x tanh(softplus(x)) for a finite x, rounded once from head-tail pairs, both signs in one branch-free
     evaluation: x N / D (times 2**k for x <= 0) with _mish_parts' N and D; mish(x) = x to the last bit
@@ -305,7 +310,7 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
     k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
@@ -348,7 +353,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -366,13 +371,13 @@ def _exp_poly_f64(r):
     return (r * r) * q
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -398,7 +403,7 @@ def _vexp_numba(x):
     return None if f is None else lambda x: f(x)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _mish_nd(x):
     """(N, D, W) with tanh(softplus(x)) = N / D and mish'(x) = (N D + 4 x W) / D^2, from u = exp(-|x|) alone:
     x <= 0: N = u (u + 2), D = N + 2, W = u (1 + u); x > 0: N = 1 + 2u, D = N + 2u^2, W = u^2 (1 + u)."""
@@ -410,20 +415,20 @@ def _mish_nd(x):
     return n, d, w
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _mish_plain(x):
     """mish(x) = x N / D: one exponential and one division (float32 results, computed in float64)."""
     n, d, w = _mish_nd(x)
     return x * n / d
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _ht_mul(ah, at, bh, bt):
     """(ah + at)(bh + bt) for heads ah, bh as an unnormalised pair: the exact product of the heads and the rest."""
     return ah * bh, ah * bt + at * (bh + bt)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -431,7 +436,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _mish_prime_dd(x):
     """mish'(x) for a finite x, rounded once from head-tail pairs: (N D + 4 x w Q) / D^2 (times 2**k for
     x <= 0) with _mish_parts' N, D and w = m, Q = 1 + u for x <= 0 (= [n (n + 2) + 4 x e (1 + e)] / (n + 2)^2
@@ -460,7 +465,7 @@ def _mish_prime_dd(x):
     return select(x < -800.0, -0.0, r)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _mish_prime_plain(x):
     """mish'(x) = (N D + 4 x W) / D^2 (float32 results, computed in float64; the root patch covers the
     cancellation near the zero of mish')."""
@@ -518,7 +523,7 @@ def _vexp_shifted_numba(x, shift):
     return None if f is None else lambda x, shift: f(x, shift)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _mul_sigmoid(m, w):
     """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
     one = _lit(1.0, w)
@@ -543,7 +548,7 @@ def _mul_sigmoid(m, w):
     return select(_is32(w), q32, m * q) * scale
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _sigmoid(x):
     """sigma(x) = 1 / (1 + e^-x) (x >= 0) or e^x / (1 + e^x) (x < 0), with the rounding error of 1 + e^-|x|
     recovered exactly (Fast2Sum) and corrected for: about 1 ulp instead of 1.5.  The correction q err / s needs
@@ -613,7 +618,7 @@ _TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit
 _MANT_MASK = 0x000FFFFFFFFFFFFF
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _log_kernel_f64(u, c, kbias):
     """log(u) + c for u > 0 finite (normal), with kbias added to the exponent."""
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
@@ -636,7 +641,7 @@ def _log_kernel_f64(u, c, kbias):
     return s * (hfsq + R) + (dk * _LN2_LO + c) - hfsq + f + dk * _LN2_HI
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def log1p_f64(x):
     """log(1 + x), float64, within 1 ulp; log1p(-1) = -inf, log1p(x < -1) = nan."""
     u = 1.0 + x
@@ -662,7 +667,7 @@ def _vsoftplus_numba(x):
     return None if f is None else lambda x: f(x)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _softplus(x):
     """softplus(x) = max(x, 0) + log1p(e^-|x|): vecmath's softplus."""
     return vsoftplus(x)

@@ -43,7 +43,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mse_c0dc0bfb9d70", globals())
+__name__ = one_name("symact_kernel_mse_a934ea179ca0", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -62,6 +62,11 @@ def _direct(out, array, axis, *others):
     ):
         return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
     return None
+
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
 @numba.njit(cache=True)
@@ -168,7 +173,7 @@ def _squares(yhat, y, out):
     return out
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _chunk(c, chunks, rows):
     return c * rows // chunks, (c + 1) * rows // chunks
 
@@ -193,7 +198,7 @@ def _bits_f64(typingctx, i):
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -214,7 +219,7 @@ def _f64_bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _neumaier(values, skip):
     """Compensated sum of values[k] for k != skip."""
     s = 0.0
@@ -232,7 +237,7 @@ def _neumaier(values, skip):
     return s + c if math.isfinite(s) else s
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _nonneg_sum(e, below):
     """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
     precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
@@ -264,7 +269,7 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _block_sum(yhat, y, c, blocks, buf):
     """The squares of block c of ``blocks`` summed to relative precision (nonnegative: fixed point)."""
     start, stop = _chunk(c, blocks, yhat.shape[0])

@@ -44,9 +44,14 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_poisson_nll_12a4a69cb667", globals())
+__name__ = one_name("symact_kernel_poisson_nll_8456dcc1dcfc", globals())
 
-@numba.njit(inline="always")
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(inline="always", **_CALLEE)
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
     17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
@@ -70,14 +75,14 @@ def _exp_tail_poly(r1):
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -92,7 +97,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -100,7 +105,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -119,7 +124,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _exp_plus(w, a, b, plain):
     """exp(w) + a b for exact a and b (labels, the logit, powers of two) with exp(w) in double-double, a b exact
     (TwoProduct) and the sum rounded once: no cancellation error where exp(w) is near -a b (exp(z) - y at
@@ -396,12 +401,12 @@ def _grad(logits, labels, raw, reduction, out, fast):
     return _grad_out(values, z.dtype, out)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _loss_scalar(z, y):
     return _exp_plus(z, -y, z, -y*z + math.exp(z))
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y):
     return _exp_plus(z, -y, 1.0, -y + math.exp(z))
 

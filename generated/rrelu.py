@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_rrelu_52751dc128fb", globals())
+__name__ = one_name("symact_kernel_rrelu_d3f209d365c9", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -339,21 +339,26 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {'lower': 0.125, 'upper': 0.3333333333333333}
 
 
-@numba.njit(**_INLINE_FAST)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _forward_scalar(x, lower, upper):
     _c0 = _lit(0.5, x)
     r = select(x > _lit(0.0, x), x, x * (lower * _c0 + upper * _c0))
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x, lower, upper):
     r = select(x > _lit(0.0, x), _lit(1.0, x), (lower + upper) * _lit(0.5, x))
     r = select(x != x, x, r)
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y, lower, upper):
     r = select(y > _lit(0.0, y), _lit(1.0, y), (lower + upper) * _lit(0.5, y))
     r = select(y != y, y, r)

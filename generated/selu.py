@@ -49,7 +49,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_selu_59b4a882d8a4", globals())
+__name__ = one_name("symact_kernel_selu_b65c4e4b4931", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -165,7 +165,12 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@njit(**_HELPER)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
     k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
@@ -208,7 +213,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -250,13 +255,13 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -599,19 +604,19 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _forward_scalar(x):
     r = select(x > _lit(0.0, x), x * _lit(1.0507009873554805, x), vexpm1(x) * _lit(1.7580993408473768, x))
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x):
     r = select(x > _lit(0.0, x), _lit(1.0507009873554805, x), vexp(-abs(x)) * _lit(1.7580993408473768, x))
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y):
     r = select(y > _lit(0.0, y), _lit(1.0507009873554805, y), y + _lit(1.7580993175506592, y) + _lit(2.3296717680252718e-08, y) + _lit(-8.131183853959047e-25, y))
     return r

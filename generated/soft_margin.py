@@ -44,7 +44,12 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_soft_margin_d748e43bbf56", globals())
+__name__ = one_name("symact_kernel_soft_margin_0f8ea4e399db", globals())
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -309,7 +314,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
     return _grad_out(values, z.dtype, out)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
     t = math.exp(-abs(x))
@@ -319,18 +324,18 @@ def _sigmoid(x):
     return q - q * (err / s)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _loss_scalar(z, y):
     return _softplus(-y*z)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y):
     return -y*_sigmoid(-y*z)
 

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softsign_baae587ab33e", globals())
+__name__ = one_name("symact_kernel_softsign_0a13b6e4f22a", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -334,7 +334,12 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(**_INLINE_FAST)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _forward_scalar(x):
     _c0 = _lit(1.0, x)
     r = x / (abs(x) + _c0)
@@ -343,7 +348,7 @@ def _forward_scalar(x):
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x):
     _c1 = _lit(1.0, x)
     _c0 = _c1 / (abs(x) + _c1)

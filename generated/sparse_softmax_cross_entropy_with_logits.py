@@ -44,9 +44,14 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_f3e2c11ff9a1", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_5bf0b0725692", globals())
 
 _SPARSE = True
+
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
 @numba.njit(cache=True)
@@ -149,7 +154,7 @@ def _logits(logits):
     return z, np.ascontiguousarray(z.reshape(-1, z.shape[-1]))
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _loss_limit(row, yrow, m, sparse, t):
     """The limit of the loss when the largest logits are infinite."""
     n = row.shape[0]
@@ -167,7 +172,7 @@ def _loss_limit(row, yrow, m, sparse, t):
     return total
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _neumaier(values, skip):
     """Compensated sum of values[k] for k != skip."""
     s = 0.0
@@ -185,7 +190,7 @@ def _neumaier(values, skip):
     return s + c if math.isfinite(s) else s
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _row_special(a):
     """(has_nan, max)."""
     m = -math.inf
@@ -199,7 +204,7 @@ def _row_special(a):
     return bad, m
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _shifted(a, m, e, lo):
     """e[k] = exp(a[k] - m) with a[k] - m taken exactly (as d + lo); returns the index of the max."""
     kmax = -1
@@ -220,7 +225,7 @@ def _shifted(a, m, e, lo):
     return kmax
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _loss_row_slow(zr, yr, sparse, t, e, lo, terms):
     """One row, scalar: nan, infinite logits."""
     n = zr.shape[0]
@@ -312,7 +317,7 @@ def _bits_f64(typingctx, i):
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -333,7 +338,7 @@ def _f64_bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _exps_single(row, m, e):
     """_exps for a float32 row: a_k - m in float64 (exact to far below a float32 ulp), the reduced argument
     r = a_k - m - k ln 2 in float64, exp(r) by a degree-7 polynomial in float32 (16 lanes, within a float32
@@ -370,7 +375,7 @@ _EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -388,13 +393,13 @@ def _exp_poly_f64(r):
     return (r * r) * q
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -406,7 +411,7 @@ def _exp_hilo_f64(hi, lo, m):
     return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _exps(row, m, e):
     """e[k] = exp(row[k] - m) for a finite max m, the difference taken exactly (as d + lo) and folded into
     the reduced argument; returns sum_k e[k] - 1 (the mass besides one maximum) to n 2**-77 of the
@@ -436,7 +441,7 @@ def _exps(row, m, e):
 _exps_by_dtype = _by_dtype(_exps_single, _exps)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _nonneg_sum(e, below):
     """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
     precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
@@ -468,7 +473,7 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _log_rest(row, m, e):
     """sum_{k != argmax} exp(row[k] - m) to relative precision (e filled as by _exps)."""
     rest = _exps_by_dtype(row, m, e)
@@ -479,13 +484,13 @@ _INF_BITS = 0x7FF0000000000000
 _ABS_MASK = 0x7FFFFFFFFFFFFFFF
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _key_value(key):
     """The float64 of an ordered key."""
     return _bits_f64(key ^ ((key >> 63) & _ABS_MASK))
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _max_key(row):
     """The largest entry of a row as an ordered int64 key (every nan above +inf); integer max, vectorised."""
     hi = -_ABS_MASK
@@ -498,7 +503,7 @@ def _max_key(row):
     return hi
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _row_max(row):
     """(fast, m): the row's maximum, and whether the vectorised path applies (no nan, a finite maximum; any
     length but 0)."""
@@ -510,7 +515,7 @@ def _row_max(row):
     return key <= _INF_BITS and abs(m) < math.inf, m
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _loss_row(zr, yr, sparse, t, e, lo, terms):
     """(slow, loss) of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k);
     slow: the row is left to _loss_row_slow (nan, infinite logits; the loss is then 0)."""
@@ -639,14 +644,14 @@ def _grad_out(values, dtype, out):
     return out
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -654,13 +659,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -675,7 +680,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -683,7 +688,7 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
     17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
@@ -705,7 +710,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -724,7 +729,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _dd_exps(row, m, eh, el, ke):
     """exp(row[k] - m) = (eh[k] + el[k]) * 2**ke[k] in double-double, for a finite max m;
     returns the total sum_k exp(row[k] - m) as a double-double."""
@@ -746,13 +751,13 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _excluded(values, out):
     """out[k] = sum of values[i] for i != k, from prefix and suffix sums (no cancellation)."""
     n = values.shape[0]
@@ -766,7 +771,7 @@ def _excluded(values, out):
         acc += values[k]
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _excluded_dd(vh, vl, oh, ol):
     """oh[k] + ol[k] = sum of (vh[i] + vl[i]) for i != k in double-double, from prefix and suffix sums
     (the values are >= 0: no cancellation)."""
@@ -784,7 +789,7 @@ def _excluded_dd(vh, vl, oh, ol):
         ah, al = _dd_add(ah, al, vh[k], vl[k])
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _probabilities(row, p, e, lo):
     """p = softmax(row) in float64; returns the total of e (e[k] = exp(row[k] - max))."""
     bad, m = _row_special(row)
@@ -805,7 +810,7 @@ def _probabilities(row, p, e, lo):
     return total
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _grad_row_dd(zr, yrow, outr, scale, w, ke):
     """One row of the gradient in double-double (float64 rows, and float32 rows the fast path cannot bound)."""
     n = zr.shape[0]
@@ -856,7 +861,7 @@ def _grad_row_dd(zr, yrow, outr, scale, w, ke):
         outr[k] = xh + xl
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _label_row(y, sparse, labels, r, yrow):
     """Row r's labels in float64 into yrow (a one-hot row for a sparse label)."""
     if sparse:
@@ -885,14 +890,14 @@ _CANCEL = 1.1368683772161603e-13  # 2**-43: the sums' quantisation (2**-103 of e
 _Y_MAX_BITS = 0x7830000000000000  # the bits of 2**900: labels below it keep the Veltkamp splits in range
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
     return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -919,7 +924,7 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
     took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
@@ -927,7 +932,7 @@ def _vtwo_prod(a, b):
     return p, fma(a, b, -p)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
     """_exps_dd's loop over a block of the row (views), the fixed-point sums (ih, il) carried on."""
     for k in range(row.shape[0]):
@@ -967,7 +972,7 @@ def _exps_dd_block(row, m, eh, el, ke, sh, sl, ih, il):
     return ih, il
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _exps_dd(row, m, eh, el, ke, sh, sl):
     """exp(row[k] - m) = (eh[k] + el[k]) 2**ke[k] in double-double (as _exp_dd, vectorised: the rounding of
     k ln 2 by the shift trick, 2**k from the bits), and scaled, sh[k] + sl[k]; returns the total as a
@@ -987,7 +992,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     return s, b - (s - a)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -1019,7 +1024,7 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _sum_fixed(vh, vl, lo, skip):
     """sum_{k != skip} (vh[k] + vl[k]) (vl left out without ``lo``) for values >= 0 with |vl[k]| <= ulp(vh[k]),
     as a double-double to about n 2**-122 of the largest term: the values scaled by the power of two that
@@ -1065,14 +1070,14 @@ def _sum_fixed(vh, vl, lo, skip):
     return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)  # inlined: no level of its own (see _forward_rows)
 def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     """One float64 row as _grad_row_dd, vectorised: e_k in double-double by _exps_dd, the excluded sums
     sum_{k != j} e_k = (1 + rest) - e_j (>= 1 for j != top) and sum_{k != j} y_k = Y - y_j (>= max y for
@@ -1154,7 +1159,7 @@ def _grad_rows_double(z, y, out, sparse, labels, scale, redo):
     return out
 
 
-@numba.njit(error_model="numpy", inline="always")  # inlined: no level of its own (see _forward_rows)
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)  # inlined: no level of its own (see _forward_rows)
 def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
     """One float32 row in float64: (p_j sum(y) - y_j) scale with p_j to a few float64 ulps; a row where
     the error bound could reach a float32 ulp of some output (p_j sum(y) close to y_j) is redone in

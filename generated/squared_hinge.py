@@ -44,7 +44,12 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squared_hinge_26f9dcab29d5", globals())
+__name__ = one_name("symact_kernel_squared_hinge_4acafb4546e7", globals())
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
 
 @numba.njit(cache=True)
 def _fsum(values):
@@ -309,19 +314,19 @@ def _grad(logits, labels, raw, reduction, out, fast):
     return _grad_out(values, z.dtype, out)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _nan_or(z, y, value):
     """nan where the logit or the label is nan, else ``value``: the per-element form of a loss whose conditions
     are false at nan (max(0, 1 - y z) is 0 there), so that nan goes in and nan comes out."""
     return z + y if z != z or y != y else value
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _loss_scalar(z, y):
     return _nan_or(z, y, (((-y*z + 1.0)*(-y*z + 1.0)) if (y*z < 1.0) else 0.0))
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y):
     return _nan_or(z, y, ((y*(y*z - 1.0))*2.0 if (y*z < 1.0) else 0.0))
 

@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squareplus_1bbc665c7c2a", globals())
+__name__ = one_name("symact_kernel_squareplus_61c61fd08f0a", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -335,7 +335,12 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(**_INLINE_FAST)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _forward_scalar(x):
     _c1 = _lit(0.5, x)
     _c0 = math.hypot(x, _lit(2.0, x)) * _c1 + abs(x) * _c1
@@ -343,7 +348,7 @@ def _forward_scalar(x):
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x):
     _c0 = math.hypot(x, _lit(2.0, x))
     _c1 = _lit(0.5, x)
@@ -353,7 +358,7 @@ def _derivative_scalar(x):
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y):
     _c0 = _lit(1.0, y)
     _c2 = y * y

@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_step_039d965eb0d3", globals())
+__name__ = one_name("symact_kernel_step_c680369855cf", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -335,7 +335,12 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(**_INLINE_FAST)
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _forward_scalar(x):
     _c0 = _lit(0.0, x)
     r = select(x < _c0, _c0, _lit(1.0, x))
@@ -343,13 +348,13 @@ def _forward_scalar(x):
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x):
     r = _lit(0.0, x)
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y):
     r = _lit(0.0, y)
     return r

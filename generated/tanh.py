@@ -52,7 +52,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_tanh_f5630c26e3c2", globals())
+__name__ = one_name("symact_kernel_tanh_99d07ad3620c", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -126,6 +126,11 @@ def fma(typingctx, a, b, c):
         return builder.fma(*args)
 
     return a(a, b, c), codegen
+
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
 @njit(**_HELPER)
@@ -219,7 +224,7 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
     k + n applied in two steps (so that a result near overflow or a subnormal one rounds once)."""
@@ -262,7 +267,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -304,13 +309,13 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -384,7 +389,7 @@ _EXPM1_LO = -45.0  # expm1(x) rounds to -1 for x < -38.2
 _TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
 
 
-@njit(**_HELPER)
+@njit(**{**_HELPER, **_CALLEE})
 def expm1_f64(x):
     """exp(x) - 1, float64, accurate near 0."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -654,19 +659,19 @@ def _run(serial, parallel, arrays, params, out, outputs=1, redo=None):
 PARAMS = {}
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _forward_scalar(x):
     r = vtanh(x)
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x):
     r = _lit(4.0, x) * _t_over_square(vexp(abs(x) * _lit(-2.0, x)))
     return r
 
 
-@numba.njit(**_INLINE_FAST)
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y):
     _c0 = _lit(1.0, y)
     r = (_c0 - y) * (y + _c0)

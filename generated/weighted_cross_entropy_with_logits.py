@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_5189673d9f36", globals())
+__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_73ede8ba50ee", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -55,6 +55,11 @@ def _chunks(size):
     """The number of chunks for a prange twin, or 0 for the serial kernel."""
     threads = numba.get_num_threads()
     return 4 * threads if size >= 262144 and threads > 1 else 0
+
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
 @numba.njit(cache=True)
@@ -114,7 +119,7 @@ def _finish(values, reduction, dtype, out, count):
     return dtype.type(total)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _chunk(c, chunks, rows):
     return c * rows // chunks, (c + 1) * rows // chunks
 
@@ -135,7 +140,7 @@ _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer he
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_poly_f64(r):
     """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
     q = 1.0 / 6227020800.0
@@ -177,13 +182,13 @@ def _bits_f64(typingctx, i):
     return types.float64(types.int64), codegen
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _pow2_f64(k):
     """2.0**k for an int64 k in [-1022, 1023]."""
     return _bits_f64((k + 1023) << 52)
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _exp_hilo_f64(hi, lo, m):
     """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
     t = hi * _INV_LN2 + _SHIFT
@@ -214,7 +219,7 @@ def select(typingctx, c, a, b):
     return result(c, a, b), codegen
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def exp_f64(x):
     """exp(x), float64, within 1 ulp."""
     c = select(x > _EXP_HI, _EXP_HI, x)
@@ -247,7 +252,7 @@ _TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit
 _MANT_MASK = 0x000FFFFFFFFFFFFF
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _log_kernel_f64(u, c, kbias):
     """log(u) + c for u > 0 finite (normal), with kbias added to the exponent."""
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
@@ -270,7 +275,7 @@ def _log_kernel_f64(u, c, kbias):
     return s * (hfsq + R) + (dk * _LN2_LO + c) - hfsq + f + dk * _LN2_HI
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def log1p_f64(x):
     """log(1 + x), float64, within 1 ulp; log1p(-1) = -inf, log1p(x < -1) = nan."""
     u = 1.0 + x
@@ -308,7 +313,7 @@ _ROUND_HI = 6291456.0  # 1.5 * 2**22: (x + it) - it rounds x in [0, 1] to a mult
 _CARRY = 47  # 2**47 units of 2**-77 (the low sums) make one of 2**-30 (the high sums)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _carry(sh, sl):
     """(sh + c, sl - c 2**47) with c = floor(sl / 2**47): the low sum's high bits moved exactly into the high sum
     (units 2**47 times larger), after each block of _FAST_MAX_N terms, so that 0 <= sl < 2**47 and the next
@@ -317,7 +322,7 @@ def _carry(sh, sl):
     return sh + c, sl - (c << _CARRY)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _neumaier(values, skip):
     """Compensated sum of values[k] for k != skip."""
     s = 0.0
@@ -335,7 +340,7 @@ def _neumaier(values, skip):
     return s + c if math.isfinite(s) else s
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _nonneg_sum(e, below):
     """sum_k e[k] over the entries below ``below`` (nonnegative, finite, any number n of them) to relative
     precision (n 2**-76): the values scaled by a power of two that brings the largest to [0.5, 1), then summed
@@ -367,7 +372,7 @@ def _nonneg_sum(e, below):
     return total * _bits_f64((1023 - s) << 52)
 
 
-@numba.njit(error_model="numpy")
+@numba.njit(error_model="numpy", **_CALLEE)
 def _total(values):
     """sum of the values: nonnegative ones in blocks summed exactly in fixed point, else compensated."""
     n = values.shape[0]
@@ -525,7 +530,7 @@ def _direct(out, array, axis, *others):
     return None
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
     17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
@@ -547,7 +552,7 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
     took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
@@ -555,7 +560,7 @@ def _vtwo_prod(a, b):
     return p, fma(a, b, -p)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _sigmoid_ce_grad_dd(z, y, w):
     """_sigmoid_ce_grad for finite z and y and |q| < 2**64, branch-free (SIMD): t = exp(-|z|) in double-double
     (_exp_dd vectorised: k by the shift trick, 2**k from the bits, the argument clamped at -1000 where t
@@ -655,7 +660,7 @@ def _grad_double_par(zs, ys, params, size, out, chunks):
     return out
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
 def _grad_f32_parts(z, y, w):
     """(x, ok): the gradient -w y sigma(-z) + (1 - y) sigma(z) in float64 from one exponential, e = exp(-|z|):
     ((1 - y) - w y e) / (1 + e) for z >= 0, ((1 - y) e - w y) / (1 + e) for z < 0; ok where the numerator keeps
@@ -913,14 +918,14 @@ def _grad(logits, labels, raw, reduction, out, fast):
     return _grad_out(values, z.dtype, out)
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@njit(**{**_HELPER, "cache": False})
+@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -928,13 +933,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -949,7 +954,7 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _dd_div(ah, al, bh, bl):
     q = ah / bh
     p, e = _two_prod(q, bh)
@@ -957,13 +962,13 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", **_CALLEE)
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
     bits and the polynomial give), for x <= 0 (xlo tiny)."""
@@ -982,7 +987,7 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _sigmoid_ce_grad(z, y, q, plain):
     """-q y sigmoid(-z) + (1 - y) sigmoid(z) with t = exp(-|z|) in double-double: for z >= 0 it is
     ((1 - y) - q y t) / (1 + t), for z < 0 ((1 - y) t - q y) / (1 + t), each formed in double-double
@@ -1014,7 +1019,7 @@ def _sigmoid_ce_grad(z, y, q, plain):
     return rh + rl
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _sigmoid(x):
     """sigmoid_by_sign: exp(-w) overflows for w < -709: evaluate with the exponential of -|w| only."""
     t = math.exp(-abs(x))
@@ -1024,23 +1029,23 @@ def _sigmoid(x):
     return q - q * (err / s)
 
 
-@numba.njit
+@numba.njit(**_CALLEE)
 def _softplus(x):
     """softplus_stable: log(1 + exp(w)) overflows for w > 709 and log1p(exp(w)) too; max(w, 0) + log1p(exp(-|w|)) neither overflows nor cancels."""
     return math.log1p(math.exp(-abs(x))) + (0.0 if 0.0 >= x else x)
 
 
-@numba.njit(error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _weight(pos_weight):
     return pos_weight
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _loss_scalar(z, y, pos_weight):
     return pos_weight*y*_softplus(-z) + (1.0 - y)*_softplus(z)
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y, pos_weight):
     return _sigmoid_ce_grad(z, y, pos_weight, -pos_weight*y*_sigmoid(-z) + (1.0 - y)*_sigmoid(z))
 

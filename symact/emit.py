@@ -1047,7 +1047,7 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
     code = [T.header(entry, command, _forms_doc(entry, forms)), _elementwise_prelude(used, fast)]
     code.append(f"PARAMS = {dict(forms.params)!r}\n")
     code.append(body)
-    return "\n\n".join(code)
+    return rowlib.entry_points_only("\n\n".join(code))
 
 
 #: what the header says of a kernel-library form that replaces a compute form

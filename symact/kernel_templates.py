@@ -208,7 +208,7 @@ def render_template(entry: Entry, command: str) -> str:
             "mean squared error Sum((yhat_k - y_k)**2)/n, softmax cross-entropy (soft or integer labels), "
             "the logistic-regression NLL, or an elementwise loss of the logit z and the label y"
         )
-    return header(entry, command, forms) + _IMPORTS + rowlib.cache_entry_points_only(body)
+    return header(entry, command, forms) + _IMPORTS + rowlib.entry_points_only(body)
 
 
 #: the symact.rowlib modules of each kind of module (a later module wins a name two define)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 
@@ -41,3 +42,24 @@ def derivations():
     from symact.derive import derive
 
     return {name: derive(catalog.get(name)) for name in ALL}
+
+
+@functools.cache
+def from_python(function):
+    """``function``, a jitted function of a generated module that only its kernels call, made callable from Python:
+    a generated module compiles such a function without the wrapper that lets Python call it
+    (symact.rowlib.CALLEE), so a test calls it through a jitted function of its own."""
+    import inspect
+
+    import numba
+
+    arity = len(inspect.signature(function.py_func).parameters)
+    calls = {
+        1: lambda a: function(a),
+        2: lambda a, b: function(a, b),
+        3: lambda a, b, c: function(a, b, c),
+        4: lambda a, b, c, d: function(a, b, c, d),
+        5: lambda a, b, c, d, e: function(a, b, c, d, e),
+        6: lambda a, b, c, d, e, f: function(a, b, c, d, e, f),
+    }  # (not *args: Numba cannot call an inlined function with it)
+    return numba.njit(calls[arity])

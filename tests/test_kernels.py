@@ -9,7 +9,7 @@ from symact import catalog
 from symact.catalog import Kind
 from symact.check import check_entry, load_module, ulp_error
 
-from .conftest import ALL, ELEMENTWISE
+from .conftest import ALL, ELEMENTWISE, from_python
 
 #: (entry, kernel, dtype) that may miss their bound on the small grid, and why (symact check reports
 #: them on the full grid; see the kernels note).  Every other kernel must pass.
@@ -405,7 +405,7 @@ def _grad_rows_dd(m, z, y, sparse, scale):
     ke = np.empty(n, dtype=np.int64)
     for r in range(z.shape[0]):
         yrow = np.eye(n)[y[r]] if sparse else y[r].astype(np.float64)
-        m._grad_row_dd(z[r], yrow, out[r], scale, w, ke)
+        from_python(m._grad_row_dd)(z[r], yrow, out[r], scale, w, ke)
     return out
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from symact.check import load_module
 
+from .conftest import from_python
+
 
 def _vjp_dd_rows(m, a, g):
     """Every row by the scalar double-double _vjp_row_dd."""
@@ -19,7 +21,7 @@ def _vjp_dd_rows(m, a, g):
     w = np.empty((6, n))
     ke = np.empty(n, dtype=np.int64)
     for r in range(a.shape[0]):
-        m._vjp_row_dd(a[r], g[r], out[r], w, ke)
+        from_python(m._vjp_row_dd)(a[r], g[r], out[r], w, ke)
     return out
 
 
@@ -60,7 +62,7 @@ def test_the_forward_leaves_nan_and_infinite_rows_to_the_scalar_kernel(name):
         e = np.empty(3)
         lo = np.empty(3)
         for r in range(4):
-            m._forward_row_slow(a[r], expected[r], e, lo)
+            from_python(m._forward_row_slow)(a[r], expected[r], e, lo)
         np.testing.assert_array_equal(again[1:], expected[1:])
         np.testing.assert_array_equal(m.forward(a), again)
 
@@ -93,7 +95,7 @@ def test_the_cross_entropy_gradient_redoes_a_cancelling_row_in_double_double(spa
     for r in np.flatnonzero(redo):
         yrow = np.eye(8)[y[r]] if sparse else y[r].astype(np.float64)
         alone = np.empty(8, dtype=np.float32)
-        m._grad_row_dd(z[r], yrow, alone, 1.0, w, ke)
+        from_python(m._grad_row_dd)(z[r], yrow, alone, 1.0, w, ke)
         np.testing.assert_array_equal(alone, again[r])
     np.testing.assert_array_equal(m.grad(z, y, reduction="sum"), again)
     loss_redo = np.zeros(3, dtype=np.bool_)

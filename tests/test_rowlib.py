@@ -563,6 +563,7 @@ def test_the_loss_twins_give_the_serial_kernels_bits(name):
 
 _ORDER_CHILD = r"""
 import sys
+import numba
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 import sigmoid_cross_entropy_with_logits as m
@@ -570,7 +571,8 @@ if sys.argv[2] == "loop-first":  # the contracting float32 loop compiles _grad_s
     z = np.array([1.0, np.nan, 2.0], np.float32)
     m.grad(z, np.full(3, 0.5, np.float32), reduction="none")
 zs = np.log(3) + np.arange(-40, 40) * 2.0**-52
-print([float(m._grad_scalar(z, 0.75)).hex() for z in zs], float(m._sigmoid(0.3)).hex())
+call = numba.njit(lambda f, *args: f(*args))  # (callees have no wrapper for Python: rowlib.CALLEE)
+print([float(call(m._grad_scalar, z, 0.75)).hex() for z in zs], float(call(m._sigmoid, 0.3)).hex())
 """
 
 
@@ -593,3 +595,60 @@ def test_a_kernels_bits_do_not_depend_on_which_caller_compiled_it_first(tmp_path
         assert run.returncode == 0, run.stderr
         outputs.append(run.stdout)
     assert outputs[0] == outputs[1]
+
+
+_WRAPPER_CHILD = r"""
+import importlib, json, sys, types
+import numpy as np
+from numba.core.registry import CPUDispatcher
+sys.path.insert(0, sys.argv[1])
+report = {}
+rng = np.random.default_rng(0)
+for name in sys.argv[2:]:
+    m = importlib.import_module(name)
+    for n in (7, 300000):
+        x = rng.standard_normal(n)
+        if name == "softmax":
+            x = x.reshape(-1, 100) if n > 7 else x
+            m.forward(x), m.vjp(x, x), m.vjp_from_output(m.forward(x), x)
+        elif name == "sigmoid":
+            m.forward(x), m.derivative(x), m.vjp(x, x), m.vjp_from_output(m.forward(x), x)
+        else:
+            m.forward(x, rng.random(n)), m.grad(x, rng.random(n))
+    python_names = set()
+    for value in vars(m).values():
+        if isinstance(value, types.FunctionType) and value.__globals__ is vars(m):
+            python_names |= set(value.__code__.co_names)
+    for key, value in vars(m).items():
+        if isinstance(value, CPUDispatcher) and value.overloads:
+            wrapped = [bool(c.library.get_pointer_to_function(c.fndesc.llvm_cpython_wrapper_name))
+                       for c in value.overloads.values()]
+            report[f"{name}.{key}"] = [all(wrapped), key in python_names]
+print(json.dumps(report))
+"""
+
+
+def test_only_the_kernels_python_calls_get_a_wrapper_and_a_cache(tmp_path):
+    """A generated module compiles a jitted function that only other jitted functions call without the wrappers
+    that let Python or C call it, and does not cache it (rowlib.entry_points_only): a fresh process that ran
+    every kernel (the serial and the threaded paths) has wrappers exactly on the functions its Python functions
+    name, and cache files of those alone."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    names = ["sigmoid", "softmax", "sigmoid_cross_entropy_with_logits"]
+    for name in names:
+        shutil.copy(Path(__file__).resolve().parents[1] / "generated" / f"{name}.py", tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", _WRAPPER_CHILD, str(tmp_path), *names], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    for name in names:
+        mine = {k: v for k, v in report.items() if k.startswith(name + ".")}
+        assert any(wrapped for wrapped, _ in mine.values()) and not all(wrapped for wrapped, _ in mine.values())
+    assert all(wrapped == from_python for wrapped, from_python in report.values()), report
+    cached = {p.name.split("-")[0] for p in (tmp_path / "__pycache__").glob("*.nbi")}
+    assert cached and cached <= {k for k, (wrapped, _) in report.items() if wrapped}

@@ -23,7 +23,7 @@ import inspect
 
 from .. import vecmath
 
-__all__ = ["IMPORTS", "cache_entry_points_only", "source", "used_names"]
+__all__ = ["CALLEE", "IMPORTS", "entry_points_only", "source", "used_names"]
 
 #: the imports every generated row module starts with (the copied functions use these names)
 IMPORTS = (
@@ -65,37 +65,79 @@ def _jit_decorator(node) -> ast.expr | None:
     return None
 
 
-def cache_entry_points_only(code: str) -> str:
-    """``code`` (a generated row module's text) with ``cache=True`` taken off every jitted function that no Python
-    code of the module calls: Numba caches only the entry points, the kernels the Python functions run.
+#: the options a generated module adds to every jitted function that only other jitted functions call
+#: (:func:`entry_points_only`)
+CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+def entry_points_only(code: str) -> str:
+    """``code`` (a generated module's text) with every jitted function that no Python code of the module calls
+    compiled as a callee only: not cached, and without the wrappers that let Python (``no_cpython_wrapper``) or C
+    (``no_cfunc_wrapper``) call it, by the options :data:`CALLEE`, defined in the module before its first jitted
+    function.  The entry points, the kernels the Python functions run, keep ``cache=True`` and their wrappers.
 
     A cached kernel is stored with everything it calls linked in, so a later process loads it whole and never
     compiles its callees; caching a callee as well bought nothing there, and cost a first call dearly: every
     cached function is written out as machine code of its own, the callees it links included, so each level of
-    a row kernel (the per-row function, its SIMD loops) was emitted once more for the cache.  A callee still
-    compiles once per process, shared by the kernels that call it.  The entry points: the jitted functions named
-    in the body of a Python function (not in the module-level calls that build an overload from them)."""
+    a row kernel (the per-row function, its SIMD loops) was emitted once more for the cache.  A callee's wrappers
+    (the unboxing of its arguments from Python objects, for an array a few hundred lines of LLVM IR) were
+    optimised and compiled for every callee and never run.  A callee still compiles once per process, shared by
+    the kernels that call it.  The entry points: the jitted functions named in the body of a Python function (not
+    in the module-level calls that build an overload from them)."""
     tree = ast.parse(code)
     jitted = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef) and _jit_decorator(n) is not None}
     called = set()
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name not in jitted:
+        if isinstance(node, ast.FunctionDef) and not _compiled(node):
             called |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    callees = [node for name, node in jitted.items() if name not in called]
+    if not callees:
+        return code
     lines = code.split("\n")
-    for name, node in jitted.items():
+    for node in callees:
         decorator = _jit_decorator(node)
-        if name in called or not isinstance(decorator, ast.Call):
-            continue
         row = decorator.lineno - 1
+        if decorator.end_lineno != decorator.lineno:
+            raise ValueError(f"the decorator of {node.name} spans several lines")
         text = lines[row]
-        options = [k.value.id for k in decorator.keywords if k.arg is None and isinstance(k.value, ast.Name)]
-        if len(options) == 1 and not decorator.args and len(decorator.keywords) == 1:  # njit(**_CONTRACT)
-            lines[row] = text.replace(f"**{options[0]})", f'**{{**{options[0]}, "cache": False}})', 1)
+        if not isinstance(decorator, ast.Call):  # @numba.njit
+            lines[row] = text.rstrip() + "(**_CALLEE)"
             continue
-        if not [k for k in decorator.keywords if k.arg == "cache"]:
-            continue
-        for old in ("cache=True, ", ", cache=True", "cache=True"):
-            if old in text:
-                lines[row] = text.replace(old, "", 1).replace("njit()", "njit")
-                break
+        keywords = [k for k in decorator.keywords if k.arg != "cache"]
+        if decorator.args:
+            raise ValueError(f"the decorator of {node.name} has a positional argument")
+        if len(keywords) == 1 and keywords[0].arg is None:  # njit(**_HELPER): one dict with the options
+            options = f"**{{{ast.unparse(keywords[0])}, **_CALLEE}}"
+        else:
+            options = ", ".join([*(_keyword_text(k) for k in keywords), "**_CALLEE"])
+        column = decorator.col_offset
+        lines[row] = text[:column] + ast.unparse(decorator.func) + f"({options})" + text[decorator.end_col_offset :]
+    first = min(_jit_decorator(n).lineno for n in jitted.values()) - 1
+    lines[first:first] = [
+        "#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C",
+        "#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function",
+        "_CALLEE = " + repr(CALLEE).replace("'", '"'),
+        "",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def _compiled(node: ast.FunctionDef) -> bool:
+    """Whether Numba compiles the function (``njit``, ``vectorize``, ...): its calls are not Python's."""
+    for d in node.decorator_list:
+        f = d.func if isinstance(d, ast.Call) else d
+        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+        if name in ("njit", "jit", "vectorize", "guvectorize", "cfunc", "stencil"):
+            return True
+    return False
+
+
+def _keyword_text(keyword: ast.keyword) -> str:
+    """A keyword argument's text, strings in double quotes (the style of the rest of a generated module)."""
+    value = keyword.value
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        text = '"' + value.value + '"'
+    else:
+        text = ast.unparse(value).replace("'", '"')
+    return f"{keyword.arg}={text}" if keyword.arg else f"**{text}"
