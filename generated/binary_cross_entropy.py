@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_binary_cross_entropy_aef3102d0dd2", globals())
+__name__ = one_name("symact_kernel_binary_cross_entropy_ef4c424348e2", globals())
 
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
@@ -55,13 +55,6 @@ _CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
 @njit(**{**_HELPER, **_CALLEE})
-def _fast_two_sum(a, b):
-    """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
-    s = a + b
-    return s, b - (s - a)
-
-
-@njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
     """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
     s = a + b
@@ -69,97 +62,155 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(inline="always", **_CALLEE)
-def _dd_add(ah, al, bh, bl):
-    s, e = _two_sum(ah, bh)
-    return _fast_two_sum(s, e + (al + bl))
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
 
 
-@numba.njit(inline="always", **_CALLEE)
-def _two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
     p = a * b
-    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
-        return p, 0.0
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, fma(a, b, -p)
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+
+_MIN_NORMAL = 2.2250738585072014e-308
+
+_SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
+
+_TWO54 = 1.8014398509481984e16
 
 
-@numba.njit(inline="always", **_CALLEE)
-def _dd_mul(ah, al, bh, bl):
-    p, e = _two_prod(ah, bh)
-    return _fast_two_sum(p, e + (ah * bl + al * bh))
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
 
 
-@numba.njit(**_CALLEE)
-def _dd_div(ah, al, bh, bl):
-    q = ah / bh
-    p, e = _two_prod(q, bh)
-    r = (((ah - p) - e) + al) - q * bl
-    return _fast_two_sum(q, r / bh)
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
 
 
-@numba.njit(**_CALLEE)
-def _log_dd(x):
-    """log(x) = hi + lo to about 2**-100 relative, for a finite x > 0: x = m 2**e with m in [1/sqrt 2, sqrt 2),
-    log m = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...) with s = (m - 1)/(m + 1), |s| < 0.172, the series to
-    s^44 (its first eleven terms in double-double, the rest, below 2**-53 of the sum, in double), and e ln 2
-    added with ln 2 as two doubles."""
-    m, e = math.frexp(x)
-    if m < 0.7071067811865476:
-        m *= 2.0
-        e -= 1
-    dh, dl = _two_sum(m, 1.0)
-    sh, sl = _dd_div(m - 1.0, 0.0, dh, dl)  # m - 1 exact (Sterbenz)
-    s2h, s2l = _dd_mul(sh, sl, sh, sl)
-    q = 1.0 / 45.0
-    for c in (1.0 / 43.0, 1.0 / 41.0, 1.0 / 39.0, 1.0 / 37.0, 1.0 / 35.0, 1.0 / 33.0, 1.0 / 31.0, 1.0 / 29.0):
-        q = q * s2h + c
-    q = (q * s2h + 1.0 / 27.0) * s2h + 1.0 / 25.0
-    qh, ql = q * s2h + 1.0 / 23.0, 0.0
-    for ch, cl in (
-        (0.047619047619047616, 2.64338815386942e-18),  # 1/21 as two doubles
-        (0.05263157894736842, 2.921639538487254e-18),
-        (0.058823529411764705, 8.163404592832033e-19),
-        (0.06666666666666667, 9.251858538542971e-19),
-        (0.07692307692307693, -4.270088556250602e-18),
-        (0.09090909090909091, -2.523234146875356e-18),
-        (0.1111111111111111, 6.1679056923619804e-18),
-        (0.14285714285714285, 7.93016446160826e-18),
-        (0.2, -1.1102230246251566e-17),
-        (0.3333333333333333, 1.850371707708594e-17),  # 1/3
-        (1.0, 0.0),
-    ):
-        qh, ql = _dd_mul(qh, ql, s2h, s2l)
-        qh, ql = _dd_add(qh, ql, ch, cl)
-    lh, ll = _dd_mul(sh, sl, qh, ql)
-    ph, pl = _two_prod(float(e), 0.6931471805599453)
-    return _dd_add(ph, pl + e * 2.3190468138462996e-17, 2.0 * lh, 2.0 * ll)
+@njit(**{**_HELPER, **_CALLEE})
+def _fast_two_sum(a, b):
+    """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def log_dd_f64(x):
+    """log(x) = hi + lo for a finite x > 0, to within about 2**-56.5 of log(x) relative (tests/test_vecmath.py
+    measures it against mpmath), branch-free, so that a SIMD loop stays vectorised; for other x the pair means
+    nothing (the caller selects its own value there).
+
+    log_f64's reduction x = 2**k (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1) exact, and log(1 + f) = 2 atanh(s) =
+    2 s + s R(s^2), s = f / (2 + f) as a double-double q + q_lo (the division's remainder by an fma), R the atanh
+    series to s^24 (2/25 z^12; truncation below 2**-64 relative), and k ln 2 + 2 q + (2 q_lo + q R + k ln2_lo)
+    summed in double-double.  What is left is the rounding of q R (about 7 units of its last place), at most
+    about f^2/12 of the result.  Several times cheaper than rowlib.dd._log_dd's series in double-double (2**-100):
+    for sums that cannot cancel, or as the first try of one that may (the caller redoes the rare element where the
+    cancellation is deep)."""
+    sub = x < _MIN_NORMAL
+    u = select(sub, x * _TWO54, x)
+    bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
+    k = np.float64((bits >> 52) - 1023 + select(sub, -54, 0))
+    f = _bits_f64((bits & _MANT_MASK) + _SQRT_HALF_BITS) - 1.0
+    d = 2.0 + f
+    d_lo = (2.0 - d) + f  # 2 + f = d + d_lo exactly (|f| < 2)
+    q = f / d
+    q_lo = (fma(-q, d, f) - q * d_lo) / d  # f / (2 + f) = q + q_lo to about 2**-100
+    z = q * q
+    r = 2.0 / 25.0
+    r = r * z + 2.0 / 23.0
+    r = r * z + 2.0 / 21.0
+    r = r * z + 2.0 / 19.0
+    r = r * z + 2.0 / 17.0
+    r = r * z + 2.0 / 15.0
+    r = r * z + 2.0 / 13.0
+    r = r * z + 2.0 / 11.0
+    r = r * z + 2.0 / 9.0
+    r = r * z + 2.0 / 7.0
+    r = r * z + 2.0 / 5.0
+    r = r * z + 2.0 / 3.0
+    h, lo = _two_sum(k * _LN2_HI, 2.0 * q)  # k ln2_hi exact: the constant has 21 bits
+    return _fast_two_sum(h, lo + ((2.0 * q_lo + q * (r * z)) + k * _LN2_LO))
 
 
 @numba.njit(**_CALLEE)
 def _entropy_pair(y, p, plain):
     """-(y log p + (1 - y) log(1 - p)) in double-double, rounded once: 1 - y and 1 - p exact (TwoSum), the logs by
-    ``_log_dd`` (log(1 - p) as log(h) + log1p(l / h) of 1 - p = h + l), the products and the sum in double-double
+    vecmath's ``log_dd_f64`` (2**-56.5 relative; log(1 - p) as log(h) + l / h of 1 - p = h + l), the products
+    (by an fma) and the sum in double-double.  The two terms have one sign, so nothing cancels: about 0.57 ulp
     (plain float64 rounds 1 - y, both logs, both products and the sum: 2.1 ulp at y = 0.3).  ``plain``, the same
     value computed plainly, where either log is not finite (p = 0 or 1, a label's term that is 0 there) or an
     input is not finite."""
     if not (0.0 < p < 1.0 and math.isfinite(y) and math.isfinite(plain)):
         return plain
-    ah, al = _log_dd(p)
+    ah, al = log_dd_f64(p)
     qh, ql = _two_sum(1.0, -p)
-    bh, bl = _log_dd(qh)
-    bh, bl = _dd_add(bh, bl, math.log1p(ql / qh), 0.0)
+    bh, bl = log_dd_f64(qh)
+    bl += ql / qh  # log(h + l) = log(h) + l / h - (l / h)^2 / 2 ..., |l / h| < 2**-53
     wh, wl = _two_sum(1.0, -y)
-    sh, sl = _dd_mul(y, 0.0, ah, al)
-    th, tl = _dd_mul(wh, wl, bh, bl)
-    sh, sl = _dd_add(sh, sl, th, tl)
-    return -(sh + sl)
+    sh, sl = _vtwo_prod(y, ah)
+    sl += y * al
+    th, tl = _vtwo_prod(wh, bh)
+    tl += wh * bl + wl * bh
+    sh, e = _two_sum(sh, th)
+    return -(sh + (e + (sl + tl)))
 
 
 @numba.njit(cache=True)

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_eb638c5f9b80", globals())
+__name__ = one_name("symact_kernel_kl_divergence_83008412711b", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -404,20 +404,146 @@ def _log_dd(x):
     return _dd_add(ph, pl + e * 2.3190468138462996e-17, 2.0 * lh, 2.0 * ll)
 
 
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+
+_MIN_NORMAL = 2.2250738585072014e-308
+
+_SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
+
+_TWO54 = 1.8014398509481984e16
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def log_dd_f64(x):
+    """log(x) = hi + lo for a finite x > 0, to within about 2**-56.5 of log(x) relative (tests/test_vecmath.py
+    measures it against mpmath), branch-free, so that a SIMD loop stays vectorised; for other x the pair means
+    nothing (the caller selects its own value there).
+
+    log_f64's reduction x = 2**k (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1) exact, and log(1 + f) = 2 atanh(s) =
+    2 s + s R(s^2), s = f / (2 + f) as a double-double q + q_lo (the division's remainder by an fma), R the atanh
+    series to s^24 (2/25 z^12; truncation below 2**-64 relative), and k ln 2 + 2 q + (2 q_lo + q R + k ln2_lo)
+    summed in double-double.  What is left is the rounding of q R (about 7 units of its last place), at most
+    about f^2/12 of the result.  Several times cheaper than rowlib.dd._log_dd's series in double-double (2**-100):
+    for sums that cannot cancel, or as the first try of one that may (the caller redoes the rare element where the
+    cancellation is deep)."""
+    sub = x < _MIN_NORMAL
+    u = select(sub, x * _TWO54, x)
+    bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
+    k = np.float64((bits >> 52) - 1023 + select(sub, -54, 0))
+    f = _bits_f64((bits & _MANT_MASK) + _SQRT_HALF_BITS) - 1.0
+    d = 2.0 + f
+    d_lo = (2.0 - d) + f  # 2 + f = d + d_lo exactly (|f| < 2)
+    q = f / d
+    q_lo = (fma(-q, d, f) - q * d_lo) / d  # f / (2 + f) = q + q_lo to about 2**-100
+    z = q * q
+    r = 2.0 / 25.0
+    r = r * z + 2.0 / 23.0
+    r = r * z + 2.0 / 21.0
+    r = r * z + 2.0 / 19.0
+    r = r * z + 2.0 / 17.0
+    r = r * z + 2.0 / 15.0
+    r = r * z + 2.0 / 13.0
+    r = r * z + 2.0 / 11.0
+    r = r * z + 2.0 / 9.0
+    r = r * z + 2.0 / 7.0
+    r = r * z + 2.0 / 5.0
+    r = r * z + 2.0 / 3.0
+    h, lo = _two_sum(k * _LN2_HI, 2.0 * q)  # k ln2_hi exact: the constant has 21 bits
+    return _fast_two_sum(h, lo + ((2.0 * q_lo + q * (r * z)) + k * _LN2_LO))
+
+
 @numba.njit(**_CALLEE)
 def _log_plus(s, u, a, b, plain):
-    """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two) with log(u) in double-double
-    (``_log_dd``), a b exact (TwoProduct), their sum rounded once and the product with s in double-double: no
-    cancellation error where log(u) is near -a b (y log y - y z at z = log y, where plain float64 keeps only the
-    rounding of log y).  ``plain``, the same value computed plainly, where it or s, u, a b is not finite or u is
-    not positive."""
+    """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two), rounded once: a b exact
+    (TwoProduct), log(u) in double-double, their sum and its product with s in double-double, so that nothing is
+    lost where log(u) is near -a b (y log y - y z at z = log y, where plain float64 keeps only the rounding of
+    log y).  log(u) first by vecmath's log_dd_f64 (2**-56.5 relative), enough where the sum keeps at least half
+    of log(u) (its error then below 2**-55.5 of the result); where it cancels deeper, again by ``_log_dd``
+    (2**-100).  ``plain``, the same value computed plainly, where it or s, u, a b is not finite or u is not
+    positive."""
     if not (math.isfinite(s) and math.isfinite(a * b) and math.isfinite(plain) and 0.0 < u < math.inf):
         return plain
-    lh, ll = _log_dd(u)
-    ph, pl = _two_prod(a, b)
+    ph, pl = _vtwo_prod(a, b)
+    lh, ll = log_dd_f64(u)
     dh, dl = _two_sum(lh, ph)
+    if not abs(lh) <= 2.0 * abs(dh):
+        lh, ll = _log_dd(u)
+        dh, dl = _two_sum(lh, ph)
     dh, dl = _fast_two_sum(dh, dl + (ll + pl))
-    rh, rl = _two_prod(s, dh)
+    rh, rl = _vtwo_prod(s, dh)
     return rh + (rl + s * dl)
 
 

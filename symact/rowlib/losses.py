@@ -27,6 +27,7 @@ from ..vecmath import (
     exp_f64,
     fma,
     log1p_f64,
+    log_dd_f64,
     select,
 )
 from .checks import _floats, _param
@@ -366,48 +367,57 @@ def _exp_plus(w, a, b, plain):
 
 @numba.njit(cache=True)
 def _log_plus(s, u, a, b, plain):
-    """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two) with log(u) in double-double
-    (``_log_dd``), a b exact (TwoProduct), their sum rounded once and the product with s in double-double: no
-    cancellation error where log(u) is near -a b (y log y - y z at z = log y, where plain float64 keeps only the
-    rounding of log y).  ``plain``, the same value computed plainly, where it or s, u, a b is not finite or u is
-    not positive."""
+    """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two), rounded once: a b exact
+    (TwoProduct), log(u) in double-double, their sum and its product with s in double-double, so that nothing is
+    lost where log(u) is near -a b (y log y - y z at z = log y, where plain float64 keeps only the rounding of
+    log y).  log(u) first by vecmath's log_dd_f64 (2**-56.5 relative), enough where the sum keeps at least half
+    of log(u) (its error then below 2**-55.5 of the result); where it cancels deeper, again by ``_log_dd``
+    (2**-100).  ``plain``, the same value computed plainly, where it or s, u, a b is not finite or u is not
+    positive."""
     if not (math.isfinite(s) and math.isfinite(a * b) and math.isfinite(plain) and 0.0 < u < math.inf):
         return plain
-    lh, ll = _log_dd(u)
-    ph, pl = _two_prod(a, b)
+    ph, pl = _vtwo_prod(a, b)
+    lh, ll = log_dd_f64(u)
     dh, dl = _two_sum(lh, ph)
+    if not abs(lh) <= 2.0 * abs(dh):
+        lh, ll = _log_dd(u)
+        dh, dl = _two_sum(lh, ph)
     dh, dl = _fast_two_sum(dh, dl + (ll + pl))
-    rh, rl = _two_prod(s, dh)
+    rh, rl = _vtwo_prod(s, dh)
     return rh + (rl + s * dl)
 
 
 @numba.njit(cache=True)
 def _entropy_pair(y, p, plain):
     """-(y log p + (1 - y) log(1 - p)) in double-double, rounded once: 1 - y and 1 - p exact (TwoSum), the logs by
-    ``_log_dd`` (log(1 - p) as log(h) + log1p(l / h) of 1 - p = h + l), the products and the sum in double-double
+    vecmath's ``log_dd_f64`` (2**-56.5 relative; log(1 - p) as log(h) + l / h of 1 - p = h + l), the products
+    (by an fma) and the sum in double-double.  The two terms have one sign, so nothing cancels: about 0.57 ulp
     (plain float64 rounds 1 - y, both logs, both products and the sum: 2.1 ulp at y = 0.3).  ``plain``, the same
     value computed plainly, where either log is not finite (p = 0 or 1, a label's term that is 0 there) or an
     input is not finite."""
     if not (0.0 < p < 1.0 and math.isfinite(y) and math.isfinite(plain)):
         return plain
-    ah, al = _log_dd(p)
+    ah, al = log_dd_f64(p)
     qh, ql = _two_sum(1.0, -p)
-    bh, bl = _log_dd(qh)
-    bh, bl = _dd_add(bh, bl, math.log1p(ql / qh), 0.0)
+    bh, bl = log_dd_f64(qh)
+    bl += ql / qh  # log(h + l) = log(h) + l / h - (l / h)^2 / 2 ..., |l / h| < 2**-53
     wh, wl = _two_sum(1.0, -y)
-    sh, sl = _dd_mul(y, 0.0, ah, al)
-    th, tl = _dd_mul(wh, wl, bh, bl)
-    sh, sl = _dd_add(sh, sl, th, tl)
-    return -(sh + sl)
+    sh, sl = _vtwo_prod(y, ah)
+    sl += y * al
+    th, tl = _vtwo_prod(wh, bh)
+    tl += wh * bl + wl * bh
+    sh, e = _two_sum(sh, th)
+    return -(sh + (e + (sl + tl)))
 
 
 @numba.njit(cache=True)
 def _log_plus_square(v, a, b, k, plain):
     """k (log(v) + (a - b)^2 / v) for exact v > 0, a, b and a power of two k, rounded once: a - b exact
-    (TwoSum), its square, the quotient and log(v) (``_log_dd``) in double-double, so that nothing cancels
-    where log(v) < 0 is near -(a - b)^2 / v (plain float64 keeps only the rounding of log v there) and the
-    rounding of a - b is not doubled by the square.  ``plain``, the same value computed plainly, where it or an
-    input is not finite, or v is not positive."""
+    (TwoSum), its square, the quotient and log(v) in double-double, so that nothing cancels where log(v) < 0 is
+    near -(a - b)^2 / v (plain float64 keeps only the rounding of log v there) and the rounding of a - b is not
+    doubled by the square.  log(v) as in ``_log_plus``: vecmath's log_dd_f64 where the sum keeps at least half of
+    it, else ``_log_dd``.  ``plain``, the same value computed plainly, where it or an input is not finite, or v is
+    not positive."""
     if not (0.0 < v < math.inf and math.isfinite(a) and math.isfinite(b) and math.isfinite(plain)):
         return plain
     dh, dl = _two_sum(a, -b)
@@ -415,8 +425,11 @@ def _log_plus_square(v, a, b, k, plain):
         return plain
     sh, sl = _dd_mul(dh, dl, dh, dl)
     qh, ql = _dd_div(sh, sl, v, 0.0)
-    lh, ll = _log_dd(v)
+    lh, ll = log_dd_f64(v)
     th, tl = _dd_add(lh, ll, qh, ql)
+    if not abs(lh) <= 2.0 * abs(th):
+        lh, ll = _log_dd(v)
+        th, tl = _dd_add(lh, ll, qh, ql)
     return k * (th + tl)
 
 
