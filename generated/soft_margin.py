@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_soft_margin_0f8ea4e399db", globals())
+__name__ = one_name("symact_kernel_soft_margin_57f70c19e5f0", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -127,15 +127,13 @@ def _direct(out, array, axis, *others):
     return None
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _loss_each(zs, ys, params, out):
-    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
-    return out
+def _chunks(size):
+    """The number of chunks for a prange twin, or 0 for the serial kernel."""
+    threads = numba.get_num_threads()
+    return 4 * threads if size >= 262144 and threads > 1 else 0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_sums(zs, ys, params, sums):
     """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
     the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
@@ -149,6 +147,54 @@ def _loss_sums(zs, ys, params, sums):
         sums[b] = _fsum(buf[:m])
     return sums
 
+#: the worker threads of _by_blocks (the calling thread is one more), made by its first call
+_POOL = []
+
+
+def _on_threads(kernel, pieces):
+    """``kernel(*args)`` for each ``args`` of ``pieces``, on up to ``numba.get_num_threads()`` threads (the caller
+    one of them), ``kernel`` a serial kernel compiled with ``nogil=True``: nothing more to compile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = iter(pieces)  # shared by the threads: next() on it is atomic under the GIL
+
+    def work():
+        for args in todo:
+            kernel(*args)
+
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
+    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), len(pieces)) - 1)]
+    work()
+    for helper in helpers:
+        helper.result()
+
+
+def _each_loop(loop, zs, ys, params, out, *size):
+    """``loop(zs, ys, params, *size, out)`` (_loss_each, _loss_sums, _grad_each: serial, ``nogil=True``), on up to
+    ``numba.get_num_threads()`` threads for a large array (rowlib.fast._on_threads), each on a slice of the
+    elements, whole blocks for _loss_sums (whose ``out`` holds a sum per block): the serial loop's bits.  Python
+    threads rather than a ``parallel=True`` twin: a twin's compilation added 0.3 to 0.6 s to a first call, and
+    these loops are slow enough per element (compensated losses: 15 to 60 ns) that a thread's wake-up is lost in
+    them."""
+    chunks = min(_chunks(zs.size), out.size)
+    if not chunks:
+        return loop(zs, ys, params, *size, out)
+    per = _BLOCK if loop is _loss_sums else 1  # elements per entry of out
+    cuts = [c * out.size // chunks for c in range(chunks + 1)]
+    _on_threads(
+        loop, [(zs[a * per : b * per], ys[a * per : b * per], params, *size, out[a:b]) for a, b in zip(cuts, cuts[1:])]
+    )
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _loss_each(zs, ys, params, out):
+    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
+    for k in range(zs.shape[0]):
+        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+    return out
+
 
 def _generic_forward(z, y, params, reduction, out):
     """forward by the generic loops, where every parameter is a number (None where one is an array, which the
@@ -159,11 +205,11 @@ def _generic_forward(z, y, params, reduction, out):
     if reduction == "none":
         direct = _direct(out, z, -1, y) if z.ndim else None
         target = direct.reshape(-1) if direct is not None else np.empty(z.size, dtype=z.dtype)
-        _loss_each(zs, ys, params, target)
+        _each_loop(_loss_each, zs, ys, params, target)
         return out if direct is not None else _finish(target.reshape(z.shape), reduction, z.dtype, out, z.size)
     if out is not None:
         raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
-    total = _fsum(_loss_sums(zs, ys, params, np.empty(-(-z.size // _BLOCK))))
+    total = _fsum(_each_loop(_loss_sums, zs, ys, params, np.empty(-(-z.size // _BLOCK))))
     if reduction == "mean":
         total = total / z.size if z.size else math.nan
     return z.dtype.type(total)
@@ -274,7 +320,7 @@ def _forward(logits, labels, raw, reduction, out, fast):
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _grad_each(zs, ys, params, size, out):
     """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
     once to out's dtype."""
@@ -306,7 +352,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
         z = np.asarray(z, order="C")
         direct = _direct(out, z, -1, y) if z.ndim else None
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
-        _grad_each(z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, size, target.reshape(-1))
+        _each_loop(_grad_each, z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, target.reshape(-1), size)
         return out if direct is not None else _grad_out(target, z.dtype, out)
     values = np.asarray(_grad_ufunc(*_wide(z, y, params)))
     if reduction == "mean" and z.size:

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmin_d14dcd7c71c0", globals())
+__name__ = one_name("symact_kernel_softmin_4d8e8d4a07af", globals())
 
 _SIGN = -1
 
@@ -602,6 +602,25 @@ def _forward_rows(a, out, redo):
 _POOL = []
 
 
+def _on_threads(kernel, pieces):
+    """``kernel(*args)`` for each ``args`` of ``pieces``, on up to ``numba.get_num_threads()`` threads (the caller
+    one of them), ``kernel`` a serial kernel compiled with ``nogil=True``: nothing more to compile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = iter(pieces)  # shared by the threads: next() on it is atomic under the GIL
+
+    def work():
+        for args in todo:
+            kernel(*args)
+
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
+    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), len(pieces)) - 1)]
+    work()
+    for helper in helpers:
+        helper.result()
+
+
 def _by_blocks(kernel, chunks, args, split):
     """``kernel(*args)`` over ``chunks`` blocks of rows, on up to ``numba.get_num_threads()`` threads (the caller
     one of them); the arguments at the positions in ``split`` are cut to a block's rows, the others passed whole.
@@ -611,22 +630,9 @@ def _by_blocks(kernel, chunks, args, split):
     twin's parfor lowering, and the optimisation and machine code of the whole row kernel once more inside it,
     were about a quarter of a large array's first call (the softmax vjp at 10**6 elements), and a process that
     met a small array and a large one compiled both."""
-    from concurrent.futures import ThreadPoolExecutor
-
     rows = args[0].shape[0]
-    blocks = iter(range(chunks))  # shared by the threads: next() on it is atomic under the GIL
-
-    def work():
-        for c in blocks:
-            start, stop = c * rows // chunks, (c + 1) * rows // chunks
-            kernel(*[x[start:stop] if i in split else x for i, x in enumerate(args)])
-
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
-    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), chunks) - 1)]
-    work()
-    for helper in helpers:
-        helper.result()
+    cuts = [c * rows // chunks for c in range(chunks + 1)]
+    _on_threads(kernel, [[x[a:b] if i in split else x for i, x in enumerate(args)] for a, b in zip(cuts, cuts[1:])])
 
 
 def _forward_rows_par(a, out, redo, chunks):

@@ -561,6 +561,48 @@ def test_the_loss_twins_give_the_serial_kernels_bits(name):
         numba.set_num_threads(previous)
 
 
+@pytest.mark.parametrize("name", ["binary_cross_entropy", "kl_divergence", "huber", "poisson_nll"])
+def test_the_generic_loss_loops_on_threads_give_the_serial_bits(name):
+    """A large array's generic loss loops (_loss_each, _loss_sums, _grad_each) run on up to Numba's thread count
+    of Python threads (rowlib.losses._each_loop: the serial loop on slices, whole blocks for the sums); forward
+    with each reduction and grad give the bits of one thread, float32 and float64, read-only inputs and out=
+    included."""
+    import numba
+
+    from symact.check import load_module
+
+    m = load_module(name, "generated")
+    n = 300_001  # above rowlib.losses._chunks' threshold, not a multiple of a block
+    rng = np.random.default_rng(6)
+    previous = numba.get_num_threads()
+    try:
+        for dtype in (np.float32, np.float64):
+            low = 0.0 if getattr(m, "_INPUT_RANGE", None) else -3.0
+            z = rng.uniform(low, 1.0, n).astype(dtype)
+            y = rng.random(n).astype(dtype)
+            z.setflags(write=False)
+            results = []
+            for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+                numba.set_num_threads(threads)
+                out = np.empty(n, dtype)
+                assert m.forward(z, y, reduction="none", out=out) is out
+                results.append(
+                    [
+                        m.forward(z, y, reduction="none"),
+                        out,
+                        m.forward(z, y, reduction="mean"),
+                        m.forward(z, y, reduction="sum"),
+                        m.grad(z, y, reduction="mean"),
+                        m.grad(z, y, reduction="none", out=np.empty(n, dtype)),
+                    ]
+                )
+            for serial, threaded in zip(*results):
+                np.testing.assert_array_equal(threaded, serial)
+                assert np.asarray(threaded).dtype == dtype
+    finally:
+        numba.set_num_threads(previous)
+
+
 _ORDER_CHILD = r"""
 import sys
 import numba

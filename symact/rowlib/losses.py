@@ -32,7 +32,7 @@ from ..vecmath import (
 )
 from .checks import _floats, _param
 from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _log_dd, _two_prod, _vtwo_prod
-from .fast import _FAST_MAX_N, _address, _call_loop, _call_loop_out, _chunk, _nonneg_sum
+from .fast import _FAST_MAX_N, _address, _call_loop, _call_loop_out, _chunk, _nonneg_sum, _on_threads
 from .reduce import _finish, _fsum, _grad_out, _reduction, _same_shape
 from .rows import _direct
 
@@ -549,7 +549,7 @@ def _positive(value, name):
 _BLOCK = 4096
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_sums(zs, ys, params, sums):
     """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
     the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
@@ -564,7 +564,7 @@ def _loss_sums(zs, ys, params, sums):
     return sums
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_each(zs, ys, params, out):
     """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
     for k in range(zs.shape[0]):
@@ -572,12 +572,30 @@ def _loss_each(zs, ys, params, out):
     return out
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def _grad_each(zs, ys, params, size, out):
     """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
     once to out's dtype."""
     for k in range(zs.shape[0]):
         out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+    return out
+
+
+def _each_loop(loop, zs, ys, params, out, *size):
+    """``loop(zs, ys, params, *size, out)`` (_loss_each, _loss_sums, _grad_each: serial, ``nogil=True``), on up to
+    ``numba.get_num_threads()`` threads for a large array (rowlib.fast._on_threads), each on a slice of the
+    elements, whole blocks for _loss_sums (whose ``out`` holds a sum per block): the serial loop's bits.  Python
+    threads rather than a ``parallel=True`` twin: a twin's compilation added 0.3 to 0.6 s to a first call, and
+    these loops are slow enough per element (compensated losses: 15 to 60 ns) that a thread's wake-up is lost in
+    them."""
+    chunks = min(_chunks(zs.size), out.size)
+    if not chunks:
+        return loop(zs, ys, params, *size, out)
+    per = _BLOCK if loop is _loss_sums else 1  # elements per entry of out
+    cuts = [c * out.size // chunks for c in range(chunks + 1)]
+    _on_threads(
+        loop, [(zs[a * per : b * per], ys[a * per : b * per], params, *size, out[a:b]) for a, b in zip(cuts, cuts[1:])]
+    )
     return out
 
 
@@ -590,11 +608,11 @@ def _generic_forward(z, y, params, reduction, out):
     if reduction == "none":
         direct = _direct(out, z, -1, y) if z.ndim else None
         target = direct.reshape(-1) if direct is not None else np.empty(z.size, dtype=z.dtype)
-        _loss_each(zs, ys, params, target)
+        _each_loop(_loss_each, zs, ys, params, target)
         return out if direct is not None else _finish(target.reshape(z.shape), reduction, z.dtype, out, z.size)
     if out is not None:
         raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
-    total = _fsum(_loss_sums(zs, ys, params, np.empty(-(-z.size // _BLOCK))))
+    total = _fsum(_each_loop(_loss_sums, zs, ys, params, np.empty(-(-z.size // _BLOCK))))
     if reduction == "mean":
         total = total / z.size if z.size else math.nan
     return z.dtype.type(total)
@@ -659,7 +677,7 @@ def _grad(logits, labels, raw, reduction, out, fast):
         z = np.asarray(z, order="C")
         direct = _direct(out, z, -1, y) if z.ndim else None
         target = direct if direct is not None else np.empty(z.shape, dtype=z.dtype)
-        _grad_each(z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, size, target.reshape(-1))
+        _each_loop(_grad_each, z.reshape(-1), np.ascontiguousarray(y).reshape(-1), params, target.reshape(-1), size)
         return out if direct is not None else _grad_out(target, z.dtype, out)
     values = np.asarray(_grad_ufunc(*_wide(z, y, params)))
     if reduction == "mean" and z.size:
