@@ -16,7 +16,7 @@ compute forms (stabilising rewrites, not proved equal: each checked numerically 
     derivative: sqrt(2)*x*exp(-x**2/2)/(2*sqrt(pi)) + Piecewise((2 - erfc(sqrt(2)*Abs(x)/2), sqrt(2)*x >= 0), (erfc(sqrt(2)*Abs(x)/2), True))/2
 
 compute forms (fits to f' near its zeros, not identities: symact check measures their error):
-    near a zero of f': d P(d), P a Chebyshev fit of degree 22 (12 for float32) in d = x - u0, u0 = -0.75179152469356447241, for |d| < 1.0
+    near a zero of f': d P(d), P a Chebyshev fit of degree 22 (12 for float32) in d = x - u0, u0 = -0.75179152469356445746, for |d| < 1.0
 """
 
 
@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_83f2d39b39d8", globals())
+__name__ = one_name("symact_kernel_gelu_3f081535bd20", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---

@@ -14,7 +14,7 @@ compute forms (stabilising rewrites of the definition and its derivative, each p
     derivative: 4*x*exp(-2*softplus(x))*sigmoid(x)/(1 + exp(-2*softplus(x)))**2 + tanh(softplus(x))
 
 compute forms (fits to f' near its zeros, not identities: symact check measures their error):
-    near a zero of f': d P(d), P a Chebyshev fit of degree 9 (4 for float32) in d = x - u0, u0 = -1.1924312145154951637, for |d| < 0.0625
+    near a zero of f': d P(d), P a Chebyshev fit of degree 9 (4 for float32) in d = x - u0, u0 = -1.1924312145154952121, for |d| < 0.0625
 
 compute forms (symact.kernel_lib forms, chosen by the shape of f or f' and proved equal by cancellation):
     forward (finite x): _mish_dd(x) (float64), _mish_plain(x) (float32): w tanh(softplus(w)) in head-tail arithmetic
@@ -53,7 +53,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_7c746fd7e3ac", globals())
+__name__ = one_name("symact_kernel_mish_75954cc1f021", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---

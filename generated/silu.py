@@ -14,7 +14,7 @@ compute forms (stabilising rewrites of the definition and its derivative, each p
     derivative: Piecewise(((x*exp(-x) + 1 + exp(-x))/(1 + exp(-x))**2, x >= 0), ((x + exp(x) + 1)*exp(x)/(exp(x) + 1)**2, True))
 
 compute forms (fits to f' near its zeros, not identities: symact check measures their error):
-    near a zero of f': d P(d), P a Chebyshev fit of degree 9 (4 for float32) in d = x - u0, u0 = -1.2784645427610736856, for |d| < 0.0625
+    near a zero of f': d P(d), P a Chebyshev fit of degree 9 (4 for float32) in d = x - u0, u0 = -1.2784645427610737951, for |d| < 0.0625
 
 compute forms (symact.kernel_lib forms, chosen by the shape of f or f' and proved equal by cancellation):
     derivative (finite x): (w sigma(w))' = sigma(w) (1 + w (1 - sigma(w))), w = x
@@ -52,7 +52,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_silu_5177379bd40c", globals())
+__name__ = one_name("symact_kernel_silu_d0ee6eae3901", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---

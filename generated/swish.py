@@ -14,7 +14,7 @@ compute forms (stabilising rewrites of the definition and its derivative, each p
     derivative: Piecewise(((beta*x*exp(-beta*x) + 1 + exp(-beta*x))/(1 + exp(-beta*x))**2, x >= 0), ((beta*x + exp(beta*x) + 1)*exp(beta*x)/(exp(beta*x) + 1)**2, True))
 
 compute forms (fits to f' near its zeros, not identities: symact check measures their error):
-    near a zero of f': d P(d), P a Chebyshev fit of degree 9 (4 for float32) in d = beta*x - u0, u0 = -1.2784645427610736856, for |d| < 0.0625
+    near a zero of f': d P(d), P a Chebyshev fit of degree 9 (4 for float32) in d = beta*x - u0, u0 = -1.2784645427610737951, for |d| < 0.0625
 
 compute forms (symact.kernel_lib forms, chosen by the shape of f or f' and proved equal by cancellation):
     derivative (finite x): (w sigma(w))' = sigma(w) (1 + w (1 - sigma(w))), w = beta*x
@@ -54,7 +54,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_swish_175ba4f96ecb", globals())
+__name__ = one_name("symact_kernel_swish_82c887d9cc06", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---

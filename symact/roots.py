@@ -55,10 +55,12 @@ class RootPatch:
 
     def describe(self, var: str = "x") -> str:
         u = f"{self.scale}*{var}" if self.scale else var
+        with mpmath.workdps(30):  # the root's digits, whatever precision the caller left mpmath at
+            root = mpmath.nstr(mpmath.mpf(self.root), 20)
         return (
             f"d P(d), P a Chebyshev fit of degree {len(self.coefficients) - 1} "
             f"({len(self.coefficients32) - 1} for float32) in d = {u} - u0, "
-            f"u0 = {mpmath.nstr(mpmath.mpf(self.root), 20)}, "
+            f"u0 = {root}, "
             f"for |d| < {self.radius}"
             + (f" (float32: {self.radius32})" if self.radius32 not in (0.0, self.radius) else "")
         )

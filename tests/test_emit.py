@@ -50,6 +50,27 @@ def test_rendering_is_byte_stable():
     assert render(entry) == (GENERATED / "sigmoid.py").read_text()
 
 
+def test_a_root_patch_is_described_alike_whatever_precision_mpmath_was_left_at():
+    """The header's u0 comes from the root's 40 digits, not from mpmath's global precision: a test (or a user's
+    script) that left mpmath.mp.prec at 200 made ``symact generate --check`` report gelu, gelu_tanh and mish
+    out of date, their u0 printed to 20 digits of a 53-bit value in one process and of the root in another."""
+    import mpmath
+
+    from symact.roots import RootPatch
+
+    patch = RootPatch("-0.7517915246935644574579049467813375018651", 1.0, (1.0, 2.0), "", (1.0,))
+    texts = []
+    for prec in (53, 200, 30):
+        previous = mpmath.mp.prec
+        mpmath.mp.prec = prec
+        try:
+            texts.append(patch.describe())
+        finally:
+            mpmath.mp.prec = previous
+    assert texts[0] == texts[1] == texts[2]
+    assert "u0 = -0.75179152469356445746," in texts[0]
+
+
 def test_check_mode_reports_stale_missing_and_extra(tmp_path, files):
     subset = {k: files[k] for k in ("relu.py", "sigmoid.py", "tanh.py")}
     emit(subset, tmp_path)

@@ -364,14 +364,14 @@ def test_binary_forward_simd_is_accurate_and_its_block_sums_deterministic(name):
     z = np.r_[rng.normal(0, 4, 150), rng.normal(0, 40, 30), [0.0, -0.0, 1e-300, 36.7, -36.7, 745.2, -745.2, 1e300]]
     y = np.r_[rng.random(120), rng.choice([0.0, 1.0, 0.5, 2.0**-30, 1 - 2.0**-53, 5e-324], z.size - 120)]
     weights = [{}] if name.startswith("sigmoid") else [{"pos_weight": q} for q in (1.0, 3.0, 1e10, 0.01, 0.0)]
-    mpmath.mp.prec = 120
     for kw in weights:
-        q = mpmath.mpf(kw.get("pos_weight", 1.0))
         got = m.forward(z, y, reduction="none", **kw)
-        for a, b, v in zip(z, y, got):
-            a, b = mpmath.mpf(a), mpmath.mpf(b)
-            exact = q * b * mpmath.log1p(mpmath.exp(-a)) + (1 - b) * mpmath.log1p(mpmath.exp(a))
-            assert abs(mpmath.mpf(v) - exact) <= 4 * np.spacing(float(exact)), (a, b, kw)
+        with mpmath.workprec(120):  # scoped: a global setting outlives the test
+            q = mpmath.mpf(kw.get("pos_weight", 1.0))
+            for a, b, v in zip(z, y, got):
+                a, b = mpmath.mpf(a), mpmath.mpf(b)
+                exact = q * b * mpmath.log1p(mpmath.exp(-a)) + (1 - b) * mpmath.log1p(mpmath.exp(a))
+                assert abs(mpmath.mpf(v) - exact) <= 4 * np.spacing(float(exact)), (a, b, kw)
     edge = np.array([math.inf, -math.inf, math.nan, 0.5])
     ze, ye = (a.ravel() for a in np.meshgrid(edge, np.array([0.0, 1.0, 0.25, math.nan])))
     for kw in weights + ([{"pos_weight": -2.5}] if weights != [{}] else []):
