@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_binary_cross_entropy_8bd6712a77f3", globals())
+__name__ = one_name("symact_kernel_binary_cross_entropy_89a6ae4c9309", globals())
 
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
@@ -60,6 +60,12 @@ def _two_sum(a, b):
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
+
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
 
 
 @intrinsic
@@ -81,10 +87,10 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
-    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
     p = a * b
     return p, fma(a, b, -p)
 

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_e2063162bf7a", globals())
+__name__ = one_name("symact_kernel_kl_divergence_3b0749ca9108", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -368,6 +368,12 @@ def _fast_two_sum(a, b):
     s = a + b
     return s, b - (s - a)
 
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
 
 @njit(**{**_HELPER, **_CALLEE})
 def _two_sum(a, b):
@@ -377,13 +383,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -406,7 +412,7 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
@@ -469,10 +475,10 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
-    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
     p = a * b
     return p, fma(a, b, -p)
 

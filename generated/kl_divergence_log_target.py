@@ -44,7 +44,13 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_log_target_89da7ac374a0", globals())
+__name__ = one_name("symact_kernel_kl_divergence_log_target_cd1f9634e924", globals())
+
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
 
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
@@ -61,7 +67,7 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -76,17 +82,16 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
-    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
-    compiled with the caller's options, as if written there."""
+    17, the tail of the double-double exp (here and in the SIMD loops), inlined by LLVM."""
     q = 1.0 / 20922789888000.0
     q = q * r1 + 1.0 / 1307674368000.0
     q = q * r1 + 1.0 / 87178291200.0

@@ -44,18 +44,24 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_poisson_nll_f6a62b6ffbc4", globals())
+__name__ = one_name("symact_kernel_poisson_nll_44913a6955e1", globals())
+
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
 _CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
-    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
-    compiled with the caller's options, as if written there."""
+    17, the tail of the double-double exp (here and in the SIMD loops), inlined by LLVM."""
     q = 1.0 / 20922789888000.0
     q = q * r1 + 1.0 / 1307674368000.0
     q = q * r1 + 1.0 / 87178291200.0
@@ -82,7 +88,7 @@ def _fast_two_sum(a, b):
     return s, b - (s - a)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b

@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_2bdfa1eaabc7", globals())
+__name__ = one_name("symact_kernel_softmax_539c8d98eddf", globals())
 
 _SIGN = 1
 
@@ -724,6 +724,12 @@ def _vjp_call(serial, parallel, again, a, g, axis, out, name):
             np.negative(result, out=result)
     return out if direct is not None else _result(result, shape, axis, out, array.dtype)
 
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
 
 @njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
@@ -740,13 +746,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -769,11 +775,10 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
-    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
-    compiled with the caller's options, as if written there."""
+    17, the tail of the double-double exp (here and in the SIMD loops), inlined by LLVM."""
     q = 1.0 / 20922789888000.0
     q = q * r1 + 1.0 / 1307674368000.0
     q = q * r1 + 1.0 / 87178291200.0
@@ -832,7 +837,7 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
@@ -929,14 +934,14 @@ def _vjp_redo(a, g, out, redo):
     return out
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
     return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -963,10 +968,10 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
-    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
     p = a * b
     return p, fma(a, b, -p)
 
@@ -1031,7 +1036,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     return s, b - (s - a)
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -1050,7 +1055,7 @@ def _g_ok(g):
     return top < 0x7BF0000000000000
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))

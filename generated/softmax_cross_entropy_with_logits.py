@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_db40119ef67b", globals())
+__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_d4be8b1b40c7", globals())
 
 _SPARSE = False
 
@@ -649,6 +649,12 @@ def _grad_out(values, dtype, out):
     out[...] = values
     return out
 
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
 
 @njit(**{**_HELPER, **_CALLEE})
 def _fast_two_sum(a, b):
@@ -665,13 +671,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -694,11 +700,10 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
-    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
-    compiled with the caller's options, as if written there."""
+    17, the tail of the double-double exp (here and in the SIMD loops), inlined by LLVM."""
     q = 1.0 / 20922789888000.0
     q = q * r1 + 1.0 / 1307674368000.0
     q = q * r1 + 1.0 / 87178291200.0
@@ -757,7 +762,7 @@ def _dd_exps(row, m, eh, el, ke):
     return th, tl
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))
@@ -896,14 +901,14 @@ _CANCEL = 1.1368683772161603e-13  # 2**-43: the sums' quantisation (2**-103 of e
 _Y_MAX_BITS = 0x7830000000000000  # the bits of 2**900: labels below it keep the Veltkamp splits in range
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
     return (x * _bits_f64((k1 + 1023) << 52)) * _bits_f64((k - k1 + 1023) << 52)
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -930,10 +935,10 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
-    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
     p = a * b
     return p, fma(a, b, -p)
 
@@ -998,7 +1003,7 @@ def _exps_dd(row, m, eh, el, ke, sh, sl):
     return s, b - (s - a)
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _first(row, m):
     n = row.shape[0]
     first = n
@@ -1076,7 +1081,7 @@ def _sum_fixed(vh, vl, lo, skip):
     return _scale2(a, -s), _scale2(lo2 - (a - hi), -s)
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_1e58a7a3ca0b", globals())
+__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_dffce68f0c55", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -529,12 +529,17 @@ def _direct(out, array, axis, *others):
         return out.reshape(math.prod(array.shape[:-1]), array.shape[-1])
     return None
 
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
 
-@numba.njit(inline="always", **_CALLEE)
+
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
-    17, the tail of the double-double exp (here and in the SIMD loops).  Inlined into its caller, and so
-    compiled with the caller's options, as if written there."""
+    17, the tail of the double-double exp (here and in the SIMD loops), inlined by LLVM."""
     q = 1.0 / 20922789888000.0
     q = q * r1 + 1.0 / 1307674368000.0
     q = q * r1 + 1.0 / 87178291200.0
@@ -552,10 +557,10 @@ def _exp_tail_poly(r1):
     return q
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vtwo_prod(a, b):
     """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
-    took 17 operations).  Inlined: the SIMD loops that call it stay vectorised."""
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
     p = a * b
     return p, fma(a, b, -p)
 
@@ -660,7 +665,7 @@ def _grad_double_par(zs, ys, params, size, out, chunks):
     return out
 
 
-@numba.njit(error_model="numpy", inline="always", **_CALLEE)
+@numba.njit(forceinline=True, error_model="numpy", fastmath={"contract"}, **_CALLEE)  # as _grad_fast, its caller
 def _grad_f32_parts(z, y, w):
     """(x, ok): the gradient -w y sigma(-z) + (1 - y) sigma(z) in float64 from one exponential, e = exp(-|z|):
     ((1 - y) - w y e) / (1 + e) for z >= 0, ((1 - y) e - w y) / (1 + e) for z < 0; ok where the numerator keeps
@@ -973,13 +978,13 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _two_prod(a, b):
     """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
     p = a * b
@@ -1002,7 +1007,7 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q, r / bh)
 
 
-@numba.njit(inline="always", **_CALLEE)
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     return _fast_two_sum(p, e + (ah * bl + al * bh))

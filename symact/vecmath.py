@@ -114,6 +114,12 @@ def _bits_f32(typingctx, i):
 #: caller that happens to compile it first (a float32 loop that contracts), for every later caller too.
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": False}
 
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
 #: ``_HELPER`` in a generated module whose loops contract (its text, as the module's ``_HELPER`` line)
 CONTRACTED_HELPER = '{"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}'
 

@@ -147,7 +147,7 @@ def _grad_fast(zs, ys, params, size, out):
     return out
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@numba.njit(forceinline=True, error_model="numpy", fastmath={"contract"})  # as _grad_fast, its caller
 def _grad_f32_parts(z, y, w):
     """(x, ok): the gradient -w y sigma(-z) + (1 - y) sigma(z) in float64 from one exponential, e = exp(-|z|):
     ((1 - y) - w y e) / (1 + e) for z >= 0, ((1 - y) e - w y) / (1 + e) for z < 0; ok where the numerator keeps

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from ..vecmath import (
+    _EXACT,
     _EXP_LO,
     _F32_C3,
     _F32_C4,
@@ -455,14 +456,14 @@ def _vjp_row_single(ar, gr, outr, w, ke):
     return close != 0
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(**_EXACT)
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(**_EXACT)
 def _vsum2(a, b, c):
     """s + e = a + b exactly (Knuth), the error added to c."""
     s = a + b
@@ -470,7 +471,7 @@ def _vsum2(a, b, c):
     return s, c + ((a - (s - bb)) + (b - bb))
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(**_EXACT)
 def _scale2(x, k):
     """x * 2**k in two exact steps (one rounding at most, for a subnormal result), k >= -2044."""
     k1 = k >> 1
@@ -547,7 +548,7 @@ def _g_ok(g):
     return top < 0x7BF0000000000000
 
 
-@numba.njit(error_model="numpy", inline="always")
+@numba.njit(**_EXACT)
 def _first(row, m):
     n = row.shape[0]
     first = n
