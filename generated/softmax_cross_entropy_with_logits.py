@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_d4be8b1b40c7", globals())
+__name__ = one_name("symact_kernel_softmax_cross_entropy_with_logits_850273c6e486", globals())
 
 _SPARSE = False
 
@@ -518,12 +518,14 @@ def _row_max(row):
 @numba.njit(error_model="numpy", **_CALLEE)
 def _loss_row(zr, yr, sparse, t, e, lo, terms):
     """(slow, loss) of one row: the max, log1p of the rest summed exactly, then -log p_t or sum_k y_k (-log p_k);
-    slow: the row is left to _loss_row_slow (nan, infinite logits; the loss is then 0)."""
+    slow: the row is left to _loss_row_slow (nan, infinite logits; the loss is then 0).  Which, the module's
+    ``_SPARSE`` says (``sparse`` is the same value): a constant, so that a sparse module does not compile the
+    soft labels' sum (_nonneg_sum)."""
     fast, m = _row_max(zr)
     if not fast:
         return True, 0.0
     big = math.log1p(_log_rest(zr, m, e))
-    if sparse:
+    if _SPARSE:
         v = np.float64(zr[t])
         d = v - m
         bb = d - v
@@ -1098,12 +1100,14 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     quantisation, at most 2**-103 of Y and of the total: a row where that could reach 2**-60 of some output
     (e_j sum_{k != j} y_k and y_j sum_{k != j} e_k equal to 2**-43, soft labels at the prediction) is redone
     by _grad_row_dd (returns True: the row is left to it).  A sparse row (label t >= 0) is e_j scale / total
-    but at t, -sum_{k != t} e_k scale / total: no cancellation, no label sums."""
+    but at t, -sum_{k != t} e_k scale / total: no cancellation, no label sums.  Which of the two a row is, the
+    module's ``_SPARSE`` says (its labels' kind; t >= 0 exactly where it is True): a constant, so that a module
+    compiles only its own branch (the dense one was a third of a sparse module's first call)."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
     cancel = _CANCEL * max(1.0, n / _FAST_MAX_N)  # the quantisation grows with n past 2**16 terms
     ybits = 0
-    if t < 0:
+    if not _SPARSE:  # the module's constant: Numba prunes the branch a module never takes, and compiles less
         for k in range(n):
             ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
     if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, huge or nan labels
@@ -1118,7 +1122,7 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     th, tl = _two_sum(1.0, rh)
     th, tl = _fast_two_sum(th, tl + rl)
     ch, cl = _dd_div(scale, 0.0, th, tl)
-    if t >= 0:
+    if _SPARSE:  # (t >= 0: the class index)
         for k in range(n):
             outr[k] = _scale2(_vdd_mul(eh[k], el[k], ch, cl)[0], ke[k])
         oh, ol = _dd_add(th, tl, -sh[t], -sl[t])
