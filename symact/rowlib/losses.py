@@ -87,12 +87,14 @@ def _loss_fast(zs, ys, params, out):
 
 @numba.njit(cache=True, error_model="numpy")
 def _loss_blocks(zs, ys, params, first, last, blocks, sums):
-    """sums[b] = the losses of block b of ``blocks`` summed to relative precision (_total), for b in [first,
-    last): each block's losses computed into a buffer that stays in cache, never the whole array."""
+    """sums[b] = the losses of block b of ``blocks`` (at most _FAST_MAX_N elements) summed to relative precision,
+    for b in [first, last): each block's losses computed into a buffer that stays in cache, never the whole
+    array, and summed exactly in fixed point by _nonneg_sum: _loss_fast's losses are nonnegative (or nan, or
+    inf, which _nonneg_sum sums plainly)."""
     buf = np.empty(_FAST_MAX_N)
     for b in range(first, last):
         start, stop = _chunk(b, blocks, zs.shape[0])
-        sums[b] = _total(_loss_fast(zs[start:stop], ys[start:stop], params, buf[: stop - start]))
+        sums[b] = _nonneg_sum(_loss_fast(zs[start:stop], ys[start:stop], params, buf[: stop - start]), math.inf)
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
@@ -107,23 +109,6 @@ def _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address):
 def _loss_blocks_par(zs, ys, params, blocks, sums, chunks):
     address = _address(_loss_blocks, (zs, ys, params, 0, blocks, blocks, sums))
     _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _total(values):
-    """sum of the values: nonnegative ones in blocks summed exactly in fixed point, else compensated."""
-    n = values.shape[0]
-    low = 0.0
-    for k in range(n):
-        low = min(low, values[k])
-    if not low >= 0.0:
-        return _fsum(values)
-    blocks = max(1, -(-n // _FAST_MAX_N))
-    sums = np.empty(blocks)
-    for c in range(blocks):
-        start, stop = _chunk(c, blocks, n)
-        sums[c] = _nonneg_sum(values[start:stop], math.inf)
-    return _fsum(sums)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
