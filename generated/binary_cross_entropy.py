@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_binary_cross_entropy_89a6ae4c9309", globals())
+__name__ = one_name("symact_kernel_binary_cross_entropy_6fab7ae52bbe", globals())
 
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
@@ -309,7 +309,7 @@ def _loss_sums(zs, ys, params, sums):
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
-        m = min(_BLOCK, n - start)
+        m = n - start if n - start < _BLOCK else _BLOCK
         for k in range(m):
             buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
         sums[b] = _fsum(buf[:m])

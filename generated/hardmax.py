@@ -40,7 +40,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_hardmax_7202f2414a85", globals())
+__name__ = one_name("symact_kernel_hardmax_a563991cb83e", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -121,7 +121,8 @@ def _forward_row(row, out):
     first = n
     for k in range(n):  # the first entry equal to the maximum: an integer min, vectorised
         hit = np.float64(row[k]) == m
-        first = min(first, k if hit else n)
+        c = k if hit else n
+        first = c if c < first else first  # min, without Numba compiling its builtin's overload
     out[:] = 0.0
     if first < n:
         out[first] = 1.0

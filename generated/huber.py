@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_huber_7ec7468f4bd8", globals())
+__name__ = one_name("symact_kernel_huber_94fc89459421", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -143,7 +143,7 @@ def _loss_sums(zs, ys, params, sums):
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
-        m = min(_BLOCK, n - start)
+        m = n - start if n - start < _BLOCK else _BLOCK
         for k in range(m):
             buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
         sums[b] = _fsum(buf[:m])

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_log_target_cd1f9634e924", globals())
+__name__ = one_name("symact_kernel_kl_divergence_log_target_1b991d587aaa", globals())
 
 #: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
 #: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
@@ -241,7 +241,7 @@ def _loss_sums(zs, ys, params, sums):
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
-        m = min(_BLOCK, n - start)
+        m = n - start if n - start < _BLOCK else _BLOCK
         for k in range(m):
             buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
         sums[b] = _fsum(buf[:m])

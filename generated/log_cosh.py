@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_cosh_e9310f9bcecd", globals())
+__name__ = one_name("symact_kernel_log_cosh_b68e3ef73e36", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -142,7 +142,7 @@ def _loss_sums(zs, ys, params, sums):
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
-        m = min(_BLOCK, n - start)
+        m = n - start if n - start < _BLOCK else _BLOCK
         for k in range(m):
             buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
         sums[b] = _fsum(buf[:m])

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_poisson_nll_44913a6955e1", globals())
+__name__ = one_name("symact_kernel_poisson_nll_cbc87bee530c", globals())
 
 #: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
 #: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
@@ -234,7 +234,7 @@ def _loss_sums(zs, ys, params, sums):
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
-        m = min(_BLOCK, n - start)
+        m = n - start if n - start < _BLOCK else _BLOCK
         for k in range(m):
             buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
         sums[b] = _fsum(buf[:m])

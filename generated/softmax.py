@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_539c8d98eddf", globals())
+__name__ = one_name("symact_kernel_softmax_bec0bcae928d", globals())
 
 _SIGN = 1
 
@@ -1041,7 +1041,8 @@ def _first(row, m):
     n = row.shape[0]
     first = n
     for k in range(n):
-        first = min(first, k if np.float64(row[k]) == m else n)
+        c = k if np.float64(row[k]) == m else n
+        first = c if c < first else first  # min, without Numba compiling its builtin's overload
     return first
 
 

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_63291426590b", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_eb1394b42690", globals())
 
 _SPARSE = True
 
@@ -1010,7 +1010,8 @@ def _first(row, m):
     n = row.shape[0]
     first = n
     for k in range(n):
-        first = min(first, k if np.float64(row[k]) == m else n)
+        c = k if np.float64(row[k]) == m else n
+        first = c if c < first else first  # min, without Numba compiling its builtin's overload
     return first
 
 _Q_LO3 = 5316911983139663491615228241121378304.0  # 2**122: the third level of _sum_fixed
@@ -1048,7 +1049,8 @@ def _sum_fixed(vh, vl, lo, skip):
     top = 0
     for k in range(n):
         b = _f64_bits(vh[k])
-        top = max(top, select(k != skip, b, 0))
+        c = select(k != skip, b, 0)
+        top = c if c > top else top  # max, without Numba compiling its builtin's overload
     if top == 0:
         return 0.0, 0.0
     s = 1022 - (top >> 52)
@@ -1105,11 +1107,13 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     compiles only its own branch (the dense one was a third of a sparse module's first call)."""
     n = zr.shape[0]
     fast, m = _row_max(zr)
-    cancel = _CANCEL * max(1.0, n / _FAST_MAX_N)  # the quantisation grows with n past 2**16 terms
+    ratio = n / _FAST_MAX_N
+    cancel = _CANCEL * (ratio if ratio > 1.0 else 1.0)  # the quantisation grows with n past 2**16 terms
     ybits = 0
     if not _SPARSE:  # the module's constant: Numba prunes the branch a module never takes, and compiles less
         for k in range(n):
-            ybits = max(ybits, _f64_bits(yrow[k]) & _ABS_MASK)
+            c = _f64_bits(yrow[k]) & _ABS_MASK
+            ybits = c if c > ybits else ybits
     if not fast or ybits >= _Y_MAX_BITS:  # nan, infinities, huge or nan labels
         return True
     eh = w[0]

@@ -23,7 +23,8 @@ def _forward_row(row, out):
     first = n
     for k in range(n):  # the first entry equal to the maximum: an integer min, vectorised
         hit = np.float64(row[k]) == m
-        first = min(first, k if hit else n)
+        c = k if hit else n
+        first = c if c < first else first  # min, without Numba compiling its builtin's overload
     out[:] = 0.0
     if first < n:
         out[first] = 1.0

@@ -553,7 +553,8 @@ def _first(row, m):
     n = row.shape[0]
     first = n
     for k in range(n):
-        first = min(first, k if np.float64(row[k]) == m else n)
+        c = k if np.float64(row[k]) == m else n
+        first = c if c < first else first  # min, without Numba compiling its builtin's overload
     return first
 
 
