@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_squared_hinge_08dcc7d3d25a", globals())
+__name__ = one_name("symact_kernel_squared_hinge_a5dfca8d30a1", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -132,21 +132,6 @@ def _chunks(size):
     threads = numba.get_num_threads()
     return 4 * threads if size >= 262144 and threads > 1 else 0
 
-
-@numba.njit(cache=True, error_model="numpy", nogil=True)
-def _loss_sums(zs, ys, params, sums):
-    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
-    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
-    buf = np.empty(_BLOCK)
-    n = zs.shape[0]
-    for b in range(sums.shape[0]):
-        start = b * _BLOCK
-        m = n - start if n - start < _BLOCK else _BLOCK
-        for k in range(m):
-            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
-        sums[b] = _fsum(buf[:m])
-    return sums
-
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call
 _POOL = []
 
@@ -170,17 +155,16 @@ def _on_threads(kernel, pieces):
         helper.result()
 
 
-def _each_loop(loop, zs, ys, params, out, *size):
+def _each_loop(loop, zs, ys, params, out, *size, per=1):
     """``loop(zs, ys, params, *size, out)`` (_loss_each, _loss_sums, _grad_each: serial, ``nogil=True``), on up to
     ``numba.get_num_threads()`` threads for a large array (rowlib.fast._on_threads), each on a slice of the
-    elements, whole blocks for _loss_sums (whose ``out`` holds a sum per block): the serial loop's bits.  Python
+    elements, ``per`` elements to an entry of ``out`` (_loss_sums: a block's sum): the serial loop's bits.  Python
     threads rather than a ``parallel=True`` twin: a twin's compilation added 0.3 to 0.6 s to a first call, and
     these loops are slow enough per element (compensated losses: 15 to 60 ns) that a thread's wake-up is lost in
     them."""
     chunks = min(_chunks(zs.size), out.size)
     if not chunks:
         return loop(zs, ys, params, *size, out)
-    per = _BLOCK if loop is _loss_sums else 1  # elements per entry of out
     cuts = [c * out.size // chunks for c in range(chunks + 1)]
     _on_threads(
         loop, [(zs[a * per : b * per], ys[a * per : b * per], params, *size, out[a:b]) for a, b in zip(cuts, cuts[1:])]
@@ -196,6 +180,21 @@ def _loss_each(zs, ys, params, out):
     return out
 
 
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def _loss_sums(zs, ys, params, sums):
+    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
+    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
+    buf = np.empty(_BLOCK)
+    n = zs.shape[0]
+    for b in range(sums.shape[0]):
+        start = b * _BLOCK
+        m = n - start if n - start < _BLOCK else _BLOCK
+        for k in range(m):
+            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        sums[b] = _fsum(buf[:m])
+    return sums
+
+
 def _generic_forward(z, y, params, reduction, out):
     """forward by the generic loops, where every parameter is a number (None where one is an array, which the
     ufunc broadcasts)."""
@@ -209,7 +208,7 @@ def _generic_forward(z, y, params, reduction, out):
         return out if direct is not None else _finish(target.reshape(z.shape), reduction, z.dtype, out, z.size)
     if out is not None:
         raise ValueError("out= is only for reduction='none'; mean and sum return a scalar")
-    total = _fsum(_each_loop(_loss_sums, zs, ys, params, np.empty(-(-z.size // _BLOCK))))
+    total = _fsum(_each_loop(_loss_sums, zs, ys, params, np.empty(-(-z.size // _BLOCK)), per=_BLOCK))
     if reduction == "mean":
         total = total / z.size if z.size else math.nan
     return z.dtype.type(total)
