@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_log_target_123eeca0c10c", globals())
+__name__ = one_name("symact_kernel_kl_divergence_log_target_48d94a087ffa", globals())
 
 #: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
 #: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
@@ -192,10 +192,11 @@ def _fsum(values):
 
 
 def _finish(values, reduction, dtype, out, count):
-    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
+    """Reduce float64 per-element (or per-row) values, an array the caller made (returned as they are where they
+    have ``dtype``: no copy); 'mean' divides by ``count``."""
     if reduction == "none":
         if out is None:
-            return values.astype(dtype)
+            return values.astype(dtype, copy=False)
         if not isinstance(out, np.ndarray) or out.shape != values.shape:
             raise ValueError(f"out must be an array of shape {values.shape}")
         out[...] = values
@@ -429,8 +430,9 @@ def _grad_each(zs, ys, params, size, out):
 
 
 def _grad_out(values, dtype, out):
+    """``values`` (an array the caller made) in ``dtype``, as they are where they have it, or copied into ``out``."""
     if out is None:
-        return values.astype(dtype)
+        return values.astype(dtype, copy=False)
     if not isinstance(out, np.ndarray) or out.shape != values.shape:
         raise ValueError(f"out must be an array of shape {values.shape}")
     out[...] = values

@@ -43,7 +43,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mse_a934ea179ca0", globals())
+__name__ = one_name("symact_kernel_mse_217498f4ced9", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -110,10 +110,11 @@ def _fsum(values):
 
 
 def _finish(values, reduction, dtype, out, count):
-    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
+    """Reduce float64 per-element (or per-row) values, an array the caller made (returned as they are where they
+    have ``dtype``: no copy); 'mean' divides by ``count``."""
     if reduction == "none":
         if out is None:
-            return values.astype(dtype)
+            return values.astype(dtype, copy=False)
         if not isinstance(out, np.ndarray) or out.shape != values.shape:
             raise ValueError(f"out must be an array of shape {values.shape}")
         out[...] = values
@@ -323,8 +324,9 @@ def forward(predictions, targets, reduction="mean", *, out=None):
 
 
 def _grad_out(values, dtype, out):
+    """``values`` (an array the caller made) in ``dtype``, as they are where they have it, or copied into ``out``."""
     if out is None:
-        return values.astype(dtype)
+        return values.astype(dtype, copy=False)
     if not isinstance(out, np.ndarray) or out.shape != values.shape:
         raise ValueError(f"out must be an array of shape {values.shape}")
     out[...] = values

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_eb1394b42690", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_73b3d33ebd63", globals())
 
 _SPARSE = True
 
@@ -95,10 +95,11 @@ def _fsum(values):
 
 
 def _finish(values, reduction, dtype, out, count):
-    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
+    """Reduce float64 per-element (or per-row) values, an array the caller made (returned as they are where they
+    have ``dtype``: no copy); 'mean' divides by ``count``."""
     if reduction == "none":
         if out is None:
-            return values.astype(dtype)
+            return values.astype(dtype, copy=False)
         if not isinstance(out, np.ndarray) or out.shape != values.shape:
             raise ValueError(f"out must be an array of shape {values.shape}")
         out[...] = values
@@ -644,8 +645,9 @@ def _direct(out, array, axis, *others):
 
 
 def _grad_out(values, dtype, out):
+    """``values`` (an array the caller made) in ``dtype``, as they are where they have it, or copied into ``out``."""
     if out is None:
-        return values.astype(dtype)
+        return values.astype(dtype, copy=False)
     if not isinstance(out, np.ndarray) or out.shape != values.shape:
         raise ValueError(f"out must be an array of shape {values.shape}")
     out[...] = values

@@ -22,10 +22,11 @@ def _same_shape(a, b, names):
 
 
 def _finish(values, reduction, dtype, out, count):
-    """Reduce float64 per-element (or per-row) values; 'mean' divides by ``count``."""
+    """Reduce float64 per-element (or per-row) values, an array the caller made (returned as they are where they
+    have ``dtype``: no copy); 'mean' divides by ``count``."""
     if reduction == "none":
         if out is None:
-            return values.astype(dtype)
+            return values.astype(dtype, copy=False)
         if not isinstance(out, np.ndarray) or out.shape != values.shape:
             raise ValueError(f"out must be an array of shape {values.shape}")
         out[...] = values
@@ -39,8 +40,9 @@ def _finish(values, reduction, dtype, out, count):
 
 
 def _grad_out(values, dtype, out):
+    """``values`` (an array the caller made) in ``dtype``, as they are where they have it, or copied into ``out``."""
     if out is None:
-        return values.astype(dtype)
+        return values.astype(dtype, copy=False)
     if not isinstance(out, np.ndarray) or out.shape != values.shape:
         raise ValueError(f"out must be an array of shape {values.shape}")
     out[...] = values
