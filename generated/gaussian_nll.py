@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gaussian_nll_0a6cfe35f569", globals())
+__name__ = one_name("symact_kernel_gaussian_nll_decf91a853c0", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -130,9 +130,20 @@ def _direct(out, array, axis, *others):
     return None
 
 
+def _num_threads():
+    """``numba.get_num_threads()``, without starting Numba's thread pool where nothing has started it: until then
+    the count is ``NUMBA_NUM_THREADS`` (Numba's documented default; ``set_num_threads`` starts the pool), and the
+    start cost 4 to 5 ms of a first call that then ran on Python threads (_on_threads) and never used the pool."""
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", True):
+        return numba.config.NUMBA_NUM_THREADS
+    return numba.get_num_threads()
+
+
 def _chunks(size):
-    """The number of chunks for a prange twin, or 0 for the serial kernel."""
-    threads = numba.get_num_threads()
+    """The number of chunks for a prange twin or for _each_loop's threads, or 0 for the serial kernel."""
+    threads = _num_threads()
     return 4 * threads if size >= 262144 and threads > 1 else 0
 
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call
@@ -152,7 +163,7 @@ def _on_threads(kernel, pieces):
 
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
-    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), len(pieces)) - 1)]
+    helpers = [_POOL[0].submit(work) for _ in range(min(_num_threads(), len(pieces)) - 1)]
     work()
     for helper in helpers:
         helper.result()
@@ -174,26 +185,50 @@ def _each_loop(loop, zs, ys, params, out, *size, per=1):
     )
     return out
 
+_LOSS_FIRST_TRY = True
+
+
+@numba.njit(error_model="numpy", forceinline=True, **_CALLEE)
+def _block_losses(zs, ys, params, start, m, buf):
+    """buf[:m] = the losses of elements start to start + m in float64: ``_loss_first`` of each in one loop (which
+    LLVM vectorises where _loss_first is branch-free, a compensated form's first try), then ``_loss_scalar`` of
+    each element it left nan (outside the first try's range, its deeper redo, and nan itself)."""
+    for k in range(m):
+        buf[k] = _loss_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+    if _LOSS_FIRST_TRY:
+        for k in range(m):
+            if buf[k] != buf[k]:
+                buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_each(zs, ys, params, out):
-    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+    """out[k] = the loss of element k in float64 (``_block_losses``, a block at a time), rounded once to out's
+    dtype."""
+    n = zs.shape[0]
+    if not _LOSS_FIRST_TRY:
+        for k in range(n):
+            out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        _block_losses(zs, ys, params, start, m, buf)
+        for k in range(m):
+            out[start + k] = buf[k]
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_sums(zs, ys, params, sums):
-    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
-    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
+    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements, ``_block_losses``): no
+    float64 copy of the inputs, no array of all the losses."""
     buf = np.empty(_BLOCK)
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
         m = n - start if n - start < _BLOCK else _BLOCK
-        for k in range(m):
-            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        _block_losses(zs, ys, params, start, m, buf)
         sums[b] = _fsum(buf[:m])
     return sums
 
@@ -321,13 +356,29 @@ def _forward(logits, labels, raw, reduction, out, fast):
     values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
+_GRAD_FIRST_TRY = False
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _grad_each(zs, ys, params, size, out):
-    """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
-    once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+    """out[k] = the gradient of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
+    once to out's dtype: ``_grad_first`` of a block of elements in one loop, then ``_grad_scalar`` of each it
+    left nan (as ``_block_losses``)."""
+    n = zs.shape[0]
+    if not _GRAD_FIRST_TRY:
+        for k in range(n):
+            out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        for k in range(m):
+            buf[k] = _grad_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        for k in range(m):
+            v = buf[k]
+            if v != v:
+                v = _grad_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+            out[start + k] = v / size
     return out
 
 
@@ -458,6 +509,37 @@ def _log_dd(x):
     ph, pl = _two_prod(float(e), 0.6931471805599453)
     return _dd_add(ph, pl + e * 2.3190468138462996e-17, 2.0 * lh, 2.0 * ll)
 
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _square_over(a, b, v):
+    """(a - b)^2 / v = qh + ql in double-double for finite a, b with |a - b| <= 1e150 and a finite v > 0: a - b
+    exact (TwoSum), the square and the quotient's remainder by fmas.  Branch-free."""
+    dh, dl = _two_sum(a, -b)
+    p = dh * dh
+    sh, sl = _fast_two_sum(p, fma(dh, dh, -p) + 2.0 * (dh * dl))
+    q = sh / v
+    r = (fma(-q, v, sh)) + sl
+    return _fast_two_sum(q, r / v)
+
 _LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
 
 _LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
@@ -469,6 +551,10 @@ _MIN_NORMAL = 2.2250738585072014e-308
 _SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
 
 _TWO54 = 1.8014398509481984e16
+
+_TWO_THIRDS_HI = 0.6666666666666666  # 2/3 = _TWO_THIRDS_HI + _TWO_THIRDS_LO to about 2**-107
+
+_TWO_THIRDS_LO = 3.700743415417188e-17
 
 
 @intrinsic
@@ -496,25 +582,6 @@ def _f64_bits(typingctx, x):
 
 
 @intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
-    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
-    instead of 17), barring underflow.  Float arguments of one type only.
-
-    >>> from numba import njit
-    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
-    True
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
-@intrinsic
 def select(typingctx, c, a, b):
     """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
     conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
@@ -535,17 +602,18 @@ def select(typingctx, c, a, b):
 
 @njit(**{**_HELPER, **_CALLEE})
 def log_dd_f64(x):
-    """log(x) = hi + lo for a finite x > 0, to within about 2**-56.5 of log(x) relative (tests/test_vecmath.py
+    """log(x) = hi + lo for a finite x > 0, to within about 2**-62 of log(x) relative (tests/test_vecmath.py
     measures it against mpmath), branch-free, so that a SIMD loop stays vectorised; for other x the pair means
     nothing (the caller selects its own value there).
 
     log_f64's reduction x = 2**k (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1) exact, and log(1 + f) = 2 atanh(s) =
-    2 s + s R(s^2), s = f / (2 + f) as a double-double q + q_lo (the division's remainder by an fma), R the atanh
-    series to s^24 (2/25 z^12; truncation below 2**-64 relative), and k ln 2 + 2 q + (2 q_lo + q R + k ln2_lo)
-    summed in double-double.  What is left is the rounding of q R (about 7 units of its last place), at most
-    about f^2/12 of the result.  Several times cheaper than rowlib.dd._log_dd's series in double-double (2**-100):
-    for sums that cannot cancel, or as the first try of one that may (the caller redoes the rare element where the
-    cancellation is deep)."""
+    2 s + 2/3 s^3 + s^5 R(s^2), s = f / (2 + f) as a double-double q + q_lo (the division's remainder by an fma),
+    R the rest of the atanh series to s^24 (2/25 z^10; truncation below 2**-64 relative).  k ln2_hi + 2 q + 2/3 q^3
+    is summed in double-double (q^3 and 2/3 q^3 formed in double-double by fmas), the rest, 2 q_lo + q^5 R +
+    k ln2_lo, in double: at most s^4 / 5 < 2**-12.4 of the result, so its few roundings stay below 2**-62 of it.
+    About a tenth of rowlib.dd._log_dd's cost (2**-100, its whole series in double-double): for sums that cannot
+    cancel, and for sums that may, as a first try that serves where the sum keeps at least 2**-6 of the log
+    (the caller redoes the rare element where the cancellation is deeper)."""
     sub = x < _MIN_NORMAL
     u = select(sub, x * _TWO54, x)
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
@@ -556,6 +624,11 @@ def log_dd_f64(x):
     q = f / d
     q_lo = (fma(-q, d, f) - q * d_lo) / d  # f / (2 + f) = q + q_lo to about 2**-100
     z = q * q
+    z_lo = fma(q, q, -z) + 2.0 * (q * q_lo)  # (q + q_lo)^2 = z + z_lo
+    c = q * z
+    c_lo = fma(q, z, -c) + (q * z_lo + q_lo * z)  # (q + q_lo)^3 = c + c_lo
+    t = _TWO_THIRDS_HI * c
+    t_lo = fma(_TWO_THIRDS_HI, c, -t) + (_TWO_THIRDS_HI * c_lo + _TWO_THIRDS_LO * c)  # 2/3 q^3 = t + t_lo
     r = 2.0 / 25.0
     r = r * z + 2.0 / 23.0
     r = r * z + 2.0 / 21.0
@@ -567,32 +640,46 @@ def log_dd_f64(x):
     r = r * z + 2.0 / 9.0
     r = r * z + 2.0 / 7.0
     r = r * z + 2.0 / 5.0
-    r = r * z + 2.0 / 3.0
-    h, lo = _two_sum(k * _LN2_HI, 2.0 * q)  # k ln2_hi exact: the constant has 21 bits
-    return _fast_two_sum(h, lo + ((2.0 * q_lo + q * (r * z)) + k * _LN2_LO))
+    h, e = _two_sum(k * _LN2_HI, 2.0 * q)  # k ln2_hi exact: the constant has 21 bits
+    h, e2 = _two_sum(h, t)
+    return _fast_two_sum(h, (e + e2) + (t_lo + (2.0 * q_lo + c * (r * z)) + k * _LN2_LO))
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _log_plus_square_first(v, a, b, k):
+    """``_log_plus_square``'s value where vecmath's log_dd_f64 is enough (the sum keeps at least 2**-6 of log(v)),
+    v is positive and finite, a and b finite with |a - b| <= 1e150; nan elsewhere (the caller redoes that element
+    by ``_log_plus_square``).  Branch-free, so that a loop of it stays vectorised."""
+    ok = (v > 0.0) & (v < math.inf) & math.isfinite(a) & math.isfinite(b) & (abs(a - b) <= 1e150)
+    v = select(ok, v, 1.0)
+    qh, ql = _square_over(select(ok, a, 0.0), select(ok, b, 0.0), v)
+    lh, ll = log_dd_f64(v)
+    th, tl = _dd_add(lh, ll, qh, ql)
+    r = k * (th + tl)
+    return select(ok & (abs(lh) <= 64.0 * abs(th)) & math.isfinite(r), r, math.nan)
 
 
 @numba.njit(**_CALLEE)
 def _log_plus_square(v, a, b, k, plain):
     """k (log(v) + (a - b)^2 / v) for exact v > 0, a, b and a power of two k, rounded once: a - b exact
-    (TwoSum), its square, the quotient and log(v) in double-double, so that nothing cancels where log(v) < 0 is
-    near -(a - b)^2 / v (plain float64 keeps only the rounding of log v there) and the rounding of a - b is not
-    doubled by the square.  log(v) as in ``_log_plus``: vecmath's log_dd_f64 where the sum keeps at least half of
-    it, else ``_log_dd``.  ``plain``, the same value computed plainly, where it or an input is not finite, or v is
-    not positive."""
+    (TwoSum), its square, the quotient and log(v) in double-double (``_square_over``), so that nothing cancels
+    where log(v) < 0 is near -(a - b)^2 / v (plain float64 keeps only the rounding of log v there) and the
+    rounding of a - b is not doubled by the square.  log(v) as in ``_log_plus``: vecmath's log_dd_f64 where the
+    sum keeps at least 2**-6 of it (``_log_plus_square_first``), else ``_log_dd``.  ``plain``, the same value
+    computed plainly, where it or an input is not finite, v is not positive or |a - b| > 1e150 (where the square
+    in double-double would overflow)."""
+    first = _log_plus_square_first(v, a, b, k)
+    if first == first:
+        return first
     if not (0.0 < v < math.inf and math.isfinite(a) and math.isfinite(b) and math.isfinite(plain)):
         return plain
-    dh, dl = _two_sum(a, -b)
-    if not math.isfinite(dh) or abs(dh) > 1e150:  # the square in double-double would overflow
+    if not abs(a - b) <= 1e150:
         return plain
-    sh, sl = _dd_mul(dh, dl, dh, dl)
-    qh, ql = _dd_div(sh, sl, v, 0.0)
-    lh, ll = log_dd_f64(v)
+    qh, ql = _square_over(a, b, v)
+    lh, ll = _log_dd(v)
     th, tl = _dd_add(lh, ll, qh, ql)
-    if not abs(lh) <= 2.0 * abs(th):
-        lh, ll = _log_dd(v)
-        th, tl = _dd_add(lh, ll, qh, ql)
-    return k * (th + tl)
+    r = k * (th + tl)
+    return r if math.isfinite(r) else plain
 
 
 @numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
@@ -603,6 +690,16 @@ def _loss_scalar(z, y, var):
 @numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y, var):
     return (-y + z)/var
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _loss_first(z, y, var):
+    return _log_plus_square_first(var, z, y, 0.5)
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _grad_first(z, y, var):
+    return _grad_scalar(z, y, var)
 
 
 @numba.vectorize(cache=True)

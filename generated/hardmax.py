@@ -40,7 +40,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_hardmax_a563991cb83e", globals())
+__name__ = one_name("symact_kernel_hardmax_738a6eadfd88", globals())
 
 def _direct(out, array, axis, *others):
     """``out`` as rows, to be written in place, where it is a C-contiguous array of the input's shape and
@@ -138,6 +138,17 @@ def _forward_rows(a, out):
 _POOL = []
 
 
+def _num_threads():
+    """``numba.get_num_threads()``, without starting Numba's thread pool where nothing has started it: until then
+    the count is ``NUMBA_NUM_THREADS`` (Numba's documented default; ``set_num_threads`` starts the pool), and the
+    start cost 4 to 5 ms of a first call that then ran on Python threads (_on_threads) and never used the pool."""
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", True):
+        return numba.config.NUMBA_NUM_THREADS
+    return numba.get_num_threads()
+
+
 def _on_threads(kernel, pieces):
     """``kernel(*args)`` for each ``args`` of ``pieces``, on up to ``numba.get_num_threads()`` threads (the caller
     one of them), ``kernel`` a serial kernel compiled with ``nogil=True``: nothing more to compile."""
@@ -151,7 +162,7 @@ def _on_threads(kernel, pieces):
 
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
-    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), len(pieces)) - 1)]
+    helpers = [_POOL[0].submit(work) for _ in range(min(_num_threads(), len(pieces)) - 1)]
     work()
     for helper in helpers:
         helper.result()
@@ -215,9 +226,9 @@ def _rows(value, name, axis):
 
 def _threaded(rows):
     """The number of blocks of rows for :func:`_by_blocks`, or 0 for the serial kernel alone."""
-    if rows.size < 262144:  # before get_num_threads, which costs a small call 1.4 us
+    if rows.size < 262144:  # before _num_threads, which costs a small call 1.4 us
         return 0
-    threads = numba.get_num_threads()
+    threads = _num_threads()
     return min(rows.shape[0], 4 * threads) if threads > 1 else 0
 
 

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_5f84539ef643", globals())
+__name__ = one_name("symact_kernel_kl_divergence_cf940696fce4", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -128,9 +128,20 @@ def _direct(out, array, axis, *others):
     return None
 
 
+def _num_threads():
+    """``numba.get_num_threads()``, without starting Numba's thread pool where nothing has started it: until then
+    the count is ``NUMBA_NUM_THREADS`` (Numba's documented default; ``set_num_threads`` starts the pool), and the
+    start cost 4 to 5 ms of a first call that then ran on Python threads (_on_threads) and never used the pool."""
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", True):
+        return numba.config.NUMBA_NUM_THREADS
+    return numba.get_num_threads()
+
+
 def _chunks(size):
-    """The number of chunks for a prange twin, or 0 for the serial kernel."""
-    threads = numba.get_num_threads()
+    """The number of chunks for a prange twin or for _each_loop's threads, or 0 for the serial kernel."""
+    threads = _num_threads()
     return 4 * threads if size >= 262144 and threads > 1 else 0
 
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call
@@ -150,7 +161,7 @@ def _on_threads(kernel, pieces):
 
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
-    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), len(pieces)) - 1)]
+    helpers = [_POOL[0].submit(work) for _ in range(min(_num_threads(), len(pieces)) - 1)]
     work()
     for helper in helpers:
         helper.result()
@@ -172,26 +183,50 @@ def _each_loop(loop, zs, ys, params, out, *size, per=1):
     )
     return out
 
+_LOSS_FIRST_TRY = True
+
+
+@numba.njit(error_model="numpy", forceinline=True, **_CALLEE)
+def _block_losses(zs, ys, params, start, m, buf):
+    """buf[:m] = the losses of elements start to start + m in float64: ``_loss_first`` of each in one loop (which
+    LLVM vectorises where _loss_first is branch-free, a compensated form's first try), then ``_loss_scalar`` of
+    each element it left nan (outside the first try's range, its deeper redo, and nan itself)."""
+    for k in range(m):
+        buf[k] = _loss_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+    if _LOSS_FIRST_TRY:
+        for k in range(m):
+            if buf[k] != buf[k]:
+                buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_each(zs, ys, params, out):
-    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+    """out[k] = the loss of element k in float64 (``_block_losses``, a block at a time), rounded once to out's
+    dtype."""
+    n = zs.shape[0]
+    if not _LOSS_FIRST_TRY:
+        for k in range(n):
+            out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        _block_losses(zs, ys, params, start, m, buf)
+        for k in range(m):
+            out[start + k] = buf[k]
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_sums(zs, ys, params, sums):
-    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
-    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
+    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements, ``_block_losses``): no
+    float64 copy of the inputs, no array of all the losses."""
     buf = np.empty(_BLOCK)
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
         m = n - start if n - start < _BLOCK else _BLOCK
-        for k in range(m):
-            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        _block_losses(zs, ys, params, start, m, buf)
         sums[b] = _fsum(buf[:m])
     return sums
 
@@ -319,13 +354,29 @@ def _forward(logits, labels, raw, reduction, out, fast):
     values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
+_GRAD_FIRST_TRY = False
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _grad_each(zs, ys, params, size, out):
-    """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
-    once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+    """out[k] = the gradient of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
+    once to out's dtype: ``_grad_first`` of a block of elements in one loop, then ``_grad_scalar`` of each it
+    left nan (as ``_block_losses``)."""
+    n = zs.shape[0]
+    if not _GRAD_FIRST_TRY:
+        for k in range(n):
+            out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        for k in range(m):
+            buf[k] = _grad_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        for k in range(m):
+            v = buf[k]
+            if v != v:
+                v = _grad_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+            out[start + k] = v / size
     return out
 
 
@@ -495,6 +546,10 @@ _SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's 
 
 _TWO54 = 1.8014398509481984e16
 
+_TWO_THIRDS_HI = 0.6666666666666666  # 2/3 = _TWO_THIRDS_HI + _TWO_THIRDS_LO to about 2**-107
+
+_TWO_THIRDS_LO = 3.700743415417188e-17
+
 
 @intrinsic
 def _bits_f64(typingctx, i):
@@ -541,17 +596,18 @@ def select(typingctx, c, a, b):
 
 @njit(**{**_HELPER, **_CALLEE})
 def log_dd_f64(x):
-    """log(x) = hi + lo for a finite x > 0, to within about 2**-56.5 of log(x) relative (tests/test_vecmath.py
+    """log(x) = hi + lo for a finite x > 0, to within about 2**-62 of log(x) relative (tests/test_vecmath.py
     measures it against mpmath), branch-free, so that a SIMD loop stays vectorised; for other x the pair means
     nothing (the caller selects its own value there).
 
     log_f64's reduction x = 2**k (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1) exact, and log(1 + f) = 2 atanh(s) =
-    2 s + s R(s^2), s = f / (2 + f) as a double-double q + q_lo (the division's remainder by an fma), R the atanh
-    series to s^24 (2/25 z^12; truncation below 2**-64 relative), and k ln 2 + 2 q + (2 q_lo + q R + k ln2_lo)
-    summed in double-double.  What is left is the rounding of q R (about 7 units of its last place), at most
-    about f^2/12 of the result.  Several times cheaper than rowlib.dd._log_dd's series in double-double (2**-100):
-    for sums that cannot cancel, or as the first try of one that may (the caller redoes the rare element where the
-    cancellation is deep)."""
+    2 s + 2/3 s^3 + s^5 R(s^2), s = f / (2 + f) as a double-double q + q_lo (the division's remainder by an fma),
+    R the rest of the atanh series to s^24 (2/25 z^10; truncation below 2**-64 relative).  k ln2_hi + 2 q + 2/3 q^3
+    is summed in double-double (q^3 and 2/3 q^3 formed in double-double by fmas), the rest, 2 q_lo + q^5 R +
+    k ln2_lo, in double: at most s^4 / 5 < 2**-12.4 of the result, so its few roundings stay below 2**-62 of it.
+    About a tenth of rowlib.dd._log_dd's cost (2**-100, its whole series in double-double): for sums that cannot
+    cancel, and for sums that may, as a first try that serves where the sum keeps at least 2**-6 of the log
+    (the caller redoes the rare element where the cancellation is deeper)."""
     sub = x < _MIN_NORMAL
     u = select(sub, x * _TWO54, x)
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
@@ -562,6 +618,11 @@ def log_dd_f64(x):
     q = f / d
     q_lo = (fma(-q, d, f) - q * d_lo) / d  # f / (2 + f) = q + q_lo to about 2**-100
     z = q * q
+    z_lo = fma(q, q, -z) + 2.0 * (q * q_lo)  # (q + q_lo)^2 = z + z_lo
+    c = q * z
+    c_lo = fma(q, z, -c) + (q * z_lo + q_lo * z)  # (q + q_lo)^3 = c + c_lo
+    t = _TWO_THIRDS_HI * c
+    t_lo = fma(_TWO_THIRDS_HI, c, -t) + (_TWO_THIRDS_HI * c_lo + _TWO_THIRDS_LO * c)  # 2/3 q^3 = t + t_lo
     r = 2.0 / 25.0
     r = r * z + 2.0 / 23.0
     r = r * z + 2.0 / 21.0
@@ -573,9 +634,25 @@ def log_dd_f64(x):
     r = r * z + 2.0 / 9.0
     r = r * z + 2.0 / 7.0
     r = r * z + 2.0 / 5.0
-    r = r * z + 2.0 / 3.0
-    h, lo = _two_sum(k * _LN2_HI, 2.0 * q)  # k ln2_hi exact: the constant has 21 bits
-    return _fast_two_sum(h, lo + ((2.0 * q_lo + q * (r * z)) + k * _LN2_LO))
+    h, e = _two_sum(k * _LN2_HI, 2.0 * q)  # k ln2_hi exact: the constant has 21 bits
+    h, e2 = _two_sum(h, t)
+    return _fast_two_sum(h, (e + e2) + (t_lo + (2.0 * q_lo + c * (r * z)) + k * _LN2_LO))
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _log_plus_first(s, u, a, b):
+    """``_log_plus``'s value where vecmath's log_dd_f64 (2**-62 relative) is enough, the sum keeping at least 2**-6
+    of log(u) (its error then below 2**-56 of the result), and s, u and a b are finite and u is positive; nan
+    elsewhere (the caller redoes that element by ``_log_plus``).
+    Branch-free, so that a loop of it stays vectorised."""
+    ok = math.isfinite(s) & math.isfinite(a * b) & (u > 0.0) & (u < math.inf)
+    ph, pl = _vtwo_prod(a, b)
+    lh, ll = log_dd_f64(select(ok, u, 1.0))
+    dh, dl = _two_sum(lh, ph)
+    dh, dl = _fast_two_sum(dh, dl + (ll + pl))
+    rh, rl = _vtwo_prod(s, dh)
+    v = rh + (rl + s * dl)
+    return select(ok & (abs(lh) <= 64.0 * abs(dh)) & math.isfinite(v), v, math.nan)
 
 
 @numba.njit(**_CALLEE)
@@ -583,21 +660,21 @@ def _log_plus(s, u, a, b, plain):
     """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two), rounded once: a b exact
     (TwoProduct), log(u) in double-double, their sum and its product with s in double-double, so that nothing is
     lost where log(u) is near -a b (y log y - y z at z = log y, where plain float64 keeps only the rounding of
-    log y).  log(u) first by vecmath's log_dd_f64 (2**-56.5 relative), enough where the sum keeps at least half
-    of log(u) (its error then below 2**-55.5 of the result); where it cancels deeper, again by ``_log_dd``
-    (2**-100).  ``plain``, the same value computed plainly, where it or s, u, a b is not finite or u is not
-    positive."""
+    log y).  log(u) first by vecmath's log_dd_f64 (``_log_plus_first``); where the sum cancels deeper than that
+    serves, again by ``_log_dd`` (2**-100).  ``plain``, the same value computed plainly, where it or s, u, a b is
+    not finite or u is not positive."""
+    first = _log_plus_first(s, u, a, b)
+    if first == first:
+        return first
     if not (math.isfinite(s) and math.isfinite(a * b) and math.isfinite(plain) and 0.0 < u < math.inf):
         return plain
     ph, pl = _vtwo_prod(a, b)
-    lh, ll = log_dd_f64(u)
+    lh, ll = _log_dd(u)
     dh, dl = _two_sum(lh, ph)
-    if not abs(lh) <= 2.0 * abs(dh):
-        lh, ll = _log_dd(u)
-        dh, dl = _two_sum(lh, ph)
     dh, dl = _fast_two_sum(dh, dl + (ll + pl))
     rh, rl = _vtwo_prod(s, dh)
-    return rh + (rl + s * dl)
+    v = rh + (rl + s * dl)
+    return v if math.isfinite(v) else plain
 
 
 @numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
@@ -608,6 +685,16 @@ def _loss_scalar(z, y):
 @numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y):
     return -y
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _loss_first(z, y):
+    return _log_plus_first(y, y, -1.0, z)
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _grad_first(z, y):
+    return _grad_scalar(z, y)
 
 
 @numba.vectorize(cache=True)

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_log_target_48d94a087ffa", globals())
+__name__ = one_name("symact_kernel_kl_divergence_log_target_aee71c4701f8", globals())
 
 #: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
 #: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
@@ -135,12 +135,131 @@ def _exp_dd(x, xlo):
     hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
     return hi, lo + hi * r2, int(k)
 
+_INV_LN2 = 1.4426950408889634
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _vexp_dd(x):
+    """exp(x) = hi + lo, to about 2**-60 relative as ``_exp_dd``, for x in [-600, 700] (the callers select a value
+    in range and redo the elements outside): branch-free, so that a loop of it stays vectorised.  The reduction
+    x = k ln 2 + r1 + r2 rounds x / ln 2 to the nearest integer by adding 1.5 * 2**52 (vecmath's exp), the
+    polynomial is ``_exp_tail_poly``'s, r1^2 exact by an fma; 2**k scales hi and lo exactly (normal numbers)."""
+    t = x * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    sh = r1 * r1
+    sl = fma(r1, r1, -sh)
+    tail = (r1 * sh) * _exp_tail_poly(r1)
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    scale = _pow2_f64(_f64_bits(t) - _SHIFT_BITS)
+    return hi * scale, (lo + hi * r2) * scale
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _exp_times_difference_first(w, a, b):
+    """``_exp_times_difference``'s value for w in [-600, 700] and a, b finite with |a - b| < 1e300, with exp(w)
+    by dd's branch-free ``_vexp_dd`` and the product by fmas; nan elsewhere (the caller redoes that element by
+    ``_exp_times_difference``).  Branch-free, so that a loop of it stays vectorised."""
+    dh, dl = _two_sum(a, -b)
+    ok = (w >= -600.0) & (w <= 700.0) & (abs(dh) < 1e300) & math.isfinite(dl)
+    eh, el = _vexp_dd(select(ok, w, 0.0))
+    ph, pl = _vtwo_prod(eh, dh)
+    v = ph + (pl + (eh * dl + el * dh))
+    return select(ok & math.isfinite(v), v, math.nan)
+
 
 @numba.njit(**_CALLEE)
 def _exp_times_difference(w, a, b, plain):
-    """exp(w) (a - b) for exact w, a and b, rounded once: a - b exact (TwoSum), exp(w) in double-double
-    (``_exp_dd``), their product in double-double (plain float64 rounds a - b, exp and the product: 1.8 ulp at
-    exp(y) (y - z), y = 40).  ``plain``, the same value computed plainly, where it or an input is not finite."""
+    """exp(w) (a - b) for exact w, a and b, rounded once: a - b exact (TwoSum), exp(w) in double-double, their
+    product in double-double (plain float64 rounds a - b, exp and the product: 1.8 ulp at exp(y) (y - z),
+    y = 40): ``_exp_times_difference_first`` where w is in its range; beyond, ``_exp_dd`` scaled by ldexp;
+    ``plain``, the same value computed plainly, where it or an input is not finite."""
+    first = _exp_times_difference_first(w, a, b)
+    if first == first:
+        return first
     if not (math.isfinite(w) and math.isfinite(a) and math.isfinite(b) and math.isfinite(plain)) or plain == 0.0:
         return plain
     dh, dl = _two_sum(a, -b)
@@ -228,9 +347,20 @@ def _direct(out, array, axis, *others):
     return None
 
 
+def _num_threads():
+    """``numba.get_num_threads()``, without starting Numba's thread pool where nothing has started it: until then
+    the count is ``NUMBA_NUM_THREADS`` (Numba's documented default; ``set_num_threads`` starts the pool), and the
+    start cost 4 to 5 ms of a first call that then ran on Python threads (_on_threads) and never used the pool."""
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", True):
+        return numba.config.NUMBA_NUM_THREADS
+    return numba.get_num_threads()
+
+
 def _chunks(size):
-    """The number of chunks for a prange twin, or 0 for the serial kernel."""
-    threads = numba.get_num_threads()
+    """The number of chunks for a prange twin or for _each_loop's threads, or 0 for the serial kernel."""
+    threads = _num_threads()
     return 4 * threads if size >= 262144 and threads > 1 else 0
 
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call
@@ -250,7 +380,7 @@ def _on_threads(kernel, pieces):
 
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
-    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), len(pieces)) - 1)]
+    helpers = [_POOL[0].submit(work) for _ in range(min(_num_threads(), len(pieces)) - 1)]
     work()
     for helper in helpers:
         helper.result()
@@ -272,26 +402,50 @@ def _each_loop(loop, zs, ys, params, out, *size, per=1):
     )
     return out
 
+_LOSS_FIRST_TRY = True
+
+
+@numba.njit(error_model="numpy", forceinline=True, **_CALLEE)
+def _block_losses(zs, ys, params, start, m, buf):
+    """buf[:m] = the losses of elements start to start + m in float64: ``_loss_first`` of each in one loop (which
+    LLVM vectorises where _loss_first is branch-free, a compensated form's first try), then ``_loss_scalar`` of
+    each element it left nan (outside the first try's range, its deeper redo, and nan itself)."""
+    for k in range(m):
+        buf[k] = _loss_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+    if _LOSS_FIRST_TRY:
+        for k in range(m):
+            if buf[k] != buf[k]:
+                buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_each(zs, ys, params, out):
-    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+    """out[k] = the loss of element k in float64 (``_block_losses``, a block at a time), rounded once to out's
+    dtype."""
+    n = zs.shape[0]
+    if not _LOSS_FIRST_TRY:
+        for k in range(n):
+            out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        _block_losses(zs, ys, params, start, m, buf)
+        for k in range(m):
+            out[start + k] = buf[k]
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_sums(zs, ys, params, sums):
-    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
-    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
+    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements, ``_block_losses``): no
+    float64 copy of the inputs, no array of all the losses."""
     buf = np.empty(_BLOCK)
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
         m = n - start if n - start < _BLOCK else _BLOCK
-        for k in range(m):
-            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        _block_losses(zs, ys, params, start, m, buf)
         sums[b] = _fsum(buf[:m])
     return sums
 
@@ -419,13 +573,29 @@ def _forward(logits, labels, raw, reduction, out, fast):
     values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
+_GRAD_FIRST_TRY = False
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _grad_each(zs, ys, params, size, out):
-    """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
-    once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+    """out[k] = the gradient of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
+    once to out's dtype: ``_grad_first`` of a block of elements in one loop, then ``_grad_scalar`` of each it
+    left nan (as ``_block_losses``)."""
+    n = zs.shape[0]
+    if not _GRAD_FIRST_TRY:
+        for k in range(n):
+            out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        for k in range(m):
+            buf[k] = _grad_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        for k in range(m):
+            v = buf[k]
+            if v != v:
+                v = _grad_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+            out[start + k] = v / size
     return out
 
 
@@ -469,6 +639,16 @@ def _loss_scalar(z, y):
 @numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y):
     return -math.exp(y)
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _loss_first(z, y):
+    return _exp_times_difference_first(y, y, z)
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _grad_first(z, y):
+    return _grad_scalar(z, y)
 
 
 @numba.vectorize(cache=True)

@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_log_cosh_c4cee9a6e400", globals())
+__name__ = one_name("symact_kernel_log_cosh_eb5146510b72", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -129,9 +129,20 @@ def _direct(out, array, axis, *others):
     return None
 
 
+def _num_threads():
+    """``numba.get_num_threads()``, without starting Numba's thread pool where nothing has started it: until then
+    the count is ``NUMBA_NUM_THREADS`` (Numba's documented default; ``set_num_threads`` starts the pool), and the
+    start cost 4 to 5 ms of a first call that then ran on Python threads (_on_threads) and never used the pool."""
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", True):
+        return numba.config.NUMBA_NUM_THREADS
+    return numba.get_num_threads()
+
+
 def _chunks(size):
-    """The number of chunks for a prange twin, or 0 for the serial kernel."""
-    threads = numba.get_num_threads()
+    """The number of chunks for a prange twin or for _each_loop's threads, or 0 for the serial kernel."""
+    threads = _num_threads()
     return 4 * threads if size >= 262144 and threads > 1 else 0
 
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call
@@ -151,7 +162,7 @@ def _on_threads(kernel, pieces):
 
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
-    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), len(pieces)) - 1)]
+    helpers = [_POOL[0].submit(work) for _ in range(min(_num_threads(), len(pieces)) - 1)]
     work()
     for helper in helpers:
         helper.result()
@@ -173,26 +184,50 @@ def _each_loop(loop, zs, ys, params, out, *size, per=1):
     )
     return out
 
+_LOSS_FIRST_TRY = True
+
+
+@numba.njit(error_model="numpy", forceinline=True, **_CALLEE)
+def _block_losses(zs, ys, params, start, m, buf):
+    """buf[:m] = the losses of elements start to start + m in float64: ``_loss_first`` of each in one loop (which
+    LLVM vectorises where _loss_first is branch-free, a compensated form's first try), then ``_loss_scalar`` of
+    each element it left nan (outside the first try's range, its deeper redo, and nan itself)."""
+    for k in range(m):
+        buf[k] = _loss_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+    if _LOSS_FIRST_TRY:
+        for k in range(m):
+            if buf[k] != buf[k]:
+                buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_each(zs, ys, params, out):
-    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+    """out[k] = the loss of element k in float64 (``_block_losses``, a block at a time), rounded once to out's
+    dtype."""
+    n = zs.shape[0]
+    if not _LOSS_FIRST_TRY:
+        for k in range(n):
+            out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        _block_losses(zs, ys, params, start, m, buf)
+        for k in range(m):
+            out[start + k] = buf[k]
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_sums(zs, ys, params, sums):
-    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
-    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
+    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements, ``_block_losses``): no
+    float64 copy of the inputs, no array of all the losses."""
     buf = np.empty(_BLOCK)
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
         m = n - start if n - start < _BLOCK else _BLOCK
-        for k in range(m):
-            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        _block_losses(zs, ys, params, start, m, buf)
         sums[b] = _fsum(buf[:m])
     return sums
 
@@ -320,13 +355,29 @@ def _forward(logits, labels, raw, reduction, out, fast):
     values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
+_GRAD_FIRST_TRY = False
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _grad_each(zs, ys, params, size, out):
-    """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
-    once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+    """out[k] = the gradient of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
+    once to out's dtype: ``_grad_first`` of a block of elements in one loop, then ``_grad_scalar`` of each it
+    left nan (as ``_block_losses``)."""
+    n = zs.shape[0]
+    if not _GRAD_FIRST_TRY:
+        for k in range(n):
+            out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        for k in range(m):
+            buf[k] = _grad_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        for k in range(m):
+            v = buf[k]
+            if v != v:
+                v = _grad_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+            out[start + k] = v / size
     return out
 
 
@@ -361,6 +412,12 @@ def _grad(logits, labels, raw, reduction, out, fast):
         values = values / z.size
     return _grad_out(values, z.dtype, out)
 
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
@@ -369,27 +426,6 @@ def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
-
-#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
-#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
-#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
-#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
-_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
-
-
-@numba.njit(**{**_EXACT, **_CALLEE})
-def _two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
-    p = a * b
-    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
-        return p, 0.0
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
 @njit(**{**_HELPER, **_CALLEE})
@@ -400,41 +436,216 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@numba.njit(**_CALLEE)
-def _log_cosh_difference(a, b, plain):
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+_EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
+
+_EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
+
+_SQRT_HALF_BITS = 0x3FE6A09E00000000  # the bits of sqrt(1/2), truncated: log's mantissa is reduced around it
+
+_TINY = 5.551115123125783e-17  # 2**-54: expm1(x) = log1p(x) = x to the last bit below it
+
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _log_kernel_f64(u, c, kbias):
+    """log(u) + c for u > 0 finite (normal), with kbias added to the exponent."""
+    bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
+    k = (bits >> 52) - 1023 + kbias
+    f = _bits_f64((bits & _MANT_MASK) + _SQRT_HALF_BITS) - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    R = 2.0 / 19.0
+    R = R * z + 2.0 / 17.0
+    R = R * z + 2.0 / 15.0
+    R = R * z + 2.0 / 13.0
+    R = R * z + 2.0 / 11.0
+    R = R * z + 2.0 / 9.0
+    R = R * z + 2.0 / 7.0
+    R = R * z + 2.0 / 5.0
+    R = R * z + 2.0 / 3.0
+    R = R * z
+    dk = np.float64(k)
+    return s * (hfsq + R) + (dk * _LN2_LO + c) - hfsq + f + dk * _LN2_HI
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def log1p_f64(x):
+    """log(1 + x), float64, within 1 ulp; log1p(-1) = -inf, log1p(x < -1) = nan."""
+    u = 1.0 + x
+    bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
+    k = (bits >> 52) - 1023
+    c = select(k >= 2, 1.0 - (u - x), x - (u - 1.0))  # the rounding error of 1 + x
+    c = select(k < 54, c / u, 0.0)
+    y = _log_kernel_f64(u, c, 0)
+    y = select(x == -1.0, -math.inf, y)
+    y = select(x < -1.0, math.nan, y)
+    return select((math.fabs(x) < _TINY) | (x == math.inf) | (x != x), x, y)
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _log_cosh_difference_first(a, b):
     """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
     doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
     u = cosh(d) - 1 = 2 sinh(d/2)^2 with sinh(t) = t + t^3 P(t^2) (its Taylor series to t^21) and the square in
     double-double, then log1p(u_hi) + u_lo / (1 + u_hi); beyond, |d| - log 2 + log1p(exp(-2|d|)) + d_lo, with
-    log 2 as two doubles.  ``plain`` where a, b or d is not finite."""
+    log 2 as two doubles.  Both with vecmath's exp and log1p, selected: branch-free, so that a loop of it stays
+    vectorised.  nan where a, b or d is not finite."""
     dh, dl = _two_sum(a, -b)
-    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(dh)):
-        return plain
-    w = abs(dh)
-    if dh < 0.0:
-        dl = -dl
-    if w >= 2.0:  # log cosh(d) > 1.3: no cancellation; d's low part enters with slope tanh(d) = 1 to 2**-5
-        return w - 0.6931471805599453 + (math.log1p(math.exp(-2.0 * w)) + (dl - 2.3190468138462996e-17))
-    t = 0.5 * w
+    ok = math.isfinite(a) & math.isfinite(b) & math.isfinite(dh)
+    w = select(ok, abs(dh), 0.0)
+    dl = select(dh < 0.0, -dl, dl)
+    # |d| >= 2: log cosh(d) > 1.3, no cancellation; d's low part enters with slope tanh(d) = 1 to 2**-5
+    big = w - 0.6931471805599453 + (log1p_f64(exp_f64(-2.0 * w)) + (dl - 2.3190468138462996e-17))
+    t = 0.5 * select(w < 2.0, w, 0.0)
     t2 = t * t
     p = 1.0 / 51090942171709440000.0  # 1/21!
-    for c in (
-        1.0 / 121645100408832000.0,
-        1.0 / 355687428096000.0,
-        1.0 / 1307674368000.0,
-        1.0 / 6227020800.0,
-        1.0 / 39916800.0,
-        1.0 / 362880.0,
-        1.0 / 5040.0,
-        1.0 / 120.0,
-        1.0 / 6.0,
-    ):
-        p = p * t2 + c
+    p = p * t2 + 1.0 / 121645100408832000.0
+    p = p * t2 + 1.0 / 355687428096000.0
+    p = p * t2 + 1.0 / 1307674368000.0
+    p = p * t2 + 1.0 / 6227020800.0
+    p = p * t2 + 1.0 / 39916800.0
+    p = p * t2 + 1.0 / 362880.0
+    p = p * t2 + 1.0 / 5040.0
+    p = p * t2 + 1.0 / 120.0
+    p = p * t2 + 1.0 / 6.0
     sh, sl = _fast_two_sum(t, t * t2 * p)
     sl += 0.5 * dl * (1.0 + 0.5 * t2)  # d's low part, with slope cosh(t) / 2
-    uh, ul = _two_prod(sh, sh)
+    uh, ul = _vtwo_prod(sh, sh)
     ul += 2.0 * sh * sl
-    return math.log1p(2.0 * uh) + 2.0 * ul / (1.0 + 2.0 * uh)
+    small = log1p_f64(2.0 * uh) + 2.0 * ul / (1.0 + 2.0 * uh)
+    return select(ok, select(w >= 2.0, big, small), math.nan)
+
+
+@numba.njit(**_CALLEE)
+def _log_cosh_difference(a, b, plain):
+    """``_log_cosh_difference_first``'s value; ``plain`` where a, b or a - b is not finite."""
+    first = _log_cosh_difference_first(a, b)
+    return first if first == first else plain
 
 
 @numba.njit(**_CALLEE)
@@ -451,6 +662,16 @@ def _loss_scalar(z, y):
 @numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y):
     return -math.tanh(y - z)
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _loss_first(z, y):
+    return _log_cosh_difference_first(y, z)
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _grad_first(z, y):
+    return _grad_scalar(z, y)
 
 
 @numba.vectorize(cache=True)

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_smooth_l1_6f5e13b83f47", globals())
+__name__ = one_name("symact_kernel_smooth_l1_1acddbec21bb", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -130,9 +130,20 @@ def _direct(out, array, axis, *others):
     return None
 
 
+def _num_threads():
+    """``numba.get_num_threads()``, without starting Numba's thread pool where nothing has started it: until then
+    the count is ``NUMBA_NUM_THREADS`` (Numba's documented default; ``set_num_threads`` starts the pool), and the
+    start cost 4 to 5 ms of a first call that then ran on Python threads (_on_threads) and never used the pool."""
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", True):
+        return numba.config.NUMBA_NUM_THREADS
+    return numba.get_num_threads()
+
+
 def _chunks(size):
-    """The number of chunks for a prange twin, or 0 for the serial kernel."""
-    threads = numba.get_num_threads()
+    """The number of chunks for a prange twin or for _each_loop's threads, or 0 for the serial kernel."""
+    threads = _num_threads()
     return 4 * threads if size >= 262144 and threads > 1 else 0
 
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call
@@ -152,7 +163,7 @@ def _on_threads(kernel, pieces):
 
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "symact-rows"))
-    helpers = [_POOL[0].submit(work) for _ in range(min(numba.get_num_threads(), len(pieces)) - 1)]
+    helpers = [_POOL[0].submit(work) for _ in range(min(_num_threads(), len(pieces)) - 1)]
     work()
     for helper in helpers:
         helper.result()
@@ -174,26 +185,50 @@ def _each_loop(loop, zs, ys, params, out, *size, per=1):
     )
     return out
 
+_LOSS_FIRST_TRY = False
+
+
+@numba.njit(error_model="numpy", forceinline=True, **_CALLEE)
+def _block_losses(zs, ys, params, start, m, buf):
+    """buf[:m] = the losses of elements start to start + m in float64: ``_loss_first`` of each in one loop (which
+    LLVM vectorises where _loss_first is branch-free, a compensated form's first try), then ``_loss_scalar`` of
+    each element it left nan (outside the first try's range, its deeper redo, and nan itself)."""
+    for k in range(m):
+        buf[k] = _loss_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+    if _LOSS_FIRST_TRY:
+        for k in range(m):
+            if buf[k] != buf[k]:
+                buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_each(zs, ys, params, out):
-    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+    """out[k] = the loss of element k in float64 (``_block_losses``, a block at a time), rounded once to out's
+    dtype."""
+    n = zs.shape[0]
+    if not _LOSS_FIRST_TRY:
+        for k in range(n):
+            out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        _block_losses(zs, ys, params, start, m, buf)
+        for k in range(m):
+            out[start + k] = buf[k]
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_sums(zs, ys, params, sums):
-    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
-    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
+    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements, ``_block_losses``): no
+    float64 copy of the inputs, no array of all the losses."""
     buf = np.empty(_BLOCK)
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
         m = n - start if n - start < _BLOCK else _BLOCK
-        for k in range(m):
-            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        _block_losses(zs, ys, params, start, m, buf)
         sums[b] = _fsum(buf[:m])
     return sums
 
@@ -321,13 +356,29 @@ def _forward(logits, labels, raw, reduction, out, fast):
     values = _loss_ufunc(*_wide(z, y, params))
     return _finish(np.asarray(values), reduction, z.dtype, out, z.size)
 
+_GRAD_FIRST_TRY = False
+
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _grad_each(zs, ys, params, size, out):
-    """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
-    once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+    """out[k] = the gradient of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
+    once to out's dtype: ``_grad_first`` of a block of elements in one loop, then ``_grad_scalar`` of each it
+    left nan (as ``_block_losses``)."""
+    n = zs.shape[0]
+    if not _GRAD_FIRST_TRY:
+        for k in range(n):
+            out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        for k in range(m):
+            buf[k] = _grad_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        for k in range(m):
+            v = buf[k]
+            if v != v:
+                v = _grad_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+            out[start + k] = v / size
     return out
 
 
@@ -371,6 +422,16 @@ def _loss_scalar(z, y, beta):
 @numba.njit(error_model="numpy", fastmath=False, **_CALLEE)
 def _grad_scalar(z, y, beta):
     return ((-y + z)/beta if (beta > abs(y - z)) else -(1.0 if y - z > 0.0 else (-1.0 if y - z < 0.0 else y - z)))
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _loss_first(z, y, beta):
+    return _loss_scalar(z, y, beta)
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True, **_CALLEE)
+def _grad_first(z, y, beta):
+    return _grad_scalar(z, y, beta)
 
 
 @numba.vectorize(cache=True)

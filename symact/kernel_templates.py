@@ -109,6 +109,16 @@ def _grad_scalar(z, y@@PARGS@@):
     return @@GRAD@@
 
 
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True)
+def _loss_first(z, y@@PARGS@@):
+    return @@LOSS_FIRST@@
+
+
+@numba.njit(error_model="numpy", fastmath=False, forceinline=True)
+def _grad_first(z, y@@PARGS@@):
+    return @@GRAD_FIRST@@
+
+
 @numba.vectorize(cache=True)
 def _loss_ufunc(z, y@@PARGS@@):
     return _loss_scalar(z, y@@PARGS@@)
@@ -138,7 +148,7 @@ def _weight(@@PARAMS@@):
 """
 
 #: what each generated elementwise loss defines itself (symact.rowlib.losses has defaults for its tests)
-_LOSS_OWN = ("_loss_scalar", "_grad_scalar", "_loss_ufunc", "_grad_ufunc", "_weight")
+_LOSS_OWN = ("_loss_scalar", "_grad_scalar", "_loss_first", "_grad_first", "_loss_ufunc", "_grad_ufunc", "_weight")
 
 
 def _loss_forms(entry: Entry):
@@ -254,26 +264,29 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     names = {p.symbol: sympy.Symbol(keyword(p)) for p in entry.params}
     loss_code = kernel_code(loss, names)
     grad_code = kernel_code(grad, names)
-    loss_code, grad_code = _exp_compensated(loss, loss_code, names), _exp_compensated(grad, grad_code, names)
-    loss_code, grad_code = _log_compensated(loss, loss_code, names), _log_compensated(grad, grad_code, names)
-    product = _exp_times_difference_of(loss)
-    if product is not None:
-        loss_code = f"_exp_times_difference({', '.join(kernel_code(e, names) for e in product)}, {loss_code})"
-    square = _log_plus_square_of(loss)
-    if square is not None:
-        loss_code = f"_log_plus_square({', '.join(kernel_code(e, names) for e in square)}, {loss_code})"
-    pair = _entropy_pair_of(loss)
-    if pair is not None:
-        loss_code = f"_entropy_pair({', '.join(kernel_code(e, names) for e in pair)}, {loss_code})"
+    loss_first = grad_first = None  # the branch-free first try of a compensated form (_loss_first, _grad_first)
+    for compensated in (_exp_compensated, _log_compensated):
+        code = compensated(loss, loss_code, names)
+        loss_first, loss_code = _first_try(code, loss_code) or loss_first, code
+        code = compensated(grad, grad_code, names)
+        grad_first, grad_code = _first_try(code, grad_code) or grad_first, code
+    for primitive, match in (
+        ("_exp_times_difference", _exp_times_difference_of(loss)),
+        ("_log_plus_square", _log_plus_square_of(loss)),
+        ("_entropy_pair", _entropy_pair_of(loss)),
+    ):
+        if match is not None:
+            args = ", ".join(kernel_code(e, names) for e in match)
+            loss_code, loss_first = f"{primitive}({args}, {loss_code})", f"{primitive}_first({args})"
     difference = _log_cosh_of_difference(entry.definition)
     if difference is not None:
         a, b = (kernel_code(e, names) for e in difference)
-        loss_code = f"_log_cosh_difference({a}, {b}, {loss_code})"
+        loss_code, loss_first = f"_log_cosh_difference({a}, {b}, {loss_code})", f"_log_cosh_difference_first({a}, {b})"
     loss_code, grad_code = _nan_guarded(loss, loss_code), _nan_guarded(grad, grad_code)
     fast = weight is not None
     if fast:  # the gradient in double-double, the symbolic form for the limits
         weight = repr(float(weight)) if weight.is_number else kernel_code(weight, names)
-        grad_code = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})"
+        grad_code, grad_first = f"_sigmoid_ce_grad(z, y, {weight}, {grad_code})", None
     pargs = "".join(f", {p}" for p in params)
     glue = _loss_helpers(loss, grad)
     if fast:
@@ -284,6 +297,8 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
         .replace("@@PRAW@@", "".join(f"({p}, {p!r}), " for p in params))
         .replace("@@LOSS@@", loss_code)
         .replace("@@GRAD@@", grad_code)
+        .replace("@@LOSS_FIRST@@", loss_first or "_loss_scalar(z, y@@PARGS@@)")
+        .replace("@@GRAD_FIRST@@", grad_first or "_grad_scalar(z, y@@PARGS@@)")
         .replace("@@PARGS@@", pargs)
         .replace("@@PKW@@", "".join(f", {keyword(p)}={float(p.default)!r}" for p in entry.params))
     )
@@ -291,6 +306,7 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
     settings = {"_LABEL_RANGE": _RANGES.get(domain, "None"), "_INPUT_RANGE": _RANGES.get(entry.input_domain, "None")}
     logs = {f.args[0] for f in entry.definition.atoms(sympy.log)}
     settings["_POSITIVE_PARAMS"] = repr(tuple(keyword(p) for p in entry.params if p.symbol in logs))
+    settings["_LOSS_FIRST_TRY"], settings["_GRAD_FIRST_TRY"] = str(loss_first is not None), str(grad_first is not None)
     body = _library(rowlib.used_names(glue, _LOSS_MODULES), _LOSS_MODULES, settings, exclude=_LOSS_OWN) + glue
     if y_label not in loss.free_symbols:
         raise ValueError(f"{entry.name}: expected a loss of the logit and a label")
@@ -299,6 +315,15 @@ def _elementwise_loss(entry: Entry, weight: sympy.Expr | None) -> tuple[str, lis
         a, b = (sympy.sstr(e) for e in difference)
         forms.insert(1, ("loss (finite)", f"log cosh({a} - {b}) compensated (rowlib _log_cosh_difference)"))
     return body, forms
+
+
+def _first_try(wrapped: str, plain: str) -> str | None:
+    """The first try ``_name_first(args)`` (branch-free, nan where it has no value) of the compensated form
+    ``wrapped`` = ``_name(args, plain)``; None where ``wrapped`` is ``plain`` (no compensated form)."""
+    if wrapped == plain:
+        return None
+    name, args = wrapped[: -len(plain) - 3].split("(", 1)
+    return f"{name}_first({args})"
 
 
 def _exp_compensated(form: sympy.Expr, code: str, names: dict) -> str:

@@ -129,6 +129,8 @@ CONTRACTED_HELPER = '{"forceinline": True, "error_model": "numpy", "fastmath": {
 _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
 _SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 _INV_LN2 = 1.4426950408889634
+_TWO_THIRDS_HI = 0.6666666666666666  # 2/3 = _TWO_THIRDS_HI + _TWO_THIRDS_LO to about 2**-107
+_TWO_THIRDS_LO = 3.700743415417188e-17
 _LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
 _LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
@@ -341,17 +343,18 @@ def log1p_f64(x):
 
 @njit(**_HELPER)
 def log_dd_f64(x):
-    """log(x) = hi + lo for a finite x > 0, to within about 2**-56.5 of log(x) relative (tests/test_vecmath.py
+    """log(x) = hi + lo for a finite x > 0, to within about 2**-62 of log(x) relative (tests/test_vecmath.py
     measures it against mpmath), branch-free, so that a SIMD loop stays vectorised; for other x the pair means
     nothing (the caller selects its own value there).
 
     log_f64's reduction x = 2**k (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1) exact, and log(1 + f) = 2 atanh(s) =
-    2 s + s R(s^2), s = f / (2 + f) as a double-double q + q_lo (the division's remainder by an fma), R the atanh
-    series to s^24 (2/25 z^12; truncation below 2**-64 relative), and k ln 2 + 2 q + (2 q_lo + q R + k ln2_lo)
-    summed in double-double.  What is left is the rounding of q R (about 7 units of its last place), at most
-    about f^2/12 of the result.  Several times cheaper than rowlib.dd._log_dd's series in double-double (2**-100):
-    for sums that cannot cancel, or as the first try of one that may (the caller redoes the rare element where the
-    cancellation is deep)."""
+    2 s + 2/3 s^3 + s^5 R(s^2), s = f / (2 + f) as a double-double q + q_lo (the division's remainder by an fma),
+    R the rest of the atanh series to s^24 (2/25 z^10; truncation below 2**-64 relative).  k ln2_hi + 2 q + 2/3 q^3
+    is summed in double-double (q^3 and 2/3 q^3 formed in double-double by fmas), the rest, 2 q_lo + q^5 R +
+    k ln2_lo, in double: at most s^4 / 5 < 2**-12.4 of the result, so its few roundings stay below 2**-62 of it.
+    About a tenth of rowlib.dd._log_dd's cost (2**-100, its whole series in double-double): for sums that cannot
+    cancel, and for sums that may, as a first try that serves where the sum keeps at least 2**-6 of the log
+    (the caller redoes the rare element where the cancellation is deeper)."""
     sub = x < _MIN_NORMAL
     u = select(sub, x * _TWO54, x)
     bits = _f64_bits(u) + (0x3FF0000000000000 - _SQRT_HALF_BITS)
@@ -362,6 +365,11 @@ def log_dd_f64(x):
     q = f / d
     q_lo = (fma(-q, d, f) - q * d_lo) / d  # f / (2 + f) = q + q_lo to about 2**-100
     z = q * q
+    z_lo = fma(q, q, -z) + 2.0 * (q * q_lo)  # (q + q_lo)^2 = z + z_lo
+    c = q * z
+    c_lo = fma(q, z, -c) + (q * z_lo + q_lo * z)  # (q + q_lo)^3 = c + c_lo
+    t = _TWO_THIRDS_HI * c
+    t_lo = fma(_TWO_THIRDS_HI, c, -t) + (_TWO_THIRDS_HI * c_lo + _TWO_THIRDS_LO * c)  # 2/3 q^3 = t + t_lo
     r = 2.0 / 25.0
     r = r * z + 2.0 / 23.0
     r = r * z + 2.0 / 21.0
@@ -373,9 +381,9 @@ def log_dd_f64(x):
     r = r * z + 2.0 / 9.0
     r = r * z + 2.0 / 7.0
     r = r * z + 2.0 / 5.0
-    r = r * z + 2.0 / 3.0
-    h, lo = _two_sum(k * _LN2_HI, 2.0 * q)  # k ln2_hi exact: the constant has 21 bits
-    return _fast_two_sum(h, lo + ((2.0 * q_lo + q * (r * z)) + k * _LN2_LO))
+    h, e = _two_sum(k * _LN2_HI, 2.0 * q)  # k ln2_hi exact: the constant has 21 bits
+    h, e2 = _two_sum(h, t)
+    return _fast_two_sum(h, (e + e2) + (t_lo + (2.0 * q_lo + c * (r * z)) + k * _LN2_LO))
 
 
 @njit(**_HELPER)

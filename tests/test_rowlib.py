@@ -4,6 +4,7 @@ generated modules is complete."""
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -694,3 +695,113 @@ def test_only_the_kernels_python_calls_get_a_wrapper_and_a_cache(tmp_path):
     assert all(wrapped == from_python for wrapped, from_python in report.values()), report
     cached = {p.name.split("-")[0] for p in (tmp_path / "__pycache__").glob("*.nbi")}
     assert cached and cached <= {k for k, (wrapped, _) in report.items() if wrapped}
+
+
+_POOL_CHILD = r"""
+import sys
+import numpy as np
+from numba.np.ufunc import parallel
+sys.path.insert(0, sys.argv[1])
+import kl_divergence, softmax
+rng = np.random.default_rng(0)
+z, y = rng.standard_normal((400, 1000)), rng.random((400, 1000))
+values = [kl_divergence.forward(z, y), kl_divergence.grad(z, y, reduction="none"), softmax.forward(z)]
+print(parallel._is_initialized)
+"""
+
+
+def test_kernels_on_python_threads_leave_numbas_thread_pool_unstarted(tmp_path):
+    """Losses and row functions on large arrays run on Python threads (rowlib.fast._on_threads), and count them
+    without starting Numba's own thread pool, which they never use (numba.get_num_threads() starts it: 4 to 5 ms
+    of a first call): a fresh process that ran them has not started it."""
+    import shutil
+    import subprocess
+    import sys
+
+    for name in ("kl_divergence", "softmax"):
+        shutil.copy(Path(__file__).resolve().parents[1] / "generated" / f"{name}.py", tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", _POOL_CHILD, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
+
+
+_FIRST_TRIES = [
+    ("_entropy_pair_first", 2),
+    ("_log_plus_first", 4),
+    ("_log_plus_square_first", 4),
+    ("_exp_plus_first", 3),
+    ("_exp_times_difference_first", 3),
+    ("_log_cosh_difference_first", 2),
+]
+
+
+@pytest.mark.parametrize("name,arity", _FIRST_TRIES, ids=[n for n, _ in _FIRST_TRIES])
+def test_the_first_tries_of_the_compensated_losses_vectorise(name, arity):
+    """Each compensated form's first try (rowlib.losses._*_first) is branch-free: a loop of it compiles to SIMD
+    code, which is what makes the generic loss loops' first pass (_block_losses) fast; and it agrees with its
+    compensated form wherever it has a value (nan elsewhere, where the form takes its plain value or redoes)."""
+    import numba
+
+    from symact.rowlib import losses
+
+    first = getattr(losses, name)
+    full = getattr(losses, name[: -len("_first")])
+    args = ", ".join(f"a[{k}, i]" for k in range(arity))
+    namespace = {"first": first}
+    exec(f"def run(a, out):\n    for i in range(out.size):\n        out[i] = first({args})\n", namespace)
+    run = numba.njit(error_model="numpy")(namespace["run"])
+    rng = np.random.default_rng(11)
+    a = rng.uniform(0.01, 0.99, (arity, 2000))
+    a[:, ::7] = rng.standard_normal((arity, a[:, ::7].shape[1])) * 5.0
+    a[:, 3::11] = np.array([0.0, 1.0, np.inf, -np.inf, np.nan, 1e300, -700.0, 800.0])[rng.integers(0, 8, (arity, 1))]
+    out = np.empty(a.shape[1])
+    run(a, out)
+    asm = run.inspect_asm(run.signatures[0])
+    assert len(re.findall(r"%[yz]mm", asm)) > 20, f"a loop of {name} is not vectorised"
+    have = ~np.isnan(out)
+    assert have.mean() > 0.5
+    for i in np.flatnonzero(have):
+        assert full(*a[:, i], math.nan) == out[i]
+
+
+_SUSPECTS = {  # inputs where a first try has no value: its range's ends, deep cancellation, the specials
+    "binary_cross_entropy": ([0.0, 1.0, 5e-324, 1.0 - 2.0**-53, 0.5], [0.0, 1.0, 0.3, 1.0, 0.5]),
+    "kl_divergence": (
+        [math.log(0.3), math.nextafter(math.log(0.3), 0.0), -745.0, math.inf, 1.0],
+        [0.3, 0.3, 0.0, 2.0, math.inf],
+    ),
+    "kl_divergence_log_target": ([1.0, -1e300, 3.0, 0.0, 2.0], [700.5, -650.0, 800.0, -math.inf, 2.0]),
+    "gaussian_nll": ([1e200, -1e200, 0.0, 3.0, 1.0], [-1e200, 1e200, 0.0, 3.0 + 2.0**-40, math.nan]),
+    "poisson_nll": ([-650.0, 710.0, math.log(5.0), 0.0, math.inf], [1.0, 1.0, 5.0, 0.0, 1.0]),
+    "log_cosh": ([1e308, -1e308, 2.0, 1.0, math.nan], [-1e308, 1e308, 0.0, 1.0 + 2.0**-30, 0.0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SUSPECTS))
+def test_the_generic_loss_loops_give_the_bits_of_the_per_element_form(name):
+    """The generic loops take each element's first try in one vectorised pass and redo by _loss_scalar
+    (_grad_scalar) the elements it left nan (rowlib.losses._block_losses): the losses and gradients of every
+    element, reduction none, float32 and float64, are the per-element form's (its ufunc's) bits, at random
+    points and where the first try has no value."""
+    import inspect
+
+    from symact.check import load_module
+
+    m = load_module(name, "generated")
+    params = [p.default for p in inspect.signature(m.forward).parameters.values() if p.name not in ("reduction", "out")]
+    params = [p for p in params if p is not inspect.Parameter.empty]
+    rng = np.random.default_rng(8)
+    n = 9000
+    unit = getattr(m, "_INPUT_RANGE", None) is not None
+    z = rng.random(n) if unit else rng.standard_normal(n) * 4.0
+    y = rng.random(n) if getattr(m, "_LABEL_RANGE", None) is not None else rng.standard_normal(n) * 4.0
+    sz, sy = _SUSPECTS[name]
+    z[: len(sz) * 100], y[: len(sy) * 100] = np.repeat(sz, 100), np.repeat(sy, 100)
+    for dtype in (np.float32, np.float64):
+        with np.errstate(all="ignore"):
+            zd, yd = z.astype(dtype), y.astype(dtype)
+            wide = (zd.astype(np.float64), yd.astype(np.float64), *params)
+            np.testing.assert_array_equal(m.forward(zd, yd, reduction="none"), m._loss_ufunc(*wide).astype(dtype))
+            np.testing.assert_array_equal(m.grad(zd, yd, reduction="none"), m._grad_ufunc(*wide).astype(dtype))

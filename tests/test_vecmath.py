@@ -239,10 +239,11 @@ def test_unknown_names_are_refused():
 
 
 @pytest.mark.parametrize("fastmath", [False, True], ids=["plain", "contracted"])
-def test_log_dd_is_a_double_double_log_to_2_to_the_minus_56(fastmath):
-    """log_dd_f64(x) = hi + lo within 2**-56 of log(x) relative, over the positive floats (subnormals to the
-    largest, and densely where its reduction switches, at sqrt(1/2) and sqrt(2), and near 1), and its loop
-    vectorises: it is the first try of the losses' compensated logs (rowlib.losses._entropy_pair, _log_plus)."""
+def test_log_dd_is_a_double_double_log_to_2_to_the_minus_61(fastmath):
+    """log_dd_f64(x) = hi + lo within 2**-61.5 of log(x) relative (2**-62.1 measured), over the positive floats
+    (subnormals to the largest, and densely where its reduction switches, at sqrt(1/2) and sqrt(2), and near 1),
+    and its loop vectorises: it is the first try of the losses' compensated logs (rowlib.losses._entropy_pair,
+    _log_plus)."""
 
     @njit(error_model="numpy", fastmath={"contract"} if fastmath else False)
     def run(x, hi, lo):
@@ -271,6 +272,6 @@ def test_log_dd_is_a_double_double_log_to_2_to_the_minus_56(fastmath):
                 continue
             worst = max(worst, abs((mpmath.mpf(h) + low - exact) / exact))
             assert abs(low) <= abs(h) * 2.0**-52  # a normalised pair
-    assert worst <= 2.0**-56, f"{float(worst):.3g} relative"
+    assert worst <= 2.0**-61.5, f"{float(worst):.3g} relative"
     asm = run.inspect_asm(run.signatures[0])
     assert len(re.findall(r"%[yz]mm", asm)) > 20, "log_dd_f64's loop is not vectorised"

@@ -8,7 +8,7 @@ import math
 import numba
 import numpy as np
 
-from ..vecmath import _EXACT, _fast_two_sum, _two_sum, fma
+from ..vecmath import _EXACT, _INV_LN2, _SHIFT, _SHIFT_BITS, _f64_bits, _fast_two_sum, _pow2_f64, _two_sum, fma
 
 
 @numba.njit(**_EXACT)
@@ -92,6 +92,26 @@ def _exp_dd(x, xlo):
     c, d = _two_sum(a, 0.5 * sh)
     hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
     return hi, lo + hi * r2, int(k)
+
+
+@numba.njit(**_EXACT)
+def _vexp_dd(x):
+    """exp(x) = hi + lo, to about 2**-60 relative as ``_exp_dd``, for x in [-600, 700] (the callers select a value
+    in range and redo the elements outside): branch-free, so that a loop of it stays vectorised.  The reduction
+    x = k ln 2 + r1 + r2 rounds x / ln 2 to the nearest integer by adding 1.5 * 2**52 (vecmath's exp), the
+    polynomial is ``_exp_tail_poly``'s, r1^2 exact by an fma; 2**k scales hi and lo exactly (normal numbers)."""
+    t = x * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    sh = r1 * r1
+    sl = fma(r1, r1, -sh)
+    tail = (r1 * sh) * _exp_tail_poly(r1)
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    scale = _pow2_f64(_f64_bits(t) - _SHIFT_BITS)
+    return hi * scale, (lo + hi * r2) * scale
 
 
 @numba.njit(cache=True)

@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from ..vecmath import (
+    _EXACT,
     _INV_LN2,
     _LN2_HI,
     _LN2_LO,
@@ -31,8 +32,8 @@ from ..vecmath import (
     select,
 )
 from .checks import _floats, _param
-from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _log_dd, _two_prod, _vtwo_prod
-from .fast import _FAST_MAX_N, _address, _call_loop, _call_loop_out, _chunk, _nonneg_sum, _on_threads
+from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _log_dd, _two_prod, _vexp_dd, _vtwo_prod
+from .fast import _FAST_MAX_N, _address, _call_loop, _call_loop_out, _chunk, _nonneg_sum, _num_threads, _on_threads
 from .reduce import _finish, _fsum, _grad_out, _reduction, _same_shape
 from .rows import _direct
 
@@ -272,8 +273,8 @@ def _grad_fast_par(zs, ys, params, size, out, chunks):
 
 
 def _chunks(size):
-    """The number of chunks for a prange twin, or 0 for the serial kernel."""
-    threads = numba.get_num_threads()
+    """The number of chunks for a prange twin or for _each_loop's threads, or 0 for the serial kernel."""
+    threads = _num_threads()
     return 4 * threads if size >= 262144 and threads > 1 else 0
 
 
@@ -325,6 +326,20 @@ def _grad_scalar(z, y, *params):
     return 1.0 / (1.0 + math.exp(-z)) - y
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=False)  # every option set: none from a caller
+def _loss_first(z, y, *params):
+    """The loss of one element where a branch-free first try has it, else nan (the caller then takes
+    ``_loss_scalar``).  Each generated module defines its own (a compensated form's first try, or its
+    ``_loss_scalar``); this one, for tests of this module: nan where z > 30, to exercise the redo."""
+    return math.nan if z > 30.0 else _loss_scalar(z, y, *params)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=False)  # every option set: none from a caller
+def _grad_first(z, y, *params):
+    """The gradient of one element where a branch-free first try has it, else nan, as ``_loss_first``."""
+    return math.nan if z > 30.0 else _grad_scalar(z, y, *params)
+
+
 def _loss_ufunc(z, y, *params):
     """The loss of each element.  Each generated module defines its own (a ufunc of its printed form); this
     one, for tests of this module: the sigmoid cross-entropy."""
@@ -336,12 +351,29 @@ def _grad_ufunc(z, y, *params):
     return 1.0 / (1.0 + np.exp(-z)) - y
 
 
+@numba.njit(**_EXACT)
+def _exp_plus_first(w, a, b):
+    """``_exp_plus``'s value for w in [-600, 700] and a b finite, with exp(w) by dd's branch-free ``_vexp_dd``;
+    nan elsewhere (the caller redoes that element by ``_exp_plus``).  Branch-free, so that a loop of it stays
+    vectorised."""
+    ok = (w >= -600.0) & (w <= 700.0) & math.isfinite(a * b)
+    mh, ml = _vexp_dd(select(ok, w, 0.0))
+    ph, pl = _vtwo_prod(a, b)
+    sh, sl = _two_sum(mh, ph)
+    v = sh + (sl + (ml + pl))
+    return select(ok & math.isfinite(v), v, math.nan)
+
+
 @numba.njit(cache=True)
 def _exp_plus(w, a, b, plain):
     """exp(w) + a b for exact a and b (labels, the logit, powers of two) with exp(w) in double-double, a b exact
     (TwoProduct) and the sum rounded once: no cancellation error where exp(w) is near -a b (exp(z) - y at
     z = log y, where plain float64 loses every digit: exp(1e-20) - 1 is 0; exp(z) - y z near its zeros).
-    ``plain``, the same value computed plainly, where it or w, a b is not finite."""
+    ``_exp_plus_first`` where w is in its range; beyond, ``_exp_dd`` scaled by ldexp; ``plain``, the same value
+    computed plainly, where it or w, a b is not finite."""
+    first = _exp_plus_first(w, a, b)
+    if first == first:
+        return first
     if not (math.isfinite(w) and math.isfinite(a * b) and math.isfinite(plain)):
         return plain
     mh, ml, k = _exp_dd(w, 0.0)
@@ -350,38 +382,54 @@ def _exp_plus(w, a, b, plain):
     return sh + (sl + (math.ldexp(ml, k) + pl))
 
 
+@numba.njit(**_EXACT)
+def _log_plus_first(s, u, a, b):
+    """``_log_plus``'s value where vecmath's log_dd_f64 (2**-62 relative) is enough, the sum keeping at least 2**-6
+    of log(u) (its error then below 2**-56 of the result), and s, u and a b are finite and u is positive; nan
+    elsewhere (the caller redoes that element by ``_log_plus``).
+    Branch-free, so that a loop of it stays vectorised."""
+    ok = math.isfinite(s) & math.isfinite(a * b) & (u > 0.0) & (u < math.inf)
+    ph, pl = _vtwo_prod(a, b)
+    lh, ll = log_dd_f64(select(ok, u, 1.0))
+    dh, dl = _two_sum(lh, ph)
+    dh, dl = _fast_two_sum(dh, dl + (ll + pl))
+    rh, rl = _vtwo_prod(s, dh)
+    v = rh + (rl + s * dl)
+    return select(ok & (abs(lh) <= 64.0 * abs(dh)) & math.isfinite(v), v, math.nan)
+
+
 @numba.njit(cache=True)
 def _log_plus(s, u, a, b, plain):
     """s (log(u) + a b) for exact s, u, a and b (labels, the logit, powers of two), rounded once: a b exact
     (TwoProduct), log(u) in double-double, their sum and its product with s in double-double, so that nothing is
     lost where log(u) is near -a b (y log y - y z at z = log y, where plain float64 keeps only the rounding of
-    log y).  log(u) first by vecmath's log_dd_f64 (2**-56.5 relative), enough where the sum keeps at least half
-    of log(u) (its error then below 2**-55.5 of the result); where it cancels deeper, again by ``_log_dd``
-    (2**-100).  ``plain``, the same value computed plainly, where it or s, u, a b is not finite or u is not
-    positive."""
+    log y).  log(u) first by vecmath's log_dd_f64 (``_log_plus_first``); where the sum cancels deeper than that
+    serves, again by ``_log_dd`` (2**-100).  ``plain``, the same value computed plainly, where it or s, u, a b is
+    not finite or u is not positive."""
+    first = _log_plus_first(s, u, a, b)
+    if first == first:
+        return first
     if not (math.isfinite(s) and math.isfinite(a * b) and math.isfinite(plain) and 0.0 < u < math.inf):
         return plain
     ph, pl = _vtwo_prod(a, b)
-    lh, ll = log_dd_f64(u)
+    lh, ll = _log_dd(u)
     dh, dl = _two_sum(lh, ph)
-    if not abs(lh) <= 2.0 * abs(dh):
-        lh, ll = _log_dd(u)
-        dh, dl = _two_sum(lh, ph)
     dh, dl = _fast_two_sum(dh, dl + (ll + pl))
     rh, rl = _vtwo_prod(s, dh)
-    return rh + (rl + s * dl)
+    v = rh + (rl + s * dl)
+    return v if math.isfinite(v) else plain
 
 
-@numba.njit(cache=True)
-def _entropy_pair(y, p, plain):
+@numba.njit(**_EXACT)
+def _entropy_pair_first(y, p):
     """-(y log p + (1 - y) log(1 - p)) in double-double, rounded once: 1 - y and 1 - p exact (TwoSum), the logs by
-    vecmath's ``log_dd_f64`` (2**-56.5 relative; log(1 - p) as log(h) + l / h of 1 - p = h + l), the products
+    vecmath's ``log_dd_f64`` (2**-62 relative; log(1 - p) as log(h) + l / h of 1 - p = h + l), the products
     (by an fma) and the sum in double-double.  The two terms have one sign, so nothing cancels: 0.52 ulp measured
-    (plain float64 rounds 1 - y, both logs, both products and the sum: 2.1 ulp at y = 0.3).  ``plain``, the same
-    value computed plainly, where either log is not finite (p = 0 or 1, a label's term that is 0 there) or an
-    input is not finite."""
-    if not (0.0 < p < 1.0 and math.isfinite(y) and math.isfinite(plain)):
-        return plain
+    (plain float64 rounds 1 - y, both logs, both products and the sum: 2.1 ulp at y = 0.3).  nan where p is not
+    in (0, 1), or y or the value is not finite (the caller takes ``_entropy_pair``'s plain value there).
+    Branch-free, so that a loop of it stays vectorised."""
+    ok = (p > 0.0) & (p < 1.0) & math.isfinite(y)
+    p = select(ok, p, 0.5)
     ah, al = log_dd_f64(p)
     qh, ql = _two_sum(1.0, -p)
     bh, bl = log_dd_f64(qh)
@@ -392,37 +440,89 @@ def _entropy_pair(y, p, plain):
     th, tl = _vtwo_prod(wh, bh)
     tl += wh * bl + wl * bh
     sh, e = _two_sum(sh, th)
-    return -(sh + (e + (sl + tl)))
+    v = -(sh + (e + (sl + tl)))
+    return select(ok & math.isfinite(v), v, math.nan)
+
+
+@numba.njit(cache=True)
+def _entropy_pair(y, p, plain):
+    """``_entropy_pair_first``'s value where it has one; ``plain``, the same value computed plainly, elsewhere
+    (p = 0 or 1, where a label's term is 0 and a log is not finite, or an input that is not finite)."""
+    first = _entropy_pair_first(y, p)
+    return first if first == first else plain
+
+
+@numba.njit(**_EXACT)
+def _square_over(a, b, v):
+    """(a - b)^2 / v = qh + ql in double-double for finite a, b with |a - b| <= 1e150 and a finite v > 0: a - b
+    exact (TwoSum), the square and the quotient's remainder by fmas.  Branch-free."""
+    dh, dl = _two_sum(a, -b)
+    p = dh * dh
+    sh, sl = _fast_two_sum(p, fma(dh, dh, -p) + 2.0 * (dh * dl))
+    q = sh / v
+    r = (fma(-q, v, sh)) + sl
+    return _fast_two_sum(q, r / v)
+
+
+@numba.njit(**_EXACT)
+def _log_plus_square_first(v, a, b, k):
+    """``_log_plus_square``'s value where vecmath's log_dd_f64 is enough (the sum keeps at least 2**-6 of log(v)),
+    v is positive and finite, a and b finite with |a - b| <= 1e150; nan elsewhere (the caller redoes that element
+    by ``_log_plus_square``).  Branch-free, so that a loop of it stays vectorised."""
+    ok = (v > 0.0) & (v < math.inf) & math.isfinite(a) & math.isfinite(b) & (abs(a - b) <= 1e150)
+    v = select(ok, v, 1.0)
+    qh, ql = _square_over(select(ok, a, 0.0), select(ok, b, 0.0), v)
+    lh, ll = log_dd_f64(v)
+    th, tl = _dd_add(lh, ll, qh, ql)
+    r = k * (th + tl)
+    return select(ok & (abs(lh) <= 64.0 * abs(th)) & math.isfinite(r), r, math.nan)
 
 
 @numba.njit(cache=True)
 def _log_plus_square(v, a, b, k, plain):
     """k (log(v) + (a - b)^2 / v) for exact v > 0, a, b and a power of two k, rounded once: a - b exact
-    (TwoSum), its square, the quotient and log(v) in double-double, so that nothing cancels where log(v) < 0 is
-    near -(a - b)^2 / v (plain float64 keeps only the rounding of log v there) and the rounding of a - b is not
-    doubled by the square.  log(v) as in ``_log_plus``: vecmath's log_dd_f64 where the sum keeps at least half of
-    it, else ``_log_dd``.  ``plain``, the same value computed plainly, where it or an input is not finite, or v is
-    not positive."""
+    (TwoSum), its square, the quotient and log(v) in double-double (``_square_over``), so that nothing cancels
+    where log(v) < 0 is near -(a - b)^2 / v (plain float64 keeps only the rounding of log v there) and the
+    rounding of a - b is not doubled by the square.  log(v) as in ``_log_plus``: vecmath's log_dd_f64 where the
+    sum keeps at least 2**-6 of it (``_log_plus_square_first``), else ``_log_dd``.  ``plain``, the same value
+    computed plainly, where it or an input is not finite, v is not positive or |a - b| > 1e150 (where the square
+    in double-double would overflow)."""
+    first = _log_plus_square_first(v, a, b, k)
+    if first == first:
+        return first
     if not (0.0 < v < math.inf and math.isfinite(a) and math.isfinite(b) and math.isfinite(plain)):
         return plain
-    dh, dl = _two_sum(a, -b)
-    if not math.isfinite(dh) or abs(dh) > 1e150:  # the square in double-double would overflow
+    if not abs(a - b) <= 1e150:
         return plain
-    sh, sl = _dd_mul(dh, dl, dh, dl)
-    qh, ql = _dd_div(sh, sl, v, 0.0)
-    lh, ll = log_dd_f64(v)
+    qh, ql = _square_over(a, b, v)
+    lh, ll = _log_dd(v)
     th, tl = _dd_add(lh, ll, qh, ql)
-    if not abs(lh) <= 2.0 * abs(th):
-        lh, ll = _log_dd(v)
-        th, tl = _dd_add(lh, ll, qh, ql)
-    return k * (th + tl)
+    r = k * (th + tl)
+    return r if math.isfinite(r) else plain
+
+
+@numba.njit(**_EXACT)
+def _exp_times_difference_first(w, a, b):
+    """``_exp_times_difference``'s value for w in [-600, 700] and a, b finite with |a - b| < 1e300, with exp(w)
+    by dd's branch-free ``_vexp_dd`` and the product by fmas; nan elsewhere (the caller redoes that element by
+    ``_exp_times_difference``).  Branch-free, so that a loop of it stays vectorised."""
+    dh, dl = _two_sum(a, -b)
+    ok = (w >= -600.0) & (w <= 700.0) & (abs(dh) < 1e300) & math.isfinite(dl)
+    eh, el = _vexp_dd(select(ok, w, 0.0))
+    ph, pl = _vtwo_prod(eh, dh)
+    v = ph + (pl + (eh * dl + el * dh))
+    return select(ok & math.isfinite(v), v, math.nan)
 
 
 @numba.njit(cache=True)
 def _exp_times_difference(w, a, b, plain):
-    """exp(w) (a - b) for exact w, a and b, rounded once: a - b exact (TwoSum), exp(w) in double-double
-    (``_exp_dd``), their product in double-double (plain float64 rounds a - b, exp and the product: 1.8 ulp at
-    exp(y) (y - z), y = 40).  ``plain``, the same value computed plainly, where it or an input is not finite."""
+    """exp(w) (a - b) for exact w, a and b, rounded once: a - b exact (TwoSum), exp(w) in double-double, their
+    product in double-double (plain float64 rounds a - b, exp and the product: 1.8 ulp at exp(y) (y - z),
+    y = 40): ``_exp_times_difference_first`` where w is in its range; beyond, ``_exp_dd`` scaled by ldexp;
+    ``plain``, the same value computed plainly, where it or an input is not finite."""
+    first = _exp_times_difference_first(w, a, b)
+    if first == first:
+        return first
     if not (math.isfinite(w) and math.isfinite(a) and math.isfinite(b) and math.isfinite(plain)) or plain == 0.0:
         return plain
     dh, dl = _two_sum(a, -b)
@@ -433,41 +533,45 @@ def _exp_times_difference(w, a, b, plain):
     return math.ldexp(ph + pl, k)
 
 
-@numba.njit(cache=True)
-def _log_cosh_difference(a, b, plain):
+@numba.njit(**_EXACT)
+def _log_cosh_difference_first(a, b):
     """log cosh(a - b) within about 1.4 ulp (plain float64 forms: 3 to 4 ulp near 0, where log cosh(d) = d^2/2
     doubles the rounding of d = a - b and of sinh).  d = d_hi + d_lo exactly (TwoSum); for |d| < 2,
     u = cosh(d) - 1 = 2 sinh(d/2)^2 with sinh(t) = t + t^3 P(t^2) (its Taylor series to t^21) and the square in
     double-double, then log1p(u_hi) + u_lo / (1 + u_hi); beyond, |d| - log 2 + log1p(exp(-2|d|)) + d_lo, with
-    log 2 as two doubles.  ``plain`` where a, b or d is not finite."""
+    log 2 as two doubles.  Both with vecmath's exp and log1p, selected: branch-free, so that a loop of it stays
+    vectorised.  nan where a, b or d is not finite."""
     dh, dl = _two_sum(a, -b)
-    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(dh)):
-        return plain
-    w = abs(dh)
-    if dh < 0.0:
-        dl = -dl
-    if w >= 2.0:  # log cosh(d) > 1.3: no cancellation; d's low part enters with slope tanh(d) = 1 to 2**-5
-        return w - 0.6931471805599453 + (math.log1p(math.exp(-2.0 * w)) + (dl - 2.3190468138462996e-17))
-    t = 0.5 * w
+    ok = math.isfinite(a) & math.isfinite(b) & math.isfinite(dh)
+    w = select(ok, abs(dh), 0.0)
+    dl = select(dh < 0.0, -dl, dl)
+    # |d| >= 2: log cosh(d) > 1.3, no cancellation; d's low part enters with slope tanh(d) = 1 to 2**-5
+    big = w - 0.6931471805599453 + (log1p_f64(exp_f64(-2.0 * w)) + (dl - 2.3190468138462996e-17))
+    t = 0.5 * select(w < 2.0, w, 0.0)
     t2 = t * t
     p = 1.0 / 51090942171709440000.0  # 1/21!
-    for c in (
-        1.0 / 121645100408832000.0,
-        1.0 / 355687428096000.0,
-        1.0 / 1307674368000.0,
-        1.0 / 6227020800.0,
-        1.0 / 39916800.0,
-        1.0 / 362880.0,
-        1.0 / 5040.0,
-        1.0 / 120.0,
-        1.0 / 6.0,
-    ):
-        p = p * t2 + c
+    p = p * t2 + 1.0 / 121645100408832000.0
+    p = p * t2 + 1.0 / 355687428096000.0
+    p = p * t2 + 1.0 / 1307674368000.0
+    p = p * t2 + 1.0 / 6227020800.0
+    p = p * t2 + 1.0 / 39916800.0
+    p = p * t2 + 1.0 / 362880.0
+    p = p * t2 + 1.0 / 5040.0
+    p = p * t2 + 1.0 / 120.0
+    p = p * t2 + 1.0 / 6.0
     sh, sl = _fast_two_sum(t, t * t2 * p)
     sl += 0.5 * dl * (1.0 + 0.5 * t2)  # d's low part, with slope cosh(t) / 2
-    uh, ul = _two_prod(sh, sh)
+    uh, ul = _vtwo_prod(sh, sh)
     ul += 2.0 * sh * sl
-    return math.log1p(2.0 * uh) + 2.0 * ul / (1.0 + 2.0 * uh)
+    small = log1p_f64(2.0 * uh) + 2.0 * ul / (1.0 + 2.0 * uh)
+    return select(ok, select(w >= 2.0, big, small), math.nan)
+
+
+@numba.njit(cache=True)
+def _log_cosh_difference(a, b, plain):
+    """``_log_cosh_difference_first``'s value; ``plain`` where a, b or a - b is not finite."""
+    first = _log_cosh_difference_first(a, b)
+    return first if first == first else plain
 
 
 @numba.njit(cache=True)
@@ -534,35 +638,78 @@ def _positive(value, name):
 _BLOCK = 4096
 
 
+#: whether the module's ``_loss_first`` (``_grad_first``) is a compensated form's first try, which leaves some
+#: elements nan for ``_loss_scalar`` (``_grad_scalar``) to redo; where it is not (False), the generic loops take
+#: ``_loss_scalar`` in one pass.  A generated module sets them (Numba prunes the branch on such a constant)
+_LOSS_FIRST_TRY = True
+_GRAD_FIRST_TRY = True
+
+
+@numba.njit(error_model="numpy", forceinline=True)
+def _block_losses(zs, ys, params, start, m, buf):
+    """buf[:m] = the losses of elements start to start + m in float64: ``_loss_first`` of each in one loop (which
+    LLVM vectorises where _loss_first is branch-free, a compensated form's first try), then ``_loss_scalar`` of
+    each element it left nan (outside the first try's range, its deeper redo, and nan itself)."""
+    for k in range(m):
+        buf[k] = _loss_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+    if _LOSS_FIRST_TRY:
+        for k in range(m):
+            if buf[k] != buf[k]:
+                buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+
+
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_sums(zs, ys, params, sums):
-    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements), each loss _loss_scalar of
-    the float64 logit and label: no float64 copy of the inputs, no array of all the losses."""
+    """sums[b] = the compensated sum of the losses of block b (``_BLOCK`` elements, ``_block_losses``): no
+    float64 copy of the inputs, no array of all the losses."""
     buf = np.empty(_BLOCK)
     n = zs.shape[0]
     for b in range(sums.shape[0]):
         start = b * _BLOCK
         m = n - start if n - start < _BLOCK else _BLOCK
-        for k in range(m):
-            buf[k] = _loss_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        _block_losses(zs, ys, params, start, m, buf)
         sums[b] = _fsum(buf[:m])
     return sums
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _loss_each(zs, ys, params, out):
-    """out[k] = _loss_scalar of element k in float64, rounded once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+    """out[k] = the loss of element k in float64 (``_block_losses``, a block at a time), rounded once to out's
+    dtype."""
+    n = zs.shape[0]
+    if not _LOSS_FIRST_TRY:
+        for k in range(n):
+            out[k] = _loss_scalar(np.float64(zs[k]), np.float64(ys[k]), *params)
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        _block_losses(zs, ys, params, start, m, buf)
+        for k in range(m):
+            out[start + k] = buf[k]
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
 def _grad_each(zs, ys, params, size, out):
-    """out[k] = _grad_scalar of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
-    once to out's dtype."""
-    for k in range(zs.shape[0]):
-        out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+    """out[k] = the gradient of element k in float64, divided by ``size`` (the mean's count, or 1), rounded
+    once to out's dtype: ``_grad_first`` of a block of elements in one loop, then ``_grad_scalar`` of each it
+    left nan (as ``_block_losses``)."""
+    n = zs.shape[0]
+    if not _GRAD_FIRST_TRY:
+        for k in range(n):
+            out[k] = _grad_scalar(np.float64(zs[k]), np.float64(ys[k]), *params) / size
+        return out
+    buf = np.empty(_BLOCK)
+    for start in range(0, n, _BLOCK):
+        m = n - start if n - start < _BLOCK else _BLOCK
+        for k in range(m):
+            buf[k] = _grad_first(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+        for k in range(m):
+            v = buf[k]
+            if v != v:
+                v = _grad_scalar(np.float64(zs[start + k]), np.float64(ys[start + k]), *params)
+            out[start + k] = v / size
     return out
 
 
