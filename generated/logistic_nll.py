@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_logistic_nll_182cce74b99c", globals())
+__name__ = one_name("symact_kernel_logistic_nll_487c77c6d03e", globals())
 
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
@@ -136,27 +136,6 @@ def _inputs(w, b, X, y):
         raise ValueError("labels y must lie in [0, 1]")
     return w, np.float64(b), np.ascontiguousarray(X), y
 
-#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
-#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
-#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
-#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
-_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
-
-
-@numba.njit(**{**_EXACT, **_CALLEE})
-def _two_prod(a, b):
-    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
-    p = a * b
-    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
-        return p, 0.0
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
-
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
@@ -167,14 +146,48 @@ def _two_sum(a, b):
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
+    p = a * b
+    return p, fma(a, b, -p)
+
 
 @numba.njit(**_CALLEE)
 def _dot2(row, w, b):
-    """row . w + b in twice the working precision (Ogita, Rump and Oishi's Dot2): (hi, lo)."""
+    """row . w + b in twice the working precision (Ogita, Rump and Oishi's Dot2, each product's error by an
+    fma): (hi, lo)."""
     s = np.float64(b)
     c = 0.0
     for k in range(row.shape[0]):
-        p, q = _two_prod(np.float64(row[k]), np.float64(w[k]))
+        p, q = _vtwo_prod(np.float64(row[k]), np.float64(w[k]))
         s, e = _two_sum(s, p)
         c += e + q
     hi = s + c
@@ -232,12 +245,19 @@ def _dd_add(ah, al, bh, bl):
     return _fast_two_sum(s, e + (al + bl))
 
 
-@numba.njit(**_CALLEE)
-def _dd_div(ah, al, bh, bl):
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _vdd_div(ah, al, bh, bl):
+    """(ah + al) / (bh + bl) in double-double, as ``_dd_div`` with the product's error by an fma: branch-free."""
     q = ah / bh
-    p, e = _two_prod(q, bh)
+    p, e = _vtwo_prod(q, bh)
     r = (((ah - p) - e) + al) - q * bl
     return _fast_two_sum(q, r / bh)
+
+_INV_LN2 = 1.4426950408889634
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
 
 
 @numba.njit(**{**_EXACT, **_CALLEE})
@@ -261,6 +281,114 @@ def _exp_tail_poly(r1):
     return q
 
 
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _vexp_dd(x, xlo):
+    """exp(x + xlo) = hi + lo, to about 2**-60 relative as ``_exp_dd``, for x in [-600, 700] and a tiny xlo (the
+    callers select a value in range and redo the elements outside): branch-free, so that a loop of it stays
+    vectorised.  The reduction
+    x = k ln 2 + r1 + r2 rounds x / ln 2 to the nearest integer by adding 1.5 * 2**52 (vecmath's exp), the
+    polynomial is ``_exp_tail_poly``'s, r1^2 exact by an fma; 2**k scales hi and lo exactly (normal numbers)."""
+    t = x * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
+    r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
+    sh = r1 * r1
+    sl = fma(r1, r1, -sh)
+    tail = (r1 * sh) * _exp_tail_poly(r1)
+    a, b = _two_sum(1.0, r1)
+    c, d = _two_sum(a, 0.5 * sh)
+    hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
+    scale = _pow2_f64(_f64_bits(t) - _SHIFT_BITS)
+    return hi * scale, (lo + hi * r2) * scale
+
+
+@intrinsic
+def select(typingctx, c, a, b):
+    """a where the boolean c holds, else b, as one LLVM select: both already computed, no branch (a Python
+    conditional expression becomes a branch in Numba's IR, which LLVM must then if-convert)."""
+    if not isinstance(c, types.Boolean):
+        return None
+    result = typingctx.unify_types(a, b)
+    if not isinstance(result, (types.Float, types.Integer, types.Boolean)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cond, then, other = args
+        then = context.cast(builder, then, signature.args[1], signature.return_type)
+        other = context.cast(builder, other, signature.args[2], signature.return_type)
+        return builder.select(cond, then, other)
+
+    return result(c, a, b), codegen
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _residual(t, t_lo, label):
+    """sigma(theta) - y as a double-double (hi, lo) for theta = t + t_lo with |t| <= 600: u = exp(-|theta|) in
+    double-double (dd's branch-free ``_vexp_dd``), s = u / (1 + u) = sigma(-|theta|), then -y + s for theta < 0
+    and (1 - y) - s otherwise, so that -1 + 1e-46 keeps its 1e-46 for the sums and sigma carries no rounding
+    error of exp.  Branch-free (the callers select |t| <= 600 and redo the rest by ``_residual_far``)."""
+    uh, ul = _vexp_dd(-abs(t), select(t >= 0.0, -t_lo, t_lo))
+    dh, dl = _two_sum(1.0, uh)
+    dh, dl = _fast_two_sum(dh, dl + ul)
+    sh, sl = _vdd_div(uh, ul, dh, dl)  # sigma(-|theta|)
+    oh, ol = _two_sum(select(t < 0.0, 0.0, 1.0), -label)
+    return _dd_add(oh, ol, select(t < 0.0, sh, -sh), select(t < 0.0, sl, -sl))
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _two_prod(a, b):
+    """p + e = a * b exactly (Dekker with Veltkamp's split; no FMA); e = 0 where the split would overflow."""
+    p = a * b
+    if not (abs(a) < 1e300 and abs(b) < 1e300 and abs(p) < 1e300) or p == 0.0:
+        return p, 0.0
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@numba.njit(**_CALLEE)
+def _dd_div(ah, al, bh, bl):
+    q = ah / bh
+    p, e = _two_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
 @numba.njit(**_CALLEE)
 def _exp_dd(x, xlo):
     """exp(x + xlo) = (hi + lo) * 2**k with hi + lo about 2**-60 relative (what the split of ln 2 in 21 + 53
@@ -280,52 +408,60 @@ def _exp_dd(x, xlo):
     return hi, lo + hi * r2, int(k)
 
 
+@numba.njit(**_CALLEE)
+def _residual_far(t, t_lo, label):
+    """``_residual`` for any t: beyond |t| = 600 (exp(-|theta|) below 1e-260) ``_exp_dd`` scaled by ldexp, and
+    for an infinite or nan t sigma itself."""
+    if not math.isfinite(t):
+        return (-label + _sigmoid(t) if t < 0.0 else (1.0 - label) - _sigmoid(-t)), 0.0
+    mh, ml, k = _exp_dd(-abs(t), -t_lo if t >= 0.0 else t_lo)
+    uh = math.ldexp(mh, k)
+    ul = math.ldexp(ml, k)
+    dh, dl = _two_sum(1.0, uh)
+    dh, dl = _fast_two_sum(dh, dl + ul)
+    sh, sl = _dd_div(uh, ul, dh, dl)
+    if t < 0.0:
+        return _dd_add(-label, 0.0, sh, sl)
+    oh, ol = _two_sum(1.0, -label)
+    return _dd_add(oh, ol, -sh, -sl)
+
+
 @numba.njit(cache=True)
 def _residuals(X, w, b, y, hi_out, lo_out):
-    """sigma(theta_i) - y_i as a double-double hi + lo: with u = exp(-|theta|) in double-double
-    (theta = t + lo from Dot2), -y + u / (1 + u) for theta < 0 and (1 - y) - u / (1 + u) otherwise,
-    so that -1 + 1e-46 keeps its 1e-46 for the sums and sigma carries no rounding error of exp."""
+    """sigma(theta_i) - y_i as double-doubles hi + lo (theta_i = X_i . w + b from Dot2): ``_residual`` of every
+    row in one SIMD loop, then ``_residual_far`` of the rows beyond its range."""
     m = X.shape[0]
     hi = np.empty(m)
     lo = np.empty(m)
     _theta(X, w, b, hi, lo)
     for i in range(m):
         t = hi[i]
-        label = np.float64(y[i])
-        if not math.isfinite(t):
-            sp = _sigmoid(t)
-            hi_out[i] = -label + sp if t < 0.0 else (1.0 - label) - _sigmoid(-t)
-            lo_out[i] = 0.0
-            continue
-        mh, ml, k = _exp_dd(-abs(t), -lo[i] if t >= 0.0 else lo[i])
-        uh = math.ldexp(mh, k)
-        ul = math.ldexp(ml, k)
-        dh, dl = _two_sum(1.0, uh)
-        dh, dl = _fast_two_sum(dh, dl + ul)
-        sh, sl = _dd_div(uh, ul, dh, dl)  # sigma(-|theta|)
-        if t < 0.0:
-            rh, rl = _dd_add(-label, 0.0, sh, sl)
-        else:
-            oh, ol = _two_sum(1.0, -label)
-            rh, rl = _dd_add(oh, ol, -sh, -sl)
-        hi_out[i] = rh
-        lo_out[i] = rl
+        hi_out[i], lo_out[i] = _residual(select(abs(t) <= 600.0, t, 0.0), lo[i], np.float64(y[i]))
+    for i in range(m):
+        if not abs(hi[i]) <= 600.0:
+            hi_out[i], lo_out[i] = _residual_far(hi[i], lo[i], np.float64(y[i]))
     return hi_out, lo_out
 
 
 @numba.njit(cache=True)
 def _weight_grad(X, rhi, rlo, out):
-    """out[j] = sum_i (rhi[i] + rlo[i]) X[i, j], compensated (Dot2 on both parts)."""
-    for j in range(X.shape[1]):
-        s = 0.0
-        c = 0.0
-        for i in range(X.shape[0]):
+    """out[j] = sum_i (rhi[i] + rlo[i]) X[i, j], compensated (Dot2 on both parts, each product's error by an
+    fma): row by row, one accumulator pair per column, so that X is read once, in order, and the loop over the
+    columns is a SIMD loop; each column's sum runs over i in order, as a column-by-column loop would."""
+    n = X.shape[1]
+    s = np.zeros(n)
+    c = np.zeros(n)
+    for i in range(X.shape[0]):
+        rh, rl = rhi[i], rlo[i]
+        for j in range(n):
             xij = np.float64(X[i, j])
-            for r in (rhi[i], rlo[i]):
-                p, q = _two_prod(r, xij)
-                s, e = _two_sum(s, p)
-                c += e + q
-        out[j] = s + c
+            p, q = _vtwo_prod(rh, xij)
+            t, e = _two_sum(s[j], p)
+            p2, q2 = _vtwo_prod(rl, xij)
+            s[j], e2 = _two_sum(t, p2)
+            c[j] += (e + q) + (e2 + q2)
+    for j in range(n):
+        out[j] = s[j] + c[j]
     return out
 
 

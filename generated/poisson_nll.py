@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_poisson_nll_17f02b382e71", globals())
+__name__ = one_name("symact_kernel_poisson_nll_f16a5e4f7941", globals())
 
 #: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
 #: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
@@ -186,15 +186,17 @@ def fma(typingctx, a, b, c):
 
 
 @numba.njit(**{**_EXACT, **_CALLEE})
-def _vexp_dd(x):
-    """exp(x) = hi + lo, to about 2**-60 relative as ``_exp_dd``, for x in [-600, 700] (the callers select a value
-    in range and redo the elements outside): branch-free, so that a loop of it stays vectorised.  The reduction
+def _vexp_dd(x, xlo):
+    """exp(x + xlo) = hi + lo, to about 2**-60 relative as ``_exp_dd``, for x in [-600, 700] and a tiny xlo (the
+    callers select a value in range and redo the elements outside): branch-free, so that a loop of it stays
+    vectorised.  The reduction
     x = k ln 2 + r1 + r2 rounds x / ln 2 to the nearest integer by adding 1.5 * 2**52 (vecmath's exp), the
     polynomial is ``_exp_tail_poly``'s, r1^2 exact by an fma; 2**k scales hi and lo exactly (normal numbers)."""
     t = x * _INV_LN2 + _SHIFT
     k = t - _SHIFT
     rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
     r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
     sh = r1 * r1
     sl = fma(r1, r1, -sh)
     tail = (r1 * sh) * _exp_tail_poly(r1)
@@ -238,7 +240,7 @@ def _exp_plus_first(w, a, b):
     nan elsewhere (the caller redoes that element by ``_exp_plus``).  Branch-free, so that a loop of it stays
     vectorised."""
     ok = (w >= -600.0) & (w <= 700.0) & math.isfinite(a * b)
-    mh, ml = _vexp_dd(select(ok, w, 0.0))
+    mh, ml = _vexp_dd(select(ok, w, 0.0), 0.0)
     ph, pl = _vtwo_prod(a, b)
     sh, sl = _two_sum(mh, ph)
     v = sh + (sl + (ml + pl))

@@ -805,3 +805,41 @@ def test_the_generic_loss_loops_give_the_bits_of_the_per_element_form(name):
             wide = (zd.astype(np.float64), yd.astype(np.float64), *params)
             np.testing.assert_array_equal(m.forward(zd, yd, reduction="none"), m._loss_ufunc(*wide).astype(dtype))
             np.testing.assert_array_equal(m.grad(zd, yd, reduction="none"), m._grad_ufunc(*wide).astype(dtype))
+
+
+def test_the_logistic_residuals_are_right_on_both_sides_of_the_simd_range():
+    """logistic_nll's gradient takes sigma(theta) - y for |theta| <= 600 in one SIMD loop (rowlib.logistic
+    ._residual, exp by dd._vexp_dd) and beyond by _residual_far (exp scaled by ldexp, sigma at +-inf): db of a
+    single row is sigma(theta) - y within an ulp on both sides of 600, tiny residuals included (exp(-700)), and
+    dw of many rows is the compensated sum the row-by-row loop gives (mpmath over every row)."""
+    import mpmath
+
+    from symact.check import load_module
+
+    m = load_module("logistic_nll", "generated")
+    w = np.array([1.0, 0.0])
+    for t in (-800.0, -700.0, -600.5, -599.5, -30.0, -1e-20, 0.0, 3.0, 36.0, 599.5, 600.5, 700.0, 1e300):
+        for y in (0.0, 1.0, 0.3):
+            dw, db = m.grad(w, 0.0, np.array([[t, 1.0]]), np.array([y]))
+            with mpmath.workdps(60):
+                if t >= 0:  # (1 - y) - sigma(-t): no cancellation in 1 - sigma(-t) for mpmath to lose
+                    exact = (1 - mpmath.mpf(y)) - 1 / (1 + mpmath.exp(mpmath.mpf(t)))
+                else:
+                    exact = 1 / (1 + mpmath.exp(-mpmath.mpf(t))) - mpmath.mpf(y)
+            if exact == 0:
+                assert db == 0.0
+                continue
+            assert abs(mpmath.mpf(float(db)) - exact) <= math.ulp(float(exact)), (t, y, db, exact)
+            assert dw[1] == db
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((3000, 5)) * rng.choice([1.0, 100.0, 300.0], (3000, 1))
+    w, y = rng.standard_normal(5), (rng.random(3000) > 0.5).astype(float)
+    dw, db = m.grad(w, 0.25, X, y)
+    with mpmath.workdps(80):
+        thetas = [mpmath.fsum(mpmath.mpf(a) * mpmath.mpf(b) for a, b in zip(row, w)) + mpmath.mpf(0.25) for row in X]
+        residuals = [1 / (1 + mpmath.exp(-t)) - mpmath.mpf(v) for t, v in zip(thetas, y)]
+        for j in range(5):
+            exact = mpmath.fsum(r * mpmath.mpf(x) for r, x in zip(residuals, X[:, j]))
+            assert abs(mpmath.mpf(float(dw[j])) - exact) <= math.ulp(float(exact)), j
+        exact = mpmath.fsum(residuals)
+        assert abs(mpmath.mpf(float(db)) - exact) <= math.ulp(float(exact))

@@ -55,6 +55,15 @@ def _dd_div(ah, al, bh, bl):
 
 
 @numba.njit(**_EXACT)
+def _vdd_div(ah, al, bh, bl):
+    """(ah + al) / (bh + bl) in double-double, as ``_dd_div`` with the product's error by an fma: branch-free."""
+    q = ah / bh
+    p, e = _vtwo_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(**_EXACT)
 def _exp_tail_poly(r1):
     """(exp(r) - 1 - r - r^2/2) / r^3 at the reduced argument r1: Horner's scheme on the Taylor series to degree
     17, the tail of the double-double exp (here and in the SIMD loops), inlined by LLVM."""
@@ -95,15 +104,17 @@ def _exp_dd(x, xlo):
 
 
 @numba.njit(**_EXACT)
-def _vexp_dd(x):
-    """exp(x) = hi + lo, to about 2**-60 relative as ``_exp_dd``, for x in [-600, 700] (the callers select a value
-    in range and redo the elements outside): branch-free, so that a loop of it stays vectorised.  The reduction
+def _vexp_dd(x, xlo):
+    """exp(x + xlo) = hi + lo, to about 2**-60 relative as ``_exp_dd``, for x in [-600, 700] and a tiny xlo (the
+    callers select a value in range and redo the elements outside): branch-free, so that a loop of it stays
+    vectorised.  The reduction
     x = k ln 2 + r1 + r2 rounds x / ln 2 to the nearest integer by adding 1.5 * 2**52 (vecmath's exp), the
     polynomial is ``_exp_tail_poly``'s, r1^2 exact by an fma; 2**k scales hi and lo exactly (normal numbers)."""
     t = x * _INV_LN2 + _SHIFT
     k = t - _SHIFT
     rh = x - k * 0.6931467056274414  # exact: the constant has 21 bits and |k| < 2**11
     r1, r2 = _two_sum(rh, -(k * 4.7493250390316726e-07))
+    r2 += xlo
     sh = r1 * r1
     sl = fma(r1, r1, -sh)
     tail = (r1 * sh) * _exp_tail_poly(r1)

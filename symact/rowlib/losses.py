@@ -357,7 +357,7 @@ def _exp_plus_first(w, a, b):
     nan elsewhere (the caller redoes that element by ``_exp_plus``).  Branch-free, so that a loop of it stays
     vectorised."""
     ok = (w >= -600.0) & (w <= 700.0) & math.isfinite(a * b)
-    mh, ml = _vexp_dd(select(ok, w, 0.0))
+    mh, ml = _vexp_dd(select(ok, w, 0.0), 0.0)
     ph, pl = _vtwo_prod(a, b)
     sh, sl = _two_sum(mh, ph)
     v = sh + (sl + (ml + pl))
@@ -508,7 +508,7 @@ def _exp_times_difference_first(w, a, b):
     ``_exp_times_difference``).  Branch-free, so that a loop of it stays vectorised."""
     dh, dl = _two_sum(a, -b)
     ok = (w >= -600.0) & (w <= 700.0) & (abs(dh) < 1e300) & math.isfinite(dl)
-    eh, el = _vexp_dd(select(ok, w, 0.0))
+    eh, el = _vexp_dd(select(ok, w, 0.0), 0.0)
     ph, pl = _vtwo_prod(eh, dh)
     v = ph + (pl + (eh * dl + el * dh))
     return select(ok & math.isfinite(v), v, math.nan)
