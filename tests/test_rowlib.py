@@ -39,6 +39,26 @@ def test_exp_dd_beyond_double_precision(x):
         assert abs(got / mpmath.exp(x) - 1) < mpmath.mpf(2) ** -56
 
 
+def test_the_branch_free_exp_dd_matches_exp_dd_accuracy_over_its_range():
+    """dd._vexp_dd(x, xlo) (the exp of the losses' and logistic regression's SIMD first tries) is exp(x + xlo) to
+    2**-56 relative, as _exp_dd, over its whole range [-600, 700] (both ends, integers times ln 2, where the
+    reduction's rounding to even may differ from _exp_dd's floor, and a tiny xlo)."""
+    import mpmath
+
+    rng = np.random.default_rng(4)
+    xs = np.concatenate(
+        [[-600.0, 700.0, 0.0, -1e-300, 1e-20], rng.uniform(-600, 700, 400), np.arange(-800, 1000) * 0.34657359027997264]
+    )
+    xs = xs[(xs >= -600.0) & (xs <= 700.0)]
+    with mpmath.workprec(200):
+        for x in xs.tolist():
+            for xlo in (0.0, 2.0**-60, -(2.0**-57)):
+                hi, lo = dd._vexp_dd(x, xlo)
+                exact = mpmath.exp(mpmath.mpf(x) + mpmath.mpf(xlo))
+                assert abs((mpmath.mpf(hi) + mpmath.mpf(lo)) / exact - 1) < mpmath.mpf(2) ** -56, (x, xlo)
+                assert abs(lo) <= abs(hi) * 2.0**-51
+
+
 def test_compensated_sums():
     values = np.array([1e16, 1.0, -1e16, 3.0, 1e-5])
     assert rows._neumaier(values, -1) == math.fsum(values)
