@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_844bf66d2a30", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_a818a3072074", globals())
 
 _SPARSE = True
 
@@ -544,14 +544,19 @@ def _loss_row(zr, yr, sparse, t, e, lo, terms):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _loss_rows(z, y, out, sparse, labels, redo):
-    """The loss of each row; redo[r] set where row r is left to _loss_redo."""
-    n = z.shape[1]
-    w = np.empty((3, n))
+def _loss_rows_kernel(z, y, out, sparse, labels, redo, w):
+    """The loss of each row, with the workspace w (3 rows of float64); redo[r] set where row r is left to
+    _loss_redo."""
     for r in range(z.shape[0]):
         yr = y[0] if sparse else y[r]
         redo[r], out[r] = _loss_row(z[r], yr, sparse, labels[r] if sparse else 0, w[0], w[1], w[2])
     return out
+
+
+def _loss_rows(z, y, out, sparse, labels, redo):
+    """The loss of each row (_loss_rows_kernel), its workspace made here: np.empty in Numba cost a first call
+    0.1 s to compile."""
+    return _loss_rows_kernel(z, y, out, sparse, labels, redo, np.empty((3, z.shape[1])))
 
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call
 _POOL = []
@@ -1099,6 +1104,15 @@ def _sum_fixed(vh, vl, lo, skip):
 
 
 @numba.njit(**{**_EXACT, **_CALLEE})
+def _vdd_div(ah, al, bh, bl):
+    """(ah + al) / (bh + bl) in double-double, as ``_dd_div`` with the product's error by an fma: branch-free."""
+    q = ah / bh
+    p, e = _vtwo_prod(q, bh)
+    r = (((ah - p) - e) + al) - q * bl
+    return _fast_two_sum(q, r / bh)
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
 def _vdd_mul(ah, al, bh, bl):
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
@@ -1138,14 +1152,14 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
     rh, rl = _sum_fixed(sh, sl, np.bool_(True), top)  # e_top = 1; np.bool_: one _sum_fixed, not one per literal
     th, tl = _two_sum(1.0, rh)
     th, tl = _fast_two_sum(th, tl + rl)
-    ch, cl = _dd_div(scale, 0.0, th, tl)
+    ch, cl = _vdd_div(scale, 0.0, th, tl)
     if _SPARSE:  # (t >= 0: the class index)
         for k in range(n):
             outr[k] = _scale2(_vdd_mul(eh[k], el[k], ch, cl)[0], ke[k])
         oh, ol = _dd_add(th, tl, -sh[t], -sl[t])
         if t == top:
             oh, ol = rh, rl
-        oh, ol = _dd_mul(oh, ol, ch, cl)
+        oh, ol = _vdd_mul(oh, ol, ch, cl)
         outr[t] = 0.0 - (oh + ol)  # +0 for a single class, as 0 - 0 in _grad_row_dd
         return False
     jy = _first(yrow, _bits_f64(ybits))
@@ -1180,11 +1194,8 @@ def _grad_row_double(zr, yrow, outr, scale, w, ke, t):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _grad_rows_double(z, y, out, sparse, labels, scale, redo):
-    """_grad_rows for float64 logits."""
-    n = z.shape[1]
-    w = np.empty((15, n))
-    ke = np.empty(n, dtype=np.int64)
+def _grad_rows_double(z, y, out, sparse, labels, scale, redo, w, ke):
+    """_grad_rows for float64 logits, with the workspaces w (15 rows of float64) and ke."""
     for r in range(z.shape[0]):
         _label_row(y, sparse, labels, r, w[14])
         redo[r] = _grad_row_double(z[r], w[14], out[r], scale, w, ke, labels[r] if sparse else -1)
@@ -1219,11 +1230,8 @@ def _grad_row_single(zr, yrow, outr, scale, w, ke, t):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _grad_rows_single(z, y, out, sparse, labels, scale, redo):
-    """_grad_rows for float32 logits."""
-    n = z.shape[1]
-    w = np.empty((15, n))
-    ke = np.empty(n, dtype=np.int64)
+def _grad_rows_single(z, y, out, sparse, labels, scale, redo, w, ke):
+    """_grad_rows for float32 logits, with the workspaces w (15 rows of float64) and ke."""
     for r in range(z.shape[0]):
         _label_row(y, sparse, labels, r, w[14])
         redo[r] = _grad_row_single(z[r], w[14], out[r], scale, w, ke, labels[r] if sparse else -1)
@@ -1234,7 +1242,9 @@ def _grad_rows(z, y, out, sparse, labels, scale, redo):
     """The gradient of the rows; redo[r] set where row r is left to _grad_redo (_grad_row_dd).  A kernel per
     dtype, chosen here: only the one a call needs compiles, and it calls the row function directly (a choice
     made in Numba, by an overload, is a level of its own that compiles the whole row function once more)."""
-    return (_grad_rows_single if z.dtype == np.float32 else _grad_rows_double)(z, y, out, sparse, labels, scale, redo)
+    w, ke = np.empty((15, z.shape[1])), np.empty(z.shape[1], dtype=np.int64)  # (in Numba: 0.1 s to compile)
+    kernel = _grad_rows_single if z.dtype == np.float32 else _grad_rows_double
+    return kernel(z, y, out, sparse, labels, scale, redo, w, ke)
 
 
 def _grad_rows_par(z, y, out, sparse, labels, scale, redo, chunks):

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_92010fb7e70d", globals())
+__name__ = one_name("symact_kernel_weighted_cross_entropy_with_logits_74f66d8a0938", globals())
 
 _FAST_MAX_N = 65536  # the block of the fixed-point sums below: a block's low sum fits an int64, then is carried
 
@@ -385,12 +385,12 @@ def _nonneg_sum(e, below):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _loss_blocks(zs, ys, params, first, last, blocks, sums):
+def _loss_blocks(zs, ys, params, first, last, blocks, sums, buf):
     """sums[b] = the losses of block b of ``blocks`` (at most _FAST_MAX_N elements) summed to relative precision,
-    for b in [first, last): each block's losses computed into a buffer that stays in cache, never the whole
-    array, and summed exactly in fixed point by _nonneg_sum: _loss_fast's losses are nonnegative (or nan, or
-    inf, which _nonneg_sum sums plainly)."""
-    buf = np.empty(_FAST_MAX_N)
+    for b in [first, last): each block's losses computed into ``buf`` (as long as a block: the caller makes it,
+    as np.empty in Numba cost a first call 0.1 s to compile), which stays in cache, never the whole array, and
+    summed exactly in fixed point by _nonneg_sum: _loss_fast's losses are nonnegative (or nan, or inf, which
+    _nonneg_sum sums plainly)."""
     for b in range(first, last):
         start, stop = _chunk(b, blocks, zs.shape[0])
         sums[b] = _nonneg_sum(_loss_fast(zs[start:stop], ys[start:stop], params, buf[: stop - start]), math.inf)
@@ -453,17 +453,19 @@ def _call_loop(typingctx, address, args):
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
-def _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address):
+def _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address, bufs):
     """_loss_blocks over ``chunks`` runs of blocks on Numba's threads, each the serial kernel's compiled code at
-    ``address`` (rowlib.fast._address; the twins below likewise): the twin compiles nothing but the prange."""
+    ``address`` (rowlib.fast._address; the twins below likewise), each with its row of ``bufs``: the twin
+    compiles nothing but the prange."""
     for c in numba.prange(chunks):
         first, last = _chunk(c, chunks, blocks)
-        _call_loop(address, (zs, ys, params, np.int64(first), np.int64(last), blocks, sums))
+        _call_loop(address, (zs, ys, params, np.int64(first), np.int64(last), blocks, sums, bufs[c]))
 
 
 def _loss_blocks_par(zs, ys, params, blocks, sums, chunks):
-    address = _address(_loss_blocks, (zs, ys, params, 0, blocks, blocks, sums))
-    _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address)
+    bufs = np.empty((chunks, min(_FAST_MAX_N, zs.size)))
+    address = _address(_loss_blocks, (zs, ys, params, 0, blocks, blocks, sums, bufs[0]))
+    _loss_blocks_twin(zs, ys, params, blocks, sums, chunks, address, bufs)
 
 
 @intrinsic
@@ -504,7 +506,7 @@ def _fast_forward(z, y, params, reduction, out):
     if chunks:
         _loss_blocks_par(z.reshape(-1), y.reshape(-1), params, blocks, sums, min(chunks, blocks))
     else:
-        _loss_blocks(z.reshape(-1), y.reshape(-1), params, 0, blocks, blocks, sums)
+        _loss_blocks(z.reshape(-1), y.reshape(-1), params, 0, blocks, blocks, sums, np.empty(min(_FAST_MAX_N, z.size)))
     total = _fsum(sums)
     if reduction == "mean":
         total = total / z.size if z.size else math.nan

@@ -562,7 +562,7 @@ def test_the_loss_twins_give_the_serial_kernels_bits(name):
             )
             blocks = -(-n // m._FAST_MAX_N)
             serial, twin = np.empty(blocks), np.empty(blocks)
-            m._loss_blocks(z, y, params, 0, blocks, blocks, serial)
+            m._loss_blocks(z, y, params, 0, blocks, blocks, serial, np.empty(m._FAST_MAX_N))
             m._loss_blocks_par(z, y, params, blocks, twin, 4)
             np.testing.assert_array_equal(twin, serial)
             np.testing.assert_array_equal(
