@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_78af47fe2aab", globals())
+__name__ = one_name("symact_kernel_softmax_20155a9fb6c9", globals())
 
 _SIGN = 1
 
@@ -404,11 +404,8 @@ def _forward_row_double(row, out, e, lo):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _forward_rows_double(a, out, redo):
-    """_forward_rows for float64 rows."""
-    n = a.shape[1]
-    e = np.empty(n)
-    lo = np.empty(n)
+def _forward_rows_double(a, out, redo, e, lo):
+    """_forward_rows for float64 rows, with the workspaces e and lo (a row of float64 each)."""
     for r in range(a.shape[0]):
         redo[r] = _forward_row_double(a[r], out[r], e, lo)
     return out
@@ -581,11 +578,8 @@ def _forward_row_single(row, out, e, lo):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _forward_rows_single(a, out, redo):
-    """_forward_rows for float32 rows."""
-    n = a.shape[1]
-    e = np.empty(n)
-    lo = np.empty(n)
+def _forward_rows_single(a, out, redo, e, lo):
+    """_forward_rows for float32 rows, with the workspaces e and lo (a row of float64 each)."""
     for r in range(a.shape[0]):
         redo[r] = _forward_row_single(a[r], out[r], e, lo)
     return out
@@ -594,8 +588,10 @@ def _forward_rows_single(a, out, redo):
 def _forward_rows(a, out, redo):
     """The rows the vectorised path takes; redo[r] set where row r is left to _forward_redo.  A kernel per dtype,
     chosen here: only the one a call needs compiles, and the row function is called directly (a choice made in
-    Numba, by an overload, is a level of its own that compiles the whole row function once more)."""
-    return (_forward_rows_single if a.dtype == np.float32 else _forward_rows_double)(a, out, redo)
+    Numba, by an overload, is a level of its own that compiles the whole row function once more).  The workspaces
+    are made here: np.empty in Numba cost a first call 0.1 s to compile, for each shape type."""
+    kernel = _forward_rows_single if a.dtype == np.float32 else _forward_rows_double
+    return kernel(a, out, redo, np.empty(a.shape[1]), np.empty(a.shape[1]))
 
 #: the worker threads of _by_blocks (the calling thread is one more), made by its first call
 _POOL = []
@@ -1135,11 +1131,8 @@ def _vjp_row_double(ar, gr, outr, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _vjp_rows_double(a, g, out, redo):
-    """_vjp_rows for float64 rows."""
-    n = a.shape[1]
-    w = np.empty((6, n))
-    ke = np.empty(n, dtype=np.int64)
+def _vjp_rows_double(a, g, out, redo, w, ke):
+    """_vjp_rows for float64 rows, with the workspaces w (6 rows of float64) and ke."""
     for r in range(a.shape[0]):
         redo[r] = _vjp_row_double(a[r], g[r], out[r], w, ke)
     return out
@@ -1237,11 +1230,8 @@ def _vjp_row_single(ar, gr, outr, w, ke):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _vjp_rows_single(a, g, out, redo):
-    """_vjp_rows for float32 rows."""
-    n = a.shape[1]
-    w = np.empty((6, n))
-    ke = np.empty(n, dtype=np.int64)
+def _vjp_rows_single(a, g, out, redo, w, ke):
+    """_vjp_rows for float32 rows, with the workspaces w (6 rows of float64) and ke."""
     for r in range(a.shape[0]):
         redo[r] = _vjp_row_single(a[r], g[r], out[r], w, ke)
     return out
@@ -1249,8 +1239,9 @@ def _vjp_rows_single(a, g, out, redo):
 
 def _vjp_rows(a, g, out, redo):
     """The vjp of the rows; redo[r] set where row r is left to _vjp_row_dd (nan, inf, cancellation beyond the
-    bound).  A kernel per dtype, chosen here (as _forward_rows)."""
-    return (_vjp_rows_single if a.dtype == np.float32 else _vjp_rows_double)(a, g, out, redo)
+    bound).  A kernel per dtype, chosen here, its workspaces made here (as _forward_rows)."""
+    kernel = _vjp_rows_single if a.dtype == np.float32 else _vjp_rows_double
+    return kernel(a, g, out, redo, np.empty((6, a.shape[1])), np.empty(a.shape[1], dtype=np.int64))
 
 
 def _vjp_rows_par(a, g, out, redo, chunks):
@@ -1575,24 +1566,16 @@ def _from_output_row(yr, gr, outr, acc, w, ke, single):
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _from_output_rows_double(y, g, out, redo):
-    """_from_output_rows for float64 rows."""
-    n = y.shape[1]
-    acc = np.empty((3, _LANES))
-    w = np.empty((4, n))
-    ke = np.empty(n, dtype=np.int64)
+def _from_output_rows_double(y, g, out, redo, acc, w, ke):
+    """_from_output_rows for float64 rows, with the workspaces acc, w (4 rows of float64) and ke."""
     for r in range(y.shape[0]):
         redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, False)
     return out
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def _from_output_rows_single(y, g, out, redo):
-    """_from_output_rows for float32 rows."""
-    n = y.shape[1]
-    acc = np.empty((3, _LANES))
-    w = np.empty((4, n))
-    ke = np.empty(n, dtype=np.int64)
+def _from_output_rows_single(y, g, out, redo, acc, w, ke):
+    """_from_output_rows for float32 rows, with the workspaces acc, w (4 rows of float64) and ke."""
     for r in range(y.shape[0]):
         redo[r] = _from_output_row(y[r], g[r], out[r], acc, w, ke, True)
     return out
@@ -1600,8 +1583,11 @@ def _from_output_rows_single(y, g, out, redo):
 
 def _from_output_rows(y, g, out, redo):
     """vjp_from_output of the rows; redo[r] set where row r is left to _from_output_again.  A kernel per dtype,
-    chosen here (as _forward_rows), each passing _from_output_row its dtype as a literal."""
-    return (_from_output_rows_single if y.dtype == np.float32 else _from_output_rows_double)(y, g, out, redo)
+    chosen here (as _forward_rows), each passing _from_output_row its dtype as a literal; the workspaces made
+    here."""
+    kernel = _from_output_rows_single if y.dtype == np.float32 else _from_output_rows_double
+    n = y.shape[1]
+    return kernel(y, g, out, redo, np.empty((3, _LANES)), np.empty((4, n)), np.empty(n, dtype=np.int64))
 
 
 def _from_output_rows_par(y, g, out, redo, chunks):
