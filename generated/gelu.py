@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_3f081535bd20", globals())
+__name__ = one_name("symact_kernel_gelu_4efcad6622d7", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -885,12 +885,39 @@ def _derivative_loop_parallel(x, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**_INLINE_FAST)
+def _vjp_patched_32(g, r, w, x):
+    v = g * r
+    v = v
+    return v
+
+
+@numba.njit(**_INLINE_FAST)
+def _vjp_patched_64(g, r, w, x):
+    v = g * r
+    d = x - -0.7517915246935645 - 1.4956759177009883e-17
+    v = select(abs(d) < 1.0, g * d * (0.4314939923140469 + d * (0.388284982990552 + d * (-0.018199676398671087 + d * (-0.11400823329722191 + d * (-0.014771522148244282 + d * (0.01942167983819432 + d * (0.004539228379123981 + d * (-0.002239538068136674 + d * (-0.000744826838657432 + d * (0.00018633974665488472 + d * (8.61594784959083e-05 + d * (-1.1214381917396373e-05 + d * (-7.748460836071202e-06 + d * (4.3284961481947313e-07 + d * (5.702752605316006e-07 + d * (-1.6123075019559083e-09 + d * (-3.5457730707524376e-08 + d * (-1.387998626313949e-09 + d * (1.900786018345891e-09 + d * (1.386231567694654e-10 + d * (-8.777673977614052e-11 + d * (-7.236120662180862e-12 + d * 3.0110562712212517e-12)))))))))))))))))))))), v)
+    return v
+
+
+def _vjp_patched(g, r, w, x):
+    """_vjp_patched_32 or _vjp_patched_64 by the type of w (in Numba an overload: a call types one)."""
+    return (_vjp_patched_32 if isinstance(w, np.float32) else _vjp_patched_64)(g, r, w, x)
+
+
+@overload(_vjp_patched, inline="always")
+def _vjp_patched_typed(g, r, w, x):
+    if w == types.float32:
+        return lambda g, r, w, x: _vjp_patched_32(g, r, w, x)
+    return lambda g, r, w, x: _vjp_patched_64(g, r, w, x)
+
+
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
     for i in range(out.shape[0]):
         a_x = np.float64(_at(x, i))
         a_g = np.float64(_at(g, i))
-        out[i] = a_g * _derivative_scalar(a_x)
+        out[i] = _vjp_patched(a_g, _derivative_scalar(a_x), _at(x, i), a_x)
 
 
 @numba.njit(**_FAST, parallel=True)

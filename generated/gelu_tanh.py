@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_tanh_8557a399ef10", globals())
+__name__ = one_name("symact_kernel_gelu_tanh_6fca5258bc03", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -790,12 +790,39 @@ def _derivative_loop_parallel(x, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**_INLINE_FAST)
+def _vjp_patched_32(g, r, w, x):
+    v = g * r
+    v = v
+    return v
+
+
+@numba.njit(**_INLINE_FAST)
+def _vjp_patched_64(g, r, w, x):
+    v = g * r
+    d = x - -0.7524614220710163 - 3.635560509207687e-17
+    v = select(abs(d) < 1.0, g * d * (0.4304000910248585 + d * (0.3875184461357889 + d * (-0.01578285352184805 + d * (-0.11394448308095759 + d * (-0.016619328343050285 + d * (0.019682309459789764 + d * (0.005261059254851575 + d * (-0.0024227318452533257 + d * (-0.0009274420220104447 + d * (0.00026392763552379484 + d * (0.00012425226988297766 + d * (-3.49561467499975e-05 + d * (-1.5950856157962168e-05 + d * (5.918530200176945e-06 + d * (2.4334180800221895e-06 + d * (-9.896849126457762e-07 + d * (-4.307284966560505e-07 + d * (1.413047797770202e-07 + d * (7.475760192304524e-08 + d * (-1.6702330756781735e-08 + d * (-1.1497597363799372e-08 + d * (1.5793335854685396e-09 + d * (1.427652916432528e-09 + d * (-9.50760646618862e-11 + d * -1.0703473740426143e-10)))))))))))))))))))))))), v)
+    return v
+
+
+def _vjp_patched(g, r, w, x):
+    """_vjp_patched_32 or _vjp_patched_64 by the type of w (in Numba an overload: a call types one)."""
+    return (_vjp_patched_32 if isinstance(w, np.float32) else _vjp_patched_64)(g, r, w, x)
+
+
+@overload(_vjp_patched, inline="always")
+def _vjp_patched_typed(g, r, w, x):
+    if w == types.float32:
+        return lambda g, r, w, x: _vjp_patched_32(g, r, w, x)
+    return lambda g, r, w, x: _vjp_patched_64(g, r, w, x)
+
+
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
     for i in range(out.shape[0]):
         a_x = np.float64(_at(x, i))
         a_g = np.float64(_at(g, i))
-        out[i] = a_g * _derivative_scalar(a_x)
+        out[i] = _vjp_patched(a_g, _derivative_scalar(a_x), _at(x, i), a_x)
 
 
 @numba.njit(**_FAST, parallel=True)

@@ -53,7 +53,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_75954cc1f021", globals())
+__name__ = one_name("symact_kernel_mish_62e0ab167e98", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -1014,12 +1014,39 @@ def _derivative_loop_parallel(x, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**_INLINE_EXACT)
+def _vjp_patched_32(g, r, w, x):
+    v = g * r
+    v = v
+    return v
+
+
+@numba.njit(**_INLINE_EXACT)
+def _vjp_patched_64(g, r, w, x):
+    v = g * r
+    d = x - -1.1924312145154952 - -4.8484829848031044e-17
+    v = select(abs(d) < 0.0625, g * d * (0.2669479140495345 + d * (0.20473126408010586 + d * (0.04190782104361114 + d * (-0.020271822716683853 + d * (-0.015821126564332707 + d * (-0.0033606849278275722 + d * (0.0010924074041705394 + d * (0.0009898186787416206 + d * (0.0002535842183955046 + d * -4.213025390019054e-05))))))))), v)
+    return v
+
+
+def _vjp_patched(g, r, w, x):
+    """_vjp_patched_32 or _vjp_patched_64 by the type of w (in Numba an overload: a call types one)."""
+    return (_vjp_patched_32 if isinstance(w, np.float32) else _vjp_patched_64)(g, r, w, x)
+
+
+@overload(_vjp_patched, inline="always")
+def _vjp_patched_typed(g, r, w, x):
+    if w == types.float32:
+        return lambda g, r, w, x: _vjp_patched_32(g, r, w, x)
+    return lambda g, r, w, x: _vjp_patched_64(g, r, w, x)
+
+
 @numba.njit(**_EXACT)
 def _vjp_loop(x, g, out):
     for i in range(out.shape[0]):
         a_x = _at(x, i)
         a_g = _at(g, i)
-        out[i] = a_g * _derivative_scalar(a_x)
+        out[i] = _vjp_patched(a_g, _derivative_scalar(a_x), _at(x, i), a_x)
 
 
 @numba.njit(**_EXACT, parallel=True)

@@ -52,7 +52,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_silu_d0ee6eae3901", globals())
+__name__ = one_name("symact_kernel_silu_dab534da6c5a", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -782,6 +782,33 @@ def _derivative_loop_parallel(x, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**_INLINE_FAST)
+def _vjp_patched_32(g, r, w, x):
+    v = g * r
+    v = v
+    return v
+
+
+@numba.njit(**_INLINE_FAST)
+def _vjp_patched_64(g, r, w, x):
+    v = g * r
+    d = x - -1.2784645427610737 - -1.0946994183093437e-16
+    v = select(abs(d) < 0.0625, g * d * (0.2178117057198001 + d * (0.1466487969969469 + d * (0.01887481422378238 + d * (-0.015222655223188084 + d * (-0.006606589138493352 + d * (0.0001266274101903543 + d * (0.0007985219798206147 + d * (0.00018570716531323203 + d * (-4.093402573552048e-05 + d * -2.9710633664725938e-05))))))))), v)
+    return v
+
+
+def _vjp_patched(g, r, w, x):
+    """_vjp_patched_32 or _vjp_patched_64 by the type of w (in Numba an overload: a call types one)."""
+    return (_vjp_patched_32 if isinstance(w, np.float32) else _vjp_patched_64)(g, r, w, x)
+
+
+@overload(_vjp_patched, inline="always")
+def _vjp_patched_typed(g, r, w, x):
+    if w == types.float32:
+        return lambda g, r, w, x: _vjp_patched_32(g, r, w, x)
+    return lambda g, r, w, x: _vjp_patched_64(g, r, w, x)
+
+
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
     tiny = False
@@ -790,7 +817,7 @@ def _vjp_loop(x, g, out):
         a_g = _at(g, i)
         d = _derivative_scalar(a_x)
         tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
-        out[i] = a_g * d
+        out[i] = _vjp_patched(a_g, d, _at(x, i), a_x)
     return tiny
 
 

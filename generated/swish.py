@@ -54,7 +54,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_swish_82c887d9cc06", globals())
+__name__ = one_name("symact_kernel_swish_9ec859a51274", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -788,6 +788,33 @@ def _derivative_loop_parallel(x, beta, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(beta, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**_INLINE_FAST)
+def _vjp_patched_32(g, r, w, x, beta):
+    v = g * r
+    v = v
+    return v
+
+
+@numba.njit(**_INLINE_FAST)
+def _vjp_patched_64(g, r, w, x, beta):
+    v = g * r
+    d = beta * x - -1.2784645427610737 - -1.0946994183093437e-16
+    v = select(abs(d) < 0.0625, g * d * (0.2178117057198001 + d * (0.1466487969969469 + d * (0.01887481422378238 + d * (-0.015222655223188084 + d * (-0.006606589138493352 + d * (0.0001266274101903543 + d * (0.0007985219798206147 + d * (0.00018570716531323203 + d * (-4.093402573552048e-05 + d * -2.9710633664725938e-05))))))))), v)
+    return v
+
+
+def _vjp_patched(g, r, w, x, beta):
+    """_vjp_patched_32 or _vjp_patched_64 by the type of w (in Numba an overload: a call types one)."""
+    return (_vjp_patched_32 if isinstance(w, np.float32) else _vjp_patched_64)(g, r, w, x, beta)
+
+
+@overload(_vjp_patched, inline="always")
+def _vjp_patched_typed(g, r, w, x, beta):
+    if w == types.float32:
+        return lambda g, r, w, x, beta: _vjp_patched_32(g, r, w, x, beta)
+    return lambda g, r, w, x, beta: _vjp_patched_64(g, r, w, x, beta)
+
+
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, beta, out):
     tiny = False
@@ -797,7 +824,7 @@ def _vjp_loop(x, g, beta, out):
         a_beta = _lit(_at(beta, i), a_x)
         d = _derivative_scalar(a_x, a_beta)
         tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
-        out[i] = a_g * d
+        out[i] = _vjp_patched(a_g, d, _at(x, i), a_x, a_beta)
     return tiny
 
 

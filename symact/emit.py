@@ -377,6 +377,19 @@ def _scalar_function(
     return split_by_dtype("\n".join(lines) + "\n", var.name)
 
 
+def _vjp_patched(patches, args: Sequence[str]) -> str:
+    """``_vjp_patched(g, r, w, *args)``: g r, r = f'(x), except inside a root patch of f' (RootPatch.times_code),
+    where it is (g d) P(d) / d: near a zero of f' the float64 f'(x) is subnormal before g scales it back (x erf(x)
+    at x = 1.3e-313, g = 1e5: 3.6e4 ulp as g r).  ``w``, the input as the loop read it: a float32 one keeps g r
+    (split_by_dtype folds the select), also where the loop widens it to float64 (gelu's vjp: 7% slower else)."""
+    var = args[0]
+    lines = [_SCALAR, f"def _vjp_patched(g, r, w, {', '.join(args)}):", "    v = g * r"]
+    for patch in reversed(patches):  # the first patch that holds wins, as in the derivative
+        lines += patch.times_code(var, "g", "w")
+    lines.append("    return v")
+    return split_by_dtype("\n".join(lines) + "\n", "w")
+
+
 def split_by_dtype(text: str, var: str) -> str:
     """A scalar function (``text``, one decorated ``def``) as a float32 and a float64 version, with an overload
     that picks one by the type of ``var`` as Numba types a call, so that a call types one version only.
@@ -723,6 +736,7 @@ def _loops(
     scale: str = "a_g * ",
     overflow: str | None = None,
     redo_tiny: bool = True,
+    product: str | None = None,
 ) -> str:
     """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out`` (and
     ``out2``, ... where ``body`` is several values: one pass computing them all).
@@ -734,7 +748,9 @@ def _loops(
     2**-120 (:func:`_redo_piece`), and ``_<kernel>_redo`` (with its own twin) computes the array again in
     float64, called by ``_run`` only then: compiled only when an input needs it.  With ``overflow`` (a call of f'(x)
     times 2**-64, :func:`_scaled_derivative`), the loop also returns whether some f'(x) overflowed at a finite x,
-    float32 or float64, and the redo takes g (f'(x) 2**-64) 2**64 there (x |x|: g 2|x| at x = 1.8e308, g = 0.3)."""
+    float32 or float64, and the redo takes g (f'(x) 2**-64) 2**64 there (x |x|: g 2|x| at x = 1.8e308, g = 0.3).
+    ``product``: how the redo piece forms the vjp from f'(x), a template with ``{}`` for f'(x) (_vjp_patched),
+    else ``scale`` f'(x)."""
     bodies = [body] if isinstance(body, str) else list(body)
     outs = ["out", *[f"out{k}" for k in range(2, len(bodies) + 1)]]
     stores = "".join(f"        {o}[i] = {b}\n" for o, b in zip(outs, bodies))
@@ -754,7 +770,9 @@ def _loops(
                 f"        d = {redo}\n        big = (abs(d) == math.inf) & (abs(a_{inputs[0]}) < math.inf)\n"
                 f"        out[i] = select(big, ({scale}{overflow})*18446744073709551616.0, {scale}d)\n"
             )
-        loop = _redo_piece(kernel, args, reads, redo, scale, tiny=native and redo_tiny, overflow=bool(overflow))
+        loop = _redo_piece(
+            kernel, args, reads, redo, scale, tiny=native and redo_tiny, overflow=bool(overflow), product=product
+        )
         again = f"{wide_head}    for i in range(out.shape[0]):\n{wide}{again}"
         return "\n\n".join([loop, _parallel_twin(loop), again, _parallel_twin(again)])
     head = f"@numba.njit(**{flags})\ndef _{kernel}_loop({', '.join(args)}):\n"
@@ -795,6 +813,7 @@ def _redo_piece(
     scale: str = "a_g * ",
     tiny: bool = True,
     overflow: bool = False,
+    product: str | None = None,
 ) -> str:
     """The float32-native vjp loop of a function whose f'(x) underflows in a tail (Forms.underflows: a vjp
     g f'(x) whose f'(x) is subnormal loses its digits before g scales them back, 150 ulp and more at g = 1e5;
@@ -819,7 +838,7 @@ def _redo_piece(
         f"{reads}"
         f"        d = {derivative}\n"
         f"{flag}"
-        f"        out[i] = {scale}d\n"
+        f"        out[i] = {product.format('d') if product else scale + 'd'}\n"
         "    return tiny\n"
     )
 
@@ -986,17 +1005,22 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
         redo = body
     else:
         redo_tiny = True
+    product = None
+    if forms.patches:  # g f'(x) as (g d) P(d) / d near a zero of f' (float64: no subnormal f' before g scales it)
+        parts.append(_vjp_patched(forms.patches, scalar_args))
+        product = f"_vjp_patched(a_g, {{}}, _at(x, i), {a(scalar_args)})"  # (x as read: its dtype decides)
     parts.append(
         _loops(
             "vjp",
             ["x", "g", *aux],
             pnames,
-            f"a_g * {body}",
+            product.format(body) if product else f"a_g * {body}",
             fast,
             native["vjp"],
             redo,
             overflow=overflow,
             redo_tiny=redo_tiny,
+            product=product,
         )
     )
     wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses

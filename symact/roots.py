@@ -77,6 +77,16 @@ class RootPatch:
             horner = f"{c(v)} + {d}*({horner})"
         return f"{d}*({horner})"
 
+    def times_code(self, var: str, g: str, witness: str, result: str = "v") -> list[str]:
+        """Kernel lines without a branch: ``result`` becomes g f'(x) as (g d) P(d) / d inside the patch, the
+        product with g taken before the polynomial, so that a float64 f'(x) near its zero that would be subnormal
+        (x erf(x)' ~ 2.26 x at x = 1e-313) keeps the digits g scales back; for float64 inputs only: ``witness``,
+        the input as the loop read it, float32 keeps ``result`` (a float32 x cannot make a float64 f' subnormal,
+        and a float32 f' is redone in float64 by the vjp's underflow redo)."""
+        inner = self._horner(self.coefficients)[len("d*(") : -1]
+        inside = f"select(abs(d) < {self.radius!r}, ({g}*d)*({inner}), {result})"
+        return [self.code(var)[0], f"    {result} = select(_is32({witness}), {result}, {inside})"]
+
     @property
     def split32(self) -> tuple[float, float]:
         """The root as a sum hi + lo of two float32 numbers."""
