@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_cf940696fce4", globals())
+__name__ = one_name("symact_kernel_kl_divergence_f9c7500a03a6", globals())
 
 #: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
 #: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
@@ -411,6 +411,12 @@ def _grad(logits, labels, raw, reduction, out, fast):
         values = values / z.size
     return _grad_out(values, z.dtype, out)
 
+#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
+#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
+#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
+#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
+_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
+
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
@@ -419,12 +425,6 @@ def _fast_two_sum(a, b):
     """s + e = a + b exactly for |a| >= |b| (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
-
-#: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
-#: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
-#: module's ``_HELPER`` (an fma fused into Veltkamp's split would break it).  Numba's ``inline="always"``, used
-#: before, typed a copy of the function at each of its calls: the double-double code calls these many times.
-_EXACT = {"forceinline": True, "error_model": "numpy", "fastmath": False}
 
 
 @njit(**{**_HELPER, **_CALLEE})
@@ -533,6 +533,17 @@ def _vtwo_prod(a, b):
     took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
     p = a * b
     return p, fma(a, b, -p)
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _times_log_plus(s, lh, ll, a, b):
+    """(s (l + a b), l + a b) for l = lh + ll in double-double: a b exact (an fma), the sum and the product with s
+    in double-double, the result rounded once; the sum's head, for the callers' cancellation test."""
+    ph, pl = _vtwo_prod(a, b)
+    dh, dl = _two_sum(lh, ph)
+    dh, dl = _fast_two_sum(dh, dl + (ll + pl))
+    rh, rl = _vtwo_prod(s, dh)
+    return rh + (rl + s * dl), dh
 
 _LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
 
@@ -646,12 +657,8 @@ def _log_plus_first(s, u, a, b):
     elsewhere (the caller redoes that element by ``_log_plus``).
     Branch-free, so that a loop of it stays vectorised."""
     ok = math.isfinite(s) & math.isfinite(a * b) & (u > 0.0) & (u < math.inf)
-    ph, pl = _vtwo_prod(a, b)
     lh, ll = log_dd_f64(select(ok, u, 1.0))
-    dh, dl = _two_sum(lh, ph)
-    dh, dl = _fast_two_sum(dh, dl + (ll + pl))
-    rh, rl = _vtwo_prod(s, dh)
-    v = rh + (rl + s * dl)
+    v, dh = _times_log_plus(s, lh, ll, a, b)
     return select(ok & (abs(lh) <= 64.0 * abs(dh)) & math.isfinite(v), v, math.nan)
 
 
@@ -668,12 +675,7 @@ def _log_plus(s, u, a, b, plain):
         return first
     if not (math.isfinite(s) and math.isfinite(a * b) and math.isfinite(plain) and 0.0 < u < math.inf):
         return plain
-    ph, pl = _vtwo_prod(a, b)
-    lh, ll = _log_dd(u)
-    dh, dl = _two_sum(lh, ph)
-    dh, dl = _fast_two_sum(dh, dl + (ll + pl))
-    rh, rl = _vtwo_prod(s, dh)
-    v = rh + (rl + s * dl)
+    v = _times_log_plus(s, *_log_dd(u), a, b)[0]
     return v if math.isfinite(v) else plain
 
 

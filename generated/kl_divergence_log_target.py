@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_kl_divergence_log_target_5b06404aff86", globals())
+__name__ = one_name("symact_kernel_kl_divergence_log_target_1c57fe7312dc", globals())
 
 #: the options of an error-free transformation and of the double-double arithmetic built on it (rowlib.dd, the
 #: pieces of rowlib.softmax's SIMD loops): compiled once, inlined by LLVM, and never contracted, whatever a
@@ -135,6 +135,41 @@ def _exp_dd(x, xlo):
     hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
     return hi, lo + hi * r2, int(k)
 
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _vtwo_prod(a, b):
+    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
+    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@numba.njit(**{**_EXACT, **_CALLEE})
+def _vdd_mul(ah, al, bh, bl):
+    """(ah + al)(bh + bl) in double-double, as ``_dd_mul`` with the product's error by an fma: branch-free."""
+    p, e = _vtwo_prod(ah, bh)
+    s = p + (e + (ah * bl + al * bh))
+    return s, (e + (ah * bl + al * bh)) - (s - p)
+
 _INV_LN2 = 1.4426950408889634
 
 _SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
@@ -172,25 +207,6 @@ def _pow2_f64(k):
     return _bits_f64((k + 1023) << 52)
 
 
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
-    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
-    instead of 17), barring underflow.  Float arguments of one type only.
-
-    >>> from numba import njit
-    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
-    True
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
 @numba.njit(**{**_EXACT, **_CALLEE})
 def _vexp_dd(x, xlo):
     """exp(x + xlo) = hi + lo, to about 2**-60 relative as ``_exp_dd``, for x in [-600, 700] and a tiny xlo (the
@@ -211,14 +227,6 @@ def _vexp_dd(x, xlo):
     hi, lo = _fast_two_sum(c, b + d + (0.5 * sl + tail))
     scale = _pow2_f64(_f64_bits(t) - _SHIFT_BITS)
     return hi * scale, (lo + hi * r2) * scale
-
-
-@numba.njit(**{**_EXACT, **_CALLEE})
-def _vtwo_prod(a, b):
-    """p + e = a * b exactly (barring underflow), the error by one fma (vecmath's intrinsic; Veltkamp's split
-    took 17 operations).  Inlined by LLVM: the SIMD loops that call it stay vectorised."""
-    p = a * b
-    return p, fma(a, b, -p)
 
 
 @intrinsic
@@ -247,9 +255,8 @@ def _exp_times_difference_first(w, a, b):
     ``_exp_times_difference``).  Branch-free, so that a loop of it stays vectorised."""
     dh, dl = _two_sum(a, -b)
     ok = (w >= -600.0) & (w <= 700.0) & (abs(dh) < 1e300) & math.isfinite(dl)
-    eh, el = _vexp_dd(select(ok, w, 0.0), 0.0)
-    ph, pl = _vtwo_prod(eh, dh)
-    v = ph + (pl + (eh * dl + el * dh))
+    ph, pl = _vdd_mul(*_vexp_dd(select(ok, w, 0.0), 0.0), dh, dl)
+    v = ph + pl
     return select(ok & math.isfinite(v), v, math.nan)
 
 

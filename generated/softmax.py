@@ -45,7 +45,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softmax_20155a9fb6c9", globals())
+__name__ = one_name("symact_kernel_softmax_93a3dd2926a4", globals())
 
 _SIGN = 1
 
@@ -1065,6 +1065,7 @@ def _g_ok(g):
 
 @numba.njit(**{**_EXACT, **_CALLEE})
 def _vdd_mul(ah, al, bh, bl):
+    """(ah + al)(bh + bl) in double-double, as ``_dd_mul`` with the product's error by an fma: branch-free."""
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)

@@ -44,7 +44,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_a818a3072074", globals())
+__name__ = one_name("symact_kernel_sparse_softmax_cross_entropy_with_logits_d4a1f31e3f4d", globals())
 
 _SPARSE = True
 
@@ -1114,6 +1114,7 @@ def _vdd_div(ah, al, bh, bl):
 
 @numba.njit(**{**_EXACT, **_CALLEE})
 def _vdd_mul(ah, al, bh, bl):
+    """(ah + al)(bh + bl) in double-double, as ``_dd_mul`` with the product's error by an fma: branch-free."""
     p, e = _vtwo_prod(ah, bh)
     s = p + (e + (ah * bl + al * bh))
     return s, (e + (ah * bl + al * bh)) - (s - p)

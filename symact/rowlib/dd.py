@@ -55,6 +55,14 @@ def _dd_div(ah, al, bh, bl):
 
 
 @numba.njit(**_EXACT)
+def _vdd_mul(ah, al, bh, bl):
+    """(ah + al)(bh + bl) in double-double, as ``_dd_mul`` with the product's error by an fma: branch-free."""
+    p, e = _vtwo_prod(ah, bh)
+    s = p + (e + (ah * bl + al * bh))
+    return s, (e + (ah * bl + al * bh)) - (s - p)
+
+
+@numba.njit(**_EXACT)
 def _vdd_div(ah, al, bh, bl):
     """(ah + al) / (bh + bl) in double-double, as ``_dd_div`` with the product's error by an fma: branch-free."""
     q = ah / bh

@@ -32,7 +32,19 @@ from ..vecmath import (
     select,
 )
 from .checks import _floats, _param
-from .dd import _dd_add, _dd_div, _dd_mul, _exp_dd, _exp_tail_poly, _log_dd, _two_prod, _vexp_dd, _vtwo_prod
+from .dd import (
+    _dd_add,
+    _dd_div,
+    _dd_mul,
+    _exp_dd,
+    _exp_tail_poly,
+    _log_dd,
+    _two_prod,
+    _vdd_div,
+    _vdd_mul,
+    _vexp_dd,
+    _vtwo_prod,
+)
 from .fast import _FAST_MAX_N, _address, _call_loop, _call_loop_out, _chunk, _nonneg_sum, _num_threads, _on_threads
 from .reduce import _finish, _fsum, _grad_out, _reduction, _same_shape
 from .rows import _direct
@@ -391,13 +403,20 @@ def _log_plus_first(s, u, a, b):
     elsewhere (the caller redoes that element by ``_log_plus``).
     Branch-free, so that a loop of it stays vectorised."""
     ok = math.isfinite(s) & math.isfinite(a * b) & (u > 0.0) & (u < math.inf)
-    ph, pl = _vtwo_prod(a, b)
     lh, ll = log_dd_f64(select(ok, u, 1.0))
+    v, dh = _times_log_plus(s, lh, ll, a, b)
+    return select(ok & (abs(lh) <= 64.0 * abs(dh)) & math.isfinite(v), v, math.nan)
+
+
+@numba.njit(**_EXACT)
+def _times_log_plus(s, lh, ll, a, b):
+    """(s (l + a b), l + a b) for l = lh + ll in double-double: a b exact (an fma), the sum and the product with s
+    in double-double, the result rounded once; the sum's head, for the callers' cancellation test."""
+    ph, pl = _vtwo_prod(a, b)
     dh, dl = _two_sum(lh, ph)
     dh, dl = _fast_two_sum(dh, dl + (ll + pl))
     rh, rl = _vtwo_prod(s, dh)
-    v = rh + (rl + s * dl)
-    return select(ok & (abs(lh) <= 64.0 * abs(dh)) & math.isfinite(v), v, math.nan)
+    return rh + (rl + s * dl), dh
 
 
 @numba.njit(cache=True)
@@ -413,12 +432,7 @@ def _log_plus(s, u, a, b, plain):
         return first
     if not (math.isfinite(s) and math.isfinite(a * b) and math.isfinite(plain) and 0.0 < u < math.inf):
         return plain
-    ph, pl = _vtwo_prod(a, b)
-    lh, ll = _log_dd(u)
-    dh, dl = _two_sum(lh, ph)
-    dh, dl = _fast_two_sum(dh, dl + (ll + pl))
-    rh, rl = _vtwo_prod(s, dh)
-    v = rh + (rl + s * dl)
+    v = _times_log_plus(s, *_log_dd(u), a, b)[0]
     return v if math.isfinite(v) else plain
 
 
@@ -457,13 +471,10 @@ def _entropy_pair(y, p, plain):
 @numba.njit(**_EXACT)
 def _square_over(a, b, v):
     """(a - b)^2 / v = qh + ql in double-double for finite a, b with |a - b| <= 1e150 and a finite v > 0: a - b
-    exact (TwoSum), the square and the quotient's remainder by fmas.  Branch-free."""
+    exact (TwoSum), the square and the quotient by dd's fma operations.  Branch-free."""
     dh, dl = _two_sum(a, -b)
-    p = dh * dh
-    sh, sl = _fast_two_sum(p, fma(dh, dh, -p) + 2.0 * (dh * dl))
-    q = sh / v
-    r = (fma(-q, v, sh)) + sl
-    return _fast_two_sum(q, r / v)
+    sh, sl = _vdd_mul(dh, dl, dh, dl)
+    return _vdd_div(sh, sl, v, 0.0)
 
 
 @numba.njit(**_EXACT)
@@ -510,9 +521,8 @@ def _exp_times_difference_first(w, a, b):
     ``_exp_times_difference``).  Branch-free, so that a loop of it stays vectorised."""
     dh, dl = _two_sum(a, -b)
     ok = (w >= -600.0) & (w <= 700.0) & (abs(dh) < 1e300) & math.isfinite(dl)
-    eh, el = _vexp_dd(select(ok, w, 0.0), 0.0)
-    ph, pl = _vtwo_prod(eh, dh)
-    v = ph + (pl + (eh * dl + el * dh))
+    ph, pl = _vdd_mul(*_vexp_dd(select(ok, w, 0.0), 0.0), dh, dl)
+    v = ph + pl
     return select(ok & math.isfinite(v), v, math.nan)
 
 

@@ -41,7 +41,7 @@ from ..vecmath import (
     select,
 )
 from .checks import _floats
-from .dd import _dd_add, _dd_div, _dd_exps, _dd_mul, _exp_dd, _exp_tail_poly, _vtwo_prod
+from .dd import _dd_add, _dd_div, _dd_exps, _dd_mul, _exp_dd, _exp_tail_poly, _vdd_mul, _vtwo_prod
 from .fast import (
     _ABS_MASK,
     _FAST_MAX_N,
@@ -450,13 +450,6 @@ def _vjp_row_single(ar, gr, outr, w, ke):
         c = abs(gk - p * s) < p * tol if _LOG else abs(gk - s) < tol
         close += 1 if c else 0
     return close != 0
-
-
-@numba.njit(**_EXACT)
-def _vdd_mul(ah, al, bh, bl):
-    p, e = _vtwo_prod(ah, bh)
-    s = p + (e + (ah * bl + al * bh))
-    return s, (e + (ah * bl + al * bh)) - (s - p)
 
 
 @numba.njit(**_EXACT)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..vecmath import _bits_f64, _f64_bits, _fast_two_sum, _two_sum, select
 from .checks import _floats
-from .dd import _dd_add, _dd_div, _dd_exps, _dd_mul, _vdd_div, _vtwo_prod
+from .dd import _dd_add, _dd_div, _dd_exps, _dd_mul, _vdd_div, _vdd_mul, _vtwo_prod
 from .fast import (
     _ABS_MASK,
     _FAST_MAX_N,
@@ -25,7 +25,7 @@ from .fast import (
 )
 from .reduce import _finish, _grad_out, _reduction, _same_shape
 from .rows import _direct, _excluded, _neumaier, _row_special, _shifted
-from .softmax import _exps_dd, _first, _probabilities, _scale2, _vdd_mul, _vsum2
+from .softmax import _exps_dd, _first, _probabilities, _scale2, _vsum2
 
 #: integer class labels (True) or probability vectors (False): a module constant per generated module
 _SPARSE = False
