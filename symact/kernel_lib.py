@@ -221,18 +221,76 @@ def _exp_error_f32(v, e):
     return select(abs(e) < np.float32(math.inf), d, np.float32(0.0))
 
 
+_LN2_LO2 = -2.3407938865678234e-23  # ln 2 - _LN2_HI - _LN2_LO: ln 2 in three parts, to 2**-129 of itself
+# 2**(j/8) for j = 0..7 as double-doubles (head, tail), the table of _exp_pair_f64
+_EXP2_EIGHTHS_HI = (
+    1.0,
+    1.0905077326652577,
+    1.189207115002721,
+    1.2968395546510096,
+    1.4142135623730951,
+    1.5422108254079407,
+    1.681792830507429,
+    1.8340080864093424,
+)
+_EXP2_EIGHTHS_LO = (
+    0.0,
+    -3.046782079812471e-17,
+    3.982015231465646e-17,
+    2.5382502794888315e-17,
+    -9.667293313452913e-17,
+    7.949834809697621e-17,
+    8.199010020581497e-17,
+    3.283107224245627e-17,
+)
+
+
+@njit(**_HELPER)
+def _exp_pair_f64(y):
+    """exp(y) = (h + t) 2**k for |y| <= 745 (an int64 k, h + t in [0.95, 1.92)), within about 2**-66
+    relative, branch-free.  y = K ln2/8 + r1 + r2 with K = 8k + j rounded by the 1.5 * 2**52 shift (|K| < 2**14)
+    and ln 2 in three parts (K ln2_hi/8 exact, K ln2_lo/8 as an fma pair); exp(r1) = 1 + r1 + r1^2/2 + r1^3 q(r1)
+    with |r1| < 0.0434, r1^2 exact by an fma and the sum in double-double, so that the only roundings left are
+    2**-53 of r1^3 q(r1) < 2**-16; times 1 + r2 and 2**(j/8), a double-double picked by selects."""
+    u = y * (8.0 * _INV_LN2) + _SHIFT
+    kf = u - _SHIFT
+    kk = _f64_bits(u) - _SHIFT_BITS
+    rh = y - kf * (0.125 * _LN2_HI)  # exact: a 21-bit constant times |K| < 2**14, and Sterbenz
+    p = kf * (0.125 * _LN2_LO)
+    pl = fma(kf, 0.125 * _LN2_LO, -p)
+    r1, e = _two_sum(rh, -p)
+    r2 = (e - pl) - kf * (0.125 * _LN2_LO2)
+    sh = r1 * r1
+    sl = fma(r1, r1, -sh)
+    s4 = sh * sh  # q(r1) = sum_j r1**j / (j + 3)! to j = 7 (truncation below 2**-75), by Estrin
+    q = ((1.0 / 6.0) + r1 * (1.0 / 24.0)) + sh * ((1.0 / 120.0) + r1 * (1.0 / 720.0))
+    q = q + s4 * (((1.0 / 5040.0) + r1 * (1.0 / 40320.0)) + sh * ((1.0 / 362880.0) + r1 * (1.0 / 3628800.0)))
+    a, b = _fast_two_sum(1.0, r1)
+    c, d = _fast_two_sum(a, 0.5 * sh)  # |a| > 0.95 > 0.5 r1^2: ordered
+    h, t = _fast_two_sum(c, ((b + d) + (0.5 * sl + (r1 * sh) * q)) + r2 * (1.0 + r1))
+    j = kk & 7
+    th = 1.0
+    tl = 0.0
+    for i in range(1, 8):
+        th = select(j == i, _EXP2_EIGHTHS_HI[i], th)
+        tl = select(j == i, _EXP2_EIGHTHS_LO[i], tl)
+    hh = th * h
+    return hh, fma(th, h, -hh) + (th * t + tl * h), kk >> 3
+
+
 @njit(**_HELPER)
 def _exp_error_f64(v, e):
-    """exp(v) - e for e = vexp(v) in float64, to about 2**-50 of itself: exp(v) = (h + t) 2**k in head-tail
-    arithmetic (_ht_exp_neg, whose reduction holds for v up to 709.8 as well), e scaled by 2**-k in two exact
-    steps, the difference (exact: Sterbenz) and the tail scaled back in two steps; 0 outside (-745, 709.8)
-    and at nan, where e is 0, inf or nan and no correction applies."""
-    c = select(v < -745.0, -745.0, select(v > 709.0, 709.0, v))
-    h, t, k = _ht_exp_neg(c)
+    """exp(v) - e for e = vexp(v) in float64, to about 2**-66 of exp(v): exp(v) = (h + t) 2**k in double-double
+    (_exp_pair_f64), e scaled by 2**-k in two exact steps, the difference (exact: Sterbenz) and the tail scaled
+    back in two steps; 0 where v <= -745 or e is inf or nan, where e is 0, inf or nan and no correction applies.
+    That precision is what a large argument needs: exp(x - exp(x)) at x = 6.6 has condition number 735, and the
+    argument's own correction (-(exp(x) - e)) must be good to 2**-63 of exp(x) to keep the result within an ulp."""
+    c = select(v < -745.0, -745.0, select(v > 709.79, 709.79, v))
+    h, t, k = _exp_pair_f64(c)
     k1 = k >> 1
     d = ((e * _pow2_f64(-k1)) * _pow2_f64(k1 - k) - h) * -1.0 + t  # exp(v) 2**-k - e 2**-k
     r = (d * _pow2_f64(k1)) * _pow2_f64(k - k1)
-    return select((v > -745.0) & (v < 709.0), r, 0.0)
+    return select((v > -745.0) & (e < math.inf), r, 0.0)
 
 
 def _exp_error(v, e):

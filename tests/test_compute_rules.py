@@ -362,3 +362,32 @@ def test_zeros_are_looked_for_only_where_the_form_is_real():
     form = -(1 - y) * sympy.log(1 - y)
     assert [float(z) for z in _zeros(_function(form, y), form, y)] == [0.0]
     assert "def forward" in render(user_entry("cloglog", 1 - sympy.exp(-sympy.exp(x)), x))
+
+
+@pytest.mark.parametrize(
+    "definition, low, high",
+    [(1 - sympy.exp(-sympy.exp(x)), 3.0, 6.62), (sympy.exp(-sympy.exp(-x)), -6.62, -3.0)],
+    ids=["cloglog", "gumbel_cdf"],
+)
+def test_an_exp_of_a_large_argument_keeps_the_digits_its_argument_lost(tmp_path, definition, low, high):
+    """exp(x - exp(x)) (the complementary log-log's derivative) and exp(-exp(-x)) (a Gumbel cdf) where their
+    argument is -20 to -745: the condition number is the argument's size, so the argument's correction (the rounding
+    error of exp(x), kernel_lib._exp_error) must be good to 2**-63 of exp(x).  Sampled densely there, the float64
+    derivative was 74 ulp off (cloglog) and the forward 46 ulp (gumbel) with a 2**-55 correction."""
+    import mpmath
+    import numpy as np
+
+    from symact import load
+    from symact.ulp import ulp_error
+
+    path = tmp_path / "large_argument.py"
+    path.write_text(render(user_entry("large_argument", definition, x)))
+    module = load(path)
+    xs = np.random.default_rng(5).uniform(low, high, 600)
+    f = sympy.lambdify(x, definition, "mpmath")
+    d = sympy.lambdify(x, sympy.diff(definition, x), "mpmath")
+    with mpmath.workdps(50):
+        forward = [f(mpmath.mpf(v)) for v in xs.tolist()]
+        derivative = [d(mpmath.mpf(v)) for v in xs.tolist()]
+    assert ulp_error(module.forward(xs), forward, np.float64).max() <= 2
+    assert ulp_error(module.derivative(xs), derivative, np.float64).max() <= 4
