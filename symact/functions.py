@@ -140,11 +140,15 @@ def recognise(expr: sympy.Expr) -> sympy.Expr:
 
 
 def square_plus(base: sympy.Expr):
-    """(w, c) for ``base`` = w**2 + c with c a positive number, else None."""
+    """(w, c) for ``base`` = w**2 + c with c a positive number, else None; a positive factor of the square goes
+    into w (x**2/4 + 1: w = x/2)."""
     if not base.is_Add:
         return None
     c = sum((t for t in base.args if t.is_number), sympy.S.Zero)
     rest = [t for t in base.args if not t.is_number]
-    if not (c.is_positive and len(rest) == 1 and rest[0].is_Pow and rest[0].exp == 2):
+    if not (c.is_positive and len(rest) == 1):
         return None
-    return rest[0].base, c
+    k, square = rest[0].as_coeff_Mul()
+    if not (k.is_positive and square.is_Pow and square.exp == 2):
+        return None
+    return sympy.sqrt(k) * square.base, c

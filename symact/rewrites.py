@@ -239,9 +239,9 @@ def _root_sum(expr):
 
 def _root_minus_its_value(expr):
     """A sum with the terms k sqrt(w^2 + c) and -k sqrt(c) (k, c numbers, c > 0): the difference as
-    k w^2 / (sqrt(w^2 + c) + sqrt(c)) where |w| < 1 (it cancels to 0 there: bent identity at x = 1e-30) and as it
-    is elsewhere, as k s (1 - sqrt(c)/s) (w^2 overflows for |w| > 1e154, and the difference no longer
-    cancels); else None."""
+    k w^2 / (sqrt(w^2 + c) + sqrt(c)) where |w| < 2^60 sqrt(c) (it cancels to 0 near 0: bent identity at x =
+    1e-30; and loses bits up to |w| = 3 sqrt(c)) and beyond as k s (1 - sqrt(c)/s) (w^2 overflows float32 past
+    2^64, and the difference no longer cancels); else None."""
     if not expr.is_Add:
         return None
     constant = sum((t for t in expr.args if t.is_number), sympy.S.Zero)
@@ -256,7 +256,8 @@ def _root_minus_its_value(expr):
             continue
         rest = [t for t in expr.args if t is not term and not t.is_number]
         small = k * w**2 / (f + sympy.sqrt(c))
-        return sympy.Add(Piecewise((small, Abs(w) < sympy.sqrt(c)), (k * f * (1 - sympy.sqrt(c) / f), True)), *rest)
+        big = k * f * (1 - sympy.sqrt(c) / f)
+        return sympy.Add(Piecewise((small, Abs(w) < 2**60 * sympy.sqrt(c)), (big, True)), *rest)
     return None
 
 
@@ -541,11 +542,12 @@ RULES: tuple[Rewrite, ...] = (
         "root_minus_its_value",
         sympy.sqrt(W**2 + 1) - 1,
         Piecewise(
-            (W**2 / (sympy.sqrt(W**2 + 1) + 1), Abs(W) < 1),
+            (W**2 / (sympy.sqrt(W**2 + 1) + 1), Abs(W) < 2**60),
             (sympy.sqrt(W**2 + 1) * (1 - 1 / sympy.sqrt(W**2 + 1)), True),
         ),
-        "sqrt(w^2 + c) - sqrt(c) cancels to 0 near w = 0 (bent identity at x = 1e-30 gave 0, not x); "
-        "w^2 / (sqrt(w^2 + c) + sqrt(c)) there adds positive numbers (and, as k times either, for any k)",
+        "sqrt(w^2 + c) - sqrt(c) cancels to 0 near w = 0 (bent identity at x = 1e-30 gave 0, not x) and loses "
+        "bits up to |w| = 3 sqrt(c) (3 ulp at w = 1.05); w^2 / (sqrt(w^2 + c) + sqrt(c)) adds positive numbers (and, "
+        "as k times either, for any k) wherever w^2 is finite in float32 (|w| < 2^60 sqrt(c))",
         optim=ReplaceOptim(lambda e: _root_minus_its_value(e) is not None, lambda e: _root_minus_its_value(e)),
     ),
     Rewrite(

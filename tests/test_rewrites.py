@@ -136,9 +136,12 @@ def test_root_minus_its_value_does_not_cancel_near_zero():
     s = sqrt(x**2 + 1)
     stable = stabilise(x + s / 2 - sympy.Rational(1, 2))  # the bent identity
     small = sympy.Rational(1, 2) * x**2 / (s + 1)
-    assert stable == x + Piecewise((small, Abs(x) < 1), (s * (1 - 1 / s) / 2, True))
+    assert stable == x + Piecewise((small, Abs(x) < 2**60), (s * (1 - 1 / s) / 2, True))
     assert prove_compute_form(stable, x + s / 2 - sympy.Rational(1, 2)).equal
     assert stabilise(s - 2) == s - 2  # no cancellation to remove: sqrt(x^2 + 1) never reaches 2 at x = 0
+    quarter = stabilise(4 * sqrt(1 + (x / 2) ** 2) - 4)  # a factor of the square goes into w = x/2
+    assert quarter.args[0] == (x**2 / (sqrt(x**2 / 4 + 1) + 1), Abs(x) < 2**61)
+    assert prove_compute_form(quarter, 4 * sqrt(1 + (x / 2) ** 2) - 4).equal
 
 
 @pytest.mark.parametrize("w", [x, 2 * x + 1, y - x])
