@@ -36,7 +36,7 @@ from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_d
 from .files import write_atomic
 from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
-from .measure import _np_sigmoid, _np_softplus, error_at, float32_error, form_gives
+from .measure import _np_sigmoid, _np_softplus, error_at, errors_at, float32_error, form_gives
 from .module_identity import identity_source, stamp
 from .printer import ARGUMENT, call_code, helper_name, kernel_code
 from .prose import plain as plain_text
@@ -120,9 +120,9 @@ def elementwise_forms(entry: Entry) -> Forms:
     tiny_f = double_double is None and _underflows(definition.xreplace(defaults), var, near_zero=False)
     near_zeros = out_zeros = ()
     if not (double_double or entry.params):
-        near_zeros = root_patches(entry, definition, keep=_cancels_at(forward, var))
+        near_zeros = root_patches(entry, definition, keep=_cancels_at(forward, var), even=True)
         if output is not None:
-            out_zeros = root_patches(entry, first.output.expr, keep=_cancels_at(output, y), var=y)
+            out_zeros = root_patches(entry, first.output.expr, keep=_cancels_at(output, y), var=y, even=True)
     return Forms(
         forward,
         derivative,
@@ -155,7 +155,7 @@ def _cancels_at(forward: sympy.Expr, var: sympy.Symbol):
     if forward.free_symbols != {var}:
         return lambda root: False
 
-    def keep(root: float) -> bool:
+    def keep(root: float) -> bool | float:
         for dtype in (np.float64, np.float32):
             for d in _NEAR_ZERO:
                 for point in (root + d, root - d):
@@ -163,10 +163,30 @@ def _cancels_at(forward: sympy.Expr, var: sympy.Symbol):
                         continue
                     error = error_at(forward, var, float(dtype(point)), dtype)
                     if error is not None and error > FORWARD_BOUND:
-                        return True
+                        return _patch_radius(forward, var, root)
         return False
 
     return keep
+
+
+#: the half-widths a patch of f near a zero may take, and the share of the forward bound the form itself must
+#: meet just beyond the patch (measured in NumPy, a proxy for the kernel's own arithmetic)
+_PATCH_RADII, _BEYOND = (1.0, 1.5, 2.0, 3.0, 4.0), 0.5
+
+
+def _patch_radius(forward: sympy.Expr, var: sympy.Symbol, root: float) -> float:
+    """The smallest of :data:`_PATCH_RADII` beyond which the forward form meets half the forward bound again, in
+    float64 and float32 arithmetic, measured from the patch's edge to three times as far (x - tanh(x) cancels
+    to 3 ulp at x = 1 and needs 1.5); the largest where none does."""
+    for radius in _PATCH_RADII:
+        points = [root + s * radius * (1 + k / 16) for s in (1, -1) for k in range(33)]
+        if all(
+            e is None or e <= _BEYOND * FORWARD_BOUND
+            for dtype in (np.float64, np.float32)
+            for e in errors_at(forward, var, [float(dtype(p)) for p in points], dtype)
+        ):
+            return radius
+    return _PATCH_RADII[-1]
 
 
 def _derivative_source(definition: sympy.Expr, var: sympy.Symbol, first) -> sympy.Expr:

@@ -122,18 +122,29 @@ def needs_float64(form: sympy.Expr, truth: sympy.Expr, var: sympy.Symbol, bound:
 def error_at(node: sympy.Expr, var: sympy.Symbol, point: float, dtype) -> float | None:
     """The ulp error (in ``dtype``) of ``node`` computed in ``dtype`` arithmetic (NumPy) at var = ``point``
     against its mpmath value; None where either is not a finite number."""
+    return errors_at(node, var, [point], dtype)[0]
+
+
+def errors_at(node: sympy.Expr, var: sympy.Symbol, points, dtype) -> list[float | None]:
+    """:func:`error_at` at each of ``points``, the form compiled once."""
     try:
         fn = sympy.lambdify([var], node, modules=_MODULES)
         with np.errstate(all="ignore"):
-            got = np.asarray(fn(np.array([point], dtype=dtype)), dtype=dtype).reshape(-1)[0]
+            values = np.asarray(fn(np.array(points, dtype=dtype)), dtype=dtype).reshape(-1)
+            got = np.broadcast_to(values, (len(points),))
     except Exception:  # a node NumPy cannot evaluate
-        return None
-    exact = Scalar(to_plain(node), (var,))(float(point))
-    if exact is None or not mpmath.isfinite(exact):
-        return None
-    if not np.isfinite(got):  # inf or nan where the truth is a number
-        return math.inf
-    return float(ulp_error(np.array([got]), [exact], dtype)[0])
+        return [None] * len(points)
+    reference = Scalar(to_plain(node), (var,))
+    out: list[float | None] = []
+    for value, point in zip(got.tolist(), points):
+        exact = reference(float(point))
+        if exact is None or not mpmath.isfinite(exact):
+            out.append(None)
+        elif not math.isfinite(value):  # inf or nan where the truth is a number
+            out.append(math.inf)
+        else:
+            out.append(float(ulp_error(np.array([value], dtype=dtype), [exact], dtype)[0]))
+    return out
 
 
 def where_accuracy_is_lost(

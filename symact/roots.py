@@ -30,6 +30,7 @@ __all__ = ["RootPatch", "root_patches", "SEARCH", "RADIUS"]
 SEARCH = (-30.0, 30.0, 0.05)  #: where zeros of f' are looked for: from, to, step
 RADIUS = 1.0  #: the half-width of a patch around a zero
 MAX_DEGREE = 60
+MAX_MULTIPLICITY = 6  #: the highest multiplicity of a zero of f that gets a patch (x - tanh(x): 3)
 TOLERANCE = mpmath.mpf(2) ** -58
 
 
@@ -57,21 +58,44 @@ class RootPatch:
         u = f"{self.scale}*{var}" if self.scale else var
         with mpmath.workdps(30):  # the root's digits, whatever precision the caller left mpmath at
             root = mpmath.nstr(mpmath.mpf(self.root), 20)
+        m = self.multiplicity
+        power = "d" if m == 1 else f"d^{m}"
         return (
-            f"d P(d), P a Chebyshev fit of degree {len(self.coefficients) - 1} "
-            f"({len(self.coefficients32) - 1} for float32) in d = {u} - u0, "
+            f"{power} P(d), P a Chebyshev fit of degree {len(self.coefficients) - m} "
+            f"({len(self.coefficients32) - m} for float32) in d = {u} - u0, "
             f"u0 = {root}, "
             f"for |d| < {self.radius}"
             + (f" (float32: {self.radius32})" if self.radius32 not in (0.0, self.radius) else "")
         )
 
+    @property
+    def multiplicity(self) -> int:
+        """m where f(root + d) = d^m P(d): one more than the leading zero coefficients."""
+        return next(k for k, c in enumerate(self.coefficients, 1) if c != 0.0)
+
     @staticmethod
     def _horner(coefficients, d: str = "d", like: str | None = None) -> str:
-        """Horner's scheme in ``d``; with ``like``, the coefficients in the type of that variable."""
+        """Horner's scheme in ``d``; with ``like``, the coefficients in the type of that variable.  Leading zero
+        coefficients (a zero of multiplicity m) make the factor d^m, its products' errors carried
+        (kernel_lib._times_d), and P is summed by compensated Horner in float64 (kernel_lib._horner_step)."""
 
         def c(v):
             return f"_lit({v!r}, {like})" if like else repr(v)
 
+        zeros = next(k for k, v in enumerate(coefficients) if v != 0.0)
+        if zeros:  # d^m P(d), the products' errors carried; P by compensated Horner in float64
+            top = c(coefficients[-1])
+            if like is None:
+                pair = f"({top}, {top} - {top})"
+                for v in reversed(coefficients[zeros:-1]):
+                    pair = f"_horner_step({pair}, {c(v)}, {d})"
+            else:  # float32 (a polynomial good to 2**-30): plain Horner
+                for v in reversed(coefficients[zeros:-1]):
+                    top = f"{c(v)} + {d}*({top})"
+                pair = f"({top}, {c(0.0)})"
+            for _ in range(zeros + 1):
+                pair = f"_times_d({pair}, {d})"
+            return f"_pair_sum({pair})"
         horner = c(coefficients[-1])
         for v in reversed(coefficients[:-1]):
             horner = f"{c(v)} + {d}*({horner})"
@@ -130,19 +154,34 @@ def _function(expr: sympy.Expr, var: sympy.Symbol):
     return sympy.lambdify(var, to_plain(expr), "mpmath")
 
 
-def _coefficients(f, root, radius: float, bits: int = 58):
+def _multiplicity(f, root) -> int:
+    """m where f(root + d) ~ c d^m near the zero ``root`` (m up to MAX_MULTIPLICITY; 0 where none fits): the
+    ratio f(root + h) / h^m is the same at h and h/10 (to 1e-3) only for the right m."""
+    with mpmath.workdps(80):
+        r = mpmath.mpf(root)
+        for m in range(1, MAX_MULTIPLICITY + 1):
+            h = mpmath.mpf(10) ** -12
+            ratios = [f(r + t) / t**m for t in (h, h / 10, -h, -h / 10)]
+            if all(q != 0 for q in ratios) and all(abs(q / ratios[0] - 1) < mpmath.mpf(10) ** -3 for q in ratios):
+                return m
+    return 0
+
+
+def _coefficients(f, root, radius: float, bits: int = 58, multiplicity: int = 1):
     """c1..cN with f(root + d) = d (c1 + c2 d + ... + cN d^(N-1)) to 2^-bits relative across the patch: a
-    Chebyshev fit (mpmath.chebyfit, 50 digits) of f(root + d) / d, of the lowest degree that meets the
-    tolerance on a grid of the patch; None when no degree up to MAX_DEGREE does."""
+    Chebyshev fit (mpmath.chebyfit, 50 digits) of f(root + d) / d^m, of the lowest degree that meets the
+    tolerance on a grid of the patch, after m - 1 zero coefficients (a zero of multiplicity m); None when no
+    degree up to MAX_DEGREE does."""
+    m = multiplicity
     with mpmath.workdps(50):
         r = mpmath.mpf(root)
-        c1 = mpmath.diff(f, r)
+        c1 = mpmath.diff(f, r, m) / mpmath.factorial(m)
         if c1 == 0:
             return None
         big = mpmath.mpf(radius)
 
         def g(d):
-            return f(r + d) / d if d != 0 else c1
+            return f(r + d) / d**m if d != 0 else c1
 
         grid = [big * mpmath.mpf(k) / 64 for k in range(-64, 65) if k != 0]
         exact = [g(d) for d in grid]
@@ -150,7 +189,7 @@ def _coefficients(f, root, radius: float, bits: int = 58):
         for n in range(2, MAX_DEGREE + 1):
             poly = mpmath.chebyfit(g, [-big, big], n)
             if all(abs(mpmath.polyval(poly, d) - v) <= tolerance * abs(v) for d, v in zip(grid, exact)):
-                coefficients = tuple(reversed(poly))
+                coefficients = (0,) * (m - 1) + tuple(reversed(poly))
                 if bits >= 56 and not _agrees(f, root, radius, coefficients):
                     return None
                 return tuple(float(c) for c in coefficients)
@@ -208,9 +247,22 @@ def _snap(raw_derivative: sympy.Expr, var: sympy.Symbol, root):
     return root
 
 
+def _even_zeros(f, expr: sympy.Expr, var: sympy.Symbol):
+    """The zeros of ``expr`` where it does not change sign (exp(x) - 1 - x at 0): zeros of its derivative where
+    ``f`` (``expr`` as an mpmath function) vanishes too, to 1e-40 of the derivative's scale near them."""
+    slope = sympy.diff(expr, var)
+    if slope.has(sympy.Derivative, sympy.Subs):
+        return
+    g = _function(slope, var)
+    for root in _zeros(g, slope, var):
+        value = _real(f, root)
+        if value is not None and abs(value) <= mpmath.mpf(10) ** -40:
+            yield root
+
+
 def _zeros(f, expr: sympy.Expr, var: sympy.Symbol):
-    """The simple zeros of ``expr`` (``f``: it as an mpmath function) in :data:`SEARCH`, snapped to exact values
-    where SymPy proves them (at the caller's working precision)."""
+    """The zeros of ``expr`` (``f``: it as an mpmath function) in :data:`SEARCH` where it changes sign, snapped to
+    exact values where SymPy proves them (at the caller's working precision)."""
     start, stop, step = SEARCH
     grid = [mpmath.mpf(start) + k * mpmath.mpf(step) for k in range(int((stop - start) / step) + 1)]
     values = [_real(f, t) for t in grid]
@@ -240,11 +292,14 @@ def root_patches(
     radius32: float = 0.0,
     keep=None,
     var: sympy.Symbol | None = None,
+    even: bool = False,
 ) -> tuple[RootPatch, ...]:
-    """Patches around every simple zero of f' in :data:`SEARCH`, for smooth entries without parameters (or whose
-    zeros scale with their one parameter).  The same fit serves f itself near its zeros (``raw_derivative``: the
-    definition; or the output form, in ``var`` = y).  ``keep(root)`` (a float) says which zeros get a patch
-    (default: every one)."""
+    """Patches around every zero of f' in :data:`SEARCH` where it changes sign, for smooth entries without
+    parameters (or whose zeros scale with their one parameter).  The same fit serves f itself near its zeros
+    (``raw_derivative``: the definition; or the output form, in ``var`` = y), of any multiplicity up to
+    :data:`MAX_MULTIPLICITY` (x - tanh(x) = x^3/3 + ...), and with ``even`` also where f touches 0 without
+    changing sign (exp(x) - 1 - x).  ``keep(root)`` (a float) says which zeros get a patch (default: every one);
+    where it returns a number, that is the patch's half-width to start from."""
     var = var or entry.variable
     if entry.kind is not Kind.ELEMENTWISE or entry.aux:
         return ()
@@ -264,17 +319,22 @@ def root_patches(
     base = radius or RADIUS
     patches = []
     with mpmath.workdps(50):
-        for root in _zeros(f, raw_derivative, var):
-            if keep is not None and not keep(float(root)):
+        roots = list(_zeros(f, raw_derivative, var))
+        if even:
+            roots += [r for r in _even_zeros(f, raw_derivative, var) if all(abs(r - q) > 1e-30 for q in roots)]
+        for root in sorted(roots):
+            wanted = True if keep is None else keep(float(root))
+            multiplicity = _multiplicity(f, root)
+            if not wanted or not multiplicity:
                 continue
-            radius = base
+            radius = wanted if isinstance(wanted, float) and not isinstance(wanted, bool) else base
             coefficients = None
             while coefficients is None and radius > 1e-3:
-                coefficients = _coefficients(f, root, radius)
+                coefficients = _coefficients(f, root, radius, multiplicity=multiplicity)
                 if coefficients is None:
                     radius /= 2
             if coefficients is not None:
-                short = _coefficients(f, root, radius32 or radius, bits=30) or coefficients
+                short = _coefficients(f, root, radius32 or radius, 30, multiplicity) or coefficients
                 root_text = mpmath.nstr(root, 40, strip_zeros=False)
                 patches.append(RootPatch(root_text, radius, coefficients, scale, short, radius32))
     return tuple(patches)
