@@ -517,6 +517,19 @@ class KernelPrinter(PythonCodePrinter):
             if len(sig) == 1 and len(factors) > 1:
                 rest = sympy.Mul(*[f for f in factors if f is not sig[0]])
                 return self._mul_sigmoid(self._print(rest), sig[0].args[0])
+            # t / (1 + t)^2 for t = exp(a), a <= 0 (sech^2 w = 4 e^(-2|w|) / (1 + e^(-2|w|))^2): the quotient corrected
+            # by its residual (kernel_lib._t_over_square), where the plain one rounds four times (2.14 ulp); for an
+            # exact a only (a computed a gets exp's argument corrected instead, as gelu_tanh' does)
+            for f in factors:
+                base = f.base if f.is_Pow and f.exp == -2 else None
+                t = next((a for a in base.args if isinstance(a, sympy.exp)), None) if base is not None else None
+                if base is not None and base.is_Add and t is not None and base == 1 + t and t in factors:
+                    exact = self._with_error(t.args[0])[1] is None  # else exp's argument is corrected (amplified)
+                    if t.args[0].is_nonpositive and self._settings["typed"] and exact:
+                        rest = sympy.Mul(*[g for g in factors if g is not f and g is not t])
+                        call = f"_t_over_square(vexp({self._print(t.args[0])}))"
+                        mul = sympy.printing.precedence.PRECEDENCE["Mul"]
+                        return call if rest == 1 else f"{self.parenthesize(rest, mul)}*{call}"
             # m exp(c w^2): m goes inside exp's scaling (kernel_lib._mul_exp), so that a subnormal exp(c w^2) keeps
             # the digits m scales back (-2 x exp(-x^2) at x = 26.8: 13.5 -> 0.5 ulp)
             gauss = [f for f in factors if isinstance(f, ExpOfSquare)]

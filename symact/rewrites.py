@@ -182,6 +182,20 @@ def _tanh_tail(expr):
     return None
 
 
+def _sech_tail(expr):
+    """A sum with the terms -c tanh(w)^2 and c (c a number): 4c sigma(2w) sigma(-2w), the rest of the sum kept;
+    else None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        c, f = term.as_coeff_Mul()
+        if f.is_Pow and f.exp == 2 and isinstance(f.base, tanh) and -c in expr.args:
+            w = f.base.args[0]
+            rest = [t for t in expr.args if t is not term and t != -c]
+            return sympy.Add(-4 * c * sigmoid(2 * w) * sigmoid(-2 * w), *rest)
+    return None
+
+
 def _times_sign(expr):
     """A product with the factors w and sign(w): the same product with |w| for both; else None."""
     if not expr.is_Mul:
@@ -383,7 +397,8 @@ RULES: tuple[Rewrite, ...] = (
         1 - tanh(W) ** 2,
         4 * sigmoid(2 * W) * sigmoid(-2 * W),
         "1 - tanh(w)^2 cancels to 0 for |w| > 19; sech^2 w = 4 sigma(2w) sigma(-2w) has no cancellation "
-        "and no overflow",
+        "and no overflow (and c - c tanh(w)^2 for any number c: (1 - tanh(x)^2)' = -(2 - 2 tanh(x)^2) tanh(x))",
+        optim=ReplaceOptim(lambda e: _sech_tail(e) is not None, lambda e: _sech_tail(e)),
     ),
     Rewrite(
         "sigmoid_product",

@@ -203,3 +203,11 @@ def test_a_product_of_exponentials_is_one_exponential():
     assert stabilise(exp(x) * exp(-exp(x))) == exp(x - exp(x))
     assert stabilise(3 * x * exp(x) * exp(-(x**2)) * exp(2 * x)) == 3 * x * exp(3 * x - x**2)
     assert stabilise(x * exp(x)) == x * exp(x)
+
+
+def test_sech_squared_with_any_coefficient():
+    """(1 - tanh(x)^2)' = -(2 - 2 tanh(x)^2) tanh(x): c - c tanh(w)^2 cancels for |w| > 19 as 1 - tanh(w)^2 does
+    (7.7e15 ulp), and is c sech^2(w) without cancellation."""
+    stable = stabilise(-(2 - 2 * sympy.tanh(x) ** 2) * sympy.tanh(x))
+    assert not stable.has(sympy.tanh(x) ** 2)
+    assert prove_compute_form(stable, -(2 - 2 * sympy.tanh(x) ** 2) * sympy.tanh(x)).equal
