@@ -27,7 +27,7 @@ import sympy
 
 from .budget import BudgetExceeded, run_limited
 from .functions import NamedFunction, recognise, sigmoid, softplus
-from .rewrites import to_plain
+from .rewrites import _tanh_tail, to_plain
 
 __all__ = [
     "DERIVATIVE_RULES",
@@ -189,7 +189,8 @@ def _as_named(node: sympy.Expr) -> sympy.Expr | None:
 
 def canonical(expr: sympy.Expr) -> sympy.Expr:
     """``expr`` with every subexpression that equals sigma(w), tanh(w), softplus(w), cosh(w) or sinh(w) (or twice
-    either of the last two) written so (the largest first), after :func:`symact.functions.recognise`'s patterns.
+    either of the last two) written so (the largest first), after :func:`symact.functions.recognise`'s patterns;
+    c (1 + tanh(w)) and c (1 - tanh(w)) as 2c sigma(+-2w).
 
     >>> from sympy import Symbol, exp
     >>> x = Symbol("x", real=True)
@@ -212,7 +213,10 @@ def canonical(expr: sympy.Expr) -> sympy.Expr:
                 if named is not None:
                     return node.func(named, *[walk(a) for a in rest])
         args = [walk(a) for a in node.args]
-        return node.func(*args) if args != list(node.args) else node
+        node = node.func(*args) if args != list(node.args) else node
+        if isinstance(node, sympy.Add):  # c + c tanh(w) = 2c sigma(2w): x (1 + tanh(x/2))/2 is silu
+            node = _tanh_tail(node) or node
+        return node
 
     return recognise(walk(to_plain(expr)))
 
