@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import sympy
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
 from . import kernel_lib, rowlib, vecmath
 from . import kernel_templates as T
@@ -93,6 +94,8 @@ def elementwise_forms(entry: Entry) -> Forms:
     double_double = match_double_double(definition, var)
     match = None if double_double else match_derivative(sympy.diff(definition, var), var)
     output = stabilise(first.output.expr) if first.output is not None else None
+    if output is not None and not _printable(output):  # erf(x/sqrt 2)'s, in erfinv(y): no vjp_from_output
+        output = None
     aux = tuple(a.symbol for a in entry.aux if a.symbol in entry.definition.free_symbols)
     params = tuple((T.keyword(p), float(p.default)) for p in entry.params)
     renames = {p.symbol: sympy.Symbol(T.keyword(p)) for p in entry.params if T.keyword(p) != p.name}
@@ -140,6 +143,16 @@ def elementwise_forms(entry: Entry) -> Forms:
         near_zeros,
         out_zeros,
     )
+
+
+def _printable(form: sympy.Expr) -> bool:
+    """Whether the kernel printer can write ``form`` (an output form may hold an inverse function, erfinv, that
+    no kernel computes)."""
+    try:
+        kernel_code(form, vec=True)
+    except PrintMethodNotImplementedError:
+        return False
+    return True
 
 
 #: distances from a zero of f at which a forward form is measured (float64 and float32 arithmetic, NumPy)
@@ -288,6 +301,8 @@ def _limit(expr: sympy.Expr, var: sympy.Symbol, direction) -> sympy.Expr | None:
     except (BudgetExceeded, Exception):
         return None
     if value is None or value.has(sympy.nan, sympy.zoo, sympy.AccumBounds, sympy.Limit):
+        return None
+    if value.has(sympy.I) or value.is_extended_real is False:  # a form past its real domain (an output form's log)
         return None
     if value.free_symbols - {s for s in expr.free_symbols if s != var}:
         return None

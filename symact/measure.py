@@ -137,7 +137,10 @@ def errors_at(node: sympy.Expr, var: sympy.Symbol, points, dtype) -> list[float 
     reference = Scalar(to_plain(node), (var,))
     out: list[float | None] = []
     for value, point in zip(got.tolist(), points):
-        exact = reference(float(point))
+        try:
+            exact = reference(float(point))
+        except (TypeError, ValueError, ArithmeticError):  # outside its real domain (an output form past y's range)
+            exact = None
         if exact is None or not mpmath.isfinite(exact):
             out.append(None)
         elif not math.isfinite(value):  # inf or nan where the truth is a number

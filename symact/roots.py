@@ -184,7 +184,9 @@ def _coefficients(f, root, radius: float, bits: int = 58, multiplicity: int = 1)
             return f(r + d) / d**m if d != 0 else c1
 
         grid = [big * mpmath.mpf(k) / 64 for k in range(-64, 65) if k != 0]
-        exact = [g(d) for d in grid]
+        exact = [_real(g, d) for d in grid]
+        if any(v is None for v in exact):  # a pole or the edge of f's real domain inside the patch
+            return None
         tolerance = mpmath.mpf(2) ** -bits
         for n in range(2, MAX_DEGREE + 1):
             poly = mpmath.chebyfit(g, [-big, big], n)
@@ -328,6 +330,8 @@ def root_patches(
             if not wanted or not multiplicity:
                 continue
             radius = wanted if isinstance(wanted, float) and not isinstance(wanted, bool) else base
+            others = [abs(float(root - q)) for q in roots if q is not root]
+            radius = min([radius, *(d / 2 for d in others)])  # patches never overlap: each fit holds at its own zero
             coefficients = None
             while coefficients is None and radius > 1e-3:
                 coefficients = _coefficients(f, root, radius, multiplicity=multiplicity)
