@@ -350,7 +350,32 @@ def _as_piecewise(expr: sympy.Expr) -> sympy.Expr:
     expr = expr.replace(
         lambda e: isinstance(e, sympy.Heaviside), lambda e: sympy.Piecewise((0, e.args[0] < 0), (1, True))
     )
-    return sympy.piecewise_fold(expr) if expr.has(sympy.Piecewise) else expr
+    if not expr.has(sympy.Piecewise):
+        return expr
+    return _without_point_branches(sympy.piecewise_fold(expr))
+
+
+def _without_point_branches(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` without the Piecewise branches whose condition holds at single points only ((x >= 0) & (x <= 0),
+    where folding Max(x, 0) + log(1 + exp(-|x|)) pairs the kinks): f has the same value without them (it is
+    continuous there), but a branch valid at one point has no derivative of its own; differentiated, it gave
+    f'(0) = -1/2 where the function, softplus, has 1/2.  The point then takes the next branch's value."""
+
+    def simplify(piecewise: sympy.Piecewise) -> sympy.Expr:
+        kept = []
+        for value, condition in piecewise.args:
+            symbols = condition.free_symbols
+            if condition is not sympy.true and len(symbols) == 1:
+                try:
+                    where = condition.as_set()
+                except (NotImplementedError, TypeError, ValueError):
+                    where = None
+                if isinstance(where, sympy.FiniteSet) or where is sympy.S.EmptySet:
+                    continue
+            kept.append((value, condition))
+        return sympy.Piecewise(*kept) if kept and kept != list(piecewise.args) else piecewise
+
+    return expr.replace(lambda e: isinstance(e, sympy.Piecewise), simplify)
 
 
 def user_entry(name: str, expr: sympy.Expr, variable: sympy.Symbol = x) -> Entry:

@@ -275,3 +275,16 @@ def test_a_wrong_form_is_refused():
     entry = catalog.get("sigmoid")
     with pytest.raises(ProofError):
         _accept("first", entry, sigmoid(x) * (1 + sigmoid(x)), sympy.diff(entry.definition, x), space_for(entry))
+
+
+def test_a_branch_valid_at_one_point_gives_no_derivative_of_its_own():
+    """Max(x, 0) + log(1 + exp(-|x|)) is softplus, smooth at 0; folding its Piecewise pairs the two kinks into a
+    branch for x = 0 alone, whose derivative gave f'(0) = -1/2 (the reference the check compared the correct
+    kernel with, 9e15 ulp).  Without such branches f'(0) = 1/2 from the branch x >= 0."""
+    from symact.reference import Scalar
+
+    entry = user_entry("softplus_by_branches", sympy.Max(x, 0) + sympy.log(1 + sympy.exp(-sympy.Abs(x))), x)
+    assert all(c != (x >= 0) & (x <= 0) for _, c in entry.definition.args)
+    raw = derive(entry).gradient("first").raw
+    assert Scalar(raw, (x,))(0.0) == 0.5
+    assert Scalar(entry.definition, (x,))(0.0) == Scalar(sympy.log(2) + 0 * x, (x,))(0.0)
