@@ -276,7 +276,36 @@ def _without_cancelling_terms(expr: sympy.Expr) -> sympy.Expr:
     if not expr.is_Add:
         return expr
     combined = stabilise(sympy.together(expr))
-    return combined if sympy.count_ops(combined) < sympy.count_ops(expr) else expr
+    if sympy.count_ops(combined) >= sympy.count_ops(expr):
+        return expr
+    # not where the fraction overflows and the sum does not: 1 + exp(-x^2) - 2 x^2 exp(-x^2) over exp(x^2) is
+    # (exp(x^2) - 2 x^2 + 1) exp(-x^2), inf for |x| > 26.6
+    finite = _finite_at_probes(expr, var=None)
+    if any(a and not b for a, b in zip(finite, _finite_at_probes(combined, var=None))):
+        return expr
+    return combined
+
+
+#: arguments of both signs at which a candidate form must stay finite where the form it replaces is
+_FINITE_PROBES = tuple(s * m for m in (0.5, 3.0, 30.0, 300.0, 3e4, 1e10, 1e30, 1e100, 1e300) for s in (1, -1))
+
+
+def _finite_at_probes(expr: sympy.Expr, var: sympy.Symbol | None) -> list[bool]:
+    """Whether ``expr`` (its one free symbol, or ``var``) computed in float64 (NumPy) is finite at each of
+    :data:`_FINITE_PROBES`; all True where it has other symbols or NumPy cannot evaluate it."""
+    symbols = expr.free_symbols
+    var = var or (next(iter(symbols)) if len(symbols) == 1 else None)
+    if var is None or symbols != {var}:
+        return [True] * len(_FINITE_PROBES)
+    try:
+        fn = sympy.lambdify(
+            [var], expr, modules=[{sigmoid.__name__: _np_sigmoid, softplus.__name__: _np_softplus}, "numpy"]
+        )
+        with np.errstate(all="ignore"):
+            values = np.broadcast_to(np.asarray(fn(np.array(_FINITE_PROBES)), dtype=np.float64), (len(_FINITE_PROBES),))
+    except Exception:  # a form NumPy cannot evaluate
+        return [True] * len(_FINITE_PROBES)
+    return [bool(v) for v in np.isfinite(values)]
 
 
 def _limit(expr: sympy.Expr, var: sympy.Symbol, direction) -> sympy.Expr | None:

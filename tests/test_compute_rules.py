@@ -479,3 +479,15 @@ def test_patches_of_neighbouring_zeros_do_not_overlap(tmp_path):
     with mpmath.workdps(60):
         exact = [form(mpmath.mpf(v)) for v in ys.tolist()]
     assert ulp_error(module.vjp_from_output(ys, np.ones_like(ys)), exact, np.float64).max() <= 4
+
+
+def test_terms_are_combined_over_one_denominator_only_where_that_stays_finite():
+    """(x e^(-x^2) + x)' = 1 + e^(-x^2) - 2 x^2 e^(-x^2) over the common denominator e^(x^2) is
+    (e^(x^2) - 2 x^2 + 1) e^(-x^2), fewer operations but inf past |x| = 26.6 (the derivative was inf there, 1 in
+    truth); softsign's sum still becomes 1/(1 + |x|)^2, which removes an overflow rather than adding one."""
+    from symact.emit import _without_cancelling_terms
+
+    e = sympy.exp(-(x**2))
+    assert _without_cancelling_terms(1 + e - 2 * x**2 * e) == 1 + e - 2 * x**2 * e
+    a = sympy.Abs(x)
+    assert _without_cancelling_terms(1 / (1 + a) - a / (1 + a) ** 2) == (1 + a) ** -2
