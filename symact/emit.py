@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import math
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -419,6 +420,9 @@ def _scalar_function(
                 line = _asymptote_select(expr, var, direction, value) if own else None
                 if line is not None:  # an intermediate overflow where f itself is finite: f's asymptote there
                     lines.append(line)
+                far = _far_term_select(expr, var, direction) if own and line is None else None
+                if far is not None:  # accuracy lost far out (2x/(1 + x^2) at x = 1e160): the leading term there
+                    lines.append(far)
                 tail = own and value is not None and _nan_in_tail(expr, var, direction)
                 if binary and (value is None or value.free_symbols & set(binary)):
                     value = _limit_by_flag(expr, var, direction, binary[0], var.name)
@@ -656,6 +660,112 @@ def _asymptote_select(expr: sympy.Expr, var: sympy.Symbol, direction, value) -> 
     return f"    r = select({test}, {asymptote}, r)"
 
 
+#: magnitudes at which a compute form is probed far out, and the relative error its leading term must meet there
+_FAR_PROBES, _FAR_TOLERANCE = tuple(2.0**k for k in range(16, 1024, 12)), 2.0**-62
+
+
+class _MathInNumPy:
+    """What printed kernel code takes from ``math``, for NumPy arrays."""
+
+    hypot, inf, copysign = staticmethod(np.hypot), math.inf, staticmethod(np.copysign)
+
+
+#: the names printed elementwise code uses (symact.printer), as NumPy functions of arrays
+_PRINTED_IN_NUMPY = {
+    "select": np.where,
+    "_lit": lambda c, like: np.asarray(c).astype(like.dtype),
+    "abs": np.abs,
+    "math": _MathInNumPy,
+    "np": np,
+    **{f"v{name}": getattr(np, name) for name in ("exp", "log", "log1p", "expm1", "tanh")},
+}
+
+
+def _printed_values(expr: sympy.Expr, var: sympy.Symbol, points, dtype) -> np.ndarray | None:
+    """``expr`` as the printer writes its kernel code (the order of its operations, hypot for sqrt(w^2 + c), a
+    chain of divisions for a product of denominators), computed in ``dtype`` arithmetic with NumPy's elementary
+    functions at ``points``; None where the code calls anything else (a kernel-library function).  The code is
+    the printer's own text for an expression symact built, run with no builtins and only these names."""
+    code = kernel_code(expr, vec=True, typed=var.name)
+    names = {**_PRINTED_IN_NUMPY, var.name: np.array(points, dtype=dtype)}
+    try:
+        with np.errstate(all="ignore"):
+            values = eval(compile(code, "<printed form>", "eval"), {"__builtins__": {}}, names)  # noqa: S307
+        return np.broadcast_to(np.asarray(values, dtype=dtype), (len(points),))
+    except Exception:  # a name NumPy has no stand-in for
+        return None
+
+
+def _real_value(reference, point: float):
+    """``reference(point)`` (a :class:`symact.reference.Scalar`), or None outside its real domain (an output form
+    past y's range is complex there)."""
+    try:
+        return reference(point)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
+def _far_term_select(expr: sympy.Expr, var: sympy.Symbol, direction) -> str | None:
+    """A select of the compute form's leading term at +-inf (``direction``) beyond the last magnitude where the
+    form, computed in float64 and float32 arithmetic (NumPy), meets the forward bound, or None.  2x/(1 + x^2)
+    (log(1 + x^2)') is 0 past 1e154, where x^2 overflows, and 2/x in truth: its leading term 2/x serves from
+    2^16 on, where it is the form to 2^-32 relative.  Only where that leading term (SymPy's, in t = 1/x) is the
+    form's mpmath value to 2^-62 at the switch and beyond, and is itself accurate in NumPy there."""
+    import mpmath
+
+    from .reference import Scalar
+    from .rewrites import to_plain
+    from .ulp import ulp_error
+
+    if expr.free_symbols != {var}:
+        return None
+    sign = 1 if direction is sympy.oo else -1
+    good = None
+    for dtype in (np.float64, np.float32):
+        points = [sign * m for m in _FAR_PROBES if m < float(np.finfo(dtype).max)]
+        values = _printed_values(expr, var, points, dtype)
+        if values is None:  # the printed form calls what NumPy cannot stand in for: not measured, no select
+            return None
+        reference = Scalar(to_plain(expr), (var,))
+        for point, value in zip(points, values):
+            exact = _real_value(reference, point)
+            if exact is None or not mpmath.isfinite(exact):
+                continue
+            error = float(ulp_error(np.array([value], dtype=dtype), [exact], dtype)[0])
+            if error > FORWARD_BOUND:
+                good = min(good, abs(point) / 2**12) if good is not None else abs(point) / 2**12
+                break
+    if good is None or good < _FAR_PROBES[0]:
+        return None
+    t = sympy.Dummy("t", positive=True)
+    try:
+        lead = run_limited(lambda: to_plain(expr).subs(var, sign / t).as_leading_term(t), LIMIT_BUDGET)
+    except (BudgetExceeded, Exception):  # SymPy cannot expand it there
+        return None
+    lead = sympy.simplify(lead.subs(t, sign / var))
+    if lead.has(sympy.Order) or lead.free_symbols != {var} or lead == expr:
+        return None
+    exact, term = Scalar(to_plain(expr), (var,)), Scalar(lead, (var,))
+    checks = [sign * good] + [sign * m for m in _FAR_PROBES if m > good][:8]
+    for point in checks:
+        a, b = _real_value(exact, point), _real_value(term, point)
+        if a is None or b is None or not mpmath.isfinite(a) or a == 0 or abs(a - b) > abs(a) * _FAR_TOLERANCE:
+            return None
+    for dtype in (np.float64, np.float32):
+        points = [p for p in checks if abs(p) < float(np.finfo(dtype).max)]
+        values = _printed_values(lead, var, points, dtype)
+        truth = [_real_value(term, p) for p in points]
+        if values is None or None in truth or ulp_error(values, truth, dtype).max(initial=0.0) > 1.0:
+            return None
+    side = ">" if sign > 0 else "<"
+    name = var.name
+    test = (
+        f"({name} {side} _lit(0.0, {name})) & (abs({name}) >= _lit({good!r}, {name})) "
+        f"& (abs({name}) < _lit(math.inf, {name}))"
+    )
+    return f"    r = select({test}, _lit({kernel_code(lead, vec=True, typed=name)}, {name}), r)"  # in x's type
+
+
 #: the scale of :func:`_scaled_derivative`: f'(x) 2**-64
 _DERIVATIVE_SCALE = sympy.Rational(1, 2**64)
 
@@ -678,16 +788,22 @@ def _scaled_derivative(derivative: sympy.Expr, var: sympy.Symbol) -> sympy.Expr 
     return scaled
 
 
-def _overflows_at_top(expr: sympy.Expr, var: sympy.Symbol, direction) -> bool:
-    """Whether the compute form gives +-inf at the largest finite float64 or float32 of the side of ``direction``."""
+def _with_hypot(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with sqrt(w^2 + c) as the printer prints it, hypot(w, sqrt(c)) (``_hypot``: NumPy's under
+    :data:`_NP_HYPOT`), which does not overflow where w^2 does."""
     from .functions import square_plus
 
-    sign = 1.0 if direction is sympy.oo else -1.0
-    hypot = sympy.Function("_hypot")  # sqrt(w^2 + c) as the printer prints it: hypot(w, sqrt(c)), no overflow
-    expr = expr.replace(
+    hypot = sympy.Function("_hypot")
+    return expr.replace(
         lambda e: e.is_Pow and abs(e.exp) == sympy.S.Half and square_plus(e.base) is not None,
         lambda e: hypot(square_plus(e.base)[0], sympy.sqrt(square_plus(e.base)[1])) ** (2 * e.exp),
     )
+
+
+def _overflows_at_top(expr: sympy.Expr, var: sympy.Symbol, direction) -> bool:
+    """Whether the compute form gives +-inf at the largest finite float64 or float32 of the side of ``direction``."""
+    sign = 1.0 if direction is sympy.oo else -1.0
+    expr = _with_hypot(expr)
     try:
         fn = sympy.lambdify(
             [var],

@@ -76,6 +76,7 @@ _MODULES = [
         "softplus": _np_softplus,
         "erf": _by_float64(math.erf),
         "erfc": _by_float64(math.erfc),
+        "_hypot": np.hypot,  # sqrt(w^2 + c) as the kernels compute it (symact.emit._with_hypot)
     },
     "numpy",
 ]
@@ -125,10 +126,13 @@ def error_at(node: sympy.Expr, var: sympy.Symbol, point: float, dtype) -> float 
     return errors_at(node, var, [point], dtype)[0]
 
 
-def errors_at(node: sympy.Expr, var: sympy.Symbol, points, dtype) -> list[float | None]:
-    """:func:`error_at` at each of ``points``, the form compiled once."""
+def errors_at(
+    node: sympy.Expr, var: sympy.Symbol, points, dtype, proxy: sympy.Expr | None = None
+) -> list[float | None]:
+    """:func:`error_at` at each of ``points``, the form compiled once; ``proxy``: what NumPy computes in its place
+    (the same function as the kernel writes it: hypot for sqrt(w^2 + c))."""
     try:
-        fn = sympy.lambdify([var], node, modules=_MODULES)
+        fn = sympy.lambdify([var], node if proxy is None else proxy, modules=_MODULES)
         with np.errstate(all="ignore"):
             values = np.asarray(fn(np.array(points, dtype=dtype)), dtype=dtype).reshape(-1)
             got = np.broadcast_to(values, (len(points),))

@@ -491,3 +491,30 @@ def test_terms_are_combined_over_one_denominator_only_where_that_stays_finite():
     assert _without_cancelling_terms(1 + e - 2 * x**2 * e) == 1 + e - 2 * x**2 * e
     a = sympy.Abs(x)
     assert _without_cancelling_terms(1 / (1 + a) - a / (1 + a) ** 2) == (1 + a) ** -2
+
+
+def test_a_form_that_loses_its_digits_far_out_takes_its_leading_term_there(tmp_path):
+    """log(1 + x^2)' = 2x/(1 + x^2) is 0 past |x| = 1.3e154, where x^2 overflows, and 2/x in truth (5.7e15 ulp).
+    Its leading term at +-inf, 2/x, is selected beyond 2^52, where it is the form to 2^-104; the printed form is
+    measured as the kernel computes it (squareplus' divides twice where a product of its denominators would
+    overflow, and gets no select)."""
+    import mpmath
+    import numpy as np
+
+    from symact import load
+    from symact.emit import _far_term_select
+    from symact.ulp import ulp_error
+
+    form = 2 * x / (x**2 + 1)
+    assert "1.0/x" in _far_term_select(form, x, sympy.oo)
+    squareplus = elementwise_forms(get("squareplus"))
+    assert _far_term_select(squareplus.derivative, x, -sympy.oo) is None
+    entry = user_entry("log_one_plus_square", sympy.log(1 + x**2), x)
+    path = tmp_path / "log_one_plus_square.py"
+    path.write_text(render(entry))
+    module = load(path)
+    xs = np.concatenate([np.exp2(np.random.default_rng(2).uniform(0, 1023, 300)), [1.7e308]])
+    xs = np.concatenate([xs, -xs])
+    with mpmath.workdps(40):
+        exact = [2 / mpmath.mpf(v) / (1 + mpmath.mpf(v) ** -2) for v in xs.tolist()]
+    assert ulp_error(module.derivative(xs), exact, np.float64).max() <= 4
