@@ -196,6 +196,48 @@ def _sech_tail(expr):
     return None
 
 
+def _log_of_positive_product(expr):
+    """log(a b ...) whose factors SymPy proves positive: log a + log b + ...; else None."""
+    if not isinstance(expr, log) or not expr.args[0].is_Mul:
+        return None
+    factors = expr.args[0].args
+    if not all(f.is_positive for f in factors):
+        return None
+    return sympy.Add(*[log(f) for f in factors])
+
+
+def _softplus_difference(expr):
+    """A sum with the terms k softplus(w) and -k softplus(v) where w - v is a positive number c: k log1p((e^c - 1)
+    sigma(v)), the rest of the sum kept; else None."""
+    if not expr.is_Add:
+        return None
+    terms = [t.as_coeff_Mul() for t in expr.args]
+    for i, (k, f) in enumerate(terms):
+        for j, (k2, g) in enumerate(terms):
+            if i != j and isinstance(f, softplus) and isinstance(g, softplus) and k2 == -k:
+                c = sympy.simplify(f.args[0] - g.args[0])
+                if c.is_number and c.is_positive:
+                    rest = [t for n, t in enumerate(expr.args) if n not in (i, j)]
+                    return sympy.Add(k * log1p((sympy.exp(c) - 1) * sigmoid(g.args[0])), *rest)
+    return None
+
+
+def _sigmoid_difference(expr):
+    """A sum with the terms k sigma(w) and -k sigma(v) where w - v is a positive number c: k (1 - e^-c) sigma(w)
+    sigma(-v), the rest of the sum kept; else None."""
+    if not expr.is_Add:
+        return None
+    terms = [t.as_coeff_Mul() for t in expr.args]
+    for i, (k, f) in enumerate(terms):
+        for j, (k2, g) in enumerate(terms):
+            if i != j and isinstance(f, sigmoid) and isinstance(g, sigmoid) and k2 == -k:
+                c = sympy.simplify(f.args[0] - g.args[0])
+                if c.is_number and c.is_positive:
+                    rest = [t for n, t in enumerate(expr.args) if n not in (i, j)]
+                    return sympy.Add(k * (1 - sympy.exp(-c)) * sigmoid(f.args[0]) * sigmoid(-g.args[0]), *rest)
+    return None
+
+
 def _times_sign(expr):
     """A product with the factors w and sign(w): the same product with |w| for both; else None."""
     if not expr.is_Mul:
@@ -440,10 +482,40 @@ RULES: tuple[Rewrite, ...] = (
         "log(1 + exp(w)) overflows for w > 709 (SymPy's log1p(exp(w)) too); the softplus primitive does not",
     ),
     Rewrite(
+        "log1p_exp_as_softplus_too",
+        log1p(exp(W)),
+        softplus(W),
+        "log1p(exp(w)), as SymPy writes log(1 + exp(w)), overflows as it does",
+    ),
+    Rewrite(
         "log_of_sigmoid",
         log(sigmoid(W)),
         -softplus(-W),
         "log(sigma(w)) is log(0) = -inf once sigma(w) underflows; -softplus(-w) stays finite and exact",
+    ),
+    Rewrite(
+        "log_of_positive_product",
+        log(exp(W) * sigmoid(W)),
+        W - softplus(-W),
+        "log(a b) of positive factors is log a + log b, so that each log can take its own stable form "
+        "(log((1 + e^x) sigma(1 - x)): softplus(x) - softplus(x - 1))",
+        optim=ReplaceOptim(lambda e: _log_of_positive_product(e) is not None, lambda e: _log_of_positive_product(e)),
+    ),
+    Rewrite(
+        "softplus_difference",
+        softplus(W) - softplus(W - 1),
+        log1p((sympy.E - 1) * sigmoid(W - 1)),
+        "softplus(w) - softplus(w - c) cancels for w >> 0 (both near w: soft clipping at x = 1e20 gave 0, not 1); "
+        "log1p((e^c - 1) sigma(w - c)) is the same, with no difference taken",
+        optim=ReplaceOptim(lambda e: _softplus_difference(e) is not None, lambda e: _softplus_difference(e)),
+    ),
+    Rewrite(
+        "sigmoid_difference",
+        sigmoid(W) - sigmoid(W - 1),
+        (1 - sympy.exp(-1)) * sigmoid(W) * sigmoid(1 - W),
+        "sigma(w) - sigma(w - c) cancels for w >> 0 (both near 1: soft clipping's derivative at x = 30 was 5e12 ulp "
+        "off); (1 - e^-c) sigma(w) sigma(c - w) is the same, a product",
+        optim=ReplaceOptim(lambda e: _sigmoid_difference(e) is not None, lambda e: _sigmoid_difference(e)),
     ),
     Rewrite(
         "one_minus_exp",

@@ -211,3 +211,18 @@ def test_sech_squared_with_any_coefficient():
     stable = stabilise(-(2 - 2 * sympy.tanh(x) ** 2) * sympy.tanh(x))
     assert not stable.has(sympy.tanh(x) ** 2)
     assert prove_compute_form(stable, -(2 - 2 * sympy.tanh(x) ** 2) * sympy.tanh(x)).equal
+
+
+def test_differences_of_softplus_and_of_sigma_with_a_constant_shift_are_not_differences():
+    """softplus(w) - softplus(w - c) and sigma(w) - sigma(w - c) cancel for w >> 0 (soft clipping
+    log((1 + e^x)/(1 + e^(x-1))) gave 0, not 1, at x = 1e20: 6.9e12 ulp): log1p((e^c - 1) sigma(w - c)) and
+    (1 - e^-c) sigma(w) sigma(c - w) take no difference.  A log of positive factors splits first."""
+    from sympy.codegen.cfunctions import expm1, log1p
+
+    got = stabilise(softplus(x) - softplus(x - 2))
+    assert got == log1p(expm1(2) * sigmoid(x - 2))
+    assert prove_compute_form(got, softplus(x) - softplus(x - 2)).equal
+    shifted = stabilise(sigmoid(x) - sigmoid(x - 1))
+    assert shifted.is_Mul and prove_compute_form(shifted, sigmoid(x) - sigmoid(x - 1)).equal
+    clipping = stabilise(log((1 + exp(x)) * sigmoid(1 - x)))
+    assert not clipping.has(softplus) and prove_compute_form(clipping, log((1 + exp(x)) * sigmoid(1 - x))).equal
