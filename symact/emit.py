@@ -92,6 +92,7 @@ def elementwise_forms(entry: Entry) -> Forms:
     definition = canonical(entry.definition)  # the same maths, however spelled, is one expression
     forward = stabilise(definition)
     derivative = _without_cancelling_terms(combine_by_sign(stabilise(_derivative_source(definition, var, first)), var))
+    derivative = _shorter_by_logs(derivative, definition, var)
     double_double = match_double_double(definition, var)
     match = None if double_double else match_derivative(sympy.diff(definition, var), var)
     output = stabilise(first.output.expr) if first.output is not None else None
@@ -269,6 +270,24 @@ def _underflows(derivative: sympy.Expr, var: sympy.Symbol, near_zero: bool = Tru
             if value.is_number and value.is_finite and 0 < abs(value) < _F32_TINY_DERIVATIVE:
                 return True
     return False
+
+
+def _shorter_by_logs(derivative: sympy.Expr, definition: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
+    """The derivative of the definition with its logs of positive products split (log(a b) = log a + log b),
+    canonical and stabilised, where that is shorter than ``derivative`` and finite wherever it is: log((1 + e^x)
+    sigma(1 - x))' by the product rule is a sum of five terms that cancels for x >> 0 (5e12 ulp at x = 30); by
+    the split it is sigma(x) - sigma(x - 1), which stabilises to a product."""
+    from .rewrites import _log_of_positive_product
+
+    split = definition.replace(lambda e: _log_of_positive_product(e) is not None, lambda e: _log_of_positive_product(e))
+    if split == definition:
+        return derivative
+    candidate = _without_cancelling_terms(combine_by_sign(stabilise(canonical(sympy.diff(split, var))), var))
+    if sympy.count_ops(candidate) >= sympy.count_ops(derivative):
+        return derivative
+    if any(a and not b for a, b in zip(_finite_at_probes(derivative, var), _finite_at_probes(candidate, var))):
+        return derivative
+    return candidate
 
 
 def _without_cancelling_terms(expr: sympy.Expr) -> sympy.Expr:

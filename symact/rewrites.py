@@ -227,6 +227,13 @@ def _sigmoid_difference(expr):
     sigma(-v), the rest of the sum kept; else None."""
     if not expr.is_Add:
         return None
+    for term in expr.args:  # k sigma(u) - k = -k sigma(-u) first (sigma(x) + sigma(1 - x) - 1)
+        k, f = term.as_coeff_Mul()
+        if isinstance(f, sigmoid) and -k in expr.args and len(expr.args) > 2:
+            rest = [t for t in expr.args if t is not term and t != -k]
+            found = _sigmoid_difference(sympy.Add(-k * sigmoid(-f.args[0]), *rest))
+            if found is not None:
+                return found
     terms = [t.as_coeff_Mul() for t in expr.args]
     for i, (k, f) in enumerate(terms):
         for j, (k2, g) in enumerate(terms):
