@@ -206,20 +206,29 @@ def _log_of_positive_product(expr):
     return sympy.Add(*[log(f) for f in factors])
 
 
-def _softplus_difference(expr):
-    """A sum with the terms k softplus(w) and -k softplus(v) where w - v is a positive number c: k log1p((e^c - 1)
-    sigma(v)), the rest of the sum kept; else None."""
+def _shifted_pair(expr, kind):
+    """(k, w, v, rest) for a sum with the terms k F(w) and -k F(v), F = ``kind``, where w - v is a positive number,
+    ``rest`` the sum's other terms; else None."""
     if not expr.is_Add:
         return None
     terms = [t.as_coeff_Mul() for t in expr.args]
     for i, (k, f) in enumerate(terms):
         for j, (k2, g) in enumerate(terms):
-            if i != j and isinstance(f, softplus) and isinstance(g, softplus) and k2 == -k:
+            if i != j and isinstance(f, kind) and isinstance(g, kind) and k2 == -k:
                 c = sympy.simplify(f.args[0] - g.args[0])
                 if c.is_number and c.is_positive:
-                    rest = [t for n, t in enumerate(expr.args) if n not in (i, j)]
-                    return sympy.Add(k * log1p((sympy.exp(c) - 1) * sigmoid(g.args[0])), *rest)
+                    return k, f.args[0], g.args[0], [t for n, t in enumerate(expr.args) if n not in (i, j)]
     return None
+
+
+def _softplus_difference(expr):
+    """A sum with the terms k softplus(w) and -k softplus(v) where w - v is a positive number c: k log1p((e^c - 1)
+    sigma(v)), the rest of the sum kept; else None."""
+    found = _shifted_pair(expr, softplus)
+    if found is None:
+        return None
+    k, w, v, rest = found
+    return sympy.Add(k * log1p((sympy.exp(sympy.simplify(w - v)) - 1) * sigmoid(v)), *rest)
 
 
 def _sigmoid_difference(expr):
@@ -234,15 +243,11 @@ def _sigmoid_difference(expr):
             found = _sigmoid_difference(sympy.Add(-k * sigmoid(-f.args[0]), *rest))
             if found is not None:
                 return found
-    terms = [t.as_coeff_Mul() for t in expr.args]
-    for i, (k, f) in enumerate(terms):
-        for j, (k2, g) in enumerate(terms):
-            if i != j and isinstance(f, sigmoid) and isinstance(g, sigmoid) and k2 == -k:
-                c = sympy.simplify(f.args[0] - g.args[0])
-                if c.is_number and c.is_positive:
-                    rest = [t for n, t in enumerate(expr.args) if n not in (i, j)]
-                    return sympy.Add(k * (1 - sympy.exp(-c)) * sigmoid(f.args[0]) * sigmoid(-g.args[0]), *rest)
-    return None
+    found = _shifted_pair(expr, sigmoid)
+    if found is None:
+        return None
+    k, w, v, rest = found
+    return sympy.Add(k * (1 - sympy.exp(-sympy.simplify(w - v))) * sigmoid(w) * sigmoid(-v), *rest)
 
 
 def _times_sign(expr):
