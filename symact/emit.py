@@ -710,13 +710,15 @@ _PRINTED_IN_NUMPY = {
 def _printed_values(expr: sympy.Expr, var: sympy.Symbol, points, dtype) -> np.ndarray | None:
     """``expr`` as the printer writes its kernel code (the order of its operations, hypot for sqrt(w^2 + c), a
     chain of divisions for a product of denominators), computed in ``dtype`` arithmetic with NumPy's elementary
-    functions at ``points``; None where the code calls anything else (a kernel-library function).  The code is
-    the printer's own text for an expression symact built, run with no builtins and only these names."""
-    code = kernel_code(expr, vec=True, typed=var.name)
-    names = {**_PRINTED_IN_NUMPY, var.name: np.array(points, dtype=dtype)}
+    functions at ``points``; None where the code calls anything else (a kernel-library function): SymPy's
+    lambdify with the kernel printer and only these names."""
+    from .printer import KernelPrinter
+
     try:
+        printer = KernelPrinter({"vec": True, "typed": var.name})
+        fn = sympy.lambdify([var], expr, modules=[_PRINTED_IN_NUMPY], printer=printer)
         with np.errstate(all="ignore"):
-            values = eval(compile(code, "<printed form>", "eval"), {"__builtins__": {}}, names)  # noqa: S307
+            values = fn(np.array(points, dtype=dtype))
         return np.broadcast_to(np.asarray(values, dtype=dtype), (len(points),))
     except Exception:  # a name NumPy has no stand-in for
         return None
