@@ -187,10 +187,11 @@ def _as_named(node: sympy.Expr) -> sympy.Expr | None:
     return None
 
 
-def canonical(expr: sympy.Expr) -> sympy.Expr:
+def canonical(expr: sympy.Expr, tanh_tails: bool = True) -> sympy.Expr:
     """``expr`` with every subexpression that equals sigma(w), tanh(w), softplus(w), cosh(w) or sinh(w) (or twice
     either of the last two) written so (the largest first), after :func:`symact.functions.recognise`'s patterns;
-    c (1 + tanh(w)) and c (1 - tanh(w)) as 2c sigma(+-2w).
+    with ``tanh_tails``, c (1 + tanh(w)) and c (1 - tanh(w)) as 2c sigma(+-2w) (the kernels' maths; a derivation
+    document keeps the tanh its reader wrote).
 
     >>> from sympy import Symbol, exp
     >>> x = Symbol("x", real=True)
@@ -214,7 +215,7 @@ def canonical(expr: sympy.Expr) -> sympy.Expr:
                     return node.func(named, *[walk(a) for a in rest])
         args = [walk(a) for a in node.args]
         node = node.func(*args) if args != list(node.args) else node
-        if isinstance(node, sympy.Add):  # c + c tanh(w) = 2c sigma(2w): x (1 + tanh(x/2))/2 is silu
+        if tanh_tails and isinstance(node, sympy.Add):  # c + c tanh(w) = 2c sigma(2w): x (1 + tanh(x/2))/2 is silu
             node = _tanh_tail(node) or node
         return node
 

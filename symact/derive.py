@@ -147,13 +147,17 @@ def _label(entry: Entry, wrt: sympy.Expr, order: int = 1) -> str:
 def _elementwise(entry: Entry, plain: sympy.Expr, space: Space, first_only: bool, mapping: dict) -> list[Gradient]:
     var = entry.variable
     # an activation's maths, however spelled, gets one textbook form; a loss keeps its named log-terms
-    recognised = canonical(plain) if entry.kind is Kind.ELEMENTWISE else recognise(plain)
+    recognised = canonical(plain, tanh_tails=False) if entry.kind is Kind.ELEMENTWISE else recognise(plain)
     raw = sympy.diff(plain, var)
     first_tb = tidy(sympy.diff(recognised, var))
     first = _accept("first derivative", entry, first_tb, raw, space)
     output = None
     if entry.kind is Kind.ELEMENTWISE:
-        candidate = output_form(plain, first_tb, var, y, params={p.symbol: p.default for p in entry.params})
+        params = {p.symbol: p.default for p in entry.params}
+        candidate = output_form(plain, first_tb, var, y, params=params)
+        whole = canonical(plain)  # tanh tails as sigma too: (1 - tanh(-x/2))/2 has sigmoid's y (1 - y)
+        if candidate is None and whole != recognised:
+            candidate = output_form(plain, tidy(sympy.diff(whole, var)), var, y, params=params)
         if candidate is not None:
             outcome = prove_equal(candidate.subs(y, plain), raw, space, budget=PROOF_BUDGET)
             if outcome.equal:
