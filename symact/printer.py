@@ -483,10 +483,12 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_LinearByRoot(self, expr):
         v, shift, a = expr.args
+        # parenthesised whole: it prints as a call would, so nothing around it does (1/(2 x + 2) printed as
+        # 1.0/(x + 1.0)*2.0 was 4/(2 x + 2))
         inner = f"({self._print(v)} + {self._print(shift)})"
         if abs(a.p) == 1:
-            return f"{'-' if a < 0 else ''}{inner}/{self._print(sympy.Integer(a.q))}"
-        return f"{inner}*{self._print(a)}"
+            return f"({'-' if a < 0 else ''}{inner}/{self._print(sympy.Integer(a.q))})"
+        return f"({inner}*{self._print(a)})"
 
     def _print_AddConstant(self, expr):
         rest, hi, mid, lo = expr.args
