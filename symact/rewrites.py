@@ -231,6 +231,33 @@ def _softplus_difference(expr):
     return sympy.Add(k * log1p((sympy.exp(sympy.simplify(w - v)) - 1) * sigmoid(v)), *rest)
 
 
+def _softplus_minus_argument(expr):
+    """A sum with the term k softplus(w) and the terms of -k w: k softplus(-w), the rest of the sum kept (softplus(w)
+    = w + softplus(-w)); with the term -k softplus(-w): k w; with the term -k max(0, w): k softplus(-|w|); else
+    None."""
+    if not expr.is_Add:
+        return None
+    for term in expr.args:
+        k, f = term.as_coeff_Mul()
+        if not isinstance(f, softplus):
+            continue
+        rest = [t for t in expr.args if t is not term]
+        if -k * softplus(-f.args[0]) in rest:  # softplus(w) - softplus(-w) = w
+            rest.remove(-k * softplus(-f.args[0]))
+            return sympy.Add(k * f.args[0], *rest)
+        relu = -k * Max(0, f.args[0])  # softplus(w) - max(0, w) = softplus(-|w|)
+        if relu in rest:
+            rest.remove(relu)
+            return sympy.Add(k * softplus(-Abs(f.args[0])), *rest)
+        for t in sympy.Add.make_args(sympy.expand(-k * f.args[0])):
+            if t not in rest:
+                break
+            rest.remove(t)
+        else:
+            return sympy.Add(k * softplus(-f.args[0]), *rest)
+    return None
+
+
 def _sigmoid_difference(expr):
     """A sum with the terms k sigma(w) and -k sigma(v) where w - v is a positive number c: k (1 - e^-c) sigma(w)
     sigma(-v), the rest of the sum kept; else None."""
@@ -506,6 +533,12 @@ RULES: tuple[Rewrite, ...] = (
         "log(sigma(w)) is log(0) = -inf once sigma(w) underflows; -softplus(-w) stays finite and exact",
     ),
     Rewrite(
+        "log_of_inverse_sigmoid",
+        log(1 / sigmoid(W)),
+        softplus(-W),
+        "log(1/sigma(w)) is log(inf) = inf once sigma(w) underflows; softplus(-w) stays finite and exact",
+    ),
+    Rewrite(
         "log_of_positive_product",
         log(exp(W) * sigmoid(W)),
         W - softplus(-W),
@@ -520,6 +553,14 @@ RULES: tuple[Rewrite, ...] = (
         "softplus(w) - softplus(w - c) cancels for w >> 0 (both near w: soft clipping at x = 1e20 gave 0, not 1); "
         "log1p((e^c - 1) sigma(w - c)) is the same, with no difference taken",
         optim=ReplaceOptim(lambda e: _softplus_difference(e) is not None, lambda e: _softplus_difference(e)),
+    ),
+    Rewrite(
+        "softplus_minus_argument",
+        softplus(W) - W,
+        softplus(-W),
+        "softplus(w) - w cancels for w >> 0 (x - log(1 + e^x), log sigma(x) spelled out, was 0 at x = 40, not "
+        "-4e-18); softplus(-w) is the same, with no difference taken",
+        optim=ReplaceOptim(lambda e: _softplus_minus_argument(e) is not None, lambda e: _softplus_minus_argument(e)),
     ),
     Rewrite(
         "sigmoid_difference",
@@ -679,7 +720,9 @@ PRIMITIVES: dict[type, Rewrite] = {
 
 
 def stabilise(expr: sympy.Expr, rules: Iterable[Rewrite] = RULES) -> sympy.Expr:
-    """Recognise the named functions in ``expr`` and apply ``rules`` until a fixed point."""
+    """Recognise the named functions in ``expr`` and apply ``rules`` until a fixed point; then, where a sum's terms
+    share a factor and a rule applies to what remains once it is taken out, the product (x sigma(x) - x is
+    x (sigma(x) - 1) = -x sigma(-x), which does not cancel for x >> 0)."""
     rules = tuple(rules)
     expr = recognise(expr)
     for _ in range(20):
@@ -687,8 +730,20 @@ def stabilise(expr: sympy.Expr, rules: Iterable[Rewrite] = RULES) -> sympy.Expr:
         for rule in rules:
             expr = rule.apply(expr)
         if expr == previous:
-            return expr
+            factored = expr.replace(lambda e: e.is_Add, lambda e: _factored(e, rules))
+            if factored == expr:
+                return expr
+            expr = factored
     raise RuntimeError(f"stabilising rewrites did not reach a fixed point on {expr}")
+
+
+def _factored(expr: sympy.Expr, rules: tuple[Rewrite, ...]) -> sympy.Expr:
+    """The sum ``expr`` with its terms' common factor taken out, where ``rules`` change what remains; else the sum."""
+    common, rest = sympy.factor_terms(expr).as_independent(sympy.Add, as_Add=False)
+    if common.is_Number or not rest.is_Add or rest == expr:
+        return expr
+    stable = stabilise(rest, rules)
+    return expr if stable == rest else common * stable
 
 
 def prove_rule(rule: Rewrite, budget: float = 10.0) -> Outcome:
