@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import sympy
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
@@ -90,7 +91,7 @@ def elementwise_forms(entry: Entry) -> Forms:
     first = derivation.gradient("first")
     var = entry.variable
     definition = canonical(entry.definition)  # the same maths, however spelled, is one expression
-    forward = stabilise(definition)
+    forward = _without_cancelling_terms(stabilise(definition), loss_only=True)  # where the sum loses digits only
     derivative = _without_cancelling_terms(combine_by_sign(stabilise(_derivative_source(definition, var, first)), var))
     derivative = _shorter_by_logs(derivative, definition, var)
     double_double = match_double_double(definition, var)
@@ -108,7 +109,12 @@ def elementwise_forms(entry: Entry) -> Forms:
             match = DerivativeMatch(match.rule, match.argument.xreplace(renames), match.factor.xreplace(renames))
     rule = double_double or (match.rule if match else None)
     radius32 = match.rule.radius32 if match else 0.0
-    patches = root_patches(entry, first.raw, getattr(rule, "radius", None), radius32)
+    # a zero of f' where the derivative's form does not cancel (-2x/(1 + x^2)^2 at 0, a product) needs no wide
+    # patch: a fit there only loses digits toward its edge (4.8 ulp at x = 0.96, the fit's series converging for
+    # |d| < 1); one at 0 stays, narrow, for the vjp's sake (g f'(x) with f'(x) subnormal: _vjp_patched)
+    cancels = None if entry.params or rule is not None else _cancels_at(derivative, var)
+    keep = None if cancels is None else (lambda root: cancels(root) is not False or (root == 0.0 and _NARROW))
+    patches = root_patches(entry, first.raw, getattr(rule, "radius", None), radius32, keep=keep)
     defaults = {p.symbol: p.default for p in entry.params}
     underflows = double_double is None and _underflows(sympy.diff(definition, var).xreplace(defaults), var)
     fixed = tuple((p.symbol, p.default) for p in entry.params) + tuple((a, 1) for a in aux)
@@ -184,6 +190,8 @@ def _cancels_at(forward: sympy.Expr, var: sympy.Symbol):
     return keep
 
 
+#: the half-width of a patch at a zero of f' at 0 where the derivative's form does not cancel
+_NARROW = 0.125
 #: the half-widths a patch of f near a zero may take, and the share of the forward bound the form itself must
 #: meet just beyond the patch (measured in NumPy, a proxy for the kernel's own arithmetic)
 _PATCH_RADII, _BEYOND = (1.0, 1.5, 2.0, 3.0, 4.0), 0.5
@@ -290,20 +298,34 @@ def _shorter_by_logs(derivative: sympy.Expr, definition: sympy.Expr, var: sympy.
     return candidate
 
 
-def _without_cancelling_terms(expr: sympy.Expr) -> sympy.Expr:
+def _without_cancelling_terms(expr: sympy.Expr, inner: bool = False, loss_only: bool = False) -> sympy.Expr:
     """A sum whose terms cancel symbolically, as the one fraction they make (stabilised again), else ``expr``.
 
     softsign' = 1/(1 + |x|) - |x|/(1 + |x|)^2 subtracts two numbers near 1/|x| for large |x| and squares
     1 + |x| (overflow past 1e154); over a common denominator the numerator is 1 + |x| - |x| = 1, and the
     derivative is 1/(1 + |x|)^2.  Taken only where the fraction has fewer operations than the sum (terms
     cancelled), so a sum that merely shares a denominator keeps its form.  A Piecewise is taken branch by
-    branch (x/(1 + |x|) spelled as its branches, x/(1 + x) for x >= 0, has the same sums per branch)."""
+    branch (x/(1 + |x|) spelled as its branches, x/(1 + x) for x >= 0, has the same sums per branch).  A fraction
+    no shorter than the sum is taken where the sum loses digits and the fraction does not (:func:`_loses_less`);
+    with ``loss_only`` (a forward, whose form is otherwise kept as written) only there."""
     if isinstance(expr, sympy.Piecewise):
-        return sympy.Piecewise(*((_without_cancelling_terms(v), c) for v, c in expr.args), evaluate=False)
+        pieces = ((_without_cancelling_terms(v, inner, loss_only), c) for v, c in expr.args)
+        return sympy.Piecewise(*pieces, evaluate=False)
+    if not isinstance(expr, (sympy.Add, sympy.Mul, sympy.Pow)):
+        return expr
+    # the sums inside first (pflu': x (1/sqrt(x^2 + 1) - x^2/(x^2 + 1)^(3/2))/2 + ..., whose inner sum is
+    # 1/(x^2 + 1)^(3/2); the whole over one denominator overflows past 1e102), there only where terms of the
+    # numerator cancel (x e + 1 + e over (1 + e)^2 is no shorter as (x + 1/e + 1) e)
+    args = [_without_cancelling_terms(a, True, loss_only) for a in expr.args]
+    if args != list(expr.args):
+        expr = expr.func(*args)
     if not expr.is_Add:
         return expr
     combined = stabilise(sympy.together(expr))
-    if sympy.count_ops(combined) >= sympy.count_ops(expr):
+    shorter = not loss_only and sympy.count_ops(combined) < sympy.count_ops(expr)
+    if not shorter and (inner or not _loses_less(combined, expr)):
+        return expr
+    if inner and len(sympy.Add.make_args(sympy.expand(sympy.fraction(sympy.together(expr))[0]))) >= len(expr.args):
         return expr
     # not where the fraction overflows and the sum does not: 1 + exp(-x^2) - 2 x^2 exp(-x^2) over exp(x^2) is
     # (exp(x^2) - 2 x^2 + 1) exp(-x^2), inf for |x| > 26.6
@@ -314,7 +336,29 @@ def _without_cancelling_terms(expr: sympy.Expr) -> sympy.Expr:
 
 
 #: arguments of both signs at which a candidate form must stay finite where the form it replaces is
-_FINITE_PROBES = tuple(s * m for m in (0.5, 3.0, 30.0, 300.0, 3e4, 1e10, 1e30, 1e100, 1e300) for s in (1, -1))
+_FINITE_PROBES = tuple(
+    s * m for m in (0.5, 3.0, 30.0, 300.0, 3e4, 1e10, 1e30, 1e60, 1e100, 1e150, 1e200, 1e300) for s in (1, -1)
+)
+
+
+#: arguments of both signs at which two forms' losses are compared (near 0 too: x - x/(1 + |x|) cancels there)
+_LOSS_PROBES = tuple(
+    s * m for m in (1e-300, 1e-30, 1e-8, 1e-3, 0.5, 3.0, 30.0, 3e4, 1e10, 1e100, 1e300) for s in (1, -1)
+)
+
+
+def _loses_less(candidate: sympy.Expr, form: sympy.Expr) -> bool:
+    """Whether ``form``, computed in float64 (NumPy), misses the forward bound at one of :data:`_LOSS_PROBES` and
+    ``candidate`` meets it at every one where ``form`` is finite: a sum that cancels numerically where no term
+    cancels symbolically (x/(2 (1 + |x|)) + 1/2 for x << 0, 1e273 ulp; (x + |x| + 1)/(2 (1 + |x|)) is exact)."""
+    symbols = form.free_symbols
+    if len(symbols) != 1 or candidate.free_symbols != symbols:
+        return False
+    var = next(iter(symbols))
+    ours, theirs = errors_at(form, var, _LOSS_PROBES, np.float64), errors_at(candidate, var, _LOSS_PROBES, np.float64)
+    if not any(e is not None and e > FORWARD_BOUND for e in ours):
+        return False
+    return all(b is not None and b <= FORWARD_BOUND for a, b in zip(ours, theirs) if a is not None)
 
 
 def _finite_at_probes(expr: sympy.Expr, var: sympy.Symbol | None) -> list[bool]:
@@ -467,6 +511,8 @@ def _scalar_function(
                     lines.append(f"    r = {guard}")
         if not (elide and form_gives(expr, var, sympy.nan, sympy.nan)):
             lines.append(f"    r = select({var} != {var}, {var}, r)")
+    elif guards:  # a constant form (log(sigma(x)/sigma(-x))' = 1) is nan at nan all the same
+        lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
     return split_by_dtype("\n".join(lines) + "\n", var.name)
 
@@ -687,7 +733,14 @@ def _asymptote_select(expr: sympy.Expr, var: sympy.Symbol, direction, value) -> 
 
 
 #: magnitudes at which a compute form is probed far out, and the relative error its leading term must meet there
-_FAR_PROBES, _FAR_TOLERANCE = tuple(2.0**k for k in range(16, 1024, 12)), 2.0**-62
+_FAR_PROBES = tuple(2.0**k for k in range(16, 1024, 12))
+_FAR_TOLERANCE = {np.float64: 2.0**-62, np.float32: 2.0**-33}
+
+
+def _leads(reference, term, point: float, tolerance: float) -> bool:
+    """Whether the leading term's mpmath value at ``point`` is the form's to ``tolerance`` relative."""
+    a, b = _real_value(reference, point), _real_value(term, point)
+    return a is not None and b is not None and mpmath.isfinite(a) and a != 0 and abs(a - b) <= abs(a) * tolerance
 
 
 class _MathInNumPy:
@@ -739,8 +792,6 @@ def _far_term_select(expr: sympy.Expr, var: sympy.Symbol, direction) -> str | No
     (log(1 + x^2)') is 0 past 1e154, where x^2 overflows, and 2/x in truth: its leading term 2/x serves from
     2^16 on, where it is the form to 2^-32 relative.  Only where that leading term (SymPy's, in t = 1/x) is the
     form's mpmath value to 2^-62 at the switch and beyond, and is itself accurate in NumPy there."""
-    import mpmath
-
     from .reference import Scalar
     from .rewrites import to_plain
     from .ulp import ulp_error
@@ -748,22 +799,25 @@ def _far_term_select(expr: sympy.Expr, var: sympy.Symbol, direction) -> str | No
     if expr.free_symbols != {var}:
         return None
     sign = 1 if direction is sympy.oo else -1
-    good = None
+    reference = Scalar(to_plain(expr), (var,))
+    goods = {}  # per type: the magnitude from which the leading term serves
+    wrong_number = False  # whether a miss is a finite number (a nan far out is the limit's select's to mend)
     for dtype in (np.float64, np.float32):
-        points = [sign * m for m in _FAR_PROBES if m < float(np.finfo(dtype).max)]
+        top = float(np.finfo(dtype).max)  # and the largest finite: x/(2x + 2) overflows only past 9e307
+        points = [sign * m for m in _FAR_PROBES if m < top] + [sign * top]
         values = _printed_values(expr, var, points, dtype)
         if values is None:  # the printed form calls what NumPy cannot stand in for: not measured, no select
             return None
-        reference = Scalar(to_plain(expr), (var,))
         for point, value in zip(points, values):
             exact = _real_value(reference, point)
             if exact is None or not mpmath.isfinite(exact):
                 continue
             error = float(ulp_error(np.array([value], dtype=dtype), [exact], dtype)[0])
             if error > FORWARD_BOUND:
-                good = min(good, abs(point) / 2**12) if good is not None else abs(point) / 2**12
+                goods[dtype] = abs(point) / 2**12
+                wrong_number |= bool(np.isfinite(value))
                 break
-    if good is None or good < _FAR_PROBES[0]:
+    if not goods or min(goods.values()) < _FAR_PROBES[0]:
         return None
     t = sympy.Dummy("t", positive=True)
     try:
@@ -771,27 +825,56 @@ def _far_term_select(expr: sympy.Expr, var: sympy.Symbol, direction) -> str | No
     except (BudgetExceeded, Exception):  # SymPy cannot expand it there
         return None
     lead = sympy.simplify(lead.subs(t, sign / var))
-    if lead.has(sympy.Order) or lead.free_symbols != {var} or lead == expr:
+    constant = lead.is_Number and wrong_number  # x/(2x + 2) + 1/2 is 1/2 past 9e307, and 1 in truth
+    if lead.has(sympy.Order) or not (lead.free_symbols == {var} or constant) or lead == expr:
         return None
-    exact, term = Scalar(to_plain(expr), (var,)), Scalar(lead, (var,))
-    checks = [sign * good] + [sign * m for m in _FAR_PROBES if m > good][:8]
-    for point in checks:
-        a, b = _real_value(exact, point), _real_value(term, point)
-        if a is None or b is None or not mpmath.isfinite(a) or a == 0 or abs(a - b) > abs(a) * _FAR_TOLERANCE:
-            return None
-    for dtype in (np.float64, np.float32):
+    term = Scalar(lead, (var,))
+    coeff, power = _monomial(lead, var)
+    for dtype in (np.float64, np.float32):  # a type with no loss far out takes the float64 switch, if any
+        good = goods.get(dtype, goods.get(np.float64))
+        if good is None:
+            goods[dtype] = math.inf
+            continue
+        # the switch moves out to where the leading term is the form to well below the type's ulp (float32 from
+        # its own loss: 1/(1 + x^2)' overflows from 1e12 in float32, where -2/x^3 is the form to 2^-80 only)
+        while good < _FAR_PROBES[-1] and not _leads(reference, term, sign * good, _FAR_TOLERANCE[dtype]):
+            good *= 2.0**12
+        checks = [sign * good] + [sign * m for m in _FAR_PROBES if m > good][:8]
+        for point in checks:
+            if not _leads(reference, term, point, _FAR_TOLERANCE[dtype]):
+                return None
         points = [p for p in checks if abs(p) < float(np.finfo(dtype).max)]
-        values = _printed_values(lead, var, points, dtype)
+        if power is not None:  # c x^n by pow, one rounding and no overflow (-2/x^3: (1/x)^3 rounds four times)
+            with np.errstate(all="ignore"):
+                values = dtype(coeff) * np.power(np.array(points, dtype=dtype), dtype(power))
+        else:
+            values = _printed_values(lead, var, points, dtype)
         truth = [_real_value(term, p) for p in points]
         if values is None or None in truth or ulp_error(values, truth, dtype).max(initial=0.0) > 1.0:
             return None
+        goods[dtype] = good if points else math.inf
+    if goods[np.float32] == goods[np.float64] == math.inf:
+        return None
     side = ">" if sign > 0 else "<"
     name = var.name
-    test = (
-        f"({name} {side} _lit(0.0, {name})) & (abs({name}) >= _lit({good!r}, {name})) "
-        f"& (abs({name}) < _lit(math.inf, {name}))"
-    )
-    return f"    r = select({test}, _lit({kernel_code(lead, vec=True, typed=name)}, {name}), r)"  # in x's type
+    if power is not None:
+        code = f"_lit({float(coeff)!r}, {name}) * {name} ** _lit({float(power)!r}, {name})"
+    else:
+        code = f"_lit({kernel_code(lead, vec=True, typed=name)}, {name})"  # in x's type
+    g32, g64 = ("math.inf" if g == math.inf else repr(g) for g in (goods[np.float32], goods[np.float64]))
+    at = f"_lit({g64}, {name})" if g32 == g64 else f"select(_is32({name}), _lit({g32}, {name}), _lit({g64}, {name}))"
+    test = f"({name} {side} _lit(0.0, {name})) & (abs({name}) >= {at}) & (abs({name}) < _lit(math.inf, {name}))"
+    return f"    r = select({test}, {code}, r)"
+
+
+def _monomial(expr: sympy.Expr, var: sympy.Symbol) -> tuple[sympy.Expr | None, int | None]:
+    """(c, n) where ``expr`` is c var^n with an exactly representable number c and an integer n <= -2, else
+    (None, None)."""
+    coeff, rest = expr.as_coeff_Mul()
+    if rest.is_Pow and rest.base == var and rest.exp.is_Integer and rest.exp <= -2 and coeff.is_Rational:
+        if coeff.q & (coeff.q - 1) == 0 and abs(coeff.p) < 2**53:
+            return coeff, int(rest.exp)
+    return None, None
 
 
 #: the scale of :func:`_scaled_derivative`: f'(x) 2**-64
@@ -1113,7 +1196,7 @@ def _measured_wide(entry: Entry, command: str, forms: Forms) -> Forms:
     doubt = (forms.float32_doubt[0], forms.float32_doubt[1] and forms.derivative_rule is None)
     if forms.double_double or forms.aux or not any(doubt):
         return forms
-    from .check import _f32_ulps
+    from .check import _f32_ulps, float32_by_parts
 
     text = stamp(_render_elementwise(entry, command, forms).rstrip("\n") + "\n", entry.name)
     top = np.float32(np.finfo(np.float32).max).view(np.int32)
@@ -1132,7 +1215,8 @@ def _measured_wide(entry: Entry, command: str, forms: Forms) -> Forms:
             kernels = (module.forward, module.derivative)
             for k, (kernel, bound) in enumerate(zip(kernels, (FORWARD_BOUND, DERIVATIVE_BOUND))):
                 if doubt[k] and not wide[k]:
-                    errors, wrong = _f32_ulps(kernel(x32), kernel(x64))
+                    reference = kernel(x64)
+                    errors, wrong = _f32_ulps(float32_by_parts(kernel, reference, x32), reference)
                     wide[k] = bool(wrong) or float(errors.max()) > bound
         finally:
             sys.modules.pop(spec.name, None)

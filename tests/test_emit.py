@@ -291,3 +291,74 @@ def test_repeated_subexpressions_are_computed_once_where_their_names_hold_the_sa
     exec(shared, namespace)
     for x, y in ((0.25, 2.0), (-1.5, 0.5)):
         assert namespace["f"](x, y) == whole(x, y)
+
+
+def test_a_linear_form_by_its_root_prints_as_one_operand():
+    """a v + b printed as (v + b/a) a must stay one operand of what surrounds it: 1/(2x + 2) was printed
+    1.0/(x + 1.0)*2.0, which is 4/(2x + 2) (the Elliot sigmoid x/(2 (1 + |x|)) + 1/2 came out 2x/(1 + x) + 1/2)."""
+    import math
+
+    import sympy
+
+    from symact.printer import kernel_code
+
+    x = sympy.Symbol("x", real=True)
+    for expr in (x / (2 * x + 2), 1 / (2 * x + 2), 3 / (4 * x + 8), (x / 6 + sympy.Rational(1, 2)) ** 2, 1 - x / 6):
+        code = kernel_code(expr)
+        for point in (0.3, -7.0, 11.5):
+            assert math.isclose(eval(code, {"math": math, "x": point}), float(expr.subs(x, point)), rel_tol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "text, name, points",
+    [
+        # a sum that cancels numerically only (x + |x| = 0 for x < 0), taken over one denominator; 1/2 past 9e307
+        # where 2x + 2 overflows, its leading term 1 there
+        ("x/(2*(1+Abs(x))) + 1/2", "elliot", [-1e300, -3e9, -2.0, 0.5, 7.0, 1e300, 1.7e308]),
+        # -2x/(1 + x^2)^2: 0 past 1e77 where (1 + x^2)^2 overflows; its leading term -2/x^3 by pow there, and no
+        # wide root patch at 0 where the form does not cancel (a degree-50 fit lost 4.8 ulp at x = 0.96)
+        ("1/(1+x**2)", "cauchy", [0.96, -0.97, 1.5, 2.6e103, -3e150, 1e20, 5e-3]),
+        # the derivative of a form equal to x is the constant 1, and nan at nan
+        ("log(1+exp(x)) - log(1+exp(-x))", "odd_identity", [-40.0, 0.0, 3.0, 800.0]),
+    ],
+)
+def test_user_kernels_where_the_forms_lost_digits_far_out(tmp_path, text, name, points):
+    import mpmath
+    import numpy as np
+    import sympy
+
+    from symact.ulp import ulp_error
+
+    module = _user_module(tmp_path, text, name)
+    v = sympy.Symbol("x", real=True)
+    expr = sympy.sympify(text, locals={"x": v})
+    f, d = sympy.lambdify(v, expr, "mpmath"), sympy.lambdify(v, sympy.diff(expr, v), "mpmath")
+    for dtype in (np.float64, np.float32):
+        xs = np.array([p for p in points if abs(p) < np.finfo(dtype).max], dtype=dtype)
+        with mpmath.workdps(700):  # the spelled sum cancels to 1e-300 of its terms: mpmath needs the digits too
+            for kernel, truth, bound in ((module.forward, f, 2.0), (module.derivative, d, 4.0)):
+                want = [truth(mpmath.mpf(float(p))) for p in xs]
+                errors = ulp_error(kernel(xs), want, dtype)
+                assert errors.max() <= bound, (name, kernel.__name__, dtype, xs, errors)
+        assert np.isnan(module.derivative(np.array([np.nan], dtype=dtype))[0])
+
+
+def test_the_float32_sweep_is_not_hidden_by_the_float64_redo_of_a_tiny_result(tmp_path):
+    """A float32 loop redoes its whole call in float64 when one result comes out tiny: 1/(1 + exp(-x))^2 underflows
+    for x < -45, so a sweep measured in one call measured the redo (0.5 ulp) where the float32 loop loses 4.4 ulp.
+    Measured by parts (check.float32_by_parts), its float32 forward is found over the bound and computes in float64."""
+    import mpmath
+    import numpy as np
+
+    from symact.check import float32_by_parts
+    from symact.ulp import ulp_error
+
+    module = _user_module(tmp_path, "1/(1+exp(-x))**2", "sigmoid_squared")
+    xs = np.linspace(-30, 30, 20001).astype(np.float32)
+    with mpmath.workdps(40):
+        want = [1 / (1 + mpmath.exp(-mpmath.mpf(float(p)))) ** 2 for p in xs]
+    assert ulp_error(module.forward(xs), want, np.float32).max() <= 1.0
+    reference = module.forward(xs.astype(np.float64))
+    both = np.concatenate([xs, np.float32([-100.0])])
+    parts = float32_by_parts(module.forward, np.concatenate([reference, [0.0]]), both)
+    assert np.array_equal(parts[:-1], module.forward(xs)) and parts[-1] == module.forward(both[-1:])[0]
