@@ -49,7 +49,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_dropout_5b13e0482089", globals())
+__name__ = one_name("symact_kernel_dropout_eaa27ab07bd1", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -357,14 +357,12 @@ def _forward_scalar(x, m, keep_prob):
 @numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x, m, keep_prob):
     r = m / keep_prob
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y, m, keep_prob):
     r = m / keep_prob
-    r = select(y != y, y, r)
     return r
 
 

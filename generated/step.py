@@ -47,7 +47,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_step_75033512f576", globals())
+__name__ = one_name("symact_kernel_step_c680369855cf", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -351,14 +351,12 @@ def _forward_scalar(x):
 @numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _derivative_scalar(x):
     r = _lit(0.0, x)
-    r = select(x != x, x, r)
     return r
 
 
 @numba.njit(**{**_INLINE_FAST, **_CALLEE})
 def _from_output_scalar(y):
     r = _lit(0.0, y)
-    r = select(y != y, y, r)
     return r
 
 

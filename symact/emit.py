@@ -511,8 +511,6 @@ def _scalar_function(
                     lines.append(f"    r = {guard}")
         if not (elide and form_gives(expr, var, sympy.nan, sympy.nan)):
             lines.append(f"    r = select({var} != {var}, {var}, r)")
-    elif guards:  # a constant form (log(sigma(x)/sigma(-x))' = 1) is nan at nan all the same
-        lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
     return split_by_dtype("\n".join(lines) + "\n", var.name)
 
