@@ -13,7 +13,11 @@ from .conftest import ALL, ELEMENTWISE, from_python
 
 #: (entry, kernel, dtype) that may miss their bound on the small grid, and why (symact check reports
 #: them on the full grid; see the kernels note).  Every other kernel must pass.
-KNOWN_MISSES = {}
+#: (entry, kernel, dtype) -> why: misses symact check reports and no fix has landed for yet; each must still miss
+KNOWN_MISSES = {
+    ("gelu", "forward", "float32"): "2.45 ulp at x = -11.59, where erfc's float32 tail rounds (x/2) erfc(-x/sqrt 2) "
+    "to 2.6e-30: found once the float32 sweep measured the float32 loop, not the float64 redo (check.float32_by_parts)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +31,7 @@ def test_every_kernel_within_its_bound_on_the_small_grid(name):
     for r in check_entry(catalog.get(name), size="small"):
         key = (r.entry, r.kernel, r.dtype)
         if key in KNOWN_MISSES:
+            assert not r.passed, f"{key} is now within its bound: take it out of KNOWN_MISSES"
             continue
         if not r.passed:
             failures.append(

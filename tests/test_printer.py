@@ -179,10 +179,10 @@ def test_a_linear_form_is_printed_by_its_root_and_keeps_its_digits_there(expr, r
         want = expr.subs(x, sympy.Rational(point))
         got = f(point)
         assert abs(got - float(want)) <= abs(float(want)) * 2**-51, (point, got, float(want))
-    assert kernel_code(x / 6 + Rational(1, 2)) == "(x + 3.0)/6.0"
+    assert kernel_code(x / 6 + Rational(1, 2)) == "((x + 3.0)/6.0)"  # one operand, whatever surrounds it
     assert "6.0" in kernel_code(x * (x + 3) / 6) and "0.1666" not in kernel_code(x * (x + 3) / 6)
-    assert kernel_code(x / 2 + 1) == "(x + 2.0)/2.0"  # the same as *0.5 (LLVM multiplies by an exact reciprocal)
-    assert kernel_code(-x / 3 + 1) == "-(x + -3.0)/3.0"
+    assert kernel_code(x / 2 + 1) == "((x + 2.0)/2.0)"  # the same as *0.5 (LLVM multiplies by an exact reciprocal)
+    assert kernel_code(-x / 3 + 1) == "(-(x + -3.0)/3.0)"
     del mpmath
 
 
