@@ -286,7 +286,7 @@ class KernelPrinter(PythonCodePrinter):
         if expr.is_Add:
             parts = [self._with_error(term) for term in expr.args]
             if not self._tracked(expr, expr.args, parts):
-                return self._print(expr), None
+                return self._operand(expr), None
             code, err = parts[0]
             for b, eb in parts[1:]:
                 s = f"({code} + {b})"
@@ -307,7 +307,7 @@ class KernelPrinter(PythonCodePrinter):
         if isinstance(expr, sympy.Abs):  # |v|: exact; its error is v's, with v's sign
             v, ev = self._with_error(expr.args[0])
             if ev is None:
-                return self._print(expr), None
+                return self._operand(expr), None
             return f"abs({v})", f"select({v} < {self._number(0.0)}, -({ev}), {ev})"
         if expr.is_Pow and expr.exp in (2, 3):
             return self._with_error(sympy.Mul(*[expr.base] * int(expr.exp), evaluate=False))
@@ -325,7 +325,7 @@ class KernelPrinter(PythonCodePrinter):
             operands = [f.base if d else f for f, d in zip(factors, divisor)]
             parts = [self._with_error(f) for f in operands]
             if not self._tracked(expr, operands, parts):
-                return self._print(expr), None
+                return self._operand(expr), None
             code, err = parts[0]
             for (b, eb), quotient in zip(parts[1:], divisor[1:]):
                 if quotient:  # q = a / b: (fma(-q, b, a) + ea - q eb) / b
@@ -337,7 +337,11 @@ class KernelPrinter(PythonCodePrinter):
                 terms = [f"fma({code}, {b}, -{p})", f"{code}*({eb})" if eb else None, f"{b}*({err})" if err else None]
                 code, err = p, " + ".join(t for t in terms if t)
             return code, err
-        return self._print(expr), None
+        return self._operand(expr), None
+
+    def _operand(self, expr: sympy.Expr) -> str:
+        """``expr`` printed as one operand of a product (a sum parenthesised): the corrected forms interpolate it."""
+        return self.parenthesize(expr, sympy.printing.precedence.PRECEDENCE["Mul"])
 
     def _tracked(self, expr: sympy.Expr, operands, parts) -> bool:
         """Whether an operation's own rounding error is tracked: where an operand is a constant (1.702 x,
@@ -447,8 +451,9 @@ class KernelPrinter(PythonCodePrinter):
         return f"({one} if {w} > 0.0 else ({minus} if {w} < 0.0 else {w}))"
 
     def _exp_of_square_parts(self, expr) -> tuple[str, str]:
-        """(t, e) for exp(c w^2): t = (w w) c as computed and e = c w^2 - t, its rounding error (two fmas)."""
-        w = self._print(expr.args[0])
+        """(t, e) for exp(c w^2): t = (w w) c as computed and e = c w^2 - t, its rounding error (two fmas).  w is
+        parenthesised: exp(-(x - 1)^2/2) printed its square as x + -1.0*x + -1.0."""
+        w = self.parenthesize(expr.args[0], sympy.printing.precedence.PRECEDENCE["Mul"])
         c = self._print(expr.args[1])
         p = f"({w}*{w})"
         t = f"({p}*{c})"
@@ -456,7 +461,7 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_ExpOfSquare(self, expr):
         if not self._settings["vec"]:
-            w = self._print(expr.args[0])
+            w = self.parenthesize(expr.args[0], sympy.printing.precedence.PRECEDENCE["Mul"])
             c = self._print(expr.args[1])
             return f"math.exp(({w}*{w})*{c})"
         t, r = self._exp_of_square_parts(expr)
@@ -465,7 +470,7 @@ class KernelPrinter(PythonCodePrinter):
         return f"(vexp({t})*select(abs({t}) < {self._number(1000.0)}, {one} + {r}, {one}))"
 
     def _print_ErfcScaled(self, expr):
-        rest = self._print(expr.args[0])
+        rest = self.parenthesize(expr.args[0], sympy.printing.precedence.PRECEDENCE["Mul"])
 
         def corrected(hi, lo):
             hi, lo = self._print(hi), self._print(lo)

@@ -271,3 +271,36 @@ def test_softplus_in_an_amplified_argument_brings_its_own_rounding_error():
     code = kernel_code(sigmoid(-2 * softplus(x)), vec=True, typed="x")
     assert "_mul_sigmoid_at(" in code and "_softplus_parts(x)[1]" in code
     assert "_softplus_parts" not in kernel_code(sympy.tanh(softplus(x)), vec=True, typed="x")  # no amplification
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        sympy.exp(-((x - 1) ** 2) / 2),  # its square was printed x + -1.0*x + -1.0: exp(1/2) everywhere
+        sympy.exp(-((2 * x + 3) ** 2)),
+        x * sympy.exp(-((x + Rational(1, 4)) ** 2)),
+        sympy.erfc((x + 1) / sympy.sqrt(2)),  # erfc(c w) with c split in two words: w a sum
+        sympy.erfc(-(x - 2) / sympy.sqrt(2)) * x,
+    ],
+)
+def test_a_helper_printed_around_a_sum_keeps_the_sum_one_operand(expr):
+    """The printers of exp(c w^2) and erfc(c w) interpolate w into products: a w that is a sum must stay one
+    operand there, in the vectorised and the plain code alike."""
+    import math
+
+    import mpmath
+    import numba
+    import numpy as np
+
+    import symact.kernel_lib as lib
+    import symact.vecmath as vecmath
+
+    namespace = {**vars(vecmath), **vars(lib)}
+    exec(f"def f(x):\n    return {kernel_code(expr, vec=True, typed='x')}\n", namespace)
+    vectorised = numba.njit(namespace["f"])
+    plain = kernel_code(expr)
+    for point in (-3.5, -0.75, 0.0, 0.4, 1.0, 2.5, 6.0):
+        want = float(mpmath.mpf(sympy.N(expr.subs(x, sympy.Rational(point)), 30)))
+        assert math.isclose(vectorised(np.float64(point)), want, rel_tol=1e-14, abs_tol=1e-300), (point, want)
+        got = eval(plain, {"math": math, "x": point})  # the printer's own output, as a module holds it
+        assert math.isclose(got, want, rel_tol=1e-13, abs_tol=1e-300), (point, want)
