@@ -238,6 +238,7 @@ def test_differences_of_softplus_and_of_sigma_with_a_constant_shift_are_not_diff
         ("log(1+exp(x)) - log(1+exp(-x))", x),
         ("log((1/(1+exp(-x)))/(1-1/(1+exp(-x))))", x),  # the logit of sigma(x)
         ("x/(1+exp(-x)) - x", -x * sigmoid(-x)),  # x sigma(x) - x: the common factor x taken out
+        ("1/(1+exp(-x)) + x**2 - 1", x**2 - sigmoid(-x)),  # k sigma(w) - k inside a longer sum
     ],
 )
 def test_sums_that_cancel_far_out_become_forms_that_do_not(text, want):
