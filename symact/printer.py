@@ -377,8 +377,10 @@ class KernelPrinter(PythonCodePrinter):
         slope = sympy.diff(pattern, ARGUMENT)
         s = sympy.Dummy("s")
         by_sigma = slope.subs(sigmoid(ARGUMENT), s)
-        if not by_sigma.has(sigmoid):  # a polynomial in sigma(w) and w: factored, sigma computed once
-            slope = sympy.factor(by_sigma).subs(s, sigmoid(ARGUMENT))
+        if not by_sigma.has(sigmoid):  # a polynomial in sigma(w) and w: factored, sigma computed once, and a
+            # factor sigma(w) - 1 as -sigma(-w), which does not cancel (sigma(2x + 1)' in float32 at x = 32: the
+            # correction was 0 and the derivative 52 ulp off)
+            slope = sympy.factor(by_sigma).subs(s - 1, -sigmoid(-ARGUMENT)).subs(s, sigmoid(ARGUMENT))
         fixed = self._corrected(pattern, slope, argument, lambda w: template.format(w=w))
         return fixed or template.format(w=self._print(argument))
 

@@ -318,6 +318,12 @@ def test_a_linear_form_by_its_root_prints_as_one_operand():
         # -2x/(1 + x^2)^2: 0 past 1e77 where (1 + x^2)^2 overflows; its leading term -2/x^3 by pow there, and no
         # wide root patch at 0 where the form does not cancel (a degree-50 fit lost 4.8 ulp at x = 0.96)
         ("1/(1+x**2)", "cauchy", [0.96, -0.97, 1.5, 2.6e103, -3e150, 1e20, 5e-3]),
+        # sigma(w)' with w = 2x + 1 rounded: the correction's slope has sigma(w) - 1 as -sigma(-w) (52 ulp before)
+        ("1/(1+exp(-(2*x+1)))", "sigmoid_2x_1", [31.98, 20.0, -30.0, 0.3, 40.0]),
+        # a square of a sum inside exp (printed as x + -1.0*x + -1.0 before: exp(1/2) everywhere)
+        ("exp(-(x-1)**2/2)", "shifted_gaussian", [1.0, 3.0, -2.0, 38.0, 1e52]),
+        # x sigma(x) - x = -x sigma(-x), and its derivative with sigma(x) - 1 inside a sum (5e11 ulp at x = 30)
+        ("x/(1+exp(-x)) - x", "silu_minus_x", [30.0, -5.0, 700.0, 1.0]),
         # a difference that is x: x, its derivative 1 (it was 1.9e-9 off at x = 0)
         ("log(1+exp(x)) - log(1+exp(-x))", "odd_identity", [-40.0, 0.0, 1e-300, 3.0, 800.0]),
     ],
