@@ -91,7 +91,7 @@ def elementwise_forms(entry: Entry) -> Forms:
     first = derivation.gradient("first")
     var = entry.variable
     definition = canonical(entry.definition)  # the same maths, however spelled, is one expression
-    forward = _without_cancelling_terms(stabilise(definition), loss_only=True)  # where the sum loses digits only
+    forward = _without_cancelling_terms(_by_sign(stabilise(definition), var), loss_only=True)  # where it loses digits
     derivative = _without_cancelling_terms(combine_by_sign(stabilise(_derivative_source(definition, var, first)), var))
     derivative = _shorter_by_logs(derivative, definition, var)
     double_double = match_double_double(definition, var)
@@ -151,6 +151,45 @@ def elementwise_forms(entry: Entry) -> Forms:
         near_zeros,
         out_zeros,
     )
+
+
+def _by_sign(expr: sympy.Expr, var: sympy.Symbol) -> sympy.Expr:
+    """``expr`` with |var| written as var or -var inside each branch of a Piecewise split by var's sign (and in the
+    branches nested there), stabilised again where that changed it.  A rule may bring |x| into a branch that
+    already knows x's sign: log cosh(x) - |x| became -x + (|x| + softplus(-2|x|) - log 2) for x >= 0, which cancels
+    for large x (6e15 ulp); with |x| = x there, SymPy's own sum leaves softplus(-2x) - log 2.  Taken only where
+    terms cancel so, so forms that keep |x| for stability keep it (squareplus)."""
+
+    def refined(e, sign):
+        if sign:
+            e = e.xreplace({sympy.Abs(var): sign * var})
+        if isinstance(e, sympy.Piecewise):
+            pieces, known = [], None
+            for value, condition in e.args:
+                here = {var >= 0: 1, var > 0: 1, var < 0: -1, var <= 0: -1}.get(condition)
+                if here is None and condition is sympy.true and known is not None:
+                    here = -known  # the else branch of a split by sign
+                known = here if len(pieces) == 0 else None
+                value = refined(value, here or sign)
+                if value.is_Add and value.has(sympy.Piecewise):  # -x + (x + ... or ...): the sum into each branch
+                    value = sympy.piecewise_fold(value)
+                pieces.append((value, condition))
+            return sympy.Piecewise(*pieces, evaluate=False)
+        if e.args and not e.is_Atom:
+            args = [refined(a, sign) for a in e.args]
+            return e.func(*args) if args != list(e.args) else e
+        return e
+
+    done = refined(expr, None)
+    if done == expr:
+        return expr
+    done = stabilise(done)
+    return done if _terms(done) < _terms(expr) else expr  # only where terms went away
+
+
+def _terms(expr: sympy.Expr) -> int:
+    """How many terms the sums in ``expr`` have, all together."""
+    return sum(len(e.args) for e in sympy.preorder_traversal(expr) if e.is_Add)
 
 
 def _printable(form: sympy.Expr) -> bool:
@@ -244,8 +283,9 @@ def _primitive(expr: sympy.Expr) -> bool:
 #: between the proxy and the kernel stay in float32, structural losses (cancellation, an amplified argument) do not
 FORWARD_BOUND, DERIVATIVE_BOUND, FAR = 2.0, 4.0, 4.0
 #: and from how far below them the rendered float32 kernel itself is measured (_measured_wide): the proxy's error
-#: and the kernel's differ by rounding-level amounts either way (log((exp(x)+exp(-x))/2): proxy 1.58, kernel 3.21)
-DOUBT = 0.75
+#: and the kernel's differ by rounding-level amounts either way (log((exp(x)+exp(-x))/2): proxy 1.58, kernel 3.21;
+#: log cosh(x) - |x|: proxy below 1.5, kernel 3.34)
+DOUBT = 0.5
 
 
 #: float32's smallest normal number is 2**-126; a vjp g f'(x) whose f'(x) is below 2**-120 may have lost digits
