@@ -288,3 +288,21 @@ def test_a_branch_valid_at_one_point_gives_no_derivative_of_its_own():
     raw = derive(entry).gradient("first").raw
     assert Scalar(raw, (x,))(0.0) == 0.5
     assert Scalar(entry.definition, (x,))(0.0) == Scalar(sympy.log(2) + 0 * x, (x,))(0.0)
+
+
+def test_an_undecided_compact_form_gives_way_to_the_raw_derivative_and_a_refuted_one_raises(monkeypatch):
+    """log erfc(x)' written 2 e^(-x^2)/(sqrt(pi) (erf(x) - 1)) cannot be told from the raw derivative at x = 1000
+    without 4e5 digits: undecided, the raw derivative is shown (a user expression still generates); a form the
+    prover refutes still raises ProofError."""
+    import symact.derive as D
+    from symact.prove import Counterexample, Outcome, Space
+
+    entry = user_entry("undecided", sympy.log(sympy.erfc(x)), x)
+    raw, shown = sympy.diff(entry.definition, x), sympy.Integer(7)
+    monkeypatch.setattr(D, "prove_equal", lambda *a, **k: Outcome(None, note="could not decide"))
+    form = D._accept("first derivative", entry, shown, raw, Space())
+    assert form.expr == raw and "raw derivative" in form.proof.detail
+    refuted = Outcome(False, counterexample=Counterexample({"x": "1"}, "7", "-2.3"))
+    monkeypatch.setattr(D, "prove_equal", lambda *a, **k: refuted)
+    with pytest.raises(ProofError):
+        D._accept("first derivative", entry, shown, raw, Space())
