@@ -343,7 +343,7 @@ def test_user_kernels_where_the_forms_lost_digits_far_out(tmp_path, text, name, 
     expr = sympy.sympify(text, locals={"x": v})
     f, d = sympy.lambdify(v, expr, "mpmath"), sympy.lambdify(v, sympy.diff(expr, v), "mpmath")
     for dtype in (np.float64, np.float32):
-        xs = np.array([p for p in points if abs(p) < np.finfo(dtype).max], dtype=dtype)
+        xs = np.array([p for p in points if abs(p) < float(np.finfo(dtype).max)], dtype=dtype)
         with mpmath.workdps(700):  # the spelled sum cancels to 1e-300 of its terms: mpmath needs the digits too
             for kernel, truth, bound in ((module.forward, f, 2.0), (module.derivative, d, 4.0)):
                 want = [truth(mpmath.mpf(float(p))) for p in xs]
