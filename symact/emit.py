@@ -192,6 +192,12 @@ def _terms(expr: sympy.Expr) -> int:
     return sum(len(e.args) for e in sympy.preorder_traversal(expr) if e.is_Add)
 
 
+def _nan_at_nan(raw: sympy.Expr, var: sympy.Symbol) -> bool:
+    """Whether SymPy's derivative ``raw`` of the definition is a smooth expression in ``var``, so nan at nan, even
+    where its compute form is a constant (the definition spelled a function equal to x)."""
+    return var in raw.free_symbols and not raw.has(sympy.Piecewise, sympy.Heaviside, sympy.DiracDelta)
+
+
 def _printable(form: sympy.Expr) -> bool:
     """Whether the kernel printer can write ``form`` (an output form may hold an inverse function, erfinv, that
     no kernel computes)."""
@@ -497,6 +503,7 @@ def _scalar_function(
     dd_helper: str | None = None,
     plain_helper: str | None = None,
     f32_call: str | None = None,
+    nan_at_nan: bool = False,
 ):
     """A scalar function, inlined into the loops: nan and +-inf guards, then root patches, then the
     compute form.  Every branch is cheap or a select, so that the loop around it vectorises.
@@ -551,6 +558,8 @@ def _scalar_function(
                     lines.append(f"    r = {guard}")
         if not (elide and form_gives(expr, var, sympy.nan, sympy.nan)):
             lines.append(f"    r = select({var} != {var}, {var}, r)")
+    elif nan_at_nan:  # a constant form of what is nan at nan (log(sigma(x)/sigma(-x))' = 1; (x/2 + 1)' stays 1/2)
+        lines.append(f"    r = select({var} != {var}, {var}, r)")
     lines.append("    return r")
     return split_by_dtype("\n".join(lines) + "\n", var.name)
 
@@ -1300,6 +1309,7 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
         d_helper,
         d_plain,
         f32_call,
+        _nan_at_nan(forms.raw_derivative, x),
     )
     parts += [forward, derivative]
     if forms.output is not None:

@@ -370,3 +370,17 @@ def test_the_float32_sweep_is_not_hidden_by_the_float64_redo_of_a_tiny_result(tm
     both = np.concatenate([xs, np.float32([-100.0])])
     parts = float32_by_parts(module.forward, np.concatenate([reference, [0.0]]), both)
     assert np.array_equal(parts[:-1], module.forward(xs)) and parts[-1] == module.forward(both[-1:])[0]
+
+
+def test_a_constant_derivative_is_nan_at_nan_only_where_the_definitions_derivative_is(tmp_path):
+    """log(1 + e^x) - log(1 + e^-x) is x, its compute form' the constant 1; SymPy's derivative of the definition is
+    nan at nan, and so is the kernel's (symact check's reference, PyTorch's autograd through that graph).  A
+    definition whose own derivative is the constant, x/2 + 1, keeps 1/2 at nan, as autograd does."""
+    import numpy as np
+
+    identity = _user_module(tmp_path, "log(1+exp(x)) - log(1+exp(-x))", "spelled_identity")
+    line = _user_module(tmp_path, "x/2 + 1", "half_line_nan")
+    for dtype in (np.float32, np.float64):
+        xs = np.array([np.nan, 3.0, -2.0], dtype=dtype)
+        assert np.isnan(identity.derivative(xs)[0]) and list(identity.derivative(xs)[1:]) == [1.0, 1.0]
+        assert list(line.derivative(xs)) == [0.5, 0.5, 0.5]
