@@ -327,6 +327,9 @@ def test_a_linear_form_by_its_root_prints_as_one_operand():
         # |x| brought into branches that know x's sign: -x + (x + softplus(-2x) - log 2) cancelled (6e15 ulp at 1e52);
         # its float32 forward (3.34 ulp at 1.8 in float32) measured and computed in float64
         ("log(cosh(x)) - Abs(x)", "log_cosh_minus_abs", [1.8020340204238892, -1.9, 3.0, 1e52, -1e30, 0.25]),
+        # a zero of order 3 at 0: its patch's polynomial no wider than its float64 coefficients hold (a degree-56 fit
+        # over |d| < 4 was 94 ulp off at x = -3.05, its terms 10^3 times its value)
+        ("erf(x) - 2*x/sqrt(pi)", "erf_minus_line", [-3.048164830104474, 2.970763572550526, 1e-3, 0.5, -1.2]),
         # a difference that is x: x, its derivative 1 (it was 1.9e-9 off at x = 0)
         ("log(1+exp(x)) - log(1+exp(-x))", "odd_identity", [-40.0, 0.0, 1e-300, 3.0, 800.0]),
     ],
