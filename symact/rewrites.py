@@ -473,6 +473,20 @@ def _product_of_exponentials(expr):
 
 
 #: the rules, applied in order and repeatedly by :func:`stabilise`
+def _where(find) -> ReplaceOptim:
+    """The optimisation that replaces each node ``find`` maps to an expression (not None) by that expression, ``find``
+    called once per node (SymPy's replace asks the query, then the value, of the same node)."""
+    found: dict = {}
+
+    def query(expr) -> bool:
+        result = find(expr)
+        if result is not None:
+            found[expr] = result
+        return result is not None
+
+    return ReplaceOptim(query, lambda expr: found.pop(expr) if expr in found else find(expr))
+
+
 RULES: tuple[Rewrite, ...] = (
     Rewrite(
         "one_minus_sigmoid",
@@ -492,7 +506,7 @@ RULES: tuple[Rewrite, ...] = (
         -sigmoid(-W) + A,
         "k sigma(w) - k cancels inside a longer sum too (silu(x) - x)' = sigma(x) + x sigma(x) sigma(-x) - 1 "
         "was 5e11 ulp off at x = 30); -k sigma(-w) does not",
-        optim=ReplaceOptim(lambda e: _sigmoid_and_its_constant(e) is not None, lambda e: _sigmoid_and_its_constant(e)),
+        optim=_where(_sigmoid_and_its_constant),
     ),
     Rewrite(
         "sech_squared",
@@ -500,7 +514,7 @@ RULES: tuple[Rewrite, ...] = (
         4 * sigmoid(2 * W) * sigmoid(-2 * W),
         "1 - tanh(w)^2 cancels to 0 for |w| > 19; sech^2 w = 4 sigma(2w) sigma(-2w) has no cancellation "
         "and no overflow (and c - c tanh(w)^2 for any number c: (1 - tanh(x)^2)' = -(2 - 2 tanh(x)^2) tanh(x))",
-        optim=ReplaceOptim(lambda e: _sech_tail(e) is not None, lambda e: _sech_tail(e)),
+        optim=_where(_sech_tail),
     ),
     Rewrite(
         "sigmoid_product",
@@ -508,7 +522,7 @@ RULES: tuple[Rewrite, ...] = (
         C * exp(-Abs(W)) / (1 + exp(-Abs(W))) ** 2,
         "sigma(w) sigma(-w) rounds two sigmoids and their product; exp(-|w|) / (1 + exp(-|w|))^2 is one "
         "exponential and no overflow",
-        optim=ReplaceOptim(lambda e: _sigmoid_pair(e) is not None, lambda e: _sigmoid_pair(e)),
+        optim=_where(_sigmoid_pair),
     ),
     Rewrite(
         "sigmoid_pair_complement",
@@ -517,7 +531,7 @@ RULES: tuple[Rewrite, ...] = (
         "k + c1 sigma(w) + c2 sigma(-w) cancels where the sigmoids' terms come near -k (1 - p_t of a focal loss, "
         "1 - y sigma(z) - (1 - y) sigma(-z), at y = 1 and z = 40 is 0, not 4e-18); with k = k sigma(w) + k sigma(-w) "
         "the terms (1 - y) sigma(z) and y sigma(-z) are small where the sum is",
-        optim=ReplaceOptim(lambda e: _sigmoid_pair_complement(e) is not None, lambda e: _sigmoid_pair_complement(e)),
+        optim=_where(_sigmoid_pair_complement),
     ),
     Rewrite(
         "sigmoid_minus_label",
@@ -525,7 +539,7 @@ RULES: tuple[Rewrite, ...] = (
         (A - B) * sigmoid(W) - B * sigmoid(-W),
         "a sigma(w) - b cancels when sigma(w) is near b/a (a = b = 1: sigma(40) - 1 is 0, not -4e-18); "
         "with sigma(w) = 1 - sigma(-w) the two terms are small where the result is",
-        optim=ReplaceOptim(lambda e: _split_sigmoid(e) is not None, lambda e: _split_sigmoid(e)),
+        optim=_where(_split_sigmoid),
     ),
     Rewrite(
         "difference_of_squares",
@@ -565,7 +579,7 @@ RULES: tuple[Rewrite, ...] = (
         W - softplus(-W),
         "log(a b) of positive factors is log a + log b, so that each log can take its own stable form "
         "(log((1 + e^x) sigma(1 - x)): softplus(x) - softplus(x - 1))",
-        optim=ReplaceOptim(lambda e: _log_of_positive_product(e) is not None, lambda e: _log_of_positive_product(e)),
+        optim=_where(_log_of_positive_product),
     ),
     Rewrite(
         "softplus_difference",
@@ -573,7 +587,7 @@ RULES: tuple[Rewrite, ...] = (
         log1p((sympy.E - 1) * sigmoid(W - 1)),
         "softplus(w) - softplus(w - c) cancels for w >> 0 (both near w: soft clipping at x = 1e20 gave 0, not 1); "
         "log1p((e^c - 1) sigma(w - c)) is the same, with no difference taken",
-        optim=ReplaceOptim(lambda e: _softplus_difference(e) is not None, lambda e: _softplus_difference(e)),
+        optim=_where(_softplus_difference),
     ),
     Rewrite(
         "softplus_minus_argument",
@@ -581,7 +595,7 @@ RULES: tuple[Rewrite, ...] = (
         softplus(-W),
         "softplus(w) - w cancels for w >> 0 (x - log(1 + e^x), log sigma(x) spelled out, was 0 at x = 40, not "
         "-4e-18); softplus(-w) is the same, with no difference taken",
-        optim=ReplaceOptim(lambda e: _softplus_minus_argument(e) is not None, lambda e: _softplus_minus_argument(e)),
+        optim=_where(_softplus_minus_argument),
     ),
     Rewrite(
         "sigmoid_difference",
@@ -589,7 +603,7 @@ RULES: tuple[Rewrite, ...] = (
         (1 - sympy.exp(-1)) * sigmoid(W) * sigmoid(1 - W),
         "sigma(w) - sigma(w - c) cancels for w >> 0 (both near 1: soft clipping's derivative at x = 30 was 5e12 ulp "
         "off); (1 - e^-c) sigma(w) sigma(c - w) is the same, a product",
-        optim=ReplaceOptim(lambda e: _sigmoid_difference(e) is not None, lambda e: _sigmoid_difference(e)),
+        optim=_where(_sigmoid_difference),
     ),
     Rewrite(
         "one_minus_exp",
@@ -603,7 +617,7 @@ RULES: tuple[Rewrite, ...] = (
         expm1(W),
         "exp(w) - 1 cancels for small w.  SymPy's expm1_opt is not reused: on 4 exp(-2|x|)/(1 + "
         "exp(-2|x|))^2 it returns 4 exp(2|x|)/(exp(2|x|) + 1)^2, which overflows",
-        optim=ReplaceOptim(lambda e: _exp_minus_one(e) is not None, lambda e: _exp_minus_one(e)),
+        optim=_where(_exp_minus_one),
     ),
     Rewrite(
         "log_of_cosh",
@@ -612,7 +626,7 @@ RULES: tuple[Rewrite, ...] = (
         "log(cosh(w)) overflows to inf for |w| > 710 (log cosh(w) is |w| - log 2 there) and loses w^2/2 near 0 "
         "to the rounding of cosh(w) near 1; log1p(2 sinh(w/2)^2) for |w| < 2 and |w| + softplus(-2|w|) - log 2 "
         "beyond keep both",
-        optim=ReplaceOptim(lambda e: _log_of_scaled_cosh(e) is not None, lambda e: _log_of_scaled_cosh(e)),
+        optim=_where(_log_of_scaled_cosh),
     ),
     Rewrite(
         "square_minus_itself",
@@ -620,7 +634,7 @@ RULES: tuple[Rewrite, ...] = (
         -W * (1 - W),
         "w^2 - w cancels near w = 1 (at w = 1 - 2^-40 the rounding of w^2 is 2^14 times the result, as in the "
         "p(1 - p) of a loss of probabilities); -w (1 - w) rounds twice, 1 - w exact there",
-        optim=ReplaceOptim(lambda e: _square_minus_itself(e) is not None, lambda e: _square_minus_itself(e)),
+        optim=_where(_square_minus_itself),
     ),
     Rewrite(
         "tanh_from_ratio",
@@ -628,7 +642,7 @@ RULES: tuple[Rewrite, ...] = (
         tanh(W),
         "sinh(w)/cosh(w) is inf/inf = nan for |w| > 710 and rounds twice; tanh(w) is one library call, "
         "exact to an ulp and +-1 in the tails",
-        optim=ReplaceOptim(lambda e: _sinh_over_cosh(e) is not None, lambda e: _sinh_over_cosh(e)),
+        optim=_where(_sinh_over_cosh),
     ),
     Rewrite(
         "log1p",
@@ -649,7 +663,7 @@ RULES: tuple[Rewrite, ...] = (
         "c + c erf(w) cancels for w < -1 (1 + erf(-6) is 2e-17); erfc(|w|) keeps the tail.  Written with |w| "
         "because SymPy evaluates erfc(-u) to 2 - erfc(u), which would bring the cancellation back; also "
         "inside a longer sum (gelu' = x phi(x) + 1/2 + erf(w)/2)",
-        optim=ReplaceOptim(lambda e: _erf_tail(e) is not None, lambda e: _erf_tail(e)),
+        optim=_where(_erf_tail),
     ),
     Rewrite(
         "one_minus_erf",
@@ -657,7 +671,7 @@ RULES: tuple[Rewrite, ...] = (
         Piecewise((erfc(Abs(W)), W >= 0), (2 - erfc(Abs(W)), True)),
         "c - c erf(w) cancels for w > 1; erfc(|w|) keeps the tail (|w|, so that SymPy cannot turn erfc(-u) "
         "into 2 - erfc(u))",
-        optim=ReplaceOptim(lambda e: _erf_tail(e) is not None, lambda e: _erf_tail(e)),
+        optim=_where(_erf_tail),
     ),
     Rewrite(
         "one_plus_tanh",
@@ -665,14 +679,14 @@ RULES: tuple[Rewrite, ...] = (
         2 * sigmoid(2 * W),
         "c + c tanh(w) cancels for w < -1 (1 + tanh(-20) is 8e-18); 2 sigma(2w) keeps every digit; also "
         "inside a longer sum",
-        optim=ReplaceOptim(lambda e: _tanh_tail(e) is not None, lambda e: _tanh_tail(e)),
+        optim=_where(_tanh_tail),
     ),
     Rewrite(
         "one_minus_tanh",
         1 - tanh(W),
         2 * sigmoid(-2 * W),
         "c - c tanh(w) cancels for w > 1; 2 sigma(-2w) keeps every digit",
-        optim=ReplaceOptim(lambda e: _tanh_tail(e) is not None, lambda e: _tanh_tail(e)),
+        optim=_where(_tanh_tail),
     ),
     Rewrite(
         "abs_by_sign",
@@ -680,7 +694,7 @@ RULES: tuple[Rewrite, ...] = (
         Abs(W),
         "w sign(w) is |w|: one operation and no branch, and a sum |w| - w sign(w) then cancels symbolically "
         "(softsign' = 1/(1 + |x|) - x sign(x)/(1 + |x|)^2) instead of in floating point",
-        optim=ReplaceOptim(lambda e: _times_sign(e) is not None, lambda e: _times_sign(e)),
+        optim=_where(_times_sign),
     ),
     Rewrite(
         "log_of_root_sum_as_asinh",
@@ -688,7 +702,7 @@ RULES: tuple[Rewrite, ...] = (
         sympy.asinh(W),
         "log(w + sqrt(w^2 + c)) is log(1 + tiny) near w = 0 and cancels inside for w << 0; asinh(w/sqrt(c)) + "
         "log(sqrt(c)) (the library's asinh) is accurate everywhere",
-        optim=ReplaceOptim(lambda e: _log_of_root_sum(e) is not None, lambda e: _log_of_root_sum(e)),
+        optim=_where(_log_of_root_sum),
     ),
     Rewrite(
         "root_of_square_plus",
@@ -697,7 +711,7 @@ RULES: tuple[Rewrite, ...] = (
         "w + sqrt(w^2 + c) cancels for w << 0 (squareplus at x = -1e4 lost every digit); c / (|w| + sqrt(w^2 + c)) "
         "there adds two positive numbers.  Also k + k w / sqrt(w^2 + c) (squareplus') as k (w + sqrt(w^2 + c)) / "
         "sqrt(w^2 + c)",
-        optim=ReplaceOptim(lambda e: _root_sum(e) is not None, lambda e: _root_sum(e)),
+        optim=_where(_root_sum),
     ),
     Rewrite(
         "root_minus_its_value",
@@ -709,7 +723,7 @@ RULES: tuple[Rewrite, ...] = (
         "sqrt(w^2 + c) - sqrt(c) cancels to 0 near w = 0 (bent identity at x = 1e-30 gave 0, not x) and loses "
         "bits up to |w| = 3 sqrt(c) (3 ulp at w = 1.05); w^2 / (sqrt(w^2 + c) + sqrt(c)) adds positive numbers (and, "
         "as k times either, for any k) wherever w^2 is finite in float32 (|w| < 2^60 sqrt(c))",
-        optim=ReplaceOptim(lambda e: _root_minus_its_value(e) is not None, lambda e: _root_minus_its_value(e)),
+        optim=_where(_root_minus_its_value),
     ),
     Rewrite(
         "product_of_exponentials",
@@ -718,7 +732,7 @@ RULES: tuple[Rewrite, ...] = (
         "exp(a) exp(b) rounds each exponential and their product (three roundings; exp(x) exp(-exp(x)), the "
         "complementary log-log's derivative, reached 4.14 ulp), and overflows in one factor where the product is "
         "finite (exp(800) exp(-790)); exp(a + b) rounds once, with the rounding error of a + b corrected for",
-        optim=ReplaceOptim(lambda e: _product_of_exponentials(e) is not None, lambda e: _product_of_exponentials(e)),
+        optim=_where(_product_of_exponentials),
     ),
 )
 
