@@ -26,7 +26,10 @@ from numba import njit, types
 from numba.extending import overload
 
 from . import vecmath
+from .rowlib import dd
+from .rowlib.dd import _dd_add, _exp_tail_poly, _log_dd, _vdd_div, _vdd_mul, _vexp_dd  # noqa: F401 (_vdd_mul: printed code)
 from .vecmath import (
+    _EXACT,
     _F32_C3,
     _F32_C4,
     _F32_C5,
@@ -59,6 +62,7 @@ from .vecmath import (
     select,
     vexp,
     vexp_shifted,
+    vlog,
     vsoftplus,
 )
 
@@ -663,9 +667,135 @@ def _mish_prime_plain(x):
     return (n * d + 4.0 * x * w) / (d * d)
 
 
+# --- double-double forms of an expression -----------------------------------------------------------------
+# A pair (h, lo) stands for h + lo, |lo| <= ulp(h) / 2.  symact.dd_printer prints a compute form as a chain of these
+# calls where its plain float64 kernel, measured, misses its bound (roundings compounding: sigma(x)^2, tanh(tanh(x)));
+# rowlib.dd's _dd_add, _vdd_mul and _vdd_div are the arithmetic.  Each function is good to about 2**-60 relative
+# inside its range; outside it (an intermediate that overflows) the pair is not finite and the kernel keeps its
+# plain float64 value there.  Never contracted (_EXACT): an fma would break the error-free transformations.
+
+
+@njit(**_EXACT)
+def _ddx_exp(h, lo):
+    """exp(h + lo): rowlib.dd's double-double exp for h in [-600, 700]; below and above, exp(h) (1 + lo) in double
+    (a result that is subnormal, or that overflows, has no digits to gain)."""
+    inside = (h >= -600.0) & (h <= 700.0)
+    eh, el = _vexp_dd(select(inside, h, 0.0), lo)
+    e = vexp(h)
+    return select(inside, eh, e + e * lo), select(inside, el, 0.0)
+
+
+@njit(**_EXACT)
+def _ddx_expm1(h, lo):
+    """exp(h + lo) - 1: r + r^2/2 + r^3 q(r) for |r| < ln 2 / 2 (q: rowlib.dd's Taylor tail, the r^3 term below
+    1/50 of the value, so its rounding is 2**-58 of it), exp(r) - 1 beyond (no more than 2 bits cancel)."""
+    small = abs(h) < 0.34657359027997264
+    s = h * h
+    sl = fma(h, h, -s) + 2.0 * h * lo
+    ah, al = _dd_add(h, lo, 0.5 * s, 0.5 * sl)
+    ah, al = _dd_add(ah, al, (h * s) * _exp_tail_poly(h), 0.0)
+    eh, el = _ddx_exp(h, lo)
+    bh, bl = _dd_add(eh, el, -1.0, 0.0)
+    return select(small, ah, bh), select(small, al, bl)
+
+
+@njit(**_EXACT)
+def _ddx_log(h, lo):
+    """log(h + lo) = log(h) + r - r^2 / 2, r = lo / h, for a finite h > 0 (rowlib.dd's log to 2**-100; the r^2 term
+    counts where log(h) is 0 and r the whole value: log1p of a tiny argument); log(h) in double elsewhere (nan,
+    -inf, inf)."""
+    ok = (h > 0.0) & (h < math.inf)
+    lh, ll = _log_dd(select(ok, h, 1.0))
+    r = lo / select(ok, h, 1.0)
+    rh, rl = _dd_add(lh, ll, r, -0.5 * r * r)
+    return select(ok, rh, vlog(h)), select(ok, rl, 0.0)
+
+
+@njit(**_EXACT)
+def _ddx_log1p(h, lo):
+    """log(1 + h + lo): 1 + h as an exact pair (TwoSum), then its log; for |h| < 2**-20, where 1 + h would round
+    lo away, the series h + lo - h^2/2 + h^3/3 (the next term is 2**-60 of the value)."""
+    s, e = _two_sum(1.0, h)
+    s, e = _fast_two_sum(s, e + lo)
+    rh, rl = _ddx_log(s, e)
+    small = abs(h) < 9.5367431640625e-07
+    th, tl = _dd_add(h, lo, h * h * (h * (1.0 / 3.0) - 0.5), 0.0)
+    return select(small, th, rh), select(small, tl, rl)
+
+
+@njit(**_EXACT)
+def _ddx_tanh(h, lo):
+    """tanh(h + lo) = -sign(x) e / (2 + e), e = expm1(-2|x|) in (-1, 0]: nothing cancels at any x; |x| past 40
+    (where tanh is 1 to 2**-115) is taken as 40."""
+    neg = h < 0.0
+    ah = select(neg, -h, h)
+    al = select(neg, -lo, lo)
+    far = ah > 40.0
+    eh, el = _ddx_expm1(-2.0 * select(far, 40.0, ah), -2.0 * select(far, 0.0, al))
+    dh, dl = _dd_add(2.0, 0.0, eh, el)
+    qh, ql = _vdd_div(eh, el, dh, dl)
+    return select(neg, qh, -qh), select(neg, ql, -ql)
+
+
+@njit(**_EXACT)
+def _ddx_sigmoid(h, lo):
+    """sigma(h + lo) = N / (1 + t), t = exp(-|x|), N = 1 (x >= 0) or t (x < 0)."""
+    neg = h < 0.0
+    th, tl = _ddx_exp(select(neg, h, -h), select(neg, lo, -lo))
+    dh, dl = _dd_add(1.0, 0.0, th, tl)
+    return _vdd_div(select(neg, th, 1.0), select(neg, tl, 0.0), dh, dl)
+
+
+@njit(**_EXACT)
+def _ddx_softplus(h, lo):
+    """softplus(h + lo) = max(x, 0) + log1p(exp(-|x|))."""
+    neg = h < 0.0
+    th, tl = _ddx_exp(select(neg, h, -h), select(neg, lo, -lo))
+    ph, pl = _ddx_log1p(th, tl)
+    return _dd_add(select(neg, 0.0, h), select(neg, 0.0, lo), ph, pl)
+
+
+@njit(**_EXACT)
+def _ddx_sqrt(h, lo):
+    """sqrt(h + lo) = s + (h - s^2 + lo) / (2 s), s = sqrt(h), h - s^2 exact by an fma; 0 at 0."""
+    s = math.sqrt(h)
+    r = (fma(-s, s, h) + lo) / (s + s)
+    return s, select(h > 0.0, r, 0.0)
+
+
+@njit(**_EXACT)
+def _ddx_abs(h, lo):
+    """|h + lo|."""
+    neg = h < 0.0
+    return select(neg, -h, h), select(neg, -lo, lo)
+
+
+@njit(**_EXACT)
+def _ddx_max(ah, al, bh, bl):
+    """max(a, b) of two pairs (a nan in either gives a nan)."""
+    first = (ah > bh) | ((ah == bh) & (al >= bl))
+    nan = (ah != ah) | (bh != bh)
+    return select(nan, ah + bh, select(first, ah, bh)), select(first, al, bl)
+
+
+@njit(**_EXACT)
+def _ddx_min(ah, al, bh, bl):
+    """min(a, b) of two pairs (a nan in either gives a nan)."""
+    first = (ah < bh) | ((ah == bh) & (al <= bl))
+    nan = (ah != ah) | (bh != bh)
+    return select(nan, ah + bh, select(first, ah, bh)), select(first, al, bl)
+
+
+@njit(**_EXACT)
+def _ddx_value(h, lo, plain):
+    """h + lo where it is finite, else ``plain`` (the form in plain float64: an intermediate overflowed)."""
+    v = h + lo
+    return select(abs(v) < math.inf, v, plain)
+
+
 def library_source(names, imports: bool = True, settings=None) -> str:
     """The source of the named functions of this module and :mod:`symact.vecmath`, and of everything they use,
     in dependency order (:func:`symact.vecmath.library_source`; ``settings`` as there)."""
     import sys
 
-    return vecmath.library_source(names, [vecmath, sys.modules[__name__]], imports, settings)
+    return vecmath.library_source(names, [vecmath, dd, sys.modules[__name__]], imports, settings)
