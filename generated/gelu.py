@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_4efcad6622d7", globals())
+__name__ = one_name("symact_kernel_gelu_d9867ee2decf", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -833,35 +833,13 @@ def _derivative_scalar_typed(x):
 
 @numba.njit(**_FAST)
 def _forward_loop(x, out):
-    tiny = False
-    for i in range(out.shape[0]):
-        a_x = _at(x, i)
-        d = _forward_scalar(a_x)
-        tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
-        out[i] = d
-    return tiny
-
-
-@numba.njit(**_FAST, parallel=True)
-def _forward_loop_parallel(x, out, address):
-    n = out.shape[0]
-    count = 0
-    for c in numba.prange(_SLICES):
-        lo = c * n // _SLICES
-        hi = (c + 1) * n // _SLICES
-        count += _call_flagged(address, (_part(x, lo, hi), _part(out, lo, hi)))
-    return count > 0
-
-
-@numba.njit(**_FAST)
-def _forward_redo(x, out):
     for i in range(out.shape[0]):
         a_x = np.float64(_at(x, i))
         out[i] = _forward_scalar(a_x)
 
 
 @numba.njit(**_FAST, parallel=True)
-def _forward_redo_parallel(x, out, address):
+def _forward_loop_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
@@ -933,7 +911,7 @@ def _vjp_loop_parallel(x, g, out, address):
 def _value_and_grad_loop(x, out, out2):
     for i in range(out.shape[0]):
         a_x = _at(x, i)
-        out[i] = _forward_scalar(a_x)
+        out[i] = _forward_scalar(np.float64(a_x))
         out2[i] = _derivative_scalar(np.float64(a_x))
 
 
@@ -948,7 +926,7 @@ def _value_and_grad_loop_parallel(x, out, out2, address):
 
 def forward(x, *, out=None):
     """Gaussian error linear unit x Phi(x) = x/2 (1 + erf(x / sqrt(2))). Elementwise, for any shape; float32 stays float32."""
-    return _run(_forward_loop, _forward_loop_parallel, (_input(x, 'x'),), (), out, redo=(_forward_redo, _forward_redo_parallel))
+    return _run(_forward_loop, _forward_loop_parallel, (_input(x, 'x'),), (), out)
 
 
 def derivative(x, *, out=None):

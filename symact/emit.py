@@ -15,6 +15,7 @@ from the stabilised loss and gradient in the same way.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import functools
 import math
@@ -36,6 +37,8 @@ from .cache import cached
 from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_derivative, match_double_double
+from .dd_printer import DoubleDoubleUnsupported, dd_function
+from .dd_printer import used_functions as dd_used
 from .files import write_atomic
 from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
@@ -74,12 +77,15 @@ class Forms:
     #: whether the float32 forward and derivative compute in float64 (their forms miss the bound far in float32)
     float32_wide: tuple[bool, bool] = (False, False)
     #: whether the float32 proxy is near the bound or misses it, not far: the rendered kernel is measured
-    #: (_measured_wide)
+    #: (_measured)
     float32_doubt: tuple[bool, bool] = (False, False)
     #: root-centred forms of f itself, near its zeros where the forward form cancels (x + sqrt(x^2 + 1)/2 - 1/2)
     forward_patches: tuple[RootPatch, ...] = ()
     #: and of the output form, near its zeros where it cancels (1 - exp(-y)/2 at y = -log 2)
     output_patches: tuple[RootPatch, ...] = ()
+    #: whether the float64 forward and derivative compute their forms in double-double (symact.dd_printer): their
+    #: plain float64 kernels, measured, miss the bound (_measured)
+    float64_dd: tuple[bool, bool] = (False, False)
 
 
 @functools.lru_cache(maxsize=64)
@@ -288,7 +294,7 @@ def _primitive(expr: sympy.Expr) -> bool:
 #: functions, not the kernel's) must be before the float32 kernel computes in float64: rounding-level differences
 #: between the proxy and the kernel stay in float32, structural losses (cancellation, an amplified argument) do not
 FORWARD_BOUND, DERIVATIVE_BOUND, FAR = 2.0, 4.0, 4.0
-#: and from how far below them the rendered float32 kernel itself is measured (_measured_wide): the proxy's error
+#: and from how far below them the rendered float32 kernel itself is measured (_measured): the proxy's error
 #: and the kernel's differ by rounding-level amounts either way (log((exp(x)+exp(-x))/2): proxy 1.58, kernel 3.21;
 #: log cosh(x) - |x|: proxy below 1.5, kernel 3.34)
 DOUBT = 0.5
@@ -504,6 +510,7 @@ def _scalar_function(
     plain_helper: str | None = None,
     f32_call: str | None = None,
     nan_at_nan: bool = False,
+    dd_form: str | None = None,
 ):
     """A scalar function, inlined into the loops: nan and +-inf guards, then root patches, then the
     compute form.  Every branch is cheap or a select, so that the loop around it vectorises.
@@ -525,6 +532,8 @@ def _scalar_function(
         lines[2:] = [f"    {wide} = np.float64({var})", f"    r = select(_is32({var}), {general}, {dd_helper}({wide}))"]
     elif f32_call is not None:  # a compensated form in place of the compute form
         lines[2] = f"    r = {f32_call}"
+    elif dd_form is not None:  # float64: the same form in double-double (symact.dd_printer), rounded once
+        lines.append(f"    r = select(_is32({var}), r, {dd_form}({var}, r))")
     for patch in reversed(patches):  # the first patch that holds wins, as in a chain of returns
         lines += patch.select_code(var.name)
     if var in expr.free_symbols or patches:
@@ -1227,30 +1236,75 @@ def _elementwise_prelude(vecmath_names: Sequence[str], fast: bool) -> str:
 MEASURE_STRIDE = 4001
 
 
-def _measured_wide(entry: Entry, command: str, forms: Forms) -> Forms:
-    """``forms`` with float32_wide decided by measurement where the float32 proxy (symact.measure: NumPy's functions
-    in float32) is within DOUBT of the bound or misses it, but not by FAR, so that rounding-level differences
-    between proxy and kernel stay in float32: the module is rendered, compiled, and its float32 forward and
-    derivative are measured against its float64 ones (as symact.check's float32 sweep does) on a sweep of
-    float32; a kernel over its bound computes in float64, rounded once (log((exp(x)+exp(-x))/2)'s float32
-    forward, 3.21 ulp, and sigmoid(x) tanh(x)'s float32 derivative, 4.17, are so within their bounds).
-    Nothing is measured where there is no doubt (most entries)."""
+def _measured(entry: Entry, command: str, forms: Forms) -> Forms:
+    """``forms`` with float32_wide and float64_dd decided by measuring the rendered module, where a proxy leaves
+    doubt; nothing is measured where there is none (most entries).
+
+    float32: where the float32 proxy (symact.measure: NumPy's functions in float32) is within DOUBT of the bound
+    or misses it, but not by FAR, or where the form holds erf or erfc (which the proxy computes in float64, so
+    that it sees none of the float32 roundings around them), the module's float32 forward and derivative are
+    measured against its float64 ones (as symact.check's float32 sweep does) on a sweep of float32; a kernel over
+    its bound computes in float64, rounded once (log((exp(x)+exp(-x))/2)'s float32 forward, 3.21 ulp, sigmoid(x)
+    tanh(x)'s float32 derivative, 4.17, and gelu's float32 forward, 3.0, are so within their bounds).
+
+    float64: where the proxy finds a form delicate in float32 (near its bound or past it), its float64 kernels are
+    checked against mpmath on symact.check's small grid, and one over its bound computes its form in double-double
+    (symact.dd_printer), kept where that measures better (sigma(x)^2's forward: 2.09 ulp in float64 arithmetic,
+    its roundings compounding; 0.49 in double-double).  The module is rendered once for both."""
     import dataclasses
+
+    if forms.double_double or forms.aux:
+        return forms
+    special = [form.has(sympy.erf, sympy.erfc) for form in (forms.forward, forms.derivative)]
+    doubt = (
+        (forms.float32_doubt[0] or special[0]) and not forms.float32_wide[0],
+        (forms.float32_doubt[1] or special[1]) and not forms.float32_wide[1] and forms.derivative_rule is None,
+    )
+    delicate = any(a or b for a, b in zip(forms.float32_doubt, forms.float32_wide)) and not forms.params
+    if delicate:
+        try:  # every form one the double-double printer can compute?
+            for form in (forms.forward, forms.derivative):
+                dd_function("_probe", form, x, "")
+        except DoubleDoubleUnsupported:
+            delicate = False
+    if not (any(doubt) or delicate):
+        return forms
+    wide = list(forms.float32_wide)
+    with _rendered(entry, command, forms) as module:
+        for k, kernel in enumerate((module.forward, module.derivative)):
+            if doubt[k]:
+                wide[k] = _float32_misses(kernel, (FORWARD_BOUND, DERIVATIVE_BOUND)[k])
+        before = _float64_misses(entry, module) if delicate else (0.0, 0.0)
+    forms = dataclasses.replace(forms, float32_wide=tuple(wide))
+    flags = (before[0] > 1.0, before[1] > 1.0 and forms.derivative_rule is None)
+    if not any(flags):
+        return forms
+    with _rendered(entry, command, dataclasses.replace(forms, float64_dd=flags)) as module:
+        after = _float64_misses(entry, module)
+    flags = tuple(f and a < b for f, a, b in zip(flags, after, before))
+    return dataclasses.replace(forms, float64_dd=flags)
+
+
+def _float32_misses(kernel, bound: float) -> bool:
+    """Whether the float32 loop of ``kernel`` misses ``bound`` against its float64 loop on a sweep of float32."""
+    from .check import _f32_ulps, float32_by_parts
+
+    top = np.float32(np.finfo(np.float32).max).view(np.int32)
+    positive = np.arange(1, int(top) + 1, MEASURE_STRIDE, dtype=np.int32)
+    x32 = np.concatenate([positive, positive | np.int32(-(2**31))]).view(np.float32)
+    reference = kernel(x32.astype(np.float64))
+    errors, wrong = _f32_ulps(float32_by_parts(kernel, reference, x32), reference)
+    return bool(wrong) or float(errors.max()) > bound
+
+
+@contextlib.contextmanager
+def _rendered(entry: Entry, command: str, forms: Forms):
+    """The module of ``entry`` with ``forms``, rendered and imported from a temporary file (to be measured)."""
     import importlib.util
     import sys
     import tempfile
 
-    doubt = (forms.float32_doubt[0], forms.float32_doubt[1] and forms.derivative_rule is None)
-    if forms.double_double or forms.aux or not any(doubt):
-        return forms
-    from .check import _f32_ulps, float32_by_parts
-
     text = stamp(_render_elementwise(entry, command, forms).rstrip("\n") + "\n", entry.name)
-    top = np.float32(np.finfo(np.float32).max).view(np.int32)
-    positive = np.arange(1, int(top) + 1, MEASURE_STRIDE, dtype=np.int32)
-    x32 = np.concatenate([positive, positive | np.int32(-(2**31))]).view(np.float32)
-    x64 = x32.astype(np.float64)
-    wide = list(forms.float32_wide)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"_measure_{entry.name}.py"
         path.write_text(text)
@@ -1259,20 +1313,28 @@ def _measured_wide(entry: Entry, command: str, forms: Forms) -> Forms:
         sys.modules[spec.name] = module
         try:
             spec.loader.exec_module(module)
-            kernels = (module.forward, module.derivative)
-            for k, (kernel, bound) in enumerate(zip(kernels, (FORWARD_BOUND, DERIVATIVE_BOUND))):
-                if doubt[k] and not wide[k]:
-                    reference = kernel(x64)
-                    errors, wrong = _f32_ulps(float32_by_parts(kernel, reference, x32), reference)
-                    wide[k] = bool(wrong) or float(errors.max()) > bound
+            yield module
         finally:
             sys.modules.pop(spec.name, None)
-    return dataclasses.replace(forms, float32_wide=tuple(wide)) if tuple(wide) != forms.float32_wide else forms
+
+
+def _float64_misses(entry: Entry, module) -> tuple[float, float]:
+    """The worst float64 errors of the forward and of the derivative or vjp of ``module`` over symact.check's
+    small grid, in units of their bounds (above 1: a miss; inf: a non-finite or wrong special value)."""
+    from .check import _check_elementwise
+
+    worst = {}
+    for result in _check_elementwise(entry, module, np.float64, "small"):
+        excess = result.max_ulp / result.bound
+        if result.nonfinite or result.special_wrong:
+            excess = math.inf
+        worst[result.kernel] = excess
+    return worst["forward"], max(worst["derivative"], worst["vjp"])
 
 
 def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) -> str:
     if forms is None:
-        forms = _measured_wide(entry, command, elementwise_forms(entry))
+        forms = _measured(entry, command, elementwise_forms(entry))
     pnames = [p for p, _ in forms.params]
     aux = [a.name for a in forms.aux]
     scalar_args = ["x", *aux, *pnames]
@@ -1287,8 +1349,28 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
     if rule is not None:  # the finite case in double-double (float32: plain float64); special values stay
         f_helper, d_helper, f_plain, d_plain = rule.forward, rule.derivative, rule.plain_forward, rule.plain_derivative
         library += [f_helper, d_helper, f_plain, d_plain]
+    dd_forms = [
+        dd_function(name, form, x, _SCALAR.replace("_INLINE_FAST", "_INLINE_EXACT"))
+        for name, form, flag in (
+            ("_forward_dd", forms.forward, forms.float64_dd[0]),
+            ("_derivative_dd", forms.derivative, forms.float64_dd[1]),
+        )
+        if flag
+    ]
+    library += [n for code in dd_forms for n in dd_used(code)]
+    parts += dd_forms
     forward = _scalar_function(
-        "_forward_scalar", forms.forward, scalar_args, x, True, forms.forward_patches, binary, not dd, f_helper, f_plain
+        "_forward_scalar",
+        forms.forward,
+        scalar_args,
+        x,
+        True,
+        forms.forward_patches,
+        binary,
+        not dd,
+        f_helper,
+        f_plain,
+        dd_form="_forward_dd" if forms.float64_dd[0] else None,
     )
     f32_call = None
     if forms.derivative_rule is not None:  # a compensated kernel-library form of f'
@@ -1310,6 +1392,7 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
         d_plain,
         f32_call,
         _nan_at_nan(forms.raw_derivative, x),
+        "_derivative_dd" if forms.float64_dd[1] else None,
     )
     parts += [forward, derivative]
     if forms.output is not None:
@@ -1414,6 +1497,9 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
     return rowlib.entry_points_only("\n\n".join(code))
 
 
+#: what the header says of a compute form computed in double-double (symact.dd_printer)
+DOUBLE_DOUBLE = "the same form, measured over its bound in plain float64 at generation time (symact.dd_printer)"
+
 #: what the header says of a kernel-library form that replaces a compute form
 RULE = "symact.kernel_lib forms, chosen by the shape of f or f' and proved equal by cancellation"
 
@@ -1432,6 +1518,13 @@ def _forms_doc(entry: Entry, forms: Forms) -> list[tuple[str, str, str]]:
         factor = "" if match.factor == 1 else f"{sympy.sstr(match.factor)} * "
         text = f"{factor}{match.rule.name}, w = {sympy.sstr(match.argument)}"
         rows.append(("derivative (finite x)", text, RULE))
+    for label, form, flag in (
+        ("forward", forms.forward, forms.float64_dd[0]),
+        ("derivative", forms.derivative, forms.float64_dd[1]),
+    ):
+        if flag:
+            text = f"{sympy.sstr(form)} in double-double arithmetic, rounded once"
+            rows.append((f"{label} (float64)", text, DOUBLE_DOUBLE))
     return rows
 
 
