@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_d9867ee2decf", globals())
+__name__ = one_name("symact_kernel_gelu_61557551ce31", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -99,11 +99,289 @@ def _is32_numba(x):
     return lambda x: flag
 
 
+def _mul_erfc(m, w, d):
+    """m erfc(w + d), d the small rounding error of a computed w (0 for an exact one): _mul_erfc_f32 or
+    _mul_erfc_f64 by the type of w."""
+    return m * math.erfc(w + d)
+
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+_ERF_C0 = 1.0830752376761712  # the constant terms of the erf / erfc fits
+
+_ERF_C0_LO = 1.0408911050063143e-16  # and their rounding errors (the fits' constants are C0 + C0_LO)
+
+
+#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
+#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
+_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _erf_small_poly_f64(t):
+    """erf(x) / x - _ERF_C0 with t = 8 x**2 - 1, |x| <= 0.5 (degree 9)."""
+    p = -1.0893429375776461e-15
+    p = p * t + 8.777607481006789e-14
+    p = p * t + -6.374417573691971e-12
+    p = p * t + 4.127025151938976e-10
+    p = p * t + -2.3472291635294847e-08
+    p = p * t + 1.1516037795233198e-06
+    p = p * t + -4.76233693446849e-05
+    p = p * t + 0.0016130716680617073
+    p = p * t + -0.04364205888669792
+    return p * t
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _two_sum(a, b):
+    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _erf_small_f64(x):
+    """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
+    t = 8.0 * (x * x) - 1.0
+    s, e = _two_sum(_ERF_C0, _erf_small_poly_f64(t))
+    return x * s + x * (e + _ERF_C0_LO)
+
+_ERFCX_MID_C0 = 0.3215854164543175
+
+_ERFCX_MID_C0_LO = 1.7007985607722196e-17
+
+_ERFCX_TAIL_C0 = 0.5437500712042601
+
+_ERFCX_TAIL_C0_LO = -3.8394990791664805e-18
+
+_ERFCX_TAIL_V0 = 0.08066115702479339  # the tail fit's variable: t = (1 / a**2 - V0) / VH
+
+_ERFCX_TAIL_VH = 0.07933884297520662
+
+_HIGH32_MASK = -4294967296  # 0xFFFFFFFF00000000 as int64: clears the low 32 bits
+
+
+@intrinsic
+def _bits_f64(typingctx, i):
+    """The float64 whose bits are the int64 i."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _erfcx_mid_poly_f64(t):
+    """erfcx(a) - _ERFCX_MID_C0 with t = a - 1.5, 0.5 <= a <= 2.5 (degree 22)."""
+    p = 4.089897411779722e-12
+    p = p * t + -1.734053928766956e-11
+    p = p * t + 4.8778006804111125e-11
+    p = p * t + -1.9648646045553093e-10
+    p = p * t + 8.348299788481909e-10
+    p = p * t + -3.251584211636436e-09
+    p = p * t + 1.2320891414760783e-08
+    p = p * t + -4.595084529057363e-08
+    p = p * t + 1.675518801711717e-07
+    p = p * t + -5.960923218763459e-07
+    p = p * t + 2.066969922878226e-06
+    p = p * t + -6.974987783040836e-06
+    p = p * t + 2.2864312427826564e-05
+    p = p * t + -7.265892314129167e-05
+    p = p * t + 0.00022330994432059154
+    p = p * t + -0.0006619300662692695
+    p = p * t + 0.0018861348770324421
+    p = p * t + -0.00514595754799691
+    p = p * t + 0.013377340953066615
+    p = p * t + -0.032930905299562184
+    p = p * t + 0.0761510398554774
+    p = p * t + -0.16362291773256007
+    return p * t
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _erfcx_tail_poly_f64(t):
+    """a erfcx(a) - _ERFCX_TAIL_C0, t = (1 / a**2 - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH, 2.5 <= a <= 27.5 (degree 22)."""
+    p = 1.0855011333169192e-12
+    p = p * t + -2.2447187709977e-12
+    p = p * t + -1.5231853438142057e-12
+    p = p * t + 2.812939636609869e-12
+    p = p * t + 1.048095835022153e-11
+    p = p * t + -2.3204710257382908e-11
+    p = p * t + 3.0509507234819166e-11
+    p = p * t + -7.743055381045506e-11
+    p = p * t + 2.2135685721815347e-10
+    p = p * t + -5.803609150176659e-10
+    p = p * t + 1.5653759102551364e-09
+    p = p * t + -4.435410371315874e-09
+    p = p * t + 1.314395727998299e-08
+    p = p * t + -4.096360393423999e-08
+    p = p * t + 1.353997574006867e-07
+    p = p * t + -4.795831289060577e-07
+    p = p * t + 1.845384093832919e-06
+    p = p * t + -7.86206674624392e-06
+    p = p * t + 3.812842332756712e-05
+    p = p * t + -0.00021983957988292544
+    p = p * t + 0.001626411232201209
+    p = p * t + -0.018172469152823653
+    return p * t
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+_LOW27_CLEAR = -134217728  # ~(2**27 - 1) as int64
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _split26(v):
+    """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
+    return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _erfc_parts_f64(a):
+    """(t, lo, q) with erfc(a) = q exp(t + lo) for 0.5 <= a <= 27.5 (a clamped to that range): t = -z**2 exact, lo
+    the rest of -a**2 and the relative rounding errors of q = erfcx(a), carried into the exponent."""
+    a = select(a > 27.5, 27.5, a)
+    a = select(a < 0.5, 0.5, a)
+    z = _bits_f64(_f64_bits(a) & _HIGH32_MASK)
+    mid = a < 2.5
+    t_mid = a - 1.5
+    t_tail = (1.0 / (a * a) - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH
+    w = select(mid, _erfcx_mid_poly_f64(t_mid), _erfcx_tail_poly_f64(t_tail))
+    s, e = _two_sum(select(mid, _ERFCX_MID_C0, _ERFCX_TAIL_C0), w)
+    e = e + select(mid, _ERFCX_MID_C0_LO, _ERFCX_TAIL_C0_LO)
+    d = select(mid, 1.0, a)
+    q = s / d
+    qh = _split26(q)
+    dh = _split26(d)
+    ql = q - qh
+    dl = d - dh
+    ph = q * d
+    pl = ((qh * dh - ph) + qh * dl + ql * dh) + ql * dl  # q * d = ph + pl (Dekker)
+    rel = (e + ((s - ph) - pl)) / s  # (true numerator - q d) / (q d)
+    return -(z * z), (z - a) * (z + a) + rel, q
+
+_INV_LN2 = 1.4426950408889634
+
+_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
+
+_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
+
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
+
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _exp_poly_f64(r):
+    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    return (r * r) * q
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _pow2_f64(k):
+    """2.0**k for an int64 k in [-1022, 1023]."""
+    return _bits_f64((k + 1023) << 52)
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _exp_hilo_f64(hi, lo, m):
+    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
+    t = hi * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(t) - _SHIFT_BITS
+    k1 = ki >> 1
+    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _erfc_tail_f64(a):
+    """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0; a < 0.5 gives a finite unused value).
+
+    ``exp(-a**2) erfcx(a)``: ``a**2 = z**2 + (z - a)(z + a)`` with ``z`` a to 21 bits (``z**2`` exact), and the
+    rounding errors of the polynomial's last addition and of the division by ``a`` carried into the
+    exponent as a relative correction, so that only exp's own rounding remains (:func:`_erfc_parts_f64`)."""
+    t, lo, q = _erfc_parts_f64(a)
+    return _exp_hilo_f64(t, lo, q)
+
+
+@njit(**_HELPER)
+def erfc_f64(x):
+    """erfc(x) = 1 - erf(x), float64, accurate for large x (no cancellation)."""
+    a = math.fabs(x)
+    e = _erfc_tail_f64(a)
+    big = select(x > 0.0, e, 2.0 - e)
+    return select(a < 0.5, 1.0 - _erf_small_f64(x), big)
+
+
+@njit(**_HELPER)
+def _mul_erfc_f32(m, w, d):
+    """m erfc(w + d) in float32, d the small rounding error of a computed w: erfc in float64 (vecmath's erfc_f32 is
+    that, rounded), corrected by the factor 1 - 2 w d (to d / w relative: 2**-24 of float32's ulp), and the product
+    rounded once, so that a float32-subnormal erfc(w) (w > 9.2) keeps the digits m scales back."""
+    v = np.float64(w)
+    return np.float32(np.float64(m) * (erfc_f64(v) * (1.0 - 2.0 * v * np.float64(d))))
+
+#: 2 / sqrt(pi), erf's slope at 0
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
+
+@njit(**_HELPER)
+def _mul_erfc_f64(m, w, d):
+    """m erfc(w + d) in float64, d the small rounding error of a computed w, rounded about once.
+
+    For 0.5 <= |w| <= 27.5, erfc(|w|) = q exp(t + lo) (vecmath's _erfc_parts_f64, q = erfcx(|w|)); d moves |w| by
+    +-d and log erfc by -2 d / (sqrt(pi) q), which joins lo, and m q exp(t + lo) is _exp_hilo_f64's, which scales by
+    2**k last: a subnormal erfc(w) loses nothing before m scales it back (x erfc(x) at x = 26.8, 3e-313, was 12.5
+    ulp as x times erfc(x)), and the correction costs no rounding of its own (gelu's forward as erfc(w) (1 - 2 w d)
+    times x/2: 3.2 ulp at x = -7.3).  For w <= -0.5, 2m - m erfc(|w|) (2 - erfc >= 1: nothing cancels); for
+    |w| < 0.5, m (1 - erf(w) - erf'(w) d).  One exp in all."""
+    a = abs(w)
+    da = select(w < 0.0, -d, d)
+    t, lo, q = _erfc_parts_f64(a)
+    p = _exp_hilo_f64(t, lo - _TWO_OVER_SQRT_PI * da / q, m * q)
+    # 0 past 27.5, as erfc_f64 has it, with m's sign (an infinite m too: inf (2 - erfc(inf)) is inf, not nan)
+    p = select(a > 27.5, select(m == m, math.copysign(0.0, m), m), p)
+    big = select(w > 0.0, p, 2.0 * m - p)
+    small = m * ((1.0 - _erf_small_f64(w)) - _TWO_OVER_SQRT_PI * (1.0 - w * w) * d)  # (e^-w^2 to w^4 / 2)
+    return select(a < 0.5, small, big)
+
+
+@overload(_mul_erfc, inline="always")
+def _mul_erfc_numba(m, w, d):
+    f = _mul_erfc_f32 if w == types.float32 else _mul_erfc_f64
+    return lambda m, w, d: f(m, w, d)
+
+
 def _mul_exp(m, t, e):
     """m exp(t + e), e the small rounding error of a computed t: _mul_exp_f32 or _mul_exp_f64 by the type of t."""
     return m
-
-_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
 def vexp(x):
@@ -172,11 +450,6 @@ def _f32_bits(typingctx, x):
     return types.int32(types.float32), codegen
 
 
-#: the options of the functions that only the kernels call: not cached, no wrapper for Python or C
-#: (symact.rowlib.entry_points_only); from Python, call one through a jitted function
-_CALLEE = {"cache": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
-
-
 @njit(**{**_HELPER, **_CALLEE})
 def _exp_scaled_f32(x, lo, n):
     """exp(x) * 2**n, float32, for x clamped to [lo, _F32_EXP_HI]: Cody-Waite, degree-7 Taylor, the exponent
@@ -208,76 +481,6 @@ def exp_f32(x):
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
 _EXP_LO = -746.0  # exp(x) rounds to 0 for x < -745.13...
-
-_INV_LN2 = 1.4426950408889634
-
-_LN2_HI = 0.6931467056274414  # ln 2 to 21 bits: k * _LN2_HI is exact for |k| < 2**32
-
-_LN2_LO = 4.7493250390316726e-07  # ln 2 - _LN2_HI
-
-_SHIFT = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFT rounds x to an integer held in the low bits
-
-_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _exp_poly_f64(r):
-    """expm1(r) - r for |r| <= ln2 / 2 (Taylor to degree 13: truncation below 1e-17 relative)."""
-    q = 1.0 / 6227020800.0
-    q = q * r + 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    return (r * r) * q
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The bits of a float64 as an int64 (an LLVM bitcast: no memory round trip)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    """The float64 whose bits are the int64 i."""
-    if i != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _pow2_f64(k):
-    """2.0**k for an int64 k in [-1022, 1023]."""
-    return _bits_f64((k + 1023) << 52)
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _exp_hilo_f64(hi, lo, m):
-    """m * exp(hi + lo) for |lo| small; hi must be clamped to [_EXP_LO, _EXP_HI] or nan."""
-    t = hi * _INV_LN2 + _SHIFT
-    k = t - _SHIFT
-    r = ((hi - k * _LN2_HI) - k * _LN2_LO) + lo
-    p = m + m * (r + _exp_poly_f64(r))
-    ki = _f64_bits(t) - _SHIFT_BITS
-    k1 = ki >> 1
-    return (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
 
 
 @njit(**_HELPER)
@@ -353,156 +556,6 @@ def fma(typingctx, a, b, c):
 def verfc(x):
     """erfc(x); in Numba the vectorisable erfc_f32 / erfc_f64."""
     return math.erfc(x)
-
-_ERF_C0 = 1.0830752376761712  # the constant terms of the erf / erfc fits
-
-_ERF_C0_LO = 1.0408911050063143e-16  # and their rounding errors (the fits' constants are C0 + C0_LO)
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _erf_small_poly_f64(t):
-    """erf(x) / x - _ERF_C0 with t = 8 x**2 - 1, |x| <= 0.5 (degree 9)."""
-    p = -1.0893429375776461e-15
-    p = p * t + 8.777607481006789e-14
-    p = p * t + -6.374417573691971e-12
-    p = p * t + 4.127025151938976e-10
-    p = p * t + -2.3472291635294847e-08
-    p = p * t + 1.1516037795233198e-06
-    p = p * t + -4.76233693446849e-05
-    p = p * t + 0.0016130716680617073
-    p = p * t + -0.04364205888669792
-    return p * t
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _two_sum(a, b):
-    """s = fl(a + b) and its rounding error e (s + e = a + b exactly; Knuth's TwoSum, no products)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _erf_small_f64(x):
-    """erf(x) for |x| <= 0.5: x (c0 + w) with the rounding error of c0 + w kept."""
-    t = 8.0 * (x * x) - 1.0
-    s, e = _two_sum(_ERF_C0, _erf_small_poly_f64(t))
-    return x * s + x * (e + _ERF_C0_LO)
-
-_ERFCX_MID_C0 = 0.3215854164543175
-
-_ERFCX_MID_C0_LO = 1.7007985607722196e-17
-
-_ERFCX_TAIL_C0 = 0.5437500712042601
-
-_ERFCX_TAIL_C0_LO = -3.8394990791664805e-18
-
-_ERFCX_TAIL_V0 = 0.08066115702479339  # the tail fit's variable: t = (1 / a**2 - V0) / VH
-
-_ERFCX_TAIL_VH = 0.07933884297520662
-
-_HIGH32_MASK = -4294967296  # 0xFFFFFFFF00000000 as int64: clears the low 32 bits
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _erfcx_mid_poly_f64(t):
-    """erfcx(a) - _ERFCX_MID_C0 with t = a - 1.5, 0.5 <= a <= 2.5 (degree 22)."""
-    p = 4.089897411779722e-12
-    p = p * t + -1.734053928766956e-11
-    p = p * t + 4.8778006804111125e-11
-    p = p * t + -1.9648646045553093e-10
-    p = p * t + 8.348299788481909e-10
-    p = p * t + -3.251584211636436e-09
-    p = p * t + 1.2320891414760783e-08
-    p = p * t + -4.595084529057363e-08
-    p = p * t + 1.675518801711717e-07
-    p = p * t + -5.960923218763459e-07
-    p = p * t + 2.066969922878226e-06
-    p = p * t + -6.974987783040836e-06
-    p = p * t + 2.2864312427826564e-05
-    p = p * t + -7.265892314129167e-05
-    p = p * t + 0.00022330994432059154
-    p = p * t + -0.0006619300662692695
-    p = p * t + 0.0018861348770324421
-    p = p * t + -0.00514595754799691
-    p = p * t + 0.013377340953066615
-    p = p * t + -0.032930905299562184
-    p = p * t + 0.0761510398554774
-    p = p * t + -0.16362291773256007
-    return p * t
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _erfcx_tail_poly_f64(t):
-    """a erfcx(a) - _ERFCX_TAIL_C0, t = (1 / a**2 - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH, 2.5 <= a <= 27.5 (degree 22)."""
-    p = 1.0855011333169192e-12
-    p = p * t + -2.2447187709977e-12
-    p = p * t + -1.5231853438142057e-12
-    p = p * t + 2.812939636609869e-12
-    p = p * t + 1.048095835022153e-11
-    p = p * t + -2.3204710257382908e-11
-    p = p * t + 3.0509507234819166e-11
-    p = p * t + -7.743055381045506e-11
-    p = p * t + 2.2135685721815347e-10
-    p = p * t + -5.803609150176659e-10
-    p = p * t + 1.5653759102551364e-09
-    p = p * t + -4.435410371315874e-09
-    p = p * t + 1.314395727998299e-08
-    p = p * t + -4.096360393423999e-08
-    p = p * t + 1.353997574006867e-07
-    p = p * t + -4.795831289060577e-07
-    p = p * t + 1.845384093832919e-06
-    p = p * t + -7.86206674624392e-06
-    p = p * t + 3.812842332756712e-05
-    p = p * t + -0.00021983957988292544
-    p = p * t + 0.001626411232201209
-    p = p * t + -0.018172469152823653
-    return p * t
-
-_LOW27_CLEAR = -134217728  # ~(2**27 - 1) as int64
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _split26(v):
-    """v's leading 26 bits (the low 27 mantissa bits cleared): products of two such halves are exact."""
-    return _bits_f64(_f64_bits(v) & _LOW27_CLEAR)
-
-
-@njit(**{**_HELPER, **_CALLEE})
-def _erfc_tail_f64(a):
-    """erfc(a) for 0.5 <= a (a nan gives nan, a > 27.5 gives 0; a < 0.5 gives a finite unused value).
-
-    ``exp(-a**2) erfcx(a)``: ``a**2 = z**2 + (z - a)(z + a)`` with ``z`` a to 21 bits (``z**2`` exact), and the
-    rounding errors of the polynomial's last addition and of the division by ``a`` carried into the
-    exponent as a relative correction, so that only exp's own rounding remains."""
-    a = select(a > 27.5, 27.5, a)
-    a = select(a < 0.5, 0.5, a)
-    z = _bits_f64(_f64_bits(a) & _HIGH32_MASK)
-    mid = a < 2.5
-    t_mid = a - 1.5
-    t_tail = (1.0 / (a * a) - _ERFCX_TAIL_V0) / _ERFCX_TAIL_VH
-    w = select(mid, _erfcx_mid_poly_f64(t_mid), _erfcx_tail_poly_f64(t_tail))
-    s, e = _two_sum(select(mid, _ERFCX_MID_C0, _ERFCX_TAIL_C0), w)
-    e = e + select(mid, _ERFCX_MID_C0_LO, _ERFCX_TAIL_C0_LO)
-    d = select(mid, 1.0, a)
-    q = s / d
-    qh = _split26(q)
-    dh = _split26(d)
-    ql = q - qh
-    dl = d - dh
-    ph = q * d
-    pl = ((qh * dh - ph) + qh * dl + ql * dh) + ql * dl  # q * d = ph + pl (Dekker)
-    rel = (e + ((s - ph) - pl)) / s  # (true numerator - q d) / (q d)
-    return _exp_hilo_f64(-(z * z), (z - a) * (z + a) + rel, q)
-
-
-@njit(**_HELPER)
-def erfc_f64(x):
-    """erfc(x) = 1 - erf(x), float64, accurate for large x (no cancellation)."""
-    a = math.fabs(x)
-    e = _erfc_tail_f64(a)
-    big = select(x > 0.0, e, 2.0 - e)
-    return select(a < 0.5, 1.0 - _erf_small_f64(x), big)
 
 
 @njit(**_HELPER)
@@ -759,10 +812,11 @@ PARAMS = {}
 
 @numba.njit(**_INLINE_FAST)
 def _forward_scalar_32(x):
-    _c2 = abs(x)
-    _c1 = _c2 * np.float32(0.7071067690849304)
-    _c0 = verfc(_c1) * select(_c1 < np.float32(64.0), np.float32(1.0) - np.float32(2.0) * _c1 * (fma(_c2, np.float32(0.7071067690849304), -_c1) + _c2 * np.float32(1.210161710447897e-08)), np.float32(1.0))
-    r = x * np.float32(0.5) * select(x * np.float32(1.4142135623730951) >= np.float32(0.0), np.float32(2.0) - _c0, _c0)
+    _c3 = abs(x)
+    _c1 = _c3 * np.float32(0.7071067690849304)
+    _c2 = x * np.float32(0.5)
+    _c0 = _mul_erfc(_c2, _c1, fma(_c3, np.float32(0.7071067690849304), -_c1) + _c3 * np.float32(1.210161710447897e-08))
+    r = select(x * np.float32(1.4142135623730951) >= np.float32(0.0), np.float32(2.0) * _c2 + -_c0, _c0)
     r = select(x == np.float32(-math.inf), np.float32(0.0), r)
     return r
 
@@ -771,8 +825,9 @@ def _forward_scalar_32(x):
 def _forward_scalar_64(x):
     _c2 = abs(x)
     _c1 = _c2 * 0.7071067811865476
-    _c0 = verfc(_c1) * select(_c1 < 64.0, 1.0 - 2.0 * _c1 * (fma(_c2, 0.7071067811865476, -_c1) + _c2 * -4.833646656726457e-17), 1.0)
-    r = x * 0.5 * select(x * 1.4142135623730951 >= 0.0, 2.0 - _c0, _c0)
+    _c3 = x * 0.5
+    _c0 = _mul_erfc(_c3, _c1, fma(_c2, 0.7071067811865476, -_c1) + _c2 * -4.833646656726457e-17)
+    r = select(x * 1.4142135623730951 >= 0.0, 2.0 * _c3 + -_c0, _c0)
     r = select(x == -math.inf, 0.0, r)
     return r
 

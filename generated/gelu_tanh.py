@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_tanh_6fca5258bc03", globals())
+__name__ = one_name("symact_kernel_gelu_tanh_ba7a96429f3d", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -301,17 +301,12 @@ def _exp_hilo_f64(hi, lo, m):
 
 
 @njit(**_HELPER)
-def exp_f64(x):
-    """exp(x), float64, within 1 ulp."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXP_LO, _EXP_LO, c)
-    return _exp_hilo_f64(c, 0.0, 1.0)
-
-
-@njit(**_HELPER)
 def exp_shifted_f64(x, shift):
-    """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
-    return exp_f64(x) * select(shift, 18446744073709551616.0, 1.0)
+    """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds): the factor 2**64 enters before exp's own
+    scaling by 2**k, so that an exp(x) below the normal range (x < -708) keeps its digits, rounded once."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO - 45.0, _EXP_LO - 45.0, c)  # (2**64 = e^44.4: the scaled value rounds to 0 below)
+    return _exp_hilo_f64(c, 0.0, select(shift, 18446744073709551616.0, 1.0))
 
 
 @overload(vexp_shifted, inline="always")
@@ -322,10 +317,10 @@ def _vexp_shifted_numba(x, shift):
 
 @njit(**{**_HELPER, **_CALLEE})
 def _mul_sigmoid(m, w):
-    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
+    """m sigma(w), kept accurate where sigma(w) is subnormal (e^-|w| scaled by 2**64 there, 2**-64 applied last)."""
     one = _lit(1.0, w)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
+    low = w < select(_is32(w), _lit(-64.0, w), _lit(-704.0, w))
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where e^w would be subnormal
     scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
     t = ts * scale
     s = one + t
@@ -347,16 +342,17 @@ def _mul_sigmoid(m, w):
 
 @njit(**{**_HELPER, **_CALLEE})
 def _mul_sigmoid_at(m, w, e):
-    """m sigma(w + e), e the small rounding error of a computed argument w, float32 kept accurate where sigma(w) is
-    subnormal.  To first order sigma(w + e) = sigma(w) (1 + (1 - sigma(w)) e), and that factor goes into the
+    """m sigma(w + e), e the small rounding error of a computed argument w, kept accurate where sigma(w) is
+    subnormal (-2x sigma(-x^2) at x = 26.8, 12.5 ulp in float64 before).  To first order sigma(w + e) =
+    sigma(w) (1 + (1 - sigma(w)) e), and that factor goes into the
     compensated quotient before it rounds: the rounding of w = 1.702 x alone cost 35 ulp at x = -47 (sigma(w) ~ e^w
     has condition number |w|), and a correction applied after _mul_sigmoid's product left 2.2 ulp.  Float64 takes
     float32's compensated quotient here (1.3 ulp where _mul_sigmoid's q = a / s, then m q, reach 1.96: that path
     is kept there, 25% faster, for m sigma(w) with an exact w)."""
     one = _lit(1.0, w)
     e = select(abs(e) < _lit(math.inf, w), e, _lit(0.0, w))  # w = +-inf or overflowed: no correction (nan)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
+    low = w < select(_is32(w), _lit(-64.0, w), _lit(-704.0, w))
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where e^w would be subnormal
     scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
     t = ts * scale
     s = one + t
@@ -392,6 +388,14 @@ _F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
 def exp_f32(x):
     """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
     return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
+
+
+@njit(**_HELPER)
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
 
 
 @overload(vexp, inline="always")

@@ -54,7 +54,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_swish_9ec859a51274", globals())
+__name__ = one_name("symact_kernel_swish_bce2f4cc0f94", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -304,17 +304,12 @@ def _exp_hilo_f64(hi, lo, m):
 
 
 @njit(**_HELPER)
-def exp_f64(x):
-    """exp(x), float64, within 1 ulp."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXP_LO, _EXP_LO, c)
-    return _exp_hilo_f64(c, 0.0, 1.0)
-
-
-@njit(**_HELPER)
 def exp_shifted_f64(x, shift):
-    """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
-    return exp_f64(x) * select(shift, 18446744073709551616.0, 1.0)
+    """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds): the factor 2**64 enters before exp's own
+    scaling by 2**k, so that an exp(x) below the normal range (x < -708) keeps its digits, rounded once."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO - 45.0, _EXP_LO - 45.0, c)  # (2**64 = e^44.4: the scaled value rounds to 0 below)
+    return _exp_hilo_f64(c, 0.0, select(shift, 18446744073709551616.0, 1.0))
 
 
 @overload(vexp_shifted, inline="always")
@@ -325,10 +320,10 @@ def _vexp_shifted_numba(x, shift):
 
 @njit(**{**_HELPER, **_CALLEE})
 def _mul_sigmoid(m, w):
-    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
+    """m sigma(w), kept accurate where sigma(w) is subnormal (e^-|w| scaled by 2**64 there, 2**-64 applied last)."""
     one = _lit(1.0, w)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
+    low = w < select(_is32(w), _lit(-64.0, w), _lit(-704.0, w))
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where e^w would be subnormal
     scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
     t = ts * scale
     s = one + t
@@ -359,6 +354,14 @@ _F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
 def exp_f32(x):
     """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
     return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
+
+
+@njit(**_HELPER)
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
 
 
 @overload(vexp, inline="always")

@@ -129,7 +129,11 @@ def elementwise_forms(entry: Entry) -> Forms:
         float32_error(forward.xreplace(back), definition, var, fixed),
         float32_error(derivative.xreplace(back), first.raw, var, fixed),
     )
-    wide = (errors[0] > FAR * FORWARD_BOUND, errors[1] > FAR * DERIVATIVE_BOUND)
+    # erf and erfc compute in float64 for a float32 argument (vecmath's erfc_f32 is erfc_f64 rounded): a float32
+    # loop around them gains no SIMD width and loses digits (gelu's forward: 2.45 ulp in float32, 0.5 in float64,
+    # and twice as fast), so such a form computes in float64, rounded once
+    by_erf = [form.has(sympy.erf, sympy.erfc) for form in (forward, derivative)]
+    wide = (errors[0] > FAR * FORWARD_BOUND or by_erf[0], errors[1] > FAR * DERIVATIVE_BOUND or by_erf[1])
     doubt = (
         DOUBT * FORWARD_BOUND < errors[0] <= FAR * FORWARD_BOUND,
         DOUBT * DERIVATIVE_BOUND < errors[1] <= FAR * DERIVATIVE_BOUND,
@@ -350,7 +354,9 @@ def _shorter_by_logs(derivative: sympy.Expr, definition: sympy.Expr, var: sympy.
     return candidate
 
 
-def _without_cancelling_terms(expr: sympy.Expr, inner: bool = False, loss_only: bool = False) -> sympy.Expr:
+def _without_cancelling_terms(
+    expr: sympy.Expr, inner: bool = False, loss_only: bool = False, where: sympy.Basic = sympy.true
+) -> sympy.Expr:
     """A sum whose terms cancel symbolically, as the one fraction they make (stabilised again), else ``expr``.
 
     softsign' = 1/(1 + |x|) - |x|/(1 + |x|)^2 subtracts two numbers near 1/|x| for large |x| and squares
@@ -359,9 +365,11 @@ def _without_cancelling_terms(expr: sympy.Expr, inner: bool = False, loss_only: 
     cancelled), so a sum that merely shares a denominator keeps its form.  A Piecewise is taken branch by
     branch (x/(1 + |x|) spelled as its branches, x/(1 + x) for x >= 0, has the same sums per branch).  A fraction
     no shorter than the sum is taken where the sum loses digits and the fraction does not (:func:`_loses_less`);
-    with ``loss_only`` (a forward, whose form is otherwise kept as written) only there."""
+    with ``loss_only`` (a forward, whose form is otherwise kept as written) only there.  Where each of the two
+    loses digits in a range of |x| of its own, each is taken in the other's (:func:`_by_regime`; ``where``: the
+    condition of the Piecewise branch ``expr`` is)."""
     if isinstance(expr, sympy.Piecewise):
-        pieces = ((_without_cancelling_terms(v, inner, loss_only), c) for v, c in expr.args)
+        pieces = ((_without_cancelling_terms(v, inner, loss_only, c), c) for v, c in expr.args)
         return sympy.Piecewise(*pieces, evaluate=False)
     if not isinstance(expr, (sympy.Add, sympy.Mul, sympy.Pow)):
         return expr
@@ -376,7 +384,8 @@ def _without_cancelling_terms(expr: sympy.Expr, inner: bool = False, loss_only: 
     combined = stabilise(sympy.together(expr))
     shorter = not loss_only and sympy.count_ops(combined) < sympy.count_ops(expr)
     if not shorter and (inner or not _loses_less(combined, expr)):
-        return expr
+        regime = None if inner else _by_regime(combined, expr, where)
+        return expr if regime is None else regime
     if inner and len(sympy.Add.make_args(sympy.expand(sympy.fraction(sympy.together(expr))[0]))) >= len(expr.args):
         return expr
     # not where the fraction overflows and the sum does not: 1 + exp(-x^2) - 2 x^2 exp(-x^2) over exp(x^2) is
@@ -411,6 +420,42 @@ def _loses_less(candidate: sympy.Expr, form: sympy.Expr) -> bool:
     if not any(e is not None and e > FORWARD_BOUND for e in ours):
         return False
     return all(b is not None and b <= FORWARD_BOUND for a, b in zip(ours, theirs) if a is not None)
+
+
+def _by_regime(candidate: sympy.Expr, form: sympy.Expr, where: sympy.Basic = sympy.true) -> sympy.Expr | None:
+    """``form`` and ``candidate`` (equal), each where |x| puts it within the forward bound, as a Piecewise by |x|
+    (Herbie's regimes): x - x/(1 + x) cancels for small x and x^2/(1 + x) overflows past 1e154, so the fraction
+    below |x| = 3e4 and the sum above.  The switch is a probe magnitude (the middle one of those that do) from
+    which the large-|x| form meets the bound at every probe of :data:`_LOSS_PROBES` (those ``where`` holds at),
+    the small-|x| form meeting it below; None where no switch does, or the forms take other variables."""
+    symbols = form.free_symbols
+    if len(symbols) != 1 or not candidate.free_symbols <= symbols:
+        return None
+    var = next(iter(symbols))
+    try:
+        probes = [p for p in _LOSS_PROBES if where is sympy.true or bool(where.subs(var, p))]
+    except TypeError:  # a condition that is not a plain comparison
+        return None
+    if not probes:
+        return None
+    good = {}
+    for name, f in (("form", form), ("candidate", candidate)):
+        good[name] = [e is None or e <= FORWARD_BOUND for e in errors_at(f, var, probes, np.float64)]
+    if all(good["form"]):
+        return None
+    magnitudes = sorted({abs(p) for p in probes})
+    forms = {"form": form, "candidate": candidate}
+    for small, large in (("candidate", "form"), ("form", "candidate")):
+        feasible = [
+            m
+            for m in magnitudes[1:]
+            if all(g for p, g in zip(probes, good[small]) if abs(p) < m)
+            and all(g for p, g in zip(probes, good[large]) if abs(p) >= m)
+        ]
+        if feasible:  # the middle one: a margin to the probes where either form stops meeting the bound
+            m = feasible[len(feasible) // 2]
+            return sympy.Piecewise((forms[small], sympy.Abs(var) < m), (forms[large], True), evaluate=False)
+    return None
 
 
 def _finite_at_probes(expr: sympy.Expr, var: sympy.Symbol | None) -> list[bool]:
@@ -511,6 +556,7 @@ def _scalar_function(
     f32_call: str | None = None,
     nan_at_nan: bool = False,
     dd_form: str | None = None,
+    bound: float = FORWARD_BOUND,
 ):
     """A scalar function, inlined into the loops: nan and +-inf guards, then root patches, then the
     compute form.  Every branch is cheap or a select, so that the loop around it vectorises.
@@ -546,7 +592,7 @@ def _scalar_function(
                 line = _asymptote_select(expr, var, direction, value) if own else None
                 if line is not None:  # an intermediate overflow where f itself is finite: f's asymptote there
                     lines.append(line)
-                far = _far_term_select(expr, var, direction) if own and line is None else None
+                far = _far_term_select(expr, var, direction, bound) if own and line is None else None
                 if far is not None:  # accuracy lost far out (2x/(1 + x^2) at x = 1e160): the leading term there
                     lines.append(far)
                 tail = own and value is not None and _nan_in_tail(expr, var, direction)
@@ -788,8 +834,10 @@ def _asymptote_select(expr: sympy.Expr, var: sympy.Symbol, direction, value) -> 
     return f"    r = select({test}, {asymptote}, r)"
 
 
-#: magnitudes at which a compute form is probed far out, and the relative error its leading term must meet there
-_FAR_PROBES = tuple(2.0**k for k in range(16, 1024, 12))
+#: magnitudes at which a compute form is probed far out, and the relative error its leading term must meet there;
+#: not powers of two, whose powers are exact where others round: x (x^2 + 1)^(-3/2) is subnormal, 19 bits, at
+#: x = 1e104, but exact at x = 2^352
+_FAR_PROBES = tuple(1.3 * 2.0**k for k in range(16, 1023, 12))
 _FAR_TOLERANCE = {np.float64: 2.0**-62, np.float32: 2.0**-33}
 
 
@@ -842,7 +890,7 @@ def _real_value(reference, point: float):
         return None
 
 
-def _far_term_select(expr: sympy.Expr, var: sympy.Symbol, direction) -> str | None:
+def _far_term_select(expr: sympy.Expr, var: sympy.Symbol, direction, bound: float = FORWARD_BOUND) -> str | None:
     """A select of the compute form's leading term at +-inf (``direction``) beyond the last magnitude where the
     form, computed in float64 and float32 arithmetic (NumPy), meets the forward bound, or None.  2x/(1 + x^2)
     (log(1 + x^2)') is 0 past 1e154, where x^2 overflows, and 2/x in truth: its leading term 2/x serves from
@@ -864,16 +912,24 @@ def _far_term_select(expr: sympy.Expr, var: sympy.Symbol, direction) -> str | No
         values = _printed_values(expr, var, points, dtype)
         if values is None:  # the printed form calls what NumPy cannot stand in for: not measured, no select
             return None
+        wrong = False
+        # the switch: from the first probe of the run of misses that lasts to the top (a form a little over the
+        # bound at moderate x, 2.2 ulp at 8.5e4, is no reason to give up a tail it loses wholly)
         for point, value in zip(points, values):
             exact = _real_value(reference, point)
-            if exact is None or not mpmath.isfinite(exact):
-                continue
+            if exact is None or not mpmath.isfinite(exact) or abs(exact) < np.finfo(dtype).tiny:
+                continue  # (a value below the normal range tells nothing: -1/(4 x^2) is 0 past 1e162, and right)
             error = float(ulp_error(np.array([value], dtype=dtype), [exact], dtype)[0])
-            if error > FORWARD_BOUND:
+            if error <= bound:
+                goods.pop(dtype, None)
+                wrong = False
+            elif dtype not in goods:
                 goods[dtype] = abs(point) / 2**12
-                wrong_number |= bool(np.isfinite(value))
-                break
-    if not goods or min(goods.values()) < _FAR_PROBES[0]:
+                wrong = bool(np.isfinite(value))
+        wrong_number |= dtype in goods and wrong
+    # a type whose form misses from the first probe on has no tail to mend (the other type may)
+    goods = {dtype: good if good >= _FAR_PROBES[0] else math.inf for dtype, good in goods.items()}
+    if not goods or min(goods.values()) == math.inf:
         return None
     t = sympy.Dummy("t", positive=True)
     try:
@@ -888,7 +944,7 @@ def _far_term_select(expr: sympy.Expr, var: sympy.Symbol, direction) -> str | No
     coeff, power = _monomial(lead, var)
     for dtype in (np.float64, np.float32):  # a type with no loss far out takes the float64 switch, if any
         good = goods.get(dtype, goods.get(np.float64))
-        if good is None:
+        if good is None or good == math.inf:
             goods[dtype] = math.inf
             continue
         # the switch moves out to where the leading term is the form to well below the type's ulp (float32 from
@@ -1241,11 +1297,10 @@ def _measured(entry: Entry, command: str, forms: Forms) -> Forms:
     doubt; nothing is measured where there is none (most entries).
 
     float32: where the float32 proxy (symact.measure: NumPy's functions in float32) is within DOUBT of the bound
-    or misses it, but not by FAR, or where the form holds erf or erfc (which the proxy computes in float64, so
-    that it sees none of the float32 roundings around them), the module's float32 forward and derivative are
-    measured against its float64 ones (as symact.check's float32 sweep does) on a sweep of float32; a kernel over
-    its bound computes in float64, rounded once (log((exp(x)+exp(-x))/2)'s float32 forward, 3.21 ulp, sigmoid(x)
-    tanh(x)'s float32 derivative, 4.17, and gelu's float32 forward, 3.0, are so within their bounds).
+    or misses it, but not by FAR, the module's float32 forward and derivative are measured against its float64
+    ones (as symact.check's float32 sweep does) on a sweep of float32; a kernel over its bound computes in
+    float64, rounded once (log((exp(x)+exp(-x))/2)'s float32 forward, 3.21 ulp, and sigmoid(x) tanh(x)'s float32
+    derivative, 4.17, are so within their bounds).
 
     float64: where the proxy finds a form delicate in float32 (near its bound or past it), its float64 kernels are
     checked against mpmath on symact.check's small grid, and one over its bound computes its form in double-double
@@ -1255,10 +1310,9 @@ def _measured(entry: Entry, command: str, forms: Forms) -> Forms:
 
     if forms.double_double or forms.aux:
         return forms
-    special = [form.has(sympy.erf, sympy.erfc) for form in (forms.forward, forms.derivative)]
     doubt = (
-        (forms.float32_doubt[0] or special[0]) and not forms.float32_wide[0],
-        (forms.float32_doubt[1] or special[1]) and not forms.float32_wide[1] and forms.derivative_rule is None,
+        forms.float32_doubt[0] and not forms.float32_wide[0],
+        forms.float32_doubt[1] and not forms.float32_wide[1] and forms.derivative_rule is None,
     )
     delicate = any(a or b for a, b in zip(forms.float32_doubt, forms.float32_wide)) and not forms.params
     if delicate:
@@ -1393,10 +1447,14 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
         f32_call,
         _nan_at_nan(forms.raw_derivative, x),
         "_derivative_dd" if forms.float64_dd[1] else None,
+        DERIVATIVE_BOUND,
     )
     parts += [forward, derivative]
     if forms.output is not None:
-        parts.append(_scalar_function("_from_output_scalar", forms.output, out_args, y, True, forms.output_patches))
+        output = _scalar_function(
+            "_from_output_scalar", forms.output, out_args, y, True, forms.output_patches, bound=DERIVATIVE_BOUND
+        )
+        parts.append(output)
     fast = not dd  # contraction (FMA) would break the error-free transformations of double-double
     a = lambda names: ", ".join(f"a_{n}" for n in names)  # noqa: E731
     # a float32 loop computes in float32 (twice the SIMD lanes) unless the form, measured in float32 arithmetic at

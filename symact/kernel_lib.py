@@ -50,12 +50,16 @@ from .vecmath import (
     _SHIFT_BITS,
     _bits_f32,
     _bits_f64,
+    _erf_small_f64,
+    _erfc_parts_f64,
+    _exp_hilo_f64,
     _exp_poly_f64,
     _f32_bits,
     _f64_bits,
     _fast_two_sum,
     _pow2_f64,
     _two_sum,
+    erfc_f64,
     exp_f64,
     fma,
     log1p_f64,
@@ -67,6 +71,9 @@ from .vecmath import (
 )
 
 __all__ = ["library_source"]
+
+#: 2 / sqrt(pi), erf's slope at 0
+_TWO_OVER_SQRT_PI = 1.1283791670955126
 
 
 # --- types ---------------------------------------------------------------------------------------------------
@@ -158,10 +165,10 @@ def _softplus_parts_numba(v):
 
 @njit(**_HELPER)
 def _mul_sigmoid(m, w):
-    """m sigma(w), float32 kept accurate where sigma(w) is subnormal."""
+    """m sigma(w), kept accurate where sigma(w) is subnormal (e^-|w| scaled by 2**64 there, 2**-64 applied last)."""
     one = _lit(1.0, w)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
+    low = w < select(_is32(w), _lit(-64.0, w), _lit(-704.0, w))
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where e^w would be subnormal
     scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
     t = ts * scale
     s = one + t
@@ -183,16 +190,17 @@ def _mul_sigmoid(m, w):
 
 @njit(**_HELPER)
 def _mul_sigmoid_at(m, w, e):
-    """m sigma(w + e), e the small rounding error of a computed argument w, float32 kept accurate where sigma(w) is
-    subnormal.  To first order sigma(w + e) = sigma(w) (1 + (1 - sigma(w)) e), and that factor goes into the
+    """m sigma(w + e), e the small rounding error of a computed argument w, kept accurate where sigma(w) is
+    subnormal (-2x sigma(-x^2) at x = 26.8, 12.5 ulp in float64 before).  To first order sigma(w + e) =
+    sigma(w) (1 + (1 - sigma(w)) e), and that factor goes into the
     compensated quotient before it rounds: the rounding of w = 1.702 x alone cost 35 ulp at x = -47 (sigma(w) ~ e^w
     has condition number |w|), and a correction applied after _mul_sigmoid's product left 2.2 ulp.  Float64 takes
     float32's compensated quotient here (1.3 ulp where _mul_sigmoid's q = a / s, then m q, reach 1.96: that path
     is kept there, 25% faster, for m sigma(w) with an exact w)."""
     one = _lit(1.0, w)
     e = select(abs(e) < _lit(math.inf, w), e, _lit(0.0, w))  # w = +-inf or overflowed: no correction (nan)
-    low = _is32(w) & (w < _lit(-64.0, w))
-    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where a float32 e^w would be subnormal
+    low = w < select(_is32(w), _lit(-64.0, w), _lit(-704.0, w))
+    ts = vexp_shifted(-abs(w), low)  # e^-|w|, times 2**64 where e^w would be subnormal
     scale = select(low, _lit(5.421010862427522e-20, w), one)  # 2**-64
     t = ts * scale
     s = one + t
@@ -381,6 +389,48 @@ def _mul_exp(m, t, e):
 def _mul_exp_numba(m, t, e):
     f = _mul_exp_f32 if t == types.float32 else _mul_exp_f64
     return lambda m, t, e: f(m, t, e)
+
+
+@njit(**_HELPER)
+def _mul_erfc_f32(m, w, d):
+    """m erfc(w + d) in float32, d the small rounding error of a computed w: erfc in float64 (vecmath's erfc_f32 is
+    that, rounded), corrected by the factor 1 - 2 w d (to d / w relative: 2**-24 of float32's ulp), and the product
+    rounded once, so that a float32-subnormal erfc(w) (w > 9.2) keeps the digits m scales back."""
+    v = np.float64(w)
+    return np.float32(np.float64(m) * (erfc_f64(v) * (1.0 - 2.0 * v * np.float64(d))))
+
+
+@njit(**_HELPER)
+def _mul_erfc_f64(m, w, d):
+    """m erfc(w + d) in float64, d the small rounding error of a computed w, rounded about once.
+
+    For 0.5 <= |w| <= 27.5, erfc(|w|) = q exp(t + lo) (vecmath's _erfc_parts_f64, q = erfcx(|w|)); d moves |w| by
+    +-d and log erfc by -2 d / (sqrt(pi) q), which joins lo, and m q exp(t + lo) is _exp_hilo_f64's, which scales by
+    2**k last: a subnormal erfc(w) loses nothing before m scales it back (x erfc(x) at x = 26.8, 3e-313, was 12.5
+    ulp as x times erfc(x)), and the correction costs no rounding of its own (gelu's forward as erfc(w) (1 - 2 w d)
+    times x/2: 3.2 ulp at x = -7.3).  For w <= -0.5, 2m - m erfc(|w|) (2 - erfc >= 1: nothing cancels); for
+    |w| < 0.5, m (1 - erf(w) - erf'(w) d).  One exp in all."""
+    a = abs(w)
+    da = select(w < 0.0, -d, d)
+    t, lo, q = _erfc_parts_f64(a)
+    p = _exp_hilo_f64(t, lo - _TWO_OVER_SQRT_PI * da / q, m * q)
+    # 0 past 27.5, as erfc_f64 has it, with m's sign (an infinite m too: inf (2 - erfc(inf)) is inf, not nan)
+    p = select(a > 27.5, select(m == m, math.copysign(0.0, m), m), p)
+    big = select(w > 0.0, p, 2.0 * m - p)
+    small = m * ((1.0 - _erf_small_f64(w)) - _TWO_OVER_SQRT_PI * (1.0 - w * w) * d)  # (e^-w^2 to w^4 / 2)
+    return select(a < 0.5, small, big)
+
+
+def _mul_erfc(m, w, d):
+    """m erfc(w + d), d the small rounding error of a computed w (0 for an exact one): _mul_erfc_f32 or
+    _mul_erfc_f64 by the type of w."""
+    return m * math.erfc(w + d)
+
+
+@overload(_mul_erfc, inline="always")
+def _mul_erfc_numba(m, w, d):
+    f = _mul_erfc_f32 if w == types.float32 else _mul_erfc_f64
+    return lambda m, w, d: f(m, w, d)
 
 
 # --- sigma' and tanh', silu' -------------------------------------------------------------------------

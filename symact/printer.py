@@ -96,6 +96,23 @@ class LinearByRoot(sympy.Function):
     nargs = 3
 
 
+def _affine_in_erfc(piecewise: sympy.Piecewise):
+    """(E, [(a, b) per branch]) where every branch of ``piecewise`` is a + b E for numbers a, b and one erfc(w) (or
+    its corrected form) E, at least one b nonzero; else None."""
+    found = {e for v, _ in piecewise.args for e in v.atoms(sympy.erfc, ErfcScaled)}
+    if len(found) != 1 or piecewise.args[-1][1] is not sympy.true:
+        return None
+    (erfc,) = found
+    pairs = []
+    for value, _ in piecewise.args:
+        b = sympy.expand(value).coeff(erfc)
+        a = sympy.expand(value - b * erfc)
+        if not (a.is_Number and b.is_Number):
+            return None
+        pairs.append((a, b))
+    return (erfc, pairs) if any(b != 0 for _, b in pairs) else None
+
+
 def _is_constant(e) -> bool:
     return not e.free_symbols and e.is_number and e.is_extended_real is True and e.is_finite is True
 
@@ -111,6 +128,10 @@ def fold_constants(expr: sympy.Expr) -> sympy.Expr:
         return expr
     if _is_constant(expr) and not expr.is_Number:
         return _folded(expr)
+    if expr.is_Pow and expr.exp in (sympy.S.Half, -sympy.S.Half) and square_plus(expr.base) is not None:
+        # sqrt(w^2 + c) stays one for the printer's hypot (an AddConstant of c = 1e-6 hid it: inf past 1e154)
+        w, c = square_plus(expr.base)
+        return sympy.Pow(fold_constants(w) ** 2 + c, expr.exp, evaluate=False)
     if isinstance(expr, sympy.exp) and expr.args[0].is_Mul and len(expr.args[0].args) == 2:
         c, square = expr.args[0].as_coeff_Mul()
         if (
@@ -471,7 +492,9 @@ class KernelPrinter(PythonCodePrinter):
         # the correction only where it is finite (|t| < 1000: exp(t) is 0 or inf beyond, and w*w = inf gives nan)
         return f"(vexp({t})*select(abs({t}) < {self._number(1000.0)}, {one} + {r}, {one}))"
 
-    def _print_ErfcScaled(self, expr):
+    def _print_ErfcScaled(self, expr, m: str | None = None):
+        """erfc(rest c) corrected for the rounding of w = rest c; ``m``: the code of a factor, m erfc(...) by
+        kernel_lib._mul_erfc (a subnormal erfc(w) scaled back by m without losing its digits)."""
         rest = self.parenthesize(expr.args[0], sympy.printing.precedence.PRECEDENCE["Mul"])
 
         def corrected(hi, lo):
@@ -479,6 +502,8 @@ class KernelPrinter(PythonCodePrinter):
             w = f"({rest}*{hi})"
             two, one = self._number(2.0), self._number(1.0)
             factor = f"({one} - {two}*{w}*(fma({rest}, {hi}, -{w}) + {rest}*{lo}))"
+            if m is not None:  # the residual d joins m erfc's exponent: erfc(w + d), no rounding of its own
+                return f"_mul_erfc({m}, {w}, fma({rest}, {hi}, -{w}) + {rest}*{lo})"
             # only where erfc(w) has not underflowed (w < 27): at w = inf the factor is nan
             return f"(verfc({w})*select({w} < {self._number(64.0)}, {factor}, {one}))"
 
@@ -539,6 +564,32 @@ class KernelPrinter(PythonCodePrinter):
                         call = f"_t_over_square(vexp({self._print(t.args[0])}))"
                         mul = sympy.printing.precedence.PRECEDENCE["Mul"]
                         return call if rest == 1 else f"{self.parenthesize(rest, mul)}*{call}"
+            # m erfc(w): m goes inside the scaling of erfc's exp (kernel_lib._mul_erfc), so that a subnormal erfc(w)
+            # keeps the digits m scales back (x erfc(x) at x = 26.8: 12.5 -> 0.5 ulp); m times a Piecewise whose
+            # branches are a + b erfc(w) for one w (gelu's forward: 2 - erfc(|x|/sqrt 2) or erfc(|x|/sqrt 2)) is
+            # a m + b P with P = m erfc(w) computed once, shared by the branches
+            if self._settings["typed"] and len(factors) > 1:
+                for f in factors:
+                    affine = _affine_in_erfc(f) if isinstance(f, sympy.Piecewise) else None
+                    rest = sympy.Mul(*[g for g in factors if g is not f])
+                    if affine is not None and rest.free_symbols:
+                        erfc, branches = affine
+                        m = self.parenthesize(rest, sympy.printing.precedence.PRECEDENCE["Mul"])
+                        product = self._print(sympy.Mul(rest, erfc, evaluate=False))
+                        code = None
+                        for (a, b), (_, condition) in reversed(list(zip(branches, f.args))):
+                            value = {1: product, -1: f"-{product}"}.get(b, f"{self._number(float(b))}*{product}")
+                            if a != 0:
+                                value = f"({self._number(float(a))}*{m} + {value})"
+                            code = value if code is None else f"select({self._print(condition)}, {value}, {code})"
+                        return code
+                erfcs = [f for f in factors if isinstance(f, (sympy.erfc, ErfcScaled))]
+                if len(erfcs) == 1 and any(f.free_symbols for f in factors if f is not erfcs[0]):
+                    rest = self._print(sympy.Mul(*[f for f in factors if f is not erfcs[0]]))
+                    if isinstance(erfcs[0], ErfcScaled):
+                        return self._print_ErfcScaled(erfcs[0], rest)
+                    w, err = self._with_error(erfcs[0].args[0])
+                    return f"_mul_erfc({rest}, {w}, {err or self._number(0.0)})"
             # m exp(c w^2): m goes inside exp's scaling (kernel_lib._mul_exp), so that a subnormal exp(c w^2) keeps
             # the digits m scales back (-2 x exp(-x^2) at x = 26.8: 13.5 -> 0.5 ulp)
             gauss = [f for f in factors if isinstance(f, ExpOfSquare)]

@@ -494,7 +494,15 @@ def _erfc_tail_f64(a):
 
     ``exp(-a**2) erfcx(a)``: ``a**2 = z**2 + (z - a)(z + a)`` with ``z`` a to 21 bits (``z**2`` exact), and the
     rounding errors of the polynomial's last addition and of the division by ``a`` carried into the
-    exponent as a relative correction, so that only exp's own rounding remains."""
+    exponent as a relative correction, so that only exp's own rounding remains (:func:`_erfc_parts_f64`)."""
+    t, lo, q = _erfc_parts_f64(a)
+    return _exp_hilo_f64(t, lo, q)
+
+
+@njit(**_HELPER)
+def _erfc_parts_f64(a):
+    """(t, lo, q) with erfc(a) = q exp(t + lo) for 0.5 <= a <= 27.5 (a clamped to that range): t = -z**2 exact, lo
+    the rest of -a**2 and the relative rounding errors of q = erfcx(a), carried into the exponent."""
     a = select(a > 27.5, 27.5, a)
     a = select(a < 0.5, 0.5, a)
     z = _bits_f64(_f64_bits(a) & _HIGH32_MASK)
@@ -513,7 +521,7 @@ def _erfc_tail_f64(a):
     ph = q * d
     pl = ((qh * dh - ph) + qh * dl + ql * dh) + ql * dl  # q * d = ph + pl (Dekker)
     rel = (e + ((s - ph) - pl)) / s  # (true numerator - q d) / (q d)
-    return _exp_hilo_f64(-(z * z), (z - a) * (z + a) + rel, q)
+    return -(z * z), (z - a) * (z + a) + rel, q
 
 
 @njit(**_HELPER)
@@ -599,8 +607,11 @@ def exp_shifted_f32(x, shift):
 
 @njit(**_HELPER)
 def exp_shifted_f64(x, shift):
-    """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds)."""
-    return exp_f64(x) * select(shift, 18446744073709551616.0, 1.0)
+    """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds): the factor 2**64 enters before exp's own
+    scaling by 2**k, so that an exp(x) below the normal range (x < -708) keeps its digits, rounded once."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO - 45.0, _EXP_LO - 45.0, c)  # (2**64 = e^44.4: the scaled value rounds to 0 below)
+    return _exp_hilo_f64(c, 0.0, select(shift, 18446744073709551616.0, 1.0))
 
 
 @njit(**_HELPER)

@@ -544,3 +544,26 @@ def test_soft_clipping_takes_no_difference_forward_or_backward(tmp_path):
         derivative = [d(mpmath.mpf(v)) for v in xs.tolist()]
     assert ulp_error(module.forward(xs), forward, np.float64).max() <= 2
     assert ulp_error(module.derivative(xs), derivative, np.float64).max() <= 4
+
+
+def test_a_sum_and_its_fraction_each_take_the_range_of_x_where_the_other_loses_digits():
+    """x - x/(1 + |x|) cancels near 0 (7.9e15 ulp at 1e-300) and its one fraction, x|x|/(1 + |x|), overflows past
+    1e154: the forward takes the fraction below a switch in |x| and the sum above it (a regime, as Herbie infers
+    them), and so is within 2 ulp at every probe, each sign's branch on its own side."""
+    import numpy as np
+
+    from symact.emit import _LOSS_PROBES, _by_regime
+    from symact.measure import errors_at
+
+    a = sympy.Abs(x)
+    form = x - x / (1 + a)
+    forward = elementwise_forms(user_entry("softsign_shrink", form, x)).forward
+    assert forward.has(sympy.Piecewise) and any(
+        isinstance(c, sympy.StrictLessThan) and c.lhs == a for c in forward.atoms(sympy.core.relational.Relational)
+    )
+    assert max(e for e in errors_at(forward, x, _LOSS_PROBES, np.float64) if e is not None) <= 2
+    assert max(e for e in errors_at(form, x, _LOSS_PROBES, np.float64) if e is not None) > 1e10
+    positive = x - x / (1 + x)  # one branch, for x >= 0: the regime is chosen from the probes there
+    regime = _by_regime(x**2 / (1 + x), positive, x >= 0)
+    assert regime is not None and regime.args[0][0] == x**2 / (1 + x)
+    assert _by_regime(x**2 / (1 + x), x**2 / (1 + x)) is None  # a form within its bound everywhere stays

@@ -262,3 +262,56 @@ def test_mul_exp_keeps_the_digits_of_a_subnormal_exp():
     out32 = np.empty_like(m32)
     loop(m32, t32, np.zeros(3, dtype=np.float32), out32)
     assert np.allclose(out32, m32.astype(np.float64) * np.exp(t32.astype(np.float64)), rtol=3e-7, atol=1e-44)
+
+
+def _loop2(fn):
+    @njit
+    def loop(m, w, out):
+        for i in range(m.shape[0]):
+            out[i] = fn(m[i], w[i])
+
+    return loop
+
+
+def test_mul_erfc_keeps_the_digits_of_a_subnormal_erfc():
+    """m erfc(w) within an ulp where erfc(w) is subnormal (w > 26.55) and m scales it back, or the product is
+    subnormal itself (x erfc(x) at x = 26.8: 12.5 ulp as x times erfc(x)); and in float32 where erfc(w) is below
+    float32's normal range (w > 9.2)."""
+    from symact.check import ulp_error as one_ulp
+
+    rng = np.random.default_rng(15)
+    w = np.concatenate([rng.uniform(26.0, 27.5, 200), rng.uniform(-3.0, 6.0, 100), [0.5, 27.5, 30.0, -30.0]])
+    m = np.concatenate([rng.uniform(1.0, 1e8, 200), rng.uniform(-1e3, 1e3, 100), [2.0, 3.0, 4.0, 5.0]])
+    out = np.empty_like(w)
+    _loop2(njit(lambda a, b: kl._mul_erfc(a, b, 0.0)))(m, w, out)
+    with mpmath.workdps(60):
+        exact = [mpmath.mpf(a) * mpmath.erfc(mpmath.mpf(b)) for a, b in zip(m, w)]
+    assert max(one_ulp(v, x, np.float64) for v, x in zip(out, exact)) <= 1.5  # erfc's own ulp and the product's
+    plain = [one_ulp(a * kl.vecmath.erfc_f64(b), x, np.float64) for a, b, x in zip(m, w, exact)]
+    assert max(plain) > 2.0  # the plain product does lose digits there: the test can tell
+    w32, m32 = w[:100].astype(np.float32) / np.float32(2.9), m[:100].astype(np.float32)
+    out32 = np.empty_like(w32)
+    _loop2(njit(lambda a, b: kl._mul_erfc(a, b, np.float32(0.0))))(m32, w32, out32)
+    with mpmath.workdps(60):
+        exact32 = [mpmath.mpf(float(a)) * mpmath.erfc(mpmath.mpf(float(b))) for a, b in zip(m32, w32)]
+    assert max(one_ulp(v, x, np.float32) for v, x in zip(out32, exact32)) <= 0.5 + 1e-9
+
+
+def test_mul_sigmoid_keeps_subnormal_float64_products():
+    """m sigma(w) in float64 where sigma(w) ~ e^w is subnormal (w < -708): -2x sigma(-x^2) at x = 26.8 was 12.5
+    ulp; exp_shifted_f64 scales by 2**64 before exp's own scaling, so nothing is lost."""
+    from symact.check import ulp_error as one_ulp
+
+    rng = np.random.default_rng(16)
+    w = np.concatenate([rng.uniform(-745.0, -700.0, 200), rng.uniform(-40.0, 40.0, 50)])
+    m = np.concatenate([rng.uniform(1.0, 1e6, 200), rng.uniform(-10.0, 10.0, 50)])
+    for fn in (kl._mul_sigmoid, lambda a, b: kl._mul_sigmoid_at(a, b, 0.0)):
+        out = np.empty_like(w)
+        _loop2(njit(fn) if not hasattr(fn, "py_func") else fn)(m, w, out)
+        with mpmath.workdps(60):
+            exact = [mpmath.mpf(a) * _sigma(mpmath.mpf(b)) for a, b in zip(m, w)]
+        assert max(one_ulp(v, x, np.float64) for v, x in zip(out, exact)) <= 1.5
+    shifted = njit(lambda v: kl.vecmath.exp_shifted_f64(v, True))
+    for v in (-720.0, -745.5, -780.0, -3.0):
+        with mpmath.workdps(60):
+            assert one_ulp(shifted(v), mpmath.exp(v) * 2**64, np.float64) <= 1.0, v

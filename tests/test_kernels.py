@@ -15,8 +15,8 @@ from .conftest import ALL, ELEMENTWISE, from_python
 #: them on the full grid; see the kernels note).  Every other kernel must pass.
 #: (entry, kernel, dtype) -> why: misses symact check reports and no fix has landed for yet; each must still miss
 #: (entry, kernel, dtype) -> why it misses its bound; the test fails once one is within it, so that the entry goes.
-#: Empty: gelu's float32 forward (2.45 ulp at x = -11.59) computes in float64 since its form holds erfc, which the
-#: float32 proxy cannot see around (symact.emit._measured).
+#: Empty: gelu's float32 forward (2.45 ulp at x = -11.59) computes in float64 since its form holds erfc, which
+#: vecmath computes in float64 for float32 anyway (symact.emit.elementwise_forms).
 KNOWN_MISSES: dict[tuple[str, str, str], str] = {}
 
 

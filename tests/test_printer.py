@@ -363,3 +363,18 @@ def test_random_expressions_print_to_code_that_computes_them():
             if want.imag == 0 and math.isfinite(want.real) and abs(want.real) < 1e200:
                 got = float(f(np.float64(point)))
                 assert math.isclose(got, want.real, rel_tol=1e-6, abs_tol=1e-9), (expr, point, got, code)
+
+
+def test_sqrt_of_a_square_plus_an_inexact_constant_stays_a_hypot():
+    """sqrt(x^2 + 1e-6) (a smooth |x|): 1e-6 is no float32, and its folded three-word sum hid the square plus a
+    constant from the hypot printer, so x^2 overflowed past 1e154 (inf, and 4.5e15 ulp for the derivative)."""
+    c = Rational(1, 10**6)
+    assert kernel_code(sympy.sqrt(x**2 + c), vec=True, typed="x") == "math.hypot(x, _lit(0.001, x))"
+    assert "hypot" in kernel_code(x / sympy.sqrt(x**2 + c), vec=True, typed="x")
+
+
+def test_a_product_with_erfc_scales_inside_erfc():
+    """m erfc(w) prints as kernel_lib._mul_erfc(m, w) (a subnormal erfc(w) keeps its digits); a constant m does not
+    need it (-erfc(w) is exact)."""
+    assert kernel_code(x * sympy.erfc(x), vec=True, typed="x") == "_mul_erfc(x, x, _lit(0.0, x))"
+    assert "_mul_erfc" not in kernel_code(2 - sympy.erfc(x), vec=True, typed="x")
