@@ -1,7 +1,8 @@
 """Accuracy of user expressions: a wide family of activations from papers, spelled several ways, each generated
 as a user's ``symact generate --expr`` would be and checked against mpmath as ``symact check`` checks the catalog.
 
-    python benchmarks/user_expressions.py [--size small|full] [--only SUBSTRING] [--start N] [--budget S] [--out FILE]
+    python benchmarks/user_expressions.py [--size small|full] [--only SUBSTRING] [--start N] [--stop N] [--budget S]
+                                          [--out FILE]
 
 Prints one row per expression: the worst ulp of each kernel over float32 and float64 and whether every kernel
 is within its bound (forward 2 ulp, derivative and vjp 4), or the message generation gave.  The expressions are
@@ -208,6 +209,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="")
     parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
     parser.add_argument("--start", type=int, default=0, help="begin at the Nth expression of the family (from 0)")
+    parser.add_argument("--stop", type=int, default=None, help="end before the Nth expression (to split a run)")
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per expression (default 600)")
     args = parser.parse_args(argv)
     from symact.budget import run_limited
@@ -216,7 +218,9 @@ def main(argv=None) -> int:
     lines = ["| expression | " + " | ".join(kernels) + " | within bounds | s |", "|---" * (len(kernels) + 3) + "|"]
     print(lines[0], flush=True)
     ok = 0
-    chosen = [(label, text) for label, text in FAMILY[args.start :] if args.only in label or args.only in text]
+    chosen = [
+        (label, text) for label, text in FAMILY[args.start : args.stop] if args.only in label or args.only in text
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for label, text in chosen:
             start = time.perf_counter()
