@@ -190,10 +190,3 @@ def dd_function(name: str, expr: sympy.Expr, var: sympy.Symbol, decorator: str) 
     h, lo = printer.pair(expr)
     lines = [decorator, f"def {name}({var.name}, plain):", *printer.lines, f"    return _ddx_value({h}, {lo}, plain)"]
     return "\n".join(lines) + "\n"
-
-
-def used_functions(code: str) -> list[str]:
-    """The kernel-library functions a printed double-double function calls."""
-    import re
-
-    return sorted(set(re.findall(r"\b(_ddx_[a-z0-9]+|_dd_add|_vdd_mul|_vdd_div)\(", code)))

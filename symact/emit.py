@@ -38,7 +38,6 @@ from .catalog import Entry, Kind
 from .catalog.symbols import x, y
 from .compute_rules import DerivativeMatch, DoubleDoubleRule, canonical, match_derivative, match_double_double
 from .dd_printer import DoubleDoubleUnsupported, dd_function
-from .dd_printer import used_functions as dd_used
 from .files import write_atomic
 from .form_proofs import form_claims
 from .functions import NamedFunction, sigmoid, softplus
@@ -1431,7 +1430,6 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
         )
         if flag
     ]
-    library += [n for code in dd_forms for n in dd_used(code)]
     parts += dd_forms
     forward = _scalar_function(
         "_forward_scalar",
