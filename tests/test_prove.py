@@ -26,6 +26,23 @@ def test_a_piecewise_form_is_proved_branch_by_branch_on_its_side_of_zero():
     assert prove_equal(swapped, x + s).equal is False
 
 
+
+@pytest.mark.parametrize(
+    "stable, plain",
+    [
+        (exp(-abs(x)) / (1 + exp(-abs(x))) ** 2, sigmoid(x) * (1 - sigmoid(x))),  # sigma' without overflow
+        (sympy.sign(x**3 + x) * (1 - exp(-2 * abs(x**3 + x))) / (1 + exp(-2 * abs(x**3 + x))), tanh(x**3 + x)),
+        (x * sympy.sign(x) * sympy.Heaviside(-x), -x * sympy.Heaviside(-x)),
+    ],
+)
+def test_a_form_with_abs_of_the_variables_sign_is_proved_on_each_side(stable, plain):
+    """|w|, sign(w), Heaviside(w) where the sign of w is the variable's: proved with x > 0 and x < 0 put in (the
+    smooth steps alone fail on |w| after their whole budget: twenty seconds on gelu_tanh's derivative)."""
+    outcome = prove_equal(stable, plain, symbolic_budget=2.0)
+    assert outcome.equal and outcome.proof.method == "symbolic"
+    assert "x > 0 and for x < 0" in outcome.proof.detail or "identical" in outcome.proof.detail
+    assert prove_equal(stable, -plain).equal is False  # each side is checked, not assumed
+
 def test_wrong_identity_gets_a_counterexample_with_both_values():
     out = prove_equal(tanh(x), (1 - exp(-x)) / (1 + exp(-x)))
     assert out.equal is False
