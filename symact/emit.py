@@ -729,14 +729,16 @@ def _share_subexpressions(fn: ast.FunctionDef) -> None:
             for node in _shareable(stmt):
                 found.setdefault(ast.dump(node), []).append((index, node))
         best = None
+        assigned = None
         for key, places in found.items():
+            if len(places) < 2 or (best is not None and len(key) <= len(best[0])):
+                continue  # most appear once; and only a larger one can replace the best so far
+            if assigned is None:
+                assigned = [_assigned(stmt) for stmt in fn.body]
             names = {n.id for n in ast.walk(places[0][1]) if isinstance(n, ast.Name)}
             first = places[0][0]
             # the copies up to the first statement (from the first one on) that assigns one of its names
-            end = next(
-                (i for i in range(first, len(fn.body)) if _assigned(fn.body[i]) & names),
-                len(fn.body) - 1,
-            )
+            end = next((i for i in range(first, len(fn.body)) if assigned[i] & names), len(fn.body) - 1)
             same = [(i, n) for i, n in places if i <= end]
             if len(same) > 1 and (best is None or len(key) > len(best[0])):
                 best = (key, same)
