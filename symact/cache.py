@@ -12,6 +12,7 @@ The cache lives in ``$SYMACT_CACHE_DIR``, else ``$XDG_CACHE_HOME/symact``, else 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -20,6 +21,11 @@ import tempfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock; two processes may then compute the same text, each whole
+    fcntl = None
 
 __all__ = ["cached", "directory", "source_digest"]
 
@@ -65,6 +71,37 @@ def _key(kind: str, parts: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def _computing(path: Path):
+    """Hold an exclusive lock on ``path``'s lock file (in the cache's ``.locks`` folder) while its text is
+    computed, so that a second process asking for the same text waits for the first and reads it rather than
+    computing it again (a test run's workers and the commands they start render the same modules).  Without
+    the lock, nothing is shared."""
+    handle = None
+    if fcntl is not None:
+        try:
+            locks = path.parent.parent / ".locks"
+            locks.mkdir(parents=True, exist_ok=True)
+            handle = open(locks / f"{path.parent.name}-{path.name}", "a")  # noqa: SIM115 (closed below)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:
+            if handle is not None:
+                handle.close()
+            handle = None
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()  # closing releases the lock
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def cached(kind: str, parts: tuple[str, ...], compute: Callable[[], str]) -> str:
     """The text ``compute()`` returns for ``parts`` (strings that, with symact's source, determine it), read from
     the cache where an earlier call stored it."""
@@ -72,11 +109,17 @@ def cached(kind: str, parts: tuple[str, ...], compute: Callable[[], str]) -> str
     if folder is None:
         return compute()
     path = folder / kind / _key(kind, parts)
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        pass
-    text = compute()
+    if (text := _read(path)) is not None:
+        return text
+    with _computing(path):
+        if (text := _read(path)) is not None:  # another process computed it while this one waited
+            return text
+        text = compute()
+        _store(path, text)
+    return text
+
+
+def _store(path: Path, text: str) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,4 +130,3 @@ def cached(kind: str, parts: tuple[str, ...], compute: Callable[[], str]) -> str
     except OSError:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-    return text

@@ -63,3 +63,34 @@ def test_a_cached_module_is_the_module_computed_afresh(folder, monkeypatch):
     assert render(get("relu")) == fresh
     monkeypatch.setenv("SYMACT_CACHE", "0")
     assert render(get("relu")) == fresh
+
+
+
+_SLOW = """
+import sys, time
+from symact import cache
+
+def compute():
+    with open(sys.argv[1], "a") as handle:
+        handle.write("computed\\n")
+    time.sleep(1.0)
+    return "text"
+
+print(cache.cached("module", ("shared",), compute))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the lock is fcntl's")
+def test_two_processes_asking_for_one_text_compute_it_once(folder, tmp_path):
+    import subprocess
+    import sys
+
+    marker = tmp_path / "marker"
+    env = {**os.environ, "SYMACT_CACHE_DIR": str(folder)}
+    runs = [
+        subprocess.Popen([sys.executable, "-c", _SLOW, str(marker)], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    assert [run.communicate(timeout=120)[0] for run in runs] == ["text\n", "text\n"]
+    assert marker.read_text() == "computed\n"  # the second process waited for the first and read its text
+    assert len(os.listdir(folder / "module")) == 1  # the text only: lock files live apart
