@@ -65,7 +65,6 @@ def test_a_cached_module_is_the_module_computed_afresh(folder, monkeypatch):
     assert render(get("relu")) == fresh
 
 
-
 _SLOW = """
 import sys, time
 from symact import cache

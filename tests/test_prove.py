@@ -26,7 +26,6 @@ def test_a_piecewise_form_is_proved_branch_by_branch_on_its_side_of_zero():
     assert prove_equal(swapped, x + s).equal is False
 
 
-
 @pytest.mark.parametrize(
     "stable, plain",
     [
@@ -42,6 +41,7 @@ def test_a_form_with_abs_of_the_variables_sign_is_proved_on_each_side(stable, pl
     assert outcome.equal and outcome.proof.method == "symbolic"
     assert "x > 0 and for x < 0" in outcome.proof.detail or "identical" in outcome.proof.detail
     assert prove_equal(stable, -plain).equal is False  # each side is checked, not assumed
+
 
 def test_wrong_identity_gets_a_counterexample_with_both_values():
     out = prove_equal(tanh(x), (1 - exp(-x)) / (1 + exp(-x)))
