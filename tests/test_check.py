@@ -75,13 +75,27 @@ def _user(expr: str, name: str):
     return user_entry(name, parse_sympy(expr, {"x": x}), x)
 
 
-def test_a_user_header_says_proved_only_for_what_sympy_proved():
+@pytest.mark.parametrize("by_sides", [False, True])
+def test_a_user_header_says_proved_only_for_what_sympy_proved(monkeypatch, by_sides):
+    """sigmoid's derivative form in exp(-|x|): SymPy's smooth steps alone cannot take |x| away (sampled only);
+    with x > 0 and x < 0 put in (symact.prove._zero_on_each_side) it is proved."""
+    import symact.prove
     from symact.emit import render
-    from symact.form_proofs import PROVED, numeric
+    from symact.form_proofs import PROVED, form_claims, numeric
 
-    header = _header(render(_user("1/(1 + exp(-x))", "honest_sigmoid"), "symact generate ..."))
+    monkeypatch.setenv("SYMACT_CACHE", "0")  # neither read nor leave a module rendered under this monkeypatch
+    if not by_sides:
+        monkeypatch.setattr(symact.prove, "_zero_on_each_side", lambda diff: None)
+    form_claims.cache_clear()
+    try:
+        header = _header(render(_user("1/(1 + exp(-x))", "honest_sigmoid"), "symact generate ..."))
+    finally:
+        form_claims.cache_clear()
     proved, _, rest = header.partition(f"compute forms ({PROVED}):")
     assert "forward: sigmoid(x)" in rest.split("compute forms")[0]  # the forward: proved symbolically
+    if by_sides:
+        assert "derivative: exp(-Abs(x))" in rest.split("compute forms")[0] and "checked numerically" not in header
+        return
     checked = rest.partition("compute forms (")[2]
     assert checked.startswith(numeric(30)[: numeric(30).index(" at ")])  # the derivative in exp(-|x|): sampled
     assert "derivative: exp(-Abs(x))" in checked and "derivative" not in rest.split("compute forms")[0]
