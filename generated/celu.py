@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_celu_5072946f07cd", globals())
+__name__ = one_name("symact_kernel_celu_25e9fd8c44b8", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -99,6 +99,13 @@ def _is32_numba(x):
     return lambda x: flag
 
 
+def _mul_exp(m, t, e):
+    """m exp(t + e), e the small rounding error of a computed t: _mul_exp_f32 or _mul_exp_f64 by the type of t."""
+    return m
+
+_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+
 def vexp(x):
     """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
     return math.exp(x)
@@ -113,8 +120,6 @@ def _pick(x, f32, f64):
     return None
 
 _F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
-
-_HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 _F32_C3 = np.float32(1.0 / 6.0)
 
@@ -287,6 +292,43 @@ def exp_f64(x):
 def _vexp_numba(x):
     f = _pick(x, exp_f32, exp_f64)
     return None if f is None else lambda x: f(x)
+
+
+@njit(**_HELPER)
+def _mul_exp_f32(m, t, e):
+    """m exp(t + e) in float32: m (exp(t) (1 + e)), the correction only where |t| < 1000 (exp(t) is 0 or inf
+    beyond, and e may be nan there)."""
+    one = np.float32(1.0)
+    return m * (vexp(t) * select(abs(t) < np.float32(1000.0), one + e, one))
+
+
+@njit(**_HELPER)
+def _mul_exp_f64(m, t, e):
+    """m exp(t + e) in float64 for a small e (the rounding error of a computed t), with m inside the scaling: the
+    product m (1 + expm1(r)) is formed at exp's reduced argument r and scaled by 2**k last, in two exact steps and
+    one rounding, so that a subnormal exp(t) loses nothing before m scales it back (-2 x exp(-x^2) at x = 26.8 is
+    6.6e-312 where exp(-x^2) is 1.2e-313: 13.5 ulp as x (exp(-x^2)) (-2), 0.5 here).  |t| < 1000 and m finite;
+    elsewhere its limit: m inf (m = +-inf, |t| < 1000), m 0 or a signed 0 (t <= -1000: inf * 0 would be nan), m inf
+    (t >= 1000), nan (t nan).  A subnormal m with a large positive t loses its digits before the scaling."""
+    ok = (abs(t) < 1000.0) & (abs(m) < math.inf)
+    c = select(ok, t, 0.0)
+    lo = select(ok, e, 0.0)
+    u = c * _INV_LN2 + _SHIFT
+    k = u - _SHIFT
+    r = ((c - k * _LN2_HI) - k * _LN2_LO) + lo  # exact reduction for |c| < 2048 (_LN2_HI has 21 bits)
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(u) - _SHIFT_BITS  # |ki| <= 1443: two factors 2**k1 2**(ki - k1), each in range
+    k1 = ki >> 1
+    scaled = (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+    x = select(abs(t) < 1000.0, 1.0, select(t > 0.0, math.inf, 0.0))  # exp(t) where only its sign or limit counts
+    plain = select((x == 0.0) & (m == m), math.copysign(0.0, m), m * x)
+    return select(ok, scaled, select(t == t, plain, t))
+
+
+@overload(_mul_exp, inline="always")
+def _mul_exp_numba(m, t, e):
+    f = _mul_exp_f32 if t == types.float32 else _mul_exp_f64
+    return lambda m, t, e: f(m, t, e)
 
 
 def vexpm1(x):
@@ -642,16 +684,51 @@ def _forward_loop_parallel(x, alpha, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
+def _derivative_lifted_scalar(x, alpha):
+    _c0 = _lit(4.149515568880993e+180, x)
+    _c1 = _lit(0.0, x)
+    r = select(x > _c1, _c0, _mul_exp(_c0, x / alpha, _c1))
+    r = select(x != x, x, r)
+    return r
+
+
 @numba.njit(**_FAST)
 def _derivative_loop(x, alpha, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
         a_alpha = _lit(_at(alpha, i), a_x)
-        out[i] = _derivative_scalar(a_x, a_alpha)
+        d = _derivative_scalar(a_x, a_alpha)
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & (d != 0)
+        out[i] = d
+    return tiny
 
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, alpha, out, address):
+    n = out.shape[0]
+    count = 0
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        count += _call_flagged(address, (_part(x, lo, hi), _part(alpha, lo, hi), _part(out, lo, hi)))
+    return count > 0
+
+
+@numba.njit(**_FAST)
+def _derivative_redo(x, alpha, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_alpha = np.float64(_at(alpha, i))
+        d = _derivative_scalar(a_x, a_alpha)
+        u = _derivative_lifted_scalar(a_x, a_alpha)
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf)
+        out[i] = select(low, (u)*2.409919865102884e-181, d)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _derivative_redo_parallel(x, alpha, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
@@ -668,6 +745,7 @@ def _vjp_loop(x, g, alpha, out):
         a_alpha = _lit(_at(alpha, i), a_x)
         d = _derivative_scalar(a_x, a_alpha)
         tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & (d != 0)
         out[i] = a_g * d
     return tiny
 
@@ -689,7 +767,10 @@ def _vjp_redo(x, g, alpha, out):
         a_x = np.float64(_at(x, i))
         a_g = np.float64(_at(g, i))
         a_alpha = np.float64(_at(alpha, i))
-        out[i] = a_g * _derivative_scalar(a_x, a_alpha)
+        d = _derivative_scalar(a_x, a_alpha)
+        u = _derivative_lifted_scalar(a_x, a_alpha)
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf)
+        out[i] = select(low, (a_g * u)*2.409919865102884e-181, a_g * d)
 
 
 @numba.njit(**_FAST, parallel=True)
@@ -744,7 +825,7 @@ def forward(x, *, alpha=1.0, out=None):
 
 def derivative(x, *, alpha=1.0, out=None):
     """The derivative f'(x), elementwise."""
-    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (_param(alpha, 'alpha'),), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (_param(alpha, 'alpha'),), out, redo=(_derivative_redo, _derivative_redo_parallel))
 
 
 def vjp(x, g, *, alpha=1.0, out=None):

@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_gelu_61557551ce31", globals())
+__name__ = one_name("symact_kernel_gelu_cf8c58a96345", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -902,15 +902,76 @@ def _forward_loop_parallel(x, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**_INLINE_FAST)
+def _derivative_lifted_scalar_32(x):
+    _c3 = abs(x)
+    _c2 = np.float32(0.7071067811865476) * _c3
+    _c0 = _mul_erfc(np.float32(4.149515568880993e+180), _c2, fma(np.float32(0.7071067811865476), _c3, -_c2) + _c3 * np.float32(1.210161710447897e-08))
+    _c4 = x * x
+    _c1 = x * np.float32(0.3989422804014327) * _mul_exp(np.float32(4.149515568880993e+180), _c4 * np.float32(-0.5), fma(x, x, -_c4) * np.float32(-0.5))
+    r = select(x * np.float32(1.4142135623730951) >= np.float32(0.0), _c1 + _c0 * np.float32(-0.5) + np.float32(4.149515568880993e+180), _c1 + _c0 * np.float32(0.5))
+    r = select(x != x, x, r)
+    return r
+
+
+@numba.njit(**_INLINE_FAST)
+def _derivative_lifted_scalar_64(x):
+    _c3 = abs(x)
+    _c2 = 0.7071067811865476 * _c3
+    _c0 = _mul_erfc(4.149515568880993e+180, _c2, fma(0.7071067811865476, _c3, -_c2) + _c3 * -4.833646656726457e-17)
+    _c4 = x * x
+    _c1 = x * 0.3989422804014327 * _mul_exp(4.149515568880993e+180, _c4 * -0.5, fma(x, x, -_c4) * -0.5)
+    r = select(x * 1.4142135623730951 >= 0.0, _c1 + _c0 * -0.5 + 4.149515568880993e+180, _c1 + _c0 * 0.5)
+    r = select(x != x, x, r)
+    return r
+
+
+def _derivative_lifted_scalar(x):
+    """_derivative_lifted_scalar_32 or _derivative_lifted_scalar_64 by the type of x (in Numba an overload: a call types one)."""
+    return (_derivative_lifted_scalar_32 if isinstance(x, np.float32) else _derivative_lifted_scalar_64)(x)
+
+
+@overload(_derivative_lifted_scalar, inline="always")
+def _derivative_lifted_scalar_typed(x):
+    if x == types.float32:
+        return lambda x: _derivative_lifted_scalar_32(x)
+    return lambda x: _derivative_lifted_scalar_64(x)
+
+
 @numba.njit(**_FAST)
 def _derivative_loop(x, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = np.float64(_at(x, i))
-        out[i] = _derivative_scalar(a_x)
+        d = _derivative_scalar(a_x)
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & (d != 0)
+        out[i] = d
+    return tiny
 
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, out, address):
+    n = out.shape[0]
+    count = 0
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        count += _call_flagged(address, (_part(x, lo, hi), _part(out, lo, hi)))
+    return count > 0
+
+
+@numba.njit(**_FAST)
+def _derivative_redo(x, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        d = _derivative_scalar(a_x)
+        u = _derivative_lifted_scalar(a_x)
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf)
+        out[i] = select(low, (u)*2.409919865102884e-181, d)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _derivative_redo_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
@@ -947,14 +1008,40 @@ def _vjp_patched_typed(g, r, w, x):
 
 @numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = np.float64(_at(x, i))
         a_g = np.float64(_at(g, i))
-        out[i] = _vjp_patched(a_g, _derivative_scalar(a_x), _at(x, i), a_x)
+        d = _derivative_scalar(a_x)
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & (d != 0)
+        out[i] = _vjp_patched(a_g, d, _at(x, i), a_x)
+    return tiny
 
 
 @numba.njit(**_FAST, parallel=True)
 def _vjp_loop_parallel(x, g, out, address):
+    n = out.shape[0]
+    count = 0
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        count += _call_flagged(address, (_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi)))
+    return count > 0
+
+
+@numba.njit(**_FAST)
+def _vjp_redo(x, g, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        d = _derivative_scalar(a_x)
+        u = _derivative_lifted_scalar(a_x)
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf)
+        out[i] = select(low, (a_g * u)*2.409919865102884e-181, a_g * d)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _vjp_redo_parallel(x, g, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
@@ -986,12 +1073,12 @@ def forward(x, *, out=None):
 
 def derivative(x, *, out=None):
     """The derivative f'(x), elementwise."""
-    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out, redo=(_derivative_redo, _derivative_redo_parallel))
 
 
 def vjp(x, g, *, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (), out)
+    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (), out, redo=(_vjp_redo, _vjp_redo_parallel))
 
 
 def value_and_grad(x, *, out=None):

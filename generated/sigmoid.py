@@ -50,7 +50,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_sigmoid_681201fb73a9", globals())
+__name__ = one_name("symact_kernel_sigmoid_386c877553be", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -97,32 +97,17 @@ def _is32_numba(x):
     flag = x == types.float32
     return lambda x: flag
 
+
+def _mul_exp(m, t, e):
+    """m exp(t + e), e the small rounding error of a computed t: _mul_exp_f32 or _mul_exp_f64 by the type of t."""
+    return m
+
 _HELPER = {"forceinline": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
-    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
-    instead of 17), barring underflow.  Float arguments of one type only.
-
-    >>> from numba import njit
-    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
-    True
-    """
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
-
-
-def vexp_shifted(x, shift):
-    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
-    exp_shifted_f64."""
-    return math.exp(x) * (2.0**64 if shift else 1.0)
+def vexp(x):
+    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
+    return math.exp(x)
 
 
 def _pick(x, f32, f64):
@@ -133,9 +118,7 @@ def _pick(x, f32, f64):
         return f64
     return None
 
-_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
-
-_F32_ZERO = np.float32(0.0)
+_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
 
 _F32_C3 = np.float32(1.0 / 6.0)
 
@@ -217,12 +200,9 @@ def _exp_scaled_f32(x, lo, n):
 
 
 @njit(**_HELPER)
-def exp_shifted_f32(x, shift):
-    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
-    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
-    2**-64 and rounded once; one exponential for both cases."""
-    n = select(shift, np.int32(64), np.int32(0))
-    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
+def exp_f32(x):
+    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
+    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
 
 _EXP_HI = 710.0  # exp(x) overflows for x > 709.78...
 
@@ -300,6 +280,95 @@ def _exp_hilo_f64(hi, lo, m):
 
 
 @njit(**_HELPER)
+def exp_f64(x):
+    """exp(x), float64, within 1 ulp."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXP_LO, _EXP_LO, c)
+    return _exp_hilo_f64(c, 0.0, 1.0)
+
+
+@overload(vexp, inline="always")
+def _vexp_numba(x):
+    f = _pick(x, exp_f32, exp_f64)
+    return None if f is None else lambda x: f(x)
+
+
+@njit(**_HELPER)
+def _mul_exp_f32(m, t, e):
+    """m exp(t + e) in float32: m (exp(t) (1 + e)), the correction only where |t| < 1000 (exp(t) is 0 or inf
+    beyond, and e may be nan there)."""
+    one = np.float32(1.0)
+    return m * (vexp(t) * select(abs(t) < np.float32(1000.0), one + e, one))
+
+
+@njit(**_HELPER)
+def _mul_exp_f64(m, t, e):
+    """m exp(t + e) in float64 for a small e (the rounding error of a computed t), with m inside the scaling: the
+    product m (1 + expm1(r)) is formed at exp's reduced argument r and scaled by 2**k last, in two exact steps and
+    one rounding, so that a subnormal exp(t) loses nothing before m scales it back (-2 x exp(-x^2) at x = 26.8 is
+    6.6e-312 where exp(-x^2) is 1.2e-313: 13.5 ulp as x (exp(-x^2)) (-2), 0.5 here).  |t| < 1000 and m finite;
+    elsewhere its limit: m inf (m = +-inf, |t| < 1000), m 0 or a signed 0 (t <= -1000: inf * 0 would be nan), m inf
+    (t >= 1000), nan (t nan).  A subnormal m with a large positive t loses its digits before the scaling."""
+    ok = (abs(t) < 1000.0) & (abs(m) < math.inf)
+    c = select(ok, t, 0.0)
+    lo = select(ok, e, 0.0)
+    u = c * _INV_LN2 + _SHIFT
+    k = u - _SHIFT
+    r = ((c - k * _LN2_HI) - k * _LN2_LO) + lo  # exact reduction for |c| < 2048 (_LN2_HI has 21 bits)
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(u) - _SHIFT_BITS  # |ki| <= 1443: two factors 2**k1 2**(ki - k1), each in range
+    k1 = ki >> 1
+    scaled = (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+    x = select(abs(t) < 1000.0, 1.0, select(t > 0.0, math.inf, 0.0))  # exp(t) where only its sign or limit counts
+    plain = select((x == 0.0) & (m == m), math.copysign(0.0, m), m * x)
+    return select(ok, scaled, select(t == t, plain, t))
+
+
+@overload(_mul_exp, inline="always")
+def _mul_exp_numba(m, t, e):
+    f = _mul_exp_f32 if t == types.float32 else _mul_exp_f64
+    return lambda m, t, e: f(m, t, e)
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
+    ``fma(a, b, -(a * b))`` is the rounding error of the product, exactly (Dekker's split in 2 operations
+    instead of 17), barring underflow.  Float arguments of one type only.
+
+    >>> from numba import njit
+    >>> njit(lambda a, b: fma(a, b, -(a * b)))(1.0 + 2.0**-30, 1.0 + 2.0**-30) == 2.0**-60
+    True
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+def vexp_shifted(x, shift):
+    """exp(x) * 2**(64 shift) for a boolean shift (float32: 0 for x < -148); in Numba exp_shifted_f32 /
+    exp_shifted_f64."""
+    return math.exp(x) * (2.0**64 if shift else 1.0)
+
+_F32_SHIFTED_LO = np.float32(-148.0)  # exp(x) 2**64 is normal down to here
+
+_F32_ZERO = np.float32(0.0)
+
+
+@njit(**_HELPER)
+def exp_shifted_f32(x, shift):
+    """exp(x) * 2**(64 shift), float32, shift a boolean; 0 for x < -148: float32's subnormal range of exp as
+    normal numbers where shift holds, so that a product m e^x can be formed before it is scaled down by
+    2**-64 and rounded once; one exponential for both cases."""
+    n = select(shift, np.int32(64), np.int32(0))
+    return select(x < _F32_SHIFTED_LO, _F32_ZERO, _exp_scaled_f32(x, _F32_SHIFTED_LO, n))
+
+
+@njit(**_HELPER)
 def exp_shifted_f64(x, shift):
     """exp(x) * 2**(64 shift), float64 (x <= 645 where shift holds): the factor 2**64 enters before exp's own
     scaling by 2**k, so that an exp(x) below the normal range (x < -708) keeps its digits, rounded once."""
@@ -337,33 +406,6 @@ def _mul_sigmoid(m, w):
     # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
     q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
     return select(_is32(w), q32, m * q) * scale
-
-
-def vexp(x):
-    """exp(x); in Numba the vectorisable exp_f32 / exp_f64."""
-    return math.exp(x)
-
-_F32_EXP_LO = np.float32(-104.0)  # and rounds to 0 below -103.97
-
-
-@njit(**_HELPER)
-def exp_f32(x):
-    """exp(x), float32, computed in float32 (within 1 ulp; subnormal results rounded once)."""
-    return _exp_scaled_f32(x, _F32_EXP_LO, np.int32(0))
-
-
-@njit(**_HELPER)
-def exp_f64(x):
-    """exp(x), float64, within 1 ulp."""
-    c = select(x > _EXP_HI, _EXP_HI, x)
-    c = select(c < _EXP_LO, _EXP_LO, c)
-    return _exp_hilo_f64(c, 0.0, 1.0)
-
-
-@overload(vexp, inline="always")
-def _vexp_numba(x):
-    f = _pick(x, exp_f32, exp_f64)
-    return None if f is None else lambda x: f(x)
 
 
 @njit(**{**_HELPER, **_CALLEE})
@@ -692,15 +734,49 @@ def _forward_loop_parallel(x, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
+def _derivative_lifted_scalar(x):
+    _c1 = -abs(x)
+    _c0 = _lit(1.0, x) + vexp(_c1)
+    r = _mul_exp(_lit(4.149515568880993e+180, x), _c1, _lit(0.0, x)) / (_c0 * _c0)
+    r = select(x != x, x, r)
+    return r
+
+
 @numba.njit(**_FAST)
 def _derivative_loop(x, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
-        out[i] = _derivative_scalar(a_x)
+        d = _derivative_scalar(a_x)
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & (d != 0)
+        out[i] = d
+    return tiny
 
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, out, address):
+    n = out.shape[0]
+    count = 0
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        count += _call_flagged(address, (_part(x, lo, hi), _part(out, lo, hi)))
+    return count > 0
+
+
+@numba.njit(**_FAST)
+def _derivative_redo(x, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        d = _derivative_scalar(a_x)
+        u = _derivative_lifted_scalar(a_x)
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf)
+        out[i] = select(low, (u)*2.409919865102884e-181, d)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _derivative_redo_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
@@ -716,6 +792,7 @@ def _vjp_loop(x, g, out):
         a_g = _at(g, i)
         d = _derivative_scalar(a_x)
         tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & (d != 0)
         out[i] = a_g * d
     return tiny
 
@@ -736,7 +813,10 @@ def _vjp_redo(x, g, out):
     for i in range(out.shape[0]):
         a_x = np.float64(_at(x, i))
         a_g = np.float64(_at(g, i))
-        out[i] = a_g * _derivative_scalar(a_x)
+        d = _derivative_scalar(a_x)
+        u = _derivative_lifted_scalar(a_x)
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf)
+        out[i] = select(low, (a_g * u)*2.409919865102884e-181, a_g * d)
 
 
 @numba.njit(**_FAST, parallel=True)
@@ -789,7 +869,7 @@ def forward(x, *, out=None):
 
 def derivative(x, *, out=None):
     """The derivative f'(x), elementwise."""
-    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out, redo=(_derivative_redo, _derivative_redo_parallel))
 
 
 def vjp(x, g, *, out=None):

@@ -46,7 +46,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_softsign_0a13b6e4f22a", globals())
+__name__ = one_name("symact_kernel_softsign_f7dec1045e3c", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -372,15 +372,49 @@ def _forward_loop_parallel(x, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
+@numba.njit(**{**_INLINE_FAST, **_CALLEE})
+def _derivative_lifted_scalar(x):
+    _c1 = _lit(4.909093465297727e-91, x)
+    _c0 = _lit(1.0, x) / (abs(x) * _c1 + _c1)
+    r = _c0 * _c0
+    r = select(x != x, x, r)
+    return r
+
+
 @numba.njit(**_FAST)
 def _derivative_loop(x, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
-        out[i] = _derivative_scalar(a_x)
+        d = _derivative_scalar(a_x)
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & (d != 0)
+        out[i] = d
+    return tiny
 
 
 @numba.njit(**_FAST, parallel=True)
 def _derivative_loop_parallel(x, out, address):
+    n = out.shape[0]
+    count = 0
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        count += _call_flagged(address, (_part(x, lo, hi), _part(out, lo, hi)))
+    return count > 0
+
+
+@numba.njit(**_FAST)
+def _derivative_redo(x, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        d = _derivative_scalar(a_x)
+        u = _derivative_lifted_scalar(a_x)
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf)
+        out[i] = select(low, (u)*2.409919865102884e-181, d)
+
+
+@numba.njit(**_FAST, parallel=True)
+def _derivative_redo_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
@@ -396,6 +430,7 @@ def _vjp_loop(x, g, out):
         a_g = _at(g, i)
         d = _derivative_scalar(a_x)
         tiny |= _is32(a_x) & (abs(d) < 7.52316384526264e-37)  # 2**-120; d is float64 by a root patch
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & (d != 0)
         out[i] = a_g * d
     return tiny
 
@@ -416,7 +451,10 @@ def _vjp_redo(x, g, out):
     for i in range(out.shape[0]):
         a_x = np.float64(_at(x, i))
         a_g = np.float64(_at(g, i))
-        out[i] = a_g * _derivative_scalar(a_x)
+        d = _derivative_scalar(a_x)
+        u = _derivative_lifted_scalar(a_x)
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf)
+        out[i] = select(low, (a_g * u)*2.409919865102884e-181, a_g * d)
 
 
 @numba.njit(**_FAST, parallel=True)
@@ -452,7 +490,7 @@ def forward(x, *, out=None):
 
 def derivative(x, *, out=None):
     """The derivative f'(x), elementwise."""
-    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out, redo=(_derivative_redo, _derivative_redo_parallel))
 
 
 def vjp(x, g, *, out=None):

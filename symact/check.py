@@ -142,8 +142,11 @@ def load_module(name: str, directory: str | Path = "generated"):
 # grids
 
 
-def grid(dtype, size: str = "full", kinks: Sequence[float] = (), roots: Sequence[float] = ()) -> list[tuple[str, list]]:
-    """(input class, values) for an elementwise kernel, in the dtype, deterministic."""
+def grid(
+    dtype, size: str = "full", kinks: Sequence[float] = (), roots: Sequence[float] = (), band: Sequence[float] = ()
+) -> list[tuple[str, list]]:
+    """(input class, values) for an elementwise kernel, in the dtype, deterministic; ``band``: the points of
+    :func:`underflow_band`, a class of their own."""
     small = size == "small"
     rng = np.random.default_rng(20261125)
     fi = np.finfo(dtype)
@@ -194,7 +197,67 @@ def grid(dtype, size: str = "full", kinks: Sequence[float] = (), roots: Sequence
             root_values += [nxt_up, nxt_down]
     if root_values:
         classes.append(("near f'=0", root_values))
+    if len(band):
+        classes.append(("underflow", list(band)))
     return [(name, [dtype(v) for v in values]) for name, values in classes]
+
+
+#: magnitudes of x scanned for a tail where |f| falls below the normal range (both signs, 1 to the largest float)
+_BAND_SCAN = 64
+#: bisection steps that place each end of such a band (on a log scale of |x|: relative 1e-4 or better)
+_BAND_STEPS = 24
+
+
+def _magnitude(ref, xv: float):
+    value = _real_or_none(ref(xv))
+    return None if value is None else abs(value)
+
+
+def _real_or_none(value):
+    if value is None or not isinstance(value, mpmath.mpf) or mpmath.isnan(value):
+        return None
+    return value
+
+
+def _crossing(ref, inside: float, outside: float, level) -> float:
+    """An x between ``inside`` (|ref| >= level) and ``outside`` (|ref| < level), of one sign, near where |ref|
+    crosses ``level``: bisected on log |x|."""
+    for _ in range(_BAND_STEPS):
+        mid = math.copysign(math.sqrt(abs(inside) * abs(outside)), inside)
+        if mid in (inside, outside):
+            break
+        value = _magnitude(ref, mid)
+        if value is not None and value >= level:
+            inside = mid
+        else:
+            outside = mid
+    return inside
+
+
+def underflow_band(refs: Sequence, dtype, count: int) -> list:
+    """Points in each tail where a reference function of x (``refs``: mpmath functions such as f and f') falls
+    from the smallest normal number of ``dtype`` to half its smallest subnormal: the results there are subnormal,
+    where a kernel's roundings and its intermediate underflows show (silu's float64 forward was 370 ulp off
+    at x = -740 while every grid class passed).  ``count`` points, evenly spaced, per band; none where |f|
+    does not fall so low for |x| >= 1."""
+    fi = np.finfo(dtype)
+    tiny = mpmath.mpf(float(fi.tiny))
+    floor = mpmath.mpf(float(np.nextafter(dtype(0), dtype(1)))) / 2
+    magnitudes = np.logspace(0, math.log10(float(fi.max)) - 1e-3, _BAND_SCAN)
+    points: list[float] = []
+    for ref in refs:
+        for sign in (1.0, -1.0):
+            xs = [sign * float(m) for m in magnitudes]
+            previous = _magnitude(ref, xs[0])
+            for a, b in zip(xs, xs[1:]):
+                current = _magnitude(ref, b)
+                if previous is not None and current is not None and previous >= tiny > current:
+                    start = _crossing(ref, a, b, tiny)
+                    end = _crossing(ref, start, b, floor) if current < floor else b
+                    points += np.linspace(start, end, count).tolist()
+                    break
+                previous = current
+    return [dtype(v) for v in points]
 
 
 def _numeric_kinks(entry: Entry) -> list[float]:
@@ -229,6 +292,9 @@ def _zeros(expr, var) -> list[float]:
 
 _G_VALUES = (1.0, -2.5, 0.3, 3.0e-5, 1.0e5)
 
+#: points per underflow band (:func:`underflow_band`)
+BAND_POINTS = {"full": 200, "small": 6}
+
 
 def _check_elementwise(entry: Entry, module, dtype, size: str) -> list[KernelResult]:
     from .derive import derive
@@ -250,7 +316,8 @@ def _check_elementwise(entry: Entry, module, dtype, size: str) -> list[KernelRes
         kernel: KernelResult(entry.name, kernel, name, BOUNDS.get(kernel, DEFAULT_BOUND))
         for kernel in ("forward", "derivative", "vjp", *(["vjp_from_output"] if o_ref is not None else []))
     }
-    for cls, values in grid(dtype, size, _numeric_kinks(entry), roots):
+    band = underflow_band([f_ref, d_ref], dtype, BAND_POINTS[size]) if BAND_POINTS[size] and not aux else []
+    for cls, values in grid(dtype, size, _numeric_kinks(entry), roots, band):
         xs = np.array(values, dtype=dtype)
         aux_values = [np.array([dtype(q % 2) for q in range(len(xs))]) for _ in aux]  # a mask of 0s and 1s
         gs = np.array([_G_VALUES[q % len(_G_VALUES)] for q in range(len(xs))], dtype=dtype)

@@ -1013,6 +1013,54 @@ def _scaled_derivative(derivative: sympy.Expr, var: sympy.Symbol) -> sympy.Expr 
     return scaled
 
 
+#: the float64 vjp's lift where f'(x) is subnormal: g (2**LIFT f'(x)) 2**-LIFT (:func:`_lifted_derivative`)
+LIFT = 600
+
+
+def _lifted_derivative(derivative: sympy.Expr) -> sympy.Expr | None:
+    """2**LIFT f'(x), the power of two folded into a factor of each term that takes it without rounding: an
+    exp(a) as ExpTimes and an erfc(w) as ErfcTimes (kernel_lib._mul_exp, _mul_erfc: inside exp's scaling), a
+    sigma(w) as the m of the printer's m sigma(w) (kernel_lib._mul_sigmoid), a b^-n as (b 2**(-LIFT/n))^-n, a
+    constant term times 2**LIFT; None where a term has none of these (tanh(softplus(x)) in mish's f').
+
+    Where f'(x) is subnormal in float64 (its tail: sigma' at x < -708), g f'(x) rounds f' to a subnormal first and
+    g scales its lost digits back (29,700 ulp at g = 1e5 for sigmoid's vjp); float32 redoes such elements in float64
+    (Forms.underflows), which float64 cannot.  Its derivative and vjp redo them from the lifted form, normal where
+    f'(x) is subnormal: (2**LIFT f'(x)) 2**-LIFT and g (2**LIFT f'(x)) 2**-LIFT."""
+    from .printer import ErfcTimes, ExpTimes
+
+    scale = sympy.Integer(2) ** LIFT
+
+    def lift(expr):
+        if expr.is_Add:
+            terms = [lift(t) for t in expr.args]
+            return None if any(t is None for t in terms) else sympy.Add(*terms)
+        if isinstance(expr, sympy.Piecewise):
+            arms = [(lift(v), c) for v, c in expr.args]
+            return None if any(v is None for v, _ in arms) else sympy.Piecewise(*arms, evaluate=False)
+        if not expr.free_symbols:
+            return scale * expr  # a constant term: exact (a power of two), and normal
+        factors = list(sympy.Mul.make_args(expr))
+        for k, f in enumerate(factors):
+            if isinstance(f, sympy.exp):
+                factors[k] = ExpTimes(f.args[0], scale)
+                return sympy.Mul(*factors, evaluate=False)
+        for k, f in enumerate(factors):
+            if isinstance(f, sympy.erfc):
+                factors[k] = ErfcTimes(f.args[0], scale)
+                return sympy.Mul(*factors, evaluate=False)
+        if any(isinstance(f, sigmoid) for f in factors):
+            return sympy.Mul(scale, *factors, evaluate=False)  # the printer's m sigma(w)
+        for k, f in enumerate(factors):
+            if f.is_Pow and f.exp.is_Integer and f.exp < 0 and LIFT % -f.exp == 0:
+                base = sympy.expand_mul(f.base * sympy.Rational(1, 2 ** (LIFT // -int(f.exp))))
+                factors[k] = sympy.Pow(base, f.exp, evaluate=False)
+                return sympy.Mul(*factors, evaluate=False)
+        return None
+
+    return lift(sympy.piecewise_fold(derivative))
+
+
 def _with_hypot(expr: sympy.Expr) -> sympy.Expr:
     """``expr`` with sqrt(w^2 + c) as the printer prints it, hypot(w, sqrt(c)) (``_hypot``: NumPy's under
     :data:`_NP_HYPOT`), which does not overflow where w^2 does."""
@@ -1142,6 +1190,7 @@ def _loops(
     overflow: str | None = None,
     redo_tiny: bool = True,
     product: str | None = None,
+    lift: str | None = None,
 ) -> str:
     """The serial loop of one kernel and its ``parallel=True`` twin over flat arrays into ``out`` (and
     ``out2``, ... where ``body`` is several values: one pass computing them all).
@@ -1155,7 +1204,8 @@ def _loops(
     times 2**-64, :func:`_scaled_derivative`), the loop also returns whether some f'(x) overflowed at a finite x,
     float32 or float64, and the redo takes g (f'(x) 2**-64) 2**64 there (x |x|: g 2|x| at x = 1.8e308, g = 0.3).
     ``product``: how the redo piece forms the vjp from f'(x), a template with ``{}`` for f'(x) (_vjp_patched),
-    else ``scale`` f'(x)."""
+    else ``scale`` f'(x).  With ``lift`` (a call of 2**LIFT f'(x), :func:`_lifted_derivative`), the loop also
+    returns whether some float64 f'(x) came out subnormal, and the redo takes g (2**LIFT f'(x)) 2**-LIFT there."""
     bodies = [body] if isinstance(body, str) else list(body)
     outs = ["out", *[f"out{k}" for k in range(2, len(bodies) + 1)]]
     stores = "".join(f"        {o}[i] = {b}\n" for o, b in zip(outs, bodies))
@@ -1167,16 +1217,30 @@ def _loops(
         reads = wide
     flags = "_FAST" if fastmath else "_EXACT"
     args = [*inputs, *params, *outs]
-    if redo and (native or overflow):
+    if redo and (native or overflow or lift):
         wide_head = f"@numba.njit(**{flags})\ndef _{kernel}_redo({', '.join(args)}):\n"
         again = f"        out[i] = {scale}{redo}\n"
+        if overflow or lift:
+            again = f"        d = {redo}\n"
+            value = f"{scale}d"
         if overflow:  # g (f'(x) 2**-64) 2**64 where f'(x) overflowed, the product rounded once
-            again = (
-                f"        d = {redo}\n        big = (abs(d) == math.inf) & (abs(a_{inputs[0]}) < math.inf)\n"
-                f"        out[i] = select(big, ({scale}{overflow})*18446744073709551616.0, {scale}d)\n"
-            )
+            again += f"        big = (abs(d) == math.inf) & (abs(a_{inputs[0]}) < math.inf)\n"
+            value = f"select(big, ({scale}{overflow})*18446744073709551616.0, {value})"
+        if lift:  # g (2**LIFT f'(x)) 2**-LIFT where f'(x) is subnormal, if the lifted f'(x) is finite
+            again += f"        u = {lift}\n        low = (abs(d) < {LIFT_BELOW!r}) & (abs(u) < math.inf)\n"
+            value = f"select(low, ({scale}u)*{2.0**-LIFT!r}, {value})"
+        if overflow or lift:
+            again += f"        out[i] = {value}\n"
         loop = _redo_piece(
-            kernel, args, reads, redo, scale, tiny=native and redo_tiny, overflow=bool(overflow), product=product
+            kernel,
+            args,
+            reads,
+            redo,
+            scale,
+            tiny=native and redo_tiny,
+            overflow=bool(overflow),
+            product=product,
+            lift=bool(lift),
         )
         again = f"{wide_head}    for i in range(out.shape[0]):\n{wide}{again}"
         return "\n\n".join([loop, _parallel_twin(loop), again, _parallel_twin(again)])
@@ -1219,6 +1283,7 @@ def _redo_piece(
     tiny: bool = True,
     overflow: bool = False,
     product: str | None = None,
+    lift: bool = False,
 ) -> str:
     """The float32-native vjp loop of a function whose f'(x) underflows in a tail (Forms.underflows: a vjp
     g f'(x) whose f'(x) is subnormal loses its digits before g scales them back, 150 ulp and more at g = 1e5;
@@ -1236,6 +1301,9 @@ def _redo_piece(
         )
     if overflow:  # f'(x) overflowed at a finite x: redone as g (f'(x) 2**-64) 2**64
         flag += f"        tiny |= (abs(d) == math.inf) & (abs({first}) < math.inf)\n"
+    if lift:  # a nonzero f'(x) below float64's normal range: redone as g (2**LIFT f'(x)) 2**-LIFT (a zero is
+        # left alone: an exact zero of f' in the data, x = 0 of x^2 sigma(x), would redo every call)
+        flag += f"        tiny |= (not _is32({first})) & (abs(d) < {LIFT_BELOW!r}) & (d != 0)\n"
     return (
         f"@numba.njit(**_FAST)\ndef _{kernel}_loop({', '.join(args)}):\n"
         "    tiny = False\n"
@@ -1247,6 +1315,11 @@ def _redo_piece(
         "    return tiny\n"
     )
 
+
+#: a float64 f'(x) below this may have come from a subnormal intermediate (gelu_tanh' = x P(x) e^(-c|w|) / (1 +
+#: e^(-c|w|))^2 at x = -21.2: e^(-c|w|) subnormal, f' = 2e-307 normal and 925 ulp off): the derivative and the vjp
+#: are redone from the lifted form there (:func:`_lifted_derivative`); 2**-960, 62 bits above the normal range
+LIFT_BELOW = 2.0**-960
 
 #: the runtime of an elementwise module (symact.rowlib.elementwise): what its loops and functions call
 _RUN = [
@@ -1494,8 +1567,26 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
     redo_f = value if tiny_f else None
     parts.append(_loops("forward", ["x", *aux], pnames, value, fast, native["forward"], redo_f, scale=""))
     body = f"_derivative_scalar({a(scalar_args)})"
-    parts.append(_loops("derivative", ["x", *aux], pnames, body, fast, native["derivative"]))
-    redo = body if forms.underflows and native["vjp"] else None
+    lifted = None if dd or not forms.underflows or forms.aux else _lifted_derivative(forms.derivative)
+    lift = None
+    if lifted is not None:  # f'(x) subnormal in float64 in a tail: (2**LIFT f'(x)) 2**-LIFT there, g times it
+        parts.append(_scalar_function("_derivative_lifted_scalar", lifted, scalar_args, x, False, elide=False))
+        lift = f"_derivative_lifted_scalar({', '.join(f'a_{n}' for n in scalar_args)})"
+    parts.append(
+        _loops(
+            "derivative",
+            ["x", *aux],
+            pnames,
+            body,
+            fast,
+            native["derivative"],
+            body if lift else None,
+            scale="",
+            redo_tiny=False,
+            lift=lift,
+        )
+    )
+    redo = body if forms.underflows and (native["vjp"] or lift) else None
     scaled = None if dd or forms.derivative_rule is not None else _scaled_derivative(forms.derivative, x)
     overflow = None
     if scaled is not None:  # f'(x) overflows at the top of the range where g f'(x) may not: its redo
@@ -1522,6 +1613,7 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
             overflow=overflow,
             redo_tiny=redo_tiny,
             product=product,
+            lift=lift,
         )
     )
     wide = ", ".join(f"np.float64(a_{n})" for n in scalar_args)  # each half in the type its own loop uses
@@ -1553,6 +1645,8 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
         tails["vjp"] = ", redo=(_vjp_redo, _vjp_redo_parallel))\n"
     if redo_f:
         tails["forward"] = ", redo=(_forward_redo, _forward_redo_parallel))\n"
+    if lift:
+        tails["derivative"] = ", redo=(_derivative_redo, _derivative_redo_parallel))\n"
     for kernel, first, second, doc in api:
         args = first + (f", {second}" if second else "")
         checks = f"_input({first}, {first!r}),"

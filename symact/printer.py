@@ -87,6 +87,22 @@ class ExpOfSquare(sympy.Function):
     nargs = 2
 
 
+class ExpTimes(sympy.Function):
+    """m exp(a) for a power of two m: ``(a, m)``.  Printed as kernel_lib._mul_exp(m, a, e): m enters exp's own
+    scaling by 2**k, so that where exp(a) alone is subnormal the product keeps its digits (the float64 vjp's lift
+    of f'(x) by 2**600, symact.emit._lifted_derivative)."""
+
+    nargs = 2
+
+
+class ErfcTimes(sympy.Function):
+    """m erfc(w) for a constant m: ``(w, m)``.  Printed as kernel_lib._mul_erfc(m, w, e), m inside erfc's exp
+    scaling (the printer's m erfc(w) rule takes only an m that depends on x; the lift of f'(x) by 2**600 needs
+    it for a constant m)."""
+
+    nargs = 2
+
+
 class LinearByRoot(sympy.Function):
     """a v + b for rationals a (not +-1), b != 0 whose root -b/a float32 holds: ``(v, b/a, a)``.  a v + b rounds
     a v and then cancels near the root (hard sigmoid x/6 + 1/2 lost every digit at x = -3 + 2**-40); printed as
@@ -491,6 +507,20 @@ class KernelPrinter(PythonCodePrinter):
         one = self._number(1.0)
         # the correction only where it is finite (|t| < 1000: exp(t) is 0 or inf beyond, and w*w = inf gives nan)
         return f"(vexp({t})*select(abs({t}) < {self._number(1000.0)}, {one} + {r}, {one}))"
+
+    def _print_ExpTimes(self, expr):
+        a, m = expr.args
+        if not self._settings["vec"]:
+            return f"({self._print(m)}*math.exp({self._print(a)}))"
+        t, e = self._with_error(a)
+        return f"_mul_exp({self._print(m)}, {t}, {e or self._number(0.0)})"
+
+    def _print_ErfcTimes(self, expr):
+        w, m = expr.args
+        if not self._settings["vec"]:
+            return f"({self._print(m)}*math.erfc({self._print(w)}))"
+        t, e = self._with_error(w)
+        return f"_mul_erfc({self._print(m)}, {t}, {e or self._number(0.0)})"
 
     def _print_ErfcScaled(self, expr, m: str | None = None):
         """erfc(rest c) corrected for the rounding of w = rest c; ``m``: the code of a factor, m erfc(...) by
