@@ -203,9 +203,9 @@ def grid(
 
 
 #: magnitudes of x scanned for a tail where |f| falls below the normal range (both signs, 1 to the largest float)
-_BAND_SCAN = 64
-#: bisection steps that place each end of such a band (on a log scale of |x|: relative 1e-4 or better)
-_BAND_STEPS = 24
+_BAND_SCAN = 256
+#: bisection steps that place each end of such a band (on a log scale of |x|: to 1e-4 relative, enough to place it)
+_BAND_STEPS = 12
 
 
 def _magnitude(ref, xv: float):
