@@ -53,7 +53,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_mish_6b60150c2c21", globals())
+__name__ = one_name("symact_kernel_mish_c3bdf121e5cb", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -473,6 +473,48 @@ def _mish_prime_plain(x):
     return (n * d + 4.0 * x * w) / (d * d)
 
 
+def _mul_exp(m, t, e):
+    """m exp(t + e), e the small rounding error of a computed t: _mul_exp_f32 or _mul_exp_f64 by the type of t."""
+    return m
+
+
+@njit(**_HELPER)
+def _mul_exp_f32(m, t, e):
+    """m exp(t + e) in float32: m (exp(t) (1 + e)), the correction only where |t| < 1000 (exp(t) is 0 or inf
+    beyond, and e may be nan there)."""
+    one = np.float32(1.0)
+    return m * (vexp(t) * select(abs(t) < np.float32(1000.0), one + e, one))
+
+
+@njit(**_HELPER)
+def _mul_exp_f64(m, t, e):
+    """m exp(t + e) in float64 for a small e (the rounding error of a computed t), with m inside the scaling: the
+    product m (1 + expm1(r)) is formed at exp's reduced argument r and scaled by 2**k last, in two exact steps and
+    one rounding, so that a subnormal exp(t) loses nothing before m scales it back (-2 x exp(-x^2) at x = 26.8 is
+    6.6e-312 where exp(-x^2) is 1.2e-313: 13.5 ulp as x (exp(-x^2)) (-2), 0.5 here).  |t| < 1000 and m finite;
+    elsewhere its limit: m inf (m = +-inf, |t| < 1000), m 0 or a signed 0 (t <= -1000: inf * 0 would be nan), m inf
+    (t >= 1000), nan (t nan).  A subnormal m with a large positive t loses its digits before the scaling."""
+    ok = (abs(t) < 1000.0) & (abs(m) < math.inf)
+    c = select(ok, t, 0.0)
+    lo = select(ok, e, 0.0)
+    u = c * _INV_LN2 + _SHIFT
+    k = u - _SHIFT
+    r = ((c - k * _LN2_HI) - k * _LN2_LO) + lo  # exact reduction for |c| < 2048 (_LN2_HI has 21 bits)
+    p = m + m * (r + _exp_poly_f64(r))
+    ki = _f64_bits(u) - _SHIFT_BITS  # |ki| <= 1443: two factors 2**k1 2**(ki - k1), each in range
+    k1 = ki >> 1
+    scaled = (p * _pow2_f64(k1)) * _pow2_f64(ki - k1)
+    x = select(abs(t) < 1000.0, 1.0, select(t > 0.0, math.inf, 0.0))  # exp(t) where only its sign or limit counts
+    plain = select((x == 0.0) & (m == m), math.copysign(0.0, m), m * x)
+    return select(ok, scaled, select(t == t, plain, t))
+
+
+@overload(_mul_exp, inline="always")
+def _mul_exp_numba(m, t, e):
+    f = _mul_exp_f32 if t == types.float32 else _mul_exp_f64
+    return lambda m, t, e: f(m, t, e)
+
+
 @intrinsic
 def fma(typingctx, a, b, c):
     """a * b + c rounded once (LLVM's llvm.fma: one instruction on x86-64 with FMA, vectorised in a loop).
@@ -549,6 +591,12 @@ def _mul_sigmoid(m, w):
     # m = +-inf: c is nan; the corrected quotient keeps q32's sign (m = -0.0 gives -0.0, as m sigma(w) does)
     q32 = select(abs(q32) < _lit(math.inf, w), math.copysign(fma(c, inv, q32), q32), q32)
     return select(_is32(w), q32, m * q) * scale
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def _plus_finite(value, correction):
+    """value + correction where the correction is finite, else value (at w = +-inf a rounding error is nan)."""
+    return select(abs(correction) < _lit(math.inf, value), value + correction, value)
 
 
 @njit(**{**_HELPER, **_CALLEE})
@@ -674,6 +722,110 @@ def _vsoftplus_numba(x):
 def _softplus(x):
     """softplus(x) = max(x, 0) + log1p(e^-|x|): vecmath's softplus."""
     return vsoftplus(x)
+
+
+def _softplus_parts(v):
+    """(softplus(v) as computed, its rounding error to first order): _softplus_parts_f32 or _f64 by the type of v.
+    Called twice, for the value and for the error, the copies are one computation once inlined."""
+    return v, v
+
+
+@njit(**_HELPER)
+def _softplus_parts_f32(v):
+    """(s, e): s = float64's softplus(v) rounded to float32 (within half an ulp, where _softplus's float32
+    arithmetic is within one), e what the rounding took off."""
+    s64 = vsoftplus(np.float64(v))
+    s = np.float32(s64)
+    e = np.float32(s64 - np.float64(s))
+    return s, select(abs(e) < np.float32(math.inf), e, np.float32(0.0))
+
+
+@njit(**_HELPER)
+def _softplus_parts_f64(v):
+    """(s, e): s = max(v, 0) + log1p(e^-|v|) (_softplus's value) and e its rounding error (TwoSum), the whole
+    error where softplus is large enough for it to matter (log1p's own is below ulp(1/2)); 0 at +-inf."""
+    m = select(v > 0.0, v, 0.0)
+    low = log1p_f64(exp_f64(-abs(v)))
+    s, e = _two_sum(m, low)
+    return s, select(abs(e) < math.inf, e, 0.0)
+
+
+@overload(_softplus_parts, inline="always")
+def _softplus_parts_numba(v):
+    f = _softplus_parts_f32 if v == types.float32 else _softplus_parts_f64
+    return lambda v: f(v)
+
+
+def vtanh(x):
+    """tanh(x); in Numba the vectorisable tanh_f32 / tanh_f64."""
+    return math.tanh(x)
+
+_F32_TANH_HI = np.float32(9.5)  # tanh(x) rounds to 1 above 9.01
+
+_F32_TANH_P0 = np.float32(-0.33333316445350647)
+
+_F32_TANH_P1 = np.float32(0.13332721590995789)
+
+_F32_TANH_P2 = np.float32(-0.05389469861984253)
+
+_F32_TANH_P3 = np.float32(0.02145843207836151)
+
+_F32_TANH_P4 = np.float32(-0.007666872814297676)
+
+_F32_TANH_P5 = np.float32(0.0017423946410417557)
+
+_F32_TANH_SMALL = np.float32(0.75)  # tanh_f32: the polynomial below, 1 - 2 / (e^2a + 1) above
+
+
+@njit(**_HELPER)
+def tanh_f32(x):
+    """tanh(x), float32, computed in float32: x + x^3 P(x^2) below |x| = 0.75 (P of degree 5, fitted to
+    tanh's relative error on Chebyshev nodes, coefficients rounded to float32 one by one with the rest refitted:
+    2**-29), 1 - 2 / (e^(2|x|) + 1) with the sign of x above (|x| clamped at 9.5, where tanh rounds to 1)."""
+    a = abs(x)
+    z = x * x
+    p = _F32_TANH_P5
+    p = p * z + _F32_TANH_P4
+    p = p * z + _F32_TANH_P3
+    p = p * z + _F32_TANH_P2
+    p = p * z + _F32_TANH_P1
+    p = p * z + _F32_TANH_P0
+    small = math.copysign(fma(x * z, p, x), x)  # x + x^3 P is +0.0 at x = -0.0 (P(0) < 0): tanh(-0.0) is -0.0
+    e = exp_f32(_F32_TWO * select(a > _F32_TANH_HI, _F32_TANH_HI, a))
+    big = _F32_ONE - _F32_TWO / (e + _F32_ONE)
+    return select(a < _F32_TANH_SMALL, small, select(x < _F32_ZERO, -big, big))
+
+_EXPM1_LO = -45.0  # expm1(x) rounds to -1 for x < -38.2
+
+
+@njit(**{**_HELPER, **_CALLEE})
+def expm1_f64(x):
+    """exp(x) - 1, float64, accurate near 0."""
+    c = select(x > _EXP_HI, _EXP_HI, x)
+    c = select(c < _EXPM1_LO, _EXPM1_LO, c)
+    t = c * _INV_LN2 + _SHIFT
+    k = t - _SHIFT
+    r = (c - k * _LN2_HI) - k * _LN2_LO
+    p = r + _exp_poly_f64(r)
+    s = _pow2_f64(_f64_bits(t) - _SHIFT_BITS - 1)  # 2**(k-1)
+    y = 2.0 * (s * p + (s - 0.5))
+    return select(math.fabs(x) < _TINY, x, y)
+
+
+@njit(**_HELPER)
+def tanh_f64(x):
+    """tanh(x), float64."""
+    a = math.fabs(x)
+    a = select(a > 20.0, 20.0, a)
+    q = expm1_f64(2.0 * a)
+    y = select(a < 0.55, q / (q + 2.0), 1.0 - 2.0 / (q + 2.0))
+    return math.copysign(y, x)
+
+
+@overload(vtanh, inline="always")
+def _vtanh_numba(x):
+    f = _pick(x, tanh_f32, tanh_f64)
+    return None if f is None else lambda x: f(x)
 
 
 # --- the kernels ---
@@ -1001,15 +1153,57 @@ def _forward_loop_parallel(x, out, address):
         _call_loop(address, (_part(x, lo, hi), _part(out, lo, hi)))
 
 
-@numba.njit(**_EXACT)
+@numba.njit(**{**_INLINE_EXACT, **_CALLEE})
+def _derivative_lifted_scalar(x):
+    _c4 = _lit(-2.0, x)
+    _c6 = _softplus_parts(x)
+    _c2 = _c6[0] * _c4
+    _c1 = vexp(_c2)
+    _c3 = _c6[1] * _c4
+    _c0 = _lit(1.0, x) + _plus_finite(_c1, _c1 * _c3)
+    _c5 = _lit(4.149515568880993e+180, x)
+    _c7 = _softplus(x)
+    r = _mul_sigmoid(x * _mul_exp(_c5, _c2, _c3) / (_c0 * _c0) * _lit(4.0, x), x) + select(_c7 < _lit(8.673617379884035e-19, x), select(x < _lit(-37.0, x), _mul_exp(_c5, x, _lit(0.0, x)), _c7 * _c5), vtanh(_c7) * _c5)
+    r = select(x != x, x, r)
+    return r
+
+
+@numba.njit(**_FAST)
 def _derivative_loop(x, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
-        out[i] = _derivative_scalar(a_x)
+        d = _derivative_scalar(a_x)
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & ((d != 0) | (abs(a_x) > 16.0))
+        out[i] = d
+    return tiny
+
+
+@numba.njit(**_FAST, parallel=True)
+def _derivative_loop_parallel(x, out, address):
+    n = out.shape[0]
+    count = 0
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        count += _call_flagged(address, (_part(x, lo, hi), _part(out, lo, hi)))
+    return count > 0
+
+
+@numba.njit(**_EXACT)
+def _derivative_redo(x, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        d = _derivative_scalar(a_x)
+        u = _derivative_lifted_scalar(a_x)
+        e = u*2.409919865102884e-181
+        agree = (abs(e - d) <= 0.5*abs(e) + 8e-323) | ((d == 0) & (abs(e) < 1.0261342003245941e-289))
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf) & agree
+        out[i] = select(low, (u)*2.409919865102884e-181, d)
 
 
 @numba.njit(**_EXACT, parallel=True)
-def _derivative_loop_parallel(x, out, address):
+def _derivative_redo_parallel(x, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
@@ -1044,16 +1238,44 @@ def _vjp_patched_typed(g, r, w, x):
     return lambda g, r, w, x: _vjp_patched_64(g, r, w, x)
 
 
-@numba.njit(**_EXACT)
+@numba.njit(**_FAST)
 def _vjp_loop(x, g, out):
+    tiny = False
     for i in range(out.shape[0]):
         a_x = _at(x, i)
         a_g = _at(g, i)
-        out[i] = _vjp_patched(a_g, _derivative_scalar(a_x), _at(x, i), a_x)
+        d = _derivative_scalar(a_x)
+        tiny |= (not _is32(a_x)) & (abs(d) < 1.0261342003245941e-289) & ((d != 0) | (abs(a_x) > 16.0))
+        out[i] = _vjp_patched(a_g, d, _at(x, i), a_x)
+    return tiny
+
+
+@numba.njit(**_FAST, parallel=True)
+def _vjp_loop_parallel(x, g, out, address):
+    n = out.shape[0]
+    count = 0
+    for c in numba.prange(_SLICES):
+        lo = c * n // _SLICES
+        hi = (c + 1) * n // _SLICES
+        count += _call_flagged(address, (_part(x, lo, hi), _part(g, lo, hi), _part(out, lo, hi)))
+    return count > 0
+
+
+@numba.njit(**_EXACT)
+def _vjp_redo(x, g, out):
+    for i in range(out.shape[0]):
+        a_x = np.float64(_at(x, i))
+        a_g = np.float64(_at(g, i))
+        d = _derivative_scalar(a_x)
+        u = _derivative_lifted_scalar(a_x)
+        e = u*2.409919865102884e-181
+        agree = (abs(e - d) <= 0.5*abs(e) + 8e-323) | ((d == 0) & (abs(e) < 1.0261342003245941e-289))
+        low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf) & agree
+        out[i] = select(low, (a_g * u)*2.409919865102884e-181, a_g * d)
 
 
 @numba.njit(**_EXACT, parallel=True)
-def _vjp_loop_parallel(x, g, out, address):
+def _vjp_redo_parallel(x, g, out, address):
     n = out.shape[0]
     for c in numba.prange(_SLICES):
         lo = c * n // _SLICES
@@ -1085,12 +1307,12 @@ def forward(x, *, out=None):
 
 def derivative(x, *, out=None):
     """The derivative f'(x), elementwise."""
-    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out)
+    return _run(_derivative_loop, _derivative_loop_parallel, (_input(x, 'x'),), (), out, redo=(_derivative_redo, _derivative_redo_parallel))
 
 
 def vjp(x, g, *, out=None):
     """The vector-Jacobian product g * f'(x), elementwise with broadcasting."""
-    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (), out)
+    return _run(_vjp_loop, _vjp_loop_parallel, (_input(x, 'x'), _input(g, 'g'),), (), out, redo=(_vjp_redo, _vjp_redo_parallel))
 
 
 def value_and_grad(x, *, out=None):

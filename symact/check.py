@@ -237,8 +237,8 @@ def _crossing(ref, inside: float, outside: float, level) -> float:
 def underflow_band(refs: Sequence, dtype, count: int) -> list:
     """Points in each tail where a reference function of x (``refs``: mpmath functions such as f and f') falls
     from the smallest normal number of ``dtype`` to half its smallest subnormal: the results there are subnormal,
-    where a kernel's roundings and its intermediate underflows show (silu's float64 forward was 370 ulp off
-    at x = -740 while every grid class passed).  ``count`` points, evenly spaced, per band; none where |f|
+    where a kernel's roundings and its intermediate underflows show (x sigma(x) in float64 was 370 ulp off
+    at x = -740 while every other class passed).  ``count`` points, evenly spaced, per band; none where |f|
     does not fall so low for |x| >= 1."""
     fi = np.finfo(dtype)
     tiny = mpmath.mpf(float(fi.tiny))

@@ -1019,9 +1019,10 @@ LIFT = 600
 
 def _lifted_derivative(derivative: sympy.Expr) -> sympy.Expr | None:
     """2**LIFT f'(x), the power of two folded into a factor of each term that takes it without rounding: an
-    exp(a) as ExpTimes and an erfc(w) as ErfcTimes (kernel_lib._mul_exp, _mul_erfc: inside exp's scaling), a
-    sigma(w) as the m of the printer's m sigma(w) (kernel_lib._mul_sigmoid), a b^-n as (b 2**(-LIFT/n))^-n, a
-    constant term times 2**LIFT; None where a term has none of these (tanh(softplus(x)) in mish's f').
+    exp(a) as ExpTimes and an erfc(w) as ErfcTimes (kernel_lib._mul_exp, _mul_erfc: inside exp's scaling), 2**(LIFT/N)
+    into each of N sigma factors as the m of the printer's m sigma(w) (kernel_lib._mul_sigmoid), a Piecewise factor
+    arm by arm, softplus(w) and g(u) for g(0) = 0 by their small-argument forms (_lifted_small), a b^-n as
+    (b 2**(-LIFT/n))^-n, a constant term times 2**LIFT; None where a term has none of these.
 
     Where f'(x) is subnormal in float64 (its tail: sigma' at x < -708), g f'(x) rounds f' to a subnormal first and
     g scales its lost digits back (29,700 ulp at g = 1e5 for sigmoid's vjp); float32 redoes such elements in float64
@@ -1049,8 +1050,27 @@ def _lifted_derivative(derivative: sympy.Expr) -> sympy.Expr | None:
             if isinstance(f, sympy.erfc):
                 factors[k] = ErfcTimes(f.args[0], scale)
                 return sympy.Mul(*factors, evaluate=False)
-        if any(isinstance(f, sigmoid) for f in factors):
-            return sympy.Mul(scale, *factors, evaluate=False)  # the printer's m sigma(w)
+        powers = [_sigmoid_power(f) for f in factors]
+        total = sum(powers)
+        if total and LIFT % total == 0:  # 2**(LIFT/N) into each of the N sigma factors: the printer's m sigma(w)
+            share = sympy.Integer(2) ** (LIFT // total)
+            for k, (f, n) in enumerate(zip(factors, powers)):
+                if n:
+                    w = (f.base if f.is_Pow else f).args[0]
+                    lifted = sympy.Mul(share, sigmoid(w), evaluate=False)
+                    factors[k] = lifted if n == 1 else sympy.Pow(lifted, n, evaluate=False)
+            return sympy.Mul(*factors, evaluate=False)
+        for k, f in enumerate(factors):
+            if isinstance(f, sympy.Piecewise):  # a factor by sign (t^k or t^(n-k) over (1 + t)^n)
+                arms = [(lift(v), c) for v, c in f.args]
+                if all(v is not None for v, _ in arms):
+                    factors[k] = sympy.Piecewise(*arms, evaluate=False)
+                    return sympy.Mul(*factors, evaluate=False)
+        for k, f in enumerate(factors):
+            small = _lifted_small(f, lift, scale)
+            if small is not None:
+                factors[k] = small
+                return sympy.Mul(*factors, evaluate=False)
         for k, f in enumerate(factors):
             if f.is_Pow and f.exp.is_Integer and f.exp < 0 and LIFT % -f.exp == 0:
                 base = sympy.expand_mul(f.base * sympy.Rational(1, 2 ** (LIFT // -int(f.exp))))
@@ -1059,6 +1079,50 @@ def _lifted_derivative(derivative: sympy.Expr) -> sympy.Expr | None:
         return None
 
     return lift(sympy.piecewise_fold(derivative))
+
+
+def _sigmoid_power(f: sympy.Expr) -> int:
+    """n for a factor sigma(w)^n (n a positive integer, 1 for sigma(w)); else 0."""
+    if isinstance(f, sigmoid):
+        return 1
+    if f.is_Pow and isinstance(f.base, sigmoid) and f.exp.is_Integer and f.exp > 0:
+        return int(f.exp)
+    return 0
+
+
+#: functions g with g(0) = 0: g'(0), so that g(u) = g'(0) u to double precision for |u| < 2**-60
+_SMALL_ARGUMENT = {
+    sympy.tanh: 1,
+    sympy.sinh: 1,
+    sympy.sin: 1,
+    sympy.atan: 1,
+    sympy.asinh: 1,
+    sympy.erf: 2 / sympy.sqrt(sympy.pi),
+}
+#: below this |u|, g(u) is g'(0) u to double precision for every g of _SMALL_ARGUMENT
+_SMALL = sympy.Rational(1, 2**60)
+#: below this w, softplus(w) = log(1 + e^w) is e^w to double precision (e^w < 2**-53)
+_SOFTPLUS_EXP = -37
+
+
+def _lifted_small(f: sympy.Expr, lift, scale) -> sympy.Expr | None:
+    """2**LIFT f for a factor f that is small where its argument is: softplus(w) (e^w for w < -37) and g(u) for g
+    of _SMALL_ARGUMENT (g'(0) u for |u| < 2**-60), each as a select of that lifted small-argument form and
+    2**LIFT f elsewhere (where f is not small, its plain value times 2**LIFT is normal); None for other factors
+    and where u takes no lift.  mish' holds tanh(softplus(x)), e^x for x << 0."""
+    from .printer import ExpTimes
+
+    if isinstance(f, softplus):
+        w = f.args[0]
+        return sympy.Piecewise((ExpTimes(w, scale), w < _SOFTPLUS_EXP), (scale * f, True), evaluate=False)
+    slope = _SMALL_ARGUMENT.get(type(f))
+    if slope is None:
+        return None
+    u = f.args[0]
+    lifted = lift(u)
+    if lifted is None:
+        return None
+    return sympy.Piecewise((slope * lifted, sympy.Abs(u) < _SMALL), (scale * f, True), evaluate=False)
 
 
 def _with_hypot(expr: sympy.Expr) -> sympy.Expr:
@@ -1227,7 +1291,15 @@ def _loops(
             again += f"        big = (abs(d) == math.inf) & (abs(a_{inputs[0]}) < math.inf)\n"
             value = f"select(big, ({scale}{overflow})*18446744073709551616.0, {value})"
         if lift:  # g (2**LIFT f'(x)) 2**-LIFT where f'(x) is subnormal, if the lifted f'(x) is finite
-            again += f"        u = {lift}\n        low = (abs(d) < {LIFT_BELOW!r}) & (abs(u) < math.inf)\n"
+            # where the lifted form agrees with f'(x) to within a factor of 2 (a subnormal f' has few digits), or f'(x)
+            # underflowed to 0 and the lifted form is below 2**-960 too: a lifted form that is 0 or inf by an
+            # intermediate overflow (2x/(1 + x^2) at x = 1.7e308, where f' has its far term) does not replace it
+            again += (
+                f"        u = {lift}\n        e = u*{2.0**-LIFT!r}\n"
+                f"        agree = (abs(e - d) <= 0.5*abs(e) + {2.0**-1070!r})"
+                f" | ((d == 0) & (abs(e) < {LIFT_BELOW!r}))\n"
+                f"        low = (abs(d) < {LIFT_BELOW!r}) & (abs(u) < math.inf) & agree\n"
+            )
             value = f"select(low, ({scale}u)*{2.0**-LIFT!r}, {value})"
         if overflow or lift:
             again += f"        out[i] = {value}\n"
@@ -1301,9 +1373,11 @@ def _redo_piece(
         )
     if overflow:  # f'(x) overflowed at a finite x: redone as g (f'(x) 2**-64) 2**64
         flag += f"        tiny |= (abs(d) == math.inf) & (abs({first}) < math.inf)\n"
-    if lift:  # a nonzero f'(x) below float64's normal range: redone as g (2**LIFT f'(x)) 2**-LIFT (a zero is
-        # left alone: an exact zero of f' in the data, x = 0 of x^2 sigma(x), would redo every call)
-        flag += f"        tiny |= (not _is32({first})) & (abs(d) < {LIFT_BELOW!r}) & (d != 0)\n"
+    if lift:  # an f'(x) below 2**-960: redone as g (2**LIFT f'(x)) 2**-LIFT; a zero only for |x| > 16 (where f'
+        # underflowed whole: sigma'(-800); an exact zero of f' in the data, x = 0 of x^2 sigma(x), would redo every
+        # call)
+        far = f"(abs({first}) > 16.0)"
+        flag += f"        tiny |= (not _is32({first})) & (abs(d) < {LIFT_BELOW!r}) & ((d != 0) | {far})\n"
     return (
         f"@numba.njit(**_FAST)\ndef _{kernel}_loop({', '.join(args)}):\n"
         "    tiny = False\n"
@@ -1567,7 +1641,8 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
     redo_f = value if tiny_f else None
     parts.append(_loops("forward", ["x", *aux], pnames, value, fast, native["forward"], redo_f, scale=""))
     body = f"_derivative_scalar({a(scalar_args)})"
-    lifted = None if dd or not forms.underflows or forms.aux else _lifted_derivative(forms.derivative)
+    underflowing = forms.underflows or (dd and _underflows(forms.raw_derivative, x))  # (dd: forms.underflows off)
+    lifted = _lifted_derivative(forms.derivative) if underflowing and not forms.aux else None
     lift = None
     if lifted is not None:  # f'(x) subnormal in float64 in a tail: (2**LIFT f'(x)) 2**-LIFT there, g times it
         parts.append(_scalar_function("_derivative_lifted_scalar", lifted, scalar_args, x, False, elide=False))
@@ -1586,7 +1661,7 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
             lift=lift,
         )
     )
-    redo = body if forms.underflows and (native["vjp"] or lift) else None
+    redo = body if (forms.underflows and native["vjp"]) or lift else None
     scaled = None if dd or forms.derivative_rule is not None else _scaled_derivative(forms.derivative, x)
     overflow = None
     if scaled is not None:  # f'(x) overflows at the top of the range where g f'(x) may not: its redo
@@ -1596,7 +1671,7 @@ def _render_elementwise(entry: Entry, command: str, forms: Forms | None = None) 
         redo_tiny = redo is not None
         redo = body
     else:
-        redo_tiny = True
+        redo_tiny = forms.underflows  # (a double-double entry's lift: float64 only)
     product = None
     if forms.patches:  # g f'(x) as (g d) P(d) / d near a zero of f' (float64: no subnormal f' before g scales it)
         parts.append(_vjp_patched(forms.patches, scalar_args))

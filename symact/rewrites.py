@@ -472,6 +472,38 @@ def _product_of_exponentials(expr):
     return sympy.Mul(exp(sympy.Add(*[f.args[0] for f in exps]), evaluate=False), *rest)
 
 
+def _exp_over_power_of_one_plus(expr):
+    """A product with a factor (1 + e^a)^-n (n >= 2 an integer) and factors e^(k a) with k in 0..n in all, where a
+    may be positive: e^(k a) / (1 + e^a)^n as t^k / (1 + t)^n where a <= 0 and t^(n - k) / (1 + t)^n where a > 0,
+    t = e^(-|a|) (one exponential, no overflow: sigma' = t / (1 + t)^2 is the case k = 1, n = 2); else None.
+    (1 + e^a)^n overflows long before the quotient does (sigma(x)^2' = 2 e^-x / (1 + e^-x)^3 gave 0 for
+    x < -236, where it is 5e-261 and more)."""
+    if not expr.is_Mul:
+        return None
+    factors = list(expr.args)
+    for f in factors:
+        if not (f.is_Pow and f.exp.is_Integer and f.exp <= -2 and f.base.is_Add and len(f.base.args) == 2):
+            continue
+        one, t = sorted(f.base.args, key=lambda e: not e.is_Number)
+        if one != 1 or not isinstance(t, exp) or t.args[0].is_nonpositive:
+            continue
+        a, n = t.args[0], -int(f.exp)
+        rest, k = [], 0
+        for g in factors:
+            if g is f:
+                continue
+            if isinstance(g, exp) and (ratio := sympy.simplify(g.args[0] / a)).is_Integer and 0 <= ratio <= n:
+                k += int(ratio)
+                continue
+            rest.append(g)
+        if k > n:
+            return None
+        t = exp(-Abs(a))
+        top = t**k if 2 * k == n else Piecewise((t**k, a <= 0), (t ** (n - k), True))
+        return sympy.Mul(*rest) * top / (1 + t) ** n
+    return None
+
+
 #: the rules, applied in order and repeatedly by :func:`stabilise`
 def _where(find) -> ReplaceOptim:
     """The optimisation that replaces each node ``find`` maps to an expression (not None) by that expression, ``find``
@@ -733,6 +765,14 @@ RULES: tuple[Rewrite, ...] = (
         "complementary log-log's derivative, reached 4.14 ulp), and overflows in one factor where the product is "
         "finite (exp(800) exp(-790)); exp(a + b) rounds once, with the rounding error of a + b corrected for",
         optim=_where(_product_of_exponentials),
+    ),
+    Rewrite(
+        "exp_over_power_of_one_plus",
+        exp(W) / (1 + exp(W)) ** 3,
+        Piecewise((exp(-Abs(W)), W <= 0), (exp(-2 * Abs(W)), True)) / (1 + exp(-Abs(W))) ** 3,
+        "e^(k a) / (1 + e^a)^n overflows in (1 + e^a)^n for a > 709/n where the quotient is finite (sigma(x)^2' = "
+        "2 e^-x / (1 + e^-x)^3 gave 0 for x < -236); in t = e^(-|a|) it neither overflows nor cancels",
+        optim=_where(_exp_over_power_of_one_plus),
     ),
 )
 

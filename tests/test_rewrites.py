@@ -252,3 +252,27 @@ def test_sums_that_cancel_far_out_become_forms_that_do_not(text, want):
     # equal (Max is beyond the prover: checked at points)
     for point in (-50, -3, sympy.Rational(-1, 2), sympy.Rational(1, 4), 2, 40):
         assert abs(sympy.N((to_plain(got) - spelled).subs(x, point), 40)) < 1e-30
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        2 * exp(-x) / (1 + exp(-x)) ** 3,  # sigma(x)^2', as SymPy writes it for 1/(1 + exp(-x))^2
+        exp(2 * x) / (1 + exp(x)) ** 4,
+        3 * x * exp(-x) / (1 + exp(-x)) ** 2,
+    ],
+)
+def test_an_exponential_over_a_power_of_one_plus_it_does_not_overflow(form):
+    """e^(k a) / (1 + e^a)^n overflows in (1 + e^a)^n for a > 709/n while the quotient is finite (sigma(x)^2'
+    gave 0 for x < -236); the rule writes it in t = e^(-|a|), equal and finite at every float64 x."""
+    import mpmath
+    import numpy as np
+
+    stable = stabilise(form)
+    assert stable.has(sympy.Abs) and prove_compute_form(stable, form).equal
+    fn = sympy.lambdify(x, to_plain(stable), "numpy")
+    with np.errstate(all="ignore"):
+        for v in (-745.0, -400.0, -300.0, -30.0, 0.5, 30.0, 300.0, 745.0):
+            exact = sympy.lambdify(x, form, "mpmath")(mpmath.mpf(v))
+            got = float(fn(np.float64(v)))
+            assert got == pytest.approx(float(exact), rel=1e-12, abs=1e-320), v
