@@ -51,7 +51,7 @@ def one_name(name: str, namespace: dict) -> str:
     return name
 
 
-__name__ = one_name("symact_kernel_elu_7ddd1ede2508", globals())
+__name__ = one_name("symact_kernel_elu_69f6c7cead8b", globals())
 
 
 # --- branch-free selects and vectorisable elementary functions (symact.vecmath) ---
@@ -722,8 +722,8 @@ def _derivative_redo(x, alpha, out):
         a_alpha = np.float64(_at(alpha, i))
         d = _derivative_scalar(a_x, a_alpha)
         u = _derivative_lifted_scalar(a_x, a_alpha)
-        e = u*2.409919865102884e-181
-        agree = (abs(e - d) <= 0.5*abs(e) + 8e-323) | ((d == 0) & (abs(e) < 1.0261342003245941e-289))
+        e = abs(u*2.409919865102884e-181)
+        agree = (e >= abs(d)*0.0009765625) & (e <= abs(d)*1024.0 + 1.0261342003245941e-289)
         low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf) & agree
         out[i] = select(low, (u)*2.409919865102884e-181, d)
 
@@ -770,8 +770,8 @@ def _vjp_redo(x, g, alpha, out):
         a_alpha = np.float64(_at(alpha, i))
         d = _derivative_scalar(a_x, a_alpha)
         u = _derivative_lifted_scalar(a_x, a_alpha)
-        e = u*2.409919865102884e-181
-        agree = (abs(e - d) <= 0.5*abs(e) + 8e-323) | ((d == 0) & (abs(e) < 1.0261342003245941e-289))
+        e = abs(u*2.409919865102884e-181)
+        agree = (e >= abs(d)*0.0009765625) & (e <= abs(d)*1024.0 + 1.0261342003245941e-289)
         low = (abs(d) < 1.0261342003245941e-289) & (abs(u) < math.inf) & agree
         out[i] = select(low, (a_g * u)*2.409919865102884e-181, a_g * d)
 
