@@ -509,18 +509,19 @@ class KernelPrinter(PythonCodePrinter):
         return f"(vexp({t})*select(abs({t}) < {self._number(1000.0)}, {one} + {r}, {one}))"
 
     def _print_ExpTimes(self, expr):
-        a, m = expr.args
-        if not self._settings["vec"]:
-            return f"({self._print(m)}*math.exp({self._print(a)}))"
-        t, e = self._with_error(a)
-        return f"_mul_exp({self._print(m)}, {t}, {e or self._number(0.0)})"
+        return self._times(expr, "math.exp", "_mul_exp")
 
     def _print_ErfcTimes(self, expr):
+        return self._times(expr, "math.erfc", "_mul_erfc")
+
+    def _times(self, expr, scalar: str, helper: str) -> str:
+        """m f(w) for ExpTimes and ErfcTimes (``(w, m)``): the kernel-library ``helper(m, w, e)``, e the rounding
+        error of a computed w; ``m*scalar(w)`` outside vectorised code."""
         w, m = expr.args
         if not self._settings["vec"]:
-            return f"({self._print(m)}*math.erfc({self._print(w)}))"
+            return f"({self._print(m)}*{scalar}({self._print(w)}))"
         t, e = self._with_error(w)
-        return f"_mul_erfc({self._print(m)}, {t}, {e or self._number(0.0)})"
+        return f"{helper}({self._print(m)}, {t}, {e or self._number(0.0)})"
 
     def _print_ErfcScaled(self, expr, m: str | None = None):
         """erfc(rest c) corrected for the rounding of w = rest c; ``m``: the code of a factor, m erfc(...) by
